@@ -1,0 +1,169 @@
+//! The batch framing shared by the flicker host and its guest operators.
+//!
+//! Rows cross the host/guest boundary in batches, each one `list<u8>` laid out as below (all
+//! integers little-endian). The host only ever looks at the framing (it hashes the key bytes to
+//! partition a shuffle and counts rows); the guest SDK decodes the values.
+//!
+//! ```text
+//! batch   := magic "FLB1" | names(key fields) | names(value fields) | row*
+//! names   := count:u16 | (len:u16 | utf-8 bytes)*
+//! row     := key_len:u32 | key bytes | value_len:u32 | value bytes
+//! key     := value*    (one per key field; empty when the rows are not keyed)
+//! value   := 0x00                     null
+//!          | 0x01 | 0x02              false | true
+//!          | 0x03 | i64               64-bit integer
+//!          | 0x04 | f64               64-bit float
+//!          | 0x05 | len:u32 | utf-8   string
+//! ```
+//!
+//! The schema (field names) travels once per batch; a row is two length-prefixed byte strings, so
+//! the host can split and route rows without knowing their types, and a guest can read a field
+//! without copying the row.
+
+mod reader;
+#[cfg(feature = "serde")]
+mod row;
+#[cfg(feature = "serde")]
+mod serde_row;
+mod value;
+mod writer;
+
+pub use reader::{BatchReader, RawRow, Rows, ValueIter};
+#[cfg(feature = "serde")]
+pub use row::Row;
+#[cfg(feature = "serde")]
+pub use serde_row::{RowError, from_row, to_row_values};
+pub use value::{Value, ValueRef};
+pub use writer::{BatchWriter, encode_value};
+
+/// The four bytes every batch starts with.
+pub const MAGIC: &[u8; 4] = b"FLB1";
+
+/// The names of a batch's key fields and value fields.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Schema {
+    /// Names of the fields encoded in each row's key, in order.
+    pub key_fields: Vec<String>,
+    /// Names of the fields encoded in each row's value, in order.
+    pub value_fields: Vec<String>,
+}
+
+impl Schema {
+    /// A schema of unkeyed rows with the given value fields.
+    pub fn values<S: Into<String>>(fields: impl IntoIterator<Item = S>) -> Self {
+        Self { key_fields: Vec::new(), value_fields: fields.into_iter().map(Into::into).collect() }
+    }
+
+    /// A schema with the given key fields and value fields.
+    pub fn keyed<K: Into<String>, V: Into<String>>(
+        keys: impl IntoIterator<Item = K>,
+        values: impl IntoIterator<Item = V>,
+    ) -> Self {
+        Self {
+            key_fields: keys.into_iter().map(Into::into).collect(),
+            value_fields: values.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// Position of the value field called `name`.
+    pub fn value_index(&self, name: &str) -> Option<usize> {
+        self.value_fields.iter().position(|f| f == name)
+    }
+
+    /// Position of the key field called `name`.
+    pub fn key_index(&self, name: &str) -> Option<usize> {
+        self.key_fields.iter().position(|f| f == name)
+    }
+}
+
+/// A batch that does not follow the framing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameError {
+    /// Byte offset in the batch where the problem was found.
+    pub offset: usize,
+    /// What is wrong there.
+    pub problem: &'static str,
+}
+
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "malformed batch at byte {}: {}", self.offset, self.problem)
+    }
+}
+
+impl std::error::Error for FrameError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn arb_value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::I64),
+            any::<f64>().prop_filter("NaN never equals itself", |f| !f.is_nan()).prop_map(Value::F64),
+            ".*".prop_map(Value::Str),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn rows_round_trip(rows in proptest::collection::vec(
+            (proptest::collection::vec(arb_value(), 0..3), proptest::collection::vec(arb_value(), 0..4)),
+            0..20,
+        )) {
+            let schema = Schema::keyed(["k"], ["a", "b"]);
+            let mut writer = BatchWriter::new(&schema);
+            for (key, values) in &rows {
+                writer.push_values(key.iter().map(Value::as_ref), values.iter().map(Value::as_ref));
+            }
+            let bytes = writer.finish();
+            let reader = BatchReader::new(&bytes).unwrap();
+            prop_assert_eq!(reader.schema(), &schema);
+            let decoded: Vec<(Vec<Value>, Vec<Value>)> = reader
+                .rows()
+                .map(|row| {
+                    let row = row.unwrap();
+                    (
+                        row.key_values().map(|v| v.unwrap().to_owned()).collect(),
+                        row.values().map(|v| v.unwrap().to_owned()).collect(),
+                    )
+                })
+                .collect();
+            prop_assert_eq!(decoded, rows);
+        }
+
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let mut framed = MAGIC.to_vec();
+            framed.extend_from_slice(&bytes);
+            for candidate in [&bytes[..], &framed[..]] {
+                if let Ok(reader) = BatchReader::new(candidate) {
+                    for row in reader.rows() {
+                        let Ok(row) = row else { break };
+                        for value in row.key_values().chain(row.values()) {
+                            if value.is_err() { break; }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn empty_batch_keeps_its_schema() {
+        let schema = Schema::keyed(["station"], ["max"]);
+        let bytes = BatchWriter::new(&schema).finish();
+        let reader = BatchReader::new(&bytes).unwrap();
+        assert_eq!(reader.schema(), &schema);
+        assert_eq!(reader.rows().count(), 0);
+    }
+
+    #[test]
+    fn bad_magic_is_reported_at_offset_zero() {
+        let err = BatchReader::new(b"nope").unwrap_err();
+        assert_eq!(err.offset, 0);
+    }
+}

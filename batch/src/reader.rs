@@ -1,0 +1,215 @@
+//! Reading batches without copying their rows.
+
+use crate::value::{TAG_F64, TAG_FALSE, TAG_I64, TAG_NULL, TAG_STR, TAG_TRUE};
+use crate::{FrameError, MAGIC, Schema, ValueRef};
+
+/// A batch whose header has been read; its rows are decoded lazily.
+#[derive(Debug, Clone)]
+pub struct BatchReader<'a> {
+    schema: Schema,
+    header: &'a [u8],
+    rows: &'a [u8],
+}
+
+impl<'a> BatchReader<'a> {
+    /// Reads the header of `bytes`.
+    pub fn new(bytes: &'a [u8]) -> Result<Self, FrameError> {
+        if bytes.get(..4) != Some(&MAGIC[..]) {
+            return Err(FrameError { offset: 0, problem: "the batch does not start with \"FLB1\"" });
+        }
+        let mut cursor = Cursor { bytes, at: 4 };
+        let key_fields = cursor.names()?;
+        let value_fields = cursor.names()?;
+        let (header, rows) = bytes.split_at(cursor.at);
+        Ok(Self { schema: Schema { key_fields, value_fields }, header, rows })
+    }
+
+    /// The batch's field names.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// The header bytes, to start another batch with the same schema.
+    pub fn header_bytes(&self) -> &'a [u8] {
+        self.header
+    }
+
+    /// The bytes of all rows, framed as in the batch.
+    pub fn row_bytes(&self) -> &'a [u8] {
+        self.rows
+    }
+
+    /// Iterates over the rows.
+    pub fn rows(&self) -> Rows<'a> {
+        Rows { bytes: self.rows, at: 0, base: self.header.len() }
+    }
+}
+
+/// Iterator over the rows of a batch.
+#[derive(Debug, Clone)]
+pub struct Rows<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    base: usize,
+}
+
+/// One row of a batch: its key and value bytes, still encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawRow<'a> {
+    /// Encoded key values.
+    pub key: &'a [u8],
+    /// Encoded field values.
+    pub value: &'a [u8],
+    /// The whole row as framed in the batch (length prefixes included).
+    pub framed: &'a [u8],
+}
+
+impl Rows<'_> {
+    /// Counts the well-framed rows at the start of `framed` (rows framed as in a batch).
+    pub fn count_framed(framed: &[u8]) -> usize {
+        Rows { bytes: framed, at: 0, base: 0 }.take_while(Result::is_ok).count()
+    }
+}
+
+impl<'a> Iterator for Rows<'a> {
+    type Item = Result<RawRow<'a>, FrameError>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.at >= self.bytes.len() {
+            return None;
+        }
+        let start = self.at;
+        let mut cursor = Cursor { bytes: self.bytes, at: self.at };
+        let row = cursor.section().and_then(|key| Ok((key, cursor.section()?)));
+        match row {
+            Ok((key, value)) => {
+                self.at = cursor.at;
+                Some(Ok(RawRow { key, value, framed: &self.bytes[start..cursor.at] }))
+            }
+            Err(mut err) => {
+                self.at = self.bytes.len();
+                err.offset += self.base;
+                Some(Err(err))
+            }
+        }
+    }
+}
+
+impl<'a> RawRow<'a> {
+    /// Decodes the key values.
+    pub fn key_values(&self) -> ValueIter<'a> {
+        ValueIter::new(self.key)
+    }
+
+    /// Decodes the field values.
+    pub fn values(&self) -> ValueIter<'a> {
+        ValueIter::new(self.value)
+    }
+
+    /// The field value at `index`, skipping the ones before it.
+    pub fn value(&self, index: usize) -> Option<Result<ValueRef<'a>, FrameError>> {
+        self.values().nth(index)
+    }
+}
+
+/// Iterator decoding a sequence of encoded values.
+#[derive(Debug, Clone)]
+pub struct ValueIter<'a> {
+    cursor: Cursor<'a>,
+}
+
+impl<'a> ValueIter<'a> {
+    /// Decodes the values encoded in `bytes`.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Self { cursor: Cursor { bytes, at: 0 } }
+    }
+
+    /// The bytes not decoded yet.
+    pub fn rest(&self) -> &'a [u8] {
+        &self.cursor.bytes[self.cursor.at..]
+    }
+}
+
+impl<'a> Iterator for ValueIter<'a> {
+    type Item = Result<ValueRef<'a>, FrameError>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.cursor.at >= self.cursor.bytes.len() {
+            return None;
+        }
+        let value = self.cursor.value();
+        if value.is_err() {
+            self.cursor.at = self.cursor.bytes.len();
+        }
+        Some(value)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    #[inline]
+    fn take(&mut self, n: usize, problem: &'static str) -> Result<&'a [u8], FrameError> {
+        let end = self.at.checked_add(n).filter(|&end| end <= self.bytes.len());
+        let end = end.ok_or(FrameError { offset: self.at, problem })?;
+        let taken = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(taken)
+    }
+
+    #[inline]
+    fn array<const N: usize>(&mut self, problem: &'static str) -> Result<[u8; N], FrameError> {
+        let bytes = self.take(N, problem)?;
+        let mut array = [0; N];
+        array.copy_from_slice(bytes);
+        Ok(array)
+    }
+
+    #[inline]
+    fn section(&mut self) -> Result<&'a [u8], FrameError> {
+        let len = u32::from_le_bytes(self.array("truncated row length")?) as usize;
+        self.take(len, "row section runs past the end of the batch")
+    }
+
+    fn names(&mut self) -> Result<Vec<String>, FrameError> {
+        let count = u16::from_le_bytes(self.array("truncated field count")?);
+        (0..count)
+            .map(|_| {
+                let len = u16::from_le_bytes(self.array("truncated field name length")?) as usize;
+                let at = self.at;
+                let name = self.take(len, "field name runs past the end of the batch")?;
+                std::str::from_utf8(name)
+                    .map(str::to_owned)
+                    .map_err(|_| FrameError { offset: at, problem: "field name is not UTF-8" })
+            })
+            .collect()
+    }
+
+    #[inline]
+    fn value(&mut self) -> Result<ValueRef<'a>, FrameError> {
+        let at = self.at;
+        let [tag] = self.array("truncated value tag")?;
+        Ok(match tag {
+            TAG_NULL => ValueRef::Null,
+            TAG_FALSE => ValueRef::Bool(false),
+            TAG_TRUE => ValueRef::Bool(true),
+            TAG_I64 => ValueRef::I64(i64::from_le_bytes(self.array("truncated i64 value")?)),
+            TAG_F64 => ValueRef::F64(f64::from_le_bytes(self.array("truncated f64 value")?)),
+            TAG_STR => {
+                let len = u32::from_le_bytes(self.array("truncated string length")?) as usize;
+                let bytes = self.take(len, "string runs past the end of its row")?;
+                ValueRef::Str(
+                    std::str::from_utf8(bytes)
+                        .map_err(|_| FrameError { offset: at, problem: "string value is not UTF-8" })?,
+                )
+            }
+            _ => return Err(FrameError { offset: at, problem: "unknown value tag" }),
+        })
+    }
+}

@@ -1,0 +1,105 @@
+//! `flicker`: run batch jobs whose operators are sandboxed WebAssembly components.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use flicker_cluster::{JobDefaults, JobSummary, LocalRunner, PreparedJob};
+use flicker_host::{Runtime, RuntimeConfig};
+use flicker_manifest::Manifest;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "flicker", version, about = "A distributed batch engine whose operators are WebAssembly components")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a job on this machine: every stage in this process, tasks on worker threads, shuffle in
+    /// memory. Prints a summary; exits non-zero with the cause if the job fails.
+    Run(RunArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The job manifest (TOML).
+    manifest: PathBuf,
+    /// Worker threads running tasks (default: the number of cores).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Where compiled operator components are cached.
+    #[arg(long, env = "FLICKER_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Shuffle partitions of aggregate steps that do not set `partitions`.
+    #[arg(long, default_value_t = JobDefaults::default().partitions)]
+    partitions: u32,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FLICKER_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(base.join("flicker").join("components"))
+}
+
+fn run(args: RunArgs) -> anyhow::Result<()> {
+    let manifest = Manifest::load(&args.manifest)?;
+    let runtime = Runtime::new(RuntimeConfig { cache_dir: args.cache_dir.or_else(default_cache_dir), ..Default::default() })
+        .context("starting the operator runtime")?;
+    let defaults = JobDefaults { partitions: args.partitions.max(1), ..JobDefaults::default() };
+    let job = PreparedJob::prepare(manifest, Arc::new(runtime), &defaults)?;
+    let mut runner = LocalRunner::default();
+    if let Some(workers) = args.workers {
+        runner.workers = workers.max(1);
+    }
+    let name = job.manifest.name.clone();
+    let summary = runner.run(&job).with_context(|| format!("job {name:?} failed"))?;
+    print_summary(&summary);
+    Ok(())
+}
+
+fn print_summary(summary: &JobSummary) {
+    let m = &summary.metrics;
+    println!("job {:?} succeeded in {:.2} s", summary.name, summary.elapsed.as_secs_f64());
+    println!("  stages {}, tasks {}", summary.stages, summary.tasks);
+    println!("  rows in {} (skipped {}), bytes in {}", m.rows_in, m.skipped, human(m.bytes_in));
+    println!("  shuffled {}", human(m.shuffle_bytes));
+    println!("  rows out {}, bytes out {}", m.rows_out, human(m.bytes_out));
+    for (sink, url) in &summary.outputs {
+        println!("  output {sink}: {url}");
+    }
+}
+
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}

@@ -1,0 +1,140 @@
+//! Why a job failed.
+
+use crate::plan::{PlanError, StageId};
+use flicker_host::{CallError, HostError};
+use flicker_manifest::ManifestError;
+use flicker_storage::StorageError;
+use std::fmt;
+
+/// A job could not be prepared or did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The manifest is invalid (syntax, graph, plugins, config).
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// The manifest could not be planned.
+    #[error("cannot plan the job: {0}")]
+    Plan(#[from] PlanError),
+    /// A source or sink location is unusable.
+    #[error("{what}: {source}")]
+    Storage {
+        /// Which source or sink, e.g. `source "readings"`.
+        what: String,
+        /// The storage error.
+        source: StorageError,
+    },
+    /// A local resource (thread, runtime) could not be set up.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The wasmtime runtime could not start.
+    #[error("cannot start the operator runtime: {0}")]
+    Runtime(HostError),
+    /// A task failed.
+    #[error(transparent)]
+    Task(#[from] TaskFailure),
+    /// Committing the output failed; nothing was published (or the previous output stays).
+    #[error("sink {sink:?}: committing the output failed: {source}")]
+    Commit {
+        /// The sink.
+        sink: String,
+        /// The storage error.
+        source: StorageError,
+    },
+}
+
+/// A task failed: where, in which step, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{stage} task {task}: {cause}")]
+pub struct TaskFailure {
+    /// The stage of the task.
+    pub stage: StageId,
+    /// The task's index in its stage.
+    pub task: u32,
+    /// What went wrong.
+    pub cause: TaskCause,
+}
+
+/// The reason a task failed.
+#[derive(Debug)]
+pub enum TaskCause {
+    /// An operator call failed (returned an error, trapped, or hit a limit).
+    Operator {
+        /// The step (or sink) whose operator failed.
+        step: String,
+        /// Its plugin reference.
+        plugin: String,
+        /// The failing record, when the operator named one.
+        record: Option<RecordLocation>,
+        /// The call's failure.
+        error: CallError,
+    },
+    /// Creating an operator instance failed.
+    Instantiate {
+        /// The step (or sink).
+        step: String,
+        /// Its plugin reference.
+        plugin: String,
+        /// Why.
+        error: HostError,
+    },
+    /// Reading input or writing output failed.
+    Storage(StorageError),
+    /// An operator returned a batch that does not follow the framing.
+    MalformedBatch {
+        /// The step (or sink) that returned it.
+        step: String,
+        /// The framing problem.
+        error: flicker_batch::FrameError,
+    },
+}
+
+/// Where a bad record was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordLocation {
+    /// A line of an input object.
+    Line {
+        /// The object's URL.
+        object: String,
+        /// 1-based line number.
+        line: u64,
+        /// The line's text (shortened when long).
+        content: String,
+    },
+    /// A row of a batch handed to a map, aggregate or format operator.
+    Row {
+        /// The row's values, as text.
+        content: String,
+    },
+}
+
+impl fmt::Display for RecordLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecordLocation::Line { object, line, content } => write!(f, "{object} line {line}: {content:?}"),
+            RecordLocation::Row { content } => write!(f, "row ({content})"),
+        }
+    }
+}
+
+impl fmt::Display for TaskCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskCause::Operator { step, plugin, record: Some(record), error } => {
+                write!(f, "step {step:?} ({plugin}) failed at {record}: {error}")
+            }
+            TaskCause::Operator { step, plugin, record: None, error } => {
+                write!(f, "step {step:?} ({plugin}) failed: {error}")
+            }
+            TaskCause::Instantiate { step, plugin, error } => write!(f, "step {step:?} ({plugin}): {error}"),
+            TaskCause::Storage(error) => write!(f, "{error}"),
+            TaskCause::MalformedBatch { step, error } => {
+                write!(f, "step {step:?} returned a {error}")
+            }
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! The planner: manifest → DAG → stages cut at aggregates. Pure: no I/O, no plugins loaded.
+//!
+//! Every stage is a pipeline: one input (a source's splits, or one partition of an aggregate's
+//! shuffle), a chain of fused narrow steps (parse, maps), and one output (the map side of an
+//! aggregate's shuffle, or a sink). An aggregate cuts the DAG in two: its `update`/`partials` end the
+//! stage upstream (map-side combine), its `merge`/`finish` start the stage downstream. A narrow step
+//! that feeds several terminals is part of each of their stages (recomputed, like an uncached Spark
+//! RDD), so every stage stays a straight line.
+
+use flicker_manifest::{Manifest, OperatorKind};
+use std::collections::HashMap;
+use std::fmt;
+
+/// A stage's position in [`JobPlan::stages`]; stages come in dependency order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StageId(pub u32);
+
+impl fmt::Display for StageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "stage {}", self.0)
+    }
+}
+
+/// Where a stage's tasks read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StageInput {
+    /// One task per split of the source's objects.
+    Source {
+        /// The source's id.
+        source: String,
+    },
+    /// One task per partition of an aggregate's shuffle, written by an earlier stage. The tasks
+    /// start with the aggregate's `merge` of every map output, then `finish`.
+    Shuffle {
+        /// The stage that wrote the shuffle.
+        stage: StageId,
+        /// The aggregate step's id.
+        aggregate: String,
+        /// Number of partitions (= tasks of this stage).
+        partitions: u32,
+    },
+}
+
+/// Where a stage's tasks write to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StageOutput {
+    /// Map side of an aggregate: `update` per batch, `partials` at the end, hash-partitioned by key.
+    Shuffle {
+        /// The aggregate step's id.
+        aggregate: String,
+        /// Number of partitions.
+        partitions: u32,
+    },
+    /// A sink: each task formats its rows into one part of the output.
+    Sink {
+        /// The sink's id.
+        sink: String,
+    },
+}
+
+/// One stage of a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagePlan {
+    /// Its id.
+    pub id: StageId,
+    /// What its tasks read.
+    pub input: StageInput,
+    /// The fused narrow steps, in order (a parse first when the input is a source).
+    pub steps: Vec<String>,
+    /// What its tasks write.
+    pub output: StageOutput,
+}
+
+impl StagePlan {
+    /// The stages this one reads from.
+    pub fn depends_on(&self) -> Option<StageId> {
+        match &self.input {
+            StageInput::Shuffle { stage, .. } => Some(*stage),
+            StageInput::Source { .. } => None,
+        }
+    }
+}
+
+/// A job's stages, in dependency order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobPlan {
+    /// The stages; a stage only depends on stages before it.
+    pub stages: Vec<StagePlan>,
+}
+
+/// Why a manifest cannot be planned (only for manifests that skipped validation).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// An input names nothing known.
+    #[error("{id:?} reads {input:?}, which is neither a source nor a step")]
+    UnknownInput {
+        /// The step or sink.
+        id: String,
+        /// What it reads.
+        input: String,
+    },
+    /// A step's kind has no place in a pipeline.
+    #[error("step {id:?} is a {kind} operator, which cannot be used at that place")]
+    Misplaced {
+        /// The step.
+        id: String,
+        /// Its kind.
+        kind: OperatorKind,
+    },
+    /// The input graph loops.
+    #[error("the inputs of {id:?} form a cycle")]
+    Cycle {
+        /// A step on the cycle.
+        id: String,
+    },
+}
+
+/// Plans a validated manifest. `kind_of` gives each step's operator kind (from its plugin);
+/// `default_partitions` applies to aggregates without `partitions`.
+pub fn plan(
+    manifest: &Manifest,
+    kind_of: &dyn Fn(&str) -> OperatorKind,
+    default_partitions: u32,
+) -> Result<JobPlan, PlanError> {
+    let mut planner = Planner { manifest, kind_of, default_partitions, stages: Vec::new(), aggregates: HashMap::new() };
+    for sink in &manifest.sinks {
+        let (input, steps) = planner.pipeline(&sink.id, &sink.input, 0)?;
+        planner.push(input, steps, StageOutput::Sink { sink: sink.id.clone() });
+    }
+    Ok(JobPlan { stages: planner.stages })
+}
+
+struct Planner<'m> {
+    manifest: &'m Manifest,
+    kind_of: &'m dyn Fn(&str) -> OperatorKind,
+    default_partitions: u32,
+    stages: Vec<StagePlan>,
+    /// The map-side stage planned for each aggregate step, with its partition count.
+    aggregates: HashMap<String, (StageId, u32)>,
+}
+
+impl Planner<'_> {
+    fn push(&mut self, input: StageInput, steps: Vec<String>, output: StageOutput) -> StageId {
+        let id = StageId(self.stages.len() as u32);
+        self.stages.push(StagePlan { id, input, steps, output });
+        id
+    }
+
+    /// Walks back from `input` (read by `reader`) through narrow steps to a source or an
+    /// aggregate, planning the aggregate's map-side stage on the way.
+    fn pipeline(&mut self, reader: &str, input: &str, depth: usize) -> Result<(StageInput, Vec<String>), PlanError> {
+        if depth > self.manifest.steps.len() + 1 {
+            return Err(PlanError::Cycle { id: reader.to_owned() });
+        }
+        if self.manifest.sources.iter().any(|s| s.id == input) {
+            return Ok((StageInput::Source { source: input.to_owned() }, Vec::new()));
+        }
+        let step = self
+            .manifest
+            .steps
+            .iter()
+            .find(|s| s.id == input)
+            .ok_or_else(|| PlanError::UnknownInput { id: reader.to_owned(), input: input.to_owned() })?;
+        match (self.kind_of)(&step.plugin) {
+            OperatorKind::Parse | OperatorKind::Map => {
+                let (source, mut steps) = self.pipeline(&step.id, &step.input, depth + 1)?;
+                steps.push(step.id.clone());
+                Ok((source, steps))
+            }
+            OperatorKind::Aggregate => {
+                let (stage, partitions) = match self.aggregates.get(&step.id) {
+                    Some(planned) => *planned,
+                    None => {
+                        let partitions = step.partitions.unwrap_or(self.default_partitions).max(1);
+                        let (input, steps) = self.pipeline(&step.id, &step.input, depth + 1)?;
+                        let output = StageOutput::Shuffle { aggregate: step.id.clone(), partitions };
+                        let stage = self.push(input, steps, output);
+                        self.aggregates.insert(step.id.clone(), (stage, partitions));
+                        (stage, partitions)
+                    }
+                };
+                Ok((StageInput::Shuffle { stage, aggregate: step.id.clone(), partitions }, Vec::new()))
+            }
+            OperatorKind::Format => Err(PlanError::Misplaced { id: step.id.clone(), kind: OperatorKind::Format }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn kind(plugin: &str) -> OperatorKind {
+        match plugin {
+            "std:parse-csv" | "std:parse-lines" => OperatorKind::Parse,
+            "std:max" | "std:count" | "std:stats" => OperatorKind::Aggregate,
+            "std:format-csv" => OperatorKind::Format,
+            _ => OperatorKind::Map,
+        }
+    }
+
+    fn planned(text: &str) -> JobPlan {
+        let manifest = Manifest::parse(Path::new("job.toml"), text).unwrap();
+        plan(&manifest, &kind, 4).unwrap()
+    }
+
+    const REFERENCE: &str = r#"
+name = "max-temperature"
+[[source]]
+id = "readings"
+url = "in/"
+[[step]]
+id = "parse"
+input = "readings"
+plugin = "std:parse-csv"
+config = { delimiter = ";", schema = "station:string,temperature:f64" }
+[[step]]
+id = "by-station"
+input = "parse"
+plugin = "std:key-by"
+config = { fields = "station" }
+[[step]]
+id = "max"
+input = "by-station"
+plugin = "std:max"
+partitions = 8
+config = { field = "temperature" }
+[[sink]]
+id = "out"
+input = "max"
+url = "out/"
+plugin = "std:format-csv"
+"#;
+
+    #[test]
+    fn reference_job_fuses_narrow_steps_and_cuts_at_the_aggregate() {
+        let plan = planned(REFERENCE);
+        assert_eq!(
+            plan.stages,
+            vec![
+                StagePlan {
+                    id: StageId(0),
+                    input: StageInput::Source { source: "readings".into() },
+                    steps: vec!["parse".into(), "by-station".into()],
+                    output: StageOutput::Shuffle { aggregate: "max".into(), partitions: 8 },
+                },
+                StagePlan {
+                    id: StageId(1),
+                    input: StageInput::Shuffle { stage: StageId(0), aggregate: "max".into(), partitions: 8 },
+                    steps: vec![],
+                    output: StageOutput::Sink { sink: "out".into() },
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn map_only_job_is_one_stage_and_default_partitions_apply() {
+        let text = REFERENCE.replace("partitions = 8\n", "");
+        assert_eq!(planned(&text).stages[0].output, StageOutput::Shuffle { aggregate: "max".into(), partitions: 4 });
+        let map_only = r#"
+name = "filter"
+[[source]]
+id = "in"
+url = "in/"
+[[step]]
+id = "parse"
+input = "in"
+plugin = "std:parse-csv"
+[[step]]
+id = "warm"
+input = "parse"
+plugin = "std:filter"
+[[sink]]
+id = "out"
+input = "warm"
+url = "out/"
+plugin = "std:format-csv"
+"#;
+        let plan = planned(map_only);
+        assert_eq!(plan.stages.len(), 1);
+        assert_eq!(plan.stages[0].steps, ["parse", "warm"]);
+        assert_eq!(plan.stages[0].output, StageOutput::Sink { sink: "out".into() });
+    }
+
+    #[test]
+    fn two_sinks_share_one_aggregate_stage_and_chained_aggregates_make_three_stages() {
+        let text = format!(
+            "{REFERENCE}{}",
+            r#"
+[[step]]
+id = "count-per-max"
+input = "max"
+plugin = "std:key-by"
+[[step]]
+id = "histogram"
+input = "count-per-max"
+plugin = "std:count"
+partitions = 2
+[[sink]]
+id = "hist-out"
+input = "histogram"
+url = "hist/"
+plugin = "std:format-csv"
+"#
+        );
+        let plan = planned(&text);
+        let outputs: Vec<_> = plan.stages.iter().map(|s| s.output.clone()).collect();
+        assert_eq!(
+            outputs,
+            vec![
+                StageOutput::Shuffle { aggregate: "max".into(), partitions: 8 },
+                StageOutput::Sink { sink: "out".into() },
+                StageOutput::Shuffle { aggregate: "histogram".into(), partitions: 2 },
+                StageOutput::Sink { sink: "hist-out".into() },
+            ]
+        );
+        assert_eq!(plan.stages[2].input, StageInput::Shuffle { stage: StageId(0), aggregate: "max".into(), partitions: 8 });
+        assert_eq!(plan.stages[2].steps, ["count-per-max"]);
+        assert_eq!(plan.stages[3].depends_on(), Some(StageId(2)));
+    }
+}

@@ -1,0 +1,242 @@
+//! One task: read its input, push batches through the stage's fused operators, write its output.
+
+use crate::error::{RecordLocation, TaskCause, TaskFailure};
+use crate::job::{Operator, PreparedJob};
+use crate::metrics::TaskMetrics;
+use crate::plan::{StageInput, StageOutput, StagePlan};
+use crate::shuffle::{ShuffleStore, partition_batch};
+use bytes::Bytes;
+use flicker_batch::{BatchReader, FrameError, Rows};
+use flicker_host::{AggregateInstance, CallError, FormatInstance, MapInstance, OperatorError};
+use flicker_storage::{Chunk, Location, OutputCommitter, PartFile, Split, SplitReader, line_number_at};
+use tokio::runtime::Handle;
+
+/// Everything a task needs from the job and the process.
+pub(crate) struct TaskContext<'a> {
+    pub job: &'a PreparedJob,
+    pub shuffle: &'a ShuffleStore,
+    pub io: &'a Handle,
+    pub committers: &'a std::collections::HashMap<String, OutputCommitter>,
+    pub chunk_size: usize,
+}
+
+/// What a task reads.
+pub(crate) enum TaskInput<'a> {
+    /// A split of a source.
+    Split { location: &'a Location, split: &'a Split },
+    /// A partition of a shuffle written by `map_tasks` tasks.
+    Partition { partition: u32, map_tasks: u32 },
+}
+
+/// What a finished task produced.
+pub(crate) struct TaskOutcome {
+    pub metrics: TaskMetrics,
+    /// The part written, for a sink stage.
+    pub part: Option<PartFile>,
+}
+
+type Fail = TaskCause;
+
+fn call_failed(step: &str, op: &Operator, record: Option<RecordLocation>, error: CallError) -> Fail {
+    TaskCause::Operator { step: step.to_owned(), plugin: op.plugin_ref.clone(), record, error }
+}
+
+fn instantiate<T>(
+    step: &str,
+    op: &Operator,
+    create: impl FnOnce(&flicker_host::Plugin, &[(String, String)], flicker_host::Limits) -> Result<T, flicker_host::HostError>,
+) -> Result<T, Fail> {
+    create(&op.plugin, &op.config, op.limits).map_err(|error| TaskCause::Instantiate {
+        step: step.to_owned(),
+        plugin: op.plugin_ref.clone(),
+        error,
+    })
+}
+
+/// The row at `index` of `batch`, as text, for error messages.
+fn row_text(batch: &[u8], index: u32) -> Option<RecordLocation> {
+    let row = BatchReader::new(batch).ok()?.rows().nth(index as usize)?.ok()?;
+    let values: Vec<String> =
+        row.key_values().chain(row.values()).map(|v| v.map_or_else(|e| e.to_string(), |v| format!("{v:?}"))).collect();
+    Some(RecordLocation::Row { content: values.join(", ") })
+}
+
+/// The failing row of `batch`, when the error names one.
+fn bad_row(error: &CallError, batch: &[u8]) -> Option<RecordLocation> {
+    match error {
+        CallError::Operator(OperatorError::BadRecord { index, .. }) => row_text(batch, *index),
+        _ => None,
+    }
+}
+
+fn count_rows(batch: &[u8]) -> Result<u64, FrameError> {
+    Ok(Rows::count_framed(BatchReader::new(batch)?.row_bytes()) as u64)
+}
+
+/// Where a stage's batches go after its maps.
+enum Output<'c> {
+    Shuffle { step: &'c str, op: &'c Operator, aggregate: AggregateInstance, partitions: u32 },
+    Sink { sink: &'c str, op: &'c Operator, format: FormatInstance, bytes: Vec<u8> },
+}
+
+/// The fused narrow operators of a stage and its output.
+struct Pipeline<'c> {
+    maps: Vec<(&'c str, &'c Operator, MapInstance)>,
+    output: Output<'c>,
+    metrics: TaskMetrics,
+}
+
+impl<'c> Pipeline<'c> {
+    fn new(job: &'c PreparedJob, map_steps: &'c [String], output: &'c StageOutput) -> Result<Self, Fail> {
+        let maps = map_steps
+            .iter()
+            .map(|id| {
+                let op = job.operator(id);
+                Ok((id.as_str(), op, instantiate(id, op, flicker_host::Plugin::map)?))
+            })
+            .collect::<Result<_, Fail>>()?;
+        let output = match output {
+            StageOutput::Shuffle { aggregate, partitions } => {
+                let op = job.operator(aggregate);
+                let instance = instantiate(aggregate, op, flicker_host::Plugin::aggregate)?;
+                Output::Shuffle { step: aggregate, op, aggregate: instance, partitions: *partitions }
+            }
+            StageOutput::Sink { sink } => {
+                let op = job.operator(sink);
+                let format = instantiate(sink, op, flicker_host::Plugin::format)?;
+                Output::Sink { sink, op, format, bytes: Vec::new() }
+            }
+        };
+        Ok(Self { maps, output, metrics: TaskMetrics::default() })
+    }
+
+    fn push(&mut self, mut batch: Vec<u8>) -> Result<(), Fail> {
+        for (step, op, instance) in &mut self.maps {
+            let mapped = instance.map(&batch).map_err(|e| {
+                let record = bad_row(&e, &batch);
+                call_failed(step, op, record, e)
+            })?;
+            batch = mapped;
+        }
+        match &mut self.output {
+            Output::Shuffle { step, op, aggregate, .. } => {
+                aggregate.update(&batch).map_err(|e| call_failed(step, op, bad_row(&e, &batch), e))
+            }
+            Output::Sink { sink, op, format, bytes } => {
+                self.metrics.rows_out += count_rows(&batch)
+                    .map_err(|error| TaskCause::MalformedBatch { step: (*sink).to_owned(), error })?;
+                let formatted = format.format(&batch).map_err(|e| call_failed(sink, op, bad_row(&e, &batch), e))?;
+                bytes.extend_from_slice(&formatted);
+                Ok(())
+            }
+        }
+    }
+
+    /// Ends the task: shuffle output into the store, or the part into the sink's temporary area.
+    fn finish(mut self, ctx: &TaskContext<'_>, stage: &StagePlan, task: u32) -> Result<TaskOutcome, Fail> {
+        let part = match self.output {
+            Output::Shuffle { step, op, mut aggregate, partitions } => {
+                let partials = aggregate.partials().map_err(|e| call_failed(step, op, None, e))?;
+                let blocks = partition_batch(&partials, partitions)
+                    .map_err(|error| TaskCause::MalformedBatch { step: step.to_owned(), error })?;
+                self.metrics.shuffle_bytes += blocks.iter().map(|b| b.len() as u64).sum::<u64>();
+                ctx.shuffle.put(stage.id, task, blocks);
+                None
+            }
+            Output::Sink { sink, op, bytes, .. } => {
+                self.metrics.bytes_out += bytes.len() as u64;
+                let committer = &ctx.committers[sink];
+                let written = ctx
+                    .io
+                    .block_on(committer.write_part(task, part_extension(&op.plugin_ref), Bytes::from(bytes)))
+                    .map_err(TaskCause::Storage)?;
+                Some(written)
+            }
+        };
+        Ok(TaskOutcome { metrics: self.metrics, part })
+    }
+}
+
+/// The file extension of the parts a format plugin writes: `std:format-csv` → `csv`; a user's
+/// plugin `my-format.wasm` → `my-format`.
+pub(crate) fn part_extension(plugin_ref: &str) -> &str {
+    match plugin_ref.strip_prefix("std:format-") {
+        Some(ext) => ext,
+        None => std::path::Path::new(plugin_ref).file_stem().and_then(|s| s.to_str()).unwrap_or("part"),
+    }
+}
+
+/// Runs task `task` of `stage` reading `input`.
+pub(crate) fn run_task(
+    ctx: &TaskContext<'_>,
+    stage: &StagePlan,
+    task: u32,
+    input: TaskInput<'_>,
+) -> Result<TaskOutcome, TaskFailure> {
+    run(ctx, stage, task, input).map_err(|cause| TaskFailure { stage: stage.id, task, cause })
+}
+
+fn run(ctx: &TaskContext<'_>, stage: &StagePlan, task: u32, input: TaskInput<'_>) -> Result<TaskOutcome, Fail> {
+    match (&stage.input, input) {
+        (StageInput::Source { .. }, TaskInput::Split { location, split }) => {
+            let (parse_step, map_steps) = stage.steps.split_first().expect("a source stage starts with a parse step");
+            let parse_op = ctx.job.operator(parse_step);
+            let mut parser = instantiate(parse_step, parse_op, flicker_host::Plugin::parse)?;
+            let mut pipeline = Pipeline::new(ctx.job, map_steps, &stage.output)?;
+            let mut reader = ctx
+                .io
+                .block_on(SplitReader::open(location, split, ctx.chunk_size))
+                .map_err(TaskCause::Storage)?;
+            while let Some(chunk) = ctx.io.block_on(reader.next_chunk()).map_err(TaskCause::Storage)? {
+                pipeline.metrics.bytes_in += chunk.bytes.len() as u64;
+                let parsed = parser.parse(&chunk.bytes).map_err(|e| {
+                    let record = bad_line(ctx, location, split, &chunk, &e);
+                    call_failed(parse_step, parse_op, record, e)
+                })?;
+                pipeline.metrics.rows_in += count_rows(&parsed.rows)
+                    .map_err(|error| TaskCause::MalformedBatch { step: parse_step.clone(), error })?;
+                pipeline.metrics.skipped += u64::from(parsed.skipped);
+                pipeline.push(parsed.rows)?;
+            }
+            pipeline.finish(ctx, stage, task)
+        }
+        (StageInput::Shuffle { stage: upstream, aggregate, .. }, TaskInput::Partition { partition, map_tasks }) => {
+            let op = ctx.job.operator(aggregate);
+            let mut reducer = instantiate(aggregate, op, flicker_host::Plugin::aggregate)?;
+            let mut pipeline = Pipeline::new(ctx.job, &stage.steps, &stage.output)?;
+            for map_task in 0..map_tasks {
+                let Some(blocks) = ctx.shuffle.get(*upstream, map_task) else { continue };
+                let block = &blocks[partition as usize];
+                pipeline.metrics.shuffle_bytes += block.len() as u64;
+                reducer.merge(block).map_err(|e| call_failed(aggregate, op, None, e))?;
+            }
+            let finished = reducer.finish().map_err(|e| call_failed(aggregate, op, None, e))?;
+            pipeline.push(finished)?;
+            pipeline.finish(ctx, stage, task)
+        }
+        _ => unreachable!("the runner hands each stage the input of its kind"),
+    }
+}
+
+/// The object, line number and text of the line a parse error names.
+fn bad_line(
+    ctx: &TaskContext<'_>,
+    location: &Location,
+    split: &Split,
+    chunk: &Chunk,
+    error: &CallError,
+) -> Option<RecordLocation> {
+    let CallError::Operator(OperatorError::BadRecord { offset: Some(offset), .. }) = error else { return None };
+    let start = usize::try_from(*offset).ok()?;
+    let rest = chunk.bytes.get(start..)?;
+    let line = &rest[..rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len())];
+    let mut content = String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line)).into_owned();
+    if content.len() > 200 {
+        let cut = (0..=200).rev().find(|&i| content.is_char_boundary(i)).unwrap_or(0);
+        content.truncate(cut);
+        content.push('…');
+    }
+    let at = chunk.offset + *offset;
+    let line = ctx.io.block_on(line_number_at(location, &split.object, at)).ok()?;
+    Some(RecordLocation::Line { object: location.at(split.object.clone()).url().to_owned(), line, content })
+}

@@ -1,0 +1,68 @@
+//! Glue between the operator traits and the generated WIT resources (used by the export macros).
+
+use crate::bindings::{aggregate, format, map, parse, types};
+use crate::operator::{Aggregate, Format, Map, Parse};
+use crate::{Config, Error};
+use std::cell::RefCell;
+
+/// A WIT resource wrapping an operator: the component model hands out `&self`, operators want
+/// `&mut self`, and a component instance is single-threaded, so a `RefCell` bridges the two.
+pub struct Resource<T>(RefCell<T>);
+
+type WitResult<T> = Result<T, types::Error>;
+
+fn build<T>(config: Vec<(String, String)>, new: impl FnOnce(&Config) -> Result<T, Error>) -> WitResult<Resource<T>> {
+    Ok(Resource(RefCell::new(new(&Config::new(config))?)))
+}
+
+impl<T> Resource<T> {
+    fn with<R>(&self, call: impl FnOnce(&mut T) -> Result<R, Error>) -> WitResult<R> {
+        call(&mut self.0.borrow_mut()).map_err(Into::into)
+    }
+}
+
+impl<T: Parse> parse::exports::flicker::operator::parse::GuestParser for Resource<T> {
+    fn new(config: Vec<(String, String)>) -> WitResult<Self> {
+        build(config, T::new)
+    }
+    fn parse(&self, chunk: Vec<u8>) -> WitResult<parse::exports::flicker::operator::parse::Parsed> {
+        self.with(|op| op.parse(&chunk))
+            .map(|p| parse::exports::flicker::operator::parse::Parsed { rows: p.rows, skipped: p.skipped })
+    }
+}
+
+impl<T: Map> map::exports::flicker::operator::map::GuestMapper for Resource<T> {
+    fn new(config: Vec<(String, String)>) -> WitResult<Self> {
+        build(config, T::new)
+    }
+    fn map(&self, input: Vec<u8>) -> WitResult<Vec<u8>> {
+        self.with(|op| op.map(&input))
+    }
+}
+
+impl<T: Aggregate> aggregate::exports::flicker::operator::aggregate::GuestAggregator for Resource<T> {
+    fn new(config: Vec<(String, String)>) -> WitResult<Self> {
+        build(config, T::new)
+    }
+    fn update(&self, input: Vec<u8>) -> WitResult<()> {
+        self.with(|op| op.update(&input))
+    }
+    fn partials(&self) -> WitResult<Vec<u8>> {
+        self.with(T::partials)
+    }
+    fn merge(&self, partials: Vec<u8>) -> WitResult<()> {
+        self.with(|op| op.merge(&partials))
+    }
+    fn finish(&self) -> WitResult<Vec<u8>> {
+        self.with(T::finish)
+    }
+}
+
+impl<T: Format> format::exports::flicker::operator::format::GuestFormatter for Resource<T> {
+    fn new(config: Vec<(String, String)>) -> WitResult<Self> {
+        build(config, T::new)
+    }
+    fn format(&self, input: Vec<u8>) -> WitResult<Vec<u8>> {
+        self.with(|op| op.format(&input))
+    }
+}

@@ -1,0 +1,115 @@
+//! Write flicker operators in Rust.
+//!
+//! A flicker operator is a WebAssembly component exporting one operator kind of the WIT package
+//! `flicker:operator` (`wit/operator.wit`): parse, map, aggregate or format. This crate generates
+//! the bindings once, hides the batch encoding, and gives you one trait and one export macro per
+//! kind. Build your crate (`crate-type = ["cdylib"]`) with
+//! `cargo build --target wasm32-wasip2 --release` and reference the `.wasm` from a job manifest.
+//!
+//! The smallest useful operator is a typed map:
+//!
+//! ```ignore
+//! use flicker_guest::{Config, Error, RowMap, export_row_map};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Deserialize, Serialize)]
+//! struct Reading { station: String, temperature: f64 }
+//!
+//! struct ToFahrenheit;
+//!
+//! impl RowMap for ToFahrenheit {
+//!     type In = Reading;
+//!     type Out = Reading;
+//!     fn new(_: &Config) -> Result<Self, Error> { Ok(Self) }
+//!     fn map(&mut self, r: Reading) -> Result<impl IntoIterator<Item = Reading>, Error> {
+//!         Ok(Some(Reading { temperature: r.temperature * 9.0 / 5.0 + 32.0, ..r }))
+//!     }
+//! }
+//!
+//! export_row_map!(ToFahrenheit);
+//! ```
+//!
+//! Typed traits: [`RowMap`], [`RowAggregate`] (rows as serde types or the dynamic [`Row`]).
+//! Byte-level traits for the last bit of speed: [`Parse`], [`Map`], [`Aggregate`], [`Format`],
+//! working on framed batches through [`BatchReader`] and [`BatchWriter`].
+
+mod adapter;
+pub mod bindings;
+mod config;
+mod error;
+mod group;
+mod operator;
+pub mod typed;
+
+pub use config::Config;
+pub use error::Error;
+pub use flicker_batch::{
+    BatchReader, BatchWriter, RawRow, Row, Schema, Value, ValueIter, ValueRef, encode_value, from_row,
+    to_row_values,
+};
+pub use group::GroupTable;
+pub use operator::{Aggregate, Format, Map, Parse, Parsed};
+pub use typed::{RowAggregate, RowMap};
+
+#[doc(hidden)]
+pub use adapter::Resource as __Resource;
+
+/// Exports a type implementing [`Parse`] as this component's operator.
+#[macro_export]
+macro_rules! export_parse {
+    ($op:ty) => {
+        $crate::__export_operator!(parse, Parser, export_parse_plugin, $op);
+    };
+}
+
+/// Exports a type implementing [`Map`] as this component's operator.
+#[macro_export]
+macro_rules! export_map {
+    ($op:ty) => {
+        $crate::__export_operator!(map, Mapper, export_map_plugin, $op);
+    };
+}
+
+/// Exports a type implementing [`Aggregate`] as this component's operator.
+#[macro_export]
+macro_rules! export_aggregate {
+    ($op:ty) => {
+        $crate::__export_operator!(aggregate, Aggregator, export_aggregate_plugin, $op);
+    };
+}
+
+/// Exports a type implementing [`Format`] as this component's operator.
+#[macro_export]
+macro_rules! export_format {
+    ($op:ty) => {
+        $crate::__export_operator!(format, Formatter, export_format_plugin, $op);
+    };
+}
+
+/// Exports a type implementing [`RowMap`] as this component's map operator.
+#[macro_export]
+macro_rules! export_row_map {
+    ($op:ty) => {
+        $crate::export_map!($crate::typed::RowMapOp<$op>);
+    };
+}
+
+/// Exports a type implementing [`RowAggregate`] as this component's aggregate operator.
+#[macro_export]
+macro_rules! export_row_aggregate {
+    ($op:ty) => {
+        $crate::export_aggregate!($crate::typed::RowAggregateOp<$op>);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_operator {
+    ($kind:ident, $resource:ident, $bindings_macro:ident, $op:ty) => {
+        struct __FlickerOperator;
+        impl $crate::bindings::$kind::exports::flicker::operator::$kind::Guest for __FlickerOperator {
+            type $resource = $crate::__Resource<$op>;
+        }
+        $crate::bindings::$kind::$bindings_macro!(__FlickerOperator with_types_in $crate::bindings::$kind);
+    };
+}

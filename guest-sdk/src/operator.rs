@@ -1,0 +1,53 @@
+//! The four operator traits, one per operator kind, over framed batches.
+//!
+//! These are the fast, byte-level traits the standard operators implement. Most authors use the
+//! typed traits of [`crate::typed`] instead.
+
+use crate::{Config, Error};
+
+/// What a [`Parse`] call produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Parsed {
+    /// The rows, as a framed batch.
+    pub rows: Vec<u8>,
+    /// How many records were skipped as bad.
+    pub skipped: u32,
+}
+
+/// Turns chunks of whole newline-delimited records into batches.
+pub trait Parse: Sized + 'static {
+    /// Builds the operator from the step's config; reject bad config with [`Error::InvalidConfig`].
+    fn new(config: &Config) -> Result<Self, Error>;
+    /// Parses one chunk holding only whole records.
+    fn parse(&mut self, chunk: &[u8]) -> Result<Parsed, Error>;
+}
+
+/// Maps a batch to a batch: map, filter, flat-map, key-by.
+pub trait Map: Sized + 'static {
+    /// Builds the operator from the step's config; reject bad config with [`Error::InvalidConfig`].
+    fn new(config: &Config) -> Result<Self, Error>;
+    /// Maps one framed batch to another.
+    fn map(&mut self, input: &[u8]) -> Result<Vec<u8>, Error>;
+}
+
+/// A keyed, associative aggregate run on both sides of a shuffle.
+pub trait Aggregate: Sized + 'static {
+    /// Builds the operator from the step's config; reject bad config with [`Error::InvalidConfig`].
+    fn new(config: &Config) -> Result<Self, Error>;
+    /// Folds a batch of keyed rows into the per-key state.
+    fn update(&mut self, input: &[u8]) -> Result<(), Error>;
+    /// Returns the partial state per key and empties the state.
+    fn partials(&mut self) -> Result<Vec<u8>, Error>;
+    /// Folds a batch returned by `partials` into the per-key state.
+    fn merge(&mut self, partials: &[u8]) -> Result<(), Error>;
+    /// Returns the final value per key and empties the state.
+    fn finish(&mut self) -> Result<Vec<u8>, Error>;
+}
+
+/// Turns batches into the bytes of one output part.
+pub trait Format: Sized + 'static {
+    /// Builds the operator from the step's config; reject bad config with [`Error::InvalidConfig`].
+    fn new(config: &Config) -> Result<Self, Error>;
+    /// Formats one batch (the first call may emit a header first).
+    fn format(&mut self, input: &[u8]) -> Result<Vec<u8>, Error>;
+}

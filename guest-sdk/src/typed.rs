@@ -1,0 +1,151 @@
+//! Typed operators: work on rows as serde types (or the dynamic [`Row`](crate::Row)) and let the
+//! SDK handle batches, keys and partial state.
+
+use crate::group::GroupTable;
+use crate::operator::{Aggregate, Map};
+use crate::{Config, Error};
+use flicker_batch::{BatchReader, BatchWriter, Schema, from_row, to_row_values};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// A row-at-a-time map: return no row to filter, one to map, several to flat-map.
+///
+/// The key of the input row (set by a key-by step) is kept on every output row.
+pub trait RowMap: Sized + 'static {
+    /// The input row type (a serde type, or [`Row`](crate::Row)).
+    type In: DeserializeOwned;
+    /// The output row type (a struct or map of plain values).
+    type Out: Serialize;
+    /// Builds the operator from the step's config.
+    fn new(config: &Config) -> Result<Self, Error>;
+    /// Maps one row to zero or more rows.
+    fn map(&mut self, row: Self::In) -> Result<impl IntoIterator<Item = Self::Out>, Error>;
+}
+
+/// A keyed aggregate over typed rows: the SDK keeps one `State` per key and ships it across the
+/// shuffle as a row, so `merge` must be associative.
+pub trait RowAggregate: Sized + 'static {
+    /// The input row type.
+    type In: DeserializeOwned;
+    /// The partial state per key (a struct of plain values).
+    type State: Default + Serialize + DeserializeOwned;
+    /// The final value per key (a struct of plain values).
+    type Out: Serialize;
+    /// Builds the operator from the step's config.
+    fn new(config: &Config) -> Result<Self, Error>;
+    /// Folds one row into the state of its key.
+    fn update(&mut self, state: &mut Self::State, row: Self::In) -> Result<(), Error>;
+    /// Folds another partial state of the same key into `state`.
+    fn merge(&mut self, state: &mut Self::State, other: Self::State);
+    /// The final value of a key.
+    fn finish(&mut self, state: Self::State) -> Self::Out;
+}
+
+/// Builds an output batch from rows whose value field names are only known once the first row is
+/// serialized.
+struct TypedBatch {
+    key_fields: Vec<String>,
+    names: Vec<String>,
+    rows: BatchWriter,
+    value: Vec<u8>,
+}
+
+impl TypedBatch {
+    fn new(key_fields: &[String]) -> Self {
+        Self {
+            key_fields: key_fields.to_vec(),
+            names: Vec::new(),
+            rows: BatchWriter::new(&Schema::default()),
+            value: Vec::new(),
+        }
+    }
+
+    fn push<T: Serialize>(&mut self, key: &[u8], row: &T) -> Result<(), Error> {
+        self.value.clear();
+        to_row_values(row, &mut self.names, &mut self.value)?;
+        self.rows.push_raw(key, &self.value);
+        Ok(())
+    }
+
+    fn finish(self) -> Vec<u8> {
+        let schema = Schema { key_fields: self.key_fields, value_fields: self.names };
+        let mut batch = BatchWriter::with_capacity(&schema, self.rows.row_bytes());
+        batch.extend_framed(self.rows.framed_rows());
+        batch.finish()
+    }
+}
+
+/// Runs a [`RowMap`] as a [`Map`].
+pub struct RowMapOp<T>(T);
+
+impl<T: RowMap> Map for RowMapOp<T> {
+    fn new(config: &Config) -> Result<Self, Error> {
+        T::new(config).map(Self)
+    }
+
+    fn map(&mut self, input: &[u8]) -> Result<Vec<u8>, Error> {
+        let batch = BatchReader::new(input)?;
+        let mut out = TypedBatch::new(&batch.schema().key_fields);
+        for row in batch.rows() {
+            let row = row?;
+            for mapped in self.0.map(from_row(batch.schema(), &row)?)? {
+                out.push(row.key, &mapped)?;
+            }
+        }
+        Ok(out.finish())
+    }
+}
+
+/// Runs a [`RowAggregate`] as an [`Aggregate`].
+pub struct RowAggregateOp<T: RowAggregate> {
+    op: T,
+    table: GroupTable<T::State>,
+}
+
+impl<T: RowAggregate> RowAggregateOp<T> {
+    fn emit<R: Serialize>(&mut self, mut each: impl FnMut(&mut T, T::State) -> R) -> Result<Vec<u8>, Error> {
+        let mut out = TypedBatch::new(self.table.key_fields());
+        for (key, state) in self.table.drain() {
+            out.push(&key, &each(&mut self.op, state))?;
+        }
+        Ok(out.finish())
+    }
+}
+
+impl<T: RowAggregate> Aggregate for RowAggregateOp<T> {
+    fn new(config: &Config) -> Result<Self, Error> {
+        Ok(Self { op: T::new(config)?, table: GroupTable::default() })
+    }
+
+    fn update(&mut self, input: &[u8]) -> Result<(), Error> {
+        let batch = BatchReader::new(input)?;
+        self.table.observe(batch.schema());
+        for row in batch.rows() {
+            let row = row?;
+            let value = from_row(batch.schema(), &row)?;
+            self.op.update(self.table.state(row.key, T::State::default), value)?;
+        }
+        Ok(())
+    }
+
+    fn partials(&mut self) -> Result<Vec<u8>, Error> {
+        self.emit(|_, state| state)
+    }
+
+    fn merge(&mut self, partials: &[u8]) -> Result<(), Error> {
+        let batch = BatchReader::new(partials)?;
+        self.table.observe(batch.schema());
+        let value_only = Schema { key_fields: Vec::new(), value_fields: batch.schema().value_fields.clone() };
+        for row in batch.rows() {
+            let row = row?;
+            let value_row = flicker_batch::RawRow { key: &[], ..row };
+            let other: T::State = from_row(&value_only, &value_row)?;
+            self.op.merge(self.table.state(row.key, T::State::default), other);
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<Vec<u8>, Error> {
+        self.emit(|op, state| op.finish(state))
+    }
+}

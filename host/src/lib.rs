@@ -1,0 +1,27 @@
+//! The flicker host: runs operator components in a wasmtime sandbox.
+//!
+//! A [`Runtime`] owns one wasmtime engine (pooling allocator, epoch interruption) and a cache of
+//! compiled components on disk, keyed by the component's sha256 and the engine's compatibility
+//! hash. [`Runtime::load`] turns component bytes into a [`Plugin`], whose operator kind comes from
+//! what the component exports. Each operator instance ([`ParseInstance`], [`MapInstance`],
+//! [`AggregateInstance`], [`FormatInstance`]) lives in a fresh [`wasmtime::Store`] with WASI linked
+//! with an empty context: no files, no sockets, no environment, no arguments; the guest's stderr is
+//! captured (bounded). Every call runs under an epoch deadline, a memory cap and an output-size
+//! cap, and its failure says which of three things happened: the operator returned an error, it
+//! trapped, or it hit a limit ([`CallError`]).
+
+mod bindings;
+mod cache;
+mod captured;
+mod error;
+mod instance;
+mod limits;
+mod plugin;
+mod runtime;
+mod sandbox;
+
+pub use error::{CallError, HostError, Limit, OperatorError};
+pub use instance::{AggregateInstance, FormatInstance, MapInstance, ParseInstance, Parsed};
+pub use limits::Limits;
+pub use plugin::{Plugin, PluginDigest};
+pub use runtime::{Runtime, RuntimeConfig};

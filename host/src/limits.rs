@@ -1,0 +1,36 @@
+//! Sandbox limits per operator instance.
+
+use flicker_manifest::LimitOverrides;
+use std::time::Duration;
+
+/// What one operator instance may use. Cluster-wide defaults, overridden per step by the manifest's
+/// `limits` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest linear memory the instance may grow to, in bytes.
+    pub memory: u64,
+    /// Longest a single call into the instance may run.
+    pub call_timeout: Duration,
+    /// Largest batch or byte string one call may return, in bytes.
+    pub output: u64,
+    /// How much of the guest's stderr is kept, in bytes (the rest is dropped).
+    pub stderr: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { memory: 512 << 20, call_timeout: Duration::from_secs(60), output: 256 << 20, stderr: 64 << 10 }
+    }
+}
+
+impl Limits {
+    /// These limits with the manifest's overrides applied.
+    pub fn with(self, overrides: &LimitOverrides) -> Self {
+        Self {
+            memory: overrides.memory.unwrap_or(self.memory),
+            call_timeout: overrides.call_timeout.unwrap_or(self.call_timeout),
+            output: overrides.output.unwrap_or(self.output),
+            stderr: self.stderr,
+        }
+    }
+}

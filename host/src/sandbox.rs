@@ -1,0 +1,97 @@
+//! The per-instance store: an empty WASI context, a memory cap, captured stderr, and the mapping
+//! of wasmtime failures to [`CallError`].
+
+use crate::captured::CapturedOutput;
+use crate::{CallError, Limit, Limits};
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, Store, Trap};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+/// The data of one sandboxed store.
+pub(crate) struct SandboxState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    memory: MemoryCap,
+    stderr: CapturedOutput,
+    limits: Limits,
+}
+
+impl WasiView for SandboxState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// Refuses to grow a memory past the cap, and remembers that it did.
+struct MemoryCap {
+    bytes: u64,
+    hit: bool,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+        if desired as u64 > self.bytes {
+            self.hit = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+/// A fresh store with no ambient authority and the given limits.
+pub(crate) fn new_store(engine: &wasmtime::Engine, limits: Limits) -> Store<SandboxState> {
+    let stderr = CapturedOutput::new(limits.stderr);
+    // No preopens, no environment, no arguments, no network: the builder's defaults.
+    let wasi = WasiCtxBuilder::new().stderr(stderr.clone()).build();
+    let state = SandboxState {
+        wasi,
+        table: ResourceTable::new(),
+        memory: MemoryCap { bytes: limits.memory, hit: false },
+        stderr,
+        limits,
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|state| &mut state.memory);
+    store.epoch_deadline_trap();
+    store
+}
+
+/// Ticks of the engine's epoch per second (see the ticker in `runtime.rs`).
+pub(crate) const EPOCH_TICKS_PER_SECOND: u64 = 100;
+
+/// Arms the store's deadline for one call.
+pub(crate) fn arm_deadline(store: &mut Store<SandboxState>) {
+    let timeout = store.data().limits.call_timeout;
+    let ticks = (timeout.as_millis() as u64 * EPOCH_TICKS_PER_SECOND).div_ceil(1000).max(1);
+    store.set_epoch_deadline(ticks);
+}
+
+/// Classifies a wasmtime error raised by a call.
+pub(crate) fn classify(store: &Store<SandboxState>, error: wasmtime::Error) -> CallError {
+    let state = store.data();
+    if state.memory.hit {
+        return CallError::LimitExceeded(Limit::Memory { bytes: state.memory.bytes });
+    }
+    if let Some(Trap::Interrupt) = error.downcast_ref::<Trap>() {
+        return CallError::LimitExceeded(Limit::CallTimeout { after: state.limits.call_timeout });
+    }
+    CallError::Trapped { trap: format!("{error:#}"), stderr: state.stderr.text() }
+}
+
+/// Fails a call whose result is larger than the output limit.
+pub(crate) fn check_output(store: &Store<SandboxState>, len: usize) -> Result<(), CallError> {
+    let bytes = store.data().limits.output;
+    if len as u64 > bytes {
+        return Err(CallError::LimitExceeded(Limit::Output { bytes, returned: len as u64 }));
+    }
+    Ok(())
+}
+
+/// What the guest wrote to stderr so far.
+pub(crate) fn stderr(store: &Store<SandboxState>) -> String {
+    store.data().stderr.text()
+}

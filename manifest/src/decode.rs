@@ -1,0 +1,746 @@
+//! Reading the TOML text into a [`Manifest`]: types, required and unknown keys, sizes, durations and
+//! counts. Works on toml's spanned document so that every error can name the line of the key at fault.
+
+use std::borrow::Cow;
+use std::ops::Range;
+use std::path::Path;
+
+use toml::Spanned;
+use toml::de::{DeInteger, DeTable, DeValue};
+
+use crate::duration::parse_duration;
+use crate::error::ManifestError;
+use crate::lines::LineIndex;
+use crate::manifest::{LimitOverrides, Manifest, SectionKind, Sink, Source, SourceFormat, Step};
+use crate::size::parse_size;
+
+/// The keys allowed at the top level of a manifest.
+const TOP_LEVEL_KEYS: &[&str] = &["name", "max_attempts", "source", "step", "sink"];
+/// The keys allowed in a `[[source]]`.
+const SOURCE_KEYS: &[&str] = &["id", "url", "format", "split_size"];
+/// The keys allowed in a `[[step]]`.
+const STEP_KEYS: &[&str] = &["id", "input", "plugin", "config", "partitions", "limits"];
+/// The keys allowed in a `[[sink]]`.
+const SINK_KEYS: &[&str] = &["id", "input", "url", "plugin", "config", "limits"];
+/// The keys allowed in a `limits` table.
+const LIMIT_KEYS: &[&str] = &["memory", "call_timeout", "output"];
+
+/// The longest piece of text that a syntax error quotes.
+const MAX_QUOTED: usize = 40;
+
+/// How the top level is named in errors.
+const TOP_LEVEL: &str = "top level";
+
+type Key<'i> = Spanned<Cow<'i, str>>;
+type Value<'i> = Spanned<DeValue<'i>>;
+
+/// Reads `text` into a manifest; the graph is not checked yet.
+pub(crate) fn decode(file: &Path, text: &str) -> Result<Manifest, ManifestError> {
+    let decoder = Decoder { file, lines: LineIndex::new(text) };
+    let root = DeTable::parse(text).map_err(|error| decoder.toml_error(text, &error))?;
+    decoder.document(root.get_ref())
+}
+
+/// A piece of the top level, to be read in file order.
+enum Item<'t, 'i> {
+    /// A top-level key and its value.
+    Key(&'t Key<'i>, &'t Value<'i>),
+    /// The `number`th (1-based) element of the `[[source]]`, `[[step]]` or `[[sink]]` array.
+    Table { kind: SectionKind, number: usize, value: &'t Value<'i> },
+}
+
+impl Item<'_, '_> {
+    fn start(&self) -> usize {
+        match self {
+            Item::Key(key, _) => key.span().start,
+            Item::Table { value, .. } => value.span().start,
+        }
+    }
+}
+
+/// A `[[source]]`, `[[step]]` or `[[sink]]` whose id has been read.
+struct Section<'t, 'i> {
+    kind: SectionKind,
+    id: String,
+    /// How errors name it, e.g. `step "max"`.
+    label: String,
+    /// The line of its header.
+    line: usize,
+    /// Its keys, in file order.
+    entries: Vec<(&'t Key<'i>, &'t Value<'i>)>,
+}
+
+/// Turns spanned TOML values into manifest values, or into errors that name the file and line.
+struct Decoder<'a> {
+    file: &'a Path,
+    lines: LineIndex,
+}
+
+impl Decoder<'_> {
+    fn document(&self, root: &DeTable<'_>) -> Result<Manifest, ManifestError> {
+        let mut items = Vec::new();
+        for (key, value) in root {
+            let kind = match key.get_ref().as_ref() {
+                "source" => Some(SectionKind::Source),
+                "step" => Some(SectionKind::Step),
+                "sink" => Some(SectionKind::Sink),
+                _ => None,
+            };
+            match (kind, value.get_ref()) {
+                (Some(kind), DeValue::Array(tables)) => {
+                    items.extend(tables.iter().enumerate().map(|(at, value)| Item::Table {
+                        kind,
+                        number: at + 1,
+                        value,
+                    }))
+                }
+                _ => items.push(Item::Key(key, value)),
+            }
+        }
+        items.sort_by_key(Item::start);
+
+        let mut name = None;
+        let mut max_attempts = None;
+        let (mut sources, mut steps, mut sinks) = (Vec::new(), Vec::new(), Vec::new());
+        for item in items {
+            match item {
+                Item::Key(key, value) => match key.get_ref().as_ref() {
+                    "name" => name = Some(self.non_empty_string(TOP_LEVEL, "name", value)?),
+                    "max_attempts" => {
+                        max_attempts = Some(self.positive_u32(TOP_LEVEL, "max_attempts", value)?)
+                    }
+                    section @ ("source" | "step" | "sink") => {
+                        return Err(self.syntax(
+                            value.span(),
+                            format!(
+                                "top level: \"{section}\" must be an array of tables; write each one under a [[{section}]] header"
+                            ),
+                        ));
+                    }
+                    other => return Err(self.unknown_key(key.span(), TOP_LEVEL, other, TOP_LEVEL_KEYS)),
+                },
+                Item::Table { kind, number, value } => {
+                    let section = self.section(kind, number, value)?;
+                    match kind {
+                        SectionKind::Source => sources.push(self.source(section)?),
+                        SectionKind::Step => steps.push(self.step(section)?),
+                        SectionKind::Sink => sinks.push(self.sink(section)?),
+                    }
+                }
+            }
+        }
+        let name = name.ok_or_else(|| ManifestError::Syntax {
+            file: self.file.to_path_buf(),
+            line: 1,
+            message: "top level: missing required key \"name\", e.g. name = \"max-temperature\"".into(),
+        })?;
+        Ok(Manifest { file: self.file.to_path_buf(), name, max_attempts, sources, steps, sinks })
+    }
+
+    /// Checks that `value` is a table and reads its id.
+    fn section<'t, 'i>(
+        &self,
+        kind: SectionKind,
+        number: usize,
+        value: &'t Value<'i>,
+    ) -> Result<Section<'t, 'i>, ManifestError> {
+        let unnamed = format!("{kind} #{number}");
+        let DeValue::Table(table) = value.get_ref() else {
+            return Err(self.wrong_type(&unnamed, kind.to_string().as_str(), value, "a table"));
+        };
+        let Some(id) = table.get("id") else {
+            return Err(self.syntax(value.span(), format!("{unnamed}: missing required key \"id\"")));
+        };
+        let id = self.non_empty_string(&unnamed, "id", id)?;
+        let mut entries: Vec<_> = table.iter().collect();
+        entries.sort_by_key(|(key, _)| key.span().start);
+        Ok(Section {
+            kind,
+            label: format!("{kind} \"{id}\""),
+            id,
+            line: self.lines.line(value.span()),
+            entries,
+        })
+    }
+
+    fn source(&self, section: Section<'_, '_>) -> Result<Source, ManifestError> {
+        let label = section.label.as_str();
+        let mut url = None;
+        let mut format = SourceFormat::Lines;
+        let mut split_size = None;
+        for &(key, value) in &section.entries {
+            match key.get_ref().as_ref() {
+                "id" => {}
+                "url" => url = Some(self.non_empty_string(label, "url", value)?),
+                "format" => format = self.source_format(label, value)?,
+                "split_size" => split_size = Some(self.size(label, "split_size", value)?),
+                other => return Err(self.unknown_key(key.span(), label, other, SOURCE_KEYS)),
+            }
+        }
+        Ok(Source {
+            url: self.required(&section, "url", url)?,
+            id: section.id,
+            format,
+            split_size,
+            line: section.line,
+        })
+    }
+
+    fn step(&self, section: Section<'_, '_>) -> Result<Step, ManifestError> {
+        let label = section.label.as_str();
+        let (mut input, mut plugin, mut config, mut partitions, mut limits) =
+            (None, None, Vec::new(), None, LimitOverrides::default());
+        for &(key, value) in &section.entries {
+            match key.get_ref().as_ref() {
+                "id" => {}
+                "input" => input = Some(self.input(&section, value)?),
+                "plugin" => plugin = Some(self.non_empty_string(label, "plugin", value)?),
+                "config" => config = self.config(label, value)?,
+                "partitions" => partitions = Some(self.positive_u32(label, "partitions", value)?),
+                "limits" => limits = self.limits(label, value)?,
+                other => return Err(self.unknown_key(key.span(), label, other, STEP_KEYS)),
+            }
+        }
+        Ok(Step {
+            input: self.required(&section, "input", input)?,
+            plugin: self.required(&section, "plugin", plugin)?,
+            id: section.id,
+            config,
+            partitions,
+            limits,
+            line: section.line,
+        })
+    }
+
+    fn sink(&self, section: Section<'_, '_>) -> Result<Sink, ManifestError> {
+        let label = section.label.as_str();
+        let (mut input, mut url, mut plugin, mut config, mut limits) =
+            (None, None, None, Vec::new(), LimitOverrides::default());
+        for &(key, value) in &section.entries {
+            match key.get_ref().as_ref() {
+                "id" => {}
+                "input" => input = Some(self.input(&section, value)?),
+                "url" => url = Some(self.non_empty_string(label, "url", value)?),
+                "plugin" => plugin = Some(self.non_empty_string(label, "plugin", value)?),
+                "config" => config = self.config(label, value)?,
+                "limits" => limits = self.limits(label, value)?,
+                other => return Err(self.unknown_key(key.span(), label, other, SINK_KEYS)),
+            }
+        }
+        let input = self.required(&section, "input", input)?;
+        let url = self.required(&section, "url", url)?;
+        let Some(plugin) = plugin else {
+            return Err(ManifestError::SinkWithoutFormat {
+                file: self.file.to_path_buf(),
+                line: section.line,
+                id: section.id,
+            });
+        };
+        Ok(Sink { id: section.id, input, url, plugin, config, limits, line: section.line })
+    }
+
+    /// Reads `input`: one id, given as a string or as an array of exactly one string.
+    fn input(&self, section: &Section<'_, '_>, value: &Value<'_>) -> Result<String, ManifestError> {
+        let line = self.lines.line(value.span());
+        let (kind, id) = (section.kind, section.id.clone());
+        let input = match value.get_ref() {
+            DeValue::String(input) => input.as_ref(),
+            DeValue::Array(inputs) => match inputs.as_ref() {
+                [] => "",
+                [only] => match only.get_ref() {
+                    DeValue::String(input) => input.as_ref(),
+                    _ => return Err(self.wrong_type(&section.label, "input", only, "a string")),
+                },
+                _ => {
+                    return Err(ManifestError::MultipleInputs {
+                        file: self.file.to_path_buf(),
+                        line,
+                        kind,
+                        id,
+                    });
+                }
+            },
+            _ => return Err(self.wrong_type(&section.label, "input", value, "the id of a source or step")),
+        };
+        if input.is_empty() {
+            return Err(ManifestError::MissingInput { file: self.file.to_path_buf(), line, kind, id });
+        }
+        Ok(input.to_owned())
+    }
+
+    /// Reads a `config` table: its values as strings, in the order written.
+    fn config(&self, label: &str, value: &Value<'_>) -> Result<Vec<(String, String)>, ManifestError> {
+        let mut config = Vec::new();
+        for (key, value) in self.table_entries(label, "config", value)? {
+            let name = format!("config.{}", key.get_ref());
+            let text = match value.get_ref() {
+                DeValue::String(text) => text.to_string(),
+                DeValue::Integer(integer) => self.integer(label, &name, value, integer)?.to_string(),
+                DeValue::Float(float) => float.as_str().to_owned(),
+                DeValue::Boolean(flag) => flag.to_string(),
+                _ => return Err(self.wrong_type(label, &name, value, "a string, number or boolean")),
+            };
+            config.push((key.get_ref().to_string(), text));
+        }
+        Ok(config)
+    }
+
+    /// Reads a `limits` table.
+    fn limits(&self, label: &str, value: &Value<'_>) -> Result<LimitOverrides, ManifestError> {
+        let mut limits = LimitOverrides::default();
+        for (key, value) in self.table_entries(label, "limits", value)? {
+            match key.get_ref().as_ref() {
+                "memory" => limits.memory = Some(self.size(label, "limits.memory", value)?),
+                "call_timeout" => {
+                    limits.call_timeout = Some(self.duration(label, "limits.call_timeout", value)?)
+                }
+                "output" => limits.output = Some(self.size(label, "limits.output", value)?),
+                other => {
+                    return Err(self.unknown_key(key.span(), label, &format!("limits.{other}"), LIMIT_KEYS));
+                }
+            }
+        }
+        Ok(limits)
+    }
+
+    /// The entries of a nested table, in file order.
+    fn table_entries<'t, 'i>(
+        &self,
+        label: &str,
+        key: &str,
+        value: &'t Value<'i>,
+    ) -> Result<Vec<(&'t Key<'i>, &'t Value<'i>)>, ManifestError> {
+        let DeValue::Table(table) = value.get_ref() else {
+            return Err(self.wrong_type(label, key, value, "a table"));
+        };
+        let mut entries: Vec<_> = table.iter().collect();
+        entries.sort_by_key(|(key, _)| key.span().start);
+        Ok(entries)
+    }
+
+    fn source_format(&self, label: &str, value: &Value<'_>) -> Result<SourceFormat, ManifestError> {
+        match self.string(label, "format", value)? {
+            "lines" => Ok(SourceFormat::Lines),
+            other => Err(self.invalid(
+                label,
+                "format",
+                value,
+                format!(
+                    "unknown format \"{other}\"; the only format is \"lines\", parse the lines in a step"
+                ),
+            )),
+        }
+    }
+
+    /// Reads a size, given as a string with a unit or as an integer number of bytes.
+    fn size(&self, label: &str, key: &str, value: &Value<'_>) -> Result<u64, ManifestError> {
+        let parsed = match value.get_ref() {
+            DeValue::String(text) => parse_size(text),
+            DeValue::Integer(integer) => parse_size(&self.integer(label, key, value, integer)?.to_string()),
+            _ => {
+                return Err(self.wrong_type(
+                    label,
+                    key,
+                    value,
+                    "a size such as \"64MiB\" or a number of bytes",
+                ));
+            }
+        };
+        parsed.map_err(|error| self.invalid(label, key, value, error.to_string()))
+    }
+
+    fn duration(
+        &self,
+        label: &str,
+        key: &str,
+        value: &Value<'_>,
+    ) -> Result<std::time::Duration, ManifestError> {
+        let DeValue::String(text) = value.get_ref() else {
+            return Err(self.wrong_type(label, key, value, "a duration such as \"30s\" or \"500ms\""));
+        };
+        parse_duration(text).map_err(|error| self.invalid(label, key, value, error.to_string()))
+    }
+
+    fn positive_u32(&self, label: &str, key: &str, value: &Value<'_>) -> Result<u32, ManifestError> {
+        let DeValue::Integer(integer) = value.get_ref() else {
+            return Err(self.wrong_type(label, key, value, "a positive whole number"));
+        };
+        let number = self.integer(label, key, value, integer)?;
+        match u32::try_from(number) {
+            Ok(number) if number > 0 => Ok(number),
+            _ => Err(self.invalid(
+                label,
+                key,
+                value,
+                format!("{number} is not allowed; it must be a whole number from 1 to {}", u32::MAX),
+            )),
+        }
+    }
+
+    fn integer(
+        &self,
+        label: &str,
+        key: &str,
+        value: &Value<'_>,
+        integer: &DeInteger<'_>,
+    ) -> Result<i64, ManifestError> {
+        i64::from_str_radix(integer.as_str(), integer.radix())
+            .map_err(|_| self.invalid(label, key, value, "the number does not fit in 64 bits".into()))
+    }
+
+    fn non_empty_string(&self, label: &str, key: &str, value: &Value<'_>) -> Result<String, ManifestError> {
+        let text = self.string(label, key, value)?;
+        if text.is_empty() {
+            return Err(self.invalid(label, key, value, "must not be empty".into()));
+        }
+        Ok(text.to_owned())
+    }
+
+    fn string<'v>(&self, label: &str, key: &str, value: &'v Value<'_>) -> Result<&'v str, ManifestError> {
+        match value.get_ref() {
+            DeValue::String(text) => Ok(text),
+            _ => Err(self.wrong_type(label, key, value, "a string")),
+        }
+    }
+
+    fn required<T>(
+        &self,
+        section: &Section<'_, '_>,
+        key: &str,
+        value: Option<T>,
+    ) -> Result<T, ManifestError> {
+        value.ok_or_else(|| ManifestError::Syntax {
+            file: self.file.to_path_buf(),
+            line: section.line,
+            message: format!("{}: missing required key \"{key}\"", section.label),
+        })
+    }
+
+    fn wrong_type(&self, label: &str, key: &str, value: &Value<'_>, expected: &str) -> ManifestError {
+        let found = value.get_ref().type_str();
+        self.syntax(value.span(), format!("{label}: \"{key}\" must be {expected}, not {found}"))
+    }
+
+    fn syntax(&self, span: Range<usize>, message: String) -> ManifestError {
+        ManifestError::Syntax { file: self.file.to_path_buf(), line: self.lines.line(span), message }
+    }
+
+    fn invalid(&self, label: &str, key: &str, value: &Value<'_>, message: String) -> ManifestError {
+        ManifestError::InvalidValue {
+            file: self.file.to_path_buf(),
+            line: self.lines.line(value.span()),
+            section: label.to_owned(),
+            key: key.to_owned(),
+            message,
+        }
+    }
+
+    fn unknown_key(
+        &self,
+        span: Range<usize>,
+        label: &str,
+        key: &str,
+        expected: &'static [&'static str],
+    ) -> ManifestError {
+        ManifestError::UnknownKey {
+            file: self.file.to_path_buf(),
+            line: self.lines.line(span),
+            section: label.to_owned(),
+            key: key.to_owned(),
+            expected,
+        }
+    }
+
+    /// Turns toml's error, whose message may span several lines, into a one-line syntax error that
+    /// quotes the offending text when it is short.
+    fn toml_error(&self, text: &str, error: &toml::de::Error) -> ManifestError {
+        let mut message: Vec<&str> =
+            error.message().lines().map(str::trim).filter(|line| !line.is_empty()).collect();
+        let span = error.span().unwrap_or(0..0);
+        let quoted = text
+            .get(span.clone())
+            .map(str::trim)
+            .filter(|quoted| !quoted.is_empty() && quoted.len() <= MAX_QUOTED && !quoted.contains('\n'));
+        let quoted = quoted.map(|quoted| format!("at `{quoted}`"));
+        message.extend(quoted.as_deref());
+        ManifestError::Syntax {
+            file: self.file.to_path_buf(),
+            line: self.lines.line(span),
+            message: format!("invalid TOML: {}", message.join("; ")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn parse(text: &str) -> Result<Manifest, ManifestError> {
+        Manifest::parse(Path::new("jobs/max.toml"), text)
+    }
+
+    /// A valid job, lines 1 to 16: a source, a parse step, a step "max" at line 11 and a sink at line 16.
+    const JOB: &str = r#"name = "test"
+[[source]]
+id = "readings"
+url = "file:///data/"
+
+[[step]]
+id = "parse"
+input = "readings"
+plugin = "std:parse-csv"
+
+[[step]]
+id = "max"
+input = "parse"
+plugin = "std:max"
+
+[[sink]]
+id = "out"
+input = "max"
+url = "file:///out/"
+plugin = "std:format-csv"
+"#;
+
+    /// `JOB` with `line` inserted after line `after`.
+    fn job_with(after: usize, line: &str) -> String {
+        let mut lines: Vec<&str> = JOB.lines().collect();
+        lines.insert(after, line);
+        lines.join("\n")
+    }
+
+    /// Asserts that the message of `error` starts with the file, `line` and `section`.
+    fn assert_names(error: &ManifestError, line: usize, section: &str) {
+        let message = error.to_string();
+        assert!(message.starts_with(&format!("jobs/max.toml:{line}: {section}")), "{message}");
+    }
+
+    #[test]
+    fn the_job_used_by_these_tests_is_valid() {
+        let manifest = parse(JOB).unwrap();
+        assert_eq!((manifest.steps[1].line, manifest.sinks[0].line), (11, 16));
+    }
+
+    #[test]
+    fn toml_syntax_error() {
+        let error = parse(&job_with(13, "partitions = = 4")).unwrap_err();
+        assert!(matches!(error, ManifestError::Syntax { line: 14, .. }), "{error:?}");
+        assert!(error.to_string().starts_with("jobs/max.toml:14: invalid TOML: "), "{error}");
+        assert!(!error.to_string().contains('\n'), "{error}");
+    }
+
+    #[test]
+    fn toml_errors_quote_the_offending_text() {
+        let error = parse(&job_with(13, "input = \"readings\"")).unwrap_err();
+        assert!(matches!(error, ManifestError::Syntax { line: 14, .. }), "{error:?}");
+        assert!(error.to_string().ends_with("duplicate key; at `input`"), "{error}");
+    }
+
+    #[test]
+    fn wrong_value_type() {
+        let error = parse(&job_with(13, "partitions = \"4\"")).unwrap_err();
+        assert!(matches!(error, ManifestError::Syntax { line: 14, .. }), "{error:?}");
+        assert_names(&error, 14, "step \"max\": \"partitions\" must be a positive whole number, not string");
+    }
+
+    #[test]
+    fn missing_id() {
+        let error = parse(&JOB.replace("id = \"max\"\n", "")).unwrap_err();
+        assert!(matches!(error, ManifestError::Syntax { line: 11, .. }), "{error:?}");
+        assert_names(&error, 11, "step #2: missing required key \"id\"");
+    }
+
+    #[test]
+    fn missing_plugin_of_a_step() {
+        let error = parse(&JOB.replace("plugin = \"std:max\"\n", "")).unwrap_err();
+        assert!(matches!(error, ManifestError::Syntax { line: 11, .. }), "{error:?}");
+        assert_names(&error, 11, "step \"max\": missing required key \"plugin\"");
+    }
+
+    #[test]
+    fn missing_name() {
+        let error = parse(&JOB.replace("name = \"test\"\n", "\n")).unwrap_err();
+        assert!(matches!(error, ManifestError::Syntax { line: 1, .. }), "{error:?}");
+        assert_names(&error, 1, "top level: missing required key \"name\"");
+    }
+
+    #[test]
+    fn a_section_that_is_not_an_array_of_tables() {
+        let error = parse("name = \"x\"\n[step]\nid = \"a\"\n").unwrap_err();
+        assert!(matches!(error, ManifestError::Syntax { line: 2, .. }), "{error:?}");
+        assert!(error.to_string().contains("[[step]]"), "{error}");
+    }
+
+    #[test]
+    fn unknown_key_in_a_step() {
+        let error = parse(&job_with(13, "partitons = 4")).unwrap_err();
+        assert!(
+            matches!(&error, ManifestError::UnknownKey { line: 14, section, key, .. } if section == "step \"max\"" && key == "partitons"),
+            "{error:?}"
+        );
+        assert_names(&error, 14, "step \"max\": unknown key \"partitons\"");
+        assert!(error.to_string().contains("partitions"), "the allowed keys are listed: {error}");
+    }
+
+    #[test]
+    fn unknown_key_everywhere() {
+        let cases = [
+            (0, "colour = 1", 1, "top level", "colour"),
+            (3, "compression = \"gzip\"", 4, "source \"readings\"", "compression"),
+            (18, "partitions = 2", 19, "sink \"out\"", "partitions"),
+            (13, "limits = { memory = \"1GiB\", cpu = 2 }", 14, "step \"max\"", "limits.cpu"),
+        ];
+        for (after, line_text, line, expected_section, expected_key) in cases {
+            let error = parse(&job_with(after, line_text)).unwrap_err();
+            let ManifestError::UnknownKey { line: found_line, section, key, .. } = &error else {
+                panic!("{line_text}: {error:?}");
+            };
+            assert_eq!((*found_line, section.as_str(), key.as_str()), (line, expected_section, expected_key));
+            assert_names(&error, line, expected_section);
+        }
+    }
+
+    #[test]
+    fn limits_written_as_a_sub_table() {
+        let text = format!("{JOB}\n[sink.limits]\nmemory = \"1GiB\"\nthreads = 2\n");
+        let error = parse(&text).unwrap_err();
+        assert!(
+            matches!(&error, ManifestError::UnknownKey { line: 24, key, .. } if key == "limits.threads"),
+            "{error:?}"
+        );
+        assert_names(&error, 24, "sink \"out\"");
+    }
+
+    #[test]
+    fn invalid_values() {
+        let cases = [
+            (13, "partitions = 0", 14, "step \"max\"", "partitions"),
+            (13, "partitions = -3", 14, "step \"max\"", "partitions"),
+            (3, "split_size = \"64 furlongs\"", 4, "source \"readings\"", "split_size"),
+            (3, "split_size = 0", 4, "source \"readings\"", "split_size"),
+            (3, "format = \"parquet\"", 4, "source \"readings\"", "format"),
+            (13, "limits = { call_timeout = \"soon\" }", 14, "step \"max\"", "limits.call_timeout"),
+            (18, "limits = { output = \"0MiB\" }", 19, "sink \"out\"", "limits.output"),
+            (1, "max_attempts = 0", 2, "top level", "max_attempts"),
+        ];
+        for (after, line_text, line, expected_section, expected_key) in cases {
+            let error = parse(&job_with(after, line_text)).unwrap_err();
+            let ManifestError::InvalidValue { line: found_line, section, key, .. } = &error else {
+                panic!("{line_text}: {error:?}");
+            };
+            assert_eq!((*found_line, section.as_str(), key.as_str()), (line, expected_section, expected_key));
+            assert_names(&error, line, expected_section);
+        }
+        let error = parse(&JOB.replace("url = \"file:///out/\"", "url = \"\"")).unwrap_err();
+        assert!(
+            matches!(&error, ManifestError::InvalidValue { line: 19, key, .. } if key == "url"),
+            "{error:?}"
+        );
+        assert_names(&error, 19, "sink \"out\": bad value for \"url\": must not be empty");
+    }
+
+    #[test]
+    fn invalid_value_messages_say_what_is_wrong() {
+        let error = parse(&job_with(3, "split_size = \"64 furlongs\"")).unwrap_err();
+        assert!(error.to_string().contains("unknown unit \"furlongs\""), "{error}");
+        let error = parse(&job_with(13, "partitions = 0")).unwrap_err();
+        assert!(error.to_string().contains("from 1 to"), "{error}");
+    }
+
+    #[test]
+    fn empty_input() {
+        let error = parse(&JOB.replace("input = \"parse\"", "input = \"\"")).unwrap_err();
+        assert!(
+            matches!(&error, ManifestError::MissingInput { line: 13, kind: SectionKind::Step, id, .. } if id == "max"),
+            "{error:?}"
+        );
+        assert_names(&error, 13, "step \"max\"");
+    }
+
+    #[test]
+    fn two_inputs_are_a_join() {
+        let error =
+            parse(&JOB.replace("input = \"parse\"", "input = [\"parse\", \"readings\"]")).unwrap_err();
+        assert!(
+            matches!(&error, ManifestError::MultipleInputs { line: 13, id, .. } if id == "max"),
+            "{error:?}"
+        );
+        assert_names(&error, 13, "step \"max\"");
+        assert!(error.to_string().contains("not supported yet"), "{error}");
+    }
+
+    #[test]
+    fn one_input_in_an_array_is_that_input() {
+        let manifest = parse(&JOB.replace("input = \"parse\"", "input = [\"parse\"]")).unwrap();
+        assert_eq!(manifest.steps[1].input, "parse");
+    }
+
+    #[test]
+    fn sink_without_plugin() {
+        let error = parse(&JOB.replace("plugin = \"std:format-csv\"\n", "")).unwrap_err();
+        assert!(
+            matches!(&error, ManifestError::SinkWithoutFormat { line: 16, id, .. } if id == "out"),
+            "{error:?}"
+        );
+        assert_names(&error, 16, "sink \"out\"");
+    }
+
+    #[test]
+    fn config_values_become_strings_in_written_order() {
+        let text =
+            job_with(13, "config = { zeta = 1_000, alpha = 0x10, mid = 1.50, flag = true, name = \"x\" }");
+        let manifest = parse(&text).unwrap();
+        let config: Vec<(&str, &str)> =
+            manifest.steps[1].config.iter().map(|(key, value)| (key.as_str(), value.as_str())).collect();
+        assert_eq!(
+            config,
+            [("zeta", "1000"), ("alpha", "16"), ("mid", "1.50"), ("flag", "true"), ("name", "x")]
+        );
+    }
+
+    #[test]
+    fn config_values_must_be_scalars() {
+        let error = parse(&job_with(13, "config = { fields = [\"a\", \"b\"] }")).unwrap_err();
+        assert!(matches!(error, ManifestError::Syntax { line: 14, .. }), "{error:?}");
+        assert_names(
+            &error,
+            14,
+            "step \"max\": \"config.fields\" must be a string, number or boolean, not array",
+        );
+    }
+
+    #[test]
+    fn sizes_may_be_integers_and_limits_may_be_partial() {
+        let text = job_with(13, "limits = { memory = 1048576 }");
+        let limits = parse(&text).unwrap().steps[1].limits;
+        assert_eq!(limits, LimitOverrides { memory: Some(1 << 20), ..LimitOverrides::default() });
+
+        let text = job_with(18, "limits = { call_timeout = \"1.5s\" }");
+        let limits = parse(&text).unwrap().sinks[0].limits;
+        assert_eq!(limits.call_timeout, Some(Duration::from_millis(1500)));
+    }
+
+    #[test]
+    fn tables_may_be_inline_arrays() {
+        let text = r#"name = "inline"
+source = [{ id = "in", url = "data/*.txt" }]
+step = [{ id = "parse", input = "in", plugin = "plugins/my-parse.wasm" }]
+sink = [{ id = "out", input = "parse", url = "out/", plugin = "std:format-csv" }]
+"#;
+        let manifest = parse(text).unwrap();
+        assert_eq!(manifest.sources[0].url, "data/*.txt");
+        assert_eq!(manifest.steps[0].plugin, "plugins/my-parse.wasm");
+        assert_eq!(manifest.sinks[0].line, 4);
+    }
+
+    #[test]
+    fn the_first_error_in_the_file_is_reported() {
+        // An unknown key in the sink (line 18) and a bad size in the source (line 5).
+        let text = job_with(16, "colour = 1")
+            .replace("url = \"file:///data/\"", "url = \"file:///data/\"\nsplit_size = \"big\"");
+        let error = parse(&text).unwrap_err();
+        assert!(matches!(error, ManifestError::InvalidValue { line: 5, .. }), "{error:?}");
+    }
+}

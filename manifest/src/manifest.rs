@@ -1,0 +1,338 @@
+//! The manifest as plain data: a job's sources, steps and sinks, each with the line it was written on.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::ManifestError;
+use crate::{decode, graph};
+
+/// A parsed and checked job manifest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    /// The file the manifest was read from, as given; errors found later name it too.
+    pub file: PathBuf,
+    /// The job's name.
+    pub name: String,
+    /// How often a task may be attempted before the job fails, if the manifest says.
+    pub max_attempts: Option<u32>,
+    /// The `[[source]]` tables, in file order.
+    pub sources: Vec<Source>,
+    /// The `[[step]]` tables, in file order.
+    pub steps: Vec<Step>,
+    /// The `[[sink]]` tables, in file order.
+    pub sinks: Vec<Sink>,
+}
+
+/// A `[[source]]`: where the job's input comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    /// The id that steps use as their `input`.
+    pub id: String,
+    /// An object, a prefix or a glob, kept as written (relative paths included).
+    pub url: String,
+    /// How the bytes of the objects are cut into records.
+    pub format: SourceFormat,
+    /// How many bytes one task reads, if the manifest says.
+    pub split_size: Option<u64>,
+    /// The line of the `[[source]]` header.
+    pub line: usize,
+}
+
+/// How a source's bytes are cut into records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SourceFormat {
+    /// One record per line of text; a parse step makes fields of them.
+    #[default]
+    Lines,
+}
+
+/// A `[[step]]`: one operator applied to the records of its input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// The id that later steps and sinks use as their `input`.
+    pub id: String,
+    /// The id of the source or step this step reads.
+    pub input: String,
+    /// `std:<name>` for a standard operator or a path to a `.wasm` component, kept as written.
+    pub plugin: String,
+    /// The operator's configuration, in the order written.
+    pub config: Vec<(String, String)>,
+    /// How many partitions the step's output is split into, if the manifest says.
+    pub partitions: Option<u32>,
+    /// Sandbox limits that replace the defaults for this step.
+    pub limits: LimitOverrides,
+    /// The line of the `[[step]]` header.
+    pub line: usize,
+}
+
+/// A `[[sink]]`: a format operator whose bytes are written to a URL.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sink {
+    /// The sink's id.
+    pub id: String,
+    /// The id of the step this sink writes out.
+    pub input: String,
+    /// Where the output goes, kept as written.
+    pub url: String,
+    /// The format operator, `std:<name>` or a path to a `.wasm` component.
+    pub plugin: String,
+    /// The operator's configuration, in the order written.
+    pub config: Vec<(String, String)>,
+    /// Sandbox limits that replace the defaults for this sink.
+    pub limits: LimitOverrides,
+    /// The line of the `[[sink]]` header.
+    pub line: usize,
+}
+
+/// Sandbox limits given by a step or sink; `None` keeps the engine's default.
+#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LimitOverrides {
+    /// The most memory the operator's instance may grow to, in bytes.
+    pub memory: Option<u64>,
+    /// The longest one call into the operator may take.
+    pub call_timeout: Option<Duration>,
+    /// The most bytes one call may output.
+    pub output: Option<u64>,
+}
+
+/// Which kind of table of the manifest something is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SectionKind {
+    /// A `[[source]]`.
+    Source,
+    /// A `[[step]]`.
+    Step,
+    /// A `[[sink]]`.
+    Sink,
+}
+
+impl fmt::Display for SectionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SectionKind::Source => "source",
+            SectionKind::Step => "step",
+            SectionKind::Sink => "sink",
+        })
+    }
+}
+
+/// A source, step or sink seen through what they have in common, for walking all of them in file order.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Node<'a> {
+    pub(crate) kind: SectionKind,
+    pub(crate) id: &'a str,
+    pub(crate) line: usize,
+    /// What a step or sink runs; `None` for a source.
+    pub(crate) operator: Option<Operator<'a>>,
+}
+
+/// The operator part of a step or sink.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Operator<'a> {
+    pub(crate) input: &'a str,
+    pub(crate) plugin: &'a str,
+    pub(crate) config: &'a [(String, String)],
+}
+
+impl Manifest {
+    /// Reads the manifest at `path` and [parses](Manifest::parse) it.
+    pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ManifestError::Io { file: path.to_path_buf(), source })?;
+        Manifest::parse(path, &text)
+    }
+
+    /// Parses the manifest `text`, naming `file` in errors.
+    ///
+    /// Checks everything that needs no plugin: TOML syntax, value types, unknown keys, sizes,
+    /// durations and counts, then the job graph: unique ids, inputs that exist, no cycles, at least
+    /// one sink. The first problem in file order is reported.
+    pub fn parse(file: &Path, text: &str) -> Result<Manifest, ManifestError> {
+        let manifest = decode::decode(file, text)?;
+        graph::check(&manifest)?;
+        Ok(manifest)
+    }
+
+    /// The line of the `[[source]]`, `[[step]]` or `[[sink]]` with this id.
+    pub fn line_of(&self, id: &str) -> Option<usize> {
+        self.nodes().into_iter().find(|node| node.id == id).map(|node| node.line)
+    }
+
+    /// The ids of the steps and sinks that read `id`, in file order.
+    pub fn consumers(&self, id: &str) -> Vec<&str> {
+        self.nodes()
+            .into_iter()
+            .filter(|node| node.operator.is_some_and(|operator| operator.input == id))
+            .map(|node| node.id)
+            .collect()
+    }
+
+    /// All sources, steps and sinks, in file order.
+    pub(crate) fn nodes(&self) -> Vec<Node<'_>> {
+        let sources = self.sources.iter().map(|source| Node {
+            kind: SectionKind::Source,
+            id: &source.id,
+            line: source.line,
+            operator: None,
+        });
+        let steps = self.steps.iter().map(|step| Node {
+            kind: SectionKind::Step,
+            id: &step.id,
+            line: step.line,
+            operator: Some(Operator { input: &step.input, plugin: &step.plugin, config: &step.config }),
+        });
+        let sinks = self.sinks.iter().map(|sink| Node {
+            kind: SectionKind::Sink,
+            id: &sink.id,
+            line: sink.line,
+            operator: Some(Operator { input: &sink.input, plugin: &sink.plugin, config: &sink.config }),
+        });
+        let mut nodes: Vec<Node<'_>> = sources.chain(steps).chain(sinks).collect();
+        nodes.sort_by_key(|node| node.line);
+        nodes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example of the crate docs, with a key-by step between parse and max.
+    const MAX_TEMPERATURE: &str = r#"name = "max-temperature"
+max_attempts = 3
+
+[[source]]
+id = "readings"
+url = "file:///data/weather/"
+format = "lines"
+split_size = "64MiB"
+
+[[step]]
+id = "parse"
+input = "readings"
+plugin = "std:parse-csv"
+config = { delimiter = ";", schema = "station:string,temperature:f64" }
+
+[[step]]
+id = "by-station"
+input = "parse"
+plugin = "std:key-by"
+config = { field = "station" }
+
+[[step]]
+id = "max"
+input = "by-station"
+plugin = "std:max"
+partitions = 4
+config = { field = "temperature" }
+limits = { memory = "256MiB", call_timeout = "30s", output = "64MiB" }
+
+[[sink]]
+id = "out"
+input = "max"
+url = "file:///data/out/max-temperature/"
+plugin = "std:format-csv"
+config = { }
+"#;
+
+    fn config(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(key, value)| (key.to_string(), value.to_string())).collect()
+    }
+
+    #[test]
+    fn the_example_parses_into_the_expected_values() {
+        let manifest = Manifest::parse(Path::new("jobs/max.toml"), MAX_TEMPERATURE).unwrap();
+        let expected = Manifest {
+            file: PathBuf::from("jobs/max.toml"),
+            name: "max-temperature".into(),
+            max_attempts: Some(3),
+            sources: vec![Source {
+                id: "readings".into(),
+                url: "file:///data/weather/".into(),
+                format: SourceFormat::Lines,
+                split_size: Some(67_108_864),
+                line: 4,
+            }],
+            steps: vec![
+                Step {
+                    id: "parse".into(),
+                    input: "readings".into(),
+                    plugin: "std:parse-csv".into(),
+                    config: config(&[("delimiter", ";"), ("schema", "station:string,temperature:f64")]),
+                    partitions: None,
+                    limits: LimitOverrides::default(),
+                    line: 10,
+                },
+                Step {
+                    id: "by-station".into(),
+                    input: "parse".into(),
+                    plugin: "std:key-by".into(),
+                    config: config(&[("field", "station")]),
+                    partitions: None,
+                    limits: LimitOverrides::default(),
+                    line: 16,
+                },
+                Step {
+                    id: "max".into(),
+                    input: "by-station".into(),
+                    plugin: "std:max".into(),
+                    config: config(&[("field", "temperature")]),
+                    partitions: Some(4),
+                    limits: LimitOverrides {
+                        memory: Some(256 << 20),
+                        call_timeout: Some(Duration::from_secs(30)),
+                        output: Some(64 << 20),
+                    },
+                    line: 22,
+                },
+            ],
+            sinks: vec![Sink {
+                id: "out".into(),
+                input: "max".into(),
+                url: "file:///data/out/max-temperature/".into(),
+                plugin: "std:format-csv".into(),
+                config: Vec::new(),
+                limits: LimitOverrides::default(),
+                line: 30,
+            }],
+        };
+        assert_eq!(manifest, expected);
+    }
+
+    #[test]
+    fn line_of_finds_every_kind_of_table() {
+        let manifest = Manifest::parse(Path::new("jobs/max.toml"), MAX_TEMPERATURE).unwrap();
+        assert_eq!(manifest.line_of("readings"), Some(4));
+        assert_eq!(manifest.line_of("max"), Some(22));
+        assert_eq!(manifest.line_of("out"), Some(30));
+        assert_eq!(manifest.line_of("nope"), None);
+    }
+
+    #[test]
+    fn consumers_lists_readers_in_file_order() {
+        let text = MAX_TEMPERATURE.to_owned()
+            + "\n[[sink]]\nid = \"raw\"\ninput = \"parse\"\nurl = \"file:///raw/\"\nplugin = \"std:format-csv\"\n";
+        let manifest = Manifest::parse(Path::new("jobs/max.toml"), &text).unwrap();
+        assert_eq!(manifest.consumers("readings"), ["parse"]);
+        assert_eq!(manifest.consumers("parse"), ["by-station", "raw"]);
+        assert_eq!(manifest.consumers("max"), ["out"]);
+        assert!(manifest.consumers("out").is_empty());
+    }
+
+    #[test]
+    fn load_reads_the_file() {
+        let path = std::env::temp_dir().join(format!("flicker-manifest-load-{}.toml", std::process::id()));
+        std::fs::write(&path, MAX_TEMPERATURE).unwrap();
+        let loaded = Manifest::load(&path);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(loaded.unwrap().file, path);
+    }
+
+    #[test]
+    fn load_names_a_missing_file() {
+        let error = Manifest::load(Path::new("jobs/does-not-exist.toml")).unwrap_err();
+        assert!(matches!(error, ManifestError::Io { .. }));
+        assert!(error.to_string().starts_with("jobs/does-not-exist.toml: "), "{error}");
+    }
+}

@@ -1,0 +1,291 @@
+//! Plugins and where they may stand: the operator kinds, the catalog that knows which plugin exports
+//! which kind, and the placement and config checks of [`Manifest::validate_plugins`].
+
+use std::fmt;
+
+use crate::error::ManifestError;
+use crate::manifest::{Manifest, SectionKind};
+
+/// The kind of operator a plugin exports, which decides where in a job it may be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OperatorKind {
+    /// Turns the raw lines of a source into records; reads a source.
+    Parse,
+    /// Turns each record into zero or more records; reads a step.
+    Map,
+    /// Combines the records of each key; reads a step.
+    Aggregate,
+    /// Turns records into bytes to be written; used by sinks only.
+    Format,
+}
+
+impl OperatorKind {
+    /// "a" or "an", to go before the kind's name in a sentence.
+    pub(crate) fn article(self) -> &'static str {
+        match self {
+            OperatorKind::Aggregate => "an",
+            OperatorKind::Parse | OperatorKind::Map | OperatorKind::Format => "a",
+        }
+    }
+}
+
+impl fmt::Display for OperatorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OperatorKind::Parse => "parse",
+            OperatorKind::Map => "map",
+            OperatorKind::Aggregate => "aggregate",
+            OperatorKind::Format => "format",
+        })
+    }
+}
+
+/// What [`Manifest::validate_plugins`] needs to know about plugins; the host implements it by
+/// loading the components.
+pub trait PluginCatalog {
+    /// The operator kind that the plugin named `plugin` exports (Err(reason) if it cannot be found or loaded).
+    fn kind_of(&self, plugin: &str) -> Result<OperatorKind, String>;
+    /// Builds the operator from `config` once to check it; Err(message) if the plugin's constructor rejects it.
+    fn check_config(&self, plugin: &str, config: &[(String, String)]) -> Result<(), String>;
+}
+
+/// What a step or sink reads.
+#[derive(Debug, Clone, Copy)]
+enum Reads<'a> {
+    Source(&'a str),
+    Step(&'a str),
+}
+
+impl Manifest {
+    /// Checks the plugins of all steps and sinks, in file order, against `catalog`: each must exist,
+    /// its kind must fit its place, and it must accept its config.
+    ///
+    /// The places are: a step reading a source runs a parse operator, and a parse operator reads a
+    /// source; map and aggregate operators read steps; format operators are for sinks only, and a sink
+    /// needs one. The config is only checked once the kind fits. Expects a manifest that
+    /// [`Manifest::parse`] accepted.
+    pub fn validate_plugins(&self, catalog: &dyn PluginCatalog) -> Result<(), ManifestError> {
+        for node in self.nodes() {
+            let Some(operator) = node.operator else { continue };
+            let (file, line, kind, id, plugin) =
+                (self.file.clone(), node.line, node.kind, node.id.to_owned(), operator.plugin.to_owned());
+            let found = match catalog.kind_of(operator.plugin) {
+                Ok(found) => found,
+                Err(reason) => {
+                    return Err(ManifestError::PluginNotFound { file, line, kind, id, plugin, reason });
+                }
+            };
+            let reads = if self.sources.iter().any(|source| source.id == operator.input) {
+                Reads::Source(operator.input)
+            } else {
+                Reads::Step(operator.input)
+            };
+            if let Some(expected) = misplacement(kind, found, reads) {
+                return Err(ManifestError::WrongKind { file, line, kind, id, plugin, found, expected });
+            }
+            if let Err(message) = catalog.check_config(operator.plugin, operator.config) {
+                return Err(ManifestError::ConfigRejected { file, line, kind, id, plugin, message });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why an operator of kind `found` cannot be used by a step or sink that reads `reads`, in words that
+/// say what to do; `None` if it fits.
+fn misplacement(kind: SectionKind, found: OperatorKind, reads: Reads<'_>) -> Option<String> {
+    match (kind, found, reads) {
+        (SectionKind::Sink, OperatorKind::Format, _) => None,
+        (SectionKind::Sink, _, _) => Some(
+            "a sink needs a format operator that turns records into bytes (e.g. \"std:format-csv\"); \
+             move this plugin into a step before the sink"
+                .to_owned(),
+        ),
+        (_, OperatorKind::Format, _) => {
+            Some("only a sink can use a format operator; make it the plugin of a [[sink]]".to_owned())
+        }
+        (_, OperatorKind::Parse, Reads::Source(_)) => None,
+        (_, OperatorKind::Parse, Reads::Step(input)) => Some(format!(
+            "the input of this step is step \"{input}\", which already produces records; a parse operator \
+             reads the lines of a source, so set input to a source"
+        )),
+        (_, _, Reads::Source(input)) => {
+            Some(format!("the input of this step is source \"{input}\", which needs a parse operator first"))
+        }
+        (_, _, Reads::Step(_)) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::path::Path;
+
+    use super::*;
+
+    /// A catalog that knows a fixed set of plugins, rejects configs with a `bad` key, and records
+    /// which configs it was asked to check.
+    #[derive(Default)]
+    struct FakeCatalog {
+        checked: RefCell<Vec<String>>,
+    }
+
+    impl PluginCatalog for FakeCatalog {
+        fn kind_of(&self, plugin: &str) -> Result<OperatorKind, String> {
+            match plugin {
+                "std:parse-csv" => Ok(OperatorKind::Parse),
+                "std:key-by" | "std:filter" => Ok(OperatorKind::Map),
+                "std:max" => Ok(OperatorKind::Aggregate),
+                "std:format-csv" => Ok(OperatorKind::Format),
+                _ => Err(format!("no plugin named \"{plugin}\" in the standard library")),
+            }
+        }
+
+        fn check_config(&self, plugin: &str, config: &[(String, String)]) -> Result<(), String> {
+            self.checked.borrow_mut().push(plugin.to_owned());
+            match config.iter().find(|(key, _)| key == "bad") {
+                Some((_, value)) => Err(format!("bad value {value}")),
+                None => Ok(()),
+            }
+        }
+    }
+
+    /// A job in which the plugin of the step "middle" (line 11) and of the sink "out" (line 17) are
+    /// chosen by the test; the step reads `middle_input`.
+    fn job(middle_input: &str, middle_plugin: &str, sink_plugin: &str) -> Manifest {
+        let text = format!(
+            r#"name = "test"
+[[source]]
+id = "readings"
+url = "file:///data/"
+
+[[step]]
+id = "parse"
+input = "readings"
+plugin = "std:parse-csv"
+
+[[step]]
+id = "middle"
+input = "{middle_input}"
+plugin = "{middle_plugin}"
+config = {{ field = "temperature" }}
+
+[[sink]]
+id = "out"
+input = "middle"
+url = "file:///out/"
+plugin = "{sink_plugin}"
+"#
+        );
+        Manifest::parse(Path::new("jobs/max.toml"), &text).unwrap()
+    }
+
+    fn validate(manifest: &Manifest) -> Result<(), ManifestError> {
+        manifest.validate_plugins(&FakeCatalog::default())
+    }
+
+    #[test]
+    fn a_well_placed_job_passes_and_every_config_is_checked() {
+        let catalog = FakeCatalog::default();
+        job("parse", "std:max", "std:format-csv").validate_plugins(&catalog).unwrap();
+        assert_eq!(*catalog.checked.borrow(), ["std:parse-csv", "std:max", "std:format-csv"]);
+    }
+
+    #[test]
+    fn plugin_not_found() {
+        let error = validate(&job("parse", "std:maxx", "std:format-csv")).unwrap_err();
+        assert!(
+            matches!(&error, ManifestError::PluginNotFound { line: 11, id, plugin, .. } if id == "middle" && plugin == "std:maxx"),
+            "{error:?}"
+        );
+        let message = error.to_string();
+        assert!(message.starts_with("jobs/max.toml:11: step \"middle\": plugin \"std:maxx\""), "{message}");
+        assert!(message.contains("standard library"), "{message}");
+    }
+
+    #[test]
+    fn aggregate_right_after_a_source() {
+        let error = validate(&job("readings", "std:max", "std:format-csv")).unwrap_err();
+        assert!(
+            matches!(&error, ManifestError::WrongKind { line: 11, id, found: OperatorKind::Aggregate, .. } if id == "middle"),
+            "{error:?}"
+        );
+        assert_eq!(
+            error.to_string(),
+            "jobs/max.toml:11: step \"middle\": plugin \"std:max\" is an aggregate operator, but the input of \
+             this step is source \"readings\", which needs a parse operator first"
+        );
+    }
+
+    #[test]
+    fn parse_after_a_step() {
+        let error = validate(&job("parse", "std:parse-csv", "std:format-csv")).unwrap_err();
+        assert!(
+            matches!(&error, ManifestError::WrongKind { line: 11, id, found: OperatorKind::Parse, .. } if id == "middle"),
+            "{error:?}"
+        );
+        let message = error.to_string();
+        assert!(
+            message.contains(":11: step \"middle\"") && message.contains("set input to a source"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn format_as_a_step() {
+        let error = validate(&job("parse", "std:format-csv", "std:format-csv")).unwrap_err();
+        assert!(
+            matches!(&error, ManifestError::WrongKind { line: 11, id, found: OperatorKind::Format, .. } if id == "middle"),
+            "{error:?}"
+        );
+        let message = error.to_string();
+        assert!(message.contains(":11: step \"middle\"") && message.contains("[[sink]]"), "{message}");
+    }
+
+    #[test]
+    fn sink_with_a_map_plugin() {
+        let error = validate(&job("parse", "std:max", "std:key-by")).unwrap_err();
+        assert!(
+            matches!(&error, ManifestError::WrongKind { line: 17, kind: SectionKind::Sink, id, found: OperatorKind::Map, .. } if id == "out"),
+            "{error:?}"
+        );
+        let message = error.to_string();
+        assert!(
+            message.starts_with("jobs/max.toml:17: sink \"out\": plugin \"std:key-by\" is a map operator"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn config_rejected() {
+        let mut manifest = job("parse", "std:max", "std:format-csv");
+        manifest.steps[1].config.push(("bad".into(), "42".into()));
+        let error = validate(&manifest).unwrap_err();
+        assert!(
+            matches!(&error, ManifestError::ConfigRejected { line: 11, id, message, .. } if id == "middle" && message == "bad value 42"),
+            "{error:?}"
+        );
+        let message = error.to_string();
+        assert!(
+            message.starts_with("jobs/max.toml:11: step \"middle\": plugin \"std:max\" rejected"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn config_is_not_checked_when_the_kind_does_not_fit() {
+        let catalog = FakeCatalog::default();
+        let mut manifest = job("readings", "std:max", "std:format-csv");
+        manifest.steps[1].config.push(("bad".into(), "42".into()));
+        let error = manifest.validate_plugins(&catalog).unwrap_err();
+        assert!(matches!(error, ManifestError::WrongKind { .. }), "{error:?}");
+        assert_eq!(*catalog.checked.borrow(), ["std:parse-csv"]);
+    }
+
+    #[test]
+    fn kinds_read_as_words() {
+        let words = [OperatorKind::Parse, OperatorKind::Map, OperatorKind::Aggregate, OperatorKind::Format]
+            .map(|kind| kind.to_string());
+        assert_eq!(words, ["parse", "map", "aggregate", "format"]);
+    }
+}

@@ -1,0 +1,2 @@
+//! The `std:format-jsonl` operator component.
+flicker_guest::export_format!(flicker_std_ops::FormatJsonl);

@@ -1,0 +1,478 @@
+//! The standard aggregates: `std:max`, `std:min`, `std:sum`, `std:count`, `std:mean`, `std:stats`.
+//!
+//! Config: `field`, the field to aggregate (optional for `std:count`, which then counts rows).
+//! Null values are ignored. Each aggregate is a [`Fold`] of one value per key, run by
+//! [`FieldAggregate`]: `update` folds input rows, `partials` ships the per-key state across the
+//! shuffle, `merge` folds such states, `finish` turns them into the output columns.
+
+use crate::locate;
+use flicker_guest::{
+    Aggregate, BatchReader, BatchWriter, Config, Error, GroupTable, Schema, ValueIter, ValueRef, encode_value,
+};
+use std::marker::PhantomData;
+
+/// The per-key state of one aggregate function.
+pub trait Fold: Default + 'static {
+    /// Whether the `field` config key may be left out.
+    const FIELD_OPTIONAL: bool = false;
+    /// Names of the columns of the partial state.
+    const PARTIAL: &'static [&'static str];
+    /// Names of the output columns.
+    const FINAL: &'static [&'static str];
+    /// Folds in one non-null value (or `Null` for a row when no field is configured).
+    fn update(&mut self, value: ValueRef<'_>) -> Result<(), String>;
+    /// Folds in a partial state, given as the values of the `PARTIAL` columns.
+    fn merge(&mut self, partial: ValueIter<'_>) -> Result<(), String>;
+    /// Writes the `PARTIAL` columns.
+    fn write_partial(&self, out: &mut Vec<u8>);
+    /// Writes the `FINAL` columns.
+    fn write_final(&self, out: &mut Vec<u8>);
+}
+
+/// Runs a [`Fold`] per key as an [`Aggregate`] over one field.
+pub struct FieldAggregate<F> {
+    field: Option<String>,
+    table: GroupTable<F>,
+    _fold: PhantomData<F>,
+}
+
+/// `std:max`: the largest value per key (column `max`).
+pub type Max = FieldAggregate<Extreme<Largest>>;
+/// `std:min`: the smallest value per key (column `min`).
+pub type Min = FieldAggregate<Extreme<Smallest>>;
+/// `std:sum`: the sum per key (column `sum`).
+pub type Sum = FieldAggregate<SumFold>;
+/// `std:count`: the number of rows, or of non-null values of `field`, per key (column `count`).
+pub type Count = FieldAggregate<CountFold>;
+/// `std:mean`: the arithmetic mean per key (column `mean`).
+pub type Mean = FieldAggregate<MeanFold>;
+/// `std:stats`: count, min, mean and max per key in one pass.
+pub type Stats = FieldAggregate<StatsFold>;
+
+impl<F: Fold> FieldAggregate<F> {
+    fn emit(&mut self, names: &[&str], write: impl Fn(&F, &mut Vec<u8>)) -> Vec<u8> {
+        let schema = Schema { key_fields: self.table.key_fields().to_vec(), value_fields: to_strings(names) };
+        let mut out = BatchWriter::with_capacity(&schema, self.table.len() * 32);
+        for (key, state) in self.table.drain() {
+            out.push_with(|k| k.extend_from_slice(&key), |v| write(&state, v));
+        }
+        out.finish()
+    }
+}
+
+fn to_strings(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| (*n).to_owned()).collect()
+}
+
+impl<F: Fold> Aggregate for FieldAggregate<F> {
+    fn new(config: &Config) -> Result<Self, Error> {
+        config.allow_only(&["field"])?;
+        let field = match config.get("field") {
+            Some(field) => Some(field.trim().to_owned()),
+            None if F::FIELD_OPTIONAL => None,
+            None => return Err(Error::config("missing config key `field` (the field to aggregate)")),
+        };
+        Ok(Self { field, table: GroupTable::default(), _fold: PhantomData })
+    }
+
+    fn update(&mut self, input: &[u8]) -> Result<(), Error> {
+        let batch = BatchReader::new(input)?;
+        self.table.observe(batch.schema());
+        let position = self.field.as_deref().map(|f| locate(batch.schema(), f)).transpose()?;
+        for (index, row) in batch.rows().enumerate() {
+            let row = row?;
+            let value = match &position {
+                Some(position) => match position.get(&row, index)? {
+                    ValueRef::Null => continue,
+                    value => value,
+                },
+                None => ValueRef::Null,
+            };
+            let state = self.table.state(row.key, F::default);
+            state.update(value).map_err(|message| {
+                Error::bad_record(index, format!("field `{}`: {message}", self.field.as_deref().unwrap_or("")))
+            })?;
+        }
+        Ok(())
+    }
+
+    fn partials(&mut self) -> Result<Vec<u8>, Error> {
+        Ok(self.emit(F::PARTIAL, F::write_partial))
+    }
+
+    fn merge(&mut self, partials: &[u8]) -> Result<(), Error> {
+        let batch = BatchReader::new(partials)?;
+        if batch.schema().value_fields != F::PARTIAL {
+            return Err(Error::failed(format!(
+                "partials have columns {:?}, expected {:?}",
+                batch.schema().value_fields,
+                F::PARTIAL
+            )));
+        }
+        self.table.observe(batch.schema());
+        for (index, row) in batch.rows().enumerate() {
+            let row = row?;
+            self.table
+                .state(row.key, F::default)
+                .merge(row.values())
+                .map_err(|m| Error::bad_record(index, format!("bad partial state: {m}")))?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<Vec<u8>, Error> {
+        Ok(self.emit(F::FINAL, F::write_final))
+    }
+}
+
+/// A number that keeps its type: integers stay integers until mixed with floats.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Num {
+    /// An integer.
+    I(i64),
+    /// A float.
+    F(f64),
+}
+
+impl Num {
+    fn of(value: ValueRef<'_>) -> Result<Num, String> {
+        match value {
+            ValueRef::I64(i) => Ok(Num::I(i)),
+            ValueRef::F64(f) => Ok(Num::F(f)),
+            other => Err(format!("{} is not a number", other.type_name())),
+        }
+    }
+
+    fn f64(self) -> f64 {
+        match self {
+            Num::I(i) => i as f64,
+            Num::F(f) => f,
+        }
+    }
+
+    fn value(self) -> ValueRef<'static> {
+        match self {
+            Num::I(i) => ValueRef::I64(i),
+            Num::F(f) => ValueRef::F64(f),
+        }
+    }
+
+    fn greater_than(self, other: Num) -> bool {
+        match (self, other) {
+            (Num::I(a), Num::I(b)) => a > b,
+            (a, b) => a.f64() > b.f64(),
+        }
+    }
+
+    fn add(self, other: Num) -> Num {
+        match (self, other) {
+            (Num::I(a), Num::I(b)) => a.checked_add(b).map_or(Num::F(a as f64 + b as f64), Num::I),
+            (a, b) => Num::F(a.f64() + b.f64()),
+        }
+    }
+}
+
+fn write_opt(out: &mut Vec<u8>, num: Option<Num>) {
+    encode_value(out, num.map_or(ValueRef::Null, Num::value));
+}
+
+fn next_value<'a>(values: &mut ValueIter<'a>) -> Result<ValueRef<'a>, String> {
+    values.next().ok_or_else(|| "missing column".to_owned())?.map_err(|e| e.to_string())
+}
+
+fn next_opt_num(values: &mut ValueIter<'_>) -> Result<Option<Num>, String> {
+    match next_value(values)? {
+        ValueRef::Null => Ok(None),
+        value => Num::of(value).map(Some),
+    }
+}
+
+fn next_i64(values: &mut ValueIter<'_>) -> Result<i64, String> {
+    match next_value(values)? {
+        ValueRef::I64(i) => Ok(i),
+        other => Err(format!("expected a count, found {}", other.type_name())),
+    }
+}
+
+/// Which end an [`Extreme`] keeps.
+pub trait Direction: Default + 'static {
+    /// The column name.
+    const NAME: &'static [&'static str];
+    /// Whether `candidate` replaces `current`.
+    fn better(candidate: Num, current: Num) -> bool;
+}
+
+/// Keeps the largest value.
+#[derive(Default)]
+pub struct Largest;
+/// Keeps the smallest value.
+#[derive(Default)]
+pub struct Smallest;
+
+impl Direction for Largest {
+    const NAME: &'static [&'static str] = &["max"];
+    fn better(candidate: Num, current: Num) -> bool {
+        candidate.greater_than(current)
+    }
+}
+
+impl Direction for Smallest {
+    const NAME: &'static [&'static str] = &["min"];
+    fn better(candidate: Num, current: Num) -> bool {
+        current.greater_than(candidate)
+    }
+}
+
+/// The largest or smallest value.
+#[derive(Default)]
+pub struct Extreme<D> {
+    best: Option<Num>,
+    _direction: PhantomData<D>,
+}
+
+impl<D: Direction> Extreme<D> {
+    fn offer(&mut self, candidate: Option<Num>) {
+        if let Some(candidate) = candidate
+            && self.best.is_none_or(|best| D::better(candidate, best))
+        {
+            self.best = Some(candidate);
+        }
+    }
+}
+
+impl<D: Direction> Fold for Extreme<D> {
+    const PARTIAL: &'static [&'static str] = D::NAME;
+    const FINAL: &'static [&'static str] = D::NAME;
+
+    #[inline]
+    fn update(&mut self, value: ValueRef<'_>) -> Result<(), String> {
+        self.offer(Some(Num::of(value)?));
+        Ok(())
+    }
+
+    fn merge(&mut self, mut partial: ValueIter<'_>) -> Result<(), String> {
+        self.offer(next_opt_num(&mut partial)?);
+        Ok(())
+    }
+
+    fn write_partial(&self, out: &mut Vec<u8>) {
+        write_opt(out, self.best);
+    }
+
+    fn write_final(&self, out: &mut Vec<u8>) {
+        write_opt(out, self.best);
+    }
+}
+
+/// The sum.
+#[derive(Default)]
+pub struct SumFold {
+    sum: Option<Num>,
+}
+
+impl Fold for SumFold {
+    const PARTIAL: &'static [&'static str] = &["sum"];
+    const FINAL: &'static [&'static str] = &["sum"];
+
+    fn update(&mut self, value: ValueRef<'_>) -> Result<(), String> {
+        let value = Num::of(value)?;
+        self.sum = Some(self.sum.map_or(value, |sum| sum.add(value)));
+        Ok(())
+    }
+
+    fn merge(&mut self, mut partial: ValueIter<'_>) -> Result<(), String> {
+        if let Some(value) = next_opt_num(&mut partial)? {
+            self.sum = Some(self.sum.map_or(value, |sum| sum.add(value)));
+        }
+        Ok(())
+    }
+
+    fn write_partial(&self, out: &mut Vec<u8>) {
+        write_opt(out, self.sum);
+    }
+
+    fn write_final(&self, out: &mut Vec<u8>) {
+        write_opt(out, self.sum);
+    }
+}
+
+/// The count.
+#[derive(Default)]
+pub struct CountFold {
+    count: i64,
+}
+
+impl Fold for CountFold {
+    const FIELD_OPTIONAL: bool = true;
+    const PARTIAL: &'static [&'static str] = &["count"];
+    const FINAL: &'static [&'static str] = &["count"];
+
+    fn update(&mut self, _value: ValueRef<'_>) -> Result<(), String> {
+        self.count += 1;
+        Ok(())
+    }
+
+    fn merge(&mut self, mut partial: ValueIter<'_>) -> Result<(), String> {
+        self.count += next_i64(&mut partial)?;
+        Ok(())
+    }
+
+    fn write_partial(&self, out: &mut Vec<u8>) {
+        encode_value(out, ValueRef::I64(self.count));
+    }
+
+    fn write_final(&self, out: &mut Vec<u8>) {
+        encode_value(out, ValueRef::I64(self.count));
+    }
+}
+
+/// The mean, as sum and count.
+#[derive(Default)]
+pub struct MeanFold {
+    sum: f64,
+    count: i64,
+}
+
+impl MeanFold {
+    fn mean(&self) -> ValueRef<'static> {
+        if self.count == 0 { ValueRef::Null } else { ValueRef::F64(self.sum / self.count as f64) }
+    }
+}
+
+impl Fold for MeanFold {
+    const PARTIAL: &'static [&'static str] = &["sum", "count"];
+    const FINAL: &'static [&'static str] = &["mean"];
+
+    fn update(&mut self, value: ValueRef<'_>) -> Result<(), String> {
+        self.sum += Num::of(value)?.f64();
+        self.count += 1;
+        Ok(())
+    }
+
+    fn merge(&mut self, mut partial: ValueIter<'_>) -> Result<(), String> {
+        self.sum += next_opt_num(&mut partial)?.map_or(0.0, Num::f64);
+        self.count += next_i64(&mut partial)?;
+        Ok(())
+    }
+
+    fn write_partial(&self, out: &mut Vec<u8>) {
+        encode_value(out, ValueRef::F64(self.sum));
+        encode_value(out, ValueRef::I64(self.count));
+    }
+
+    fn write_final(&self, out: &mut Vec<u8>) {
+        encode_value(out, self.mean());
+    }
+}
+
+/// Count, min, mean and max in one pass.
+#[derive(Default)]
+pub struct StatsFold {
+    mean: MeanFold,
+    min: Extreme<Smallest>,
+    max: Extreme<Largest>,
+}
+
+impl Fold for StatsFold {
+    const PARTIAL: &'static [&'static str] = &["count", "min", "sum", "max"];
+    const FINAL: &'static [&'static str] = &["count", "min", "mean", "max"];
+
+    fn update(&mut self, value: ValueRef<'_>) -> Result<(), String> {
+        self.mean.update(value)?;
+        self.min.update(value)?;
+        self.max.update(value)
+    }
+
+    fn merge(&mut self, mut partial: ValueIter<'_>) -> Result<(), String> {
+        self.mean.count += next_i64(&mut partial)?;
+        self.min.offer(next_opt_num(&mut partial)?);
+        self.mean.sum += next_opt_num(&mut partial)?.map_or(0.0, Num::f64);
+        self.max.offer(next_opt_num(&mut partial)?);
+        Ok(())
+    }
+
+    fn write_partial(&self, out: &mut Vec<u8>) {
+        encode_value(out, ValueRef::I64(self.mean.count));
+        write_opt(out, self.min.best);
+        encode_value(out, ValueRef::F64(self.mean.sum));
+        write_opt(out, self.max.best);
+    }
+
+    fn write_final(&self, out: &mut Vec<u8>) {
+        encode_value(out, ValueRef::I64(self.mean.count));
+        write_opt(out, self.min.best);
+        encode_value(out, self.mean.mean());
+        write_opt(out, self.max.best);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flicker_guest::Value;
+
+    fn keyed(rows: &[(&str, f64)]) -> Vec<u8> {
+        let mut batch = BatchWriter::new(&Schema::keyed(["station"], ["station", "temperature"]));
+        for (station, t) in rows {
+            batch.push_values([ValueRef::Str(station)], [ValueRef::Str(station), ValueRef::F64(*t)]);
+        }
+        batch.finish()
+    }
+
+    fn result(batch: &[u8]) -> Vec<(Value, Vec<Value>)> {
+        let reader = BatchReader::new(batch).unwrap();
+        let mut rows: Vec<_> = reader
+            .rows()
+            .map(|r| {
+                let r = r.unwrap();
+                (r.key_values().next().unwrap().unwrap().to_owned(), r.values().map(|v| v.unwrap().to_owned()).collect())
+            })
+            .collect();
+        rows.sort_by(|a, b| format!("{:?}", a.0).cmp(&format!("{:?}", b.0)));
+        rows
+    }
+
+    fn config() -> Config {
+        Config::new(vec![("field".into(), "temperature".into())])
+    }
+
+    #[test]
+    fn stats_combine_across_the_shuffle() {
+        let mut left = Stats::new(&config()).unwrap();
+        left.update(&keyed(&[("a", 1.0), ("b", 5.0), ("a", 3.0)])).unwrap();
+        let mut right = Stats::new(&config()).unwrap();
+        right.update(&keyed(&[("a", -1.0)])).unwrap();
+        let mut reduce = Stats::new(&config()).unwrap();
+        reduce.merge(&left.partials().unwrap()).unwrap();
+        reduce.merge(&right.partials().unwrap()).unwrap();
+        let out = reduce.finish().unwrap();
+        assert_eq!(BatchReader::new(&out).unwrap().schema().value_fields, ["count", "min", "mean", "max"]);
+        assert_eq!(
+            result(&out),
+            vec![
+                (Value::Str("a".into()), vec![Value::I64(3), Value::F64(-1.0), Value::F64(1.0), Value::F64(3.0)]),
+                (Value::Str("b".into()), vec![Value::I64(1), Value::F64(5.0), Value::F64(5.0), Value::F64(5.0)]),
+            ]
+        );
+    }
+
+    #[test]
+    fn max_and_count() {
+        let mut max = Max::new(&config()).unwrap();
+        max.update(&keyed(&[("a", 1.0), ("a", 7.5)])).unwrap();
+        let mut reduce = Max::new(&config()).unwrap();
+        reduce.merge(&max.partials().unwrap()).unwrap();
+        assert_eq!(result(&reduce.finish().unwrap()), vec![(Value::Str("a".into()), vec![Value::F64(7.5)])]);
+        let mut count = Count::new(&Config::default()).unwrap();
+        count.update(&keyed(&[("a", 1.0), ("a", 7.5)])).unwrap();
+        assert_eq!(result(&count.finish().unwrap()), vec![(Value::Str("a".into()), vec![Value::I64(2)])]);
+    }
+
+    #[test]
+    fn non_numeric_field_is_a_bad_record() {
+        let mut max = Max::new(&Config::new(vec![("field".into(), "station".into())])).unwrap();
+        let err = max.update(&keyed(&[("a", 1.0)])).unwrap_err();
+        assert!(matches!(err, Error::BadRecord { index: 0, .. }), "{err:?}");
+        assert!(Max::new(&Config::default()).is_err());
+    }
+}

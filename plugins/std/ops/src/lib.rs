@@ -1,0 +1,80 @@
+//! The standard flicker operators, shared by the one-line `std-*` component crates.
+//!
+//! They all speak the same row encoding, so they compose from a manifest alone:
+//! `std:parse-csv` / `std:parse-lines` make rows, `std:key-by` sets their key, `std:filter` and
+//! `std:split-words` reshape them, `std:max` … `std:stats` aggregate per key, and
+//! `std:format-csv` / `std:format-jsonl` write them out.
+
+mod aggregate;
+mod filter;
+mod format_csv;
+mod format_jsonl;
+mod format_value;
+mod key_by;
+mod parse_csv;
+mod parse_lines;
+mod split_words;
+
+pub use aggregate::{Count, Max, Mean, Min, Stats, Sum};
+pub use filter::Filter;
+pub use format_csv::FormatCsv;
+pub use format_jsonl::FormatJsonl;
+pub use key_by::KeyBy;
+pub use parse_csv::ParseCsv;
+pub use parse_lines::ParseLines;
+pub use split_words::SplitWords;
+
+use flicker_guest::{Error, Schema};
+
+/// The lines of a chunk with their byte offsets, without the `\n` or `\r\n` that ends them.
+pub(crate) fn lines(chunk: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        if at >= chunk.len() {
+            return None;
+        }
+        let start = at;
+        let end = memchr::memchr(b'\n', &chunk[start..]).map_or(chunk.len(), |i| start + i);
+        at = end + 1;
+        let line = &chunk[start..end];
+        Some((start, line.strip_suffix(b"\r").unwrap_or(line)))
+    })
+}
+
+/// Finds the field `name` among the value fields (then the key fields) of `schema`.
+pub(crate) enum FieldPos {
+    /// Index among the value fields.
+    Value(usize),
+    /// Index among the key fields.
+    Key(usize),
+}
+
+pub(crate) fn locate(schema: &Schema, name: &str) -> Result<FieldPos, Error> {
+    schema
+        .value_index(name)
+        .map(FieldPos::Value)
+        .or_else(|| schema.key_index(name).map(FieldPos::Key))
+        .ok_or_else(|| {
+            let known: Vec<&str> =
+                schema.key_fields.iter().chain(&schema.value_fields).map(String::as_str).collect();
+            Error::failed(format!("no field `{name}` in the input rows (fields: {})", known.join(", ")))
+        })
+}
+
+impl FieldPos {
+    /// The value of this field in `row`.
+    pub(crate) fn get<'a>(
+        &self,
+        row: &flicker_guest::RawRow<'a>,
+        index: usize,
+    ) -> Result<flicker_guest::ValueRef<'a>, Error> {
+        let found = match *self {
+            FieldPos::Value(i) => row.values().nth(i),
+            FieldPos::Key(i) => row.key_values().nth(i),
+        };
+        match found {
+            Some(value) => Ok(value?),
+            None => Err(Error::bad_record(index, "the row has fewer fields than its batch's schema")),
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! `std:parse-csv`: delimited text lines to typed rows.
+//!
+//! Config: `schema` (required, `name:type,...` with types string, i64, f64, bool), `delimiter`
+//! (one character, default `,`; `\t` for tab), `header` (`true` skips lines equal to the schema's
+//! field names, default `false`), `on_error` (`fail`, the default, or `skip`). Fields may be quoted
+//! RFC 4180 style. Empty lines are ignored.
+
+use crate::lines;
+use flicker_guest::{BatchWriter, Config, Error, Parse, Parsed, Schema, ValueRef, encode_value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FieldType {
+    Str,
+    I64,
+    F64,
+    Bool,
+}
+
+/// The `std:parse-csv` operator.
+pub struct ParseCsv {
+    delimiter: u8,
+    types: Vec<FieldType>,
+    schema: Schema,
+    header: bool,
+    skip_bad: bool,
+    splitter: Splitter,
+}
+
+fn parse_schema(spec: &str) -> Result<(Schema, Vec<FieldType>), Error> {
+    let mut names = Vec::new();
+    let mut types = Vec::new();
+    for part in spec.split(',') {
+        let (name, ty) = part.split_once(':').ok_or_else(|| {
+            Error::config(format!("schema entry `{}` must look like `name:type`", part.trim()))
+        })?;
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(Error::config(format!("schema entry `{}` has no field name", part.trim())));
+        }
+        if names.iter().any(|n| n == name) {
+            return Err(Error::config(format!("schema names field `{name}` twice")));
+        }
+        types.push(match ty.trim() {
+            "string" | "str" => FieldType::Str,
+            "i64" | "int" => FieldType::I64,
+            "f64" | "float" => FieldType::F64,
+            "bool" => FieldType::Bool,
+            other => {
+                return Err(Error::config(format!(
+                    "field `{name}` has unknown type `{other}` (types: string, i64, f64, bool)"
+                )));
+            }
+        });
+        names.push(name.to_owned());
+    }
+    Ok((Schema::values(names), types))
+}
+
+fn parse_delimiter(raw: &str) -> Result<u8, Error> {
+    match raw {
+        "\\t" | "tab" | "\t" => Ok(b'\t'),
+        _ if raw.len() == 1 && raw != "\"" && raw != "\n" && raw != "\r" => Ok(raw.as_bytes()[0]),
+        _ => Err(Error::config(format!("delimiter must be one ASCII character other than a quote, got {raw:?}"))),
+    }
+}
+
+impl Parse for ParseCsv {
+    fn new(config: &Config) -> Result<Self, Error> {
+        config.allow_only(&["schema", "delimiter", "header", "on_error"])?;
+        let (schema, types) = parse_schema(config.require("schema")?)?;
+        let skip_bad = match config.get("on_error").unwrap_or("fail") {
+            "fail" => false,
+            "skip" => true,
+            other => return Err(Error::config(format!("on_error must be `fail` or `skip`, got `{other}`"))),
+        };
+        Ok(Self {
+            delimiter: parse_delimiter(config.get("delimiter").unwrap_or(","))?,
+            types,
+            schema,
+            header: config.parse_or("header", false)?,
+            skip_bad,
+            splitter: Splitter::default(),
+        })
+    }
+
+    fn parse(&mut self, chunk: &[u8]) -> Result<Parsed, Error> {
+        let mut batch = BatchWriter::with_capacity(&self.schema, chunk.len() + chunk.len() / 2);
+        let mut skipped = 0;
+        for (index, (offset, line)) in lines(chunk).enumerate() {
+            if line.is_empty() {
+                continue;
+            }
+            match self.parse_line(line, &mut batch) {
+                Ok(()) => {}
+                Err(_) if self.is_header(line) => {}
+                Err(_) if self.skip_bad => skipped += 1,
+                Err(message) => return Err(Error::bad_line(index, offset, message)),
+            }
+        }
+        Ok(Parsed { rows: batch.finish(), skipped })
+    }
+}
+
+impl ParseCsv {
+    fn is_header(&mut self, line: &[u8]) -> bool {
+        if !self.header {
+            return false;
+        }
+        let Ok((source, ranges)) = self.splitter.split(line, self.delimiter) else { return false };
+        ranges.len() == self.schema.value_fields.len()
+            && ranges.iter().zip(&self.schema.value_fields).all(|(&(s, e), n)| &source[s..e] == n.as_bytes())
+    }
+
+    fn parse_line(&mut self, line: &[u8], batch: &mut BatchWriter) -> Result<(), String> {
+        let (source, ranges) = self.splitter.split(line, self.delimiter)?;
+        if ranges.len() != self.types.len() {
+            return Err(format!(
+                "found {} field(s) separated by {:?}, the schema has {}",
+                ranges.len(),
+                self.delimiter as char,
+                self.types.len()
+            ));
+        }
+        let mut result = Ok(());
+        let (types, names) = (&self.types, &self.schema.value_fields);
+        batch.push_with(
+            |_| {},
+            |out| {
+                for ((&(start, end), ty), name) in ranges.iter().zip(types).zip(names) {
+                    match convert(&source[start..end], *ty) {
+                        Ok(value) => encode_value(out, value),
+                        Err(problem) => {
+                            result = Err(format!("field `{name}`: {problem}"));
+                            return;
+                        }
+                    }
+                }
+            },
+        );
+        if result.is_err() {
+            batch.pop_row();
+        }
+        result
+    }
+}
+
+fn convert(raw: &[u8], ty: FieldType) -> Result<ValueRef<'_>, String> {
+    let text = std::str::from_utf8(raw).map_err(|_| "the value is not valid UTF-8".to_owned())?;
+    let invalid = |what: &str| format!("{text:?} is not a valid {what}");
+    match ty {
+        FieldType::Str => Ok(ValueRef::Str(text)),
+        FieldType::I64 => text.trim().parse().map(ValueRef::I64).map_err(|_| invalid("i64")),
+        FieldType::F64 => text.trim().parse().map(ValueRef::F64).map_err(|_| invalid("f64")),
+        FieldType::Bool => match text.trim() {
+            "true" | "TRUE" | "True" => Ok(ValueRef::Bool(true)),
+            "false" | "FALSE" | "False" => Ok(ValueRef::Bool(false)),
+            _ => Err(invalid("bool")),
+        },
+    }
+}
+
+/// Splits lines into fields, unquoting RFC 4180 quoted fields into a scratch buffer.
+#[derive(Default)]
+struct Splitter {
+    ranges: Vec<(usize, usize)>,
+    unquoted: Vec<u8>,
+}
+
+impl Splitter {
+    /// Splits `line`; returns the buffer the field ranges point into, and the ranges.
+    fn split<'a>(&'a mut self, line: &'a [u8], delimiter: u8) -> Result<(&'a [u8], &'a [(usize, usize)]), String> {
+        self.ranges.clear();
+        if memchr::memchr(b'"', line).is_none() {
+            let mut start = 0;
+            for end in memchr::memchr_iter(delimiter, line) {
+                self.ranges.push((start, end));
+                start = end + 1;
+            }
+            self.ranges.push((start, line.len()));
+            return Ok((line, &self.ranges));
+        }
+        self.unquoted.clear();
+        let mut rest = line;
+        loop {
+            let start = self.unquoted.len();
+            if let Some(quoted) = rest.strip_prefix(b"\"") {
+                rest = unquote(quoted, &mut self.unquoted)?;
+                self.ranges.push((start, self.unquoted.len()));
+                match rest.split_first() {
+                    None => return Ok((&self.unquoted, &self.ranges)),
+                    Some((&b, after)) if b == delimiter => rest = after,
+                    Some(_) => return Err("a quoted field is followed by text before the delimiter".to_owned()),
+                }
+            } else {
+                let end = memchr::memchr(delimiter, rest).unwrap_or(rest.len());
+                self.unquoted.extend_from_slice(&rest[..end]);
+                self.ranges.push((start, self.unquoted.len()));
+                if end == rest.len() {
+                    return Ok((&self.unquoted, &self.ranges));
+                }
+                rest = &rest[end + 1..];
+            }
+        }
+    }
+}
+
+/// Copies the body of a quoted field (after its opening quote) into `out`; returns what follows
+/// the closing quote.
+fn unquote<'l>(mut rest: &'l [u8], out: &mut Vec<u8>) -> Result<&'l [u8], String> {
+    loop {
+        let quote = memchr::memchr(b'"', rest).ok_or_else(|| "a quoted field is not closed".to_owned())?;
+        out.extend_from_slice(&rest[..quote]);
+        if rest.get(quote + 1) == Some(&b'"') {
+            out.push(b'"');
+            rest = &rest[quote + 2..];
+        } else {
+            return Ok(&rest[quote + 1..]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flicker_guest::BatchReader;
+
+    fn parser(pairs: &[(&str, &str)]) -> Result<ParseCsv, Error> {
+        ParseCsv::new(&Config::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()))
+    }
+
+    fn rows(parsed: &Parsed) -> Vec<Vec<flicker_guest::Value>> {
+        let batch = BatchReader::new(&parsed.rows).unwrap();
+        batch.rows().map(|r| r.unwrap().values().map(|v| v.unwrap().to_owned()).collect()).collect()
+    }
+
+    #[test]
+    fn parses_typed_fields_with_crlf_and_quotes() {
+        let mut p = parser(&[("delimiter", ";"), ("schema", "station:string,temperature:f64")]).unwrap();
+        let parsed = p.parse(b"Hamburg;12.0\r\n\"Bad; \"\"Ems\"\"\";-3.5\n\nAbha;40\n").unwrap();
+        use flicker_guest::Value::{F64, Str};
+        assert_eq!(
+            rows(&parsed),
+            vec![
+                vec![Str("Hamburg".into()), F64(12.0)],
+                vec![Str("Bad; \"Ems\"".into()), F64(-3.5)],
+                vec![Str("Abha".into()), F64(40.0)],
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_line_names_index_offset_and_field() {
+        let mut p = parser(&[("delimiter", ";"), ("schema", "station:string,temperature:f64")]).unwrap();
+        let err = p.parse(b"a;1\nb;x\n").unwrap_err();
+        assert_eq!(
+            err,
+            Error::BadRecord { index: 1, offset: Some(4), message: "field `temperature`: \"x\" is not a valid f64".into() }
+        );
+        let mut skipping = parser(&[("schema", "a:i64"), ("on_error", "skip")]).unwrap();
+        let parsed = skipping.parse(b"1\nzz\n3\n").unwrap();
+        assert_eq!((rows(&parsed).len(), parsed.skipped), (2, 1));
+    }
+
+    #[test]
+    fn header_lines_are_skipped_when_asked() {
+        let mut p = parser(&[("schema", "a:i64,b:bool"), ("header", "true")]).unwrap();
+        assert_eq!(rows(&p.parse(b"a,b\n1,true\n").unwrap()).len(), 1);
+    }
+
+    #[test]
+    fn bad_config_is_rejected() {
+        assert!(matches!(parser(&[("schema", "a:int8")]), Err(Error::InvalidConfig(_))));
+        assert!(matches!(parser(&[]), Err(Error::InvalidConfig(_))));
+        assert!(matches!(parser(&[("schema", "a:i64"), ("colour", "red")]), Err(Error::InvalidConfig(_))));
+        assert!(matches!(parser(&[("schema", "a:i64"), ("delimiter", ";;")]), Err(Error::InvalidConfig(_))));
+    }
+}

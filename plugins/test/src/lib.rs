@@ -1,0 +1,61 @@
+//! A map operator for the sandbox tests. Config `behave` picks what `map` does:
+//! `echo` (returns its input), `loop` (never returns), `alloc` (allocates without end),
+//! `read-file` (tries to read `path`, default `/etc/passwd`, and returns its bytes),
+//! `panic` (panics with the message in `message`), `huge-output` (returns `bytes` bytes),
+//! `fail` (returns an operator error).
+
+use flicker_guest::{Config, Error, Map, export_map};
+
+enum Behaviour {
+    Echo,
+    Loop,
+    Alloc,
+    ReadFile(String),
+    Panic(String),
+    HugeOutput(usize),
+    Fail,
+}
+
+struct Misbehave(Behaviour);
+
+impl Map for Misbehave {
+    fn new(config: &Config) -> Result<Self, Error> {
+        Ok(Self(match config.require("behave")? {
+            "echo" => Behaviour::Echo,
+            "loop" => Behaviour::Loop,
+            "alloc" => Behaviour::Alloc,
+            "read-file" => Behaviour::ReadFile(config.get("path").unwrap_or("/etc/passwd").to_owned()),
+            "panic" => Behaviour::Panic(config.get("message").unwrap_or("boom").to_owned()),
+            "huge-output" => Behaviour::HugeOutput(config.parse_or("bytes", 64 << 20)?),
+            "fail" => Behaviour::Fail,
+            other => return Err(Error::config(format!("unknown behaviour `{other}`"))),
+        }))
+    }
+
+    fn map(&mut self, input: &[u8]) -> Result<Vec<u8>, Error> {
+        match &self.0 {
+            Behaviour::Echo => Ok(input.to_vec()),
+            Behaviour::Loop => {
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            Behaviour::Alloc => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            Behaviour::ReadFile(path) => {
+                std::fs::read(path).map_err(|e| Error::failed(format!("cannot read {path}: {e}")))
+            }
+            Behaviour::Panic(message) => panic!("{message}"),
+            Behaviour::HugeOutput(bytes) => Ok(vec![0; *bytes]),
+            Behaviour::Fail => Err(Error::failed("failing as asked")),
+        }
+    }
+}
+
+export_map!(Misbehave);

@@ -1,0 +1,117 @@
+//! The one error type of this crate.
+
+/// Everything that can go wrong while locating, reading or committing data.
+///
+/// Every variant names the URL it is about, so a message is useful on its own.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The URL uses a scheme this build cannot open.
+    #[error(
+        "unsupported storage scheme in `{url}`: use a local path, file:///absolute/path or memory://name/prefix"
+    )]
+    UnsupportedScheme {
+        /// The URL as given.
+        url: String,
+    },
+
+    /// The URL is malformed.
+    #[error("invalid storage url `{url}`: {reason}")]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// The URL is well formed but its path cannot name an object.
+    #[error("invalid object path in `{url}`")]
+    InvalidPath {
+        /// The URL as given.
+        url: String,
+        /// Why the path was rejected.
+        #[source]
+        source: object_store::path::Error,
+    },
+
+    /// Listing an input found no object.
+    #[error(
+        "no input found at {url}: no object, no visible object under that prefix, or nothing matching that glob"
+    )]
+    NoInput {
+        /// The input location.
+        url: String,
+    },
+
+    /// The object store reported an error.
+    #[error("storage operation on {url} failed")]
+    ObjectStore {
+        /// The location the operation was about.
+        url: String,
+        /// The store's error.
+        #[source]
+        source: object_store::Error,
+    },
+
+    /// An object does not have the size it had when it was listed or written.
+    #[error("{url} is {actual} bytes but was {expected} bytes before: was it modified while the job ran?")]
+    ObjectChanged {
+        /// The object.
+        url: String,
+        /// The size recorded earlier.
+        expected: u64,
+        /// The size found now.
+        actual: u64,
+    },
+
+    /// An object ended before an offset that should exist.
+    #[error("{url} ends before byte {offset}: was it truncated while the job ran?")]
+    UnexpectedEof {
+        /// The object.
+        url: String,
+        /// The offset that could not be reached.
+        offset: u64,
+    },
+
+    /// The output has no `_SUCCESS` marker, so it was never committed (or is being replaced).
+    #[error("no committed output at {url}: `_SUCCESS` is missing")]
+    NotCommitted {
+        /// The output location.
+        url: String,
+    },
+
+    /// The `_SUCCESS` marker cannot be parsed.
+    #[error("corrupt `_SUCCESS` file {url}: line {line} is not `<part name><TAB><size>`")]
+    CorruptSuccessFile {
+        /// The `_SUCCESS` object.
+        url: String,
+        /// The 1-based number of the first bad line.
+        line: usize,
+    },
+
+    /// A part file extension would not make a plain file name.
+    #[error(
+        "invalid part file extension `{extension}` for output {url}: use letters, digits, `.`, `-` or `_`"
+    )]
+    InvalidPartExtension {
+        /// The output location.
+        url: String,
+        /// The extension as given.
+        extension: String,
+    },
+
+    /// A part to commit was never written (or was already removed).
+    #[error("part file {url} is missing: it was not written by this run or was already committed")]
+    MissingPart {
+        /// The temporary part object.
+        url: String,
+    },
+
+    /// The same part was listed twice in a commit.
+    #[error("part `{name}` is listed twice in the commit of {url}")]
+    DuplicatePart {
+        /// The output location.
+        url: String,
+        /// The repeated part name.
+        name: String,
+    },
+}

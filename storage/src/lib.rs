@@ -1,0 +1,60 @@
+//! Object-store access for flicker: where data is, how it is cut into tasks, and how output
+//! appears all at once.
+//!
+//! Inputs and outputs are [`Location`]s parsed from URLs (`file:///…`, plain paths,
+//! `memory://name/…` for tests) on top of the [`object_store`] crate, so every store reads and
+//! writes the same way.
+//!
+//! Reading an input takes three steps:
+//!
+//! 1. [`list_inputs`] turns a location (an object, a prefix, or a glob) into [`InputObject`]s,
+//!    skipping Hadoop-style hidden files (`_SUCCESS`, `_temporary/`, `.crc`).
+//! 2. [`plan_splits`] cuts the objects into byte-range [`Split`]s of a fixed size, one per task.
+//!    It looks at no byte: a split *owns the records (lines) that start inside it*, so a
+//!    record crossing a split boundary belongs to the split where it starts
+//!    ([`owned_records`] is that rule as a pure function).
+//! 3. A [`SplitReader`] streams one split's owned records as [`Chunk`]s of whole lines, with
+//!    ranged GETs: one byte before the range to find the first record start, a few past it to
+//!    finish the last record.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), flicker_storage::StorageError> {
+//! use flicker_storage::{Location, SplitReader, list_inputs, plan_splits};
+//!
+//! let input = Location::parse("data/*.csv", std::path::Path::new("/jobs/wordcount"))?;
+//! for split in plan_splits(&list_inputs(&input).await?, 64 << 20) {
+//!     let mut reader = SplitReader::open(&input, &split, 1 << 20).await?;
+//!     while let Some(chunk) = reader.next_chunk().await? {
+//!         // `chunk.bytes` holds whole lines; `chunk.offset` is where they start in the object.
+//!         # let _ = chunk;
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Writing output goes through an [`OutputCommitter`]: parts go to
+//! `<dest>/_temporary/<run id>/`, and [`OutputCommitter::commit`] moves them into `<dest>`
+//! and writes `<dest>/_SUCCESS` last, so a reader never sees half an output.
+//! [`read_committed`] lists a committed output's parts; [`line_number_at`] turns an offset into
+//! a line number for error messages.
+
+mod commit;
+mod error;
+mod glob;
+mod line;
+mod listing;
+mod location;
+mod split;
+mod split_reader;
+mod success;
+#[cfg(test)]
+mod test_support;
+
+pub use commit::{OutputCommitter, PartFile, read_committed};
+pub use error::StorageError;
+pub use line::line_number_at;
+pub use listing::{InputObject, list_inputs};
+pub use location::Location;
+pub use split::{Aligned, Split, owned_records, plan_splits};
+pub use split_reader::{Chunk, SplitReader};

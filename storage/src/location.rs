@@ -1,0 +1,266 @@
+//! Storage URLs: which store, and where in it.
+
+use std::collections::HashMap;
+use std::path::{Component, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use object_store::ObjectStore;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use percent_encoding::percent_decode_str;
+
+use crate::StorageError;
+
+/// A place in an object store: a single object, a prefix ("directory") or a glob.
+///
+/// Made by [`Location::parse`] from what a user writes in a manifest:
+///
+/// | written                    | store                                  | path             |
+/// |----------------------------|----------------------------------------|------------------|
+/// | `file:///data/in/`         | the local file system (root `/`)       | `data/in`        |
+/// | `/data/in/*.csv`           | the local file system                  | `data/in/*.csv`  |
+/// | `in/2024` (relative)       | the local file system                  | `<base>/in/2024` |
+/// | `memory://tests/in`        | the process-wide in-memory store `tests` | `in`           |
+#[derive(Debug, Clone)]
+pub struct Location {
+    store: Arc<dyn ObjectStore>,
+    backend: Backend,
+    path: Path,
+    url: String,
+}
+
+/// The concrete store behind a location, for the few things that differ between them.
+#[derive(Debug, Clone)]
+enum Backend {
+    Local(Arc<LocalFileSystem>),
+    Memory { name: String },
+}
+
+impl Backend {
+    /// The canonical URL of `path` in this store, for messages.
+    fn url_of(&self, path: &Path) -> String {
+        match self {
+            Backend::Local(_) => format!("file:///{path}"),
+            Backend::Memory { name } => format!("memory://{name}/{path}"),
+        }
+    }
+}
+
+impl Location {
+    /// Parses a storage URL; relative paths are resolved against `base_dir` (e.g. the manifest's
+    /// directory, itself made absolute against the current directory if needed).
+    ///
+    /// Accepted: `file:///abs/path` (or `file://localhost/abs/path`), plain absolute paths,
+    /// relative paths, and `memory://name/prefix`. A trailing `/` is ignored, `%xx` escapes in
+    /// URLs are decoded, and `.`/`..` segments are resolved. The path may be a glob (`*`, `?`,
+    /// `[...]`): see [`list_inputs`](crate::list_inputs). Nothing is checked for existence, so an
+    /// output directory that does not exist yet is fine.
+    ///
+    /// Every `memory://name` with the same `name` opens the same store for the life of the
+    /// process, so a test can write inputs through one location and read them through another.
+    pub fn parse(url: &str, base_dir: &std::path::Path) -> Result<Location, StorageError> {
+        let Some((scheme, rest)) = url.split_once("://").filter(|(scheme, _)| is_scheme(scheme)) else {
+            return Location::local(url, &base_dir.join(url));
+        };
+        let invalid = |reason| StorageError::InvalidUrl { url: url.to_owned(), reason };
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let path = percent_decode_str(path)
+            .decode_utf8()
+            .map_err(|_| invalid("percent-encoded bytes are not valid UTF-8"))?;
+        match scheme.to_ascii_lowercase().as_str() {
+            "file" => {
+                if !(authority.is_empty() || authority.eq_ignore_ascii_case("localhost")) {
+                    return Err(invalid("a file url names no host: write file:///absolute/path"));
+                }
+                Location::local(url, &std::path::Path::new("/").join(&*path))
+            }
+            "memory" => {
+                if authority.is_empty() {
+                    return Err(invalid("a memory url needs a store name: memory://name/prefix"));
+                }
+                let path = Path::parse(&*path)
+                    .map_err(|source| StorageError::InvalidPath { url: url.to_owned(), source })?;
+                let store = memory_store(authority);
+                Ok(Location::new(store, Backend::Memory { name: authority.to_owned() }, path))
+            }
+            _ => Err(StorageError::UnsupportedScheme { url: url.to_owned() }),
+        }
+    }
+
+    /// A location on the local file system for `path`, which `url` was written as.
+    fn local(url: &str, path: &std::path::Path) -> Result<Location, StorageError> {
+        let invalid = |reason| StorageError::InvalidUrl { url: url.to_owned(), reason };
+        let absolute = std::path::absolute(path).map_err(|_| invalid("the path cannot be made absolute"))?;
+        let normalized = normalize(&absolute);
+        let text = normalized.to_str().ok_or_else(|| invalid("the path is not valid UTF-8"))?;
+        let path =
+            Path::parse(text).map_err(|source| StorageError::InvalidPath { url: url.to_owned(), source })?;
+        let store = Arc::new(LocalFileSystem::new());
+        Ok(Location::new(store.clone(), Backend::Local(store), path))
+    }
+
+    fn new(store: Arc<dyn ObjectStore>, backend: Backend, path: Path) -> Location {
+        let url = backend.url_of(&path);
+        Location { store, backend, path, url }
+    }
+
+    /// The store holding the objects.
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// The path inside the store (no leading or trailing `/`).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A canonical URL for this location, for messages: `file:///data/in`, `memory://t/in`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The location of `name` directly below this one. `name` is one path segment: characters
+    /// that cannot appear in one (such as `/`) are percent-encoded.
+    pub fn child(&self, name: &str) -> Location {
+        self.at(self.path.clone().join(name))
+    }
+
+    /// Another path in the same store, e.g. an object found by
+    /// [`list_inputs`](crate::list_inputs).
+    pub fn at(&self, path: Path) -> Location {
+        Location::new(Arc::clone(&self.store), self.backend.clone(), path)
+    }
+
+    /// The directory this location is on the local file system, if it is a local one.
+    pub(crate) fn local_dir(&self) -> Option<PathBuf> {
+        match &self.backend {
+            Backend::Local(fs) => fs.path_to_filesystem(&self.path).ok(),
+            Backend::Memory { .. } => None,
+        }
+    }
+
+    /// Wraps an error the store reported about this location.
+    pub(crate) fn store_error(&self, source: object_store::Error) -> StorageError {
+        StorageError::ObjectStore { url: self.url.clone(), source }
+    }
+}
+
+/// Whether `text` is a URL scheme (RFC 3986: a letter, then letters, digits, `+`, `-`, `.`).
+fn is_scheme(text: &str) -> bool {
+    let mut chars = text.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+}
+
+/// Resolves `.` and `..` in an absolute path without touching the file system.
+fn normalize(path: &std::path::Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The process-wide in-memory store called `name`, created on first use.
+fn memory_store(name: &str) -> Arc<InMemory> {
+    static STORES: OnceLock<Mutex<HashMap<String, Arc<InMemory>>>> = OnceLock::new();
+    let mut stores = STORES.get_or_init(Default::default).lock().unwrap_or_else(PoisonError::into_inner);
+    Arc::clone(stores.entry(name.to_owned()).or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use object_store::ObjectStoreExt;
+
+    use super::*;
+
+    fn parse(url: &str) -> Result<Location, StorageError> {
+        Location::parse(url, std::path::Path::new("/jobs/wordcount"))
+    }
+
+    fn path_of(url: &str) -> String {
+        parse(url).unwrap().path().to_string()
+    }
+
+    #[test]
+    fn file_urls_and_absolute_paths_name_the_same_place() {
+        assert_eq!(path_of("file:///data/in/"), "data/in");
+        assert_eq!(path_of("file:///data/in"), "data/in");
+        assert_eq!(path_of("file://localhost/data/in"), "data/in");
+        assert_eq!(path_of("/data/in/"), "data/in");
+        assert_eq!(parse("/data/in/").unwrap().url(), "file:///data/in");
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_base_directory() {
+        assert_eq!(path_of("input.csv"), "jobs/wordcount/input.csv");
+        assert_eq!(path_of("./in/../data/"), "jobs/wordcount/data");
+        assert_eq!(path_of("../shared/x"), "jobs/shared/x");
+    }
+
+    #[test]
+    fn percent_escapes_are_decoded_and_globs_kept() {
+        assert_eq!(path_of("file:///data/my%20dir/x"), "data/my dir/x");
+        assert_eq!(path_of("file:///data/part-?.csv"), "data/part-?.csv");
+        assert_eq!(path_of("memory://t/in/*.[ct]sv"), "in/*.[ct]sv");
+    }
+
+    #[test]
+    fn child_appends_one_segment() {
+        let out = parse("memory://t/out/").unwrap();
+        let part = out.child("_temporary").child("part-00000.csv");
+        assert_eq!(part.path().as_ref(), "out/_temporary/part-00000.csv");
+        assert_eq!(part.url(), "memory://t/out/_temporary/part-00000.csv");
+        assert_eq!(out.child("a/b").path().as_ref(), "out/a%2Fb");
+    }
+
+    #[test]
+    fn local_dir_is_only_known_for_files() {
+        assert_eq!(parse("/data/out").unwrap().local_dir(), Some(PathBuf::from("/data/out")));
+        assert_eq!(parse("memory://t/out").unwrap().local_dir(), None);
+    }
+
+    #[test]
+    fn other_schemes_are_unsupported() {
+        for url in ["s3://bucket/key", "gs://bucket/key", "http://host/x"] {
+            match parse(url) {
+                Err(StorageError::UnsupportedScheme { url: named }) => assert_eq!(named, url),
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_urls_are_rejected() {
+        for url in ["file://host/data", "memory:///in", "memory://t/in%ff"] {
+            assert!(matches!(parse(url), Err(StorageError::InvalidUrl { .. })), "{url}");
+        }
+        assert!(matches!(parse("memory://t/a//b"), Err(StorageError::InvalidPath { .. })));
+    }
+
+    #[tokio::test]
+    async fn the_same_memory_name_gives_the_same_store() {
+        let writer = parse("memory://location-test/in/a.txt").unwrap();
+        writer.store().put(writer.path(), "hello".into()).await.unwrap();
+        let reader = parse("memory://location-test/in/a.txt").unwrap();
+        let bytes = reader.store().get(reader.path()).await.unwrap().bytes().await.unwrap();
+        assert_eq!(&bytes[..], b"hello");
+        let other = parse("memory://location-test-2/in/a.txt").unwrap();
+        assert!(other.store().head(other.path()).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn output_into_a_missing_directory_creates_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Location::parse("out/deeper/", dir.path()).unwrap().child("x.txt");
+        out.store().put(out.path(), "x".into()).await.unwrap();
+        assert_eq!(std::fs::read(dir.path().join("out/deeper/x.txt")).unwrap(), b"x");
+    }
+}

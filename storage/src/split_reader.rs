@@ -1,0 +1,243 @@
+//! Reading the records a split owns, in chunks, with ranged GETs.
+
+use bytes::{Buf, Bytes, BytesMut};
+use object_store::ObjectStoreExt;
+
+use crate::split::{Aligned, owned_records};
+use crate::{Location, Split, StorageError};
+
+/// The largest ranged GET issued.
+const MAX_FETCH: u64 = 4 << 20;
+/// The largest ranged GET past the split's end, where only the rest of one record is wanted.
+const MAX_TAIL_FETCH: u64 = 64 << 10;
+
+/// Whole records read from an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    /// One or more whole records; the last one ends with `\n` unless it ends the object.
+    pub bytes: Bytes,
+    /// Object offset of the first byte.
+    pub offset: u64,
+}
+
+/// Reads the records a [`Split`] owns (see [`owned_records`] for the rule) as [`Chunk`]s.
+///
+/// Bytes are fetched with ranged GETs of at most `chunk_size` bytes (capped at 4 MiB, and at
+/// 64 KiB past the split's end), so memory stays around a chunk or two whatever the split size,
+/// unless a single record is longer.
+#[derive(Debug)]
+pub struct SplitReader {
+    object: Location,
+    object_size: u64,
+    end: u64,
+    chunk_size: usize,
+    /// Offset from which owned records remain to be delivered.
+    lo: u64,
+    /// The object's bytes from `lo - 1` (from 0 when `lo` is 0), as [`owned_records`] wants.
+    window: BytesMut,
+    done: bool,
+}
+
+impl SplitReader {
+    /// Opens `split` of an object in `loc`'s store, checking that the object still has the size
+    /// it had when it was listed. Chunks hold about `chunk_size` bytes (at least 1).
+    pub async fn open(loc: &Location, split: &Split, chunk_size: usize) -> Result<SplitReader, StorageError> {
+        let object = loc.at(split.object.clone());
+        let meta = object.store().head(object.path()).await.map_err(|source| object.store_error(source))?;
+        if meta.size != split.object_size {
+            return Err(StorageError::ObjectChanged {
+                url: object.url().to_owned(),
+                expected: split.object_size,
+                actual: meta.size,
+            });
+        }
+        Ok(SplitReader {
+            object,
+            object_size: split.object_size,
+            end: split.end,
+            chunk_size: chunk_size.max(1),
+            lo: split.start,
+            window: BytesMut::new(),
+            done: false,
+        })
+    }
+
+    /// The next chunk of whole owned records, or `None` when the split has no more.
+    ///
+    /// A chunk is at most `chunk_size` bytes unless its single record is longer.
+    pub async fn next_chunk(&mut self) -> Result<Option<Chunk>, StorageError> {
+        while !self.done {
+            match owned_records(self.lo, self.end, &self.window, self.object_size) {
+                Aligned::Nothing => self.done = true,
+                Aligned::SeekStart { resume_at } => {
+                    self.lo = resume_at;
+                    self.window.clear();
+                    self.fetch().await?;
+                }
+                Aligned::Records { start, whole_end, last } => {
+                    let available = whole_end - start;
+                    if available > 0 && (last || available >= self.chunk_size as u64) {
+                        return Ok(Some(self.take_chunk(start, whole_end)));
+                    }
+                    self.fetch().await?;
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Cuts the next chunk from the whole records `[start, whole_end)` of the window.
+    fn take_chunk(&mut self, start: u64, whole_end: u64) -> Chunk {
+        let window_start = self.lo.saturating_sub(1);
+        let records = &self.window[(start - window_start) as usize..(whole_end - window_start) as usize];
+        let len = chunk_len(records, self.chunk_size);
+        let bytes = Bytes::copy_from_slice(&records[..len]);
+        let end = start + len as u64;
+        // Keep the chunk's last byte: the window must start right before `lo`.
+        self.window.advance((end - 1 - window_start) as usize);
+        self.lo = end;
+        Chunk { bytes, offset: start }
+    }
+
+    /// Appends the next piece of the object to the window.
+    async fn fetch(&mut self) -> Result<(), StorageError> {
+        let from = self.lo.saturating_sub(1) + self.window.len() as u64;
+        let piece = (self.chunk_size as u64).min(MAX_FETCH);
+        let to = if from < self.end {
+            self.end.min(from + piece)
+        } else {
+            self.object_size.min(from + piece.min(MAX_TAIL_FETCH))
+        };
+        let eof = || StorageError::UnexpectedEof { url: self.object.url().to_owned(), offset: from };
+        if to <= from {
+            return Err(eof());
+        }
+        let bytes = self
+            .object
+            .store()
+            .get_range(self.object.path(), from..to)
+            .await
+            .map_err(|source| self.object.store_error(source))?;
+        if bytes.is_empty() {
+            return Err(eof());
+        }
+        self.window.extend_from_slice(&bytes);
+        Ok(())
+    }
+}
+
+/// The length of the next chunk cut from `records` (whole records): as many records as fit in
+/// `max` bytes, or the first record alone if it is longer.
+fn chunk_len(records: &[u8], max: usize) -> usize {
+    if records.len() <= max {
+        return records.len();
+    }
+    match records[..max].iter().rposition(|&b| b == b'\n') {
+        Some(i) => i + 1,
+        None => records.iter().position(|&b| b == b'\n').map_or(records.len(), |i| i + 1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::test_support::content;
+    use crate::{list_inputs, plan_splits};
+
+    #[test]
+    fn chunks_are_cut_after_the_last_newline_that_fits() {
+        assert_eq!(chunk_len(b"ab\ncd\nef\n", 100), 9);
+        assert_eq!(chunk_len(b"ab\ncd\nef\n", 7), 6);
+        assert_eq!(chunk_len(b"ab\ncd\nef\n", 6), 6);
+        assert_eq!(chunk_len(b"ab\ncd\nef\n", 2), 3, "a long record comes whole");
+        assert_eq!(chunk_len(b"abcdef", 2), 6, "an unterminated last record too");
+    }
+
+    /// Reads every split of the single object at `loc` and checks the chunks: they hold whole
+    /// owned records, stay within `chunk_size` unless a record is longer, and put together give
+    /// back `text`.
+    async fn check_roundtrip(loc: &Location, text: &[u8], split_size: u64, chunk_size: usize) {
+        let objects = list_inputs(loc).await.unwrap();
+        let size = text.len() as u64;
+        let mut read = Vec::new();
+        for split in plan_splits(&objects, split_size) {
+            let mut reader = SplitReader::open(loc, &split, chunk_size).await.unwrap();
+            while let Some(chunk) = reader.next_chunk().await.unwrap() {
+                let Chunk { bytes, offset } = chunk;
+                let context = format!("split {}..{}, chunk at {offset}: {bytes:?}", split.start, split.end);
+                assert_eq!(offset, read.len() as u64, "{context}: chunks are contiguous");
+                assert!(!bytes.is_empty(), "{context}");
+                let end = offset + bytes.len() as u64;
+                assert!(end == size || bytes.ends_with(b"\n"), "{context}: ends at a record boundary");
+                let newlines = bytes[..bytes.len() - 1].iter().filter(|&&b| b == b'\n').count();
+                assert!(bytes.len() <= chunk_size || newlines == 0, "{context}: too long");
+                // Every record in the chunk starts inside the split.
+                let starts = std::iter::once(offset).chain(
+                    (0..bytes.len() - 1).filter(|&i| bytes[i] == b'\n').map(|i| offset + i as u64 + 1),
+                );
+                for record_start in starts {
+                    assert!((split.start..split.end).contains(&record_start), "{context}: not owned");
+                }
+                read.extend_from_slice(&bytes);
+            }
+            assert_eq!(reader.next_chunk().await.unwrap(), None, "a finished reader stays finished");
+        }
+        assert_eq!(read, text);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn reading_all_splits_gives_the_object_back(text in content(), split_seed: u64, chunk_seed: usize) {
+            let split_size = 1 + split_seed % (text.len() as u64 + 3);
+            let chunk_size = 1 + chunk_seed % (text.len() + 3);
+            let loc = Location::parse("memory://split-reader/object.txt", std::path::Path::new("/")).unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            runtime.block_on(async {
+                loc.store().put(loc.path(), text.clone().into()).await.unwrap();
+                check_roundtrip(&loc, &text, split_size, chunk_size).await;
+            });
+        }
+    }
+
+    #[tokio::test]
+    async fn local_files_read_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let texts: [&[u8]; 7] =
+            [b"\n", b"abc", b"\n\n\n", b"a\r\nbb\r\n", b"one\ntwo\nthree", b"x\n\ny\n", b""];
+        for text in texts {
+            std::fs::write(dir.path().join("input.txt"), text).unwrap();
+            let loc = Location::parse("input.txt", dir.path()).unwrap();
+            for split_size in 1..=text.len() as u64 + 3 {
+                for chunk_size in [1, 2, 5, 100] {
+                    check_roundtrip(&loc, text, split_size, chunk_size).await;
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn large_splits_are_read_in_pieces() {
+        let line = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n";
+        let text = line.repeat(20_000); // 1.28 MB
+        let loc = Location::parse("memory://split-reader-large/big.txt", std::path::Path::new("/")).unwrap();
+        loc.store().put(loc.path(), text.clone().into()).await.unwrap();
+        check_roundtrip(&loc, &text, 500_000, 64 << 10).await;
+    }
+
+    #[tokio::test]
+    async fn a_changed_object_is_reported() {
+        let loc = Location::parse("memory://split-reader-changed/a.txt", std::path::Path::new("/")).unwrap();
+        loc.store().put(loc.path(), "a\nb\n".into()).await.unwrap();
+        let split = Split { object: loc.path().clone(), object_size: 10, start: 0, end: 10 };
+        match SplitReader::open(&loc, &split, 16).await {
+            Err(StorageError::ObjectChanged { url, expected: 10, actual: 4 }) => {
+                assert_eq!(url, "memory://split-reader-changed/a.txt")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
