@@ -66,7 +66,8 @@ pub(crate) const EPOCH_TICKS_PER_SECOND: u64 = 100;
 /// Arms the store's deadline for one call.
 pub(crate) fn arm_deadline(store: &mut Store<SandboxState>) {
     let timeout = store.data().limits.call_timeout;
-    let ticks = (timeout.as_millis() as u64 * EPOCH_TICKS_PER_SECOND).div_ceil(1000).max(1);
+    // One tick more than the timeout spans: the first tick may come right after arming.
+    let ticks = (timeout.as_millis() as u64 * EPOCH_TICKS_PER_SECOND).div_ceil(1000) + 1;
     store.set_epoch_deadline(ticks);
 }
 

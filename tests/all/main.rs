@@ -1,0 +1,6 @@
+//! End-to-end tests of flicker: one test binary, one module per area.
+
+mod run;
+mod sandbox;
+mod support;
+mod validation;

@@ -1,0 +1,145 @@
+//! The sandbox: each misbehaving plugin fails its call with the right error, within its limit, and
+//! the same runtime then runs a good plugin.
+
+use crate::support::{config, guest_plugin, runtime};
+use flicker_batch::{BatchReader, BatchWriter, Schema, ValueRef};
+use flicker_host::{CallError, HostError, Limit, Limits, MapInstance, OperatorError, Plugin, Runtime};
+use std::time::{Duration, Instant};
+
+fn test_plugin(runtime: &Runtime) -> std::sync::Arc<Plugin> {
+    runtime.load(&guest_plugin("flicker-test-plugin")).expect("the test plugin loads")
+}
+
+fn small_batch() -> Vec<u8> {
+    let mut batch = BatchWriter::new(&Schema::values(["n"]));
+    batch.push_values([], [ValueRef::I64(42)]);
+    batch.finish()
+}
+
+fn behaving(plugin: &Plugin, behave: &str, limits: Limits) -> MapInstance {
+    plugin.map(&config(&[("behave", behave)]), limits).expect("the operator is created")
+}
+
+/// After a failure the same runtime still runs a well-behaved instance.
+fn assert_runtime_still_works(runtime: &Runtime) {
+    let plugin = test_plugin(runtime);
+    let batch = small_batch();
+    let echoed = behaving(&plugin, "echo", Limits::default()).map(&batch).expect("echo works");
+    assert_eq!(echoed, batch);
+    let max = runtime.load(flicker_plugins::std_plugin("std:max").unwrap()).unwrap();
+    assert!(max.aggregate(&config(&[("field", "n")]), Limits::default()).is_ok());
+}
+
+#[test]
+fn an_infinite_loop_hits_the_call_timeout() {
+    let runtime = runtime();
+    let plugin = test_plugin(&runtime);
+    let timeout = Duration::from_millis(300);
+    let mut looping = behaving(&plugin, "loop", Limits { call_timeout: timeout, ..Limits::default() });
+    let started = Instant::now();
+    let error = looping.map(&small_batch()).unwrap_err();
+    let waited = started.elapsed();
+    assert!(matches!(error, CallError::LimitExceeded(Limit::CallTimeout { after }) if after == timeout), "{error}");
+    assert!(error.to_string().contains("call timeout of 300ms"), "{error}");
+    assert!(waited >= timeout, "stopped after {waited:?}, before the timeout");
+    // Generous bound for a loaded machine: the point is that it stops at all.
+    assert!(waited < timeout + Duration::from_secs(20), "stopped only after {waited:?}");
+    assert!(matches!(looping.map(&small_batch()), Err(CallError::Poisoned)));
+    assert_runtime_still_works(&runtime);
+}
+
+#[test]
+fn unbounded_allocation_hits_the_memory_limit() {
+    let runtime = runtime();
+    let plugin = test_plugin(&runtime);
+    let limit = 32 << 20;
+    let error = behaving(&plugin, "alloc", Limits { memory: limit, ..Limits::default() }).map(&small_batch()).unwrap_err();
+    assert!(matches!(error, CallError::LimitExceeded(Limit::Memory { bytes }) if bytes == limit), "{error}");
+    assert!(error.to_string().contains("memory limit of 32 MiB"), "{error}");
+    assert_runtime_still_works(&runtime);
+}
+
+#[test]
+fn the_filesystem_is_not_reachable() {
+    let runtime = runtime();
+    let plugin = test_plugin(&runtime);
+    let error = behaving(&plugin, "read-file", Limits::default()).map(&small_batch()).unwrap_err();
+    match &error {
+        CallError::Operator(OperatorError::Failed(message)) => {
+            assert!(message.starts_with("cannot read /etc/passwd"), "{message}");
+            assert!(!message.contains("root:"), "{message}");
+        }
+        other => panic!("expected the operator's own error, got {other}"),
+    }
+    assert_runtime_still_works(&runtime);
+}
+
+#[test]
+fn a_panic_is_a_trap_carrying_the_panic_message() {
+    let runtime = runtime();
+    let plugin = test_plugin(&runtime);
+    let mut panicking = plugin
+        .map(&config(&[("behave", "panic"), ("message", "the sky is falling")]), Limits::default())
+        .unwrap();
+    let error = panicking.map(&small_batch()).unwrap_err();
+    match &error {
+        CallError::Trapped { stderr, .. } => assert!(stderr.contains("the sky is falling"), "{stderr}"),
+        other => panic!("expected a trap, got {other}"),
+    }
+    assert!(error.to_string().contains("the sky is falling"), "{error}");
+    assert_runtime_still_works(&runtime);
+}
+
+#[test]
+fn a_huge_output_hits_the_output_limit() {
+    let runtime = runtime();
+    let plugin = test_plugin(&runtime);
+    let limits = Limits { output: 1 << 20, ..Limits::default() };
+    let mut huge = plugin.map(&config(&[("behave", "huge-output"), ("bytes", "4194304")]), limits).unwrap();
+    let error = huge.map(&small_batch()).unwrap_err();
+    assert!(
+        matches!(error, CallError::LimitExceeded(Limit::Output { bytes, returned }) if bytes == 1 << 20 && returned == 4 << 20),
+        "{error}"
+    );
+    assert_runtime_still_works(&runtime);
+}
+
+#[test]
+fn an_operator_error_stays_an_operator_error() {
+    let runtime = runtime();
+    let plugin = test_plugin(&runtime);
+    let error = behaving(&plugin, "fail", Limits::default()).map(&small_batch()).unwrap_err();
+    assert_eq!(error.to_string(), "operator returned an error: failing as asked");
+    let rejected = plugin.map(&config(&[("behave", "dance")]), Limits::default()).err().unwrap();
+    assert!(
+        matches!(&rejected, HostError::Create(CallError::Operator(OperatorError::InvalidConfig(m))) if m.contains("dance")),
+        "{rejected}"
+    );
+}
+
+#[test]
+fn a_component_is_compiled_once_and_loaded_from_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = flicker_host::RuntimeConfig { cache_dir: Some(dir.path().to_path_buf()), ..Default::default() };
+    let bytes = flicker_plugins::std_plugin("std:key-by").unwrap();
+    let first = Runtime::new(config.clone()).unwrap();
+    let digest = first.load(bytes).unwrap().digest();
+    let cached: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(cached.len(), 1);
+    assert!(cached[0].to_string_lossy().starts_with(&digest.to_string()));
+    // A second runtime (another process, say) deserializes the artifact instead of compiling.
+    let second = Runtime::new(config).unwrap();
+    let plugin = second.load(bytes).unwrap();
+    let mut key_by = plugin.map(&crate::support::config(&[("fields", "n")]), Limits::default()).unwrap();
+    let keyed = key_by.map(&small_batch()).unwrap();
+    assert_eq!(BatchReader::new(&keyed).unwrap().schema().key_fields, ["n"]);
+}
+
+#[test]
+fn bytes_that_are_not_a_component_are_refused() {
+    let runtime = runtime();
+    let error = runtime.load(b"\0asm\x01\0\0\0").err().unwrap();
+    assert!(matches!(error, HostError::Compile { .. }), "{error}");
+    let error = runtime.load(b"hello").err().unwrap();
+    assert!(matches!(error, HostError::Compile { .. }), "{error}");
+}
