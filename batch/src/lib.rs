@@ -132,6 +132,13 @@ mod tests {
                     )
                 })
                 .collect();
+            for (row, (_, values)) in reader.rows().zip(&rows) {
+                let row = row.unwrap();
+                for (i, value) in values.iter().enumerate() {
+                    prop_assert_eq!(row.value(i).unwrap().unwrap().to_owned(), value.clone());
+                }
+                prop_assert!(row.value(values.len()).is_none());
+            }
             prop_assert_eq!(decoded, rows);
         }
 

@@ -145,6 +145,21 @@ impl<'a> Iterator for ValueIter<'a> {
         }
         Some(value)
     }
+
+    /// Skips `n` values by their tags and lengths, without decoding (or validating) them.
+    #[inline]
+    fn nth(&mut self, n: usize) -> Option<Self::Item> {
+        for _ in 0..n {
+            if self.cursor.at >= self.cursor.bytes.len() {
+                return None;
+            }
+            if let Err(error) = self.cursor.skip_value() {
+                self.cursor.at = self.cursor.bytes.len();
+                return Some(Err(error));
+            }
+        }
+        self.next()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -189,6 +204,18 @@ impl<'a> Cursor<'a> {
                     .map_err(|_| FrameError { offset: at, problem: "field name is not UTF-8" })
             })
             .collect()
+    }
+
+    #[inline]
+    fn skip_value(&mut self) -> Result<(), FrameError> {
+        let [tag] = self.array("truncated value tag")?;
+        let len = match tag {
+            TAG_NULL | TAG_FALSE | TAG_TRUE => 0,
+            TAG_I64 | TAG_F64 => 8,
+            TAG_STR => u32::from_le_bytes(self.array("truncated string length")?) as usize,
+            _ => return Err(FrameError { offset: self.at - 1, problem: "unknown value tag" }),
+        };
+        self.take(len, "value runs past the end of its row").map(drop)
     }
 
     #[inline]

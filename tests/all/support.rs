@@ -37,3 +37,223 @@ pub fn guest_plugin(package: &str) -> Vec<u8> {
 pub fn config(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
+
+/// A small deterministic pseudo-random generator (xorshift64*), so that generated test data is the
+/// same on every run and on every machine.
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator seeded with `seed` (0 is replaced, as xorshift needs a non-zero state).
+    pub fn new(seed: u64) -> Self {
+        Rng(if seed == 0 { 0x9E37_79B9_7F4A_7C15 } else { seed })
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number in `0..n` (`n > 0`); the tiny modulo bias does not matter for test data.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    /// One of `items`, chosen at random.
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+/// Writes `text` as `job.toml` in `dir`; returns its path.
+pub fn write_manifest(dir: &std::path::Path, text: &str) -> PathBuf {
+    let path = dir.join("job.toml");
+    std::fs::write(&path, text).expect("writing the manifest");
+    path
+}
+
+/// Writes `text` to `path`, creating its parent directories.
+pub fn write_file(path: &std::path::Path, text: &str) {
+    std::fs::create_dir_all(path.parent().expect("a file has a parent")).expect("creating a directory");
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+}
+
+/// Runs `flicker run MANIFEST EXTRA...`.
+pub fn run_job(manifest: &std::path::Path, extra: &[&str]) -> Output {
+    flicker().arg("run").arg(manifest).args(extra).output().expect("the flicker binary runs")
+}
+
+/// The standard output of a run, as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
+}
+
+/// The standard error of a run, as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).expect("stderr is UTF-8")
+}
+
+/// Asserts that the run succeeded; returns its summary (stdout).
+pub fn assert_succeeded(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "flicker failed with {}:\n--- stderr\n{}\n--- stdout\n{}",
+        output.status,
+        stderr(output),
+        stdout(output)
+    );
+    stdout(output)
+}
+
+/// Asserts that the run failed with exit code 1 and printed no summary; returns its stderr.
+pub fn assert_failed(output: &Output) -> String {
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "expected flicker to fail:\n--- stderr\n{}\n--- stdout\n{}",
+        stderr(output),
+        stdout(output)
+    );
+    assert_eq!(stdout(output), "", "a failed run prints no summary");
+    stderr(output)
+}
+
+/// A committed output directory, read back after checking it: `_SUCCESS` exists and lists exactly
+/// the `part-*` files in `dir`, each with its size, and no `_temporary` directory is left.
+/// Returns each listed part's name and text, in `_SUCCESS` order.
+pub fn read_committed(dir: &std::path::Path) -> Vec<(String, String)> {
+    let marker = std::fs::read_to_string(dir.join("_SUCCESS"))
+        .unwrap_or_else(|e| panic!("reading {}/_SUCCESS: {e}", dir.display()));
+    let listed: Vec<(String, u64)> = marker
+        .lines()
+        .map(|line| {
+            let (name, size) = line.split_once('\t').unwrap_or_else(|| panic!("bad _SUCCESS line {line:?}"));
+            (name.to_owned(), size.parse().unwrap_or_else(|_| panic!("bad size in _SUCCESS line {line:?}")))
+        })
+        .collect();
+    let mut listed_names: Vec<&str> = listed.iter().map(|(name, _)| name.as_str()).collect();
+    listed_names.sort_unstable();
+    assert_eq!(
+        listed_names,
+        part_files(dir),
+        "_SUCCESS of {} lists other parts than there are",
+        dir.display()
+    );
+    assert!(!dir.join("_temporary").exists(), "{}/_temporary is left behind", dir.display());
+    listed
+        .into_iter()
+        .map(|(name, size)| {
+            let text = std::fs::read_to_string(dir.join(&name)).expect("reading a part");
+            assert_eq!(text.len() as u64, size, "size of {name} differs from its _SUCCESS entry");
+            (name, text)
+        })
+        .collect()
+}
+
+/// The names of the `part-*` files directly in `dir`, sorted (none if `dir` does not exist).
+pub fn part_files(dir: &std::path::Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut names: Vec<String> = entries
+        .map(|entry| entry.expect("listing a directory").file_name().into_string().expect("a UTF-8 name"))
+        .filter(|name| name.starts_with("part-"))
+        .collect();
+    names.sort_unstable();
+    names
+}
+
+/// The rows of a committed CSV output (see [`read_committed`]) whose every part starts with the
+/// header line `header`; each row split into its fields.
+pub fn read_csv_output(dir: &std::path::Path, header: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    for (name, text) in read_committed(dir) {
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some(header), "the header of {name}");
+        rows.extend(lines.map(csv_fields));
+    }
+    rows
+}
+
+/// Splits one CSV line (delimiter `,`) into its fields, undoing RFC 4180 quoting. Panics on text
+/// that RFC 4180 does not allow, such as a quote inside an unquoted field.
+pub fn csv_fields(line: &str) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        let mut field = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next() {
+                    Some('"') if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        field.push('"');
+                    }
+                    Some('"') => break,
+                    Some(c) => field.push(c),
+                    None => panic!("unclosed quoted field in CSV line {line:?}"),
+                }
+            }
+            fields.push(field);
+            match chars.next() {
+                None => return fields,
+                Some(',') => {}
+                Some(c) => panic!("{c:?} after a quoted field in CSV line {line:?}"),
+            }
+        } else {
+            loop {
+                match chars.next() {
+                    None => {
+                        fields.push(field);
+                        return fields;
+                    }
+                    Some(',') => break,
+                    Some('"') => panic!("a quote inside an unquoted field in CSV line {line:?}"),
+                    Some(c) => field.push(c),
+                }
+            }
+            fields.push(field);
+        }
+    }
+}
+
+/// `field` as a CSV field for `delimiter`: quoted RFC 4180 style when it holds the delimiter, a
+/// quote or a line break, as is otherwise.
+pub fn csv_quote(field: &str, delimiter: char) -> String {
+    if field.contains([delimiter, '"', '\n', '\r']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field.to_owned()
+    }
+}
+
+/// `text` as a TOML basic string, quotes included.
+pub fn toml_string(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// The 1-based line of the `[[...]]` header of the source, step or sink with id `id` in `manifest`.
+pub fn header_line(manifest: &str, id: &str) -> usize {
+    let lines: Vec<&str> = manifest.lines().collect();
+    let id_line = lines
+        .iter()
+        .position(|line| line.trim() == format!("id = \"{id}\""))
+        .unwrap_or_else(|| panic!("no id {id:?} in the manifest"));
+    let header = lines[..id_line]
+        .iter()
+        .rposition(|line| line.trim_start().starts_with("[["))
+        .unwrap_or_else(|| panic!("no table header before id {id:?}"));
+    header + 1
+}
+
+/// The 1-based line of the first line of `manifest` that contains `needle`.
+pub fn line_containing(manifest: &str, needle: &str) -> usize {
+    manifest
+        .lines()
+        .position(|line| line.contains(needle))
+        .unwrap_or_else(|| panic!("no {needle:?} in the manifest"))
+        + 1
+}

@@ -68,5 +68,52 @@ fn main() -> anyhow::Result<()> {
             rate(total, native_max)
         );
     }
+    println!();
+    operators(&runtime)?;
+    Ok(())
+}
+
+/// Each operator of the reference job on the same 1 MiB chunks of `station;temperature` lines,
+/// in the sandbox and natively: where the time of the reference job goes.
+fn operators(runtime: &Runtime) -> anyhow::Result<()> {
+    let path = std::env::temp_dir().join("flicker-bench-lines.txt");
+    flicker_bench::write_weather(&path, 2_000_000, 413)?;
+    let text = std::fs::read(&path)?;
+    let mut chunks = Vec::new();
+    let mut rest = &text[..];
+    while !rest.is_empty() {
+        let cut = rest[..rest.len().min(1 << 20)].iter().rposition(|&b| b == b'\n').map_or(rest.len(), |i| i + 1);
+        chunks.push(&rest[..cut]);
+        rest = &rest[cut..];
+    }
+    let rows = 2_000_000;
+    let parse_config = config(&[("delimiter", ";"), ("schema", "station:string,temperature:f64")]);
+    let key_config = config(&[("fields", "station")]);
+    let max_config = config(&[("field", "temperature")]);
+    let native = |pairs: &Vec<(String, String)>| flicker_guest::Config::new(pairs.clone());
+    let fail = |e: flicker_guest::Error| anyhow::anyhow!("{e}");
+
+    let mut parse = runtime.load(flicker_plugins::std_plugin("std:parse-csv").unwrap())?.parse(&parse_config, Limits::default())?;
+    let (parsed, wasm_parse) = time(|| chunks.iter().map(|c| parse.parse(c).expect("parse").rows).collect::<Vec<_>>());
+    let mut native_parse = <flicker_std_ops::ParseCsv as flicker_guest::Parse>::new(&native(&parse_config)).map_err(fail)?;
+    let ((), native_parse_time) = time(|| chunks.iter().for_each(|c| drop(flicker_guest::Parse::parse(&mut native_parse, c).expect("parse"))));
+
+    let mut key_by = runtime.load(flicker_plugins::std_plugin("std:key-by").unwrap())?.map(&key_config, Limits::default())?;
+    let (keyed, wasm_key) = time(|| parsed.iter().map(|b| key_by.map(b).expect("key-by")).collect::<Vec<_>>());
+    let mut native_key = <flicker_std_ops::KeyBy as flicker_guest::Map>::new(&native(&key_config)).map_err(fail)?;
+    let ((), native_key_time) = time(|| parsed.iter().for_each(|b| drop(flicker_guest::Map::map(&mut native_key, b).expect("key-by"))));
+
+    let mut max = runtime.load(flicker_plugins::std_plugin("std:max").unwrap())?.aggregate(&max_config, Limits::default())?;
+    let ((), wasm_max) = time(|| keyed.iter().for_each(|b| max.update(b).expect("max")));
+    let mut native_max = flicker_std_ops::Max::new(&native(&max_config)).map_err(fail)?;
+    let ((), native_max_time) = time(|| keyed.iter().for_each(|b| native_max.update(b).expect("max")));
+
+    println!("the reference job's operators on 1 MiB chunks, millions of rows/s");
+    println!("| operator | wasm | native |");
+    println!("|---|---:|---:|");
+    println!("| std:parse-csv | {} | {} |", rate(rows, wasm_parse), rate(rows, native_parse_time));
+    println!("| std:key-by | {} | {} |", rate(rows, wasm_key), rate(rows, native_key_time));
+    println!("| std:max update | {} | {} |", rate(rows, wasm_max), rate(rows, native_max_time));
+    std::fs::remove_file(&path)?;
     Ok(())
 }
