@@ -10,7 +10,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "flicker", version, about = "A distributed batch engine whose operators are WebAssembly components")]
+#[command(
+    name = "flicker",
+    version,
+    about = "A distributed batch engine whose operators are WebAssembly components"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -84,8 +88,11 @@ fn default_cache_dir() -> Option<PathBuf> {
 
 fn run(args: RunArgs) -> anyhow::Result<()> {
     let manifest = Manifest::load(&args.manifest)?;
-    let runtime = Runtime::new(RuntimeConfig { cache_dir: args.cache_dir.or_else(default_cache_dir), ..Default::default() })
-        .context("starting the operator runtime")?;
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: args.cache_dir.or_else(default_cache_dir),
+        ..Default::default()
+    })
+    .context("starting the operator runtime")?;
     let defaults = JobDefaults { partitions: args.partitions.max(1), ..JobDefaults::default() };
     let job = PreparedJob::prepare(manifest, Arc::new(runtime), &defaults)?;
     let mut runner = LocalRunner::default();

@@ -30,7 +30,15 @@ fn main() {
     let here = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let root = here.parent().expect("plugins/ lives in the workspace root").to_path_buf();
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    for watched in ["wit", "guest-sdk", "batch/src", "batch/Cargo.toml", "plugins/std", "plugins/test", "examples/plugins"] {
+    for watched in [
+        "wit",
+        "guest-sdk",
+        "batch/src",
+        "batch/Cargo.toml",
+        "plugins/std",
+        "plugins/test",
+        "examples/plugins",
+    ] {
         println!("cargo::rerun-if-changed={}", root.join(watched).display());
     }
     println!("cargo::rerun-if-changed=build.rs");
@@ -42,7 +50,9 @@ fn main() {
         .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
         .arg(&target_dir)
         .env("CARGO_PROFILE_RELEASE_STRIP", "true")
-        .env("CARGO_PROFILE_RELEASE_DEBUG", "false");
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+        // wasmtime compiles wasm SIMD to native vector instructions: memchr and friends use it.
+        .env("CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS", "-Ctarget-feature=+simd128");
     for var in [
         "CARGO_ENCODED_RUSTFLAGS",
         "RUSTFLAGS",
@@ -69,7 +79,8 @@ fn main() {
     let mut code = String::from("/// The standard operators, by name without the `std:` prefix.\n");
     code.push_str("pub static STD_PLUGINS: &[(&str, &[u8])] = &[\n");
     for name in STD {
-        writeln!(code, "    ({name:?}, include_bytes!({:?})),", path_str(&artifact(&format!("std-{name}")))).unwrap();
+        writeln!(code, "    ({name:?}, include_bytes!({:?})),", path_str(&artifact(&format!("std-{name}"))))
+            .unwrap();
     }
     code.push_str("];\n");
     code.push_str("/// Where the guest packages built alongside (test plugin, examples) were written.\n");

@@ -136,6 +136,9 @@ mod tests {
                 let row = row.unwrap();
                 for (i, value) in values.iter().enumerate() {
                     prop_assert_eq!(row.value(i).unwrap().unwrap().to_owned(), value.clone());
+                    let mut encoded = Vec::new();
+                    encode_value(&mut encoded, value.as_ref());
+                    prop_assert_eq!(row.raw_value(i).unwrap().unwrap(), &encoded[..]);
                 }
                 prop_assert!(row.value(values.len()).is_none());
             }

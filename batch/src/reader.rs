@@ -107,6 +107,16 @@ impl<'a> RawRow<'a> {
         ValueIter::new(self.value)
     }
 
+    /// The encoded bytes (tag and payload) of the field value at `index`, not decoded.
+    pub fn raw_value(&self, index: usize) -> Option<Result<&'a [u8], FrameError>> {
+        ValueIter::new(self.value).nth_raw(index)
+    }
+
+    /// The encoded bytes of the key value at `index`, not decoded.
+    pub fn raw_key_value(&self, index: usize) -> Option<Result<&'a [u8], FrameError>> {
+        ValueIter::new(self.key).nth_raw(index)
+    }
+
     /// The field value at `index`, skipping the ones before it.
     pub fn value(&self, index: usize) -> Option<Result<ValueRef<'a>, FrameError>> {
         self.values().nth(index)
@@ -123,6 +133,24 @@ impl<'a> ValueIter<'a> {
     /// Decodes the values encoded in `bytes`.
     pub fn new(bytes: &'a [u8]) -> Self {
         Self { cursor: Cursor { bytes, at: 0 } }
+    }
+
+    /// Skips `n` values, then returns the encoded bytes (tag and payload) of the next one.
+    pub fn nth_raw(&mut self, n: usize) -> Option<Result<&'a [u8], FrameError>> {
+        for index in 0..=n {
+            if self.cursor.at >= self.cursor.bytes.len() {
+                return None;
+            }
+            let start = self.cursor.at;
+            if let Err(error) = self.cursor.skip_value() {
+                self.cursor.at = self.cursor.bytes.len();
+                return Some(Err(error));
+            }
+            if index == n {
+                return Some(Ok(&self.cursor.bytes[start..self.cursor.at]));
+            }
+        }
+        None
     }
 
     /// The bytes not decoded yet.

@@ -42,10 +42,24 @@ impl Rng {
 
 /// Station names of the generated data (some multi-byte UTF-8).
 pub fn stations(count: usize) -> Vec<(String, f64)> {
-    const BASES: [&str; 12] =
-        ["Hamburg", "Zürich", "Tōkyō", "São Paulo", "Oslo", "Kraków", "Abha", "Reykjavík", "Dakar", "İzmir", "Napier", "Yakutsk"];
+    const BASES: [&str; 12] = [
+        "Hamburg",
+        "Zürich",
+        "Tōkyō",
+        "São Paulo",
+        "Oslo",
+        "Kraków",
+        "Abha",
+        "Reykjavík",
+        "Dakar",
+        "İzmir",
+        "Napier",
+        "Yakutsk",
+    ];
     let mut rng = Rng::new(42);
-    (0..count).map(|i| (format!("{}-{i}", BASES[i % BASES.len()]), (rng.below(400) as f64 - 100.0) / 10.0)).collect()
+    (0..count)
+        .map(|i| (format!("{}-{i}", BASES[i % BASES.len()]), (rng.below(400) as f64 - 100.0) / 10.0))
+        .collect()
 }
 
 /// Writes `rows` lines `station;temperature` (one decimal) to `path`.

@@ -1,7 +1,7 @@
 //! Why a job failed.
 
 use crate::plan::{PlanError, StageId};
-use flicker_host::{CallError, HostError};
+use flicker_host::{CallError, HostError, OperatorError};
 use flicker_manifest::ManifestError;
 use flicker_storage::StorageError;
 use std::fmt;
@@ -124,6 +124,18 @@ impl fmt::Display for RecordLocation {
 impl fmt::Display for TaskCause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            TaskCause::Operator {
+                step,
+                plugin,
+                record: Some(record),
+                error: CallError::Operator(OperatorError::BadRecord { message, .. }),
+            } => {
+                // The record's own location replaces the operator's index within its batch.
+                write!(
+                    f,
+                    "step {step:?} ({plugin}) failed at {record}: operator returned an error: bad record: {message}"
+                )
+            }
             TaskCause::Operator { step, plugin, record: Some(record), error } => {
                 write!(f, "step {step:?} ({plugin}) failed at {record}: {error}")
             }

@@ -17,7 +17,7 @@ pub struct JobDefaults {
     pub limits: Limits,
     /// Shuffle partitions of an aggregate without `partitions`.
     pub partitions: u32,
-    /// Input split size of a source without `split_size`.
+    /// The largest input split of a source without `split_size` (see [`split_size_for`]).
     pub split_size: u64,
 }
 
@@ -47,8 +47,10 @@ pub struct PreparedJob {
     pub plan: JobPlan,
     /// The operator of every step and sink, by id.
     pub operators: HashMap<String, Operator>,
-    /// Each source's location and split size, by id.
-    pub sources: HashMap<String, (Location, u64)>,
+    /// Each source's location and its manifest `split_size`, by id.
+    pub sources: HashMap<String, (Location, Option<u64>)>,
+    /// The largest split when a source does not set `split_size`.
+    pub max_split_size: u64,
     /// Each sink's location, by id.
     pub sinks: HashMap<String, Location>,
 }
@@ -56,7 +58,11 @@ pub struct PreparedJob {
 impl PreparedJob {
     /// Validates `manifest` against its plugins (loading each once), plans it, and resolves its
     /// locations. No task runs and nothing is read or written.
-    pub fn prepare(manifest: Manifest, runtime: Arc<Runtime>, defaults: &JobDefaults) -> Result<Self, JobError> {
+    pub fn prepare(
+        manifest: Manifest,
+        runtime: Arc<Runtime>,
+        defaults: &JobDefaults,
+    ) -> Result<Self, JobError> {
         let base_dir = manifest.file.parent().map(Path::to_path_buf).unwrap_or_default();
         let base_dir = if base_dir.as_os_str().is_empty() { std::path::PathBuf::from(".") } else { base_dir };
         let resolver = PluginResolver::new(runtime, base_dir.clone(), defaults.limits);
@@ -67,12 +73,13 @@ impl PreparedJob {
         let sinks = manifest.sinks.iter().map(|s| (&s.id, &s.plugin, &s.config, &s.limits));
         for (id, plugin_ref, config, overrides) in steps.chain(sinks) {
             // validate_plugins loaded every plugin already: this only reads the resolver's cache.
-            let plugin = resolver.load(plugin_ref).map_err(|reason| {
-                JobError::Runtime(flicker_host::HostError::Compile { message: reason })
-            })?;
+            let plugin = resolver
+                .load(plugin_ref)
+                .map_err(|reason| JobError::Runtime(flicker_host::HostError::Compile { message: reason }))?;
             operators.insert(id.clone(), operator(plugin_ref, plugin, config, defaults.limits, overrides));
         }
-        let kinds: HashMap<&str, _> = operators.values().map(|o| (o.plugin_ref.as_str(), o.plugin.kind())).collect();
+        let kinds: HashMap<&str, _> =
+            operators.values().map(|o| (o.plugin_ref.as_str(), o.plugin.kind())).collect();
         let plan = plan(&manifest, &|plugin| kinds[plugin], defaults.partitions)?;
 
         let location = |what: String, url: &str| {
@@ -83,7 +90,7 @@ impl PreparedJob {
             .iter()
             .map(|s| {
                 let loc = location(format!("source {:?}", s.id), &s.url)?;
-                Ok((s.id.clone(), (loc, s.split_size.unwrap_or(defaults.split_size))))
+                Ok((s.id.clone(), (loc, s.split_size)))
             })
             .collect::<Result<_, JobError>>()?;
         let sinks = manifest
@@ -91,13 +98,21 @@ impl PreparedJob {
             .iter()
             .map(|s| Ok((s.id.clone(), location(format!("sink {:?}", s.id), &s.url)?)))
             .collect::<Result<_, JobError>>()?;
-        Ok(Self { manifest, plan, operators, sources, sinks })
+        Ok(Self { manifest, plan, operators, sources, sinks, max_split_size: defaults.split_size })
     }
 
     /// The operator of step or sink `id`.
     pub fn operator(&self, id: &str) -> &Operator {
         &self.operators[id]
     }
+}
+
+/// The split size of a source without `split_size`: small enough that every task slot gets about
+/// four splits (so slots finish together), at least 1 MiB, at most `max` (Spark's
+/// `maxPartitionBytes` rule).
+pub fn split_size_for(total_bytes: u64, slots: usize, max: u64) -> u64 {
+    let per_slot = total_bytes / (slots.max(1) as u64 * 4);
+    per_slot.clamp(1 << 20, max.max(1 << 20))
 }
 
 fn operator(
@@ -107,5 +122,23 @@ fn operator(
     defaults: Limits,
     overrides: &LimitOverrides,
 ) -> Operator {
-    Operator { plugin_ref: plugin_ref.to_owned(), plugin, config: config.to_vec(), limits: defaults.with(overrides) }
+    Operator {
+        plugin_ref: plugin_ref.to_owned(),
+        plugin,
+        config: config.to_vec(),
+        limits: defaults.with(overrides),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_size_for;
+
+    #[test]
+    fn split_size_gives_each_slot_four_splits_within_bounds() {
+        assert_eq!(split_size_for(160 << 20, 2, 64 << 20), 20 << 20);
+        assert_eq!(split_size_for(100 << 30, 2, 64 << 20), 64 << 20);
+        assert_eq!(split_size_for(3 << 10, 2, 64 << 20), 1 << 20);
+        assert_eq!(split_size_for(0, 0, 0), 1 << 20);
+    }
 }

@@ -17,7 +17,7 @@ mod task;
 
 pub use catalog::PluginResolver;
 pub use error::{JobError, RecordLocation, TaskCause, TaskFailure};
-pub use job::{JobDefaults, Operator, PreparedJob};
+pub use job::{JobDefaults, Operator, PreparedJob, split_size_for};
 pub use local::LocalRunner;
 pub use metrics::{JobSummary, TaskMetrics};
 pub use plan::{JobPlan, StageId, StageInput, StageOutput, StagePlan};

@@ -2,7 +2,7 @@
 //! memory, output committed at the end.
 
 use crate::error::{JobError, TaskFailure};
-use crate::job::PreparedJob;
+use crate::job::{PreparedJob, split_size_for};
 use crate::metrics::{JobSummary, TaskMetrics};
 use crate::plan::{StageInput, StageOutput, StagePlan};
 use crate::shuffle::ShuffleStore;
@@ -45,7 +45,13 @@ impl LocalRunner {
             .map(|(id, location)| (id.clone(), OutputCommitter::new(location.clone(), run_id.clone())))
             .collect();
         let shuffle = ShuffleStore::default();
-        let ctx = TaskContext { job, shuffle: &shuffle, io: io.handle(), committers: &committers, chunk_size: self.chunk_size };
+        let ctx = TaskContext {
+            job,
+            shuffle: &shuffle,
+            io: io.handle(),
+            committers: &committers,
+            chunk_size: self.chunk_size,
+        };
         let outcome = self.run_stages(&ctx);
         let result = match outcome {
             Ok((metrics, tasks, parts)) => self.commit(&ctx, parts).map(|outputs| JobSummary {
@@ -77,13 +83,19 @@ impl LocalRunner {
         let mut tasks_run = 0;
         let mut parts: HashMap<String, Vec<PartFile>> = HashMap::new();
         let mut task_counts: HashMap<crate::plan::StageId, u32> = HashMap::new();
+        let mut sources_counted = std::collections::HashSet::new();
         for stage in &ctx.job.plan.stages {
             let inputs = self.stage_inputs(ctx, stage, &task_counts)?;
             task_counts.insert(stage.id, inputs.len() as u32);
             let outcomes = self.run_tasks(ctx, stage, &inputs)?;
             tasks_run += outcomes.len();
+            // A source read by several stages (a step feeding two terminals) counts as input once.
+            let first_read = match &stage.input {
+                StageInput::Source { source } => sources_counted.insert(source.clone()),
+                StageInput::Shuffle { .. } => true,
+            };
             for outcome in outcomes {
-                totals += outcome.metrics;
+                totals += if first_read { outcome.metrics } else { outcome.metrics.without_input() };
                 if let (StageOutput::Sink { sink }, Some(part)) = (&stage.output, outcome.part) {
                     parts.entry(sink.clone()).or_default().push(part);
                 }
@@ -102,11 +114,17 @@ impl LocalRunner {
         Ok(match &stage.input {
             StageInput::Source { source } => {
                 let (location, split_size) = &ctx.job.sources[source];
-                let objects = ctx.io.block_on(list_inputs(location)).map_err(|e| JobError::Storage {
-                    what: format!("source {source:?}"),
-                    source: e,
-                })?;
-                plan_splits(&objects, *split_size).into_iter().map(|split| StageTask::Split { source: source.clone(), split }).collect()
+                let objects = ctx
+                    .io
+                    .block_on(list_inputs(location))
+                    .map_err(|e| JobError::Storage { what: format!("source {source:?}"), source: e })?;
+                let total = objects.iter().map(|o| o.size).sum();
+                let split_size =
+                    split_size.unwrap_or_else(|| split_size_for(total, self.workers, ctx.job.max_split_size));
+                plan_splits(&objects, split_size)
+                    .into_iter()
+                    .map(|split| StageTask::Split { source: source.clone(), split })
+                    .collect()
             }
             StageInput::Shuffle { stage: upstream, partitions, .. } => {
                 let map_tasks = task_counts.get(upstream).copied().unwrap_or(0);
@@ -116,7 +134,12 @@ impl LocalRunner {
     }
 
     /// Runs the tasks of one stage on the worker threads; the first failure stops the stage.
-    fn run_tasks(&self, ctx: &TaskContext<'_>, stage: &StagePlan, inputs: &[StageTask]) -> Result<Vec<TaskOutcome>, JobError> {
+    fn run_tasks(
+        &self,
+        ctx: &TaskContext<'_>,
+        stage: &StagePlan,
+        inputs: &[StageTask],
+    ) -> Result<Vec<TaskOutcome>, JobError> {
         let next = AtomicUsize::new(0);
         let failed = AtomicBool::new(false);
         let results: Mutex<Vec<(usize, Result<TaskOutcome, TaskFailure>)>> = Mutex::new(Vec::new());
@@ -141,7 +164,11 @@ impl LocalRunner {
     }
 
     /// Commits every sink's parts (each sink's `_SUCCESS` written last).
-    fn commit(&self, ctx: &TaskContext<'_>, mut parts: HashMap<String, Vec<PartFile>>) -> Result<Vec<(String, String)>, JobError> {
+    fn commit(
+        &self,
+        ctx: &TaskContext<'_>,
+        mut parts: HashMap<String, Vec<PartFile>>,
+    ) -> Result<Vec<(String, String)>, JobError> {
         let mut outputs = Vec::new();
         for sink in &ctx.job.manifest.sinks {
             let parts = parts.remove(&sink.id).unwrap_or_default();
@@ -163,7 +190,9 @@ enum StageTask {
 impl StageTask {
     fn as_task_input<'a>(&'a self, ctx: &TaskContext<'a>) -> TaskInput<'a> {
         match self {
-            StageTask::Split { source, split } => TaskInput::Split { location: &ctx.job.sources[source].0, split },
+            StageTask::Split { source, split } => {
+                TaskInput::Split { location: &ctx.job.sources[source].0, split }
+            }
             StageTask::Partition { partition, map_tasks } => {
                 TaskInput::Partition { partition: *partition, map_tasks: *map_tasks }
             }

@@ -20,6 +20,13 @@ pub struct TaskMetrics {
     pub shuffle_bytes: u64,
 }
 
+impl TaskMetrics {
+    /// These metrics without the input counters (rows and bytes read, records skipped).
+    pub fn without_input(self) -> Self {
+        Self { rows_in: 0, bytes_in: 0, skipped: 0, ..self }
+    }
+}
+
 impl AddAssign for TaskMetrics {
     fn add_assign(&mut self, other: Self) {
         self.rows_in += other.rows_in;

@@ -122,7 +122,8 @@ pub fn plan(
     kind_of: &dyn Fn(&str) -> OperatorKind,
     default_partitions: u32,
 ) -> Result<JobPlan, PlanError> {
-    let mut planner = Planner { manifest, kind_of, default_partitions, stages: Vec::new(), aggregates: HashMap::new() };
+    let mut planner =
+        Planner { manifest, kind_of, default_partitions, stages: Vec::new(), aggregates: HashMap::new() };
     for sink in &manifest.sinks {
         let (input, steps) = planner.pipeline(&sink.id, &sink.input, 0)?;
         planner.push(input, steps, StageOutput::Sink { sink: sink.id.clone() });
@@ -148,7 +149,12 @@ impl Planner<'_> {
 
     /// Walks back from `input` (read by `reader`) through narrow steps to a source or an
     /// aggregate, planning the aggregate's map-side stage on the way.
-    fn pipeline(&mut self, reader: &str, input: &str, depth: usize) -> Result<(StageInput, Vec<String>), PlanError> {
+    fn pipeline(
+        &mut self,
+        reader: &str,
+        input: &str,
+        depth: usize,
+    ) -> Result<(StageInput, Vec<String>), PlanError> {
         if depth > self.manifest.steps.len() + 1 {
             return Err(PlanError::Cycle { id: reader.to_owned() });
         }
@@ -181,7 +187,9 @@ impl Planner<'_> {
                 };
                 Ok((StageInput::Shuffle { stage, aggregate: step.id.clone(), partitions }, Vec::new()))
             }
-            OperatorKind::Format => Err(PlanError::Misplaced { id: step.id.clone(), kind: OperatorKind::Format }),
+            OperatorKind::Format => {
+                Err(PlanError::Misplaced { id: step.id.clone(), kind: OperatorKind::Format })
+            }
         }
     }
 }
@@ -202,36 +210,11 @@ mod tests {
 
     fn planned(text: &str) -> JobPlan {
         let manifest = Manifest::parse(Path::new("job.toml"), text).unwrap();
-        plan(&manifest, &kind, 4).unwrap()
+        plan(&manifest, &kind, 6).unwrap()
     }
 
-    const REFERENCE: &str = r#"
-name = "max-temperature"
-[[source]]
-id = "readings"
-url = "in/"
-[[step]]
-id = "parse"
-input = "readings"
-plugin = "std:parse-csv"
-config = { delimiter = ";", schema = "station:string,temperature:f64" }
-[[step]]
-id = "by-station"
-input = "parse"
-plugin = "std:key-by"
-config = { fields = "station" }
-[[step]]
-id = "max"
-input = "by-station"
-plugin = "std:max"
-partitions = 8
-config = { field = "temperature" }
-[[sink]]
-id = "out"
-input = "max"
-url = "out/"
-plugin = "std:format-csv"
-"#;
+    /// The reference job: parse → key-by → max (4 partitions) → CSV.
+    const REFERENCE: &str = include_str!("../../examples/max-temperature/job.toml");
 
     #[test]
     fn reference_job_fuses_narrow_steps_and_cuts_at_the_aggregate() {
@@ -243,11 +226,11 @@ plugin = "std:format-csv"
                     id: StageId(0),
                     input: StageInput::Source { source: "readings".into() },
                     steps: vec!["parse".into(), "by-station".into()],
-                    output: StageOutput::Shuffle { aggregate: "max".into(), partitions: 8 },
+                    output: StageOutput::Shuffle { aggregate: "max".into(), partitions: 4 },
                 },
                 StagePlan {
                     id: StageId(1),
-                    input: StageInput::Shuffle { stage: StageId(0), aggregate: "max".into(), partitions: 8 },
+                    input: StageInput::Shuffle { stage: StageId(0), aggregate: "max".into(), partitions: 4 },
                     steps: vec![],
                     output: StageOutput::Sink { sink: "out".into() },
                 },
@@ -257,8 +240,11 @@ plugin = "std:format-csv"
 
     #[test]
     fn map_only_job_is_one_stage_and_default_partitions_apply() {
-        let text = REFERENCE.replace("partitions = 8\n", "");
-        assert_eq!(planned(&text).stages[0].output, StageOutput::Shuffle { aggregate: "max".into(), partitions: 4 });
+        let text = REFERENCE.replace("partitions = 4\n", "");
+        assert_eq!(
+            planned(&text).stages[0].output,
+            StageOutput::Shuffle { aggregate: "max".into(), partitions: 6 }
+        );
         let map_only = r#"
 name = "filter"
 [[source]]
@@ -310,13 +296,16 @@ plugin = "std:format-csv"
         assert_eq!(
             outputs,
             vec![
-                StageOutput::Shuffle { aggregate: "max".into(), partitions: 8 },
+                StageOutput::Shuffle { aggregate: "max".into(), partitions: 4 },
                 StageOutput::Sink { sink: "out".into() },
                 StageOutput::Shuffle { aggregate: "histogram".into(), partitions: 2 },
                 StageOutput::Sink { sink: "hist-out".into() },
             ]
         );
-        assert_eq!(plan.stages[2].input, StageInput::Shuffle { stage: StageId(0), aggregate: "max".into(), partitions: 8 });
+        assert_eq!(
+            plan.stages[2].input,
+            StageInput::Shuffle { stage: StageId(0), aggregate: "max".into(), partitions: 4 }
+        );
         assert_eq!(plan.stages[2].steps, ["count-per-max"]);
         assert_eq!(plan.stages[3].depends_on(), Some(StageId(2)));
     }

@@ -44,7 +44,11 @@ fn call_failed(step: &str, op: &Operator, record: Option<RecordLocation>, error:
 fn instantiate<T>(
     step: &str,
     op: &Operator,
-    create: impl FnOnce(&flicker_host::Plugin, &[(String, String)], flicker_host::Limits) -> Result<T, flicker_host::HostError>,
+    create: impl FnOnce(
+        &flicker_host::Plugin,
+        &[(String, String)],
+        flicker_host::Limits,
+    ) -> Result<T, flicker_host::HostError>,
 ) -> Result<T, Fail> {
     create(&op.plugin, &op.config, op.limits).map_err(|error| TaskCause::Instantiate {
         step: step.to_owned(),
@@ -56,8 +60,11 @@ fn instantiate<T>(
 /// The row at `index` of `batch`, as text, for error messages.
 fn row_text(batch: &[u8], index: u32) -> Option<RecordLocation> {
     let row = BatchReader::new(batch).ok()?.rows().nth(index as usize)?.ok()?;
-    let values: Vec<String> =
-        row.key_values().chain(row.values()).map(|v| v.map_or_else(|e| e.to_string(), |v| format!("{v:?}"))).collect();
+    let values: Vec<String> = row
+        .key_values()
+        .chain(row.values())
+        .map(|v| v.map_or_else(|e| e.to_string(), |v| format!("{v:?}")))
+        .collect();
     Some(RecordLocation::Row { content: values.join(", ") })
 }
 
@@ -125,7 +132,8 @@ impl<'c> Pipeline<'c> {
             Output::Sink { sink, op, format, bytes } => {
                 self.metrics.rows_out += count_rows(&batch)
                     .map_err(|error| TaskCause::MalformedBatch { step: (*sink).to_owned(), error })?;
-                let formatted = format.format(&batch).map_err(|e| call_failed(sink, op, bad_row(&e, &batch), e))?;
+                let formatted =
+                    format.format(&batch).map_err(|e| call_failed(sink, op, bad_row(&e, &batch), e))?;
                 bytes.extend_from_slice(&formatted);
                 Ok(())
             }
@@ -176,10 +184,16 @@ pub(crate) fn run_task(
     run(ctx, stage, task, input).map_err(|cause| TaskFailure { stage: stage.id, task, cause })
 }
 
-fn run(ctx: &TaskContext<'_>, stage: &StagePlan, task: u32, input: TaskInput<'_>) -> Result<TaskOutcome, Fail> {
+fn run(
+    ctx: &TaskContext<'_>,
+    stage: &StagePlan,
+    task: u32,
+    input: TaskInput<'_>,
+) -> Result<TaskOutcome, Fail> {
     match (&stage.input, input) {
         (StageInput::Source { .. }, TaskInput::Split { location, split }) => {
-            let (parse_step, map_steps) = stage.steps.split_first().expect("a source stage starts with a parse step");
+            let (parse_step, map_steps) =
+                stage.steps.split_first().expect("a source stage starts with a parse step");
             let parse_op = ctx.job.operator(parse_step);
             let mut parser = instantiate(parse_step, parse_op, flicker_host::Plugin::parse)?;
             let mut pipeline = Pipeline::new(ctx.job, map_steps, &stage.output)?;
@@ -200,7 +214,10 @@ fn run(ctx: &TaskContext<'_>, stage: &StagePlan, task: u32, input: TaskInput<'_>
             }
             pipeline.finish(ctx, stage, task)
         }
-        (StageInput::Shuffle { stage: upstream, aggregate, .. }, TaskInput::Partition { partition, map_tasks }) => {
+        (
+            StageInput::Shuffle { stage: upstream, aggregate, .. },
+            TaskInput::Partition { partition, map_tasks },
+        ) => {
             let op = ctx.job.operator(aggregate);
             let mut reducer = instantiate(aggregate, op, flicker_host::Plugin::aggregate)?;
             let mut pipeline = Pipeline::new(ctx.job, &stage.steps, &stage.output)?;
@@ -226,7 +243,9 @@ fn bad_line(
     chunk: &Chunk,
     error: &CallError,
 ) -> Option<RecordLocation> {
-    let CallError::Operator(OperatorError::BadRecord { offset: Some(offset), .. }) = error else { return None };
+    let CallError::Operator(OperatorError::BadRecord { offset: Some(offset), .. }) = error else {
+        return None;
+    };
     let start = usize::try_from(*offset).ok()?;
     let rest = chunk.bytes.get(start..)?;
     let line = &rest[..rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len())];

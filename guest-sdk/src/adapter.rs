@@ -11,7 +11,10 @@ pub struct Resource<T>(RefCell<T>);
 
 type WitResult<T> = Result<T, types::Error>;
 
-fn build<T>(config: Vec<(String, String)>, new: impl FnOnce(&Config) -> Result<T, Error>) -> WitResult<Resource<T>> {
+fn build<T>(
+    config: Vec<(String, String)>,
+    new: impl FnOnce(&Config) -> Result<T, Error>,
+) -> WitResult<Resource<T>> {
     Ok(Resource(RefCell::new(new(&Config::new(config))?)))
 }
 

@@ -38,11 +38,14 @@ impl ComponentCache {
             // engine of the same compatibility hash (part of the file name).
             match unsafe { Component::deserialize_file(engine, &path) } {
                 Ok(component) => return Ok(component),
-                Err(error) => tracing::warn!(path = %path.display(), %error, "recompiling an unreadable cached component"),
+                Err(error) => {
+                    tracing::warn!(path = %path.display(), %error, "recompiling an unreadable cached component")
+                }
             }
         }
         let component = compile(engine, bytes)?;
-        let serialized = component.serialize().map_err(|e| HostError::Compile { message: format!("{e:#}") })?;
+        let serialized =
+            component.serialize().map_err(|e| HostError::Compile { message: format!("{e:#}") })?;
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         std::fs::write(&tmp, serialized)
             .and_then(|()| std::fs::rename(&tmp, &path))

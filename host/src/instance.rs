@@ -13,7 +13,9 @@ impl From<types::Error> for OperatorError {
     fn from(error: types::Error) -> Self {
         match error {
             types::Error::InvalidConfig(m) => OperatorError::InvalidConfig(m),
-            types::Error::BadRecord(r) => OperatorError::BadRecord { index: r.index, offset: r.offset, message: r.message },
+            types::Error::BadRecord(r) => {
+                OperatorError::BadRecord { index: r.index, offset: r.offset, message: r.message }
+            }
             types::Error::Failed(m) => OperatorError::Failed(m),
         }
     }
@@ -92,9 +94,12 @@ impl ParseInstance {
         config: Config<'_>,
         limits: Limits,
     ) -> Result<Self, HostError> {
-        Sandboxed::create(engine, limits, |s| pre.instantiate(s), |b, s| {
-            b.flicker_operator_parse().parser().call_constructor(s, config)
-        })
+        Sandboxed::create(
+            engine,
+            limits,
+            |s| pre.instantiate(s),
+            |b, s| b.flicker_operator_parse().parser().call_constructor(s, config),
+        )
         .map(Self)
     }
 
@@ -121,9 +126,12 @@ impl MapInstance {
         config: Config<'_>,
         limits: Limits,
     ) -> Result<Self, HostError> {
-        Sandboxed::create(engine, limits, |s| pre.instantiate(s), |b, s| {
-            b.flicker_operator_map().mapper().call_constructor(s, config)
-        })
+        Sandboxed::create(
+            engine,
+            limits,
+            |s| pre.instantiate(s),
+            |b, s| b.flicker_operator_map().mapper().call_constructor(s, config),
+        )
         .map(Self)
     }
 
@@ -148,9 +156,12 @@ impl AggregateInstance {
         config: Config<'_>,
         limits: Limits,
     ) -> Result<Self, HostError> {
-        Sandboxed::create(engine, limits, |s| pre.instantiate(s), |b, s| {
-            b.flicker_operator_aggregate().aggregator().call_constructor(s, config)
-        })
+        Sandboxed::create(
+            engine,
+            limits,
+            |s| pre.instantiate(s),
+            |b, s| b.flicker_operator_aggregate().aggregator().call_constructor(s, config),
+        )
         .map(Self)
     }
 
@@ -190,9 +201,12 @@ impl FormatInstance {
         config: Config<'_>,
         limits: Limits,
     ) -> Result<Self, HostError> {
-        Sandboxed::create(engine, limits, |s| pre.instantiate(s), |b, s| {
-            b.flicker_operator_format().formatter().call_constructor(s, config)
-        })
+        Sandboxed::create(
+            engine,
+            limits,
+            |s| pre.instantiate(s),
+            |b, s| b.flicker_operator_format().formatter().call_constructor(s, config),
+        )
         .map(Self)
     }
 

@@ -53,12 +53,10 @@ const EXPORTS: [(&str, OperatorKind); 4] = [
 
 /// The operator kind a component exports.
 fn kind_of(engine: &Engine, component: &Component) -> Result<OperatorKind, HostError> {
-    let exports: Vec<String> = component.component_type().exports(engine).map(|(name, _)| name.to_owned()).collect();
-    let kinds: Vec<OperatorKind> = EXPORTS
-        .iter()
-        .filter(|(name, _)| exports.iter().any(|e| e == name))
-        .map(|(_, kind)| *kind)
-        .collect();
+    let exports: Vec<String> =
+        component.component_type().exports(engine).map(|(name, _)| name.to_owned()).collect();
+    let kinds: Vec<OperatorKind> =
+        EXPORTS.iter().filter(|(name, _)| exports.iter().any(|e| e == name)).map(|(_, kind)| *kind).collect();
     match kinds.as_slice() {
         [kind] => Ok(*kind),
         [] => Err(HostError::NoOperator {
@@ -83,7 +81,9 @@ impl Plugin {
         let template = match kind {
             OperatorKind::Parse => Template::Parse(parse::ParsePluginPre::new(pre).map_err(link)?),
             OperatorKind::Map => Template::Map(map::MapPluginPre::new(pre).map_err(link)?),
-            OperatorKind::Aggregate => Template::Aggregate(aggregate::AggregatePluginPre::new(pre).map_err(link)?),
+            OperatorKind::Aggregate => {
+                Template::Aggregate(aggregate::AggregatePluginPre::new(pre).map_err(link)?)
+            }
             OperatorKind::Format => Template::Format(format::FormatPluginPre::new(pre).map_err(link)?),
         };
         Ok(Self { digest, kind, engine: engine.clone(), template })
@@ -120,7 +120,11 @@ impl Plugin {
     }
 
     /// A new aggregate operator built from `config`.
-    pub fn aggregate(&self, config: &[(String, String)], limits: Limits) -> Result<AggregateInstance, HostError> {
+    pub fn aggregate(
+        &self,
+        config: &[(String, String)],
+        limits: Limits,
+    ) -> Result<AggregateInstance, HostError> {
         match &self.template {
             Template::Aggregate(pre) => AggregateInstance::new(&self.engine, pre, config, limits),
             _ => Err(self.wrong_kind(OperatorKind::Aggregate)),

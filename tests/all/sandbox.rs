@@ -39,7 +39,10 @@ fn an_infinite_loop_hits_the_call_timeout() {
     let started = Instant::now();
     let error = looping.map(&small_batch()).unwrap_err();
     let waited = started.elapsed();
-    assert!(matches!(error, CallError::LimitExceeded(Limit::CallTimeout { after }) if after == timeout), "{error}");
+    assert!(
+        matches!(error, CallError::LimitExceeded(Limit::CallTimeout { after }) if after == timeout),
+        "{error}"
+    );
     assert!(error.to_string().contains("call timeout of 300ms"), "{error}");
     assert!(waited >= timeout, "stopped after {waited:?}, before the timeout");
     // Generous bound for a loaded machine: the point is that it stops at all.
@@ -53,7 +56,9 @@ fn unbounded_allocation_hits_the_memory_limit() {
     let runtime = runtime();
     let plugin = test_plugin(&runtime);
     let limit = 32 << 20;
-    let error = behaving(&plugin, "alloc", Limits { memory: limit, ..Limits::default() }).map(&small_batch()).unwrap_err();
+    let error = behaving(&plugin, "alloc", Limits { memory: limit, ..Limits::default() })
+        .map(&small_batch())
+        .unwrap_err();
     assert!(matches!(error, CallError::LimitExceeded(Limit::Memory { bytes }) if bytes == limit), "{error}");
     assert!(error.to_string().contains("memory limit of 32 MiB"), "{error}");
     assert_runtime_still_works(&runtime);
@@ -120,7 +125,8 @@ fn an_operator_error_stays_an_operator_error() {
 #[test]
 fn a_component_is_compiled_once_and_loaded_from_the_cache() {
     let dir = tempfile::tempdir().unwrap();
-    let config = flicker_host::RuntimeConfig { cache_dir: Some(dir.path().to_path_buf()), ..Default::default() };
+    let config =
+        flicker_host::RuntimeConfig { cache_dir: Some(dir.path().to_path_buf()), ..Default::default() };
     let bytes = flicker_plugins::std_plugin("std:key-by").unwrap();
     let first = Runtime::new(config.clone()).unwrap();
     let digest = first.load(bytes).unwrap().digest();

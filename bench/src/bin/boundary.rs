@@ -17,7 +17,10 @@ fn batches(total: usize, size: usize) -> Vec<Vec<u8>> {
             let mut batch = BatchWriter::with_capacity(&schema, size * 27);
             for _ in 0..size {
                 let name = &names[rng.below(names.len() as u64) as usize];
-                batch.push_values([ValueRef::Str(name)], [ValueRef::F64(rng.below(2000) as f64 / 10.0 - 100.0)]);
+                batch.push_values(
+                    [ValueRef::Str(name)],
+                    [ValueRef::F64(rng.below(2000) as f64 / 10.0 - 100.0)],
+                );
             }
             batch.finish()
         })
@@ -82,7 +85,8 @@ fn operators(runtime: &Runtime) -> anyhow::Result<()> {
     let mut chunks = Vec::new();
     let mut rest = &text[..];
     while !rest.is_empty() {
-        let cut = rest[..rest.len().min(1 << 20)].iter().rposition(|&b| b == b'\n').map_or(rest.len(), |i| i + 1);
+        let cut =
+            rest[..rest.len().min(1 << 20)].iter().rposition(|&b| b == b'\n').map_or(rest.len(), |i| i + 1);
         chunks.push(&rest[..cut]);
         rest = &rest[cut..];
     }
@@ -93,17 +97,31 @@ fn operators(runtime: &Runtime) -> anyhow::Result<()> {
     let native = |pairs: &Vec<(String, String)>| flicker_guest::Config::new(pairs.clone());
     let fail = |e: flicker_guest::Error| anyhow::anyhow!("{e}");
 
-    let mut parse = runtime.load(flicker_plugins::std_plugin("std:parse-csv").unwrap())?.parse(&parse_config, Limits::default())?;
-    let (parsed, wasm_parse) = time(|| chunks.iter().map(|c| parse.parse(c).expect("parse").rows).collect::<Vec<_>>());
-    let mut native_parse = <flicker_std_ops::ParseCsv as flicker_guest::Parse>::new(&native(&parse_config)).map_err(fail)?;
-    let ((), native_parse_time) = time(|| chunks.iter().for_each(|c| drop(flicker_guest::Parse::parse(&mut native_parse, c).expect("parse"))));
+    let mut parse = runtime
+        .load(flicker_plugins::std_plugin("std:parse-csv").unwrap())?
+        .parse(&parse_config, Limits::default())?;
+    let (parsed, wasm_parse) =
+        time(|| chunks.iter().map(|c| parse.parse(c).expect("parse").rows).collect::<Vec<_>>());
+    let mut native_parse =
+        <flicker_std_ops::ParseCsv as flicker_guest::Parse>::new(&native(&parse_config)).map_err(fail)?;
+    let ((), native_parse_time) = time(|| {
+        chunks.iter().for_each(|c| drop(flicker_guest::Parse::parse(&mut native_parse, c).expect("parse")))
+    });
 
-    let mut key_by = runtime.load(flicker_plugins::std_plugin("std:key-by").unwrap())?.map(&key_config, Limits::default())?;
-    let (keyed, wasm_key) = time(|| parsed.iter().map(|b| key_by.map(b).expect("key-by")).collect::<Vec<_>>());
-    let mut native_key = <flicker_std_ops::KeyBy as flicker_guest::Map>::new(&native(&key_config)).map_err(fail)?;
-    let ((), native_key_time) = time(|| parsed.iter().for_each(|b| drop(flicker_guest::Map::map(&mut native_key, b).expect("key-by"))));
+    let mut key_by = runtime
+        .load(flicker_plugins::std_plugin("std:key-by").unwrap())?
+        .map(&key_config, Limits::default())?;
+    let (keyed, wasm_key) =
+        time(|| parsed.iter().map(|b| key_by.map(b).expect("key-by")).collect::<Vec<_>>());
+    let mut native_key =
+        <flicker_std_ops::KeyBy as flicker_guest::Map>::new(&native(&key_config)).map_err(fail)?;
+    let ((), native_key_time) = time(|| {
+        parsed.iter().for_each(|b| drop(flicker_guest::Map::map(&mut native_key, b).expect("key-by")))
+    });
 
-    let mut max = runtime.load(flicker_plugins::std_plugin("std:max").unwrap())?.aggregate(&max_config, Limits::default())?;
+    let mut max = runtime
+        .load(flicker_plugins::std_plugin("std:max").unwrap())?
+        .aggregate(&max_config, Limits::default())?;
     let ((), wasm_max) = time(|| keyed.iter().for_each(|b| max.update(b).expect("max")));
     let mut native_max = flicker_std_ops::Max::new(&native(&max_config)).map_err(fail)?;
     let ((), native_max_time) = time(|| keyed.iter().for_each(|b| native_max.update(b).expect("max")));

@@ -19,7 +19,8 @@ fn native(file: &Path) -> anyhow::Result<()> {
     let mut line = Vec::new();
     while reader.read_until(b'\n', &mut line)? > 0 {
         let text = std::str::from_utf8(&line)?.trim_end();
-        let (station, temperature) = text.split_once(';').ok_or_else(|| anyhow::anyhow!("bad line {text:?}"))?;
+        let (station, temperature) =
+            text.split_once(';').ok_or_else(|| anyhow::anyhow!("bad line {text:?}"))?;
         let temperature: f64 = temperature.parse()?;
         match max.get_mut(station) {
             Some(m) => *m = m.max(temperature),
@@ -36,33 +37,11 @@ fn native(file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-const MANIFEST: &str = r#"name = "max-temperature-bench"
-[[source]]
-id = "readings"
-url = "readings.txt"
-split_size = "16MiB"
-[[step]]
-id = "parse"
-input = "readings"
-plugin = "std:parse-csv"
-config = { delimiter = ";", schema = "station:string,temperature:f64" }
-[[step]]
-id = "by-station"
-input = "parse"
-plugin = "std:key-by"
-config = { fields = "station" }
-[[step]]
-id = "max"
-input = "by-station"
-plugin = "std:max"
-partitions = 4
-config = { field = "temperature" }
-[[sink]]
-id = "out"
-input = "max"
-url = "out/"
-plugin = "std:format-csv"
-"#;
+/// The reference job's manifest, reading the generated file.
+fn manifest() -> String {
+    include_str!("../../../examples/max-temperature/job.toml")
+        .replace("url = \"data/\"", "url = \"readings.txt\"")
+}
 
 /// Runs a command under `/usr/bin/time` when present; returns wall time and peak RSS in KiB.
 fn measure(mut command: Command) -> anyhow::Result<(Duration, Option<u64>)> {
@@ -70,13 +49,23 @@ fn measure(mut command: Command) -> anyhow::Result<(Duration, Option<u64>)> {
     let rss_file = std::env::temp_dir().join(format!("flicker-bench-rss-{}", std::process::id()));
     if gnu_time.exists() {
         let mut wrapped = Command::new(gnu_time);
-        wrapped.arg("-f").arg("%M").arg("-o").arg(&rss_file).arg(command.get_program()).args(command.get_args());
+        wrapped
+            .arg("-f")
+            .arg("%M")
+            .arg("-o")
+            .arg(&rss_file)
+            .arg(command.get_program())
+            .args(command.get_args());
         command = wrapped;
     }
     let started = Instant::now();
     let output = command.stdout(std::process::Stdio::null()).output()?;
     let elapsed = started.elapsed();
-    anyhow::ensure!(output.status.success(), "{command:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    anyhow::ensure!(
+        output.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let rss = std::fs::read_to_string(&rss_file).ok().and_then(|s| s.trim().lines().last()?.parse().ok());
     Ok((elapsed, rss))
 }
@@ -84,7 +73,9 @@ fn measure(mut command: Command) -> anyhow::Result<(Duration, Option<u64>)> {
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("native") {
-        return native(Path::new(args.get(1).ok_or_else(|| anyhow::anyhow!("usage: reference native FILE"))?));
+        return native(Path::new(
+            args.get(1).ok_or_else(|| anyhow::anyhow!("usage: reference native FILE"))?,
+        ));
     }
     let rows: u64 = args.first().map_or(Ok(10_000_000), |a| a.replace('_', "").parse())?;
     let runs: usize = args.get(1).map_or(Ok(3), |a| a.parse())?;
@@ -101,7 +92,7 @@ fn main() -> anyhow::Result<()> {
         std::fs::rename(dir.join("readings.tmp"), &data)?;
     }
     let job = dir.join("job.toml");
-    std::fs::write(&job, MANIFEST)?;
+    std::fs::write(&job, manifest())?;
     let workers = std::thread::available_parallelism().map_or(2, usize::from).to_string();
 
     let mut native_runs = Vec::new();

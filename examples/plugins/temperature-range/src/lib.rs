@@ -3,17 +3,26 @@ use flicker_guest::{Config, Error, RowAggregate, export_row_aggregate};
 use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize)]
-struct Reading { temperature: f64 }
+struct Reading {
+    temperature: f64,
+}
 
 #[derive(Serialize, Deserialize)]
-struct MinMax { min: f64, max: f64 }
+struct MinMax {
+    min: f64,
+    max: f64,
+}
 
 impl Default for MinMax {
-    fn default() -> Self { Self { min: f64::INFINITY, max: f64::NEG_INFINITY } }
+    fn default() -> Self {
+        Self { min: f64::INFINITY, max: f64::NEG_INFINITY }
+    }
 }
 
 #[derive(Serialize)]
-struct Range { range: f64 }
+struct Range {
+    range: f64,
+}
 
 struct TemperatureRange;
 
@@ -21,13 +30,19 @@ impl RowAggregate for TemperatureRange {
     type In = Reading;
     type State = MinMax;
     type Out = Range;
-    fn new(_config: &Config) -> Result<Self, Error> { Ok(Self) }
+    fn new(_config: &Config) -> Result<Self, Error> {
+        Ok(Self)
+    }
     fn update(&mut self, s: &mut MinMax, r: Reading) -> Result<(), Error> {
         self.merge(s, MinMax { min: r.temperature, max: r.temperature });
         Ok(())
     }
-    fn merge(&mut self, s: &mut MinMax, o: MinMax) { *s = MinMax { min: s.min.min(o.min), max: s.max.max(o.max) }; }
-    fn finish(&mut self, s: MinMax) -> Range { Range { range: s.max - s.min } }
+    fn merge(&mut self, s: &mut MinMax, o: MinMax) {
+        *s = MinMax { min: s.min.min(o.min), max: s.max.max(o.max) };
+    }
+    fn finish(&mut self, s: MinMax) -> Range {
+        Range { range: s.max - s.min }
+    }
 }
 
 export_row_aggregate!(TemperatureRange);

@@ -90,7 +90,10 @@ impl<F: Fold> Aggregate for FieldAggregate<F> {
             };
             let state = self.table.state(row.key, F::default);
             state.update(value).map_err(|message| {
-                Error::bad_record(index, format!("field `{}`: {message}", self.field.as_deref().unwrap_or("")))
+                Error::bad_record(
+                    index,
+                    format!("field `{}`: {message}", self.field.as_deref().unwrap_or("")),
+                )
             })?;
         }
         Ok(())
@@ -425,7 +428,10 @@ mod tests {
             .rows()
             .map(|r| {
                 let r = r.unwrap();
-                (r.key_values().next().unwrap().unwrap().to_owned(), r.values().map(|v| v.unwrap().to_owned()).collect())
+                (
+                    r.key_values().next().unwrap().unwrap().to_owned(),
+                    r.values().map(|v| v.unwrap().to_owned()).collect(),
+                )
             })
             .collect();
         rows.sort_by(|a, b| format!("{:?}", a.0).cmp(&format!("{:?}", b.0)));
@@ -450,8 +456,14 @@ mod tests {
         assert_eq!(
             result(&out),
             vec![
-                (Value::Str("a".into()), vec![Value::I64(3), Value::F64(-1.0), Value::F64(1.0), Value::F64(3.0)]),
-                (Value::Str("b".into()), vec![Value::I64(1), Value::F64(5.0), Value::F64(5.0), Value::F64(5.0)]),
+                (
+                    Value::Str("a".into()),
+                    vec![Value::I64(3), Value::F64(-1.0), Value::F64(1.0), Value::F64(3.0)]
+                ),
+                (
+                    Value::Str("b".into()),
+                    vec![Value::I64(1), Value::F64(5.0), Value::F64(5.0), Value::F64(5.0)]
+                ),
             ]
         );
     }

@@ -44,7 +44,9 @@ fn parse_predicate(text: &str) -> Result<(String, Op, Value), Error> {
         .iter()
         .filter_map(|&(symbol, op)| text.find(symbol).map(|at| (at, symbol, op)))
         .min_by_key(|&(at, symbol, _)| (at, std::cmp::Reverse(symbol.len())))
-        .ok_or_else(|| Error::config(format!("predicate {text:?} has no comparison (>, >=, <, <=, ==, !=)")))?;
+        .ok_or_else(|| {
+            Error::config(format!("predicate {text:?} has no comparison (>, >=, <, <=, ==, !=)"))
+        })?;
     let field = text[..at].trim();
     let literal = text[at + symbol.len()..].trim();
     if field.is_empty() || literal.is_empty() {
@@ -92,7 +94,12 @@ impl Map for Filter {
             if value != ValueRef::Null && compare(value, &self.literal).is_none() {
                 return Err(Error::bad_record(
                     index,
-                    format!("field `{}` is {} and cannot be compared with {:?}", self.field, value.type_name(), self.literal),
+                    format!(
+                        "field `{}` is {} and cannot be compared with {:?}",
+                        self.field,
+                        value.type_name(),
+                        self.literal
+                    ),
                 ));
             }
             if compare(value, &self.literal).is_some_and(|o| self.op.holds(o)) {
@@ -109,7 +116,10 @@ mod tests {
 
     #[test]
     fn parses_predicates() {
-        assert_eq!(parse_predicate("temperature > 0").unwrap(), ("temperature".into(), Op::Gt, Value::I64(0)));
+        assert_eq!(
+            parse_predicate("temperature > 0").unwrap(),
+            ("temperature".into(), Op::Gt, Value::I64(0))
+        );
         assert_eq!(parse_predicate("t>=-1.5").unwrap(), ("t".into(), Op::Ge, Value::F64(-1.5)));
         assert_eq!(parse_predicate("s == \"a b\"").unwrap(), ("s".into(), Op::Eq, Value::Str("a b".into())));
         assert!(parse_predicate("temperature").is_err());

@@ -3,7 +3,7 @@
 //! Config: `fields` (comma-separated field names). The fields stay in the row's values too.
 
 use crate::locate;
-use flicker_guest::{BatchReader, BatchWriter, Config, Error, Map, Schema, encode_value};
+use flicker_guest::{BatchReader, BatchWriter, Config, Error, Map, Schema};
 
 /// The `std:key-by` operator.
 pub struct KeyBy {
@@ -13,8 +13,12 @@ pub struct KeyBy {
 impl Map for KeyBy {
     fn new(config: &Config) -> Result<Self, Error> {
         config.allow_only(&["fields"])?;
-        let fields: Vec<String> =
-            config.require("fields")?.split(',').map(|f| f.trim().to_owned()).filter(|f| !f.is_empty()).collect();
+        let fields: Vec<String> = config
+            .require("fields")?
+            .split(',')
+            .map(|f| f.trim().to_owned())
+            .filter(|f| !f.is_empty())
+            .collect();
         if fields.is_empty() {
             return Err(Error::config("`fields` names no field"));
         }
@@ -25,14 +29,15 @@ impl Map for KeyBy {
         let batch = BatchReader::new(input)?;
         let schema = batch.schema();
         let positions = self.fields.iter().map(|f| locate(schema, f)).collect::<Result<Vec<_>, _>>()?;
-        let out_schema = Schema { key_fields: self.fields.clone(), value_fields: schema.value_fields.clone() };
+        let out_schema =
+            Schema { key_fields: self.fields.clone(), value_fields: schema.value_fields.clone() };
         let mut out = BatchWriter::with_capacity(&out_schema, input.len() + input.len() / 2);
         let mut key = Vec::with_capacity(64);
         for (index, row) in batch.rows().enumerate() {
             let row = row?;
             key.clear();
             for position in &positions {
-                encode_value(&mut key, position.get(&row, index)?);
+                key.extend_from_slice(position.raw(&row, index)?);
             }
             out.push_raw(&key, row.value);
         }

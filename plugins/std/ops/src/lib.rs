@@ -74,7 +74,23 @@ impl FieldPos {
         };
         match found {
             Some(value) => Ok(value?),
-            None => Err(Error::bad_record(index, "the row has fewer fields than its batch's schema")),
+            None => Err(short_row(index)),
         }
     }
+
+    /// The encoded bytes of this field in `row`, without decoding them.
+    pub(crate) fn raw<'a>(&self, row: &flicker_guest::RawRow<'a>, index: usize) -> Result<&'a [u8], Error> {
+        let found = match *self {
+            FieldPos::Value(i) => row.raw_value(i),
+            FieldPos::Key(i) => row.raw_key_value(i),
+        };
+        match found {
+            Some(bytes) => Ok(bytes?),
+            None => Err(short_row(index)),
+        }
+    }
+}
+
+fn short_row(index: usize) -> Error {
+    Error::bad_record(index, "the row has fewer fields than its batch's schema")
 }

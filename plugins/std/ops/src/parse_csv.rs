@@ -60,7 +60,9 @@ fn parse_delimiter(raw: &str) -> Result<u8, Error> {
     match raw {
         "\\t" | "tab" | "\t" => Ok(b'\t'),
         _ if raw.len() == 1 && raw != "\"" && raw != "\n" && raw != "\r" => Ok(raw.as_bytes()[0]),
-        _ => Err(Error::config(format!("delimiter must be one ASCII character other than a quote, got {raw:?}"))),
+        _ => Err(Error::config(format!(
+            "delimiter must be one ASCII character other than a quote, got {raw:?}"
+        ))),
     }
 }
 
@@ -86,11 +88,12 @@ impl Parse for ParseCsv {
     fn parse(&mut self, chunk: &[u8]) -> Result<Parsed, Error> {
         let mut batch = BatchWriter::with_capacity(&self.schema, chunk.len() + chunk.len() / 2);
         let mut skipped = 0;
+        let quoted = memchr::memchr(b'"', chunk).is_some();
         for (index, (offset, line)) in lines(chunk).enumerate() {
             if line.is_empty() {
                 continue;
             }
-            match self.parse_line(line, &mut batch) {
+            match self.parse_line(line, quoted, &mut batch) {
                 Ok(()) => {}
                 Err(_) if self.is_header(line) => {}
                 Err(_) if self.skip_bad => skipped += 1,
@@ -106,13 +109,13 @@ impl ParseCsv {
         if !self.header {
             return false;
         }
-        let Ok((source, ranges)) = self.splitter.split(line, self.delimiter) else { return false };
+        let Ok((source, ranges)) = self.splitter.split(line, self.delimiter, true) else { return false };
         ranges.len() == self.schema.value_fields.len()
             && ranges.iter().zip(&self.schema.value_fields).all(|(&(s, e), n)| &source[s..e] == n.as_bytes())
     }
 
-    fn parse_line(&mut self, line: &[u8], batch: &mut BatchWriter) -> Result<(), String> {
-        let (source, ranges) = self.splitter.split(line, self.delimiter)?;
+    fn parse_line(&mut self, line: &[u8], quoted: bool, batch: &mut BatchWriter) -> Result<(), String> {
+        let (source, ranges) = self.splitter.split(line, self.delimiter, quoted)?;
         if ranges.len() != self.types.len() {
             return Err(format!(
                 "found {} field(s) separated by {:?}, the schema has {}",
@@ -145,6 +148,11 @@ impl ParseCsv {
 }
 
 fn convert(raw: &[u8], ty: FieldType) -> Result<ValueRef<'_>, String> {
+    if ty == FieldType::F64
+        && let Some(value) = simple_decimal(raw)
+    {
+        return Ok(ValueRef::F64(value));
+    }
     let text = std::str::from_utf8(raw).map_err(|_| "the value is not valid UTF-8".to_owned())?;
     let invalid = |what: &str| format!("{text:?} is not a valid {what}");
     match ty {
@@ -159,6 +167,37 @@ fn convert(raw: &[u8], ty: FieldType) -> Result<ValueRef<'_>, String> {
     }
 }
 
+/// Parses `-?digits[.digits]` with at most 15 digits exactly, without going through `str`: the
+/// integer of its digits is exact in an f64 and so is 10^k for k ≤ 22, and IEEE division is
+/// correctly rounded, so `digits / 10^k` is the correctly rounded value (Clinger's fast path).
+/// Anything else (exponents, spaces, long mantissas) returns `None` for the full parser.
+#[inline]
+fn simple_decimal(raw: &[u8]) -> Option<f64> {
+    const POWERS: [f64; 16] =
+        [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+    let (negative, digits) = match raw.split_first()? {
+        (b'-', rest) => (true, rest),
+        _ => (false, raw),
+    };
+    let (mut mantissa, mut count, mut decimals, mut seen_point) = (0u64, 0usize, 0usize, false);
+    for &b in digits {
+        match b {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(b - b'0');
+                count += 1;
+                decimals += usize::from(seen_point);
+            }
+            b'.' if !seen_point => seen_point = true,
+            _ => return None,
+        }
+    }
+    if count == 0 || count > 15 || (seen_point && decimals == 0) {
+        return None;
+    }
+    let value = mantissa as f64 / POWERS[decimals];
+    Some(if negative { -value } else { value })
+}
+
 /// Splits lines into fields, unquoting RFC 4180 quoted fields into a scratch buffer.
 #[derive(Default)]
 struct Splitter {
@@ -167,10 +206,16 @@ struct Splitter {
 }
 
 impl Splitter {
-    /// Splits `line`; returns the buffer the field ranges point into, and the ranges.
-    fn split<'a>(&'a mut self, line: &'a [u8], delimiter: u8) -> Result<(&'a [u8], &'a [(usize, usize)]), String> {
+    /// Splits `line`; returns the buffer the field ranges point into, and the ranges. `quoted`
+    /// says whether the line may hold a quote at all (checked once per chunk).
+    fn split<'a>(
+        &'a mut self,
+        line: &'a [u8],
+        delimiter: u8,
+        quoted: bool,
+    ) -> Result<(&'a [u8], &'a [(usize, usize)]), String> {
         self.ranges.clear();
-        if memchr::memchr(b'"', line).is_none() {
+        if !quoted || memchr::memchr(b'"', line).is_none() {
             let mut start = 0;
             for end in memchr::memchr_iter(delimiter, line) {
                 self.ranges.push((start, end));
@@ -189,7 +234,9 @@ impl Splitter {
                 match rest.split_first() {
                     None => return Ok((&self.unquoted, &self.ranges)),
                     Some((&b, after)) if b == delimiter => rest = after,
-                    Some(_) => return Err("a quoted field is followed by text before the delimiter".to_owned()),
+                    Some(_) => {
+                        return Err("a quoted field is followed by text before the delimiter".to_owned());
+                    }
                 }
             } else {
                 let end = memchr::memchr(delimiter, rest).unwrap_or(rest.len());
@@ -254,11 +301,44 @@ mod tests {
         let err = p.parse(b"a;1\nb;x\n").unwrap_err();
         assert_eq!(
             err,
-            Error::BadRecord { index: 1, offset: Some(4), message: "field `temperature`: \"x\" is not a valid f64".into() }
+            Error::BadRecord {
+                index: 1,
+                offset: Some(4),
+                message: "field `temperature`: \"x\" is not a valid f64".into()
+            }
         );
         let mut skipping = parser(&[("schema", "a:i64"), ("on_error", "skip")]).unwrap();
         let parsed = skipping.parse(b"1\nzz\n3\n").unwrap();
         assert_eq!((rows(&parsed).len(), parsed.skipped), (2, 1));
+    }
+
+    #[test]
+    fn the_fast_decimal_path_agrees_with_the_standard_parser() {
+        for text in [
+            "0",
+            "-0.0",
+            "12.3",
+            "-99.9",
+            "99.9",
+            "0.1",
+            "123456789012.345",
+            "7.",
+            ".5",
+            "1e3",
+            " 1",
+            "--1",
+            "1.2.3",
+        ] {
+            let fast = simple_decimal(text.as_bytes());
+            let standard = text.parse::<f64>().ok().filter(|_| fast.is_some());
+            assert_eq!(fast.map(f64::to_bits), standard.map(f64::to_bits), "{text}");
+        }
+        for tenths in -1000..=1000 {
+            let text = format!("{:.1}", tenths as f64 / 10.0);
+            assert_eq!(simple_decimal(text.as_bytes()), Some(text.parse().unwrap()), "{text}");
+        }
+        assert_eq!(simple_decimal(b"1e3"), None);
+        assert_eq!(simple_decimal(b"7."), None);
     }
 
     #[test]

@@ -27,7 +27,8 @@ impl Map for SplitWords {
     fn map(&mut self, input: &[u8]) -> Result<Vec<u8>, Error> {
         let batch = BatchReader::new(input)?;
         let position = locate(batch.schema(), &self.field)?;
-        let schema = Schema { key_fields: batch.schema().key_fields.clone(), value_fields: vec![self.output.clone()] };
+        let schema =
+            Schema { key_fields: batch.schema().key_fields.clone(), value_fields: vec![self.output.clone()] };
         let mut out = BatchWriter::with_capacity(&schema, input.len() * 2);
         let mut lowered = String::new();
         for (index, row) in batch.rows().enumerate() {
@@ -43,14 +44,17 @@ impl Map for SplitWords {
                 }
             };
             for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
-                let word = if self.lowercase && word.chars().any(char::is_uppercase) {
+                let word = if self.lowercase && word.chars().any(|c| !c.to_lowercase().eq([c])) {
                     lowered.clear();
                     lowered.extend(word.chars().flat_map(char::to_lowercase));
                     lowered.as_str()
                 } else {
                     word
                 };
-                out.push_with(|key| key.extend_from_slice(row.key), |value| encode_value(value, ValueRef::Str(word)));
+                out.push_with(
+                    |key| key.extend_from_slice(row.key),
+                    |value| encode_value(value, ValueRef::Str(word)),
+                );
             }
         }
         Ok(out.finish())
