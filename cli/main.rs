@@ -37,6 +37,9 @@ struct RunArgs {
     /// Where compiled operator components are cached.
     #[arg(long, env = "FLICKER_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+    /// Bytes of input records handed to a parser per call (the batch size, in input bytes).
+    #[arg(long, default_value_t = LocalRunner::default().chunk_size)]
+    chunk_size: usize,
     /// Shuffle partitions of aggregate steps that do not set `partitions`.
     #[arg(long, default_value_t = JobDefaults::default().partitions)]
     partitions: u32,
@@ -95,7 +98,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     .context("starting the operator runtime")?;
     let defaults = JobDefaults { partitions: args.partitions.max(1), ..JobDefaults::default() };
     let job = PreparedJob::prepare(manifest, Arc::new(runtime), &defaults)?;
-    let mut runner = LocalRunner::default();
+    let mut runner = LocalRunner { chunk_size: args.chunk_size.max(1), ..LocalRunner::default() };
     if let Some(workers) = args.workers {
         runner.workers = workers.max(1);
     }

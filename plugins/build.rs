@@ -24,7 +24,8 @@ const STD: &[&str] = &[
 ];
 
 /// Guest packages built for the tests and the README's examples.
-const EXTRA: &[&str] = &["flicker-test-plugin", "celsius-to-fahrenheit", "temperature-range"];
+const EXTRA: &[&str] =
+    &["flicker-test-plugin", "celsius-to-fahrenheit", "warmest-reading", "temperature-range"];
 
 fn main() {
     let here = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));

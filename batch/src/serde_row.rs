@@ -202,6 +202,21 @@ mod tests {
     }
 
     #[test]
+    fn a_key_field_repeated_among_the_values_is_read_once() {
+        #[derive(Deserialize, Debug, PartialEq)]
+        struct Reading {
+            station: String,
+            temperature: f64,
+        }
+        let mut batch = BatchWriter::new(&Schema::keyed(["station"], ["station", "temperature"]));
+        batch.push_values([ValueRef::Str("oslo")], [ValueRef::Str("oslo"), ValueRef::F64(4.25)]);
+        let bytes = batch.finish();
+        assert_eq!(read_all::<Reading>(&bytes), [Reading { station: "oslo".into(), temperature: 4.25 }]);
+        let rows: Vec<Row> = read_all(&bytes);
+        assert_eq!(rows[0].len(), 2);
+    }
+
+    #[test]
     fn dynamic_row_round_trips() {
         let mut row = Row::new();
         row.set("station", "oslo");

@@ -2,6 +2,7 @@
 
 use crate::catalog::PluginResolver;
 use crate::error::JobError;
+use crate::fuse::fuse_parse_and_key_by;
 use crate::plan::{JobPlan, plan};
 use flicker_host::{Limits, Plugin, Runtime};
 use flicker_manifest::{LimitOverrides, Manifest};
@@ -80,7 +81,11 @@ impl PreparedJob {
         }
         let kinds: HashMap<&str, _> =
             operators.values().map(|o| (o.plugin_ref.as_str(), o.plugin.kind())).collect();
-        let plan = plan(&manifest, &|plugin| kinds[plugin], defaults.partitions)?;
+        let mut plan = plan(&manifest, &|plugin| kinds[plugin], defaults.partitions)?;
+        let folded = fuse_parse_and_key_by(&manifest, &mut plan, &mut operators);
+        if !folded.is_empty() {
+            tracing::info!(?folded, "key-by steps fused into the parse-csv steps they follow");
+        }
 
         let location = |what: String, url: &str| {
             Location::parse(url, &base_dir).map_err(|source| JobError::Storage { what, source })

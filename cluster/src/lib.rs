@@ -8,6 +8,7 @@
 
 mod catalog;
 mod error;
+pub mod fuse;
 mod job;
 mod local;
 mod metrics;

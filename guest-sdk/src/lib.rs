@@ -9,18 +9,18 @@
 //! The smallest useful operator is a typed map:
 //!
 //! ```ignore
-//! use flicker_guest::{Config, Error, RowMap, export_row_map};
+//! use flicker_guest::{Error, RowMap, export_row_map};
 //! use serde::{Deserialize, Serialize};
 //!
 //! #[derive(Deserialize, Serialize)]
 //! struct Reading { station: String, temperature: f64 }
 //!
+//! #[derive(Default)]
 //! struct ToFahrenheit;
 //!
 //! impl RowMap for ToFahrenheit {
 //!     type In = Reading;
 //!     type Out = Reading;
-//!     fn new(_: &Config) -> Result<Self, Error> { Ok(Self) }
 //!     fn map(&mut self, r: Reading) -> Result<impl IntoIterator<Item = Reading>, Error> {
 //!         Ok(Some(Reading { temperature: r.temperature * 9.0 / 5.0 + 32.0, ..r }))
 //!     }
@@ -29,7 +29,8 @@
 //! export_row_map!(ToFahrenheit);
 //! ```
 //!
-//! Typed traits: [`RowMap`], [`RowAggregate`] (rows as serde types or the dynamic [`Row`]).
+//! Typed traits: [`RowMap`], [`RowReduce`], [`RowAggregate`] (rows as serde types or the dynamic
+//! [`Row`]); a `Default` operator takes no config, others implement [`FromConfig`].
 //! Byte-level traits for the last bit of speed: [`Parse`], [`Map`], [`Aggregate`], [`Format`],
 //! working on framed batches through [`BatchReader`] and [`BatchWriter`].
 
@@ -49,7 +50,7 @@ pub use flicker_batch::{
 };
 pub use group::GroupTable;
 pub use operator::{Aggregate, Format, Map, Parse, Parsed};
-pub use typed::{RowAggregate, RowMap};
+pub use typed::{FromConfig, RowAggregate, RowMap, RowReduce};
 
 #[doc(hidden)]
 pub use adapter::Resource as __Resource;
@@ -91,6 +92,14 @@ macro_rules! export_format {
 macro_rules! export_row_map {
     ($op:ty) => {
         $crate::export_map!($crate::typed::RowMapOp<$op>);
+    };
+}
+
+/// Exports a type implementing [`RowReduce`] as this component's aggregate operator.
+#[macro_export]
+macro_rules! export_row_reduce {
+    ($op:ty) => {
+        $crate::export_aggregate!($crate::typed::RowReduceOp<$op>);
     };
 }
 

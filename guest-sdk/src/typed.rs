@@ -8,37 +8,58 @@ use flicker_batch::{BatchReader, BatchWriter, Schema, from_row, to_row_values};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+/// How a typed operator is built from the step's config.
+///
+/// Every `Default` type has it: built with `default()`, it accepts no config keys. An operator that
+/// reads config implements it instead (and is not `Default`).
+pub trait FromConfig: Sized {
+    /// Builds the operator; reject bad config with [`Error::InvalidConfig`].
+    fn from_config(config: &Config) -> Result<Self, Error>;
+}
+
+impl<T: Default> FromConfig for T {
+    fn from_config(config: &Config) -> Result<Self, Error> {
+        config.allow_only(&[])?;
+        Ok(T::default())
+    }
+}
+
 /// A row-at-a-time map: return no row to filter, one to map, several to flat-map.
 ///
 /// The key of the input row (set by a key-by step) is kept on every output row.
-pub trait RowMap: Sized + 'static {
+pub trait RowMap: FromConfig + 'static {
     /// The input row type (a serde type, or [`Row`](crate::Row)).
     type In: DeserializeOwned;
     /// The output row type (a struct or map of plain values).
     type Out: Serialize;
-    /// Builds the operator from the step's config.
-    fn new(config: &Config) -> Result<Self, Error>;
     /// Maps one row to zero or more rows.
     fn map(&mut self, row: Self::In) -> Result<impl IntoIterator<Item = Self::Out>, Error>;
 }
 
 /// A keyed aggregate over typed rows: the SDK keeps one `State` per key and ships it across the
 /// shuffle as a row, so `merge` must be associative.
-pub trait RowAggregate: Sized + 'static {
+pub trait RowAggregate: FromConfig + 'static {
     /// The input row type.
     type In: DeserializeOwned;
     /// The partial state per key (a struct of plain values).
     type State: Default + Serialize + DeserializeOwned;
     /// The final value per key (a struct of plain values).
     type Out: Serialize;
-    /// Builds the operator from the step's config.
-    fn new(config: &Config) -> Result<Self, Error>;
     /// Folds one row into the state of its key.
     fn update(&mut self, state: &mut Self::State, row: Self::In) -> Result<(), Error>;
     /// Folds another partial state of the same key into `state`.
     fn merge(&mut self, state: &mut Self::State, other: Self::State);
     /// The final value of a key.
     fn finish(&mut self, state: Self::State) -> Self::Out;
+}
+
+/// A reduce by key (Spark's `reduceByKey`): rows of one type combined pairwise per key, so
+/// `reduce` must be associative. The output rows have the same type.
+pub trait RowReduce: FromConfig + 'static {
+    /// The row type, in and out.
+    type Row: Serialize + DeserializeOwned;
+    /// Combines two rows of the same key into one.
+    fn reduce(&mut self, a: Self::Row, b: Self::Row) -> Result<Self::Row, Error>;
 }
 
 /// Builds an output batch from rows whose value field names are only known once the first row is
@@ -80,7 +101,7 @@ pub struct RowMapOp<T>(T);
 
 impl<T: RowMap> Map for RowMapOp<T> {
     fn new(config: &Config) -> Result<Self, Error> {
-        T::new(config).map(Self)
+        T::from_config(config).map(Self)
     }
 
     fn map(&mut self, input: &[u8]) -> Result<Vec<u8>, Error> {
@@ -114,7 +135,7 @@ impl<T: RowAggregate> RowAggregateOp<T> {
 
 impl<T: RowAggregate> Aggregate for RowAggregateOp<T> {
     fn new(config: &Config) -> Result<Self, Error> {
-        Ok(Self { op: T::new(config)?, table: GroupTable::default() })
+        Ok(Self { op: T::from_config(config)?, table: GroupTable::default() })
     }
 
     fn update(&mut self, input: &[u8]) -> Result<(), Error> {
@@ -147,5 +168,61 @@ impl<T: RowAggregate> Aggregate for RowAggregateOp<T> {
 
     fn finish(&mut self) -> Result<Vec<u8>, Error> {
         self.emit(|op, state| op.finish(state))
+    }
+}
+
+/// Runs a [`RowReduce`] as an [`Aggregate`]: the state of a key is its reduced row so far, and
+/// partials are such rows.
+pub struct RowReduceOp<T: RowReduce> {
+    op: T,
+    table: GroupTable<Option<T::Row>>,
+}
+
+impl<T: RowReduce> RowReduceOp<T> {
+    fn fold(&mut self, batch: &[u8]) -> Result<(), Error> {
+        let batch = BatchReader::new(batch)?;
+        self.table.observe(batch.schema());
+        for row in batch.rows() {
+            let row = row?;
+            let value = from_row(batch.schema(), &row)?;
+            let slot = self.table.state(row.key, || None);
+            *slot = Some(match slot.take() {
+                None => value,
+                Some(acc) => self.op.reduce(acc, value)?,
+            });
+        }
+        Ok(())
+    }
+
+    fn emit(&mut self) -> Result<Vec<u8>, Error> {
+        let mut out = TypedBatch::new(self.table.key_fields());
+        for (key, row) in self.table.drain() {
+            if let Some(row) = row {
+                out.push(&key, &row)?;
+            }
+        }
+        Ok(out.finish())
+    }
+}
+
+impl<T: RowReduce> Aggregate for RowReduceOp<T> {
+    fn new(config: &Config) -> Result<Self, Error> {
+        Ok(Self { op: T::from_config(config)?, table: GroupTable::default() })
+    }
+
+    fn update(&mut self, input: &[u8]) -> Result<(), Error> {
+        self.fold(input)
+    }
+
+    fn partials(&mut self) -> Result<Vec<u8>, Error> {
+        self.emit()
+    }
+
+    fn merge(&mut self, partials: &[u8]) -> Result<(), Error> {
+        self.fold(partials)
+    }
+
+    fn finish(&mut self) -> Result<Vec<u8>, Error> {
+        self.emit()
     }
 }

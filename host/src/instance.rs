@@ -84,87 +84,102 @@ pub struct Parsed {
     pub skipped: u32,
 }
 
-/// A parse operator instance.
-pub struct ParseInstance(Sandboxed<parse::ParsePlugin>);
+/// The bindings of one operator world: how to instantiate it and construct its resource (sealed:
+/// implemented for the four worlds of `wit/operator.wit` only).
+pub trait World: Sized {
+    /// The pre-linked instance template.
+    type Pre;
+    /// Instantiates the template in `store`.
+    fn instantiate(pre: &Self::Pre, store: &mut Store<SandboxState>) -> wasmtime::Result<Self>;
+    /// Calls the resource's constructor with the step's config.
+    fn construct(&self, store: &mut Store<SandboxState>, config: Config<'_>) -> GuestResult<ResourceAny>;
+}
 
-impl ParseInstance {
+impl World for parse::ParsePlugin {
+    type Pre = parse::ParsePluginPre<SandboxState>;
+    fn instantiate(pre: &Self::Pre, store: &mut Store<SandboxState>) -> wasmtime::Result<Self> {
+        pre.instantiate(store)
+    }
+    fn construct(&self, store: &mut Store<SandboxState>, config: Config<'_>) -> GuestResult<ResourceAny> {
+        self.flicker_operator_parse().parser().call_constructor(store, config)
+    }
+}
+
+impl World for map::MapPlugin {
+    type Pre = map::MapPluginPre<SandboxState>;
+    fn instantiate(pre: &Self::Pre, store: &mut Store<SandboxState>) -> wasmtime::Result<Self> {
+        pre.instantiate(store)
+    }
+    fn construct(&self, store: &mut Store<SandboxState>, config: Config<'_>) -> GuestResult<ResourceAny> {
+        self.flicker_operator_map().mapper().call_constructor(store, config)
+    }
+}
+
+impl World for aggregate::AggregatePlugin {
+    type Pre = aggregate::AggregatePluginPre<SandboxState>;
+    fn instantiate(pre: &Self::Pre, store: &mut Store<SandboxState>) -> wasmtime::Result<Self> {
+        pre.instantiate(store)
+    }
+    fn construct(&self, store: &mut Store<SandboxState>, config: Config<'_>) -> GuestResult<ResourceAny> {
+        self.flicker_operator_aggregate().aggregator().call_constructor(store, config)
+    }
+}
+
+impl World for format::FormatPlugin {
+    type Pre = format::FormatPluginPre<SandboxState>;
+    fn instantiate(pre: &Self::Pre, store: &mut Store<SandboxState>) -> wasmtime::Result<Self> {
+        pre.instantiate(store)
+    }
+    fn construct(&self, store: &mut Store<SandboxState>, config: Config<'_>) -> GuestResult<ResourceAny> {
+        self.flicker_operator_format().formatter().call_constructor(store, config)
+    }
+}
+
+/// An operator instance of one kind, in its own sandboxed store.
+pub struct Instance<W>(Sandboxed<W>);
+
+/// A parse operator instance.
+pub type ParseInstance = Instance<parse::ParsePlugin>;
+/// A map operator instance.
+pub type MapInstance = Instance<map::MapPlugin>;
+/// An aggregate operator instance.
+pub type AggregateInstance = Instance<aggregate::AggregatePlugin>;
+/// A format operator instance.
+pub type FormatInstance = Instance<format::FormatPlugin>;
+
+impl<W: World> Instance<W> {
     pub(crate) fn new(
         engine: &Engine,
-        pre: &parse::ParsePluginPre<SandboxState>,
+        pre: &W::Pre,
         config: Config<'_>,
         limits: Limits,
     ) -> Result<Self, HostError> {
-        Sandboxed::create(
-            engine,
-            limits,
-            |s| pre.instantiate(s),
-            |b, s| b.flicker_operator_parse().parser().call_constructor(s, config),
-        )
-        .map(Self)
+        Sandboxed::create(engine, limits, |s| W::instantiate(pre, s), |b, s| b.construct(s, config)).map(Self)
     }
 
+    /// What the guest wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        stderr(&self.0.store)
+    }
+}
+
+impl ParseInstance {
     /// Parses a chunk of whole records.
     pub fn parse(&mut self, chunk: &[u8]) -> Result<Parsed, CallError> {
         let parsed = self.0.call(|b, s, r| b.flicker_operator_parse().parser().call_parse(s, r, chunk))?;
         check_output(&self.0.store, parsed.rows.len())?;
         Ok(Parsed { rows: parsed.rows, skipped: parsed.skipped })
     }
-
-    /// What the guest wrote to stderr so far.
-    pub fn stderr(&self) -> String {
-        stderr(&self.0.store)
-    }
 }
 
-/// A map operator instance.
-pub struct MapInstance(Sandboxed<map::MapPlugin>);
-
 impl MapInstance {
-    pub(crate) fn new(
-        engine: &Engine,
-        pre: &map::MapPluginPre<SandboxState>,
-        config: Config<'_>,
-        limits: Limits,
-    ) -> Result<Self, HostError> {
-        Sandboxed::create(
-            engine,
-            limits,
-            |s| pre.instantiate(s),
-            |b, s| b.flicker_operator_map().mapper().call_constructor(s, config),
-        )
-        .map(Self)
-    }
-
     /// Maps one batch.
     pub fn map(&mut self, batch: &[u8]) -> Result<Vec<u8>, CallError> {
         self.0.call_bytes(|b, s, r| b.flicker_operator_map().mapper().call_map(s, r, batch))
     }
-
-    /// What the guest wrote to stderr so far.
-    pub fn stderr(&self) -> String {
-        stderr(&self.0.store)
-    }
 }
 
-/// An aggregate operator instance.
-pub struct AggregateInstance(Sandboxed<aggregate::AggregatePlugin>);
-
 impl AggregateInstance {
-    pub(crate) fn new(
-        engine: &Engine,
-        pre: &aggregate::AggregatePluginPre<SandboxState>,
-        config: Config<'_>,
-        limits: Limits,
-    ) -> Result<Self, HostError> {
-        Sandboxed::create(
-            engine,
-            limits,
-            |s| pre.instantiate(s),
-            |b, s| b.flicker_operator_aggregate().aggregator().call_constructor(s, config),
-        )
-        .map(Self)
-    }
-
     /// Folds a batch of keyed rows into the per-key state.
     pub fn update(&mut self, batch: &[u8]) -> Result<(), CallError> {
         self.0.call(|b, s, r| b.flicker_operator_aggregate().aggregator().call_update(s, r, batch))
@@ -184,39 +199,11 @@ impl AggregateInstance {
     pub fn finish(&mut self) -> Result<Vec<u8>, CallError> {
         self.0.call_bytes(|b, s, r| b.flicker_operator_aggregate().aggregator().call_finish(s, r))
     }
-
-    /// What the guest wrote to stderr so far.
-    pub fn stderr(&self) -> String {
-        stderr(&self.0.store)
-    }
 }
 
-/// A format operator instance.
-pub struct FormatInstance(Sandboxed<format::FormatPlugin>);
-
 impl FormatInstance {
-    pub(crate) fn new(
-        engine: &Engine,
-        pre: &format::FormatPluginPre<SandboxState>,
-        config: Config<'_>,
-        limits: Limits,
-    ) -> Result<Self, HostError> {
-        Sandboxed::create(
-            engine,
-            limits,
-            |s| pre.instantiate(s),
-            |b, s| b.flicker_operator_format().formatter().call_constructor(s, config),
-        )
-        .map(Self)
-    }
-
     /// Formats one batch into output bytes.
     pub fn format(&mut self, batch: &[u8]) -> Result<Vec<u8>, CallError> {
         self.0.call_bytes(|b, s, r| b.flicker_operator_format().formatter().call_format(s, r, batch))
-    }
-
-    /// What the guest wrote to stderr so far.
-    pub fn stderr(&self) -> String {
-        stderr(&self.0.store)
     }
 }

@@ -21,7 +21,7 @@ mod runtime;
 mod sandbox;
 
 pub use error::{CallError, HostError, Limit, OperatorError};
-pub use instance::{AggregateInstance, FormatInstance, MapInstance, ParseInstance, Parsed};
+pub use instance::{AggregateInstance, FormatInstance, Instance, MapInstance, ParseInstance, Parsed};
 pub use limits::Limits;
 pub use plugin::{Plugin, PluginDigest};
 pub use runtime::{Runtime, RuntimeConfig};

@@ -1,7 +1,7 @@
 //! A loaded plugin: a compiled component, its operator kind, and a pre-linked instance template.
 
 use crate::bindings::{aggregate, format, map, parse};
-use crate::instance::{AggregateInstance, FormatInstance, MapInstance, ParseInstance};
+use crate::instance::{AggregateInstance, FormatInstance, Instance, MapInstance, ParseInstance};
 use crate::sandbox::SandboxState;
 use crate::{HostError, Limits};
 use flicker_manifest::OperatorKind;
@@ -106,7 +106,7 @@ impl Plugin {
     /// A new parse operator built from `config`.
     pub fn parse(&self, config: &[(String, String)], limits: Limits) -> Result<ParseInstance, HostError> {
         match &self.template {
-            Template::Parse(pre) => ParseInstance::new(&self.engine, pre, config, limits),
+            Template::Parse(pre) => Instance::new(&self.engine, pre, config, limits),
             _ => Err(self.wrong_kind(OperatorKind::Parse)),
         }
     }
@@ -114,7 +114,7 @@ impl Plugin {
     /// A new map operator built from `config`.
     pub fn map(&self, config: &[(String, String)], limits: Limits) -> Result<MapInstance, HostError> {
         match &self.template {
-            Template::Map(pre) => MapInstance::new(&self.engine, pre, config, limits),
+            Template::Map(pre) => Instance::new(&self.engine, pre, config, limits),
             _ => Err(self.wrong_kind(OperatorKind::Map)),
         }
     }
@@ -126,7 +126,7 @@ impl Plugin {
         limits: Limits,
     ) -> Result<AggregateInstance, HostError> {
         match &self.template {
-            Template::Aggregate(pre) => AggregateInstance::new(&self.engine, pre, config, limits),
+            Template::Aggregate(pre) => Instance::new(&self.engine, pre, config, limits),
             _ => Err(self.wrong_kind(OperatorKind::Aggregate)),
         }
     }
@@ -134,7 +134,7 @@ impl Plugin {
     /// A new format operator built from `config`.
     pub fn format(&self, config: &[(String, String)], limits: Limits) -> Result<FormatInstance, HostError> {
         match &self.template {
-            Template::Format(pre) => FormatInstance::new(&self.engine, pre, config, limits),
+            Template::Format(pre) => Instance::new(&self.engine, pre, config, limits),
             _ => Err(self.wrong_kind(OperatorKind::Format)),
         }
     }

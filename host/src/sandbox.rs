@@ -7,8 +7,8 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-/// The data of one sandboxed store.
-pub(crate) struct SandboxState {
+/// The data of one sandboxed store (public only as a type parameter of the sealed `World`).
+pub struct SandboxState {
     wasi: WasiCtx,
     table: ResourceTable,
     memory: MemoryCap,

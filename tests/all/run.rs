@@ -683,3 +683,25 @@ plugin = "std:format-csv"
     assert_eq!(part_files(&out_b), ["part-00000.csv", "part-00001.csv"]);
     assert_eq!(output_max(&out_b), expected_b);
 }
+
+#[test]
+fn a_user_reduce_by_key_keeps_the_whole_winning_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let readings = generate_readings(20_000, 9);
+    write_readings(&dir.path().join("data"), &readings, false);
+    let warmest = flicker_plugins::guest_artifact("warmest-reading");
+    let job = readings_job(warmest.to_str().unwrap(), "", "out/")
+        .replace("config = { field = \"temperature\" }\n", "");
+    let manifest = write_manifest(dir.path(), &job);
+
+    assert_succeeded(&run_job(&manifest, &["--workers", "2"]));
+
+    let found: BTreeMap<String, f64> =
+        by_key(read_csv_output(&dir.path().join("out"), "station,temperature"), 2)
+            .into_iter()
+            .map(|(station, row)| (station, number(&row[0])))
+            .collect();
+    let expected: BTreeMap<String, f64> =
+        stats_by_station(&readings).into_iter().map(|(station, stats)| (station, stats.max)).collect();
+    assert_eq!(found, expected);
+}

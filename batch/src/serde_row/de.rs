@@ -40,6 +40,9 @@ impl<'de> Fields<'de> {
     fn next(&mut self) -> Result<Option<(&'de str, ValueRef<'de>)>, RowError> {
         loop {
             match (self.names.next(), self.values.next()) {
+                // A key field repeated among the value fields (as `std:key-by` leaves it) is read
+                // once, from the values.
+                (Some(name), Some(Ok(_))) if self.repeated_in_values(name) => {}
                 (Some(name), Some(Ok(value))) => return Ok(Some((name, value))),
                 (Some(name), Some(Err(err))) => {
                     return Err(RowError::new(format!("malformed value: {}", err.problem)).in_field(name));
@@ -54,6 +57,10 @@ impl<'de> Fields<'de> {
                 },
             }
         }
+    }
+
+    fn repeated_in_values(&self, name: &str) -> bool {
+        self.then.as_ref().is_some_and(|(names, _)| names.as_slice().iter().any(|n| n == name))
     }
 
     fn remaining(&self) -> usize {

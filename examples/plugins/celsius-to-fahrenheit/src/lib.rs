@@ -1,5 +1,5 @@
 //! A map operator: converts `temperature` from Celsius to Fahrenheit.
-use flicker_guest::{Config, Error, RowMap, export_row_map};
+use flicker_guest::{Error, RowMap, export_row_map};
 use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize, Serialize)]
@@ -8,14 +8,12 @@ struct Reading {
     temperature: f64,
 }
 
+#[derive(Default)]
 struct ToFahrenheit;
 
 impl RowMap for ToFahrenheit {
     type In = Reading;
     type Out = Reading;
-    fn new(_config: &Config) -> Result<Self, Error> {
-        Ok(Self)
-    }
     fn map(&mut self, r: Reading) -> Result<impl IntoIterator<Item = Reading>, Error> {
         Ok(Some(Reading { temperature: r.temperature * 9.0 / 5.0 + 32.0, ..r }))
     }

@@ -1,5 +1,6 @@
-//! An aggregate operator: the spread between the warmest and coldest reading per key.
-use flicker_guest::{Config, Error, RowAggregate, export_row_aggregate};
+//! An aggregate operator with a partial state: the spread between the warmest and coldest
+//! reading per key.
+use flicker_guest::{Error, RowAggregate, export_row_aggregate};
 use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize)]
@@ -24,15 +25,13 @@ struct Range {
     range: f64,
 }
 
+#[derive(Default)]
 struct TemperatureRange;
 
 impl RowAggregate for TemperatureRange {
     type In = Reading;
     type State = MinMax;
     type Out = Range;
-    fn new(_config: &Config) -> Result<Self, Error> {
-        Ok(Self)
-    }
     fn update(&mut self, s: &mut MinMax, r: Reading) -> Result<(), Error> {
         self.merge(s, MinMax { min: r.temperature, max: r.temperature });
         Ok(())

@@ -3,7 +3,9 @@
 //! Config: `schema` (required, `name:type,...` with types string, i64, f64, bool), `delimiter`
 //! (one character, default `,`; `\t` for tab), `header` (`true` skips lines equal to the schema's
 //! field names, default `false`), `on_error` (`fail`, the default, or `skip`). Fields may be quoted
-//! RFC 4180 style. Empty lines are ignored.
+//! RFC 4180 style. Empty lines are ignored. `key` (comma-separated field names of the schema) also
+//! sets the rows' key as `std:key-by` would, in the same pass: flicker's planner uses it to fuse a
+//! `std:key-by` that directly follows.
 
 use crate::lines;
 use flicker_guest::{BatchWriter, Config, Error, Parse, Parsed, Schema, ValueRef, encode_value};
@@ -23,6 +25,10 @@ pub struct ParseCsv {
     schema: Schema,
     header: bool,
     skip_bad: bool,
+    /// Indexes of the key fields among the schema's fields.
+    key: Vec<usize>,
+    /// The encoded key of the row being parsed.
+    key_bytes: Vec<u8>,
     splitter: Splitter,
 }
 
@@ -68,8 +74,20 @@ fn parse_delimiter(raw: &str) -> Result<u8, Error> {
 
 impl Parse for ParseCsv {
     fn new(config: &Config) -> Result<Self, Error> {
-        config.allow_only(&["schema", "delimiter", "header", "on_error"])?;
-        let (schema, types) = parse_schema(config.require("schema")?)?;
+        config.allow_only(&["schema", "delimiter", "header", "on_error", "key"])?;
+        let (mut schema, types) = parse_schema(config.require("schema")?)?;
+        let key = match config.get("key") {
+            None => Vec::new(),
+            Some(fields) => fields
+                .split(',')
+                .map(|field| {
+                    schema.value_index(field.trim()).ok_or_else(|| {
+                        Error::config(format!("key field `{}` is not in the schema", field.trim()))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        schema.key_fields = key.iter().map(|&i| schema.value_fields[i].clone()).collect();
         let skip_bad = match config.get("on_error").unwrap_or("fail") {
             "fail" => false,
             "skip" => true,
@@ -81,6 +99,8 @@ impl Parse for ParseCsv {
             schema,
             header: config.parse_or("header", false)?,
             skip_bad,
+            key,
+            key_bytes: Vec::new(),
             splitter: Splitter::default(),
         })
     }
@@ -124,16 +144,25 @@ impl ParseCsv {
                 self.types.len()
             ));
         }
-        let mut result = Ok(());
         let (types, names) = (&self.types, &self.schema.value_fields);
+        let field = |i: usize| {
+            let (start, end) = ranges[i];
+            convert(&source[start..end], types[i])
+                .map_err(|problem| format!("field `{}`: {problem}", names[i]))
+        };
+        self.key_bytes.clear();
+        for &i in &self.key {
+            encode_value(&mut self.key_bytes, field(i)?);
+        }
+        let mut result = Ok(());
         batch.push_with(
-            |_| {},
+            |out| out.extend_from_slice(&self.key_bytes),
             |out| {
-                for ((&(start, end), ty), name) in ranges.iter().zip(types).zip(names) {
-                    match convert(&source[start..end], *ty) {
+                for i in 0..ranges.len() {
+                    match field(i) {
                         Ok(value) => encode_value(out, value),
                         Err(problem) => {
-                            result = Err(format!("field `{name}`: {problem}"));
+                            result = Err(problem);
                             return;
                         }
                     }
@@ -339,6 +368,23 @@ mod tests {
         }
         assert_eq!(simple_decimal(b"1e3"), None);
         assert_eq!(simple_decimal(b"7."), None);
+    }
+
+    #[test]
+    fn a_key_is_set_in_the_same_pass() {
+        let mut p =
+            parser(&[("delimiter", ";"), ("schema", "station:string,temperature:f64"), ("key", "station")])
+                .unwrap();
+        let parsed = p.parse(b"Oslo;1.5\n").unwrap();
+        let batch = BatchReader::new(&parsed.rows).unwrap();
+        assert_eq!(batch.schema().key_fields, ["station"]);
+        let row = batch.rows().next().unwrap().unwrap();
+        assert_eq!(row.key_values().next().unwrap().unwrap(), flicker_guest::ValueRef::Str("Oslo"));
+        assert_eq!(row.values().count(), 2);
+        assert!(matches!(
+            parser(&[("schema", "a:i64"), ("key", "b")]),
+            Err(Error::InvalidConfig(m)) if m.contains("`b`")
+        ));
     }
 
     #[test]
