@@ -3,11 +3,12 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use flicker_cluster::{JobDefaults, JobSummary, LocalRunner, PreparedJob};
-use flicker_host::{Runtime, RuntimeConfig};
+use flicker_host::{Limits, Runtime, RuntimeConfig};
 use flicker_manifest::Manifest;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +41,15 @@ struct RunArgs {
     /// Bytes of input records handed to a parser per call (the batch size, in input bytes).
     #[arg(long, default_value_t = LocalRunner::default().chunk_size)]
     chunk_size: usize,
+    /// Default memory limit of every operator instance (steps may override it with `limits`).
+    #[arg(long, value_parser = size_arg, default_value = "512MiB")]
+    memory_limit: u64,
+    /// Default time limit of one call into an operator (steps may override it with `limits`).
+    #[arg(long, value_parser = duration_arg, default_value = "60s")]
+    call_timeout: Duration,
+    /// Default limit on what one operator call may return (steps may override it with `limits`).
+    #[arg(long, value_parser = size_arg, default_value = "256MiB")]
+    output_limit: u64,
     /// Shuffle partitions of aggregate steps that do not set `partitions`.
     #[arg(long, default_value_t = JobDefaults::default().partitions)]
     partitions: u32,
@@ -96,7 +106,13 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         ..Default::default()
     })
     .context("starting the operator runtime")?;
-    let defaults = JobDefaults { partitions: args.partitions.max(1), ..JobDefaults::default() };
+    let limits = Limits {
+        memory: args.memory_limit,
+        call_timeout: args.call_timeout,
+        output: args.output_limit,
+        ..Limits::default()
+    };
+    let defaults = JobDefaults { partitions: args.partitions.max(1), limits, ..JobDefaults::default() };
     let job = PreparedJob::prepare(manifest, Arc::new(runtime), &defaults)?;
     let mut runner = LocalRunner { chunk_size: args.chunk_size.max(1), ..LocalRunner::default() };
     if let Some(workers) = args.workers {
@@ -129,4 +145,12 @@ fn human(bytes: u64) -> String {
         unit += 1;
     }
     if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+fn size_arg(text: &str) -> Result<u64, String> {
+    flicker_manifest::parse_size(text).map_err(|e| e.to_string())
+}
+
+fn duration_arg(text: &str) -> Result<Duration, String> {
+    flicker_manifest::parse_duration(text).map_err(|e| e.to_string())
 }

@@ -1,8 +1,10 @@
 //! Operator instances: one sandboxed store each, called once per batch.
 
 use crate::bindings::{aggregate, format, map, parse, types};
+use crate::runtime::EpochTicker;
 use crate::sandbox::{SandboxState, arm_deadline, check_output, classify, new_store, stderr};
 use crate::{CallError, HostError, Limits, OperatorError};
+use std::sync::Arc;
 use wasmtime::component::ResourceAny;
 use wasmtime::{Engine, Store};
 
@@ -23,6 +25,7 @@ impl From<types::Error> for OperatorError {
 
 /// An instance of a component in its own store, holding the operator resource.
 struct Sandboxed<B> {
+    _ticker: Arc<EpochTicker>,
     store: Store<SandboxState>,
     bindings: B,
     resource: ResourceAny,
@@ -32,6 +35,7 @@ struct Sandboxed<B> {
 impl<B> Sandboxed<B> {
     fn create(
         engine: &Engine,
+        ticker: &Arc<EpochTicker>,
         limits: Limits,
         instantiate: impl FnOnce(&mut Store<SandboxState>) -> wasmtime::Result<B>,
         construct: impl FnOnce(&B, &mut Store<SandboxState>) -> GuestResult<ResourceAny>,
@@ -44,7 +48,7 @@ impl<B> Sandboxed<B> {
             Ok(Err(error)) => return Err(HostError::Create(CallError::Operator(error.into()))),
             Err(trap) => return Err(HostError::Create(classify(&store, trap))),
         };
-        Ok(Self { store, bindings, resource, poisoned: false })
+        Ok(Self { _ticker: ticker.clone(), store, bindings, resource, poisoned: false })
     }
 
     fn call<R>(
@@ -150,11 +154,13 @@ pub type FormatInstance = Instance<format::FormatPlugin>;
 impl<W: World> Instance<W> {
     pub(crate) fn new(
         engine: &Engine,
+        ticker: &Arc<EpochTicker>,
         pre: &W::Pre,
         config: Config<'_>,
         limits: Limits,
     ) -> Result<Self, HostError> {
-        Sandboxed::create(engine, limits, |s| W::instantiate(pre, s), |b, s| b.construct(s, config)).map(Self)
+        Sandboxed::create(engine, ticker, limits, |s| W::instantiate(pre, s), |b, s| b.construct(s, config))
+            .map(Self)
     }
 
     /// What the guest wrote to stderr so far.

@@ -2,11 +2,13 @@
 
 use crate::bindings::{aggregate, format, map, parse};
 use crate::instance::{AggregateInstance, FormatInstance, Instance, MapInstance, ParseInstance};
+use crate::runtime::EpochTicker;
 use crate::sandbox::SandboxState;
 use crate::{HostError, Limits};
 use flicker_manifest::OperatorKind;
 use sha2::{Digest, Sha256};
 use std::fmt;
+use std::sync::Arc;
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
@@ -40,6 +42,7 @@ pub struct Plugin {
     digest: PluginDigest,
     kind: OperatorKind,
     engine: Engine,
+    ticker: Arc<EpochTicker>,
     template: Template,
 }
 
@@ -72,6 +75,7 @@ impl Plugin {
     pub(crate) fn new(
         engine: &Engine,
         linker: &Linker<SandboxState>,
+        ticker: Arc<EpochTicker>,
         digest: PluginDigest,
         component: &Component,
     ) -> Result<Self, HostError> {
@@ -86,7 +90,7 @@ impl Plugin {
             }
             OperatorKind::Format => Template::Format(format::FormatPluginPre::new(pre).map_err(link)?),
         };
-        Ok(Self { digest, kind, engine: engine.clone(), template })
+        Ok(Self { digest, kind, engine: engine.clone(), ticker, template })
     }
 
     /// The component's sha256.
@@ -106,7 +110,7 @@ impl Plugin {
     /// A new parse operator built from `config`.
     pub fn parse(&self, config: &[(String, String)], limits: Limits) -> Result<ParseInstance, HostError> {
         match &self.template {
-            Template::Parse(pre) => Instance::new(&self.engine, pre, config, limits),
+            Template::Parse(pre) => Instance::new(&self.engine, &self.ticker, pre, config, limits),
             _ => Err(self.wrong_kind(OperatorKind::Parse)),
         }
     }
@@ -114,7 +118,7 @@ impl Plugin {
     /// A new map operator built from `config`.
     pub fn map(&self, config: &[(String, String)], limits: Limits) -> Result<MapInstance, HostError> {
         match &self.template {
-            Template::Map(pre) => Instance::new(&self.engine, pre, config, limits),
+            Template::Map(pre) => Instance::new(&self.engine, &self.ticker, pre, config, limits),
             _ => Err(self.wrong_kind(OperatorKind::Map)),
         }
     }
@@ -126,7 +130,7 @@ impl Plugin {
         limits: Limits,
     ) -> Result<AggregateInstance, HostError> {
         match &self.template {
-            Template::Aggregate(pre) => Instance::new(&self.engine, pre, config, limits),
+            Template::Aggregate(pre) => Instance::new(&self.engine, &self.ticker, pre, config, limits),
             _ => Err(self.wrong_kind(OperatorKind::Aggregate)),
         }
     }
@@ -134,7 +138,7 @@ impl Plugin {
     /// A new format operator built from `config`.
     pub fn format(&self, config: &[(String, String)], limits: Limits) -> Result<FormatInstance, HostError> {
         match &self.template {
-            Template::Format(pre) => Instance::new(&self.engine, pre, config, limits),
+            Template::Format(pre) => Instance::new(&self.engine, &self.ticker, pre, config, limits),
             _ => Err(self.wrong_kind(OperatorKind::Format)),
         }
     }

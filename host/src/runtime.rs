@@ -34,7 +34,36 @@ pub struct Runtime {
     linker: Linker<SandboxState>,
     cache: Option<ComponentCache>,
     loaded: Mutex<HashMap<PluginDigest, Arc<Plugin>>>,
+    ticker: Arc<EpochTicker>,
+}
+
+/// Keeps the engine's epoch advancing while anything that may run guest code is alive: the
+/// runtime, every plugin and every operator instance hold it.
+#[derive(Debug)]
+pub(crate) struct EpochTicker {
     ticking: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    /// Advances `engine`'s epoch `EPOCH_TICKS_PER_SECOND` times a second until dropped.
+    fn start(engine: Engine) -> std::io::Result<Self> {
+        let ticking = Arc::new(AtomicBool::new(true));
+        let period = Duration::from_millis(1000 / EPOCH_TICKS_PER_SECOND);
+        let running = ticking.clone();
+        std::thread::Builder::new().name("flicker-epoch".into()).spawn(move || {
+            while running.load(Ordering::Relaxed) {
+                std::thread::sleep(period);
+                engine.increment_epoch();
+            }
+        })?;
+        Ok(Self { ticking })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.ticking.store(false, Ordering::Relaxed);
+    }
 }
 
 impl Runtime {
@@ -56,10 +85,9 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(engine_error)?;
         let cache = config.cache_dir.map(|dir| ComponentCache::new(dir, &engine)).transpose()?;
-        let ticking = Arc::new(AtomicBool::new(true));
-        spawn_ticker(engine.clone(), ticking.clone())
+        let ticker = EpochTicker::start(engine.clone())
             .map_err(|e| HostError::Engine { message: format!("cannot start the epoch thread: {e}") })?;
-        Ok(Self { engine, linker, cache, loaded: Mutex::default(), ticking })
+        Ok(Self { engine, linker, cache, loaded: Mutex::default(), ticker: Arc::new(ticker) })
     }
 
     /// The plugin made of these component bytes: compiled (or taken from the disk cache) once per
@@ -73,7 +101,8 @@ impl Runtime {
             Some(cache) => cache.load_or_compile(&self.engine, &digest, bytes)?,
             None => compile(&self.engine, bytes)?,
         };
-        let plugin = Arc::new(Plugin::new(&self.engine, &self.linker, digest, &component)?);
+        let plugin =
+            Arc::new(Plugin::new(&self.engine, &self.linker, self.ticker.clone(), digest, &component)?);
         self.loaded().insert(digest, plugin.clone());
         Ok(plugin)
     }
@@ -81,24 +110,4 @@ impl Runtime {
     fn loaded(&self) -> std::sync::MutexGuard<'_, HashMap<PluginDigest, Arc<Plugin>>> {
         self.loaded.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-}
-
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        self.ticking.store(false, Ordering::Relaxed);
-    }
-}
-
-/// Advances the engine's epoch `EPOCH_TICKS_PER_SECOND` times a second while the runtime lives.
-fn spawn_ticker(engine: Engine, ticking: Arc<AtomicBool>) -> std::io::Result<()> {
-    let period = Duration::from_millis(1000 / EPOCH_TICKS_PER_SECOND);
-    std::thread::Builder::new()
-        .name("flicker-epoch".into())
-        .spawn(move || {
-            while ticking.load(Ordering::Relaxed) {
-                std::thread::sleep(period);
-                engine.increment_epoch();
-            }
-        })
-        .map(drop)
 }

@@ -705,3 +705,52 @@ fn a_user_reduce_by_key_keeps_the_whole_winning_row() {
         stats_by_station(&readings).into_iter().map(|(station, stats)| (station, stats.max)).collect();
     assert_eq!(found, expected);
 }
+
+/// A job whose map step is the test plugin looping forever.
+fn looping_job(limits: &str) -> String {
+    let plugin = flicker_plugins::guest_artifact("flicker-test-plugin");
+    format!(
+        r#"name = "loops"
+
+[[source]]
+id = "readings"
+url = "data/"
+
+[[step]]
+id = "parse"
+input = "readings"
+plugin = "std:parse-csv"
+config = {{ delimiter = ";", schema = "station:string,temperature:f64" }}
+
+[[step]]
+id = "spin"
+input = "parse"
+plugin = {}
+config = {{ behave = "loop" }}
+{limits}
+
+[[sink]]
+id = "out"
+input = "spin"
+url = "out/"
+plugin = "std:format-csv"
+"#,
+        toml_string(plugin.to_str().unwrap())
+    )
+}
+
+#[test]
+fn the_cluster_wide_call_timeout_applies_unless_a_step_overrides_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write_readings(&dir.path().join("data"), &generate_readings(1_000, 4), false);
+
+    let manifest = write_manifest(dir.path(), &looping_job(""));
+    let stderr = assert_failed(&run_job(&manifest, &["--call-timeout", "400ms"]));
+    assert!(stderr.contains("step \"spin\""), "{stderr}");
+    assert!(stderr.contains("operator stopped: call timeout of 400ms reached"), "{stderr}");
+
+    let manifest = write_manifest(dir.path(), &looping_job("limits = { call_timeout = \"250ms\" }"));
+    let stderr = assert_failed(&run_job(&manifest, &["--call-timeout", "30s"]));
+    assert!(stderr.contains("operator stopped: call timeout of 250ms reached"), "{stderr}");
+    assert!(!dir.path().join("out").join("_SUCCESS").exists());
+}

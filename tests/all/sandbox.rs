@@ -149,3 +149,13 @@ fn bytes_that_are_not_a_component_are_refused() {
     let error = runtime.load(b"hello").err().unwrap();
     assert!(matches!(error, HostError::Compile { .. }), "{error}");
 }
+
+#[test]
+fn the_deadline_holds_after_the_runtime_is_dropped() {
+    let plugin = test_plugin(&runtime());
+    // The runtime is gone; the plugin and its instances still run under a ticking deadline.
+    let timeout = Duration::from_millis(200);
+    let mut looping = behaving(&plugin, "loop", Limits { call_timeout: timeout, ..Limits::default() });
+    let error = looping.map(&small_batch()).unwrap_err();
+    assert!(matches!(error, CallError::LimitExceeded(Limit::CallTimeout { .. })), "{error}");
+}
