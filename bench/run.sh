@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-cargo build --release --locked --bin flicker -p flicker-bench
+cargo build --release --locked -p flicker -p flicker-bench
 target=${CARGO_TARGET_DIR:-target}
 "$target/release/boundary"
 echo

@@ -9,7 +9,6 @@ pub struct BatchWriter {
     buf: Vec<u8>,
     header_len: usize,
     rows: usize,
-    last_row_at: usize,
 }
 
 impl BatchWriter {
@@ -25,17 +24,16 @@ impl BatchWriter {
         write_names(&mut buf, &schema.key_fields);
         write_names(&mut buf, &schema.value_fields);
         let header_len = buf.len();
-        Self { buf, header_len, rows: 0, last_row_at: header_len }
+        Self { buf, header_len, rows: 0 }
     }
 
     /// Starts a batch whose header is copied verbatim from an existing batch's header bytes.
     pub fn with_header(header: &[u8]) -> Self {
-        Self { buf: header.to_vec(), header_len: header.len(), rows: 0, last_row_at: header.len() }
+        Self { buf: header.to_vec(), header_len: header.len(), rows: 0 }
     }
 
     /// Appends a row from its already encoded key and value bytes.
     pub fn push_raw(&mut self, key: &[u8], value: &[u8]) {
-        self.last_row_at = self.buf.len();
         push_len_prefixed(&mut self.buf, key);
         push_len_prefixed(&mut self.buf, value);
         self.rows += 1;
@@ -58,7 +56,6 @@ impl BatchWriter {
     /// This is the allocation-free way to build rows: each closure appends encoded values
     /// (with [`encode_value`]) to the buffer it is given.
     pub fn push_with(&mut self, key: impl FnOnce(&mut Vec<u8>), value: impl FnOnce(&mut Vec<u8>)) {
-        self.last_row_at = self.buf.len();
         write_section(&mut self.buf, key);
         write_section(&mut self.buf, value);
         self.rows += 1;
@@ -69,7 +66,6 @@ impl BatchWriter {
     pub fn extend_framed_counted(&mut self, framed: &[u8], rows: usize) {
         self.buf.extend_from_slice(framed);
         self.rows += rows;
-        self.last_row_at = self.buf.len();
     }
 
     /// Appends rows that are already framed, counting them.
@@ -86,15 +82,6 @@ impl BatchWriter {
     /// Reserves room for `bytes` more bytes of rows.
     pub fn reserve(&mut self, bytes: usize) {
         self.buf.reserve(bytes);
-    }
-
-    /// Removes the row appended last (for a writer that found a problem half-way through a row).
-    /// Does nothing if no row was appended since the last removal.
-    pub fn pop_row(&mut self) {
-        if self.buf.len() > self.last_row_at {
-            self.buf.truncate(self.last_row_at);
-            self.rows -= 1;
-        }
     }
 
     /// Number of rows appended so far.

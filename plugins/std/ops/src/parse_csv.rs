@@ -29,6 +29,9 @@ pub struct ParseCsv {
     key: Vec<usize>,
     /// The encoded key of the row being parsed.
     key_bytes: Vec<u8>,
+    /// The encoded values of the row being parsed, and where each field's encoding ends.
+    value_bytes: Vec<u8>,
+    field_ends: Vec<usize>,
     splitter: Splitter,
 }
 
@@ -101,6 +104,8 @@ impl Parse for ParseCsv {
             skip_bad,
             key,
             key_bytes: Vec::new(),
+            value_bytes: Vec::new(),
+            field_ends: Vec::new(),
             splitter: Splitter::default(),
         })
     }
@@ -144,35 +149,22 @@ impl ParseCsv {
                 self.types.len()
             ));
         }
-        let (types, names) = (&self.types, &self.schema.value_fields);
-        let field = |i: usize| {
-            let (start, end) = ranges[i];
-            convert(&source[start..end], types[i])
-                .map_err(|problem| format!("field `{}`: {problem}", names[i]))
-        };
+        // Values first into scratch space; the key then copies its fields' encoded bytes.
+        self.value_bytes.clear();
+        self.field_ends.clear();
+        for (i, &(start, end)) in ranges.iter().enumerate() {
+            let value = convert(&source[start..end], self.types[i])
+                .map_err(|problem| format!("field `{}`: {problem}", self.schema.value_fields[i]))?;
+            encode_value(&mut self.value_bytes, value);
+            self.field_ends.push(self.value_bytes.len());
+        }
         self.key_bytes.clear();
         for &i in &self.key {
-            encode_value(&mut self.key_bytes, field(i)?);
+            let start = if i == 0 { 0 } else { self.field_ends[i - 1] };
+            self.key_bytes.extend_from_slice(&self.value_bytes[start..self.field_ends[i]]);
         }
-        let mut result = Ok(());
-        batch.push_with(
-            |out| out.extend_from_slice(&self.key_bytes),
-            |out| {
-                for i in 0..ranges.len() {
-                    match field(i) {
-                        Ok(value) => encode_value(out, value),
-                        Err(problem) => {
-                            result = Err(problem);
-                            return;
-                        }
-                    }
-                }
-            },
-        );
-        if result.is_err() {
-            batch.pop_row();
-        }
-        result
+        batch.push_raw(&self.key_bytes, &self.value_bytes);
+        Ok(())
     }
 }
 
