@@ -21,7 +21,7 @@ pub enum JobError {
         /// Which source or sink, e.g. `source "readings"`.
         what: String,
         /// The storage error.
-        source: StorageError,
+        source: Box<StorageError>,
     },
     /// A local resource (thread, runtime) could not be set up.
     #[error("{what}: {source}")]
@@ -43,7 +43,7 @@ pub enum JobError {
         /// The sink.
         sink: String,
         /// The storage error.
-        source: StorageError,
+        source: Box<StorageError>,
     },
 }
 
@@ -83,7 +83,7 @@ pub enum TaskCause {
         error: HostError,
     },
     /// Reading input or writing output failed.
-    Storage(StorageError),
+    Storage(Box<StorageError>),
     /// An operator returned a batch that does not follow the framing.
     MalformedBatch {
         /// The step (or sink) that returned it.

@@ -88,7 +88,8 @@ impl PreparedJob {
         }
 
         let location = |what: String, url: &str| {
-            Location::parse(url, &base_dir).map_err(|source| JobError::Storage { what, source })
+            Location::parse(url, &base_dir)
+                .map_err(|source| JobError::Storage { what, source: Box::new(source) })
         };
         let sources = manifest
             .sources

@@ -75,10 +75,7 @@ impl LocalRunner {
     }
 
     /// Runs every stage in order; returns the totals, the task count, and each sink's parts.
-    fn run_stages(
-        &self,
-        ctx: &TaskContext<'_>,
-    ) -> Result<(TaskMetrics, usize, HashMap<String, Vec<PartFile>>), JobError> {
+    fn run_stages(&self, ctx: &TaskContext<'_>) -> Result<StagesDone, JobError> {
         let mut totals = TaskMetrics::default();
         let mut tasks_run = 0;
         let mut parts: HashMap<String, Vec<PartFile>> = HashMap::new();
@@ -114,10 +111,10 @@ impl LocalRunner {
         Ok(match &stage.input {
             StageInput::Source { source } => {
                 let (location, split_size) = &ctx.job.sources[source];
-                let objects = ctx
-                    .io
-                    .block_on(list_inputs(location))
-                    .map_err(|e| JobError::Storage { what: format!("source {source:?}"), source: e })?;
+                let objects = ctx.io.block_on(list_inputs(location)).map_err(|e| JobError::Storage {
+                    what: format!("source {source:?}"),
+                    source: Box::new(e),
+                })?;
                 let total = objects.iter().map(|o| o.size).sum();
                 let split_size =
                     split_size.unwrap_or_else(|| split_size_for(total, self.workers, ctx.job.max_split_size));
@@ -174,12 +171,15 @@ impl LocalRunner {
             let parts = parts.remove(&sink.id).unwrap_or_default();
             ctx.io
                 .block_on(ctx.committers[&sink.id].commit(&parts))
-                .map_err(|source| JobError::Commit { sink: sink.id.clone(), source })?;
+                .map_err(|source| JobError::Commit { sink: sink.id.clone(), source: Box::new(source) })?;
             outputs.push((sink.id.clone(), ctx.job.sinks[&sink.id].url().to_owned()));
         }
         Ok(outputs)
     }
 }
+
+/// What running all stages produced: the totals, the task count, and each sink's parts.
+type StagesDone = (TaskMetrics, usize, HashMap<String, Vec<PartFile>>);
 
 /// The input of one task, before it is handed to the task.
 enum StageTask {

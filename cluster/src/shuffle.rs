@@ -33,10 +33,13 @@ pub fn partition_batch(batch: &[u8], partitions: u32) -> Result<Vec<Vec<u8>>, Fr
     Ok(writers.into_iter().map(BatchWriter::finish).collect())
 }
 
+/// The blocks one map task wrote: one framed batch per partition.
+pub type MapOutput = Arc<Vec<Vec<u8>>>;
+
 /// Map outputs held in memory: for each map task of a stage, one block per partition.
 #[derive(Debug, Default)]
 pub struct ShuffleStore {
-    outputs: Mutex<HashMap<(StageId, u32), Arc<Vec<Vec<u8>>>>>,
+    outputs: Mutex<HashMap<(StageId, u32), MapOutput>>,
 }
 
 impl ShuffleStore {
@@ -46,7 +49,7 @@ impl ShuffleStore {
     }
 
     /// The blocks written by map task `task` of `stage`.
-    pub fn get(&self, stage: StageId, task: u32) -> Option<Arc<Vec<Vec<u8>>>> {
+    pub fn get(&self, stage: StageId, task: u32) -> Option<MapOutput> {
         self.lock().get(&(stage, task)).cloned()
     }
 
@@ -60,7 +63,7 @@ impl ShuffleStore {
             .sum()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(StageId, u32), Arc<Vec<Vec<u8>>>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(StageId, u32), MapOutput>> {
         self.outputs.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

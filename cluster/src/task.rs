@@ -157,7 +157,7 @@ impl<'c> Pipeline<'c> {
                 let written = ctx
                     .io
                     .block_on(committer.write_part(task, part_extension(&op.plugin_ref), Bytes::from(bytes)))
-                    .map_err(TaskCause::Storage)?;
+                    .map_err(|e| TaskCause::Storage(Box::new(e)))?;
                 Some(written)
             }
         };
@@ -200,8 +200,10 @@ fn run(
             let mut reader = ctx
                 .io
                 .block_on(SplitReader::open(location, split, ctx.chunk_size))
-                .map_err(TaskCause::Storage)?;
-            while let Some(chunk) = ctx.io.block_on(reader.next_chunk()).map_err(TaskCause::Storage)? {
+                .map_err(|e| TaskCause::Storage(Box::new(e)))?;
+            while let Some(chunk) =
+                ctx.io.block_on(reader.next_chunk()).map_err(|e| TaskCause::Storage(Box::new(e)))?
+            {
                 pipeline.metrics.bytes_in += chunk.bytes.len() as u64;
                 let parsed = parser.parse(&chunk.bytes).map_err(|e| {
                     let record = bad_line(ctx, location, split, &chunk, &e);

@@ -219,6 +219,9 @@ fn simple_decimal(raw: &[u8]) -> Option<f64> {
     Some(if negative { -value } else { value })
 }
 
+/// A split line: the buffer its fields live in, and each field's byte range in it.
+type SplitLine<'a> = (&'a [u8], &'a [(usize, usize)]);
+
 /// Splits lines into fields, unquoting RFC 4180 quoted fields into a scratch buffer.
 #[derive(Default)]
 struct Splitter {
@@ -229,12 +232,7 @@ struct Splitter {
 impl Splitter {
     /// Splits `line`; returns the buffer the field ranges point into, and the ranges. `quoted`
     /// says whether the line may hold a quote at all (checked once per chunk).
-    fn split<'a>(
-        &'a mut self,
-        line: &'a [u8],
-        delimiter: u8,
-        quoted: bool,
-    ) -> Result<(&'a [u8], &'a [(usize, usize)]), String> {
+    fn split<'a>(&'a mut self, line: &'a [u8], delimiter: u8, quoted: bool) -> Result<SplitLine<'a>, String> {
         self.ranges.clear();
         if !quoted || memchr::memchr(b'"', line).is_none() {
             let mut start = 0;
