@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use flicker_cluster::{JobDefaults, JobSummary, LocalRunner, PreparedJob};
 use flicker_host::{Limits, Runtime, RuntimeConfig};
 use flicker_manifest::Manifest;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -100,6 +101,7 @@ fn default_cache_dir() -> Option<PathBuf> {
 }
 
 fn run(args: RunArgs) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
     let manifest = Manifest::load(&args.manifest)?;
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: args.cache_dir.or_else(default_cache_dir),
@@ -120,20 +122,33 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     let name = job.manifest.name.clone();
     let summary = runner.run(&job).with_context(|| format!("job {name:?} failed"))?;
-    print_summary(&summary);
-    Ok(())
+    match print_summary(&summary, started.elapsed()) {
+        // The job succeeded; a reader that stopped reading (`| head`) is not an error.
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(error.into()),
+        _ => Ok(()),
+    }
 }
 
-fn print_summary(summary: &JobSummary) {
+/// Prints the summary; `total` includes loading and validating the plugins, `summary.elapsed` only
+/// running the stages.
+fn print_summary(summary: &JobSummary, total: Duration) -> std::io::Result<()> {
     let m = &summary.metrics;
-    println!("job {:?} succeeded in {:.2} s", summary.name, summary.elapsed.as_secs_f64());
-    println!("  stages {}, tasks {}", summary.stages, summary.tasks);
-    println!("  rows in {} (skipped {}), bytes in {}", m.rows_in, m.skipped, human(m.bytes_in));
-    println!("  shuffled {}", human(m.shuffle_bytes));
-    println!("  rows out {}, bytes out {}", m.rows_out, human(m.bytes_out));
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "job {:?} succeeded in {:.2} s (stages ran in {:.2} s)",
+        summary.name,
+        total.as_secs_f64(),
+        summary.elapsed.as_secs_f64()
+    )?;
+    writeln!(out, "  stages {}, tasks {}", summary.stages, summary.tasks)?;
+    writeln!(out, "  rows in {} (skipped {}), bytes in {}", m.rows_in, m.skipped, human(m.bytes_in))?;
+    writeln!(out, "  shuffled {}", human(m.shuffle_bytes))?;
+    writeln!(out, "  rows out {}, bytes out {}", m.rows_out, human(m.bytes_out))?;
     for (sink, url) in &summary.outputs {
-        println!("  output {sink}: {url}");
+        writeln!(out, "  output {sink}: {url}")?;
     }
+    Ok(())
 }
 
 fn human(bytes: u64) -> String {
