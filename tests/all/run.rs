@@ -119,11 +119,11 @@ fn number(text: &str) -> f64 {
     text.parse().unwrap_or_else(|_| panic!("{text:?} is not a number"))
 }
 
-/// The reference job over `data/`: parse, key by station, `aggregate` the temperature in 4
-/// partitions, write CSV to `out`. `parse_extra` is appended to the parse step's config.
-fn readings_job(aggregate: &str, parse_extra: &str, out: &str) -> String {
+/// The start of a job over `data/`: the `readings` source and a `parse` step (std:parse-csv of
+/// `station;temperature`, with `parse_extra` appended to its config).
+fn parse_readings(name: &str, parse_extra: &str) -> String {
     format!(
-        r#"name = "readings"
+        r#"name = "{name}"
 
 [[source]]
 id = "readings"
@@ -135,7 +135,16 @@ id = "parse"
 input = "readings"
 plugin = "std:parse-csv"
 config = {{ delimiter = ";", schema = "station:string,temperature:f64"{parse_extra} }}
+"#
+    )
+}
 
+/// The reference job over `data/`: parse, key by station, `aggregate` the temperature in 4
+/// partitions, write CSV to `out`. `parse_extra` is appended to the parse step's config.
+fn readings_job(aggregate: &str, parse_extra: &str, out: &str) -> String {
+    let prefix = parse_readings("readings", parse_extra);
+    format!(
+        r#"{prefix}
 [[step]]
 id = "by-station"
 input = "parse"
@@ -160,20 +169,9 @@ plugin = "std:format-csv"
 
 /// A map-only job over `data/`: parse, then straight to CSV in `out`.
 fn parse_only_job(out: &str) -> String {
+    let prefix = parse_readings("parse-only", "");
     format!(
-        r#"name = "parse-only"
-
-[[source]]
-id = "readings"
-url = "data/"
-split_size = "64KiB"
-
-[[step]]
-id = "parse"
-input = "readings"
-plugin = "std:parse-csv"
-config = {{ delimiter = ";", schema = "station:string,temperature:f64" }}
-
+        r#"{prefix}
 [[sink]]
 id = "out"
 input = "parse"
@@ -510,22 +508,11 @@ fn user_plugins_given_by_path_run_as_map_and_aggregate() {
     write_readings(&dir.path().join("data"), &readings, false);
     let to_fahrenheit = flicker_plugins::guest_artifact("celsius-to-fahrenheit");
     let range = flicker_plugins::guest_artifact("temperature-range");
+    let prefix = parse_readings("fahrenheit-range", "");
     let manifest = write_manifest(
         dir.path(),
         &format!(
-            r#"name = "fahrenheit-range"
-
-[[source]]
-id = "readings"
-url = "data/"
-split_size = "64KiB"
-
-[[step]]
-id = "parse"
-input = "readings"
-plugin = "std:parse-csv"
-config = {{ delimiter = ";", schema = "station:string,temperature:f64" }}
-
+            r#"{prefix}
 [[step]]
 id = "fahrenheit"
 input = "parse"
@@ -709,19 +696,9 @@ fn a_user_reduce_by_key_keeps_the_whole_winning_row() {
 /// A job whose map step is the test plugin looping forever.
 fn looping_job(limits: &str) -> String {
     let plugin = flicker_plugins::guest_artifact("flicker-test-plugin");
+    let prefix = parse_readings("loops", "");
     format!(
-        r#"name = "loops"
-
-[[source]]
-id = "readings"
-url = "data/"
-
-[[step]]
-id = "parse"
-input = "readings"
-plugin = "std:parse-csv"
-config = {{ delimiter = ";", schema = "station:string,temperature:f64" }}
-
+        r#"{prefix}
 [[step]]
 id = "spin"
 input = "parse"
