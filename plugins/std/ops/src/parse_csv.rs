@@ -111,14 +111,18 @@ impl Parse for ParseCsv {
     }
 
     fn parse(&mut self, chunk: &[u8]) -> Result<Parsed, Error> {
-        let mut batch = BatchWriter::with_capacity(&self.schema, chunk.len() + chunk.len() / 2);
+        // A row takes about three times the bytes of its line (tags, lengths, the key).
+        let mut batch = BatchWriter::with_capacity(&self.schema, chunk.len() * 3);
         let mut skipped = 0;
         let quoted = memchr::memchr(b'"', chunk).is_some();
+        // One UTF-8 check for the whole chunk; then a field is a slice of it, checked no more.
+        let text = std::str::from_utf8(chunk).ok();
         for (index, (offset, line)) in lines(chunk).enumerate() {
             if line.is_empty() {
                 continue;
             }
-            match self.parse_line(line, quoted, &mut batch) {
+            let line_text = text.and_then(|t| t.get(offset..offset + line.len()));
+            match self.parse_line(line, line_text, quoted, &mut batch) {
                 Ok(()) => {}
                 Err(_) if self.is_header(line) => {}
                 Err(_) if self.skip_bad => skipped += 1,
@@ -134,13 +138,21 @@ impl ParseCsv {
         if !self.header {
             return false;
         }
-        let Ok((source, ranges)) = self.splitter.split(line, self.delimiter, true) else { return false };
+        let Ok((source, ranges, _)) = self.splitter.split(line, self.delimiter, true) else { return false };
         ranges.len() == self.schema.value_fields.len()
             && ranges.iter().zip(&self.schema.value_fields).all(|(&(s, e), n)| &source[s..e] == n.as_bytes())
     }
 
-    fn parse_line(&mut self, line: &[u8], quoted: bool, batch: &mut BatchWriter) -> Result<(), String> {
-        let (source, ranges) = self.splitter.split(line, self.delimiter, quoted)?;
+    fn parse_line(
+        &mut self,
+        line: &[u8],
+        line_text: Option<&str>,
+        quoted: bool,
+        batch: &mut BatchWriter,
+    ) -> Result<(), String> {
+        let (source, ranges, unquoted) = self.splitter.split(line, self.delimiter, quoted)?;
+        // Fields of a line without quotes are slices of the line: use its checked text.
+        let source_text = if unquoted { line_text } else { None };
         if ranges.len() != self.types.len() {
             return Err(format!(
                 "found {} field(s) separated by {:?}, the schema has {}",
@@ -153,7 +165,8 @@ impl ParseCsv {
         self.value_bytes.clear();
         self.field_ends.clear();
         for (i, &(start, end)) in ranges.iter().enumerate() {
-            let value = convert(&source[start..end], self.types[i])
+            let text = source_text.and_then(|t| t.get(start..end));
+            let value = convert(&source[start..end], text, self.types[i])
                 .map_err(|problem| format!("field `{}`: {problem}", self.schema.value_fields[i]))?;
             encode_value(&mut self.value_bytes, value);
             self.field_ends.push(self.value_bytes.len());
@@ -168,13 +181,17 @@ impl ParseCsv {
     }
 }
 
-fn convert(raw: &[u8], ty: FieldType) -> Result<ValueRef<'_>, String> {
+/// Converts a field to its schema type; `text` is the field as already-checked UTF-8, if known.
+fn convert<'a>(raw: &'a [u8], text: Option<&'a str>, ty: FieldType) -> Result<ValueRef<'a>, String> {
     if ty == FieldType::F64
         && let Some(value) = simple_decimal(raw)
     {
         return Ok(ValueRef::F64(value));
     }
-    let text = std::str::from_utf8(raw).map_err(|_| "the value is not valid UTF-8".to_owned())?;
+    let text = match text {
+        Some(text) => text,
+        None => std::str::from_utf8(raw).map_err(|_| "the value is not valid UTF-8".to_owned())?,
+    };
     let invalid = |what: &str| format!("{text:?} is not a valid {what}");
     match ty {
         FieldType::Str => Ok(ValueRef::Str(text)),
@@ -219,8 +236,9 @@ fn simple_decimal(raw: &[u8]) -> Option<f64> {
     Some(if negative { -value } else { value })
 }
 
-/// A split line: the buffer its fields live in, and each field's byte range in it.
-type SplitLine<'a> = (&'a [u8], &'a [(usize, usize)]);
+/// A split line: the buffer its fields live in, each field's byte range in it, and whether that
+/// buffer is the line itself (no field was quoted).
+type SplitLine<'a> = (&'a [u8], &'a [(usize, usize)], bool);
 
 /// Splits lines into fields, unquoting RFC 4180 quoted fields into a scratch buffer.
 #[derive(Default)]
@@ -241,7 +259,7 @@ impl Splitter {
                 start = end + 1;
             }
             self.ranges.push((start, line.len()));
-            return Ok((line, &self.ranges));
+            return Ok((line, &self.ranges, true));
         }
         self.unquoted.clear();
         let mut rest = line;
@@ -251,7 +269,7 @@ impl Splitter {
                 rest = unquote(quoted, &mut self.unquoted)?;
                 self.ranges.push((start, self.unquoted.len()));
                 match rest.split_first() {
-                    None => return Ok((&self.unquoted, &self.ranges)),
+                    None => return Ok((&self.unquoted, &self.ranges, false)),
                     Some((&b, after)) if b == delimiter => rest = after,
                     Some(_) => {
                         return Err("a quoted field is followed by text before the delimiter".to_owned());
@@ -262,7 +280,7 @@ impl Splitter {
                 self.unquoted.extend_from_slice(&rest[..end]);
                 self.ranges.push((start, self.unquoted.len()));
                 if end == rest.len() {
-                    return Ok((&self.unquoted, &self.ranges));
+                    return Ok((&self.unquoted, &self.ranges, false));
                 }
                 rest = &rest[end + 1..];
             }
@@ -375,6 +393,16 @@ mod tests {
             parser(&[("schema", "a:i64"), ("key", "b")]),
             Err(Error::InvalidConfig(m)) if m.contains("`b`")
         ));
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_a_bad_record_among_good_ones() {
+        let mut p = parser(&[("delimiter", ";"), ("schema", "station:string,temperature:f64")]).unwrap();
+        let err = p.parse(b"Oslo;1\n\xffBad;2\n").unwrap_err();
+        assert!(
+            matches!(&err, Error::BadRecord { index: 1, offset: Some(7), message } if message.contains("UTF-8")),
+            "{err:?}"
+        );
     }
 
     #[test]
