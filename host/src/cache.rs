@@ -4,6 +4,7 @@
 use crate::{HostError, PluginDigest};
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
@@ -46,7 +47,13 @@ impl ComponentCache {
         let component = compile(engine, bytes)?;
         let serialized =
             component.serialize().map_err(|e| HostError::Compile { message: format!("{e:#}") })?;
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        // A name no other writer uses, in this process or another; the rename publishes it whole.
+        static WRITES: AtomicU64 = AtomicU64::new(0);
+        let tmp = path.with_extension(format!(
+            "tmp-{}-{}",
+            std::process::id(),
+            WRITES.fetch_add(1, Ordering::Relaxed)
+        ));
         std::fs::write(&tmp, serialized)
             .and_then(|()| std::fs::rename(&tmp, &path))
             .map_err(|source| HostError::Cache { path: path.clone(), source })?;

@@ -159,3 +159,21 @@ fn the_deadline_holds_after_the_runtime_is_dropped() {
     let error = looping.map(&small_batch()).unwrap_err();
     assert!(matches!(error, CallError::LimitExceeded(Limit::CallTimeout { .. })), "{error}");
 }
+
+#[test]
+fn runtimes_sharing_a_cache_directory_compile_concurrently() {
+    let dir = tempfile::tempdir().unwrap();
+    let config =
+        flicker_host::RuntimeConfig { cache_dir: Some(dir.path().to_path_buf()), ..Default::default() };
+    let bytes = flicker_plugins::std_plugin("std:count").unwrap();
+    std::thread::scope(|scope| {
+        let loads: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| Runtime::new(config.clone()).unwrap().load(bytes).map(|p| p.digest())))
+            .collect();
+        for load in loads {
+            assert!(load.join().unwrap().is_ok());
+        }
+    });
+    let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+}
