@@ -25,8 +25,8 @@ impl<T> Resource<T> {
 }
 
 impl<T: Parse> parse::exports::flicker::operator::parse::GuestParser for Resource<T> {
-    fn new(config: Vec<(String, String)>) -> WitResult<Self> {
-        build(config, T::new)
+    fn create(config: Vec<(String, String)>) -> WitResult<parse::exports::flicker::operator::parse::Parser> {
+        build(config, T::new).map(parse::exports::flicker::operator::parse::Parser::new)
     }
     fn parse(&self, chunk: Vec<u8>) -> WitResult<parse::exports::flicker::operator::parse::Parsed> {
         self.with(|op| op.parse(&chunk))
@@ -35,8 +35,8 @@ impl<T: Parse> parse::exports::flicker::operator::parse::GuestParser for Resourc
 }
 
 impl<T: Map> map::exports::flicker::operator::map::GuestMapper for Resource<T> {
-    fn new(config: Vec<(String, String)>) -> WitResult<Self> {
-        build(config, T::new)
+    fn create(config: Vec<(String, String)>) -> WitResult<map::exports::flicker::operator::map::Mapper> {
+        build(config, T::new).map(map::exports::flicker::operator::map::Mapper::new)
     }
     fn map(&self, input: Vec<u8>) -> WitResult<Vec<u8>> {
         self.with(|op| op.map(&input))
@@ -44,8 +44,10 @@ impl<T: Map> map::exports::flicker::operator::map::GuestMapper for Resource<T> {
 }
 
 impl<T: Aggregate> aggregate::exports::flicker::operator::aggregate::GuestAggregator for Resource<T> {
-    fn new(config: Vec<(String, String)>) -> WitResult<Self> {
-        build(config, T::new)
+    fn create(
+        config: Vec<(String, String)>,
+    ) -> WitResult<aggregate::exports::flicker::operator::aggregate::Aggregator> {
+        build(config, T::new).map(aggregate::exports::flicker::operator::aggregate::Aggregator::new)
     }
     fn update(&self, input: Vec<u8>) -> WitResult<()> {
         self.with(|op| op.update(&input))
@@ -62,8 +64,10 @@ impl<T: Aggregate> aggregate::exports::flicker::operator::aggregate::GuestAggreg
 }
 
 impl<T: Format> format::exports::flicker::operator::format::GuestFormatter for Resource<T> {
-    fn new(config: Vec<(String, String)>) -> WitResult<Self> {
-        build(config, T::new)
+    fn create(
+        config: Vec<(String, String)>,
+    ) -> WitResult<format::exports::flicker::operator::format::Formatter> {
+        build(config, T::new).map(format::exports::flicker::operator::format::Formatter::new)
     }
     fn format(&self, input: Vec<u8>) -> WitResult<Vec<u8>> {
         self.with(|op| op.format(&input))

@@ -10,7 +10,7 @@ pub struct Config {
 }
 
 impl Config {
-    /// Wraps the pairs handed to an operator's constructor.
+    /// Wraps the pairs handed to an operator's `create` function.
     pub fn new(pairs: Vec<(String, String)>) -> Self {
         Self { pairs }
     }

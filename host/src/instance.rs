@@ -95,7 +95,7 @@ pub trait World: Sized {
     type Pre;
     /// Instantiates the template in `store`.
     fn instantiate(pre: &Self::Pre, store: &mut Store<SandboxState>) -> wasmtime::Result<Self>;
-    /// Calls the resource's constructor with the step's config.
+    /// Calls the resource's static `create` function with the step's config.
     fn construct(&self, store: &mut Store<SandboxState>, config: Config<'_>) -> GuestResult<ResourceAny>;
 }
 
@@ -105,7 +105,7 @@ impl World for parse::ParsePlugin {
         pre.instantiate(store)
     }
     fn construct(&self, store: &mut Store<SandboxState>, config: Config<'_>) -> GuestResult<ResourceAny> {
-        self.flicker_operator_parse().parser().call_constructor(store, config)
+        self.flicker_operator_parse().parser().call_create(store, config)
     }
 }
 
@@ -115,7 +115,7 @@ impl World for map::MapPlugin {
         pre.instantiate(store)
     }
     fn construct(&self, store: &mut Store<SandboxState>, config: Config<'_>) -> GuestResult<ResourceAny> {
-        self.flicker_operator_map().mapper().call_constructor(store, config)
+        self.flicker_operator_map().mapper().call_create(store, config)
     }
 }
 
@@ -125,7 +125,7 @@ impl World for aggregate::AggregatePlugin {
         pre.instantiate(store)
     }
     fn construct(&self, store: &mut Store<SandboxState>, config: Config<'_>) -> GuestResult<ResourceAny> {
-        self.flicker_operator_aggregate().aggregator().call_constructor(store, config)
+        self.flicker_operator_aggregate().aggregator().call_create(store, config)
     }
 }
 
@@ -135,7 +135,7 @@ impl World for format::FormatPlugin {
         pre.instantiate(store)
     }
     fn construct(&self, store: &mut Store<SandboxState>, config: Config<'_>) -> GuestResult<ResourceAny> {
-        self.flicker_operator_format().formatter().call_constructor(store, config)
+        self.flicker_operator_format().formatter().call_create(store, config)
     }
 }
 
