@@ -8,7 +8,6 @@ use crate::{MAGIC, Schema, ValueRef};
 pub struct BatchWriter {
     buf: Vec<u8>,
     header_len: usize,
-    rows: usize,
 }
 
 impl BatchWriter {
@@ -24,19 +23,18 @@ impl BatchWriter {
         write_names(&mut buf, &schema.key_fields);
         write_names(&mut buf, &schema.value_fields);
         let header_len = buf.len();
-        Self { buf, header_len, rows: 0 }
+        Self { buf, header_len }
     }
 
     /// Starts a batch whose header is copied verbatim from an existing batch's header bytes.
     pub fn with_header(header: &[u8]) -> Self {
-        Self { buf: header.to_vec(), header_len: header.len(), rows: 0 }
+        Self { buf: header.to_vec(), header_len: header.len() }
     }
 
     /// Appends a row from its already encoded key and value bytes.
     pub fn push_raw(&mut self, key: &[u8], value: &[u8]) {
         push_len_prefixed(&mut self.buf, key);
         push_len_prefixed(&mut self.buf, value);
-        self.rows += 1;
     }
 
     /// Appends a row from its key values and field values.
@@ -58,20 +56,12 @@ impl BatchWriter {
     pub fn push_with(&mut self, key: impl FnOnce(&mut Vec<u8>), value: impl FnOnce(&mut Vec<u8>)) {
         write_section(&mut self.buf, key);
         write_section(&mut self.buf, value);
-        self.rows += 1;
     }
 
-    /// Appends rows that are already framed (as in [`crate::BatchReader::row_bytes`]); `rows` is
-    /// their count.
-    pub fn extend_framed_counted(&mut self, framed: &[u8], rows: usize) {
-        self.buf.extend_from_slice(framed);
-        self.rows += rows;
-    }
-
-    /// Appends rows that are already framed, counting them.
+    /// Appends rows that are already framed (as in [`crate::BatchReader::row_bytes`] or
+    /// [`crate::RawRow::framed`]).
     pub fn extend_framed(&mut self, framed: &[u8]) {
-        let rows = crate::Rows::count_framed(framed);
-        self.extend_framed_counted(framed, rows);
+        self.buf.extend_from_slice(framed);
     }
 
     /// The framed rows appended so far.
@@ -82,11 +72,6 @@ impl BatchWriter {
     /// Reserves room for `bytes` more bytes of rows.
     pub fn reserve(&mut self, bytes: usize) {
         self.buf.reserve(bytes);
-    }
-
-    /// Number of rows appended so far.
-    pub fn rows(&self) -> usize {
-        self.rows
     }
 
     /// Bytes used by the rows appended so far (excluding the header).

@@ -28,7 +28,7 @@ pub fn partition_batch(batch: &[u8], partitions: u32) -> Result<Vec<Vec<u8>>, Fr
         .collect();
     for row in reader.rows() {
         let row = row?;
-        writers[partition_of(row.key, partitions) as usize].extend_framed_counted(row.framed, 1);
+        writers[partition_of(row.key, partitions) as usize].extend_framed(row.framed);
     }
     Ok(writers.into_iter().map(BatchWriter::finish).collect())
 }
@@ -51,16 +51,6 @@ impl ShuffleStore {
     /// The blocks written by map task `task` of `stage`.
     pub fn get(&self, stage: StageId, task: u32) -> Option<MapOutput> {
         self.lock().get(&(stage, task)).cloned()
-    }
-
-    /// Bytes held for `stage`.
-    pub fn bytes(&self, stage: StageId) -> u64 {
-        self.lock()
-            .iter()
-            .filter(|((s, _), _)| *s == stage)
-            .flat_map(|(_, blocks)| blocks.iter())
-            .map(|b| b.len() as u64)
-            .sum()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(StageId, u32), MapOutput>> {

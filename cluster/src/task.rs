@@ -142,6 +142,14 @@ impl<'c> Pipeline<'c> {
 
     /// Ends the task: shuffle output into the store, or the part into the sink's temporary area.
     fn finish(mut self, ctx: &TaskContext<'_>, stage: &StagePlan, task: u32) -> Result<TaskOutcome, Fail> {
+        for (step, _, instance) in &self.maps {
+            log_guest_stderr(stage, task, step, &instance.stderr());
+        }
+        let (step, stderr) = match &self.output {
+            Output::Shuffle { step, aggregate, .. } => (*step, aggregate.stderr()),
+            Output::Sink { sink, format, .. } => (*sink, format.stderr()),
+        };
+        log_guest_stderr(stage, task, step, &stderr);
         let part = match self.output {
             Output::Shuffle { step, op, mut aggregate, partitions } => {
                 let partials = aggregate.partials().map_err(|e| call_failed(step, op, None, e))?;
@@ -162,6 +170,13 @@ impl<'c> Pipeline<'c> {
             }
         };
         Ok(TaskOutcome { metrics: self.metrics, part })
+    }
+}
+
+/// Attaches what an operator wrote to its stderr (captured, bounded) to the task's log.
+fn log_guest_stderr(stage: &StagePlan, task: u32, step: &str, stderr: &str) {
+    if !stderr.is_empty() {
+        tracing::info!(stage = stage.id.0, task, step, stderr = stderr.trim_end(), "operator stderr");
     }
 }
 
@@ -214,6 +229,7 @@ fn run(
                 pipeline.metrics.skipped += u64::from(parsed.skipped);
                 pipeline.push(parsed.rows)?;
             }
+            log_guest_stderr(stage, task, parse_step, &parser.stderr());
             pipeline.finish(ctx, stage, task)
         }
         (
@@ -230,6 +246,7 @@ fn run(
                 reducer.merge(block).map_err(|e| call_failed(aggregate, op, None, e))?;
             }
             let finished = reducer.finish().map_err(|e| call_failed(aggregate, op, None, e))?;
+            log_guest_stderr(stage, task, aggregate, &reducer.stderr());
             pipeline.push(finished)?;
             pipeline.finish(ctx, stage, task)
         }
