@@ -137,20 +137,27 @@ impl<'a> ValueIter<'a> {
 
     /// Skips `n` values, then returns the encoded bytes (tag and payload) of the next one.
     pub fn nth_raw(&mut self, n: usize) -> Option<Result<&'a [u8], FrameError>> {
-        for index in 0..=n {
-            if self.cursor.at >= self.cursor.bytes.len() {
-                return None;
-            }
-            let start = self.cursor.at;
-            if let Err(error) = self.cursor.skip_value() {
-                self.cursor.at = self.cursor.bytes.len();
+        for _ in 0..n {
+            if let Err(error) = self.next_raw()? {
                 return Some(Err(error));
             }
-            if index == n {
-                return Some(Ok(&self.cursor.bytes[start..self.cursor.at]));
-            }
         }
-        None
+        self.next_raw()
+    }
+
+    /// Skips the next value by its tag and length; returns its encoded bytes.
+    fn next_raw(&mut self) -> Option<Result<&'a [u8], FrameError>> {
+        if self.cursor.at >= self.cursor.bytes.len() {
+            return None;
+        }
+        let start = self.cursor.at;
+        Some(match self.cursor.skip_value() {
+            Ok(()) => Ok(&self.cursor.bytes[start..self.cursor.at]),
+            Err(error) => {
+                self.cursor.at = self.cursor.bytes.len();
+                Err(error)
+            }
+        })
     }
 
     /// The bytes not decoded yet.
@@ -178,11 +185,7 @@ impl<'a> Iterator for ValueIter<'a> {
     #[inline]
     fn nth(&mut self, n: usize) -> Option<Self::Item> {
         for _ in 0..n {
-            if self.cursor.at >= self.cursor.bytes.len() {
-                return None;
-            }
-            if let Err(error) = self.cursor.skip_value() {
-                self.cursor.at = self.cursor.bytes.len();
+            if let Err(error) = self.next_raw()? {
                 return Some(Err(error));
             }
         }

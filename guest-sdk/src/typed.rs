@@ -96,6 +96,41 @@ impl TypedBatch {
     }
 }
 
+/// Which fields of a keyed row a typed value is read from.
+enum Fields {
+    /// The key fields and the value fields (an input row).
+    All,
+    /// Only the value fields (a partial state, whose key is the group's).
+    Values,
+}
+
+/// Reads every row of a keyed batch as a `V` and hands it to `each` with the row's key bytes,
+/// after noting the batch's key fields in `table`.
+fn for_each_keyed<S, V: DeserializeOwned>(
+    table: &mut GroupTable<S>,
+    batch: &[u8],
+    fields: Fields,
+    mut each: impl FnMut(&mut GroupTable<S>, &[u8], V) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let batch = BatchReader::new(batch)?;
+    table.observe(batch.schema());
+    let values_only = match fields {
+        Fields::All => None,
+        Fields::Values => {
+            Some(Schema { key_fields: Vec::new(), value_fields: batch.schema().value_fields.clone() })
+        }
+    };
+    for row in batch.rows() {
+        let row = row?;
+        let value = match &values_only {
+            None => from_row(batch.schema(), &row)?,
+            Some(schema) => from_row(schema, &flicker_batch::RawRow { key: &[], ..row })?,
+        };
+        each(table, row.key, value)?;
+    }
+    Ok(())
+}
+
 /// Runs a [`RowMap`] as a [`Map`].
 pub struct RowMapOp<T>(T);
 
@@ -139,14 +174,10 @@ impl<T: RowAggregate> Aggregate for RowAggregateOp<T> {
     }
 
     fn update(&mut self, input: &[u8]) -> Result<(), Error> {
-        let batch = BatchReader::new(input)?;
-        self.table.observe(batch.schema());
-        for row in batch.rows() {
-            let row = row?;
-            let value = from_row(batch.schema(), &row)?;
-            self.op.update(self.table.state(row.key, T::State::default), value)?;
-        }
-        Ok(())
+        let op = &mut self.op;
+        for_each_keyed(&mut self.table, input, Fields::All, |table, key, value| {
+            op.update(table.state(key, T::State::default), value)
+        })
     }
 
     fn partials(&mut self) -> Result<Vec<u8>, Error> {
@@ -154,16 +185,11 @@ impl<T: RowAggregate> Aggregate for RowAggregateOp<T> {
     }
 
     fn merge(&mut self, partials: &[u8]) -> Result<(), Error> {
-        let batch = BatchReader::new(partials)?;
-        self.table.observe(batch.schema());
-        let value_only = Schema { key_fields: Vec::new(), value_fields: batch.schema().value_fields.clone() };
-        for row in batch.rows() {
-            let row = row?;
-            let value_row = flicker_batch::RawRow { key: &[], ..row };
-            let other: T::State = from_row(&value_only, &value_row)?;
-            self.op.merge(self.table.state(row.key, T::State::default), other);
-        }
-        Ok(())
+        let op = &mut self.op;
+        for_each_keyed(&mut self.table, partials, Fields::Values, |table, key, other| {
+            op.merge(table.state(key, T::State::default), other);
+            Ok(())
+        })
     }
 
     fn finish(&mut self) -> Result<Vec<u8>, Error> {
@@ -180,18 +206,15 @@ pub struct RowReduceOp<T: RowReduce> {
 
 impl<T: RowReduce> RowReduceOp<T> {
     fn fold(&mut self, batch: &[u8]) -> Result<(), Error> {
-        let batch = BatchReader::new(batch)?;
-        self.table.observe(batch.schema());
-        for row in batch.rows() {
-            let row = row?;
-            let value = from_row(batch.schema(), &row)?;
-            let slot = self.table.state(row.key, || None);
+        let op = &mut self.op;
+        for_each_keyed(&mut self.table, batch, Fields::All, |table, key, value| {
+            let slot = table.state(key, || None);
             *slot = Some(match slot.take() {
                 None => value,
-                Some(acc) => self.op.reduce(acc, value)?,
+                Some(acc) => op.reduce(acc, value)?,
             });
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn emit(&mut self) -> Result<Vec<u8>, Error> {
