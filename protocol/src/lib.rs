@@ -1,0 +1,17 @@
+//! The wire protocol of a flicker cluster, as plain data.
+//!
+//! Every process (scheduler, executor, BTS, CLI) talks QUIC with mutual TLS. On a connection, each
+//! request opens its own bidirectional stream and gets one response on it. A message is a `serde`
+//! type encoded with `postcard` inside a length-prefixed [`frame`]; a large payload (a component, a
+//! shuffle block) follows its header message on the same stream as raw bytes, written in chunks.
+//!
+//! The protocol is versioned: the TLS handshake's ALPN names the version (see [`version`]), so two
+//! processes of different versions never exchange a message they might misread.
+//!
+//! This crate does no I/O, so the decoder can be tested (and fuzzed) on bytes alone.
+
+pub mod frame;
+pub mod version;
+
+pub use frame::{FrameDecoder, FrameError, MAX_FRAME};
+pub use version::{FALLBACK_ALPN, PROTOCOL_VERSION, alpn, version_of_alpn};

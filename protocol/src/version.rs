@@ -1,0 +1,37 @@
+//! Protocol versions and how the TLS handshake names them.
+//!
+//! A process offers the ALPN `flicker/<its version>` and also [`FALLBACK_ALPN`]. Two processes of
+//! the same version agree on `flicker/<version>`. Otherwise the handshake settles on the fallback,
+//! whose only exchange is stable across all versions: the connecting side sends its version as a
+//! 4-byte little-endian number on one stream, the accepting side answers with its own and closes.
+//! Both then report a mismatch that names both versions.
+
+/// The version of the protocol this build speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The ALPN protocol two processes of different versions agree on, to tell each other their
+/// versions and part.
+pub const FALLBACK_ALPN: &[u8] = b"flicker";
+
+/// The ALPN protocol name of `version`: `flicker/<version>`.
+pub fn alpn(version: u32) -> Vec<u8> {
+    format!("flicker/{version}").into_bytes()
+}
+
+/// The version an ALPN protocol name stands for, if it is a `flicker/<version>` name.
+pub fn version_of_alpn(name: &[u8]) -> Option<u32> {
+    std::str::from_utf8(name.strip_prefix(b"flicker/")?).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alpn_names_round_trip() {
+        assert_eq!(alpn(1), b"flicker/1");
+        assert_eq!(version_of_alpn(&alpn(42)), Some(42));
+        assert_eq!(version_of_alpn(FALLBACK_ALPN), None);
+        assert_eq!(version_of_alpn(b"h3"), None);
+    }
+}
