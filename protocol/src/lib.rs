@@ -11,7 +11,12 @@
 //! This crate does no I/O, so the decoder can be tested (and fuzzed) on bytes alone.
 
 pub mod frame;
+pub mod ids;
+pub mod scheduler;
+pub mod status;
+pub mod task;
 pub mod version;
 
+pub use ids::{ExecutorId, JobId, MapOutputId, PluginDigest, StageId, TaskId};
 pub use frame::{FrameDecoder, FrameError, MAX_FRAME};
 pub use version::{FALLBACK_ALPN, PROTOCOL_VERSION, alpn, version_of_alpn};

@@ -1,0 +1,111 @@
+//! Identifiers that travel between processes, as newtypes so two of them cannot be swapped.
+
+use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
+use std::fmt;
+
+/// A job, named by the scheduler that accepted it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct JobId(pub String);
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A stage's position in its job's plan; stages come in dependency order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct StageId(pub u32);
+
+impl fmt::Display for StageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "stage {}", self.0)
+    }
+}
+
+/// One task of a job: a stage and the task's index in it (its split or partition).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TaskId {
+    /// The job.
+    pub job: JobId,
+    /// The stage.
+    pub stage: StageId,
+    /// The task's index in its stage.
+    pub index: u32,
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "task {} of {} of job {}", self.index, self.stage, self.job)
+    }
+}
+
+/// An executor, named when it starts (by flag, or from its host and port).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ExecutorId(pub String);
+
+impl fmt::Display for ExecutorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A component, named by the sha256 of its bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PluginDigest(pub [u8; 32]);
+
+impl PluginDigest {
+    /// The digest of `component`.
+    pub fn of(component: &[u8]) -> Self {
+        Self(sha2::Sha256::digest(component).into())
+    }
+
+    /// The digest as 64 lowercase hex digits.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl fmt::Display for PluginDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sha256:{}", self.to_hex())
+    }
+}
+
+impl fmt::Debug for PluginDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sha256:{}", &self.to_hex()[..12])
+    }
+}
+
+/// The shuffle output of one map task: a data file and an index held by a BTS.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct MapOutputId {
+    /// The job.
+    pub job: JobId,
+    /// The stage that wrote it.
+    pub stage: StageId,
+    /// The map task's index in that stage.
+    pub map_task: u32,
+}
+
+impl fmt::Display for MapOutputId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "map output {} of {} of job {}", self.map_task, self.stage, self.job)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_print_as_sha256_hex() {
+        let digest = PluginDigest::of(b"abc");
+        assert_eq!(
+            digest.to_string(),
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,232 @@
+//! Requests to the scheduler (from clients and executors) and requests the scheduler makes of
+//! executors. Each travels on its own stream and gets one response on it, except [`Watch`], whose
+//! response is a sequence of [`JobStatus`] frames ending with the job's last one.
+//!
+//! [`Watch`]: SchedulerRequest::Watch
+
+use crate::ids::{ExecutorId, JobId, PluginDigest};
+use crate::status::{JobStatus, NodeStatus};
+use crate::task::{JobDefaults, TaskReport, TaskSpec};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+
+/// A request to the scheduler.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SchedulerRequest {
+    /// Client: which of these components does the scheduler lack?
+    MissingPlugins {
+        /// The components the job uses.
+        digests: Vec<PluginDigest>,
+    },
+    /// Client: a component follows as `len` raw bytes.
+    UploadPlugin {
+        /// Its sha256; the scheduler checks it.
+        digest: PluginDigest,
+        /// Its size.
+        len: u64,
+    },
+    /// Client: run a job.
+    Submit(Submission),
+    /// Client: the status of one job, or of all.
+    Status {
+        /// The job, or every job if `None`.
+        job: Option<JobId>,
+    },
+    /// Client: the job's status now and after every change, until it ends.
+    Watch {
+        /// The job.
+        job: JobId,
+    },
+    /// Client: stop a job; nothing of it is published.
+    Cancel {
+        /// The job.
+        job: JobId,
+    },
+    /// Client: the cluster's members.
+    Nodes,
+    /// Executor: join the cluster. The connection this arrives on is the one the scheduler sends
+    /// tasks on.
+    Register(Registration),
+    /// Executor: still alive.
+    Heartbeat {
+        /// Who.
+        executor: ExecutorId,
+    },
+    /// Executor: send a component (answered by [`SchedulerResponse::Plugin`] and its bytes).
+    FetchPlugin {
+        /// Its sha256.
+        digest: PluginDigest,
+    },
+}
+
+/// A job as a client submits it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Submission {
+    /// The manifest's path as the user named it (error messages cite it).
+    pub manifest_path: String,
+    /// The manifest's text.
+    pub manifest: String,
+    /// The absolute directory relative paths in the manifest are resolved against.
+    pub base_dir: String,
+    /// The component of every plugin reference that is not a standard operator (uploaded before).
+    pub plugins: Vec<(String, PluginDigest)>,
+    /// Defaults the manifest may override; `None` takes the scheduler's.
+    pub defaults: Option<JobDefaults>,
+}
+
+/// What an executor tells the scheduler when it joins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registration {
+    /// Its name.
+    pub executor: ExecutorId,
+    /// The BTS that holds its shuffle output (its own, or a standalone one).
+    pub bts: SocketAddr,
+    /// Tasks it runs at once.
+    pub slots: u32,
+    /// Memory it offers to tasks, in bytes.
+    pub memory: u64,
+    /// Components it has compiled already.
+    pub plugins: Vec<PluginDigest>,
+}
+
+/// The scheduler's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SchedulerResponse {
+    /// The digests among those asked about that the scheduler lacks.
+    Missing(Vec<PluginDigest>),
+    /// The component was stored.
+    Uploaded,
+    /// The job was accepted.
+    Submitted {
+        /// Its id.
+        job: JobId,
+    },
+    /// Job statuses.
+    Jobs(Vec<JobStatus>),
+    /// One status of a watched job.
+    Progress(JobStatus),
+    /// The job was cancelled (or had ended already).
+    Cancelled,
+    /// The cluster's members.
+    Nodes(Vec<NodeStatus>),
+    /// The executor is a member; heartbeats are expected this often.
+    Registered {
+        /// Milliseconds between heartbeats.
+        heartbeat_ms: u64,
+    },
+    /// A heartbeat was taken.
+    Alive,
+    /// A component of `len` raw bytes follows.
+    Plugin {
+        /// Its size.
+        len: u64,
+    },
+    /// The request was refused.
+    Error(RequestError),
+}
+
+/// Why the scheduler refused a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum RequestError {
+    /// The job is invalid (manifest, plugins, config, storage); the message says where.
+    #[error("{reason}")]
+    InvalidJob {
+        /// The problem.
+        reason: String,
+    },
+    /// No such job.
+    #[error("there is no job {job}")]
+    UnknownJob {
+        /// The job asked about.
+        job: JobId,
+    },
+    /// No such component in the plugin store.
+    #[error("the scheduler has no component {digest}")]
+    UnknownPlugin {
+        /// The digest asked about.
+        digest: PluginDigest,
+    },
+    /// An uploaded component's bytes do not match its digest.
+    #[error("uploaded component does not match its digest {expected} (got {actual})")]
+    DigestMismatch {
+        /// The digest announced.
+        expected: PluginDigest,
+        /// The digest of the bytes received.
+        actual: PluginDigest,
+    },
+    /// A heartbeat from an executor the scheduler does not know (it must register again).
+    #[error("executor {executor} is not registered")]
+    NotRegistered {
+        /// The executor.
+        executor: ExecutorId,
+    },
+    /// The request is not allowed or not understood.
+    #[error("{reason}")]
+    BadRequest {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A request the scheduler makes of an executor, on the executor's registration connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExecutorRequest {
+    /// Run a task attempt; answered with its [`TaskReport`] when it ends.
+    Launch(Box<TaskSpec>),
+    /// Stop every task of a job and forget it (its shuffle output is removed through the BTS).
+    CancelJob {
+        /// The job.
+        job: JobId,
+    },
+}
+
+/// An executor's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExecutorResponse {
+    /// How a launched task ended.
+    Task(TaskReport),
+    /// The job's tasks were stopped.
+    Cancelled,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::{MAX_FRAME, decode, encode};
+    use crate::ids::{StageId, TaskId};
+    use crate::task::TaskInput;
+
+    #[test]
+    fn requests_round_trip_through_frames() {
+        let spec = TaskSpec {
+            task: TaskId { job: JobId("j1".into()), stage: StageId(0), index: 3 },
+            attempt: 1,
+            job: crate::task::JobDescriptor {
+                job: JobId("j1".into()),
+                manifest_path: "job.toml".into(),
+                manifest: "name = \"x\"".into(),
+                base_dir: "/data".into(),
+                plugins: vec![("op.wasm".into(), PluginDigest::of(b"op"))],
+                defaults: JobDefaults {
+                    memory_limit: 1,
+                    call_timeout_ms: 2,
+                    output_limit: 3,
+                    partitions: 4,
+                    split_size: 5,
+                    chunk_size: 6,
+                },
+            },
+            input: TaskInput::Split {
+                source: "in".into(),
+                object: "a/b.csv".into(),
+                object_size: 10,
+                start: 0,
+                end: 10,
+            },
+        };
+        let request = ExecutorRequest::Launch(Box::new(spec));
+        assert_eq!(decode::<ExecutorRequest>(&encode(&request, MAX_FRAME).unwrap(), MAX_FRAME).unwrap(), request);
+        let request = SchedulerRequest::Heartbeat { executor: ExecutorId("e1".into()) };
+        assert_eq!(decode::<SchedulerRequest>(&encode(&request, MAX_FRAME).unwrap(), MAX_FRAME).unwrap(), request);
+    }
+}

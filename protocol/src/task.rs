@@ -1,0 +1,160 @@
+//! What a task is, as the scheduler hands it to an executor, and what the executor reports back.
+
+use crate::ids::{JobId, MapOutputId, PluginDigest, TaskId};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::ops::AddAssign;
+
+/// Everything an executor needs to plan a job the way the scheduler did: the manifest, where its
+/// relative paths point, which component each plugin reference names, and the cluster defaults.
+/// Planning is a pure function of these, so every executor derives the same stages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobDescriptor {
+    /// The job.
+    pub job: JobId,
+    /// The manifest's path as the submitter named it (error messages cite it).
+    pub manifest_path: String,
+    /// The manifest's text.
+    pub manifest: String,
+    /// The absolute directory relative source and sink paths are resolved against.
+    pub base_dir: String,
+    /// The component of every plugin reference that is not a standard operator.
+    pub plugins: Vec<(String, PluginDigest)>,
+    /// Cluster defaults the manifest may override.
+    pub defaults: JobDefaults,
+}
+
+/// Cluster-wide defaults of a job, as data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobDefaults {
+    /// Memory limit of an operator instance, in bytes.
+    pub memory_limit: u64,
+    /// Time limit of one operator call, in milliseconds.
+    pub call_timeout_ms: u64,
+    /// Limit on what one operator call returns, in bytes.
+    pub output_limit: u64,
+    /// Shuffle partitions of aggregates that do not set `partitions`.
+    pub partitions: u32,
+    /// The largest input split of sources that do not set `split_size`, in bytes.
+    pub split_size: u64,
+    /// Bytes of input handed to a parser per call.
+    pub chunk_size: u64,
+}
+
+/// One attempt at one task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskSpec {
+    /// The task.
+    pub task: TaskId,
+    /// Which attempt this is, from 0.
+    pub attempt: u32,
+    /// The job it belongs to.
+    pub job: JobDescriptor,
+    /// What it reads.
+    pub input: TaskInput,
+}
+
+/// What a task reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TaskInput {
+    /// A byte range of one object of a source; the task owns the records that start in it.
+    Split {
+        /// The source's id in the manifest.
+        source: String,
+        /// The object's path in the source's store.
+        object: String,
+        /// The object's size.
+        object_size: u64,
+        /// First byte of the range.
+        start: u64,
+        /// End of the range (exclusive).
+        end: u64,
+    },
+    /// One partition of a shuffle: the blocks of that partition in every map output.
+    Partition {
+        /// The partition.
+        partition: u32,
+        /// Every map output of the upstream stage and the BTS holding it.
+        map_outputs: Vec<MapOutputLocation>,
+    },
+}
+
+/// Where a map output lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MapOutputLocation {
+    /// The map output.
+    pub id: MapOutputId,
+    /// The BTS that holds it.
+    pub bts: SocketAddr,
+    /// Stored bytes of the partition the task reads (a hint for fetch scheduling).
+    pub bytes: u64,
+}
+
+/// What an attempt produced or why it failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TaskReport {
+    /// It succeeded.
+    Succeeded {
+        /// What it read and wrote.
+        metrics: TaskMetrics,
+        /// What it left behind.
+        output: TaskOutput,
+    },
+    /// It failed.
+    Failed {
+        /// Why, as the user should read it.
+        cause: String,
+    },
+}
+
+/// What a successful task left behind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TaskOutput {
+    /// Shuffle output, held by the executor's BTS.
+    MapOutput {
+        /// Stored bytes per partition.
+        partition_bytes: Vec<u64>,
+    },
+    /// A part of a sink's output, in the sink's temporary area.
+    Part {
+        /// The part's file name.
+        name: String,
+        /// Its size.
+        size: u64,
+    },
+}
+
+/// What one task (or, summed, a stage or a job) read, wrote and skipped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskMetrics {
+    /// Records parsed from input.
+    pub rows_in: u64,
+    /// Input bytes read.
+    pub bytes_in: u64,
+    /// Records skipped as bad by a parser.
+    pub skipped: u64,
+    /// Rows handed to sinks.
+    pub rows_out: u64,
+    /// Bytes written to sinks.
+    pub bytes_out: u64,
+    /// Shuffle bytes written (map side) or read (reduce side).
+    pub shuffle_bytes: u64,
+}
+
+impl TaskMetrics {
+    /// These metrics without the input counters (rows and bytes read, records skipped).
+    pub fn without_input(self) -> Self {
+        Self { rows_in: 0, bytes_in: 0, skipped: 0, ..self }
+    }
+}
+
+impl AddAssign for TaskMetrics {
+    fn add_assign(&mut self, other: Self) {
+        self.rows_in += other.rows_in;
+        self.bytes_in += other.bytes_in;
+        self.skipped += other.skipped;
+        self.rows_out += other.rows_out;
+        self.bytes_out += other.bytes_out;
+        self.shuffle_bytes += other.shuffle_bytes;
+    }
+}
