@@ -10,6 +10,7 @@
 //!
 //! This crate does no I/O, so the decoder can be tested (and fuzzed) on bytes alone.
 
+pub mod bts;
 pub mod frame;
 pub mod ids;
 pub mod scheduler;

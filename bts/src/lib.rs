@@ -1,0 +1,71 @@
+//! The core of flicker's block transfer service (BTS): shuffle output on a node's disk.
+//!
+//! A map task cuts its output into one block of bytes per reduce partition. The node's BTS keeps
+//! those blocks until the job ends, and reduce tasks fetch "partition `p` of map output `m`" from
+//! it. This crate holds what that needs apart from the network: the [`block`] encoding, the
+//! on-disk [`store`], and the [`fetch_plan`] a reduce task follows. The messages of the BTS's
+//! network service are in [`flicker_protocol::bts`].
+//!
+//! # On disk
+//!
+//! A [`ShuffleStore`] keeps each map output in two files, `<root>/<job>/<stage>/<map task>.data`
+//! and `.index`:
+//!
+//! - **Blocks.** Each block is compressed on its own (an lz4 *block*, no frame), so one partition
+//!   can be read, sent and decompressed without the others; an empty block stores zero bytes. Its
+//!   [`BlockHeader`] holds the raw length, the stored length and the **xxh3-64 checksum of the
+//!   stored (compressed) bytes**.
+//! - **Data file.** The stored blocks back to back, in partition order, nothing else.
+//! - **Index.** A small binary file: the magic `FLBI`, a format version, the partition count, per
+//!   partition the block's offset in the data file, stored length, raw length and checksum, and
+//!   last an xxh3-64 checksum of the index itself (the format is in the `index` module). A
+//!   damaged index is detected ([`BtsError::CorruptIndex`]) rather than sending a reader to the
+//!   wrong bytes.
+//! - **Atomic publication.** Both files are written under temporary names and renamed into place,
+//!   data first and index last. A map output exists when its index does, so a reader never sees a
+//!   half-written output, and a re-run of a map task replaces its previous output in the same way.
+//!   Files are not `fsync`ed: shuffle output can be recomputed, and the checksums catch a file
+//!   torn by a crash.
+//!
+//! # Who checks the checksums
+//!
+//! [`ShuffleStore::read_block`] sends a block's stored bytes and header as they are on disk,
+//! without checking them. The fetching side checks them ([`block::decode`]) before decompressing,
+//! so one check, end to end, covers damage on disk, in memory and on the wire, and the BTS does not
+//! spend time hashing what it serves. A block received for storage from another node is checked
+//! before it is stored ([`ShuffleStore::write_map_output_encoded`]).
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use flicker_bts::{ShuffleStore, block};
+//! use flicker_protocol::{JobId, MapOutputId, StageId};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = ShuffleStore::new(dir.path());
+//! let id = MapOutputId { job: JobId("job-1".into()), stage: StageId(0), map_task: 3 };
+//!
+//! // A map task with three reduce partitions, the second one empty.
+//! let info = store.write_map_output(&id, &[b"apple 1\n".to_vec(), Vec::new(), b"pear 2\n".to_vec()])?;
+//! assert_eq!(info.raw_bytes, [8, 0, 7]);
+//!
+//! // What a BTS sends for a fetch, and what the reduce task does with it.
+//! let (header, bytes) = store.read_block(&id, 2)?;
+//! assert_eq!(block::decode(&header, &bytes)?, b"pear 2\n");
+//!
+//! assert!(store.remove_job(&id.job)? > 0);
+//! # Ok(())
+//! # }
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod block;
+pub mod fetch_plan;
+mod index;
+pub mod store;
+
+pub use block::{BlockError, EncodedBlock};
+pub use fetch_plan::{FetchPlan, RetryDecision};
+pub use flicker_protocol::bts::{BlockHeader, MapOutputInfo};
+pub use index::IndexError;
+pub use store::{BtsError, MapOutputWriter, ShuffleStore};

@@ -1,0 +1,670 @@
+//! Map outputs on a node's disk: one data file and one index per map task, under
+//! `<root>/<job>/<stage>/<map task>.{data,index}`.
+//!
+//! The store is synchronous (`std::fs`); async callers run it on a blocking thread.
+
+use crate::block::{self, BlockError, EncodedBlock};
+use crate::index::{self, IndexError};
+use flicker_protocol::bts::{BlockHeader, BtsFailure, MapOutputInfo};
+use flicker_protocol::ids::{JobId, MapOutputId};
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// The longest job id accepted: a file name's limit on common file systems.
+const MAX_JOB_ID_LEN: usize = 255;
+
+/// Numbers temporary files, so concurrent writers of one map output never share one.
+static NEXT_TMP: AtomicU64 = AtomicU64::new(0);
+
+/// A shuffle store operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BtsError {
+    /// A job id that cannot name a directory.
+    #[error(
+        "invalid job id {:?}: a job id is 1 to {MAX_JOB_ID_LEN} of A-Z a-z 0-9 _ . - and not \".\" or \"..\"",
+        job.0
+    )]
+    InvalidJobId {
+        /// The job id.
+        job: JobId,
+    },
+    /// The map output is not on this node (never written, removed, or lost).
+    #[error("no {id} on this node")]
+    NoSuchMapOutput {
+        /// The map output.
+        id: MapOutputId,
+    },
+    /// The map output has fewer partitions than the one asked for.
+    #[error("{id} has {partitions} partitions, there is no partition {partition}")]
+    NoSuchPartition {
+        /// The map output.
+        id: MapOutputId,
+        /// The partition asked for.
+        partition: u32,
+        /// The partitions the map output has.
+        partitions: u32,
+    },
+    /// The map output's index is damaged, so its blocks cannot be found.
+    #[error("the index of {id} at {} is corrupt", path.display())]
+    CorruptIndex {
+        /// The map output.
+        id: MapOutputId,
+        /// The index file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        reason: IndexError,
+    },
+    /// A block is damaged: on disk (found when reading it) or as received (found when storing it).
+    #[error("partition {partition} of {id} is corrupt")]
+    Corrupt {
+        /// The map output.
+        id: MapOutputId,
+        /// The partition.
+        partition: u32,
+        /// What is wrong with the block.
+        source: BlockError,
+    },
+    /// A block too large to encode (4 GiB or more).
+    #[error("partition {partition} of {id} cannot be stored")]
+    Encode {
+        /// The map output.
+        id: MapOutputId,
+        /// The partition.
+        partition: u32,
+        /// Why it cannot be encoded.
+        source: BlockError,
+    },
+    /// A map output with more partitions than an index can hold (`u32::MAX`).
+    #[error("{id} has more than {} partitions", u32::MAX)]
+    TooManyPartitions {
+        /// The map output.
+        id: MapOutputId,
+    },
+    /// A file operation failed.
+    #[error("i/o error on {}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+}
+
+impl From<&BtsError> for BtsFailure {
+    /// The failure to send to a remote caller, with the causes spelled out.
+    fn from(error: &BtsError) -> Self {
+        match error {
+            BtsError::NoSuchMapOutput { id } => BtsFailure::NoSuchMapOutput { id: id.clone() },
+            BtsError::NoSuchPartition { id, partition, partitions } => {
+                BtsFailure::NoSuchPartition { id: id.clone(), partition: *partition, partitions: *partitions }
+            }
+            BtsError::Corrupt { id, partition, source } => {
+                BtsFailure::Corrupt { id: id.clone(), partition: *partition, reason: source.to_string() }
+            }
+            BtsError::CorruptIndex { id, reason, .. } => {
+                BtsFailure::CorruptIndex { id: id.clone(), reason: reason.to_string() }
+            }
+            BtsError::InvalidJobId { .. } | BtsError::TooManyPartitions { .. } => {
+                BtsFailure::InvalidRequest { reason: error.to_string() }
+            }
+            BtsError::Encode { source, .. } => {
+                BtsFailure::InvalidRequest { reason: format!("{error}: {source}") }
+            }
+            BtsError::Io { source, .. } => BtsFailure::Io { reason: format!("{error}: {source}") },
+        }
+    }
+}
+
+/// The map outputs held by one node, in a directory of their own.
+///
+/// Use one store per directory (share it behind an `Arc`): writers of the same map output are kept
+/// from mixing their files only within one store.
+#[derive(Debug)]
+pub struct ShuffleStore {
+    root: PathBuf,
+    /// Held while a writer publishes its files, so two writers of one map output cannot leave
+    /// the data file of one with the index of the other.
+    publishing: Arc<Mutex<()>>,
+}
+
+impl ShuffleStore {
+    /// A store under `root`, which is created when the first output is written.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into(), publishing: Arc::default() }
+    }
+
+    /// The store's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Encodes and stores the blocks of a map output (one per reduce partition, in order; a block
+    /// may be empty), replacing an output of the same id.
+    pub fn write_map_output(&self, id: &MapOutputId, blocks: &[Vec<u8>]) -> Result<MapOutputInfo, BtsError> {
+        let mut writer = self.writer(id)?;
+        for raw in blocks {
+            let partition = writer.next_partition()?;
+            let block = block::encode(raw).map_err(|source| BtsError::Encode {
+                id: id.clone(),
+                partition,
+                source,
+            })?;
+            writer.push(&block)?;
+        }
+        writer.finish()
+    }
+
+    /// Stores a map output whose blocks arrive already encoded (from a remote executor),
+    /// replacing an output of the same id. Each block is checked against its header first; a
+    /// damaged one fails the whole output with [`BtsError::Corrupt`].
+    pub fn write_map_output_encoded(
+        &self,
+        id: &MapOutputId,
+        blocks: Vec<(BlockHeader, Vec<u8>)>,
+    ) -> Result<MapOutputInfo, BtsError> {
+        let mut writer = self.writer(id)?;
+        for (header, bytes) in blocks {
+            let partition = writer.next_partition()?;
+            let block = EncodedBlock::verified(header, bytes).map_err(|source| BtsError::Corrupt {
+                id: id.clone(),
+                partition,
+                source,
+            })?;
+            writer.push(&block)?;
+        }
+        writer.finish()
+    }
+
+    /// Starts writing a map output block by block, for callers that receive the blocks one at a
+    /// time; the writer borrows nothing, so it can move between blocking tasks. Nothing is visible
+    /// to readers until [`MapOutputWriter::finish`].
+    pub fn writer(&self, id: &MapOutputId) -> Result<MapOutputWriter, BtsError> {
+        let paths = self.paths(id)?;
+        let dir = paths.data.parent().unwrap_or(&self.root);
+        fs::create_dir_all(dir).map_err(io_error(dir))?;
+        let unique = format!("{}-{}.tmp", std::process::id(), NEXT_TMP.fetch_add(1, Ordering::Relaxed));
+        let data_tmp = paths.data.with_extension(format!("data.{unique}"));
+        let index_tmp = paths.index.with_extension(format!("index.{unique}"));
+        let file = File::create(&data_tmp).map_err(io_error(&data_tmp))?;
+        Ok(MapOutputWriter {
+            publishing: Arc::clone(&self.publishing),
+            id: id.clone(),
+            paths,
+            data_tmp,
+            index_tmp,
+            data: BufWriter::new(file),
+            headers: Vec::new(),
+            finished: false,
+        })
+    }
+
+    /// The stored bytes of one partition of a map output and their header, read from their range
+    /// of the data file. The bytes are not checked against the header: whoever fetched them does
+    /// that, so damage on disk and on the way are caught by the same check.
+    ///
+    /// The whole index is read to check its checksum (24 bytes per partition: 240 KB for 10,000
+    /// partitions), then only the block's range of the data file.
+    pub fn read_block(&self, id: &MapOutputId, partition: u32) -> Result<(BlockHeader, Vec<u8>), BtsError> {
+        let paths = self.paths(id)?;
+        let index = match fs::read(&paths.index) {
+            Ok(index) => index,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(BtsError::NoSuchMapOutput { id: id.clone() });
+            }
+            Err(e) => return Err(io_error(&paths.index)(e)),
+        };
+        let entries = index::parse(&index).map_err(|reason| BtsError::CorruptIndex {
+            id: id.clone(),
+            path: paths.index.clone(),
+            reason,
+        })?;
+        let partitions = entries.len() as u32;
+        let Some(entry) = entries.get(partition as usize) else {
+            return Err(BtsError::NoSuchPartition { id: id.clone(), partition, partitions });
+        };
+        let header = entry.header;
+        let mut file = File::open(&paths.data).map_err(io_error(&paths.data))?;
+        let file_len = file.metadata().map_err(io_error(&paths.data))?.len();
+        let available = file_len.saturating_sub(entry.offset);
+        if available < u64::from(header.stored_len) {
+            let source = BlockError::LengthMismatch { expected: header.stored_len.into(), actual: available };
+            return Err(BtsError::Corrupt { id: id.clone(), partition, source });
+        }
+        let mut bytes = vec![0; header.stored_len as usize];
+        file.seek(SeekFrom::Start(entry.offset)).map_err(io_error(&paths.data))?;
+        file.read_exact(&mut bytes).map_err(io_error(&paths.data))?;
+        Ok((header, bytes))
+    }
+
+    /// One partition of a map output, checked and decompressed (for local reads).
+    pub fn read_partition(&self, id: &MapOutputId, partition: u32) -> Result<Vec<u8>, BtsError> {
+        let (header, bytes) = self.read_block(id, partition)?;
+        block::decode(&header, &bytes).map_err(|source| BtsError::Corrupt {
+            id: id.clone(),
+            partition,
+            source,
+        })
+    }
+
+    /// Whether the map output is stored here (its index exists; it is not read).
+    pub fn has_map_output(&self, id: &MapOutputId) -> bool {
+        self.paths(id).is_ok_and(|paths| paths.index.is_file())
+    }
+
+    /// Deletes all map outputs of a job and returns the bytes freed; a job with nothing stored
+    /// frees nothing.
+    pub fn remove_job(&self, job: &JobId) -> Result<u64, BtsError> {
+        let dir = self.job_dir(job)?;
+        let bytes = match disk_usage(&dir) {
+            Ok(bytes) => bytes,
+            Err((path, e)) if path == dir && e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err((path, source)) => return Err(BtsError::Io { path, source }),
+        };
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(io_error(&dir)(e)),
+        }
+        tracing::debug!(%job, bytes, "removed the shuffle output of a job");
+        Ok(bytes)
+    }
+
+    /// The jobs that have a directory in the store, sorted (to clean up after jobs whose end was
+    /// missed). Directories whose names are not valid job ids are not listed.
+    pub fn jobs(&self) -> Result<Vec<JobId>, BtsError> {
+        let entries = match fs::read_dir(&self.root) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_error(&self.root)(e)),
+        };
+        let mut jobs = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io_error(&self.root))?;
+            let is_dir = entry.file_type().map_err(io_error(&entry.path()))?.is_dir();
+            if let Some(name) = entry.file_name().to_str().filter(|name| is_dir && valid_job_id(name)) {
+                jobs.push(JobId(name.to_owned()));
+            }
+        }
+        jobs.sort();
+        Ok(jobs)
+    }
+
+    fn job_dir(&self, job: &JobId) -> Result<PathBuf, BtsError> {
+        if valid_job_id(&job.0) {
+            Ok(self.root.join(&job.0))
+        } else {
+            Err(BtsError::InvalidJobId { job: job.clone() })
+        }
+    }
+
+    fn paths(&self, id: &MapOutputId) -> Result<OutputPaths, BtsError> {
+        let dir = self.job_dir(&id.job)?.join(id.stage.0.to_string());
+        Ok(OutputPaths {
+            data: dir.join(format!("{}.data", id.map_task)),
+            index: dir.join(format!("{}.index", id.map_task)),
+        })
+    }
+}
+
+/// Writes one map output block by block; see [`ShuffleStore::writer`].
+///
+/// Blocks go to a temporary data file. [`finish`](Self::finish) writes the index to a temporary
+/// file too, then renames the data file and the index into place, index last. A writer dropped
+/// without finishing removes its temporary file and leaves any previous output as it was.
+#[derive(Debug)]
+pub struct MapOutputWriter {
+    publishing: Arc<Mutex<()>>,
+    id: MapOutputId,
+    paths: OutputPaths,
+    data_tmp: PathBuf,
+    index_tmp: PathBuf,
+    data: BufWriter<File>,
+    headers: Vec<BlockHeader>,
+    finished: bool,
+}
+
+impl MapOutputWriter {
+    /// Appends the block of the next partition.
+    pub fn push(&mut self, block: &EncodedBlock) -> Result<(), BtsError> {
+        self.next_partition()?;
+        self.data.write_all(block.bytes()).map_err(io_error(&self.data_tmp))?;
+        self.headers.push(block.header());
+        Ok(())
+    }
+
+    /// Publishes the output: from now on readers see it, and not a previous output of the same id.
+    pub fn finish(mut self) -> Result<MapOutputInfo, BtsError> {
+        self.data.flush().map_err(io_error(&self.data_tmp))?;
+        fs::write(&self.index_tmp, index::encode(&self.headers)).map_err(io_error(&self.index_tmp))?;
+        {
+            let _publishing = self.publishing.lock().unwrap_or_else(PoisonError::into_inner);
+            fs::rename(&self.data_tmp, &self.paths.data).map_err(io_error(&self.paths.data))?;
+            fs::rename(&self.index_tmp, &self.paths.index).map_err(io_error(&self.paths.index))?;
+        }
+        self.finished = true;
+        let info = MapOutputInfo {
+            partitions: self.headers.len() as u32,
+            raw_bytes: self.headers.iter().map(|h| u64::from(h.raw_len)).collect(),
+            stored_bytes: self.headers.iter().map(|h| u64::from(h.stored_len)).sum(),
+        };
+        tracing::debug!(id = %self.id, partitions = info.partitions, stored_bytes = info.stored_bytes,
+            "stored a map output");
+        Ok(info)
+    }
+
+    /// The partition the next block will be, refused past the most an index holds.
+    fn next_partition(&self) -> Result<u32, BtsError> {
+        u32::try_from(self.headers.len())
+            .ok()
+            .filter(|&next| next < u32::MAX)
+            .ok_or_else(|| BtsError::TooManyPartitions { id: self.id.clone() })
+    }
+}
+
+impl Drop for MapOutputWriter {
+    fn drop(&mut self) {
+        if !self.finished {
+            // Best effort: a leftover temporary file goes with its job directory anyway.
+            let _ = fs::remove_file(&self.data_tmp);
+            let _ = fs::remove_file(&self.index_tmp);
+        }
+    }
+}
+
+/// Where a map output's files are.
+#[derive(Debug)]
+struct OutputPaths {
+    data: PathBuf,
+    index: PathBuf,
+}
+
+/// Whether `job` is safe as a directory name: `[A-Za-z0-9_.-]+`, not `.` or `..`, not too long.
+fn valid_job_id(job: &str) -> bool {
+    !job.is_empty()
+        && job.len() <= MAX_JOB_ID_LEN
+        && job != "."
+        && job != ".."
+        && job.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// The bytes of all files under `dir` (symbolic links are not followed), or the failing path.
+fn disk_usage(dir: &Path) -> Result<u64, (PathBuf, io::Error)> {
+    let mut bytes = 0;
+    for entry in fs::read_dir(dir).map_err(|e| (dir.to_owned(), e))? {
+        let entry = entry.map_err(|e| (dir.to_owned(), e))?;
+        let path = entry.path();
+        let metadata = entry.metadata().map_err(|e| (path.clone(), e))?;
+        bytes += if metadata.is_dir() { disk_usage(&path)? } else { metadata.len() };
+    }
+    Ok(bytes)
+}
+
+/// Maps an I/O error to [`BtsError::Io`] on `path`.
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> BtsError + '_ {
+    move |source| BtsError::Io { path: path.to_owned(), source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flicker_protocol::ids::StageId;
+    use std::os::unix::fs::FileExt as _;
+
+    fn output(job: &str, map_task: u32) -> MapOutputId {
+        MapOutputId { job: JobId(job.into()), stage: StageId(1), map_task }
+    }
+
+    /// Blocks of varied sizes and contents, every third one empty.
+    fn blocks(partitions: u32) -> Vec<Vec<u8>> {
+        (0..partitions)
+            .map(|p| match p % 3 {
+                0 => Vec::new(),
+                1 => format!("key-{p} value\n").repeat(p as usize * 10).into_bytes(),
+                _ => (0..p * 7).map(|i| (i * 31 % 256) as u8).collect(),
+            })
+            .collect()
+    }
+
+    fn store() -> (tempfile::TempDir, ShuffleStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ShuffleStore::new(dir.path().join("shuffle"));
+        (dir, store)
+    }
+
+    /// Flips one bit of a file at `offset`.
+    fn flip(path: &Path, offset: u64) {
+        let file = fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
+        let mut byte = [0];
+        file.read_exact_at(&mut byte, offset).unwrap();
+        file.write_all_at(&[byte[0] ^ 0x04], offset).unwrap();
+    }
+
+    fn files(store: &ShuffleStore, id: &MapOutputId) -> OutputPaths {
+        store.paths(id).unwrap()
+    }
+
+    #[test]
+    fn many_partitions_round_trip() {
+        let (_dir, store) = store();
+        let id = output("job-1", 4);
+        let blocks = blocks(300);
+        let info = store.write_map_output(&id, &blocks).unwrap();
+        assert_eq!(info.partitions, 300);
+        assert_eq!(info.raw_bytes, blocks.iter().map(|b| b.len() as u64).collect::<Vec<_>>());
+        assert_eq!(info.stored_bytes, fs::metadata(files(&store, &id).data).unwrap().len());
+        assert!(store.has_map_output(&id));
+        for (p, raw) in blocks.iter().enumerate() {
+            assert_eq!(&store.read_partition(&id, p as u32).unwrap(), raw);
+        }
+        let (header, bytes) = store.read_block(&id, 0).unwrap();
+        assert_eq!((header.raw_len, header.stored_len, bytes.len()), (0, 0, 0));
+    }
+
+    #[test]
+    fn an_output_with_no_partitions_or_only_empty_blocks_round_trips() {
+        let (_dir, store) = store();
+        let none = output("job-1", 0);
+        assert_eq!(store.write_map_output(&none, &[]).unwrap(), MapOutputInfo::default());
+        assert!(matches!(
+            store.read_block(&none, 0),
+            Err(BtsError::NoSuchPartition { partition: 0, partitions: 0, .. })
+        ));
+        let empty = output("job-1", 1);
+        let info = store.write_map_output(&empty, &[Vec::new(), Vec::new()]).unwrap();
+        assert_eq!((info.partitions, info.stored_bytes), (2, 0));
+        assert_eq!(store.read_partition(&empty, 1).unwrap(), b"");
+    }
+
+    #[test]
+    fn encoded_blocks_are_stored_as_they_come() {
+        let (_dir, store) = store();
+        let blocks = blocks(20);
+        let encoded: Vec<_> = blocks.iter().map(|raw| block::encode(raw).unwrap().into_parts()).collect();
+        let local = store.write_map_output(&output("job-1", 0), &blocks).unwrap();
+        let remote = store.write_map_output_encoded(&output("job-1", 1), encoded.clone()).unwrap();
+        assert_eq!(local, remote);
+        for (p, (header, bytes)) in encoded.into_iter().enumerate() {
+            assert_eq!(store.read_block(&output("job-1", 1), p as u32).unwrap(), (header, bytes));
+        }
+    }
+
+    #[test]
+    fn a_damaged_encoded_block_is_refused_and_nothing_is_stored() {
+        let (_dir, store) = store();
+        let id = output("job-1", 0);
+        let mut encoded: Vec<_> =
+            blocks(5).iter().map(|raw| block::encode(raw).unwrap().into_parts()).collect();
+        encoded[2].1[0] ^= 1;
+        let error = store.write_map_output_encoded(&id, encoded).unwrap_err();
+        assert!(matches!(
+            error,
+            BtsError::Corrupt { partition: 2, source: BlockError::ChecksumMismatch { .. }, .. }
+        ));
+        assert!(!store.has_map_output(&id));
+        let dir = files(&store, &id).data.parent().unwrap().to_owned();
+        assert_eq!(fs::read_dir(dir).unwrap().count(), 0, "a temporary file was left behind");
+    }
+
+    #[test]
+    fn a_rerun_replaces_the_previous_output() {
+        let (_dir, store) = store();
+        let id = output("job-1", 0);
+        store.write_map_output(&id, &blocks(10)).unwrap();
+        let info = store.write_map_output(&id, &[b"second attempt".to_vec()]).unwrap();
+        assert_eq!(info.partitions, 1);
+        assert_eq!(store.read_partition(&id, 0).unwrap(), b"second attempt");
+        assert!(matches!(store.read_block(&id, 1), Err(BtsError::NoSuchPartition { partitions: 1, .. })));
+    }
+
+    #[test]
+    fn concurrent_writers_of_one_output_leave_one_of_them_whole() {
+        let (_dir, store) = store();
+        let id = output("job-1", 0);
+        let attempt = |n: u8| -> Vec<Vec<u8>> { (0..20).map(|p| vec![n; 100 + p * n as usize]).collect() };
+        std::thread::scope(|scope| {
+            for n in 1..=8 {
+                let (store, id) = (&store, &id);
+                scope.spawn(move || store.write_map_output(id, &attempt(n)).unwrap());
+            }
+        });
+        let first = store.read_partition(&id, 0).unwrap()[0];
+        for p in 0..20 {
+            assert_eq!(store.read_partition(&id, p).unwrap(), attempt(first)[p as usize]);
+        }
+        let dir = files(&store, &id).data.parent().unwrap().to_owned();
+        assert_eq!(fs::read_dir(dir).unwrap().count(), 2, "temporary files were left behind");
+    }
+
+    #[test]
+    fn a_flipped_data_byte_is_caught_as_corrupt() {
+        let (_dir, store) = store();
+        let id = output("job-1", 0);
+        let blocks = blocks(5);
+        store.write_map_output(&id, &blocks).unwrap();
+        let (header, _) = store.read_block(&id, 2).unwrap();
+        let offset = u64::from(store.read_block(&id, 1).unwrap().0.stored_len);
+        flip(&files(&store, &id).data, offset + u64::from(header.stored_len) / 2);
+
+        // Served as is: the fetcher is the one who checks.
+        let (served, bytes) = store.read_block(&id, 2).unwrap();
+        assert_eq!(served, header);
+        assert!(matches!(block::decode(&served, &bytes), Err(BlockError::ChecksumMismatch { .. })));
+        assert!(matches!(
+            store.read_partition(&id, 2),
+            Err(BtsError::Corrupt { partition: 2, source: BlockError::ChecksumMismatch { .. }, .. })
+        ));
+        assert_eq!(store.read_partition(&id, 1).unwrap(), blocks[1]);
+    }
+
+    #[test]
+    fn a_truncated_data_file_is_caught_as_corrupt() {
+        let (_dir, store) = store();
+        let id = output("job-1", 0);
+        let info = store.write_map_output(&id, &blocks(5)).unwrap();
+        let data = fs::OpenOptions::new().write(true).open(files(&store, &id).data).unwrap();
+        data.set_len(info.stored_bytes - 3).unwrap();
+        assert!(matches!(
+            store.read_block(&id, 4),
+            Err(BtsError::Corrupt { partition: 4, source: BlockError::LengthMismatch { .. }, .. })
+        ));
+    }
+
+    #[test]
+    fn a_flipped_index_byte_is_caught_as_corrupt_index() {
+        let (_dir, store) = store();
+        let id = output("job-1", 0);
+        store.write_map_output(&id, &blocks(5)).unwrap();
+        let index = files(&store, &id).index;
+        for offset in [2, 7, 30, fs::metadata(&index).unwrap().len() - 1] {
+            flip(&index, offset);
+            let error = store.read_block(&id, 1).unwrap_err();
+            assert!(matches!(&error, BtsError::CorruptIndex { path, .. } if *path == index), "{error:?}");
+            flip(&index, offset);
+        }
+        assert!(store.read_partition(&id, 1).is_ok());
+    }
+
+    #[test]
+    fn a_missing_output_or_partition_is_named() {
+        let (_dir, store) = store();
+        let id = output("job-1", 0);
+        assert!(
+            matches!(store.read_block(&id, 0), Err(BtsError::NoSuchMapOutput { id: missing }) if missing == id)
+        );
+        assert!(!store.has_map_output(&id));
+        store.write_map_output(&id, &blocks(3)).unwrap();
+        assert!(matches!(
+            store.read_partition(&output("job-1", 1), 0),
+            Err(BtsError::NoSuchMapOutput { .. })
+        ));
+        assert!(matches!(
+            store.read_block(&id, 3),
+            Err(BtsError::NoSuchPartition { partition: 3, partitions: 3, .. })
+        ));
+    }
+
+    #[test]
+    fn removing_a_job_frees_its_directory() {
+        let (_dir, store) = store();
+        let info = store.write_map_output(&output("job-1", 0), &blocks(10)).unwrap();
+        store.write_map_output(&output("job-2", 0), &blocks(10)).unwrap();
+        assert_eq!(store.jobs().unwrap(), [JobId("job-1".into()), JobId("job-2".into())]);
+
+        let index_len = index::encode(&[BlockHeader { raw_len: 0, stored_len: 0, checksum: 0 }; 10]).len();
+        let job = JobId("job-1".into());
+        assert_eq!(store.remove_job(&job).unwrap(), info.stored_bytes + index_len as u64);
+        assert!(!store.root().join("job-1").exists());
+        assert!(!store.has_map_output(&output("job-1", 0)));
+        assert_eq!(store.jobs().unwrap(), [JobId("job-2".into())]);
+        assert_eq!(store.remove_job(&job).unwrap(), 0);
+        assert!(store.has_map_output(&output("job-2", 0)));
+    }
+
+    #[test]
+    fn an_empty_store_lists_no_jobs() {
+        let (_dir, store) = store();
+        assert_eq!(store.jobs().unwrap(), []);
+        fs::create_dir_all(store.root().join("not a job id")).unwrap();
+        fs::write(store.root().join("stray-file"), b"").unwrap();
+        assert_eq!(store.jobs().unwrap(), []);
+    }
+
+    #[test]
+    fn bad_job_ids_are_refused() {
+        let (dir, store) = store();
+        for bad in ["", ".", "..", "../escape", "a/b", "a\\b", "job 1", "/abs", "jöb", &"x".repeat(256)] {
+            let id = output(bad, 0);
+            let invalid = |r: Result<_, BtsError>| matches!(r, Err(BtsError::InvalidJobId { .. }));
+            assert!(invalid(store.write_map_output(&id, &blocks(2)).map(drop)), "{bad:?} accepted");
+            assert!(invalid(store.read_block(&id, 0).map(drop)));
+            assert!(invalid(store.remove_job(&id.job).map(drop)));
+            assert!(!store.has_map_output(&id));
+        }
+        assert!(!dir.path().join("escape").exists());
+        for good in ["job-1", "Job_2.attempt-3", "...", "a..b", &"x".repeat(255)] {
+            store.write_map_output(&output(good, 0), &blocks(2)).unwrap();
+        }
+    }
+
+    #[test]
+    fn errors_become_failures_for_remote_callers() {
+        let id = output("job-1", 0);
+        let corrupt = BtsError::Corrupt {
+            id: id.clone(),
+            partition: 3,
+            source: BlockError::ChecksumMismatch { expected: 1, actual: 2 },
+        };
+        assert!(matches!(BtsFailure::from(&corrupt), BtsFailure::Corrupt { partition: 3, reason, .. }
+            if reason.contains("checksum mismatch")));
+        let invalid = BtsError::InvalidJobId { job: JobId("..".into()) };
+        assert!(matches!(BtsFailure::from(&invalid), BtsFailure::InvalidRequest { .. }));
+        let io = BtsError::Io { path: "/x".into(), source: io::Error::other("disk on fire") };
+        assert!(
+            matches!(BtsFailure::from(&io), BtsFailure::Io { reason } if reason.contains("disk on fire"))
+        );
+    }
+}
