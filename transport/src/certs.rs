@@ -1,0 +1,494 @@
+//! The cluster's certificates.
+//!
+//! A cluster has one certificate authority (`ca.pem`, `ca.key`) and every process presents a
+//! certificate it signed. Trust is exactly "signed by the cluster CA": every node certificate
+//! carries the DNS name [`SERVER_NAME`] and every process connects with that server name, so an
+//! address alone never decides whom a process trusts. Node certificates (scheduler, executor) serve
+//! and connect; client certificates only connect.
+//!
+//! [`init_cluster`] writes the CA and one certificate per role into a directory, [`issue`] adds more
+//! (one per executor, say), and [`Identity`] is what a running process loads from there.
+
+use std::fmt;
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedKey, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
+    IsCa, Issuer, KeyPair, KeyUsagePurpose,
+};
+use rustls::RootCertStore;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::{self, PemObject};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::ClientCertVerifier;
+use rustls::sign;
+
+use crate::der;
+
+/// The DNS name every node certificate carries and every process connects to.
+pub const SERVER_NAME: &str = "flicker.cluster";
+
+/// The common name of the cluster CA.
+const CA_NAME: &str = "flicker cluster CA";
+
+/// The file name, without extension, of the cluster CA.
+const CA_FILE: &str = "ca";
+
+/// How long before its creation a certificate is already valid, so a peer whose clock is a little
+/// behind accepts it.
+const BACKDATE: Duration = Duration::from_secs(24 * 3600);
+
+/// How long a leaf certificate is valid: ten years.
+const LEAF_VALIDITY: Duration = Duration::from_secs(3653 * 24 * 3600);
+
+/// How long the CA is valid: twenty years, so certificates issued later do not outlive it soon.
+const CA_VALIDITY: Duration = Duration::from_secs(7305 * 24 * 3600);
+
+/// What a certificate allows its holder to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The scheduler: a node, accepts and opens connections.
+    Scheduler,
+    /// An executor: a node, accepts and opens connections.
+    Executor,
+    /// A client (the CLI): only opens connections.
+    Client,
+}
+
+impl Role {
+    /// Every role, in the order `init_cluster` writes their certificates.
+    const ALL: [Role; 3] = [Role::Scheduler, Role::Executor, Role::Client];
+
+    /// The lowercase name of the role, also the file name `init_cluster` gives its certificate.
+    fn name(self) -> &'static str {
+        match self {
+            Role::Scheduler => "scheduler",
+            Role::Executor => "executor",
+            Role::Client => "client",
+        }
+    }
+
+    /// Nodes may serve and connect, clients only connect.
+    fn key_usages(self) -> Vec<ExtendedKeyUsagePurpose> {
+        match self {
+            Role::Scheduler | Role::Executor => {
+                vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth]
+            }
+            Role::Client => vec![ExtendedKeyUsagePurpose::ClientAuth],
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Role {
+    type Err = CertError;
+
+    fn from_str(role: &str) -> Result<Self, CertError> {
+        Role::ALL
+            .into_iter()
+            .find(|known| known.name() == role)
+            .ok_or_else(|| CertError::UnknownRole { role: role.to_owned() })
+    }
+}
+
+/// A certificate that cannot be created, read or used.
+#[derive(Debug, thiserror::Error)]
+pub enum CertError {
+    /// A certificate name with characters other than letters, digits, `-` and `_`.
+    #[error("invalid certificate name {name:?}: use only letters, digits, '-' and '_'")]
+    InvalidName {
+        /// The name given.
+        name: String,
+    },
+    /// A role name that is not `scheduler`, `executor` or `client`.
+    #[error("unknown role {role:?}: expected scheduler, executor or client")]
+    UnknownRole {
+        /// The name given.
+        role: String,
+    },
+    /// A file that would be overwritten.
+    #[error("{path} already exists: refusing to overwrite it")]
+    Exists {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A file or directory that cannot be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// A PEM file that is missing, unreadable or holds no item of the expected kind.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: pem::Error,
+    },
+    /// A CA key file whose key cannot sign.
+    #[error("{path} does not hold a usable CA key: {source}")]
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// Why.
+        source: rcgen::Error,
+    },
+    /// A certificate that is not signed by the cluster CA, or whose key does not belong to it.
+    #[error("{certificate} is not a valid identity for the cluster CA {ca}: {source}")]
+    Invalid {
+        /// The certificate file.
+        certificate: PathBuf,
+        /// The CA certificate file.
+        ca: PathBuf,
+        /// What TLS found wrong.
+        source: rustls::Error,
+    },
+    /// Generating a key or certificate failed.
+    #[error("cannot generate a certificate: {source}")]
+    Generate {
+        /// Why.
+        #[from]
+        source: rcgen::Error,
+    },
+    /// The in-memory certificates of [`Identity::throwaway`] are not usable by TLS.
+    #[error("cannot use throwaway certificates: {source}")]
+    Throwaway {
+        /// What TLS found wrong.
+        source: rustls::Error,
+    },
+}
+
+/// Creates a cluster in `dir` (created if needed): the CA (`ca.pem`, `ca.key`) and one certificate
+/// per role, `scheduler`, `executor` (which executors may share, or get their own with [`issue`])
+/// and `client`, each as `<name>.pem` and `<name>.key`. Refuses to overwrite any of these files.
+/// Key files are readable by their owner only.
+pub fn init_cluster(dir: &Path) -> Result<(), CertError> {
+    fs::create_dir_all(dir).map_err(|source| CertError::Write { path: dir.to_owned(), source })?;
+    let names = [CA_FILE].into_iter().chain(Role::ALL.map(Role::name));
+    refuse_existing(&names.flat_map(|name| file_pair(dir, name)).collect::<Vec<_>>())?;
+    let (ca, ca_pem) = Ca::generate()?;
+    write_pair(dir, CA_FILE, &ca_pem, ca.issuer.key())?;
+    for role in Role::ALL {
+        let leaf = ca.issue(role.name(), role)?;
+        write_pair(dir, role.name(), &leaf.cert.pem(), &leaf.signing_key)?;
+    }
+    Ok(())
+}
+
+/// Issues a certificate named `name` for `role`, signed by the CA in `dir`, as `<name>.pem` and
+/// `<name>.key` there. Returns the path of the certificate. `name` must be made of letters,
+/// digits, `-` and `_`, and its files must not exist yet.
+pub fn issue(dir: &Path, name: &str, role: Role) -> Result<PathBuf, CertError> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(CertError::InvalidName { name: name.to_owned() });
+    }
+    refuse_existing(&file_pair(dir, name))?;
+    let ca = Ca::load(dir)?;
+    let leaf = ca.issue(name, role)?;
+    write_pair(dir, name, &leaf.cert.pem(), &leaf.signing_key)
+}
+
+/// What a process presents to its peers and whom it trusts: its certificate and key, and the
+/// cluster CA. Cheap to clone.
+#[derive(Clone)]
+pub struct Identity(Arc<IdentityParts>);
+
+struct IdentityParts {
+    /// The certificate (alone in its chain: peers know the CA) with its key, ready to sign.
+    key: Arc<sign::CertifiedKey>,
+    /// The cluster CA, as the roots that server certificates must chain to.
+    roots: Arc<RootCertStore>,
+    /// Accepts client certificates signed by the cluster CA, refuses everything else.
+    verifier: Arc<dyn ClientCertVerifier>,
+}
+
+impl Identity {
+    /// Loads the identity `name` from a cluster directory: `<dir>/<name>.pem`, `<dir>/<name>.key`
+    /// and the CA, `<dir>/ca.pem`. Checks that the certificate is signed by that CA and that the
+    /// key is its key.
+    pub fn load(dir: &Path, name: &str) -> Result<Identity, CertError> {
+        let [certificate_path, key_path] = file_pair(dir, name);
+        let ca_path = dir.join(format!("{CA_FILE}.pem"));
+        let certificate = read_pem(&certificate_path)?;
+        let key = read_pem(&key_path)?;
+        let ca = read_pem(&ca_path)?;
+        Identity::new(certificate, key, ca).map_err(|source| CertError::Invalid {
+            certificate: certificate_path,
+            ca: ca_path,
+            source,
+        })
+    }
+
+    /// A fresh in-memory CA and two identities it signed: a node (named `node`) and a client
+    /// (named `client`). For a cluster inside one process (local mode); nothing touches the disk.
+    pub fn throwaway() -> Result<(Identity, Identity), CertError> {
+        let (ca, _) = Ca::generate()?;
+        let node = ca.identity(&ca.issue("node", Role::Executor)?);
+        let client = ca.identity(&ca.issue("client", Role::Client)?);
+        let throwaway = |source| CertError::Throwaway { source };
+        Ok((node.map_err(throwaway)?, client.map_err(throwaway)?))
+    }
+
+    /// The common name of this identity's certificate: the name it was issued for.
+    pub fn name(&self) -> Option<String> {
+        der::common_name(self.0.key.end_entity_cert().ok()?)
+    }
+
+    fn new(
+        certificate: CertificateDer<'static>,
+        key: PrivateKeyDer<'static>,
+        ca: CertificateDer<'static>,
+    ) -> Result<Identity, rustls::Error> {
+        let provider = crypto_provider();
+        let key = sign::CertifiedKey::from_der(vec![certificate], key, &provider)?;
+        let mut roots = RootCertStore::empty();
+        roots.add(ca)?;
+        let roots = Arc::new(roots);
+        let verifier = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider)
+            .build()
+            .map_err(|error| rustls::Error::General(error.to_string()))?;
+        verifier.verify_client_cert(key.end_entity_cert()?, &[], UnixTime::now())?;
+        Ok(Identity(Arc::new(IdentityParts { key: Arc::new(key), roots, verifier })))
+    }
+
+    pub(crate) fn certified_key(&self) -> Arc<sign::CertifiedKey> {
+        self.0.key.clone()
+    }
+
+    pub(crate) fn roots(&self) -> Arc<RootCertStore> {
+        self.0.roots.clone()
+    }
+
+    pub(crate) fn verifier(&self) -> Arc<dyn ClientCertVerifier> {
+        self.0.verifier.clone()
+    }
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Identity").field("name", &self.name()).finish_non_exhaustive()
+    }
+}
+
+/// The one TLS provider of flicker.
+pub(crate) fn crypto_provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// The cluster CA, ready to sign.
+struct Ca {
+    certificate: CertificateDer<'static>,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl Ca {
+    /// A new CA, with its certificate in PEM.
+    fn generate() -> Result<(Ca, String), CertError> {
+        let key = KeyPair::generate()?;
+        let params = ca_params();
+        let certificate = params.self_signed(&key)?;
+        Ok((
+            Ca { certificate: certificate.der().clone(), issuer: Issuer::new(params, key) },
+            certificate.pem(),
+        ))
+    }
+
+    /// The CA of the cluster in `dir`. The issuer's name is rebuilt from [`ca_params`], as
+    /// [`init_cluster`] wrote it, so no X.509 parser is needed.
+    fn load(dir: &Path) -> Result<Ca, CertError> {
+        let [certificate_path, key_path] = file_pair(dir, CA_FILE);
+        let certificate = read_pem(&certificate_path)?;
+        let key = KeyPair::try_from(&read_pem::<PrivateKeyDer<'static>>(&key_path)?)
+            .map_err(|source| CertError::Key { path: key_path, source })?;
+        Ok(Ca { certificate, issuer: Issuer::new(ca_params(), key) })
+    }
+
+    /// A new certificate and key for `name` in `role`.
+    fn issue(&self, name: &str, role: Role) -> Result<CertifiedKey<KeyPair>, CertError> {
+        let mut params =
+            CertificateParams::new([SERVER_NAME, name, "localhost", "127.0.0.1"].map(String::from))?;
+        params.distinguished_name = common_name(name);
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = role.key_usages();
+        set_validity(&mut params, LEAF_VALIDITY);
+        let signing_key = KeyPair::generate()?;
+        let cert = params.signed_by(&signing_key, &self.issuer)?;
+        Ok(CertifiedKey { cert, signing_key })
+    }
+
+    /// The identity of a certificate this CA issued, without going through files.
+    fn identity(&self, leaf: &CertifiedKey<KeyPair>) -> Result<Identity, rustls::Error> {
+        let key = PrivateKeyDer::Pkcs8(leaf.signing_key.serialize_der().into());
+        Identity::new(leaf.cert.der().clone(), key, self.certificate.clone())
+    }
+}
+
+/// The parameters of the cluster CA; signing only needs its name and key usages to be stable.
+fn ca_params() -> CertificateParams {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = common_name(CA_NAME);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages =
+        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    set_validity(&mut params, CA_VALIDITY);
+    params
+}
+
+fn common_name(name: &str) -> DistinguishedName {
+    let mut distinguished_name = DistinguishedName::new();
+    distinguished_name.push(DnType::CommonName, name);
+    distinguished_name
+}
+
+/// Makes `params` valid from a day ago for `validity` from now.
+fn set_validity(params: &mut CertificateParams, validity: Duration) {
+    // A clock set before 1970 is not worth an error: the certificate then starts in 1970.
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = rcgen::date_time_ymd(1970, 1, 1) + since_epoch;
+    params.not_before = now - BACKDATE;
+    params.not_after = now + validity;
+}
+
+/// `<dir>/<name>.pem` and `<dir>/<name>.key`.
+fn file_pair(dir: &Path, name: &str) -> [PathBuf; 2] {
+    ["pem", "key"].map(|extension| dir.join(format!("{name}.{extension}")))
+}
+
+fn refuse_existing(paths: &[PathBuf]) -> Result<(), CertError> {
+    match paths.iter().find(|path| path.exists()) {
+        Some(path) => Err(CertError::Exists { path: path.clone() }),
+        None => Ok(()),
+    }
+}
+
+/// Writes `<dir>/<name>.key` (owner-only) and `<dir>/<name>.pem`; returns the certificate's path.
+fn write_pair(dir: &Path, name: &str, certificate_pem: &str, key: &KeyPair) -> Result<PathBuf, CertError> {
+    let [certificate_path, key_path] = file_pair(dir, name);
+    write_new(&key_path, &key.serialize_pem(), true)?;
+    write_new(&certificate_path, certificate_pem, false)?;
+    Ok(certificate_path)
+}
+
+/// Creates `path` with `contents`, failing if it exists.
+fn write_new(path: &Path, contents: &str, secret: bool) -> Result<(), CertError> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    if secret {
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    }
+    #[cfg(not(unix))]
+    let _ = secret;
+    let written = options.open(path).and_then(|mut file| file.write_all(contents.as_bytes()));
+    written.map_err(|source| match source.kind() {
+        io::ErrorKind::AlreadyExists => CertError::Exists { path: path.to_owned() },
+        _ => CertError::Write { path: path.to_owned(), source },
+    })
+}
+
+fn read_pem<T: PemObject>(path: &Path) -> Result<T, CertError> {
+    T::from_pem_file(path).map_err(|source| CertError::Read { path: path.to_owned(), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_print_and_parse() {
+        for role in Role::ALL {
+            assert_eq!(role.to_string().parse::<Role>().unwrap(), role);
+        }
+        assert_eq!(Role::Executor.to_string(), "executor");
+        assert!(matches!("admin".parse::<Role>(), Err(CertError::UnknownRole { role }) if role == "admin"));
+    }
+
+    #[test]
+    fn init_writes_every_file_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = dir.path().join("cluster");
+        init_cluster(&cluster).unwrap();
+        for name in ["ca", "scheduler", "executor", "client"] {
+            for path in file_pair(&cluster, name) {
+                assert!(path.is_file(), "{} missing", path.display());
+            }
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(cluster.join("ca.key")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        match init_cluster(&cluster) {
+            Err(CertError::Exists { path }) => assert_eq!(path, cluster.join("ca.pem")),
+            other => panic!("expected Exists, got {other:?}"),
+        }
+        for name in ["scheduler", "executor", "client"] {
+            assert_eq!(Identity::load(&cluster, name).unwrap().name().as_deref(), Some(name));
+        }
+    }
+
+    #[test]
+    fn issue_checks_names_and_existing_files() {
+        let dir = tempfile::tempdir().unwrap();
+        init_cluster(dir.path()).unwrap();
+        for bad in ["", "../x", "a b", "x.y", "é"] {
+            assert!(matches!(issue(dir.path(), bad, Role::Executor), Err(CertError::InvalidName { .. })));
+        }
+        let path = issue(dir.path(), "exec_2", Role::Executor).unwrap();
+        assert_eq!(path, dir.path().join("exec_2.pem"));
+        assert_eq!(Identity::load(dir.path(), "exec_2").unwrap().name().as_deref(), Some("exec_2"));
+        assert!(matches!(issue(dir.path(), "exec_2", Role::Client), Err(CertError::Exists { .. })));
+        assert!(matches!(issue(dir.path(), "ca", Role::Client), Err(CertError::Exists { .. })));
+    }
+
+    #[test]
+    fn load_names_the_file_at_fault() {
+        let dir = tempfile::tempdir().unwrap();
+        init_cluster(dir.path()).unwrap();
+        match Identity::load(dir.path(), "nobody") {
+            Err(CertError::Read { path, .. }) => assert_eq!(path, dir.path().join("nobody.pem")),
+            other => panic!("expected Read, got {other:?}"),
+        }
+        // A certificate of another cluster, and a key that is not the certificate's.
+        let other = tempfile::tempdir().unwrap();
+        init_cluster(other.path()).unwrap();
+        fs::copy(other.path().join("client.pem"), dir.path().join("foreign.pem")).unwrap();
+        fs::copy(other.path().join("client.key"), dir.path().join("foreign.key")).unwrap();
+        fs::copy(dir.path().join("client.pem"), dir.path().join("mixed.pem")).unwrap();
+        fs::copy(dir.path().join("executor.key"), dir.path().join("mixed.key")).unwrap();
+        for name in ["foreign", "mixed"] {
+            match Identity::load(dir.path(), name) {
+                Err(CertError::Invalid { certificate, .. }) => {
+                    assert_eq!(certificate, dir.path().join(format!("{name}.pem")))
+                }
+                other => panic!("expected Invalid, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_ca_key_that_is_not_a_key_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        init_cluster(dir.path()).unwrap();
+        fs::write(dir.path().join("ca.key"), "not a key").unwrap();
+        match issue(dir.path(), "exec-3", Role::Executor) {
+            Err(CertError::Read { path, .. }) => assert_eq!(path, dir.path().join("ca.key")),
+            other => panic!("expected Read, got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! A connection between two processes: streams of frames, and the version hello that opens it.
+
+use std::net::SocketAddr;
+
+use quinn::VarInt;
+use rustls::pki_types::CertificateDer;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{FrameReceiver, FrameSender, TransportError, der};
+
+/// The code a connection is closed with when the two processes speak different versions.
+const VERSION_MISMATCH: u32 = 1;
+
+/// An established, authenticated connection to another process of the cluster. Every request
+/// opens its own bidirectional stream. Cheap to clone; the connection closes when the last
+/// clone is dropped or on [`Connection::close`].
+#[derive(Debug, Clone)]
+pub struct Connection {
+    inner: quinn::Connection,
+    max_frame: usize,
+}
+
+impl Connection {
+    pub(crate) fn new(inner: quinn::Connection, max_frame: usize) -> Self {
+        Self { inner, max_frame }
+    }
+
+    /// Whether the connection has closed (by either side, or lost).
+    pub fn is_closed(&self) -> bool {
+        self.inner.close_reason().is_some()
+    }
+
+    /// A number that tells this connection apart from every other of the process.
+    pub fn id(&self) -> usize {
+        self.inner.stable_id()
+    }
+
+    /// The peer's address.
+    pub fn remote_address(&self) -> SocketAddr {
+        self.inner.remote_address()
+    }
+
+    /// The common name of the peer's certificate: the name it was issued for (`scheduler`,
+    /// `exec-2`, ...).
+    pub fn peer_name(&self) -> Option<String> {
+        let chain = self.inner.peer_identity()?.downcast::<Vec<CertificateDer<'static>>>().ok()?;
+        der::common_name(chain.first()?)
+    }
+
+    /// Opens a stream to the peer.
+    pub async fn open(&self) -> Result<(FrameSender, FrameReceiver), TransportError> {
+        Ok(self.frames(self.inner.open_bi().await?))
+    }
+
+    /// Waits for the next stream the peer opens; `None` once the connection was closed by either
+    /// side on purpose.
+    pub async fn accept_stream(&self) -> Result<Option<(FrameReceiver, FrameSender)>, TransportError> {
+        match self.inner.accept_bi().await {
+            Ok(streams) => {
+                let (send, recv) = self.frames(streams);
+                Ok(Some((recv, send)))
+            }
+            Err(quinn::ConnectionError::ApplicationClosed(_) | quinn::ConnectionError::LocallyClosed) => {
+                Ok(None)
+            }
+            Err(source) => Err(source.into()),
+        }
+    }
+
+    /// Sends `request` on a new stream and receives the one response to it.
+    pub async fn call<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        request: &Req,
+    ) -> Result<Resp, TransportError> {
+        let (mut send, mut recv) = self.open().await?;
+        send.send(request).await?;
+        send.finish()?;
+        recv.recv().await?.ok_or(TransportError::NoResponse)
+    }
+
+    /// Waits until the connection is closed, and says why.
+    pub async fn closed(&self) -> quinn::ConnectionError {
+        self.inner.closed().await
+    }
+
+    /// Closes the connection at once with an application `code` and `reason` for the peer;
+    /// streams still open fail on both sides.
+    pub fn close(&self, code: u32, reason: &str) {
+        self.inner.close(VarInt::from_u32(code), reason.as_bytes());
+    }
+
+    /// The connecting side of the version hello: sends this process's version on the first
+    /// stream and waits for the peer's. The answer also proves that the peer accepted this
+    /// process's certificate, which finishing the handshake alone does not.
+    pub(crate) async fn offer_version(&self, local: u32) -> Result<(), TransportError> {
+        let (mut send, mut recv) = self.open().await?;
+        send.send_bytes(&local.to_le_bytes()).await?;
+        send.finish()?;
+        let remote = recv.recv_version().await?;
+        self.agree(local, remote)
+    }
+
+    /// The accepting side of the version hello: receives the peer's version, answers with this
+    /// process's. On a mismatch, waits until the peer has the answer before closing.
+    pub(crate) async fn answer_version(&self, local: u32) -> Result<(), TransportError> {
+        let (mut send, mut recv) = self.frames(self.inner.accept_bi().await?);
+        let remote = recv.recv_version().await?;
+        send.send_bytes(&local.to_le_bytes()).await?;
+        send.finish()?;
+        if remote != local {
+            tracing::warn!(
+                peer = %self.remote_address(),
+                local,
+                remote,
+                "refusing a connection from a process of another flicker protocol version"
+            );
+            send.delivered().await;
+        }
+        self.agree(local, remote)
+    }
+
+    fn frames(&self, (send, recv): (quinn::SendStream, quinn::RecvStream)) -> (FrameSender, FrameReceiver) {
+        (FrameSender::new(send, self.max_frame), FrameReceiver::new(recv, self.max_frame))
+    }
+
+    fn agree(&self, local: u32, remote: u32) -> Result<(), TransportError> {
+        if local == remote {
+            return Ok(());
+        }
+        self.close(VERSION_MISMATCH, "protocol version mismatch");
+        Err(TransportError::VersionMismatch { local, remote })
+    }
+}

@@ -1,0 +1,169 @@
+//! One QUIC endpoint per process: it accepts connections and opens them, with mutual TLS against
+//! the cluster CA and the version hello.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flicker_protocol::{FALLBACK_ALPN, MAX_FRAME, PROTOCOL_VERSION, alpn};
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use quinn::{IdleTimeout, TransportConfig, VarInt};
+use rustls::sign::SingleCertAndKey;
+
+use crate::certs::crypto_provider;
+use crate::{Connection, Identity, SERVER_NAME, TransportError};
+
+/// How a process's endpoint presents itself and what it accepts.
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    /// The certificate this process presents and the CA it trusts.
+    pub identity: Identity,
+    /// The protocol version this process speaks; [`PROTOCOL_VERSION`] but in tests.
+    pub version: u32,
+    /// The largest frame body sent or received, [`MAX_FRAME`] by default.
+    pub max_frame: usize,
+    /// A connection with no traffic for this long is closed; 30 s by default.
+    pub idle_timeout: Duration,
+    /// How often an idle connection is kept alive; 5 s by default.
+    pub keep_alive: Duration,
+}
+
+impl EndpointConfig {
+    /// The default configuration for `identity`.
+    pub fn new(identity: Identity) -> Self {
+        Self {
+            identity,
+            version: PROTOCOL_VERSION,
+            max_frame: MAX_FRAME,
+            idle_timeout: Duration::from_secs(30),
+            keep_alive: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A process's QUIC endpoint: accepts connections from the cluster and opens connections to it.
+/// Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    inner: quinn::Endpoint,
+    version: u32,
+    max_frame: usize,
+}
+
+impl Endpoint {
+    /// Binds a UDP socket to `addr` (port 0 picks a free port). Must be called inside a tokio
+    /// runtime.
+    pub fn bind(addr: SocketAddr, config: EndpointConfig) -> Result<Endpoint, TransportError> {
+        let transport = Arc::new(transport_config(&config)?);
+        // The first protocol is preferred; peers of another version meet on the fallback.
+        let protocols = vec![alpn(config.version), FALLBACK_ALPN.to_vec()];
+        let mut server =
+            quinn::ServerConfig::with_crypto(Arc::new(server_crypto(&config, protocols.clone())?));
+        server.transport_config(transport.clone());
+        let mut client = quinn::ClientConfig::new(Arc::new(client_crypto(&config, protocols)?));
+        client.transport_config(transport);
+        let mut inner =
+            quinn::Endpoint::server(server, addr).map_err(|source| TransportError::Bind { addr, source })?;
+        inner.set_default_client_config(client);
+        Ok(Endpoint { inner, version: config.version, max_frame: config.max_frame })
+    }
+
+    /// The address the endpoint is bound to.
+    pub fn local_addr(&self) -> Result<SocketAddr, TransportError> {
+        self.inner.local_addr().map_err(|source| TransportError::Io { source })
+    }
+
+    /// Connects to the process at `addr`. Returns once the peer has accepted this process's
+    /// certificate and both agreed on the protocol version.
+    pub async fn connect(&self, addr: SocketAddr) -> Result<Connection, TransportError> {
+        let connecting = self
+            .inner
+            .connect(addr, SERVER_NAME)
+            .map_err(|source| TransportError::Connect { addr, source })?;
+        let connection = Connection::new(connecting.await?, self.max_frame);
+        connection.offer_version(self.version).await?;
+        Ok(connection)
+    }
+
+    /// Waits for the next incoming connection; `None` once the endpoint is closed. Establish it
+    /// with [`Incoming::establish`], in a task of its own so that one slow or refused peer does
+    /// not hold up the others.
+    pub async fn accept(&self) -> Option<Incoming> {
+        let incoming = self.inner.accept().await?;
+        Some(Incoming { inner: incoming, version: self.version, max_frame: self.max_frame })
+    }
+
+    /// Closes every connection at once and stops accepting.
+    pub fn close(&self) {
+        self.inner.close(VarInt::from_u32(0), b"endpoint closed");
+    }
+
+    /// Waits until every connection is closed and the peers have been told.
+    pub async fn wait_idle(&self) {
+        self.inner.wait_idle().await;
+    }
+}
+
+/// A connection attempt from a peer, not yet authenticated.
+#[derive(Debug)]
+pub struct Incoming {
+    inner: quinn::Incoming,
+    version: u32,
+    max_frame: usize,
+}
+
+impl Incoming {
+    /// The address the attempt comes from (not verified yet).
+    pub fn remote_address(&self) -> SocketAddr {
+        self.inner.remote_address()
+    }
+
+    /// Runs the handshake (the peer must present a certificate signed by the cluster CA) and the
+    /// version hello. An error concerns this peer only: log it and keep accepting.
+    pub async fn establish(self) -> Result<Connection, TransportError> {
+        let connection = Connection::new(self.inner.await?, self.max_frame);
+        connection.answer_version(self.version).await?;
+        Ok(connection)
+    }
+}
+
+fn transport_config(config: &EndpointConfig) -> Result<TransportConfig, TransportError> {
+    let idle_timeout = IdleTimeout::try_from(config.idle_timeout).map_err(config_error)?;
+    let mut transport = TransportConfig::default();
+    transport.max_idle_timeout(Some(idle_timeout)).keep_alive_interval(Some(config.keep_alive));
+    Ok(transport)
+}
+
+/// TLS 1.3 for accepting: presents the identity, requires a client certificate signed by the CA.
+fn server_crypto(
+    config: &EndpointConfig,
+    protocols: Vec<Vec<u8>>,
+) -> Result<QuicServerConfig, TransportError> {
+    let identity = &config.identity;
+    let mut tls = rustls::ServerConfig::builder_with_provider(crypto_provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(config_error)?
+        .with_client_cert_verifier(identity.verifier())
+        .with_cert_resolver(Arc::new(SingleCertAndKey::from(identity.certified_key())));
+    tls.alpn_protocols = protocols;
+    QuicServerConfig::try_from(tls).map_err(config_error)
+}
+
+/// TLS 1.3 for connecting: trusts the CA only, presents the identity.
+fn client_crypto(
+    config: &EndpointConfig,
+    protocols: Vec<Vec<u8>>,
+) -> Result<QuicClientConfig, TransportError> {
+    let identity = &config.identity;
+    let mut tls = rustls::ClientConfig::builder_with_provider(crypto_provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(config_error)?
+        .with_root_certificates(identity.roots())
+        .with_client_cert_resolver(Arc::new(SingleCertAndKey::from(identity.certified_key())));
+    tls.alpn_protocols = protocols;
+    QuicClientConfig::try_from(tls).map_err(config_error)
+}
+
+fn config_error(error: impl std::fmt::Display) -> TransportError {
+    TransportError::Config { reason: error.to_string() }
+}

@@ -1,0 +1,131 @@
+//! What can go wrong between two processes.
+
+use std::io;
+use std::net::SocketAddr;
+
+use flicker_protocol::FrameError;
+use rustls::AlertDescription;
+
+/// A connection, stream or endpoint failure.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// The UDP socket cannot be bound.
+    #[error("cannot bind a QUIC endpoint to {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        source: io::Error,
+    },
+    /// The endpoint's socket failed.
+    #[error("socket error: {source}")]
+    Io {
+        /// Why.
+        source: io::Error,
+    },
+    /// The TLS or QUIC configuration is not usable.
+    #[error("invalid endpoint configuration: {reason}")]
+    Config {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A connection to `addr` cannot even be started.
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// The peer's address.
+        addr: SocketAddr,
+        /// Why.
+        source: quinn::ConnectError,
+    },
+    /// The handshake failed or the connection was lost.
+    #[error("{}", explain(source))]
+    Connection {
+        /// Why.
+        #[from]
+        source: quinn::ConnectionError,
+    },
+    /// Writing to a stream failed.
+    #[error("cannot write to the stream: {source}")]
+    Write {
+        /// Why.
+        #[from]
+        source: quinn::WriteError,
+    },
+    /// Reading from a stream failed.
+    #[error("cannot read from the stream: {source}")]
+    Read {
+        /// Why.
+        #[from]
+        source: quinn::ReadError,
+    },
+    /// A frame that cannot be sent or received.
+    #[error("bad frame: {source}")]
+    Frame {
+        /// What is wrong with it.
+        #[from]
+        source: FrameError,
+    },
+    /// The stream ended inside a raw payload.
+    #[error("the stream ended after {got} of {expected} payload bytes")]
+    Truncated {
+        /// Bytes announced.
+        expected: u64,
+        /// Bytes received.
+        got: u64,
+    },
+    /// A raw payload larger than the receiver accepts.
+    #[error("payload of {len} bytes is larger than the limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// Bytes announced.
+        len: u64,
+        /// The most the receiver accepts.
+        limit: u64,
+    },
+    /// The peer finished a request's stream without answering.
+    #[error("the peer ended the stream without a response")]
+    NoResponse,
+    /// The two processes speak different versions of the protocol.
+    #[error(
+        "protocol version mismatch: this process speaks flicker protocol {local}, the peer speaks {remote}"
+    )]
+    VersionMismatch {
+        /// This process's version.
+        local: u32,
+        /// The peer's version.
+        remote: u32,
+    },
+}
+
+/// Says who refused whose certificate when a handshake failed over one, since that is the usual
+/// mistake (a certificate from another cluster, or none); other failures as quinn puts them.
+fn explain(error: &quinn::ConnectionError) -> String {
+    match error {
+        quinn::ConnectionError::ConnectionClosed(close) if is_certificate_alert(close.error_code) => {
+            "the peer refused this process's certificate (is it signed by the cluster CA?)".to_owned()
+        }
+        quinn::ConnectionError::TransportError(local) if is_certificate_alert(local.code) => {
+            format!("this process refused the peer's certificate (is it signed by the cluster CA?): {local}")
+        }
+        other => format!("connection failed: {other}"),
+    }
+}
+
+/// Whether a QUIC error code carries a TLS alert about a certificate. Every cluster CA has the same
+/// name, so a certificate of another cluster fails its signature check: `decrypt_error` counts too.
+fn is_certificate_alert(code: quinn::TransportErrorCode) -> bool {
+    let Some(alert) = u64::from(code).checked_sub(0x100).and_then(|alert| u8::try_from(alert).ok()) else {
+        return false;
+    };
+    matches!(
+        AlertDescription::from(alert),
+        AlertDescription::BadCertificate
+            | AlertDescription::UnsupportedCertificate
+            | AlertDescription::CertificateRevoked
+            | AlertDescription::CertificateExpired
+            | AlertDescription::CertificateUnknown
+            | AlertDescription::UnknownCA
+            | AlertDescription::AccessDenied
+            | AlertDescription::CertificateRequired
+            | AlertDescription::DecryptError
+    )
+}

@@ -1,0 +1,332 @@
+//! Real QUIC connections on 127.0.0.1 between endpoints of one or two clusters.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flicker_protocol::{FrameError, MAX_FRAME, PROTOCOL_VERSION, alpn};
+use flicker_transport::certs::{self, CertError};
+use flicker_transport::{
+    Connection, Endpoint, EndpointConfig, FrameReceiver, FrameSender, Identity, Role, SERVER_NAME,
+    TransportError,
+};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+enum Request {
+    Ping(u32),
+    /// Followed by `len` raw bytes, which the server sends back.
+    Echo {
+        len: u64,
+    },
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+enum Response {
+    Pong(u32),
+    /// Followed by `len` raw bytes.
+    Echo {
+        len: u64,
+    },
+}
+
+/// What the test server saw.
+#[derive(Debug)]
+enum Event {
+    Established { peer: Option<String> },
+    Refused(TransportError),
+    StreamFailed(TransportError),
+}
+
+struct Server {
+    addr: SocketAddr,
+    events: mpsc::UnboundedReceiver<Event>,
+}
+
+impl Server {
+    async fn next_event(&mut self) -> Event {
+        bounded(self.events.recv()).await.expect("the server stopped")
+    }
+}
+
+const LOCALHOST: &str = "127.0.0.1:0";
+const ECHO_LIMIT: u64 = 8 << 20;
+
+/// Every wait in these tests is bounded by this, as an upper limit only.
+async fn bounded<F: Future>(future: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(10), future).await.expect("timed out")
+}
+
+fn endpoint(identity: Identity, version: u32) -> Endpoint {
+    let mut config = EndpointConfig::new(identity);
+    config.version = version;
+    Endpoint::bind(LOCALHOST.parse().unwrap(), config).unwrap()
+}
+
+/// A server answering [`Request`]s, one task per incoming connection and per stream.
+fn serve(identity: Identity, version: u32) -> Server {
+    let endpoint = endpoint(identity, version);
+    let addr = endpoint.local_addr().unwrap();
+    let (events, receiver) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(incoming) = endpoint.accept().await {
+            let events = events.clone();
+            tokio::spawn(async move {
+                match incoming.establish().await {
+                    Ok(connection) => {
+                        let _ = events.send(Event::Established { peer: connection.peer_name() });
+                        serve_connection(connection, events).await;
+                    }
+                    Err(error) => {
+                        let _ = events.send(Event::Refused(error));
+                    }
+                }
+            });
+        }
+    });
+    Server { addr, events: receiver }
+}
+
+async fn serve_connection(connection: Connection, events: mpsc::UnboundedSender<Event>) {
+    while let Ok(Some((recv, send))) = connection.accept_stream().await {
+        let events = events.clone();
+        tokio::spawn(async move {
+            if let Err(error) = answer(recv, send).await {
+                let _ = events.send(Event::StreamFailed(error));
+            }
+        });
+    }
+}
+
+async fn answer(mut recv: FrameReceiver, mut send: FrameSender) -> Result<(), TransportError> {
+    match recv.recv::<Request>().await? {
+        Some(Request::Ping(n)) => send.send(&Response::Pong(n)).await?,
+        Some(Request::Echo { len }) => {
+            let payload = recv.recv_bytes(len, ECHO_LIMIT).await?;
+            send.send(&Response::Echo { len }).await?;
+            send.send_bytes(&payload).await?;
+        }
+        None => {}
+    }
+    send.finish()
+}
+
+async fn ping(connection: &Connection, n: u32) {
+    assert_eq!(bounded(connection.call::<_, Response>(&Request::Ping(n))).await.unwrap(), Response::Pong(n));
+}
+
+/// Connects with `identity` and checks that the server answers.
+async fn connect_and_ping(server: &mut Server, identity: Identity) -> Connection {
+    let connection = bounded(endpoint(identity, PROTOCOL_VERSION).connect(server.addr)).await.unwrap();
+    assert!(matches!(server.next_event().await, Event::Established { .. }));
+    ping(&connection, 7).await;
+    connection
+}
+
+fn cluster() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    certs::init_cluster(dir.path()).unwrap();
+    dir
+}
+
+fn load(dir: &Path, name: &str) -> Identity {
+    Identity::load(dir, name).unwrap()
+}
+
+/// Connects with a client made from raw rustls parts (trusting the CA of `trusted`, presenting
+/// `certificate` if any) and tries the version hello. A server that refuses the client must make
+/// this fail.
+async fn raw_hello(
+    addr: SocketAddr,
+    trusted: &Path,
+    certificate: Option<(&Path, &str)>,
+) -> Result<u32, Box<dyn std::error::Error>> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from_pem_file(trusted.join("ca.pem")).unwrap()).unwrap();
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots);
+    let mut tls = match certificate {
+        None => builder.with_no_client_auth(),
+        Some((dir, name)) => {
+            let chain = vec![CertificateDer::from_pem_file(dir.join(format!("{name}.pem"))).unwrap()];
+            let key = PrivateKeyDer::from_pem_file(dir.join(format!("{name}.key"))).unwrap();
+            builder.with_client_auth_cert(chain, key).unwrap()
+        }
+    };
+    tls.alpn_protocols = vec![alpn(PROTOCOL_VERSION)];
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
+    let mut endpoint = quinn::Endpoint::client(LOCALHOST.parse().unwrap()).unwrap();
+    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+    let hello = async {
+        let connection = endpoint.connect(addr, SERVER_NAME)?.await?;
+        let (mut send, mut recv) = connection.open_bi().await?;
+        send.write_all(&PROTOCOL_VERSION.to_le_bytes()).await?;
+        send.finish()?;
+        let mut version = [0; 4];
+        recv.read_exact(&mut version).await?;
+        Ok(u32::from_le_bytes(version))
+    };
+    bounded(hello).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_and_large_payloads_round_trip() {
+    let dir = cluster();
+    let mut server = serve(load(dir.path(), "scheduler"), PROTOCOL_VERSION);
+    let connection =
+        bounded(endpoint(load(dir.path(), "client"), PROTOCOL_VERSION).connect(server.addr)).await.unwrap();
+    match server.next_event().await {
+        Event::Established { peer } => assert_eq!(peer.as_deref(), Some("client")),
+        other => panic!("expected a connection, got {other:?}"),
+    }
+    assert_eq!(connection.peer_name().as_deref(), Some("scheduler"));
+    ping(&connection, 1).await;
+
+    let payload: Vec<u8> = (0..5u32 << 20).map(|i| (i * 31 % 251) as u8).collect();
+    let echoed = bounded(async {
+        let (mut send, mut recv) = connection.open().await?;
+        send.send(&Request::Echo { len: payload.len() as u64 }).await?;
+        send.send_bytes(&payload).await?;
+        send.finish()?;
+        let Some(Response::Echo { len }) = recv.recv().await? else { panic!("expected an echo") };
+        recv.recv_bytes(len, ECHO_LIMIT).await
+    })
+    .await
+    .unwrap();
+    assert!(echoed == payload, "the payload came back damaged");
+}
+
+#[tokio::test]
+async fn a_certificate_of_another_cluster_is_refused() {
+    let (dir, other) = (cluster(), cluster());
+    let mut server = serve(load(dir.path(), "scheduler"), PROTOCOL_VERSION);
+
+    // A process of the other cluster does not trust the server either: it refuses first.
+    let refused =
+        bounded(endpoint(load(other.path(), "client"), PROTOCOL_VERSION).connect(server.addr)).await;
+    assert!(matches!(refused, Err(TransportError::Connection { .. })), "{refused:?}");
+    assert!(matches!(server.next_event().await, Event::Refused(TransportError::Connection { .. })));
+
+    // A client that trusts this cluster's CA but presents the other cluster's certificate.
+    assert!(raw_hello(server.addr, dir.path(), Some((other.path(), "client"))).await.is_err());
+    match server.next_event().await {
+        Event::Refused(error @ TransportError::Connection { .. }) => {
+            assert!(error.to_string().contains("refused the peer's certificate"), "{error}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+
+    connect_and_ping(&mut server, load(dir.path(), "client")).await;
+}
+
+#[tokio::test]
+async fn a_client_without_certificate_is_refused() {
+    let dir = cluster();
+    let mut server = serve(load(dir.path(), "scheduler"), PROTOCOL_VERSION);
+    assert!(raw_hello(server.addr, dir.path(), None).await.is_err());
+    assert!(matches!(server.next_event().await, Event::Refused(TransportError::Connection { .. })));
+    // The same raw client with a certificate of the cluster gets its answer: the refusal above
+    // was about the certificate.
+    assert_eq!(
+        raw_hello(server.addr, dir.path(), Some((dir.path(), "client"))).await.unwrap(),
+        PROTOCOL_VERSION
+    );
+    assert!(matches!(server.next_event().await, Event::Established { .. }));
+    connect_and_ping(&mut server, load(dir.path(), "client")).await;
+}
+
+#[tokio::test]
+async fn processes_of_different_versions_part_with_both_versions() {
+    let dir = cluster();
+    let mut server = serve(load(dir.path(), "scheduler"), 1);
+    let refused = bounded(endpoint(load(dir.path(), "client"), 2).connect(server.addr)).await;
+    match refused {
+        Err(error @ TransportError::VersionMismatch { local: 2, remote: 1 }) => {
+            let message = error.to_string();
+            assert!(message.contains("protocol 2") && message.contains("speaks 1"), "{message}");
+        }
+        other => panic!("expected a version mismatch, got {other:?}"),
+    }
+    assert!(matches!(
+        server.next_event().await,
+        Event::Refused(TransportError::VersionMismatch { local: 1, remote: 2 })
+    ));
+    connect_and_ping(&mut server, load(dir.path(), "client")).await;
+}
+
+#[tokio::test]
+async fn a_bad_frame_fails_its_stream_only() {
+    let dir = cluster();
+    let mut server = serve(load(dir.path(), "scheduler"), PROTOCOL_VERSION);
+    let connection = connect_and_ping(&mut server, load(dir.path(), "executor")).await;
+    type Expected = fn(&FrameError) -> bool;
+    let garbage: [(&[u8], Expected); 3] = [
+        // A header announcing 4 GiB.
+        (&u32::MAX.to_le_bytes(), |e| *e == FrameError::TooLarge { size: u32::MAX as usize, max: MAX_FRAME }),
+        // A body cut short.
+        (&[10, 0, 0, 0, 1, 2], |e| *e == FrameError::Truncated { expected: 14, got: 6 }),
+        // A body that is no `Request`.
+        (&[2, 0, 0, 0, 9, 9], |e| matches!(e, FrameError::Malformed { .. })),
+    ];
+    for (bytes, expected) in garbage {
+        bounded(async {
+            let (mut send, _recv) = connection.open().await?;
+            send.send_bytes(bytes).await?;
+            send.finish()
+        })
+        .await
+        .unwrap();
+        match server.next_event().await {
+            Event::StreamFailed(TransportError::Frame { source }) => assert!(expected(&source), "{source:?}"),
+            other => panic!("expected a frame error, got {other:?}"),
+        }
+        ping(&connection, 2).await;
+    }
+}
+
+#[tokio::test]
+async fn issued_certificates_serve_and_connect_as_their_role_allows() {
+    let dir = cluster();
+    assert!(matches!(certs::issue(dir.path(), "exec/2", Role::Executor), Err(CertError::InvalidName { .. })));
+    certs::issue(dir.path(), "exec-2", Role::Executor).unwrap();
+
+    // An executor with its own certificate connects, and serves.
+    let mut server = serve(load(dir.path(), "scheduler"), PROTOCOL_VERSION);
+    connect_and_ping(&mut server, load(dir.path(), "exec-2")).await;
+    let mut executor = serve(load(dir.path(), "exec-2"), PROTOCOL_VERSION);
+    let connection = connect_and_ping(&mut executor, load(dir.path(), "scheduler")).await;
+    assert_eq!(connection.peer_name().as_deref(), Some("exec-2"));
+
+    // A client certificate cannot serve: nodes refuse it.
+    let mut impostor = serve(load(dir.path(), "client"), PROTOCOL_VERSION);
+    let refused =
+        bounded(endpoint(load(dir.path(), "scheduler"), PROTOCOL_VERSION).connect(impostor.addr)).await;
+    match refused {
+        Err(error @ TransportError::Connection { .. }) => {
+            assert!(error.to_string().contains("this process refused the peer's certificate"), "{error}")
+        }
+        other => panic!("expected a refused certificate, got {other:?}"),
+    }
+    match impostor.next_event().await {
+        Event::Refused(error) => {
+            assert!(error.to_string().contains("the peer refused this process's certificate"), "{error}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn throwaway_identities_talk() {
+    let (node, client) = Identity::throwaway().unwrap();
+    let mut server = serve(node, PROTOCOL_VERSION);
+    let connection = connect_and_ping(&mut server, client).await;
+    assert_eq!(connection.peer_name().as_deref(), Some("node"));
+}
