@@ -60,11 +60,14 @@
 #![warn(missing_docs)]
 
 pub mod block;
+pub mod client;
 pub mod fetch_plan;
 mod index;
+pub mod service;
 pub mod store;
 
 pub use block::{BlockError, EncodedBlock};
+pub use client::{BlockFailure, BtsClient, FetchError, FetchLimits, fetch_partition};
 pub use fetch_plan::{FetchPlan, RetryDecision};
 pub use flicker_protocol::bts::{BlockHeader, MapOutputInfo};
 pub use index::IndexError;

@@ -1,8 +1,9 @@
 //! Why a job failed.
 
-use crate::plan::{PlanError, StageId};
+use crate::plan::PlanError;
 use flicker_host::{CallError, HostError, OperatorError};
 use flicker_manifest::ManifestError;
+use flicker_protocol::StageId;
 use flicker_storage::StorageError;
 use std::fmt;
 
@@ -84,6 +85,20 @@ pub enum TaskCause {
     },
     /// Reading input or writing output failed.
     Storage(Box<StorageError>),
+    /// A block of the task's shuffle partition could not be fetched.
+    Fetch {
+        /// The map output whose block it is.
+        map_output: flicker_protocol::MapOutputId,
+        /// Why.
+        reason: String,
+    },
+    /// The task's shuffle output could not be stored.
+    ShuffleWrite {
+        /// Why.
+        reason: String,
+    },
+    /// The job was cancelled.
+    Cancelled,
     /// An operator returned a batch that does not follow the framing.
     MalformedBatch {
         /// The step (or sink) that returned it.
@@ -144,6 +159,9 @@ impl fmt::Display for TaskCause {
             }
             TaskCause::Instantiate { step, plugin, error } => write!(f, "step {step:?} ({plugin}): {error}"),
             TaskCause::Storage(error) => write!(f, "{error}"),
+            TaskCause::Fetch { map_output, reason } => write!(f, "cannot fetch {map_output}: {reason}"),
+            TaskCause::ShuffleWrite { reason } => write!(f, "cannot store shuffle output: {reason}"),
+            TaskCause::Cancelled => f.write_str("the job was cancelled"),
             TaskCause::MalformedBatch { step, error } => {
                 write!(f, "step {step:?} returned a {error}")
             }

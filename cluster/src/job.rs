@@ -1,30 +1,25 @@
 //! A job ready to run: validated manifest, plan, loaded plugins, resolved locations and limits.
 
-use crate::catalog::PluginResolver;
+use crate::catalog::{ComponentSource, PluginRefs, PluginResolver};
 use crate::error::JobError;
 use crate::fuse::fuse_parse_and_key_by;
 use crate::plan::{JobPlan, plan};
 use flicker_host::{Limits, Plugin, Runtime};
 use flicker_manifest::{LimitOverrides, Manifest};
+use flicker_protocol::task::{JobDefaults, JobDescriptor};
 use flicker_storage::Location;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
-/// Cluster-wide defaults that a manifest may override.
-#[derive(Debug, Clone, Copy)]
-pub struct JobDefaults {
-    /// Sandbox limits of every operator instance.
-    pub limits: Limits,
-    /// Shuffle partitions of an aggregate without `partitions`.
-    pub partitions: u32,
-    /// The largest input split of a source without `split_size` (see [`split_size_for`]).
-    pub split_size: u64,
-}
-
-impl Default for JobDefaults {
-    fn default() -> Self {
-        Self { limits: Limits::default(), partitions: 8, split_size: 64 << 20 }
+/// The sandbox limits `defaults` give every operator instance before a step's overrides.
+pub fn default_limits(defaults: &JobDefaults) -> Limits {
+    Limits {
+        memory: defaults.memory_limit,
+        call_timeout: Duration::from_millis(defaults.call_timeout_ms),
+        output: defaults.output_limit,
+        ..Limits::default()
     }
 }
 
@@ -50,45 +45,45 @@ pub struct PreparedJob {
     pub operators: HashMap<String, Operator>,
     /// Each source's location and its manifest `split_size`, by id.
     pub sources: HashMap<String, (Location, Option<u64>)>,
-    /// The largest split when a source does not set `split_size`.
-    pub max_split_size: u64,
     /// Each sink's location, by id.
     pub sinks: HashMap<String, Location>,
+    /// The defaults the job was planned with.
+    pub defaults: JobDefaults,
 }
 
 impl PreparedJob {
-    /// Validates `manifest` against its plugins (loading each once), plans it, and resolves its
-    /// locations. No task runs and nothing is read or written.
+    /// Validates `manifest` against its plugins (loading each once through `resolver`), plans it,
+    /// and resolves its locations against `base_dir`. No task runs and nothing is read or written.
+    /// Planning is deterministic: the scheduler and every executor derive the same stages.
     pub fn prepare(
         manifest: Manifest,
-        runtime: Arc<Runtime>,
-        defaults: &JobDefaults,
+        base_dir: &Path,
+        resolver: &PluginResolver<'_>,
+        defaults: JobDefaults,
     ) -> Result<Self, JobError> {
-        let base_dir = manifest.file.parent().map(Path::to_path_buf).unwrap_or_default();
-        let base_dir = if base_dir.as_os_str().is_empty() { std::path::PathBuf::from(".") } else { base_dir };
-        let resolver = PluginResolver::new(runtime, base_dir.clone(), defaults.limits);
-        manifest.validate_plugins(&resolver)?;
+        manifest.validate_plugins(resolver)?;
 
+        let limits = default_limits(&defaults);
         let mut operators = HashMap::new();
         let steps = manifest.steps.iter().map(|s| (&s.id, &s.plugin, &s.config, &s.limits));
         let sinks = manifest.sinks.iter().map(|s| (&s.id, &s.plugin, &s.config, &s.limits));
         for (id, plugin_ref, config, overrides) in steps.chain(sinks) {
-            // validate_plugins loaded every plugin already: this only reads the resolver's cache.
+            // validate_plugins loaded every plugin already: this only reads the runtime's cache.
             let plugin = resolver
                 .load(plugin_ref)
                 .map_err(|reason| JobError::Runtime(flicker_host::HostError::Compile { message: reason }))?;
-            operators.insert(id.clone(), operator(plugin_ref, plugin, config, defaults.limits, overrides));
+            operators.insert(id.clone(), operator(plugin_ref, plugin, config, limits, overrides));
         }
         let kinds: HashMap<&str, _> =
             operators.values().map(|o| (o.plugin_ref.as_str(), o.plugin.kind())).collect();
-        let mut plan = plan(&manifest, &|plugin| kinds[plugin], defaults.partitions)?;
+        let mut plan = plan(&manifest, &|plugin| kinds[plugin], defaults.partitions.max(1))?;
         let folded = fuse_parse_and_key_by(&manifest, &mut plan, &mut operators);
         if !folded.is_empty() {
-            tracing::info!(?folded, "key-by steps fused into the parse-csv steps they follow");
+            tracing::debug!(?folded, "key-by steps fused into the parse-csv steps they follow");
         }
 
         let location = |what: String, url: &str| {
-            Location::parse(url, &base_dir)
+            Location::parse(url, base_dir)
                 .map_err(|source| JobError::Storage { what, source: Box::new(source) })
         };
         let sources = manifest
@@ -104,7 +99,32 @@ impl PreparedJob {
             .iter()
             .map(|s| Ok((s.id.clone(), location(format!("sink {:?}", s.id), &s.url)?)))
             .collect::<Result<_, JobError>>()?;
-        Ok(Self { manifest, plan, operators, sources, sinks, max_split_size: defaults.split_size })
+        Ok(Self { manifest, plan, operators, sources, sinks, defaults })
+    }
+
+    /// Plans a job from its descriptor, loading its plugins from `components`: what every
+    /// executor does on a job's first task.
+    pub fn from_descriptor(
+        descriptor: &JobDescriptor,
+        runtime: &Runtime,
+        components: &dyn ComponentSource,
+    ) -> Result<Self, JobError> {
+        let refs: PluginRefs =
+            descriptor.plugins.iter().map(|(name, digest)| (name.clone(), Ok(*digest))).collect();
+        Self::from_submission(descriptor, &refs, runtime, components)
+    }
+
+    /// [`from_descriptor`](Self::from_descriptor) with the plugin references of a submission,
+    /// which may name files the submitter could not read: what the scheduler does on submission.
+    pub fn from_submission(
+        descriptor: &JobDescriptor,
+        refs: &PluginRefs,
+        runtime: &Runtime,
+        components: &dyn ComponentSource,
+    ) -> Result<Self, JobError> {
+        let manifest = Manifest::parse(Path::new(&descriptor.manifest_path), &descriptor.manifest)?;
+        let resolver = PluginResolver::new(runtime, refs, components, default_limits(&descriptor.defaults));
+        Self::prepare(manifest, Path::new(&descriptor.base_dir), &resolver, descriptor.defaults)
     }
 
     /// The operator of step or sink `id`.

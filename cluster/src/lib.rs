@@ -1,10 +1,10 @@
-//! Plans flicker jobs and runs them.
+//! Plans flicker jobs and runs them on a cluster.
 //!
 //! A job goes from a manifest to a [`PreparedJob`] (plugins loaded and validated, locations
 //! resolved), to a [`JobPlan`] of stages cut at aggregates ([`plan`]), to tasks: one per input split
-//! for a source stage, one per shuffle partition for a reduce stage. [`LocalRunner`] runs them on
-//! worker threads of this process with the shuffle in memory, and commits the output (parts first,
-//! `_SUCCESS` last) only when every task succeeded.
+//! for a source stage, one per shuffle partition for a reduce stage. The [`scheduler`] decides
+//! which executor runs which task; executors run them in wasmtime sandboxes and keep map output
+//! in their BTS.
 
 #![allow(
     clippy::result_large_err,
@@ -12,18 +12,19 @@
 )]
 
 mod catalog;
+pub mod client;
 mod error;
+pub mod executor;
 pub mod fuse;
 mod job;
-mod local;
-mod metrics;
+pub mod local;
 pub mod plan;
+pub mod scheduler;
 pub mod shuffle;
 mod task;
 
-pub use catalog::PluginResolver;
+pub use catalog::{ComponentSource, PluginRefs, PluginResolver, read_plugin_files};
 pub use error::{JobError, RecordLocation, TaskCause, TaskFailure};
-pub use job::{JobDefaults, Operator, PreparedJob, split_size_for};
-pub use local::LocalRunner;
-pub use metrics::{JobSummary, TaskMetrics};
+pub use flicker_protocol::task::{JobDefaults, TaskMetrics};
+pub use job::{Operator, PreparedJob, default_limits, split_size_for};
 pub use plan::{JobPlan, StageId, StageInput, StageOutput, StagePlan};

@@ -9,17 +9,8 @@
 
 use flicker_manifest::{Manifest, OperatorKind};
 use std::collections::HashMap;
-use std::fmt;
 
-/// A stage's position in [`JobPlan::stages`]; stages come in dependency order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct StageId(pub u32);
-
-impl fmt::Display for StageId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "stage {}", self.0)
-    }
-}
+pub use flicker_protocol::StageId;
 
 /// Where a stage's tasks read from.
 #[derive(Debug, Clone, PartialEq, Eq)]

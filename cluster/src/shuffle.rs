@@ -1,9 +1,6 @@
-//! Hash partitioning of keyed batches, and the in-memory shuffle of local mode.
+//! Hash partitioning of keyed batches: which reduce partition each row of a map output goes to.
 
-use crate::plan::StageId;
 use flicker_batch::{BatchReader, BatchWriter, FrameError};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use xxhash_rust::xxh3::xxh3_64;
 
 /// The partition of a row with this encoded key: `xxh3_64(key) mod partitions`.
@@ -31,31 +28,6 @@ pub fn partition_batch(batch: &[u8], partitions: u32) -> Result<Vec<Vec<u8>>, Fr
         writers[partition_of(row.key, partitions) as usize].extend_framed(row.framed);
     }
     Ok(writers.into_iter().map(BatchWriter::finish).collect())
-}
-
-/// The blocks one map task wrote: one framed batch per partition.
-pub type MapOutput = Arc<Vec<Vec<u8>>>;
-
-/// Map outputs held in memory: for each map task of a stage, one block per partition.
-#[derive(Debug, Default)]
-pub struct ShuffleStore {
-    outputs: Mutex<HashMap<(StageId, u32), MapOutput>>,
-}
-
-impl ShuffleStore {
-    /// Stores the blocks written by map task `task` of `stage`.
-    pub fn put(&self, stage: StageId, task: u32, blocks: Vec<Vec<u8>>) {
-        self.lock().insert((stage, task), Arc::new(blocks));
-    }
-
-    /// The blocks written by map task `task` of `stage`.
-    pub fn get(&self, stage: StageId, task: u32) -> Option<MapOutput> {
-        self.lock().get(&(stage, task)).cloned()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(StageId, u32), MapOutput>> {
-        self.outputs.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
 }
 
 #[cfg(test)]

@@ -2,37 +2,53 @@
 
 use crate::error::{RecordLocation, TaskCause, TaskFailure};
 use crate::job::{Operator, PreparedJob};
-use crate::metrics::TaskMetrics;
-use crate::plan::{StageInput, StageOutput, StagePlan};
-use crate::shuffle::{ShuffleStore, partition_batch};
+use crate::plan::{StageId, StageInput, StageOutput, StagePlan};
+use crate::shuffle::partition_batch;
 use bytes::Bytes;
 use flicker_batch::{BatchReader, FrameError, Rows};
 use flicker_host::{AggregateInstance, CallError, FormatInstance, MapInstance, OperatorError};
-use flicker_storage::{Chunk, Location, OutputCommitter, PartFile, Split, SplitReader, line_number_at};
+use flicker_protocol::task::{TaskMetrics, TaskOutput};
+use flicker_storage::{Chunk, Location, OutputCommitter, Split, SplitReader, line_number_at};
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::runtime::Handle;
 
 /// Everything a task needs from the job and the process.
 pub(crate) struct TaskContext<'a> {
     pub job: &'a PreparedJob,
-    pub shuffle: &'a ShuffleStore,
     pub io: &'a Handle,
-    pub committers: &'a std::collections::HashMap<String, OutputCommitter>,
-    pub chunk_size: usize,
+    /// Where map output goes: the node's BTS.
+    pub map_outputs: &'a dyn ShuffleOutput,
+    /// Names the temporary area of the job's sink parts.
+    pub run_id: &'a str,
+    /// Set when the job is cancelled: the task stops at its next batch.
+    pub cancelled: &'a AtomicBool,
+}
+
+/// Stores a map task's shuffle output.
+pub(crate) trait ShuffleOutput: Sync {
+    /// Stores the blocks (one per partition) of map task `task` of `stage`; returns the stored
+    /// bytes of each partition.
+    fn write(&self, stage: StageId, task: u32, blocks: Vec<Vec<u8>>) -> Result<Vec<u64>, String>;
+}
+
+/// Hands a reduce task the blocks of its partition, one per map output, in any order.
+pub(crate) trait BlockSource {
+    /// The next block, `None` when every map output's block was handed out.
+    fn next_block(&mut self) -> Option<Result<Vec<u8>, TaskCause>>;
 }
 
 /// What a task reads.
 pub(crate) enum TaskInput<'a> {
     /// A split of a source.
     Split { location: &'a Location, split: &'a Split },
-    /// A partition of a shuffle written by `map_tasks` tasks.
-    Partition { partition: u32, map_tasks: u32 },
+    /// A partition of a shuffle, block by block.
+    Partition { blocks: &'a mut dyn BlockSource },
 }
 
 /// What a finished task produced.
 pub(crate) struct TaskOutcome {
     pub metrics: TaskMetrics,
-    /// The part written, for a sink stage.
-    pub part: Option<PartFile>,
+    pub output: TaskOutput,
 }
 
 type Fail = TaskCause;
@@ -150,26 +166,30 @@ impl<'c> Pipeline<'c> {
             Output::Sink { sink, format, .. } => (*sink, format.stderr()),
         };
         log_guest_stderr(stage, task, step, &stderr);
-        let part = match self.output {
+        let output = match self.output {
             Output::Shuffle { step, op, mut aggregate, partitions } => {
                 let partials = aggregate.partials().map_err(|e| call_failed(step, op, None, e))?;
                 let blocks = partition_batch(&partials, partitions)
                     .map_err(|error| TaskCause::MalformedBatch { step: step.to_owned(), error })?;
                 self.metrics.shuffle_bytes += blocks.iter().map(|b| b.len() as u64).sum::<u64>();
-                ctx.shuffle.put(stage.id, task, blocks);
-                None
+                let partition_bytes = ctx
+                    .map_outputs
+                    .write(stage.id, task, blocks)
+                    .map_err(|reason| TaskCause::ShuffleWrite { reason })?;
+                TaskOutput::MapOutput { partition_bytes }
             }
             Output::Sink { sink, op, bytes, .. } => {
                 self.metrics.bytes_out += bytes.len() as u64;
-                let committer = &ctx.committers[sink];
+                check_cancelled(ctx)?;
+                let committer = OutputCommitter::new(ctx.job.sinks[sink].clone(), ctx.run_id);
                 let written = ctx
                     .io
                     .block_on(committer.write_part(task, part_extension(&op.plugin_ref), Bytes::from(bytes)))
                     .map_err(|e| TaskCause::Storage(Box::new(e)))?;
-                Some(written)
+                TaskOutput::Part { name: written.name, size: written.size }
             }
         };
-        Ok(TaskOutcome { metrics: self.metrics, part })
+        Ok(TaskOutcome { metrics: self.metrics, output })
     }
 }
 
@@ -212,13 +232,15 @@ fn run(
             let parse_op = ctx.job.operator(parse_step);
             let mut parser = instantiate(parse_step, parse_op, flicker_host::Plugin::parse)?;
             let mut pipeline = Pipeline::new(ctx.job, map_steps, &stage.output)?;
+            let chunk_size = usize::try_from(ctx.job.defaults.chunk_size).unwrap_or(usize::MAX).max(1);
             let mut reader = ctx
                 .io
-                .block_on(SplitReader::open(location, split, ctx.chunk_size))
+                .block_on(SplitReader::open(location, split, chunk_size))
                 .map_err(|e| TaskCause::Storage(Box::new(e)))?;
             while let Some(chunk) =
                 ctx.io.block_on(reader.next_chunk()).map_err(|e| TaskCause::Storage(Box::new(e)))?
             {
+                check_cancelled(ctx)?;
                 pipeline.metrics.bytes_in += chunk.bytes.len() as u64;
                 let parsed = parser.parse(&chunk.bytes).map_err(|e| {
                     let record = bad_line(ctx, location, split, &chunk, &e);
@@ -232,18 +254,15 @@ fn run(
             log_guest_stderr(stage, task, parse_step, &parser.stderr());
             pipeline.finish(ctx, stage, task)
         }
-        (
-            StageInput::Shuffle { stage: upstream, aggregate, .. },
-            TaskInput::Partition { partition, map_tasks },
-        ) => {
+        (StageInput::Shuffle { aggregate, .. }, TaskInput::Partition { blocks }) => {
             let op = ctx.job.operator(aggregate);
             let mut reducer = instantiate(aggregate, op, flicker_host::Plugin::aggregate)?;
             let mut pipeline = Pipeline::new(ctx.job, &stage.steps, &stage.output)?;
-            for map_task in 0..map_tasks {
-                let Some(blocks) = ctx.shuffle.get(*upstream, map_task) else { continue };
-                let block = &blocks[partition as usize];
+            while let Some(block) = blocks.next_block() {
+                let block = block?;
+                check_cancelled(ctx)?;
                 pipeline.metrics.shuffle_bytes += block.len() as u64;
-                reducer.merge(block).map_err(|e| call_failed(aggregate, op, None, e))?;
+                reducer.merge(&block).map_err(|e| call_failed(aggregate, op, None, e))?;
             }
             let finished = reducer.finish().map_err(|e| call_failed(aggregate, op, None, e))?;
             log_guest_stderr(stage, task, aggregate, &reducer.stderr());
@@ -252,6 +271,11 @@ fn run(
         }
         _ => unreachable!("the runner hands each stage the input of its kind"),
     }
+}
+
+/// Stops a task of a cancelled job.
+fn check_cancelled(ctx: &TaskContext<'_>) -> Result<(), Fail> {
+    if ctx.cancelled.load(Ordering::Relaxed) { Err(TaskCause::Cancelled) } else { Ok(()) }
 }
 
 /// The object, line number and text of the line a parse error names.

@@ -23,7 +23,7 @@ impl ComponentCache {
     }
 
     fn path(&self, digest: &PluginDigest) -> PathBuf {
-        self.dir.join(format!("{digest}-{:016x}.cwasm", self.engine_hash))
+        self.dir.join(format!("{}-{:016x}.cwasm", digest.to_hex(), self.engine_hash))
     }
 
     /// The compiled component: from the cache when present and loadable, else compiled and stored.

@@ -6,28 +6,10 @@ use crate::runtime::EpochTicker;
 use crate::sandbox::SandboxState;
 use crate::{HostError, Limits};
 use flicker_manifest::OperatorKind;
-use sha2::{Digest, Sha256};
-use std::fmt;
+pub use flicker_protocol::PluginDigest;
 use std::sync::Arc;
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
-
-/// The sha256 of a component's bytes: a plugin's identity everywhere in flicker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PluginDigest(pub [u8; 32]);
-
-impl PluginDigest {
-    /// The digest of `bytes`.
-    pub fn of(bytes: &[u8]) -> Self {
-        Self(Sha256::digest(bytes).into())
-    }
-}
-
-impl fmt::Display for PluginDigest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
-    }
-}
 
 /// The instance template of each operator kind.
 enum Template {

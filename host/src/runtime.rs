@@ -107,6 +107,11 @@ impl Runtime {
         Ok(plugin)
     }
 
+    /// The plugin with this digest, if this runtime has loaded it.
+    pub fn get(&self, digest: &PluginDigest) -> Option<Arc<Plugin>> {
+        self.loaded().get(digest).cloned()
+    }
+
     fn loaded(&self) -> std::sync::MutexGuard<'_, HashMap<PluginDigest, Arc<Plugin>>> {
         self.loaded.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }

@@ -76,10 +76,8 @@ pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], max: usize) -> Result<T, FrameError> {
     let mut decoder = FrameDecoder::new(max);
     decoder.push(bytes);
-    let message = decoder.next()?.ok_or(FrameError::Truncated {
-        expected: decoder.needed(),
-        got: bytes.len(),
-    })?;
+    let message =
+        decoder.next()?.ok_or(FrameError::Truncated { expected: decoder.needed(), got: bytes.len() })?;
     match decoder.buffered() {
         0 => Ok(message),
         extra => Err(FrameError::Malformed { reason: format!("{extra} bytes after the frame") }),
@@ -174,8 +172,7 @@ mod tests {
 
     #[test]
     fn frames_split_anywhere_decode_in_order() {
-        let messages =
-            [Sample::Data(vec![7; 300]), Sample::Nested(vec![(1, None), (2, Some("x".into()))])];
+        let messages = [Sample::Data(vec![7; 300]), Sample::Nested(vec![(1, None), (2, Some("x".into()))])];
         let stream: Vec<u8> = messages.iter().flat_map(|m| encode(m, MAX_FRAME).unwrap()).collect();
         for cut in 0..stream.len() {
             let mut decoder = FrameDecoder::new(MAX_FRAME);

@@ -18,6 +18,6 @@ pub mod status;
 pub mod task;
 pub mod version;
 
-pub use ids::{ExecutorId, JobId, MapOutputId, PluginDigest, StageId, TaskId};
 pub use frame::{FrameDecoder, FrameError, MAX_FRAME};
+pub use ids::{ExecutorId, JobId, MapOutputId, PluginDigest, StageId, TaskId};
 pub use version::{FALLBACK_ALPN, PROTOCOL_VERSION, alpn, version_of_alpn};

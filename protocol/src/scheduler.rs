@@ -68,8 +68,9 @@ pub struct Submission {
     pub manifest: String,
     /// The absolute directory relative paths in the manifest are resolved against.
     pub base_dir: String,
-    /// The component of every plugin reference that is not a standard operator (uploaded before).
-    pub plugins: Vec<(String, PluginDigest)>,
+    /// The component of every plugin reference that is not a standard operator (uploaded before),
+    /// or why the submitter could not read it (reported with the manifest line that names it).
+    pub plugins: Vec<(String, Result<PluginDigest, String>)>,
     /// Defaults the manifest may override; `None` takes the scheduler's.
     pub defaults: Option<JobDefaults>,
 }
@@ -173,8 +174,9 @@ pub enum RequestError {
 pub enum ExecutorRequest {
     /// Run a task attempt; answered with its [`TaskReport`] when it ends.
     Launch(Box<TaskSpec>),
-    /// Stop every task of a job and forget it (its shuffle output is removed through the BTS).
-    CancelJob {
+    /// The job ended (or was cancelled): stop its running tasks and forget it. Answered once
+    /// its tasks have stopped. Its shuffle output is removed through the BTS.
+    EndJob {
         /// The job.
         job: JobId,
     },
@@ -185,8 +187,8 @@ pub enum ExecutorRequest {
 pub enum ExecutorResponse {
     /// How a launched task ended.
     Task(TaskReport),
-    /// The job's tasks were stopped.
-    Cancelled,
+    /// The job's tasks have stopped and its state is dropped.
+    JobEnded,
 }
 
 #[cfg(test)]
@@ -225,8 +227,14 @@ mod tests {
             },
         };
         let request = ExecutorRequest::Launch(Box::new(spec));
-        assert_eq!(decode::<ExecutorRequest>(&encode(&request, MAX_FRAME).unwrap(), MAX_FRAME).unwrap(), request);
+        assert_eq!(
+            decode::<ExecutorRequest>(&encode(&request, MAX_FRAME).unwrap(), MAX_FRAME).unwrap(),
+            request
+        );
         let request = SchedulerRequest::Heartbeat { executor: ExecutorId("e1".into()) };
-        assert_eq!(decode::<SchedulerRequest>(&encode(&request, MAX_FRAME).unwrap(), MAX_FRAME).unwrap(), request);
+        assert_eq!(
+            decode::<SchedulerRequest>(&encode(&request, MAX_FRAME).unwrap(), MAX_FRAME).unwrap(),
+            request
+        );
     }
 }

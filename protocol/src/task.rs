@@ -41,6 +41,19 @@ pub struct JobDefaults {
     pub chunk_size: u64,
 }
 
+impl Default for JobDefaults {
+    fn default() -> Self {
+        Self {
+            memory_limit: 512 << 20,
+            call_timeout_ms: 60_000,
+            output_limit: 256 << 20,
+            partitions: 8,
+            split_size: 64 << 20,
+            chunk_size: 1 << 20,
+        }
+    }
+}
+
 /// One attempt at one task.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskSpec {

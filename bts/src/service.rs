@@ -1,0 +1,124 @@
+//! The BTS's network service: answers fetch, put and remove requests from a [`ShuffleStore`].
+//!
+//! Each request arrives on its own stream. A fetch is answered with the block's header and its
+//! stored bytes as they are on disk (the fetcher verifies them); a put receives a map output block
+//! by block, verifying each before it is stored.
+
+use crate::block::EncodedBlock;
+use crate::store::{BtsError, ShuffleStore};
+use flicker_protocol::bts::{BlockHeader, BtsFailure, BtsRequest, BtsResponse};
+use flicker_transport::{Connection, Endpoint, FrameReceiver, FrameSender, TransportError};
+use std::sync::Arc;
+
+/// Largest block a put may send: the stored length field's range.
+const MAX_BLOCK: u64 = u32::MAX as u64;
+
+/// Serves every connection `endpoint` accepts until the endpoint closes.
+pub async fn serve(endpoint: Endpoint, store: Arc<ShuffleStore>) {
+    while let Some(incoming) = endpoint.accept().await {
+        let store = store.clone();
+        tokio::spawn(async move {
+            match incoming.establish().await {
+                Ok(connection) => serve_connection(connection, store).await,
+                Err(error) => tracing::warn!(%error, "refused a connection to the bts"),
+            }
+        });
+    }
+}
+
+/// Serves the requests of one connection until it closes.
+pub async fn serve_connection(connection: Connection, store: Arc<ShuffleStore>) {
+    loop {
+        match connection.accept_stream().await {
+            Ok(Some((recv, send))) => {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    if let Err(error) = handle(recv, send, store).await {
+                        tracing::debug!(%error, "a bts request failed");
+                    }
+                });
+            }
+            Ok(None) => return,
+            Err(error) => {
+                tracing::debug!(%error, "bts connection closed");
+                return;
+            }
+        }
+    }
+}
+
+async fn handle(
+    mut recv: FrameReceiver,
+    mut send: FrameSender,
+    store: Arc<ShuffleStore>,
+) -> Result<(), TransportError> {
+    let Some(request) = recv.recv::<BtsRequest>().await? else { return Ok(()) };
+    match request {
+        BtsRequest::Fetch { id, partition } => {
+            let read = blocking(move || store.read_block(&id, partition)).await;
+            match read {
+                Ok((header, bytes)) => {
+                    send.send(&BtsResponse::Block(header)).await?;
+                    send.send_bytes(&bytes).await?;
+                }
+                Err(error) => send.send(&BtsResponse::Error(failure(&error))).await?,
+            }
+        }
+        BtsRequest::Put { id, partitions } => {
+            let response = match receive_map_output(&mut recv, &store, &id, partitions).await? {
+                Ok(info) => BtsResponse::Stored(info),
+                Err(error) => BtsResponse::Error(error),
+            };
+            send.send(&response).await?;
+        }
+        BtsRequest::RemoveJob { job } => {
+            let response = match blocking(move || store.remove_job(&job)).await {
+                Ok(bytes) => BtsResponse::Removed { bytes },
+                Err(error) => BtsResponse::Error(failure(&error)),
+            };
+            send.send(&response).await?;
+        }
+    }
+    send.finish()
+}
+
+/// Receives the blocks of a put and stores them; the outer error is the stream's, the inner one
+/// the store's answer to the sender.
+async fn receive_map_output(
+    recv: &mut FrameReceiver,
+    store: &Arc<ShuffleStore>,
+    id: &flicker_protocol::MapOutputId,
+    partitions: u32,
+) -> Result<Result<flicker_protocol::bts::MapOutputInfo, BtsFailure>, TransportError> {
+    let mut writer = match store.writer(id) {
+        Ok(writer) => writer,
+        Err(error) => return Ok(Err(failure(&error))),
+    };
+    for partition in 0..partitions {
+        let header: BlockHeader = recv.recv().await?.ok_or(TransportError::NoResponse)?;
+        let bytes = recv.recv_bytes(u64::from(header.stored_len), MAX_BLOCK).await?;
+        let block = match EncodedBlock::verified(header, bytes) {
+            Ok(block) => block,
+            Err(error) => {
+                return Ok(Err(BtsFailure::Corrupt { id: id.clone(), partition, reason: error.to_string() }));
+            }
+        };
+        if let Err(error) = writer.push(&block) {
+            return Ok(Err(failure(&error)));
+        }
+    }
+    Ok(blocking(move || writer.finish()).await.map_err(|e| failure(&e)))
+}
+
+fn failure(error: &BtsError) -> BtsFailure {
+    error.into()
+}
+
+/// Runs blocking file work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, BtsError> + Send + 'static,
+) -> Result<T, BtsError> {
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|join| {
+        Err(BtsError::Io { path: Default::default(), source: std::io::Error::other(join.to_string()) })
+    })
+}

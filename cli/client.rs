@@ -1,0 +1,185 @@
+//! The client commands: `flicker submit`, `status`, `cancel`, `nodes`.
+
+use crate::config::ClusterArgs;
+use crate::report::{self, OutputFormat};
+use crate::run::start_tokio;
+use anyhow::Context;
+use flicker_cluster::client::Client;
+use flicker_protocol::JobId;
+use flicker_protocol::status::{JobState, JobStatus};
+use flicker_transport::Identity;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// The client flags every command shares.
+#[derive(clap::Args)]
+pub struct ClientArgs {
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    /// The certificate to present, by name.
+    #[arg(long, default_value = "client")]
+    cert: String,
+    /// How to print the result.
+    #[arg(long, value_enum, default_value = "text")]
+    output: OutputFormat,
+}
+
+impl ClientArgs {
+    async fn connect(&self) -> anyhow::Result<Client> {
+        let dir = self.cluster.tls_dir()?;
+        let identity = Identity::load(&dir, &self.cert)
+            .with_context(|| format!("cannot load certificate {:?} from {}", self.cert, dir.display()))?;
+        Ok(Client::connect(self.cluster.scheduler()?, identity).await?)
+    }
+}
+
+#[derive(clap::Args)]
+pub struct SubmitArgs {
+    /// The job manifest (TOML); plugin files it names are uploaded unless the scheduler has them.
+    manifest: PathBuf,
+    /// Follow the job with live progress until it ends; exit 0 only if it succeeded.
+    #[arg(long)]
+    wait: bool,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+#[derive(clap::Args)]
+pub struct StatusArgs {
+    /// The job (default: every job).
+    job: Option<String>,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+#[derive(clap::Args)]
+pub struct CancelArgs {
+    /// The job.
+    job: String,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+#[derive(clap::Args)]
+pub struct NodesArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+pub fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
+    start_tokio()?.block_on(async {
+        let client = args.client.connect().await?;
+        let job = client.submit(&args.manifest, None).await?;
+        if !args.wait {
+            match args.client.output {
+                OutputFormat::Json => report::json(&serde_json::json!({ "job": job }))?,
+                OutputFormat::Text => report::print(|out| writeln!(out, "{job}"))?,
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        eprintln!("submitted {job}");
+        let mut progress = Progress::new();
+        let status = client.watch(&job, |status| progress.show(status)).await?;
+        progress.finish();
+        match args.client.output {
+            OutputFormat::Json => report::json(&status)?,
+            OutputFormat::Text => report::print(|out| report::summary(out, &status))?,
+        }
+        match &status.state {
+            JobState::Succeeded => Ok(ExitCode::SUCCESS),
+            JobState::Failed { cause } => anyhow::bail!("job {:?} ({job}) failed: {cause}", status.name),
+            _ => anyhow::bail!("job {:?} ({job}) was cancelled", status.name),
+        }
+    })
+}
+
+pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    start_tokio()?.block_on(async {
+        let client = args.client.connect().await?;
+        let jobs = client.status(args.job.map(JobId)).await?;
+        match args.client.output {
+            OutputFormat::Json => report::json(&jobs)?,
+            OutputFormat::Text => report::print(|out| report::jobs(out, &jobs))?,
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn cancel(args: CancelArgs) -> anyhow::Result<ExitCode> {
+    start_tokio()?.block_on(async {
+        let client = args.client.connect().await?;
+        let job = JobId(args.job);
+        client.cancel(job.clone()).await?;
+        match args.client.output {
+            OutputFormat::Json => report::json(&serde_json::json!({ "job": job, "cancelled": true }))?,
+            OutputFormat::Text => report::print(|out| writeln!(out, "{job} cancelled"))?,
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn nodes(args: NodesArgs) -> anyhow::Result<ExitCode> {
+    start_tokio()?.block_on(async {
+        let client = args.client.connect().await?;
+        let nodes = client.nodes().await?;
+        match args.client.output {
+            OutputFormat::Json => report::json(&nodes)?,
+            OutputFormat::Text => report::print(|out| report::nodes(out, &nodes))?,
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Live progress on stderr: one bar per stage (tasks done of total, running), and the rows and
+/// bytes so far. Hidden when stderr is not a terminal.
+pub struct Progress {
+    bars: MultiProgress,
+    stages: Vec<ProgressBar>,
+    totals: Option<ProgressBar>,
+}
+
+impl Progress {
+    /// No bars yet: they appear with the first status.
+    pub fn new() -> Self {
+        Self { bars: MultiProgress::new(), stages: Vec::new(), totals: None }
+    }
+
+    /// Shows `status`.
+    pub fn show(&mut self, status: &JobStatus) {
+        if self.stages.is_empty() {
+            let style = ProgressStyle::with_template("{prefix:>9} [{bar:30}] {pos}/{len} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
+            for stage in &status.stages {
+                let bar = self.bars.add(ProgressBar::new(u64::from(stage.total)));
+                bar.set_style(style.clone());
+                bar.set_prefix(format!("stage {}", stage.stage));
+                self.stages.push(bar);
+            }
+            self.totals = Some(self.bars.add(ProgressBar::new_spinner()));
+        }
+        for (bar, stage) in self.stages.iter().zip(&status.stages) {
+            bar.set_length(u64::from(stage.total));
+            bar.set_position(u64::from(stage.done));
+            bar.set_message(format!("{} running  {}", stage.running, stage.description));
+        }
+        if let Some(totals) = &self.totals {
+            let m = &status.metrics;
+            totals.set_message(format!(
+                "rows in {}, bytes in {}, shuffled {}, rows out {}",
+                m.rows_in,
+                report::human(m.bytes_in),
+                report::human(m.shuffle_bytes),
+                m.rows_out
+            ));
+        }
+    }
+
+    /// Removes the bars.
+    pub fn finish(self) {
+        for bar in self.stages.iter().chain(&self.totals) {
+            bar.finish_and_clear();
+        }
+    }
+}

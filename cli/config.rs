@@ -1,0 +1,81 @@
+//! Where the scheduler is and where the TLS files are: flags, then `FLICKER_SCHEDULER` /
+//! `FLICKER_TLS_DIR`, then a `cluster.toml` (from `--config`, `FLICKER_CONFIG`, or the current
+//! directory).
+
+use anyhow::{Context, bail};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The flags every client and node command shares.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ClusterArgs {
+    /// The scheduler's address (host:port).
+    #[arg(long, env = "FLICKER_SCHEDULER")]
+    pub scheduler: Option<String>,
+    /// Directory holding `ca.pem` and this process's certificate and key.
+    #[arg(long, env = "FLICKER_TLS_DIR")]
+    pub tls_dir: Option<PathBuf>,
+    /// A `cluster.toml` with `scheduler = "host:port"` and `tls_dir = "dir"` for what the flags
+    /// and environment leave unset (default: ./cluster.toml when it exists).
+    #[arg(long, env = "FLICKER_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ClusterFile {
+    scheduler: Option<String>,
+    tls_dir: Option<PathBuf>,
+}
+
+impl ClusterArgs {
+    fn file(&self) -> anyhow::Result<(ClusterFile, PathBuf)> {
+        let path = match &self.config {
+            Some(path) => path.clone(),
+            None if Path::new("cluster.toml").exists() => PathBuf::from("cluster.toml"),
+            None => return Ok((ClusterFile::default(), PathBuf::new())),
+        };
+        let text =
+            std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let file = toml::from_str(&text)
+            .with_context(|| format!("{} is not a valid cluster file", path.display()))?;
+        Ok((file, path.parent().map(Path::to_path_buf).unwrap_or_default()))
+    }
+
+    /// The scheduler's address.
+    pub fn scheduler(&self) -> anyhow::Result<SocketAddr> {
+        let text = match &self.scheduler {
+            Some(text) => text.clone(),
+            None => match self.file()?.0.scheduler {
+                Some(text) => text,
+                None => bail!(
+                    "no scheduler address: pass --scheduler, set FLICKER_SCHEDULER, or put `scheduler` in cluster.toml"
+                ),
+            },
+        };
+        resolve(&text)
+    }
+
+    /// The TLS directory.
+    pub fn tls_dir(&self) -> anyhow::Result<PathBuf> {
+        if let Some(dir) = &self.tls_dir {
+            return Ok(dir.clone());
+        }
+        let (file, base) = self.file()?;
+        match file.tls_dir {
+            Some(dir) => Ok(base.join(dir)),
+            None => bail!(
+                "no TLS directory: pass --tls-dir, set FLICKER_TLS_DIR, or put `tls_dir` in cluster.toml"
+            ),
+        }
+    }
+}
+
+/// A `host:port` as a socket address (the first the name resolves to).
+pub fn resolve(text: &str) -> anyhow::Result<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    text.to_socket_addrs()
+        .with_context(|| format!("{text:?} is not a host:port address"))?
+        .next()
+        .with_context(|| format!("{text:?} resolves to no address"))
+}

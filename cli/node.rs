@@ -1,0 +1,148 @@
+//! The long-running processes of a cluster: `flicker scheduler`, `executor` and `bts`.
+
+use crate::config::{ClusterArgs, resolve};
+use crate::run::{DefaultsArgs, runtime, start_tokio};
+use anyhow::Context;
+use flicker_bts::ShuffleStore;
+use flicker_cluster::executor::{Executor, ExecutorConfig};
+use flicker_cluster::scheduler::{Scheduler, SchedulerConfig};
+use flicker_protocol::ExecutorId;
+use flicker_transport::{Endpoint, EndpointConfig, Identity};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(clap::Args)]
+pub struct SchedulerArgs {
+    /// Address to listen on (UDP, QUIC), e.g. 127.0.0.1:7070.
+    #[arg(long)]
+    listen: String,
+    /// Directory holding `ca.pem` and `<cert>.pem`/`<cert>.key` (see `flicker cert init`).
+    #[arg(long, env = "FLICKER_TLS_DIR")]
+    tls_dir: PathBuf,
+    /// The certificate to present, by name.
+    #[arg(long, default_value = "scheduler")]
+    cert: String,
+    /// Directory for the scheduler's state: its plugin store.
+    #[arg(long)]
+    state_dir: PathBuf,
+    /// How often executors send heartbeats.
+    #[arg(long, value_parser = crate::run::duration_arg, default_value = "1s")]
+    heartbeat_interval: Duration,
+    /// Silence after which an executor is declared lost (its tasks go elsewhere).
+    #[arg(long, value_parser = crate::run::duration_arg, default_value = "10s")]
+    executor_timeout: Duration,
+    /// Where compiled operator components are cached (the scheduler compiles them to check jobs).
+    #[arg(long, env = "FLICKER_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    defaults: DefaultsArgs,
+}
+
+#[derive(clap::Args)]
+pub struct ExecutorArgs {
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    /// Address to listen on for its BTS (UDP, QUIC), e.g. 127.0.0.1:7071; other executors fetch
+    /// shuffle blocks here.
+    #[arg(long)]
+    listen: String,
+    /// Task slots: tasks run at once.
+    #[arg(long, default_value_t = 2)]
+    slots: u32,
+    /// Directory for its shuffle files.
+    #[arg(long)]
+    work_dir: PathBuf,
+    /// Its name in the cluster (default: `executor-<port>`).
+    #[arg(long)]
+    name: Option<String>,
+    /// The certificate to present, by name.
+    #[arg(long, default_value = "executor")]
+    cert: String,
+    /// Memory it offers to tasks, e.g. 4GiB (shown by `flicker nodes`).
+    #[arg(long, value_parser = crate::run::size_arg, default_value = "2GiB")]
+    memory: u64,
+    /// A standalone BTS (`flicker bts`) to keep its map output on, instead of its own.
+    #[arg(long)]
+    bts: Option<String>,
+    /// Where compiled operator components are cached.
+    #[arg(long, env = "FLICKER_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct BtsArgs {
+    /// Address to listen on (UDP, QUIC).
+    #[arg(long)]
+    listen: String,
+    /// Directory holding `ca.pem` and `<cert>.pem`/`<cert>.key`.
+    #[arg(long, env = "FLICKER_TLS_DIR")]
+    tls_dir: PathBuf,
+    /// The certificate to present, by name.
+    #[arg(long, default_value = "executor")]
+    cert: String,
+    /// Directory for the shuffle files.
+    #[arg(long)]
+    work_dir: PathBuf,
+}
+
+fn identity(dir: &std::path::Path, name: &str) -> anyhow::Result<Identity> {
+    Identity::load(dir, name)
+        .with_context(|| format!("cannot load certificate {name:?} from {}", dir.display()))
+}
+
+pub fn scheduler(args: SchedulerArgs) -> anyhow::Result<ExitCode> {
+    let tokio = start_tokio()?;
+    let config = SchedulerConfig {
+        listen: resolve(&args.listen)?,
+        identity: identity(&args.tls_dir, &args.cert)?,
+        state_dir: args.state_dir,
+        heartbeat: args.heartbeat_interval,
+        executor_timeout: args.executor_timeout,
+        defaults: args.defaults.job_defaults(),
+    };
+    let runtime = runtime(args.cache_dir)?;
+    tokio.block_on(async {
+        let scheduler = Scheduler::start(config, runtime)?;
+        eprintln!("scheduler listening on {}", scheduler.local_addr()?);
+        scheduler.run().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn executor(args: ExecutorArgs) -> anyhow::Result<ExitCode> {
+    let tokio = start_tokio()?;
+    let listen = resolve(&args.listen)?;
+    let config = ExecutorConfig {
+        id: ExecutorId(args.name.unwrap_or_else(|| format!("executor-{}", listen.port()))),
+        scheduler: args.cluster.scheduler()?,
+        listen,
+        identity: identity(&args.cluster.tls_dir()?, &args.cert)?,
+        slots: args.slots.max(1),
+        memory: args.memory,
+        work_dir: args.work_dir,
+        bts: args.bts.as_deref().map(resolve).transpose()?,
+    };
+    let runtime = runtime(args.cache_dir)?;
+    tokio.block_on(async {
+        let executor = Executor::start(config, runtime).await?;
+        eprintln!("executor listening on {}", executor.local_addr()?);
+        executor.run().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn bts(args: BtsArgs) -> anyhow::Result<ExitCode> {
+    let tokio = start_tokio()?;
+    let listen = resolve(&args.listen)?;
+    let identity = identity(&args.tls_dir, &args.cert)?;
+    std::fs::create_dir_all(&args.work_dir)
+        .with_context(|| format!("cannot use the work directory {}", args.work_dir.display()))?;
+    tokio.block_on(async {
+        let endpoint = Endpoint::bind(listen, EndpointConfig::new(identity))?;
+        eprintln!("bts listening on {}", endpoint.local_addr()?);
+        flicker_bts::service::serve(endpoint, Arc::new(ShuffleStore::new(args.work_dir))).await;
+        Ok(ExitCode::SUCCESS)
+    })
+}

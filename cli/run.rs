@@ -1,0 +1,114 @@
+//! `flicker run`: a job on an in-process cluster; and what the other commands share with it
+//! (job defaults, the operator runtime, the tokio runtime).
+
+use crate::client::Progress;
+use crate::report;
+use anyhow::{Context, bail};
+use flicker_cluster::JobDefaults;
+use flicker_cluster::local::LocalCluster;
+use flicker_host::{Runtime, RuntimeConfig};
+use flicker_protocol::status::JobState;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The job manifest (TOML).
+    manifest: PathBuf,
+    /// Task slots (tasks run at once; default: the number of cores).
+    #[arg(long)]
+    workers: Option<u32>,
+    /// Where compiled operator components are cached.
+    #[arg(long, env = "FLICKER_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    defaults: DefaultsArgs,
+}
+
+/// Job defaults a manifest may override.
+#[derive(clap::Args, Clone, Copy)]
+pub struct DefaultsArgs {
+    /// Bytes of input records handed to a parser per call (the batch size, in input bytes).
+    #[arg(long, default_value_t = JobDefaults::default().chunk_size)]
+    chunk_size: u64,
+    /// Default memory limit of every operator instance (steps may override it with `limits`).
+    #[arg(long, value_parser = size_arg, default_value = "512MiB")]
+    memory_limit: u64,
+    /// Default time limit of one call into an operator (steps may override it with `limits`).
+    #[arg(long, value_parser = duration_arg, default_value = "60s")]
+    call_timeout: Duration,
+    /// Default limit on what one operator call may return (steps may override it with `limits`).
+    #[arg(long, value_parser = size_arg, default_value = "256MiB")]
+    output_limit: u64,
+    /// Shuffle partitions of aggregate steps that do not set `partitions`.
+    #[arg(long, default_value_t = JobDefaults::default().partitions)]
+    partitions: u32,
+}
+
+impl DefaultsArgs {
+    /// The job defaults these flags give.
+    pub fn job_defaults(&self) -> JobDefaults {
+        JobDefaults {
+            memory_limit: self.memory_limit,
+            call_timeout_ms: self.call_timeout.as_millis().try_into().unwrap_or(u64::MAX),
+            output_limit: self.output_limit,
+            partitions: self.partitions.max(1),
+            chunk_size: self.chunk_size.max(1),
+            ..JobDefaults::default()
+        }
+    }
+}
+
+pub fn size_arg(text: &str) -> Result<u64, String> {
+    flicker_manifest::parse_size(text).map_err(|e| e.to_string())
+}
+
+pub fn duration_arg(text: &str) -> Result<Duration, String> {
+    flicker_manifest::parse_duration(text).map_err(|e| e.to_string())
+}
+
+/// The multi-threaded tokio runtime of a command.
+pub fn start_tokio() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the I/O runtime")
+}
+
+/// The operator runtime, caching compiled components in `cache_dir` (default: the user's cache).
+pub fn runtime(cache_dir: Option<PathBuf>) -> anyhow::Result<Arc<Runtime>> {
+    let runtime =
+        Runtime::new(RuntimeConfig { cache_dir: cache_dir.or_else(default_cache_dir), ..Default::default() })
+            .context("starting the operator runtime")?;
+    Ok(Arc::new(runtime))
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(base.join("flicker").join("components"))
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let tokio = start_tokio()?;
+    let runtime = runtime(args.cache_dir)?;
+    let slots =
+        args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() as u32));
+    let defaults = args.defaults.job_defaults();
+    let status = tokio.block_on(async {
+        let cluster = LocalCluster::start(slots.max(1), runtime, defaults).await?;
+        let job = cluster.client.submit(&args.manifest, Some(defaults)).await?;
+        let mut progress = Progress::new();
+        let status = cluster.client.watch(&job, |status| progress.show(status)).await?;
+        progress.finish();
+        anyhow::Ok(status)
+    })?;
+    match &status.state {
+        JobState::Succeeded => {
+            report::print(|out| report::summary(out, &status))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        JobState::Failed { cause } => bail!("job {:?} failed: {cause}", status.name),
+        other => bail!("job {:?} ended as {other:?}", status.name),
+    }
+}

@@ -1,0 +1,171 @@
+//! A client of the scheduler: what `flicker submit`, `status`, `cancel` and `nodes` (and local
+//! mode) use.
+
+use crate::catalog::read_plugin_files;
+use flicker_manifest::{Manifest, ManifestError};
+use flicker_protocol::JobId;
+use flicker_protocol::scheduler::{RequestError, SchedulerRequest, SchedulerResponse, Submission};
+use flicker_protocol::status::{JobStatus, NodeStatus};
+use flicker_protocol::task::JobDefaults;
+use flicker_transport::{Connection, Endpoint, EndpointConfig, Identity, TransportError};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Why a client request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The scheduler could not be reached or the connection broke.
+    #[error("scheduler at {scheduler}: {source}")]
+    Transport {
+        /// The scheduler's address.
+        scheduler: SocketAddr,
+        /// Why.
+        source: TransportError,
+    },
+    /// The scheduler refused the request.
+    #[error("{0}")]
+    Refused(#[from] RequestError),
+    /// The manifest cannot be read.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// The current directory is unknown (needed to make the manifest's directory absolute).
+    #[error("cannot resolve the manifest's directory: {0}")]
+    CurrentDir(std::io::Error),
+    /// The scheduler answered something that does not fit the request.
+    #[error("unexpected answer from the scheduler: {answer}")]
+    Unexpected {
+        /// What it answered.
+        answer: String,
+    },
+}
+
+/// A connection to the scheduler.
+pub struct Client {
+    scheduler: SocketAddr,
+    connection: Connection,
+    // Keeps the endpoint alive as long as the connection is used.
+    _endpoint: Endpoint,
+}
+
+impl Client {
+    /// Connects to the scheduler at `scheduler` with `identity`.
+    pub async fn connect(scheduler: SocketAddr, identity: Identity) -> Result<Self, ClientError> {
+        let transport = |source| ClientError::Transport { scheduler, source };
+        let bind: SocketAddr =
+            if scheduler.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().expect("valid");
+        let endpoint = Endpoint::bind(bind, EndpointConfig::new(identity)).map_err(transport)?;
+        let connection = endpoint.connect(scheduler).await.map_err(transport)?;
+        Ok(Self { scheduler, connection, _endpoint: endpoint })
+    }
+
+    async fn call(&self, request: &SchedulerRequest) -> Result<SchedulerResponse, ClientError> {
+        match self.connection.call(request).await {
+            Ok(SchedulerResponse::Error(error)) => Err(error.into()),
+            Ok(response) => Ok(response),
+            Err(source) => Err(ClientError::Transport { scheduler: self.scheduler, source }),
+        }
+    }
+
+    /// Submits the job in `manifest_path`: uploads the components the scheduler lacks, then the
+    /// manifest. `defaults` overrides the scheduler's job defaults.
+    pub async fn submit(
+        &self,
+        manifest_path: &Path,
+        defaults: Option<JobDefaults>,
+    ) -> Result<JobId, ClientError> {
+        let manifest_text = std::fs::read_to_string(manifest_path)
+            .map_err(|source| ManifestError::Io { file: manifest_path.to_path_buf(), source })?;
+        let manifest = Manifest::parse(manifest_path, &manifest_text)?;
+        let base_dir = absolute(manifest_path.parent().unwrap_or(Path::new("")))?;
+        let (refs, mut components) = read_plugin_files(&manifest, &base_dir);
+        let digests = components.keys().copied().collect();
+        let SchedulerResponse::Missing(missing) =
+            self.call(&SchedulerRequest::MissingPlugins { digests }).await?
+        else {
+            return Err(ClientError::Unexpected { answer: "not a list of missing components".into() });
+        };
+        for digest in missing {
+            let Some(bytes) = components.remove(&digest) else { continue };
+            self.upload(digest, &bytes).await?;
+        }
+        let submission = Submission {
+            manifest_path: manifest_path.display().to_string(),
+            manifest: manifest_text,
+            base_dir: base_dir.display().to_string(),
+            plugins: refs.into_iter().collect(),
+            defaults,
+        };
+        match self.call(&SchedulerRequest::Submit(submission)).await? {
+            SchedulerResponse::Submitted { job } => Ok(job),
+            other => Err(ClientError::Unexpected { answer: format!("{other:?}") }),
+        }
+    }
+
+    async fn upload(&self, digest: flicker_protocol::PluginDigest, bytes: &[u8]) -> Result<(), ClientError> {
+        let transport = |source| ClientError::Transport { scheduler: self.scheduler, source };
+        let (mut send, mut recv) = self.connection.open().await.map_err(transport)?;
+        send.send(&SchedulerRequest::UploadPlugin { digest, len: bytes.len() as u64 })
+            .await
+            .map_err(transport)?;
+        send.send_bytes(bytes).await.map_err(transport)?;
+        send.finish().map_err(transport)?;
+        match recv.recv::<SchedulerResponse>().await.map_err(transport)? {
+            Some(SchedulerResponse::Uploaded) => Ok(()),
+            Some(SchedulerResponse::Error(error)) => Err(error.into()),
+            other => Err(ClientError::Unexpected { answer: format!("{other:?}") }),
+        }
+    }
+
+    /// Follows a job until it ends, calling `progress` with each status; returns the last.
+    pub async fn watch(
+        &self,
+        job: &JobId,
+        mut progress: impl FnMut(&JobStatus),
+    ) -> Result<JobStatus, ClientError> {
+        let transport = |source| ClientError::Transport { scheduler: self.scheduler, source };
+        let (mut send, mut recv) = self.connection.open().await.map_err(transport)?;
+        send.send(&SchedulerRequest::Watch { job: job.clone() }).await.map_err(transport)?;
+        send.finish().map_err(transport)?;
+        loop {
+            match recv.recv::<SchedulerResponse>().await.map_err(transport)? {
+                Some(SchedulerResponse::Progress(status)) => {
+                    progress(&status);
+                    if status.is_finished() {
+                        return Ok(status);
+                    }
+                }
+                Some(SchedulerResponse::Error(error)) => return Err(error.into()),
+                other => return Err(ClientError::Unexpected { answer: format!("{other:?}") }),
+            }
+        }
+    }
+
+    /// The status of `job`, or of every job.
+    pub async fn status(&self, job: Option<JobId>) -> Result<Vec<JobStatus>, ClientError> {
+        match self.call(&SchedulerRequest::Status { job }).await? {
+            SchedulerResponse::Jobs(jobs) => Ok(jobs),
+            other => Err(ClientError::Unexpected { answer: format!("{other:?}") }),
+        }
+    }
+
+    /// Cancels `job`; returns once its tasks stopped and its leftovers are removed.
+    pub async fn cancel(&self, job: JobId) -> Result<(), ClientError> {
+        match self.call(&SchedulerRequest::Cancel { job }).await? {
+            SchedulerResponse::Cancelled => Ok(()),
+            other => Err(ClientError::Unexpected { answer: format!("{other:?}") }),
+        }
+    }
+
+    /// The cluster's members.
+    pub async fn nodes(&self) -> Result<Vec<NodeStatus>, ClientError> {
+        match self.call(&SchedulerRequest::Nodes).await? {
+            SchedulerResponse::Nodes(nodes) => Ok(nodes),
+            other => Err(ClientError::Unexpected { answer: format!("{other:?}") }),
+        }
+    }
+}
+
+fn absolute(dir: &Path) -> Result<PathBuf, ClientError> {
+    let current = std::env::current_dir().map_err(ClientError::CurrentDir)?;
+    Ok(if dir.as_os_str().is_empty() { current } else { current.join(dir) })
+}

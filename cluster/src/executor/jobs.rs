@@ -1,0 +1,190 @@
+//! What an executor knows of the jobs it runs tasks for: each job planned once (from the
+//! descriptor the scheduler sends with every task), its cancel flag, and how a task spec becomes
+//! a run of the task pipeline.
+
+use crate::catalog::ComponentSource;
+use crate::job::PreparedJob;
+use crate::task::{BlockSource, ShuffleOutput, TaskContext, TaskInput, run_task};
+use crate::{JobError, TaskCause};
+use flicker_bts::{BtsClient, FetchLimits, ShuffleStore, fetch_partition};
+use flicker_host::Runtime;
+use flicker_protocol::task::{JobDescriptor, TaskInput as InputSpec, TaskReport, TaskSpec};
+use flicker_protocol::{JobId, MapOutputId, StageId};
+use flicker_storage::Split;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+
+/// Where this executor's map outputs go.
+#[derive(Debug, Clone)]
+pub enum ShuffleTarget {
+    /// The BTS inside this process: files in its store.
+    Local(Arc<ShuffleStore>),
+    /// A standalone BTS, over the network.
+    Remote(SocketAddr),
+}
+
+/// One job as this executor knows it.
+#[derive(Default)]
+pub struct JobEntry {
+    prepared: Mutex<Option<Arc<PreparedJob>>>,
+    cancelled: AtomicBool,
+    running: AtomicUsize,
+}
+
+impl JobEntry {
+    /// Tasks of the job running now.
+    pub fn running(&self) -> usize {
+        self.running.load(Ordering::Acquire)
+    }
+}
+
+/// Counts a task as running while it lives.
+struct Running<'a>(&'a JobEntry);
+
+impl<'a> Running<'a> {
+    fn new(entry: &'a JobEntry) -> Self {
+        entry.running.fetch_add(1, Ordering::AcqRel);
+        Self(entry)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The jobs of an executor.
+pub struct Jobs {
+    runtime: Arc<Runtime>,
+    components: Arc<dyn ComponentSource>,
+    bts: Arc<BtsClient>,
+    shuffle: ShuffleTarget,
+    fetch: FetchLimits,
+    jobs: Mutex<HashMap<JobId, Arc<JobEntry>>>,
+}
+
+impl Jobs {
+    /// Jobs whose plugins load into `runtime`, components fetched from `components`, map outputs
+    /// stored to `shuffle`, blocks fetched through `bts`.
+    pub fn new(
+        runtime: Arc<Runtime>,
+        components: Arc<dyn ComponentSource>,
+        bts: Arc<BtsClient>,
+        shuffle: ShuffleTarget,
+    ) -> Self {
+        Self { runtime, components, bts, shuffle, fetch: FetchLimits::default(), jobs: Mutex::default() }
+    }
+
+    fn entry(&self, job: &JobId) -> Arc<JobEntry> {
+        lock(&self.jobs).entry(job.clone()).or_default().clone()
+    }
+
+    /// Tells the job's tasks to stop at their next batch and forgets the job; returns its entry
+    /// to wait on until its tasks stopped.
+    pub fn end(&self, job: &JobId) -> Option<Arc<JobEntry>> {
+        let entry = lock(&self.jobs).remove(job)?;
+        entry.cancelled.store(true, Ordering::Relaxed);
+        Some(entry)
+    }
+
+    /// Runs one task attempt to its end, on this (blocking) thread.
+    pub fn run(&self, spec: &TaskSpec, io: &Handle) -> TaskReport {
+        let entry = self.entry(&spec.task.job);
+        let _running = Running::new(&entry);
+        let job = match self.prepare(&entry, &spec.job) {
+            Ok(job) => job,
+            Err(error) => return TaskReport::Failed { cause: error.to_string() },
+        };
+        let Some(stage) = job.plan.stages.iter().find(|s| s.id == spec.task.stage) else {
+            return TaskReport::Failed { cause: format!("the job has no {}", spec.task.stage) };
+        };
+        let output = StoreShuffle { job: &spec.task.job, target: &self.shuffle, bts: &self.bts, io };
+        let ctx = TaskContext {
+            job: &job,
+            io,
+            map_outputs: &output,
+            run_id: &spec.task.job.0,
+            cancelled: &entry.cancelled,
+        };
+        let outcome = match &spec.input {
+            InputSpec::Split { source, object, object_size, start, end } => {
+                let Some((location, _)) = job.sources.get(source) else {
+                    return TaskReport::Failed { cause: format!("the job has no source {source:?}") };
+                };
+                let split = Split {
+                    object: object.as_str().into(),
+                    object_size: *object_size,
+                    start: *start,
+                    end: *end,
+                };
+                run_task(&ctx, stage, spec.task.index, TaskInput::Split { location, split: &split })
+            }
+            InputSpec::Partition { partition, map_outputs } => {
+                let _guard = io.enter();
+                let sources = map_outputs.iter().map(|m| (m.id.clone(), m.bts, m.bytes)).collect();
+                let receiver = fetch_partition(self.bts.clone(), *partition, sources, self.fetch);
+                let mut blocks = FetchedBlocks { receiver, io };
+                run_task(&ctx, stage, spec.task.index, TaskInput::Partition { blocks: &mut blocks })
+            }
+        };
+        match outcome {
+            Ok(outcome) => TaskReport::Succeeded { metrics: outcome.metrics, output: outcome.output },
+            Err(failure) => TaskReport::Failed { cause: failure.to_string() },
+        }
+    }
+
+    /// The job planned from its descriptor, once per executor.
+    fn prepare(&self, entry: &JobEntry, descriptor: &JobDescriptor) -> Result<Arc<PreparedJob>, JobError> {
+        let mut prepared = lock(&entry.prepared);
+        if let Some(job) = prepared.as_ref() {
+            return Ok(job.clone());
+        }
+        let job =
+            Arc::new(PreparedJob::from_descriptor(descriptor, &self.runtime, self.components.as_ref())?);
+        *prepared = Some(job.clone());
+        Ok(job)
+    }
+}
+
+/// Map outputs into this executor's BTS.
+struct StoreShuffle<'a> {
+    job: &'a JobId,
+    target: &'a ShuffleTarget,
+    bts: &'a BtsClient,
+    io: &'a Handle,
+}
+
+impl ShuffleOutput for StoreShuffle<'_> {
+    fn write(&self, stage: StageId, task: u32, blocks: Vec<Vec<u8>>) -> Result<Vec<u64>, String> {
+        let id = MapOutputId { job: self.job.clone(), stage, map_task: task };
+        let info = match self.target {
+            ShuffleTarget::Local(store) => store.write_map_output(&id, &blocks).map_err(|e| e.to_string())?,
+            ShuffleTarget::Remote(bts) => {
+                self.io.block_on(self.bts.put(*bts, &id, &blocks)).map_err(|e| format!("bts {bts}: {e}"))?
+            }
+        };
+        Ok(info.raw_bytes)
+    }
+}
+
+/// The blocks of a reduce task's partition, as the fetcher delivers them.
+struct FetchedBlocks<'a> {
+    receiver: mpsc::Receiver<Result<Vec<u8>, flicker_bts::BlockFailure>>,
+    io: &'a Handle,
+}
+
+impl BlockSource for FetchedBlocks<'_> {
+    fn next_block(&mut self) -> Option<Result<Vec<u8>, TaskCause>> {
+        let next = self.io.block_on(self.receiver.recv())?;
+        Some(next.map_err(|(map_output, error)| TaskCause::Fetch { map_output, reason: error.to_string() }))
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}

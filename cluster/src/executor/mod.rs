@@ -1,0 +1,306 @@
+//! An executor: joins the cluster, runs the tasks the scheduler sends in its slots, and serves its
+//! map outputs through its BTS.
+//!
+//! It connects to the scheduler (retrying with backoff while the scheduler is away), registers,
+//! and heartbeats. Tasks arrive on streams the scheduler opens on that connection; each runs on a
+//! blocking thread and is answered with its report when it ends. If the connection breaks, the
+//! executor connects and registers again. The BTS runs on the executor's own endpoint unless a
+//! standalone BTS is named.
+
+mod jobs;
+
+pub use jobs::ShuffleTarget;
+
+use crate::catalog::ComponentSource;
+use flicker_bts::{BtsClient, ShuffleStore};
+use flicker_host::{PluginDigest, Runtime};
+use flicker_protocol::ExecutorId;
+use flicker_protocol::scheduler::{
+    ExecutorRequest, ExecutorResponse, Registration, RequestError, SchedulerRequest, SchedulerResponse,
+};
+use flicker_transport::{
+    Connection, Endpoint, EndpointConfig, FrameReceiver, FrameSender, Identity, TransportError,
+};
+use jobs::Jobs;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// How an executor is set up.
+#[derive(Debug, Clone)]
+pub struct ExecutorConfig {
+    /// Its name in the cluster.
+    pub id: ExecutorId,
+    /// The scheduler's address.
+    pub scheduler: SocketAddr,
+    /// Where its endpoint (and its BTS) listens.
+    pub listen: SocketAddr,
+    /// Its certificate and the cluster CA.
+    pub identity: Identity,
+    /// Tasks it runs at once.
+    pub slots: u32,
+    /// Memory it offers to tasks, in bytes.
+    pub memory: u64,
+    /// Where its BTS keeps shuffle files.
+    pub work_dir: PathBuf,
+    /// A standalone BTS to keep map outputs on instead of its own.
+    pub bts: Option<SocketAddr>,
+}
+
+/// Why an executor could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutorError {
+    /// Its endpoint could not be set up.
+    #[error("cannot start the executor's endpoint: {0}")]
+    Transport(#[from] TransportError),
+    /// Its work directory is unusable.
+    #[error("cannot use the work directory {}: {source}", path.display())]
+    WorkDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A running executor.
+pub struct Executor {
+    config: ExecutorConfig,
+    endpoint: Endpoint,
+    bts: SocketAddr,
+    jobs: Arc<Jobs>,
+    slots: Arc<Semaphore>,
+    scheduler: Arc<SchedulerLink>,
+}
+
+/// The current connection to the scheduler, for fetching components from a task's thread.
+#[derive(Default)]
+struct SchedulerLink {
+    connection: Mutex<Option<Connection>>,
+}
+
+impl SchedulerLink {
+    fn get(&self) -> Option<Connection> {
+        self.connection.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set(&self, connection: Option<Connection>) {
+        *self.connection.lock().unwrap_or_else(|p| p.into_inner()) = connection;
+    }
+}
+
+/// Fetches components from the scheduler (from a task's blocking thread).
+struct FetchFromScheduler {
+    link: Arc<SchedulerLink>,
+    io: tokio::runtime::Handle,
+}
+
+impl ComponentSource for FetchFromScheduler {
+    fn fetch(&self, digest: &PluginDigest) -> Result<Vec<u8>, String> {
+        let connection = self.link.get().ok_or("not connected to the scheduler")?;
+        let fetched = self.io.block_on(async {
+            let (mut send, mut recv) = connection.open().await?;
+            send.send(&SchedulerRequest::FetchPlugin { digest: *digest }).await?;
+            send.finish()?;
+            match recv.recv::<SchedulerResponse>().await? {
+                Some(SchedulerResponse::Plugin { len }) => {
+                    Ok(Ok(recv.recv_bytes(len, MAX_COMPONENT).await?))
+                }
+                Some(SchedulerResponse::Error(error)) => Ok(Err(error.to_string())),
+                other => Ok(Err(format!("unexpected answer {other:?}"))),
+            }
+        });
+        let bytes = fetched.map_err(|e: TransportError| format!("fetching component {digest}: {e}"))??;
+        if PluginDigest::of(&bytes) != *digest {
+            return Err(format!("the scheduler sent a component that does not match {digest}"));
+        }
+        Ok(bytes)
+    }
+}
+
+/// The largest component an executor accepts.
+pub const MAX_COMPONENT: u64 = 256 << 20;
+
+impl Executor {
+    /// Binds the executor's endpoint and starts its BTS (unless `config.bts` names a standalone
+    /// one). Call [`run`](Self::run) to join the cluster.
+    pub async fn start(config: ExecutorConfig, runtime: Arc<Runtime>) -> Result<Self, ExecutorError> {
+        let endpoint = Endpoint::bind(config.listen, EndpointConfig::new(config.identity.clone()))?;
+        let shuffle_dir = config.work_dir.join("shuffle");
+        std::fs::create_dir_all(&shuffle_dir)
+            .map_err(|source| ExecutorError::WorkDir { path: shuffle_dir.clone(), source })?;
+        let store = Arc::new(ShuffleStore::new(shuffle_dir));
+        let (bts, target) = match config.bts {
+            Some(bts) => (bts, ShuffleTarget::Remote(bts)),
+            None => {
+                tokio::spawn(flicker_bts::service::serve(endpoint.clone(), store.clone()));
+                (endpoint.local_addr()?, ShuffleTarget::Local(store))
+            }
+        };
+        let scheduler = Arc::new(SchedulerLink::default());
+        let components =
+            Arc::new(FetchFromScheduler { link: scheduler.clone(), io: tokio::runtime::Handle::current() });
+        let bts_client = Arc::new(BtsClient::new(endpoint.clone()));
+        let jobs = Arc::new(Jobs::new(runtime, components, bts_client, target));
+        let slots = Arc::new(Semaphore::new(config.slots.max(1) as usize));
+        Ok(Self { config, endpoint, bts, jobs, slots, scheduler })
+    }
+
+    /// The address of the executor's endpoint.
+    pub fn local_addr(&self) -> Result<SocketAddr, TransportError> {
+        self.endpoint.local_addr()
+    }
+
+    /// Joins the cluster and runs tasks, forever: a lost scheduler is reconnected to with backoff.
+    pub async fn run(self) {
+        let mut backoff = Backoff::default();
+        loop {
+            match self.session().await {
+                Ok(()) => {
+                    tracing::warn!(scheduler = %self.config.scheduler, "the scheduler closed the connection");
+                    backoff = Backoff::default();
+                }
+                Err(error) => {
+                    tracing::warn!(scheduler = %self.config.scheduler, %error, "cannot reach the scheduler")
+                }
+            }
+            self.scheduler.set(None);
+            tokio::time::sleep(backoff.next()).await;
+        }
+    }
+
+    /// One connection to the scheduler: register, heartbeat, run tasks until it closes.
+    async fn session(&self) -> Result<(), TransportError> {
+        let connection = self.endpoint.connect(self.config.scheduler).await?;
+        let heartbeat = self.register(&connection).await?;
+        self.scheduler.set(Some(connection.clone()));
+        tracing::info!(executor = %self.config.id, scheduler = %self.config.scheduler, "registered");
+        let beats = tokio::spawn(heartbeats(
+            connection.clone(),
+            self.config.id.clone(),
+            heartbeat,
+            self.registration(),
+        ));
+        let served = self.serve(&connection).await;
+        beats.abort();
+        served
+    }
+
+    fn registration(&self) -> Registration {
+        Registration {
+            executor: self.config.id.clone(),
+            bts: self.bts,
+            slots: self.config.slots.max(1),
+            memory: self.config.memory,
+            plugins: Vec::new(),
+        }
+    }
+
+    async fn register(&self, connection: &Connection) -> Result<Duration, TransportError> {
+        register(connection, self.registration()).await
+    }
+
+    /// Answers the scheduler's requests until the connection closes.
+    async fn serve(&self, connection: &Connection) -> Result<(), TransportError> {
+        while let Some((recv, send)) = connection.accept_stream().await? {
+            let jobs = self.jobs.clone();
+            let slots = self.slots.clone();
+            tokio::spawn(async move {
+                if let Err(error) = answer(recv, send, jobs, slots).await {
+                    tracing::warn!(%error, "a request from the scheduler failed");
+                }
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Registers; returns the heartbeat interval the scheduler wants.
+async fn register(connection: &Connection, registration: Registration) -> Result<Duration, TransportError> {
+    match connection.call(&SchedulerRequest::Register(registration)).await? {
+        SchedulerResponse::Registered { heartbeat_ms } => Ok(Duration::from_millis(heartbeat_ms.max(10))),
+        other => Err(TransportError::Config {
+            reason: format!("the scheduler refused the registration: {other:?}"),
+        }),
+    }
+}
+
+/// Sends heartbeats every `interval`; registers again if the scheduler forgot this executor.
+async fn heartbeats(
+    connection: Connection,
+    executor: ExecutorId,
+    mut interval: Duration,
+    registration: Registration,
+) {
+    loop {
+        tokio::time::sleep(interval).await;
+        let beat = connection.call(&SchedulerRequest::Heartbeat { executor: executor.clone() }).await;
+        match beat {
+            Ok(SchedulerResponse::Alive) => {}
+            Ok(SchedulerResponse::Error(RequestError::NotRegistered { .. })) => {
+                tracing::warn!(%executor, "the scheduler declared this executor lost: registering again");
+                match register(&connection, registration.clone()).await {
+                    Ok(next) => interval = next,
+                    Err(error) => tracing::warn!(%error, "registering again failed"),
+                }
+            }
+            Ok(other) => tracing::warn!(?other, "unexpected answer to a heartbeat"),
+            Err(error) => {
+                tracing::debug!(%error, "heartbeat failed");
+                return;
+            }
+        }
+    }
+}
+
+/// Answers one request of the scheduler.
+async fn answer(
+    mut recv: FrameReceiver,
+    mut send: FrameSender,
+    jobs: Arc<Jobs>,
+    slots: Arc<Semaphore>,
+) -> Result<(), TransportError> {
+    let Some(request) = recv.recv::<ExecutorRequest>().await? else { return Ok(()) };
+    let response = match request {
+        ExecutorRequest::Launch(spec) => {
+            let Ok(_slot) = slots.acquire_owned().await else { return Ok(()) };
+            let io = tokio::runtime::Handle::current();
+            let task = spec.task.clone();
+            let report =
+                tokio::task::spawn_blocking(move || jobs.run(&spec, &io)).await.unwrap_or_else(|panic| {
+                    flicker_protocol::task::TaskReport::Failed { cause: format!("{task} crashed: {panic}") }
+                });
+            ExecutorResponse::Task(report)
+        }
+        ExecutorRequest::EndJob { job } => {
+            // Every task of the job checks its flag at its next batch; wait until they stopped.
+            if let Some(ending) = jobs.end(&job) {
+                while ending.running() > 0 {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+            ExecutorResponse::JobEnded
+        }
+    };
+    send.send(&response).await?;
+    send.finish()
+}
+
+/// Exponential backoff between reconnection attempts: 100 ms doubling to 5 s.
+struct Backoff(Duration);
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self(Duration::from_millis(100))
+    }
+}
+
+impl Backoff {
+    fn next(&mut self) -> Duration {
+        let now = self.0;
+        self.0 = (self.0 * 2).min(Duration::from_secs(5));
+        now
+    }
+}

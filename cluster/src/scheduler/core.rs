@@ -1,0 +1,420 @@
+//! The scheduler's decisions, as a state machine over plain data: events in (a job submitted, a
+//! task report, an executor lost, a cancel, a commit done), actions out (launch a task, commit a
+//! job's output, clean up after a job). No I/O and no clock: the service around it moves the
+//! bytes and passes the time in.
+
+use super::job_run::{JobChange, JobRun};
+use super::membership::Membership;
+use flicker_protocol::scheduler::{Registration, RequestError};
+use flicker_protocol::status::{JobStatus, NodeStatus};
+use flicker_protocol::task::{TaskReport, TaskSpec};
+use flicker_protocol::{ExecutorId, JobId, PluginDigest, TaskId};
+use flicker_storage::PartFile;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Something the service must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send this task attempt to the executor.
+    Launch {
+        /// Where.
+        executor: ExecutorId,
+        /// What.
+        spec: Box<TaskSpec>,
+    },
+    /// Commit these parts of each sink of the job, then call [`SchedulerCore::committed`].
+    Commit {
+        /// The job.
+        job: JobId,
+        /// Each sink's parts.
+        parts: Vec<(String, Vec<PartFile>)>,
+    },
+    /// The job ended: stop its tasks, drop its state on the executors, remove its shuffle
+    /// output, and (unless it succeeded) its uncommitted parts.
+    CleanUp {
+        /// The job.
+        job: JobId,
+        /// Executors that hold state of the job.
+        executors: Vec<ExecutorId>,
+        /// BTSes that hold its shuffle output.
+        shuffle_holders: Vec<SocketAddr>,
+        /// Whether its sinks' temporary parts must be removed (it did not succeed).
+        abort_output: bool,
+    },
+}
+
+/// Every job and executor the scheduler knows.
+#[derive(Debug)]
+pub struct SchedulerCore {
+    members: Membership,
+    jobs: BTreeMap<JobId, JobRun>,
+    /// Jobs in submission order, for first-come first-served scheduling.
+    order: Vec<JobId>,
+}
+
+impl SchedulerCore {
+    /// An empty cluster whose executors are lost after `executor_timeout` of silence.
+    pub fn new(executor_timeout: Duration) -> Self {
+        Self { members: Membership::new(executor_timeout), jobs: BTreeMap::new(), order: Vec::new() }
+    }
+
+    /// An executor joins (or joins again: its earlier tasks are lost).
+    pub fn register(
+        &mut self,
+        registration: Registration,
+        address: SocketAddr,
+        now: Duration,
+    ) -> Vec<Action> {
+        let executor = registration.executor.clone();
+        if self.members.register(registration, address, now) {
+            self.requeue(&executor);
+        }
+        self.schedule()
+    }
+
+    /// A heartbeat arrived.
+    pub fn heartbeat(&mut self, executor: &ExecutorId, now: Duration) -> Result<(), RequestError> {
+        self.members.heartbeat(executor, now)
+    }
+
+    /// Time passed: executors silent too long are lost and their tasks go elsewhere.
+    pub fn tick(&mut self, now: Duration) -> Vec<Action> {
+        for executor in self.members.expire(now) {
+            tracing::warn!(%executor, "executor lost: no heartbeat within the timeout");
+            self.requeue(&executor);
+        }
+        self.schedule()
+    }
+
+    /// An executor's connection closed.
+    pub fn connection_lost(&mut self, executor: &ExecutorId) -> Vec<Action> {
+        if self.members.lose(executor) {
+            tracing::warn!(%executor, "executor lost: its connection closed");
+            self.requeue(executor);
+        }
+        self.schedule()
+    }
+
+    fn requeue(&mut self, executor: &ExecutorId) {
+        for job in self.jobs.values_mut() {
+            job.executor_lost(executor);
+        }
+    }
+
+    /// Task slots of the alive executors.
+    pub fn alive_slots(&self) -> u32 {
+        self.members.alive_slots()
+    }
+
+    /// Accepts a job.
+    pub fn submit(&mut self, mut job: JobRun) -> Vec<Action> {
+        let id = job.id().clone();
+        let change = job.ready_to_commit();
+        self.jobs.insert(id.clone(), job);
+        self.order.push(id.clone());
+        let mut actions = self.apply(&id, change);
+        actions.extend(self.schedule());
+        actions
+    }
+
+    /// An executor reported how an attempt ended.
+    pub fn report(
+        &mut self,
+        task: &TaskId,
+        attempt: u32,
+        executor: &ExecutorId,
+        report: TaskReport,
+        now: Duration,
+    ) -> Vec<Action> {
+        self.members.task_ended(executor);
+        let bts = self.members.get(executor).map(|m| m.registration.bts);
+        let change = match (self.jobs.get_mut(&task.job), report, bts) {
+            (Some(job), TaskReport::Succeeded { metrics, output }, Some(bts)) => {
+                job.task_succeeded(task, attempt, executor, bts, metrics, output)
+            }
+            (Some(job), TaskReport::Failed { cause }, _) => {
+                tracing::warn!(%task, attempt, %executor, %cause, "task failed");
+                job.task_failed(task, attempt, executor, cause, now)
+            }
+            _ => JobChange::None,
+        };
+        let mut actions = self.apply(&task.job, change);
+        actions.extend(self.schedule());
+        actions
+    }
+
+    /// A user cancels a job.
+    pub fn cancel(&mut self, job: &JobId, now: Duration) -> Result<Vec<Action>, RequestError> {
+        let run = self.jobs.get_mut(job).ok_or_else(|| RequestError::UnknownJob { job: job.clone() })?;
+        let change = run.cancel(now);
+        Ok(self.apply(job, change))
+    }
+
+    /// The commit of a job's output ended.
+    pub fn committed(&mut self, job: &JobId, result: Result<(), String>, now: Duration) -> Vec<Action> {
+        let change = self.jobs.get_mut(job).map_or(JobChange::None, |run| run.committed(result, now));
+        self.apply(job, change)
+    }
+
+    fn apply(&mut self, id: &JobId, change: JobChange) -> Vec<Action> {
+        let Some(job) = self.jobs.get(id) else { return Vec::new() };
+        match change {
+            JobChange::None => Vec::new(),
+            JobChange::Commit(parts) => vec![Action::Commit { job: id.clone(), parts }],
+            JobChange::Ended => {
+                let status = job.status(Duration::ZERO);
+                vec![Action::CleanUp {
+                    job: id.clone(),
+                    executors: job.executors_used().cloned().collect(),
+                    shuffle_holders: job.shuffle_holders().copied().collect(),
+                    abort_output: status.state != flicker_protocol::status::JobState::Succeeded,
+                }]
+            }
+        }
+    }
+
+    /// Assigns runnable tasks to free slots: jobs first come first served, each task to the
+    /// executor that already holds the job's components, then the least loaded (so load
+    /// spreads), then by name.
+    pub fn schedule(&mut self) -> Vec<Action> {
+        let mut actions = Vec::new();
+        for id in &self.order {
+            let Some(job) = self.jobs.get_mut(id) else { continue };
+            let plugins = job.plugins();
+            for (position, index) in job.runnable() {
+                let Some(executor) = pick_executor(&self.members, &plugins) else { return actions };
+                let spec = job.launch(position, index, &executor);
+                self.members.task_started(&executor, &plugins);
+                actions.push(Action::Launch { executor, spec: Box::new(spec) });
+            }
+        }
+        actions
+    }
+
+    /// The status of one job, or of every job in submission order.
+    pub fn status(&self, job: Option<&JobId>, now: Duration) -> Result<Vec<JobStatus>, RequestError> {
+        match job {
+            Some(id) => self
+                .jobs
+                .get(id)
+                .map(|j| vec![j.status(now)])
+                .ok_or_else(|| RequestError::UnknownJob { job: id.clone() }),
+            None => Ok(self.order.iter().filter_map(|id| self.jobs.get(id)).map(|j| j.status(now)).collect()),
+        }
+    }
+
+    /// Every member.
+    pub fn nodes(&self, now: Duration) -> Vec<NodeStatus> {
+        self.members.status(now)
+    }
+
+    /// The BTS of every alive member.
+    pub fn alive_bts(&self) -> Vec<SocketAddr> {
+        self.members
+            .status(Duration::ZERO)
+            .into_iter()
+            .filter(|n| n.state == flicker_protocol::status::NodeState::Alive)
+            .map(|n| n.bts)
+            .collect()
+    }
+}
+
+/// The executor a task of a job using `plugins` should go to, if any has a free slot.
+fn pick_executor(members: &Membership, plugins: &[PluginDigest]) -> Option<ExecutorId> {
+    members
+        .available()
+        .min_by_key(|(id, m)| {
+            let lacks_plugins = !plugins.iter().all(|p| m.plugins.contains(p));
+            let load = u64::from(m.running) * 1_000_000 / u64::from(m.registration.slots.max(1));
+            (lacks_plugins, load, m.running, (*id).clone())
+        })
+        .map(|(id, _)| id.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::job_run::StageTasks;
+    use super::super::membership::tests::registration;
+    use super::*;
+    use crate::plan::{StageInput, StageOutput, StagePlan};
+    use flicker_protocol::StageId;
+    use flicker_protocol::status::JobState;
+    use flicker_protocol::task::{JobDefaults, JobDescriptor, TaskInput, TaskMetrics, TaskOutput};
+    use flicker_storage::Split;
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    /// A two-stage job: `splits` map tasks shuffling into `partitions` reduce tasks writing a sink.
+    fn job(name: &str, splits: usize, partitions: u32) -> JobRun {
+        let descriptor = JobDescriptor {
+            job: JobId(name.into()),
+            manifest_path: "job.toml".into(),
+            manifest: String::new(),
+            base_dir: "/".into(),
+            plugins: vec![("op.wasm".into(), PluginDigest::of(name.as_bytes()))],
+            defaults: JobDefaults::default(),
+        };
+        let plan = vec![
+            StagePlan {
+                id: StageId(0),
+                input: StageInput::Source { source: "in".into() },
+                steps: vec!["parse".into()],
+                output: StageOutput::Shuffle { aggregate: "max".into(), partitions },
+            },
+            StagePlan {
+                id: StageId(1),
+                input: StageInput::Shuffle { stage: StageId(0), aggregate: "max".into(), partitions },
+                steps: vec![],
+                output: StageOutput::Sink { sink: "out".into() },
+            },
+        ];
+        let split = |i: usize| Split { object: format!("f{i}").into(), object_size: 10, start: 0, end: 10 };
+        let inputs = vec![
+            StageTasks::Splits { source: "in".into(), splits: (0..splits).map(split).collect() },
+            StageTasks::Partitions { upstream: StageId(0) },
+        ];
+        JobRun::new(
+            descriptor,
+            name.into(),
+            &plan,
+            inputs,
+            vec![("out".into(), "file:///out".into())],
+            secs(0),
+        )
+    }
+
+    fn launches(actions: &[Action]) -> Vec<(ExecutorId, TaskSpec)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Launch { executor, spec } => Some((executor.clone(), (**spec).clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn succeed(core: &mut SchedulerCore, (executor, spec): &(ExecutorId, TaskSpec)) -> Vec<Action> {
+        let output = match spec.input {
+            TaskInput::Split { .. } => TaskOutput::MapOutput { partition_bytes: vec![5, 6] },
+            TaskInput::Partition { partition, .. } => {
+                TaskOutput::Part { name: format!("part-{partition:05}.csv"), size: 1 }
+            }
+        };
+        let metrics = TaskMetrics { rows_in: 1, ..TaskMetrics::default() };
+        core.report(&spec.task, spec.attempt, executor, TaskReport::Succeeded { metrics, output }, secs(1))
+    }
+
+    fn cluster(executors: &[(&str, u32)]) -> SchedulerCore {
+        let mut core = SchedulerCore::new(secs(10));
+        for (name, slots) in executors {
+            core.register(registration(name, *slots), "127.0.0.1:1".parse().unwrap(), secs(0));
+        }
+        core
+    }
+
+    #[test]
+    fn a_job_runs_stage_by_stage_spread_over_executors_and_commits() {
+        let mut core = cluster(&[("a", 2), ("b", 2)]);
+        let first = launches(&core.submit(job("j", 3, 2)));
+        assert_eq!(first.len(), 3, "three map tasks, four slots");
+        let on_a = first.iter().filter(|(e, _)| e.0 == "a").count();
+        assert!(on_a == 1 || on_a == 2, "load spreads: {on_a} of 3 on a");
+        let mut reduce = Vec::new();
+        for launch in &first {
+            reduce.extend(launches(&succeed(&mut core, launch)));
+        }
+        assert_eq!(reduce.len(), 2, "reduce tasks start only when every map task is done");
+        let TaskInput::Partition { partition: 0, map_outputs } = &reduce[0].1.input else { panic!() };
+        assert_eq!(map_outputs.len(), 3);
+        assert!(map_outputs.iter().all(|m| m.bytes == 5));
+        let mut last = Vec::new();
+        for launch in &reduce {
+            last = succeed(&mut core, launch);
+        }
+        let [Action::Commit { parts, .. }] = last.as_slice() else { panic!("{last:?}") };
+        assert_eq!(parts[0].1.len(), 2);
+        let ended = core.committed(&JobId("j".into()), Ok(()), secs(2));
+        assert!(matches!(&ended[..], [Action::CleanUp { abort_output: false, .. }]));
+        let status = core.status(Some(&JobId("j".into())), secs(3)).unwrap().remove(0);
+        assert_eq!(status.state, JobState::Succeeded);
+        assert_eq!(status.metrics.rows_in, 5);
+        assert_eq!(status.tasks_by_executor.iter().map(|(_, n)| n).sum::<u32>(), 5);
+    }
+
+    #[test]
+    fn tasks_of_a_lost_executor_run_elsewhere() {
+        let mut core = cluster(&[("a", 1), ("b", 1)]);
+        let first = launches(&core.submit(job("j", 2, 1)));
+        let (lost, spec) = first.iter().find(|(e, _)| e.0 == "a").unwrap().clone();
+        core.heartbeat(&ExecutorId("b".into()), secs(8)).unwrap();
+        let relaunched = launches(&core.tick(secs(11)));
+        assert!(relaunched.is_empty(), "b's slot is busy");
+        let b_task = first.iter().find(|(e, _)| e.0 == "b").unwrap();
+        let next = launches(&succeed(&mut core, b_task));
+        assert_eq!(next.len(), 1);
+        assert_eq!(next[0].1.task, spec.task);
+        assert_eq!(next[0].1.attempt, 1);
+        // The old attempt's late report is ignored.
+        let stale = core.report(&spec.task, 0, &lost, TaskReport::Failed { cause: "late".into() }, secs(12));
+        assert!(stale.is_empty());
+        assert_eq!(core.status(None, secs(12)).unwrap()[0].state, JobState::Running);
+    }
+
+    #[test]
+    fn a_failed_task_fails_the_job_and_cleans_up() {
+        let mut core = cluster(&[("a", 4)]);
+        let first = launches(&core.submit(job("j", 2, 1)));
+        succeed(&mut core, &first[0]);
+        let (executor, spec) = &first[1];
+        let actions = core.report(
+            &spec.task,
+            spec.attempt,
+            executor,
+            TaskReport::Failed { cause: "boom".into() },
+            secs(1),
+        );
+        let [Action::CleanUp { executors, shuffle_holders, abort_output: true, .. }] = actions.as_slice()
+        else {
+            panic!("{actions:?}")
+        };
+        assert_eq!(executors, &[ExecutorId("a".into())]);
+        assert_eq!(shuffle_holders.len(), 1);
+        let status = core.status(None, secs(2)).unwrap().remove(0);
+        assert_eq!(status.state, JobState::Failed { cause: "boom".into() });
+        assert!(core.cancel(&JobId("j".into()), secs(3)).unwrap().is_empty(), "already ended");
+    }
+
+    #[test]
+    fn cancelling_a_running_job_cleans_up_and_starts_nothing_more() {
+        let mut core = cluster(&[("a", 1)]);
+        launches(&core.submit(job("j", 3, 1)));
+        let actions = core.cancel(&JobId("j".into()), secs(1)).unwrap();
+        assert!(matches!(&actions[..], [Action::CleanUp { abort_output: true, .. }]));
+        assert!(core.schedule().is_empty());
+        assert_eq!(core.status(None, secs(1)).unwrap()[0].state, JobState::Cancelled);
+        assert!(matches!(core.cancel(&JobId("x".into()), secs(1)), Err(RequestError::UnknownJob { .. })));
+    }
+
+    #[test]
+    fn executors_holding_the_components_are_preferred() {
+        let mut core = cluster(&[("a", 4), ("b", 4)]);
+        let mut b = registration("b", 4);
+        b.plugins = vec![PluginDigest::of(b"j")];
+        core.register(b, "127.0.0.1:1".parse().unwrap(), secs(0));
+        let first = launches(&core.submit(job("j", 1, 1)));
+        assert_eq!(first[0].0, ExecutorId("b".into()));
+    }
+
+    #[test]
+    fn a_job_with_empty_input_commits_at_once_after_its_reduce() {
+        let mut core = cluster(&[("a", 1)]);
+        let first = launches(&core.submit(job("j", 0, 1)));
+        assert_eq!(first.len(), 1, "the reduce task runs with no map output");
+        let TaskInput::Partition { map_outputs, .. } = &first[0].1.input else { panic!() };
+        assert!(map_outputs.is_empty());
+    }
+}

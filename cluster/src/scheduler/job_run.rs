@@ -1,0 +1,454 @@
+//! One job's progress through its stages and tasks, as plain data driven by events.
+//!
+//! A task's life:
+//!
+//! ```text
+//!   Pending ──launch──▶ Running { executor, attempt } ──succeeded──▶ Succeeded { executor, output }
+//!      ▲                     │
+//!      └── executor lost ────┘            failed ──▶ the job fails
+//! ```
+//!
+//! A stage's tasks become runnable once every task of the stage it reads from succeeded. The job:
+//! `Running` → (every task succeeded) `Committing` → `Succeeded`, or `Failed` / `Cancelled` at any
+//! point before it succeeded. Reports of an attempt that is no longer current are ignored.
+
+use crate::plan::{StageInput, StageOutput, StagePlan};
+use flicker_protocol::status::{JobState, JobStatus, StageStatus};
+use flicker_protocol::task::{
+    JobDescriptor, MapOutputLocation, TaskInput, TaskMetrics, TaskOutput, TaskSpec,
+};
+use flicker_protocol::{ExecutorId, JobId, MapOutputId, PluginDigest, StageId, TaskId};
+use flicker_storage::{PartFile, Split};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Where one task is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskState {
+    /// Waiting for its stage to become runnable and for a slot.
+    Pending,
+    /// Running on an executor.
+    Running {
+        /// The executor.
+        executor: ExecutorId,
+        /// The attempt number.
+        attempt: u32,
+    },
+    /// Done; its output is where it says.
+    Succeeded {
+        /// The executor that ran it.
+        executor: ExecutorId,
+        /// The BTS holding its shuffle output, for a map task.
+        bts: SocketAddr,
+        /// What it left behind.
+        output: TaskOutput,
+    },
+}
+
+/// What the tasks of a stage read.
+#[derive(Debug, Clone)]
+pub enum StageTasks {
+    /// One task per split of a source.
+    Splits {
+        /// The source's id.
+        source: String,
+        /// The splits, in task order.
+        splits: Vec<Split>,
+    },
+    /// One task per partition of the shuffle written by `upstream`.
+    Partitions {
+        /// The stage whose map outputs the tasks read.
+        upstream: StageId,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct StageRun {
+    id: StageId,
+    description: String,
+    depends_on: Option<StageId>,
+    input: StageTasks,
+    tasks: Vec<TaskState>,
+    attempts: Vec<u32>,
+    /// Whether its tasks' input counters count towards the job's (a source read by several
+    /// stages counts once).
+    counts_input: bool,
+    /// The sink it writes, if any.
+    sink: Option<String>,
+}
+
+impl StageRun {
+    fn done(&self) -> bool {
+        self.tasks.iter().all(|t| matches!(t, TaskState::Succeeded { .. }))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    Running,
+    Committing,
+    Ended(JobState),
+}
+
+/// What a task report or a commit did to the job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobChange {
+    /// Nothing the caller must act on.
+    None,
+    /// Every task succeeded: commit these parts of each sink, then report with
+    /// [`JobRun::committed`].
+    Commit(Vec<(String, Vec<PartFile>)>),
+    /// The job ended (succeeded, failed or cancelled): clean up after it.
+    Ended,
+}
+
+/// A job being run by the scheduler.
+#[derive(Debug, Clone)]
+pub struct JobRun {
+    descriptor: JobDescriptor,
+    name: String,
+    stages: Vec<StageRun>,
+    phase: Phase,
+    submitted: Duration,
+    ended: Option<Duration>,
+    metrics: TaskMetrics,
+    tasks_by_executor: BTreeMap<ExecutorId, u32>,
+    outputs: Vec<(String, String)>,
+    executors_used: BTreeSet<ExecutorId>,
+    shuffle_holders: BTreeSet<SocketAddr>,
+}
+
+impl JobRun {
+    /// A job whose stages (in plan order) read what `inputs` says, accepted at `now`. `outputs`
+    /// lists each sink's id and URL.
+    pub fn new(
+        descriptor: JobDescriptor,
+        name: String,
+        plan: &[StagePlan],
+        inputs: Vec<StageTasks>,
+        outputs: Vec<(String, String)>,
+        now: Duration,
+    ) -> Self {
+        let mut sources_seen = HashSet::new();
+        let stages = plan
+            .iter()
+            .zip(inputs)
+            .map(|(stage, input)| {
+                let count = match &input {
+                    StageTasks::Splits { splits, .. } => splits.len(),
+                    StageTasks::Partitions { .. } => match &stage.input {
+                        StageInput::Shuffle { partitions, .. } => *partitions as usize,
+                        StageInput::Source { .. } => 0,
+                    },
+                };
+                let counts_input = match &stage.input {
+                    StageInput::Source { source } => sources_seen.insert(source.clone()),
+                    StageInput::Shuffle { .. } => true,
+                };
+                let sink = match &stage.output {
+                    StageOutput::Sink { sink } => Some(sink.clone()),
+                    StageOutput::Shuffle { .. } => None,
+                };
+                StageRun {
+                    id: stage.id,
+                    description: describe(stage),
+                    depends_on: stage.depends_on(),
+                    input,
+                    tasks: vec![TaskState::Pending; count],
+                    attempts: vec![0; count],
+                    counts_input,
+                    sink,
+                }
+            })
+            .collect();
+        Self {
+            descriptor,
+            name,
+            stages,
+            phase: Phase::Running,
+            submitted: now,
+            ended: None,
+            metrics: TaskMetrics::default(),
+            tasks_by_executor: BTreeMap::new(),
+            outputs,
+            executors_used: BTreeSet::new(),
+            shuffle_holders: BTreeSet::new(),
+        }
+    }
+
+    /// The job's id.
+    pub fn id(&self) -> &JobId {
+        &self.descriptor.job
+    }
+
+    /// The components its plugins use.
+    pub fn plugins(&self) -> Vec<PluginDigest> {
+        self.descriptor.plugins.iter().map(|(_, d)| *d).collect()
+    }
+
+    /// Whether it has ended.
+    pub fn is_ended(&self) -> bool {
+        matches!(self.phase, Phase::Ended(_))
+    }
+
+    /// If every task succeeded and the job is still running, moves it to committing and returns
+    /// the parts to commit.
+    pub fn ready_to_commit(&mut self) -> JobChange {
+        if self.phase != Phase::Running || !self.stages.iter().all(StageRun::done) {
+            return JobChange::None;
+        }
+        self.phase = Phase::Committing;
+        let mut parts: BTreeMap<String, Vec<PartFile>> =
+            self.outputs.iter().map(|(sink, _)| (sink.clone(), Vec::new())).collect();
+        for stage in &self.stages {
+            let Some(sink) = &stage.sink else { continue };
+            for task in &stage.tasks {
+                if let TaskState::Succeeded { output: TaskOutput::Part { name, size }, .. } = task {
+                    parts.entry(sink.clone()).or_default().push(PartFile { name: name.clone(), size: *size });
+                }
+            }
+        }
+        JobChange::Commit(parts.into_iter().collect())
+    }
+
+    /// Tasks that may start now: pending tasks of stages whose upstream stage is done, in stage
+    /// and task order, as (stage position, task index).
+    pub fn runnable(&self) -> Vec<(usize, u32)> {
+        if self.phase != Phase::Running {
+            return Vec::new();
+        }
+        let done: HashSet<StageId> = self.stages.iter().filter(|s| s.done()).map(|s| s.id).collect();
+        self.stages
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.depends_on.is_none_or(|d| done.contains(&d)))
+            .flat_map(|(position, s)| {
+                s.tasks
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, t)| **t == TaskState::Pending)
+                    .map(move |(index, _)| (position, index as u32))
+            })
+            .collect()
+    }
+
+    /// Starts task `index` of the stage at `position` on `executor`; returns what to send it.
+    pub fn launch(&mut self, position: usize, index: u32, executor: &ExecutorId) -> TaskSpec {
+        let input = self.task_input(position, index);
+        let stage = &mut self.stages[position];
+        let attempt = stage.attempts[index as usize];
+        stage.attempts[index as usize] += 1;
+        stage.tasks[index as usize] = TaskState::Running { executor: executor.clone(), attempt };
+        self.executors_used.insert(executor.clone());
+        TaskSpec {
+            task: TaskId { job: self.descriptor.job.clone(), stage: stage.id, index },
+            attempt,
+            job: self.descriptor.clone(),
+            input,
+        }
+    }
+
+    fn task_input(&self, position: usize, index: u32) -> TaskInput {
+        match &self.stages[position].input {
+            StageTasks::Splits { source, splits } => {
+                let split = &splits[index as usize];
+                TaskInput::Split {
+                    source: source.clone(),
+                    object: split.object.to_string(),
+                    object_size: split.object_size,
+                    start: split.start,
+                    end: split.end,
+                }
+            }
+            StageTasks::Partitions { upstream } => {
+                let upstream = self.stage(*upstream).expect("a stage reads an earlier stage of its job");
+                let map_outputs = upstream
+                    .tasks
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(map_task, state)| match state {
+                        TaskState::Succeeded {
+                            bts,
+                            output: TaskOutput::MapOutput { partition_bytes },
+                            ..
+                        } => Some(MapOutputLocation {
+                            id: MapOutputId {
+                                job: self.descriptor.job.clone(),
+                                stage: upstream.id,
+                                map_task: map_task as u32,
+                            },
+                            bts: *bts,
+                            bytes: partition_bytes.get(index as usize).copied().unwrap_or(0),
+                        }),
+                        _ => None,
+                    })
+                    .collect();
+                TaskInput::Partition { partition: index, map_outputs }
+            }
+        }
+    }
+
+    fn stage(&self, id: StageId) -> Option<&StageRun> {
+        self.stages.iter().find(|s| s.id == id)
+    }
+
+    fn position(&self, id: StageId) -> Option<usize> {
+        self.stages.iter().position(|s| s.id == id)
+    }
+
+    /// Whether `attempt` of `task` is the one running on `executor` now.
+    fn is_current(&self, task: &TaskId, attempt: u32, executor: &ExecutorId) -> Option<usize> {
+        let position = self.position(task.stage)?;
+        match self.stages[position].tasks.get(task.index as usize)? {
+            TaskState::Running { executor: e, attempt: a } if e == executor && *a == attempt => {
+                Some(position)
+            }
+            _ => None,
+        }
+    }
+
+    /// Records a successful attempt: its metrics, and where its output is.
+    pub fn task_succeeded(
+        &mut self,
+        task: &TaskId,
+        attempt: u32,
+        executor: &ExecutorId,
+        bts: SocketAddr,
+        metrics: TaskMetrics,
+        output: TaskOutput,
+    ) -> JobChange {
+        let Some(position) = self.is_current(task, attempt, executor) else { return JobChange::None };
+        let stage = &mut self.stages[position];
+        self.metrics += if stage.counts_input { metrics } else { metrics.without_input() };
+        if matches!(output, TaskOutput::MapOutput { .. }) {
+            self.shuffle_holders.insert(bts);
+        }
+        stage.tasks[task.index as usize] = TaskState::Succeeded { executor: executor.clone(), bts, output };
+        *self.tasks_by_executor.entry(executor.clone()).or_default() += 1;
+        self.ready_to_commit()
+    }
+
+    /// Records a failed attempt: the job fails with `cause`.
+    pub fn task_failed(
+        &mut self,
+        task: &TaskId,
+        attempt: u32,
+        executor: &ExecutorId,
+        cause: String,
+        now: Duration,
+    ) -> JobChange {
+        if self.is_current(task, attempt, executor).is_none() {
+            return JobChange::None;
+        }
+        self.end(JobState::Failed { cause }, now)
+    }
+
+    /// Puts the tasks running on a lost executor back to pending. Returns how many.
+    pub fn executor_lost(&mut self, executor: &ExecutorId) -> usize {
+        let mut requeued = 0;
+        for stage in &mut self.stages {
+            for task in &mut stage.tasks {
+                if matches!(task, TaskState::Running { executor: e, .. } if e == executor) {
+                    *task = TaskState::Pending;
+                    requeued += 1;
+                }
+            }
+        }
+        requeued
+    }
+
+    /// Cancels the job unless it has ended.
+    pub fn cancel(&mut self, now: Duration) -> JobChange {
+        self.end(JobState::Cancelled, now)
+    }
+
+    /// Records the outcome of the commit that [`JobChange::Commit`] asked for.
+    pub fn committed(&mut self, result: Result<(), String>, now: Duration) -> JobChange {
+        if self.phase != Phase::Committing {
+            return JobChange::None;
+        }
+        self.phase = Phase::Running;
+        match result {
+            Ok(()) => self.end(JobState::Succeeded, now),
+            Err(cause) => self.end(JobState::Failed { cause }, now),
+        }
+    }
+
+    fn end(&mut self, state: JobState, now: Duration) -> JobChange {
+        if self.is_ended() || (self.phase == Phase::Committing && state == JobState::Cancelled) {
+            return JobChange::None;
+        }
+        self.phase = Phase::Ended(state);
+        self.ended = Some(now);
+        JobChange::Ended
+    }
+
+    /// Executors that ran or run any of its tasks (they hold state of the job to drop).
+    pub fn executors_used(&self) -> impl Iterator<Item = &ExecutorId> {
+        self.executors_used.iter()
+    }
+
+    /// Executors running its tasks now.
+    pub fn executors_running(&self) -> BTreeSet<ExecutorId> {
+        self.stages
+            .iter()
+            .flat_map(|s| &s.tasks)
+            .filter_map(|t| match t {
+                TaskState::Running { executor, .. } => Some(executor.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The BTSes holding its shuffle output.
+    pub fn shuffle_holders(&self) -> impl Iterator<Item = &SocketAddr> {
+        self.shuffle_holders.iter()
+    }
+
+    /// The job as `flicker status` shows it at `now`.
+    pub fn status(&self, now: Duration) -> JobStatus {
+        let state = match &self.phase {
+            Phase::Running | Phase::Committing => JobState::Running,
+            Phase::Ended(state) => state.clone(),
+        };
+        let stages = self
+            .stages
+            .iter()
+            .map(|s| StageStatus {
+                stage: s.id.0,
+                description: s.description.clone(),
+                total: s.tasks.len() as u32,
+                done: s.tasks.iter().filter(|t| matches!(t, TaskState::Succeeded { .. })).count() as u32,
+                running: s.tasks.iter().filter(|t| matches!(t, TaskState::Running { .. })).count() as u32,
+            })
+            .collect();
+        JobStatus {
+            job: self.descriptor.job.clone(),
+            name: self.name.clone(),
+            state,
+            stages,
+            metrics: self.metrics,
+            elapsed_ms: self.ended.unwrap_or(now).saturating_sub(self.submitted).as_millis() as u64,
+            tasks_by_executor: self.tasks_by_executor.iter().map(|(e, n)| (e.clone(), *n)).collect(),
+            outputs: self.outputs.clone(),
+        }
+    }
+}
+
+/// A stage in words: `readings → parse → max (map side)`, `merge max → format (sink out)`.
+fn describe(stage: &StagePlan) -> String {
+    let mut parts = Vec::new();
+    match &stage.input {
+        StageInput::Source { source } => parts.push(format!("read {source}")),
+        StageInput::Shuffle { aggregate, .. } => parts.push(format!("merge {aggregate}")),
+    }
+    parts.extend(stage.steps.iter().cloned());
+    match &stage.output {
+        StageOutput::Shuffle { aggregate, partitions } => {
+            parts.push(format!("{aggregate} (shuffle into {partitions})"))
+        }
+        StageOutput::Sink { sink } => parts.push(format!("write {sink}")),
+    }
+    parts.join(" → ")
+}

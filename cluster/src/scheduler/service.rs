@@ -1,0 +1,483 @@
+//! The scheduler process: a QUIC endpoint answering clients and executors, around the pure
+//! [`SchedulerCore`]. Every request is handled on its own stream; every change to the core runs
+//! under one lock and yields actions (launch a task, commit, clean up) that run as tasks of their
+//! own, feeding their outcome back as new events.
+
+use super::core::{Action, SchedulerCore};
+use super::job_run::{JobRun, StageTasks};
+use super::plugin_store::{PluginStore, PutError};
+use crate::PluginRefs;
+use crate::executor::MAX_COMPONENT;
+use crate::job::{PreparedJob, split_size_for};
+use crate::plan::StageInput;
+use flicker_bts::BtsClient;
+use flicker_host::Runtime;
+use flicker_protocol::scheduler::{
+    ExecutorRequest, ExecutorResponse, RequestError, SchedulerRequest, SchedulerResponse, Submission,
+};
+use flicker_protocol::status::JobStatus;
+use flicker_protocol::task::{JobDefaults, JobDescriptor, TaskReport};
+use flicker_protocol::{ExecutorId, JobId};
+use flicker_storage::{OutputCommitter, list_inputs, plan_splits};
+use flicker_transport::{
+    Connection, Endpoint, EndpointConfig, FrameReceiver, FrameSender, Identity, TransportError,
+};
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// How a scheduler is set up.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// Where it listens.
+    pub listen: SocketAddr,
+    /// Its certificate and the cluster CA.
+    pub identity: Identity,
+    /// Where it keeps its plugin store.
+    pub state_dir: PathBuf,
+    /// How often executors send heartbeats.
+    pub heartbeat: Duration,
+    /// Silence after which an executor is lost.
+    pub executor_timeout: Duration,
+    /// Defaults of jobs whose submitter sends none.
+    pub defaults: JobDefaults,
+}
+
+/// Why a scheduler could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    /// Its endpoint could not be set up.
+    #[error("cannot start the scheduler's endpoint: {0}")]
+    Transport(#[from] TransportError),
+    /// Its state directory is unusable.
+    #[error("cannot use the state directory {}: {source}", path.display())]
+    StateDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A running scheduler.
+#[derive(Clone)]
+pub struct Scheduler {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    config: SchedulerConfig,
+    started: Instant,
+    core: Mutex<SchedulerCore>,
+    endpoint: Endpoint,
+    runtime: Arc<Runtime>,
+    plugins: PluginStore,
+    bts: BtsClient,
+    /// The registration connection of each executor: tasks go out on it.
+    executors: Mutex<HashMap<ExecutorId, Connection>>,
+    /// Each unfinished job's prepared form (its sinks, for the commit).
+    prepared: Mutex<HashMap<JobId, Arc<PreparedJob>>>,
+    /// The latest status of every job, for watchers.
+    watchers: Mutex<HashMap<JobId, watch::Sender<JobStatus>>>,
+    /// Jobs that ended but are still being cleaned up: their last status is held back until
+    /// the cleanup is done, so a waiting client never sees a job end before its leftovers are gone.
+    cleaning: Mutex<HashSet<JobId>>,
+    next_job: AtomicU64,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Scheduler {
+    /// Binds the endpoint and opens the state directory. Call [`run`](Self::run) to serve.
+    pub fn start(config: SchedulerConfig, runtime: Arc<Runtime>) -> Result<Self, SchedulerError> {
+        let state_error = |source| SchedulerError::StateDir { path: config.state_dir.clone(), source };
+        let plugins = PluginStore::open(config.state_dir.join("plugins")).map_err(state_error)?;
+        let endpoint = Endpoint::bind(config.listen, EndpointConfig::new(config.identity.clone()))?;
+        let shared = Arc::new(Shared {
+            core: Mutex::new(SchedulerCore::new(config.executor_timeout)),
+            started: Instant::now(),
+            bts: BtsClient::new(endpoint.clone()),
+            endpoint,
+            runtime,
+            plugins,
+            executors: Mutex::default(),
+            prepared: Mutex::default(),
+            watchers: Mutex::default(),
+            cleaning: Mutex::default(),
+            next_job: AtomicU64::new(1),
+            config,
+        });
+        Ok(Self { shared })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> Result<SocketAddr, TransportError> {
+        self.shared.endpoint.local_addr()
+    }
+
+    /// Serves clients and executors until the endpoint closes.
+    pub async fn run(self) {
+        let ticker = tokio::spawn(tick(self.shared.clone()));
+        while let Some(incoming) = self.shared.endpoint.accept().await {
+            let shared = self.shared.clone();
+            tokio::spawn(async move {
+                let from = incoming.remote_address();
+                match incoming.establish().await {
+                    Ok(connection) => serve_connection(shared, connection).await,
+                    Err(error) => tracing::warn!(%from, %error, "refused a connection"),
+                }
+            });
+        }
+        ticker.abort();
+    }
+}
+
+impl Shared {
+    fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Applies an event to the core, publishes the statuses it changed, and runs its actions.
+    fn act(self: &Arc<Self>, event: impl FnOnce(&mut SchedulerCore, Duration) -> Vec<Action>) {
+        let now = self.now();
+        let actions = {
+            let mut core = lock(&self.core);
+            let actions = event(&mut core, now);
+            self.publish(&core, now);
+            actions
+        };
+        for action in actions {
+            self.run_action(action);
+        }
+    }
+
+    /// Sends every watched job's current status to its watchers (jobs being cleaned up excepted).
+    fn publish(&self, core: &SchedulerCore, now: Duration) {
+        let cleaning = lock(&self.cleaning);
+        for (job, sender) in lock(&self.watchers).iter() {
+            if cleaning.contains(job) {
+                continue;
+            }
+            if let Ok(mut status) = core.status(Some(job), now) {
+                let status = status.remove(0);
+                sender.send_if_modified(|old| {
+                    let changed = *old != status;
+                    *old = status;
+                    changed
+                });
+            }
+        }
+    }
+
+    fn run_action(self: &Arc<Self>, action: Action) {
+        let shared = self.clone();
+        match action {
+            Action::Launch { executor, spec } => {
+                tokio::spawn(async move { shared.launch(executor, spec).await });
+            }
+            Action::Commit { job, parts } => {
+                tokio::spawn(async move {
+                    let result = shared.commit(&job, parts).await;
+                    shared.act(|core, now| core.committed(&job, result, now));
+                });
+            }
+            Action::CleanUp { job, executors, shuffle_holders, abort_output } => {
+                lock(&self.cleaning).insert(job.clone());
+                tokio::spawn(async move {
+                    shared.clean_up(&job, executors, shuffle_holders, abort_output).await;
+                    lock(&shared.cleaning).remove(&job);
+                    lock(&shared.prepared).remove(&job);
+                    shared.act(|_, _| Vec::new());
+                });
+            }
+        }
+    }
+
+    async fn launch(self: &Arc<Self>, executor: ExecutorId, spec: Box<flicker_protocol::task::TaskSpec>) {
+        let task = spec.task.clone();
+        let attempt = spec.attempt;
+        let connection = lock(&self.executors).get(&executor).cloned();
+        let report = match connection {
+            Some(connection) => match connection.call(&ExecutorRequest::Launch(spec)).await {
+                Ok(ExecutorResponse::Task(report)) => report,
+                Ok(other) => TaskReport::Failed { cause: format!("executor {executor} answered {other:?}") },
+                // The executor is gone: its loss puts the task back in the queue.
+                Err(_) if connection.is_closed() => return,
+                Err(error) => {
+                    TaskReport::Failed { cause: format!("lost contact with executor {executor}: {error}") }
+                }
+            },
+            None => return,
+        };
+        self.act(|core, now| core.report(&task, attempt, &executor, report, now));
+    }
+
+    async fn commit(
+        &self,
+        job: &JobId,
+        parts: Vec<(String, Vec<flicker_storage::PartFile>)>,
+    ) -> Result<(), String> {
+        let prepared = lock(&self.prepared).get(job).cloned().ok_or("the job's plan is gone")?;
+        for (sink, parts) in parts {
+            let committer = OutputCommitter::new(prepared.sinks[&sink].clone(), job.0.clone());
+            committer
+                .commit(&parts)
+                .await
+                .map_err(|e| format!("sink {sink:?}: committing the output failed: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Stops the job's tasks, removes its uncommitted parts (unless it succeeded) and its
+    /// shuffle output.
+    async fn clean_up(&self, job: &JobId, executors: Vec<ExecutorId>, holders: Vec<SocketAddr>, abort: bool) {
+        let connections: Vec<_> =
+            executors.iter().filter_map(|e| lock(&self.executors).get(e).cloned()).collect();
+        let end = ExecutorRequest::EndJob { job: job.clone() };
+        let ends = connections.iter().map(|c| c.call::<_, ExecutorResponse>(&end));
+        for result in futures::future::join_all(ends).await {
+            if let Err(error) = result {
+                tracing::warn!(%job, %error, "could not tell an executor the job ended");
+            }
+        }
+        if abort {
+            let prepared = lock(&self.prepared).get(job).cloned();
+            for location in prepared.iter().flat_map(|p| p.sinks.values()) {
+                if let Err(error) = OutputCommitter::new(location.clone(), job.0.clone()).abort().await {
+                    tracing::warn!(%job, %error, "removing the parts of a failed job");
+                }
+            }
+        }
+        // A cancelled job may have map output no report announced yet: ask every live BTS.
+        let mut holders: HashSet<SocketAddr> = holders.into_iter().collect();
+        holders.extend(lock(&self.core).alive_bts());
+        for bts in holders {
+            if let Err(error) = self.bts.remove_job(bts, job).await {
+                tracing::warn!(%job, %bts, %error, "could not remove the job's shuffle output");
+            }
+        }
+    }
+
+    fn watch(&self, job: &JobId) -> Result<watch::Receiver<JobStatus>, RequestError> {
+        let status = lock(&self.core).status(Some(job), self.now())?.remove(0);
+        let mut watchers = lock(&self.watchers);
+        let sender = watchers.entry(job.clone()).or_insert_with(|| watch::channel(status).0);
+        Ok(sender.subscribe())
+    }
+
+    /// Validates and plans a submitted job and lists its inputs; the job is not queued yet.
+    fn accept(&self, submission: Submission) -> Result<(JobRun, PreparedJob), RequestError> {
+        let job =
+            JobId(format!("job-{}-{}", self.started_secs(), self.next_job.fetch_add(1, Ordering::Relaxed)));
+        let refs: PluginRefs = submission.plugins.iter().cloned().collect();
+        let descriptor = JobDescriptor {
+            job,
+            manifest_path: submission.manifest_path,
+            manifest: submission.manifest,
+            base_dir: submission.base_dir,
+            plugins: submission
+                .plugins
+                .iter()
+                .filter_map(|(name, d)| Some((name.clone(), *d.as_ref().ok()?)))
+                .collect(),
+            defaults: submission.defaults.unwrap_or(self.config.defaults),
+        };
+        let invalid = |error: &dyn std::fmt::Display| RequestError::InvalidJob { reason: error.to_string() };
+        let prepared = PreparedJob::from_submission(&descriptor, &refs, &self.runtime, &self.plugins)
+            .map_err(|e| invalid(&e))?;
+        let slots = lock(&self.core).alive_slots().max(1) as usize;
+        let io = tokio::runtime::Handle::current();
+        let mut inputs = Vec::new();
+        for stage in &prepared.plan.stages {
+            inputs.push(match &stage.input {
+                StageInput::Source { source } => {
+                    let (location, split_size) = &prepared.sources[source];
+                    let objects = io
+                        .block_on(list_inputs(location))
+                        .map_err(|e| invalid(&format!("source {source:?}: {e}")))?;
+                    let total = objects.iter().map(|o| o.size).sum();
+                    let size = split_size
+                        .unwrap_or_else(|| split_size_for(total, slots, descriptor.defaults.split_size));
+                    StageTasks::Splits { source: source.clone(), splits: plan_splits(&objects, size) }
+                }
+                StageInput::Shuffle { stage: upstream, .. } => StageTasks::Partitions { upstream: *upstream },
+            });
+        }
+        let outputs = prepared
+            .manifest
+            .sinks
+            .iter()
+            .map(|s| (s.id.clone(), prepared.sinks[&s.id].url().to_owned()))
+            .collect();
+        let name = prepared.manifest.name.clone();
+        let run = JobRun::new(descriptor, name, &prepared.plan.stages, inputs, outputs, self.now());
+        Ok((run, prepared))
+    }
+
+    fn started_secs(&self) -> u64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+            - self.started.elapsed().as_secs()
+    }
+}
+
+/// Expires silent executors every heartbeat interval.
+async fn tick(shared: Arc<Shared>) {
+    let mut interval = tokio::time::interval(shared.config.heartbeat);
+    loop {
+        interval.tick().await;
+        shared.act(|core, now| core.tick(now));
+    }
+}
+
+/// Answers the requests of one connection until it closes; if it was an executor's registration
+/// connection, the executor is lost.
+async fn serve_connection(shared: Arc<Shared>, connection: Connection) {
+    let registered: Arc<Mutex<Option<ExecutorId>>> = Arc::default();
+    loop {
+        match connection.accept_stream().await {
+            Ok(Some((recv, send))) => {
+                let (shared, connection, registered) =
+                    (shared.clone(), connection.clone(), registered.clone());
+                tokio::spawn(async move {
+                    if let Err(error) = answer(&shared, &connection, &registered, recv, send).await {
+                        tracing::debug!(%error, "a request failed");
+                    }
+                });
+            }
+            Ok(None) => break,
+            Err(error) => {
+                tracing::debug!(%error, "connection closed");
+                break;
+            }
+        }
+    }
+    let executor = lock(&registered).take();
+    if let Some(executor) = executor {
+        let current = lock(&shared.executors).get(&executor).is_some_and(|c| c.id() == connection.id());
+        if current {
+            lock(&shared.executors).remove(&executor);
+            shared.act(|core, _| core.connection_lost(&executor));
+        }
+    }
+}
+
+async fn answer(
+    shared: &Arc<Shared>,
+    connection: &Connection,
+    registered: &Mutex<Option<ExecutorId>>,
+    mut recv: FrameReceiver,
+    mut send: FrameSender,
+) -> Result<(), TransportError> {
+    let Some(request) = recv.recv::<SchedulerRequest>().await? else { return Ok(()) };
+    let response = match request {
+        SchedulerRequest::MissingPlugins { digests } => {
+            SchedulerResponse::Missing(digests.into_iter().filter(|d| !shared.plugins.contains(d)).collect())
+        }
+        SchedulerRequest::UploadPlugin { digest, len } => {
+            let bytes = recv.recv_bytes(len, MAX_COMPONENT).await?;
+            let plugins = shared.plugins.clone();
+            match tokio::task::spawn_blocking(move || plugins.put(&digest, &bytes)).await {
+                Ok(Ok(())) => SchedulerResponse::Uploaded,
+                Ok(Err(PutError::DigestMismatch { expected, actual })) => {
+                    SchedulerResponse::Error(RequestError::DigestMismatch { expected, actual })
+                }
+                Ok(Err(error)) => {
+                    SchedulerResponse::Error(RequestError::BadRequest { reason: error.to_string() })
+                }
+                Err(error) => {
+                    SchedulerResponse::Error(RequestError::BadRequest { reason: error.to_string() })
+                }
+            }
+        }
+        SchedulerRequest::Submit(submission) => {
+            let accepting = shared.clone();
+            match tokio::task::spawn_blocking(move || accepting.accept(submission)).await {
+                Ok(Ok((run, prepared))) => {
+                    let job = run.id().clone();
+                    lock(&shared.prepared).insert(job.clone(), Arc::new(prepared));
+                    shared.watch(&job).ok();
+                    shared.act(|core, _| core.submit(run));
+                    tracing::info!(%job, "job accepted");
+                    SchedulerResponse::Submitted { job }
+                }
+                Ok(Err(error)) => SchedulerResponse::Error(error),
+                Err(error) => {
+                    SchedulerResponse::Error(RequestError::BadRequest { reason: error.to_string() })
+                }
+            }
+        }
+        SchedulerRequest::Status { job } => match lock(&shared.core).status(job.as_ref(), shared.now()) {
+            Ok(jobs) => SchedulerResponse::Jobs(jobs),
+            Err(error) => SchedulerResponse::Error(error),
+        },
+        SchedulerRequest::Watch { job } => {
+            let mut watcher = match shared.watch(&job) {
+                Ok(watcher) => watcher,
+                Err(error) => {
+                    send.send(&SchedulerResponse::Error(error)).await?;
+                    return send.finish();
+                }
+            };
+            loop {
+                let status = watcher.borrow_and_update().clone();
+                let finished = status.is_finished();
+                send.send(&SchedulerResponse::Progress(status)).await?;
+                if finished || watcher.changed().await.is_err() {
+                    return send.finish();
+                }
+            }
+        }
+        SchedulerRequest::Cancel { job } => {
+            let cancelled = lock(&shared.core).status(Some(&job), shared.now()).map(|_| ());
+            match cancelled {
+                Ok(()) => {
+                    let mut watcher = shared.watch(&job).ok();
+                    shared.act(|core, now| core.cancel(&job, now).unwrap_or_default());
+                    // Answer once the cleanup is done and the job's last status is out.
+                    while let Some(w) = watcher.as_mut() {
+                        if w.borrow_and_update().is_finished() || w.changed().await.is_err() {
+                            break;
+                        }
+                    }
+                    SchedulerResponse::Cancelled
+                }
+                Err(error) => SchedulerResponse::Error(error),
+            }
+        }
+        SchedulerRequest::Nodes => SchedulerResponse::Nodes(lock(&shared.core).nodes(shared.now())),
+        SchedulerRequest::Register(registration) => {
+            let executor = registration.executor.clone();
+            *lock(registered) = Some(executor.clone());
+            lock(&shared.executors).insert(executor.clone(), connection.clone());
+            let address = connection.remote_address();
+            shared.act(|core, now| core.register(registration, address, now));
+            tracing::info!(%executor, %address, "executor registered");
+            SchedulerResponse::Registered { heartbeat_ms: shared.config.heartbeat.as_millis() as u64 }
+        }
+        SchedulerRequest::Heartbeat { executor } => {
+            match lock(&shared.core).heartbeat(&executor, shared.now()) {
+                Ok(()) => SchedulerResponse::Alive,
+                Err(error) => SchedulerResponse::Error(error),
+            }
+        }
+        SchedulerRequest::FetchPlugin { digest } => {
+            let plugins = shared.plugins.clone();
+            match tokio::task::spawn_blocking(move || plugins.get(&digest)).await {
+                Ok(Ok(bytes)) => {
+                    send.send(&SchedulerResponse::Plugin { len: bytes.len() as u64 }).await?;
+                    send.send_bytes(&bytes).await?;
+                    return send.finish();
+                }
+                _ => SchedulerResponse::Error(RequestError::UnknownPlugin { digest }),
+            }
+        }
+    };
+    send.send(&response).await?;
+    send.finish()
+}
