@@ -62,7 +62,12 @@ pub fn summary(out: &mut dyn Write, status: &JobStatus) -> std::io::Result<()> {
         status.elapsed_ms as f64 / 1000.0
     )?;
     let tasks: u32 = status.stages.iter().map(|s| s.total).sum();
-    writeln!(out, "  stages {}, tasks {tasks}", status.stages.len())?;
+    writeln!(
+        out,
+        "  stages {}, tasks {tasks}, task time {:.2} s",
+        status.stages.len(),
+        m.task_ms as f64 / 1000.0
+    )?;
     writeln!(out, "  rows in {} (skipped {}), bytes in {}", m.rows_in, m.skipped, human(m.bytes_in))?;
     writeln!(out, "  shuffled {}", human(m.shuffle_bytes))?;
     writeln!(out, "  rows out {}, bytes out {}", m.rows_out, human(m.bytes_out))?;

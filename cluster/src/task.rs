@@ -172,6 +172,7 @@ impl<'c> Pipeline<'c> {
                 let blocks = partition_batch(&partials, partitions)
                     .map_err(|error| TaskCause::MalformedBatch { step: step.to_owned(), error })?;
                 self.metrics.shuffle_bytes += blocks.iter().map(|b| b.len() as u64).sum::<u64>();
+                check_cancelled(ctx)?;
                 let partition_bytes = ctx
                     .map_outputs
                     .write(stage.id, task, blocks)

@@ -76,8 +76,9 @@ pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], max: usize) -> Result<T, FrameError> {
     let mut decoder = FrameDecoder::new(max);
     decoder.push(bytes);
-    let message =
-        decoder.next()?.ok_or(FrameError::Truncated { expected: decoder.needed(), got: bytes.len() })?;
+    let message = decoder
+        .next_frame()?
+        .ok_or(FrameError::Truncated { expected: decoder.needed(), got: bytes.len() })?;
     match decoder.buffered() {
         0 => Ok(message),
         extra => Err(FrameError::Malformed { reason: format!("{extra} bytes after the frame") }),
@@ -117,7 +118,7 @@ impl FrameDecoder {
 
     /// The next whole frame decoded as a `T`, `None` if more bytes are needed. After an error
     /// the stream is out of step and must be closed.
-    pub fn next<T: DeserializeOwned>(&mut self) -> Result<Option<T>, FrameError> {
+    pub fn next_frame<T: DeserializeOwned>(&mut self) -> Result<Option<T>, FrameError> {
         let Some(header) = self.buffer.first_chunk::<HEADER_LEN>() else { return Ok(None) };
         let size = body_len(*header, self.max)?;
         if self.buffer.len() < HEADER_LEN + size {
@@ -154,7 +155,7 @@ mod tests {
         let header = (1000u32).to_le_bytes();
         let mut decoder = FrameDecoder::new(100);
         decoder.push(&header);
-        assert_eq!(decoder.next::<Sample>(), Err(FrameError::TooLarge { size: 1000, max: 100 }));
+        assert_eq!(decoder.next_frame::<Sample>(), Err(FrameError::TooLarge { size: 1000, max: 100 }));
         assert_eq!(
             encode(&Sample::Data(vec![0; 200]), 100).unwrap_err(),
             FrameError::TooLarge { size: 203, max: 100 }
@@ -179,7 +180,7 @@ mod tests {
             let mut got = Vec::new();
             for part in [&stream[..cut], &stream[cut..]] {
                 decoder.push(part);
-                while let Some(m) = decoder.next::<Sample>().unwrap() {
+                while let Some(m) = decoder.next_frame::<Sample>().unwrap() {
                     got.push(m);
                 }
             }
@@ -199,7 +200,7 @@ mod tests {
             let mut decoder = FrameDecoder::new(256);
             for part in [&bytes[..cut], &bytes[cut..]] {
                 decoder.push(part);
-                while let Ok(Some(_)) = decoder.next::<Sample>() {}
+                while let Ok(Some(_)) = decoder.next_frame::<Sample>() {}
             }
             let _ = decode::<Sample>(&bytes, 256);
         }

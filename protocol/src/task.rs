@@ -152,6 +152,8 @@ pub struct TaskMetrics {
     pub bytes_out: u64,
     /// Shuffle bytes written (map side) or read (reduce side).
     pub shuffle_bytes: u64,
+    /// Milliseconds the task ran (summed: task time).
+    pub task_ms: u64,
 }
 
 impl TaskMetrics {
@@ -169,5 +171,6 @@ impl AddAssign for TaskMetrics {
         self.rows_out += other.rows_out;
         self.bytes_out += other.bytes_out;
         self.shuffle_bytes += other.shuffle_bytes;
+        self.task_ms += other.task_ms;
     }
 }

@@ -1,16 +1,32 @@
 //! Preparing jobs with real plugins: planning and the fusion of standard operators.
 
 use crate::support::runtime;
-use flicker_cluster::{JobDefaults, PreparedJob};
-use flicker_manifest::Manifest;
-use std::path::Path;
-use std::sync::Arc;
+use flicker_cluster::{ComponentSource, JobDefaults, PreparedJob};
+use flicker_host::PluginDigest;
+use flicker_protocol::JobId;
+use flicker_protocol::task::JobDescriptor;
 
 const REFERENCE: &str = include_str!("../../examples/max-temperature/job.toml");
 
+/// The jobs here use standard operators only.
+struct NoComponents;
+
+impl ComponentSource for NoComponents {
+    fn fetch(&self, digest: &PluginDigest) -> Result<Vec<u8>, String> {
+        Err(format!("no component {digest}"))
+    }
+}
+
 fn prepare(text: &str) -> PreparedJob {
-    let manifest = Manifest::parse(Path::new("job.toml"), text).unwrap();
-    PreparedJob::prepare(manifest, Arc::new(runtime()), &JobDefaults::default()).unwrap()
+    let descriptor = JobDescriptor {
+        job: JobId("test".into()),
+        manifest_path: "job.toml".into(),
+        manifest: text.into(),
+        base_dir: ".".into(),
+        plugins: Vec::new(),
+        defaults: JobDefaults::default(),
+    };
+    PreparedJob::from_descriptor(&descriptor, &runtime(), &NoComponents).unwrap()
 }
 
 #[test]

@@ -25,7 +25,7 @@ const BAD_LINE_NUMBER: usize = 5000;
 const FILES: usize = 3;
 
 /// One generated input line: a station and a temperature as written, with one decimal.
-struct Reading {
+pub(crate) struct Reading {
     station: String,
     temperature: String,
 }
@@ -47,7 +47,7 @@ fn stations() -> Vec<String> {
 }
 
 /// `count` readings: every station once, then stations at random; temperatures in [-99.9, 99.9].
-fn generate_readings(count: usize, seed: u64) -> Vec<Reading> {
+pub(crate) fn generate_readings(count: usize, seed: u64) -> Vec<Reading> {
     let stations = stations();
     assert!(count >= stations.len());
     let mut rng = Rng::new(seed);
@@ -63,7 +63,7 @@ fn generate_readings(count: usize, seed: u64) -> Vec<Reading> {
 /// Writes the readings as `readings-<k>.txt` in `data`, in [`FILES`] consecutive runs of lines
 /// (the last file with CRLF line ends); with `bad`, [`BAD_LINE`] is inserted at line
 /// [`BAD_LINE_NUMBER`] of file [`BAD_FILE`].
-fn write_readings(data: &Path, readings: &[Reading], bad: bool) {
+pub(crate) fn write_readings(data: &Path, readings: &[Reading], bad: bool) {
     for (k, chunk) in readings.chunks(readings.len().div_ceil(FILES)).enumerate() {
         let mut lines: Vec<String> = chunk.iter().map(Reading::line).collect();
         if bad && k == BAD_FILE {
@@ -76,14 +76,16 @@ fn write_readings(data: &Path, readings: &[Reading], bad: bool) {
 
 /// What the aggregates should find for one station.
 #[derive(Debug, Clone, Copy)]
-struct Stats {
-    count: u64,
-    min: f64,
-    max: f64,
-    sum: f64,
+pub(crate) struct Stats {
+    pub(crate) count: u64,
+    pub(crate) min: f64,
+    pub(crate) max: f64,
+    pub(crate) sum: f64,
 }
 
-fn stats_by_station<'a>(readings: impl IntoIterator<Item = &'a Reading>) -> BTreeMap<String, Stats> {
+pub(crate) fn stats_by_station<'a>(
+    readings: impl IntoIterator<Item = &'a Reading>,
+) -> BTreeMap<String, Stats> {
     let mut stats = BTreeMap::new();
     for reading in readings {
         let t = reading.celsius();
@@ -141,7 +143,7 @@ config = {{ delimiter = ";", schema = "station:string,temperature:f64"{parse_ext
 
 /// The reference job over `data/`: parse, key by station, `aggregate` the temperature in 4
 /// partitions, write CSV to `out`. `parse_extra` is appended to the parse step's config.
-fn readings_job(aggregate: &str, parse_extra: &str, out: &str) -> String {
+pub(crate) fn readings_job(aggregate: &str, parse_extra: &str, out: &str) -> String {
     let prefix = parse_readings("readings", parse_extra);
     format!(
         r#"{prefix}
@@ -168,7 +170,7 @@ plugin = "std:format-csv"
 }
 
 /// A map-only job over `data/`: parse, then straight to CSV in `out`.
-fn parse_only_job(out: &str) -> String {
+pub(crate) fn parse_only_job(out: &str) -> String {
     let prefix = parse_readings("parse-only", "");
     format!(
         r#"{prefix}
@@ -184,7 +186,7 @@ plugin = "std:format-csv"
 const FOUR_PARTS: [&str; 4] = ["part-00000.csv", "part-00001.csv", "part-00002.csv", "part-00003.csv"];
 
 /// The maximum per station, as output in `out` by a `std:max` job.
-fn output_max(out: &Path) -> BTreeMap<String, f64> {
+pub(crate) fn output_max(out: &Path) -> BTreeMap<String, f64> {
     let rows = read_csv_output(out, "station,max");
     by_key(rows, 2).into_iter().map(|(station, row)| (station, number(&row[0]))).collect()
 }
@@ -335,7 +337,7 @@ plugin = "std:format-csv"
 }
 
 /// A snapshot of every file directly in `dir`: name and bytes.
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+pub(crate) fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|entry| {
@@ -353,7 +355,7 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 
 /// Asserts that nothing of a failed run is published in `out`: no `_SUCCESS`, no part, no
 /// temporary files.
-fn assert_nothing_published(out: &Path) {
+pub(crate) fn assert_nothing_published(out: &Path) {
     assert!(!out.join("_SUCCESS").exists(), "{}/_SUCCESS exists", out.display());
     assert_eq!(part_files(out), Vec::<String>::new(), "parts in {}", out.display());
     assert!(!out.join("_temporary").exists(), "{}/_temporary is left behind", out.display());

@@ -37,6 +37,14 @@ pub enum TransportError {
         /// Why.
         source: quinn::ConnectError,
     },
+    /// The peer did not complete the handshake in time.
+    #[error("no answer from {addr} within {after:?}")]
+    ConnectTimeout {
+        /// The peer's address.
+        addr: SocketAddr,
+        /// How long the caller waited.
+        after: std::time::Duration,
+    },
     /// The handshake failed or the connection was lost.
     #[error("{}", explain(source))]
     Connection {

@@ -8,10 +8,10 @@ use crate::task::{BlockSource, ShuffleOutput, TaskContext, TaskInput, run_task};
 use crate::{JobError, TaskCause};
 use flicker_bts::{BtsClient, FetchLimits, ShuffleStore, fetch_partition};
 use flicker_host::Runtime;
-use flicker_protocol::task::{JobDescriptor, TaskInput as InputSpec, TaskReport, TaskSpec};
+use flicker_protocol::task::{JobDescriptor, TaskInput as InputSpec, TaskMetrics, TaskReport, TaskSpec};
 use flicker_protocol::{JobId, MapOutputId, StageId};
 use flicker_storage::Split;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -65,7 +65,15 @@ pub struct Jobs {
     bts: Arc<BtsClient>,
     shuffle: ShuffleTarget,
     fetch: FetchLimits,
-    jobs: Mutex<HashMap<JobId, Arc<JobEntry>>>,
+    jobs: Mutex<Known>,
+}
+
+/// The jobs with tasks here, and those that ended: a task of an ended job that arrives late (it
+/// was on its way when the job ended) must not run.
+#[derive(Default)]
+struct Known {
+    active: HashMap<JobId, Arc<JobEntry>>,
+    ended: HashSet<JobId>,
 }
 
 impl Jobs {
@@ -80,21 +88,31 @@ impl Jobs {
         Self { runtime, components, bts, shuffle, fetch: FetchLimits::default(), jobs: Mutex::default() }
     }
 
-    fn entry(&self, job: &JobId) -> Arc<JobEntry> {
-        lock(&self.jobs).entry(job.clone()).or_default().clone()
+    /// The job's entry, unless the job ended.
+    fn entry(&self, job: &JobId) -> Option<Arc<JobEntry>> {
+        let mut known = lock(&self.jobs);
+        if known.ended.contains(job) {
+            return None;
+        }
+        Some(known.active.entry(job.clone()).or_default().clone())
     }
 
     /// Tells the job's tasks to stop at their next batch and forgets the job; returns its entry
     /// to wait on until its tasks stopped.
     pub fn end(&self, job: &JobId) -> Option<Arc<JobEntry>> {
-        let entry = lock(&self.jobs).remove(job)?;
+        let mut known = lock(&self.jobs);
+        known.ended.insert(job.clone());
+        let entry = known.active.remove(job)?;
         entry.cancelled.store(true, Ordering::Relaxed);
         Some(entry)
     }
 
     /// Runs one task attempt to its end, on this (blocking) thread.
     pub fn run(&self, spec: &TaskSpec, io: &Handle) -> TaskReport {
-        let entry = self.entry(&spec.task.job);
+        let started = std::time::Instant::now();
+        let Some(entry) = self.entry(&spec.task.job) else {
+            return TaskReport::Failed { cause: TaskCause::Cancelled.to_string() };
+        };
         let _running = Running::new(&entry);
         let job = match self.prepare(&entry, &spec.job) {
             Ok(job) => job,
@@ -133,7 +151,13 @@ impl Jobs {
             }
         };
         match outcome {
-            Ok(outcome) => TaskReport::Succeeded { metrics: outcome.metrics, output: outcome.output },
+            Ok(outcome) => {
+                let task_ms = started.elapsed().as_millis().try_into().unwrap_or(u64::MAX);
+                TaskReport::Succeeded {
+                    metrics: TaskMetrics { task_ms, ..outcome.metrics },
+                    output: outcome.output,
+                }
+            }
             Err(failure) => TaskReport::Failed { cause: failure.to_string() },
         }
     }

@@ -120,6 +120,9 @@ impl ComponentSource for FetchFromScheduler {
     }
 }
 
+/// How long an executor waits for the scheduler to answer a connection before trying again.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// The largest component an executor accepts.
 pub const MAX_COMPONENT: u64 = 256 << 20;
 
@@ -173,7 +176,10 @@ impl Executor {
 
     /// One connection to the scheduler: register, heartbeat, run tasks until it closes.
     async fn session(&self) -> Result<(), TransportError> {
-        let connection = self.endpoint.connect(self.config.scheduler).await?;
+        let connect = self.endpoint.connect(self.config.scheduler);
+        let connection = tokio::time::timeout(CONNECT_TIMEOUT, connect).await.map_err(|_| {
+            TransportError::ConnectTimeout { addr: self.config.scheduler, after: CONNECT_TIMEOUT }
+        })??;
         let heartbeat = self.register(&connection).await?;
         self.scheduler.set(Some(connection.clone()));
         tracing::info!(executor = %self.config.id, scheduler = %self.config.scheduler, "registered");

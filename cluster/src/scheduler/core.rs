@@ -163,15 +163,12 @@ impl SchedulerCore {
         match change {
             JobChange::None => Vec::new(),
             JobChange::Commit(parts) => vec![Action::Commit { job: id.clone(), parts }],
-            JobChange::Ended => {
-                let status = job.status(Duration::ZERO);
-                vec![Action::CleanUp {
-                    job: id.clone(),
-                    executors: job.executors_used().cloned().collect(),
-                    shuffle_holders: job.shuffle_holders().copied().collect(),
-                    abort_output: status.state != flicker_protocol::status::JobState::Succeeded,
-                }]
-            }
+            JobChange::Ended => vec![Action::CleanUp {
+                job: id.clone(),
+                executors: job.executors_used().cloned().collect(),
+                shuffle_holders: job.shuffle_holders().copied().collect(),
+                abort_output: !job.succeeded(),
+            }],
         }
     }
 

@@ -187,6 +187,11 @@ impl JobRun {
         self.descriptor.plugins.iter().map(|(_, d)| *d).collect()
     }
 
+    /// Whether it ended with its output committed.
+    pub fn succeeded(&self) -> bool {
+        self.phase == Phase::Ended(JobState::Succeeded)
+    }
+
     /// Whether it has ended.
     pub fn is_ended(&self) -> bool {
         matches!(self.phase, Phase::Ended(_))
@@ -381,24 +386,18 @@ impl JobRun {
         }
         self.phase = Phase::Ended(state);
         self.ended = Some(now);
+        // The executors stop the job's running tasks as part of its cleanup.
+        for task in self.stages.iter_mut().flat_map(|s| &mut s.tasks) {
+            if matches!(task, TaskState::Running { .. }) {
+                *task = TaskState::Pending;
+            }
+        }
         JobChange::Ended
     }
 
     /// Executors that ran or run any of its tasks (they hold state of the job to drop).
     pub fn executors_used(&self) -> impl Iterator<Item = &ExecutorId> {
         self.executors_used.iter()
-    }
-
-    /// Executors running its tasks now.
-    pub fn executors_running(&self) -> BTreeSet<ExecutorId> {
-        self.stages
-            .iter()
-            .flat_map(|s| &s.tasks)
-            .filter_map(|t| match t {
-                TaskState::Running { executor, .. } => Some(executor.clone()),
-                _ => None,
-            })
-            .collect()
     }
 
     /// The BTSes holding its shuffle output.

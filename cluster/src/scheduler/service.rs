@@ -149,6 +149,11 @@ impl Shared {
         let actions = {
             let mut core = lock(&self.core);
             let actions = event(&mut core, now);
+            for action in &actions {
+                if let Action::CleanUp { job, .. } = action {
+                    lock(&self.cleaning).insert(job.clone());
+                }
+            }
             self.publish(&core, now);
             actions
         };
@@ -188,7 +193,6 @@ impl Shared {
                 });
             }
             Action::CleanUp { job, executors, shuffle_holders, abort_output } => {
-                lock(&self.cleaning).insert(job.clone());
                 tokio::spawn(async move {
                     shared.clean_up(&job, executors, shuffle_holders, abort_output).await;
                     lock(&shared.cleaning).remove(&job);
@@ -383,7 +387,10 @@ async fn answer(
             let bytes = recv.recv_bytes(len, MAX_COMPONENT).await?;
             let plugins = shared.plugins.clone();
             match tokio::task::spawn_blocking(move || plugins.put(&digest, &bytes)).await {
-                Ok(Ok(())) => SchedulerResponse::Uploaded,
+                Ok(Ok(())) => {
+                    tracing::info!(%digest, bytes = len, "component stored");
+                    SchedulerResponse::Uploaded
+                }
                 Ok(Err(PutError::DigestMismatch { expected, actual })) => {
                     SchedulerResponse::Error(RequestError::DigestMismatch { expected, actual })
                 }

@@ -2,7 +2,8 @@
 //! `echo` (returns its input), `loop` (never returns), `alloc` (allocates without end),
 //! `read-file` (tries to read `path`, default `/etc/passwd`, and returns its bytes),
 //! `panic` (panics with the message in `message`), `huge-output` (returns `bytes` bytes),
-//! `fail` (returns an operator error).
+//! `fail` (returns an operator error), `slow` (returns its input after `millis` ms, 100 by default,
+//! of busy waiting: a long call).
 
 use flicker_guest::{Config, Error, Map, export_map};
 
@@ -14,6 +15,7 @@ enum Behaviour {
     Panic(String),
     HugeOutput(usize),
     Fail,
+    Slow(std::time::Duration),
 }
 
 struct Misbehave(Behaviour);
@@ -28,6 +30,7 @@ impl Map for Misbehave {
             "panic" => Behaviour::Panic(config.get("message").unwrap_or("boom").to_owned()),
             "huge-output" => Behaviour::HugeOutput(config.parse_or("bytes", 64 << 20)?),
             "fail" => Behaviour::Fail,
+            "slow" => Behaviour::Slow(std::time::Duration::from_millis(config.parse_or("millis", 100)?)),
             other => return Err(Error::config(format!("unknown behaviour `{other}`"))),
         }))
     }
@@ -54,6 +57,13 @@ impl Map for Misbehave {
             Behaviour::Panic(message) => panic!("{message}"),
             Behaviour::HugeOutput(bytes) => Ok(vec![0; *bytes]),
             Behaviour::Fail => Err(Error::failed("failing as asked")),
+            Behaviour::Slow(wait) => {
+                let start = std::time::Instant::now();
+                while start.elapsed() < *wait {
+                    std::hint::spin_loop();
+                }
+                Ok(input.to_vec())
+            }
         }
     }
 }

@@ -1,0 +1,134 @@
+//! The BTS over real QUIC on loopback: fetch, put, remove; a block damaged on disk is caught by
+//! the fetcher's checksum; a missing map output is a typed error.
+
+use flicker_bts::{BtsClient, FetchError, FetchLimits, ShuffleStore, fetch_partition};
+use flicker_protocol::bts::BtsFailure;
+use flicker_protocol::{JobId, MapOutputId, StageId};
+use flicker_transport::{Endpoint, EndpointConfig, Identity};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn id(map_task: u32) -> MapOutputId {
+    MapOutputId { job: JobId("job-1".into()), stage: StageId(0), map_task }
+}
+
+struct Bts {
+    store: Arc<ShuffleStore>,
+    client: Arc<BtsClient>,
+    addr: std::net::SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+async fn start() -> Bts {
+    let (node, _) = Identity::throwaway().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(ShuffleStore::new(dir.path()));
+    let loopback = "127.0.0.1:0".parse().unwrap();
+    let server = Endpoint::bind(loopback, EndpointConfig::new(node.clone())).unwrap();
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(flicker_bts::service::serve(server, store.clone()));
+    let client = Arc::new(BtsClient::new(Endpoint::bind(loopback, EndpointConfig::new(node)).unwrap()));
+    Bts { store, client, addr, _dir: dir }
+}
+
+fn within<F: std::future::Future>(future: F) -> tokio::time::Timeout<F> {
+    tokio::time::timeout(Duration::from_secs(20), future)
+}
+
+#[tokio::test]
+async fn blocks_are_fetched_put_and_removed() {
+    within(async {
+        let bts = start().await;
+        let big: Vec<u8> = (0..3_000_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
+        bts.store.write_map_output(&id(0), &[b"alpha".to_vec(), Vec::new(), big.clone()]).unwrap();
+        assert_eq!(bts.client.fetch(bts.addr, &id(0), 0).await.unwrap(), b"alpha");
+        assert_eq!(bts.client.fetch(bts.addr, &id(0), 1).await.unwrap(), b"");
+        assert_eq!(bts.client.fetch(bts.addr, &id(0), 2).await.unwrap(), big);
+
+        let info = bts.client.put(bts.addr, &id(1), &[b"x".to_vec(), b"yy".to_vec()]).await.unwrap();
+        assert_eq!(info.raw_bytes, [1, 2]);
+        assert_eq!(bts.store.read_partition(&id(1), 1).unwrap(), b"yy");
+
+        assert!(bts.client.remove_job(bts.addr, &JobId("job-1".into())).await.unwrap() > 0);
+        assert!(!bts.store.has_map_output(&id(0)));
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_block_damaged_on_disk_is_detected_by_the_fetcher() {
+    within(async {
+        let bts = start().await;
+        bts.store.write_map_output(&id(0), &[b"first block".to_vec(), b"second block".to_vec()]).unwrap();
+        let data = bts.store.root().join("job-1/0/0.data");
+        let mut bytes = std::fs::read(&data).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x40;
+        std::fs::write(&data, bytes).unwrap();
+        assert_eq!(bts.client.fetch(bts.addr, &id(0), 0).await.unwrap(), b"first block");
+        let error = bts.client.fetch(bts.addr, &id(0), 1).await.unwrap_err();
+        assert!(matches!(error, FetchError::Corrupt(_)), "{error:?}");
+        assert!(!error.is_retryable());
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn missing_map_outputs_and_partitions_are_typed_errors() {
+    within(async {
+        let bts = start().await;
+        let error = bts.client.fetch(bts.addr, &id(7), 0).await.unwrap_err();
+        assert!(
+            matches!(&error, FetchError::Remote(BtsFailure::NoSuchMapOutput { id: missing }) if *missing == id(7)),
+            "{error:?}"
+        );
+        bts.store.write_map_output(&id(0), &[b"a".to_vec()]).unwrap();
+        let error = bts.client.fetch(bts.addr, &id(0), 5).await.unwrap_err();
+        assert!(
+            matches!(error, FetchError::Remote(BtsFailure::NoSuchPartition { partition: 5, partitions: 1, .. })),
+            "{error:?}"
+        );
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_partition_is_fetched_from_every_map_output_and_a_lost_one_ends_it() {
+    within(async {
+        let bts = start().await;
+        for map_task in 0..20 {
+            let blocks =
+                vec![format!("p0 of {map_task}").into_bytes(), format!("p1 of {map_task}").into_bytes()];
+            bts.store.write_map_output(&id(map_task), &blocks).unwrap();
+        }
+        let sources: Vec<_> = (0..20).map(|m| (id(m), bts.addr, 8)).collect();
+        let limits = FetchLimits { max_in_flight: 3, max_bytes_in_flight: 20 };
+        let mut blocks = fetch_partition(bts.client.clone(), 1, sources.clone(), limits);
+        let mut got = Vec::new();
+        while let Some(block) = blocks.recv().await {
+            got.push(String::from_utf8(block.unwrap()).unwrap());
+        }
+        got.sort();
+        let mut expected: Vec<_> = (0..20).map(|m| format!("p1 of {m}")).collect();
+        expected.sort();
+        assert_eq!(got, expected);
+
+        let mut with_lost = sources;
+        with_lost.push((id(99), bts.addr, 8));
+        let mut blocks = fetch_partition(bts.client.clone(), 0, with_lost, FetchLimits::default());
+        let mut failure = None;
+        while let Some(block) = blocks.recv().await {
+            if let Err(e) = block {
+                failure = Some(e);
+            }
+        }
+        let (lost, error) = failure.expect("the lost map output ends the fetch");
+        assert_eq!(lost, id(99));
+        assert!(matches!(error, FetchError::Remote(BtsFailure::NoSuchMapOutput { .. })));
+    })
+    .await
+    .unwrap();
+}

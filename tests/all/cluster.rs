@@ -1,0 +1,367 @@
+//! A real cluster on 127.0.0.1: `flicker cert init`, a scheduler and executors as OS processes,
+//! jobs submitted with the CLI.
+
+use crate::run::{
+    assert_nothing_published, generate_readings, output_max, readings_job, stats_by_station, write_readings,
+};
+use crate::support::{flicker, stderr, stdout, write_manifest};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Output, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// A process of the cluster, killed (by PID) when dropped; its stderr is kept.
+struct Process {
+    name: String,
+    child: Child,
+    log: Arc<(Mutex<String>, Condvar)>,
+}
+
+impl Process {
+    /// Starts `flicker ARGS` and waits until it prints "listening on ADDR"; returns it and ADDR.
+    fn start(name: &str, args: &[&str]) -> (Process, String) {
+        let mut child = flicker()
+            .args(args)
+            .env("FLICKER_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("flicker starts");
+        let log: Arc<(Mutex<String>, Condvar)> = Arc::default();
+        let stderr = child.stderr.take().expect("piped stderr");
+        let writer = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let (text, changed) = &*writer;
+                let mut text = text.lock().unwrap();
+                text.push_str(&line);
+                text.push('\n');
+                changed.notify_all();
+            }
+        });
+        let process = Process { name: name.to_owned(), child, log };
+        let addr = process.wait_for_log(|log| {
+            log.lines().find_map(|l| l.split_once(" listening on ").map(|(_, addr)| addr.trim().to_owned()))
+        });
+        (process, addr)
+    }
+
+    /// Waits (at most 60 s) until `found` finds something in the process's stderr.
+    fn wait_for_log<T>(&self, found: impl Fn(&str) -> Option<T>) -> T {
+        let (text, changed) = &*self.log;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut text = text.lock().unwrap();
+        loop {
+            if let Some(value) = found(&text) {
+                return value;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "{} did not log what was expected:\n{}", self.name, text);
+            text = changed.wait_timeout(text, left).unwrap().0;
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A scheduler and executors on 127.0.0.1, certificates in `<dir>/tls`, executor `n` working in
+/// `<dir>/executor-<n>`.
+struct Cluster {
+    dir: PathBuf,
+    scheduler: String,
+    processes: Vec<Process>,
+}
+
+impl Cluster {
+    /// `flicker cert init`, a scheduler and `executors` executors with `slots` slots each; waits
+    /// until every executor joined.
+    fn start(dir: &Path, executors: usize, slots: u32) -> Cluster {
+        let mut cluster = Cluster::scheduler(dir, "127.0.0.1:0", &[]);
+        for n in 0..executors {
+            cluster.add_executor(n, &["--slots", &slots.to_string()]);
+        }
+        cluster.wait_for_nodes(executors);
+        cluster
+    }
+
+    /// Certificates and a scheduler listening on `listen`, with `extra` flags.
+    fn scheduler(dir: &Path, listen: &str, extra: &[&str]) -> Cluster {
+        let tls = dir.join("tls");
+        if !tls.exists() {
+            let output = run(&["cert", "init", "--dir", tls.to_str().unwrap()]);
+            assert!(output.status.success(), "cert init: {}", stderr(&output));
+        }
+        let state = dir.join("state");
+        let mut args = vec![
+            "scheduler",
+            "--listen",
+            listen,
+            "--tls-dir",
+            tls.to_str().unwrap(),
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--heartbeat-interval",
+            "200ms",
+        ];
+        args.extend(extra);
+        let (scheduler, address) = Process::start("scheduler", &args);
+        Cluster { dir: dir.to_path_buf(), scheduler: address, processes: vec![scheduler] }
+    }
+
+    /// Starts executor `n` (`exec-<n>`), with `extra` flags; does not wait for it to join.
+    fn add_executor(&mut self, n: usize, extra: &[&str]) {
+        let work = self.dir.join(format!("executor-{n}"));
+        let tls = self.dir.join("tls");
+        let name = format!("exec-{n}");
+        let mut args = vec![
+            "executor",
+            "--scheduler",
+            &self.scheduler,
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-dir",
+            tls.to_str().unwrap(),
+            "--work-dir",
+            work.to_str().unwrap(),
+            "--name",
+            &name,
+        ];
+        args.extend(extra);
+        let (executor, _) = Process::start(&name, &args);
+        self.processes.push(executor);
+    }
+
+    /// `flicker ARGS --scheduler .. --tls-dir ..`.
+    fn client(&self, args: &[&str]) -> Output {
+        let tls = self.dir.join("tls");
+        flicker()
+            .args(args)
+            .args(["--scheduler", &self.scheduler, "--tls-dir", tls.to_str().unwrap()])
+            .output()
+            .expect("flicker runs")
+    }
+
+    /// `flicker ARGS ... --output json`, which must succeed, parsed.
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut args = args.to_vec();
+        args.extend(["--output", "json"]);
+        let output = self.client(&args);
+        assert!(output.status.success(), "flicker {args:?} failed:\n{}", stderr(&output));
+        serde_json::from_str(&stdout(&output)).unwrap_or_else(|e| panic!("{e}: {}", stdout(&output)))
+    }
+
+    /// Waits (bounded) until `flicker nodes` shows `count` alive executors.
+    fn wait_for_nodes(&self, count: usize) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let nodes = self.json(&["nodes"]);
+            let alive = nodes.as_array().unwrap().iter().filter(|n| n["state"] == "alive").count();
+            if alive == count {
+                return nodes;
+            }
+            assert!(Instant::now() < deadline, "{alive} executors alive, waiting for {count}: {nodes}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Asserts that no shuffle file of any job is left in `dir`.
+fn assert_no_shuffle_files(dir: &Path) {
+    let left: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(left.is_empty(), "shuffle files left in {}: {left:?}", dir.display());
+}
+
+fn run(args: &[&str]) -> Output {
+    flicker().args(args).output().expect("flicker runs")
+}
+
+#[test]
+fn the_reference_job_runs_on_three_executor_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(dir.path(), 3, 2);
+    let readings = generate_readings(200_000, 11);
+    write_readings(&dir.path().join("data"), &readings, false);
+    let job = readings_job("std:max", "", "out/").replace("partitions = 4", "partitions = 6");
+    let manifest = write_manifest(dir.path(), &job);
+
+    let output = cluster.client(&["submit", manifest.to_str().unwrap(), "--wait"]);
+    assert!(output.status.success(), "submit failed:\n{}\n{}", stderr(&output), stdout(&output));
+    let summary = stdout(&output);
+    assert!(summary.contains("rows in 200000 (skipped 0)"), "{summary}");
+
+    let expected: BTreeMap<String, f64> =
+        stats_by_station(&readings).into_iter().map(|(station, s)| (station, s.max)).collect();
+    assert_eq!(output_max(&dir.path().join("out")), expected);
+
+    let status = cluster.json(&["status"]);
+    let job = &status.as_array().unwrap()[0];
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let stages = job["stages"].as_array().unwrap();
+    assert!(stages[0]["total"].as_u64().unwrap() >= 12, "input splits: {job}");
+    assert_eq!(stages[1]["total"], 6, "{job}");
+    let by_executor = job["tasks_by_executor"].as_array().unwrap();
+    assert_eq!(by_executor.len(), 3, "every executor ran a task: {job}");
+
+    let nodes = cluster.json(&["nodes"]);
+    let nodes = nodes.as_array().unwrap();
+    assert_eq!(nodes.len(), 3);
+    assert!(nodes.iter().all(|n| n["state"] == "alive" && n["slots"] == 2), "{nodes:?}");
+    // Every executor's shuffle files were removed with the job.
+    for n in 0..3 {
+        assert_no_shuffle_files(&dir.path().join(format!("executor-{n}/shuffle")));
+    }
+}
+
+#[test]
+fn clients_without_a_cluster_certificate_are_refused_and_others_still_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(dir.path(), 1, 1);
+    let other = dir.path().join("other-ca");
+    assert!(run(&["cert", "init", "--dir", other.to_str().unwrap()]).status.success());
+
+    let refused = flicker()
+        .args(["nodes", "--scheduler", &cluster.scheduler, "--tls-dir", other.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    let message = stderr(&refused);
+    assert!(message.contains("certificate"), "{message}");
+
+    assert_eq!(cluster.json(&["nodes"]).as_array().unwrap().len(), 1, "the scheduler still serves");
+}
+
+#[test]
+fn a_cancelled_job_stops_and_leaves_no_output_and_no_shuffle_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(dir.path(), 2, 1);
+    let readings = generate_readings(50_000, 12);
+    write_readings(&dir.path().join("data"), &readings, false);
+    // A map step that takes 300 ms per call keeps the job running until it is cancelled.
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::write(plugins.join("test.wasm"), crate::support::guest_plugin("flicker-test-plugin")).unwrap();
+    let job = readings_job("std:max", "", "out/").replace(
+        "[[step]]\nid = \"by-station\"",
+        "[[step]]\nid = \"slow\"\ninput = \"parse\"\nplugin = \"plugins/test.wasm\"\nconfig = { behave = \"slow\", millis = \"300\" }\n\n[[step]]\nid = \"by-station\"",
+    )
+    .replace("input = \"parse\"\nplugin = \"std:key-by\"", "input = \"slow\"\nplugin = \"std:key-by\"");
+    let manifest = write_manifest(dir.path(), &job);
+
+    let submitted = cluster.json(&["submit", manifest.to_str().unwrap()]);
+    let job = submitted["job"].as_str().unwrap().to_owned();
+    // Wait until map tasks ran far enough to leave shuffle output, then cancel.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = cluster.json(&["status", &job]);
+        if status[0]["stages"][0]["done"].as_u64().unwrap() >= 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no map task finished: {status}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let cancelled = cluster.client(&["cancel", &job]);
+    assert!(cancelled.status.success(), "{}", stderr(&cancelled));
+
+    let status = cluster.json(&["status", &job]);
+    assert_eq!(status[0]["state"], "cancelled", "{status}");
+    assert_eq!(status[0]["stages"][0]["running"], 0, "{status}");
+    assert_nothing_published(&dir.path().join("out"));
+    for n in 0..2 {
+        assert_no_shuffle_files(&dir.path().join(format!("executor-{n}/shuffle")));
+    }
+
+    // The component was uploaded once: the second submission finds it in the plugin store.
+    let again = cluster.client(&["submit", manifest.to_str().unwrap()]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    let scheduler = &cluster.processes[0];
+    let stored = scheduler
+        .wait_for_log(|log| log.contains("job accepted").then(|| log.matches("component stored").count()));
+    assert_eq!(stored, 1, "the test plugin is stored once");
+}
+
+#[test]
+fn executors_wait_for_the_scheduler_and_a_silent_one_is_shown_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    // A free UDP port for the scheduler, which starts after its executors.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let tls = dir.path().join("tls");
+    assert!(run(&["cert", "init", "--dir", tls.to_str().unwrap()]).status.success());
+    let mut early =
+        Cluster { dir: dir.path().to_path_buf(), scheduler: listen.clone(), processes: Vec::new() };
+    early.add_executor(0, &[]);
+    early.add_executor(1, &[]);
+    early.processes[0].wait_for_log(|log| log.contains("cannot reach the scheduler").then_some(()));
+
+    let mut cluster = Cluster::scheduler(dir.path(), &listen, &["--executor-timeout", "1s"]);
+    cluster.processes.append(&mut early.processes);
+    let nodes = cluster.wait_for_nodes(2);
+    assert!(nodes.as_array().unwrap().iter().all(|n| n["slots"] == 2), "{nodes}");
+
+    // kill -9 of an executor: its heartbeats stop and the scheduler declares it lost.
+    let killed = cluster.processes.remove(1);
+    drop(killed);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let nodes = cluster.json(&["nodes"]);
+        let states: BTreeMap<String, String> = nodes
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| (n["executor"].as_str().unwrap().to_owned(), n["state"].as_str().unwrap().to_owned()))
+            .collect();
+        if states.get("exec-0").map(String::as_str) == Some("lost") {
+            assert_eq!(states.get("exec-1").map(String::as_str), Some("alive"), "{nodes}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "exec-0 is not shown lost: {nodes}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn map_output_kept_by_a_standalone_bts_feeds_the_reduce_and_is_removed_with_the_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::scheduler(dir.path(), "127.0.0.1:0", &[]);
+    let tls = dir.path().join("tls");
+    let bts_dir = dir.path().join("bts");
+    let (bts, bts_addr) = Process::start(
+        "bts",
+        &[
+            "bts",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-dir",
+            tls.to_str().unwrap(),
+            "--work-dir",
+            bts_dir.to_str().unwrap(),
+        ],
+    );
+    cluster.processes.push(bts);
+    cluster.add_executor(0, &["--bts", &bts_addr]);
+    cluster.add_executor(1, &["--bts", &bts_addr]);
+    let nodes = cluster.wait_for_nodes(2);
+    assert!(nodes.as_array().unwrap().iter().all(|n| n["bts"] == bts_addr.as_str()), "{nodes}");
+
+    let readings = generate_readings(30_000, 13);
+    write_readings(&dir.path().join("data"), &readings, false);
+    let manifest = write_manifest(dir.path(), &readings_job("std:max", "", "out/"));
+    let output = cluster.client(&["submit", manifest.to_str().unwrap(), "--wait"]);
+    assert!(output.status.success(), "submit failed:\n{}", stderr(&output));
+
+    let expected: BTreeMap<String, f64> =
+        stats_by_station(&readings).into_iter().map(|(station, s)| (station, s.max)).collect();
+    assert_eq!(output_max(&dir.path().join("out")), expected);
+    assert_no_shuffle_files(&bts_dir);
+    for n in 0..2 {
+        assert_no_shuffle_files(&dir.path().join(format!("executor-{n}/shuffle")));
+    }
+}
