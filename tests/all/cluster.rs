@@ -236,6 +236,35 @@ fn clients_without_a_cluster_certificate_are_refused_and_others_still_served() {
     assert!(message.contains("certificate"), "{message}");
 
     assert_eq!(cluster.json(&["nodes"]).as_array().unwrap().len(), 1, "the scheduler still serves");
+
+    // A client certificate issued later works; the address and TLS directory may come from the
+    // environment or from a cluster.toml instead of flags.
+    let tls = dir.path().join("tls");
+    let issued =
+        run(&["cert", "issue", "--dir", tls.to_str().unwrap(), "--name", "alice", "--role", "client"]);
+    assert!(issued.status.success(), "{}", stderr(&issued));
+    let by_env = flicker()
+        .args(["nodes", "--cert", "alice", "--output", "json"])
+        .env("FLICKER_SCHEDULER", &cluster.scheduler)
+        .env("FLICKER_TLS_DIR", &tls)
+        .output()
+        .unwrap();
+    assert!(by_env.status.success(), "{}", stderr(&by_env));
+    assert!(stdout(&by_env).contains("exec-0"), "{}", stdout(&by_env));
+    std::fs::write(
+        dir.path().join("cluster.toml"),
+        format!("scheduler = \"{}\"\ntls_dir = \"tls\"\n", cluster.scheduler),
+    )
+    .unwrap();
+    let by_file = flicker()
+        .current_dir(dir.path())
+        .args(["nodes", "--output", "json"])
+        .env_remove("FLICKER_SCHEDULER")
+        .env_remove("FLICKER_TLS_DIR")
+        .output()
+        .unwrap();
+    assert!(by_file.status.success(), "{}", stderr(&by_file));
+    assert!(stdout(&by_file).contains("exec-0"), "{}", stdout(&by_file));
 }
 
 #[test]
