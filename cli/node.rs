@@ -4,6 +4,7 @@ use crate::config::{ClusterArgs, resolve};
 use crate::run::{DefaultsArgs, runtime, start_tokio};
 use anyhow::Context;
 use flicker_bts::ShuffleStore;
+use flicker_cluster::JobDefaults;
 use flicker_cluster::executor::{Executor, ExecutorConfig};
 use flicker_cluster::scheduler::{Scheduler, SchedulerConfig};
 use flicker_protocol::ExecutorId;
@@ -33,6 +34,13 @@ pub struct SchedulerArgs {
     /// Silence after which an executor is declared lost (its tasks go elsewhere).
     #[arg(long, value_parser = crate::run::duration_arg, default_value = "10s")]
     executor_timeout: Duration,
+    /// How long a job waits for an executor able to run its tasks (all lost, or excluded) before
+    /// it fails.
+    #[arg(long, value_parser = crate::run::duration_arg, default_value = "60s")]
+    stall_timeout: Duration,
+    /// Failed attempts of one job's tasks after which an executor gets no more of that job's tasks.
+    #[arg(long, default_value_t = 2)]
+    exclude_after: u32,
     /// Where compiled operator components are cached (the scheduler compiles them to check jobs).
     #[arg(long, env = "FLICKER_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
@@ -100,7 +108,9 @@ pub fn scheduler(args: SchedulerArgs) -> anyhow::Result<ExitCode> {
         state_dir: args.state_dir,
         heartbeat: args.heartbeat_interval,
         executor_timeout: args.executor_timeout,
-        defaults: args.defaults.job_defaults(),
+        stall_timeout: args.stall_timeout,
+        exclude_after: args.exclude_after,
+        defaults: args.defaults.job_defaults(JobDefaults::default().max_attempts),
     };
     let runtime = runtime(args.cache_dir)?;
     tokio.block_on(async {

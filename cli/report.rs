@@ -99,6 +99,17 @@ pub fn jobs(out: &mut dyn Write, jobs: &[JobStatus]) -> std::io::Result<()> {
         for (executor, tasks) in &job.tasks_by_executor {
             writeln!(out, "  {executor}: {tasks} tasks")?;
         }
+        for failed in &job.failed_attempts {
+            writeln!(
+                out,
+                "  failed: stage {} task {} attempt {} on {}: {}",
+                failed.stage, failed.task, failed.attempt, failed.executor, failed.cause
+            )?;
+        }
+        if !job.excluded_executors.is_empty() {
+            let excluded: Vec<&str> = job.excluded_executors.iter().map(|e| e.0.as_str()).collect();
+            writeln!(out, "  excluded executors: {}", excluded.join(", "))?;
+        }
     }
     Ok(())
 }

@@ -45,17 +45,22 @@ pub struct DefaultsArgs {
     /// Shuffle partitions of aggregate steps that do not set `partitions`.
     #[arg(long, default_value_t = JobDefaults::default().partitions)]
     partitions: u32,
+    /// Attempts of a task before the job fails, for manifests without `max_attempts` (default:
+    /// 1 for `flicker run`, 4 on a cluster).
+    #[arg(long)]
+    max_attempts: Option<u32>,
 }
 
 impl DefaultsArgs {
-    /// The job defaults these flags give.
-    pub fn job_defaults(&self) -> JobDefaults {
+    /// The job defaults these flags give; `max_attempts` unless the flag says otherwise.
+    pub fn job_defaults(&self, max_attempts: u32) -> JobDefaults {
         JobDefaults {
             memory_limit: self.memory_limit,
             call_timeout_ms: self.call_timeout.as_millis().try_into().unwrap_or(u64::MAX),
             output_limit: self.output_limit,
             partitions: self.partitions.max(1),
             chunk_size: self.chunk_size.max(1),
+            max_attempts: self.max_attempts.unwrap_or(max_attempts).max(1),
             ..JobDefaults::default()
         }
     }
@@ -94,7 +99,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let runtime = runtime(args.cache_dir)?;
     let slots =
         args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() as u32));
-    let defaults = args.defaults.job_defaults();
+    // On one machine a failed task would fail the same way again (Spark's local mode: one attempt).
+    let defaults = args.defaults.job_defaults(1);
     let status = tokio.block_on(async {
         let cluster = LocalCluster::start(slots.max(1), runtime, defaults).await?;
         let job = cluster.client.submit(&args.manifest, Some(defaults)).await?;

@@ -59,6 +59,8 @@ impl LocalCluster {
                 state_dir: state.path().join("scheduler"),
                 heartbeat: Duration::from_secs(1),
                 executor_timeout: Duration::from_secs(30),
+                stall_timeout: Duration::from_secs(60),
+                exclude_after: 2,
                 defaults,
             },
             runtime.clone(),

@@ -216,6 +216,7 @@ mod tests {
                     partitions: 4,
                     split_size: 5,
                     chunk_size: 6,
+                    max_attempts: 7,
                 },
             },
             input: TaskInput::Split {

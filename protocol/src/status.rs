@@ -24,6 +24,25 @@ pub struct JobStatus {
     pub tasks_by_executor: Vec<(ExecutorId, u32)>,
     /// Each sink's id and output URL.
     pub outputs: Vec<(String, String)>,
+    /// Every failed task attempt, oldest first.
+    pub failed_attempts: Vec<FailedAttempt>,
+    /// Executors that failed too many of the job's tasks and get no more of them.
+    pub excluded_executors: Vec<ExecutorId>,
+}
+
+/// A task attempt that failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedAttempt {
+    /// The stage's number.
+    pub stage: u32,
+    /// The task's index in its stage.
+    pub task: u32,
+    /// The attempt's number, from 0.
+    pub attempt: u32,
+    /// Where it ran.
+    pub executor: ExecutorId,
+    /// Why it failed.
+    pub cause: String,
 }
 
 impl JobStatus {

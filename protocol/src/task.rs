@@ -39,6 +39,8 @@ pub struct JobDefaults {
     pub split_size: u64,
     /// Bytes of input handed to a parser per call.
     pub chunk_size: u64,
+    /// Attempts of a task before the job fails, unless the manifest says otherwise.
+    pub max_attempts: u32,
 }
 
 impl Default for JobDefaults {
@@ -50,6 +52,7 @@ impl Default for JobDefaults {
             partitions: 8,
             split_size: 64 << 20,
             chunk_size: 1 << 20,
+            max_attempts: 4,
         }
     }
 }
@@ -117,7 +120,17 @@ pub enum TaskReport {
     Failed {
         /// Why, as the user should read it.
         cause: String,
+        /// The input record an operator rejected, when it named one. The same record failing on
+        /// two executors is the operator's verdict on the data, not bad luck: retrying is futile.
+        record: Option<String>,
     },
+}
+
+impl TaskReport {
+    /// A failure that names no record.
+    pub fn failed(cause: impl Into<String>) -> Self {
+        TaskReport::Failed { cause: cause.into(), record: None }
+    }
 }
 
 /// What a successful task left behind.

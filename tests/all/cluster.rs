@@ -2,7 +2,8 @@
 //! jobs submitted with the CLI.
 
 use crate::run::{
-    assert_nothing_published, generate_readings, output_max, readings_job, stats_by_station, write_readings,
+    BAD_FILE, BAD_LINE, BAD_LINE_NUMBER, assert_nothing_published, generate_readings, output_max,
+    readings_job, stats_by_station, write_readings,
 };
 use crate::support::{flicker, stderr, stdout, write_manifest};
 use std::collections::BTreeMap;
@@ -267,35 +268,46 @@ fn clients_without_a_cluster_certificate_are_refused_and_others_still_served() {
     assert!(stdout(&by_file).contains("exec-0"), "{}", stdout(&by_file));
 }
 
+/// The reference job over `<dir>/data` with a map step that takes 300 ms per call (the test
+/// plugin, copied to `<dir>/plugins/test.wasm`), so it runs long enough to be interfered with.
+fn slow_job(dir: &Path) -> String {
+    let plugins = dir.join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::write(plugins.join("test.wasm"), crate::support::guest_plugin("flicker-test-plugin")).unwrap();
+    readings_job("std:max", "", "out/")
+        .replace(
+            "[[step]]\nid = \"by-station\"",
+            "[[step]]\nid = \"slow\"\ninput = \"parse\"\nplugin = \"plugins/test.wasm\"\n\
+             config = { behave = \"slow\", millis = \"300\" }\n\n[[step]]\nid = \"by-station\"",
+        )
+        .replace("input = \"parse\"\nplugin = \"std:key-by\"", "input = \"slow\"\nplugin = \"std:key-by\"")
+}
+
+/// Waits (bounded) until a map task of `job` finished.
+fn wait_until_tasks_run(cluster: &Cluster, job: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = cluster.json(&["status", job]);
+        if status[0]["stages"][0]["done"].as_u64().unwrap() >= 1 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no map task finished: {status}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn a_cancelled_job_stops_and_leaves_no_output_and_no_shuffle_files() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = Cluster::start(dir.path(), 2, 1);
     let readings = generate_readings(50_000, 12);
     write_readings(&dir.path().join("data"), &readings, false);
-    // A map step that takes 300 ms per call keeps the job running until it is cancelled.
-    let plugins = dir.path().join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    std::fs::write(plugins.join("test.wasm"), crate::support::guest_plugin("flicker-test-plugin")).unwrap();
-    let job = readings_job("std:max", "", "out/").replace(
-        "[[step]]\nid = \"by-station\"",
-        "[[step]]\nid = \"slow\"\ninput = \"parse\"\nplugin = \"plugins/test.wasm\"\nconfig = { behave = \"slow\", millis = \"300\" }\n\n[[step]]\nid = \"by-station\"",
-    )
-    .replace("input = \"parse\"\nplugin = \"std:key-by\"", "input = \"slow\"\nplugin = \"std:key-by\"");
-    let manifest = write_manifest(dir.path(), &job);
+    let manifest = write_manifest(dir.path(), &slow_job(dir.path()));
 
     let submitted = cluster.json(&["submit", manifest.to_str().unwrap()]);
     let job = submitted["job"].as_str().unwrap().to_owned();
     // Wait until map tasks ran far enough to leave shuffle output, then cancel.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let status = cluster.json(&["status", &job]);
-        if status[0]["stages"][0]["done"].as_u64().unwrap() >= 1 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no map task finished: {status}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until_tasks_run(&cluster, &job);
     let cancelled = cluster.client(&["cancel", &job]);
     assert!(cancelled.status.success(), "{}", stderr(&cancelled));
 
@@ -393,4 +405,64 @@ fn map_output_kept_by_a_standalone_bts_feeds_the_reduce_and_is_removed_with_the_
     for n in 0..2 {
         assert_no_shuffle_files(&dir.path().join(format!("executor-{n}/shuffle")));
     }
+}
+
+#[test]
+fn a_record_that_fails_on_two_executors_fails_the_job_naming_it_after_two_attempts() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(dir.path(), 2, 1);
+    let readings = generate_readings(100_000, 14);
+    write_readings(&dir.path().join("data"), &readings, true);
+    let manifest = write_manifest(dir.path(), &readings_job("std:max", "", "out/"));
+
+    let output = cluster.client(&["submit", manifest.to_str().unwrap(), "--wait"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    let error = stderr(&output);
+    let object = dir.path().join("data").join(format!("readings-{BAD_FILE}.txt"));
+    for expected in [
+        format!("file://{}", object.display()),
+        format!("line {BAD_LINE_NUMBER}: \"{BAD_LINE}\""),
+        "field `temperature`: \"abc\" is not a valid f64".to_owned(),
+        "the same record failed on executors".to_owned(),
+    ] {
+        assert!(error.contains(&expected), "stderr lacks {expected:?}:\n{error}");
+    }
+    let status = cluster.json(&["status"]);
+    let attempts = status[0]["failed_attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{status}");
+    assert_ne!(attempts[0]["executor"], attempts[1]["executor"], "{status}");
+    assert_nothing_published(&dir.path().join("out"));
+}
+
+#[test]
+fn a_job_fails_with_a_clear_cause_when_every_executor_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster =
+        Cluster::scheduler(dir.path(), "127.0.0.1:0", &["--executor-timeout", "1s", "--stall-timeout", "2s"]);
+    cluster.add_executor(0, &["--slots", "1"]);
+    cluster.add_executor(1, &["--slots", "1"]);
+    cluster.wait_for_nodes(2);
+    let readings = generate_readings(50_000, 15);
+    write_readings(&dir.path().join("data"), &readings, false);
+    let manifest = write_manifest(dir.path(), &slow_job(dir.path()));
+    let job = cluster.json(&["submit", manifest.to_str().unwrap()])["job"].as_str().unwrap().to_owned();
+    wait_until_tasks_run(&cluster, &job);
+
+    // kill -9 of every executor, mid-job.
+    cluster.processes.truncate(1);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let cause = loop {
+        let status = cluster.json(&["status", &job]);
+        if let Some(cause) = status[0]["state"]["failed"]["cause"].as_str() {
+            break cause.to_owned();
+        }
+        assert_eq!(status[0]["state"], "running", "{status}");
+        assert!(Instant::now() < deadline, "the job did not fail: {status}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        cause.contains("no executor could run the job's tasks for 2s: every executor is lost"),
+        "{cause}"
+    );
+    assert_nothing_published(&dir.path().join("out"));
 }

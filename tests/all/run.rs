@@ -17,10 +17,10 @@ const PER_BASE: usize = 21;
 const AWKWARD: [&str; 5] =
     ["Bad \"Ems\", DE", "\"Quoted\" Start", "Semi;colon", "Comma, Only", "Trailing Quote\""];
 /// A line that does not parse: no station of the generated data is called Hamburg.
-const BAD_LINE: &str = "Hamburg;abc";
+pub(crate) const BAD_LINE: &str = "Hamburg;abc";
 /// Where [`BAD_LINE`] goes: the second input file, at this 1-based line.
-const BAD_FILE: usize = 1;
-const BAD_LINE_NUMBER: usize = 5000;
+pub(crate) const BAD_FILE: usize = 1;
+pub(crate) const BAD_LINE_NUMBER: usize = 5000;
 /// How many input files the readings are spread over.
 const FILES: usize = 3;
 

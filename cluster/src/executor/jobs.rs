@@ -7,7 +7,7 @@ use crate::job::PreparedJob;
 use crate::task::{BlockSource, ShuffleOutput, TaskContext, TaskInput, run_task};
 use crate::{JobError, TaskCause};
 use flicker_bts::{BtsClient, FetchLimits, ShuffleStore, fetch_partition};
-use flicker_host::Runtime;
+use flicker_host::{CallError, Runtime};
 use flicker_protocol::task::{JobDescriptor, TaskInput as InputSpec, TaskMetrics, TaskReport, TaskSpec};
 use flicker_protocol::{JobId, MapOutputId, StageId};
 use flicker_storage::Split;
@@ -111,15 +111,15 @@ impl Jobs {
     pub fn run(&self, spec: &TaskSpec, io: &Handle) -> TaskReport {
         let started = std::time::Instant::now();
         let Some(entry) = self.entry(&spec.task.job) else {
-            return TaskReport::Failed { cause: TaskCause::Cancelled.to_string() };
+            return TaskReport::failed(TaskCause::Cancelled.to_string());
         };
         let _running = Running::new(&entry);
         let job = match self.prepare(&entry, &spec.job) {
             Ok(job) => job,
-            Err(error) => return TaskReport::Failed { cause: error.to_string() },
+            Err(error) => return TaskReport::failed(error.to_string()),
         };
         let Some(stage) = job.plan.stages.iter().find(|s| s.id == spec.task.stage) else {
-            return TaskReport::Failed { cause: format!("the job has no {}", spec.task.stage) };
+            return TaskReport::failed(format!("the job has no {}", spec.task.stage));
         };
         let output = StoreShuffle { job: &spec.task.job, target: &self.shuffle, bts: &self.bts, io };
         let ctx = TaskContext {
@@ -132,7 +132,7 @@ impl Jobs {
         let outcome = match &spec.input {
             InputSpec::Split { source, object, object_size, start, end } => {
                 let Some((location, _)) = job.sources.get(source) else {
-                    return TaskReport::Failed { cause: format!("the job has no source {source:?}") };
+                    return TaskReport::failed(format!("the job has no source {source:?}"));
                 };
                 let split = Split {
                     object: object.as_str().into(),
@@ -158,7 +158,15 @@ impl Jobs {
                     output: outcome.output,
                 }
             }
-            Err(failure) => TaskReport::Failed { cause: failure.to_string() },
+            Err(failure) => {
+                let record = match &failure.cause {
+                    TaskCause::Operator { record: Some(record), error: CallError::Operator(_), .. } => {
+                        Some(record.to_string())
+                    }
+                    _ => None,
+                };
+                TaskReport::Failed { cause: failure.to_string(), record }
+            }
         }
     }
 

@@ -276,7 +276,7 @@ async fn answer(
             let task = spec.task.clone();
             let report =
                 tokio::task::spawn_blocking(move || jobs.run(&spec, &io)).await.unwrap_or_else(|panic| {
-                    flicker_protocol::task::TaskReport::Failed { cause: format!("{task} crashed: {panic}") }
+                    flicker_protocol::task::TaskReport::failed(format!("{task} crashed: {panic}"))
                 });
             ExecutorResponse::Task(report)
         }

@@ -10,7 +10,7 @@ use flicker_protocol::status::{JobStatus, NodeStatus};
 use flicker_protocol::task::{TaskReport, TaskSpec};
 use flicker_protocol::{ExecutorId, JobId, PluginDigest, TaskId};
 use flicker_storage::PartFile;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -49,15 +49,23 @@ pub enum Action {
 #[derive(Debug)]
 pub struct SchedulerCore {
     members: Membership,
+    /// How long a job waits for an executor that can run its tasks before it fails.
+    stall_timeout: Duration,
     jobs: BTreeMap<JobId, JobRun>,
     /// Jobs in submission order, for first-come first-served scheduling.
     order: Vec<JobId>,
 }
 
 impl SchedulerCore {
-    /// An empty cluster whose executors are lost after `executor_timeout` of silence.
-    pub fn new(executor_timeout: Duration) -> Self {
-        Self { members: Membership::new(executor_timeout), jobs: BTreeMap::new(), order: Vec::new() }
+    /// An empty cluster whose executors are lost after `executor_timeout` of silence, and whose
+    /// jobs fail when no executor could run their tasks for `stall_timeout`.
+    pub fn new(executor_timeout: Duration, stall_timeout: Duration) -> Self {
+        Self {
+            members: Membership::new(executor_timeout),
+            stall_timeout,
+            jobs: BTreeMap::new(),
+            order: Vec::new(),
+        }
     }
 
     /// An executor joins (or joins again: its earlier tasks are lost).
@@ -79,13 +87,23 @@ impl SchedulerCore {
         self.members.heartbeat(executor, now)
     }
 
-    /// Time passed: executors silent too long are lost and their tasks go elsewhere.
+    /// Time passed: executors silent too long are lost and their tasks go elsewhere; a job that
+    /// no executor could run for the stall timeout fails.
     pub fn tick(&mut self, now: Duration) -> Vec<Action> {
         for executor in self.members.expire(now) {
             tracing::warn!(%executor, "executor lost: no heartbeat within the timeout");
             self.requeue(&executor);
         }
-        self.schedule()
+        let mut actions = Vec::new();
+        let ids: Vec<JobId> = self.jobs.keys().cloned().collect();
+        for id in ids {
+            let Some(job) = self.jobs.get_mut(&id) else { continue };
+            let can_run = self.members.alive().any(|e| !job.excluded().contains(e));
+            let change = job.check_progress(can_run, self.stall_timeout, now);
+            actions.extend(self.apply(&id, change));
+        }
+        actions.extend(self.schedule());
+        actions
     }
 
     /// An executor's connection closed.
@@ -134,9 +152,9 @@ impl SchedulerCore {
             (Some(job), TaskReport::Succeeded { metrics, output }, Some(bts)) => {
                 job.task_succeeded(task, attempt, executor, bts, metrics, output)
             }
-            (Some(job), TaskReport::Failed { cause }, _) => {
+            (Some(job), TaskReport::Failed { cause, record }, _) => {
                 tracing::warn!(%task, attempt, %executor, %cause, "task failed");
-                job.task_failed(task, attempt, executor, cause, now)
+                job.task_failed(task, attempt, executor, cause, record, now)
             }
             _ => JobChange::None,
         };
@@ -181,7 +199,13 @@ impl SchedulerCore {
             let Some(job) = self.jobs.get_mut(id) else { continue };
             let plugins = job.plugins();
             for (position, index) in job.runnable() {
-                let Some(executor) = pick_executor(&self.members, &plugins) else { return actions };
+                if self.members.available().next().is_none() {
+                    return actions;
+                }
+                let avoid = job.failed_on(position, index);
+                let Some(executor) = pick_executor(&self.members, &plugins, job.excluded(), &avoid) else {
+                    continue;
+                };
                 let spec = job.launch(position, index, &executor);
                 self.members.task_started(&executor, &plugins);
                 actions.push(Action::Launch { executor, spec: Box::new(spec) });
@@ -218,10 +242,19 @@ impl SchedulerCore {
     }
 }
 
-/// The executor a task of a job using `plugins` should go to, if any has a free slot.
-fn pick_executor(members: &Membership, plugins: &[PluginDigest]) -> Option<ExecutorId> {
+/// The executor a task of a job using `plugins` should go to, if a suitable one has a free slot:
+/// never one `excluded` from the job; not one in `avoid` (where the task failed) while another
+/// alive executor could take it, even if that one is busy now.
+fn pick_executor(
+    members: &Membership,
+    plugins: &[PluginDigest],
+    excluded: &BTreeSet<ExecutorId>,
+    avoid: &BTreeSet<ExecutorId>,
+) -> Option<ExecutorId> {
+    let prefer_others = members.alive().any(|e| !excluded.contains(e) && !avoid.contains(e));
     members
         .available()
+        .filter(|(id, _)| !(excluded.contains(*id) || prefer_others && avoid.contains(*id)))
         .min_by_key(|(id, m)| {
             let lacks_plugins = !plugins.iter().all(|p| m.plugins.contains(p));
             let load = u64::from(m.running) * 1_000_000 / u64::from(m.registration.slots.max(1));
@@ -232,7 +265,7 @@ fn pick_executor(members: &Membership, plugins: &[PluginDigest]) -> Option<Execu
 
 #[cfg(test)]
 mod tests {
-    use super::super::job_run::StageTasks;
+    use super::super::job_run::{RetryPolicy, StageTasks};
     use super::super::membership::tests::registration;
     use super::*;
     use crate::plan::{StageInput, StageOutput, StagePlan};
@@ -247,6 +280,11 @@ mod tests {
 
     /// A two-stage job: `splits` map tasks shuffling into `partitions` reduce tasks writing a sink.
     fn job(name: &str, splits: usize, partitions: u32) -> JobRun {
+        job_with_attempts(name, splits, partitions, 1)
+    }
+
+    /// [`job`] whose tasks may be attempted `max_attempts` times.
+    fn job_with_attempts(name: &str, splits: usize, partitions: u32, max_attempts: u32) -> JobRun {
         let descriptor = JobDescriptor {
             job: JobId(name.into()),
             manifest_path: "job.toml".into(),
@@ -274,12 +312,14 @@ mod tests {
             StageTasks::Splits { source: "in".into(), splits: (0..splits).map(split).collect() },
             StageTasks::Partitions { upstream: StageId(0) },
         ];
+        let retry = RetryPolicy { max_attempts, exclude_after: 2 };
         JobRun::new(
             descriptor,
             name.into(),
             &plan,
             inputs,
             vec![("out".into(), "file:///out".into())],
+            retry,
             secs(0),
         )
     }
@@ -306,7 +346,7 @@ mod tests {
     }
 
     fn cluster(executors: &[(&str, u32)]) -> SchedulerCore {
-        let mut core = SchedulerCore::new(secs(10));
+        let mut core = SchedulerCore::new(secs(10), secs(30));
         for (name, slots) in executors {
             core.register(registration(name, *slots), "127.0.0.1:1".parse().unwrap(), secs(0));
         }
@@ -356,7 +396,7 @@ mod tests {
         assert_eq!(next[0].1.task, spec.task);
         assert_eq!(next[0].1.attempt, 1);
         // The old attempt's late report is ignored.
-        let stale = core.report(&spec.task, 0, &lost, TaskReport::Failed { cause: "late".into() }, secs(12));
+        let stale = core.report(&spec.task, 0, &lost, TaskReport::failed("late"), secs(12));
         assert!(stale.is_empty());
         assert_eq!(core.status(None, secs(12)).unwrap()[0].state, JobState::Running);
     }
@@ -367,13 +407,7 @@ mod tests {
         let first = launches(&core.submit(job("j", 2, 1)));
         succeed(&mut core, &first[0]);
         let (executor, spec) = &first[1];
-        let actions = core.report(
-            &spec.task,
-            spec.attempt,
-            executor,
-            TaskReport::Failed { cause: "boom".into() },
-            secs(1),
-        );
+        let actions = core.report(&spec.task, spec.attempt, executor, TaskReport::failed("boom"), secs(1));
         let [Action::CleanUp { executors, shuffle_holders, abort_output: true, .. }] = actions.as_slice()
         else {
             panic!("{actions:?}")
@@ -413,5 +447,83 @@ mod tests {
         assert_eq!(first.len(), 1, "the reduce task runs with no map output");
         let TaskInput::Partition { map_outputs, .. } = &first[0].1.input else { panic!() };
         assert!(map_outputs.is_empty());
+    }
+
+    fn fail(
+        core: &mut SchedulerCore,
+        (executor, spec): &(ExecutorId, TaskSpec),
+        record: Option<&str>,
+    ) -> Vec<Action> {
+        let report =
+            TaskReport::Failed { cause: format!("boom on {executor}"), record: record.map(Into::into) };
+        core.report(&spec.task, spec.attempt, executor, report, secs(1))
+    }
+
+    #[test]
+    fn a_failed_attempt_runs_again_elsewhere_and_flaky_executors_are_excluded() {
+        let mut core = cluster(&[("a", 1), ("b", 1), ("c", 1)]);
+        let first = launches(&core.submit(job_with_attempts("j", 3, 1, 5)));
+        let on = |name: &str| first.iter().find(|(e, _)| e.0 == name).unwrap().clone();
+        let task = on("a").1.task.index;
+        // a fails its task: the retry waits for another executor although a is free.
+        assert!(launches(&fail(&mut core, &on("a"), None)).is_empty());
+        let retry = launches(&succeed(&mut core, &on("b"))).remove(0);
+        assert_eq!((retry.0.0.as_str(), retry.1.task.index, retry.1.attempt), ("b", task, 1));
+        assert!(launches(&fail(&mut core, &retry, None)).is_empty(), "c is busy, a and b failed it");
+        let retry = launches(&succeed(&mut core, &on("c"))).remove(0);
+        assert_eq!((retry.0.0.as_str(), retry.1.attempt), ("c", 2));
+        // It failed everywhere: any executor may try again.
+        let retry = launches(&fail(&mut core, &retry, None)).remove(0);
+        assert_eq!((retry.0.0.as_str(), retry.1.attempt), ("a", 3));
+        // a's second failure excludes it from the job.
+        let retry = launches(&fail(&mut core, &retry, None)).remove(0);
+        assert_eq!((retry.0.0.as_str(), retry.1.attempt), ("b", 4));
+        let status = core.status(None, secs(2)).unwrap().remove(0);
+        assert_eq!(status.state, JobState::Running);
+        assert_eq!(status.excluded_executors, [ExecutorId("a".into())]);
+        let attempts: Vec<_> =
+            status.failed_attempts.iter().map(|f| (f.attempt, f.executor.0.as_str())).collect();
+        assert_eq!(attempts, [(0, "a"), (1, "b"), (2, "c"), (3, "a")]);
+        assert_eq!(status.failed_attempts[1].cause, "boom on b");
+    }
+
+    #[test]
+    fn a_record_failing_on_two_executors_fails_the_job_at_once() {
+        let mut core = cluster(&[("a", 1), ("b", 1)]);
+        let first = launches(&core.submit(job_with_attempts("j", 1, 1, 4)));
+        let retried = launches(&fail(&mut core, &first[0], Some("in.txt line 7")));
+        let actions = fail(&mut core, &retried[0], Some("in.txt line 7"));
+        assert!(matches!(&actions[..], [Action::CleanUp { abort_output: true, .. }]), "{actions:?}");
+        let JobState::Failed { cause } = core.status(None, secs(2)).unwrap().remove(0).state else {
+            panic!()
+        };
+        assert!(cause.contains("the same record failed on executors a and b"), "{cause}");
+    }
+
+    #[test]
+    fn a_task_out_of_attempts_fails_the_job() {
+        let mut core = cluster(&[("a", 1)]);
+        let mut launch = launches(&core.submit(job_with_attempts("j", 1, 1, 2))).remove(0);
+        launch = launches(&fail(&mut core, &launch, None)).remove(0);
+        assert_eq!(launch.0, ExecutorId("a".into()), "the only executor gets the retry");
+        fail(&mut core, &launch, None);
+        let JobState::Failed { cause } = core.status(None, secs(2)).unwrap().remove(0).state else {
+            panic!()
+        };
+        assert_eq!(cause, "boom on a (failed 2 attempts)");
+    }
+
+    #[test]
+    fn a_job_no_executor_can_run_fails_after_the_stall_timeout() {
+        let mut core = cluster(&[("a", 1)]);
+        launches(&core.submit(job("j", 1, 1)));
+        assert!(core.tick(secs(11)).is_empty(), "a is lost; the job waits");
+        assert!(core.tick(secs(40)).is_empty());
+        let actions = core.tick(secs(42));
+        assert!(matches!(&actions[..], [Action::CleanUp { .. }]), "{actions:?}");
+        let JobState::Failed { cause } = core.status(None, secs(42)).unwrap().remove(0).state else {
+            panic!()
+        };
+        assert!(cause.contains("no executor could run the job's tasks for 30s"), "{cause}");
     }
 }

@@ -5,15 +5,20 @@
 //! ```text
 //!   Pending ──launch──▶ Running { executor, attempt } ──succeeded──▶ Succeeded { executor, output }
 //!      ▲                     │
-//!      └── executor lost ────┘            failed ──▶ the job fails
+//!      └── executor lost ────┤
+//!      └── failed, attempts left ─┘      failed, no attempts left (or the same record
+//!                                        failed on two executors) ──▶ the job fails
 //! ```
+//!
+//! A failed attempt is retried, preferably on an executor where the task has not failed yet; an
+//! executor that fails `exclude_after` of the job's attempts gets no more of its tasks.
 //!
 //! A stage's tasks become runnable once every task of the stage it reads from succeeded. The job:
 //! `Running` → (every task succeeded) `Committing` → `Succeeded`, or `Failed` / `Cancelled` at any
 //! point before it succeeded. Reports of an attempt that is no longer current are ignored.
 
 use crate::plan::{StageInput, StageOutput, StagePlan};
-use flicker_protocol::status::{JobState, JobStatus, StageStatus};
+use flicker_protocol::status::{FailedAttempt, JobState, JobStatus, StageStatus};
 use flicker_protocol::task::{
     JobDescriptor, MapOutputLocation, TaskInput, TaskMetrics, TaskOutput, TaskSpec,
 };
@@ -63,6 +68,24 @@ pub enum StageTasks {
     },
 }
 
+/// How many times a job's tasks may fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts of a task before the job fails.
+    pub max_attempts: u32,
+    /// Failed attempts of the job's tasks after which an executor gets no more of them.
+    pub exclude_after: u32,
+}
+
+/// One failed attempt, as kept for retries and for `flicker status`.
+#[derive(Debug, Clone)]
+struct Failure {
+    attempt: u32,
+    executor: ExecutorId,
+    cause: String,
+    record: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 struct StageRun {
     id: StageId,
@@ -71,6 +94,7 @@ struct StageRun {
     input: StageTasks,
     tasks: Vec<TaskState>,
     attempts: Vec<u32>,
+    failures: Vec<Vec<Failure>>,
     /// Whether its tasks' input counters count towards the job's (a source read by several
     /// stages counts once).
     counts_input: bool,
@@ -117,6 +141,11 @@ pub struct JobRun {
     outputs: Vec<(String, String)>,
     executors_used: BTreeSet<ExecutorId>,
     shuffle_holders: BTreeSet<SocketAddr>,
+    retry: RetryPolicy,
+    failures_by_executor: BTreeMap<ExecutorId, u32>,
+    excluded: BTreeSet<ExecutorId>,
+    /// Since when no executor could run the job's tasks.
+    stalled_since: Option<Duration>,
 }
 
 impl JobRun {
@@ -128,6 +157,7 @@ impl JobRun {
         plan: &[StagePlan],
         inputs: Vec<StageTasks>,
         outputs: Vec<(String, String)>,
+        retry: RetryPolicy,
         now: Duration,
     ) -> Self {
         let mut sources_seen = HashSet::new();
@@ -157,6 +187,7 @@ impl JobRun {
                     input,
                     tasks: vec![TaskState::Pending; count],
                     attempts: vec![0; count],
+                    failures: vec![Vec::new(); count],
                     counts_input,
                     sink,
                 }
@@ -174,6 +205,10 @@ impl JobRun {
             outputs,
             executors_used: BTreeSet::new(),
             shuffle_holders: BTreeSet::new(),
+            retry,
+            failures_by_executor: BTreeMap::new(),
+            excluded: BTreeSet::new(),
+            stalled_since: None,
         }
     }
 
@@ -334,18 +369,79 @@ impl JobRun {
         self.ready_to_commit()
     }
 
-    /// Records a failed attempt: the job fails with `cause`.
+    /// Records a failed attempt. The task runs again unless it used up its attempts, or the
+    /// record it failed on failed on another executor before: then the job fails with `cause`.
     pub fn task_failed(
         &mut self,
         task: &TaskId,
         attempt: u32,
         executor: &ExecutorId,
         cause: String,
+        record: Option<String>,
         now: Duration,
     ) -> JobChange {
-        if self.is_current(task, attempt, executor).is_none() {
+        let Some(position) = self.is_current(task, attempt, executor) else { return JobChange::None };
+        let index = task.index as usize;
+        let stage = &mut self.stages[position];
+        stage.tasks[index] = TaskState::Pending;
+        let same_record_elsewhere = record.as_ref().and_then(|record| {
+            stage.failures[index]
+                .iter()
+                .find(|f| f.record.as_ref() == Some(record) && f.executor != *executor)
+                .map(|f| f.executor.clone())
+        });
+        stage.failures[index].push(Failure {
+            attempt,
+            executor: executor.clone(),
+            cause: cause.clone(),
+            record,
+        });
+        let attempts = stage.failures[index].len() as u32;
+        let failed_here = self.failures_by_executor.entry(executor.clone()).or_default();
+        *failed_here += 1;
+        if *failed_here >= self.retry.exclude_after {
+            self.excluded.insert(executor.clone());
+        }
+        if let Some(other) = same_record_elsewhere {
+            let cause = format!("{cause} (the same record failed on executors {other} and {executor})");
+            return self.end(JobState::Failed { cause }, now);
+        }
+        if attempts >= self.retry.max_attempts {
+            let cause = if attempts == 1 { cause } else { format!("{cause} (failed {attempts} attempts)") };
+            return self.end(JobState::Failed { cause }, now);
+        }
+        JobChange::None
+    }
+
+    /// The executors where task `index` of the stage at `position` failed.
+    pub fn failed_on(&self, position: usize, index: u32) -> BTreeSet<ExecutorId> {
+        self.stages[position].failures[index as usize].iter().map(|f| f.executor.clone()).collect()
+    }
+
+    /// Executors that get no more of the job's tasks.
+    pub fn excluded(&self) -> &BTreeSet<ExecutorId> {
+        &self.excluded
+    }
+
+    /// Notes whether some executor can run the job's tasks at `now`; fails the job if none could
+    /// for `wait`.
+    pub fn check_progress(&mut self, can_run: bool, wait: Duration, now: Duration) -> JobChange {
+        if can_run || self.phase != Phase::Running {
+            self.stalled_since = None;
             return JobChange::None;
         }
+        let since = *self.stalled_since.get_or_insert(now);
+        if now.saturating_sub(since) < wait {
+            return JobChange::None;
+        }
+        let cause = format!(
+            "no executor could run the job's tasks for {wait:?}: every executor is lost{}",
+            if self.excluded.is_empty() {
+                String::new()
+            } else {
+                format!(" or excluded after failing its tasks ({})", join(&self.excluded))
+            }
+        );
         self.end(JobState::Failed { cause }, now)
     }
 
@@ -431,8 +527,34 @@ impl JobRun {
             elapsed_ms: self.ended.unwrap_or(now).saturating_sub(self.submitted).as_millis() as u64,
             tasks_by_executor: self.tasks_by_executor.iter().map(|(e, n)| (e.clone(), *n)).collect(),
             outputs: self.outputs.clone(),
+            failed_attempts: self.failed_attempts(),
+            excluded_executors: self.excluded.iter().cloned().collect(),
         }
     }
+
+    fn failed_attempts(&self) -> Vec<FailedAttempt> {
+        let mut attempts: Vec<FailedAttempt> = self
+            .stages
+            .iter()
+            .flat_map(|s| {
+                s.failures.iter().enumerate().flat_map(move |(task, failures)| {
+                    failures.iter().map(move |f| FailedAttempt {
+                        stage: s.id.0,
+                        task: task as u32,
+                        attempt: f.attempt,
+                        executor: f.executor.clone(),
+                        cause: f.cause.clone(),
+                    })
+                })
+            })
+            .collect();
+        attempts.sort_by_key(|a| (a.stage, a.attempt, a.task));
+        attempts
+    }
+}
+
+fn join(executors: &BTreeSet<ExecutorId>) -> String {
+    executors.iter().map(|e| e.0.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 /// A stage in words: `readings → parse → max (map side)`, `merge max → format (sink out)`.

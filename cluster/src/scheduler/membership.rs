@@ -122,6 +122,11 @@ impl Membership {
         }
     }
 
+    /// Alive members.
+    pub fn alive(&self) -> impl Iterator<Item = &ExecutorId> {
+        self.members.iter().filter(|(_, m)| m.state == NodeState::Alive).map(|(id, _)| id)
+    }
+
     /// Alive members with a free slot.
     pub fn available(&self) -> impl Iterator<Item = (&ExecutorId, &Member)> {
         self.members.iter().filter(|(_, m)| m.has_free_slot())

@@ -4,7 +4,7 @@
 //! own, feeding their outcome back as new events.
 
 use super::core::{Action, SchedulerCore};
-use super::job_run::{JobRun, StageTasks};
+use super::job_run::{JobRun, RetryPolicy, StageTasks};
 use super::plugin_store::{PluginStore, PutError};
 use crate::PluginRefs;
 use crate::executor::MAX_COMPONENT;
@@ -43,6 +43,10 @@ pub struct SchedulerConfig {
     pub heartbeat: Duration,
     /// Silence after which an executor is lost.
     pub executor_timeout: Duration,
+    /// How long a job waits for an executor that can run its tasks before it fails.
+    pub stall_timeout: Duration,
+    /// Failed attempts of a job's tasks after which an executor gets no more of them.
+    pub exclude_after: u32,
     /// Defaults of jobs whose submitter sends none.
     pub defaults: JobDefaults,
 }
@@ -100,7 +104,7 @@ impl Scheduler {
         let plugins = PluginStore::open(config.state_dir.join("plugins")).map_err(state_error)?;
         let endpoint = Endpoint::bind(config.listen, EndpointConfig::new(config.identity.clone()))?;
         let shared = Arc::new(Shared {
-            core: Mutex::new(SchedulerCore::new(config.executor_timeout)),
+            core: Mutex::new(SchedulerCore::new(config.executor_timeout, config.stall_timeout)),
             started: Instant::now(),
             bts: BtsClient::new(endpoint.clone()),
             endpoint,
@@ -210,12 +214,10 @@ impl Shared {
         let report = match connection {
             Some(connection) => match connection.call(&ExecutorRequest::Launch(spec)).await {
                 Ok(ExecutorResponse::Task(report)) => report,
-                Ok(other) => TaskReport::Failed { cause: format!("executor {executor} answered {other:?}") },
+                Ok(other) => TaskReport::failed(format!("executor {executor} answered {other:?}")),
                 // The executor is gone: its loss puts the task back in the queue.
                 Err(_) if connection.is_closed() => return,
-                Err(error) => {
-                    TaskReport::Failed { cause: format!("lost contact with executor {executor}: {error}") }
-                }
+                Err(error) => TaskReport::failed(format!("lost contact with executor {executor}: {error}")),
             },
             None => return,
         };
@@ -320,7 +322,11 @@ impl Shared {
             .map(|s| (s.id.clone(), prepared.sinks[&s.id].url().to_owned()))
             .collect();
         let name = prepared.manifest.name.clone();
-        let run = JobRun::new(descriptor, name, &prepared.plan.stages, inputs, outputs, self.now());
+        let retry = RetryPolicy {
+            max_attempts: prepared.manifest.max_attempts.unwrap_or(descriptor.defaults.max_attempts).max(1),
+            exclude_after: self.config.exclude_after.max(1),
+        };
+        let run = JobRun::new(descriptor, name, &prepared.plan.stages, inputs, outputs, retry, self.now());
         Ok((run, prepared))
     }
 
