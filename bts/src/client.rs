@@ -44,6 +44,9 @@ impl FetchError {
     }
 }
 
+/// How long a BTS may take to answer a new connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// A client of every BTS of the cluster, keeping one connection per BTS.
 #[derive(Debug)]
 pub struct BtsClient {
@@ -57,13 +60,16 @@ impl BtsClient {
         Self { endpoint, connections: Mutex::default() }
     }
 
+    /// The connection to `bts`: the open one, or a new one (a BTS that does not answer within
+    /// [`CONNECT_TIMEOUT`] is unreachable).
     async fn connection(&self, bts: SocketAddr) -> Result<Connection, TransportError> {
-        let mut connections = self.connections.lock().await;
-        if let Some(connection) = connections.get(&bts).filter(|c| !c.is_closed()) {
+        if let Some(connection) = self.connections.lock().await.get(&bts).filter(|c| !c.is_closed()) {
             return Ok(connection.clone());
         }
-        let connection = self.endpoint.connect(bts).await?;
-        connections.insert(bts, connection.clone());
+        let connection = tokio::time::timeout(CONNECT_TIMEOUT, self.endpoint.connect(bts))
+            .await
+            .map_err(|_| TransportError::ConnectTimeout { addr: bts, after: CONNECT_TIMEOUT })??;
+        self.connections.lock().await.insert(bts, connection.clone());
         Ok(connection)
     }
 
@@ -136,7 +142,15 @@ impl Default for FetchLimits {
 }
 
 /// A block of a partition that could not be had, and why.
-pub type BlockFailure = (MapOutputId, FetchError);
+#[derive(Debug)]
+pub struct BlockFailure {
+    /// The map output whose block it is.
+    pub map_output: MapOutputId,
+    /// The BTS asked for it.
+    pub bts: SocketAddr,
+    /// Why it could not be had (network failures were retried already).
+    pub error: FetchError,
+}
 
 /// Fetches partition `partition` of every map output in `sources` (id, BTS, expected bytes),
 /// handing each block to the returned channel as it arrives, in any order. Network failures are
@@ -193,10 +207,10 @@ async fn drive(
                         Some(RetryDecision::Retry { attempt, at }) => {
                             tracing::warn!(map_output = %key.0, %bts, %error, attempt, ?at, "retrying a block fetch");
                         }
-                        _ => return Err((key.0, error)),
+                        _ => return Err(BlockFailure { map_output: key.0, bts: key.1, error }),
                     }
                 }
-                Err(error) => return Err((id, error)),
+                Err(error) => return Err(BlockFailure { map_output: id, bts, error }),
             },
             () = tokio::time::sleep_until(retry_at.unwrap_or(start)), if retry_at.is_some() => {
                 plan.ready_for_retry(start.elapsed() + Duration::from_millis(1));

@@ -125,9 +125,9 @@ async fn a_partition_is_fetched_from_every_map_output_and_a_lost_one_ends_it() {
                 failure = Some(e);
             }
         }
-        let (lost, error) = failure.expect("the lost map output ends the fetch");
-        assert_eq!(lost, id(99));
-        assert!(matches!(error, FetchError::Remote(BtsFailure::NoSuchMapOutput { .. })));
+        let failure = failure.expect("the lost map output ends the fetch");
+        assert_eq!((failure.map_output, failure.bts), (id(99), bts.addr));
+        assert!(matches!(failure.error, FetchError::Remote(BtsFailure::NoSuchMapOutput { .. })));
     })
     .await
     .unwrap();

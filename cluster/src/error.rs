@@ -89,6 +89,10 @@ pub enum TaskCause {
     Fetch {
         /// The map output whose block it is.
         map_output: flicker_protocol::MapOutputId,
+        /// The BTS that should have served it.
+        bts: std::net::SocketAddr,
+        /// Whether the BTS could not be reached at all.
+        unreachable: bool,
         /// Why.
         reason: String,
     },
@@ -159,7 +163,9 @@ impl fmt::Display for TaskCause {
             }
             TaskCause::Instantiate { step, plugin, error } => write!(f, "step {step:?} ({plugin}): {error}"),
             TaskCause::Storage(error) => write!(f, "{error}"),
-            TaskCause::Fetch { map_output, reason } => write!(f, "cannot fetch {map_output}: {reason}"),
+            TaskCause::Fetch { map_output, bts, reason, .. } => {
+                write!(f, "cannot fetch {map_output} from the bts at {bts}: {reason}")
+            }
             TaskCause::ShuffleWrite { reason } => write!(f, "cannot store shuffle output: {reason}"),
             TaskCause::Cancelled => f.write_str("the job was cancelled"),
             TaskCause::MalformedBatch { step, error } => {

@@ -82,6 +82,8 @@ pub struct Registration {
     pub executor: ExecutorId,
     /// The BTS that holds its shuffle output (its own, or a standalone one).
     pub bts: SocketAddr,
+    /// Whether that BTS runs inside the executor's process, so its map outputs die with it.
+    pub bts_in_process: bool,
     /// Tasks it runs at once.
     pub slots: u32,
     /// Memory it offers to tasks, in bytes.

@@ -3,7 +3,7 @@
 use crate::ids::{JobId, MapOutputId, PluginDigest, TaskId};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
-use std::ops::AddAssign;
+use std::ops::{AddAssign, SubAssign};
 
 /// Everything an executor needs to plan a job the way the scheduler did: the manifest, where its
 /// relative paths point, which component each plugin reference names, and the cluster defaults.
@@ -123,14 +123,28 @@ pub enum TaskReport {
         /// The input record an operator rejected, when it named one. The same record failing on
         /// two executors is the operator's verdict on the data, not bad luck: retrying is futile.
         record: Option<String>,
+        /// A map output the task could not fetch (a fetch failure): it must be computed again.
+        lost: Option<LostMapOutput>,
     },
 }
 
 impl TaskReport {
-    /// A failure that names no record.
+    /// A failure that names no record and no lost map output.
     pub fn failed(cause: impl Into<String>) -> Self {
-        TaskReport::Failed { cause: cause.into(), record: None }
+        TaskReport::Failed { cause: cause.into(), record: None, lost: None }
     }
+}
+
+/// A map output a reduce task could not fetch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LostMapOutput {
+    /// The map output.
+    pub id: MapOutputId,
+    /// The BTS that should have served it.
+    pub bts: SocketAddr,
+    /// Whether the BTS could not be reached at all (so every map output it held is lost), rather
+    /// than answering that this one is missing or damaged.
+    pub unreachable: bool,
 }
 
 /// What a successful task left behind.
@@ -173,6 +187,18 @@ impl TaskMetrics {
     /// These metrics without the input counters (rows and bytes read, records skipped).
     pub fn without_input(self) -> Self {
         Self { rows_in: 0, bytes_in: 0, skipped: 0, ..self }
+    }
+}
+
+impl SubAssign for TaskMetrics {
+    fn sub_assign(&mut self, other: Self) {
+        self.rows_in = self.rows_in.saturating_sub(other.rows_in);
+        self.bytes_in = self.bytes_in.saturating_sub(other.bytes_in);
+        self.skipped = self.skipped.saturating_sub(other.skipped);
+        self.rows_out = self.rows_out.saturating_sub(other.rows_out);
+        self.bytes_out = self.bytes_out.saturating_sub(other.bytes_out);
+        self.shuffle_bytes = self.shuffle_bytes.saturating_sub(other.shuffle_bytes);
+        self.task_ms = self.task_ms.saturating_sub(other.task_ms);
     }
 }
 

@@ -268,19 +268,31 @@ fn clients_without_a_cluster_certificate_are_refused_and_others_still_served() {
     assert!(stdout(&by_file).contains("exec-0"), "{}", stdout(&by_file));
 }
 
-/// The reference job over `<dir>/data` with a map step that takes 300 ms per call (the test
-/// plugin, copied to `<dir>/plugins/test.wasm`), so it runs long enough to be interfered with.
-fn slow_job(dir: &Path) -> String {
+/// The reference job over `<dir>/data` writing `out`, with a map step that takes 300 ms per call
+/// (the test plugin, copied to `<dir>/plugins/test.wasm`) before the aggregate and, if
+/// `slow_reduce`, another after it: it runs long enough to be interfered with.
+fn slow_job(dir: &Path, out: &str, slow_reduce: bool) -> String {
     let plugins = dir.join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
     std::fs::write(plugins.join("test.wasm"), crate::support::guest_plugin("flicker-test-plugin")).unwrap();
-    readings_job("std:max", "", "out/")
+    let slow = |id: &str, input: &str| {
+        format!(
+            "[[step]]\nid = \"{id}\"\ninput = \"{input}\"\nplugin = \"plugins/test.wasm\"\n\
+             config = {{ behave = \"slow\", millis = \"300\" }}\n\n"
+        )
+    };
+    let mut job = readings_job("std:max", "", out)
         .replace(
             "[[step]]\nid = \"by-station\"",
-            "[[step]]\nid = \"slow\"\ninput = \"parse\"\nplugin = \"plugins/test.wasm\"\n\
-             config = { behave = \"slow\", millis = \"300\" }\n\n[[step]]\nid = \"by-station\"",
+            &format!("{}[[step]]\nid = \"by-station\"", slow("slow", "parse")),
         )
-        .replace("input = \"parse\"\nplugin = \"std:key-by\"", "input = \"slow\"\nplugin = \"std:key-by\"")
+        .replace("input = \"parse\"\nplugin = \"std:key-by\"", "input = \"slow\"\nplugin = \"std:key-by\"");
+    if slow_reduce {
+        job = job
+            .replace("[[sink]]", &format!("{}[[sink]]", slow("slow-after", "aggregate")))
+            .replace("input = \"aggregate\"\nurl", "input = \"slow-after\"\nurl");
+    }
+    job
 }
 
 /// Waits (bounded) until a map task of `job` finished.
@@ -302,7 +314,7 @@ fn a_cancelled_job_stops_and_leaves_no_output_and_no_shuffle_files() {
     let cluster = Cluster::start(dir.path(), 2, 1);
     let readings = generate_readings(50_000, 12);
     write_readings(&dir.path().join("data"), &readings, false);
-    let manifest = write_manifest(dir.path(), &slow_job(dir.path()));
+    let manifest = write_manifest(dir.path(), &slow_job(dir.path(), "out/", false));
 
     let submitted = cluster.json(&["submit", manifest.to_str().unwrap()]);
     let job = submitted["job"].as_str().unwrap().to_owned();
@@ -444,7 +456,7 @@ fn a_job_fails_with_a_clear_cause_when_every_executor_is_gone() {
     cluster.wait_for_nodes(2);
     let readings = generate_readings(50_000, 15);
     write_readings(&dir.path().join("data"), &readings, false);
-    let manifest = write_manifest(dir.path(), &slow_job(dir.path()));
+    let manifest = write_manifest(dir.path(), &slow_job(dir.path(), "out/", false));
     let job = cluster.json(&["submit", manifest.to_str().unwrap()])["job"].as_str().unwrap().to_owned();
     wait_until_tasks_run(&cluster, &job);
 
@@ -465,4 +477,81 @@ fn a_job_fails_with_a_clear_cause_when_every_executor_is_gone() {
         "{cause}"
     );
     assert_nothing_published(&dir.path().join("out"));
+}
+
+/// Waits (bounded) until `job` ended; returns its status.
+fn wait_for_end(cluster: &Cluster, job: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let status = cluster.json(&["status", job]);
+        if status[0]["state"] != "running" {
+            return status[0].clone();
+        }
+        assert!(Instant::now() < deadline, "the job did not end: {status}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits (bounded) until `ready` holds for the status of `job`.
+fn wait_for_status(cluster: &Cluster, job: &str, what: &str, ready: impl Fn(&serde_json::Value) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let status = cluster.json(&["status", job]);
+        if ready(&status[0]) {
+            return;
+        }
+        assert!(status[0]["state"] == "running" && Instant::now() < deadline, "waiting for {what}: {status}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The committed output in `dir`, its rows sorted.
+fn sorted_output(dir: &Path) -> Vec<Vec<String>> {
+    let mut rows = crate::support::read_csv_output(dir, "station,max");
+    rows.sort();
+    rows
+}
+
+#[test]
+fn jobs_survive_an_executor_killed_in_the_map_stage_and_another_in_the_reduce_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::scheduler(dir.path(), "127.0.0.1:0", &["--executor-timeout", "1s"]);
+    for n in 0..3 {
+        cluster.add_executor(n, &["--slots", "1"]);
+    }
+    cluster.wait_for_nodes(3);
+    let readings = generate_readings(60_000, 16);
+    write_readings(&dir.path().join("data"), &readings, false);
+    let submit = |cluster: &Cluster, out: &str| {
+        let manifest = dir.path().join(format!("{}.toml", out.trim_end_matches('/')));
+        std::fs::write(&manifest, slow_job(dir.path(), out, true)).unwrap();
+        cluster.json(&["submit", manifest.to_str().unwrap()])["job"].as_str().unwrap().to_owned()
+    };
+    let baseline = submit(&cluster, "baseline/");
+    assert_eq!(wait_for_end(&cluster, &baseline)["state"], "succeeded");
+    let expected = sorted_output(&dir.path().join("baseline"));
+
+    // kill -9 of exec-0 while the map stage runs.
+    let job = submit(&cluster, "map-kill/");
+    wait_until_tasks_run(&cluster, &job);
+    let exec_0 = cluster.processes.remove(1);
+    drop(exec_0);
+    let ended = wait_for_end(&cluster, &job);
+    assert_eq!(ended["state"], "succeeded", "{ended}");
+    assert_eq!(sorted_output(&dir.path().join("map-kill")), expected);
+
+    // kill -9 of exec-1 once the map stage is done and reduce tasks run: its map outputs are
+    // gone and are computed again.
+    let job = submit(&cluster, "reduce-kill/");
+    wait_for_status(&cluster, &job, "the reduce stage", |s| {
+        s["stages"][0]["done"] == s["stages"][0]["total"] && s["stages"][1]["running"].as_u64() > Some(0)
+    });
+    let exec_1 = cluster.processes.remove(1);
+    drop(exec_1);
+    let ended = wait_for_end(&cluster, &job);
+    assert_eq!(ended["state"], "succeeded", "{ended}");
+    assert_eq!(sorted_output(&dir.path().join("reduce-kill")), expected);
+    let nodes = cluster.json(&["nodes"]);
+    let lost = nodes.as_array().unwrap().iter().filter(|n| n["state"] == "lost").count();
+    assert_eq!(lost, 2, "{nodes}");
 }

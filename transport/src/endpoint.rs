@@ -22,9 +22,10 @@ pub struct EndpointConfig {
     pub version: u32,
     /// The largest frame body sent or received, [`MAX_FRAME`] by default.
     pub max_frame: usize,
-    /// A connection with no traffic for this long is closed; 30 s by default.
+    /// A connection with no traffic for this long is closed, so a peer that vanished (killed, or
+    /// its machine gone) is noticed; 6 s by default.
     pub idle_timeout: Duration,
-    /// How often an idle connection is kept alive; 5 s by default.
+    /// How often an idle connection is kept alive; 1 s by default.
     pub keep_alive: Duration,
 }
 
@@ -35,8 +36,8 @@ impl EndpointConfig {
             identity,
             version: PROTOCOL_VERSION,
             max_frame: MAX_FRAME,
-            idle_timeout: Duration::from_secs(30),
-            keep_alive: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(6),
+            keep_alive: Duration::from_secs(1),
         }
     }
 }

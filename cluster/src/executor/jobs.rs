@@ -8,7 +8,9 @@ use crate::task::{BlockSource, ShuffleOutput, TaskContext, TaskInput, run_task};
 use crate::{JobError, TaskCause};
 use flicker_bts::{BtsClient, FetchLimits, ShuffleStore, fetch_partition};
 use flicker_host::{CallError, Runtime};
-use flicker_protocol::task::{JobDescriptor, TaskInput as InputSpec, TaskMetrics, TaskReport, TaskSpec};
+use flicker_protocol::task::{
+    JobDescriptor, LostMapOutput, TaskInput as InputSpec, TaskMetrics, TaskReport, TaskSpec,
+};
 use flicker_protocol::{JobId, MapOutputId, StageId};
 use flicker_storage::Split;
 use std::collections::{HashMap, HashSet};
@@ -165,7 +167,13 @@ impl Jobs {
                     }
                     _ => None,
                 };
-                TaskReport::Failed { cause: failure.to_string(), record }
+                let lost = match &failure.cause {
+                    TaskCause::Fetch { map_output, bts, unreachable, .. } => {
+                        Some(LostMapOutput { id: map_output.clone(), bts: *bts, unreachable: *unreachable })
+                    }
+                    _ => None,
+                };
+                TaskReport::Failed { cause: failure.to_string(), record, lost }
             }
         }
     }
@@ -213,7 +221,13 @@ struct FetchedBlocks<'a> {
 impl BlockSource for FetchedBlocks<'_> {
     fn next_block(&mut self) -> Option<Result<Vec<u8>, TaskCause>> {
         let next = self.io.block_on(self.receiver.recv())?;
-        Some(next.map_err(|(map_output, error)| TaskCause::Fetch { map_output, reason: error.to_string() }))
+        Some(next.map_err(|failure| TaskCause::Fetch {
+            map_output: failure.map_output,
+            bts: failure.bts,
+            // Network failures were retried already: the BTS is gone.
+            unreachable: failure.error.is_retryable(),
+            reason: failure.error.to_string(),
+        }))
     }
 }
 

@@ -198,6 +198,7 @@ impl Executor {
         Registration {
             executor: self.config.id.clone(),
             bts: self.bts,
+            bts_in_process: self.config.bts.is_none(),
             slots: self.config.slots.max(1),
             memory: self.config.memory,
             plugins: Vec::new(),

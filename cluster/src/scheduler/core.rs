@@ -76,10 +76,14 @@ impl SchedulerCore {
         now: Duration,
     ) -> Vec<Action> {
         let executor = registration.executor.clone();
-        if self.members.register(registration, address, now) {
-            self.requeue(&executor);
+        let mut actions = Vec::new();
+        if self.members.is_alive(&executor) {
+            // Its earlier incarnation's tasks (and in-process map outputs) died with it.
+            actions = self.requeue(&executor, now);
         }
-        self.schedule()
+        self.members.register(registration, address, now);
+        actions.extend(self.schedule());
+        actions
     }
 
     /// A heartbeat arrived.
@@ -90,11 +94,11 @@ impl SchedulerCore {
     /// Time passed: executors silent too long are lost and their tasks go elsewhere; a job that
     /// no executor could run for the stall timeout fails.
     pub fn tick(&mut self, now: Duration) -> Vec<Action> {
+        let mut actions = Vec::new();
         for executor in self.members.expire(now) {
             tracing::warn!(%executor, "executor lost: no heartbeat within the timeout");
-            self.requeue(&executor);
+            actions.extend(self.requeue(&executor, now));
         }
-        let mut actions = Vec::new();
         let ids: Vec<JobId> = self.jobs.keys().cloned().collect();
         for id in ids {
             let Some(job) = self.jobs.get_mut(&id) else { continue };
@@ -107,18 +111,29 @@ impl SchedulerCore {
     }
 
     /// An executor's connection closed.
-    pub fn connection_lost(&mut self, executor: &ExecutorId) -> Vec<Action> {
+    pub fn connection_lost(&mut self, executor: &ExecutorId, now: Duration) -> Vec<Action> {
+        let mut actions = Vec::new();
         if self.members.lose(executor) {
             tracing::warn!(%executor, "executor lost: its connection closed");
-            self.requeue(executor);
+            actions = self.requeue(executor, now);
         }
-        self.schedule()
+        actions.extend(self.schedule());
+        actions
     }
 
-    fn requeue(&mut self, executor: &ExecutorId) {
-        for job in self.jobs.values_mut() {
+    /// An executor is gone: its running tasks run elsewhere, and the map outputs its own BTS held
+    /// are computed again where still needed (a standalone BTS outlives it).
+    fn requeue(&mut self, executor: &ExecutorId, now: Duration) -> Vec<Action> {
+        let lost_bts =
+            self.members.get(executor).filter(|m| m.registration.bts_in_process).map(|m| m.registration.bts);
+        let mut changes = Vec::new();
+        for (id, job) in &mut self.jobs {
             job.executor_lost(executor);
+            if let Some(bts) = lost_bts {
+                changes.push((id.clone(), job.map_outputs_lost(bts, None, now)));
+            }
         }
+        changes.into_iter().flat_map(|(id, change)| self.apply(&id, change)).collect()
     }
 
     /// Task slots of the alive executors.
@@ -152,7 +167,10 @@ impl SchedulerCore {
             (Some(job), TaskReport::Succeeded { metrics, output }, Some(bts)) => {
                 job.task_succeeded(task, attempt, executor, bts, metrics, output)
             }
-            (Some(job), TaskReport::Failed { cause, record }, _) => {
+            (Some(job), TaskReport::Failed { lost: Some(lost), .. }, _) => {
+                job.fetch_failed(task, attempt, executor, &lost, now)
+            }
+            (Some(job), TaskReport::Failed { cause, record, lost: None }, _) => {
                 tracing::warn!(%task, attempt, %executor, %cause, "task failed");
                 job.task_failed(task, attempt, executor, cause, record, now)
             }
@@ -269,9 +287,12 @@ mod tests {
     use super::super::membership::tests::registration;
     use super::*;
     use crate::plan::{StageInput, StageOutput, StagePlan};
+    use flicker_protocol::MapOutputId;
     use flicker_protocol::StageId;
     use flicker_protocol::status::JobState;
-    use flicker_protocol::task::{JobDefaults, JobDescriptor, TaskInput, TaskMetrics, TaskOutput};
+    use flicker_protocol::task::{
+        JobDefaults, JobDescriptor, LostMapOutput, TaskInput, TaskMetrics, TaskOutput,
+    };
     use flicker_storage::Split;
 
     fn secs(s: u64) -> Duration {
@@ -454,8 +475,11 @@ mod tests {
         (executor, spec): &(ExecutorId, TaskSpec),
         record: Option<&str>,
     ) -> Vec<Action> {
-        let report =
-            TaskReport::Failed { cause: format!("boom on {executor}"), record: record.map(Into::into) };
+        let report = TaskReport::Failed {
+            cause: format!("boom on {executor}"),
+            record: record.map(Into::into),
+            lost: None,
+        };
         core.report(&spec.task, spec.attempt, executor, report, secs(1))
     }
 
@@ -525,5 +549,65 @@ mod tests {
             panic!()
         };
         assert!(cause.contains("no executor could run the job's tasks for 30s"), "{cause}");
+    }
+
+    fn fetch_failure(
+        core: &mut SchedulerCore,
+        (executor, spec): &(ExecutorId, TaskSpec),
+        lost: LostMapOutput,
+    ) -> Vec<Action> {
+        let report = TaskReport::Failed { cause: "cannot fetch".into(), record: None, lost: Some(lost) };
+        core.report(&spec.task, spec.attempt, executor, report, secs(1))
+    }
+
+    fn bts_of(core: &SchedulerCore, name: &str) -> std::net::SocketAddr {
+        core.members.get(&ExecutorId(name.into())).unwrap().registration.bts
+    }
+
+    #[test]
+    fn map_outputs_of_a_lost_executor_are_computed_again_before_the_reduce_goes_on() {
+        let mut core = cluster(&[("a", 1), ("b", 1)]);
+        let maps = launches(&core.submit(job_with_attempts("j", 2, 1, 4)));
+        let on_b = maps.iter().find(|(e, _)| e.0 == "b").unwrap().clone();
+        let on_a = maps.iter().find(|(e, _)| e.0 == "a").unwrap().clone();
+        succeed(&mut core, &on_b);
+        let reduce = launches(&succeed(&mut core, &on_a)).remove(0);
+        assert_eq!(reduce.0.0, "a");
+        // b goes silent: its map output is gone with it, and its map task must run again.
+        core.heartbeat(&ExecutorId("a".into()), secs(9)).unwrap();
+        assert!(launches(&core.tick(secs(11))).is_empty(), "a's only slot runs the reduce");
+        assert_eq!(core.status(None, secs(11)).unwrap()[0].stages[0].done, 1);
+        // The reduce cannot fetch b's output: it waits while the map task runs again on a.
+        let lost = LostMapOutput {
+            id: MapOutputId { job: JobId("j".into()), stage: StageId(0), map_task: on_b.1.task.index },
+            bts: bts_of(&core, "b"),
+            unreachable: true,
+        };
+        let recompute = launches(&fetch_failure(&mut core, &reduce, lost)).remove(0);
+        assert_eq!((recompute.0.0.as_str(), recompute.1.task.clone()), ("a", on_b.1.task.clone()));
+        let again = launches(&succeed(&mut core, &recompute)).remove(0);
+        let TaskInput::Partition { map_outputs, .. } = &again.1.input else { panic!() };
+        assert!(map_outputs.iter().all(|m| m.bts == bts_of(&core, "a")), "{map_outputs:?}");
+        assert_eq!(again.1.attempt, 1);
+        let status = core.status(None, secs(12)).unwrap().remove(0);
+        assert!(status.failed_attempts.is_empty(), "a fetch failure is not the task's fault");
+        assert_eq!(status.metrics.rows_in, 2, "the lost map task's input is counted once");
+    }
+
+    #[test]
+    fn a_damaged_map_output_alone_is_computed_again() {
+        let mut core = cluster(&[("a", 2)]);
+        let maps = launches(&core.submit(job_with_attempts("j", 2, 1, 4)));
+        succeed(&mut core, &maps[0]);
+        let reduce = launches(&succeed(&mut core, &maps[1])).remove(0);
+        let lost = LostMapOutput {
+            id: MapOutputId { job: JobId("j".into()), stage: StageId(0), map_task: 1 },
+            bts: bts_of(&core, "a"),
+            unreachable: false,
+        };
+        let recompute = launches(&fetch_failure(&mut core, &reduce, lost));
+        assert_eq!(recompute.len(), 1);
+        assert_eq!(recompute[0].1.task.index, 1);
+        assert_eq!(core.status(None, secs(2)).unwrap()[0].stages[0].done, 1);
     }
 }

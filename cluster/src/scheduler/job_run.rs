@@ -20,7 +20,7 @@
 use crate::plan::{StageInput, StageOutput, StagePlan};
 use flicker_protocol::status::{FailedAttempt, JobState, JobStatus, StageStatus};
 use flicker_protocol::task::{
-    JobDescriptor, MapOutputLocation, TaskInput, TaskMetrics, TaskOutput, TaskSpec,
+    JobDescriptor, LostMapOutput, MapOutputLocation, TaskInput, TaskMetrics, TaskOutput, TaskSpec,
 };
 use flicker_protocol::{ExecutorId, JobId, MapOutputId, PluginDigest, StageId, TaskId};
 use flicker_storage::{PartFile, Split};
@@ -48,6 +48,8 @@ pub enum TaskState {
         bts: SocketAddr,
         /// What it left behind.
         output: TaskOutput,
+        /// What it read and wrote (taken back out of the job's totals if it must run again).
+        metrics: TaskMetrics,
     },
 }
 
@@ -95,6 +97,8 @@ struct StageRun {
     tasks: Vec<TaskState>,
     attempts: Vec<u32>,
     failures: Vec<Vec<Failure>>,
+    /// How often each task's map output was lost and computed again.
+    recomputed: Vec<u32>,
     /// Whether its tasks' input counters count towards the job's (a source read by several
     /// stages counts once).
     counts_input: bool,
@@ -188,6 +192,7 @@ impl JobRun {
                     tasks: vec![TaskState::Pending; count],
                     attempts: vec![0; count],
                     failures: vec![Vec::new(); count],
+                    recomputed: vec![0; count],
                     counts_input,
                     sink,
                 }
@@ -360,11 +365,13 @@ impl JobRun {
     ) -> JobChange {
         let Some(position) = self.is_current(task, attempt, executor) else { return JobChange::None };
         let stage = &mut self.stages[position];
-        self.metrics += if stage.counts_input { metrics } else { metrics.without_input() };
+        let metrics = if stage.counts_input { metrics } else { metrics.without_input() };
+        self.metrics += metrics;
         if matches!(output, TaskOutput::MapOutput { .. }) {
             self.shuffle_holders.insert(bts);
         }
-        stage.tasks[task.index as usize] = TaskState::Succeeded { executor: executor.clone(), bts, output };
+        stage.tasks[task.index as usize] =
+            TaskState::Succeeded { executor: executor.clone(), bts, output, metrics };
         *self.tasks_by_executor.entry(executor.clone()).or_default() += 1;
         self.ready_to_commit()
     }
@@ -443,6 +450,65 @@ impl JobRun {
             }
         );
         self.end(JobState::Failed { cause }, now)
+    }
+
+    /// A reduce task could not fetch a map output: the task runs again once the map output is
+    /// computed again (not counted as a failed attempt, as the task did nothing wrong), and every
+    /// map output `lost` names is computed again from its input.
+    pub fn fetch_failed(
+        &mut self,
+        task: &TaskId,
+        attempt: u32,
+        executor: &ExecutorId,
+        lost: &LostMapOutput,
+        now: Duration,
+    ) -> JobChange {
+        let Some(position) = self.is_current(task, attempt, executor) else { return JobChange::None };
+        self.stages[position].tasks[task.index as usize] = TaskState::Pending;
+        tracing::warn!(%task, map_output = %lost.id, bts = %lost.bts, unreachable = lost.unreachable, "fetch failed: recomputing");
+        let only = if lost.unreachable { None } else { Some(&lost.id) };
+        self.map_outputs_lost(lost.bts, only, now)
+    }
+
+    /// Map outputs held by the BTS at `bts` (only `only`, if given) are gone: their map tasks
+    /// run again, unless every reader of them is done. A map output lost more than
+    /// `max_attempts` times fails the job.
+    pub fn map_outputs_lost(
+        &mut self,
+        bts: SocketAddr,
+        only: Option<&MapOutputId>,
+        now: Duration,
+    ) -> JobChange {
+        let done: HashSet<StageId> = self.stages.iter().filter(|s| s.done()).map(|s| s.id).collect();
+        let needed: HashSet<StageId> =
+            self.stages.iter().filter(|s| !done.contains(&s.id)).filter_map(|s| s.depends_on).collect();
+        let mut worn_out = None;
+        for stage in self.stages.iter_mut().filter(|s| needed.contains(&s.id)) {
+            for (index, task) in stage.tasks.iter_mut().enumerate() {
+                let TaskState::Succeeded { bts: held_by, metrics, .. } = task else { continue };
+                let named = only.is_none_or(|id| id.stage == stage.id && id.map_task == index as u32);
+                if *held_by != bts || !named {
+                    continue;
+                }
+                self.metrics -= *metrics;
+                *task = TaskState::Pending;
+                stage.recomputed[index] += 1;
+                if stage.recomputed[index] > self.retry.max_attempts {
+                    worn_out = Some(MapOutputId {
+                        job: self.descriptor.job.clone(),
+                        stage: stage.id,
+                        map_task: index as u32,
+                    });
+                }
+            }
+        }
+        match worn_out {
+            Some(id) => {
+                let cause = format!("{id} was lost more than {} times", self.retry.max_attempts);
+                self.end(JobState::Failed { cause }, now)
+            }
+            None => JobChange::None,
+        }
     }
 
     /// Puts the tasks running on a lost executor back to pending. Returns how many.

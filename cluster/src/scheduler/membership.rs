@@ -49,9 +49,8 @@ impl Membership {
         Self { members: BTreeMap::new(), timeout }
     }
 
-    /// Adds (or renews) a member. Returns true if it was alive already: its earlier incarnation's
-    /// tasks are gone and must be treated as lost.
-    pub fn register(&mut self, registration: Registration, address: SocketAddr, now: Duration) -> bool {
+    /// Adds (or renews) a member.
+    pub fn register(&mut self, registration: Registration, address: SocketAddr, now: Duration) {
         let id = registration.executor.clone();
         let plugins = registration.plugins.iter().copied().collect();
         let member = Member {
@@ -62,7 +61,12 @@ impl Membership {
             running: 0,
             plugins,
         };
-        self.members.insert(id, member).is_some_and(|old| old.state == NodeState::Alive)
+        self.members.insert(id, member);
+    }
+
+    /// Whether `executor` is an alive member.
+    pub fn is_alive(&self, executor: &ExecutorId) -> bool {
+        self.members.get(executor).is_some_and(|m| m.state == NodeState::Alive)
     }
 
     /// Records a heartbeat. A lost or unknown executor must register again.
@@ -162,7 +166,8 @@ pub(crate) mod tests {
     pub(crate) fn registration(name: &str, slots: u32) -> Registration {
         Registration {
             executor: ExecutorId(name.into()),
-            bts: "127.0.0.1:7000".parse().unwrap(),
+            bts: format!("127.0.0.1:{}", 7000 + u32::from(name.as_bytes()[0])).parse().unwrap(),
+            bts_in_process: true,
             slots,
             memory: 1 << 30,
             plugins: Vec::new(),
@@ -177,7 +182,7 @@ pub(crate) mod tests {
     fn silent_executors_are_lost_and_must_register_again() {
         let mut members = Membership::new(secs(10));
         let addr = "127.0.0.1:5000".parse().unwrap();
-        assert!(!members.register(registration("a", 2), addr, secs(0)));
+        members.register(registration("a", 2), addr, secs(0));
         members.register(registration("b", 2), addr, secs(0));
         members.heartbeat(&ExecutorId("a".into()), secs(8)).unwrap();
         assert_eq!(members.expire(secs(15)), vec![ExecutorId("b".into())]);
@@ -190,8 +195,9 @@ pub(crate) mod tests {
         assert_eq!(nodes[0].state, NodeState::Alive);
         assert_eq!(nodes[0].last_heartbeat_ms, 8000);
         assert_eq!(nodes[1].state, NodeState::Lost);
-        assert!(!members.register(registration("b", 2), addr, secs(17)), "b was lost, not alive");
-        assert!(members.register(registration("b", 2), addr, secs(18)), "b re-registered while alive");
+        assert!(!members.is_alive(&ExecutorId("b".into())));
+        members.register(registration("b", 2), addr, secs(17));
+        assert!(members.is_alive(&ExecutorId("b".into())));
     }
 
     #[test]

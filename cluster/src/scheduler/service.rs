@@ -372,7 +372,7 @@ async fn serve_connection(shared: Arc<Shared>, connection: Connection) {
         let current = lock(&shared.executors).get(&executor).is_some_and(|c| c.id() == connection.id());
         if current {
             lock(&shared.executors).remove(&executor);
-            shared.act(|core, _| core.connection_lost(&executor));
+            shared.act(|core, now| core.connection_lost(&executor, now));
         }
     }
 }
