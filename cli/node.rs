@@ -5,7 +5,7 @@ use crate::run::{DefaultsArgs, runtime, start_tokio};
 use anyhow::Context;
 use flicker_bts::ShuffleStore;
 use flicker_cluster::JobDefaults;
-use flicker_cluster::executor::{Executor, ExecutorConfig};
+use flicker_cluster::executor::{Executor, ExecutorConfig, Fault, Faults};
 use flicker_cluster::scheduler::{Scheduler, SchedulerConfig};
 use flicker_protocol::ExecutorId;
 use flicker_transport::{Endpoint, EndpointConfig, Identity};
@@ -77,6 +77,10 @@ pub struct ExecutorArgs {
     /// Where compiled operator components are cached.
     #[arg(long, env = "FLICKER_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+    /// Inject a fault, to test recovery (never for real work):
+    /// `corrupt-map-output=STAGE:TASK` damages that map output's first attempt on disk.
+    #[arg(long = "inject-fault", value_name = "FAULT")]
+    faults: Vec<Fault>,
 }
 
 #[derive(clap::Args)]
@@ -133,6 +137,7 @@ pub fn executor(args: ExecutorArgs) -> anyhow::Result<ExitCode> {
         memory: args.memory,
         work_dir: args.work_dir,
         bts: args.bts.as_deref().map(resolve).transpose()?,
+        faults: Faults(args.faults),
     };
     let runtime = runtime(args.cache_dir)?;
     tokio.block_on(async {

@@ -71,6 +71,14 @@ pub fn summary(out: &mut dyn Write, status: &JobStatus) -> std::io::Result<()> {
     writeln!(out, "  rows in {} (skipped {}), bytes in {}", m.rows_in, m.skipped, human(m.bytes_in))?;
     writeln!(out, "  shuffled {}", human(m.shuffle_bytes))?;
     writeln!(out, "  rows out {}, bytes out {}", m.rows_out, human(m.bytes_out))?;
+    if !status.failed_attempts.is_empty() || status.recomputed_map_outputs > 0 {
+        writeln!(
+            out,
+            "  failed attempts {}, map outputs computed again {}",
+            status.failed_attempts.len(),
+            status.recomputed_map_outputs
+        )?;
+    }
     if status.state == JobState::Succeeded {
         for (sink, url) in &status.outputs {
             writeln!(out, "  output {sink}: {url}")?;

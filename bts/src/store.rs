@@ -293,6 +293,17 @@ impl ShuffleStore {
         Ok(jobs)
     }
 
+    /// Flips one byte of the map output's data file, as a failing disk would: fault injection for
+    /// tests of recovery, never called otherwise. Returns whether there was a byte to flip.
+    pub fn damage(&self, id: &MapOutputId) -> Result<bool, BtsError> {
+        let path = self.paths(id)?.data;
+        let mut bytes = std::fs::read(&path).map_err(io_error(&path))?;
+        let Some(last) = bytes.last_mut() else { return Ok(false) };
+        *last ^= 0x5a;
+        std::fs::write(&path, bytes).map_err(io_error(&path))?;
+        Ok(true)
+    }
+
     fn job_dir(&self, job: &JobId) -> Result<PathBuf, BtsError> {
         if valid_job_id(&job.0) {
             Ok(self.root.join(&job.0))

@@ -77,6 +77,7 @@ impl LocalCluster {
                 memory: defaults.memory_limit.saturating_mul(u64::from(slots)),
                 work_dir: state.path().join("executor"),
                 bts: None,
+                faults: Default::default(),
             },
             runtime,
         )

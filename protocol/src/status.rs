@@ -28,6 +28,8 @@ pub struct JobStatus {
     pub failed_attempts: Vec<FailedAttempt>,
     /// Executors that failed too many of the job's tasks and get no more of them.
     pub excluded_executors: Vec<ExecutorId>,
+    /// Map outputs that were lost or damaged and computed again.
+    pub recomputed_map_outputs: u32,
 }
 
 /// A task attempt that failed.

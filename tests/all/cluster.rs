@@ -555,3 +555,28 @@ fn jobs_survive_an_executor_killed_in_the_map_stage_and_another_in_the_reduce_st
     let lost = nodes.as_array().unwrap().iter().filter(|n| n["state"] == "lost").count();
     assert_eq!(lost, 2, "{nodes}");
 }
+
+#[test]
+fn a_map_output_damaged_on_disk_is_detected_and_computed_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::scheduler(dir.path(), "127.0.0.1:0", &[]);
+    for n in 0..2 {
+        cluster.add_executor(
+            n,
+            &["--inject-fault", "corrupt-map-output=0:0", "--inject-fault", "corrupt-map-output=0:3"],
+        );
+    }
+    cluster.wait_for_nodes(2);
+    let readings = generate_readings(40_000, 17);
+    write_readings(&dir.path().join("data"), &readings, false);
+    let manifest = write_manifest(dir.path(), &readings_job("std:max", "", "out/"));
+
+    let output = cluster.client(&["submit", manifest.to_str().unwrap(), "--wait", "--output", "json"]);
+    assert!(output.status.success(), "submit failed:\n{}", stderr(&output));
+    let status: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(status["recomputed_map_outputs"], 2, "{status}");
+    assert_eq!(status["failed_attempts"].as_array().unwrap().len(), 0, "{status}");
+    let expected: BTreeMap<String, f64> =
+        stats_by_station(&readings).into_iter().map(|(station, s)| (station, s.max)).collect();
+    assert_eq!(output_max(&dir.path().join("out")), expected);
+}

@@ -2,6 +2,7 @@
 //! descriptor the scheduler sends with every task), its cancel flag, and how a task spec becomes
 //! a run of the task pipeline.
 
+use super::Faults;
 use crate::catalog::ComponentSource;
 use crate::job::PreparedJob;
 use crate::task::{BlockSource, ShuffleOutput, TaskContext, TaskInput, run_task};
@@ -67,6 +68,7 @@ pub struct Jobs {
     bts: Arc<BtsClient>,
     shuffle: ShuffleTarget,
     fetch: FetchLimits,
+    faults: Faults,
     jobs: Mutex<Known>,
 }
 
@@ -86,8 +88,17 @@ impl Jobs {
         components: Arc<dyn ComponentSource>,
         bts: Arc<BtsClient>,
         shuffle: ShuffleTarget,
+        faults: Faults,
     ) -> Self {
-        Self { runtime, components, bts, shuffle, fetch: FetchLimits::default(), jobs: Mutex::default() }
+        Self {
+            runtime,
+            components,
+            bts,
+            shuffle,
+            fetch: FetchLimits::default(),
+            faults,
+            jobs: Mutex::default(),
+        }
     }
 
     /// The job's entry, unless the job ended.
@@ -123,7 +134,14 @@ impl Jobs {
         let Some(stage) = job.plan.stages.iter().find(|s| s.id == spec.task.stage) else {
             return TaskReport::failed(format!("the job has no {}", spec.task.stage));
         };
-        let output = StoreShuffle { job: &spec.task.job, target: &self.shuffle, bts: &self.bts, io };
+        let output = StoreShuffle {
+            job: &spec.task.job,
+            attempt: spec.attempt,
+            target: &self.shuffle,
+            bts: &self.bts,
+            faults: &self.faults,
+            io,
+        };
         let ctx = TaskContext {
             job: &job,
             io,
@@ -194,8 +212,10 @@ impl Jobs {
 /// Map outputs into this executor's BTS.
 struct StoreShuffle<'a> {
     job: &'a JobId,
+    attempt: u32,
     target: &'a ShuffleTarget,
     bts: &'a BtsClient,
+    faults: &'a Faults,
     io: &'a Handle,
 }
 
@@ -203,7 +223,15 @@ impl ShuffleOutput for StoreShuffle<'_> {
     fn write(&self, stage: StageId, task: u32, blocks: Vec<Vec<u8>>) -> Result<Vec<u64>, String> {
         let id = MapOutputId { job: self.job.clone(), stage, map_task: task };
         let info = match self.target {
-            ShuffleTarget::Local(store) => store.write_map_output(&id, &blocks).map_err(|e| e.to_string())?,
+            ShuffleTarget::Local(store) => {
+                let info = store.write_map_output(&id, &blocks).map_err(|e| e.to_string())?;
+                if self.faults.corrupts(stage, task, self.attempt)
+                    && store.damage(&id).map_err(|e| e.to_string())?
+                {
+                    tracing::warn!(map_output = %id, "fault injected: map output damaged on disk");
+                }
+                info
+            }
             ShuffleTarget::Remote(bts) => {
                 self.io.block_on(self.bts.put(*bts, &id, &blocks)).map_err(|e| format!("bts {bts}: {e}"))?
             }

@@ -7,8 +7,10 @@
 //! executor connects and registers again. The BTS runs on the executor's own endpoint unless a
 //! standalone BTS is named.
 
+mod faults;
 mod jobs;
 
+pub use faults::{Fault, Faults};
 pub use jobs::ShuffleTarget;
 
 use crate::catalog::ComponentSource;
@@ -47,6 +49,8 @@ pub struct ExecutorConfig {
     pub work_dir: PathBuf,
     /// A standalone BTS to keep map outputs on instead of its own.
     pub bts: Option<SocketAddr>,
+    /// Faults to inject (tests of recovery only).
+    pub faults: Faults,
 }
 
 /// Why an executor could not start.
@@ -146,7 +150,7 @@ impl Executor {
         let components =
             Arc::new(FetchFromScheduler { link: scheduler.clone(), io: tokio::runtime::Handle::current() });
         let bts_client = Arc::new(BtsClient::new(endpoint.clone()));
-        let jobs = Arc::new(Jobs::new(runtime, components, bts_client, target));
+        let jobs = Arc::new(Jobs::new(runtime, components, bts_client, target, config.faults.clone()));
         let slots = Arc::new(Semaphore::new(config.slots.max(1) as usize));
         Ok(Self { config, endpoint, bts, jobs, slots, scheduler })
     }

@@ -595,6 +595,7 @@ impl JobRun {
             outputs: self.outputs.clone(),
             failed_attempts: self.failed_attempts(),
             excluded_executors: self.excluded.iter().cloned().collect(),
+            recomputed_map_outputs: self.stages.iter().flat_map(|s| &s.recomputed).sum(),
         }
     }
 
