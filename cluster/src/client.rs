@@ -10,6 +10,8 @@ use flicker_protocol::task::JobDefaults;
 use flicker_transport::{Connection, Endpoint, EndpointConfig, Identity, TransportError};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
 
 /// Why a client request failed.
 #[derive(Debug, thiserror::Error)]
@@ -39,12 +41,15 @@ pub enum ClientError {
     },
 }
 
+/// How long [`Client::watch`] keeps trying to reach a scheduler that went away (it may be
+/// restarting: jobs resume from its journal).
+pub const RECONNECT_WITHIN: Duration = Duration::from_secs(120);
+
 /// A connection to the scheduler.
 pub struct Client {
     scheduler: SocketAddr,
-    connection: Connection,
-    // Keeps the endpoint alive as long as the connection is used.
-    _endpoint: Endpoint,
+    connection: Mutex<Connection>,
+    endpoint: Endpoint,
 }
 
 impl Client {
@@ -55,11 +60,35 @@ impl Client {
             if scheduler.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().expect("valid");
         let endpoint = Endpoint::bind(bind, EndpointConfig::new(identity)).map_err(transport)?;
         let connection = endpoint.connect(scheduler).await.map_err(transport)?;
-        Ok(Self { scheduler, connection, _endpoint: endpoint })
+        Ok(Self { scheduler, connection: Mutex::new(connection), endpoint })
+    }
+
+    fn connection(&self) -> Connection {
+        self.connection.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Connects again, retrying for up to [`RECONNECT_WITHIN`].
+    async fn reconnect(&self) -> Result<(), ClientError> {
+        let deadline = tokio::time::Instant::now() + RECONNECT_WITHIN;
+        loop {
+            match self.endpoint.connect(self.scheduler).await {
+                Ok(connection) => {
+                    *self.connection.lock().unwrap_or_else(|p| p.into_inner()) = connection;
+                    return Ok(());
+                }
+                Err(source) if tokio::time::Instant::now() >= deadline => {
+                    return Err(ClientError::Transport { scheduler: self.scheduler, source });
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "the scheduler is away; trying again");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            }
+        }
     }
 
     async fn call(&self, request: &SchedulerRequest) -> Result<SchedulerResponse, ClientError> {
-        match self.connection.call(request).await {
+        match self.connection().call(request).await {
             Ok(SchedulerResponse::Error(error)) => Err(error.into()),
             Ok(response) => Ok(response),
             Err(source) => Err(ClientError::Transport { scheduler: self.scheduler, source }),
@@ -103,7 +132,7 @@ impl Client {
 
     async fn upload(&self, digest: flicker_protocol::PluginDigest, bytes: &[u8]) -> Result<(), ClientError> {
         let transport = |source| ClientError::Transport { scheduler: self.scheduler, source };
-        let (mut send, mut recv) = self.connection.open().await.map_err(transport)?;
+        let (mut send, mut recv) = self.connection().open().await.map_err(transport)?;
         send.send(&SchedulerRequest::UploadPlugin { digest, len: bytes.len() as u64 })
             .await
             .map_err(transport)?;
@@ -116,14 +145,31 @@ impl Client {
         }
     }
 
-    /// Follows a job until it ends, calling `progress` with each status; returns the last.
+    /// Follows a job until it ends, calling `progress` with each status; returns the last. If the
+    /// scheduler goes away (a restart), connects again and goes on following the job.
     pub async fn watch(
         &self,
         job: &JobId,
         mut progress: impl FnMut(&JobStatus),
     ) -> Result<JobStatus, ClientError> {
+        loop {
+            match self.watch_once(job, &mut progress).await {
+                Err(ClientError::Transport { source, .. }) => {
+                    tracing::warn!(error = %source, "lost the scheduler while following the job; reconnecting");
+                    self.reconnect().await?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn watch_once(
+        &self,
+        job: &JobId,
+        progress: &mut impl FnMut(&JobStatus),
+    ) -> Result<JobStatus, ClientError> {
         let transport = |source| ClientError::Transport { scheduler: self.scheduler, source };
-        let (mut send, mut recv) = self.connection.open().await.map_err(transport)?;
+        let (mut send, mut recv) = self.connection().open().await.map_err(transport)?;
         send.send(&SchedulerRequest::Watch { job: job.clone() }).await.map_err(transport)?;
         send.finish().map_err(transport)?;
         loop {

@@ -580,3 +580,57 @@ fn a_map_output_damaged_on_disk_is_detected_and_computed_again() {
         stats_by_station(&readings).into_iter().map(|(station, s)| (station, s.max)).collect();
     assert_eq!(output_max(&dir.path().join("out")), expected);
 }
+
+#[test]
+fn a_scheduler_killed_mid_job_resumes_it_after_a_restart_and_the_waiting_client_gets_the_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut cluster = Cluster::scheduler(dir.path(), &listen, &[]);
+    cluster.add_executor(0, &["--slots", "1"]);
+    cluster.add_executor(1, &["--slots", "1"]);
+    cluster.wait_for_nodes(2);
+    let readings = generate_readings(60_000, 18);
+    write_readings(&dir.path().join("data"), &readings, false);
+    let manifest = write_manifest(dir.path(), &slow_job(dir.path(), "out/", false));
+
+    let tls = dir.path().join("tls");
+    let waiting = flicker()
+        .args(["submit", manifest.to_str().unwrap(), "--wait", "--output", "json"])
+        .args(["--scheduler", &listen, "--tls-dir", tls.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let job = loop {
+        let status = cluster.json(&["status"]);
+        if let Some(job) = status.as_array().unwrap().first()
+            && job["stages"][0]["done"].as_u64() >= Some(2)
+        {
+            break job["job"].as_str().unwrap().to_owned();
+        }
+        assert!(Instant::now() < deadline, "no map task finished: {status}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+
+    // kill -9 of the scheduler, and a restart on the same address with the same state.
+    drop(cluster.processes.remove(0));
+    let mut restarted = Cluster::scheduler(dir.path(), &listen, &[]);
+    let resumed = restarted.processes[0].wait_for_log(|log| {
+        let line = log.lines().find(|l| l.contains("resuming a journaled job"))?;
+        line.split("tasks_done=").nth(1)?.split_whitespace().next()?.parse::<u64>().ok()
+    });
+    assert!(resumed >= 2, "the finished map tasks were journaled: {resumed}");
+    cluster.processes.insert(0, restarted.processes.remove(0));
+
+    let output = waiting.wait_with_output().unwrap();
+    assert!(output.status.success(), "the waiting client failed:\n{}", stderr(&output));
+    let status: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(status["job"], job.as_str());
+    assert_eq!(status["state"], "succeeded", "{status}");
+    let expected: BTreeMap<String, f64> =
+        stats_by_station(&readings).into_iter().map(|(station, s)| (station, s.max)).collect();
+    assert_eq!(output_max(&dir.path().join("out")), expected);
+    assert_eq!(cluster.json(&["nodes"]).as_array().unwrap().len(), 2, "the executors joined again");
+}

@@ -3,7 +3,7 @@
 //! job's output, clean up after a job). No I/O and no clock: the service around it moves the
 //! bytes and passes the time in.
 
-use super::job_run::{JobChange, JobRun};
+use super::job_run::{JobChange, JobRun, JournalUpdate};
 use super::membership::Membership;
 use flicker_protocol::scheduler::{Registration, RequestError};
 use flicker_protocol::status::{JobStatus, NodeStatus};
@@ -139,6 +139,29 @@ impl SchedulerCore {
     /// Task slots of the alive executors.
     pub fn alive_slots(&self) -> u32 {
         self.members.alive_slots()
+    }
+
+    /// Takes back a job from the journal after a restart; its tasks run once executors join.
+    pub fn restore(&mut self, job: JobRun) {
+        let id = job.id().clone();
+        self.jobs.insert(id.clone(), job);
+        self.order.push(id);
+    }
+
+    /// Commits of jobs whose every task is done but that were never asked to commit (a job taken
+    /// back from the journal after every task finished).
+    pub fn commit_ready(&mut self) -> Vec<Action> {
+        let ready: Vec<(JobId, JobChange)> =
+            self.jobs.iter_mut().map(|(id, job)| (id.clone(), job.ready_to_commit())).collect();
+        ready.into_iter().flat_map(|(id, change)| self.apply(&id, change)).collect()
+    }
+
+    /// The changes of every job since the last call, for the journal.
+    pub fn take_journal(&mut self) -> Vec<(JobId, JournalUpdate)> {
+        self.jobs
+            .iter_mut()
+            .flat_map(|(id, job)| job.take_journal().into_iter().map(move |u| (id.clone(), u)))
+            .collect()
     }
 
     /// Accepts a job.
@@ -283,7 +306,7 @@ fn pick_executor(
 
 #[cfg(test)]
 mod tests {
-    use super::super::job_run::{RetryPolicy, StageTasks};
+    use super::super::job_run::{RetryPolicy, SplitRange, StageTasks};
     use super::super::membership::tests::registration;
     use super::*;
     use crate::plan::{StageInput, StageOutput, StagePlan};
@@ -293,7 +316,6 @@ mod tests {
     use flicker_protocol::task::{
         JobDefaults, JobDescriptor, LostMapOutput, TaskInput, TaskMetrics, TaskOutput,
     };
-    use flicker_storage::Split;
 
     fn secs(s: u64) -> Duration {
         Duration::from_secs(s)
@@ -328,7 +350,7 @@ mod tests {
                 output: StageOutput::Sink { sink: "out".into() },
             },
         ];
-        let split = |i: usize| Split { object: format!("f{i}").into(), object_size: 10, start: 0, end: 10 };
+        let split = |i: usize| SplitRange { object: format!("f{i}"), object_size: 10, start: 0, end: 10 };
         let inputs = vec![
             StageTasks::Splits { source: "in".into(), splits: (0..splits).map(split).collect() },
             StageTasks::Partitions { upstream: StageId(0) },

@@ -24,6 +24,7 @@ use flicker_protocol::task::{
 };
 use flicker_protocol::{ExecutorId, JobId, MapOutputId, PluginDigest, StageId, TaskId};
 use flicker_storage::{PartFile, Split};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -54,14 +55,14 @@ pub enum TaskState {
 }
 
 /// What the tasks of a stage read.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StageTasks {
     /// One task per split of a source.
     Splits {
         /// The source's id.
         source: String,
         /// The splits, in task order.
-        splits: Vec<Split>,
+        splits: Vec<SplitRange>,
     },
     /// One task per partition of the shuffle written by `upstream`.
     Partitions {
@@ -70,8 +71,32 @@ pub enum StageTasks {
     },
 }
 
+/// A byte range of an input object (a split, as data).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitRange {
+    /// The object's path in the source's store.
+    pub object: String,
+    /// The object's size.
+    pub object_size: u64,
+    /// First byte.
+    pub start: u64,
+    /// End (exclusive).
+    pub end: u64,
+}
+
+impl From<&Split> for SplitRange {
+    fn from(split: &Split) -> Self {
+        Self {
+            object: split.object.to_string(),
+            object_size: split.object_size,
+            start: split.start,
+            end: split.end,
+        }
+    }
+}
+
 /// How many times a job's tasks may fail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetryPolicy {
     /// Attempts of a task before the job fails.
     pub max_attempts: u32,
@@ -119,6 +144,58 @@ enum Phase {
     Ended(JobState),
 }
 
+/// What a finished task left behind, as the journal keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskDone {
+    /// The executor that ran it.
+    pub executor: ExecutorId,
+    /// The BTS holding its shuffle output, for a map task.
+    pub bts: SocketAddr,
+    /// What it left behind.
+    pub output: TaskOutput,
+    /// What it read and wrote.
+    pub metrics: TaskMetrics,
+}
+
+/// A change of a job that the scheduler's journal records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JournalUpdate {
+    /// A task succeeded.
+    TaskDone {
+        /// Its stage.
+        stage: StageId,
+        /// Its index.
+        index: u32,
+        /// What it left behind.
+        done: TaskDone,
+    },
+    /// A task's output was lost: it must run again.
+    TaskUndone {
+        /// Its stage.
+        stage: StageId,
+        /// Its index.
+        index: u32,
+    },
+    /// The job ended.
+    Ended(JobState),
+}
+
+/// What a job is made of, as the journal keeps it: enough to rebuild its [`JobRun`] after a
+/// restart of the scheduler (planning is deterministic).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// The job as executors see it.
+    pub descriptor: JobDescriptor,
+    /// Its name.
+    pub name: String,
+    /// What each stage's tasks read, in plan order.
+    pub inputs: Vec<StageTasks>,
+    /// Each sink's id and URL.
+    pub outputs: Vec<(String, String)>,
+    /// Its retry policy.
+    pub retry: RetryPolicy,
+}
+
 /// What a task report or a commit did to the job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobChange {
@@ -150,6 +227,8 @@ pub struct JobRun {
     excluded: BTreeSet<ExecutorId>,
     /// Since when no executor could run the job's tasks.
     stalled_since: Option<Duration>,
+    /// Changes not yet written to the journal.
+    journal: Vec<JournalUpdate>,
 }
 
 impl JobRun {
@@ -214,7 +293,53 @@ impl JobRun {
             failures_by_executor: BTreeMap::new(),
             excluded: BTreeSet::new(),
             stalled_since: None,
+            journal: Vec::new(),
         }
+    }
+
+    /// The job rebuilt from its journal record, at `now`; `plan` is the plan of its manifest.
+    pub fn from_record(record: JobRecord, plan: &[StagePlan], now: Duration) -> Self {
+        Self::new(record.descriptor, record.name, plan, record.inputs, record.outputs, record.retry, now)
+    }
+
+    /// What the journal keeps of the job.
+    pub fn record(&self) -> JobRecord {
+        JobRecord {
+            descriptor: self.descriptor.clone(),
+            name: self.name.clone(),
+            inputs: self.stages.iter().map(|s| s.input.clone()).collect(),
+            outputs: self.outputs.clone(),
+            retry: self.retry,
+        }
+    }
+
+    /// The changes since the last call, for the journal.
+    pub fn take_journal(&mut self) -> Vec<JournalUpdate> {
+        std::mem::take(&mut self.journal)
+    }
+
+    /// Marks a task done as the journal says it was (after a restart of the scheduler).
+    pub fn restore_done(&mut self, stage: StageId, index: u32, done: TaskDone) {
+        let Some(position) = self.position(stage) else { return };
+        let run = &mut self.stages[position];
+        let Some(task) = run.tasks.get_mut(index as usize) else { return };
+        self.metrics += done.metrics;
+        if matches!(done.output, TaskOutput::MapOutput { .. }) {
+            self.shuffle_holders.insert(done.bts);
+        }
+        *self.tasks_by_executor.entry(done.executor.clone()).or_default() += 1;
+        *task = TaskState::Succeeded {
+            executor: done.executor,
+            bts: done.bts,
+            output: done.output,
+            metrics: done.metrics,
+        };
+    }
+
+    /// Marks the job ended as the journal says it did.
+    pub fn restore_end(&mut self, state: JobState, now: Duration) {
+        self.end(state, now);
+        self.journal.clear();
     }
 
     /// The job's id.
@@ -300,7 +425,7 @@ impl JobRun {
                 let split = &splits[index as usize];
                 TaskInput::Split {
                     source: source.clone(),
-                    object: split.object.to_string(),
+                    object: split.object.clone(),
                     object_size: split.object_size,
                     start: split.start,
                     end: split.end,
@@ -367,6 +492,11 @@ impl JobRun {
         let stage = &mut self.stages[position];
         let metrics = if stage.counts_input { metrics } else { metrics.without_input() };
         self.metrics += metrics;
+        self.journal.push(JournalUpdate::TaskDone {
+            stage: task.stage,
+            index: task.index,
+            done: TaskDone { executor: executor.clone(), bts, output: output.clone(), metrics },
+        });
         if matches!(output, TaskOutput::MapOutput { .. }) {
             self.shuffle_holders.insert(bts);
         }
@@ -492,6 +622,7 @@ impl JobRun {
                 }
                 self.metrics -= *metrics;
                 *task = TaskState::Pending;
+                self.journal.push(JournalUpdate::TaskUndone { stage: stage.id, index: index as u32 });
                 stage.recomputed[index] += 1;
                 if stage.recomputed[index] > self.retry.max_attempts {
                     worn_out = Some(MapOutputId {
@@ -546,6 +677,7 @@ impl JobRun {
         if self.is_ended() || (self.phase == Phase::Committing && state == JobState::Cancelled) {
             return JobChange::None;
         }
+        self.journal.push(JournalUpdate::Ended(state.clone()));
         self.phase = Phase::Ended(state);
         self.ended = Some(now);
         // The executors stop the job's running tasks as part of its cleanup.

@@ -6,6 +6,7 @@
 
 pub mod core;
 pub mod job_run;
+pub mod journal;
 pub mod membership;
 pub mod plugin_store;
 mod service;

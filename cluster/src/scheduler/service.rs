@@ -4,7 +4,8 @@
 //! own, feeding their outcome back as new events.
 
 use super::core::{Action, SchedulerCore};
-use super::job_run::{JobRun, RetryPolicy, StageTasks};
+use super::job_run::{JobRun, RetryPolicy, SplitRange, StageTasks};
+use super::journal::{Journal, JournalError, JournaledJob};
 use super::plugin_store::{PluginStore, PutError};
 use crate::PluginRefs;
 use crate::executor::MAX_COMPONENT;
@@ -65,6 +66,9 @@ pub enum SchedulerError {
         /// Why.
         source: std::io::Error,
     },
+    /// Its journal cannot be opened or read.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
 }
 
 /// A running scheduler.
@@ -80,6 +84,7 @@ struct Shared {
     endpoint: Endpoint,
     runtime: Arc<Runtime>,
     plugins: PluginStore,
+    journal: Journal,
     bts: BtsClient,
     /// The registration connection of each executor: tasks go out on it.
     executors: Mutex<HashMap<ExecutorId, Connection>>,
@@ -98,12 +103,17 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Scheduler {
-    /// Binds the endpoint and opens the state directory. Call [`run`](Self::run) to serve.
+    /// Binds the endpoint, opens the state directory and takes back the jobs its journal holds
+    /// (unfinished ones resume as executors join). Call from within a tokio runtime, then
+    /// [`run`](Self::run) to serve.
     pub fn start(config: SchedulerConfig, runtime: Arc<Runtime>) -> Result<Self, SchedulerError> {
         let state_error = |source| SchedulerError::StateDir { path: config.state_dir.clone(), source };
         let plugins = PluginStore::open(config.state_dir.join("plugins")).map_err(state_error)?;
+        let journal = Journal::open(&config.state_dir)?;
+        let journaled = journal.load()?;
         let endpoint = Endpoint::bind(config.listen, EndpointConfig::new(config.identity.clone()))?;
         let shared = Arc::new(Shared {
+            journal,
             core: Mutex::new(SchedulerCore::new(config.executor_timeout, config.stall_timeout)),
             started: Instant::now(),
             bts: BtsClient::new(endpoint.clone()),
@@ -117,6 +127,11 @@ impl Scheduler {
             next_job: AtomicU64::new(1),
             config,
         });
+        for job in journaled {
+            shared.restore(job);
+        }
+        // A resumed job whose every task was done when the scheduler stopped commits now.
+        shared.act(|core, _| core.commit_ready());
         Ok(Self { shared })
     }
 
@@ -147,12 +162,45 @@ impl Shared {
         self.started.elapsed()
     }
 
+    /// Takes back a job from the journal: planned again from its descriptor, its finished tasks
+    /// marked done (their map outputs are used if still reachable, computed again if not).
+    fn restore(&self, journaled: JournaledJob) {
+        let id = journaled.record.descriptor.job.clone();
+        let prepared =
+            match PreparedJob::from_descriptor(&journaled.record.descriptor, &self.runtime, &self.plugins) {
+                Ok(prepared) => prepared,
+                Err(error) => {
+                    tracing::warn!(job = %id, %error, "cannot take back a journaled job");
+                    return;
+                }
+            };
+        let now = self.now();
+        let mut run = JobRun::from_record(journaled.record, &prepared.plan.stages, now);
+        let done = journaled.done.len();
+        for (stage, index, task) in journaled.done {
+            run.restore_done(stage, index, task);
+        }
+        match journaled.ended {
+            Some(state) => run.restore_end(state, now),
+            None => {
+                tracing::info!(job = %id, tasks_done = done, "resuming a journaled job");
+                lock(&self.prepared).insert(id.clone(), Arc::new(prepared));
+            }
+        }
+        let status = run.status(now);
+        lock(&self.watchers).insert(id, watch::channel(status).0);
+        lock(&self.core).restore(run);
+    }
+
     /// Applies an event to the core, publishes the statuses it changed, and runs its actions.
     fn act(self: &Arc<Self>, event: impl FnOnce(&mut SchedulerCore, Duration) -> Vec<Action>) {
         let now = self.now();
         let actions = {
             let mut core = lock(&self.core);
             let actions = event(&mut core, now);
+            if let Err(error) = self.journal.apply(&core.take_journal()) {
+                tracing::error!(%error, "cannot write the journal");
+            }
             for action in &actions {
                 if let Action::CleanUp { job, .. } = action {
                     lock(&self.cleaning).insert(job.clone());
@@ -310,7 +358,10 @@ impl Shared {
                     let total = objects.iter().map(|o| o.size).sum();
                     let size = split_size
                         .unwrap_or_else(|| split_size_for(total, slots, descriptor.defaults.split_size));
-                    StageTasks::Splits { source: source.clone(), splits: plan_splits(&objects, size) }
+                    StageTasks::Splits {
+                        source: source.clone(),
+                        splits: plan_splits(&objects, size).iter().map(SplitRange::from).collect(),
+                    }
                 }
                 StageInput::Shuffle { stage: upstream, .. } => StageTasks::Partitions { upstream: *upstream },
             });
@@ -413,6 +464,11 @@ async fn answer(
             match tokio::task::spawn_blocking(move || accepting.accept(submission)).await {
                 Ok(Ok((run, prepared))) => {
                     let job = run.id().clone();
+                    if let Err(error) = shared.journal.add_job(&run.record()) {
+                        let reason = format!("cannot journal the job: {error}");
+                        send.send(&SchedulerResponse::Error(RequestError::InvalidJob { reason })).await?;
+                        return send.finish();
+                    }
                     lock(&shared.prepared).insert(job.clone(), Arc::new(prepared));
                     shared.watch(&job).ok();
                     shared.act(|core, _| core.submit(run));

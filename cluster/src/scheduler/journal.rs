@@ -1,0 +1,215 @@
+//! The scheduler's journal: every job, its tasks' outputs and its end, in an embedded `redb`
+//! database under the state directory, so a scheduler killed mid-job resumes it on restart.
+//!
+//! Three tables: `jobs` (job id → [`JobRecord`]), `tasks` ((job id, stage, task) → [`TaskDone`])
+//! and `ends` (job id → the final [`JobState`]). Values are `postcard`-encoded. Every batch of
+//! changes is one transaction, written before its effects are acted on.
+
+use super::job_run::{JobRecord, JournalUpdate, TaskDone};
+use flicker_protocol::status::JobState;
+use flicker_protocol::{JobId, StageId};
+use redb::{Database, ReadableTable, TableDefinition};
+use std::path::{Path, PathBuf};
+
+const JOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("jobs");
+const TASKS: TableDefinition<(&str, u32, u32), &[u8]> = TableDefinition::new("tasks");
+const ENDS: TableDefinition<&str, &[u8]> = TableDefinition::new("ends");
+
+/// Why the journal could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// The database failed.
+    #[error("scheduler journal {}: {source}", path.display())]
+    Store {
+        /// The database file.
+        path: PathBuf,
+        /// The error.
+        source: redb::Error,
+    },
+    /// A record does not decode.
+    #[error("scheduler journal {}: a record of job {job} is damaged: {reason}", path.display())]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// The job.
+        job: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// A job as the journal holds it.
+#[derive(Debug, Clone)]
+pub struct JournaledJob {
+    /// What it is made of.
+    pub record: JobRecord,
+    /// Its tasks that succeeded and still count.
+    pub done: Vec<(StageId, u32, TaskDone)>,
+    /// How it ended, if it did.
+    pub ended: Option<JobState>,
+}
+
+/// The journal database.
+pub struct Journal {
+    db: Database,
+    path: PathBuf,
+}
+
+impl Journal {
+    /// Opens (or creates) the journal in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, JournalError> {
+        let path = dir.join("journal.redb");
+        let store = |source: redb::Error| JournalError::Store { path: path.clone(), source };
+        let db = Database::create(&path).map_err(|e| store(e.into()))?;
+        let write = db.begin_write().map_err(|e| store(e.into()))?;
+        write.open_table(JOBS).map_err(|e| store(e.into()))?;
+        write.open_table(TASKS).map_err(|e| store(e.into()))?;
+        write.open_table(ENDS).map_err(|e| store(e.into()))?;
+        write.commit().map_err(|e| store(e.into()))?;
+        Ok(Self { db, path })
+    }
+
+    fn store_error(&self, source: impl Into<redb::Error>) -> JournalError {
+        JournalError::Store { path: self.path.clone(), source: source.into() }
+    }
+
+    /// Records a new job.
+    pub fn add_job(&self, record: &JobRecord) -> Result<(), JournalError> {
+        let bytes = encode(record);
+        let write = self.db.begin_write().map_err(|e| self.store_error(e))?;
+        {
+            let mut jobs = write.open_table(JOBS).map_err(|e| self.store_error(e))?;
+            jobs.insert(record.descriptor.job.0.as_str(), bytes.as_slice())
+                .map_err(|e| self.store_error(e))?;
+        }
+        write.commit().map_err(|e| self.store_error(e))
+    }
+
+    /// Records a batch of changes in one transaction.
+    pub fn apply(&self, updates: &[(JobId, JournalUpdate)]) -> Result<(), JournalError> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let write = self.db.begin_write().map_err(|e| self.store_error(e))?;
+        {
+            let mut tasks = write.open_table(TASKS).map_err(|e| self.store_error(e))?;
+            let mut ends = write.open_table(ENDS).map_err(|e| self.store_error(e))?;
+            for (job, update) in updates {
+                let job = job.0.as_str();
+                let written = match update {
+                    JournalUpdate::TaskDone { stage, index, done } => {
+                        tasks.insert((job, stage.0, *index), encode(done).as_slice()).map(drop)
+                    }
+                    JournalUpdate::TaskUndone { stage, index } => {
+                        tasks.remove((job, stage.0, *index)).map(drop)
+                    }
+                    JournalUpdate::Ended(state) => ends.insert(job, encode(state).as_slice()).map(drop),
+                };
+                written.map_err(|e| self.store_error(e))?;
+            }
+        }
+        write.commit().map_err(|e| self.store_error(e))
+    }
+
+    /// Every job in the journal, in id order.
+    pub fn load(&self) -> Result<Vec<JournaledJob>, JournalError> {
+        let read = self.db.begin_read().map_err(|e| self.store_error(e))?;
+        let jobs = read.open_table(JOBS).map_err(|e| self.store_error(e))?;
+        let tasks = read.open_table(TASKS).map_err(|e| self.store_error(e))?;
+        let ends = read.open_table(ENDS).map_err(|e| self.store_error(e))?;
+        let mut loaded = Vec::new();
+        for entry in jobs.iter().map_err(|e| self.store_error(e))? {
+            let (id, bytes) = entry.map_err(|e| self.store_error(e))?;
+            let job = id.value().to_owned();
+            let record: JobRecord = self.decode(&job, bytes.value())?;
+            let mut done = Vec::new();
+            let range = tasks.range((job.as_str(), 0, 0)..=(job.as_str(), u32::MAX, u32::MAX));
+            for entry in range.map_err(|e| self.store_error(e))? {
+                let (key, bytes) = entry.map_err(|e| self.store_error(e))?;
+                let (_, stage, index) = key.value();
+                done.push((StageId(stage), index, self.decode(&job, bytes.value())?));
+            }
+            let ended = match ends.get(job.as_str()).map_err(|e| self.store_error(e))? {
+                Some(bytes) => Some(self.decode(&job, bytes.value())?),
+                None => None,
+            };
+            loaded.push(JournaledJob { record, done, ended });
+        }
+        Ok(loaded)
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(&self, job: &str, bytes: &[u8]) -> Result<T, JournalError> {
+        postcard::from_bytes(bytes).map_err(|e| JournalError::Corrupt {
+            path: self.path.clone(),
+            job: job.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    // Encoding plain data into a Vec cannot fail.
+    postcard::to_allocvec(value).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheduler::job_run::{RetryPolicy, StageTasks};
+    use flicker_protocol::ExecutorId;
+    use flicker_protocol::task::{JobDefaults, JobDescriptor, TaskMetrics, TaskOutput};
+
+    fn record(job: &str) -> JobRecord {
+        JobRecord {
+            descriptor: JobDescriptor {
+                job: JobId(job.into()),
+                manifest_path: "job.toml".into(),
+                manifest: "name = \"x\"".into(),
+                base_dir: "/".into(),
+                plugins: Vec::new(),
+                defaults: JobDefaults::default(),
+            },
+            name: "x".into(),
+            inputs: vec![StageTasks::Partitions { upstream: StageId(0) }],
+            outputs: vec![("out".into(), "file:///out".into())],
+            retry: RetryPolicy { max_attempts: 4, exclude_after: 2 },
+        }
+    }
+
+    fn done(n: u64) -> TaskDone {
+        TaskDone {
+            executor: ExecutorId("e".into()),
+            bts: "127.0.0.1:9".parse().unwrap(),
+            output: TaskOutput::MapOutput { partition_bytes: vec![n] },
+            metrics: TaskMetrics { rows_in: n, ..TaskMetrics::default() },
+        }
+    }
+
+    #[test]
+    fn jobs_their_tasks_and_ends_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let journal = Journal::open(dir.path()).unwrap();
+            journal.add_job(&record("a")).unwrap();
+            journal.add_job(&record("b")).unwrap();
+            let a = JobId("a".into());
+            let b = JobId("b".into());
+            journal
+                .apply(&[
+                    (a.clone(), JournalUpdate::TaskDone { stage: StageId(0), index: 1, done: done(1) }),
+                    (a.clone(), JournalUpdate::TaskDone { stage: StageId(0), index: 2, done: done(2) }),
+                    (b.clone(), JournalUpdate::TaskDone { stage: StageId(1), index: 0, done: done(3) }),
+                ])
+                .unwrap();
+            journal.apply(&[(a, JournalUpdate::TaskUndone { stage: StageId(0), index: 1 })]).unwrap();
+            journal.apply(&[(b, JournalUpdate::Ended(JobState::Succeeded))]).unwrap();
+        }
+        let loaded = Journal::open(dir.path()).unwrap().load().unwrap();
+        assert_eq!(loaded.len(), 2);
+        assert_eq!(loaded[0].record, record("a"));
+        assert_eq!(loaded[0].done, vec![(StageId(0), 2, done(2))]);
+        assert_eq!(loaded[0].ended, None);
+        assert_eq!(loaded[1].done, vec![(StageId(1), 0, done(3))]);
+        assert_eq!(loaded[1].ended, Some(JobState::Succeeded));
+    }
+}
