@@ -634,3 +634,64 @@ fn a_scheduler_killed_mid_job_resumes_it_after_a_restart_and_the_waiting_client_
     assert_eq!(output_max(&dir.path().join("out")), expected);
     assert_eq!(cluster.json(&["nodes"]).as_array().unwrap().len(), 2, "the executors joined again");
 }
+
+/// One seeded chaos run: a job of at least 40 tasks while random executors are killed (`kill -9`)
+/// and started again; the output must equal the failure-free computation.
+fn chaos_run(seed: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::scheduler(dir.path(), "127.0.0.1:0", &["--executor-timeout", "1s"]);
+    for n in 0..3 {
+        cluster.add_executor(n, &["--slots", "1"]);
+    }
+    cluster.wait_for_nodes(3);
+    let readings = generate_readings(150_000, 100 + seed);
+    write_readings(&dir.path().join("data"), &readings, false);
+    let job = slow_job(dir.path(), "out/", false)
+        .replace("partitions = 4", "partitions = 8")
+        .replace("millis = \"300\"", "millis = \"250\"");
+    let manifest = write_manifest(dir.path(), &job);
+    let job = cluster.json(&["submit", manifest.to_str().unwrap()])["job"].as_str().unwrap().to_owned();
+
+    let mut rng = crate::support::Rng::new(seed);
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let mut kills = 0;
+    let ended = loop {
+        std::thread::sleep(Duration::from_millis(200 + rng.below(700) as u64));
+        let status = cluster.json(&["status", &job]);
+        if status[0]["state"] != "running" {
+            break status[0].clone();
+        }
+        assert!(Instant::now() < deadline, "seed {seed}: the job did not end: {status}");
+        if kills < 3 {
+            // Processes 1..=3 are the executors, in the order they were (re)started.
+            let victim = 1 + rng.below(3);
+            let process = cluster.processes.remove(victim);
+            let n: usize = process.name.trim_start_matches("exec-").parse().unwrap();
+            drop(process);
+            cluster.add_executor(n, &["--slots", "1"]);
+            kills += 1;
+        }
+    };
+    let tasks: u64 = ended["stages"].as_array().unwrap().iter().map(|s| s["total"].as_u64().unwrap()).sum();
+    assert!(tasks >= 40, "seed {seed}: {tasks} tasks");
+    assert!(kills >= 2, "seed {seed}: the job ended after {kills} kills");
+    assert_eq!(ended["state"], "succeeded", "seed {seed}: {ended}");
+    let expected: BTreeMap<String, f64> =
+        stats_by_station(&readings).into_iter().map(|(station, s)| (station, s.max)).collect();
+    assert_eq!(output_max(&dir.path().join("out")), expected, "seed {seed}");
+}
+
+#[test]
+fn seeded_chaos_killing_and_restarting_executors_never_changes_the_output() {
+    for seed in 1..=5 {
+        chaos_run(seed);
+    }
+}
+
+#[test]
+#[ignore = "a longer sweep: cargo test --release --test all -- --ignored chaos"]
+fn seeded_chaos_sweep() {
+    for seed in 6..=40 {
+        chaos_run(seed);
+    }
+}
