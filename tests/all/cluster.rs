@@ -695,3 +695,43 @@ fn seeded_chaos_sweep() {
         chaos_run(seed);
     }
 }
+
+#[test]
+fn map_output_on_a_standalone_bts_outlives_its_executor_and_is_not_computed_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::scheduler(dir.path(), "127.0.0.1:0", &["--executor-timeout", "1s"]);
+    let tls = dir.path().join("tls");
+    let bts_dir = dir.path().join("bts");
+    let (bts, bts_addr) = Process::start(
+        "bts",
+        &[
+            "bts",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-dir",
+            tls.to_str().unwrap(),
+            "--work-dir",
+            bts_dir.to_str().unwrap(),
+        ],
+    );
+    for n in 0..2 {
+        cluster.add_executor(n, &["--bts", &bts_addr, "--slots", "1"]);
+    }
+    cluster.processes.push(bts);
+    cluster.wait_for_nodes(2);
+    let readings = generate_readings(40_000, 19);
+    write_readings(&dir.path().join("data"), &readings, false);
+    let manifest = write_manifest(dir.path(), &slow_job(dir.path(), "out/", true));
+    let job = cluster.json(&["submit", manifest.to_str().unwrap()])["job"].as_str().unwrap().to_owned();
+    wait_for_status(&cluster, &job, "the reduce stage", |s| {
+        s["stages"][0]["done"] == s["stages"][0]["total"] && s["stages"][1]["running"].as_u64() > Some(0)
+    });
+
+    drop(cluster.processes.remove(1));
+    let ended = wait_for_end(&cluster, &job);
+    assert_eq!(ended["state"], "succeeded", "{ended}");
+    assert_eq!(ended["recomputed_map_outputs"], 0, "{ended}");
+    let expected: BTreeMap<String, f64> =
+        stats_by_station(&readings).into_iter().map(|(station, s)| (station, s.max)).collect();
+    assert_eq!(output_max(&dir.path().join("out")), expected);
+}
