@@ -86,7 +86,11 @@ impl BtsClient {
         match recv.recv::<BtsResponse>().await?.ok_or(TransportError::NoResponse)? {
             BtsResponse::Block(header) => {
                 let bytes = recv.recv_bytes(u64::from(header.stored_len), u64::from(u32::MAX)).await?;
-                Ok(block::decode(&header, &bytes)?)
+                // Checking and decompressing is CPU work: off the task that drives the fetches,
+                // so it overlaps with receiving the next blocks.
+                let decoded = tokio::task::spawn_blocking(move || block::decode(&header, &bytes)).await;
+                let decoded = decoded.map_err(|e| FetchError::Unexpected { answer: format!("decoder stopped: {e}") })?;
+                Ok(decoded?)
             }
             BtsResponse::Error(failure) => Err(failure.into()),
             other => Err(FetchError::Unexpected { answer: format!("{other:?}") }),
