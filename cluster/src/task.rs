@@ -20,6 +20,8 @@ pub(crate) struct TaskContext<'a> {
     pub map_outputs: &'a dyn ShuffleOutput,
     /// Names the temporary area of the job's sink parts.
     pub run_id: &'a str,
+    /// Which attempt of the task this is: its sink part goes to the attempt's own temporary area.
+    pub attempt: u32,
     /// Set when the job is cancelled: the task stops at its next batch.
     pub cancelled: &'a AtomicBool,
 }
@@ -185,9 +187,18 @@ impl<'c> Pipeline<'c> {
                 let committer = OutputCommitter::new(ctx.job.sinks[sink].clone(), ctx.run_id);
                 let written = ctx
                     .io
-                    .block_on(committer.write_part(task, part_extension(&op.plugin_ref), Bytes::from(bytes)))
+                    .block_on(committer.write_part(
+                        task,
+                        ctx.attempt,
+                        part_extension(&op.plugin_ref),
+                        Bytes::from(bytes),
+                    ))
                     .map_err(|e| TaskCause::Storage(Box::new(e)))?;
-                TaskOutput::Part { name: written.name, size: written.size }
+                TaskOutput::Part {
+                    name: written.part.name,
+                    size: written.part.size,
+                    attempt: written.attempt,
+                }
             }
         };
         Ok(TaskOutcome { metrics: self.metrics, output })

@@ -155,12 +155,14 @@ pub enum TaskOutput {
         /// Stored bytes per partition.
         partition_bytes: Vec<u64>,
     },
-    /// A part of a sink's output, in the sink's temporary area.
+    /// A part of a sink's output, in the sink's temporary area of its attempt.
     Part {
         /// The part's file name.
         name: String,
         /// Its size.
         size: u64,
+        /// The attempt that wrote it: the scheduler commits this attempt's part and no other.
+        attempt: u32,
     },
 }
 

@@ -1,15 +1,16 @@
 //! Writing output so that readers see all of it or none of it.
 //!
-//! Parts are written to `<dest>/_temporary/<run id>/`, which listing skips. Committing
-//! replaces any previous output in `<dest>` and writes `<dest>/_SUCCESS` last: an output is
-//! complete exactly when its `_SUCCESS` exists, and `_SUCCESS` says which parts (and sizes)
-//! make it up.
+//! Each task attempt writes its part to `<dest>/_temporary/<run id>/attempt-<n>/`, which listing
+//! skips, so two attempts of one task never write the same object. Committing takes exactly the
+//! attempt the caller names for each part, replaces any previous output in `<dest>` and writes
+//! `<dest>/_SUCCESS` last: an output is complete exactly when its `_SUCCESS` exists, and
+//! `_SUCCESS` says which parts (and sizes) make it up.
 //!
 //! ```text
-//! write_part ×N          commit                                       abort
-//! _temporary/<run>/…  →  delete old _SUCCESS, delete old part-*,      delete _temporary/<run>/…
-//!                        move parts to <dest>/, write _SUCCESS,
-//!                        delete _temporary/<run>/
+//! write_part ×N                    commit                                    abort
+//! _temporary/<run>/attempt-<n>/…  →  delete old _SUCCESS, delete old part-*,   delete _temporary/<run>/…
+//!                                  move the parts to <dest>/, write _SUCCESS,
+//!                                  delete _temporary/<run>/
 //! ```
 
 use std::collections::HashSet;
@@ -37,6 +38,15 @@ pub struct PartFile {
     pub size: u64,
 }
 
+/// A part written by one task attempt, not committed yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedPart {
+    /// The part.
+    pub part: PartFile,
+    /// The attempt that wrote it.
+    pub attempt: u32,
+}
+
 /// Writes the parts of one run's output and commits or aborts them.
 #[derive(Debug, Clone)]
 pub struct OutputCommitter {
@@ -51,24 +61,26 @@ impl OutputCommitter {
         OutputCommitter { dest, run_id: run_id.into() }
     }
 
-    /// Writes part `index` as `<dest>/_temporary/<run id>/part-NNNNN.<extension>` (five digits,
-    /// no `.` when `extension` is empty). Nothing is visible in `dest` until [`commit`].
+    /// Writes part `index` as attempt `attempt` wrote it, to
+    /// `<dest>/_temporary/<run id>/attempt-<attempt>/part-NNNNN.<extension>` (five digits, no `.`
+    /// when `extension` is empty). Nothing is visible in `dest` until [`commit`].
     ///
     /// [`commit`]: OutputCommitter::commit
     pub async fn write_part(
         &self,
         index: u32,
+        attempt: u32,
         extension: &str,
         bytes: Bytes,
-    ) -> Result<PartFile, StorageError> {
+    ) -> Result<StagedPart, StorageError> {
         let name = part_name(index, extension).ok_or_else(|| StorageError::InvalidPartExtension {
             url: self.dest.url().to_owned(),
             extension: extension.to_owned(),
         })?;
-        let part = self.temporary().child(&name);
+        let staged = self.staged(attempt, &name);
         let size = bytes.len() as u64;
-        part.store().put(part.path(), bytes.into()).await.map_err(|source| part.store_error(source))?;
-        Ok(PartFile { name, size })
+        staged.store().put(staged.path(), bytes.into()).await.map_err(|source| staged.store_error(source))?;
+        Ok(StagedPart { part: PartFile { name, size }, attempt })
     }
 
     /// Publishes `parts` (as returned by [`write_part`]) as the output of `dest`, replacing a
@@ -79,9 +91,8 @@ impl OutputCommitter {
     /// If the check fails, the previous output is untouched.
     ///
     /// [`write_part`]: OutputCommitter::write_part
-    pub async fn commit(&self, parts: &[PartFile]) -> Result<(), StorageError> {
-        let temporary = self.temporary();
-        self.check_parts(&temporary, parts).await?;
+    pub async fn commit(&self, parts: &[StagedPart]) -> Result<(), StorageError> {
+        self.check_parts(parts).await?;
 
         let success = self.dest.child(SUCCESS);
         delete_all(&self.dest, vec![success.path().clone()]).await?;
@@ -99,11 +110,13 @@ impl OutputCommitter {
             .collect();
         delete_all(&self.dest, old_parts).await?;
 
-        for part in parts {
-            let (from, to) = (temporary.child(&part.name), self.dest.child(&part.name));
+        for staged in parts {
+            let (from, to) =
+                (self.staged(staged.attempt, &staged.part.name), self.dest.child(&staged.part.name));
             from.store().rename(from.path(), to.path()).await.map_err(|source| from.store_error(source))?;
         }
-        let marker = success::render(parts);
+        let parts: Vec<PartFile> = parts.iter().map(|staged| staged.part.clone()).collect();
+        let marker = success::render(&parts);
         success
             .store()
             .put(success.path(), marker.into())
@@ -125,6 +138,13 @@ impl OutputCommitter {
             .await
             .map_err(|source| temporary.store_error(source))?;
         delete_all(&temporary, leftovers.into_iter().map(|meta| meta.location).collect()).await?;
+        if let Some(dir) = temporary.local_dir()
+            && let Ok(mut attempts) = tokio::fs::read_dir(&dir).await
+        {
+            while let Ok(Some(attempt)) = attempts.next_entry().await {
+                remove_empty_local_dir(&temporary.child(&attempt.file_name().to_string_lossy())).await;
+            }
+        }
         remove_empty_local_dir(&temporary).await;
         remove_empty_local_dir(&self.dest.child(TEMPORARY)).await;
         Ok(())
@@ -135,15 +155,20 @@ impl OutputCommitter {
         self.dest.child(TEMPORARY).child(&self.run_id)
     }
 
+    /// Where attempt `attempt` writes part `name`.
+    fn staged(&self, attempt: u32, name: &str) -> Location {
+        self.temporary().child(&format!("attempt-{attempt}")).child(name)
+    }
+
     /// Checks that `parts` are distinct and written with the sizes they claim.
-    async fn check_parts(&self, temporary: &Location, parts: &[PartFile]) -> Result<(), StorageError> {
+    async fn check_parts(&self, parts: &[StagedPart]) -> Result<(), StorageError> {
         let mut names = HashSet::new();
-        for part in parts {
+        for StagedPart { part, attempt } in parts {
             if !names.insert(&part.name) {
                 let (url, name) = (self.dest.url().to_owned(), part.name.clone());
                 return Err(StorageError::DuplicatePart { url, name });
             }
-            let written = temporary.child(&part.name);
+            let written = self.staged(*attempt, &part.name);
             let meta = match written.store().head(written.path()).await {
                 Ok(meta) => meta,
                 Err(object_store::Error::NotFound { .. }) => {
@@ -263,22 +288,28 @@ mod tests {
         let dest = memory("commit-invisible");
         let committer = OutputCommitter::new(dest.clone(), "run-1");
         let parts = vec![
-            committer.write_part(0, "csv", bytes("a\n")).await.unwrap(),
-            committer.write_part(1, "csv", bytes("bb\n")).await.unwrap(),
+            committer.write_part(0, 0, "csv", bytes("a\n")).await.unwrap(),
+            committer.write_part(1, 0, "csv", bytes("bb\n")).await.unwrap(),
         ];
-        assert_eq!(parts[1], PartFile { name: "part-00001.csv".into(), size: 3 });
+        assert_eq!(
+            parts[1],
+            StagedPart { part: PartFile { name: "part-00001.csv".into(), size: 3 }, attempt: 0 }
+        );
         assert!(matches!(list_inputs(&dest).await, Err(StorageError::NoInput { .. })));
         assert!(matches!(read_committed(&dest).await, Err(StorageError::NotCommitted { .. })));
         assert_eq!(
             objects(&dest).await,
-            ["_temporary/run-1/part-00000.csv", "_temporary/run-1/part-00001.csv"]
+            ["_temporary/run-1/attempt-0/part-00000.csv", "_temporary/run-1/attempt-0/part-00001.csv"]
         );
 
         committer.commit(&parts).await.unwrap();
         assert_eq!(objects(&dest).await, ["_SUCCESS", "part-00000.csv", "part-00001.csv"]);
         assert_eq!(read(&dest, "_SUCCESS").await, "part-00000.csv\t2\npart-00001.csv\t3\n");
         assert_eq!(read(&dest, "part-00001.csv").await, "bb\n");
-        assert_eq!(read_committed(&dest).await.unwrap(), parts);
+        assert_eq!(
+            read_committed(&dest).await.unwrap(),
+            parts.iter().map(|s| s.part.clone()).collect::<Vec<_>>()
+        );
         let inputs = list_inputs(&dest).await.unwrap();
         assert_eq!(
             inputs.iter().map(|o| o.path.filename().unwrap()).collect::<Vec<_>>(),
@@ -292,24 +323,24 @@ mod tests {
         let first = OutputCommitter::new(dest.clone(), "run-1");
         let mut parts = Vec::new();
         for index in 0..3 {
-            parts.push(first.write_part(index, "txt", bytes("old\n")).await.unwrap());
+            parts.push(first.write_part(index, 0, "txt", bytes("old\n")).await.unwrap());
         }
         first.commit(&parts).await.unwrap();
         dest.store().put(dest.child("README").path(), "kept".into()).await.unwrap();
 
         let second = OutputCommitter::new(dest.clone(), "run-2");
-        let part = second.write_part(0, "txt", bytes("new\n")).await.unwrap();
+        let part = second.write_part(0, 0, "txt", bytes("new\n")).await.unwrap();
         second.commit(std::slice::from_ref(&part)).await.unwrap();
         assert_eq!(objects(&dest).await, ["README", "_SUCCESS", "part-00000.txt"]);
         assert_eq!(read(&dest, "part-00000.txt").await, "new\n");
-        assert_eq!(read_committed(&dest).await.unwrap(), [part]);
+        assert_eq!(read_committed(&dest).await.unwrap(), [part.part]);
     }
 
     #[tokio::test]
     async fn abort_leaves_nothing_behind() {
         let dest = memory("commit-abort");
         let committer = OutputCommitter::new(dest.clone(), "run-1");
-        committer.write_part(0, "csv", bytes("a\n")).await.unwrap();
+        committer.write_part(0, 0, "csv", bytes("a\n")).await.unwrap();
         committer.abort().await.unwrap();
         assert!(objects(&dest).await.is_empty());
     }
@@ -318,19 +349,19 @@ mod tests {
     async fn a_failed_check_keeps_the_previous_output() {
         let dest = memory("commit-check");
         let first = OutputCommitter::new(dest.clone(), "run-1");
-        let kept = first.write_part(0, "csv", bytes("a\n")).await.unwrap();
+        let kept = first.write_part(0, 0, "csv", bytes("a\n")).await.unwrap();
         first.commit(std::slice::from_ref(&kept)).await.unwrap();
 
         let second = OutputCommitter::new(dest.clone(), "run-2");
-        let written = second.write_part(0, "csv", bytes("b\n")).await.unwrap();
-        let missing = PartFile { name: "part-00001.csv".into(), size: 1 };
+        let written = second.write_part(0, 0, "csv", bytes("b\n")).await.unwrap();
+        let missing = StagedPart { part: PartFile { name: "part-00001.csv".into(), size: 1 }, attempt: 0 };
         match second.commit(&[written.clone(), missing]).await {
             Err(StorageError::MissingPart { url }) => {
-                assert_eq!(url, "memory://commit-check/out/_temporary/run-2/part-00001.csv")
+                assert_eq!(url, "memory://commit-check/out/_temporary/run-2/attempt-0/part-00001.csv")
             }
             other => panic!("{other:?}"),
         }
-        let wrong_size = PartFile { size: 99, ..written.clone() };
+        let wrong_size = StagedPart { part: PartFile { size: 99, ..written.part.clone() }, attempt: 0 };
         assert!(matches!(
             second.commit(&[wrong_size]).await,
             Err(StorageError::ObjectChanged { actual: 2, .. })
@@ -339,7 +370,7 @@ mod tests {
             second.commit(&[written.clone(), written]).await,
             Err(StorageError::DuplicatePart { .. })
         ));
-        assert_eq!(read_committed(&dest).await.unwrap(), [kept]);
+        assert_eq!(read_committed(&dest).await.unwrap(), [kept.part]);
         assert_eq!(read(&dest, "part-00000.csv").await, "a\n");
     }
 
@@ -358,7 +389,7 @@ mod tests {
     #[tokio::test]
     async fn bad_extensions_are_rejected() {
         let committer = OutputCommitter::new(memory("commit-extension"), "run-1");
-        match committer.write_part(0, "../x", bytes("")).await {
+        match committer.write_part(0, 0, "../x", bytes("")).await {
             Err(StorageError::InvalidPartExtension { url, extension }) => {
                 assert_eq!((url.as_str(), extension.as_str()), ("memory://commit-extension/out", "../x"))
             }
@@ -372,14 +403,14 @@ mod tests {
         let dest = Location::parse("out/", dir.path()).unwrap();
         let old = OutputCommitter::new(dest.clone(), "run-1");
         let old_parts = vec![
-            old.write_part(0, "csv", bytes("1\n")).await.unwrap(),
-            old.write_part(1, "csv", bytes("2\n")).await.unwrap(),
+            old.write_part(0, 0, "csv", bytes("1\n")).await.unwrap(),
+            old.write_part(1, 0, "csv", bytes("2\n")).await.unwrap(),
         ];
         assert!(!dir.path().join("out/part-00000.csv").exists());
         old.commit(&old_parts).await.unwrap();
 
         let new = OutputCommitter::new(dest.clone(), "run-2");
-        let parts = vec![new.write_part(0, "csv", bytes("3\n")).await.unwrap()];
+        let parts = vec![new.write_part(0, 0, "csv", bytes("3\n")).await.unwrap()];
         new.commit(&parts).await.unwrap();
         let mut names: Vec<String> = std::fs::read_dir(dir.path().join("out"))
             .unwrap()
@@ -387,11 +418,14 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, ["_SUCCESS", "part-00000.csv"], "old parts and `_temporary` are gone");
-        assert_eq!(read_committed(&dest).await.unwrap(), parts);
+        assert_eq!(
+            read_committed(&dest).await.unwrap(),
+            parts.iter().map(|s| s.part.clone()).collect::<Vec<_>>()
+        );
 
         let aborted = OutputCommitter::new(dest.clone(), "run-3");
-        aborted.write_part(5, "csv", bytes("x\n")).await.unwrap();
-        assert!(dir.path().join("out/_temporary/run-3/part-00005.csv").exists());
+        aborted.write_part(5, 0, "csv", bytes("x\n")).await.unwrap();
+        assert!(dir.path().join("out/_temporary/run-3/attempt-0/part-00005.csv").exists());
         aborted.abort().await.unwrap();
         assert!(!dir.path().join("out/_temporary").exists());
     }

@@ -51,7 +51,7 @@ mod success;
 #[cfg(test)]
 mod test_support;
 
-pub use commit::{OutputCommitter, PartFile, read_committed};
+pub use commit::{OutputCommitter, PartFile, StagedPart, read_committed};
 pub use error::StorageError;
 pub use line::line_number_at;
 pub use listing::{InputObject, list_inputs};

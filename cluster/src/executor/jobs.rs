@@ -147,6 +147,7 @@ impl Jobs {
             io,
             map_outputs: &output,
             run_id: &spec.task.job.0,
+            attempt: spec.attempt,
             cancelled: &entry.cancelled,
         };
         let outcome = match &spec.input {

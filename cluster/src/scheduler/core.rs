@@ -9,7 +9,7 @@ use flicker_protocol::scheduler::{Registration, RequestError};
 use flicker_protocol::status::{JobStatus, NodeStatus};
 use flicker_protocol::task::{TaskReport, TaskSpec};
 use flicker_protocol::{ExecutorId, JobId, PluginDigest, TaskId};
-use flicker_storage::PartFile;
+use flicker_storage::StagedPart;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -29,7 +29,7 @@ pub enum Action {
         /// The job.
         job: JobId,
         /// Each sink's parts.
-        parts: Vec<(String, Vec<PartFile>)>,
+        parts: Vec<(String, Vec<StagedPart>)>,
     },
     /// The job ended: stop its tasks, drop its state on the executors, remove its shuffle
     /// output, and (unless it succeeded) its uncommitted parts.
@@ -381,7 +381,7 @@ mod tests {
         let output = match spec.input {
             TaskInput::Split { .. } => TaskOutput::MapOutput { partition_bytes: vec![5, 6] },
             TaskInput::Partition { partition, .. } => {
-                TaskOutput::Part { name: format!("part-{partition:05}.csv"), size: 1 }
+                TaskOutput::Part { name: format!("part-{partition:05}.csv"), size: 1, attempt: spec.attempt }
             }
         };
         let metrics = TaskMetrics { rows_in: 1, ..TaskMetrics::default() };
@@ -631,5 +631,18 @@ mod tests {
         assert_eq!(recompute.len(), 1);
         assert_eq!(recompute[0].1.task.index, 1);
         assert_eq!(core.status(None, secs(2)).unwrap()[0].stages[0].done, 1);
+    }
+
+    #[test]
+    fn the_commit_takes_the_part_of_the_attempt_that_succeeded() {
+        let mut core = cluster(&[("a", 1), ("b", 1)]);
+        let map = launches(&core.submit(job_with_attempts("j", 1, 1, 4))).remove(0);
+        let reduce = launches(&succeed(&mut core, &map)).remove(0);
+        let retry = launches(&fail(&mut core, &reduce, None)).remove(0);
+        assert_eq!(retry.1.attempt, 1);
+        let actions = succeed(&mut core, &retry);
+        let [Action::Commit { parts, .. }] = actions.as_slice() else { panic!("{actions:?}") };
+        assert_eq!(parts[0].1.len(), 1);
+        assert_eq!(parts[0].1[0].attempt, 1, "not the failed attempt's part");
     }
 }

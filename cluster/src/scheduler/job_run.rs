@@ -23,7 +23,7 @@ use flicker_protocol::task::{
     JobDescriptor, LostMapOutput, MapOutputLocation, TaskInput, TaskMetrics, TaskOutput, TaskSpec,
 };
 use flicker_protocol::{ExecutorId, JobId, MapOutputId, PluginDigest, StageId, TaskId};
-use flicker_storage::{PartFile, Split};
+use flicker_storage::{PartFile, Split, StagedPart};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::SocketAddr;
@@ -203,7 +203,7 @@ pub enum JobChange {
     None,
     /// Every task succeeded: commit these parts of each sink, then report with
     /// [`JobRun::committed`].
-    Commit(Vec<(String, Vec<PartFile>)>),
+    Commit(Vec<(String, Vec<StagedPart>)>),
     /// The job ended (succeeded, failed or cancelled): clean up after it.
     Ended,
 }
@@ -369,13 +369,14 @@ impl JobRun {
             return JobChange::None;
         }
         self.phase = Phase::Committing;
-        let mut parts: BTreeMap<String, Vec<PartFile>> =
+        let mut parts: BTreeMap<String, Vec<StagedPart>> =
             self.outputs.iter().map(|(sink, _)| (sink.clone(), Vec::new())).collect();
         for stage in &self.stages {
             let Some(sink) = &stage.sink else { continue };
             for task in &stage.tasks {
-                if let TaskState::Succeeded { output: TaskOutput::Part { name, size }, .. } = task {
-                    parts.entry(sink.clone()).or_default().push(PartFile { name: name.clone(), size: *size });
+                if let TaskState::Succeeded { output: TaskOutput::Part { name, size, attempt }, .. } = task {
+                    let part = PartFile { name: name.clone(), size: *size };
+                    parts.entry(sink.clone()).or_default().push(StagedPart { part, attempt: *attempt });
                 }
             }
         }

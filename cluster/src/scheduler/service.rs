@@ -275,7 +275,7 @@ impl Shared {
     async fn commit(
         &self,
         job: &JobId,
-        parts: Vec<(String, Vec<flicker_storage::PartFile>)>,
+        parts: Vec<(String, Vec<flicker_storage::StagedPart>)>,
     ) -> Result<(), String> {
         let prepared = lock(&self.prepared).get(job).cloned().ok_or("the job's plan is gone")?;
         for (sink, parts) in parts {
