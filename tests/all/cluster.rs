@@ -140,6 +140,30 @@ impl Cluster {
         self.processes.push(executor);
     }
 
+    /// Starts a standalone BTS working in `<dir>/bts`; returns its address and directory.
+    fn add_standalone_bts(&mut self) -> (String, PathBuf) {
+        let tls = self.dir.join("tls");
+        let work = self.dir.join("bts");
+        let args = [
+            "bts",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-dir",
+            tls.to_str().unwrap(),
+            "--work-dir",
+            work.to_str().unwrap(),
+        ];
+        let (bts, address) = Process::start("bts", &args);
+        self.processes.push(bts);
+        (address, work)
+    }
+
+    /// `kill -9` of the process named `name`.
+    fn kill(&mut self, name: &str) {
+        let position = self.processes.iter().position(|p| p.name == name).expect("a process of that name");
+        drop(self.processes.remove(position));
+    }
+
     /// `flicker ARGS --scheduler .. --tls-dir ..`.
     fn client(&self, args: &[&str]) -> Output {
         let tls = self.dir.join("tls");
@@ -174,6 +198,11 @@ impl Cluster {
     }
 }
 
+/// The maximum temperature of every station, computed directly.
+fn expected_max(readings: &[crate::run::Reading]) -> BTreeMap<String, f64> {
+    stats_by_station(readings).into_iter().map(|(station, s)| (station, s.max)).collect()
+}
+
 /// Asserts that no shuffle file of any job is left in `dir`.
 fn assert_no_shuffle_files(dir: &Path) {
     let left: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
@@ -198,8 +227,7 @@ fn the_reference_job_runs_on_three_executor_processes() {
     let summary = stdout(&output);
     assert!(summary.contains("rows in 200000 (skipped 0)"), "{summary}");
 
-    let expected: BTreeMap<String, f64> =
-        stats_by_station(&readings).into_iter().map(|(station, s)| (station, s.max)).collect();
+    let expected = expected_max(&readings);
     assert_eq!(output_max(&dir.path().join("out")), expected);
 
     let status = cluster.json(&["status"]);
@@ -360,8 +388,7 @@ fn executors_wait_for_the_scheduler_and_a_silent_one_is_shown_lost() {
     assert!(nodes.as_array().unwrap().iter().all(|n| n["slots"] == 2), "{nodes}");
 
     // kill -9 of an executor: its heartbeats stop and the scheduler declares it lost.
-    let killed = cluster.processes.remove(1);
-    drop(killed);
+    cluster.kill("exec-0");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let nodes = cluster.json(&["nodes"]);
@@ -384,21 +411,7 @@ fn executors_wait_for_the_scheduler_and_a_silent_one_is_shown_lost() {
 fn map_output_kept_by_a_standalone_bts_feeds_the_reduce_and_is_removed_with_the_job() {
     let dir = tempfile::tempdir().unwrap();
     let mut cluster = Cluster::scheduler(dir.path(), "127.0.0.1:0", &[]);
-    let tls = dir.path().join("tls");
-    let bts_dir = dir.path().join("bts");
-    let (bts, bts_addr) = Process::start(
-        "bts",
-        &[
-            "bts",
-            "--listen",
-            "127.0.0.1:0",
-            "--tls-dir",
-            tls.to_str().unwrap(),
-            "--work-dir",
-            bts_dir.to_str().unwrap(),
-        ],
-    );
-    cluster.processes.push(bts);
+    let (bts_addr, bts_dir) = cluster.add_standalone_bts();
     cluster.add_executor(0, &["--bts", &bts_addr]);
     cluster.add_executor(1, &["--bts", &bts_addr]);
     let nodes = cluster.wait_for_nodes(2);
@@ -410,8 +423,7 @@ fn map_output_kept_by_a_standalone_bts_feeds_the_reduce_and_is_removed_with_the_
     let output = cluster.client(&["submit", manifest.to_str().unwrap(), "--wait"]);
     assert!(output.status.success(), "submit failed:\n{}", stderr(&output));
 
-    let expected: BTreeMap<String, f64> =
-        stats_by_station(&readings).into_iter().map(|(station, s)| (station, s.max)).collect();
+    let expected = expected_max(&readings);
     assert_eq!(output_max(&dir.path().join("out")), expected);
     assert_no_shuffle_files(&bts_dir);
     for n in 0..2 {
@@ -461,7 +473,8 @@ fn a_job_fails_with_a_clear_cause_when_every_executor_is_gone() {
     wait_until_tasks_run(&cluster, &job);
 
     // kill -9 of every executor, mid-job.
-    cluster.processes.truncate(1);
+    cluster.kill("exec-0");
+    cluster.kill("exec-1");
     let deadline = Instant::now() + Duration::from_secs(60);
     let cause = loop {
         let status = cluster.json(&["status", &job]);
@@ -534,8 +547,7 @@ fn jobs_survive_an_executor_killed_in_the_map_stage_and_another_in_the_reduce_st
     // kill -9 of exec-0 while the map stage runs.
     let job = submit(&cluster, "map-kill/");
     wait_until_tasks_run(&cluster, &job);
-    let exec_0 = cluster.processes.remove(1);
-    drop(exec_0);
+    cluster.kill("exec-0");
     let ended = wait_for_end(&cluster, &job);
     assert_eq!(ended["state"], "succeeded", "{ended}");
     assert_eq!(sorted_output(&dir.path().join("map-kill")), expected);
@@ -546,8 +558,7 @@ fn jobs_survive_an_executor_killed_in_the_map_stage_and_another_in_the_reduce_st
     wait_for_status(&cluster, &job, "the reduce stage", |s| {
         s["stages"][0]["done"] == s["stages"][0]["total"] && s["stages"][1]["running"].as_u64() > Some(0)
     });
-    let exec_1 = cluster.processes.remove(1);
-    drop(exec_1);
+    cluster.kill("exec-1");
     let ended = wait_for_end(&cluster, &job);
     assert_eq!(ended["state"], "succeeded", "{ended}");
     assert_eq!(sorted_output(&dir.path().join("reduce-kill")), expected);
@@ -576,8 +587,7 @@ fn a_map_output_damaged_on_disk_is_detected_and_computed_again() {
     let status: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(status["recomputed_map_outputs"], 2, "{status}");
     assert_eq!(status["failed_attempts"].as_array().unwrap().len(), 0, "{status}");
-    let expected: BTreeMap<String, f64> =
-        stats_by_station(&readings).into_iter().map(|(station, s)| (station, s.max)).collect();
+    let expected = expected_max(&readings);
     assert_eq!(output_max(&dir.path().join("out")), expected);
 }
 
@@ -615,7 +625,7 @@ fn a_scheduler_killed_mid_job_resumes_it_after_a_restart_and_the_waiting_client_
     };
 
     // kill -9 of the scheduler, and a restart on the same address with the same state.
-    drop(cluster.processes.remove(0));
+    cluster.kill("scheduler");
     let mut restarted = Cluster::scheduler(dir.path(), &listen, &[]);
     let resumed = restarted.processes[0].wait_for_log(|log| {
         let line = log.lines().find(|l| l.contains("resuming a journaled job"))?;
@@ -629,8 +639,7 @@ fn a_scheduler_killed_mid_job_resumes_it_after_a_restart_and_the_waiting_client_
     let status: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(status["job"], job.as_str());
     assert_eq!(status["state"], "succeeded", "{status}");
-    let expected: BTreeMap<String, f64> =
-        stats_by_station(&readings).into_iter().map(|(station, s)| (station, s.max)).collect();
+    let expected = expected_max(&readings);
     assert_eq!(output_max(&dir.path().join("out")), expected);
     assert_eq!(cluster.json(&["nodes"]).as_array().unwrap().len(), 2, "the executors joined again");
 }
@@ -663,11 +672,8 @@ fn chaos_run(seed: u64) {
         }
         assert!(Instant::now() < deadline, "seed {seed}: the job did not end: {status}");
         if kills < 3 {
-            // Processes 1..=3 are the executors, in the order they were (re)started.
-            let victim = 1 + rng.below(3);
-            let process = cluster.processes.remove(victim);
-            let n: usize = process.name.trim_start_matches("exec-").parse().unwrap();
-            drop(process);
+            let n = rng.below(3);
+            cluster.kill(&format!("exec-{n}"));
             cluster.add_executor(n, &["--slots", "1"]);
             kills += 1;
         }
@@ -676,8 +682,7 @@ fn chaos_run(seed: u64) {
     assert!(tasks >= 40, "seed {seed}: {tasks} tasks");
     assert!(kills >= 2, "seed {seed}: the job ended after {kills} kills");
     assert_eq!(ended["state"], "succeeded", "seed {seed}: {ended}");
-    let expected: BTreeMap<String, f64> =
-        stats_by_station(&readings).into_iter().map(|(station, s)| (station, s.max)).collect();
+    let expected = expected_max(&readings);
     assert_eq!(output_max(&dir.path().join("out")), expected, "seed {seed}");
 }
 
@@ -700,24 +705,10 @@ fn seeded_chaos_sweep() {
 fn map_output_on_a_standalone_bts_outlives_its_executor_and_is_not_computed_again() {
     let dir = tempfile::tempdir().unwrap();
     let mut cluster = Cluster::scheduler(dir.path(), "127.0.0.1:0", &["--executor-timeout", "1s"]);
-    let tls = dir.path().join("tls");
-    let bts_dir = dir.path().join("bts");
-    let (bts, bts_addr) = Process::start(
-        "bts",
-        &[
-            "bts",
-            "--listen",
-            "127.0.0.1:0",
-            "--tls-dir",
-            tls.to_str().unwrap(),
-            "--work-dir",
-            bts_dir.to_str().unwrap(),
-        ],
-    );
+    let (bts_addr, _) = cluster.add_standalone_bts();
     for n in 0..2 {
         cluster.add_executor(n, &["--bts", &bts_addr, "--slots", "1"]);
     }
-    cluster.processes.push(bts);
     cluster.wait_for_nodes(2);
     let readings = generate_readings(40_000, 19);
     write_readings(&dir.path().join("data"), &readings, false);
@@ -727,11 +718,10 @@ fn map_output_on_a_standalone_bts_outlives_its_executor_and_is_not_computed_agai
         s["stages"][0]["done"] == s["stages"][0]["total"] && s["stages"][1]["running"].as_u64() > Some(0)
     });
 
-    drop(cluster.processes.remove(1));
+    cluster.kill("exec-0");
     let ended = wait_for_end(&cluster, &job);
     assert_eq!(ended["state"], "succeeded", "{ended}");
     assert_eq!(ended["recomputed_map_outputs"], 0, "{ended}");
-    let expected: BTreeMap<String, f64> =
-        stats_by_station(&readings).into_iter().map(|(station, s)| (station, s.max)).collect();
+    let expected = expected_max(&readings);
     assert_eq!(output_max(&dir.path().join("out")), expected);
 }
