@@ -89,7 +89,8 @@ impl BtsClient {
                 // Checking and decompressing is CPU work: off the task that drives the fetches,
                 // so it overlaps with receiving the next blocks.
                 let decoded = tokio::task::spawn_blocking(move || block::decode(&header, &bytes)).await;
-                let decoded = decoded.map_err(|e| FetchError::Unexpected { answer: format!("decoder stopped: {e}") })?;
+                let decoded = decoded
+                    .map_err(|e| FetchError::Unexpected { answer: format!("decoder stopped: {e}") })?;
                 Ok(decoded?)
             }
             BtsResponse::Error(failure) => Err(failure.into()),

@@ -1,16 +1,19 @@
 //! Writing output so that readers see all of it or none of it.
 //!
 //! Each task attempt writes its part to `<dest>/_temporary/<run id>/attempt-<n>/`, which listing
-//! skips, so two attempts of one task never write the same object. Committing takes exactly the
-//! attempt the caller names for each part, replaces any previous output in `<dest>` and writes
-//! `<dest>/_SUCCESS` last: an output is complete exactly when its `_SUCCESS` exists, and
-//! `_SUCCESS` says which parts (and sizes) make it up.
+//! skips, so two attempts of one task never write the same object. Part names carry the run id
+//! (`part-00003-<run id>.csv`), so a run's parts never overwrite another run's. Committing takes
+//! exactly the attempt the caller names for each part, moves the parts into `<dest>`, then
+//! replaces `<dest>/_SUCCESS` (a single atomic put) with one listing them, and only then deletes
+//! the previous run's parts. An output is complete exactly when its `_SUCCESS` exists, and
+//! `_SUCCESS` says which parts (and sizes) make it up: a reader that reads `_SUCCESS` and then the
+//! parts it lists sees the old output or the new one, never a mix.
 //!
 //! ```text
-//! write_part ×N                    commit                                    abort
-//! _temporary/<run>/attempt-<n>/…  →  delete old _SUCCESS, delete old part-*,   delete _temporary/<run>/…
-//!                                  move the parts to <dest>/, write _SUCCESS,
-//!                                  delete _temporary/<run>/
+//! write_part ×N                    commit                                      abort
+//! _temporary/<run>/attempt-<n>/…  →  move the parts to <dest>/, replace          delete _temporary/<run>/…
+//!                                  _SUCCESS, delete the old parts and
+//!                                  _temporary/<run>/
 //! ```
 
 use std::collections::HashSet;
@@ -73,10 +76,11 @@ impl OutputCommitter {
         extension: &str,
         bytes: Bytes,
     ) -> Result<StagedPart, StorageError> {
-        let name = part_name(index, extension).ok_or_else(|| StorageError::InvalidPartExtension {
-            url: self.dest.url().to_owned(),
-            extension: extension.to_owned(),
-        })?;
+        let name =
+            part_name(index, &self.run_id, extension).ok_or_else(|| StorageError::InvalidPartExtension {
+                url: self.dest.url().to_owned(),
+                extension: extension.to_owned(),
+            })?;
         let staged = self.staged(attempt, &name);
         let size = bytes.len() as u64;
         staged.store().put(staged.path(), bytes.into()).await.map_err(|source| staged.store_error(source))?;
@@ -92,38 +96,37 @@ impl OutputCommitter {
     ///
     /// [`write_part`]: OutputCommitter::write_part
     pub async fn commit(&self, parts: &[StagedPart]) -> Result<(), StorageError> {
-        self.check_parts(parts).await?;
-
-        let success = self.dest.child(SUCCESS);
-        delete_all(&self.dest, vec![success.path().clone()]).await?;
+        let waiting = self.check_parts(parts).await?;
         let listing = self
             .dest
             .store()
             .list_with_delimiter(Some(self.dest.path()))
             .await
             .map_err(|source| self.dest.store_error(source))?;
+        let new_names: HashSet<&str> = parts.iter().map(|staged| staged.part.name.as_str()).collect();
         let old_parts = listing
             .objects
             .into_iter()
             .map(|meta| meta.location)
-            .filter(|path| path.filename().is_some_and(|name| name.starts_with(PART_PREFIX)))
+            .filter(|path| {
+                path.filename().is_some_and(|name| name.starts_with(PART_PREFIX) && !new_names.contains(name))
+            })
             .collect();
-        delete_all(&self.dest, old_parts).await?;
 
-        for staged in parts {
+        for staged in parts.iter().zip(waiting).filter_map(|(staged, waiting)| waiting.then_some(staged)) {
             let (from, to) =
                 (self.staged(staged.attempt, &staged.part.name), self.dest.child(&staged.part.name));
             from.store().rename(from.path(), to.path()).await.map_err(|source| from.store_error(source))?;
         }
         let parts: Vec<PartFile> = parts.iter().map(|staged| staged.part.clone()).collect();
-        let marker = success::render(&parts);
+        let success = self.dest.child(SUCCESS);
         success
             .store()
-            .put(success.path(), marker.into())
+            .put(success.path(), success::render(&parts).into())
             .await
             .map_err(|source| success.store_error(source))?;
         tracing::debug!(dest = self.dest.url(), parts = parts.len(), "output committed");
-
+        delete_all(&self.dest, old_parts).await?;
         self.abort().await
     }
 
@@ -160,19 +163,29 @@ impl OutputCommitter {
         self.temporary().child(&format!("attempt-{attempt}")).child(name)
     }
 
-    /// Checks that `parts` are distinct and written with the sizes they claim.
-    async fn check_parts(&self, parts: &[StagedPart]) -> Result<(), StorageError> {
+    /// Checks that `parts` are distinct and written with the sizes they claim; returns, for each,
+    /// whether it still waits in its attempt's area (`false`: an interrupted commit of this run
+    /// moved it into place already, which makes committing again safe).
+    async fn check_parts(&self, parts: &[StagedPart]) -> Result<Vec<bool>, StorageError> {
         let mut names = HashSet::new();
+        let mut staged = Vec::with_capacity(parts.len());
         for StagedPart { part, attempt } in parts {
             if !names.insert(&part.name) {
                 let (url, name) = (self.dest.url().to_owned(), part.name.clone());
                 return Err(StorageError::DuplicatePart { url, name });
             }
             let written = self.staged(*attempt, &part.name);
-            let meta = match written.store().head(written.path()).await {
-                Ok(meta) => meta,
+            let (meta, waiting) = match written.store().head(written.path()).await {
+                Ok(meta) => (meta, true),
                 Err(object_store::Error::NotFound { .. }) => {
-                    return Err(StorageError::MissingPart { url: written.url().to_owned() });
+                    let moved = self.dest.child(&part.name);
+                    match moved.store().head(moved.path()).await {
+                        Ok(meta) => (meta, false),
+                        Err(object_store::Error::NotFound { .. }) => {
+                            return Err(StorageError::MissingPart { url: written.url().to_owned() });
+                        }
+                        Err(source) => return Err(moved.store_error(source)),
+                    }
                 }
                 Err(source) => return Err(written.store_error(source)),
             };
@@ -180,8 +193,9 @@ impl OutputCommitter {
                 let url = written.url().to_owned();
                 return Err(StorageError::ObjectChanged { url, expected: part.size, actual: meta.size });
             }
+            staged.push(waiting);
         }
-        Ok(())
+        Ok(staged)
     }
 }
 
@@ -200,13 +214,14 @@ pub async fn read_committed(dest: &Location) -> Result<Vec<PartFile>, StorageErr
 }
 
 /// `part-NNNNN.<extension>`, if `extension` makes a plain file name.
-fn part_name(index: u32, extension: &str) -> Option<String> {
-    if !extension.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')) {
+fn part_name(index: u32, run_id: &str, extension: &str) -> Option<String> {
+    let plain = |text: &str| text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if !plain(extension) || !plain(run_id) {
         return None;
     }
     Some(match extension {
-        "" => format!("{PART_PREFIX}{index:05}"),
-        _ => format!("{PART_PREFIX}{index:05}.{extension}"),
+        "" => format!("{PART_PREFIX}{index:05}-{run_id}"),
+        _ => format!("{PART_PREFIX}{index:05}-{run_id}.{extension}"),
     })
 }
 
@@ -276,11 +291,12 @@ mod tests {
 
     #[test]
     fn part_names_are_zero_padded() {
-        assert_eq!(part_name(7, "csv").unwrap(), "part-00007.csv");
-        assert_eq!(part_name(123_456, "json.gz").unwrap(), "part-123456.json.gz");
-        assert_eq!(part_name(0, "").unwrap(), "part-00000");
-        assert_eq!(part_name(0, "a/b"), None);
-        assert_eq!(part_name(0, "x y"), None);
+        assert_eq!(part_name(7, "run-1", "csv").unwrap(), "part-00007-run-1.csv");
+        assert_eq!(part_name(123_456, "r", "json.gz").unwrap(), "part-123456-r.json.gz");
+        assert_eq!(part_name(0, "r", "").unwrap(), "part-00000-r");
+        assert_eq!(part_name(0, "r", "a/b"), None);
+        assert_eq!(part_name(0, "r", "x y"), None);
+        assert_eq!(part_name(0, "../r", "csv"), None);
     }
 
     #[tokio::test]
@@ -293,19 +309,22 @@ mod tests {
         ];
         assert_eq!(
             parts[1],
-            StagedPart { part: PartFile { name: "part-00001.csv".into(), size: 3 }, attempt: 0 }
+            StagedPart { part: PartFile { name: "part-00001-run-1.csv".into(), size: 3 }, attempt: 0 }
         );
         assert!(matches!(list_inputs(&dest).await, Err(StorageError::NoInput { .. })));
         assert!(matches!(read_committed(&dest).await, Err(StorageError::NotCommitted { .. })));
         assert_eq!(
             objects(&dest).await,
-            ["_temporary/run-1/attempt-0/part-00000.csv", "_temporary/run-1/attempt-0/part-00001.csv"]
+            [
+                "_temporary/run-1/attempt-0/part-00000-run-1.csv",
+                "_temporary/run-1/attempt-0/part-00001-run-1.csv"
+            ]
         );
 
         committer.commit(&parts).await.unwrap();
-        assert_eq!(objects(&dest).await, ["_SUCCESS", "part-00000.csv", "part-00001.csv"]);
-        assert_eq!(read(&dest, "_SUCCESS").await, "part-00000.csv\t2\npart-00001.csv\t3\n");
-        assert_eq!(read(&dest, "part-00001.csv").await, "bb\n");
+        assert_eq!(objects(&dest).await, ["_SUCCESS", "part-00000-run-1.csv", "part-00001-run-1.csv"]);
+        assert_eq!(read(&dest, "_SUCCESS").await, "part-00000-run-1.csv\t2\npart-00001-run-1.csv\t3\n");
+        assert_eq!(read(&dest, "part-00001-run-1.csv").await, "bb\n");
         assert_eq!(
             read_committed(&dest).await.unwrap(),
             parts.iter().map(|s| s.part.clone()).collect::<Vec<_>>()
@@ -313,7 +332,7 @@ mod tests {
         let inputs = list_inputs(&dest).await.unwrap();
         assert_eq!(
             inputs.iter().map(|o| o.path.filename().unwrap()).collect::<Vec<_>>(),
-            ["part-00000.csv", "part-00001.csv"]
+            ["part-00000-run-1.csv", "part-00001-run-1.csv"]
         );
     }
 
@@ -331,8 +350,8 @@ mod tests {
         let second = OutputCommitter::new(dest.clone(), "run-2");
         let part = second.write_part(0, 0, "txt", bytes("new\n")).await.unwrap();
         second.commit(std::slice::from_ref(&part)).await.unwrap();
-        assert_eq!(objects(&dest).await, ["README", "_SUCCESS", "part-00000.txt"]);
-        assert_eq!(read(&dest, "part-00000.txt").await, "new\n");
+        assert_eq!(objects(&dest).await, ["README", "_SUCCESS", "part-00000-run-2.txt"]);
+        assert_eq!(read(&dest, "part-00000-run-2.txt").await, "new\n");
         assert_eq!(read_committed(&dest).await.unwrap(), [part.part]);
     }
 
@@ -354,10 +373,11 @@ mod tests {
 
         let second = OutputCommitter::new(dest.clone(), "run-2");
         let written = second.write_part(0, 0, "csv", bytes("b\n")).await.unwrap();
-        let missing = StagedPart { part: PartFile { name: "part-00001.csv".into(), size: 1 }, attempt: 0 };
+        let missing =
+            StagedPart { part: PartFile { name: "part-00001-run-2.csv".into(), size: 1 }, attempt: 0 };
         match second.commit(&[written.clone(), missing]).await {
             Err(StorageError::MissingPart { url }) => {
-                assert_eq!(url, "memory://commit-check/out/_temporary/run-2/attempt-0/part-00001.csv")
+                assert_eq!(url, "memory://commit-check/out/_temporary/run-2/attempt-0/part-00001-run-2.csv")
             }
             other => panic!("{other:?}"),
         }
@@ -371,7 +391,7 @@ mod tests {
             Err(StorageError::DuplicatePart { .. })
         ));
         assert_eq!(read_committed(&dest).await.unwrap(), [kept.part]);
-        assert_eq!(read(&dest, "part-00000.csv").await, "a\n");
+        assert_eq!(read(&dest, "part-00000-run-1.csv").await, "a\n");
     }
 
     #[tokio::test]
@@ -406,7 +426,7 @@ mod tests {
             old.write_part(0, 0, "csv", bytes("1\n")).await.unwrap(),
             old.write_part(1, 0, "csv", bytes("2\n")).await.unwrap(),
         ];
-        assert!(!dir.path().join("out/part-00000.csv").exists());
+        assert!(!dir.path().join("out/part-00000-run-1.csv").exists());
         old.commit(&old_parts).await.unwrap();
 
         let new = OutputCommitter::new(dest.clone(), "run-2");
@@ -417,7 +437,7 @@ mod tests {
             .map(|entry| entry.unwrap().file_name().into_string().unwrap())
             .collect();
         names.sort();
-        assert_eq!(names, ["_SUCCESS", "part-00000.csv"], "old parts and `_temporary` are gone");
+        assert_eq!(names, ["_SUCCESS", "part-00000-run-2.csv"], "old parts and `_temporary` are gone");
         assert_eq!(
             read_committed(&dest).await.unwrap(),
             parts.iter().map(|s| s.part.clone()).collect::<Vec<_>>()
@@ -425,8 +445,42 @@ mod tests {
 
         let aborted = OutputCommitter::new(dest.clone(), "run-3");
         aborted.write_part(5, 0, "csv", bytes("x\n")).await.unwrap();
-        assert!(dir.path().join("out/_temporary/run-3/attempt-0/part-00005.csv").exists());
+        assert!(dir.path().join("out/_temporary/run-3/attempt-0/part-00005-run-3.csv").exists());
         aborted.abort().await.unwrap();
         assert!(!dir.path().join("out/_temporary").exists());
+    }
+
+    #[tokio::test]
+    async fn a_reader_of_the_old_listing_never_meets_a_new_part() {
+        let dest = memory("commit-readers");
+        let first = OutputCommitter::new(dest.clone(), "run-1");
+        let old = vec![first.write_part(0, 0, "csv", bytes("old\n")).await.unwrap()];
+        first.commit(&old).await.unwrap();
+        let listed = read_committed(&dest).await.unwrap();
+
+        let second = OutputCommitter::new(dest.clone(), "run-2");
+        let new = vec![second.write_part(0, 0, "csv", bytes("new!\n")).await.unwrap()];
+        assert_ne!(new[0].part.name, listed[0].name, "a run's parts never take another run's names");
+        second.commit(&new).await.unwrap();
+        // The old part is gone (a slow reader gets an error), never replaced by new bytes.
+        assert!(dest.store().get(dest.child(&listed[0].name).path()).await.is_err());
+        assert_eq!(read_committed(&dest).await.unwrap(), [new[0].part.clone()]);
+    }
+
+    #[tokio::test]
+    async fn an_interrupted_commit_can_be_made_again() {
+        let dest = memory("commit-again");
+        let committer = OutputCommitter::new(dest.clone(), "run-1");
+        let parts = vec![
+            committer.write_part(0, 0, "csv", bytes("a\n")).await.unwrap(),
+            committer.write_part(1, 2, "csv", bytes("bb\n")).await.unwrap(),
+        ];
+        // A commit stopped after moving the first part, before `_SUCCESS`.
+        let (from, to) = (committer.staged(0, &parts[0].part.name), dest.child(&parts[0].part.name));
+        from.store().rename(from.path(), to.path()).await.unwrap();
+        assert!(matches!(read_committed(&dest).await, Err(StorageError::NotCommitted { .. })));
+        committer.commit(&parts).await.unwrap();
+        assert_eq!(objects(&dest).await, ["_SUCCESS", "part-00000-run-1.csv", "part-00001-run-1.csv"]);
+        assert_eq!(read(&dest, "part-00001-run-1.csv").await, "bb\n");
     }
 }

@@ -2,8 +2,8 @@
 //! the same result computed directly in the test.
 
 use crate::support::{
-    Rng, assert_failed, assert_succeeded, csv_quote, part_files, read_committed, read_csv_output, run_job,
-    toml_string, write_file, write_manifest,
+    Rng, assert_failed, assert_succeeded, csv_quote, part_files, part_indexes, read_committed,
+    read_csv_output, run_job, toml_string, write_file, write_manifest,
 };
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -203,7 +203,7 @@ fn max_temperature_over_many_splits_matches_a_direct_computation() {
     assert!(summary.contains("rows in 100000 (skipped 0)"), "{summary}");
     assert!(summary.contains("output out: file://"), "{summary}");
     let out = dir.path().join("out");
-    assert_eq!(part_files(&out), FOUR_PARTS);
+    assert_eq!(part_indexes(&out), FOUR_PARTS);
     let expected: BTreeMap<String, f64> =
         stats_by_station(&readings).into_iter().map(|(station, s)| (station, s.max)).collect();
     assert_eq!(expected.len(), BASES.split('|').count() * PER_BASE + AWKWARD.len());
@@ -224,7 +224,7 @@ fn stats_gives_count_min_mean_and_max_per_station() {
 
     assert!(summary.contains("rows in 100000 (skipped 0)"), "{summary}");
     let out = dir.path().join("out");
-    assert_eq!(part_files(&out), FOUR_PARTS);
+    assert_eq!(part_indexes(&out), FOUR_PARTS);
     let found = by_key(read_csv_output(&out, "station,count,min,mean,max"), 5);
     let expected = stats_by_station(&readings);
     assert_eq!(found.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>());
@@ -325,7 +325,7 @@ plugin = "std:format-csv"
 
     assert!(summary.contains(&format!("rows in {lines_written} (skipped 0)")), "{summary}");
     let out = dir.path().join("out");
-    assert_eq!(part_files(&out), ["part-00000.csv", "part-00001.csv", "part-00002.csv"]);
+    assert_eq!(part_indexes(&out), ["part-00000.csv", "part-00001.csv", "part-00002.csv"]);
     let found: BTreeMap<String, u64> = by_key(read_csv_output(&out, "word,count"), 2)
         .into_iter()
         .map(|(word, row)| (word, row[0].parse().expect("a count")))
@@ -547,7 +547,7 @@ plugin = "std:format-jsonl"
 
     assert!(summary.contains("rows in 30000 (skipped 0)"), "{summary}");
     let out = dir.path().join("out");
-    assert_eq!(part_files(&out), ["part-00000.jsonl", "part-00001.jsonl", "part-00002.jsonl"]);
+    assert_eq!(part_indexes(&out), ["part-00000.jsonl", "part-00001.jsonl", "part-00002.jsonl"]);
     let mut found = BTreeMap::new();
     for (_, text) in read_committed(&out) {
         for line in text.lines() {
@@ -669,7 +669,7 @@ plugin = "std:format-csv"
         .map(|(station, s)| (station, s.max))
         .collect();
     let out_b = dir.path().join("out-b");
-    assert_eq!(part_files(&out_b), ["part-00000.csv", "part-00001.csv"]);
+    assert_eq!(part_indexes(&out_b), ["part-00000.csv", "part-00001.csv"]);
     assert_eq!(output_max(&out_b), expected_b);
 }
 

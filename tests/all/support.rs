@@ -154,6 +154,20 @@ pub fn read_committed(dir: &std::path::Path) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The `part-*` files directly in `dir` named by their index and extension, without the run id
+/// every part name carries (`part-00003-job-17-1.csv` → `part-00003.csv`), sorted.
+pub fn part_indexes(dir: &std::path::Path) -> Vec<String> {
+    part_files(dir)
+        .into_iter()
+        .map(|name| {
+            let (index, rest) = name.split_at("part-00000".len().min(name.len()));
+            let extension = rest.split_once('.').map_or(String::new(), |(_, ext)| format!(".{ext}"));
+            assert!(rest.starts_with('-'), "part {name:?} has no run id");
+            format!("{index}{extension}")
+        })
+        .collect()
+}
+
 /// The names of the `part-*` files directly in `dir`, sorted (none if `dir` does not exist).
 pub fn part_files(dir: &std::path::Path) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
