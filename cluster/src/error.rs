@@ -121,6 +121,8 @@ pub enum RecordLocation {
         object: String,
         /// 1-based line number.
         line: u64,
+        /// Byte offset of the line's start in the object.
+        offset: u64,
         /// The line's text (shortened when long).
         content: String,
     },
@@ -134,7 +136,9 @@ pub enum RecordLocation {
 impl fmt::Display for RecordLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RecordLocation::Line { object, line, content } => write!(f, "{object} line {line}: {content:?}"),
+            RecordLocation::Line { object, line, offset, content } => {
+                write!(f, "{object} line {line}: {content:?} (byte offset {offset})")
+            }
             RecordLocation::Row { content } => write!(f, "row ({content})"),
         }
     }

@@ -312,5 +312,6 @@ fn bad_line(
     }
     let at = chunk.offset + *offset;
     let line = ctx.io.block_on(line_number_at(location, &split.object, at)).ok()?;
-    Some(RecordLocation::Line { object: location.at(split.object.clone()).url().to_owned(), line, content })
+    let object = location.at(split.object.clone()).url().to_owned();
+    Some(RecordLocation::Line { object, line, offset: at, content })
 }

@@ -443,9 +443,11 @@ fn a_record_that_fails_on_two_executors_fails_the_job_naming_it_after_two_attemp
     assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
     let error = stderr(&output);
     let object = dir.path().join("data").join(format!("readings-{BAD_FILE}.txt"));
+    let text = std::fs::read_to_string(&object).unwrap();
+    let offset = text.find(&format!("\n{BAD_LINE}\n")).unwrap() + 1;
     for expected in [
         format!("file://{}", object.display()),
-        format!("line {BAD_LINE_NUMBER}: \"{BAD_LINE}\""),
+        format!("line {BAD_LINE_NUMBER}: \"{BAD_LINE}\" (byte offset {offset})"),
         "field `temperature`: \"abc\" is not a valid f64".to_owned(),
         "the same record failed on executors".to_owned(),
     ] {
