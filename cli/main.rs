@@ -4,6 +4,7 @@
 mod cert;
 mod client;
 mod config;
+mod files;
 mod node;
 mod report;
 mod run;
@@ -46,6 +47,11 @@ enum Command {
     Cancel(client::CancelArgs),
     /// List the cluster's executors: state, slots, running tasks, last heartbeat.
     Nodes(client::NodesArgs),
+    /// List the objects at a storage location, with their sizes (hidden ones too).
+    Ls(files::LsArgs),
+    /// Print a committed output: every part its `_SUCCESS` lists, in order. Refuses an output
+    /// without `_SUCCESS` (never committed, or failed).
+    Cat(files::CatArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +73,8 @@ fn main() -> ExitCode {
         Command::Status(args) => client::status(args),
         Command::Cancel(args) => client::cancel(args),
         Command::Nodes(args) => client::nodes(args),
+        Command::Ls(args) => files::ls(args),
+        Command::Cat(args) => files::cat(args),
     };
     match result {
         Ok(code) => code,

@@ -199,6 +199,24 @@ impl OutputCommitter {
     }
 }
 
+/// The bytes of `part` of the committed output in `dest`, checked against the size `_SUCCESS`
+/// gives it.
+pub async fn read_part(dest: &Location, part: &PartFile) -> Result<Bytes, StorageError> {
+    let object = dest.child(&part.name);
+    let bytes = match object.store().get(object.path()).await {
+        Ok(result) => result.bytes().await.map_err(|source| object.store_error(source))?,
+        Err(object_store::Error::NotFound { .. }) => {
+            return Err(StorageError::MissingPart { url: object.url().to_owned() });
+        }
+        Err(source) => return Err(object.store_error(source)),
+    };
+    if bytes.len() as u64 != part.size {
+        let url = object.url().to_owned();
+        return Err(StorageError::ObjectChanged { url, expected: part.size, actual: bytes.len() as u64 });
+    }
+    Ok(bytes)
+}
+
 /// The parts of the committed output in `dest`, as its `_SUCCESS` lists them.
 pub async fn read_committed(dest: &Location) -> Result<Vec<PartFile>, StorageError> {
     let success = dest.child(SUCCESS);

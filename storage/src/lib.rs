@@ -51,10 +51,10 @@ mod success;
 #[cfg(test)]
 mod test_support;
 
-pub use commit::{OutputCommitter, PartFile, StagedPart, read_committed};
+pub use commit::{OutputCommitter, PartFile, StagedPart, read_committed, read_part};
 pub use error::StorageError;
 pub use line::line_number_at;
-pub use listing::{InputObject, list_inputs};
+pub use listing::{InputObject, list_all, list_inputs};
 pub use location::Location;
 pub use split::{Aligned, Split, owned_records, plan_splits};
 pub use split_reader::{Chunk, SplitReader};

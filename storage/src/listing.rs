@@ -46,6 +46,17 @@ pub async fn list_inputs(loc: &Location) -> Result<Vec<InputObject>, StorageErro
     Ok(found)
 }
 
+/// Every object at or below `loc`, hidden ones (`_SUCCESS`, `_temporary/…`) included, sorted by
+/// path: what `flicker ls` shows.
+pub async fn list_all(loc: &Location) -> Result<Vec<InputObject>, StorageError> {
+    let mut found = match head(loc).await? {
+        Some(object) => vec![object],
+        None => list_below(loc, loc.path(), |_| true).await?,
+    };
+    found.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(found)
+}
+
 /// The object at `loc` itself, if there is one.
 async fn head(loc: &Location) -> Result<Option<InputObject>, StorageError> {
     if loc.path().is_root() {
@@ -183,5 +194,15 @@ mod tests {
         assert_eq!(list("*.csv").await.unwrap(), [sized("a.csv", 1), sized("b.csv", 2)]);
         assert_eq!(list("_SUCCESS").await.unwrap(), [name("_SUCCESS")]);
         assert!(matches!(list("missing/").await, Err(StorageError::NoInput { .. })));
+    }
+
+    #[tokio::test]
+    async fn list_all_shows_hidden_objects_too() {
+        store_with("list-all", &["out/_SUCCESS", "out/part-0", "out/_temporary/x", "other/y"]).await;
+        let loc = Location::parse("memory://list-all/out", std::path::Path::new("/")).unwrap();
+        let names: Vec<String> = list_all(&loc).await.unwrap().iter().map(|o| o.path.to_string()).collect();
+        assert_eq!(names, ["out/_SUCCESS", "out/_temporary/x", "out/part-0"]);
+        let empty = Location::parse("memory://list-all/none", std::path::Path::new("/")).unwrap();
+        assert!(list_all(&empty).await.unwrap().is_empty());
     }
 }

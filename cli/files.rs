@@ -1,0 +1,49 @@
+//! `flicker ls` and `flicker cat`: looking at storage locations, the way flicker sees them.
+
+use crate::report;
+use crate::run::start_tokio;
+use anyhow::Context;
+use flicker_storage::{Location, list_all, read_committed, read_part};
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct LsArgs {
+    /// A location: a path, `file://…` or `memory://…` URL; relative paths are resolved against
+    /// the current directory.
+    url: String,
+}
+
+#[derive(clap::Args)]
+pub struct CatArgs {
+    /// A committed output location (it has a `_SUCCESS`).
+    url: String,
+}
+
+fn location(url: &str) -> anyhow::Result<Location> {
+    let current = std::env::current_dir().context("cannot resolve the current directory")?;
+    Ok(Location::parse(url, &current)?)
+}
+
+pub fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
+    let location = location(&args.url)?;
+    let objects = start_tokio()?.block_on(list_all(&location))?;
+    report::print(|out| {
+        for object in &objects {
+            writeln!(out, "{:>12}  {}", object.size, location.at(object.path.clone()).url())?;
+        }
+        Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn cat(args: CatArgs) -> anyhow::Result<ExitCode> {
+    let location = location(&args.url)?;
+    start_tokio()?.block_on(async {
+        let parts = read_committed(&location).await?;
+        for part in &parts {
+            let bytes = read_part(&location, part).await?;
+            report::print(|out| out.write_all(&bytes))?;
+        }
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
+}
