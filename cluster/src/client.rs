@@ -64,7 +64,7 @@ impl Client {
     }
 
     fn connection(&self) -> Connection {
-        self.connection.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        crate::lock(&self.connection).clone()
     }
 
     /// Connects again, retrying for up to [`RECONNECT_WITHIN`].
@@ -73,7 +73,7 @@ impl Client {
         loop {
             match self.endpoint.connect(self.scheduler).await {
                 Ok(connection) => {
-                    *self.connection.lock().unwrap_or_else(|p| p.into_inner()) = connection;
+                    *crate::lock(&self.connection) = connection;
                     return Ok(());
                 }
                 Err(source) if tokio::time::Instant::now() >= deadline => {

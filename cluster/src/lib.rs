@@ -28,3 +28,9 @@ pub use error::{JobError, RecordLocation, TaskCause, TaskFailure};
 pub use flicker_protocol::task::{JobDefaults, TaskMetrics};
 pub use job::{Operator, PreparedJob, default_limits, split_size_for};
 pub use plan::{JobPlan, StageId, StageInput, StageOutput, StagePlan};
+
+/// Locks `mutex`, taking over its data if a thread panicked while holding it: every critical
+/// section here leaves the data consistent, and one failed task must not stop the process.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -185,17 +185,32 @@ impl Cluster {
 
     /// Waits (bounded) until `flicker nodes` shows `count` alive executors.
     fn wait_for_nodes(&self, count: usize) -> serde_json::Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
+        poll(&format!("{count} alive executors"), || {
             let nodes = self.json(&["nodes"]);
             let alive = nodes.as_array().unwrap().iter().filter(|n| n["state"] == "alive").count();
-            if alive == count {
-                return nodes;
-            }
-            assert!(Instant::now() < deadline, "{alive} executors alive, waiting for {count}: {nodes}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            if alive == count { Ok(nodes) } else { Err(format!("{alive} alive: {nodes}")) }
+        })
     }
+}
+
+/// Calls `ready` every 50 ms until it gives a value, for at most two minutes; meanwhile `ready`
+/// describes what it sees, and the last description is shown if time runs out.
+fn poll<T>(what: &str, mut ready: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        match ready() {
+            Ok(value) => return value,
+            Err(seen) => assert!(Instant::now() < deadline, "waiting for {what}: {seen}"),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `count` generated readings (seeded with `seed`), written to `<dir>/data/`.
+fn readings_in(dir: &Path, count: usize, seed: u64) -> Vec<crate::run::Reading> {
+    let readings = generate_readings(count, seed);
+    write_readings(&dir.join("data"), &readings, false);
+    readings
 }
 
 /// The maximum temperature of every station, computed directly.
@@ -217,8 +232,7 @@ fn run(args: &[&str]) -> Output {
 fn the_reference_job_runs_on_three_executor_processes() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = Cluster::start(dir.path(), 3, 2);
-    let readings = generate_readings(200_000, 11);
-    write_readings(&dir.path().join("data"), &readings, false);
+    let readings = readings_in(dir.path(), 200_000, 11);
     let job = readings_job("std:max", "", "out/").replace("partitions = 4", "partitions = 6");
     let manifest = write_manifest(dir.path(), &job);
 
@@ -325,23 +339,14 @@ fn slow_job(dir: &Path, out: &str, slow_reduce: bool) -> String {
 
 /// Waits (bounded) until a map task of `job` finished.
 fn wait_until_tasks_run(cluster: &Cluster, job: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let status = cluster.json(&["status", job]);
-        if status[0]["stages"][0]["done"].as_u64().unwrap() >= 1 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "no map task finished: {status}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_status(cluster, job, "a map task to finish", |s| s["stages"][0]["done"].as_u64().unwrap() >= 1);
 }
 
 #[test]
 fn a_cancelled_job_stops_and_leaves_no_output_and_no_shuffle_files() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = Cluster::start(dir.path(), 2, 1);
-    let readings = generate_readings(50_000, 12);
-    write_readings(&dir.path().join("data"), &readings, false);
+    readings_in(dir.path(), 50_000, 12);
     let manifest = write_manifest(dir.path(), &slow_job(dir.path(), "out/", false));
 
     let submitted = cluster.json(&["submit", manifest.to_str().unwrap()]);
@@ -389,8 +394,7 @@ fn executors_wait_for_the_scheduler_and_a_silent_one_is_shown_lost() {
 
     // kill -9 of an executor: its heartbeats stop and the scheduler declares it lost.
     cluster.kill("exec-0");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    poll("exec-0 shown lost", || {
         let nodes = cluster.json(&["nodes"]);
         let states: BTreeMap<String, String> = nodes
             .as_array()
@@ -398,13 +402,12 @@ fn executors_wait_for_the_scheduler_and_a_silent_one_is_shown_lost() {
             .iter()
             .map(|n| (n["executor"].as_str().unwrap().to_owned(), n["state"].as_str().unwrap().to_owned()))
             .collect();
-        if states.get("exec-0").map(String::as_str) == Some("lost") {
-            assert_eq!(states.get("exec-1").map(String::as_str), Some("alive"), "{nodes}");
-            break;
+        if states.get("exec-0").map(String::as_str) != Some("lost") {
+            return Err(nodes.to_string());
         }
-        assert!(Instant::now() < deadline, "exec-0 is not shown lost: {nodes}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        assert_eq!(states.get("exec-1").map(String::as_str), Some("alive"), "{nodes}");
+        Ok(())
+    });
 }
 
 #[test]
@@ -417,8 +420,7 @@ fn map_output_kept_by_a_standalone_bts_feeds_the_reduce_and_is_removed_with_the_
     let nodes = cluster.wait_for_nodes(2);
     assert!(nodes.as_array().unwrap().iter().all(|n| n["bts"] == bts_addr.as_str()), "{nodes}");
 
-    let readings = generate_readings(30_000, 13);
-    write_readings(&dir.path().join("data"), &readings, false);
+    let readings = readings_in(dir.path(), 30_000, 13);
     let manifest = write_manifest(dir.path(), &readings_job("std:max", "", "out/"));
     let output = cluster.client(&["submit", manifest.to_str().unwrap(), "--wait"]);
     assert!(output.status.success(), "submit failed:\n{}", stderr(&output));
@@ -468,8 +470,7 @@ fn a_job_fails_with_a_clear_cause_when_every_executor_is_gone() {
     cluster.add_executor(0, &["--slots", "1"]);
     cluster.add_executor(1, &["--slots", "1"]);
     cluster.wait_for_nodes(2);
-    let readings = generate_readings(50_000, 15);
-    write_readings(&dir.path().join("data"), &readings, false);
+    readings_in(dir.path(), 50_000, 15);
     let manifest = write_manifest(dir.path(), &slow_job(dir.path(), "out/", false));
     let job = cluster.json(&["submit", manifest.to_str().unwrap()])["job"].as_str().unwrap().to_owned();
     wait_until_tasks_run(&cluster, &job);
@@ -477,16 +478,14 @@ fn a_job_fails_with_a_clear_cause_when_every_executor_is_gone() {
     // kill -9 of every executor, mid-job.
     cluster.kill("exec-0");
     cluster.kill("exec-1");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let cause = loop {
+    let cause = poll("the job to fail", || {
         let status = cluster.json(&["status", &job]);
         if let Some(cause) = status[0]["state"]["failed"]["cause"].as_str() {
-            break cause.to_owned();
+            return Ok(cause.to_owned());
         }
         assert_eq!(status[0]["state"], "running", "{status}");
-        assert!(Instant::now() < deadline, "the job did not fail: {status}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+        Err(status.to_string())
+    });
     assert!(
         cause.contains("no executor could run the job's tasks for 2s: every executor is lost"),
         "{cause}"
@@ -496,28 +495,22 @@ fn a_job_fails_with_a_clear_cause_when_every_executor_is_gone() {
 
 /// Waits (bounded) until `job` ended; returns its status.
 fn wait_for_end(cluster: &Cluster, job: &str) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
+    poll("the job to end", || {
         let status = cluster.json(&["status", job]);
-        if status[0]["state"] != "running" {
-            return status[0].clone();
-        }
-        assert!(Instant::now() < deadline, "the job did not end: {status}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        if status[0]["state"] != "running" { Ok(status[0].clone()) } else { Err(status.to_string()) }
+    })
 }
 
-/// Waits (bounded) until `ready` holds for the status of `job`.
+/// Waits (bounded) until `ready` holds for the status of `job`, which must go on running.
 fn wait_for_status(cluster: &Cluster, job: &str, what: &str, ready: impl Fn(&serde_json::Value) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
+    poll(what, || {
         let status = cluster.json(&["status", job]);
         if ready(&status[0]) {
-            return;
+            return Ok(());
         }
-        assert!(status[0]["state"] == "running" && Instant::now() < deadline, "waiting for {what}: {status}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        assert_eq!(status[0]["state"], "running", "waiting for {what}: {status}");
+        Err(status.to_string())
+    });
 }
 
 /// The committed output in `dir`, its rows sorted.
@@ -535,8 +528,7 @@ fn jobs_survive_an_executor_killed_in_the_map_stage_and_another_in_the_reduce_st
         cluster.add_executor(n, &["--slots", "1"]);
     }
     cluster.wait_for_nodes(3);
-    let readings = generate_readings(60_000, 16);
-    write_readings(&dir.path().join("data"), &readings, false);
+    readings_in(dir.path(), 60_000, 16);
     let submit = |cluster: &Cluster, out: &str| {
         let manifest = dir.path().join(format!("{}.toml", out.trim_end_matches('/')));
         std::fs::write(&manifest, slow_job(dir.path(), out, true)).unwrap();
@@ -580,8 +572,7 @@ fn a_map_output_damaged_on_disk_is_detected_and_computed_again() {
         );
     }
     cluster.wait_for_nodes(2);
-    let readings = generate_readings(40_000, 17);
-    write_readings(&dir.path().join("data"), &readings, false);
+    let readings = readings_in(dir.path(), 40_000, 17);
     let manifest = write_manifest(dir.path(), &readings_job("std:max", "", "out/"));
 
     let output = cluster.client(&["submit", manifest.to_str().unwrap(), "--wait", "--output", "json"]);
@@ -602,8 +593,7 @@ fn a_scheduler_killed_mid_job_resumes_it_after_a_restart_and_the_waiting_client_
     cluster.add_executor(0, &["--slots", "1"]);
     cluster.add_executor(1, &["--slots", "1"]);
     cluster.wait_for_nodes(2);
-    let readings = generate_readings(60_000, 18);
-    write_readings(&dir.path().join("data"), &readings, false);
+    let readings = readings_in(dir.path(), 60_000, 18);
     let manifest = write_manifest(dir.path(), &slow_job(dir.path(), "out/", false));
 
     let tls = dir.path().join("tls");
@@ -614,17 +604,15 @@ fn a_scheduler_killed_mid_job_resumes_it_after_a_restart_and_the_waiting_client_
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let job = loop {
+    let job = poll("two map tasks to finish", || {
         let status = cluster.json(&["status"]);
-        if let Some(job) = status.as_array().unwrap().first()
-            && job["stages"][0]["done"].as_u64() >= Some(2)
-        {
-            break job["job"].as_str().unwrap().to_owned();
+        match status.as_array().unwrap().first() {
+            Some(job) if job["stages"][0]["done"].as_u64() >= Some(2) => {
+                Ok(job["job"].as_str().unwrap().to_owned())
+            }
+            _ => Err(status.to_string()),
         }
-        assert!(Instant::now() < deadline, "no map task finished: {status}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    });
 
     // kill -9 of the scheduler, and a restart on the same address with the same state.
     cluster.kill("scheduler");
@@ -655,8 +643,7 @@ fn chaos_run(seed: u64) {
         cluster.add_executor(n, &["--slots", "1"]);
     }
     cluster.wait_for_nodes(3);
-    let readings = generate_readings(150_000, 100 + seed);
-    write_readings(&dir.path().join("data"), &readings, false);
+    let readings = readings_in(dir.path(), 150_000, 100 + seed);
     let job = slow_job(dir.path(), "out/", false)
         .replace("partitions = 4", "partitions = 8")
         .replace("millis = \"300\"", "millis = \"250\"");
@@ -712,8 +699,7 @@ fn map_output_on_a_standalone_bts_outlives_its_executor_and_is_not_computed_agai
         cluster.add_executor(n, &["--bts", &bts_addr, "--slots", "1"]);
     }
     cluster.wait_for_nodes(2);
-    let readings = generate_readings(40_000, 19);
-    write_readings(&dir.path().join("data"), &readings, false);
+    let readings = readings_in(dir.path(), 40_000, 19);
     let manifest = write_manifest(dir.path(), &slow_job(dir.path(), "out/", true));
     let job = cluster.json(&["submit", manifest.to_str().unwrap()])["job"].as_str().unwrap().to_owned();
     wait_for_status(&cluster, &job, "the reduce stage", |s| {

@@ -5,6 +5,7 @@
 use super::Faults;
 use crate::catalog::ComponentSource;
 use crate::job::PreparedJob;
+use crate::lock;
 use crate::task::{BlockSource, ShuffleOutput, TaskContext, TaskInput, run_task};
 use crate::{JobError, TaskCause};
 use flicker_bts::{BtsClient, FetchLimits, ShuffleStore, fetch_partition};
@@ -258,8 +259,4 @@ impl BlockSource for FetchedBlocks<'_> {
             reason: failure.error.to_string(),
         }))
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -87,11 +87,11 @@ struct SchedulerLink {
 
 impl SchedulerLink {
     fn get(&self) -> Option<Connection> {
-        self.connection.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        crate::lock(&self.connection).clone()
     }
 
     fn set(&self, connection: Option<Connection>) {
-        *self.connection.lock().unwrap_or_else(|p| p.into_inner()) = connection;
+        *crate::lock(&self.connection) = connection;
     }
 }
 
@@ -184,7 +184,7 @@ impl Executor {
         let connection = tokio::time::timeout(CONNECT_TIMEOUT, connect).await.map_err(|_| {
             TransportError::ConnectTimeout { addr: self.config.scheduler, after: CONNECT_TIMEOUT }
         })??;
-        let heartbeat = self.register(&connection).await?;
+        let heartbeat = register(&connection, self.registration()).await?;
         self.scheduler.set(Some(connection.clone()));
         tracing::info!(executor = %self.config.id, scheduler = %self.config.scheduler, "registered");
         let beats = tokio::spawn(heartbeats(
@@ -207,10 +207,6 @@ impl Executor {
             memory: self.config.memory,
             plugins: Vec::new(),
         }
-    }
-
-    async fn register(&self, connection: &Connection) -> Result<Duration, TransportError> {
-        register(connection, self.registration()).await
     }
 
     /// Answers the scheduler's requests until the connection closes.

@@ -274,12 +274,7 @@ impl SchedulerCore {
 
     /// The BTS of every alive member.
     pub fn alive_bts(&self) -> Vec<SocketAddr> {
-        self.members
-            .status(Duration::ZERO)
-            .into_iter()
-            .filter(|n| n.state == flicker_protocol::status::NodeState::Alive)
-            .map(|n| n.bts)
-            .collect()
+        self.members.alive().filter_map(|id| self.members.get(id)).map(|m| m.registration.bts).collect()
     }
 }
 

@@ -10,6 +10,7 @@ use super::plugin_store::{PluginStore, PutError};
 use crate::PluginRefs;
 use crate::executor::MAX_COMPONENT;
 use crate::job::{PreparedJob, split_size_for};
+use crate::lock;
 use crate::plan::StageInput;
 use flicker_bts::BtsClient;
 use flicker_host::Runtime;
@@ -27,7 +28,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -96,10 +97,6 @@ struct Shared {
     /// the cleanup is done, so a waiting client never sees a job end before its leftovers are gone.
     cleaning: Mutex<HashSet<JobId>>,
     next_job: AtomicU64,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Scheduler {
@@ -217,19 +214,22 @@ impl Shared {
     /// Sends every watched job's current status to its watchers (jobs being cleaned up excepted).
     fn publish(&self, core: &SchedulerCore, now: Duration) {
         let cleaning = lock(&self.cleaning);
-        for (job, sender) in lock(&self.watchers).iter() {
+        // A job's last status, once sent, is the watch channel's final value: the channel is
+        // dropped so that later events do not rebuild the status of every job that ever ran.
+        lock(&self.watchers).retain(|job, sender| {
             if cleaning.contains(job) {
-                continue;
+                return true;
             }
-            if let Ok(mut status) = core.status(Some(job), now) {
-                let status = status.remove(0);
-                sender.send_if_modified(|old| {
-                    let changed = *old != status;
-                    *old = status;
-                    changed
-                });
-            }
-        }
+            let Ok(mut status) = core.status(Some(job), now) else { return false };
+            let status = status.remove(0);
+            let finished = status.is_finished();
+            sender.send_if_modified(|old| {
+                let changed = *old != status;
+                *old = status;
+                changed
+            });
+            !finished
+        });
     }
 
     fn run_action(self: &Arc<Self>, action: Action) {
