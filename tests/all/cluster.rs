@@ -218,6 +218,13 @@ fn expected_max(readings: &[crate::run::Reading]) -> BTreeMap<String, f64> {
     stats_by_station(readings).into_iter().map(|(station, s)| (station, s.max)).collect()
 }
 
+/// Asserts that executors `0..count` (working in `<dir>/executor-<n>`) hold no shuffle file.
+fn assert_executors_hold_no_shuffle_files(dir: &Path, count: usize) {
+    for n in 0..count {
+        assert_no_shuffle_files(&dir.join(format!("executor-{n}/shuffle")));
+    }
+}
+
 /// Asserts that no shuffle file of any job is left in `dir`.
 fn assert_no_shuffle_files(dir: &Path) {
     let left: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
@@ -258,9 +265,7 @@ fn the_reference_job_runs_on_three_executor_processes() {
     assert_eq!(nodes.len(), 3);
     assert!(nodes.iter().all(|n| n["state"] == "alive" && n["slots"] == 2), "{nodes:?}");
     // Every executor's shuffle files were removed with the job.
-    for n in 0..3 {
-        assert_no_shuffle_files(&dir.path().join(format!("executor-{n}/shuffle")));
-    }
+    assert_executors_hold_no_shuffle_files(dir.path(), 3);
 }
 
 #[test]
@@ -360,9 +365,7 @@ fn a_cancelled_job_stops_and_leaves_no_output_and_no_shuffle_files() {
     assert_eq!(status[0]["state"], "cancelled", "{status}");
     assert_eq!(status[0]["stages"][0]["running"], 0, "{status}");
     assert_nothing_published(&dir.path().join("out"));
-    for n in 0..2 {
-        assert_no_shuffle_files(&dir.path().join(format!("executor-{n}/shuffle")));
-    }
+    assert_executors_hold_no_shuffle_files(dir.path(), 2);
 
     // The component was uploaded once: the second submission finds it in the plugin store.
     let again = cluster.client(&["submit", manifest.to_str().unwrap()]);
@@ -428,9 +431,7 @@ fn map_output_kept_by_a_standalone_bts_feeds_the_reduce_and_is_removed_with_the_
     let expected = expected_max(&readings);
     assert_eq!(output_max(&dir.path().join("out")), expected);
     assert_no_shuffle_files(&bts_dir);
-    for n in 0..2 {
-        assert_no_shuffle_files(&dir.path().join(format!("executor-{n}/shuffle")));
-    }
+    assert_executors_hold_no_shuffle_files(dir.path(), 2);
 }
 
 #[test]
