@@ -7,7 +7,7 @@
 pub enum StorageError {
     /// The URL uses a scheme this build cannot open.
     #[error(
-        "unsupported storage scheme in `{url}`: use a local path, file:///absolute/path or memory://name/prefix"
+        "unsupported storage scheme in `{url}`: use a local path, file:///absolute/path, s3://bucket/prefix, gs://bucket/prefix or memory://name/prefix"
     )]
     UnsupportedScheme {
         /// The URL as given.
@@ -21,6 +21,16 @@ pub enum StorageError {
         url: String,
         /// What is wrong with it.
         reason: &'static str,
+    },
+
+    /// The store's client cannot be set up from its environment and settings.
+    #[error("cannot set up the store for {url}")]
+    StoreConfig {
+        /// The URL as given.
+        url: String,
+        /// What object_store reported.
+        #[source]
+        source: object_store::Error,
     },
 
     /// The URL is well formed but its path cannot name an object.

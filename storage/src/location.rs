@@ -5,11 +5,14 @@ use std::path::{Component, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use object_store::ObjectStore;
+use object_store::aws::AmazonS3Builder;
+use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use percent_encoding::percent_decode_str;
 
+use crate::options::{Service, StoreOptions};
 use crate::StorageError;
 
 /// A place in an object store: a single object, a prefix ("directory") or a glob.
@@ -22,7 +25,11 @@ use crate::StorageError;
 /// | `/data/in/*.csv`           | the local file system                  | `data/in/*.csv`  |
 /// | `in/2024` (relative)       | the local file system                  | `<base>/in/2024` |
 /// | `memory://tests/in`        | the process-wide in-memory store `tests` | `in`           |
-#[derive(Debug, Clone)]
+/// | `s3://bucket/logs/*.csv`   | the S3 bucket `bucket`                 | `logs/*.csv`     |
+/// | `gs://bucket/logs/`        | the Google Cloud Storage bucket `bucket` | `logs`         |
+///
+/// Its `Debug` form is its URL: the store's client (and any credential in it) is never shown.
+#[derive(Clone)]
 pub struct Location {
     store: Arc<dyn ObjectStore>,
     backend: Backend,
@@ -35,6 +42,7 @@ pub struct Location {
 enum Backend {
     Local(Arc<LocalFileSystem>),
     Memory { name: String },
+    Cloud { service: Service, bucket: String },
 }
 
 impl Backend {
@@ -43,23 +51,37 @@ impl Backend {
         match self {
             Backend::Local(_) => format!("file:///{path}"),
             Backend::Memory { name } => format!("memory://{name}/{path}"),
+            Backend::Cloud { service, bucket } => format!("{service}://{bucket}/{path}"),
         }
     }
 }
 
 impl Location {
+    /// [`parse_with`](Location::parse_with) with no settings beyond the stores' environment.
+    pub fn parse(url: &str, base_dir: &std::path::Path) -> Result<Location, StorageError> {
+        Location::parse_with(url, base_dir, &StoreOptions::default())
+    }
+
     /// Parses a storage URL; relative paths are resolved against `base_dir` (e.g. the manifest's
     /// directory, itself made absolute against the current directory if needed).
     ///
     /// Accepted: `file:///abs/path` (or `file://localhost/abs/path`), plain absolute paths,
-    /// relative paths, and `memory://name/prefix`. A trailing `/` is ignored, `%xx` escapes in
-    /// URLs are decoded, and `.`/`..` segments are resolved. The path may be a glob (`*`, `?`,
-    /// `[...]`): see [`list_inputs`](crate::list_inputs). Nothing is checked for existence, so an
-    /// output directory that does not exist yet is fine.
+    /// relative paths, `s3://bucket/prefix`, `gs://bucket/prefix` and `memory://name/prefix`. A
+    /// trailing `/` is ignored, `%xx` escapes in URLs are decoded, and `.`/`..` segments of local
+    /// paths are resolved. The path may be a glob (`*`, `?`, `[...]`): see
+    /// [`list_inputs`](crate::list_inputs). Nothing is checked for existence and no request is
+    /// made, so an output directory that does not exist yet is fine.
     ///
-    /// Every `memory://name` with the same `name` opens the same store for the life of the
-    /// process, so a test can write inputs through one location and read them through another.
-    pub fn parse(url: &str, base_dir: &std::path::Path) -> Result<Location, StorageError> {
+    /// An S3 or GCS client is configured from its standard environment, then `options`. The
+    /// process keeps one client per service, bucket and settings, so every location in the same
+    /// bucket shares its connections. Every `memory://name` with the same `name` opens the same
+    /// store for the life of the process, so a test can write inputs through one location and
+    /// read them through another.
+    pub fn parse_with(
+        url: &str,
+        base_dir: &std::path::Path,
+        options: &StoreOptions,
+    ) -> Result<Location, StorageError> {
         let Some((scheme, rest)) = url.split_once("://").filter(|(scheme, _)| is_scheme(scheme)) else {
             return Location::local(url, &base_dir.join(url));
         };
@@ -84,7 +106,19 @@ impl Location {
                 let store = memory_store(authority);
                 Ok(Location::new(store, Backend::Memory { name: authority.to_owned() }, path))
             }
-            _ => Err(StorageError::UnsupportedScheme { url: url.to_owned() }),
+            scheme => {
+                let Some(service) = Service::from_scheme(scheme) else {
+                    return Err(StorageError::UnsupportedScheme { url: url.to_owned() });
+                };
+                if authority.is_empty() {
+                    return Err(invalid("an s3:// or gs:// url needs a bucket: s3://bucket/prefix"));
+                }
+                let path = Path::parse(&*path)
+                    .map_err(|source| StorageError::InvalidPath { url: url.to_owned(), source })?;
+                let store = cloud_store(service, authority, options)
+                    .map_err(|source| StorageError::StoreConfig { url: url.to_owned(), source })?;
+                Ok(Location::new(store, Backend::Cloud { service, bucket: authority.to_owned() }, path))
+            }
         }
     }
 
@@ -136,13 +170,19 @@ impl Location {
     pub(crate) fn local_dir(&self) -> Option<PathBuf> {
         match &self.backend {
             Backend::Local(fs) => fs.path_to_filesystem(&self.path).ok(),
-            Backend::Memory { .. } => None,
+            Backend::Memory { .. } | Backend::Cloud { .. } => None,
         }
     }
 
     /// Wraps an error the store reported about this location.
     pub(crate) fn store_error(&self, source: object_store::Error) -> StorageError {
         StorageError::ObjectStore { url: self.url.clone(), source }
+    }
+}
+
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Location").field(&self.url).finish()
     }
 }
 
@@ -173,6 +213,41 @@ fn memory_store(name: &str) -> Arc<InMemory> {
     static STORES: OnceLock<Mutex<HashMap<String, Arc<InMemory>>>> = OnceLock::new();
     let mut stores = STORES.get_or_init(Default::default).lock().unwrap_or_else(PoisonError::into_inner);
     Arc::clone(stores.entry(name.to_owned()).or_default())
+}
+
+/// The process-wide client of `service` for `bucket` with `options`, built on first use from
+/// the service's environment and then `options`.
+fn cloud_store(
+    service: Service,
+    bucket: &str,
+    options: &StoreOptions,
+) -> Result<Arc<dyn ObjectStore>, object_store::Error> {
+    type Key = (Service, String, Vec<(String, String)>);
+    static STORES: OnceLock<Mutex<HashMap<Key, Arc<dyn ObjectStore>>>> = OnceLock::new();
+    let settings: Vec<(String, String)> = options.of(service).map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+    let key = (service, bucket.to_owned(), settings);
+    let mut stores = STORES.get_or_init(Default::default).lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(store) = stores.get(&key) {
+        return Ok(Arc::clone(store));
+    }
+    let store: Arc<dyn ObjectStore> = match service {
+        Service::S3 => {
+            let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+            for (name, value) in &key.2 {
+                builder = builder.with_config(name.parse()?, value);
+            }
+            Arc::new(builder.build()?)
+        }
+        Service::Gcs => {
+            let mut builder = GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket);
+            for (name, value) in &key.2 {
+                builder = builder.with_config(name.parse()?, value);
+            }
+            Arc::new(builder.build()?)
+        }
+    };
+    stores.insert(key, Arc::clone(&store));
+    Ok(store)
 }
 
 #[cfg(test)]
@@ -229,7 +304,7 @@ mod tests {
 
     #[test]
     fn other_schemes_are_unsupported() {
-        for url in ["s3://bucket/key", "gs://bucket/key", "http://host/x"] {
+        for url in ["http://host/x", "hdfs://nn/data", "gcs://bucket/key"] {
             match parse(url) {
                 Err(StorageError::UnsupportedScheme { url: named }) => assert_eq!(named, url),
                 other => panic!("{url}: {other:?}"),
@@ -239,10 +314,78 @@ mod tests {
 
     #[test]
     fn malformed_urls_are_rejected() {
-        for url in ["file://host/data", "memory:///in", "memory://t/in%ff"] {
+        for url in ["file://host/data", "memory:///in", "memory://t/in%ff", "s3:///key", "gs:///key"] {
             assert!(matches!(parse(url), Err(StorageError::InvalidUrl { .. })), "{url}");
         }
         assert!(matches!(parse("memory://t/a//b"), Err(StorageError::InvalidPath { .. })));
+    }
+
+    fn s3_options(secret: &str) -> StoreOptions {
+        let mut options = StoreOptions::default();
+        options.set(Service::S3, "endpoint", "http://127.0.0.1:9").unwrap();
+        options.set(Service::S3, "region", "us-east-1").unwrap();
+        options.set(Service::S3, "access_key_id", "flicker").unwrap();
+        options.set(Service::S3, "secret_access_key", secret).unwrap();
+        options
+    }
+
+    #[test]
+    fn bucket_urls_name_the_bucket_and_the_key() {
+        let options = s3_options("s3cr3t");
+        let loc = Location::parse_with("s3://bucket/logs/2026-*/part-*.csv", std::path::Path::new("/"), &options);
+        let loc = loc.unwrap();
+        assert_eq!(loc.path().as_ref(), "logs/2026-*/part-*.csv");
+        assert_eq!(loc.url(), "s3://bucket/logs/2026-*/part-*.csv");
+        assert_eq!(loc.child("_SUCCESS").url(), "s3://bucket/logs/2026-*/part-*.csv/_SUCCESS");
+        let root = Location::parse_with("s3://bucket", std::path::Path::new("/"), &options).unwrap();
+        assert!(root.path().is_root());
+        assert_eq!(root.local_dir(), None);
+    }
+
+    #[test]
+    fn one_client_per_bucket_and_settings() {
+        let base = std::path::Path::new("/");
+        let options = s3_options("one-client");
+        let a = Location::parse_with("s3://shared/a", base, &options).unwrap();
+        let b = Location::parse_with("s3://shared/b/c", base, &options).unwrap();
+        assert!(Arc::ptr_eq(a.store(), b.store()), "same bucket, same settings: one client");
+        let other_bucket = Location::parse_with("s3://other/a", base, &options).unwrap();
+        assert!(!Arc::ptr_eq(a.store(), other_bucket.store()));
+        let other_settings = Location::parse_with("s3://shared/a", base, &s3_options("another")).unwrap();
+        assert!(!Arc::ptr_eq(a.store(), other_settings.store()));
+    }
+
+    #[test]
+    fn a_location_never_shows_its_client() {
+        let loc = Location::parse_with("s3://bucket/in", std::path::Path::new("/"), &s3_options("hunter2-key")).unwrap();
+        let shown = format!("{loc:?}");
+        assert_eq!(shown, r#"Location("s3://bucket/in")"#);
+    }
+
+    #[test]
+    fn gcs_takes_an_emulator_service_account_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let account = dir.path().join("service-account.json");
+        std::fs::write(
+            &account,
+            r#"{"gcs_base_url": "http://127.0.0.1:9", "disable_oauth": true,
+                "private_key": "", "private_key_id": "", "client_email": ""}"#,
+        )
+        .unwrap();
+        let mut options = StoreOptions::default();
+        options.set(Service::Gcs, "service_account_path", account.to_str().unwrap()).unwrap();
+        options.set(Service::Gcs, "allow_http", "true").unwrap();
+        let loc = Location::parse_with("gs://bucket/in/", dir.path(), &options).unwrap();
+        assert_eq!(loc.url(), "gs://bucket/in");
+        // A missing service-account file is a configuration error naming the URL.
+        let mut broken = StoreOptions::default();
+        broken.set(Service::Gcs, "service_account_path", "/nonexistent/sa.json").unwrap();
+        match Location::parse_with("gs://bucket-broken/in", dir.path(), &broken) {
+            Err(error @ StorageError::StoreConfig { .. }) => {
+                assert!(error.to_string().contains("gs://bucket-broken/in"), "{error}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[tokio::test]
