@@ -1,8 +1,11 @@
 //! Where the scheduler is and where the TLS files are: flags, then `FLICKER_SCHEDULER` /
 //! `FLICKER_TLS_DIR`, then a `cluster.toml` (from `--config`, `FLICKER_CONFIG`, or the current
-//! directory).
+//! directory). The same file's `[storage.s3]` / `[storage.gs]` tables set up the cloud stores
+//! of the processes that read or write data.
 
 use anyhow::{Context, bail};
+use flicker_storage::{Service, StoreOptions};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -15,8 +18,16 @@ pub struct ClusterArgs {
     /// Directory holding `ca.pem` and this process's certificate and key.
     #[arg(long, env = "FLICKER_TLS_DIR")]
     pub tls_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub file: ConfigFileArgs,
+}
+
+/// The `--config` flag of every command that reads the cluster file.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ConfigFileArgs {
     /// A `cluster.toml` with `scheduler = "host:port"` and `tls_dir = "dir"` for what the flags
-    /// and environment leave unset (default: ./cluster.toml when it exists).
+    /// and environment leave unset, and `[storage.s3]`/`[storage.gs]` settings of the cloud
+    /// stores (default: ./cluster.toml when it exists).
     #[arg(long, env = "FLICKER_CONFIG")]
     pub config: Option<PathBuf>,
 }
@@ -26,10 +37,13 @@ pub struct ClusterArgs {
 struct ClusterFile {
     scheduler: Option<String>,
     tls_dir: Option<PathBuf>,
+    #[serde(default)]
+    storage: BTreeMap<String, BTreeMap<String, toml::Value>>,
 }
 
-impl ClusterArgs {
-    fn file(&self) -> anyhow::Result<(ClusterFile, PathBuf)> {
+impl ConfigFileArgs {
+    /// The cluster file and its directory; an empty one without a file.
+    fn load(&self) -> anyhow::Result<(ClusterFile, PathBuf)> {
         let path = match &self.config {
             Some(path) => path.clone(),
             None if Path::new("cluster.toml").exists() => PathBuf::from("cluster.toml"),
@@ -40,6 +54,35 @@ impl ClusterArgs {
         let file = toml::from_str(&text)
             .with_context(|| format!("{} is not a valid cluster file", path.display()))?;
         Ok((file, path.parent().map(Path::to_path_buf).unwrap_or_default()))
+    }
+
+    /// The cloud-store settings of the cluster file's `[storage]` tables (credentials allowed:
+    /// the file stays on its node), under which each job's manifest settings go.
+    pub fn storage(&self) -> anyhow::Result<StoreOptions> {
+        let mut options = StoreOptions::default();
+        let (file, _) = self.load()?;
+        for (table, settings) in &file.storage {
+            let service = Service::from_scheme(table).with_context(|| {
+                format!("cluster file: unknown table [storage.{table}]; use [storage.s3] or [storage.gs]")
+            })?;
+            for (key, value) in settings {
+                let text = match value {
+                    toml::Value::String(text) => text.clone(),
+                    toml::Value::Integer(_) | toml::Value::Boolean(_) => value.to_string(),
+                    _ => bail!("cluster file: [storage.{table}] {key} must be a string, integer or boolean"),
+                };
+                options
+                    .set(service, key, text)
+                    .with_context(|| format!("cluster file: [storage.{table}] {key}"))?;
+            }
+        }
+        Ok(options)
+    }
+}
+
+impl ClusterArgs {
+    fn file(&self) -> anyhow::Result<(ClusterFile, PathBuf)> {
+        self.file.load()
     }
 
     /// The scheduler's address.

@@ -1,5 +1,6 @@
 //! `flicker ls` and `flicker cat`: looking at storage locations, the way flicker sees them.
 
+use crate::config::ConfigFileArgs;
 use crate::report;
 use crate::run::start_tokio;
 use anyhow::Context;
@@ -8,24 +9,29 @@ use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub struct LsArgs {
-    /// A location: a path, `file://…` or `memory://…` URL; relative paths are resolved against
-    /// the current directory.
+    /// A location: a path, or a `file://`, `s3://`, `gs://` or `memory://` URL; relative paths
+    /// are resolved against the current directory.
     url: String,
+    #[command(flatten)]
+    file: ConfigFileArgs,
 }
 
 #[derive(clap::Args)]
 pub struct CatArgs {
     /// A committed output location (it has a `_SUCCESS`).
     url: String,
+    #[command(flatten)]
+    file: ConfigFileArgs,
 }
 
-fn location(url: &str) -> anyhow::Result<Location> {
+/// `url` opened with the cluster file's storage settings.
+fn location(url: &str, file: &ConfigFileArgs) -> anyhow::Result<Location> {
     let current = std::env::current_dir().context("cannot resolve the current directory")?;
-    Ok(Location::parse(url, &current)?)
+    Ok(Location::parse_with(url, &current, &file.storage()?)?)
 }
 
 pub fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
-    let location = location(&args.url)?;
+    let location = location(&args.url, &args.file)?;
     let objects = start_tokio()?.block_on(list_all(&location))?;
     report::print(|out| {
         for object in &objects {
@@ -37,7 +43,7 @@ pub fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn cat(args: CatArgs) -> anyhow::Result<ExitCode> {
-    let location = location(&args.url)?;
+    let location = location(&args.url, &args.file)?;
     start_tokio()?.block_on(async {
         let parts = read_committed(&location).await?;
         for part in &parts {

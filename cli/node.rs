@@ -1,6 +1,6 @@
 //! The long-running processes of a cluster: `flicker scheduler`, `executor` and `bts`.
 
-use crate::config::{ClusterArgs, resolve};
+use crate::config::{ClusterArgs, ConfigFileArgs, resolve};
 use crate::run::{DefaultsArgs, runtime, start_tokio};
 use anyhow::Context;
 use flicker_bts::ShuffleStore;
@@ -46,6 +46,8 @@ pub struct SchedulerArgs {
     cache_dir: Option<PathBuf>,
     #[command(flatten)]
     defaults: DefaultsArgs,
+    #[command(flatten)]
+    file: ConfigFileArgs,
 }
 
 #[derive(clap::Args)]
@@ -115,6 +117,7 @@ pub fn scheduler(args: SchedulerArgs) -> anyhow::Result<ExitCode> {
         stall_timeout: args.stall_timeout,
         exclude_after: args.exclude_after,
         defaults: args.defaults.job_defaults(JobDefaults::default().max_attempts),
+        storage: args.file.storage()?,
     };
     let runtime = runtime(args.cache_dir)?;
     tokio.block_on(async {
@@ -138,6 +141,7 @@ pub fn executor(args: ExecutorArgs) -> anyhow::Result<ExitCode> {
         work_dir: args.work_dir,
         bts: args.bts.as_deref().map(resolve).transpose()?,
         faults: Faults(args.faults),
+        storage: args.cluster.file.storage()?,
     };
     let runtime = runtime(args.cache_dir)?;
     tokio.block_on(async {

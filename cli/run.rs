@@ -2,6 +2,7 @@
 //! (job defaults, the operator runtime, the tokio runtime).
 
 use crate::client::Progress;
+use crate::config::ConfigFileArgs;
 use crate::report;
 use anyhow::{Context, bail};
 use flicker_cluster::JobDefaults;
@@ -25,6 +26,8 @@ pub struct RunArgs {
     cache_dir: Option<PathBuf>,
     #[command(flatten)]
     defaults: DefaultsArgs,
+    #[command(flatten)]
+    file: ConfigFileArgs,
 }
 
 /// Job defaults a manifest may override.
@@ -101,8 +104,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() as u32));
     // On one machine a failed task would fail the same way again (Spark's local mode: one attempt).
     let defaults = args.defaults.job_defaults(1);
+    let storage = args.file.storage()?;
     let status = tokio.block_on(async {
-        let cluster = LocalCluster::start(slots.max(1), runtime, defaults).await?;
+        let cluster = LocalCluster::start(slots.max(1), runtime, defaults, storage).await?;
         let job = cluster.client.submit(&args.manifest, Some(defaults)).await?;
         let mut progress = Progress::new();
         let status = cluster.client.watch(&job, |status| progress.show(status)).await?;

@@ -5,9 +5,9 @@ use crate::error::JobError;
 use crate::fuse::fuse_parse_and_key_by;
 use crate::plan::{JobPlan, plan};
 use flicker_host::{Limits, Plugin, Runtime};
-use flicker_manifest::{LimitOverrides, Manifest};
+use flicker_manifest::{LimitOverrides, Manifest, SinkMode};
 use flicker_protocol::task::{JobDefaults, JobDescriptor};
-use flicker_storage::Location;
+use flicker_storage::{CommitMode, Location, StoreOptions};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -53,13 +53,16 @@ pub struct PreparedJob {
 
 impl PreparedJob {
     /// Validates `manifest` against its plugins (loading each once through `resolver`), plans it,
-    /// and resolves its locations against `base_dir`. No task runs and nothing is read or written.
-    /// Planning is deterministic: the scheduler and every executor derive the same stages.
+    /// and resolves its locations against `base_dir`, opening cloud stores with this node's
+    /// `storage` settings overridden by the manifest's `[storage]`. No task runs and nothing is
+    /// read or written. Planning is deterministic: the scheduler and every executor derive the
+    /// same stages.
     pub fn prepare(
         manifest: Manifest,
         base_dir: &Path,
         resolver: &PluginResolver<'_>,
         defaults: JobDefaults,
+        storage: &StoreOptions,
     ) -> Result<Self, JobError> {
         manifest.validate_plugins(resolver)?;
 
@@ -82,8 +85,9 @@ impl PreparedJob {
             tracing::debug!(?folded, "key-by steps fused into the parse-csv steps they follow");
         }
 
+        let storage = storage.overridden_by(&manifest.storage);
         let location = |what: String, url: &str| {
-            Location::parse(url, base_dir)
+            Location::parse_with(url, base_dir, &storage)
                 .map_err(|source| JobError::Storage { what, source: Box::new(source) })
         };
         let sources = manifest
@@ -102,16 +106,18 @@ impl PreparedJob {
         Ok(Self { manifest, plan, operators, sources, sinks, defaults })
     }
 
-    /// Plans a job from its descriptor, loading its plugins from `components`: what every
-    /// executor does on a job's first task.
+    /// Plans a job from its descriptor, loading its plugins from `components` and opening
+    /// stores with this node's `storage` settings: what every executor does on a job's first
+    /// task.
     pub fn from_descriptor(
         descriptor: &JobDescriptor,
         runtime: &Runtime,
         components: &dyn ComponentSource,
+        storage: &StoreOptions,
     ) -> Result<Self, JobError> {
         let refs: PluginRefs =
             descriptor.plugins.iter().map(|(name, digest)| (name.clone(), Ok(*digest))).collect();
-        Self::from_submission(descriptor, &refs, runtime, components)
+        Self::from_submission(descriptor, &refs, runtime, components, storage)
     }
 
     /// [`from_descriptor`](Self::from_descriptor) with the plugin references of a submission,
@@ -121,10 +127,19 @@ impl PreparedJob {
         refs: &PluginRefs,
         runtime: &Runtime,
         components: &dyn ComponentSource,
+        storage: &StoreOptions,
     ) -> Result<Self, JobError> {
         let manifest = Manifest::parse(Path::new(&descriptor.manifest_path), &descriptor.manifest)?;
         let resolver = PluginResolver::new(runtime, refs, components, default_limits(&descriptor.defaults));
-        Self::prepare(manifest, Path::new(&descriptor.base_dir), &resolver, descriptor.defaults)
+        Self::prepare(manifest, Path::new(&descriptor.base_dir), &resolver, descriptor.defaults, storage)
+    }
+
+    /// How sink `id` commits over an existing output: its manifest `mode`.
+    pub fn commit_mode(&self, id: &str) -> CommitMode {
+        match self.manifest.sinks.iter().find(|sink| sink.id == id).map(|sink| sink.mode) {
+            Some(SinkMode::Overwrite) => CommitMode::Replace,
+            Some(SinkMode::ErrorIfExists) | None => CommitMode::Refuse,
+        }
     }
 
     /// The operator of step or sink `id`.

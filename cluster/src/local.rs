@@ -8,6 +8,7 @@ use flicker_host::Runtime;
 use flicker_protocol::ExecutorId;
 use flicker_protocol::status::NodeState;
 use flicker_protocol::task::JobDefaults;
+use flicker_storage::StoreOptions;
 use flicker_transport::{CertError, Identity, TransportError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,7 +48,13 @@ pub struct LocalCluster {
 
 impl LocalCluster {
     /// Starts the cluster on the current tokio runtime and waits until the executor joined.
-    pub async fn start(slots: u32, runtime: Arc<Runtime>, defaults: JobDefaults) -> Result<Self, LocalError> {
+    /// Both open cloud stores with `storage` under each job's own settings.
+    pub async fn start(
+        slots: u32,
+        runtime: Arc<Runtime>,
+        defaults: JobDefaults,
+        storage: StoreOptions,
+    ) -> Result<Self, LocalError> {
         let (node, client) = Identity::throwaway()?;
         let state =
             tempfile::Builder::new().prefix("flicker-local-").tempdir().map_err(LocalError::TempDir)?;
@@ -62,6 +69,7 @@ impl LocalCluster {
                 stall_timeout: Duration::from_secs(60),
                 exclude_after: 2,
                 defaults,
+                storage: storage.clone(),
             },
             runtime.clone(),
         )?;
@@ -78,6 +86,7 @@ impl LocalCluster {
                 work_dir: state.path().join("executor"),
                 bts: None,
                 faults: Default::default(),
+                storage,
             },
             runtime,
         )

@@ -4,11 +4,10 @@ use crate::error::{RecordLocation, TaskCause, TaskFailure};
 use crate::job::{Operator, PreparedJob};
 use crate::plan::{StageId, StageInput, StageOutput, StagePlan};
 use crate::shuffle::partition_batch;
-use bytes::Bytes;
 use flicker_batch::{BatchReader, FrameError, Rows};
 use flicker_host::{AggregateInstance, CallError, FormatInstance, MapInstance, OperatorError};
 use flicker_protocol::task::{TaskMetrics, TaskOutput};
-use flicker_storage::{Chunk, Location, OutputCommitter, Split, SplitReader, line_number_at};
+use flicker_storage::{Chunk, Location, OutputCommitter, PartWriter, Split, SplitReader, line_number_at};
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::runtime::Handle;
 
@@ -101,18 +100,26 @@ fn count_rows(batch: &[u8]) -> Result<u64, FrameError> {
 /// Where a stage's batches go after its maps.
 enum Output<'c> {
     Shuffle { step: &'c str, op: &'c Operator, aggregate: AggregateInstance, partitions: u32 },
-    Sink { sink: &'c str, op: &'c Operator, format: FormatInstance, bytes: Vec<u8> },
+    Sink { sink: &'c str, op: &'c Operator, format: FormatInstance, part: PartWriter },
 }
 
 /// The fused narrow operators of a stage and its output.
 struct Pipeline<'c> {
+    io: &'c Handle,
     maps: Vec<(&'c str, &'c Operator, MapInstance)>,
     output: Output<'c>,
     metrics: TaskMetrics,
 }
 
 impl<'c> Pipeline<'c> {
-    fn new(job: &'c PreparedJob, map_steps: &'c [String], output: &'c StageOutput) -> Result<Self, Fail> {
+    /// The instances of `map_steps` and of the output of task `task`; a sink's part is opened.
+    fn new(
+        ctx: &TaskContext<'c>,
+        task: u32,
+        map_steps: &'c [String],
+        output: &'c StageOutput,
+    ) -> Result<Self, Fail> {
+        let job = ctx.job;
         let maps = map_steps
             .iter()
             .map(|id| {
@@ -129,10 +136,15 @@ impl<'c> Pipeline<'c> {
             StageOutput::Sink { sink } => {
                 let op = job.operator(sink);
                 let format = instantiate(sink, op, flicker_host::Plugin::format)?;
-                Output::Sink { sink, op, format, bytes: Vec::new() }
+                let committer = OutputCommitter::new(job.sinks[sink].clone(), ctx.run_id);
+                let part = ctx
+                    .io
+                    .block_on(committer.part_writer(task, ctx.attempt, part_extension(&op.plugin_ref)))
+                    .map_err(|e| TaskCause::Storage(Box::new(e)))?;
+                Output::Sink { sink, op, format, part }
             }
         };
-        Ok(Self { maps, output, metrics: TaskMetrics::default() })
+        Ok(Self { io: ctx.io, maps, output, metrics: TaskMetrics::default() })
     }
 
     fn push(&mut self, mut batch: Vec<u8>) -> Result<(), Fail> {
@@ -147,13 +159,13 @@ impl<'c> Pipeline<'c> {
             Output::Shuffle { step, op, aggregate, .. } => {
                 aggregate.update(&batch).map_err(|e| call_failed(step, op, bad_row(&e, &batch), e))
             }
-            Output::Sink { sink, op, format, bytes } => {
+            Output::Sink { sink, op, format, part } => {
                 self.metrics.rows_out += count_rows(&batch)
                     .map_err(|error| TaskCause::MalformedBatch { step: (*sink).to_owned(), error })?;
                 let formatted =
                     format.format(&batch).map_err(|e| call_failed(sink, op, bad_row(&e, &batch), e))?;
-                bytes.extend_from_slice(&formatted);
-                Ok(())
+                self.metrics.bytes_out += formatted.len() as u64;
+                self.io.block_on(part.write(&formatted)).map_err(|e| TaskCause::Storage(Box::new(e)))
             }
         }
     }
@@ -181,19 +193,9 @@ impl<'c> Pipeline<'c> {
                     .map_err(|reason| TaskCause::ShuffleWrite { reason })?;
                 TaskOutput::MapOutput { partition_bytes }
             }
-            Output::Sink { sink, op, bytes, .. } => {
-                self.metrics.bytes_out += bytes.len() as u64;
+            Output::Sink { part, .. } => {
                 check_cancelled(ctx)?;
-                let committer = OutputCommitter::new(ctx.job.sinks[sink].clone(), ctx.run_id);
-                let written = ctx
-                    .io
-                    .block_on(committer.write_part(
-                        task,
-                        ctx.attempt,
-                        part_extension(&op.plugin_ref),
-                        Bytes::from(bytes),
-                    ))
-                    .map_err(|e| TaskCause::Storage(Box::new(e)))?;
+                let written = ctx.io.block_on(part.finish()).map_err(|e| TaskCause::Storage(Box::new(e)))?;
                 TaskOutput::Part {
                     name: written.part.name,
                     size: written.part.size,
@@ -243,7 +245,7 @@ fn run(
                 stage.steps.split_first().expect("a source stage starts with a parse step");
             let parse_op = ctx.job.operator(parse_step);
             let mut parser = instantiate(parse_step, parse_op, flicker_host::Plugin::parse)?;
-            let mut pipeline = Pipeline::new(ctx.job, map_steps, &stage.output)?;
+            let mut pipeline = Pipeline::new(ctx, task, map_steps, &stage.output)?;
             let chunk_size = usize::try_from(ctx.job.defaults.chunk_size).unwrap_or(usize::MAX).max(1);
             let mut reader = ctx
                 .io
@@ -269,7 +271,7 @@ fn run(
         (StageInput::Shuffle { aggregate, .. }, TaskInput::Partition { blocks }) => {
             let op = ctx.job.operator(aggregate);
             let mut reducer = instantiate(aggregate, op, flicker_host::Plugin::aggregate)?;
-            let mut pipeline = Pipeline::new(ctx.job, &stage.steps, &stage.output)?;
+            let mut pipeline = Pipeline::new(ctx, task, &stage.steps, &stage.output)?;
             while let Some(block) = blocks.next_block() {
                 let block = block?;
                 check_cancelled(ctx)?;

@@ -11,19 +11,25 @@ use toml::de::{DeInteger, DeTable, DeValue};
 use crate::duration::parse_duration;
 use crate::error::ManifestError;
 use crate::lines::LineIndex;
-use crate::manifest::{LimitOverrides, Manifest, SectionKind, Sink, Source, SourceFormat, Step};
+use crate::manifest::{LimitOverrides, Manifest, SectionKind, Sink, SinkMode, Source, SourceFormat, Step};
 use crate::size::parse_size;
+use flicker_storage::{Service, StoreOptions};
 
 /// The keys allowed at the top level of a manifest.
-const TOP_LEVEL_KEYS: &[&str] = &["name", "max_attempts", "source", "step", "sink"];
+const TOP_LEVEL_KEYS: &[&str] = &["name", "max_attempts", "storage", "source", "step", "sink"];
+/// The tables allowed in `[storage]`: one per cloud store, named by its URL scheme.
+const STORAGE_KEYS: &[&str] = &["s3", "gs"];
 /// The keys allowed in a `[[source]]`.
 const SOURCE_KEYS: &[&str] = &["id", "url", "format", "split_size"];
 /// The keys allowed in a `[[step]]`.
 const STEP_KEYS: &[&str] = &["id", "input", "plugin", "config", "partitions", "limits"];
 /// The keys allowed in a `[[sink]]`.
-const SINK_KEYS: &[&str] = &["id", "input", "url", "plugin", "config", "limits"];
+const SINK_KEYS: &[&str] = &["id", "input", "url", "plugin", "config", "limits", "mode"];
 /// The keys allowed in a `limits` table.
 const LIMIT_KEYS: &[&str] = &["memory", "call_timeout", "output"];
+
+/// Why a credential in `[storage]` is refused.
+const CREDENTIAL_IN_MANIFEST: &str = "credentials do not belong in a manifest, which the scheduler stores and sends to every executor: give them to the nodes through their environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, GOOGLE_SERVICE_ACCOUNT, ...) or the [storage] table of their cluster.toml";
 
 /// The longest piece of text that a syntax error quotes.
 const MAX_QUOTED: usize = 40;
@@ -101,6 +107,7 @@ impl Decoder<'_> {
 
         let mut name = None;
         let mut max_attempts = None;
+        let mut storage = StoreOptions::default();
         let (mut sources, mut steps, mut sinks) = (Vec::new(), Vec::new(), Vec::new());
         for item in items {
             match item {
@@ -109,6 +116,7 @@ impl Decoder<'_> {
                     "max_attempts" => {
                         max_attempts = Some(self.positive_u32(TOP_LEVEL, "max_attempts", value)?)
                     }
+                    "storage" => storage = self.storage(value)?,
                     section @ ("source" | "step" | "sink") => {
                         return Err(self.syntax(
                             value.span(),
@@ -134,7 +142,7 @@ impl Decoder<'_> {
             line: 1,
             message: "top level: missing required key \"name\", e.g. name = \"max-temperature\"".into(),
         })?;
-        Ok(Manifest { file: self.file.to_path_buf(), name, max_attempts, sources, steps, sinks })
+        Ok(Manifest { file: self.file.to_path_buf(), name, max_attempts, storage, sources, steps, sinks })
     }
 
     /// Checks that `value` is a table and reads its id.
@@ -214,8 +222,8 @@ impl Decoder<'_> {
 
     fn sink(&self, section: Section<'_, '_>) -> Result<Sink, ManifestError> {
         let label = section.label.as_str();
-        let (mut input, mut url, mut plugin, mut config, mut limits) =
-            (None, None, None, Vec::new(), LimitOverrides::default());
+        let (mut input, mut url, mut plugin, mut config, mut limits, mut mode) =
+            (None, None, None, Vec::new(), LimitOverrides::default(), SinkMode::default());
         for &(key, value) in &section.entries {
             match key.get_ref().as_ref() {
                 "id" => {}
@@ -224,6 +232,7 @@ impl Decoder<'_> {
                 "plugin" => plugin = Some(self.non_empty_string(label, "plugin", value)?),
                 "config" => config = self.config(label, value)?,
                 "limits" => limits = self.limits(label, value)?,
+                "mode" => mode = self.sink_mode(label, value)?,
                 other => return Err(self.unknown_key(key.span(), label, other, SINK_KEYS)),
             }
         }
@@ -236,7 +245,7 @@ impl Decoder<'_> {
                 id: section.id,
             });
         };
-        Ok(Sink { id: section.id, input, url, plugin, config, limits, line: section.line })
+        Ok(Sink { id: section.id, input, url, plugin, config, limits, mode, line: section.line })
     }
 
     /// Reads `input`: one id, given as a string or as an array of exactly one string.
@@ -285,6 +294,35 @@ impl Decoder<'_> {
         Ok(config)
     }
 
+    /// Reads the `[storage]` table: `[storage.s3]` and `[storage.gs]` settings of the stores'
+    /// clients, without credentials.
+    fn storage(&self, value: &Value<'_>) -> Result<StoreOptions, ManifestError> {
+        let mut options = StoreOptions::default();
+        for (table, settings) in self.table_entries(TOP_LEVEL, "storage", value)? {
+            let Some(service) = Service::from_scheme(table.get_ref()) else {
+                let key = format!("storage.{}", table.get_ref());
+                return Err(self.unknown_key(table.span(), TOP_LEVEL, &key, STORAGE_KEYS));
+            };
+            let label = format!("storage.{service}");
+            for (key, value) in self.table_entries(TOP_LEVEL, &label, settings)? {
+                let key = key.get_ref().as_ref();
+                if service.is_credential(key) {
+                    return Err(self.invalid(&label, key, value, CREDENTIAL_IN_MANIFEST.into()));
+                }
+                let text = match value.get_ref() {
+                    DeValue::String(text) => text.to_string(),
+                    DeValue::Integer(integer) => self.integer(&label, key, value, integer)?.to_string(),
+                    DeValue::Boolean(flag) => flag.to_string(),
+                    _ => return Err(self.wrong_type(&label, key, value, "a string, integer or boolean")),
+                };
+                options
+                    .set(service, key, text)
+                    .map_err(|error| self.invalid(&label, key, value, error.to_string()))?;
+            }
+        }
+        Ok(options)
+    }
+
     /// Reads a `limits` table.
     fn limits(&self, label: &str, value: &Value<'_>) -> Result<LimitOverrides, ManifestError> {
         let mut limits = LimitOverrides::default();
@@ -327,6 +365,21 @@ impl Decoder<'_> {
                 value,
                 format!(
                     "unknown format \"{other}\"; the only format is \"lines\", parse the lines in a step"
+                ),
+            )),
+        }
+    }
+
+    fn sink_mode(&self, label: &str, value: &Value<'_>) -> Result<SinkMode, ManifestError> {
+        match self.string(label, "mode", value)? {
+            "error" => Ok(SinkMode::ErrorIfExists),
+            "overwrite" => Ok(SinkMode::Overwrite),
+            other => Err(self.invalid(
+                label,
+                "mode",
+                value,
+                format!(
+                    "unknown mode \"{other}\"; use \"error\" (the default: refuse a location that holds a committed output) or \"overwrite\" (replace it)"
                 ),
             )),
         }
@@ -639,6 +692,60 @@ plugin = "std:format-csv"
             "{error:?}"
         );
         assert_names(&error, 19, "sink \"out\": bad value for \"url\": must not be empty");
+    }
+
+    #[test]
+    fn storage_settings_are_read_and_checked() {
+        let text = format!(
+            "{JOB}\n[storage.s3]\nendpoint = \"http://127.0.0.1:9000\"\nallow_http = true\n[storage.gs]\nservice_account_path = \"sa.json\"\n"
+        );
+        let manifest = parse(&text).unwrap();
+        let mut expected = StoreOptions::default();
+        expected.set(Service::S3, "endpoint", "http://127.0.0.1:9000").unwrap();
+        expected.set(Service::S3, "allow_http", "true").unwrap();
+        expected.set(Service::Gcs, "service_account_path", "sa.json").unwrap();
+        assert_eq!(manifest.storage, expected);
+
+        let error = parse(&format!("{JOB}\n[storage.s3]\nendpiont = \"x\"\n")).unwrap_err();
+        assert!(
+            matches!(&error, ManifestError::InvalidValue { line: 23, key, .. } if key == "endpiont"),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("not a setting of the s3 store"), "{error}");
+        let error = parse(&format!("{JOB}\n[storage.azure]\nx = 1\n")).unwrap_err();
+        assert!(
+            matches!(&error, ManifestError::UnknownKey { line: 22, key, .. } if key == "storage.azure"),
+            "{error:?}"
+        );
+        let error = parse(&format!("{JOB}\n[storage.s3]\nbucket = \"b\"\n")).unwrap_err();
+        assert!(error.to_string().contains("comes from its URL"), "{error}");
+    }
+
+    #[test]
+    fn credentials_in_storage_are_refused_without_echoing_them() {
+        for (table, key) in
+            [("s3", "secret_access_key"), ("s3", "aws_access_key_id"), ("gs", "service_account_key")]
+        {
+            let text = format!("{JOB}\n[storage.{table}]\n{key} = \"hunter2-value\"\n");
+            let error = parse(&text).unwrap_err();
+            let message = error.to_string();
+            assert!(matches!(&error, ManifestError::InvalidValue { line: 23, .. }), "{error:?}");
+            assert!(message.contains("credentials do not belong in a manifest"), "{message}");
+            assert!(!message.contains("hunter2"), "{message}");
+        }
+    }
+
+    #[test]
+    fn sink_mode_is_error_unless_overwrite() {
+        assert_eq!(parse(JOB).unwrap().sinks[0].mode, SinkMode::ErrorIfExists);
+        let overwrite = parse(&job_with(18, "mode = \"overwrite\"")).unwrap();
+        assert_eq!(overwrite.sinks[0].mode, SinkMode::Overwrite);
+        let error = parse(&job_with(18, "mode = \"append\"")).unwrap_err();
+        assert!(
+            matches!(&error, ManifestError::InvalidValue { line: 19, key, .. } if key == "mode"),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("\"overwrite\""), "{error}");
     }
 
     #[test]

@@ -78,6 +78,6 @@ mod size;
 
 pub use duration::{DurationError, parse_duration};
 pub use error::ManifestError;
-pub use manifest::{LimitOverrides, Manifest, SectionKind, Sink, Source, SourceFormat, Step};
+pub use manifest::{LimitOverrides, Manifest, SectionKind, Sink, SinkMode, Source, SourceFormat, Step};
 pub use plugin::{OperatorKind, PluginCatalog};
 pub use size::{SizeError, parse_size};

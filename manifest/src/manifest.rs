@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::error::ManifestError;
 use crate::{decode, graph};
+use flicker_storage::StoreOptions;
 
 /// A parsed and checked job manifest.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,6 +17,9 @@ pub struct Manifest {
     pub name: String,
     /// How often a task may be attempted before the job fails, if the manifest says.
     pub max_attempts: Option<u32>,
+    /// The `[storage]` settings of the cloud stores' clients (never credentials), which override
+    /// the nodes' own.
+    pub storage: StoreOptions,
     /// The `[[source]]` tables, in file order.
     pub sources: Vec<Source>,
     /// The `[[step]]` tables, in file order.
@@ -81,8 +85,22 @@ pub struct Sink {
     pub config: Vec<(String, String)>,
     /// Sandbox limits that replace the defaults for this sink.
     pub limits: LimitOverrides,
+    /// What to do when the location already holds a committed output.
+    pub mode: SinkMode,
     /// The line of the `[[sink]]` header.
     pub line: usize,
+}
+
+/// What a sink does when its location already holds a committed output (a `_SUCCESS`), as
+/// Spark's save modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SinkMode {
+    /// `mode = "error"`, the default: the job is refused (or, if the output appeared while it
+    /// ran, fails at commit) and the location keeps its output.
+    #[default]
+    ErrorIfExists,
+    /// `mode = "overwrite"`: the job's output replaces the previous one when it commits.
+    Overwrite,
 }
 
 /// Sandbox limits given by a step or sink; `None` keeps the engine's default.
@@ -247,6 +265,7 @@ config = { }
             file: PathBuf::from("jobs/max.toml"),
             name: "max-temperature".into(),
             max_attempts: Some(3),
+            storage: StoreOptions::default(),
             sources: vec![Source {
                 id: "readings".into(),
                 url: "file:///data/weather/".into(),
@@ -294,6 +313,7 @@ config = { }
                 plugin: "std:format-csv".into(),
                 config: Vec::new(),
                 limits: LimitOverrides::default(),
+                mode: SinkMode::ErrorIfExists,
                 line: 30,
             }],
         };

@@ -21,7 +21,7 @@ use std::collections::HashSet;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
-use object_store::{ObjectMeta, ObjectStoreExt};
+use object_store::{ObjectMeta, ObjectStoreExt, PutMode, WriteMultipart};
 
 use crate::{Location, StorageError, success};
 
@@ -50,6 +50,100 @@ pub struct StagedPart {
     pub attempt: u32,
 }
 
+/// What [`OutputCommitter::commit`] does when the destination holds another committed output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitMode {
+    /// Fail, leaving that output as it is (Spark's `errorifexists`).
+    Refuse,
+    /// Replace it (Spark's `overwrite`).
+    Replace,
+}
+
+/// The size of the pieces of a multipart upload; a part smaller than this is written with one
+/// put. S3 wants at least 5 MiB per piece but the last.
+const MULTIPART_PIECE: usize = 8 << 20;
+/// How many pieces of one part upload at once.
+const PIECES_IN_FLIGHT: usize = 2;
+
+/// Streams one part of an output to its attempt's temporary area: buffered, then sent with
+/// one put if it stays under 8 MiB, or as a multipart upload of 8 MiB pieces (at most two in
+/// flight) if it grows past that, so memory stays bounded whatever the part's size.
+///
+/// Dropping it unfinished aborts the upload.
+pub struct PartWriter {
+    target: Location,
+    name: String,
+    attempt: u32,
+    buffer: Vec<u8>,
+    upload: Option<WriteMultipart>,
+    size: u64,
+    runtime: tokio::runtime::Handle,
+}
+
+impl PartWriter {
+    /// Appends `bytes` to the part.
+    pub async fn write(&mut self, bytes: &[u8]) -> Result<(), StorageError> {
+        self.size += bytes.len() as u64;
+        if let Some(upload) = &mut self.upload {
+            upload
+                .wait_for_capacity(PIECES_IN_FLIGHT)
+                .await
+                .map_err(|source| self.target.store_error(source))?;
+            upload.write(bytes);
+            return Ok(());
+        }
+        self.buffer.extend_from_slice(bytes);
+        if self.buffer.len() >= MULTIPART_PIECE {
+            let started = self.target.store().put_multipart(self.target.path()).await;
+            let mut upload = WriteMultipart::new_with_chunk_size(
+                started.map_err(|source| self.target.store_error(source))?,
+                MULTIPART_PIECE,
+            );
+            upload.put(Bytes::from(std::mem::take(&mut self.buffer)));
+            self.upload = Some(upload);
+        }
+        Ok(())
+    }
+
+    /// Whether the part is going up as a multipart upload (it grew past one piece).
+    pub fn is_multipart(&self) -> bool {
+        self.upload.is_some()
+    }
+
+    /// Completes the part, ready for [`OutputCommitter::commit`].
+    pub async fn finish(mut self) -> Result<StagedPart, StorageError> {
+        let written = match self.upload.take() {
+            Some(upload) => upload.finish().await,
+            None => {
+                let bytes = Bytes::from(std::mem::take(&mut self.buffer));
+                self.target.store().put(self.target.path(), bytes.into()).await
+            }
+        };
+        written.map_err(|source| self.target.store_error(source))?;
+        let part = PartFile { name: std::mem::take(&mut self.name), size: self.size };
+        Ok(StagedPart { part, attempt: self.attempt })
+    }
+}
+
+impl Drop for PartWriter {
+    fn drop(&mut self) {
+        if let Some(upload) = self.upload.take() {
+            let url = self.target.url().to_owned();
+            self.runtime.spawn(async move {
+                if let Err(error) = upload.abort().await {
+                    tracing::warn!(url, %error, "could not abort the upload of an unfinished part");
+                }
+            });
+        }
+    }
+}
+
+impl std::fmt::Debug for PartWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartWriter").field("target", &self.target).field("size", &self.size).finish()
+    }
+}
+
 /// Writes the parts of one run's output and commits or aborts them.
 #[derive(Debug, Clone)]
 pub struct OutputCommitter {
@@ -64,11 +158,10 @@ impl OutputCommitter {
         OutputCommitter { dest, run_id: run_id.into() }
     }
 
-    /// Writes part `index` as attempt `attempt` wrote it, to
-    /// `<dest>/_temporary/<run id>/attempt-<attempt>/part-NNNNN.<extension>` (five digits, no `.`
-    /// when `extension` is empty). Nothing is visible in `dest` until [`commit`].
+    /// Writes part `index` of attempt `attempt` in one piece: [`part_writer`], one write,
+    /// [`PartWriter::finish`].
     ///
-    /// [`commit`]: OutputCommitter::commit
+    /// [`part_writer`]: OutputCommitter::part_writer
     pub async fn write_part(
         &self,
         index: u32,
@@ -76,27 +169,58 @@ impl OutputCommitter {
         extension: &str,
         bytes: Bytes,
     ) -> Result<StagedPart, StorageError> {
+        let mut writer = self.part_writer(index, attempt, extension).await?;
+        writer.write(&bytes).await?;
+        writer.finish().await
+    }
+
+    /// Starts part `index` of attempt `attempt`, to be streamed to
+    /// `<dest>/_temporary/<run id>/attempt-<attempt>/part-NNNNN-<run id>.<extension>` (five
+    /// digits, no `.` when `extension` is empty). Nothing is visible in `dest` until [`commit`].
+    ///
+    /// [`commit`]: OutputCommitter::commit
+    pub async fn part_writer(
+        &self,
+        index: u32,
+        attempt: u32,
+        extension: &str,
+    ) -> Result<PartWriter, StorageError> {
         let name =
             part_name(index, &self.run_id, extension).ok_or_else(|| StorageError::InvalidPartExtension {
                 url: self.dest.url().to_owned(),
                 extension: extension.to_owned(),
             })?;
-        let staged = self.staged(attempt, &name);
-        let size = bytes.len() as u64;
-        staged.store().put(staged.path(), bytes.into()).await.map_err(|source| staged.store_error(source))?;
-        Ok(StagedPart { part: PartFile { name, size }, attempt })
+        let target = self.staged(attempt, &name);
+        Ok(PartWriter {
+            target,
+            name,
+            attempt,
+            buffer: Vec::new(),
+            upload: None,
+            size: 0,
+            runtime: tokio::runtime::Handle::current(),
+        })
     }
 
-    /// Publishes `parts` (as returned by [`write_part`]) as the output of `dest`, replacing a
-    /// previous one: checks every part is there with its size, deletes the old `_SUCCESS` and
-    /// then the old `part-*` files directly in `dest`, moves the parts in, writes `_SUCCESS`
-    /// listing them, and removes this run's temporary directory (with any part not listed).
+    /// Publishes `parts` (as [`PartWriter::finish`] returned them) as the output of `dest`:
+    /// checks every part is there with its size, moves the parts in, writes `_SUCCESS` listing
+    /// them (one atomic put), deletes the other `part-*` files directly in `dest` (the previous
+    /// output's), and removes this run's temporary directory (with any part not listed).
     ///
-    /// If the check fails, the previous output is untouched.
-    ///
-    /// [`write_part`]: OutputCommitter::write_part
-    pub async fn commit(&self, parts: &[StagedPart]) -> Result<(), StorageError> {
+    /// With [`CommitMode::Refuse`], a `dest` that holds another committed output is left as it
+    /// is and the commit fails with [`StorageError::AlreadyCommitted`]; `_SUCCESS` is then
+    /// created only if absent, so of two runs committing at once only one wins. Committing again
+    /// after an interrupted commit of the same run is fine in both modes. If the check fails,
+    /// `dest` is untouched.
+    pub async fn commit(&self, parts: &[StagedPart], mode: CommitMode) -> Result<(), StorageError> {
         let waiting = self.check_parts(parts).await?;
+        let committed: Vec<PartFile> = parts.iter().map(|staged| staged.part.clone()).collect();
+        let previous = committed_parts(&self.dest).await?;
+        // An interrupted commit of this run may have written `_SUCCESS` already.
+        let done = previous.as_ref() == Some(&committed);
+        if mode == CommitMode::Refuse && previous.is_some() && !done {
+            return Err(StorageError::AlreadyCommitted { url: self.dest.url().to_owned() });
+        }
         let listing = self
             .dest
             .store()
@@ -113,21 +237,45 @@ impl OutputCommitter {
             })
             .collect();
 
-        for staged in parts.iter().zip(waiting).filter_map(|(staged, waiting)| waiting.then_some(staged)) {
+        if !done {
+            self.publish(parts, &waiting, &committed, mode).await?;
+        }
+        delete_all(&self.dest, old_parts).await?;
+        self.abort().await
+    }
+
+    /// Moves the `waiting` ones of `parts` into `dest` and writes `_SUCCESS` listing
+    /// `committed`, created only if absent with [`CommitMode::Refuse`].
+    async fn publish(
+        &self,
+        parts: &[StagedPart],
+        waiting: &[bool],
+        committed: &[PartFile],
+        mode: CommitMode,
+    ) -> Result<(), StorageError> {
+        for (staged, _) in parts.iter().zip(waiting).filter(|(_, waiting)| **waiting) {
             let (from, to) =
                 (self.staged(staged.attempt, &staged.part.name), self.dest.child(&staged.part.name));
             from.store().rename(from.path(), to.path()).await.map_err(|source| from.store_error(source))?;
         }
-        let parts: Vec<PartFile> = parts.iter().map(|staged| staged.part.clone()).collect();
         let success = self.dest.child(SUCCESS);
-        success
-            .store()
-            .put(success.path(), success::render(&parts).into())
-            .await
-            .map_err(|source| success.store_error(source))?;
-        tracing::debug!(dest = self.dest.url(), parts = parts.len(), "output committed");
-        delete_all(&self.dest, old_parts).await?;
-        self.abort().await
+        let put_mode = match mode {
+            CommitMode::Refuse => PutMode::Create,
+            CommitMode::Replace => PutMode::Overwrite,
+        };
+        let marker = success::render(committed);
+        match success.store().put_opts(success.path(), marker.into(), put_mode.into()).await {
+            Ok(_) => {}
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                // Another run committed since the check: leave its output whole.
+                let moved = parts.iter().map(|staged| self.dest.child(&staged.part.name).path().clone());
+                delete_all(&self.dest, moved.collect()).await?;
+                return Err(StorageError::AlreadyCommitted { url: self.dest.url().to_owned() });
+            }
+            Err(source) => return Err(success.store_error(source)),
+        }
+        tracing::debug!(dest = self.dest.url(), parts = committed.len(), "output committed");
+        Ok(())
     }
 
     /// Deletes everything this run wrote under `<dest>/_temporary/<run id>/`, leaving `dest` as
@@ -219,15 +367,29 @@ pub async fn read_part(dest: &Location, part: &PartFile) -> Result<Bytes, Storag
 
 /// The parts of the committed output in `dest`, as its `_SUCCESS` lists them.
 pub async fn read_committed(dest: &Location) -> Result<Vec<PartFile>, StorageError> {
+    committed_parts(dest).await?.ok_or_else(|| StorageError::NotCommitted { url: dest.url().to_owned() })
+}
+
+/// Whether `dest` holds a committed output (a `_SUCCESS`).
+pub async fn is_committed(dest: &Location) -> Result<bool, StorageError> {
+    let success = dest.child(SUCCESS);
+    match success.store().head(success.path()).await {
+        Ok(_) => Ok(true),
+        Err(object_store::Error::NotFound { .. }) => Ok(false),
+        Err(source) => Err(success.store_error(source)),
+    }
+}
+
+/// The parts `dest`'s `_SUCCESS` lists, or `None` without one.
+async fn committed_parts(dest: &Location) -> Result<Option<Vec<PartFile>>, StorageError> {
     let success = dest.child(SUCCESS);
     let text = match success.store().get(success.path()).await {
         Ok(result) => result.bytes().await.map_err(|source| success.store_error(source))?,
-        Err(object_store::Error::NotFound { .. }) => {
-            return Err(StorageError::NotCommitted { url: dest.url().to_owned() });
-        }
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
         Err(source) => return Err(success.store_error(source)),
     };
     success::parse(&text)
+        .map(Some)
         .map_err(|line| StorageError::CorruptSuccessFile { url: success.url().to_owned(), line })
 }
 
@@ -339,7 +501,7 @@ mod tests {
             ]
         );
 
-        committer.commit(&parts).await.unwrap();
+        committer.commit(&parts, CommitMode::Replace).await.unwrap();
         assert_eq!(objects(&dest).await, ["_SUCCESS", "part-00000-run-1.csv", "part-00001-run-1.csv"]);
         assert_eq!(read(&dest, "_SUCCESS").await, "part-00000-run-1.csv\t2\npart-00001-run-1.csv\t3\n");
         assert_eq!(read(&dest, "part-00001-run-1.csv").await, "bb\n");
@@ -362,12 +524,12 @@ mod tests {
         for index in 0..3 {
             parts.push(first.write_part(index, 0, "txt", bytes("old\n")).await.unwrap());
         }
-        first.commit(&parts).await.unwrap();
+        first.commit(&parts, CommitMode::Replace).await.unwrap();
         dest.store().put(dest.child("README").path(), "kept".into()).await.unwrap();
 
         let second = OutputCommitter::new(dest.clone(), "run-2");
         let part = second.write_part(0, 0, "txt", bytes("new\n")).await.unwrap();
-        second.commit(std::slice::from_ref(&part)).await.unwrap();
+        second.commit(std::slice::from_ref(&part), CommitMode::Replace).await.unwrap();
         assert_eq!(objects(&dest).await, ["README", "_SUCCESS", "part-00000-run-2.txt"]);
         assert_eq!(read(&dest, "part-00000-run-2.txt").await, "new\n");
         assert_eq!(read_committed(&dest).await.unwrap(), [part.part]);
@@ -387,13 +549,13 @@ mod tests {
         let dest = memory("commit-check");
         let first = OutputCommitter::new(dest.clone(), "run-1");
         let kept = first.write_part(0, 0, "csv", bytes("a\n")).await.unwrap();
-        first.commit(std::slice::from_ref(&kept)).await.unwrap();
+        first.commit(std::slice::from_ref(&kept), CommitMode::Replace).await.unwrap();
 
         let second = OutputCommitter::new(dest.clone(), "run-2");
         let written = second.write_part(0, 0, "csv", bytes("b\n")).await.unwrap();
         let missing =
             StagedPart { part: PartFile { name: "part-00001-run-2.csv".into(), size: 1 }, attempt: 0 };
-        match second.commit(&[written.clone(), missing]).await {
+        match second.commit(&[written.clone(), missing], CommitMode::Replace).await {
             Err(StorageError::MissingPart { url }) => {
                 assert_eq!(url, "memory://commit-check/out/_temporary/run-2/attempt-0/part-00001-run-2.csv")
             }
@@ -401,11 +563,11 @@ mod tests {
         }
         let wrong_size = StagedPart { part: PartFile { size: 99, ..written.part.clone() }, attempt: 0 };
         assert!(matches!(
-            second.commit(&[wrong_size]).await,
+            second.commit(&[wrong_size], CommitMode::Replace).await,
             Err(StorageError::ObjectChanged { actual: 2, .. })
         ));
         assert!(matches!(
-            second.commit(&[written.clone(), written]).await,
+            second.commit(&[written.clone(), written], CommitMode::Replace).await,
             Err(StorageError::DuplicatePart { .. })
         ));
         assert_eq!(read_committed(&dest).await.unwrap(), [kept.part]);
@@ -445,11 +607,11 @@ mod tests {
             old.write_part(1, 0, "csv", bytes("2\n")).await.unwrap(),
         ];
         assert!(!dir.path().join("out/part-00000-run-1.csv").exists());
-        old.commit(&old_parts).await.unwrap();
+        old.commit(&old_parts, CommitMode::Replace).await.unwrap();
 
         let new = OutputCommitter::new(dest.clone(), "run-2");
         let parts = vec![new.write_part(0, 0, "csv", bytes("3\n")).await.unwrap()];
-        new.commit(&parts).await.unwrap();
+        new.commit(&parts, CommitMode::Replace).await.unwrap();
         let mut names: Vec<String> = std::fs::read_dir(dir.path().join("out"))
             .unwrap()
             .map(|entry| entry.unwrap().file_name().into_string().unwrap())
@@ -473,13 +635,13 @@ mod tests {
         let dest = memory("commit-readers");
         let first = OutputCommitter::new(dest.clone(), "run-1");
         let old = vec![first.write_part(0, 0, "csv", bytes("old\n")).await.unwrap()];
-        first.commit(&old).await.unwrap();
+        first.commit(&old, CommitMode::Replace).await.unwrap();
         let listed = read_committed(&dest).await.unwrap();
 
         let second = OutputCommitter::new(dest.clone(), "run-2");
         let new = vec![second.write_part(0, 0, "csv", bytes("new!\n")).await.unwrap()];
         assert_ne!(new[0].part.name, listed[0].name, "a run's parts never take another run's names");
-        second.commit(&new).await.unwrap();
+        second.commit(&new, CommitMode::Replace).await.unwrap();
         // The old part is gone (a slow reader gets an error), never replaced by new bytes.
         assert!(dest.store().get(dest.child(&listed[0].name).path()).await.is_err());
         assert_eq!(read_committed(&dest).await.unwrap(), [new[0].part.clone()]);
@@ -497,8 +659,121 @@ mod tests {
         let (from, to) = (committer.staged(0, &parts[0].part.name), dest.child(&parts[0].part.name));
         from.store().rename(from.path(), to.path()).await.unwrap();
         assert!(matches!(read_committed(&dest).await, Err(StorageError::NotCommitted { .. })));
-        committer.commit(&parts).await.unwrap();
+        committer.commit(&parts, CommitMode::Replace).await.unwrap();
         assert_eq!(objects(&dest).await, ["_SUCCESS", "part-00000-run-1.csv", "part-00001-run-1.csv"]);
         assert_eq!(read(&dest, "part-00001-run-1.csv").await, "bb\n");
+    }
+
+    #[tokio::test]
+    async fn a_commit_interrupted_after_the_marker_finishes_the_clean_up() {
+        let dest = memory("commit-after-marker");
+        let old = OutputCommitter::new(dest.clone(), "run-1");
+        let old_parts = vec![old.write_part(0, 0, "csv", bytes("old\n")).await.unwrap()];
+        old.commit(&old_parts, CommitMode::Replace).await.unwrap();
+        let new = OutputCommitter::new(dest.clone(), "run-2");
+        let parts = vec![new.write_part(0, 0, "csv", bytes("new\n")).await.unwrap()];
+        // Stopped right after `_SUCCESS` was replaced: the old part is still there.
+        new.publish(&parts, &[true], &[parts[0].part.clone()], CommitMode::Replace).await.unwrap();
+        assert_eq!(objects(&dest).await, ["_SUCCESS", "part-00000-run-1.csv", "part-00000-run-2.csv"]);
+        // Committing again, even in refuse mode, sees its own marker and finishes.
+        new.commit(&parts, CommitMode::Refuse).await.unwrap();
+        assert_eq!(objects(&dest).await, ["_SUCCESS", "part-00000-run-2.csv"]);
+    }
+
+    #[tokio::test]
+    async fn refuse_mode_keeps_a_committed_output() {
+        let dest = memory("commit-refuse");
+        let first = OutputCommitter::new(dest.clone(), "run-1");
+        let kept = vec![first.write_part(0, 0, "csv", bytes("kept\n")).await.unwrap()];
+        assert!(!is_committed(&dest).await.unwrap());
+        first.commit(&kept, CommitMode::Refuse).await.unwrap();
+        assert!(is_committed(&dest).await.unwrap());
+
+        let second = OutputCommitter::new(dest.clone(), "run-2");
+        let parts = vec![second.write_part(0, 0, "csv", bytes("new\n")).await.unwrap()];
+        match second.commit(&parts, CommitMode::Refuse).await {
+            Err(error @ StorageError::AlreadyCommitted { .. }) => {
+                let message = error.to_string();
+                assert!(
+                    message.contains("memory://commit-refuse/out already holds a committed output"),
+                    "{message}"
+                );
+                assert!(message.contains("mode = \"overwrite\""), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(read_committed(&dest).await.unwrap(), [kept[0].part.clone()]);
+        assert_eq!(read(&dest, "part-00000-run-1.csv").await, "kept\n");
+        // The refused run's parts wait in its temporary area until it is aborted.
+        second.abort().await.unwrap();
+        assert_eq!(objects(&dest).await, ["_SUCCESS", "part-00000-run-1.csv"]);
+    }
+
+    #[tokio::test]
+    async fn a_marker_that_appears_during_the_commit_wins() {
+        let dest = memory("commit-race");
+        let late = OutputCommitter::new(dest.clone(), "run-late");
+        let parts = vec![late.write_part(0, 0, "csv", bytes("late\n")).await.unwrap()];
+        // Another run commits between this run's check and its marker.
+        let other = OutputCommitter::new(dest.clone(), "run-other");
+        let other_parts = vec![other.write_part(0, 0, "csv", bytes("other\n")).await.unwrap()];
+        other.commit(&other_parts, CommitMode::Refuse).await.unwrap();
+        let refused = late.publish(&parts, &[true], &[parts[0].part.clone()], CommitMode::Refuse).await;
+        assert!(matches!(refused, Err(StorageError::AlreadyCommitted { .. })), "{refused:?}");
+        assert_eq!(objects(&dest).await, ["_SUCCESS", "part-00000-run-other.csv"]);
+        assert_eq!(read_committed(&dest).await.unwrap(), [other_parts[0].part.clone()]);
+    }
+
+    #[tokio::test]
+    async fn large_parts_go_up_in_pieces() {
+        let dest = memory("commit-multipart");
+        let committer = OutputCommitter::new(dest.clone(), "run-1");
+        let mut writer = committer.part_writer(0, 0, "csv").await.unwrap();
+        let line = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n";
+        let mut expected = Vec::new();
+        for _ in 0..(20 << 20) / line.len() {
+            writer.write(line).await.unwrap();
+            expected.extend_from_slice(line);
+        }
+        assert!(writer.is_multipart(), "a 20 MiB part is a multipart upload");
+        let part = writer.finish().await.unwrap();
+        assert_eq!(part.part.size, expected.len() as u64);
+        let mut small = committer.part_writer(1, 0, "csv").await.unwrap();
+        small.write(b"small\n").await.unwrap();
+        assert!(!small.is_multipart());
+        let small = small.finish().await.unwrap();
+        committer.commit(&[part, small], CommitMode::Refuse).await.unwrap();
+        assert_eq!(read(&dest, "part-00000-run-1.csv").await.as_bytes(), expected);
+        assert_eq!(read(&dest, "part-00001-run-1.csv").await, "small\n");
+    }
+
+    #[tokio::test]
+    async fn an_unfinished_multipart_part_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = Location::parse("out", dir.path()).unwrap();
+        let committer = OutputCommitter::new(dest.clone(), "run-1");
+        let mut writer = committer.part_writer(0, 0, "csv").await.unwrap();
+        writer.write(&vec![b'x'; 9 << 20]).await.unwrap();
+        assert!(writer.is_multipart());
+        drop(writer);
+        // The abort runs on the runtime: give it a moment, then nothing may be left.
+        for _ in 0..100 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            committer.abort().await.unwrap();
+            if !dir.path().join("out").exists() {
+                break;
+            }
+        }
+        let left: Vec<_> = walk(&dir.path().join("out"));
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    /// Every file below `dir`.
+    fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+        entries
+            .flatten()
+            .flat_map(|entry| if entry.path().is_dir() { walk(&entry.path()) } else { vec![entry.path()] })
+            .collect()
     }
 }

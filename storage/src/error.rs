@@ -89,6 +89,15 @@ pub enum StorageError {
         url: String,
     },
 
+    /// The output location holds a committed output that must not be replaced.
+    #[error(
+        "{url} already holds a committed output (its `_SUCCESS` exists): set mode = \"overwrite\" on the sink to replace it, or write elsewhere"
+    )]
+    AlreadyCommitted {
+        /// The output location.
+        url: String,
+    },
+
     /// The `_SUCCESS` marker cannot be parsed.
     #[error("corrupt `_SUCCESS` file {url}: line {line} is not `<part name><TAB><size>`")]
     CorruptSuccessFile {

@@ -52,7 +52,9 @@ mod success;
 #[cfg(test)]
 mod test_support;
 
-pub use commit::{OutputCommitter, PartFile, StagedPart, read_committed, read_part};
+pub use commit::{
+    CommitMode, OutputCommitter, PartFile, PartWriter, StagedPart, is_committed, read_committed, read_part,
+};
 pub use error::StorageError;
 pub use line::line_number_at;
 pub use listing::{InputObject, list_all, list_inputs};

@@ -12,8 +12,8 @@ use object_store::memory::InMemory;
 use object_store::path::Path;
 use percent_encoding::percent_decode_str;
 
-use crate::options::{Service, StoreOptions};
 use crate::StorageError;
+use crate::options::{Service, StoreOptions};
 
 /// A place in an object store: a single object, a prefix ("directory") or a glob.
 ///
@@ -224,7 +224,8 @@ fn cloud_store(
 ) -> Result<Arc<dyn ObjectStore>, object_store::Error> {
     type Key = (Service, String, Vec<(String, String)>);
     static STORES: OnceLock<Mutex<HashMap<Key, Arc<dyn ObjectStore>>>> = OnceLock::new();
-    let settings: Vec<(String, String)> = options.of(service).map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+    let settings: Vec<(String, String)> =
+        options.of(service).map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
     let key = (service, bucket.to_owned(), settings);
     let mut stores = STORES.get_or_init(Default::default).lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(store) = stores.get(&key) {
@@ -332,7 +333,8 @@ mod tests {
     #[test]
     fn bucket_urls_name_the_bucket_and_the_key() {
         let options = s3_options("s3cr3t");
-        let loc = Location::parse_with("s3://bucket/logs/2026-*/part-*.csv", std::path::Path::new("/"), &options);
+        let loc =
+            Location::parse_with("s3://bucket/logs/2026-*/part-*.csv", std::path::Path::new("/"), &options);
         let loc = loc.unwrap();
         assert_eq!(loc.path().as_ref(), "logs/2026-*/part-*.csv");
         assert_eq!(loc.url(), "s3://bucket/logs/2026-*/part-*.csv");
@@ -357,7 +359,9 @@ mod tests {
 
     #[test]
     fn a_location_never_shows_its_client() {
-        let loc = Location::parse_with("s3://bucket/in", std::path::Path::new("/"), &s3_options("hunter2-key")).unwrap();
+        let loc =
+            Location::parse_with("s3://bucket/in", std::path::Path::new("/"), &s3_options("hunter2-key"))
+                .unwrap();
         let shown = format!("{loc:?}");
         assert_eq!(shown, r#"Location("s3://bucket/in")"#);
     }

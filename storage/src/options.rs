@@ -38,7 +38,9 @@ impl Service {
         match self {
             Service::S3 => matches!(
                 key.parse(),
-                Ok(AmazonS3ConfigKey::AccessKeyId | AmazonS3ConfigKey::SecretAccessKey | AmazonS3ConfigKey::Token)
+                Ok(AmazonS3ConfigKey::AccessKeyId
+                    | AmazonS3ConfigKey::SecretAccessKey
+                    | AmazonS3ConfigKey::Token)
             ),
             Service::Gcs => {
                 matches!(key.parse(), Ok(GoogleConfigKey::ServiceAccountKey | GoogleConfigKey::BearerToken))
@@ -82,7 +84,9 @@ pub enum StoreOptionError {
         key: String,
     },
     /// The key names the bucket, which comes from each URL.
-    #[error("the bucket of a {service} location comes from its URL ({service}://bucket/prefix), not from a setting")]
+    #[error(
+        "the bucket of a {service} location comes from its URL ({service}://bucket/prefix), not from a setting"
+    )]
     Bucket {
         /// The service.
         service: Service,
@@ -102,7 +106,12 @@ pub struct StoreOptions {
 
 impl StoreOptions {
     /// Sets `key` of `service` to `value`, replacing an earlier value.
-    pub fn set(&mut self, service: Service, key: &str, value: impl Into<String>) -> Result<(), StoreOptionError> {
+    pub fn set(
+        &mut self,
+        service: Service,
+        key: &str,
+        value: impl Into<String>,
+    ) -> Result<(), StoreOptionError> {
         service.check_key(key)?;
         self.values.insert((service, key.to_owned()), value.into());
         Ok(())
@@ -156,9 +165,15 @@ mod tests {
             options.set(Service::S3, "endpiont", "x"),
             Err(StoreOptionError::UnknownKey { service: Service::S3, key: "endpiont".into() })
         );
-        assert_eq!(options.set(Service::Gcs, "bucket", "b"), Err(StoreOptionError::Bucket { service: Service::Gcs }));
+        assert_eq!(
+            options.set(Service::Gcs, "bucket", "b"),
+            Err(StoreOptionError::Bucket { service: Service::Gcs })
+        );
         let s3: Vec<_> = options.of(Service::S3).collect();
-        assert_eq!(s3, [("allow_http", "true"), ("aws_region", "eu-west-1"), ("endpoint", "http://127.0.0.1:9000")]);
+        assert_eq!(
+            s3,
+            [("allow_http", "true"), ("aws_region", "eu-west-1"), ("endpoint", "http://127.0.0.1:9000")]
+        );
     }
 
     #[test]
@@ -175,7 +190,9 @@ mod tests {
 
     #[test]
     fn credentials_are_recognised_in_every_spelling_and_never_shown() {
-        for key in ["access_key_id", "aws_secret_access_key", "secret_access_key", "token", "aws_session_token"] {
+        for key in
+            ["access_key_id", "aws_secret_access_key", "secret_access_key", "token", "aws_session_token"]
+        {
             assert!(Service::S3.is_credential(key), "{key}");
         }
         for key in ["service_account_key", "google_service_account_key", "bearer_token"] {
@@ -188,7 +205,11 @@ mod tests {
         options.set(Service::S3, "region", "eu-west-1").unwrap();
         let shown = format!("{options:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
-        assert!(shown.contains("s3.secret_access_key") && shown.contains("<redacted>") && shown.contains("eu-west-1"));
+        assert!(
+            shown.contains("s3.secret_access_key")
+                && shown.contains("<redacted>")
+                && shown.contains("eu-west-1")
+        );
     }
 
     #[test]

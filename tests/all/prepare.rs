@@ -26,7 +26,7 @@ fn prepare(text: &str) -> PreparedJob {
         plugins: Vec::new(),
         defaults: JobDefaults::default(),
     };
-    PreparedJob::from_descriptor(&descriptor, &runtime(), &NoComponents).unwrap()
+    PreparedJob::from_descriptor(&descriptor, &runtime(), &NoComponents, &Default::default()).unwrap()
 }
 
 #[test]

@@ -367,7 +367,9 @@ fn a_bad_line_fails_the_job_naming_object_line_and_content_and_keeps_the_previou
     let data = dir.path().join("data");
     let readings = generate_readings(100_000, 4);
     let out = dir.path().join("out");
-    let manifest = write_manifest(dir.path(), &readings_job("std:max", "", "out/"));
+    let job =
+        readings_job("std:max", "", "out/").replace("url = \"out/\"", "url = \"out/\"\nmode = \"overwrite\"");
+    let manifest = write_manifest(dir.path(), &job);
     write_readings(&data, &readings, false);
     assert_succeeded(&run_job(&manifest, &["--workers", "2"]));
     let committed = snapshot(&out);
@@ -399,6 +401,38 @@ fn a_bad_line_fails_the_job_naming_object_line_and_content_and_keeps_the_previou
     let error = assert_failed(&run_job(&manifest, &["--workers", "2"]));
     assert!(error.contains(&format!("line {BAD_LINE_NUMBER}: \"{BAD_LINE}\"")), "{error}");
     assert_nothing_published(&fresh);
+}
+
+#[test]
+fn a_committed_output_is_refused_unless_the_sink_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let first = generate_readings(20_000, 2);
+    write_readings(&dir.path().join("data"), &first, false);
+    let manifest = write_manifest(dir.path(), &readings_job("std:max", "", "out/"));
+    assert_succeeded(&run_job(&manifest, &["--workers", "2"]));
+    let committed = snapshot(&out);
+
+    let second = generate_readings(30_000, 3);
+    write_readings(&dir.path().join("data"), &second, false);
+    let error = assert_failed(&run_job(&manifest, &["--workers", "2"]));
+    let sink_line = readings_job("std:max", "", "out/").lines().position(|l| l == "[[sink]]").unwrap() + 1;
+    for expected in [
+        format!("{}:{sink_line}: sink \"out\"", manifest.display()),
+        format!("file://{} already holds a committed output", out.display()),
+        "set mode = \"overwrite\" on the sink".to_owned(),
+    ] {
+        assert!(error.contains(&expected), "stderr lacks {expected:?}:\n{error}");
+    }
+    assert_eq!(snapshot(&out), committed, "a refused job changed the output");
+
+    let overwrite =
+        readings_job("std:max", "", "out/").replace("url = \"out/\"", "url = \"out/\"\nmode = \"overwrite\"");
+    write_manifest(dir.path(), &overwrite);
+    assert_succeeded(&run_job(&manifest, &["--workers", "2"]));
+    let expected: BTreeMap<String, f64> =
+        stats_by_station(&second).into_iter().map(|(station, s)| (station, s.max)).collect();
+    assert_eq!(output_max(&out), expected);
 }
 
 #[test]

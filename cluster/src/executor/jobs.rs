@@ -14,7 +14,7 @@ use flicker_protocol::task::{
     JobDescriptor, LostMapOutput, TaskInput as InputSpec, TaskMetrics, TaskReport, TaskSpec,
 };
 use flicker_protocol::{JobId, MapOutputId, StageId};
-use flicker_storage::Split;
+use flicker_storage::{Split, StoreOptions};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -70,6 +70,7 @@ pub struct Jobs {
     shuffle: ShuffleTarget,
     fetch: FetchLimits,
     faults: Faults,
+    storage: StoreOptions,
     jobs: Mutex<Known>,
 }
 
@@ -83,13 +84,14 @@ struct Known {
 
 impl Jobs {
     /// Jobs whose plugins load into `runtime`, components fetched from `components`, map outputs
-    /// stored to `shuffle`, blocks fetched through `bts`.
+    /// stored to `shuffle`, blocks fetched through `bts`, stores opened with `storage`.
     pub fn new(
         runtime: Arc<Runtime>,
         components: Arc<dyn ComponentSource>,
         bts: Arc<BtsClient>,
         shuffle: ShuffleTarget,
         faults: Faults,
+        storage: StoreOptions,
     ) -> Self {
         Self {
             runtime,
@@ -98,6 +100,7 @@ impl Jobs {
             shuffle,
             fetch: FetchLimits::default(),
             faults,
+            storage,
             jobs: Mutex::default(),
         }
     }
@@ -204,8 +207,12 @@ impl Jobs {
         if let Some(job) = prepared.as_ref() {
             return Ok(job.clone());
         }
-        let job =
-            Arc::new(PreparedJob::from_descriptor(descriptor, &self.runtime, self.components.as_ref())?);
+        let job = Arc::new(PreparedJob::from_descriptor(
+            descriptor,
+            &self.runtime,
+            self.components.as_ref(),
+            &self.storage,
+        )?);
         *prepared = Some(job.clone());
         Ok(job)
     }

@@ -20,6 +20,7 @@ use flicker_protocol::ExecutorId;
 use flicker_protocol::scheduler::{
     ExecutorRequest, ExecutorResponse, Registration, RequestError, SchedulerRequest, SchedulerResponse,
 };
+use flicker_storage::StoreOptions;
 use flicker_transport::{
     Connection, Endpoint, EndpointConfig, FrameReceiver, FrameSender, Identity, TransportError,
 };
@@ -51,6 +52,8 @@ pub struct ExecutorConfig {
     pub bts: Option<SocketAddr>,
     /// Faults to inject (tests of recovery only).
     pub faults: Faults,
+    /// Settings of the cloud stores' clients, under each job's own `[storage]`.
+    pub storage: StoreOptions,
 }
 
 /// Why an executor could not start.
@@ -150,7 +153,14 @@ impl Executor {
         let components =
             Arc::new(FetchFromScheduler { link: scheduler.clone(), io: tokio::runtime::Handle::current() });
         let bts_client = Arc::new(BtsClient::new(endpoint.clone()));
-        let jobs = Arc::new(Jobs::new(runtime, components, bts_client, target, config.faults.clone()));
+        let jobs = Arc::new(Jobs::new(
+            runtime,
+            components,
+            bts_client,
+            target,
+            config.faults.clone(),
+            config.storage.clone(),
+        ));
         let slots = Arc::new(Semaphore::new(config.slots.max(1) as usize));
         Ok(Self { config, endpoint, bts, jobs, slots, scheduler })
     }

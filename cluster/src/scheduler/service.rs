@@ -20,7 +20,7 @@ use flicker_protocol::scheduler::{
 use flicker_protocol::status::JobStatus;
 use flicker_protocol::task::{JobDefaults, JobDescriptor, TaskReport};
 use flicker_protocol::{ExecutorId, JobId};
-use flicker_storage::{OutputCommitter, list_inputs, plan_splits};
+use flicker_storage::{CommitMode, OutputCommitter, StoreOptions, is_committed, list_inputs, plan_splits};
 use flicker_transport::{
     Connection, Endpoint, EndpointConfig, FrameReceiver, FrameSender, Identity, TransportError,
 };
@@ -51,6 +51,8 @@ pub struct SchedulerConfig {
     pub exclude_after: u32,
     /// Defaults of jobs whose submitter sends none.
     pub defaults: JobDefaults,
+    /// Settings of the cloud stores' clients, under each job's own `[storage]`.
+    pub storage: StoreOptions,
 }
 
 /// Why a scheduler could not start.
@@ -163,14 +165,18 @@ impl Shared {
     /// marked done (their map outputs are used if still reachable, computed again if not).
     fn restore(&self, journaled: JournaledJob) {
         let id = journaled.record.descriptor.job.clone();
-        let prepared =
-            match PreparedJob::from_descriptor(&journaled.record.descriptor, &self.runtime, &self.plugins) {
-                Ok(prepared) => prepared,
-                Err(error) => {
-                    tracing::warn!(job = %id, %error, "cannot take back a journaled job");
-                    return;
-                }
-            };
+        let prepared = match PreparedJob::from_descriptor(
+            &journaled.record.descriptor,
+            &self.runtime,
+            &self.plugins,
+            &self.config.storage,
+        ) {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                tracing::warn!(job = %id, %error, "cannot take back a journaled job");
+                return;
+            }
+        };
         let now = self.now();
         let mut run = JobRun::from_record(journaled.record, &prepared.plan.stages, now);
         let done = journaled.done.len();
@@ -281,7 +287,7 @@ impl Shared {
         for (sink, parts) in parts {
             let committer = OutputCommitter::new(prepared.sinks[&sink].clone(), job.0.clone());
             committer
-                .commit(&parts)
+                .commit(&parts, prepared.commit_mode(&sink))
                 .await
                 .map_err(|e| format!("sink {sink:?}: committing the output failed: {e}"))?;
         }
@@ -343,10 +349,34 @@ impl Shared {
             defaults: submission.defaults.unwrap_or(self.config.defaults),
         };
         let invalid = |error: &dyn std::fmt::Display| RequestError::InvalidJob { reason: error.to_string() };
-        let prepared = PreparedJob::from_submission(&descriptor, &refs, &self.runtime, &self.plugins)
-            .map_err(|e| invalid(&e))?;
-        let slots = lock(&self.core).alive_slots().max(1) as usize;
+        let prepared = PreparedJob::from_submission(
+            &descriptor,
+            &refs,
+            &self.runtime,
+            &self.plugins,
+            &self.config.storage,
+        )
+        .map_err(|e| invalid(&e))?;
         let io = tokio::runtime::Handle::current();
+        for sink in &prepared.manifest.sinks {
+            let location = &prepared.sinks[&sink.id];
+            if prepared.commit_mode(&sink.id) == CommitMode::Refuse
+                && io
+                    .block_on(is_committed(location))
+                    .map_err(|e| invalid(&format!("sink {:?}: {e}", sink.id)))?
+            {
+                let refused =
+                    flicker_storage::StorageError::AlreadyCommitted { url: location.url().to_owned() };
+                let file = &prepared.manifest.file;
+                return Err(invalid(&format!(
+                    "{}:{}: sink {:?}: {refused}",
+                    file.display(),
+                    sink.line,
+                    sink.id
+                )));
+            }
+        }
+        let slots = lock(&self.core).alive_slots().max(1) as usize;
         let mut inputs = Vec::new();
         for stage in &prepared.plan.stages {
             inputs.push(match &stage.input {
