@@ -3,7 +3,7 @@
 # runs the reference job on the checked-in sample and prints the maximum temperature per station.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup.sh
+. ./scripts/setup.sh
 cargo build --release --locked --bin flicker
 job=examples/max-temperature
 "${CARGO_TARGET_DIR:-target}/release/flicker" run "$job/job.toml"

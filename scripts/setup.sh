@@ -1,7 +1,18 @@
 #!/usr/bin/env bash
-# Installs what building flicker needs beyond the Rust toolchain: the wasm32-wasip2 target.
-# Idempotent; sourced by the other scripts.
+# Installs what building and testing flicker needs beyond the Rust toolchain: the wasm32-wasip2
+# target, and moto (an S3 server from PyPI, which the storage tests start) in a virtualenv kept
+# across runs. Idempotent. Source it (`. scripts/setup.sh`) to get FLICKER_MOTO_SERVER set.
 set -euo pipefail
 if ! rustup target list --installed | grep -qx wasm32-wasip2; then
     rustup target add wasm32-wasip2
 fi
+
+moto_version=5.2.5
+moto_venv="${FLICKER_TOOLS_DIR:-$HOME/.cache/flicker/tools}/moto-$moto_version"
+if [ ! -f "$moto_venv/.installed" ]; then
+    rm -rf "$moto_venv"
+    python3 -m venv "$moto_venv"
+    "$moto_venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$moto_version"
+    touch "$moto_venv/.installed"
+fi
+export FLICKER_MOTO_SERVER="$moto_venv/bin/moto_server"

@@ -4,5 +4,5 @@
 # One build profile (release) serves the binary and the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup.sh
+. ./scripts/setup.sh
 cargo test --release --locked

@@ -100,7 +100,7 @@ fn count_rows(batch: &[u8]) -> Result<u64, FrameError> {
 /// Where a stage's batches go after its maps.
 enum Output<'c> {
     Shuffle { step: &'c str, op: &'c Operator, aggregate: AggregateInstance, partitions: u32 },
-    Sink { sink: &'c str, op: &'c Operator, format: FormatInstance, part: PartWriter },
+    Sink { sink: &'c str, op: &'c Operator, format: FormatInstance, part: Box<PartWriter> },
 }
 
 /// The fused narrow operators of a stage and its output.
@@ -141,7 +141,7 @@ impl<'c> Pipeline<'c> {
                     .io
                     .block_on(committer.part_writer(task, ctx.attempt, part_extension(&op.plugin_ref)))
                     .map_err(|e| TaskCause::Storage(Box::new(e)))?;
-                Output::Sink { sink, op, format, part }
+                Output::Sink { sink, op, format, part: Box::new(part) }
             }
         };
         Ok(Self { io: ctx.io, maps, output, metrics: TaskMetrics::default() })
