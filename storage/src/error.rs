@@ -24,13 +24,13 @@ pub enum StorageError {
     },
 
     /// The store's client cannot be set up from its environment and settings.
-    #[error("cannot set up the store for {url}")]
+    #[error("cannot set up the store for {url}: {error}")]
     StoreConfig {
         /// The URL as given.
         url: String,
-        /// What object_store reported.
-        #[source]
-        source: object_store::Error,
+        /// What object_store reported (shown in the message: the cluster reports task errors as
+        /// one line).
+        error: object_store::Error,
     },
 
     /// The URL is well formed but its path cannot name an object.
@@ -53,13 +53,13 @@ pub enum StorageError {
     },
 
     /// The object store reported an error.
-    #[error("storage operation on {url} failed")]
+    #[error("storage operation on {url} failed: {error}")]
     ObjectStore {
         /// The location the operation was about.
         url: String,
-        /// The store's error.
-        #[source]
-        source: object_store::Error,
+        /// The store's error (shown in the message: the cluster reports task errors as one
+        /// line).
+        error: object_store::Error,
     },
 
     /// An object does not have the size it had when it was listed or written.
@@ -80,6 +80,19 @@ pub enum StorageError {
         url: String,
         /// The offset that could not be reached.
         offset: u64,
+    },
+
+    /// A compressed object's data cannot be decompressed.
+    #[error(
+        "cannot decompress {url} as {format}: {reason}; is the object corrupt or truncated, or is its extension wrong?"
+    )]
+    Decompress {
+        /// The object.
+        url: String,
+        /// The format its name says it has.
+        format: crate::Compression,
+        /// What the decoder reported.
+        reason: String,
     },
 
     /// The output has no `_SUCCESS` marker, so it was never committed (or is being replaced).

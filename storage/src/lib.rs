@@ -12,10 +12,13 @@
 //! 2. [`plan_splits`] cuts the objects into byte-range [`Split`]s of a fixed size, one per task.
 //!    It looks at no byte: a split *owns the records (lines) that start inside it*, so a
 //!    record crossing a split boundary belongs to the split where it starts
-//!    ([`owned_records`] is that rule as a pure function).
+//!    ([`owned_records`] is that rule as a pure function). A compressed object (named `*.gz`
+//!    or `*.zst`, see [`Compression`]) can only be decoded from its start, so it is one split.
 //! 3. A [`SplitReader`] streams one split's owned records as [`Chunk`]s of whole lines, with
 //!    ranged GETs: one byte before the range to find the first record start, a few past it to
-//!    finish the last record.
+//!    finish the last record. A compressed object is decompressed as it streams (every gzip
+//!    member, every zstd frame), its records are the lines of the decompressed data, and
+//!    offsets in it ([`Chunk::offset`], [`line_number_at`]) are offsets in that data.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), flicker_storage::StorageError> {
@@ -25,7 +28,8 @@
 //! for split in plan_splits(&list_inputs(&input).await?, 64 << 20) {
 //!     let mut reader = SplitReader::open(&input, &split, 1 << 20).await?;
 //!     while let Some(chunk) = reader.next_chunk().await? {
-//!         // `chunk.bytes` holds whole lines; `chunk.offset` is where they start in the object.
+//!         // `chunk.bytes` holds whole lines; `chunk.offset` is where they start in the object
+//!         // (in its decompressed data for a compressed one).
 //!         # let _ = chunk;
 //!     }
 //! }
@@ -40,6 +44,7 @@
 //! a line number for error messages.
 
 mod commit;
+mod compression;
 mod error;
 mod glob;
 mod line;
@@ -55,6 +60,7 @@ mod test_support;
 pub use commit::{
     CommitMode, OutputCommitter, PartFile, PartWriter, StagedPart, is_committed, read_committed, read_part,
 };
+pub use compression::Compression;
 pub use error::StorageError;
 pub use line::line_number_at;
 pub use listing::{InputObject, list_all, list_inputs};

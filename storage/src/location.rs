@@ -116,7 +116,7 @@ impl Location {
                 let path = Path::parse(&*path)
                     .map_err(|source| StorageError::InvalidPath { url: url.to_owned(), source })?;
                 let store = cloud_store(service, authority, options)
-                    .map_err(|source| StorageError::StoreConfig { url: url.to_owned(), source })?;
+                    .map_err(|error| StorageError::StoreConfig { url: url.to_owned(), error })?;
                 Ok(Location::new(store, Backend::Cloud { service, bucket: authority.to_owned() }, path))
             }
         }
@@ -176,7 +176,7 @@ impl Location {
 
     /// Wraps an error the store reported about this location.
     pub(crate) fn store_error(&self, source: object_store::Error) -> StorageError {
-        StorageError::ObjectStore { url: self.url.clone(), source }
+        StorageError::ObjectStore { url: self.url.clone(), error: source }
     }
 }
 

@@ -12,9 +12,12 @@
 
 use object_store::path::Path;
 
-use crate::InputObject;
+use crate::{Compression, InputObject};
 
 /// A byte range of one object, read by one task.
+///
+/// The split of a compressed object covers all of it, and its records are the lines of the
+/// decompressed data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Split {
     /// The object's full path in the store.
@@ -29,13 +32,17 @@ pub struct Split {
 
 /// Cuts each object into ranges of `split_size` bytes (the last one of an object shorter); an
 /// empty object gives no split. A `split_size` of 0 is taken as 1.
+///
+/// A compressed object (see [`Compression::of`]) can only be decoded from its start, so it is
+/// one split covering the whole object, whatever `split_size`.
 pub fn plan_splits(objects: &[InputObject], split_size: u64) -> Vec<Split> {
     let split_size = split_size.max(1);
     let mut splits = Vec::new();
     for object in objects {
+        let step = if Compression::of(&object.path).is_some() { u64::MAX } else { split_size };
         let mut start = 0;
         while start < object.size {
-            let end = start.saturating_add(split_size).min(object.size);
+            let end = start.saturating_add(step).min(object.size);
             splits.push(Split { object: object.path.clone(), object_size: object.size, start, end });
             start = end;
         }
@@ -140,6 +147,23 @@ mod tests {
         assert!(splits.iter().all(|s| s.object_size == if s.object.as_ref() == "a" { 10 } else { 4 }));
         assert_eq!(ranges(&plan_splits(&[object("a", 3)], 0)), [("a", 0, 1), ("a", 1, 2), ("a", 2, 3)]);
         assert_eq!(ranges(&plan_splits(&[object("a", 3)], u64::MAX)), [("a", 0, 3)]);
+    }
+
+    #[test]
+    fn a_compressed_object_is_one_split() {
+        let objects = [
+            object("a.gz", 10),
+            object("b.ZST", 7),
+            object("empty.gz", 0),
+            object("c.gz.txt", 3),
+            object("d.zst", 1),
+        ];
+        let splits = plan_splits(&objects, 2);
+        assert_eq!(
+            ranges(&splits),
+            [("a.gz", 0, 10), ("b.ZST", 0, 7), ("c.gz.txt", 0, 2), ("c.gz.txt", 2, 3), ("d.zst", 0, 1)]
+        );
+        assert_eq!(ranges(&plan_splits(&objects[..1], 0)), [("a.gz", 0, 10)]);
     }
 
     /// Owned records of each split when the window holds everything from `range_start - 1`.

@@ -1,10 +1,11 @@
-//! Reading the records a split owns, in chunks, with ranged GETs.
+//! Reading the records a split owns, in chunks: with ranged GETs, or decompressed as a stream.
 
 use bytes::{Buf, Bytes, BytesMut};
 use object_store::ObjectStoreExt;
 
+use crate::compression::Decompressed;
 use crate::split::{Aligned, owned_records};
-use crate::{Location, Split, StorageError};
+use crate::{Compression, Location, Split, StorageError};
 
 /// The largest ranged GET issued.
 const MAX_FETCH: u64 = 4 << 20;
@@ -16,7 +17,8 @@ const MAX_TAIL_FETCH: u64 = 64 << 10;
 pub struct Chunk {
     /// One or more whole records; the last one ends with `\n` unless it ends the object.
     pub bytes: Bytes,
-    /// Object offset of the first byte.
+    /// Offset of the first byte in the object, or in its decompressed data for a compressed
+    /// object (see [`Compression`]): what [`line_number_at`](crate::line_number_at) takes.
     pub offset: u64,
 }
 
@@ -25,22 +27,42 @@ pub struct Chunk {
 /// Bytes are fetched with ranged GETs of at most `chunk_size` bytes (capped at 4 MiB, and at
 /// 64 KiB past the split's end), so memory stays around a chunk or two whatever the split size,
 /// unless a single record is longer.
+///
+/// A compressed object (see [`Compression`]) is decompressed as it is read, on a blocking
+/// thread, and its records are the lines of the decompressed data: the split starting at 0
+/// owns them all (it is the only one [`plan_splits`](crate::plan_splits) makes), any other
+/// split none. Memory then also holds a few pieces of decompressed data and the compression
+/// window.
 #[derive(Debug)]
 pub struct SplitReader {
     object: Location,
-    object_size: u64,
+    source: Source,
+    /// The size of the data read: the object's, or for a compressed object its decompressed
+    /// size, unknown (`u64::MAX`) until the decoder has ended.
+    size: u64,
     end: u64,
     chunk_size: usize,
     /// Offset from which owned records remain to be delivered.
     lo: u64,
-    /// The object's bytes from `lo - 1` (from 0 when `lo` is 0), as [`owned_records`] wants.
+    /// The data from `lo - 1` (from 0 when `lo` is 0), as [`owned_records`] wants.
     window: BytesMut,
     done: bool,
+}
+
+/// Where a [`SplitReader`]'s data comes from.
+#[derive(Debug)]
+enum Source {
+    /// The object's own bytes, by ranged GETs.
+    Plain,
+    /// A compressed object's data, as it is decompressed.
+    Compressed(Decompressed),
 }
 
 impl SplitReader {
     /// Opens `split` of an object in `loc`'s store, checking that the object still has the size
     /// it had when it was listed. Chunks hold about `chunk_size` bytes (at least 1).
+    ///
+    /// Must be called within a tokio runtime: a compressed object's decoder starts here.
     pub async fn open(loc: &Location, split: &Split, chunk_size: usize) -> Result<SplitReader, StorageError> {
         let object = loc.at(split.object.clone());
         let meta = object.store().head(object.path()).await.map_err(|source| object.store_error(source))?;
@@ -51,14 +73,24 @@ impl SplitReader {
                 actual: meta.size,
             });
         }
+        let (source, size, end, done) = match Compression::of(&split.object) {
+            None => (Source::Plain, split.object_size, split.end, false),
+            Some(format) if split.start == 0 && split.end > 0 => {
+                let data = Decompressed::start(object.clone(), split.object_size, format);
+                (Source::Compressed(data), u64::MAX, u64::MAX, false)
+            }
+            // Another split of a compressed object owns nothing: there is nothing to read.
+            Some(_) => (Source::Plain, 0, 0, true),
+        };
         Ok(SplitReader {
             object,
-            object_size: split.object_size,
-            end: split.end,
+            source,
+            size,
+            end,
             chunk_size: chunk_size.max(1),
             lo: split.start,
             window: BytesMut::new(),
-            done: false,
+            done,
         })
     }
 
@@ -67,7 +99,7 @@ impl SplitReader {
     /// A chunk is at most `chunk_size` bytes unless its single record is longer.
     pub async fn next_chunk(&mut self) -> Result<Option<Chunk>, StorageError> {
         while !self.done {
-            match owned_records(self.lo, self.end, &self.window, self.object_size) {
+            match owned_records(self.lo, self.end, &self.window, self.size) {
                 Aligned::Nothing => self.done = true,
                 Aligned::SeekStart { resume_at } => {
                     self.lo = resume_at;
@@ -99,14 +131,30 @@ impl SplitReader {
         Chunk { bytes, offset: start }
     }
 
-    /// Appends the next piece of the object to the window.
+    /// Appends the next piece of the data to the window; at the end of a compressed object's
+    /// data, learns its size instead.
     async fn fetch(&mut self) -> Result<(), StorageError> {
-        let from = self.lo.saturating_sub(1) + self.window.len() as u64;
+        let window_end = self.lo.saturating_sub(1) + self.window.len() as u64;
+        match &mut self.source {
+            Source::Plain => {
+                let piece = self.fetch_range(window_end).await?;
+                self.window.extend_from_slice(&piece);
+            }
+            Source::Compressed(data) => match data.next().await? {
+                Some(piece) => self.window.extend_from_slice(&piece),
+                None => self.size = window_end,
+            },
+        }
+        Ok(())
+    }
+
+    /// The next piece of the object from `from`, by a ranged GET.
+    async fn fetch_range(&self, from: u64) -> Result<Bytes, StorageError> {
         let piece = (self.chunk_size as u64).min(MAX_FETCH);
         let to = if from < self.end {
             self.end.min(from + piece)
         } else {
-            self.object_size.min(from + piece.min(MAX_TAIL_FETCH))
+            self.size.min(from + piece.min(MAX_TAIL_FETCH))
         };
         let eof = || StorageError::UnexpectedEof { url: self.object.url().to_owned(), offset: from };
         if to <= from {
@@ -121,8 +169,7 @@ impl SplitReader {
         if bytes.is_empty() {
             return Err(eof());
         }
-        self.window.extend_from_slice(&bytes);
-        Ok(())
+        Ok(bytes)
     }
 }
 
@@ -173,12 +220,17 @@ mod tests {
                 assert!(end == size || bytes.ends_with(b"\n"), "{context}: ends at a record boundary");
                 let newlines = bytes[..bytes.len() - 1].iter().filter(|&&b| b == b'\n').count();
                 assert!(bytes.len() <= chunk_size || newlines == 0, "{context}: too long");
-                // Every record in the chunk starts inside the split.
+                // Every record in the chunk starts inside the split; the one split of a compressed
+                // object owns every record of its decompressed data.
+                let owned = match Compression::of(&split.object) {
+                    None => split.start..split.end,
+                    Some(_) => 0..u64::MAX,
+                };
                 let starts = std::iter::once(offset).chain(
                     (0..bytes.len() - 1).filter(|&i| bytes[i] == b'\n').map(|i| offset + i as u64 + 1),
                 );
                 for record_start in starts {
-                    assert!((split.start..split.end).contains(&record_start), "{context}: not owned");
+                    assert!(owned.contains(&record_start), "{context}: not owned");
                 }
                 read.extend_from_slice(&bytes);
             }
@@ -200,6 +252,137 @@ mod tests {
                 loc.store().put(loc.path(), text.clone().into()).await.unwrap();
                 check_roundtrip(&loc, &text, split_size, chunk_size).await;
             });
+        }
+    }
+
+    /// A location in the in-memory store for `url`.
+    fn memory(url: &str) -> Location {
+        Location::parse(url, std::path::Path::new("/")).unwrap()
+    }
+
+    /// The name extension of `format`.
+    fn extension(format: Compression) -> &'static str {
+        match format {
+            Compression::Gzip => "gz",
+            Compression::Zstd => "zst",
+        }
+    }
+
+    /// `text` compressed as `format` in two gzip members or zstd frames, cut at `cut`.
+    fn compress_in_two(format: Compression, text: &[u8], cut: usize) -> Vec<u8> {
+        let (head, tail) = text.split_at(cut.min(text.len()));
+        [format.compress(head), format.compress(tail)].concat()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn compressed_objects_read_back_whole(
+            text in content(),
+            gzip: bool,
+            cut_seed: usize,
+            chunk_seed: usize,
+            split_size in 1u64..8,
+        ) {
+            let format = if gzip { Compression::Gzip } else { Compression::Zstd };
+            let chunk_size = 1 + chunk_seed % (text.len() + 3);
+            let compressed = compress_in_two(format, &text, cut_seed % (text.len() + 1));
+            let loc = memory(&format!("memory://split-reader-compressed/object.{}", extension(format)));
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            runtime.block_on(async {
+                loc.store().put(loc.path(), compressed.into()).await.unwrap();
+                check_roundtrip(&loc, &text, split_size, chunk_size).await;
+            });
+        }
+    }
+
+    #[tokio::test]
+    async fn a_large_compressed_object_is_read_in_small_chunks() {
+        // Lines of random letters, and one longer than a chunk.
+        let mut state = 1u64;
+        let mut noise = |len: usize| -> Vec<u8> {
+            (0..len)
+                .map(|_| {
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    let byte = (state >> 33) as u8;
+                    if byte.is_multiple_of(61) { b'\n' } else { b'a' + byte % 16 }
+                })
+                .collect()
+        };
+        let text = [noise(2 << 20), vec![b'x'; 10_000], noise(2 << 20)].concat();
+        for format in [Compression::Gzip, Compression::Zstd] {
+            let compressed = compress_in_two(format, &text, 3 << 20);
+            assert!(compressed.len() > 2 << 20, "{format}: several ranged GETs");
+            let loc = memory(&format!("memory://split-reader-compressed-large/big.{}", extension(format)));
+            loc.store().put(loc.path(), compressed.into()).await.unwrap();
+            check_roundtrip(&loc, &text, 1 << 20, 4 << 10).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn an_empty_compressed_object_has_no_records() {
+        for format in [Compression::Gzip, Compression::Zstd] {
+            let loc = memory(&format!("memory://split-reader-compressed-empty/empty.{}", extension(format)));
+            loc.store().put(loc.path(), Vec::new().into()).await.unwrap();
+            assert_eq!(plan_splits(&list_inputs(&loc).await.unwrap(), 1 << 20), []);
+            // Compressed empty data is no record either.
+            loc.store().put(loc.path(), format.compress(b"").into()).await.unwrap();
+            check_roundtrip(&loc, b"", 1 << 20, 16).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn only_a_split_from_the_start_reads_a_compressed_object() {
+        let loc = memory("memory://split-reader-compressed-split/data.gz");
+        let compressed = Compression::Gzip.compress(b"a\nb\n");
+        let size = compressed.len() as u64;
+        loc.store().put(loc.path(), compressed.into()).await.unwrap();
+        let split = |start, end| Split { object: loc.path().clone(), object_size: size, start, end };
+        let mut reader = SplitReader::open(&loc, &split(0, 1), 16).await.unwrap();
+        let chunk = reader.next_chunk().await.unwrap();
+        assert_eq!(chunk, Some(Chunk { bytes: Bytes::from_static(b"a\nb\n"), offset: 0 }));
+        for (start, end) in [(1, size), (0, 0)] {
+            let mut reader = SplitReader::open(&loc, &split(start, end), 16).await.unwrap();
+            assert_eq!(reader.next_chunk().await.unwrap(), None, "{start}..{end}");
+        }
+    }
+
+    #[tokio::test]
+    async fn corrupt_compressed_data_is_an_error_naming_the_object() {
+        for format in [Compression::Gzip, Compression::Zstd] {
+            let url = format!("memory://split-reader-corrupt/bad.{}", extension(format));
+            let loc = memory(&url);
+            let mut data = format.compress(&b"good line\n".repeat(1000));
+            data.extend_from_slice(b"then garbage\n");
+            loc.store().put(loc.path(), data.into()).await.unwrap();
+            let split = &plan_splits(&list_inputs(&loc).await.unwrap(), 1)[0];
+            let mut reader = SplitReader::open(&loc, split, 64).await.unwrap();
+            let error = loop {
+                match reader.next_chunk().await {
+                    Ok(Some(_)) => continue,
+                    Ok(None) => panic!("{format}: the garbage went unnoticed"),
+                    Err(error) => break error,
+                }
+            };
+            match error {
+                StorageError::Decompress { url: named, format: named_format, .. } => {
+                    assert_eq!((named, named_format), (url, format))
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn local_compressed_files_read_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = b"one\ntwo\r\n\nthree".repeat(100);
+        for format in [Compression::Gzip, Compression::Zstd] {
+            let name = format!("input.{}", extension(format));
+            std::fs::write(dir.path().join(&name), compress_in_two(format, &text, 1000)).unwrap();
+            let loc = Location::parse(&name, dir.path()).unwrap();
+            check_roundtrip(&loc, &text, 10, 100).await;
         }
     }
 

@@ -8,8 +8,8 @@
 mod moto;
 
 use flicker_storage::{
-    CommitMode, InputObject, Location, OutputCommitter, Service, SplitReader, StorageError, StoreOptions,
-    is_committed, list_inputs, plan_splits, read_committed, read_part,
+    CommitMode, Compression, InputObject, Location, OutputCommitter, Service, SplitReader, StorageError,
+    StoreOptions, is_committed, list_inputs, plan_splits, read_committed, read_part,
 };
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
@@ -19,6 +19,7 @@ async fn keeps_the_contract(root: &Location, options: &StoreOptions) {
     split_reads_at_every_boundary(&root.child("splits")).await;
     listing_and_globs(&root.child("listing"), options).await;
     empty_objects(&root.child("empty")).await;
+    compressed_inputs(&root.child("compressed")).await;
     commit_visibility(&root.child("commit")).await;
     overwrite_refusal(&root.child("overwrite")).await;
     multipart_output(&root.child("multipart")).await;
@@ -142,6 +143,41 @@ async fn empty_objects(root: &Location) {
     let mut reader = SplitReader::open(root, &splits[0], 1 << 20).await.unwrap();
     assert_eq!(&reader.next_chunk().await.unwrap().unwrap().bytes[..], b"x\ny\n");
     assert_eq!(reader.next_chunk().await.unwrap(), None);
+}
+
+/// `.gz` and `.zst` objects are one split each, read decompressed in whole lines, whatever the
+/// split size; a plain object next to them is split as usual.
+async fn compressed_inputs(root: &Location) {
+    let text: Vec<u8> =
+        (0..20_000).flat_map(|i| format!("Zürich-{i};{}.{}\r\n", i % 40, i % 10).into_bytes()).collect();
+    put(&object(root, "a.csv.gz"), &Compression::Gzip.compress(&text)).await;
+    let mut frames = Compression::Zstd.compress(&text[..1000]);
+    frames.extend(Compression::Zstd.compress(&text[1000..]));
+    put(&object(root, "b.csv.zst"), &frames).await;
+    put(&object(root, "c.csv"), &text).await;
+    let objects = list_inputs(root).await.unwrap();
+    let splits = plan_splits(&objects, 64 << 10);
+    let per_object = |name: &str| splits.iter().filter(|s| s.object.as_ref().ends_with(name)).count();
+    assert_eq!((per_object("a.csv.gz"), per_object("b.csv.zst")), (1, 1));
+    assert!(per_object("c.csv") > 1);
+    let mut read: Vec<Vec<u8>> = vec![Vec::new(); 3];
+    for split in &splits {
+        let index = objects.iter().position(|o| o.path == split.object).unwrap();
+        let mut reader = SplitReader::open(root, split, 4096).await.unwrap();
+        while let Some(chunk) = reader.next_chunk().await.unwrap() {
+            assert_eq!(
+                chunk.offset,
+                read[index].len() as u64,
+                "{}: offsets count decompressed bytes",
+                split.object
+            );
+            assert!(chunk.bytes.ends_with(b"\n"), "{}: whole lines", split.object);
+            read[index].extend_from_slice(&chunk.bytes);
+        }
+    }
+    for (object, bytes) in objects.iter().zip(&read) {
+        assert!(bytes == &text, "{} read back differently", object.path);
+    }
 }
 
 /// Parts stay invisible until the commit; the commit publishes them all with `_SUCCESS`; an
