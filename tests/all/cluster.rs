@@ -21,11 +21,12 @@ struct Process {
 }
 
 impl Process {
-    /// Starts `flicker ARGS` and waits until it prints "listening on ADDR"; returns it and ADDR.
-    fn start(name: &str, args: &[&str]) -> (Process, String) {
+    /// Starts `flicker ARGS` logging at `log_level` and waits until it prints "listening on
+    /// ADDR"; returns it and ADDR.
+    fn start(name: &str, args: &[&str], log_level: &str) -> (Process, String) {
         let mut child = flicker()
             .args(args)
-            .env("FLICKER_LOG", "info")
+            .env("FLICKER_LOG", log_level)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -75,16 +76,17 @@ impl Drop for Process {
 
 /// A scheduler and executors on 127.0.0.1, certificates in `<dir>/tls`, executor `n` working in
 /// `<dir>/executor-<n>`.
-struct Cluster {
+pub(crate) struct Cluster {
     dir: PathBuf,
     scheduler: String,
     processes: Vec<Process>,
+    log_level: &'static str,
 }
 
 impl Cluster {
     /// `flicker cert init`, a scheduler and `executors` executors with `slots` slots each; waits
     /// until every executor joined.
-    fn start(dir: &Path, executors: usize, slots: u32) -> Cluster {
+    pub(crate) fn start(dir: &Path, executors: usize, slots: u32) -> Cluster {
         let mut cluster = Cluster::scheduler(dir, "127.0.0.1:0", &[]);
         for n in 0..executors {
             cluster.add_executor(n, &["--slots", &slots.to_string()]);
@@ -94,7 +96,17 @@ impl Cluster {
     }
 
     /// Certificates and a scheduler listening on `listen`, with `extra` flags.
-    fn scheduler(dir: &Path, listen: &str, extra: &[&str]) -> Cluster {
+    pub(crate) fn scheduler(dir: &Path, listen: &str, extra: &[&str]) -> Cluster {
+        Cluster::scheduler_logging(dir, listen, extra, "info")
+    }
+
+    /// [`Cluster::scheduler`] with every process of the cluster logging at `log_level`.
+    pub(crate) fn scheduler_logging(
+        dir: &Path,
+        listen: &str,
+        extra: &[&str],
+        log_level: &'static str,
+    ) -> Cluster {
         let tls = dir.join("tls");
         if !tls.exists() {
             let output = run(&["cert", "init", "--dir", tls.to_str().unwrap()]);
@@ -113,12 +125,12 @@ impl Cluster {
             "200ms",
         ];
         args.extend(extra);
-        let (scheduler, address) = Process::start("scheduler", &args);
-        Cluster { dir: dir.to_path_buf(), scheduler: address, processes: vec![scheduler] }
+        let (scheduler, address) = Process::start("scheduler", &args, log_level);
+        Cluster { dir: dir.to_path_buf(), scheduler: address, processes: vec![scheduler], log_level }
     }
 
     /// Starts executor `n` (`exec-<n>`), with `extra` flags; does not wait for it to join.
-    fn add_executor(&mut self, n: usize, extra: &[&str]) {
+    pub(crate) fn add_executor(&mut self, n: usize, extra: &[&str]) {
         let work = self.dir.join(format!("executor-{n}"));
         let tls = self.dir.join("tls");
         let name = format!("exec-{n}");
@@ -136,7 +148,7 @@ impl Cluster {
             &name,
         ];
         args.extend(extra);
-        let (executor, _) = Process::start(&name, &args);
+        let (executor, _) = Process::start(&name, &args, self.log_level);
         self.processes.push(executor);
     }
 
@@ -153,7 +165,7 @@ impl Cluster {
             "--work-dir",
             work.to_str().unwrap(),
         ];
-        let (bts, address) = Process::start("bts", &args);
+        let (bts, address) = Process::start("bts", &args, self.log_level);
         self.processes.push(bts);
         (address, work)
     }
@@ -164,8 +176,13 @@ impl Cluster {
         drop(self.processes.remove(position));
     }
 
+    /// Everything the cluster's processes logged so far.
+    pub(crate) fn logs(&self) -> String {
+        self.processes.iter().map(|p| p.log.0.lock().unwrap().clone()).collect()
+    }
+
     /// `flicker ARGS --scheduler .. --tls-dir ..`.
-    fn client(&self, args: &[&str]) -> Output {
+    pub(crate) fn client(&self, args: &[&str]) -> Output {
         let tls = self.dir.join("tls");
         flicker()
             .args(args)
@@ -175,7 +192,7 @@ impl Cluster {
     }
 
     /// `flicker ARGS ... --output json`, which must succeed, parsed.
-    fn json(&self, args: &[&str]) -> serde_json::Value {
+    pub(crate) fn json(&self, args: &[&str]) -> serde_json::Value {
         let mut args = args.to_vec();
         args.extend(["--output", "json"]);
         let output = self.client(&args);
@@ -184,7 +201,7 @@ impl Cluster {
     }
 
     /// Waits (bounded) until `flicker nodes` shows `count` alive executors.
-    fn wait_for_nodes(&self, count: usize) -> serde_json::Value {
+    pub(crate) fn wait_for_nodes(&self, count: usize) -> serde_json::Value {
         poll(&format!("{count} alive executors"), || {
             let nodes = self.json(&["nodes"]);
             let alive = nodes.as_array().unwrap().iter().filter(|n| n["state"] == "alive").count();
@@ -207,14 +224,14 @@ fn poll<T>(what: &str, mut ready: impl FnMut() -> Result<T, String>) -> T {
 }
 
 /// `count` generated readings (seeded with `seed`), written to `<dir>/data/`.
-fn readings_in(dir: &Path, count: usize, seed: u64) -> Vec<crate::run::Reading> {
+pub(crate) fn readings_in(dir: &Path, count: usize, seed: u64) -> Vec<crate::run::Reading> {
     let readings = generate_readings(count, seed);
     write_readings(&dir.join("data"), &readings, false);
     readings
 }
 
 /// The maximum temperature of every station, computed directly.
-fn expected_max(readings: &[crate::run::Reading]) -> BTreeMap<String, f64> {
+pub(crate) fn expected_max(readings: &[crate::run::Reading]) -> BTreeMap<String, f64> {
     stats_by_station(readings).into_iter().map(|(station, s)| (station, s.max)).collect()
 }
 
@@ -384,8 +401,12 @@ fn executors_wait_for_the_scheduler_and_a_silent_one_is_shown_lost() {
     let listen = format!("127.0.0.1:{port}");
     let tls = dir.path().join("tls");
     assert!(run(&["cert", "init", "--dir", tls.to_str().unwrap()]).status.success());
-    let mut early =
-        Cluster { dir: dir.path().to_path_buf(), scheduler: listen.clone(), processes: Vec::new() };
+    let mut early = Cluster {
+        dir: dir.path().to_path_buf(),
+        scheduler: listen.clone(),
+        processes: Vec::new(),
+        log_level: "info",
+    };
     early.add_executor(0, &[]);
     early.add_executor(1, &[]);
     early.processes[0].wait_for_log(|log| log.contains("cannot reach the scheduler").then_some(()));

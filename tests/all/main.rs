@@ -2,8 +2,10 @@
 
 mod cluster;
 mod files;
+mod moto;
 mod prepare;
 mod run;
+mod s3;
 mod sandbox;
 mod support;
 mod validation;
