@@ -31,6 +31,9 @@ const LIMIT_KEYS: &[&str] = &["memory", "call_timeout", "output"];
 /// Why a credential in `[storage]` is refused.
 const CREDENTIAL_IN_MANIFEST: &str = "credentials do not belong in a manifest, which the scheduler stores and sends to every executor: give them to the nodes through their environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, GOOGLE_SERVICE_ACCOUNT, ...) or the [storage] table of their cluster.toml";
 
+/// Why a setting that chooses where requests go is refused in `[storage]`.
+const NODE_ONLY_SETTING: &str = "this setting chooses where requests go or which credentials sign them, so only the nodes' environment or cluster.toml may set it (a job could otherwise send the node's credentials to a server of its choice); a manifest may set request settings such as region, virtual_hosted_style_request, checksum_algorithm, skip_signature, allow_http or timeout";
+
 /// The longest piece of text that a syntax error quotes.
 const MAX_QUOTED: usize = 40;
 
@@ -308,6 +311,9 @@ impl Decoder<'_> {
                 let key = key.get_ref().as_ref();
                 if service.is_credential(key) {
                     return Err(self.invalid(&label, key, value, CREDENTIAL_IN_MANIFEST.into()));
+                }
+                if service.check_key(key).is_ok() && !service.job_may_set(key) {
+                    return Err(self.invalid(&label, key, value, NODE_ONLY_SETTING.into()));
                 }
                 let text = match value.get_ref() {
                     DeValue::String(text) => text.to_string(),
@@ -697,13 +703,13 @@ plugin = "std:format-csv"
     #[test]
     fn storage_settings_are_read_and_checked() {
         let text = format!(
-            "{JOB}\n[storage.s3]\nendpoint = \"http://127.0.0.1:9000\"\nallow_http = true\n[storage.gs]\nservice_account_path = \"sa.json\"\n"
+            "{JOB}\n[storage.s3]\nregion = \"eu-west-1\"\nallow_http = true\n[storage.gs]\ntimeout = \"30s\"\n"
         );
         let manifest = parse(&text).unwrap();
         let mut expected = StoreOptions::default();
-        expected.set(Service::S3, "endpoint", "http://127.0.0.1:9000").unwrap();
+        expected.set(Service::S3, "region", "eu-west-1").unwrap();
         expected.set(Service::S3, "allow_http", "true").unwrap();
-        expected.set(Service::Gcs, "service_account_path", "sa.json").unwrap();
+        expected.set(Service::Gcs, "timeout", "30s").unwrap();
         assert_eq!(manifest.storage, expected);
 
         let error = parse(&format!("{JOB}\n[storage.s3]\nendpiont = \"x\"\n")).unwrap_err();
@@ -719,6 +725,21 @@ plugin = "std:format-csv"
         );
         let error = parse(&format!("{JOB}\n[storage.s3]\nbucket = \"b\"\n")).unwrap_err();
         assert!(error.to_string().contains("comes from its URL"), "{error}");
+    }
+
+    #[test]
+    fn settings_that_redirect_requests_are_left_to_the_nodes() {
+        for (table, key) in
+            [("s3", "endpoint"), ("s3", "proxy_url"), ("gs", "base_url"), ("gs", "service_account_path")]
+        {
+            let text = format!("{JOB}\n[storage.{table}]\n{key} = \"http://attacker.example\"\n");
+            let error = parse(&text).unwrap_err();
+            assert!(matches!(&error, ManifestError::InvalidValue { line: 23, .. }), "{error:?}");
+            assert!(
+                error.to_string().contains("only the nodes' environment or cluster.toml may set it"),
+                "{error}"
+            );
+        }
     }
 
     #[test]

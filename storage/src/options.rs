@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use object_store::ClientConfigKey;
 use object_store::aws::AmazonS3ConfigKey;
 use object_store::gcp::GoogleConfigKey;
 
@@ -48,9 +49,53 @@ impl Service {
         }
     }
 
+    /// Whether a job (a manifest's `[storage]`) may set `key`. Jobs may tune how requests are
+    /// made (region, addressing style, checksums, timeouts, …) but not where they go, through
+    /// which proxy, or with which credentials: a job choosing the endpoint would have the
+    /// node's credentials sign or carry requests to a server of its choice. Only a node's
+    /// environment and cluster file set those.
+    pub fn job_may_set(self, key: &str) -> bool {
+        let client = |key: &ClientConfigKey| {
+            matches!(
+                key,
+                ClientConfigKey::AllowHttp
+                    | ClientConfigKey::ConnectTimeout
+                    | ClientConfigKey::Timeout
+                    | ClientConfigKey::UserAgent
+                    | ClientConfigKey::DefaultContentType
+                    | ClientConfigKey::Http1Only
+                    | ClientConfigKey::Http2Only
+                    | ClientConfigKey::PoolIdleTimeout
+                    | ClientConfigKey::PoolMaxIdlePerHost
+            )
+        };
+        match self {
+            Service::S3 => match key.parse() {
+                Ok(AmazonS3ConfigKey::Client(key)) => client(&key),
+                Ok(key) => matches!(
+                    key,
+                    AmazonS3ConfigKey::Region
+                        | AmazonS3ConfigKey::DefaultRegion
+                        | AmazonS3ConfigKey::VirtualHostedStyleRequest
+                        | AmazonS3ConfigKey::UnsignedPayload
+                        | AmazonS3ConfigKey::Checksum
+                        | AmazonS3ConfigKey::SkipSignature
+                        | AmazonS3ConfigKey::RequestPayer
+                        | AmazonS3ConfigKey::DisableTagging
+                ),
+                Err(_) => false,
+            },
+            Service::Gcs => match key.parse() {
+                Ok(GoogleConfigKey::Client(key)) => client(&key),
+                Ok(key) => matches!(key, GoogleConfigKey::SkipSignature),
+                Err(_) => false,
+            },
+        }
+    }
+
     /// Checks that `key` is a setting of this service's object_store client other than the
     /// bucket, which URLs give.
-    fn check_key(self, key: &str) -> Result<(), StoreOptionError> {
+    pub fn check_key(self, key: &str) -> Result<(), StoreOptionError> {
         let bucket = match self {
             Service::S3 => key.parse::<AmazonS3ConfigKey>().map(|k| k == AmazonS3ConfigKey::Bucket),
             Service::Gcs => key.parse::<GoogleConfigKey>().map(|k| k == GoogleConfigKey::Bucket),
@@ -210,6 +255,39 @@ mod tests {
                 && shown.contains("<redacted>")
                 && shown.contains("eu-west-1")
         );
+    }
+
+    #[test]
+    fn jobs_may_tune_requests_but_not_redirect_them() {
+        for key in [
+            "region",
+            "aws_region",
+            "virtual_hosted_style_request",
+            "allow_http",
+            "timeout",
+            "skip_signature",
+        ] {
+            assert!(Service::S3.job_may_set(key), "{key}");
+        }
+        for key in [
+            "endpoint",
+            "aws_endpoint_url",
+            "proxy_url",
+            "metadata_endpoint",
+            "role_arn",
+            "secret_access_key",
+        ] {
+            assert!(!Service::S3.job_may_set(key), "{key}");
+        }
+        for key in ["timeout", "allow_http", "skip_signature"] {
+            assert!(Service::Gcs.job_may_set(key), "{key}");
+        }
+        for key in
+            ["base_url", "service_account_path", "application_credentials", "proxy_url", "bearer_token"]
+        {
+            assert!(!Service::Gcs.job_may_set(key), "{key}");
+        }
+        assert!(!Service::S3.job_may_set("no_such_key"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 mod cluster;
 mod files;
+mod gcs;
 mod moto;
 mod prepare;
 mod run;

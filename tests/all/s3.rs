@@ -50,13 +50,14 @@ fn the_reference_job_runs_from_bucket_to_bucket_on_three_executors_and_never_sho
     let readings = readings_in(dir.path(), 200_000, 21);
     upload(&moto, &dir.path().join("data"), "weather", "readings");
 
-    // The nodes hold the credentials, in their cluster file; the manifest only says where the
-    // store is.
+    // The nodes hold the endpoint and the credentials, in their cluster file; the manifest may
+    // only tune requests (here: the region).
     let config = dir.path().join("cluster.toml");
     write_file(
         &config,
         &format!(
-            "[storage.s3]\nregion = \"us-east-1\"\naccess_key_id = \"{}\"\nsecret_access_key = \"{SECRET}\"\n",
+            "[storage.s3]\nendpoint = \"{}\"\nallow_http = true\nregion = \"eu-west-1\"\naccess_key_id = \"{}\"\nsecret_access_key = \"{SECRET}\"\n",
+            moto.endpoint(),
             crate::moto::ACCESS_KEY_ID
         ),
     );
@@ -66,7 +67,7 @@ fn the_reference_job_runs_from_bucket_to_bucket_on_three_executors_and_never_sho
         cluster.add_executor(n, &["--slots", "2", "--config", config]);
     }
     cluster.wait_for_nodes(3);
-    let storage = format!("\n[storage.s3]\nendpoint = \"{}\"\nallow_http = true\n", moto.endpoint());
+    let storage = "\n[storage.s3]\nregion = \"us-east-1\"\n";
     let job = readings_job("std:max", "", "s3://weather/out/")
         .replace("url = \"data/\"", "url = \"s3://weather/readings/\"")
         .replace("partitions = 4", "partitions = 6");
