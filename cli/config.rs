@@ -57,16 +57,21 @@ impl ConfigFileArgs {
     }
 
     /// The cloud-store settings of the cluster file's `[storage]` tables (credentials allowed:
-    /// the file stays on its node), under which each job's manifest settings go.
+    /// the file stays on its node), under which each job's manifest settings go. Relative file
+    /// paths (`service_account_path`, …) are resolved against the file's directory.
     pub fn storage(&self) -> anyhow::Result<StoreOptions> {
         let mut options = StoreOptions::default();
-        let (file, _) = self.load()?;
+        let (file, base) = self.load()?;
         for (table, settings) in &file.storage {
             let service = Service::from_scheme(table).with_context(|| {
                 format!("cluster file: unknown table [storage.{table}]; use [storage.s3] or [storage.gs]")
             })?;
             for (key, value) in settings {
                 let text = match value {
+                    // A file named by a relative path is found next to the cluster file, as `tls_dir`.
+                    toml::Value::String(path) if service.names_a_file(key) => {
+                        base.join(path).to_str().context("a cluster file path is not UTF-8")?.to_owned()
+                    }
                     toml::Value::String(text) => text.clone(),
                     toml::Value::Integer(_) | toml::Value::Boolean(_) => value.to_string(),
                     _ => bail!("cluster file: [storage.{table}] {key} must be a string, integer or boolean"),

@@ -93,6 +93,24 @@ impl Service {
         }
     }
 
+    /// Whether `key`'s value is the path of a file (a service-account JSON, a token file), which
+    /// a configuration file should resolve against its own directory.
+    pub fn names_a_file(self, key: &str) -> bool {
+        match self {
+            Service::S3 => matches!(
+                key.parse(),
+                Ok(AmazonS3ConfigKey::WebIdentityTokenFile
+                    | AmazonS3ConfigKey::ContainerAuthorizationTokenFile)
+            ),
+            Service::Gcs => {
+                matches!(
+                    key.parse(),
+                    Ok(GoogleConfigKey::ServiceAccount | GoogleConfigKey::ApplicationCredentials)
+                )
+            }
+        }
+    }
+
     /// Checks that `key` is a setting of this service's object_store client other than the
     /// bucket, which URLs give.
     pub fn check_key(self, key: &str) -> Result<(), StoreOptionError> {
@@ -288,6 +306,15 @@ mod tests {
             assert!(!Service::Gcs.job_may_set(key), "{key}");
         }
         assert!(!Service::S3.job_may_set("no_such_key"));
+    }
+
+    #[test]
+    fn file_settings_are_known() {
+        assert!(Service::Gcs.names_a_file("service_account_path"));
+        assert!(Service::Gcs.names_a_file("google_application_credentials"));
+        assert!(Service::S3.names_a_file("web_identity_token_file"));
+        assert!(!Service::S3.names_a_file("endpoint"));
+        assert!(!Service::Gcs.names_a_file("service_account_key"));
     }
 
     #[test]

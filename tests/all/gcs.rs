@@ -413,11 +413,14 @@ fn run_with_config(manifest: &Path, cluster_file: &Path) -> Output {
     command.output().expect("the flicker binary runs")
 }
 
-/// Writes `cluster.toml` into `dir` with `[storage.gs]` settings for `service_account`; returns
-/// its path.
+/// Writes `<dir>/node/cluster.toml` with `[storage.gs]` settings for `service_account` (a file
+/// in `dir`), named by a path relative to the cluster file, which flicker resolves against the
+/// file's directory (the tests run in `dir`, where that relative path leads nowhere); returns its
+/// path.
 fn write_cluster_file(dir: &Path, service_account: &Path) -> PathBuf {
-    let path = dir.join("cluster.toml");
-    let account = toml_string(service_account.to_str().expect("a UTF-8 path"));
+    let path = dir.join("node").join("cluster.toml");
+    let relative = Path::new("..").join(service_account.strip_prefix(dir).expect("an account file in dir"));
+    let account = toml_string(relative.to_str().expect("a UTF-8 path"));
     write_file(&path, &format!("[storage.gs]\nservice_account_path = {account}\nallow_http = true\n"));
     path
 }
