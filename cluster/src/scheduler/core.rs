@@ -239,20 +239,37 @@ impl SchedulerCore {
         for id in &self.order {
             let Some(job) = self.jobs.get_mut(id) else { continue };
             let plugins = job.plugins();
-            for (position, index) in job.runnable() {
-                if self.members.available().next().is_none() {
+            // Runnable tasks are taken a slot's worth at a time; `skipped` counts those at the
+            // front that no executor may take now (launched ones leave the runnable set).
+            let mut skipped = 0;
+            loop {
+                let free = self.members.available().count();
+                if free == 0 {
                     return actions;
                 }
-                let avoid = job.failed_on(position, index);
-                let Some(executor) = pick_executor(&self.members, &plugins, job.excluded(), &avoid) else {
-                    continue;
-                };
-                let spec = job.launch(position, index, &executor);
-                self.members.task_started(&executor, &plugins);
-                actions.push(Action::Launch { executor, spec: Box::new(spec) });
+                let candidates = job.runnable(skipped, free);
+                if candidates.is_empty() {
+                    break;
+                }
+                for (position, index) in candidates {
+                    let avoid = job.failed_on(position, index);
+                    let Some(executor) = pick_executor(&self.members, &plugins, job.excluded(), &avoid)
+                    else {
+                        skipped += 1;
+                        continue;
+                    };
+                    let spec = job.launch(position, index, &executor);
+                    self.members.task_started(&executor, &plugins);
+                    actions.push(Action::Launch { executor, spec: Box::new(spec) });
+                }
             }
         }
         actions
+    }
+
+    /// Whether `job` has ended (an unknown job counts as ended).
+    pub fn is_ended(&self, job: &JobId) -> bool {
+        self.jobs.get(job).is_none_or(JobRun::is_ended)
     }
 
     /// The status of one job, or of every job in submission order.

@@ -17,6 +17,7 @@
 //! `Running` → (every task succeeded) `Committing` → `Succeeded`, or `Failed` / `Cancelled` at any
 //! point before it succeeded. Reports of an attempt that is no longer current are ignored.
 
+use super::task_table::TaskTable;
 use crate::plan::{StageInput, StageOutput, StagePlan};
 use flicker_protocol::status::{FailedAttempt, JobState, JobStatus, StageStatus};
 use flicker_protocol::task::{
@@ -119,7 +120,7 @@ struct StageRun {
     description: String,
     depends_on: Option<StageId>,
     input: StageTasks,
-    tasks: Vec<TaskState>,
+    tasks: TaskTable,
     attempts: Vec<u32>,
     failures: Vec<Vec<Failure>>,
     /// How often each task's map output was lost and computed again.
@@ -133,7 +134,7 @@ struct StageRun {
 
 impl StageRun {
     fn done(&self) -> bool {
-        self.tasks.iter().all(|t| matches!(t, TaskState::Succeeded { .. }))
+        self.tasks.all_succeeded()
     }
 }
 
@@ -268,7 +269,7 @@ impl JobRun {
                     description: describe(stage),
                     depends_on: stage.depends_on(),
                     input,
-                    tasks: vec![TaskState::Pending; count],
+                    tasks: TaskTable::new(count),
                     attempts: vec![0; count],
                     failures: vec![Vec::new(); count],
                     recomputed: vec![0; count],
@@ -322,18 +323,21 @@ impl JobRun {
     pub fn restore_done(&mut self, stage: StageId, index: u32, done: TaskDone) {
         let Some(position) = self.position(stage) else { return };
         let run = &mut self.stages[position];
-        let Some(task) = run.tasks.get_mut(index as usize) else { return };
+        if run.tasks.get(index).is_none() {
+            return;
+        }
         self.metrics += done.metrics;
         if matches!(done.output, TaskOutput::MapOutput { .. }) {
             self.shuffle_holders.insert(done.bts);
         }
         *self.tasks_by_executor.entry(done.executor.clone()).or_default() += 1;
-        *task = TaskState::Succeeded {
+        let state = TaskState::Succeeded {
             executor: done.executor,
             bts: done.bts,
             output: done.output,
             metrics: done.metrics,
         };
+        run.tasks.set(index, state);
     }
 
     /// Marks the job ended as the journal says it did.
@@ -373,7 +377,7 @@ impl JobRun {
             self.outputs.iter().map(|(sink, _)| (sink.clone(), Vec::new())).collect();
         for stage in &self.stages {
             let Some(sink) = &stage.sink else { continue };
-            for task in &stage.tasks {
+            for task in stage.tasks.iter() {
                 if let TaskState::Succeeded { output: TaskOutput::Part { name, size, attempt }, .. } = task {
                     let part = PartFile { name: name.clone(), size: *size };
                     parts.entry(sink.clone()).or_default().push(StagedPart { part, attempt: *attempt });
@@ -384,23 +388,19 @@ impl JobRun {
     }
 
     /// Tasks that may start now: pending tasks of stages whose upstream stage is done, in stage
-    /// and task order, as (stage position, task index).
-    pub fn runnable(&self) -> Vec<(usize, u32)> {
+    /// and task order, as (stage position, task index); the first `skip` are left out and at
+    /// most `limit` given. Costs `skip + limit` steps, however many tasks the job has.
+    pub fn runnable(&self, skip: usize, limit: usize) -> Vec<(usize, u32)> {
         if self.phase != Phase::Running {
             return Vec::new();
         }
-        let done: HashSet<StageId> = self.stages.iter().filter(|s| s.done()).map(|s| s.id).collect();
         self.stages
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.depends_on.is_none_or(|d| done.contains(&d)))
-            .flat_map(|(position, s)| {
-                s.tasks
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, t)| **t == TaskState::Pending)
-                    .map(move |(index, _)| (position, index as u32))
-            })
+            .filter(|(_, s)| s.depends_on.is_none_or(|d| self.stage(d).is_some_and(StageRun::done)))
+            .flat_map(|(position, s)| s.tasks.pending().map(move |index| (position, index)))
+            .skip(skip)
+            .take(limit)
             .collect()
     }
 
@@ -410,7 +410,7 @@ impl JobRun {
         let stage = &mut self.stages[position];
         let attempt = stage.attempts[index as usize];
         stage.attempts[index as usize] += 1;
-        stage.tasks[index as usize] = TaskState::Running { executor: executor.clone(), attempt };
+        stage.tasks.set(index, TaskState::Running { executor: executor.clone(), attempt });
         self.executors_used.insert(executor.clone());
         TaskSpec {
             task: TaskId { job: self.descriptor.job.clone(), stage: stage.id, index },
@@ -471,7 +471,7 @@ impl JobRun {
     /// Whether `attempt` of `task` is the one running on `executor` now.
     fn is_current(&self, task: &TaskId, attempt: u32, executor: &ExecutorId) -> Option<usize> {
         let position = self.position(task.stage)?;
-        match self.stages[position].tasks.get(task.index as usize)? {
+        match self.stages[position].tasks.get(task.index)? {
             TaskState::Running { executor: e, attempt: a } if e == executor && *a == attempt => {
                 Some(position)
             }
@@ -501,8 +501,9 @@ impl JobRun {
         if matches!(output, TaskOutput::MapOutput { .. }) {
             self.shuffle_holders.insert(bts);
         }
-        stage.tasks[task.index as usize] =
-            TaskState::Succeeded { executor: executor.clone(), bts, output, metrics };
+        stage
+            .tasks
+            .set(task.index, TaskState::Succeeded { executor: executor.clone(), bts, output, metrics });
         *self.tasks_by_executor.entry(executor.clone()).or_default() += 1;
         self.ready_to_commit()
     }
@@ -521,7 +522,7 @@ impl JobRun {
         let Some(position) = self.is_current(task, attempt, executor) else { return JobChange::None };
         let index = task.index as usize;
         let stage = &mut self.stages[position];
-        stage.tasks[index] = TaskState::Pending;
+        stage.tasks.set(task.index, TaskState::Pending);
         let same_record_elsewhere = record.as_ref().and_then(|record| {
             stage.failures[index]
                 .iter()
@@ -595,7 +596,7 @@ impl JobRun {
         now: Duration,
     ) -> JobChange {
         let Some(position) = self.is_current(task, attempt, executor) else { return JobChange::None };
-        self.stages[position].tasks[task.index as usize] = TaskState::Pending;
+        self.stages[position].tasks.set(task.index, TaskState::Pending);
         tracing::warn!(%task, map_output = %lost.id, bts = %lost.bts, unreachable = lost.unreachable, "fetch failed: recomputing");
         let only = if lost.unreachable { None } else { Some(&lost.id) };
         self.map_outputs_lost(lost.bts, only, now)
@@ -615,22 +616,20 @@ impl JobRun {
             self.stages.iter().filter(|s| !done.contains(&s.id)).filter_map(|s| s.depends_on).collect();
         let mut worn_out = None;
         for stage in self.stages.iter_mut().filter(|s| needed.contains(&s.id)) {
-            for (index, task) in stage.tasks.iter_mut().enumerate() {
-                let TaskState::Succeeded { bts: held_by, metrics, .. } = task else { continue };
-                let named = only.is_none_or(|id| id.stage == stage.id && id.map_task == index as u32);
-                if *held_by != bts || !named {
-                    continue;
+            let id = stage.id;
+            let lost = stage.tasks.indexes_where(
+                |task| matches!(task, TaskState::Succeeded { bts: held_by, .. } if *held_by == bts),
+            );
+            for index in lost.into_iter().filter(|&i| only.is_none_or(|o| o.stage == id && o.map_task == i)) {
+                if let Some(TaskState::Succeeded { metrics, .. }) = stage.tasks.get(index) {
+                    self.metrics -= *metrics;
                 }
-                self.metrics -= *metrics;
-                *task = TaskState::Pending;
-                self.journal.push(JournalUpdate::TaskUndone { stage: stage.id, index: index as u32 });
-                stage.recomputed[index] += 1;
-                if stage.recomputed[index] > self.retry.max_attempts {
-                    worn_out = Some(MapOutputId {
-                        job: self.descriptor.job.clone(),
-                        stage: stage.id,
-                        map_task: index as u32,
-                    });
+                stage.tasks.set(index, TaskState::Pending);
+                self.journal.push(JournalUpdate::TaskUndone { stage: id, index });
+                stage.recomputed[index as usize] += 1;
+                if stage.recomputed[index as usize] > self.retry.max_attempts {
+                    worn_out =
+                        Some(MapOutputId { job: self.descriptor.job.clone(), stage: id, map_task: index });
                 }
             }
         }
@@ -647,11 +646,12 @@ impl JobRun {
     pub fn executor_lost(&mut self, executor: &ExecutorId) -> usize {
         let mut requeued = 0;
         for stage in &mut self.stages {
-            for task in &mut stage.tasks {
-                if matches!(task, TaskState::Running { executor: e, .. } if e == executor) {
-                    *task = TaskState::Pending;
-                    requeued += 1;
-                }
+            let running = stage
+                .tasks
+                .indexes_where(|t| matches!(t, TaskState::Running { executor: e, .. } if e == executor));
+            requeued += running.len();
+            for index in running {
+                stage.tasks.set(index, TaskState::Pending);
             }
         }
         requeued
@@ -682,9 +682,9 @@ impl JobRun {
         self.phase = Phase::Ended(state);
         self.ended = Some(now);
         // The executors stop the job's running tasks as part of its cleanup.
-        for task in self.stages.iter_mut().flat_map(|s| &mut s.tasks) {
-            if matches!(task, TaskState::Running { .. }) {
-                *task = TaskState::Pending;
+        for stage in &mut self.stages {
+            for index in stage.tasks.indexes_where(|t| matches!(t, TaskState::Running { .. })) {
+                stage.tasks.set(index, TaskState::Pending);
             }
         }
         JobChange::Ended
@@ -713,8 +713,8 @@ impl JobRun {
                 stage: s.id.0,
                 description: s.description.clone(),
                 total: s.tasks.len() as u32,
-                done: s.tasks.iter().filter(|t| matches!(t, TaskState::Succeeded { .. })).count() as u32,
-                running: s.tasks.iter().filter(|t| matches!(t, TaskState::Running { .. })).count() as u32,
+                done: s.tasks.succeeded() as u32,
+                running: s.tasks.running() as u32,
             })
             .collect();
         JobStatus {

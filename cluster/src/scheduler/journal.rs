@@ -49,6 +49,59 @@ pub struct JournaledJob {
     pub ended: Option<JobState>,
 }
 
+/// Writes a journal's updates on a thread of its own: every update queued while one transaction
+/// commits goes into the next (group commit), so the scheduler does not wait for the disk on each
+/// task report, however fast reports come. Updates are written in the order given.
+pub struct JournalWriter {
+    queue: std::sync::mpsc::Sender<Queued>,
+}
+
+/// Updates waiting for the writer, and who waits for them to be on disk.
+struct Queued {
+    updates: Vec<(JobId, JournalUpdate)>,
+    written: Option<std::sync::mpsc::Sender<()>>,
+}
+
+impl JournalWriter {
+    /// Starts the writer thread of `journal`; it stops when the writer is dropped.
+    pub fn start(journal: std::sync::Arc<Journal>) -> Self {
+        let (queue, queued) = std::sync::mpsc::channel::<Queued>();
+        std::thread::Builder::new()
+            .name("flicker-journal".into())
+            .spawn(move || {
+                while let Ok(first) = queued.recv() {
+                    let mut batch = vec![first];
+                    batch.extend(queued.try_iter());
+                    let updates: Vec<_> =
+                        batch.iter_mut().flat_map(|q| std::mem::take(&mut q.updates)).collect();
+                    if let Err(error) = journal.apply(&updates) {
+                        tracing::error!(%error, "cannot write the journal");
+                    }
+                    for waiting in batch.into_iter().filter_map(|q| q.written) {
+                        let _ = waiting.send(());
+                    }
+                }
+            })
+            .expect("starting the journal thread");
+        Self { queue }
+    }
+
+    /// Queues `updates`; returns at once.
+    pub fn write(&self, updates: Vec<(JobId, JournalUpdate)>) {
+        if !updates.is_empty() {
+            let _ = self.queue.send(Queued { updates, written: None });
+        }
+    }
+
+    /// Queues `updates` and returns once they (and every update queued before) are on disk.
+    pub fn write_and_wait(&self, updates: Vec<(JobId, JournalUpdate)>) {
+        let (written, wait) = std::sync::mpsc::channel();
+        if self.queue.send(Queued { updates, written: Some(written) }).is_ok() {
+            let _ = wait.recv();
+        }
+    }
+}
+
 /// The journal database.
 pub struct Journal {
     db: Database,

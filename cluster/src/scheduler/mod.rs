@@ -10,5 +10,6 @@ pub mod journal;
 pub mod membership;
 pub mod plugin_store;
 mod service;
+mod task_table;
 
 pub use service::{Scheduler, SchedulerConfig, SchedulerError};

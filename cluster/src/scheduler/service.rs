@@ -4,8 +4,9 @@
 //! own, feeding their outcome back as new events.
 
 use super::core::{Action, SchedulerCore};
+use super::job_run::JournalUpdate;
 use super::job_run::{JobRun, RetryPolicy, SplitRange, StageTasks};
-use super::journal::{Journal, JournalError, JournaledJob};
+use super::journal::{Journal, JournalError, JournalWriter, JournaledJob};
 use super::plugin_store::{PluginStore, PutError};
 use crate::PluginRefs;
 use crate::executor::MAX_COMPONENT;
@@ -87,7 +88,9 @@ struct Shared {
     endpoint: Endpoint,
     runtime: Arc<Runtime>,
     plugins: PluginStore,
-    journal: Journal,
+    journal: Arc<Journal>,
+    /// Task updates go to the journal through it, off the event path.
+    journal_writer: JournalWriter,
     bts: BtsClient,
     /// The registration connection of each executor: tasks go out on it.
     executors: Mutex<HashMap<ExecutorId, Connection>>,
@@ -98,8 +101,13 @@ struct Shared {
     /// Jobs that ended but are still being cleaned up: their last status is held back until
     /// the cleanup is done, so a waiting client never sees a job end before its leftovers are gone.
     cleaning: Mutex<HashSet<JobId>>,
+    /// When each running job's status was last sent to its watchers.
+    published: Mutex<HashMap<JobId, Duration>>,
     next_job: AtomicU64,
 }
+
+/// How often at most a running job's status goes to its watchers.
+const PUBLISH_EVERY: Duration = Duration::from_millis(50);
 
 impl Scheduler {
     /// Binds the endpoint, opens the state directory and takes back the jobs its journal holds
@@ -108,11 +116,13 @@ impl Scheduler {
     pub fn start(config: SchedulerConfig, runtime: Arc<Runtime>) -> Result<Self, SchedulerError> {
         let state_error = |source| SchedulerError::StateDir { path: config.state_dir.clone(), source };
         let plugins = PluginStore::open(config.state_dir.join("plugins")).map_err(state_error)?;
-        let journal = Journal::open(&config.state_dir)?;
+        let journal = Arc::new(Journal::open(&config.state_dir)?);
         let journaled = journal.load()?;
+        let journal_writer = JournalWriter::start(journal.clone());
         let endpoint = Endpoint::bind(config.listen, EndpointConfig::new(config.identity.clone()))?;
         let shared = Arc::new(Shared {
             journal,
+            journal_writer,
             core: Mutex::new(SchedulerCore::new(config.executor_timeout, config.stall_timeout)),
             started: Instant::now(),
             bts: BtsClient::new(endpoint.clone()),
@@ -123,6 +133,7 @@ impl Scheduler {
             prepared: Mutex::default(),
             watchers: Mutex::default(),
             cleaning: Mutex::default(),
+            published: Mutex::default(),
             next_job: AtomicU64::new(1),
             config,
         });
@@ -201,8 +212,13 @@ impl Shared {
         let actions = {
             let mut core = lock(&self.core);
             let actions = event(&mut core, now);
-            if let Err(error) = self.journal.apply(&core.take_journal()) {
-                tracing::error!(%error, "cannot write the journal");
+            // A job's end is on disk before anything acts on it; task updates may lag a little
+            // (after a crash, a task whose update was lost runs again).
+            let updates = core.take_journal();
+            if updates.iter().any(|(_, update)| matches!(update, JournalUpdate::Ended(_))) {
+                self.journal_writer.write_and_wait(updates);
+            } else {
+                self.journal_writer.write(updates);
             }
             for action in &actions {
                 if let Action::CleanUp { job, .. } = action {
@@ -217,15 +233,24 @@ impl Shared {
         }
     }
 
-    /// Sends every watched job's current status to its watchers (jobs being cleaned up excepted).
+    /// Sends every watched job's current status to its watchers (jobs being cleaned up excepted),
+    /// at most every [`PUBLISH_EVERY`] while the job runs: building a status costs a pass over
+    /// the job's tasks, and reports may come thousands of times a second. A job's end is always
+    /// sent, and the heartbeat tick sends what was held back.
     fn publish(&self, core: &SchedulerCore, now: Duration) {
         let cleaning = lock(&self.cleaning);
+        let mut published = lock(&self.published);
         // A job's last status, once sent, is the watch channel's final value: the channel is
         // dropped so that later events do not rebuild the status of every job that ever ran.
         lock(&self.watchers).retain(|job, sender| {
             if cleaning.contains(job) {
                 return true;
             }
+            let recent = published.get(job).is_some_and(|at| now.saturating_sub(*at) < PUBLISH_EVERY);
+            if recent && !core.is_ended(job) {
+                return true;
+            }
+            published.insert(job.clone(), now);
             let Ok(mut status) = core.status(Some(job), now) else { return false };
             let status = status.remove(0);
             let finished = status.is_finished();
@@ -234,6 +259,9 @@ impl Shared {
                 *old = status;
                 changed
             });
+            if finished {
+                published.remove(job);
+            }
             !finished
         });
     }
