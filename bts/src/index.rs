@@ -1,23 +1,31 @@
-//! The index file of a map output: where each partition's block lies in the data file.
+//! The index inside a map output file: where each partition's block lies, and the footer that
+//! finds the index from the file's end.
 //!
-//! All integers are little-endian:
+//! A map output file holds the stored blocks back to back, then the index, then the footer. All
+//! integers are little-endian:
 //!
 //! ```text
-//! magic      4 bytes   "FLBI"
-//! version    u8        1
-//! partitions u32       n
-//! n entries, one per partition, 24 bytes each:
-//!   offset     u64     where the block starts in the data file
-//!   stored_len u32     bytes of the block in the data file
-//!   raw_len    u32     bytes of the block once decompressed
-//!   checksum   u64     xxh3-64 of the block's stored bytes
-//! checksum   u64       xxh3-64 of everything before it
+//! index:
+//!   magic      4 bytes   "FLBI"
+//!   version    u8        1
+//!   partitions u32       n
+//!   n entries, one per partition, 24 bytes each:
+//!     offset     u64     where the block starts in the file
+//!     stored_len u32     bytes of the block in the file
+//!     raw_len    u32     bytes of the block once decompressed
+//!     checksum   u64     xxh3-64 of the block's stored bytes
+//!   checksum   u64       xxh3-64 of everything before it in the index
+//! footer, the file's last 16 bytes:
+//!   index_len  u64       bytes of the index, which ends where the footer starts
+//!   magic      8 bytes   "FLBSHUF1"
 //! ```
 //!
-//! Blocks lie back to back in partition order, so each offset is the sum of the stored lengths
-//! before it; [`parse`] checks that as well as the index's own checksum.
+//! Blocks lie back to back in partition order from the start of the file, so each offset is the
+//! sum of the stored lengths before it; [`parse`] checks that as well as the index's own checksum,
+//! and [`parse_footer`] checks that the index fits between the start of the file and the footer.
 
 use flicker_protocol::bts::BlockHeader;
+use std::ops::Range;
 use xxhash_rust::xxh3::xxh3_64;
 
 const MAGIC: &[u8; 4] = b"FLBI";
@@ -26,33 +34,53 @@ const VERSION: u8 = 1;
 const PREAMBLE_LEN: usize = 4 + 1 + 4;
 const ENTRY_LEN: usize = 8 + 4 + 4 + 8;
 const CHECKSUM_LEN: usize = 8;
+/// Bytes of the footer that ends a map output file.
+pub const FOOTER_LEN: usize = 8 + 8;
+const FOOTER_MAGIC: [u8; 8] = *b"FLBSHUF1";
 
-/// An index that cannot be parsed.
+/// An index that cannot be found (a damaged footer) or parsed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum IndexError {
-    /// The file does not start with the index magic.
+    /// The map output file is too short to end with a footer.
+    #[error("a map output file of {file_len} bytes is too short for its {FOOTER_LEN}-byte footer")]
+    NoFooter {
+        /// The file's length.
+        file_len: u64,
+    },
+    /// The map output file does not end with the footer magic.
+    #[error("not a flicker map output file (no \"FLBSHUF1\" magic at its end)")]
+    BadFooterMagic,
+    /// The footer gives an index longer than the bytes before the footer.
+    #[error("the footer gives an index of {index_len} bytes, but only {room} bytes precede it")]
+    IndexTooLong {
+        /// The index length in the footer.
+        index_len: u64,
+        /// The bytes before the footer.
+        room: u64,
+    },
+    /// The index does not start with the index magic.
     #[error("not a flicker block index (no \"FLBI\" magic)")]
     BadMagic,
     /// The index was written by another version of flicker.
     #[error("index format version {version} is not supported (this build reads version {VERSION})")]
     UnsupportedVersion {
-        /// The version in the file.
+        /// The version in the index.
         version: u8,
     },
-    /// The file is not as long as its partition count says.
+    /// The index is not as long as its partition count says.
     #[error("index of {actual} bytes, {expected} expected")]
     WrongLength {
         /// The length the partition count implies (or the shortest possible index).
         expected: u64,
-        /// The file's length.
+        /// The index's length.
         actual: u64,
     },
-    /// The file does not have the checksum it ends with: it was damaged.
+    /// The index does not have the checksum it ends with: it was damaged.
     #[error("index checksum mismatch: expected {expected:#018x}, got {actual:#018x}")]
     ChecksumMismatch {
-        /// The checksum stored in the file.
+        /// The checksum stored in the index.
         expected: u64,
-        /// The checksum of the file's contents.
+        /// The checksum of the index's contents.
         actual: u64,
     },
     /// A block does not start where the blocks before it end.
@@ -62,15 +90,15 @@ pub enum IndexError {
         partition: u32,
         /// Where the blocks before it end.
         expected: u64,
-        /// The offset in the file.
+        /// The offset the index gives.
         actual: u64,
     },
 }
 
-/// Where one partition's block lies in the data file, and its header.
+/// Where one partition's block lies in the map output file, and its header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexEntry {
-    /// Where the block starts in the data file.
+    /// Where the block starts in the file.
     pub offset: u64,
     /// The block's header.
     pub header: BlockHeader,
@@ -138,6 +166,33 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<IndexEntry>, IndexError> {
         entries.push(IndexEntry { offset, header: BlockHeader { raw_len, stored_len, checksum } });
     }
     Ok(entries)
+}
+
+/// The footer that follows an index of `index_len` bytes.
+pub fn encode_footer(index_len: u64) -> [u8; FOOTER_LEN] {
+    let mut footer = [0; FOOTER_LEN];
+    let (len, magic) = footer.split_at_mut(8);
+    len.copy_from_slice(&index_len.to_le_bytes());
+    magic.copy_from_slice(&FOOTER_MAGIC);
+    footer
+}
+
+/// Where the footer of a map output file of `file_len` bytes starts.
+pub fn footer_offset(file_len: u64) -> Result<u64, IndexError> {
+    file_len.checked_sub(FOOTER_LEN as u64).ok_or(IndexError::NoFooter { file_len })
+}
+
+/// Where the index lies in a map output file whose footer, at `footer_offset`, is `footer`: it
+/// ends where the footer starts, and must fit before it.
+pub fn parse_footer(footer: &[u8; FOOTER_LEN], footer_offset: u64) -> Result<Range<u64>, IndexError> {
+    let mut reader = Reader(footer);
+    let (Some(index_len), Some(FOOTER_MAGIC)) = (reader.u64(), reader.take()) else {
+        return Err(IndexError::BadFooterMagic);
+    };
+    let start = footer_offset
+        .checked_sub(index_len)
+        .ok_or(IndexError::IndexTooLong { index_len, room: footer_offset })?;
+    Ok(start..footer_offset)
 }
 
 /// Reads little-endian integers off the front of a slice.
@@ -230,8 +285,48 @@ mod tests {
         assert_eq!(parse(&index), Err(IndexError::BadOffset { partition: 1, expected: 40, actual: 41 }));
     }
 
+    #[test]
+    fn a_footer_finds_the_index_before_it() {
+        let footer = encode_footer(60);
+        assert_eq!(&footer[8..], b"FLBSHUF1");
+        assert_eq!(footer_offset(116), Ok(100));
+        assert_eq!(parse_footer(&footer, 100), Ok(40..100));
+        assert_eq!(parse_footer(&footer, 60), Ok(0..60));
+        assert_eq!(footer_offset(FOOTER_LEN as u64), Ok(0));
+        assert_eq!(parse_footer(&encode_footer(0), 0), Ok(0..0));
+    }
+
+    #[test]
+    fn a_damaged_footer_is_named() {
+        assert_eq!(footer_offset(0), Err(IndexError::NoFooter { file_len: 0 }));
+        assert_eq!(footer_offset(15), Err(IndexError::NoFooter { file_len: 15 }));
+        for at in 8..FOOTER_LEN {
+            let mut footer = encode_footer(60);
+            footer[at] ^= 0x01;
+            assert_eq!(parse_footer(&footer, 100), Err(IndexError::BadFooterMagic), "flip at {at}");
+        }
+        assert_eq!(
+            parse_footer(&encode_footer(60), 59),
+            Err(IndexError::IndexTooLong { index_len: 60, room: 59 })
+        );
+        assert_eq!(
+            parse_footer(&encode_footer(u64::MAX), 100),
+            Err(IndexError::IndexTooLong { index_len: u64::MAX, room: 100 })
+        );
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// A footer places the index right before it, or is refused when the index would not fit.
+        #[test]
+        fn footers_place_the_index_before_them(index_len in any::<u64>(), offset in any::<u64>()) {
+            let expected = match offset.checked_sub(index_len) {
+                Some(start) => Ok(start..offset),
+                None => Err(IndexError::IndexTooLong { index_len, room: offset }),
+            };
+            prop_assert_eq!(parse_footer(&encode_footer(index_len), offset), expected);
+        }
 
         /// Random bytes, with or without a valid magic and checksum, never panic.
         #[test]

@@ -8,24 +8,24 @@
 //!
 //! # On disk
 //!
-//! A [`ShuffleStore`] keeps each map output in two files, `<root>/<job>/<stage>/<map task>.data`
-//! and `.index`:
+//! A [`ShuffleStore`] keeps each map output in one file, `<root>/<job>/<stage>/<map task>.out`:
 //!
 //! - **Blocks.** Each block is compressed on its own (an lz4 *block*, no frame), so one partition
 //!   can be read, sent and decompressed without the others; an empty block stores zero bytes. Its
 //!   [`BlockHeader`] holds the raw length, the stored length and the **xxh3-64 checksum of the
-//!   stored (compressed) bytes**.
-//! - **Data file.** The stored blocks back to back, in partition order, nothing else.
-//! - **Index.** A small binary file: the magic `FLBI`, a format version, the partition count, per
-//!   partition the block's offset in the data file, stored length, raw length and checksum, and
-//!   last an xxh3-64 checksum of the index itself (the format is in the `index` module). A
-//!   damaged index is detected ([`BtsError::CorruptIndex`]) rather than sending a reader to the
-//!   wrong bytes.
-//! - **Atomic publication.** Both files are written under temporary names and renamed into place,
-//!   data first and index last. A map output exists when its index does, so a reader never sees a
-//!   half-written output, and a re-run of a map task replaces its previous output in the same way.
-//!   Files are not `fsync`ed: shuffle output can be recomputed, and the checksums catch a file
-//!   torn by a crash.
+//!   stored (compressed) bytes**. The file starts with the stored blocks back to back, in
+//!   partition order.
+//! - **Index.** After the blocks: the magic `FLBI`, a format version, the partition count, per
+//!   partition the block's offset in the file, stored length, raw length and checksum, and last
+//!   an xxh3-64 checksum of the index itself.
+//! - **Footer.** The file's last 16 bytes: the index's length and the magic `FLBSHUF1`, so a
+//!   reader finds the index from the end of the file (the format is in the `index` module). A
+//!   damaged index or footer is detected ([`BtsError::CorruptIndex`]) rather than sending a
+//!   reader to the wrong bytes.
+//! - **Atomic publication.** The file is written under a temporary name and renamed into place,
+//!   so a reader never sees a half-written output, and a re-run of a map task replaces its
+//!   previous output in the same way. Files are not `fsync`ed: shuffle output can be recomputed,
+//!   and the checksums catch a file torn by a crash.
 //!
 //! # Who checks the checksums
 //!

@@ -1,17 +1,21 @@
-//! Map outputs on a node's disk: one data file and one index per map task, under
-//! `<root>/<job>/<stage>/<map task>.{data,index}`.
+//! Map outputs on a node's disk: one file per map task, `<root>/<job>/<stage>/<map task>.out`,
+//! holding the task's blocks back to back, then their index, then a 16-byte footer that gives the
+//! index's length (the layout is in the `index` module).
+//!
+//! A map output is written to a temporary file in the same directory and published by renaming
+//! it into place, so a reader sees a whole output or none. Reading a block takes one open: the
+//! footer, then the index, then the block's range.
 //!
 //! The store is synchronous (`std::fs`); async callers run it on a blocking thread.
 
 use crate::block::{self, BlockError, EncodedBlock};
-use crate::index::{self, IndexError};
+use crate::index::{self, FOOTER_LEN, IndexEntry, IndexError};
 use flicker_protocol::bts::{BlockHeader, BtsFailure, MapOutputInfo};
 use flicker_protocol::ids::{JobId, MapOutputId};
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 
 /// The longest job id accepted: a file name's limit on common file systems.
 const MAX_JOB_ID_LEN: usize = 255;
@@ -47,12 +51,12 @@ pub enum BtsError {
         /// The partitions the map output has.
         partitions: u32,
     },
-    /// The map output's index is damaged, so its blocks cannot be found.
+    /// The map output's index or footer is damaged, so its blocks cannot be found.
     #[error("the index of {id} at {} is corrupt", path.display())]
     CorruptIndex {
         /// The map output.
         id: MapOutputId,
-        /// The index file.
+        /// The map output file.
         path: PathBuf,
         /// What is wrong with it.
         #[source]
@@ -121,20 +125,17 @@ impl From<&BtsError> for BtsFailure {
 
 /// The map outputs held by one node, in a directory of their own.
 ///
-/// Use one store per directory (share it behind an `Arc`): writers of the same map output are kept
-/// from mixing their files only within one store.
+/// Each map output is published by one rename of a whole file, so concurrent writers of the same
+/// map output, through this store or another one on the same directory, leave one of them whole.
 #[derive(Debug)]
 pub struct ShuffleStore {
     root: PathBuf,
-    /// Held while a writer publishes its files, so two writers of one map output cannot leave
-    /// the data file of one with the index of the other.
-    publishing: Arc<Mutex<()>>,
 }
 
 impl ShuffleStore {
     /// A store under `root`, which is created when the first output is written.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into(), publishing: Arc::default() }
+        Self { root: root.into() }
     }
 
     /// The store's directory.
@@ -183,60 +184,41 @@ impl ShuffleStore {
     /// time; the writer borrows nothing, so it can move between blocking tasks. Nothing is visible
     /// to readers until [`MapOutputWriter::finish`].
     pub fn writer(&self, id: &MapOutputId) -> Result<MapOutputWriter, BtsError> {
-        let paths = self.paths(id)?;
-        let dir = paths.data.parent().unwrap_or(&self.root);
+        let path = self.path(id)?;
+        let dir = path.parent().unwrap_or(&self.root);
         fs::create_dir_all(dir).map_err(io_error(dir))?;
         let unique = format!("{}-{}.tmp", std::process::id(), NEXT_TMP.fetch_add(1, Ordering::Relaxed));
-        let data_tmp = paths.data.with_extension(format!("data.{unique}"));
-        let index_tmp = paths.index.with_extension(format!("index.{unique}"));
-        let file = File::create(&data_tmp).map_err(io_error(&data_tmp))?;
+        let tmp = path.with_extension(format!("out.{unique}"));
+        let file = File::create(&tmp).map_err(io_error(&tmp))?;
         Ok(MapOutputWriter {
-            publishing: Arc::clone(&self.publishing),
             id: id.clone(),
-            paths,
-            data_tmp,
-            index_tmp,
-            data: BufWriter::new(file),
+            path,
+            tmp,
+            file: BufWriter::new(file),
             headers: Vec::new(),
             finished: false,
         })
     }
 
     /// The stored bytes of one partition of a map output and their header, read from their range
-    /// of the data file. The bytes are not checked against the header: whoever fetched them does
-    /// that, so damage on disk and on the way are caught by the same check.
+    /// of the map output file. The bytes are not checked against the header: whoever fetched them
+    /// does that, so damage on disk and on the way are caught by the same check.
     ///
-    /// The whole index is read to check its checksum (24 bytes per partition: 240 KB for 10,000
-    /// partitions), then only the block's range of the data file.
+    /// The file is opened once: its footer is read, then the whole index, to check its checksum
+    /// (24 bytes per partition: 240 KB for 10,000 partitions), then only the block's range.
     pub fn read_block(&self, id: &MapOutputId, partition: u32) -> Result<(BlockHeader, Vec<u8>), BtsError> {
-        let paths = self.paths(id)?;
-        let index = match fs::read(&paths.index) {
-            Ok(index) => index,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(BtsError::NoSuchMapOutput { id: id.clone() });
-            }
-            Err(e) => return Err(io_error(&paths.index)(e)),
-        };
-        let entries = index::parse(&index).map_err(|reason| BtsError::CorruptIndex {
-            id: id.clone(),
-            path: paths.index.clone(),
-            reason,
-        })?;
-        let partitions = entries.len() as u32;
-        let Some(entry) = entries.get(partition as usize) else {
+        let mut output = self.open(id, OpenOptions::new().read(true))?;
+        let partitions = output.entries.len() as u32;
+        let Some(&IndexEntry { offset, header }) = output.entries.get(partition as usize) else {
             return Err(BtsError::NoSuchPartition { id: id.clone(), partition, partitions });
         };
-        let header = entry.header;
-        let mut file = File::open(&paths.data).map_err(io_error(&paths.data))?;
-        let file_len = file.metadata().map_err(io_error(&paths.data))?.len();
-        let available = file_len.saturating_sub(entry.offset);
+        let available = output.blocks_end.saturating_sub(offset);
         if available < u64::from(header.stored_len) {
             let source = BlockError::LengthMismatch { expected: header.stored_len.into(), actual: available };
             return Err(BtsError::Corrupt { id: id.clone(), partition, source });
         }
         let mut bytes = vec![0; header.stored_len as usize];
-        file.seek(SeekFrom::Start(entry.offset)).map_err(io_error(&paths.data))?;
-        file.read_exact(&mut bytes).map_err(io_error(&paths.data))?;
+        output.read_at(offset, &mut bytes)?;
         Ok((header, bytes))
     }
 
@@ -250,9 +232,9 @@ impl ShuffleStore {
         })
     }
 
-    /// Whether the map output is stored here (its index exists; it is not read).
+    /// Whether the map output is stored here (its file exists; it is not read).
     pub fn has_map_output(&self, id: &MapOutputId) -> bool {
-        self.paths(id).is_ok_and(|paths| paths.index.is_file())
+        self.path(id).is_ok_and(|path| path.is_file())
     }
 
     /// Deletes all map outputs of a job and returns the bytes freed; a job with nothing stored
@@ -293,15 +275,45 @@ impl ShuffleStore {
         Ok(jobs)
     }
 
-    /// Flips one byte of the map output's data file, as a failing disk would: fault injection for
-    /// tests of recovery, never called otherwise. Returns whether there was a byte to flip.
+    /// Flips the last byte of the map output's last non-empty block, as a failing disk would, so
+    /// the fetcher's checksum catches it: fault injection for tests of recovery, never called
+    /// otherwise. Returns whether there was a byte to flip (not when every block is empty).
     pub fn damage(&self, id: &MapOutputId) -> Result<bool, BtsError> {
-        let path = self.paths(id)?.data;
-        let mut bytes = std::fs::read(&path).map_err(io_error(&path))?;
-        let Some(last) = bytes.last_mut() else { return Ok(false) };
-        *last ^= 0x5a;
-        std::fs::write(&path, bytes).map_err(io_error(&path))?;
+        let mut output = self.open(id, OpenOptions::new().read(true).write(true))?;
+        let Some(last) = output.entries.iter().rev().find(|entry| entry.header.stored_len > 0) else {
+            return Ok(false);
+        };
+        let at = last.offset + u64::from(last.header.stored_len) - 1;
+        let mut byte = [0];
+        output.read_at(at, &mut byte)?;
+        byte[0] ^= 0x5a;
+        output.write_at(at, &byte)?;
         Ok(true)
+    }
+
+    /// Opens a map output file with `options` (one open) and reads its footer and index.
+    fn open(&self, id: &MapOutputId, options: &OpenOptions) -> Result<StoredOutput, BtsError> {
+        let path = self.path(id)?;
+        let file = match options.open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(BtsError::NoSuchMapOutput { id: id.clone() });
+            }
+            Err(e) => return Err(io_error(&path)(e)),
+        };
+        let file_len = file.metadata().map_err(io_error(&path))?.len();
+        let corrupt = |reason| BtsError::CorruptIndex { id: id.clone(), path: path.clone(), reason };
+        let mut output = StoredOutput { path: path.clone(), file, entries: Vec::new(), blocks_end: 0 };
+        let footer_offset = index::footer_offset(file_len).map_err(corrupt)?;
+        let mut footer = [0; FOOTER_LEN];
+        output.read_at(footer_offset, &mut footer)?;
+        let index = index::parse_footer(&footer, footer_offset).map_err(corrupt)?;
+        // The index fits before the footer, so it is no longer than the file.
+        let mut bytes = vec![0; (index.end - index.start) as usize];
+        output.read_at(index.start, &mut bytes)?;
+        output.entries = index::parse(&bytes).map_err(corrupt)?;
+        output.blocks_end = index.start;
+        Ok(output)
     }
 
     fn job_dir(&self, job: &JobId) -> Result<PathBuf, BtsError> {
@@ -312,28 +324,50 @@ impl ShuffleStore {
         }
     }
 
-    fn paths(&self, id: &MapOutputId) -> Result<OutputPaths, BtsError> {
+    /// Where a map output's file is.
+    fn path(&self, id: &MapOutputId) -> Result<PathBuf, BtsError> {
         let dir = self.job_dir(&id.job)?.join(id.stage.0.to_string());
-        Ok(OutputPaths {
-            data: dir.join(format!("{}.data", id.map_task)),
-            index: dir.join(format!("{}.index", id.map_task)),
-        })
+        Ok(dir.join(format!("{}.out", id.map_task)))
+    }
+}
+
+/// A map output file, open, with its index read and checked.
+#[derive(Debug)]
+struct StoredOutput {
+    path: PathBuf,
+    file: File,
+    entries: Vec<IndexEntry>,
+    /// Where the blocks end: the index starts here.
+    blocks_end: u64,
+}
+
+impl StoredOutput {
+    /// Fills `bytes` from the file, starting at `offset`.
+    fn read_at(&mut self, offset: u64, bytes: &mut [u8]) -> Result<(), BtsError> {
+        self.file.seek(SeekFrom::Start(offset)).map_err(io_error(&self.path))?;
+        self.file.read_exact(bytes).map_err(io_error(&self.path))
+    }
+
+    /// Overwrites the file with `bytes`, starting at `offset`.
+    fn write_at(&mut self, offset: u64, bytes: &[u8]) -> Result<(), BtsError> {
+        self.file.seek(SeekFrom::Start(offset)).map_err(io_error(&self.path))?;
+        self.file.write_all(bytes).map_err(io_error(&self.path))
     }
 }
 
 /// Writes one map output block by block; see [`ShuffleStore::writer`].
 ///
-/// Blocks go to a temporary data file. [`finish`](Self::finish) writes the index to a temporary
-/// file too, then renames the data file and the index into place, index last. A writer dropped
-/// without finishing removes its temporary file and leaves any previous output as it was.
+/// Blocks go to a temporary file in the output's directory. [`finish`](Self::finish) appends the
+/// index and the footer, then renames the file into place. A writer dropped without finishing
+/// removes its temporary file and leaves any previous output as it was.
 #[derive(Debug)]
 pub struct MapOutputWriter {
-    publishing: Arc<Mutex<()>>,
     id: MapOutputId,
-    paths: OutputPaths,
-    data_tmp: PathBuf,
-    index_tmp: PathBuf,
-    data: BufWriter<File>,
+    /// Where the output is published.
+    path: PathBuf,
+    /// The temporary file being written.
+    tmp: PathBuf,
+    file: BufWriter<File>,
     headers: Vec<BlockHeader>,
     finished: bool,
 }
@@ -342,20 +376,20 @@ impl MapOutputWriter {
     /// Appends the block of the next partition.
     pub fn push(&mut self, block: &EncodedBlock) -> Result<(), BtsError> {
         self.next_partition()?;
-        self.data.write_all(block.bytes()).map_err(io_error(&self.data_tmp))?;
+        self.file.write_all(block.bytes()).map_err(io_error(&self.tmp))?;
         self.headers.push(block.header());
         Ok(())
     }
 
     /// Publishes the output: from now on readers see it, and not a previous output of the same id.
     pub fn finish(mut self) -> Result<MapOutputInfo, BtsError> {
-        self.data.flush().map_err(io_error(&self.data_tmp))?;
-        fs::write(&self.index_tmp, index::encode(&self.headers)).map_err(io_error(&self.index_tmp))?;
-        {
-            let _publishing = self.publishing.lock().unwrap_or_else(PoisonError::into_inner);
-            fs::rename(&self.data_tmp, &self.paths.data).map_err(io_error(&self.paths.data))?;
-            fs::rename(&self.index_tmp, &self.paths.index).map_err(io_error(&self.paths.index))?;
+        let index = index::encode(&self.headers);
+        let footer = index::encode_footer(index.len() as u64);
+        for bytes in [&index[..], &footer] {
+            self.file.write_all(bytes).map_err(io_error(&self.tmp))?;
         }
+        self.file.flush().map_err(io_error(&self.tmp))?;
+        fs::rename(&self.tmp, &self.path).map_err(io_error(&self.path))?;
         self.finished = true;
         let info = MapOutputInfo {
             partitions: self.headers.len() as u32,
@@ -380,17 +414,9 @@ impl Drop for MapOutputWriter {
     fn drop(&mut self) {
         if !self.finished {
             // Best effort: a leftover temporary file goes with its job directory anyway.
-            let _ = fs::remove_file(&self.data_tmp);
-            let _ = fs::remove_file(&self.index_tmp);
+            let _ = fs::remove_file(&self.tmp);
         }
     }
-}
-
-/// Where a map output's files are.
-#[derive(Debug)]
-struct OutputPaths {
-    data: PathBuf,
-    index: PathBuf,
 }
 
 /// Whether `job` is safe as a directory name: `[A-Za-z0-9_.-]+`, not `.` or `..`, not too long.
@@ -454,8 +480,29 @@ mod tests {
         file.write_all_at(&[byte[0] ^ 0x04], offset).unwrap();
     }
 
-    fn files(store: &ShuffleStore, id: &MapOutputId) -> OutputPaths {
-        store.paths(id).unwrap()
+    fn file(store: &ShuffleStore, id: &MapOutputId) -> PathBuf {
+        store.path(id).unwrap()
+    }
+
+    /// The bytes a map output file holds besides its blocks: the index and the footer.
+    fn overhead(partitions: usize) -> u64 {
+        let index = index::encode(&vec![BlockHeader { raw_len: 0, stored_len: 0, checksum: 0 }; partitions]);
+        (index.len() + FOOTER_LEN) as u64
+    }
+
+    /// Where the index lies in a map output file.
+    fn index_range(path: &Path) -> std::ops::Range<u64> {
+        let bytes = fs::read(path).unwrap();
+        let footer_offset = index::footer_offset(bytes.len() as u64).unwrap();
+        index::parse_footer(bytes[footer_offset as usize..].try_into().unwrap(), footer_offset).unwrap()
+    }
+
+    /// The error reading partition 1 of a map output returns, if it is an index error.
+    fn index_error(store: &ShuffleStore, id: &MapOutputId) -> IndexError {
+        match store.read_block(id, 1) {
+            Err(BtsError::CorruptIndex { path, reason, .. }) if path == file(store, id) => reason,
+            other => panic!("expected a corrupt index, got {other:?}"),
+        }
     }
 
     #[test]
@@ -466,7 +513,7 @@ mod tests {
         let info = store.write_map_output(&id, &blocks).unwrap();
         assert_eq!(info.partitions, 300);
         assert_eq!(info.raw_bytes, blocks.iter().map(|b| b.len() as u64).collect::<Vec<_>>());
-        assert_eq!(info.stored_bytes, fs::metadata(files(&store, &id).data).unwrap().len());
+        assert_eq!(info.stored_bytes + overhead(300), fs::metadata(file(&store, &id)).unwrap().len());
         assert!(store.has_map_output(&id));
         for (p, raw) in blocks.iter().enumerate() {
             assert_eq!(&store.read_partition(&id, p as u32).unwrap(), raw);
@@ -516,7 +563,7 @@ mod tests {
             BtsError::Corrupt { partition: 2, source: BlockError::ChecksumMismatch { .. }, .. }
         ));
         assert!(!store.has_map_output(&id));
-        let dir = files(&store, &id).data.parent().unwrap().to_owned();
+        let dir = file(&store, &id).parent().unwrap().to_owned();
         assert_eq!(fs::read_dir(dir).unwrap().count(), 0, "a temporary file was left behind");
     }
 
@@ -546,19 +593,19 @@ mod tests {
         for p in 0..20 {
             assert_eq!(store.read_partition(&id, p).unwrap(), attempt(first)[p as usize]);
         }
-        let dir = files(&store, &id).data.parent().unwrap().to_owned();
-        assert_eq!(fs::read_dir(dir).unwrap().count(), 2, "temporary files were left behind");
+        let dir = file(&store, &id).parent().unwrap().to_owned();
+        assert_eq!(fs::read_dir(dir).unwrap().count(), 1, "temporary files were left behind");
     }
 
     #[test]
-    fn a_flipped_data_byte_is_caught_as_corrupt() {
+    fn a_flipped_block_byte_is_caught_as_corrupt() {
         let (_dir, store) = store();
         let id = output("job-1", 0);
         let blocks = blocks(5);
         store.write_map_output(&id, &blocks).unwrap();
         let (header, _) = store.read_block(&id, 2).unwrap();
         let offset = u64::from(store.read_block(&id, 1).unwrap().0.stored_len);
-        flip(&files(&store, &id).data, offset + u64::from(header.stored_len) / 2);
+        flip(&file(&store, &id), offset + u64::from(header.stored_len) / 2);
 
         // Served as is: the fetcher is the one who checks.
         let (served, bytes) = store.read_block(&id, 2).unwrap();
@@ -572,16 +619,24 @@ mod tests {
     }
 
     #[test]
-    fn a_truncated_data_file_is_caught_as_corrupt() {
+    fn blocks_cut_short_are_caught_as_corrupt() {
         let (_dir, store) = store();
         let id = output("job-1", 0);
-        let info = store.write_map_output(&id, &blocks(5)).unwrap();
-        let data = fs::OpenOptions::new().write(true).open(files(&store, &id).data).unwrap();
-        data.set_len(info.stored_bytes - 3).unwrap();
+        let blocks = blocks(5);
+        let info = store.write_map_output(&id, &blocks).unwrap();
+        let stored_len = u64::from(store.read_block(&id, 4).unwrap().0.stored_len);
+        // The last block loses 3 bytes; the index and the footer after it stay whole.
+        let path = file(&store, &id);
+        let mut bytes = fs::read(&path).unwrap();
+        let end = info.stored_bytes as usize;
+        bytes.drain(end - 3..end);
+        fs::write(&path, bytes).unwrap();
+        let cut_short = BlockError::LengthMismatch { expected: stored_len, actual: stored_len - 3 };
         assert!(matches!(
             store.read_block(&id, 4),
-            Err(BtsError::Corrupt { partition: 4, source: BlockError::LengthMismatch { .. }, .. })
+            Err(BtsError::Corrupt { partition: 4, source, .. }) if source == cut_short
         ));
+        assert_eq!(store.read_partition(&id, 1).unwrap(), blocks[1]);
     }
 
     #[test]
@@ -589,14 +644,71 @@ mod tests {
         let (_dir, store) = store();
         let id = output("job-1", 0);
         store.write_map_output(&id, &blocks(5)).unwrap();
-        let index = files(&store, &id).index;
-        for offset in [2, 7, 30, fs::metadata(&index).unwrap().len() - 1] {
-            flip(&index, offset);
-            let error = store.read_block(&id, 1).unwrap_err();
-            assert!(matches!(&error, BtsError::CorruptIndex { path, .. } if *path == index), "{error:?}");
-            flip(&index, offset);
+        let path = file(&store, &id);
+        let index = index_range(&path);
+        for at in [index.start + 2, index.start + 7, index.start + 30, index.end - 1] {
+            flip(&path, at);
+            index_error(&store, &id);
+            flip(&path, at);
         }
         assert!(store.read_partition(&id, 1).is_ok());
+    }
+
+    #[test]
+    fn a_damaged_or_truncated_footer_is_caught_as_corrupt_index() {
+        let (_dir, store) = store();
+        let id = output("job-1", 0);
+        store.write_map_output(&id, &blocks(5)).unwrap();
+        let path = file(&store, &id);
+        let whole = fs::read(&path).unwrap();
+        let footer_offset = whole.len() - FOOTER_LEN;
+        let index = index_range(&path);
+        let with_index_len = |index_len: u64| {
+            let mut bytes = whole.clone();
+            bytes[footer_offset..][..8].copy_from_slice(&index_len.to_le_bytes());
+            bytes
+        };
+
+        flip(&path, whole.len() as u64 - 1);
+        assert_eq!(index_error(&store, &id), IndexError::BadFooterMagic);
+        fs::write(&path, with_index_len(footer_offset as u64 + 1)).unwrap();
+        assert_eq!(
+            index_error(&store, &id),
+            IndexError::IndexTooLong { index_len: footer_offset as u64 + 1, room: footer_offset as u64 }
+        );
+        fs::write(&path, with_index_len(index.end - index.start - 1)).unwrap();
+        assert_eq!(index_error(&store, &id), IndexError::BadMagic);
+        fs::write(&path, &whole[..whole.len() - 1]).unwrap();
+        assert_eq!(index_error(&store, &id), IndexError::BadFooterMagic);
+        for len in [0, FOOTER_LEN - 1] {
+            fs::write(&path, &whole[..len]).unwrap();
+            assert_eq!(index_error(&store, &id), IndexError::NoFooter { file_len: len as u64 });
+        }
+        fs::write(&path, &whole).unwrap();
+        assert!(store.read_partition(&id, 1).is_ok());
+    }
+
+    #[test]
+    fn damage_flips_a_byte_of_the_last_non_empty_block() {
+        let (_dir, store) = store();
+        let id = output("job-1", 0);
+        // Partitions 0 and 3 are empty: the damage goes to partition 2.
+        let blocks = blocks(4);
+        store.write_map_output(&id, &blocks).unwrap();
+        assert!(store.damage(&id).unwrap());
+        let (header, bytes) = store.read_block(&id, 2).unwrap();
+        assert!(matches!(block::decode(&header, &bytes), Err(BlockError::ChecksumMismatch { .. })));
+        for p in [0, 1, 3] {
+            assert_eq!(store.read_partition(&id, p).unwrap(), blocks[p as usize]);
+        }
+
+        let empty = output("job-1", 1);
+        store.write_map_output(&empty, &[Vec::new(), Vec::new()]).unwrap();
+        assert!(!store.damage(&empty).unwrap());
+        let none = output("job-1", 2);
+        store.write_map_output(&none, &[]).unwrap();
+        assert!(!store.damage(&none).unwrap());
+        assert!(matches!(store.damage(&output("job-1", 3)), Err(BtsError::NoSuchMapOutput { .. })));
     }
 
     #[test]
@@ -625,9 +737,8 @@ mod tests {
         store.write_map_output(&output("job-2", 0), &blocks(10)).unwrap();
         assert_eq!(store.jobs().unwrap(), [JobId("job-1".into()), JobId("job-2".into())]);
 
-        let index_len = index::encode(&[BlockHeader { raw_len: 0, stored_len: 0, checksum: 0 }; 10]).len();
         let job = JobId("job-1".into());
-        assert_eq!(store.remove_job(&job).unwrap(), info.stored_bytes + index_len as u64);
+        assert_eq!(store.remove_job(&job).unwrap(), info.stored_bytes + overhead(10));
         assert!(!store.root().join("job-1").exists());
         assert!(!store.has_map_output(&output("job-1", 0)));
         assert_eq!(store.jobs().unwrap(), [JobId("job-2".into())]);

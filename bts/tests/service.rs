@@ -61,13 +61,13 @@ async fn a_block_damaged_on_disk_is_detected_by_the_fetcher() {
     within(async {
         let bts = start().await;
         bts.store.write_map_output(&id(0), &[b"first block".to_vec(), b"second block".to_vec()]).unwrap();
-        let data = bts.store.root().join("job-1/0/0.data");
-        let mut bytes = std::fs::read(&data).unwrap();
-        let last = bytes.len() - 1;
-        bytes[last] ^= 0x40;
-        std::fs::write(&data, bytes).unwrap();
-        assert_eq!(bts.client.fetch(bts.addr, &id(0), 0).await.unwrap(), b"first block");
-        let error = bts.client.fetch(bts.addr, &id(0), 1).await.unwrap_err();
+        // The file starts with the first block's stored bytes.
+        let file = bts.store.root().join("job-1/0/0.out");
+        let mut bytes = std::fs::read(&file).unwrap();
+        bytes[0] ^= 0x40;
+        std::fs::write(&file, bytes).unwrap();
+        assert_eq!(bts.client.fetch(bts.addr, &id(0), 1).await.unwrap(), b"second block");
+        let error = bts.client.fetch(bts.addr, &id(0), 0).await.unwrap_err();
         assert!(matches!(error, FetchError::Corrupt(_)), "{error:?}");
         assert!(!error.is_retryable());
     })

@@ -106,8 +106,8 @@ pub enum BtsFailure {
         /// The partitions the map output has.
         partitions: u32,
     },
-    /// A block is damaged: its bytes do not match its header (a block sent by `Put`, or a data file
-    /// cut short on disk).
+    /// A block is damaged: its bytes do not match its header (a block sent by `Put`, or a map
+    /// output file whose blocks were cut short on disk).
     #[error("partition {partition} of {id} is corrupt: {reason}")]
     Corrupt {
         /// The map output.
