@@ -24,8 +24,9 @@ pub struct CatArgs {
     file: ConfigFileArgs,
 }
 
-/// `url` opened with the cluster file's storage settings.
-fn location(url: &str, file: &ConfigFileArgs) -> anyhow::Result<Location> {
+/// `url` (relative paths against the current directory) opened with the cluster file's storage
+/// settings.
+pub(crate) fn location(url: &str, file: &ConfigFileArgs) -> anyhow::Result<Location> {
     let current = std::env::current_dir().context("cannot resolve the current directory")?;
     Ok(Location::parse_with(url, &current, &file.storage()?)?)
 }

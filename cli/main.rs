@@ -5,6 +5,7 @@ mod cert;
 mod client;
 mod config;
 mod files;
+mod r#gen;
 mod node;
 mod report;
 mod run;
@@ -52,6 +53,10 @@ enum Command {
     /// Print a committed output: every part its `_SUCCESS` lists, in order. Refuses an output
     /// without `_SUCCESS` (never committed, or failed).
     Cat(files::CatArgs),
+    /// Generate test data into a storage location: `flicker gen weather` writes
+    /// `station;temperature` lines, the same bytes from the same arguments on every machine.
+    #[command(subcommand)]
+    Gen(r#gen::GenCommand),
 }
 
 fn main() -> ExitCode {
@@ -75,6 +80,7 @@ fn main() -> ExitCode {
         Command::Nodes(args) => client::nodes(args),
         Command::Ls(args) => files::ls(args),
         Command::Cat(args) => files::cat(args),
+        Command::Gen(command) => r#gen::run(command),
     };
     match result {
         Ok(code) => code,

@@ -1,10 +1,9 @@
-//! Shared pieces of the benchmarks: timing, the weather data generator, and child processes that
-//! are killed when the benchmark ends, however it ends.
+//! Shared pieces of the benchmarks: timing, and child processes that are killed when the benchmark
+//! ends, however it ends. The weather data they run on comes from `flicker-gen`.
 
 use anyhow::Context;
 use std::collections::VecDeque;
-use std::io::{BufRead, Write};
-use std::path::Path;
+use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -20,95 +19,6 @@ pub fn time<T>(f: impl FnOnce() -> T) -> (T, Duration) {
 pub fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
-}
-
-/// A small deterministic PRNG (xorshift64*).
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator from a seed.
-    pub fn new(seed: u64) -> Self {
-        Self(seed.max(1))
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// A number in `0..n`.
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-}
-
-/// Station names of the generated data (some multi-byte UTF-8).
-pub fn stations(count: usize) -> Vec<(String, f64)> {
-    const BASES: [&str; 12] = [
-        "Hamburg",
-        "Zürich",
-        "Tōkyō",
-        "São Paulo",
-        "Oslo",
-        "Kraków",
-        "Abha",
-        "Reykjavík",
-        "Dakar",
-        "İzmir",
-        "Napier",
-        "Yakutsk",
-    ];
-    let mut rng = Rng::new(42);
-    (0..count)
-        .map(|i| (format!("{}-{i}", BASES[i % BASES.len()]), (rng.below(400) as f64 - 100.0) / 10.0))
-        .collect()
-}
-
-/// An endless source of lines `station;temperature` (one decimal), random stations with a
-/// temperature around each station's mean.
-pub struct Weather {
-    stations: Vec<(String, f64)>,
-    rng: Rng,
-}
-
-impl Weather {
-    /// Lines over `station_count` stations, drawn with a generator seeded with `seed`.
-    pub fn new(station_count: usize, seed: u64) -> Self {
-        Self { stations: stations(station_count), rng: Rng::new(seed) }
-    }
-
-    /// Writes the next line, newline included.
-    pub fn write_line(&mut self, out: &mut impl Write) -> std::io::Result<()> {
-        let rng = &mut self.rng;
-        let (name, mean) = &self.stations[rng.below(self.stations.len() as u64) as usize];
-        // A cheap bell shape: the sum of three uniforms in [-10, 10).
-        let noise: f64 = (0..3).map(|_| rng.below(2000) as f64 / 100.0 - 10.0).sum();
-        let t = (mean + noise).clamp(-99.9, 99.9);
-        writeln!(out, "{name};{t:.1}")
-    }
-
-    /// Whole lines, at least `bytes` of them (less than one line more).
-    pub fn lines(&mut self, bytes: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(bytes + 64);
-        while out.len() < bytes {
-            // Writing to a Vec cannot fail.
-            let _ = self.write_line(&mut out);
-        }
-        out
-    }
-}
-
-/// Writes `rows` lines `station;temperature` (one decimal) to `path`.
-pub fn write_weather(path: &Path, rows: u64, station_count: usize) -> std::io::Result<()> {
-    let mut weather = Weather::new(station_count, 7);
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
-    for _ in 0..rows {
-        weather.write_line(&mut out)?;
-    }
-    out.flush()
 }
 
 /// Lines of a child's stderr kept for error messages.

@@ -3,6 +3,7 @@
 mod cluster;
 mod files;
 mod gcs;
+mod r#gen;
 mod moto;
 mod prepare;
 mod run;

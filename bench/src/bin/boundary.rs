@@ -2,7 +2,8 @@
 //! plugin's `echo`) and `std:max`, each next to the same logic in native Rust in the same run.
 
 use flicker_batch::{BatchWriter, Schema, ValueRef};
-use flicker_bench::{Rng, time};
+use flicker_bench::time;
+use flicker_gen::{Rng, Weather};
 use flicker_guest::Aggregate;
 use flicker_host::{Limits, Runtime, RuntimeConfig};
 use std::time::Duration;
@@ -79,9 +80,9 @@ fn main() -> anyhow::Result<()> {
 /// Each operator of the reference job on the same 1 MiB chunks of `station;temperature` lines,
 /// in the sandbox and natively: where the time of the reference job goes.
 fn operators(runtime: &Runtime) -> anyhow::Result<()> {
-    let path = std::env::temp_dir().join("flicker-bench-lines.txt");
-    flicker_bench::write_weather(&path, 2_000_000, 413)?;
-    let text = std::fs::read(&path)?;
+    let rows = 2_000_000;
+    let mut text = Vec::new();
+    Weather::new(413, 7)?.lines(0).write(rows, &mut text);
     let mut chunks = Vec::new();
     let mut rest = &text[..];
     while !rest.is_empty() {
@@ -90,7 +91,6 @@ fn operators(runtime: &Runtime) -> anyhow::Result<()> {
         chunks.push(&rest[..cut]);
         rest = &rest[cut..];
     }
-    let rows = 2_000_000;
     let parse_config = config(&[("delimiter", ";"), ("schema", "station:string,temperature:f64")]);
     let key_config = config(&[("fields", "station")]);
     let max_config = config(&[("field", "temperature")]);
@@ -132,6 +132,5 @@ fn operators(runtime: &Runtime) -> anyhow::Result<()> {
     println!("| std:parse-csv | {} | {} |", rate(rows, wasm_parse), rate(rows, native_parse_time));
     println!("| std:key-by | {} | {} |", rate(rows, wasm_key), rate(rows, native_key_time));
     println!("| std:max update | {} | {} |", rate(rows, wasm_max), rate(rows, native_max_time));
-    std::fs::remove_file(&path)?;
     Ok(())
 }

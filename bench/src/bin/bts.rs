@@ -22,8 +22,9 @@
 //! counted. `bts serve STORE TLS MAP_OUTPUTS` is the server itself.
 
 use anyhow::Context;
-use flicker_bench::{Process, Weather, median};
+use flicker_bench::{Process, median};
 use flicker_bts::{BtsClient, FetchLimits, MapOutputInfo, ShuffleStore, fetch_partition};
+use flicker_gen::Weather;
 use flicker_protocol::{JobId, MapOutputId, StageId};
 use flicker_transport::{Endpoint, EndpointConfig, Identity, certs};
 use std::io::{Read, Write};
@@ -66,10 +67,15 @@ fn write_store(store: &ShuffleStore, maps: u32, block_bytes: usize) -> anyhow::R
     (0..maps)
         .map(|map| -> anyhow::Result<MapOutputInfo> {
             let id = map_output(map);
-            let mut weather = Weather::new(413, u64::from(map) + 1);
+            let weather = Weather::new(413, u64::from(map) + 1)?;
             let mut writer = store.writer(&id)?;
-            for _ in 0..PARTITIONS {
-                writer.push(&flicker_bts::block::encode(&weather.lines(block_bytes))?)?;
+            for partition in 0..PARTITIONS {
+                let mut lines = weather.lines(u64::from(partition));
+                let mut block = Vec::with_capacity(block_bytes + 64);
+                while block.len() < block_bytes {
+                    lines.write(1, &mut block);
+                }
+                writer.push(&flicker_bts::block::encode(&block)?)?;
             }
             Ok(writer.finish()?)
         })

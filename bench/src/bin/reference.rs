@@ -15,11 +15,14 @@
 //! contender itself.
 
 use anyhow::Context;
-use flicker_bench::{Process, median, write_weather};
+use flicker_bench::{Process, median};
+use flicker_gen::Weather;
+use flicker_storage::Location;
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Executors of the loopback cluster.
@@ -51,6 +54,16 @@ fn native(file: &Path) -> anyhow::Result<()> {
     for (station, m) in rows {
         writeln!(out, "{station},{m}")?;
     }
+    Ok(())
+}
+
+/// Writes `rows` weather lines of 413 stations (as the One Billion Row Challenge has), seed 7, to
+/// `path`, which appears only once complete.
+fn generate(path: &Path, rows: u64) -> anyhow::Result<()> {
+    let to = Location::parse(path.to_str().context("the data path is not UTF-8")?, Path::new("/"))?;
+    let weather = Arc::new(Weather::new(413, 7)?);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(flicker_gen::write(&weather, rows, &to))?;
     Ok(())
 }
 
@@ -238,13 +251,13 @@ fn main() -> anyhow::Result<()> {
     anyhow::ensure!(flicker.exists(), "build the flicker binary first: cargo build --release --bin flicker");
 
     let data_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data");
-    let dir = data_dir.join(format!("weather-{rows}"));
+    // Named after the generator: data from an older one is not reused.
+    let dir = data_dir.join(format!("flicker-gen-weather-{rows}"));
     std::fs::create_dir_all(&dir)?;
     let data = dir.join("readings.txt");
     if !data.exists() {
         eprintln!("generating {rows} lines into {}", data.display());
-        write_weather(&dir.join("readings.tmp"), rows, 413)?;
-        std::fs::rename(dir.join("readings.tmp"), &data)?;
+        generate(&data, rows)?;
     }
     let job = dir.join("job.toml");
     std::fs::write(&job, manifest())?;

@@ -1,0 +1,103 @@
+//! `flicker gen weather`: deterministic data, in the format the reference job reads, plain or
+//! compressed.
+
+use crate::run::{output_max, readings_job};
+use crate::support::{assert_failed, assert_succeeded, run_flicker, run_job, stderr, write_manifest};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Runs `flicker gen weather --out OUT ARGS...`; returns what it wrote, after checking it says so.
+fn gen_weather(out: &Path, args: &[&str]) -> Vec<u8> {
+    let output =
+        run_flicker(&[&["gen", "weather", "--out", out.to_str().expect("a UTF-8 path")], args].concat());
+    assert_succeeded(&output);
+    let summary = stderr(&output);
+    assert!(summary.starts_with("wrote ") && summary.contains(" M lines/s"), "{summary}");
+    std::fs::read(out).unwrap_or_else(|e| panic!("reading {}: {e}", out.display()))
+}
+
+/// The highest temperature of each station in `text`, checking every line is
+/// `station;temperature` with one decimal within ±99.9.
+fn max_by_station(text: &[u8]) -> BTreeMap<String, f64> {
+    let text = std::str::from_utf8(text).expect("the data is UTF-8");
+    assert!(text.ends_with('\n'), "the data ends with a newline");
+    let mut max = BTreeMap::new();
+    for line in text.lines() {
+        let (station, temperature) = line.split_once(';').unwrap_or_else(|| panic!("no `;` in {line:?}"));
+        assert!(!station.is_empty() && !temperature.contains(';'), "{line:?}");
+        let (whole, tenth) = temperature.split_once('.').unwrap_or_else(|| panic!("no decimal in {line:?}"));
+        let digits = whole.strip_prefix('-').unwrap_or(whole);
+        assert!((1..=2).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()), "{line:?}");
+        assert!(tenth.len() == 1 && tenth.as_bytes()[0].is_ascii_digit(), "{line:?}");
+        let value: f64 = temperature.parse().expect("a number");
+        let entry = max.entry(station.to_owned()).or_insert(value);
+        *entry = entry.max(value);
+    }
+    max
+}
+
+#[test]
+fn weather_is_deterministic_and_feeds_the_reference_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data/readings.txt");
+    let args = ["--rows", "100000", "--seed", "7"];
+
+    let first = gen_weather(&data, &args);
+    let second = gen_weather(&data, &args);
+
+    assert!(first == second, "two runs with the same arguments wrote other bytes");
+    assert_eq!(first.iter().filter(|&&b| b == b'\n').count(), 100_000);
+    let expected = max_by_station(&first);
+    assert_eq!(expected.len(), 400, "every one of the default 400 stations appears");
+    for station in ["Zürich", "São Paulo", "東京", "İstanbul"] {
+        assert!(expected.contains_key(station), "no {station} in the data");
+    }
+    let other_seed =
+        gen_weather(&dir.path().join("other/readings.txt"), &["--rows", "100000", "--seed", "8"]);
+    assert!(other_seed != first, "another seed gives other data");
+
+    let manifest = write_manifest(dir.path(), &readings_job("std:max", "", "out/"));
+    let summary = assert_succeeded(&run_job(&manifest, &["--workers", "2"]));
+    assert!(summary.contains("rows in 100000 (skipped 0)"), "{summary}");
+    assert_eq!(output_max(&dir.path().join("out")), expected);
+}
+
+#[test]
+fn gzip_weather_is_read_by_a_job_as_the_plain_data() {
+    let dir = tempfile::tempdir().unwrap();
+    // More stations than built-in cities (numbered ones too), and more rows than one block, so
+    // the object holds several gzip members.
+    let args = ["--rows", "300000", "--stations", "1000", "--seed", "3"];
+    let plain = gen_weather(&dir.path().join("plain/readings.txt"), &args);
+    let compressed = gen_weather(&dir.path().join("data/readings.txt.gz"), &args);
+    assert!(compressed.starts_with(b"\x1f\x8b") && compressed.len() < plain.len() * 3 / 4);
+    let expected = max_by_station(&plain);
+    assert_eq!(expected.len(), 1000);
+    assert!(expected.contains_key("Zürich-2"), "numbered stations follow the cities");
+
+    let manifest = write_manifest(dir.path(), &readings_job("std:max", "", "out/"));
+    let summary = assert_succeeded(&run_job(&manifest, &["--workers", "2"]));
+    assert!(summary.contains("rows in 300000 (skipped 0)"), "{summary}");
+    assert_eq!(output_max(&dir.path().join("out")), expected);
+}
+
+#[test]
+fn no_rows_are_an_empty_object_and_no_stations_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.txt");
+    assert!(gen_weather(&empty, &["--rows", "0"]).is_empty());
+
+    let refused = dir.path().join("refused.txt");
+    let message = assert_failed(&run_flicker(&[
+        "gen",
+        "weather",
+        "--rows",
+        "10",
+        "--stations",
+        "0",
+        "--out",
+        refused.to_str().unwrap(),
+    ]));
+    assert!(message.contains("--stations 0") && message.contains("at least one station"), "{message}");
+    assert!(!refused.exists(), "nothing is written");
+}
