@@ -3,7 +3,8 @@
 # generated lines (default 10M) with native single-threaded Rust, `flicker run`, and `flicker
 # submit` to a loopback cluster of three executors; then shuffle fetch throughput from a BTS next
 # to plain loopback TCP (default 512 MiB per map output).
-# Also: how long creating an operator instance of a cached component takes.
+# Also: how long creating an operator instance of a cached component takes, and scheduler
+# throughput on 10,000 tiny tasks (bench/scheduler.sh).
 # Usage: bench/run.sh [ROWS] [RUNS] [MIB_PER_MAP_OUTPUT]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,3 +18,5 @@ echo
 "$target/release/reference" "${1:-10000000}" "${2:-3}"
 echo
 "$target/release/bts" "${3:-512}" "${2:-3}"
+echo
+bench/scheduler.sh 10000 "${2:-3}"
