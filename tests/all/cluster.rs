@@ -5,7 +5,7 @@ use crate::run::{
     BAD_FILE, BAD_LINE, BAD_LINE_NUMBER, assert_nothing_published, generate_readings, output_max,
     readings_job, stats_by_station, write_readings,
 };
-use crate::support::{flicker, stderr, stdout, write_manifest};
+use crate::support::{assert_mentions, flicker, stderr, stdout, write_manifest};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -469,14 +469,15 @@ fn a_record_that_fails_on_two_executors_fails_the_job_naming_it_after_two_attemp
     let object = dir.path().join("data").join(format!("readings-{BAD_FILE}.txt"));
     let text = std::fs::read_to_string(&object).unwrap();
     let offset = text.find(&format!("\n{BAD_LINE}\n")).unwrap() + 1;
-    for expected in [
-        format!("file://{}", object.display()),
-        format!("line {BAD_LINE_NUMBER}: \"{BAD_LINE}\" (byte offset {offset})"),
-        "field `temperature`: \"abc\" is not a valid f64".to_owned(),
-        "the same record failed on executors".to_owned(),
-    ] {
-        assert!(error.contains(&expected), "stderr lacks {expected:?}:\n{error}");
-    }
+    assert_mentions(
+        &error,
+        &[
+            format!("file://{}", object.display()),
+            format!("line {BAD_LINE_NUMBER}: \"{BAD_LINE}\" (byte offset {offset})"),
+            "field `temperature`: \"abc\" is not a valid f64".to_owned(),
+            "the same record failed on executors".to_owned(),
+        ],
+    );
     let status = cluster.json(&["status"]);
     let attempts = status[0]["failed_attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 2, "{status}");
@@ -676,14 +677,14 @@ fn chaos_run(seed: u64) {
     let deadline = Instant::now() + Duration::from_secs(240);
     let mut kills = 0;
     let ended = loop {
-        std::thread::sleep(Duration::from_millis(200 + rng.below(700) as u64));
+        std::thread::sleep(Duration::from_millis(200 + rng.below(700)));
         let status = cluster.json(&["status", &job]);
         if status[0]["state"] != "running" {
             break status[0].clone();
         }
         assert!(Instant::now() < deadline, "seed {seed}: the job did not end: {status}");
         if kills < 3 {
-            let n = rng.below(3);
+            let n = rng.below(3) as usize;
             cluster.kill(&format!("exec-{n}"));
             cluster.add_executor(n, &["--slots", "1"]);
             kills += 1;

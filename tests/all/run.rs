@@ -2,8 +2,8 @@
 //! the same result computed directly in the test.
 
 use crate::support::{
-    Rng, assert_failed, assert_succeeded, csv_quote, part_files, part_indexes, read_committed,
-    read_csv_output, run_job, toml_string, write_file, write_manifest,
+    Rng, assert_failed, assert_mentions, assert_succeeded, csv_quote, part_files, part_indexes, pick,
+    read_committed, read_csv_output, run_job, toml_string, write_file, write_manifest,
 };
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -53,7 +53,7 @@ pub(crate) fn generate_readings(count: usize, seed: u64) -> Vec<Reading> {
     let mut rng = Rng::new(seed);
     (0..count)
         .map(|i| {
-            let station = if i < stations.len() { &stations[i] } else { rng.pick(&stations) };
+            let station = if i < stations.len() { &stations[i] } else { pick(&mut rng, &stations) };
             let tenths = rng.below(1999) as i64 - 999;
             Reading { station: station.clone(), temperature: format!("{:.1}", tenths as f64 / 10.0) }
         })
@@ -265,11 +265,11 @@ fn word_count_matches_a_direct_count() {
         for _ in 0..10_000 {
             let mut line = String::new();
             for _ in 0..rng.below(13) {
-                let (separator, word) = (rng.pick(&SEPARATORS), rng.pick(&vocabulary));
+                let (separator, word) = (pick(&mut rng, &SEPARATORS), pick(&mut rng, &vocabulary));
                 line.extend([*separator, *word]);
             }
             if rng.below(2) == 0 {
-                let separator = rng.pick(&SEPARATORS);
+                let separator = pick(&mut rng, &SEPARATORS);
                 line.push_str(separator);
             }
             for word in words(&line) {
@@ -385,14 +385,15 @@ fn a_bad_line_fails_the_job_naming_object_line_and_content_and_keeps_the_previou
     );
     let error = assert_failed(&run_job(&manifest, &["--workers", "2"]));
 
-    for expected in [
-        format!("file://{}", object.display()),
-        format!("line {BAD_LINE_NUMBER}: \"{BAD_LINE}\""),
-        "step \"parse\" (std:parse-csv)".to_owned(),
-        "field `temperature`: \"abc\" is not a valid f64".to_owned(),
-    ] {
-        assert!(error.contains(&expected), "stderr lacks {expected:?}:\n{error}");
-    }
+    assert_mentions(
+        &error,
+        &[
+            format!("file://{}", object.display()),
+            format!("line {BAD_LINE_NUMBER}: \"{BAD_LINE}\""),
+            "step \"parse\" (std:parse-csv)".to_owned(),
+            "field `temperature`: \"abc\" is not a valid f64".to_owned(),
+        ],
+    );
     assert_eq!(snapshot(&out), committed, "the failed run changed the previous output");
 
     // A map-only job has sink parts written by the splits that did parse; none is published.
@@ -417,13 +418,14 @@ fn a_committed_output_is_refused_unless_the_sink_overwrites() {
     write_readings(&dir.path().join("data"), &second, false);
     let error = assert_failed(&run_job(&manifest, &["--workers", "2"]));
     let sink_line = readings_job("std:max", "", "out/").lines().position(|l| l == "[[sink]]").unwrap() + 1;
-    for expected in [
-        format!("{}:{sink_line}: sink \"out\"", manifest.display()),
-        format!("file://{} already holds a committed output", out.display()),
-        "set mode = \"overwrite\" on the sink".to_owned(),
-    ] {
-        assert!(error.contains(&expected), "stderr lacks {expected:?}:\n{error}");
-    }
+    assert_mentions(
+        &error,
+        &[
+            format!("{}:{sink_line}: sink \"out\"", manifest.display()),
+            format!("file://{} already holds a committed output", out.display()),
+            "set mode = \"overwrite\" on the sink".to_owned(),
+        ],
+    );
     assert_eq!(snapshot(&out), committed, "a refused job changed the output");
 
     let overwrite =

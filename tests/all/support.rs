@@ -38,35 +38,13 @@ pub fn config(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
-/// A small deterministic pseudo-random generator (xorshift64*), so that generated test data is the
-/// same on every run and on every machine.
-pub struct Rng(u64);
+/// The deterministic generator of test data: the one `flicker gen` uses, so generated test data
+/// is the same on every run and on every machine.
+pub use flicker_gen::Rng;
 
-impl Rng {
-    /// A generator seeded with `seed` (0 is replaced, as xorshift needs a non-zero state).
-    pub fn new(seed: u64) -> Self {
-        Rng(if seed == 0 { 0x9E37_79B9_7F4A_7C15 } else { seed })
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// A number in `0..n` (`n > 0`); the tiny modulo bias does not matter for test data.
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    /// One of `items`, chosen at random.
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
+/// One of `items`, chosen by `rng`.
+pub fn pick<'a, T>(rng: &mut Rng, items: &'a [T]) -> &'a T {
+    &items[rng.below(items.len() as u64) as usize]
 }
 
 /// Writes `text` as `job.toml` in `dir`; returns its path.
@@ -120,6 +98,13 @@ pub fn assert_failed(output: &Output) -> String {
     );
     assert_eq!(stdout(output), "", "a failed run prints no summary");
     stderr(output)
+}
+
+/// Asserts that the stderr text `error` contains every one of `expected`.
+pub fn assert_mentions(error: &str, expected: &[impl AsRef<str>]) {
+    for expected in expected.iter().map(AsRef::as_ref) {
+        assert!(error.contains(expected), "stderr lacks {expected:?}:\n{error}");
+    }
 }
 
 /// A committed output directory, read back after checking it: `_SUCCESS` exists and lists exactly

@@ -2,7 +2,8 @@
 //! manifest's line, the step, and what is wrong; the exit code is 1 and nothing is written.
 
 use crate::support::{
-    assert_failed, header_line, line_containing, run_flicker, run_job, write_file, write_manifest,
+    assert_failed, assert_mentions, header_line, line_containing, run_flicker, run_job, write_file,
+    write_manifest,
 };
 
 /// A job whose steps after the source are `steps`; its sink reads the step `last`.
@@ -52,12 +53,6 @@ fn rejected(manifest: &str, line: usize) -> String {
     assert!(error.contains(&format!("job.toml:{line}: ")), "stderr does not name job.toml:{line}:\n{error}");
     assert!(!dir.path().join("out").exists(), "a rejected job wrote output");
     error
-}
-
-fn assert_mentions(error: &str, expected: &[&str]) {
-    for expected in expected {
-        assert!(error.contains(expected), "stderr lacks {expected:?}:\n{error}");
-    }
 }
 
 #[test]
