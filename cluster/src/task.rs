@@ -165,7 +165,7 @@ impl<'c> Pipeline<'c> {
                 let formatted =
                     format.format(&batch).map_err(|e| call_failed(sink, op, bad_row(&e, &batch), e))?;
                 self.metrics.bytes_out += formatted.len() as u64;
-                self.io.block_on(part.write(&formatted)).map_err(|e| TaskCause::Storage(Box::new(e)))
+                self.io.block_on(part.write(formatted.into())).map_err(|e| TaskCause::Storage(Box::new(e)))
             }
         }
     }

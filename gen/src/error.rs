@@ -16,21 +16,7 @@ pub enum GenError {
         max: usize,
     },
 
-    /// Uploading a piece of the output failed (the upload was then aborted).
-    #[error("cannot write {url}: {error}")]
-    Write {
-        /// The output object.
-        url: String,
-        /// What the store reported (shown in the message, as storage errors are).
-        error: object_store::Error,
-    },
-
-    /// Completing the output object failed.
-    #[error("cannot complete {url}: {error}")]
-    Complete {
-        /// The output object.
-        url: String,
-        /// What the store's writer reported.
-        error: std::io::Error,
-    },
+    /// Writing the output object failed (its upload was aborted).
+    #[error(transparent)]
+    Storage(#[from] flicker_storage::StorageError),
 }

@@ -5,9 +5,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
-use flicker_storage::{Compression, Location};
-use object_store::buffered::BufWriter;
-use tokio::io::AsyncWriteExt;
+use flicker_storage::{Compression, Location, ObjectWriter};
 use tokio::sync::mpsc;
 
 use crate::{GenError, Weather};
@@ -18,11 +16,6 @@ pub const BLOCK_ROWS: u64 = 1 << 18;
 const BLOCKS_AHEAD: usize = 2;
 /// The most threads generating blocks.
 const MAX_THREADS: usize = 8;
-/// The size of the pieces of a multipart upload (S3 wants at least 5 MiB per piece but the
-/// last); a smaller output is sent with one put.
-const UPLOAD_PIECE: usize = 8 << 20;
-/// How many pieces upload at once.
-const UPLOADS_IN_FLIGHT: usize = 4;
 
 /// What [`write()`] wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,20 +50,15 @@ async fn write_on(
     threads: usize,
 ) -> Result<Written, GenError> {
     let mut blocks = Blocks::start(weather, rows, Compression::of(to.path()), threads);
-    let mut upload = BufWriter::with_capacity(Arc::clone(to.store()), to.path().clone(), UPLOAD_PIECE)
-        .with_max_concurrency(UPLOADS_IN_FLIGHT);
+    // An upload that fails is aborted when its writer is dropped.
+    let mut upload = ObjectWriter::new(to.clone());
     let mut written = Written { rows, bytes: 0, stored_bytes: 0 };
     while let Some(block) = blocks.next().await {
         written.bytes += block.lines_len;
         written.stored_bytes += block.stored.len() as u64;
-        if let Err(error) = upload.put(block.stored).await {
-            // The failed put is what the caller needs to know: a failed abort adds nothing.
-            let _ = upload.abort().await;
-            return Err(GenError::Write { url: to.url().to_owned(), error });
-        }
+        upload.write(block.stored).await?;
     }
-    // Completing a multipart upload aborts it if it fails.
-    upload.shutdown().await.map_err(|error| GenError::Complete { url: to.url().to_owned(), error })?;
+    upload.finish().await?;
     Ok(written)
 }
 
@@ -190,7 +178,7 @@ mod tests {
         let to = Location::parse("deep/er/readings.txt", dir.path()).unwrap();
         let written = write(&weather, rows, &to).await.unwrap();
         let text = std::fs::read(dir.path().join("deep/er/readings.txt")).unwrap();
-        assert!(text.len() > UPLOAD_PIECE);
+        assert!(text.len() > flicker_storage::ObjectWriter::PIECE_SIZE);
         assert_eq!(written.bytes, text.len() as u64);
         assert!(text == expected(&weather, rows));
         let names: Vec<_> = std::fs::read_dir(dir.path().join("deep/er")).unwrap().collect();

@@ -21,9 +21,9 @@ use std::collections::HashSet;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
-use object_store::{ObjectMeta, ObjectStoreExt, PutMode, WriteMultipart};
+use object_store::{ObjectMeta, ObjectStoreExt, PutMode};
 
-use crate::{Location, StorageError, success};
+use crate::{Location, ObjectWriter, StorageError, success};
 
 /// Where uncommitted parts are written, below the destination.
 const TEMPORARY: &str = "_temporary";
@@ -59,88 +59,31 @@ pub enum CommitMode {
     Replace,
 }
 
-/// The size of the pieces of a multipart upload; a part smaller than this is written with one
-/// put. S3 wants at least 5 MiB per piece but the last.
-const MULTIPART_PIECE: usize = 8 << 20;
-/// How many pieces of one part upload at once.
-const PIECES_IN_FLIGHT: usize = 2;
-
-/// Streams one part of an output to its attempt's temporary area: buffered, then sent with
-/// one put if it stays under 8 MiB, or as a multipart upload of 8 MiB pieces (at most two in
-/// flight) if it grows past that, so memory stays bounded whatever the part's size.
-///
-/// Dropping it unfinished aborts the upload.
+/// Streams one part of an output to its attempt's temporary area through an [`ObjectWriter`]
+/// (one put under 8 MiB, else a multipart upload), so memory stays bounded whatever the part's
+/// size. Dropping it unfinished aborts the upload.
+#[derive(Debug)]
 pub struct PartWriter {
-    target: Location,
+    object: ObjectWriter,
     name: String,
     attempt: u32,
-    buffer: Vec<u8>,
-    upload: Option<WriteMultipart>,
-    size: u64,
-    runtime: tokio::runtime::Handle,
 }
 
 impl PartWriter {
     /// Appends `bytes` to the part.
-    pub async fn write(&mut self, bytes: &[u8]) -> Result<(), StorageError> {
-        self.size += bytes.len() as u64;
-        if let Some(upload) = &mut self.upload {
-            upload
-                .wait_for_capacity(PIECES_IN_FLIGHT)
-                .await
-                .map_err(|source| self.target.store_error(source))?;
-            upload.write(bytes);
-            return Ok(());
-        }
-        self.buffer.extend_from_slice(bytes);
-        if self.buffer.len() >= MULTIPART_PIECE {
-            let started = self.target.store().put_multipart(self.target.path()).await;
-            let mut upload = WriteMultipart::new_with_chunk_size(
-                started.map_err(|source| self.target.store_error(source))?,
-                MULTIPART_PIECE,
-            );
-            upload.put(Bytes::from(std::mem::take(&mut self.buffer)));
-            self.upload = Some(upload);
-        }
-        Ok(())
+    pub async fn write(&mut self, bytes: Bytes) -> Result<(), StorageError> {
+        self.object.write(bytes).await
     }
 
     /// Whether the part is going up as a multipart upload (it grew past one piece).
     pub fn is_multipart(&self) -> bool {
-        self.upload.is_some()
+        self.object.is_multipart()
     }
 
     /// Completes the part, ready for [`OutputCommitter::commit`].
-    pub async fn finish(mut self) -> Result<StagedPart, StorageError> {
-        let written = match self.upload.take() {
-            Some(upload) => upload.finish().await,
-            None => {
-                let bytes = Bytes::from(std::mem::take(&mut self.buffer));
-                self.target.store().put(self.target.path(), bytes.into()).await
-            }
-        };
-        written.map_err(|source| self.target.store_error(source))?;
-        let part = PartFile { name: std::mem::take(&mut self.name), size: self.size };
-        Ok(StagedPart { part, attempt: self.attempt })
-    }
-}
-
-impl Drop for PartWriter {
-    fn drop(&mut self) {
-        if let Some(upload) = self.upload.take() {
-            let url = self.target.url().to_owned();
-            self.runtime.spawn(async move {
-                if let Err(error) = upload.abort().await {
-                    tracing::warn!(url, %error, "could not abort the upload of an unfinished part");
-                }
-            });
-        }
-    }
-}
-
-impl std::fmt::Debug for PartWriter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PartWriter").field("target", &self.target).field("size", &self.size).finish()
+    pub async fn finish(self) -> Result<StagedPart, StorageError> {
+        let size = self.object.finish().await?;
+        Ok(StagedPart { part: PartFile { name: self.name, size }, attempt: self.attempt })
     }
 }
 
@@ -170,7 +113,7 @@ impl OutputCommitter {
         bytes: Bytes,
     ) -> Result<StagedPart, StorageError> {
         let mut writer = self.part_writer(index, attempt, extension).await?;
-        writer.write(&bytes).await?;
+        writer.write(bytes).await?;
         writer.finish().await
     }
 
@@ -190,16 +133,8 @@ impl OutputCommitter {
                 url: self.dest.url().to_owned(),
                 extension: extension.to_owned(),
             })?;
-        let target = self.staged(attempt, &name);
-        Ok(PartWriter {
-            target,
-            name,
-            attempt,
-            buffer: Vec::new(),
-            upload: None,
-            size: 0,
-            runtime: tokio::runtime::Handle::current(),
-        })
+        let object = ObjectWriter::new(self.staged(attempt, &name));
+        Ok(PartWriter { object, name, attempt })
     }
 
     /// Publishes `parts` (as [`PartWriter::finish`] returned them) as the output of `dest`:
@@ -732,14 +667,14 @@ mod tests {
         let line = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n";
         let mut expected = Vec::new();
         for _ in 0..(20 << 20) / line.len() {
-            writer.write(line).await.unwrap();
+            writer.write(Bytes::from_static(line)).await.unwrap();
             expected.extend_from_slice(line);
         }
         assert!(writer.is_multipart(), "a 20 MiB part is a multipart upload");
         let part = writer.finish().await.unwrap();
         assert_eq!(part.part.size, expected.len() as u64);
         let mut small = committer.part_writer(1, 0, "csv").await.unwrap();
-        small.write(b"small\n").await.unwrap();
+        small.write(Bytes::from_static(b"small\n")).await.unwrap();
         assert!(!small.is_multipart());
         let small = small.finish().await.unwrap();
         committer.commit(&[part, small], CommitMode::Refuse).await.unwrap();
@@ -753,7 +688,7 @@ mod tests {
         let dest = Location::parse("out", dir.path()).unwrap();
         let committer = OutputCommitter::new(dest.clone(), "run-1");
         let mut writer = committer.part_writer(0, 0, "csv").await.unwrap();
-        writer.write(&vec![b'x'; 9 << 20]).await.unwrap();
+        writer.write(vec![b'x'; 9 << 20].into()).await.unwrap();
         assert!(writer.is_multipart());
         drop(writer);
         // The abort runs on the runtime: give it a moment, then nothing may be left.

@@ -244,8 +244,8 @@ async fn multipart_output(root: &Location) {
     let mut expected = Vec::new();
     for i in 0..900_000u32 {
         let line = format!("station-{i:07};{}.{}\n", i % 100, i % 10);
-        writer.write(line.as_bytes()).await.unwrap();
         expected.extend_from_slice(line.as_bytes());
+        writer.write(line.into()).await.unwrap();
     }
     assert!(expected.len() > 16 << 20, "three pieces at least");
     assert!(writer.is_multipart());
