@@ -97,13 +97,23 @@ struct Shared {
     /// Each unfinished job's prepared form (its sinks, for the commit).
     prepared: Mutex<HashMap<JobId, Arc<PreparedJob>>>,
     /// The latest status of every job, for watchers.
-    watchers: Mutex<HashMap<JobId, watch::Sender<JobStatus>>>,
+    watchers: Mutex<HashMap<JobId, Watched>>,
     /// Jobs that ended but are still being cleaned up: their last status is held back until
     /// the cleanup is done, so a waiting client never sees a job end before its leftovers are gone.
     cleaning: Mutex<HashSet<JobId>>,
-    /// When each running job's status was last sent to its watchers.
-    published: Mutex<HashMap<JobId, Duration>>,
     next_job: AtomicU64,
+}
+
+/// The status channel of a job and when its status was last sent.
+struct Watched {
+    sender: watch::Sender<JobStatus>,
+    sent_at: Option<Duration>,
+}
+
+impl Watched {
+    fn new(status: JobStatus) -> Self {
+        Watched { sender: watch::channel(status).0, sent_at: None }
+    }
 }
 
 /// How often at most a running job's status goes to its watchers.
@@ -133,7 +143,6 @@ impl Scheduler {
             prepared: Mutex::default(),
             watchers: Mutex::default(),
             cleaning: Mutex::default(),
-            published: Mutex::default(),
             next_job: AtomicU64::new(1),
             config,
         });
@@ -202,7 +211,7 @@ impl Shared {
             }
         }
         let status = run.status(now);
-        lock(&self.watchers).insert(id, watch::channel(status).0);
+        lock(&self.watchers).insert(id, Watched::new(status));
         lock(&self.core).restore(run);
     }
 
@@ -239,29 +248,25 @@ impl Shared {
     /// sent, and the heartbeat tick sends what was held back.
     fn publish(&self, core: &SchedulerCore, now: Duration) {
         let cleaning = lock(&self.cleaning);
-        let mut published = lock(&self.published);
         // A job's last status, once sent, is the watch channel's final value: the channel is
         // dropped so that later events do not rebuild the status of every job that ever ran.
-        lock(&self.watchers).retain(|job, sender| {
+        lock(&self.watchers).retain(|job, watched| {
             if cleaning.contains(job) {
                 return true;
             }
-            let recent = published.get(job).is_some_and(|at| now.saturating_sub(*at) < PUBLISH_EVERY);
+            let recent = watched.sent_at.is_some_and(|at| now.saturating_sub(at) < PUBLISH_EVERY);
             if recent && !core.is_ended(job) {
                 return true;
             }
-            published.insert(job.clone(), now);
+            watched.sent_at = Some(now);
             let Ok(mut status) = core.status(Some(job), now) else { return false };
             let status = status.remove(0);
             let finished = status.is_finished();
-            sender.send_if_modified(|old| {
+            watched.sender.send_if_modified(|old| {
                 let changed = *old != status;
                 *old = status;
                 changed
             });
-            if finished {
-                published.remove(job);
-            }
             !finished
         });
     }
@@ -355,8 +360,8 @@ impl Shared {
     fn watch(&self, job: &JobId) -> Result<watch::Receiver<JobStatus>, RequestError> {
         let status = lock(&self.core).status(Some(job), self.now())?.remove(0);
         let mut watchers = lock(&self.watchers);
-        let sender = watchers.entry(job.clone()).or_insert_with(|| watch::channel(status).0);
-        Ok(sender.subscribe())
+        let watched = watchers.entry(job.clone()).or_insert_with(|| Watched::new(status));
+        Ok(watched.sender.subscribe())
     }
 
     /// Validates and plans a submitted job and lists its inputs; the job is not queued yet.
