@@ -70,6 +70,15 @@ pub fn summary(out: &mut dyn Write, status: &JobStatus) -> std::io::Result<()> {
     )?;
     writeln!(out, "  rows in {} (skipped {}), bytes in {}", m.rows_in, m.skipped, human(m.bytes_in))?;
     writeln!(out, "  shuffled {}", human(m.shuffle_bytes))?;
+    if m.combine_flushes + m.spilled_runs > 0 {
+        writeln!(
+            out,
+            "  spilled {} ({} map-side flushes, {} sorted runs)",
+            human(m.spill_bytes),
+            m.combine_flushes,
+            m.spilled_runs
+        )?;
+    }
     writeln!(out, "  rows out {}, bytes out {}", m.rows_out, human(m.bytes_out))?;
     if !status.failed_attempts.is_empty() || status.recomputed_map_outputs > 0 {
         writeln!(

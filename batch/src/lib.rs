@@ -28,7 +28,7 @@ mod serde_row;
 mod value;
 mod writer;
 
-pub use reader::{BatchReader, RawRow, Rows, ValueIter};
+pub use reader::{BatchReader, Pieces, RawRow, Rows, ValueIter};
 #[cfg(feature = "serde")]
 pub use row::Row;
 #[cfg(feature = "serde")]
@@ -143,6 +143,34 @@ mod tests {
                 prop_assert!(row.value(values.len()).is_none());
             }
             prop_assert_eq!(decoded, rows);
+        }
+
+        #[test]
+        fn pieces_keep_every_row_in_order_within_the_bound(
+            lens in proptest::collection::vec(0usize..40, 0..30),
+            max in 1usize..120,
+        ) {
+            let schema = Schema::keyed(["k"], ["v"]);
+            let mut writer = BatchWriter::new(&schema);
+            for (i, len) in lens.iter().enumerate() {
+                writer.push_values([ValueRef::I64(i as i64)], [ValueRef::Str(&"x".repeat(*len))]);
+            }
+            let bytes = writer.finish();
+            let reader = BatchReader::new(&bytes).unwrap();
+            let pieces: Vec<Vec<u8>> = reader.pieces(max).map(Result::unwrap).collect();
+            prop_assert!(!pieces.is_empty(), "an empty batch still comes out once");
+            let mut rows = Vec::new();
+            for piece in &pieces {
+                let piece = BatchReader::new(piece).unwrap();
+                prop_assert_eq!(piece.schema(), &schema);
+                let count = piece.rows().count();
+                prop_assert!(piece.row_bytes().len() <= max || count == 1, "{} bytes in {} rows", piece.row_bytes().len(), count);
+                rows.extend(piece.rows().map(|row| row.unwrap().framed.to_vec()));
+            }
+            prop_assert_eq!(rows.concat(), reader.row_bytes());
+            if reader.row_bytes().len() <= max {
+                prop_assert_eq!(pieces.len(), 1, "a batch within the bound comes out whole");
+            }
         }
 
         #[test]

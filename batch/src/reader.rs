@@ -43,6 +43,52 @@ impl<'a> BatchReader<'a> {
     pub fn rows(&self) -> Rows<'a> {
         Rows { bytes: self.rows, at: 0, base: self.header.len() }
     }
+
+    /// The batch cut into batches of the same schema whose rows take at most `max_row_bytes`
+    /// each (a single larger row goes alone), in order. A batch within the bound, an empty one
+    /// included, comes out whole.
+    pub fn pieces(&self, max_row_bytes: usize) -> Pieces<'a> {
+        Pieces { header: self.header, rows: self.rows(), max_row_bytes: max_row_bytes.max(1), first: true }
+    }
+}
+
+/// Iterator over a batch cut into smaller batches; see [`BatchReader::pieces`].
+#[derive(Debug, Clone)]
+pub struct Pieces<'a> {
+    header: &'a [u8],
+    rows: Rows<'a>,
+    max_row_bytes: usize,
+    /// Whether nothing was handed out yet (an empty batch still yields itself once).
+    first: bool,
+}
+
+impl Iterator for Pieces<'_> {
+    type Item = Result<Vec<u8>, FrameError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let start = self.rows.at;
+        if start == self.rows.bytes.len() && !std::mem::take(&mut self.first) {
+            return None;
+        }
+        self.first = false;
+        loop {
+            let before = self.rows.at;
+            match self.rows.next() {
+                None => break,
+                Some(Err(error)) => return Some(Err(error)),
+                Some(Ok(_)) if self.rows.at - start > self.max_row_bytes && before > start => {
+                    self.rows.at = before;
+                    break;
+                }
+                Some(Ok(_)) => {}
+            }
+        }
+        let piece = &self.rows.bytes[start..self.rows.at];
+        let mut batch = Vec::with_capacity(self.header.len() + piece.len());
+        batch.extend_from_slice(self.header);
+        batch.extend_from_slice(piece);
+        Some(Ok(batch))
+    }
 }
 
 /// Iterator over the rows of a batch.

@@ -148,13 +148,7 @@ impl ShuffleStore {
     pub fn write_map_output(&self, id: &MapOutputId, blocks: &[Vec<u8>]) -> Result<MapOutputInfo, BtsError> {
         let mut writer = self.writer(id)?;
         for raw in blocks {
-            let partition = writer.next_partition()?;
-            let block = block::encode(raw).map_err(|source| BtsError::Encode {
-                id: id.clone(),
-                partition,
-                source,
-            })?;
-            writer.push(&block)?;
+            writer.push_raw(raw)?;
         }
         writer.finish()
     }
@@ -379,6 +373,17 @@ impl MapOutputWriter {
         self.file.write_all(block.bytes()).map_err(io_error(&self.tmp))?;
         self.headers.push(block.header());
         Ok(())
+    }
+
+    /// Encodes the raw bytes of the next partition's block and appends it.
+    pub fn push_raw(&mut self, raw: &[u8]) -> Result<(), BtsError> {
+        let partition = self.next_partition()?;
+        let block = block::encode(raw).map_err(|source| BtsError::Encode {
+            id: self.id.clone(),
+            partition,
+            source,
+        })?;
+        self.push(&block)
     }
 
     /// Publishes the output: from now on readers see it, and not a previous output of the same id.

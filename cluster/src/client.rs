@@ -177,7 +177,7 @@ impl Client {
                 Some(SchedulerResponse::Progress(status)) => {
                     progress(&status);
                     if status.is_finished() {
-                        return Ok(status);
+                        return Ok(*status);
                     }
                 }
                 Some(SchedulerResponse::Error(error)) => return Err(error.into()),

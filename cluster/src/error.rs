@@ -101,6 +101,13 @@ pub enum TaskCause {
         /// Why.
         reason: String,
     },
+    /// An aggregate's state could not be spilled to disk, or read back.
+    Spill {
+        /// The aggregate's step.
+        step: String,
+        /// What went wrong.
+        error: crate::spill::SpillError,
+    },
     /// The job was cancelled.
     Cancelled,
     /// An operator returned a batch that does not follow the framing.
@@ -171,6 +178,7 @@ impl fmt::Display for TaskCause {
                 write!(f, "cannot fetch {map_output} from the bts at {bts}: {reason}")
             }
             TaskCause::ShuffleWrite { reason } => write!(f, "cannot store shuffle output: {reason}"),
+            TaskCause::Spill { step, error } => write!(f, "step {step:?}: cannot spill: {error}"),
             TaskCause::Cancelled => f.write_str("the job was cancelled"),
             TaskCause::MalformedBatch { step, error } => {
                 write!(f, "step {step:?} returned a {error}")

@@ -21,6 +21,7 @@ pub mod local;
 pub mod plan;
 pub mod scheduler;
 pub mod shuffle;
+mod spill;
 mod task;
 
 pub use catalog::{ComponentSource, PluginRefs, PluginResolver, read_plugin_files};
@@ -28,6 +29,7 @@ pub use error::{JobError, RecordLocation, TaskCause, TaskFailure};
 pub use flicker_protocol::task::{JobDefaults, TaskMetrics};
 pub use job::{Operator, PreparedJob, default_limits, split_size_for};
 pub use plan::{JobPlan, StageId, StageInput, StageOutput, StagePlan};
+pub use spill::SpillError;
 
 /// Locks `mutex`, taking over its data if a thread panicked while holding it: every critical
 /// section here leaves the data consistent, and one failed task must not stop the process.

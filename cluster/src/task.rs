@@ -4,10 +4,12 @@ use crate::error::{RecordLocation, TaskCause, TaskFailure};
 use crate::job::{Operator, PreparedJob};
 use crate::plan::{StageId, StageInput, StageOutput, StagePlan};
 use crate::shuffle::partition_batch;
+use crate::spill::{PartitionedSpill, SortedRuns, SpillError, StateBudget};
 use flicker_batch::{BatchReader, FrameError, Rows};
 use flicker_host::{AggregateInstance, CallError, FormatInstance, MapInstance, OperatorError};
 use flicker_protocol::task::{TaskMetrics, TaskOutput};
 use flicker_storage::{Chunk, Location, OutputCommitter, PartWriter, Split, SplitReader, line_number_at};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::runtime::Handle;
 
@@ -23,13 +25,20 @@ pub(crate) struct TaskContext<'a> {
     pub attempt: u32,
     /// Set when the job is cancelled: the task stops at its next batch.
     pub cancelled: &'a AtomicBool,
+    /// Where an aggregate's state is spilled when it passes its memory budget.
+    pub spill_dir: &'a Path,
 }
 
 /// Stores a map task's shuffle output.
 pub(crate) trait ShuffleOutput: Sync {
-    /// Stores the blocks (one per partition) of map task `task` of `stage`; returns the stored
-    /// bytes of each partition.
-    fn write(&self, stage: StageId, task: u32, blocks: Vec<Vec<u8>>) -> Result<Vec<u64>, String>;
+    /// Stores the blocks (one per partition, in order, made one at a time) of map task `task` of
+    /// `stage`; returns the raw bytes of each partition.
+    fn write(
+        &self,
+        stage: StageId,
+        task: u32,
+        blocks: &mut dyn Iterator<Item = Result<Vec<u8>, String>>,
+    ) -> Result<Vec<u64>, String>;
 }
 
 /// Hands a reduce task the blocks of its partition, one per map output, in any order.
@@ -99,8 +108,26 @@ fn count_rows(batch: &[u8]) -> Result<u64, FrameError> {
 
 /// Where a stage's batches go after its maps.
 enum Output<'c> {
-    Shuffle { step: &'c str, op: &'c Operator, aggregate: AggregateInstance, partitions: u32 },
-    Sink { sink: &'c str, op: &'c Operator, format: FormatInstance, part: Box<PartWriter> },
+    Shuffle {
+        step: &'c str,
+        op: &'c Operator,
+        aggregate: AggregateInstance,
+        partitions: u32,
+        /// When to flush the aggregate's partials early.
+        budget: StateBudget,
+        /// Partials flushed early because the aggregate passed its memory budget.
+        spill: Box<PartitionedSpill>,
+    },
+    Sink {
+        sink: &'c str,
+        op: &'c Operator,
+        format: FormatInstance,
+        part: Box<PartWriter>,
+    },
+}
+
+fn spill_failed(step: &str, error: SpillError) -> Fail {
+    TaskCause::Spill { step: step.to_owned(), error }
 }
 
 /// The fused narrow operators of a stage and its output.
@@ -131,7 +158,14 @@ impl<'c> Pipeline<'c> {
             StageOutput::Shuffle { aggregate, partitions } => {
                 let op = job.operator(aggregate);
                 let instance = instantiate(aggregate, op, flicker_host::Plugin::aggregate)?;
-                Output::Shuffle { step: aggregate, op, aggregate: instance, partitions: *partitions }
+                Output::Shuffle {
+                    step: aggregate,
+                    op,
+                    aggregate: instance,
+                    partitions: *partitions,
+                    budget: StateBudget::new(op.limits.spill_threshold()),
+                    spill: Box::new(PartitionedSpill::new(ctx.spill_dir, *partitions)),
+                }
             }
             StageOutput::Sink { sink } => {
                 let op = job.operator(sink);
@@ -156,8 +190,19 @@ impl<'c> Pipeline<'c> {
             batch = mapped;
         }
         match &mut self.output {
-            Output::Shuffle { step, op, aggregate, .. } => {
-                aggregate.update(&batch).map_err(|e| call_failed(step, op, bad_row(&e, &batch), e))
+            Output::Shuffle { step, op, aggregate, partitions, budget, spill } => {
+                aggregate.update(&batch).map_err(|e| call_failed(step, op, bad_row(&e, &batch), e))?;
+                let held = aggregate.state_bytes().map_err(|e| call_failed(step, op, None, e))?;
+                if budget.is_full(held) {
+                    // Map-side combine flush: the partials so far go to the shuffle output.
+                    let partials = aggregate.partials().map_err(|e| call_failed(step, op, None, e))?;
+                    let blocks = partition_batch(&partials, *partitions)
+                        .map_err(|error| TaskCause::MalformedBatch { step: (*step).to_owned(), error })?;
+                    drop(partials);
+                    self.metrics.spill_bytes += spill.append(&blocks).map_err(|e| spill_failed(step, e))?;
+                    self.metrics.combine_flushes += 1;
+                }
+                Ok(())
             }
             Output::Sink { sink, op, format, part } => {
                 self.metrics.rows_out += count_rows(&batch)
@@ -181,16 +226,21 @@ impl<'c> Pipeline<'c> {
         };
         log_guest_stderr(stage, task, step, &stderr);
         let output = match self.output {
-            Output::Shuffle { step, op, mut aggregate, partitions } => {
+            Output::Shuffle { step, op, mut aggregate, partitions, mut spill, .. } => {
                 let partials = aggregate.partials().map_err(|e| call_failed(step, op, None, e))?;
-                let blocks = partition_batch(&partials, partitions)
+                let last = partition_batch(&partials, partitions)
                     .map_err(|error| TaskCause::MalformedBatch { step: step.to_owned(), error })?;
-                self.metrics.shuffle_bytes += blocks.iter().map(|b| b.len() as u64).sum::<u64>();
+                drop(partials);
+                spill.finish_writing().map_err(|e| spill_failed(step, e))?;
                 check_cancelled(ctx)?;
+                let mut blocks = (0u32..).zip(&last).map(|(partition, last)| {
+                    spill.block(partition, last).map_err(|e| format!("step {step:?}: {e}"))
+                });
                 let partition_bytes = ctx
                     .map_outputs
-                    .write(stage.id, task, blocks)
+                    .write(stage.id, task, &mut blocks)
                     .map_err(|reason| TaskCause::ShuffleWrite { reason })?;
+                self.metrics.shuffle_bytes += partition_bytes.iter().sum::<u64>();
                 TaskOutput::MapOutput { partition_bytes }
             }
             Output::Sink { part, .. } => {
@@ -246,10 +296,9 @@ fn run(
             let parse_op = ctx.job.operator(parse_step);
             let mut parser = instantiate(parse_step, parse_op, flicker_host::Plugin::parse)?;
             let mut pipeline = Pipeline::new(ctx, task, map_steps, &stage.output)?;
-            let chunk_size = usize::try_from(ctx.job.defaults.chunk_size).unwrap_or(usize::MAX).max(1);
             let mut reader = ctx
                 .io
-                .block_on(SplitReader::open(location, split, chunk_size))
+                .block_on(SplitReader::open(location, split, chunk_size(ctx)))
                 .map_err(|e| TaskCause::Storage(Box::new(e)))?;
             while let Some(chunk) =
                 ctx.io.block_on(reader.next_chunk()).map_err(|e| TaskCause::Storage(Box::new(e)))?
@@ -270,20 +319,95 @@ fn run(
         }
         (StageInput::Shuffle { aggregate, .. }, TaskInput::Partition { blocks }) => {
             let op = ctx.job.operator(aggregate);
-            let mut reducer = instantiate(aggregate, op, flicker_host::Plugin::aggregate)?;
+            let mut reducer = Reducer {
+                step: aggregate,
+                op,
+                instance: instantiate(aggregate, op, flicker_host::Plugin::aggregate)?,
+                runs: SortedRuns::new(ctx.spill_dir),
+                budget: StateBudget::new(op.limits.spill_threshold()),
+                max_batch: chunk_size(ctx),
+            };
             let mut pipeline = Pipeline::new(ctx, task, &stage.steps, &stage.output)?;
             while let Some(block) = blocks.next_block() {
                 let block = block?;
                 check_cancelled(ctx)?;
                 pipeline.metrics.shuffle_bytes += block.len() as u64;
-                reducer.merge(&block).map_err(|e| call_failed(aggregate, op, None, e))?;
+                reducer.merge_block(&block, &mut pipeline.metrics)?;
             }
-            let finished = reducer.finish().map_err(|e| call_failed(aggregate, op, None, e))?;
-            log_guest_stderr(stage, task, aggregate, &reducer.stderr());
-            pipeline.push(finished)?;
+            reducer.finish(ctx, &mut pipeline)?;
+            log_guest_stderr(stage, task, aggregate, &reducer.instance.stderr());
             pipeline.finish(ctx, stage, task)
         }
         _ => unreachable!("the runner hands each stage the input of its kind"),
+    }
+}
+
+/// The bytes of input an operator gets per call: the job's chunk size.
+fn chunk_size(ctx: &TaskContext<'_>) -> usize {
+    usize::try_from(ctx.job.defaults.chunk_size).unwrap_or(usize::MAX).max(1)
+}
+
+/// The aggregate of a reduce task: merges the partials of its partition, spilling its state in
+/// sorted runs when it passes its memory budget, and hands the final rows to the pipeline.
+struct Reducer<'c> {
+    step: &'c str,
+    op: &'c Operator,
+    instance: AggregateInstance,
+    runs: SortedRuns,
+    /// When to spill the state.
+    budget: StateBudget,
+    /// The most row bytes handed to one `merge` call.
+    max_batch: usize,
+}
+
+impl Reducer<'_> {
+    /// Merges a fetched block, in pieces of at most `max_batch` row bytes.
+    fn merge_block(&mut self, block: &[u8], metrics: &mut TaskMetrics) -> Result<(), Fail> {
+        let malformed = |error| TaskCause::MalformedBatch { step: self.step.to_owned(), error };
+        let batch = BatchReader::new(block).map_err(malformed)?;
+        if batch.row_bytes().len() <= self.max_batch {
+            return self.merge(block, metrics);
+        }
+        for piece in batch.pieces(self.max_batch) {
+            self.merge(&piece.map_err(malformed)?, metrics)?;
+        }
+        Ok(())
+    }
+
+    fn merge(&mut self, partials: &[u8], metrics: &mut TaskMetrics) -> Result<(), Fail> {
+        self.instance.merge(partials).map_err(|e| call_failed(self.step, self.op, None, e))?;
+        let held = self.instance.state_bytes().map_err(|e| call_failed(self.step, self.op, None, e))?;
+        if self.budget.is_full(held) {
+            self.spill(metrics)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the aggregate's state out as one more sorted run.
+    fn spill(&mut self, metrics: &mut TaskMetrics) -> Result<(), Fail> {
+        let state = self.instance.partials().map_err(|e| call_failed(self.step, self.op, None, e))?;
+        metrics.spill_bytes += self.runs.spill(&state).map_err(|e| spill_failed(self.step, e))?;
+        metrics.spilled_runs += 1;
+        Ok(())
+    }
+
+    /// Hands the final rows to `pipeline`: at once if nothing was spilled, else the runs merged
+    /// in key order, one bounded batch of keys at a time.
+    fn finish(&mut self, ctx: &TaskContext<'_>, pipeline: &mut Pipeline<'_>) -> Result<(), Fail> {
+        if self.runs.is_empty() {
+            let finished = self.instance.finish().map_err(|e| call_failed(self.step, self.op, None, e))?;
+            return pipeline.push(finished);
+        }
+        self.spill(&mut pipeline.metrics)?;
+        let runs = std::mem::replace(&mut self.runs, SortedRuns::new(ctx.spill_dir));
+        for batch in runs.merge(self.max_batch).map_err(|e| spill_failed(self.step, e))? {
+            check_cancelled(ctx)?;
+            let batch = batch.map_err(|e| spill_failed(self.step, e))?;
+            self.instance.merge(&batch).map_err(|e| call_failed(self.step, self.op, None, e))?;
+            let finished = self.instance.finish().map_err(|e| call_failed(self.step, self.op, None, e))?;
+            pipeline.push(finished)?;
+        }
+        Ok(())
     }
 }
 

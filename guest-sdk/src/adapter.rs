@@ -61,6 +61,9 @@ impl<T: Aggregate> aggregate::exports::flicker::operator::aggregate::GuestAggreg
     fn finish(&self) -> WitResult<Vec<u8>> {
         self.with(T::finish)
     }
+    fn state_bytes(&self) -> u64 {
+        self.0.borrow().state_bytes()
+    }
 }
 
 impl<T: Format> format::exports::flicker::operator::format::GuestFormatter for Resource<T> {

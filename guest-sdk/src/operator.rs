@@ -42,6 +42,12 @@ pub trait Aggregate: Sized + 'static {
     fn merge(&mut self, partials: &[u8]) -> Result<(), Error>;
     /// Returns the final value per key and empties the state.
     fn finish(&mut self) -> Result<Vec<u8>, Error>;
+    /// The bytes of memory the per-key state holds ([`GroupTable::state_bytes`](crate::GroupTable::state_bytes)
+    /// counts them for a table). The host empties the state with `partials` when this passes a
+    /// third of the step's memory limit; the default, 0, means never.
+    fn state_bytes(&self) -> u64 {
+        0
+    }
 }
 
 /// Turns batches into the bytes of one output part.

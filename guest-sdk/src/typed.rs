@@ -195,6 +195,10 @@ impl<T: RowAggregate> Aggregate for RowAggregateOp<T> {
     fn finish(&mut self) -> Result<Vec<u8>, Error> {
         self.emit(|op, state| op.finish(state))
     }
+
+    fn state_bytes(&self) -> u64 {
+        self.table.state_bytes()
+    }
 }
 
 /// Runs a [`RowReduce`] as an [`Aggregate`]: the state of a key is its reduced row so far, and
@@ -247,5 +251,9 @@ impl<T: RowReduce> Aggregate for RowReduceOp<T> {
 
     fn finish(&mut self) -> Result<Vec<u8>, Error> {
         self.emit()
+    }
+
+    fn state_bytes(&self) -> u64 {
+        self.table.state_bytes()
     }
 }

@@ -205,6 +205,12 @@ impl AggregateInstance {
     pub fn finish(&mut self) -> Result<Vec<u8>, CallError> {
         self.0.call_bytes(|b, s, r| b.flicker_operator_aggregate().aggregator().call_finish(s, r))
     }
+
+    /// The bytes of memory the per-key state holds, as the operator counts them: compare with
+    /// [`Limits::spill_threshold`](crate::Limits::spill_threshold).
+    pub fn state_bytes(&mut self) -> Result<u64, CallError> {
+        self.0.call(|b, s, r| b.flicker_operator_aggregate().aggregator().call_state_bytes(s, r).map(Ok))
+    }
 }
 
 impl FormatInstance {

@@ -24,6 +24,15 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// The state an aggregate may hold before the host takes it out (flushes it into the shuffle
+    /// output, or spills it to disk): a third of the memory limit. The rest is room for what
+    /// comes with the state: the batch being folded in, the growth of the operator's table
+    /// within one call, and the partials batch that emptying it builds, plus the heap's
+    /// fragmentation after a few fills.
+    pub fn spill_threshold(&self) -> u64 {
+        self.memory / 3
+    }
+
     /// These limits with the manifest's overrides applied.
     pub fn with(self, overrides: &LimitOverrides) -> Self {
         Self {

@@ -30,10 +30,10 @@ pub struct Plugin {
 
 /// The WIT interface names that make a component an operator of each kind.
 const EXPORTS: [(&str, OperatorKind); 4] = [
-    ("flicker:operator/parse@0.1.0", OperatorKind::Parse),
-    ("flicker:operator/map@0.1.0", OperatorKind::Map),
-    ("flicker:operator/aggregate@0.1.0", OperatorKind::Aggregate),
-    ("flicker:operator/format@0.1.0", OperatorKind::Format),
+    ("flicker:operator/parse@0.2.0", OperatorKind::Parse),
+    ("flicker:operator/map@0.2.0", OperatorKind::Map),
+    ("flicker:operator/aggregate@0.2.0", OperatorKind::Aggregate),
+    ("flicker:operator/format@0.2.0", OperatorKind::Format),
 ];
 
 /// The operator kind a component exports.

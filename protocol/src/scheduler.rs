@@ -107,7 +107,7 @@ pub enum SchedulerResponse {
     /// Job statuses.
     Jobs(Vec<JobStatus>),
     /// One status of a watched job.
-    Progress(JobStatus),
+    Progress(Box<JobStatus>),
     /// The job was cancelled (or had ended already).
     Cancelled,
     /// The cluster's members.

@@ -183,6 +183,14 @@ pub struct TaskMetrics {
     pub shuffle_bytes: u64,
     /// Milliseconds the task ran (summed: task time).
     pub task_ms: u64,
+    /// Times a map task's aggregate was emptied early into its shuffle output because its memory
+    /// passed the spill threshold (map-side combine flushes).
+    pub combine_flushes: u64,
+    /// Sorted runs a reduce task's aggregate spilled to disk because its memory passed the spill
+    /// threshold.
+    pub spilled_runs: u64,
+    /// Bytes written to spill files (both kinds).
+    pub spill_bytes: u64,
 }
 
 impl TaskMetrics {
@@ -201,6 +209,9 @@ impl SubAssign for TaskMetrics {
         self.bytes_out = self.bytes_out.saturating_sub(other.bytes_out);
         self.shuffle_bytes = self.shuffle_bytes.saturating_sub(other.shuffle_bytes);
         self.task_ms = self.task_ms.saturating_sub(other.task_ms);
+        self.combine_flushes = self.combine_flushes.saturating_sub(other.combine_flushes);
+        self.spilled_runs = self.spilled_runs.saturating_sub(other.spilled_runs);
+        self.spill_bytes = self.spill_bytes.saturating_sub(other.spill_bytes);
     }
 }
 
@@ -213,5 +224,8 @@ impl AddAssign for TaskMetrics {
         self.bytes_out += other.bytes_out;
         self.shuffle_bytes += other.shuffle_bytes;
         self.task_ms += other.task_ms;
+        self.combine_flushes += other.combine_flushes;
+        self.spilled_runs += other.spilled_runs;
+        self.spill_bytes += other.spill_bytes;
     }
 }

@@ -6,8 +6,8 @@
 //! 4-byte little-endian number on one stream, the accepting side answers with its own and closes.
 //! Both then report a mismatch that names both versions.
 
-/// The version of the protocol this build speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The version of the protocol this build speaks (2: task metrics carry the spill counters).
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The ALPN protocol two processes of different versions agree on, to tell each other their
 /// versions and part.

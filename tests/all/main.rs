@@ -9,5 +9,6 @@ mod prepare;
 mod run;
 mod s3;
 mod sandbox;
+mod spill;
 mod support;
 mod validation;

@@ -64,6 +64,54 @@ fn unbounded_allocation_hits_the_memory_limit() {
     assert_runtime_still_works(&runtime);
 }
 
+/// `batches` batches of `rows` keyed rows each, every key distinct: `station-<n>` with value n.
+fn distinct_keys(batches: u32, rows: u32) -> impl Iterator<Item = Vec<u8>> {
+    (0..batches).map(move |b| {
+        let mut batch = BatchWriter::new(&Schema::keyed(["station"], ["t"]));
+        for n in b * rows..(b + 1) * rows {
+            batch.push_values([ValueRef::Str(&format!("station-{n}"))], [ValueRef::I64(n.into())]);
+        }
+        batch.finish()
+    })
+}
+
+fn rows_in(batch: &[u8]) -> usize {
+    BatchReader::new(batch).unwrap().rows().count()
+}
+
+/// What a task does with an aggregate: after each update, if the state it reports passed the
+/// spill threshold, the state is taken out. Far more keys than fit in the memory limit then go
+/// through without reaching it, and every key comes out once; the same input without emptying
+/// reaches the limit.
+#[test]
+fn an_aggregate_emptied_on_memory_pressure_stays_within_its_memory_limit() {
+    let runtime = runtime();
+    let max = runtime.load(flicker_plugins::std_plugin("std:max").unwrap()).unwrap();
+    let limits = Limits { memory: 16 << 20, ..Limits::default() };
+    let (batches, rows) = (100, 10_000);
+
+    let mut aggregate = max.aggregate(&config(&[("field", "t")]), limits).unwrap();
+    let (mut emptied, mut keys_out) = (0, 0);
+    for batch in distinct_keys(batches, rows) {
+        aggregate.update(&batch).expect("the update stays within the memory limit");
+        if aggregate.state_bytes().unwrap() > limits.spill_threshold() {
+            keys_out += rows_in(&aggregate.partials().expect("emptying stays within the memory limit"));
+            emptied += 1;
+        }
+    }
+    keys_out += rows_in(&aggregate.partials().expect("emptying stays within the memory limit"));
+    assert_eq!(keys_out, (batches * rows) as usize, "every key comes out once");
+    assert!(emptied >= 10, "emptied {emptied} times for 1M keys in 16 MiB");
+    assert_eq!(aggregate.state_bytes().unwrap(), 0, "emptied by partials");
+
+    let mut unbounded = max.aggregate(&config(&[("field", "t")]), limits).unwrap();
+    let error = distinct_keys(batches, rows).find_map(|batch| unbounded.update(&batch).err());
+    assert!(
+        matches!(error, Some(CallError::LimitExceeded(Limit::Memory { .. }))),
+        "without emptying, the same keys reach the limit: {error:?}"
+    );
+}
+
 #[test]
 fn the_filesystem_is_not_reachable() {
     let runtime = runtime();

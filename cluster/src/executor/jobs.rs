@@ -17,6 +17,7 @@ use flicker_protocol::{JobId, MapOutputId, StageId};
 use flicker_storage::{Split, StoreOptions};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::runtime::Handle;
@@ -71,6 +72,8 @@ pub struct Jobs {
     fetch: FetchLimits,
     faults: Faults,
     storage: StoreOptions,
+    /// Where tasks spill aggregate state.
+    spill_dir: PathBuf,
     jobs: Mutex<Known>,
 }
 
@@ -84,7 +87,8 @@ struct Known {
 
 impl Jobs {
     /// Jobs whose plugins load into `runtime`, components fetched from `components`, map outputs
-    /// stored to `shuffle`, blocks fetched through `bts`, stores opened with `storage`.
+    /// stored to `shuffle`, blocks fetched through `bts`, stores opened with `storage`, aggregate
+    /// state spilled to `spill_dir`.
     pub fn new(
         runtime: Arc<Runtime>,
         components: Arc<dyn ComponentSource>,
@@ -92,6 +96,7 @@ impl Jobs {
         shuffle: ShuffleTarget,
         faults: Faults,
         storage: StoreOptions,
+        spill_dir: PathBuf,
     ) -> Self {
         Self {
             runtime,
@@ -101,6 +106,7 @@ impl Jobs {
             fetch: FetchLimits::default(),
             faults,
             storage,
+            spill_dir,
             jobs: Mutex::default(),
         }
     }
@@ -153,6 +159,7 @@ impl Jobs {
             run_id: &spec.task.job.0,
             attempt: spec.attempt,
             cancelled: &entry.cancelled,
+            spill_dir: &self.spill_dir,
         };
         let outcome = match &spec.input {
             InputSpec::Split { source, object, object_size, start, end } => {
@@ -229,11 +236,20 @@ struct StoreShuffle<'a> {
 }
 
 impl ShuffleOutput for StoreShuffle<'_> {
-    fn write(&self, stage: StageId, task: u32, blocks: Vec<Vec<u8>>) -> Result<Vec<u64>, String> {
+    fn write(
+        &self,
+        stage: StageId,
+        task: u32,
+        blocks: &mut dyn Iterator<Item = Result<Vec<u8>, String>>,
+    ) -> Result<Vec<u64>, String> {
         let id = MapOutputId { job: self.job.clone(), stage, map_task: task };
         let info = match self.target {
             ShuffleTarget::Local(store) => {
-                let info = store.write_map_output(&id, &blocks).map_err(|e| e.to_string())?;
+                let mut writer = store.writer(&id).map_err(|e| e.to_string())?;
+                for block in blocks {
+                    writer.push_raw(&block?).map_err(|e| e.to_string())?;
+                }
+                let info = writer.finish().map_err(|e| e.to_string())?;
                 if self.faults.corrupts(stage, task, self.attempt)
                     && store.damage(&id).map_err(|e| e.to_string())?
                 {
@@ -242,6 +258,7 @@ impl ShuffleOutput for StoreShuffle<'_> {
                 info
             }
             ShuffleTarget::Remote(bts) => {
+                let blocks = blocks.collect::<Result<Vec<_>, _>>()?;
                 self.io.block_on(self.bts.put(*bts, &id, &blocks)).map_err(|e| format!("bts {bts}: {e}"))?
             }
         };

@@ -138,9 +138,11 @@ impl Executor {
     /// one). Call [`run`](Self::run) to join the cluster.
     pub async fn start(config: ExecutorConfig, runtime: Arc<Runtime>) -> Result<Self, ExecutorError> {
         let endpoint = Endpoint::bind(config.listen, EndpointConfig::new(config.identity.clone()))?;
-        let shuffle_dir = config.work_dir.join("shuffle");
-        std::fs::create_dir_all(&shuffle_dir)
-            .map_err(|source| ExecutorError::WorkDir { path: shuffle_dir.clone(), source })?;
+        let (shuffle_dir, spill_dir) = (config.work_dir.join("shuffle"), config.work_dir.join("spill"));
+        for dir in [&shuffle_dir, &spill_dir] {
+            std::fs::create_dir_all(dir)
+                .map_err(|source| ExecutorError::WorkDir { path: dir.clone(), source })?;
+        }
         let store = Arc::new(ShuffleStore::new(shuffle_dir));
         let (bts, target) = match config.bts {
             Some(bts) => (bts, ShuffleTarget::Remote(bts)),
@@ -160,6 +162,7 @@ impl Executor {
             target,
             config.faults.clone(),
             config.storage.clone(),
+            spill_dir,
         ));
         let slots = Arc::new(Semaphore::new(config.slots.max(1) as usize));
         Ok(Self { config, endpoint, bts, jobs, slots, scheduler })

@@ -559,7 +559,7 @@ async fn answer(
             loop {
                 let status = watcher.borrow_and_update().clone();
                 let finished = status.is_finished();
-                send.send(&SchedulerResponse::Progress(status)).await?;
+                send.send(&SchedulerResponse::Progress(Box::new(status))).await?;
                 if finished || watcher.changed().await.is_err() {
                     return send.finish();
                 }

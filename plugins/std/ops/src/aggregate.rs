@@ -52,7 +52,9 @@ pub type Stats = FieldAggregate<StatsFold>;
 impl<F: Fold> FieldAggregate<F> {
     fn emit(&mut self, names: &[&str], write: impl Fn(&F, &mut Vec<u8>)) -> Vec<u8> {
         let schema = Schema { key_fields: self.table.key_fields().to_vec(), value_fields: to_strings(names) };
-        let mut out = BatchWriter::with_capacity(&schema, self.table.len() * 32);
+        // Rows are two length prefixes, the key, and numbers or nulls of at most 9 bytes each.
+        let row_bytes = self.table.key_bytes() + self.table.len() * (8 + 9 * names.len());
+        let mut out = BatchWriter::with_capacity(&schema, row_bytes);
         for (key, state) in self.table.drain() {
             out.push_with(|k| k.extend_from_slice(&key), |v| write(&state, v));
         }
@@ -125,6 +127,10 @@ impl<F: Fold> Aggregate for FieldAggregate<F> {
 
     fn finish(&mut self) -> Result<Vec<u8>, Error> {
         Ok(self.emit(F::FINAL, F::write_final))
+    }
+
+    fn state_bytes(&self) -> u64 {
+        self.table.state_bytes()
     }
 }
 
