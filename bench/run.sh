@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# The benchmark suite: records/s across the host/guest boundary by batch size; the reference job on
-# generated lines (default 10M) with native single-threaded Rust, `flicker run`, and `flicker
-# submit` to a loopback cluster of three executors; then shuffle fetch throughput from a BTS next
-# to plain loopback TCP (default 512 MiB per map output).
+# The benchmark suite: records/s across the host/guest boundary by batch size; the reference job
+# (`std:max`, and `std:stats`: count, min, mean, max per station) on generated lines (default 10M
+# and 50M, generated once into bench/data) with native single-threaded Rust, `flicker run`,
+# `flicker submit` to a loopback cluster of three executors, and DuckDB and Polars when
+# bench/peers.sh has installed them (they use every core, native one), each result checked against
+# native's; then shuffle fetch throughput from a BTS next to plain loopback TCP (default 512 MiB
+# per map output).
 # Also: how long creating an operator instance of a cached component takes, and scheduler
 # throughput on 10,000 tiny tasks (bench/scheduler.sh).
-# Usage: bench/run.sh [ROWS] [RUNS] [MIB_PER_MAP_OUTPUT]
+# Usage: bench/run.sh [LINES[,LINES...]] [RUNS] [MIB_PER_MAP_OUTPUT]
+#   e.g. bench/run.sh 1000000,5000000 3   (defaults: 10000000,50000000, 3 runs, 512 MiB)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -15,7 +19,7 @@ target=${CARGO_TARGET_DIR:-target}
 echo
 "$target/release/instantiate"
 echo
-"$target/release/reference" "${1:-10000000}" "${2:-3}"
+"$target/release/reference" "${1:-10000000,50000000}" "${2:-3}"
 echo
 "$target/release/bts" "${3:-512}" "${2:-3}"
 echo

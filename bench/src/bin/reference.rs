@@ -1,40 +1,185 @@
-//! The reference job (parse `station;temperature`, group by station, max) on generated lines,
-//! three contenders taking turns each round, median of the runs, whole client processes (page
-//! cache warm):
+//! The reference job (parse `station;temperature`, group by station, aggregate) on generated
+//! lines, in two variants: `max` (`std:max`, the highest temperature per station) and `stats`
+//! (`std:stats`: count, min, mean and max per station). For each line count and each job, the
+//! contenders take turns each round; the table gives the median of the runs. Every run is a whole
+//! process, page cache warm:
 //!
-//! - a plain single-threaded native Rust program;
+//! - a plain single-threaded native Rust program (this binary's `native` mode);
 //! - `flicker run`, an in-process cluster with one slot per core;
 //! - `flicker submit --wait` to a cluster of real processes on loopback: a scheduler and three
-//!   executors of one slot each, started once before the first round and killed (by PID) after the
-//!   last, or when the benchmark fails.
+//!   executors of one slot each, started before a table's first round and killed (by PID) after
+//!   its last, or when the benchmark fails;
+//! - optional peers, when `bench/peers.sh` has installed them: DuckDB and Polars from PyPI, run by
+//!   `bench/peers.py` with their default threading, so they use **every core where native uses
+//!   one** (and their times include starting Python and importing the engine).
 //!
-//! All of them share one component cache (`bench/data/component-cache`), warmed by the first
-//! round, which is not counted.
+//! Each run's result is checked against the native one (the same stations, the same values; the
+//! mean within a relative 1e-9, since float sums depend on their order): a wrong result fails the
+//! benchmark rather than giving a figure.
 //!
-//! `reference [ROWS] [RUNS]` (defaults 10,000,000 and 3). `reference native FILE` is the native
-//! contender itself.
+//! The flicker contenders share one component cache (`bench/data/component-cache`). A table's
+//! first round warms the page cache and the component cache and is not counted. Data files are
+//! generated once and kept under `bench/data`.
+//!
+//! `reference [LINES[,LINES…]] [RUNS]` (defaults `10000000,50000000` and 3), e.g. `reference
+//! 1000000,5000000 3`.
+//! `reference native max|stats FILE` is the native contender itself.
 
 use anyhow::Context;
 use flicker_bench::{Process, median};
 use flicker_gen::Weather;
 use flicker_storage::Location;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Line counts of the data files when none are given.
+const DEFAULT_SIZES: [u64; 2] = [10_000_000, 50_000_000];
 /// Executors of the loopback cluster.
 const EXECUTORS: usize = 3;
 /// Task slots of each executor.
 const EXECUTOR_SLOTS: u32 = 1;
 /// How long a cluster process may take to start listening, and the cluster to see its executors.
 const STARTUP: Duration = Duration::from_secs(60);
+/// How far a mean may be from native's, relative to its size (at least 1).
+const MEAN_TOLERANCE: f64 = 1e-9;
+/// The optional peers: `bench/peers.py`'s name for each, and the name in the tables.
+const PEERS: [(&str, &str); 2] = [("duckdb", "DuckDB"), ("polars", "Polars")];
 
-/// The native contender: one thread, std's HashMap, buffered reads.
-fn native(file: &Path) -> anyhow::Result<()> {
-    let mut max: HashMap<String, f64> = HashMap::new();
+/// The variants of the reference job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Job {
+    /// `std:max`: the highest temperature per station.
+    Max,
+    /// `std:stats`: count, min, mean and max per station.
+    Stats,
+}
+
+impl Job {
+    const ALL: [Job; 2] = [Job::Max, Job::Stats];
+
+    /// The name on the command line, in `bench/peers.py`'s, and of files.
+    fn name(self) -> &'static str {
+        match self {
+            Job::Max => "max",
+            Job::Stats => "stats",
+        }
+    }
+
+    fn parse(name: &str) -> anyhow::Result<Job> {
+        Job::ALL
+            .into_iter()
+            .find(|job| job.name() == name)
+            .with_context(|| format!("no job {name:?}: {}", Job::ALL.map(Job::name).join(", ")))
+    }
+
+    /// The result's columns after the station, as `std:format-csv` names them.
+    fn columns(self) -> &'static [&'static str] {
+        match self {
+            Job::Max => &["max"],
+            Job::Stats => &["count", "min", "mean", "max"],
+        }
+    }
+
+    /// The manifest: `examples/max-temperature/job.toml` reading `readings.txt` beside it and
+    /// writing `out-JOB/`, with `std:stats` in place of `std:max` for [`Job::Stats`].
+    fn manifest(self) -> anyhow::Result<String> {
+        let mut manifest = include_str!("../../../examples/max-temperature/job.toml").to_owned();
+        let mut edits = vec![
+            ("url = \"data/\"", "url = \"readings.txt\"".to_owned()),
+            ("url = \"out/\"", format!("url = \"out-{}/\"", self.name())),
+        ];
+        if self == Job::Stats {
+            edits.extend([
+                ("name = \"max-temperature\"", "name = \"stats-temperature\"".to_owned()),
+                ("id = \"max\"", "id = \"stats\"".to_owned()),
+                ("input = \"max\"", "input = \"stats\"".to_owned()),
+                ("plugin = \"std:max\"", "plugin = \"std:stats\"".to_owned()),
+            ]);
+        }
+        for (from, to) in edits {
+            // The example may change: an edit that no longer applies must not go unnoticed.
+            anyhow::ensure!(
+                manifest.matches(from).count() == 1,
+                "examples/max-temperature/job.toml does not hold `{from}` exactly once"
+            );
+            manifest = manifest.replace(from, &to);
+        }
+        Ok(manifest)
+    }
+
+    /// Runs the native contender on `file`, printing its result to stdout.
+    fn native(self, file: &Path) -> anyhow::Result<()> {
+        match self {
+            Job::Max => native::<MaxFold>(file),
+            Job::Stats => native::<StatsFold>(file),
+        }
+    }
+}
+
+/// What the native contender keeps per station.
+trait NativeFold: Default {
+    /// Folds in one temperature.
+    fn update(&mut self, temperature: f64);
+    /// Writes the result's columns, each after a comma.
+    fn write(&self, out: &mut impl Write) -> std::io::Result<()>;
+}
+
+/// The highest temperature.
+struct MaxFold(f64);
+
+impl Default for MaxFold {
+    fn default() -> Self {
+        MaxFold(f64::NEG_INFINITY)
+    }
+}
+
+impl NativeFold for MaxFold {
+    #[inline]
+    fn update(&mut self, temperature: f64) {
+        self.0 = self.0.max(temperature);
+    }
+
+    fn write(&self, out: &mut impl Write) -> std::io::Result<()> {
+        write!(out, ",{}", self.0)
+    }
+}
+
+/// Count, min, sum and max of the temperatures.
+struct StatsFold {
+    count: u64,
+    min: f64,
+    sum: f64,
+    max: f64,
+}
+
+impl Default for StatsFold {
+    fn default() -> Self {
+        StatsFold { count: 0, min: f64::INFINITY, sum: 0.0, max: f64::NEG_INFINITY }
+    }
+}
+
+impl NativeFold for StatsFold {
+    #[inline]
+    fn update(&mut self, temperature: f64) {
+        self.count += 1;
+        self.min = self.min.min(temperature);
+        self.sum += temperature;
+        self.max = self.max.max(temperature);
+    }
+
+    fn write(&self, out: &mut impl Write) -> std::io::Result<()> {
+        write!(out, ",{},{},{},{}", self.count, self.min, self.sum / self.count as f64, self.max)
+    }
+}
+
+/// The native contender: one thread, std's HashMap, buffered reads; prints `station,COLUMNS…`
+/// lines in station order.
+fn native<F: NativeFold>(file: &Path) -> anyhow::Result<()> {
+    let mut stations: HashMap<String, F> = HashMap::new();
     let mut reader = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(file)?);
     let mut line = Vec::new();
     while reader.read_until(b'\n', &mut line)? > 0 {
@@ -42,17 +187,83 @@ fn native(file: &Path) -> anyhow::Result<()> {
         let (station, temperature) =
             text.split_once(';').ok_or_else(|| anyhow::anyhow!("bad line {text:?}"))?;
         let temperature: f64 = temperature.parse()?;
-        match max.get_mut(station) {
-            Some(m) => *m = m.max(temperature),
-            None => drop(max.insert(station.to_owned(), temperature)),
+        match stations.get_mut(station) {
+            Some(state) => state.update(temperature),
+            None => {
+                let mut state = F::default();
+                state.update(temperature);
+                stations.insert(station.to_owned(), state);
+            }
         }
         line.clear();
     }
-    let mut rows: Vec<_> = max.into_iter().collect();
+    let mut rows: Vec<_> = stations.into_iter().collect();
     rows.sort_by(|a, b| a.0.cmp(&b.0));
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for (station, m) in rows {
-        writeln!(out, "{station},{m}")?;
+    for (station, state) in rows {
+        out.write_all(station.as_bytes())?;
+        state.write(&mut out)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// A job's result: the values of its columns per station.
+type Results = BTreeMap<String, Vec<f64>>;
+
+/// Reads `station,COLUMNS…` lines (after a header naming them when `header`) into `results`;
+/// a station seen twice is an error.
+fn read_results(job: Job, text: &str, header: bool, results: &mut Results) -> anyhow::Result<()> {
+    let mut lines = text.lines();
+    if header {
+        let expected = format!("station,{}", job.columns().join(","));
+        let found = lines.next().unwrap_or_default();
+        anyhow::ensure!(found == expected, "the header is {found:?}, expected {expected:?}");
+    }
+    for line in lines {
+        let mut fields = line.split(',');
+        let station = fields.next().unwrap_or_default();
+        let values = fields
+            .map(str::parse)
+            .collect::<Result<Vec<f64>, _>>()
+            .with_context(|| format!("bad line {line:?}"))?;
+        anyhow::ensure!(values.len() == job.columns().len(), "bad line {line:?}");
+        anyhow::ensure!(results.insert(station.to_owned(), values).is_none(), "station {station:?} twice");
+    }
+    Ok(())
+}
+
+/// Reads the output directory of a flicker job: the part files its `_SUCCESS` lists.
+fn read_output_dir(job: Job, dir: &Path) -> anyhow::Result<Results> {
+    let success = dir.join("_SUCCESS");
+    let parts = std::fs::read_to_string(&success)
+        .with_context(|| format!("cannot read {}: did the job commit?", success.display()))?;
+    let mut results = Results::new();
+    for part in parts.lines().filter_map(|line| line.split('\t').next()).filter(|p| !p.is_empty()) {
+        let path = dir.join(part);
+        let text =
+            std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        read_results(job, &text, true, &mut results).with_context(|| format!("in {}", path.display()))?;
+    }
+    Ok(results)
+}
+
+/// Checks `found` against `expected`: the same stations with the same values, means within
+/// [`MEAN_TOLERANCE`].
+fn check(job: Job, expected: &Results, found: &Results) -> anyhow::Result<()> {
+    if let Some(station) = found.keys().find(|s| !expected.contains_key(*s)) {
+        anyhow::bail!("station {station:?} is not in native's result");
+    }
+    for (station, values) in expected {
+        let got = found.get(station).with_context(|| format!("station {station:?} is missing"))?;
+        for ((column, want), got) in job.columns().iter().zip(values).zip(got) {
+            let close = match *column {
+                "mean" => (want - got).abs() <= MEAN_TOLERANCE * want.abs().max(1.0),
+                _ => want == got,
+            };
+            anyhow::ensure!(close, "station {station:?}: {column} is {got}, native's is {want}");
+        }
     }
     Ok(())
 }
@@ -67,14 +278,16 @@ fn generate(path: &Path, rows: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The reference job's manifest, reading the generated file.
-fn manifest() -> String {
-    include_str!("../../../examples/max-temperature/job.toml")
-        .replace("url = \"data/\"", "url = \"readings.txt\"")
+/// One run of a contender: a whole process.
+struct Sample {
+    wall: Duration,
+    /// Its peak RSS in KiB, when `/usr/bin/time` is there to tell.
+    rss_kib: Option<u64>,
+    stdout: String,
 }
 
-/// Runs a command under `/usr/bin/time` when present; returns wall time and peak RSS in KiB.
-fn measure(mut command: Command) -> anyhow::Result<(Duration, Option<u64>)> {
+/// Runs a command under `/usr/bin/time` when present, keeping its stdout.
+fn measure(mut command: Command) -> anyhow::Result<Sample> {
     let gnu_time = Path::new("/usr/bin/time");
     let rss_file = std::env::temp_dir().join(format!("flicker-bench-rss-{}", std::process::id()));
     if gnu_time.exists() {
@@ -95,18 +308,16 @@ fn measure(mut command: Command) -> anyhow::Result<(Duration, Option<u64>)> {
         command = wrapped;
     }
     let started = Instant::now();
-    let output = command
-        .stdout(std::process::Stdio::null())
-        .output()
-        .with_context(|| format!("cannot run {command:?}"))?;
-    let elapsed = started.elapsed();
+    let output = command.output().with_context(|| format!("cannot run {command:?}"))?;
+    let wall = started.elapsed();
     anyhow::ensure!(
         output.status.success(),
         "{command:?} failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let rss = std::fs::read_to_string(&rss_file).ok().and_then(|s| s.trim().lines().last()?.parse().ok());
-    Ok((elapsed, rss))
+    let rss_kib = std::fs::read_to_string(&rss_file).ok().and_then(|s| s.trim().lines().last()?.parse().ok());
+    let stdout = String::from_utf8(output.stdout).context("the output is not UTF-8")?;
+    Ok(Sample { wall, rss_kib, stdout })
 }
 
 /// A scheduler and executors of one machine, as processes of their own, talking QUIC over
@@ -222,117 +433,281 @@ impl Cluster {
     }
 }
 
-/// One contender's runs.
+/// What the contenders of every table share.
+struct Setup {
+    /// This binary, for the native contender.
+    me: PathBuf,
+    flicker: PathBuf,
+    /// `flicker run`'s workers: one per core.
+    workers: usize,
+    /// The flicker contenders' component cache.
+    cache: PathBuf,
+    /// Where the data, the manifests and the cluster's files go.
+    data_dir: PathBuf,
+}
+
+/// One table: a job over one data file.
+struct Table<'a> {
+    job: Job,
+    /// The `station;temperature` lines.
+    data: &'a Path,
+    /// The job's manifest, beside the data.
+    manifest: PathBuf,
+    /// Where the manifest's sink writes.
+    out: PathBuf,
+    cluster: &'a Cluster,
+}
+
+/// How a contender runs a job.
+enum Engine {
+    /// `reference native JOB FILE`.
+    Native,
+    /// `flicker run MANIFEST --workers N`.
+    FlickerRun,
+    /// `flicker submit MANIFEST --wait` to the table's loopback cluster.
+    Cluster,
+    /// `PYTHON bench/peers.py NAME JOB FILE`.
+    Peer { python: PathBuf, name: &'static str },
+}
+
+/// One contender of every table.
+struct Contender {
+    /// Its short name in progress lines.
+    name: &'static str,
+    /// Its name in the tables.
+    label: String,
+    engine: Engine,
+}
+
+impl Contender {
+    /// Runs `table`'s job once as a whole process, measured, and reads its result.
+    fn run(&self, setup: &Setup, table: &Table) -> anyhow::Result<(Sample, Results)> {
+        let command = match &self.engine {
+            Engine::Native => {
+                let mut command = Command::new(&setup.me);
+                command.arg("native").arg(table.job.name()).arg(table.data);
+                command
+            }
+            Engine::FlickerRun => {
+                let mut command = Command::new(&setup.flicker);
+                command
+                    .arg("run")
+                    .arg(&table.manifest)
+                    .arg("--workers")
+                    .arg(setup.workers.to_string())
+                    .env("FLICKER_CACHE_DIR", &setup.cache);
+                command
+            }
+            Engine::Cluster => {
+                table.cluster.client(&["submit".as_ref(), table.manifest.as_os_str(), "--wait".as_ref()])
+            }
+            Engine::Peer { python, name } => {
+                let mut command = Command::new(python);
+                command
+                    .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("peers.py"))
+                    .arg(name)
+                    .arg(table.job.name())
+                    .arg(table.data);
+                command
+            }
+        };
+        let writes_files = matches!(self.engine, Engine::FlickerRun | Engine::Cluster);
+        // No result of an earlier run may pass for this one's.
+        if writes_files && table.out.exists() {
+            std::fs::remove_dir_all(&table.out)
+                .with_context(|| format!("cannot remove {}", table.out.display()))?;
+        }
+        let sample = measure(command)?;
+        let results = if writes_files {
+            read_output_dir(table.job, &table.out)?
+        } else {
+            let mut results = Results::new();
+            read_results(table.job, &sample.stdout, false, &mut results)?;
+            results
+        };
+        Ok((sample, results))
+    }
+}
+
+/// One contender's counted runs.
 #[derive(Default)]
 struct Runs {
     walls: Vec<Duration>,
-    /// The largest peak RSS of its client process, in KiB.
-    rss: u64,
+    /// The largest peak RSS of its process, in KiB.
+    rss_kib: u64,
 }
 
-impl Runs {
-    fn push(&mut self, (wall, rss): (Duration, Option<u64>)) {
-        self.walls.push(wall);
-        self.rss = self.rss.max(rss.unwrap_or(0));
+/// Runs `job` over the `rows` lines of `data` with every contender, `runs` counted rounds after
+/// a warm-up, each result checked against native's (the first contender's); prints the table.
+fn bench(
+    setup: &Setup,
+    contenders: &[Contender],
+    job: Job,
+    rows: u64,
+    data: &Path,
+    runs: usize,
+) -> anyhow::Result<()> {
+    let dir = data.parent().context("the data file has a directory")?;
+    let manifest = dir.join(format!("{}.toml", job.name()));
+    std::fs::write(&manifest, job.manifest()?)?;
+
+    eprintln!(
+        "{} on {rows} lines: starting a scheduler and {EXECUTORS} executors of {EXECUTOR_SLOTS} slot on 127.0.0.1",
+        job.name()
+    );
+    let cluster_dir = setup.data_dir.join("cluster");
+    let cluster = Cluster::start(&setup.flicker, &cluster_dir, &setup.cache, EXECUTORS, EXECUTOR_SLOTS)?;
+    let table =
+        Table { job, data, manifest, out: dir.join(format!("out-{}", job.name())), cluster: &cluster };
+
+    let mut counted: Vec<Runs> = contenders.iter().map(|_| Runs::default()).collect();
+    let mut expected: Option<Results> = None;
+    for round in 0..runs + 1 {
+        let mut progress = Vec::new();
+        for (contender, counted) in contenders.iter().zip(&mut counted) {
+            let (sample, results) =
+                contender.run(setup, &table).with_context(|| format!("{} failed", contender.label))?;
+            match &expected {
+                Some(expected) => check(job, expected, &results)
+                    .with_context(|| format!("{} gave a wrong result for {}", contender.label, job.name()))?,
+                None => expected = Some(results),
+            }
+            progress.push(format!("{} {:.2} s", contender.name, sample.wall.as_secs_f64()));
+            // The first round warms the page cache and the component cache; it is not counted.
+            if round > 0 {
+                counted.walls.push(sample.wall);
+                counted.rss_kib = counted.rss_kib.max(sample.rss_kib.unwrap_or(0));
+            }
+        }
+        let warm_up = if round == 0 { " (warm-up)" } else { "" };
+        eprintln!("round {round}{warm_up}: {}", progress.join(", "));
     }
+    let cluster_rss_kib = cluster.peak_rss_kib()?;
+    drop(cluster);
+    // The cluster's files (certificates, state, shuffle output) are of no use after the table.
+    std::fs::remove_dir_all(&cluster_dir)
+        .with_context(|| format!("cannot remove {}", cluster_dir.display()))?;
+
+    let medians: Vec<Duration> = counted.iter().map(|runs| median(runs.walls.clone())).collect();
+    let median_of = |wanted: fn(&Engine) -> bool| {
+        contenders.iter().zip(&medians).find(|(c, _)| wanted(&c.engine)).map(|(_, median)| *median)
+    };
+    let native = median_of(|e| matches!(e, Engine::Native)).context("no native contender")?;
+    let flicker_run = median_of(|e| matches!(e, Engine::FlickerRun)).context("no flicker run contender")?;
+    let stations = expected.map_or(0, |results| results.len());
+    println!(
+        "reference job with `std:{}` ({} per station), {rows} lines, {stations} stations, median of {runs} runs (page cache warm)",
+        job.name(),
+        job.columns().join(", ")
+    );
+    println!("| contender | wall | M rows/s | peak RSS | ratio to native | ratio to flicker run |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for ((contender, runs), median) in contenders.iter().zip(&counted).zip(&medians) {
+        let seconds = median.as_secs_f64();
+        let rss = match contender.engine {
+            Engine::Cluster => format!("{} MiB ¹", cluster_rss_kib / 1024),
+            _ => format!("{} MiB", runs.rss_kib / 1024),
+        };
+        let to_flicker = match contender.engine {
+            Engine::Native => String::new(),
+            _ => format!("{:.2}", seconds / flicker_run.as_secs_f64()),
+        };
+        println!(
+            "| {} | {seconds:.2} s | {:.1} | {rss} | {:.2} | {to_flicker} |",
+            contender.label,
+            rows as f64 / seconds / 1e6,
+            seconds / native.as_secs_f64(),
+        );
+    }
+    let client = contenders.iter().zip(&counted).find(|(c, _)| matches!(c.engine, Engine::Cluster));
+    if let Some((_, client)) = client {
+        println!(
+            "\n¹ the sum of the peak RSS (VmHWM) of the scheduler and the {EXECUTORS} executors over all {} rounds; \
+             the `flicker submit` client's own peak: {} MiB",
+            runs + 1,
+            client.rss_kib / 1024
+        );
+    }
+    println!();
+    Ok(())
+}
+
+/// The peers' Python when `bench/peers.sh` has installed them, with the versions it installed.
+fn peers_python() -> Option<(PathBuf, String)> {
+    let tools = std::env::var_os("FLICKER_TOOLS_DIR")
+        .map(PathBuf::from)
+        .or_else(|| Some(PathBuf::from(std::env::var_os("HOME")?).join(".cache/flicker/tools")))?;
+    let venv = tools.join("bench-peers");
+    let installed = std::fs::read_to_string(venv.join(".installed")).ok()?;
+    let python = venv.join("bin/python");
+    python.exists().then(|| (python, installed.trim().to_owned()))
 }
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("native") {
-        return native(Path::new(
-            args.get(1).ok_or_else(|| anyhow::anyhow!("usage: reference native FILE"))?,
-        ));
+        let [_, job, file] = &args[..] else { anyhow::bail!("usage: reference native max|stats FILE") };
+        return Job::parse(job)?.native(Path::new(file));
     }
-    let rows: u64 = args.first().map_or(Ok(10_000_000), |a| a.replace('_', "").parse())?;
+    let sizes: Vec<u64> = match args.first() {
+        Some(sizes) => sizes
+            .split(',')
+            .map(|size| size.replace('_', "").parse().with_context(|| format!("bad line count {size:?}")))
+            .collect::<anyhow::Result<_>>()?,
+        None => DEFAULT_SIZES.to_vec(),
+    };
     let runs: usize = args.get(1).map_or(Ok(3), |a| a.parse())?;
+    anyhow::ensure!(runs > 0, "RUNS must be at least 1");
     let me = std::env::current_exe()?;
     let flicker = me.with_file_name("flicker");
     anyhow::ensure!(flicker.exists(), "build the flicker binary first: cargo build --release --bin flicker");
-
+    let workers = std::thread::available_parallelism().map_or(2, usize::from);
     let data_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data");
-    // Named after the generator: data from an older one is not reused.
-    let dir = data_dir.join(format!("flicker-gen-weather-{rows}"));
-    std::fs::create_dir_all(&dir)?;
-    let data = dir.join("readings.txt");
-    if !data.exists() {
-        eprintln!("generating {rows} lines into {}", data.display());
-        generate(&data, rows)?;
-    }
-    let job = dir.join("job.toml");
-    std::fs::write(&job, manifest())?;
-    let workers = std::thread::available_parallelism().map_or(2, usize::from).to_string();
-    let cache = data_dir.join("component-cache");
+    let setup = Setup { me, flicker, workers, cache: data_dir.join("component-cache"), data_dir };
 
-    eprintln!("starting a scheduler and {EXECUTORS} executors of {EXECUTOR_SLOTS} slot on 127.0.0.1");
-    let cluster_dir = data_dir.join("cluster");
-    let cluster = Cluster::start(&flicker, &cluster_dir, &cache, EXECUTORS, EXECUTOR_SLOTS)?;
-
-    let (mut native_runs, mut flicker_runs, mut cluster_runs) =
-        (Runs::default(), Runs::default(), Runs::default());
-    for run in 0..runs + 1 {
-        let mut command = Command::new(&me);
-        command.arg("native").arg(&data);
-        let native_run = measure(command)?;
-        let mut command = Command::new(&flicker);
-        command.arg("run").arg(&job).arg("--workers").arg(&workers).env("FLICKER_CACHE_DIR", &cache);
-        let flicker_run = measure(command)?;
-        let command = cluster.client(&["submit".as_ref(), job.as_os_str(), "--wait".as_ref()]);
-        let cluster_run = measure(command)?;
-        // The first round warms the page cache and the component cache; it is not counted.
-        if run > 0 {
-            native_runs.push(native_run);
-            flicker_runs.push(flicker_run);
-            cluster_runs.push(cluster_run);
+    // Every data file first, so that generating one does not disturb the runs of another.
+    let mut files = Vec::new();
+    for &rows in &sizes {
+        // Named after the generator: data from an older one is not reused.
+        let dir = setup.data_dir.join(format!("flicker-gen-weather-{rows}"));
+        std::fs::create_dir_all(&dir)?;
+        let data = dir.join("readings.txt");
+        if !data.exists() {
+            eprintln!("generating {rows} lines into {}", data.display());
+            generate(&data, rows)?;
         }
-        eprintln!(
-            "round {run}{}: native {:.2} s, flicker run {:.2} s, cluster {:.2} s",
-            if run == 0 { " (warm-up)" } else { "" },
-            native_run.0.as_secs_f64(),
-            flicker_run.0.as_secs_f64(),
-            cluster_run.0.as_secs_f64()
-        );
+        files.push((rows, data));
     }
-    let cluster_rss = cluster.peak_rss_kib()?;
-    drop(cluster);
-    // The cluster's files (certificates, state, shuffle output) are of no use after the run.
-    std::fs::remove_dir_all(&cluster_dir)
-        .with_context(|| format!("cannot remove {}", cluster_dir.display()))?;
 
-    let native_median = median(native_runs.walls);
-    let flicker_median = median(flicker_runs.walls);
-    let cluster_median = median(cluster_runs.walls);
-    let per_second = |d: Duration| rows as f64 / d.as_secs_f64() / 1e6;
-    let ratio = |d: Duration, to: Duration| d.as_secs_f64() / to.as_secs_f64();
-    println!("reference job, {rows} lines, median of {runs} runs (page cache warm)");
-    println!("| contender | wall | M rows/s | peak RSS | ratio to native | ratio to flicker run |");
-    println!("|---|---:|---:|---:|---:|---:|");
-    println!(
-        "| native Rust, 1 thread | {:.2} s | {:.1} | {} MiB | 1.00 | |",
-        native_median.as_secs_f64(),
-        per_second(native_median),
-        native_runs.rss / 1024
-    );
-    println!(
-        "| flicker run, {workers} workers | {:.2} s | {:.1} | {} MiB | {:.2} | 1.00 |",
-        flicker_median.as_secs_f64(),
-        per_second(flicker_median),
-        flicker_runs.rss / 1024,
-        ratio(flicker_median, native_median)
-    );
-    println!(
-        "| flicker submit, {EXECUTORS} executors × {EXECUTOR_SLOTS} slot (loopback) | {:.2} s | {:.1} | {} MiB ¹ | {:.2} | {:.2} |",
-        cluster_median.as_secs_f64(),
-        per_second(cluster_median),
-        cluster_rss / 1024,
-        ratio(cluster_median, native_median),
-        ratio(cluster_median, flicker_median)
-    );
-    println!(
-        "\n¹ the sum of the peak RSS (VmHWM) of the scheduler and the {EXECUTORS} executors over all {} rounds; \
-         the `flicker submit` client's own peak: {} MiB",
-        runs + 1,
-        cluster_runs.rss / 1024
-    );
+    let mut contenders = vec![
+        Contender { name: "native", label: "native Rust, 1 thread".into(), engine: Engine::Native },
+        Contender {
+            name: "flicker run",
+            label: format!("flicker run, {workers} workers"),
+            engine: Engine::FlickerRun,
+        },
+        Contender {
+            name: "cluster",
+            label: format!("flicker submit, {EXECUTORS} executors × {EXECUTOR_SLOTS} slot (loopback)"),
+            engine: Engine::Cluster,
+        },
+    ];
+    match peers_python() {
+        Some((python, installed)) => {
+            println!("peers: {installed}, {workers} threads each (native: 1)\n");
+            contenders.extend(PEERS.map(|(name, title)| Contender {
+                name,
+                label: format!("{title} (Python), {workers} threads"),
+                engine: Engine::Peer { python: python.clone(), name },
+            }));
+        }
+        None => println!("peers DuckDB and Polars: not installed: run bench/peers.sh\n"),
+    }
+
+    for (rows, data) in &files {
+        for job in Job::ALL {
+            bench(&setup, &contenders, job, *rows, data, runs)?;
+        }
+    }
     Ok(())
 }
