@@ -24,6 +24,11 @@
 //! `reference [LINES[,LINES…]] [RUNS]` (defaults `10000000,50000000` and 3), e.g. `reference
 //! 1000000,5000000 3`.
 //! `reference native max|stats FILE` is the native contender itself.
+//!
+//! `reference keys STATIONS LINES [RUNS] [MEMORY]` (RUNS 1, MEMORY `256MiB` unless given) runs the
+//! `max` job on data drawn from that many stations, with the aggregate step's memory limit set:
+//! native against `flicker run`, whose map tasks then flush their partials and whose reduce tasks
+//! spill sorted runs (its summary says how often). The table gives the stations found.
 
 use anyhow::Context;
 use flicker_bench::{Process, median};
@@ -38,6 +43,10 @@ use std::time::{Duration, Instant};
 
 /// Line counts of the data files when none are given.
 const DEFAULT_SIZES: [u64; 2] = [10_000_000, 50_000_000];
+/// Stations of the generated data, as the One Billion Row Challenge has.
+const STATIONS: usize = 413;
+/// The aggregate's memory limit in `keys` mode.
+const KEYS_MEMORY: &str = "256MiB";
 /// Executors of the loopback cluster.
 const EXECUTORS: usize = 3;
 /// Task slots of each executor.
@@ -85,13 +94,17 @@ impl Job {
     }
 
     /// The manifest: `examples/max-temperature/job.toml` reading `readings.txt` beside it and
-    /// writing `out-JOB/`, with `std:stats` in place of `std:max` for [`Job::Stats`].
-    fn manifest(self) -> anyhow::Result<String> {
+    /// writing `out-JOB/`, with `std:stats` in place of `std:max` for [`Job::Stats`], and the
+    /// aggregate's memory limit set to `memory` if given.
+    fn manifest(self, memory: Option<&str>) -> anyhow::Result<String> {
         let mut manifest = include_str!("../../../examples/max-temperature/job.toml").to_owned();
         let mut edits = vec![
             ("url = \"data/\"", "url = \"readings.txt\"".to_owned()),
             ("url = \"out/\"", format!("url = \"out-{}/\"", self.name())),
         ];
+        if let Some(memory) = memory {
+            edits.push(("partitions = ", format!("limits = {{ memory = \"{memory}\" }}\npartitions = ")));
+        }
         if self == Job::Stats {
             edits.extend([
                 ("name = \"max-temperature\"", "name = \"stats-temperature\"".to_owned()),
@@ -268,11 +281,11 @@ fn check(job: Job, expected: &Results, found: &Results) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes `rows` weather lines of 413 stations (as the One Billion Row Challenge has), seed 7, to
-/// `path`, which appears only once complete.
-fn generate(path: &Path, rows: u64) -> anyhow::Result<()> {
+/// Writes `rows` weather lines of `stations` stations, seed 7, to `path`, which appears only once
+/// complete.
+fn generate(path: &Path, rows: u64, stations: usize) -> anyhow::Result<()> {
     let to = Location::parse(path.to_str().context("the data path is not UTF-8")?, Path::new("/"))?;
-    let weather = Arc::new(Weather::new(413, 7)?);
+    let weather = Arc::new(Weather::new(stations, 7)?);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(flicker_gen::write(&weather, rows, &to))?;
     Ok(())
@@ -444,6 +457,10 @@ struct Setup {
     cache: PathBuf,
     /// Where the data, the manifests and the cluster's files go.
     data_dir: PathBuf,
+    /// Stations in the generated data.
+    stations: usize,
+    /// The aggregate step's memory limit, when set (`keys` mode).
+    memory: Option<String>,
 }
 
 /// One table: a job over one data file.
@@ -549,7 +566,7 @@ fn bench(
 ) -> anyhow::Result<()> {
     let dir = data.parent().context("the data file has a directory")?;
     let manifest = dir.join(format!("{}.toml", job.name()));
-    std::fs::write(&manifest, job.manifest()?)?;
+    std::fs::write(&manifest, job.manifest(setup.memory.as_deref())?)?;
 
     eprintln!(
         "{} on {rows} lines: starting a scheduler and {EXECUTORS} executors of {EXECUTOR_SLOTS} slot on 127.0.0.1",
@@ -573,6 +590,11 @@ fn bench(
                 None => expected = Some(results),
             }
             progress.push(format!("{} {:.2} s", contender.name, sample.wall.as_secs_f64()));
+            // `flicker run`'s summary says whether its aggregate spilled.
+            if let Some(spilled) = sample.stdout.lines().find(|line| line.trim_start().starts_with("spilled"))
+            {
+                progress.push(format!("({})", spilled.trim()));
+            }
             // The first round warms the page cache and the component cache; it is not counted.
             if round > 0 {
                 counted.walls.push(sample.wall);
@@ -644,11 +666,25 @@ fn peers_python() -> Option<(PathBuf, String)> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("native") {
         let [_, job, file] = &args[..] else { anyhow::bail!("usage: reference native max|stats FILE") };
         return Job::parse(job)?.native(Path::new(file));
     }
+    // `keys STATIONS LINES [RUNS] [MEMORY]`: many keys under a memory budget.
+    let keys = args.first().map(String::as_str) == Some("keys");
+    let (stations, memory) = if keys {
+        anyhow::ensure!(args.len() >= 3, "usage: reference keys STATIONS LINES [RUNS] [MEMORY]");
+        let stations =
+            args[1].replace('_', "").parse().with_context(|| format!("bad station count {:?}", args[1]))?;
+        let memory = args.get(4).cloned().unwrap_or_else(|| KEYS_MEMORY.to_owned());
+        args.drain(..2);
+        args.truncate(2);
+        args.resize(2, "1".to_owned());
+        (stations, Some(memory))
+    } else {
+        (STATIONS, None)
+    };
     let sizes: Vec<u64> = match args.first() {
         Some(sizes) => sizes
             .split(',')
@@ -663,18 +699,22 @@ fn main() -> anyhow::Result<()> {
     anyhow::ensure!(flicker.exists(), "build the flicker binary first: cargo build --release --bin flicker");
     let workers = std::thread::available_parallelism().map_or(2, usize::from);
     let data_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data");
-    let setup = Setup { me, flicker, workers, cache: data_dir.join("component-cache"), data_dir };
+    let setup =
+        Setup { me, flicker, workers, cache: data_dir.join("component-cache"), data_dir, stations, memory };
 
     // Every data file first, so that generating one does not disturb the runs of another.
     let mut files = Vec::new();
     for &rows in &sizes {
         // Named after the generator: data from an older one is not reused.
-        let dir = setup.data_dir.join(format!("flicker-gen-weather-{rows}"));
+        let dir = match setup.stations {
+            STATIONS => setup.data_dir.join(format!("flicker-gen-weather-{rows}")),
+            stations => setup.data_dir.join(format!("flicker-gen-weather-{rows}-{stations}")),
+        };
         std::fs::create_dir_all(&dir)?;
         let data = dir.join("readings.txt");
         if !data.exists() {
-            eprintln!("generating {rows} lines into {}", data.display());
-            generate(&data, rows)?;
+            eprintln!("generating {rows} lines of {} stations into {}", setup.stations, data.display());
+            generate(&data, rows, setup.stations)?;
         }
         files.push((rows, data));
     }
@@ -686,13 +726,18 @@ fn main() -> anyhow::Result<()> {
             label: format!("flicker run, {workers} workers"),
             engine: Engine::FlickerRun,
         },
-        Contender {
+    ];
+    if keys {
+        let memory = setup.memory.as_deref().unwrap_or(KEYS_MEMORY);
+        println!("many keys: {stations} stations drawn, the aggregate's memory limit {memory}\n");
+    } else {
+        contenders.push(Contender {
             name: "cluster",
             label: format!("flicker submit, {EXECUTORS} executors × {EXECUTOR_SLOTS} slot (loopback)"),
             engine: Engine::Cluster,
-        },
-    ];
-    match peers_python() {
+        });
+    }
+    match peers_python().filter(|_| !keys) {
         Some((python, installed)) => {
             println!("peers: {installed}, {workers} threads each (native: 1)\n");
             contenders.extend(PEERS.map(|(name, title)| Contender {
@@ -701,11 +746,13 @@ fn main() -> anyhow::Result<()> {
                 engine: Engine::Peer { python: python.clone(), name },
             }));
         }
+        None if keys => {}
         None => println!("peers DuckDB and Polars: not installed: run bench/peers.sh\n"),
     }
 
+    let jobs: &[Job] = if keys { &[Job::Max] } else { &Job::ALL };
     for (rows, data) in &files {
-        for job in Job::ALL {
+        for &job in jobs {
             bench(&setup, &contenders, job, *rows, data, runs)?;
         }
     }

@@ -39,16 +39,18 @@ mod tests {
         assert!(!budget.is_full(60), "60 + 30 added is not past 100");
         assert!(budget.is_full(90), "90 + 30 added would be");
         assert!(!budget.is_full(40), "after emptying, growth counts from nothing: 40 + 40");
-        assert!(budget.is_full(70), "70 + 30");
-        assert!(budget.is_full(101), "past the threshold already");
+        assert!(!budget.is_full(70), "70 + 30 is not past 100");
+        assert!(budget.is_full(110), "past the threshold already");
     }
 
     #[test]
     fn a_state_that_stops_growing_is_kept() {
         let mut budget = StateBudget::new(100);
-        assert!(!budget.is_full(80));
+        assert!(!budget.is_full(40));
+        assert!(!budget.is_full(60));
         for _ in 0..10 {
-            assert!(!budget.is_full(80), "nothing added: the next call will not add either");
+            assert!(!budget.is_full(60), "nothing added: the next call will not add either");
         }
+        assert!(budget.is_full(101), "past the threshold already");
     }
 }
