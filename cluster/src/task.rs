@@ -326,6 +326,7 @@ fn run(
                 runs: SortedRuns::new(ctx.spill_dir),
                 budget: StateBudget::new(op.limits.spill_threshold()),
                 max_batch: chunk_size(ctx),
+                merged_any: false,
             };
             let mut pipeline = Pipeline::new(ctx, task, &stage.steps, &stage.output)?;
             while let Some(block) = blocks.next_block() {
@@ -358,6 +359,8 @@ struct Reducer<'c> {
     budget: StateBudget,
     /// The most row bytes handed to one `merge` call.
     max_batch: usize,
+    /// Whether a block was merged yet.
+    merged_any: bool,
 }
 
 impl Reducer<'_> {
@@ -365,6 +368,12 @@ impl Reducer<'_> {
     fn merge_block(&mut self, block: &[u8], metrics: &mut TaskMetrics) -> Result<(), Fail> {
         let malformed = |error| TaskCause::MalformedBatch { step: self.step.to_owned(), error };
         let batch = BatchReader::new(block).map_err(malformed)?;
+        if batch.row_bytes().is_empty() && self.merged_any {
+            // A map task that read no rows has partials without key columns (its aggregate never
+            // saw a key): nothing to merge, and its schema must not replace the one known.
+            return Ok(());
+        }
+        self.merged_any = true;
         if batch.row_bytes().len() <= self.max_batch {
             return self.merge(block, metrics);
         }

@@ -27,7 +27,7 @@ pub(crate) use budget::StateBudget;
 pub(crate) use partitioned::PartitionedSpill;
 pub(crate) use sorted_runs::SortedRuns;
 
-use flicker_batch::FrameError;
+use flicker_batch::{BatchReader, FrameError};
 use std::path::{Path, PathBuf};
 
 /// A spill that could not be written or read back.
@@ -45,8 +45,13 @@ pub enum SpillError {
     #[error("partials batch: {0}")]
     Frame(#[from] FrameError),
     /// Two partials batches of one aggregate had different columns.
-    #[error("the aggregate's partial state changed its columns between two spills")]
-    SchemaChanged,
+    #[error("the aggregate's partial state changed its columns between two spills, from {before} to {after}")]
+    SchemaChanged {
+        /// The columns of the first partials.
+        before: String,
+        /// The columns of the later ones.
+        after: String,
+    },
     /// A spill file ended inside a row.
     #[error("spill file in {} ends inside a row", dir.display())]
     Truncated {
@@ -58,6 +63,14 @@ pub enum SpillError {
 /// An I/O error on a spill file in `dir`.
 fn io_error(dir: &Path) -> impl FnOnce(std::io::Error) -> SpillError + '_ {
     move |source| SpillError::Io { dir: dir.to_owned(), source }
+}
+
+/// The key and value columns a batch header names, for messages.
+fn columns(header: &[u8]) -> String {
+    match BatchReader::new(header) {
+        Ok(batch) => format!("keys {:?} values {:?}", batch.schema().key_fields, batch.schema().value_fields),
+        Err(error) => error.to_string(),
+    }
 }
 
 /// Remembers the header (schema) of the first partials batch and refuses a different one.
@@ -72,7 +85,7 @@ impl Header {
                 Ok(())
             }
             Some(known) if known == header => Ok(()),
-            Some(_) => Err(SpillError::SchemaChanged),
+            Some(known) => Err(SpillError::SchemaChanged { before: columns(known), after: columns(header) }),
         }
     }
 }

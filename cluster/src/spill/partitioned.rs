@@ -152,6 +152,6 @@ mod tests {
         spill.append(&[partials(0..2, 1)]).unwrap();
         let mut other = BatchWriter::new(&Schema::keyed(["k"], ["min"]));
         other.push_values([ValueRef::I64(1)], [ValueRef::I64(1)]);
-        assert!(matches!(spill.append(&[other.finish()]), Err(SpillError::SchemaChanged)));
+        assert!(matches!(spill.append(&[other.finish()]), Err(SpillError::SchemaChanged { .. })));
     }
 }
