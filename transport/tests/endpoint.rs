@@ -246,18 +246,25 @@ async fn a_client_without_certificate_is_refused() {
 #[tokio::test]
 async fn processes_of_different_versions_part_with_both_versions() {
     let dir = cluster();
-    let mut server = serve(load(dir.path(), "scheduler"), 1);
-    let refused = bounded(endpoint(load(dir.path(), "client"), 2).connect(server.addr)).await;
+    // This build's server, and a client of the next version.
+    let (ours, newer) = (PROTOCOL_VERSION, PROTOCOL_VERSION + 1);
+    let mut server = serve(load(dir.path(), "scheduler"), ours);
+    let refused = bounded(endpoint(load(dir.path(), "client"), newer).connect(server.addr)).await;
     match refused {
-        Err(error @ TransportError::VersionMismatch { local: 2, remote: 1 }) => {
+        Err(error @ TransportError::VersionMismatch { local, remote })
+            if (local, remote) == (newer, ours) =>
+        {
             let message = error.to_string();
-            assert!(message.contains("protocol 2") && message.contains("speaks 1"), "{message}");
+            assert!(
+                message.contains(&format!("protocol {newer}")) && message.contains(&format!("speaks {ours}")),
+                "{message}"
+            );
         }
         other => panic!("expected a version mismatch, got {other:?}"),
     }
     assert!(matches!(
         server.next_event().await,
-        Event::Refused(TransportError::VersionMismatch { local: 1, remote: 2 })
+        Event::Refused(TransportError::VersionMismatch { local, remote }) if (local, remote) == (ours, newer)
     ));
     connect_and_ping(&mut server, load(dir.path(), "client")).await;
 }
