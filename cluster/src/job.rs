@@ -2,7 +2,7 @@
 
 use crate::catalog::{ComponentSource, PluginRefs, PluginResolver};
 use crate::error::JobError;
-use crate::fuse::fuse_parse_and_key_by;
+use crate::fuse::{fuse_parse_and_aggregate, fuse_parse_and_key_by};
 use crate::plan::{JobPlan, plan};
 use flicker_host::{Limits, Plugin, Runtime};
 use flicker_manifest::{LimitOverrides, Manifest, SinkMode};
@@ -84,6 +84,10 @@ impl PreparedJob {
         if !folded.is_empty() {
             tracing::debug!(?folded, "key-by steps fused into the parse-csv steps they follow");
         }
+        let combined = fuse_parse_and_aggregate(&manifest, &mut plan, &mut operators);
+        if !combined.is_empty() {
+            tracing::debug!(?combined, "aggregates combined into the parse-csv steps they read");
+        }
 
         let storage = storage.overridden_by(&manifest.storage);
         let location = |what: String, url: &str| {
@@ -148,12 +152,14 @@ impl PreparedJob {
     }
 }
 
-/// The split size of a source without `split_size`: small enough that every task slot gets about
-/// four splits (so slots finish together), at least 1 MiB, at most `max` (Spark's
-/// `maxPartitionBytes` rule).
+/// The split size of a source without `split_size`: at least four splits per task slot, no split
+/// over `max` (Spark's `maxPartitionBytes` rule), and as many splits as a whole number of waves
+/// of the slots, so that the last wave keeps every slot busy (11 splits on 2 slots leave one
+/// slot idle for the last; 12 do not); at least 1 MiB.
 pub fn split_size_for(total_bytes: u64, slots: usize, max: u64) -> u64 {
-    let per_slot = total_bytes / (slots.max(1) as u64 * 4);
-    per_slot.clamp(1 << 20, max.max(1 << 20))
+    let (slots, max) = (slots.max(1) as u64, max.max(1 << 20));
+    let splits = total_bytes.div_ceil(max).max(4 * slots).next_multiple_of(slots);
+    total_bytes.div_ceil(splits).clamp(1 << 20, max)
 }
 
 fn operator(
@@ -176,9 +182,12 @@ mod tests {
     use super::split_size_for;
 
     #[test]
-    fn split_size_gives_each_slot_four_splits_within_bounds() {
+    fn split_size_gives_each_slot_four_splits_in_whole_waves_within_bounds() {
         assert_eq!(split_size_for(160 << 20, 2, 64 << 20), 20 << 20);
         assert_eq!(split_size_for(100 << 30, 2, 64 << 20), 64 << 20);
+        // 672 MB at most 64 MiB a split is 11 splits: 12 keep both slots busy to the end.
+        assert_eq!(split_size_for(672_000_000, 2, 64 << 20), 56_000_000);
+        assert_eq!(split_size_for(672_000_000, 3, 64 << 20), 672_000_000_u64.div_ceil(12));
         assert_eq!(split_size_for(3 << 10, 2, 64 << 20), 1 << 20);
         assert_eq!(split_size_for(0, 0, 0), 1 << 20);
     }

@@ -41,6 +41,9 @@ pub enum StageOutput {
         aggregate: String,
         /// Number of partitions.
         partitions: u32,
+        /// Whether the stage's last step already emits the aggregate's partials (a standard
+        /// aggregate fused into `std:parse-csv`, see `fuse`): its batches are merged, not updated.
+        combined: bool,
     },
     /// A sink: each task formats its rows into one part of the output.
     Sink {
@@ -170,7 +173,8 @@ impl Planner<'_> {
                     None => {
                         let partitions = step.partitions.unwrap_or(self.default_partitions).max(1);
                         let (input, steps) = self.pipeline(&step.id, &step.input, depth + 1)?;
-                        let output = StageOutput::Shuffle { aggregate: step.id.clone(), partitions };
+                        let output =
+                            StageOutput::Shuffle { aggregate: step.id.clone(), partitions, combined: false };
                         let stage = self.push(input, steps, output);
                         self.aggregates.insert(step.id.clone(), (stage, partitions));
                         (stage, partitions)
@@ -217,7 +221,7 @@ mod tests {
                     id: StageId(0),
                     input: StageInput::Source { source: "readings".into() },
                     steps: vec!["parse".into(), "by-station".into()],
-                    output: StageOutput::Shuffle { aggregate: "max".into(), partitions: 4 },
+                    output: StageOutput::Shuffle { aggregate: "max".into(), partitions: 4, combined: false },
                 },
                 StagePlan {
                     id: StageId(1),
@@ -234,7 +238,7 @@ mod tests {
         let text = REFERENCE.replace("partitions = 4\n", "");
         assert_eq!(
             planned(&text).stages[0].output,
-            StageOutput::Shuffle { aggregate: "max".into(), partitions: 6 }
+            StageOutput::Shuffle { aggregate: "max".into(), partitions: 6, combined: false }
         );
         let map_only = r#"
 name = "filter"
@@ -287,9 +291,9 @@ plugin = "std:format-csv"
         assert_eq!(
             outputs,
             vec![
-                StageOutput::Shuffle { aggregate: "max".into(), partitions: 4 },
+                StageOutput::Shuffle { aggregate: "max".into(), partitions: 4, combined: false },
                 StageOutput::Sink { sink: "out".into() },
-                StageOutput::Shuffle { aggregate: "histogram".into(), partitions: 2 },
+                StageOutput::Shuffle { aggregate: "histogram".into(), partitions: 2, combined: false },
                 StageOutput::Sink { sink: "hist-out".into() },
             ]
         );

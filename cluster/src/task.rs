@@ -113,6 +113,8 @@ enum Output<'c> {
         op: &'c Operator,
         aggregate: AggregateInstance,
         partitions: u32,
+        /// Whether the batches are partials already (merged rather than updated).
+        combined: bool,
         /// When to flush the aggregate's partials early.
         budget: StateBudget,
         /// Partials flushed early because the aggregate passed its memory budget.
@@ -155,7 +157,7 @@ impl<'c> Pipeline<'c> {
             })
             .collect::<Result<_, Fail>>()?;
         let output = match output {
-            StageOutput::Shuffle { aggregate, partitions } => {
+            StageOutput::Shuffle { aggregate, partitions, combined } => {
                 let op = job.operator(aggregate);
                 let instance = instantiate(aggregate, op, flicker_host::Plugin::aggregate)?;
                 Output::Shuffle {
@@ -163,6 +165,7 @@ impl<'c> Pipeline<'c> {
                     op,
                     aggregate: instance,
                     partitions: *partitions,
+                    combined: *combined,
                     budget: StateBudget::new(op.limits.spill_threshold()),
                     spill: Box::new(PartitionedSpill::new(ctx.spill_dir, *partitions)),
                 }
@@ -190,8 +193,9 @@ impl<'c> Pipeline<'c> {
             batch = mapped;
         }
         match &mut self.output {
-            Output::Shuffle { step, op, aggregate, partitions, budget, spill } => {
-                aggregate.update(&batch).map_err(|e| call_failed(step, op, bad_row(&e, &batch), e))?;
+            Output::Shuffle { step, op, aggregate, partitions, combined, budget, spill } => {
+                let folded = if *combined { aggregate.merge(&batch) } else { aggregate.update(&batch) };
+                folded.map_err(|e| call_failed(step, op, bad_row(&e, &batch), e))?;
                 let held = aggregate.state_bytes().map_err(|e| call_failed(step, op, None, e))?;
                 if budget.is_full(held) {
                     // Map-side combine flush: the partials so far go to the shuffle output.
@@ -309,8 +313,9 @@ fn run(
                     let record = bad_line(ctx, location, split, &chunk, &e);
                     call_failed(parse_step, parse_op, record, e)
                 })?;
-                pipeline.metrics.rows_in += count_rows(&parsed.rows)
+                count_rows(&parsed.rows)
                     .map_err(|error| TaskCause::MalformedBatch { step: parse_step.clone(), error })?;
+                pipeline.metrics.rows_in += u64::from(parsed.records);
                 pipeline.metrics.skipped += u64::from(parsed.skipped);
                 pipeline.push(parsed.rows)?;
             }

@@ -29,8 +29,11 @@ impl<T: Parse> parse::exports::flicker::operator::parse::GuestParser for Resourc
         build(config, T::new).map(parse::exports::flicker::operator::parse::Parser::new)
     }
     fn parse(&self, chunk: Vec<u8>) -> WitResult<parse::exports::flicker::operator::parse::Parsed> {
-        self.with(|op| op.parse(&chunk))
-            .map(|p| parse::exports::flicker::operator::parse::Parsed { rows: p.rows, skipped: p.skipped })
+        self.with(|op| op.parse(&chunk)).map(|p| parse::exports::flicker::operator::parse::Parsed {
+            rows: p.rows,
+            skipped: p.skipped,
+            records: p.records,
+        })
     }
 }
 

@@ -12,6 +12,17 @@ pub struct Parsed {
     pub rows: Vec<u8>,
     /// How many records were skipped as bad.
     pub skipped: u32,
+    /// How many records were read into rows (more than the rows when the parser combined them).
+    pub records: u32,
+}
+
+impl Parsed {
+    /// A batch of one row per record read, `skipped` records left out.
+    pub fn rows(rows: Vec<u8>, skipped: u32) -> Self {
+        let records = crate::BatchReader::new(&rows)
+            .map_or(0, |batch| flicker_batch::Rows::count_framed(batch.row_bytes()) as u32);
+        Self { rows, skipped, records }
+    }
 }
 
 /// Turns chunks of whole newline-delimited records into batches.

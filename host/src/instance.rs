@@ -86,6 +86,8 @@ pub struct Parsed {
     pub rows: Vec<u8>,
     /// Records skipped as bad.
     pub skipped: u32,
+    /// Records read into rows (more than the rows when the parser combined them per key).
+    pub records: u32,
 }
 
 /// The bindings of one operator world: how to instantiate it and construct its resource (sealed:
@@ -174,7 +176,7 @@ impl ParseInstance {
     pub fn parse(&mut self, chunk: &[u8]) -> Result<Parsed, CallError> {
         let parsed = self.0.call(|b, s, r| b.flicker_operator_parse().parser().call_parse(s, r, chunk))?;
         check_output(&self.0.store, parsed.rows.len())?;
-        Ok(Parsed { rows: parsed.rows, skipped: parsed.skipped })
+        Ok(Parsed { rows: parsed.rows, skipped: parsed.skipped, records: parsed.records })
     }
 }
 

@@ -1,7 +1,7 @@
 //! Preparing jobs with real plugins: planning and the fusion of standard operators.
 
 use crate::support::runtime;
-use flicker_cluster::{ComponentSource, JobDefaults, PreparedJob};
+use flicker_cluster::{ComponentSource, JobDefaults, PreparedJob, StageOutput};
 use flicker_host::PluginDigest;
 use flicker_protocol::JobId;
 use flicker_protocol::task::JobDescriptor;
@@ -29,12 +29,32 @@ fn prepare(text: &str) -> PreparedJob {
     PreparedJob::from_descriptor(&descriptor, &runtime(), &NoComponents, &Default::default()).unwrap()
 }
 
+/// Whether the map side of `stage` merges partials its parser combined.
+fn combined(job: &PreparedJob, stage: usize) -> bool {
+    matches!(job.plan.stages[stage].output, StageOutput::Shuffle { combined: true, .. })
+}
+
 #[test]
-fn a_key_by_after_parse_csv_is_folded_into_the_parser() {
+fn a_key_by_after_parse_csv_is_folded_into_the_parser_and_the_aggregate_combined_into_it() {
     let job = prepare(REFERENCE);
     assert_eq!(job.plan.stages[0].steps, ["parse"]);
     let parse = job.operator("parse");
-    assert_eq!(parse.config.last(), Some(&("key".to_owned(), "station".to_owned())));
+    let config: Vec<(&str, &str)> = parse.config.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(config[config.len() - 2..], [("key", "station"), ("combine", "max:temperature")]);
+    assert!(combined(&job, 0));
+    assert!(job.plan.stages[1].steps.is_empty(), "the reduce side is unchanged");
+}
+
+#[test]
+fn only_standard_aggregates_over_numeric_fields_are_combined() {
+    let stats = prepare(&REFERENCE.replace("plugin = \"std:max\"", "plugin = \"std:stats\""));
+    assert!(combined(&stats, 0));
+    assert!(stats.operator("parse").config.contains(&("combine".to_owned(), "stats:temperature".to_owned())));
+    // The max of a string field: the aggregate rejects it itself, with its own error.
+    let strings =
+        prepare(&REFERENCE.replace("station:string,temperature:f64", "station:string,temperature:string"));
+    assert!(!combined(&strings, 0));
+    assert!(strings.operator("parse").config.iter().all(|(k, _)| k != "combine"));
 }
 
 #[test]

@@ -353,7 +353,7 @@ mod tests {
                 id: StageId(0),
                 input: StageInput::Source { source: "in".into() },
                 steps: vec!["parse".into()],
-                output: StageOutput::Shuffle { aggregate: "max".into(), partitions },
+                output: StageOutput::Shuffle { aggregate: "max".into(), partitions, combined: false },
             },
             StagePlan {
                 id: StageId(1),

@@ -766,8 +766,9 @@ fn describe(stage: &StagePlan) -> String {
     }
     parts.extend(stage.steps.iter().cloned());
     match &stage.output {
-        StageOutput::Shuffle { aggregate, partitions } => {
-            parts.push(format!("{aggregate} (shuffle into {partitions})"))
+        StageOutput::Shuffle { aggregate, partitions, combined } => {
+            let combined = if *combined { "combined in the parse, " } else { "" };
+            parts.push(format!("{aggregate} ({combined}shuffle into {partitions})"))
         }
         StageOutput::Sink { sink } => parts.push(format!("write {sink}")),
     }

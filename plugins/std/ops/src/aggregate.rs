@@ -134,6 +134,55 @@ impl<F: Fold> Aggregate for FieldAggregate<F> {
     }
 }
 
+/// A standard aggregate fed row by row by a parser that combines what it parses (`std:parse-csv`
+/// with `combine`): the map side's `update`, without a batch between the two.
+pub trait Combine {
+    /// Folds in one row: its encoded key and the value of the aggregated field (`Null` when the
+    /// aggregate has no field, as `std:count` may).
+    fn fold(&mut self, key: &[u8], value: ValueRef<'_>) -> Result<(), String>;
+    /// The partial state per key (keyed by `key_fields`), as `partials` returns it; empties the
+    /// state.
+    fn take_partials(&mut self, key_fields: &[String]) -> Vec<u8>;
+}
+
+impl<F: Fold> Combine for FieldAggregate<F> {
+    #[inline]
+    fn fold(&mut self, key: &[u8], value: ValueRef<'_>) -> Result<(), String> {
+        match value {
+            ValueRef::Null if self.field.is_some() => Ok(()),
+            value => self.table.state(key, F::default).update(value),
+        }
+    }
+
+    fn take_partials(&mut self, key_fields: &[String]) -> Vec<u8> {
+        self.table.observe(&Schema { key_fields: key_fields.to_vec(), value_fields: Vec::new() });
+        self.emit(F::PARTIAL, F::write_partial)
+    }
+}
+
+/// The standard aggregates a parser can combine with: `max`, `min`, `sum`, `count`, `mean`,
+/// `stats` (the names after `std:`).
+pub const COMBINABLE: [&str; 6] = ["max", "min", "sum", "count", "mean", "stats"];
+
+/// The standard aggregate `name` (one of [`COMBINABLE`]) over `field`, to combine rows with.
+pub fn combiner(name: &str, field: Option<&str>) -> Result<Box<dyn Combine>, Error> {
+    let config = Config::new(field.map(|f| ("field".to_owned(), f.to_owned())).into_iter().collect());
+    Ok(match name {
+        "max" => Box::new(Max::new(&config)?),
+        "min" => Box::new(Min::new(&config)?),
+        "sum" => Box::new(Sum::new(&config)?),
+        "count" => Box::new(Count::new(&config)?),
+        "mean" => Box::new(Mean::new(&config)?),
+        "stats" => Box::new(Stats::new(&config)?),
+        other => {
+            return Err(Error::config(format!(
+                "cannot combine with `{other}` (one of: {})",
+                COMBINABLE.join(", ")
+            )));
+        }
+    })
+}
+
 /// A number that keeps its type: integers stay integers until mixed with floats.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Num {

@@ -15,7 +15,7 @@ mod parse_csv;
 mod parse_lines;
 mod split_words;
 
-pub use aggregate::{Count, Max, Mean, Min, Stats, Sum};
+pub use aggregate::{COMBINABLE, Combine, Count, Max, Mean, Min, Stats, Sum, combiner};
 pub use filter::Filter;
 pub use format_csv::FormatCsv;
 pub use format_jsonl::FormatJsonl;

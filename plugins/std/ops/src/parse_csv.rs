@@ -5,8 +5,12 @@
 //! field names, default `false`), `on_error` (`fail`, the default, or `skip`). Fields may be quoted
 //! RFC 4180 style. Empty lines are ignored. `key` (comma-separated field names of the schema) also
 //! sets the rows' key as `std:key-by` would, in the same pass: flicker's planner uses it to fuse a
-//! `std:key-by` that directly follows.
+//! `std:key-by` that directly follows. `combine` (`AGGREGATE:FIELD`, e.g. `max:temperature`, or
+//! `count`; needs `key`) also folds the rows into that standard aggregate's per-key state as they
+//! are parsed and returns, for each chunk, the partials instead of the rows: the planner uses it
+//! to fuse a standard aggregate's map side into the parser that feeds it.
 
+use crate::aggregate::{Combine, combiner};
 use crate::lines;
 use flicker_guest::{BatchWriter, Config, Error, Parse, Parsed, Schema, ValueRef, encode_value};
 
@@ -33,6 +37,8 @@ pub struct ParseCsv {
     value_bytes: Vec<u8>,
     field_ends: Vec<usize>,
     splitter: Splitter,
+    /// The aggregate rows are folded into, and the index of its field, with `combine`.
+    combine: Option<(Box<dyn Combine>, Option<usize>)>,
 }
 
 fn parse_schema(spec: &str) -> Result<(Schema, Vec<FieldType>), Error> {
@@ -77,7 +83,7 @@ fn parse_delimiter(raw: &str) -> Result<u8, Error> {
 
 impl Parse for ParseCsv {
     fn new(config: &Config) -> Result<Self, Error> {
-        config.allow_only(&["schema", "delimiter", "header", "on_error", "key"])?;
+        config.allow_only(&["schema", "delimiter", "header", "on_error", "key", "combine"])?;
         let (mut schema, types) = parse_schema(config.require("schema")?)?;
         let key = match config.get("key") {
             None => Vec::new(),
@@ -91,6 +97,26 @@ impl Parse for ParseCsv {
                 .collect::<Result<Vec<_>, _>>()?,
         };
         schema.key_fields = key.iter().map(|&i| schema.value_fields[i].clone()).collect();
+        let combine = match config.get("combine") {
+            None => None,
+            Some(_) if key.is_empty() => {
+                return Err(Error::config("`combine` needs `key`: an aggregate combines rows by key"));
+            }
+            Some(spec) => {
+                let (name, field) = match spec.split_once(':') {
+                    Some((name, field)) => (name.trim(), Some(field.trim())),
+                    None => (spec.trim(), None),
+                };
+                let index = field
+                    .map(|field| {
+                        schema.value_index(field).ok_or_else(|| {
+                            Error::config(format!("combine field `{field}` is not in the schema"))
+                        })
+                    })
+                    .transpose()?;
+                Some((combiner(name, field)?, index))
+            }
+        };
         let skip_bad = match config.get("on_error").unwrap_or("fail") {
             "fail" => false,
             "skip" => true,
@@ -107,13 +133,14 @@ impl Parse for ParseCsv {
             value_bytes: Vec::new(),
             field_ends: Vec::new(),
             splitter: Splitter::default(),
+            combine,
         })
     }
 
     fn parse(&mut self, chunk: &[u8]) -> Result<Parsed, Error> {
         // A row takes about three times the bytes of its line (tags, lengths, the key).
         let mut batch = BatchWriter::with_capacity(&self.schema, chunk.len() * 3);
-        let mut skipped = 0;
+        let (mut skipped, mut records) = (0, 0);
         let quoted = memchr::memchr(b'"', chunk).is_some();
         // One UTF-8 check for the whole chunk; then a field is a slice of it, checked no more.
         let text = std::str::from_utf8(chunk).ok();
@@ -123,13 +150,17 @@ impl Parse for ParseCsv {
             }
             let line_text = text.and_then(|t| t.get(offset..offset + line.len()));
             match self.parse_line(line, line_text, quoted, &mut batch) {
-                Ok(()) => {}
+                Ok(()) => records += 1,
                 Err(_) if self.is_header(line) => {}
                 Err(_) if self.skip_bad => skipped += 1,
                 Err(message) => return Err(Error::bad_line(index, offset, message)),
             }
         }
-        Ok(Parsed { rows: batch.finish(), skipped })
+        let rows = match &mut self.combine {
+            Some((combine, _)) => combine.take_partials(&self.schema.key_fields),
+            None => batch.finish(),
+        };
+        Ok(Parsed { rows, skipped, records })
     }
 }
 
@@ -161,23 +192,52 @@ impl ParseCsv {
                 self.types.len()
             ));
         }
-        // Values first into scratch space; the key then copies its fields' encoded bytes.
+        // Every field is converted (a bad one fails the line). Rows: values first into scratch
+        // space, then the key copies its fields' encoded bytes. Combining on one key field: only
+        // that field is encoded, straight into the key, and the aggregated value is kept.
         self.value_bytes.clear();
         self.field_ends.clear();
+        self.key_bytes.clear();
+        let combine_field = self.combine.as_ref().and_then(|(_, field)| *field);
+        let key_only = match self.key.as_slice() {
+            [key] if self.combine.is_some() => Some(*key),
+            _ => None,
+        };
+        let mut combine_value = ValueRef::Null;
         for (i, &(start, end)) in ranges.iter().enumerate() {
             let text = source_text.and_then(|t| t.get(start..end));
             let value = convert(&source[start..end], text, self.types[i])
                 .map_err(|problem| format!("field `{}`: {problem}", self.schema.value_fields[i]))?;
-            encode_value(&mut self.value_bytes, value);
-            self.field_ends.push(self.value_bytes.len());
+            if combine_field == Some(i) {
+                combine_value = value;
+            }
+            match key_only {
+                Some(key) if key == i => encode_value(&mut self.key_bytes, value),
+                Some(_) => {}
+                None => {
+                    encode_value(&mut self.value_bytes, value);
+                    self.field_ends.push(self.value_bytes.len());
+                }
+            }
         }
-        self.key_bytes.clear();
-        for &i in &self.key {
-            let start = if i == 0 { 0 } else { self.field_ends[i - 1] };
-            self.key_bytes.extend_from_slice(&self.value_bytes[start..self.field_ends[i]]);
+        if key_only.is_none() {
+            for &i in &self.key {
+                let start = if i == 0 { 0 } else { self.field_ends[i - 1] };
+                self.key_bytes.extend_from_slice(&self.value_bytes[start..self.field_ends[i]]);
+            }
         }
-        batch.push_raw(&self.key_bytes, &self.value_bytes);
-        Ok(())
+        match &mut self.combine {
+            Some((combine, field)) => {
+                combine.fold(&self.key_bytes, combine_value).map_err(|message| match field {
+                    Some(i) => format!("field `{}`: {message}", self.schema.value_fields[*i]),
+                    None => message,
+                })
+            }
+            None => {
+                batch.push_raw(&self.key_bytes, &self.value_bytes);
+                Ok(())
+            }
+        }
     }
 }
 
@@ -306,7 +366,7 @@ fn unquote<'l>(mut rest: &'l [u8], out: &mut Vec<u8>) -> Result<&'l [u8], String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flicker_guest::BatchReader;
+    use flicker_guest::{Aggregate, BatchReader};
 
     fn parser(pairs: &[(&str, &str)]) -> Result<ParseCsv, Error> {
         ParseCsv::new(&Config::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()))
@@ -347,6 +407,63 @@ mod tests {
         let mut skipping = parser(&[("schema", "a:i64"), ("on_error", "skip")]).unwrap();
         let parsed = skipping.parse(b"1\nzz\n3\n").unwrap();
         assert_eq!((rows(&parsed).len(), parsed.skipped), (2, 1));
+    }
+
+    /// The partials of `aggregate` after an `update` with `rows`.
+    fn updated_partials(mut aggregate: impl Aggregate, rows: &[u8]) -> Vec<u8> {
+        aggregate.update(rows).unwrap();
+        aggregate.partials().unwrap()
+    }
+
+    /// Combining gives, per chunk, the partials that parsing with the key and then `update` of
+    /// the aggregate give, and counts the records folded in.
+    #[test]
+    fn combining_returns_the_partials_of_the_rows_it_parsed() {
+        let chunk = b"Oslo;1.5\nAbha;40\nOslo;-3.0\n\nAbha;41.5\nOslo;2\n";
+        let keyed = [("delimiter", ";"), ("schema", "station:string,temperature:f64"), ("key", "station")];
+        for (name, field) in [("max", Some("temperature")), ("stats", Some("temperature")), ("count", None)] {
+            let spec = field.map_or(name.to_owned(), |field| format!("{name}:{field}"));
+            let mut combining = parser(&[keyed.as_slice(), &[("combine", spec.as_str())]].concat()).unwrap();
+            let combined = combining.parse(chunk).unwrap();
+            assert_eq!((combined.records, combined.skipped), (5, 0), "{name}");
+
+            let plain = parser(&keyed).unwrap().parse(chunk).unwrap();
+            let config =
+                Config::new(field.map(|f| vec![("field".to_owned(), f.to_owned())]).unwrap_or_default());
+            let expected = match name {
+                "max" => updated_partials(crate::Max::new(&config).unwrap(), &plain.rows),
+                "stats" => updated_partials(crate::Stats::new(&config).unwrap(), &plain.rows),
+                _ => updated_partials(crate::Count::new(&config).unwrap(), &plain.rows),
+            };
+            let sorted = |batch: &[u8]| {
+                let reader = BatchReader::new(batch).unwrap();
+                let mut rows: Vec<Vec<u8>> = reader.rows().map(|r| r.unwrap().framed.to_vec()).collect();
+                rows.sort();
+                (reader.schema().clone(), rows)
+            };
+            assert_eq!(sorted(&combined.rows), sorted(&expected), "{name}");
+            assert_eq!(combining.parse(b"").unwrap().records, 0, "the state was emptied");
+        }
+    }
+
+    #[test]
+    fn combining_needs_a_key_and_a_known_aggregate_and_field() {
+        let base = [("delimiter", ";"), ("schema", "station:string,temperature:f64")];
+        let with = |extra: &[(&'static str, &'static str)]| parser(&[base.as_slice(), extra].concat());
+        let message = |result: Result<ParseCsv, Error>| match result {
+            Err(Error::InvalidConfig(message)) => message,
+            Err(other) => panic!("not a config error: {other:?}"),
+            Ok(_) => panic!("accepted"),
+        };
+        assert!(message(with(&[("combine", "max:temperature")])).contains("needs `key`"));
+        assert!(
+            message(with(&[("key", "station"), ("combine", "median:temperature")]))
+                .contains("cannot combine")
+        );
+        assert!(message(with(&[("key", "station"), ("combine", "max:pressure")])).contains("`pressure`"));
+        assert!(message(with(&[("key", "station"), ("combine", "max")])).contains("field"));
+        let mut bad = with(&[("key", "station"), ("combine", "sum:station")]).unwrap();
+        assert!(matches!(bad.parse(b"Oslo;1\n"), Err(Error::BadRecord { index: 0, .. })));
     }
 
     #[test]

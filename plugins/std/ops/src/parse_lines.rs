@@ -23,6 +23,6 @@ impl Parse for ParseLines {
                 .map_err(|_| Error::bad_line(index, offset, "the line is not valid UTF-8"))?;
             batch.push_values([], [ValueRef::Str(text)]);
         }
-        Ok(Parsed { rows: batch.finish(), skipped: 0 })
+        Ok(Parsed::rows(batch.finish(), 0))
     }
 }
