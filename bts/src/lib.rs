@@ -64,6 +64,7 @@ pub mod client;
 pub mod fetch_plan;
 mod index;
 pub mod service;
+mod small_outputs;
 pub mod store;
 
 pub use block::{BlockError, EncodedBlock};
@@ -71,4 +72,5 @@ pub use client::{BlockFailure, BtsClient, FetchError, FetchLimits, fetch_partiti
 pub use fetch_plan::{FetchPlan, RetryDecision};
 pub use flicker_protocol::bts::{BlockHeader, MapOutputInfo};
 pub use index::IndexError;
+pub use small_outputs::SMALL_OUTPUT;
 pub use store::{BtsError, MapOutputWriter, ShuffleStore};

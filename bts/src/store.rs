@@ -6,15 +6,20 @@
 //! it into place, so a reader sees a whole output or none. Reading a block takes one open: the
 //! footer, then the index, then the block's range.
 //!
+//! A store given a memory budget ([`ShuffleStore::with_memory`]) keeps small outputs' images in
+//! memory instead (see `small_outputs`); readers look there first.
+//!
 //! The store is synchronous (`std::fs`); async callers run it on a blocking thread.
 
 use crate::block::{self, BlockError, EncodedBlock};
 use crate::index::{self, FOOTER_LEN, IndexEntry, IndexError};
+use crate::small_outputs::{SMALL_OUTPUT, SmallOutputs};
 use flicker_protocol::bts::{BlockHeader, BtsFailure, MapOutputInfo};
 use flicker_protocol::ids::{JobId, MapOutputId};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The longest job id accepted: a file name's limit on common file systems.
@@ -130,12 +135,20 @@ impl From<&BtsError> for BtsFailure {
 #[derive(Debug)]
 pub struct ShuffleStore {
     root: PathBuf,
+    /// Small outputs kept in memory, if the store has a memory budget.
+    small: Option<Arc<SmallOutputs>>,
 }
 
 impl ShuffleStore {
     /// A store under `root`, which is created when the first output is written.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self { root: root.into(), small: None }
+    }
+
+    /// A store under `root` that keeps outputs of at most 64 KiB in memory, up to `budget` bytes
+    /// of them, and the others in files.
+    pub fn with_memory(root: impl Into<PathBuf>, budget: u64) -> Self {
+        Self { root: root.into(), small: Some(Arc::new(SmallOutputs::new(budget))) }
     }
 
     /// The store's directory.
@@ -179,19 +192,21 @@ impl ShuffleStore {
     /// to readers until [`MapOutputWriter::finish`].
     pub fn writer(&self, id: &MapOutputId) -> Result<MapOutputWriter, BtsError> {
         let path = self.path(id)?;
-        let dir = path.parent().unwrap_or(&self.root);
-        fs::create_dir_all(dir).map_err(io_error(dir))?;
         let unique = format!("{}-{}.tmp", std::process::id(), NEXT_TMP.fetch_add(1, Ordering::Relaxed));
         let tmp = path.with_extension(format!("out.{unique}"));
-        let file = File::create(&tmp).map_err(io_error(&tmp))?;
-        Ok(MapOutputWriter {
+        let mut writer = MapOutputWriter {
             id: id.clone(),
             path,
             tmp,
-            file: BufWriter::new(file),
+            sink: Sink::Memory(Vec::new()),
+            small: self.small.clone(),
             headers: Vec::new(),
             finished: false,
-        })
+        };
+        if writer.small.is_none() {
+            writer.move_to_file()?;
+        }
+        Ok(writer)
     }
 
     /// The stored bytes of one partition of a map output and their header, read from their range
@@ -226,39 +241,42 @@ impl ShuffleStore {
         })
     }
 
-    /// Whether the map output is stored here (its file exists; it is not read).
+    /// Whether the map output is stored here (in memory, or its file exists; it is not read).
     pub fn has_map_output(&self, id: &MapOutputId) -> bool {
-        self.path(id).is_ok_and(|path| path.is_file())
+        self.small.as_ref().is_some_and(|small| small.with(id, |_| ()).is_some())
+            || self.path(id).is_ok_and(|path| path.is_file())
     }
 
     /// Deletes all map outputs of a job and returns the bytes freed; a job with nothing stored
     /// frees nothing.
     pub fn remove_job(&self, job: &JobId) -> Result<u64, BtsError> {
         let dir = self.job_dir(job)?;
+        let in_memory = self.small.as_ref().map_or(0, |small| small.remove_job(job));
         let bytes = match disk_usage(&dir) {
-            Ok(bytes) => bytes,
-            Err((path, e)) if path == dir && e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Ok(bytes) => bytes + in_memory,
+            Err((path, e)) if path == dir && e.kind() == io::ErrorKind::NotFound => return Ok(in_memory),
             Err((path, source)) => return Err(BtsError::Io { path, source }),
         };
         match fs::remove_dir_all(&dir) {
             Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(in_memory),
             Err(e) => return Err(io_error(&dir)(e)),
         }
         tracing::debug!(%job, bytes, "removed the shuffle output of a job");
         Ok(bytes)
     }
 
-    /// The jobs that have a directory in the store, sorted (to clean up after jobs whose end was
-    /// missed). Directories whose names are not valid job ids are not listed.
+    /// The jobs that have a directory in the store or an output in memory, sorted (to clean up
+    /// after jobs whose end was missed). Directories whose names are not valid job ids are not
+    /// listed.
     pub fn jobs(&self) -> Result<Vec<JobId>, BtsError> {
+        let mut jobs = self.small.as_ref().map(|small| small.jobs()).unwrap_or_default();
         let entries = match fs::read_dir(&self.root) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Ok(entries) => Some(entries),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(io_error(&self.root)(e)),
         };
-        let mut jobs = Vec::new();
-        for entry in entries {
+        for entry in entries.into_iter().flatten() {
             let entry = entry.map_err(io_error(&self.root))?;
             let is_dir = entry.file_type().map_err(io_error(&entry.path()))?.is_dir();
             if let Some(name) = entry.file_name().to_str().filter(|name| is_dir && valid_job_id(name)) {
@@ -266,6 +284,7 @@ impl ShuffleStore {
             }
         }
         jobs.sort();
+        jobs.dedup();
         Ok(jobs)
     }
 
@@ -278,6 +297,10 @@ impl ShuffleStore {
             return Ok(false);
         };
         let at = last.offset + u64::from(last.header.stored_len) - 1;
+        if let Source::Image(_) = output.source {
+            let small = self.small.as_ref().expect("an image comes from the small outputs");
+            return Ok(small.with(id, |image| image[at as usize] ^= 0x5a).is_some());
+        }
         let mut byte = [0];
         output.read_at(at, &mut byte)?;
         byte[0] ^= 0x5a;
@@ -286,18 +309,26 @@ impl ShuffleStore {
     }
 
     /// Opens a map output file with `options` (one open) and reads its footer and index.
+    /// (A small output kept in memory is read from a copy of its image.)
     fn open(&self, id: &MapOutputId, options: &OpenOptions) -> Result<StoredOutput, BtsError> {
         let path = self.path(id)?;
-        let file = match options.open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(BtsError::NoSuchMapOutput { id: id.clone() });
-            }
-            Err(e) => return Err(io_error(&path)(e)),
+        let image = self.small.as_ref().and_then(|small| small.with(id, |image| image.to_vec()));
+        let source = match image {
+            Some(image) => Source::Image(image),
+            None => match options.open(&path) {
+                Ok(file) => Source::File(file),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(BtsError::NoSuchMapOutput { id: id.clone() });
+                }
+                Err(e) => return Err(io_error(&path)(e)),
+            },
         };
-        let file_len = file.metadata().map_err(io_error(&path))?.len();
+        let file_len = match &source {
+            Source::File(file) => file.metadata().map_err(io_error(&path))?.len(),
+            Source::Image(image) => image.len() as u64,
+        };
         let corrupt = |reason| BtsError::CorruptIndex { id: id.clone(), path: path.clone(), reason };
-        let mut output = StoredOutput { path: path.clone(), file, entries: Vec::new(), blocks_end: 0 };
+        let mut output = StoredOutput { path: path.clone(), source, entries: Vec::new(), blocks_end: 0 };
         let footer_offset = index::footer_offset(file_len).map_err(corrupt)?;
         let mut footer = [0; FOOTER_LEN];
         output.read_at(footer_offset, &mut footer)?;
@@ -325,35 +356,67 @@ impl ShuffleStore {
     }
 }
 
-/// A map output file, open, with its index read and checked.
+/// Where a stored output's bytes are.
+#[derive(Debug)]
+enum Source {
+    /// Its file, open.
+    File(File),
+    /// A copy of its image kept in memory.
+    Image(Vec<u8>),
+}
+
+/// A map output, open, with its index read and checked.
 #[derive(Debug)]
 struct StoredOutput {
     path: PathBuf,
-    file: File,
+    source: Source,
     entries: Vec<IndexEntry>,
     /// Where the blocks end: the index starts here.
     blocks_end: u64,
 }
 
 impl StoredOutput {
-    /// Fills `bytes` from the file, starting at `offset`.
+    /// Fills `bytes` from the output, starting at `offset`.
     fn read_at(&mut self, offset: u64, bytes: &mut [u8]) -> Result<(), BtsError> {
-        self.file.seek(SeekFrom::Start(offset)).map_err(io_error(&self.path))?;
-        self.file.read_exact(bytes).map_err(io_error(&self.path))
+        match &mut self.source {
+            Source::File(file) => {
+                file.seek(SeekFrom::Start(offset)).map_err(io_error(&self.path))?;
+                file.read_exact(bytes).map_err(io_error(&self.path))
+            }
+            Source::Image(image) => {
+                let range =
+                    usize::try_from(offset).ok().and_then(|start| image.get(start..start + bytes.len()));
+                let unexpected_end = || io::Error::from(io::ErrorKind::UnexpectedEof);
+                bytes.copy_from_slice(range.ok_or_else(|| io_error(&self.path)(unexpected_end()))?);
+                Ok(())
+            }
+        }
     }
 
-    /// Overwrites the file with `bytes`, starting at `offset`.
+    /// Overwrites the file with `bytes`, starting at `offset` (files only: see `damage`).
     fn write_at(&mut self, offset: u64, bytes: &[u8]) -> Result<(), BtsError> {
-        self.file.seek(SeekFrom::Start(offset)).map_err(io_error(&self.path))?;
-        self.file.write_all(bytes).map_err(io_error(&self.path))
+        let Source::File(file) = &mut self.source else { return Ok(()) };
+        file.seek(SeekFrom::Start(offset)).map_err(io_error(&self.path))?;
+        file.write_all(bytes).map_err(io_error(&self.path))
     }
+}
+
+/// Where a [`MapOutputWriter`] puts the bytes.
+#[derive(Debug)]
+enum Sink {
+    /// A buffer, while the output may still be kept in memory.
+    Memory(Vec<u8>),
+    /// The temporary file.
+    File(BufWriter<File>),
 }
 
 /// Writes one map output block by block; see [`ShuffleStore::writer`].
 ///
 /// Blocks go to a temporary file in the output's directory. [`finish`](Self::finish) appends the
 /// index and the footer, then renames the file into place. A writer dropped without finishing
-/// removes its temporary file and leaves any previous output as it was.
+/// removes its temporary file and leaves any previous output as it was. In a store with a memory
+/// budget, the writer buffers the output while it is small, and `finish` keeps it in memory if
+/// the budget has room.
 #[derive(Debug)]
 pub struct MapOutputWriter {
     id: MapOutputId,
@@ -361,7 +424,9 @@ pub struct MapOutputWriter {
     path: PathBuf,
     /// The temporary file being written.
     tmp: PathBuf,
-    file: BufWriter<File>,
+    sink: Sink,
+    /// The store's small outputs, if it keeps any.
+    small: Option<Arc<SmallOutputs>>,
     headers: Vec<BlockHeader>,
     finished: bool,
 }
@@ -370,8 +435,36 @@ impl MapOutputWriter {
     /// Appends the block of the next partition.
     pub fn push(&mut self, block: &EncodedBlock) -> Result<(), BtsError> {
         self.next_partition()?;
-        self.file.write_all(block.bytes()).map_err(io_error(&self.tmp))?;
+        self.write(block.bytes())?;
         self.headers.push(block.header());
+        Ok(())
+    }
+
+    /// Appends `bytes` to the output, moving it to its temporary file once it is not small.
+    fn write(&mut self, bytes: &[u8]) -> Result<(), BtsError> {
+        if let Sink::Memory(buffer) = &self.sink
+            && buffer.len() + bytes.len() > SMALL_OUTPUT
+        {
+            self.move_to_file()?;
+        }
+        match &mut self.sink {
+            Sink::Memory(buffer) => {
+                buffer.extend_from_slice(bytes);
+                Ok(())
+            }
+            Sink::File(file) => file.write_all(bytes).map_err(io_error(&self.tmp)),
+        }
+    }
+
+    /// Creates the temporary file and writes what was buffered so far into it.
+    fn move_to_file(&mut self) -> Result<(), BtsError> {
+        let Sink::Memory(buffer) = &mut self.sink else { return Ok(()) };
+        let buffered = std::mem::take(buffer);
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(dir).map_err(io_error(dir))?;
+        let mut file = BufWriter::new(File::create(&self.tmp).map_err(io_error(&self.tmp))?);
+        file.write_all(&buffered).map_err(io_error(&self.tmp))?;
+        self.sink = Sink::File(file);
         Ok(())
     }
 
@@ -391,11 +484,26 @@ impl MapOutputWriter {
         let index = index::encode(&self.headers);
         let footer = index::encode_footer(index.len() as u64);
         for bytes in [&index[..], &footer] {
-            self.file.write_all(bytes).map_err(io_error(&self.tmp))?;
+            self.write(bytes)?;
         }
-        self.file.flush().map_err(io_error(&self.tmp))?;
-        fs::rename(&self.tmp, &self.path).map_err(io_error(&self.path))?;
-        self.finished = true;
+        if let (Sink::Memory(image), Some(small)) = (&mut self.sink, &self.small) {
+            match small.insert(&self.id, std::mem::take(image)) {
+                Ok(()) => self.finished = true,
+                Err(image) => {
+                    self.sink = Sink::Memory(image);
+                    self.move_to_file()?;
+                }
+            }
+        }
+        if let Sink::File(file) = &mut self.sink {
+            file.flush().map_err(io_error(&self.tmp))?;
+            fs::rename(&self.tmp, &self.path).map_err(io_error(&self.path))?;
+            // An older output of the same id kept in memory would hide this one.
+            if let Some(small) = &self.small {
+                small.remove(&self.id);
+            }
+            self.finished = true;
+        }
         let info = MapOutputInfo {
             partitions: self.headers.len() as u32,
             raw_bytes: self.headers.iter().map(|h| u64::from(h.raw_len)).collect(),
@@ -749,6 +857,59 @@ mod tests {
         assert_eq!(store.jobs().unwrap(), [JobId("job-2".into())]);
         assert_eq!(store.remove_job(&job).unwrap(), 0);
         assert!(store.has_map_output(&output("job-2", 0)));
+    }
+
+    /// Bytes that lz4 cannot shrink much (xorshift).
+    fn noise(len: usize) -> Vec<u8> {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn small_outputs_stay_in_memory_within_the_budget_and_read_as_files_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ShuffleStore::with_memory(dir.path().join("shuffle"), 2000);
+        let small = output("job-1", 0);
+        let pear = [b"apple 1\n".to_vec(), Vec::new(), b"pear 2\n".to_vec()];
+        assert_eq!(store.write_map_output(&small, &pear).unwrap().raw_bytes, [8, 0, 7]);
+        assert!(!file(&store, &small).exists(), "kept in memory");
+        assert!(store.has_map_output(&small));
+        assert_eq!(store.read_partition(&small, 2).unwrap(), b"pear 2\n");
+        assert!(matches!(store.read_block(&small, 3), Err(BtsError::NoSuchPartition { partitions: 3, .. })));
+
+        // Too large for memory, or past the budget: files.
+        let large = output("job-1", 1);
+        store.write_map_output(&large, &[noise(SMALL_OUTPUT + 1)]).unwrap();
+        assert!(file(&store, &large).exists());
+        let many: Vec<MapOutputId> = (2..40).map(|task| output("job-1", task)).collect();
+        for id in &many {
+            store.write_map_output(id, &pear).unwrap();
+        }
+        let on_disk = many.iter().filter(|id| file(&store, id).exists()).count();
+        assert!(on_disk > 0 && on_disk < many.len(), "{on_disk} of {} in files", many.len());
+        assert!(many.iter().all(|id| store.read_partition(id, 0).unwrap() == b"apple 1\n"));
+
+        // A rerun that goes to a file replaces the output kept in memory.
+        store.write_map_output(&small, &[noise(SMALL_OUTPUT + 1), b"new".to_vec()]).unwrap();
+        assert_eq!(store.read_partition(&small, 1).unwrap(), b"new");
+
+        // Damage in memory is caught like damage on disk.
+        let kept = many.iter().find(|id| !file(&store, id).exists()).unwrap();
+        assert!(store.damage(kept).unwrap());
+        assert!(matches!(store.read_partition(kept, 2), Err(BtsError::Corrupt { partition: 2, .. })));
+
+        assert_eq!(store.jobs().unwrap(), [JobId("job-1".into())]);
+        assert!(store.remove_job(&small.job).unwrap() > 0);
+        assert!(!store.has_map_output(kept) && !store.has_map_output(&small));
+        assert!(store.jobs().unwrap().is_empty());
+        assert!(matches!(store.read_block(kept, 0), Err(BtsError::NoSuchMapOutput { .. })));
     }
 
     #[test]

@@ -130,6 +130,9 @@ impl ComponentSource for FetchFromScheduler {
 /// How long an executor waits for the scheduler to answer a connection before trying again.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// Memory an executor's BTS may use for small map outputs (each at most 64 KiB) instead of files.
+const SMALL_MAP_OUTPUTS_BUDGET: u64 = 256 << 20;
+
 /// The largest component an executor accepts.
 pub const MAX_COMPONENT: u64 = 256 << 20;
 
@@ -143,7 +146,7 @@ impl Executor {
             std::fs::create_dir_all(dir)
                 .map_err(|source| ExecutorError::WorkDir { path: dir.clone(), source })?;
         }
-        let store = Arc::new(ShuffleStore::new(shuffle_dir));
+        let store = Arc::new(ShuffleStore::with_memory(shuffle_dir, SMALL_MAP_OUTPUTS_BUDGET));
         let (bts, target) = match config.bts {
             Some(bts) => (bts, ShuffleTarget::Remote(bts)),
             None => {
