@@ -108,8 +108,8 @@ pub fn fuse_parse_and_key_by(
         let fusable = operators[&parse].plugin_ref == PARSE_CSV
             && operators[&key_by].plugin_ref == KEY_BY
             && manifest.consumers(&parse) == [key_by.as_str()]
-            && !operators[&parse].config.iter().any(|(k, _)| k == "key");
-        let fields = operators[&key_by].config.iter().find(|(k, _)| k == "fields").map(|(_, v)| v.clone());
+            && config(&operators[&parse], "key").is_none();
+        let fields = config(&operators[&key_by], "fields").map(str::to_owned);
         let Some(fields) = fields.filter(|_| fusable) else { continue };
         if let Some(parser) = operators.get_mut(&parse) {
             parser.config.push(("key".to_owned(), fields));
