@@ -435,10 +435,15 @@ impl Fold for StatsFold {
     const PARTIAL: &'static [&'static str] = &["count", "min", "sum", "max"];
     const FINAL: &'static [&'static str] = &["count", "min", "mean", "max"];
 
+    #[inline]
     fn update(&mut self, value: ValueRef<'_>) -> Result<(), String> {
-        self.mean.update(value)?;
-        self.min.update(value)?;
-        self.max.update(value)
+        // One conversion for the four statistics.
+        let value = Num::of(value)?;
+        self.mean.sum += value.f64();
+        self.mean.count += 1;
+        self.min.offer(Some(value));
+        self.max.offer(Some(value));
+        Ok(())
     }
 
     fn merge(&mut self, mut partial: ValueIter<'_>) -> Result<(), String> {
