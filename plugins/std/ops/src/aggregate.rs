@@ -84,14 +84,10 @@ impl<F: Fold> Aggregate for FieldAggregate<F> {
         for (index, row) in batch.rows().enumerate() {
             let row = row?;
             let value = match &position {
-                Some(position) => match position.get(&row, index)? {
-                    ValueRef::Null => continue,
-                    value => value,
-                },
+                Some(position) => position.get(&row, index)?,
                 None => ValueRef::Null,
             };
-            let state = self.table.state(row.key, F::default);
-            state.update(value).map_err(|message| {
+            self.fold(row.key, value).map_err(|message| {
                 Error::bad_record(
                     index,
                     format!("field `{}`: {message}", self.field.as_deref().unwrap_or("")),
@@ -138,11 +134,10 @@ impl<F: Fold> Aggregate for FieldAggregate<F> {
 /// with `combine`): the map side's `update`, without a batch between the two.
 pub trait Combine {
     /// Folds in one row: its encoded key and the value of the aggregated field (`Null` when the
-    /// aggregate has no field, as `std:count` may).
+    /// aggregate has no field, as `std:count` may; a null value is ignored otherwise).
     fn fold(&mut self, key: &[u8], value: ValueRef<'_>) -> Result<(), String>;
-    /// The partial state per key (keyed by `key_fields`), as `partials` returns it; empties the
-    /// state.
-    fn take_partials(&mut self, key_fields: &[String]) -> Vec<u8>;
+    /// The partial state per key, as `partials` returns it; empties the state.
+    fn take_partials(&mut self) -> Vec<u8>;
 }
 
 impl<F: Fold> Combine for FieldAggregate<F> {
@@ -154,8 +149,7 @@ impl<F: Fold> Combine for FieldAggregate<F> {
         }
     }
 
-    fn take_partials(&mut self, key_fields: &[String]) -> Vec<u8> {
-        self.table.observe(&Schema { key_fields: key_fields.to_vec(), value_fields: Vec::new() });
+    fn take_partials(&mut self) -> Vec<u8> {
         self.emit(F::PARTIAL, F::write_partial)
     }
 }
@@ -164,23 +158,26 @@ impl<F: Fold> Combine for FieldAggregate<F> {
 /// `stats` (the names after `std:`).
 pub const COMBINABLE: [&str; 6] = ["max", "min", "sum", "count", "mean", "stats"];
 
-/// The standard aggregate `name` (one of [`COMBINABLE`]) over `field`, to combine rows with.
-pub fn combiner(name: &str, field: Option<&str>) -> Result<Box<dyn Combine>, Error> {
+/// The standard aggregate `name` (one of [`COMBINABLE`]) over `field`, to combine rows keyed by
+/// `schema`'s key fields with.
+pub fn combiner(name: &str, field: Option<&str>, schema: &Schema) -> Result<Box<dyn Combine>, Error> {
+    fn keyed<F: Fold>(config: &Config, schema: &Schema) -> Result<Box<dyn Combine>, Error> {
+        let mut aggregate = FieldAggregate::<F>::new(config)?;
+        aggregate.table.observe(schema);
+        Ok(Box::new(aggregate))
+    }
     let config = Config::new(field.map(|f| ("field".to_owned(), f.to_owned())).into_iter().collect());
-    Ok(match name {
-        "max" => Box::new(Max::new(&config)?),
-        "min" => Box::new(Min::new(&config)?),
-        "sum" => Box::new(Sum::new(&config)?),
-        "count" => Box::new(Count::new(&config)?),
-        "mean" => Box::new(Mean::new(&config)?),
-        "stats" => Box::new(Stats::new(&config)?),
+    match name {
+        "max" => keyed::<Extreme<Largest>>(&config, schema),
+        "min" => keyed::<Extreme<Smallest>>(&config, schema),
+        "sum" => keyed::<SumFold>(&config, schema),
+        "count" => keyed::<CountFold>(&config, schema),
+        "mean" => keyed::<MeanFold>(&config, schema),
+        "stats" => keyed::<StatsFold>(&config, schema),
         other => {
-            return Err(Error::config(format!(
-                "cannot combine with `{other}` (one of: {})",
-                COMBINABLE.join(", ")
-            )));
+            Err(Error::config(format!("cannot combine with `{other}` (one of: {})", COMBINABLE.join(", "))))
         }
-    })
+    }
 }
 
 /// A number that keeps its type: integers stay integers until mixed with floats.

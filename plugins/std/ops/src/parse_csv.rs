@@ -114,7 +114,7 @@ impl Parse for ParseCsv {
                         })
                     })
                     .transpose()?;
-                Some((combiner(name, field)?, index))
+                Some((combiner(name, field, &schema)?, index))
             }
         };
         let skip_bad = match config.get("on_error").unwrap_or("fail") {
@@ -157,7 +157,7 @@ impl Parse for ParseCsv {
             }
         }
         let rows = match &mut self.combine {
-            Some((combine, _)) => combine.take_partials(&self.schema.key_fields),
+            Some((combine, _)) => combine.take_partials(),
             None => batch.finish(),
         };
         Ok(Parsed { rows, skipped, records })
