@@ -109,14 +109,10 @@ fn count_rows(batch: &[u8]) -> Result<u64, FrameError> {
 /// Where a stage's batches go after its maps.
 enum Output<'c> {
     Shuffle {
-        step: &'c str,
-        op: &'c Operator,
-        aggregate: AggregateInstance,
+        aggregate: BudgetedAggregate<'c>,
         partitions: u32,
         /// Whether the batches are partials already (merged rather than updated).
         combined: bool,
-        /// When to flush the aggregate's partials early.
-        budget: StateBudget,
         /// Partials flushed early because the aggregate passed its memory budget.
         spill: Box<PartitionedSpill>,
     },
@@ -126,10 +122,6 @@ enum Output<'c> {
         format: FormatInstance,
         part: Box<PartWriter>,
     },
-}
-
-fn spill_failed(step: &str, error: SpillError) -> Fail {
-    TaskCause::Spill { step: step.to_owned(), error }
 }
 
 /// The fused narrow operators of a stage and its output.
@@ -157,19 +149,12 @@ impl<'c> Pipeline<'c> {
             })
             .collect::<Result<_, Fail>>()?;
         let output = match output {
-            StageOutput::Shuffle { aggregate, partitions, combined } => {
-                let op = job.operator(aggregate);
-                let instance = instantiate(aggregate, op, flicker_host::Plugin::aggregate)?;
-                Output::Shuffle {
-                    step: aggregate,
-                    op,
-                    aggregate: instance,
-                    partitions: *partitions,
-                    combined: *combined,
-                    budget: StateBudget::new(op.limits.spill_threshold()),
-                    spill: Box::new(PartitionedSpill::new(ctx.spill_dir, *partitions)),
-                }
-            }
+            StageOutput::Shuffle { aggregate, partitions, combined } => Output::Shuffle {
+                aggregate: BudgetedAggregate::new(job, aggregate)?,
+                partitions: *partitions,
+                combined: *combined,
+                spill: Box::new(PartitionedSpill::new(ctx.spill_dir, *partitions)),
+            },
             StageOutput::Sink { sink } => {
                 let op = job.operator(sink);
                 let format = instantiate(sink, op, flicker_host::Plugin::format)?;
@@ -193,17 +178,13 @@ impl<'c> Pipeline<'c> {
             batch = mapped;
         }
         match &mut self.output {
-            Output::Shuffle { step, op, aggregate, partitions, combined, budget, spill } => {
-                let folded = if *combined { aggregate.merge(&batch) } else { aggregate.update(&batch) };
-                folded.map_err(|e| call_failed(step, op, bad_row(&e, &batch), e))?;
-                let held = aggregate.state_bytes().map_err(|e| call_failed(step, op, None, e))?;
-                if budget.is_full(held) {
+            Output::Shuffle { aggregate, partitions, combined, spill } => {
+                if let Some(partials) = aggregate.fold(&batch, *combined)? {
                     // Map-side combine flush: the partials so far go to the shuffle output.
-                    let partials = aggregate.partials().map_err(|e| call_failed(step, op, None, e))?;
-                    let blocks = partition_batch(&partials, *partitions)
-                        .map_err(|error| TaskCause::MalformedBatch { step: (*step).to_owned(), error })?;
+                    let blocks = aggregate.partition(&partials, *partitions)?;
                     drop(partials);
-                    self.metrics.spill_bytes += spill.append(&blocks).map_err(|e| spill_failed(step, e))?;
+                    self.metrics.spill_bytes +=
+                        spill.append(&blocks).map_err(|e| aggregate.spill_failed(e))?;
                     self.metrics.combine_flushes += 1;
                 }
                 Ok(())
@@ -225,19 +206,18 @@ impl<'c> Pipeline<'c> {
             log_guest_stderr(stage, task, step, &instance.stderr());
         }
         let (step, stderr) = match &self.output {
-            Output::Shuffle { step, aggregate, .. } => (*step, aggregate.stderr()),
+            Output::Shuffle { aggregate, .. } => (aggregate.step, aggregate.instance.stderr()),
             Output::Sink { sink, format, .. } => (*sink, format.stderr()),
         };
         log_guest_stderr(stage, task, step, &stderr);
         let output = match self.output {
-            Output::Shuffle { step, op, mut aggregate, partitions, mut spill, .. } => {
-                let partials = aggregate.partials().map_err(|e| call_failed(step, op, None, e))?;
-                let last = partition_batch(&partials, partitions)
-                    .map_err(|error| TaskCause::MalformedBatch { step: step.to_owned(), error })?;
+            Output::Shuffle { mut aggregate, partitions, mut spill, .. } => {
+                let partials = aggregate.partials()?;
+                let last = aggregate.partition(&partials, partitions)?;
                 drop(partials);
-                spill.finish_writing().map_err(|e| spill_failed(step, e))?;
                 check_cancelled(ctx)?;
-                let mut blocks = (0u32..).zip(&last).map(|(partition, last)| {
+                let step = aggregate.step;
+                let mut blocks = (0u32..).zip(last).map(|(partition, last)| {
                     spill.block(partition, last).map_err(|e| format!("step {step:?}: {e}"))
                 });
                 let partition_bytes = ctx
@@ -323,13 +303,9 @@ fn run(
             pipeline.finish(ctx, stage, task)
         }
         (StageInput::Shuffle { aggregate, .. }, TaskInput::Partition { blocks }) => {
-            let op = ctx.job.operator(aggregate);
             let mut reducer = Reducer {
-                step: aggregate,
-                op,
-                instance: instantiate(aggregate, op, flicker_host::Plugin::aggregate)?,
+                aggregate: BudgetedAggregate::new(ctx.job, aggregate)?,
                 runs: SortedRuns::new(ctx.spill_dir),
-                budget: StateBudget::new(op.limits.spill_threshold()),
                 max_batch: chunk_size(ctx),
                 merged_any: false,
             };
@@ -341,7 +317,7 @@ fn run(
                 reducer.merge_block(&block, &mut pipeline.metrics)?;
             }
             reducer.finish(ctx, &mut pipeline)?;
-            log_guest_stderr(stage, task, aggregate, &reducer.instance.stderr());
+            log_guest_stderr(stage, task, aggregate, &reducer.aggregate.instance.stderr());
             pipeline.finish(ctx, stage, task)
         }
         _ => unreachable!("the runner hands each stage the input of its kind"),
@@ -353,15 +329,68 @@ fn chunk_size(ctx: &TaskContext<'_>) -> usize {
     usize::try_from(ctx.job.defaults.chunk_size).unwrap_or(usize::MAX).max(1)
 }
 
-/// The aggregate of a reduce task: merges the partials of its partition, spilling its state in
-/// sorted runs when it passes its memory budget, and hands the final rows to the pipeline.
-struct Reducer<'c> {
+/// An aggregate step's instance with its memory budget, for either side of a shuffle; its calls'
+/// failures name the step.
+struct BudgetedAggregate<'c> {
     step: &'c str,
     op: &'c Operator,
     instance: AggregateInstance,
-    runs: SortedRuns,
-    /// When to spill the state.
     budget: StateBudget,
+}
+
+impl<'c> BudgetedAggregate<'c> {
+    fn new(job: &'c PreparedJob, step: &'c str) -> Result<Self, Fail> {
+        let op = job.operator(step);
+        let instance = instantiate(step, op, flicker_host::Plugin::aggregate)?;
+        Ok(Self { step, op, instance, budget: StateBudget::new(op.limits.spill_threshold()) })
+    }
+
+    fn failed(&self, record: Option<RecordLocation>, error: CallError) -> Fail {
+        call_failed(self.step, self.op, record, error)
+    }
+
+    fn spill_failed(&self, error: SpillError) -> Fail {
+        TaskCause::Spill { step: self.step.to_owned(), error }
+    }
+
+    /// Folds `batch` in (`merge` when it holds partials, else `update`); returns the state,
+    /// taken out, when it is past its budget.
+    fn fold(&mut self, batch: &[u8], partials: bool) -> Result<Option<Vec<u8>>, Fail> {
+        let folded = if partials { self.instance.merge(batch) } else { self.instance.update(batch) };
+        folded.map_err(|e| self.failed(bad_row(&e, batch), e))?;
+        let held = self.instance.state_bytes().map_err(|e| self.failed(None, e))?;
+        if self.budget.is_full(held) { self.partials().map(Some) } else { Ok(None) }
+    }
+
+    /// The partial state per key, taken out.
+    fn partials(&mut self) -> Result<Vec<u8>, Fail> {
+        self.instance.partials().map_err(|e| self.failed(None, e))
+    }
+
+    /// `batch`'s rows split by partition, as the shuffle routes them.
+    fn partition(&self, batch: &[u8], partitions: u32) -> Result<Vec<Vec<u8>>, Fail> {
+        partition_batch(batch, partitions)
+            .map_err(|error| TaskCause::MalformedBatch { step: self.step.to_owned(), error })
+    }
+
+    /// Merges a batch of one bounded set of keys and takes their final values out (the reduce
+    /// side's last phase after a spill, which holds no more than the batch).
+    fn merge_and_finish(&mut self, batch: &[u8]) -> Result<Vec<u8>, Fail> {
+        self.instance.merge(batch).map_err(|e| self.failed(None, e))?;
+        self.finish()
+    }
+
+    /// The final value per key, taken out.
+    fn finish(&mut self) -> Result<Vec<u8>, Fail> {
+        self.instance.finish().map_err(|e| self.failed(None, e))
+    }
+}
+
+/// The aggregate of a reduce task: merges the partials of its partition, spilling its state in
+/// sorted runs when it passes its memory budget, and hands the final rows to the pipeline.
+struct Reducer<'c> {
+    aggregate: BudgetedAggregate<'c>,
+    runs: SortedRuns,
     /// The most row bytes handed to one `merge` call.
     max_batch: usize,
     /// Whether a block was merged yet.
@@ -371,7 +400,8 @@ struct Reducer<'c> {
 impl Reducer<'_> {
     /// Merges a fetched block, in pieces of at most `max_batch` row bytes.
     fn merge_block(&mut self, block: &[u8], metrics: &mut TaskMetrics) -> Result<(), Fail> {
-        let malformed = |error| TaskCause::MalformedBatch { step: self.step.to_owned(), error };
+        let step = self.aggregate.step;
+        let malformed = |error| TaskCause::MalformedBatch { step: step.to_owned(), error };
         let batch = BatchReader::new(block).map_err(malformed)?;
         if batch.row_bytes().is_empty() && self.merged_any {
             // A map task that read no rows has partials without key columns (its aggregate never
@@ -389,18 +419,15 @@ impl Reducer<'_> {
     }
 
     fn merge(&mut self, partials: &[u8], metrics: &mut TaskMetrics) -> Result<(), Fail> {
-        self.instance.merge(partials).map_err(|e| call_failed(self.step, self.op, None, e))?;
-        let held = self.instance.state_bytes().map_err(|e| call_failed(self.step, self.op, None, e))?;
-        if self.budget.is_full(held) {
-            self.spill(metrics)?;
+        match self.aggregate.fold(partials, true)? {
+            Some(state) => self.spill(&state, metrics),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Writes the aggregate's state out as one more sorted run.
-    fn spill(&mut self, metrics: &mut TaskMetrics) -> Result<(), Fail> {
-        let state = self.instance.partials().map_err(|e| call_failed(self.step, self.op, None, e))?;
-        metrics.spill_bytes += self.runs.spill(&state).map_err(|e| spill_failed(self.step, e))?;
+    fn spill(&mut self, state: &[u8], metrics: &mut TaskMetrics) -> Result<(), Fail> {
+        metrics.spill_bytes += self.runs.spill(state).map_err(|e| self.aggregate.spill_failed(e))?;
         metrics.spilled_runs += 1;
         Ok(())
     }
@@ -409,17 +436,15 @@ impl Reducer<'_> {
     /// in key order, one bounded batch of keys at a time.
     fn finish(&mut self, ctx: &TaskContext<'_>, pipeline: &mut Pipeline<'_>) -> Result<(), Fail> {
         if self.runs.is_empty() {
-            let finished = self.instance.finish().map_err(|e| call_failed(self.step, self.op, None, e))?;
-            return pipeline.push(finished);
+            return pipeline.push(self.aggregate.finish()?);
         }
-        self.spill(&mut pipeline.metrics)?;
-        let runs = std::mem::replace(&mut self.runs, SortedRuns::new(ctx.spill_dir));
-        for batch in runs.merge(self.max_batch).map_err(|e| spill_failed(self.step, e))? {
+        let state = self.aggregate.partials()?;
+        self.spill(&state, &mut pipeline.metrics)?;
+        drop(state);
+        for batch in self.runs.merge(self.max_batch).map_err(|e| self.aggregate.spill_failed(e))? {
             check_cancelled(ctx)?;
-            let batch = batch.map_err(|e| spill_failed(self.step, e))?;
-            self.instance.merge(&batch).map_err(|e| call_failed(self.step, self.op, None, e))?;
-            let finished = self.instance.finish().map_err(|e| call_failed(self.step, self.op, None, e))?;
-            pipeline.push(finished)?;
+            let batch = batch.map_err(|e| self.aggregate.spill_failed(e))?;
+            pipeline.push(self.aggregate.merge_and_finish(&batch)?)?;
         }
         Ok(())
     }

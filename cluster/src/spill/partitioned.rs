@@ -55,25 +55,23 @@ impl PartitionedSpill {
         Ok(self.written - before)
     }
 
-    /// Makes everything appended readable; call once, before [`block`](Self::block).
-    pub fn finish_writing(&mut self) -> Result<(), SpillError> {
+    /// The block of `partition`: `last` (the task's last partials of that partition, a batch of
+    /// the same schema) with the partition's spilled rows before its rows; `last` itself when
+    /// nothing of the partition was spilled.
+    pub fn block(&mut self, partition: u32, last: Vec<u8>) -> Result<Vec<u8>, SpillError> {
+        let segments = &self.segments[partition as usize];
+        if segments.is_empty() {
+            return Ok(last);
+        }
+        let batch = BatchReader::new(&last)?;
+        self.header.check(batch.header_bytes())?;
+        let spilled: u64 = segments.iter().map(|(_, len)| len).sum();
+        let mut block = Vec::with_capacity(last.len() + spilled as usize);
+        block.extend_from_slice(batch.header_bytes());
+        // What was appended is read back through the file: flush what is still buffered.
         if let Some(file) = &mut self.file {
             file.flush().map_err(io_error(&self.dir))?;
         }
-        Ok(())
-    }
-
-    /// The block of `partition`: `last` (the task's last partials of that partition, a batch of
-    /// the same schema) with the partition's spilled rows before its rows.
-    pub fn block(&self, partition: u32, last: &[u8]) -> Result<Vec<u8>, SpillError> {
-        let batch = BatchReader::new(last)?;
-        let segments = &self.segments[partition as usize];
-        let spilled: u64 = segments.iter().map(|(_, len)| len).sum();
-        if segments.is_empty() {
-            return Ok(last.to_vec());
-        }
-        let mut block = Vec::with_capacity(last.len() + spilled as usize);
-        block.extend_from_slice(batch.header_bytes());
         let file = self.file.as_ref().map(BufWriter::get_ref);
         for &(offset, len) in segments {
             let start = block.len();
@@ -119,11 +117,10 @@ mod tests {
             let rows = BatchReader::new(flush).unwrap().row_bytes().len() as u64;
             assert_eq!(spill.append(&partition_batch(flush, 3).unwrap()).unwrap(), rows);
         }
-        spill.finish_writing().unwrap();
         let last = partition_batch(&partials(70..100, 3), 3).unwrap();
         let mut all = Vec::new();
         for partition in 0..3u32 {
-            let block = spill.block(partition, &last[partition as usize]).unwrap();
+            let block = spill.block(partition, last[partition as usize].clone()).unwrap();
             let expected: Vec<_> = flushes
                 .iter()
                 .map(|f| partition_batch(f, 3).unwrap().swap_remove(partition as usize))
@@ -140,9 +137,8 @@ mod tests {
     fn a_partition_without_spilled_rows_is_its_last_block() {
         let dir = tempfile::tempdir().unwrap();
         let mut spill = PartitionedSpill::new(dir.path(), 2);
-        spill.finish_writing().unwrap();
         let last = partials(0..3, 1);
-        assert_eq!(spill.block(1, &last).unwrap(), last);
+        assert_eq!(spill.block(1, last.clone()).unwrap(), last);
     }
 
     #[test]

@@ -51,11 +51,12 @@ impl SortedRuns {
 
     /// Merges the runs in key order into batches (with the partials' header) of at most about
     /// `max_row_bytes` of rows, each ending where a key ends: every row of a key, from every run,
-    /// is in the same batch.
-    pub fn merge(self, max_row_bytes: usize) -> Result<MergedRuns, SpillError> {
-        let mut runs = Vec::with_capacity(self.runs.len());
-        let mut heads = BinaryHeap::with_capacity(self.runs.len());
-        for (index, file) in self.runs.into_iter().enumerate() {
+    /// is in the same batch. The runs are handed over: afterwards there are none.
+    pub fn merge(&mut self, max_row_bytes: usize) -> Result<MergedRuns, SpillError> {
+        let files = std::mem::take(&mut self.runs);
+        let mut runs = Vec::with_capacity(files.len());
+        let mut heads = BinaryHeap::with_capacity(files.len());
+        for (index, file) in files.into_iter().enumerate() {
             let mut run = RunReader { file: BufReader::with_capacity(RUN_READ_BUFFER, file) };
             let mut head = Head { row: Vec::new(), run: index };
             if run.next_row(&mut head.row).map_err(|e| e.spill_error(&self.dir))? {
@@ -64,8 +65,8 @@ impl SortedRuns {
             runs.push(run);
         }
         Ok(MergedRuns {
-            dir: self.dir,
-            header: self.header.0.unwrap_or_default(),
+            dir: self.dir.clone(),
+            header: self.header.0.clone().unwrap_or_default(),
             runs,
             heads,
             max_row_bytes: max_row_bytes.max(1),
