@@ -11,7 +11,7 @@
 
 use flicker_protocol::ids::{JobId, MapOutputId};
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The largest map output kept in memory, in bytes (its whole image).
 pub const SMALL_OUTPUT: usize = 64 << 10;
@@ -26,7 +26,7 @@ pub(crate) struct SmallOutputs {
 #[derive(Debug, Default)]
 struct Held {
     bytes: u64,
-    outputs: HashMap<MapOutputId, Vec<u8>>,
+    outputs: HashMap<MapOutputId, Arc<Vec<u8>>>,
 }
 
 impl SmallOutputs {
@@ -51,7 +51,7 @@ impl SmallOutputs {
             return Err(image);
         }
         held.bytes = held.bytes - replaced + image.len() as u64;
-        held.outputs.insert(id.clone(), image);
+        held.outputs.insert(id.clone(), Arc::new(image));
         Ok(())
     }
 
@@ -63,9 +63,15 @@ impl SmallOutputs {
         }
     }
 
-    /// Runs `f` on the image of output `id`, if kept.
+    /// The image of output `id`, if kept (shared, not copied).
+    pub fn get(&self, id: &MapOutputId) -> Option<Arc<Vec<u8>>> {
+        self.held().outputs.get(id).cloned()
+    }
+
+    /// Runs `f` on the image of output `id`, if kept, to change it (readers holding the image
+    /// keep the bytes they got).
     pub fn with<R>(&self, id: &MapOutputId, f: impl FnOnce(&mut [u8]) -> R) -> Option<R> {
-        self.held().outputs.get_mut(id).map(|image| f(image))
+        self.held().outputs.get_mut(id).map(|image| f(Arc::make_mut(image).as_mut_slice()))
     }
 
     /// Forgets every output of `job`; returns their bytes.
@@ -110,7 +116,7 @@ mod tests {
         assert!(small.insert(&id("b", 0), vec![4; 40]).is_ok());
         assert_eq!(small.remove_job(&id("a", 0).job), 60);
         assert_eq!(small.jobs(), [JobId("b".into())]);
-        assert!(small.with(&id("a", 1), |_| ()).is_none());
+        assert!(small.get(&id("a", 1)).is_none());
         let big = vec![0; SMALL_OUTPUT + 1];
         assert_eq!(SmallOutputs::new(u64::MAX).insert(&id("c", 0), big.clone()), Err(big));
     }

@@ -17,7 +17,8 @@ use crate::small_outputs::{SMALL_OUTPUT, SmallOutputs};
 use flicker_protocol::bts::{BlockHeader, BtsFailure, MapOutputInfo};
 use flicker_protocol::ids::{JobId, MapOutputId};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -216,7 +217,7 @@ impl ShuffleStore {
     /// The file is opened once: its footer is read, then the whole index, to check its checksum
     /// (24 bytes per partition: 240 KB for 10,000 partitions), then only the block's range.
     pub fn read_block(&self, id: &MapOutputId, partition: u32) -> Result<(BlockHeader, Vec<u8>), BtsError> {
-        let mut output = self.open(id, OpenOptions::new().read(true))?;
+        let output = self.open(id, OpenOptions::new().read(true))?;
         let partitions = output.entries.len() as u32;
         let Some(&IndexEntry { offset, header }) = output.entries.get(partition as usize) else {
             return Err(BtsError::NoSuchPartition { id: id.clone(), partition, partitions });
@@ -243,7 +244,7 @@ impl ShuffleStore {
 
     /// Whether the map output is stored here (in memory, or its file exists; it is not read).
     pub fn has_map_output(&self, id: &MapOutputId) -> bool {
-        self.small.as_ref().is_some_and(|small| small.with(id, |_| ()).is_some())
+        self.small.as_ref().is_some_and(|small| small.get(id).is_some())
             || self.path(id).is_ok_and(|path| path.is_file())
     }
 
@@ -292,27 +293,31 @@ impl ShuffleStore {
     /// the fetcher's checksum catches it: fault injection for tests of recovery, never called
     /// otherwise. Returns whether there was a byte to flip (not when every block is empty).
     pub fn damage(&self, id: &MapOutputId) -> Result<bool, BtsError> {
-        let mut output = self.open(id, OpenOptions::new().read(true).write(true))?;
+        let output = self.open(id, OpenOptions::new().read(true).write(true))?;
         let Some(last) = output.entries.iter().rev().find(|entry| entry.header.stored_len > 0) else {
             return Ok(false);
         };
         let at = last.offset + u64::from(last.header.stored_len) - 1;
-        if let Source::Image(_) = output.source {
-            let small = self.small.as_ref().expect("an image comes from the small outputs");
-            return Ok(small.with(id, |image| image[at as usize] ^= 0x5a).is_some());
+        match &output.source {
+            Source::Image(_) => {
+                let flipped =
+                    self.small.as_ref().and_then(|small| small.with(id, |image| image[at as usize] ^= 0x5a));
+                Ok(flipped.is_some())
+            }
+            Source::File(file) => {
+                let mut byte = [0];
+                file.read_exact_at(&mut byte, at).map_err(io_error(&output.path))?;
+                file.write_all_at(&[byte[0] ^ 0x5a], at).map_err(io_error(&output.path))?;
+                Ok(true)
+            }
         }
-        let mut byte = [0];
-        output.read_at(at, &mut byte)?;
-        byte[0] ^= 0x5a;
-        output.write_at(at, &byte)?;
-        Ok(true)
     }
 
     /// Opens a map output file with `options` (one open) and reads its footer and index.
-    /// (A small output kept in memory is read from a copy of its image.)
+    /// (A small output kept in memory is read from its shared image.)
     fn open(&self, id: &MapOutputId, options: &OpenOptions) -> Result<StoredOutput, BtsError> {
         let path = self.path(id)?;
-        let image = self.small.as_ref().and_then(|small| small.with(id, |image| image.to_vec()));
+        let image = self.small.as_ref().and_then(|small| small.get(id));
         let source = match image {
             Some(image) => Source::Image(image),
             None => match options.open(&path) {
@@ -361,8 +366,8 @@ impl ShuffleStore {
 enum Source {
     /// Its file, open.
     File(File),
-    /// A copy of its image kept in memory.
-    Image(Vec<u8>),
+    /// Its image kept in memory.
+    Image(Arc<Vec<u8>>),
 }
 
 /// A map output, open, with its index read and checked.
@@ -377,12 +382,9 @@ struct StoredOutput {
 
 impl StoredOutput {
     /// Fills `bytes` from the output, starting at `offset`.
-    fn read_at(&mut self, offset: u64, bytes: &mut [u8]) -> Result<(), BtsError> {
-        match &mut self.source {
-            Source::File(file) => {
-                file.seek(SeekFrom::Start(offset)).map_err(io_error(&self.path))?;
-                file.read_exact(bytes).map_err(io_error(&self.path))
-            }
+    fn read_at(&self, offset: u64, bytes: &mut [u8]) -> Result<(), BtsError> {
+        match &self.source {
+            Source::File(file) => file.read_exact_at(bytes, offset).map_err(io_error(&self.path)),
             Source::Image(image) => {
                 let range =
                     usize::try_from(offset).ok().and_then(|start| image.get(start..start + bytes.len()));
@@ -391,13 +393,6 @@ impl StoredOutput {
                 Ok(())
             }
         }
-    }
-
-    /// Overwrites the file with `bytes`, starting at `offset` (files only: see `damage`).
-    fn write_at(&mut self, offset: u64, bytes: &[u8]) -> Result<(), BtsError> {
-        let Source::File(file) = &mut self.source else { return Ok(()) };
-        file.seek(SeekFrom::Start(offset)).map_err(io_error(&self.path))?;
-        file.write_all(bytes).map_err(io_error(&self.path))
     }
 }
 
@@ -562,7 +557,6 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> BtsError + '_ {
 mod tests {
     use super::*;
     use flicker_protocol::ids::StageId;
-    use std::os::unix::fs::FileExt as _;
 
     fn output(job: &str, map_task: u32) -> MapOutputId {
         MapOutputId { job: JobId(job.into()), stage: StageId(1), map_task }
