@@ -67,15 +67,14 @@ pub fn fuse_parse_and_aggregate(
             None => name == "count",
         };
         // The rows go from the parser (through a key-by folded into it) to the aggregate only.
-        let Some(aggregate_step) = manifest.steps.iter().find(|s| s.id == *aggregate) else { continue };
-        let reader_of_parse = match manifest.consumers(parse).as_slice() {
-            [only] => *only,
-            _ => continue,
+        let direct = match manifest.consumers(parse).as_slice() {
+            [reader] if reader == aggregate => true,
+            [key_by] => {
+                operators.get(*key_by).is_some_and(|o| o.plugin_ref == KEY_BY)
+                    && manifest.consumers(key_by) == [aggregate.as_str()]
+            }
+            _ => false,
         };
-        let direct = reader_of_parse == aggregate.as_str()
-            || (operators.get(reader_of_parse).is_some_and(|o| o.plugin_ref == KEY_BY)
-                && manifest.consumers(reader_of_parse) == [aggregate.as_str()]
-                && aggregate_step.input == reader_of_parse);
         let fusable = parser.plugin_ref == PARSE_CSV
             && config(parser, "key").is_some()
             && config(parser, "combine").is_none()
