@@ -36,6 +36,15 @@ fn max_by_station(text: &[u8]) -> BTreeMap<String, f64> {
     max
 }
 
+/// Runs the reference job over `dir/data/` and checks that it read `rows` lines and found the
+/// `expected` maxima.
+fn assert_max_job_gives(dir: &Path, rows: usize, expected: &BTreeMap<String, f64>) {
+    let manifest = write_manifest(dir, &readings_job("std:max", "", "out/"));
+    let summary = assert_succeeded(&run_job(&manifest, &["--workers", "2"]));
+    assert!(summary.contains(&format!("rows in {rows} (skipped 0)")), "{summary}");
+    assert_eq!(&output_max(&dir.join("out")), expected);
+}
+
 #[test]
 fn weather_is_deterministic_and_feeds_the_reference_job() {
     let dir = tempfile::tempdir().unwrap();
@@ -56,10 +65,7 @@ fn weather_is_deterministic_and_feeds_the_reference_job() {
         gen_weather(&dir.path().join("other/readings.txt"), &["--rows", "100000", "--seed", "8"]);
     assert!(other_seed != first, "another seed gives other data");
 
-    let manifest = write_manifest(dir.path(), &readings_job("std:max", "", "out/"));
-    let summary = assert_succeeded(&run_job(&manifest, &["--workers", "2"]));
-    assert!(summary.contains("rows in 100000 (skipped 0)"), "{summary}");
-    assert_eq!(output_max(&dir.path().join("out")), expected);
+    assert_max_job_gives(dir.path(), 100_000, &expected);
 }
 
 #[test]
@@ -75,10 +81,7 @@ fn gzip_weather_is_read_by_a_job_as_the_plain_data() {
     assert_eq!(expected.len(), 1000);
     assert!(expected.contains_key("Zürich-2"), "numbered stations follow the cities");
 
-    let manifest = write_manifest(dir.path(), &readings_job("std:max", "", "out/"));
-    let summary = assert_succeeded(&run_job(&manifest, &["--workers", "2"]));
-    assert!(summary.contains("rows in 300000 (skipped 0)"), "{summary}");
-    assert_eq!(output_max(&dir.path().join("out")), expected);
+    assert_max_job_gives(dir.path(), 300_000, &expected);
 }
 
 #[test]
