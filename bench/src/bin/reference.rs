@@ -666,33 +666,33 @@ fn peers_python() -> Option<(PathBuf, String)> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("native") {
         let [_, job, file] = &args[..] else { anyhow::bail!("usage: reference native max|stats FILE") };
         return Job::parse(job)?.native(Path::new(file));
     }
-    // `keys STATIONS LINES [RUNS] [MEMORY]`: many keys under a memory budget.
+    // `keys STATIONS LINES [RUNS] [MEMORY]`: many keys under a memory budget, one run by default.
     let keys = args.first().map(String::as_str) == Some("keys");
-    let (stations, memory) = if keys {
-        anyhow::ensure!(args.len() >= 3, "usage: reference keys STATIONS LINES [RUNS] [MEMORY]");
+    let (stations, memory, positional, default_runs) = if keys {
+        let [_, stations, rest @ ..] = &args[..] else {
+            anyhow::bail!("usage: reference keys STATIONS LINES [RUNS] [MEMORY]")
+        };
+        anyhow::ensure!(!rest.is_empty(), "usage: reference keys STATIONS LINES [RUNS] [MEMORY]");
         let stations =
-            args[1].replace('_', "").parse().with_context(|| format!("bad station count {:?}", args[1]))?;
-        let memory = args.get(4).cloned().unwrap_or_else(|| KEYS_MEMORY.to_owned());
-        args.drain(..2);
-        args.truncate(2);
-        args.resize(2, "1".to_owned());
-        (stations, Some(memory))
+            stations.replace('_', "").parse().with_context(|| format!("bad station count {stations:?}"))?;
+        let memory = rest.get(2).map_or(KEYS_MEMORY, String::as_str).to_owned();
+        (stations, Some(memory), &rest[..rest.len().min(2)], 1)
     } else {
-        (STATIONS, None)
+        (STATIONS, None, &args[..], 3)
     };
-    let sizes: Vec<u64> = match args.first() {
+    let sizes: Vec<u64> = match positional.first() {
         Some(sizes) => sizes
             .split(',')
             .map(|size| size.replace('_', "").parse().with_context(|| format!("bad line count {size:?}")))
             .collect::<anyhow::Result<_>>()?,
         None => DEFAULT_SIZES.to_vec(),
     };
-    let runs: usize = args.get(1).map_or(Ok(3), |a| a.parse())?;
+    let runs: usize = positional.get(1).map_or(Ok(default_runs), |a| a.parse())?;
     anyhow::ensure!(runs > 0, "RUNS must be at least 1");
     let me = std::env::current_exe()?;
     let flicker = me.with_file_name("flicker");
