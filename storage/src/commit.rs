@@ -224,7 +224,7 @@ impl OutputCommitter {
             .await
             .map_err(|source| temporary.store_error(source))?;
         delete_all(&temporary, leftovers.into_iter().map(|meta| meta.location).collect()).await?;
-        if let Some(dir) = temporary.local_dir()
+        if let Some(dir) = temporary.local_path()
             && let Ok(mut attempts) = tokio::fs::read_dir(&dir).await
         {
             while let Ok(Some(attempt)) = attempts.next_entry().await {
@@ -356,7 +356,7 @@ async fn delete_all(loc: &Location, paths: Vec<Path>) -> Result<(), StorageError
 /// Removes the directory `loc` stands for if it is local and empty: object stores have no
 /// directories, but a file system keeps them after their files are moved or deleted.
 async fn remove_empty_local_dir(loc: &Location) {
-    let Some(dir) = loc.local_dir() else { return };
+    let Some(dir) = loc.local_path() else { return };
     if let Err(error) = tokio::fs::remove_dir(&dir).await {
         use std::io::ErrorKind::{DirectoryNotEmpty, NotFound};
         if !matches!(error.kind(), NotFound | DirectoryNotEmpty) {

@@ -166,8 +166,9 @@ impl Location {
         Location::new(Arc::clone(&self.store), self.backend.clone(), path)
     }
 
-    /// The directory this location is on the local file system, if it is a local one.
-    pub(crate) fn local_dir(&self) -> Option<PathBuf> {
+    /// This location's path (a directory's or a file's) on the local file system, if it is a
+    /// local one.
+    pub(crate) fn local_path(&self) -> Option<PathBuf> {
         match &self.backend {
             Backend::Local(fs) => fs.path_to_filesystem(&self.path).ok(),
             Backend::Memory { .. } | Backend::Cloud { .. } => None,
@@ -298,9 +299,9 @@ mod tests {
     }
 
     #[test]
-    fn local_dir_is_only_known_for_files() {
-        assert_eq!(parse("/data/out").unwrap().local_dir(), Some(PathBuf::from("/data/out")));
-        assert_eq!(parse("memory://t/out").unwrap().local_dir(), None);
+    fn local_path_is_only_known_for_files() {
+        assert_eq!(parse("/data/out").unwrap().local_path(), Some(PathBuf::from("/data/out")));
+        assert_eq!(parse("memory://t/out").unwrap().local_path(), None);
     }
 
     #[test]
@@ -341,7 +342,7 @@ mod tests {
         assert_eq!(loc.child("_SUCCESS").url(), "s3://bucket/logs/2026-*/part-*.csv/_SUCCESS");
         let root = Location::parse_with("s3://bucket", std::path::Path::new("/"), &options).unwrap();
         assert!(root.path().is_root());
-        assert_eq!(root.local_dir(), None);
+        assert_eq!(root.local_path(), None);
     }
 
     #[test]

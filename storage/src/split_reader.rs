@@ -28,6 +28,11 @@ pub struct Chunk {
 /// 64 KiB past the split's end), so memory stays around a chunk or two whatever the split size,
 /// unless a single record is longer.
 ///
+/// A local file is opened once and read with positioned reads on the calling thread, as
+/// object_store's local store would on a blocking thread for every GET: open and read splits of
+/// local files from a thread that may block (tasks run on blocking threads). Handing each read to
+/// another thread cost more than reading a task's small split itself.
+///
 /// A compressed object (see [`Compression`]) is decompressed as it is read, on a blocking
 /// thread, and its records are the lines of the decompressed data: the split starting at 0
 /// owns them all (it is the only one [`plan_splits`](crate::plan_splits) makes), any other
@@ -54,6 +59,8 @@ pub struct SplitReader {
 enum Source {
     /// The object's own bytes, by ranged GETs.
     Plain,
+    /// A local file's own bytes, by positioned reads.
+    LocalFile(std::fs::File),
     /// A compressed object's data, as it is decompressed.
     Compressed(Decompressed),
 }
@@ -65,16 +72,28 @@ impl SplitReader {
     /// Must be called within a tokio runtime: a compressed object's decoder starts here.
     pub async fn open(loc: &Location, split: &Split, chunk_size: usize) -> Result<SplitReader, StorageError> {
         let object = loc.at(split.object.clone());
-        let meta = object.store().head(object.path()).await.map_err(|source| object.store_error(source))?;
-        if meta.size != split.object_size {
+        let (local_file, actual) = match object.local_path() {
+            Some(path) => {
+                let opened = std::fs::File::open(&path).and_then(|file| Ok((file.metadata()?.len(), file)));
+                let (size, file) = opened.map_err(|error| object.store_error(local_error(path, error)))?;
+                (Some(file), size)
+            }
+            None => {
+                let meta = object.store().head(object.path()).await.map_err(|e| object.store_error(e))?;
+                (None, meta.size)
+            }
+        };
+        if actual != split.object_size {
             return Err(StorageError::ObjectChanged {
                 url: object.url().to_owned(),
                 expected: split.object_size,
-                actual: meta.size,
+                actual,
             });
         }
         let (source, size, end, done) = match Compression::of(&split.object) {
-            None => (Source::Plain, split.object_size, split.end, false),
+            None => {
+                (local_file.map_or(Source::Plain, Source::LocalFile), split.object_size, split.end, false)
+            }
             Some(format) if split.start == 0 && split.end > 0 => {
                 let data = Decompressed::start(object.clone(), split.object_size, format);
                 (Source::Compressed(data), u64::MAX, u64::MAX, false)
@@ -135,41 +154,65 @@ impl SplitReader {
     /// data, learns its size instead.
     async fn fetch(&mut self) -> Result<(), StorageError> {
         let window_end = self.lo.saturating_sub(1) + self.window.len() as u64;
-        match &mut self.source {
-            Source::Plain => {
-                let piece = self.fetch_range(window_end).await?;
-                self.window.extend_from_slice(&piece);
-            }
-            Source::Compressed(data) => match data.next().await? {
+        if let Source::Compressed(data) = &mut self.source {
+            match data.next().await? {
                 Some(piece) => self.window.extend_from_slice(&piece),
                 None => self.size = window_end,
-            },
+            }
+            return Ok(());
+        }
+        let range = self.next_range(window_end)?;
+        let from = range.start;
+        let added = match &self.source {
+            Source::LocalFile(file) => {
+                let filled = self.window.len();
+                self.window.resize(filled + (range.end - range.start) as usize, 0);
+                let read = std::os::unix::fs::FileExt::read_at(file, &mut self.window[filled..], from);
+                self.window.truncate(filled + *read.as_ref().unwrap_or(&0));
+                read.map_err(|error| {
+                    self.object.store_error(local_error(self.object.local_path().unwrap_or_default(), error))
+                })?
+            }
+            _ => {
+                let bytes = self
+                    .object
+                    .store()
+                    .get_range(self.object.path(), range)
+                    .await
+                    .map_err(|source| self.object.store_error(source))?;
+                self.window.extend_from_slice(&bytes);
+                bytes.len()
+            }
+        };
+        if added == 0 {
+            return Err(StorageError::UnexpectedEof { url: self.object.url().to_owned(), offset: from });
         }
         Ok(())
     }
 
-    /// The next piece of the object from `from`, by a ranged GET.
-    async fn fetch_range(&self, from: u64) -> Result<Bytes, StorageError> {
+    /// The range of the object's next piece from `from`: at most a chunk (up to [`MAX_FETCH`])
+    /// within the split, at most [`MAX_TAIL_FETCH`] past its end.
+    fn next_range(&self, from: u64) -> Result<std::ops::Range<u64>, StorageError> {
         let piece = (self.chunk_size as u64).min(MAX_FETCH);
         let to = if from < self.end {
             self.end.min(from + piece)
         } else {
             self.size.min(from + piece.min(MAX_TAIL_FETCH))
         };
-        let eof = || StorageError::UnexpectedEof { url: self.object.url().to_owned(), offset: from };
         if to <= from {
-            return Err(eof());
+            return Err(StorageError::UnexpectedEof { url: self.object.url().to_owned(), offset: from });
         }
-        let bytes = self
-            .object
-            .store()
-            .get_range(self.object.path(), from..to)
-            .await
-            .map_err(|source| self.object.store_error(source))?;
-        if bytes.is_empty() {
-            return Err(eof());
+        Ok(from..to)
+    }
+}
+
+/// A local file's I/O error as object_store's local store reports it.
+fn local_error(path: std::path::PathBuf, source: std::io::Error) -> object_store::Error {
+    match source.kind() {
+        std::io::ErrorKind::NotFound => {
+            object_store::Error::NotFound { path: path.display().to_string(), source: source.into() }
         }
-        Ok(bytes)
+        _ => object_store::Error::Generic { store: "LocalFileSystem", source: source.into() },
     }
 }
 
@@ -420,6 +463,43 @@ mod tests {
             Err(StorageError::ObjectChanged { url, expected: 10, actual: 4 }) => {
                 assert_eq!(url, "memory://split-reader-changed/a.txt")
             }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_changed_or_removed_local_file_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.txt"), "a\nb\n").unwrap();
+        let loc = Location::parse("a.txt", dir.path()).unwrap();
+        let url = format!("file://{}/a.txt", dir.path().display());
+        let split =
+            |object_size| Split { object: loc.path().clone(), object_size, start: 0, end: object_size };
+        match SplitReader::open(&loc, &split(10), 16).await {
+            Err(StorageError::ObjectChanged { url: named, expected: 10, actual: 4 }) => {
+                assert_eq!(named, url)
+            }
+            other => panic!("{other:?}"),
+        }
+        std::fs::remove_file(dir.path().join("a.txt")).unwrap();
+        match SplitReader::open(&loc, &split(4), 16).await {
+            Err(StorageError::ObjectStore { url: named, error: object_store::Error::NotFound { .. } }) => {
+                assert_eq!(named, url)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_local_file_cut_short_while_read_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.txt"), "aaaa\nbbbb\n").unwrap();
+        let loc = Location::parse("a.txt", dir.path()).unwrap();
+        let split = Split { object: loc.path().clone(), object_size: 10, start: 0, end: 10 };
+        let mut reader = SplitReader::open(&loc, &split, 2).await.unwrap();
+        std::fs::OpenOptions::new().write(true).open(dir.path().join("a.txt")).unwrap().set_len(3).unwrap();
+        match reader.next_chunk().await {
+            Err(StorageError::UnexpectedEof { offset: 3, .. }) => {}
             other => panic!("{other:?}"),
         }
     }
