@@ -11,7 +11,8 @@ use crate::{JobError, TaskCause};
 use flicker_bts::{BtsClient, FetchLimits, ShuffleStore, fetch_partition};
 use flicker_host::{CallError, Runtime};
 use flicker_protocol::task::{
-    JobDescriptor, LostMapOutput, TaskInput as InputSpec, TaskMetrics, TaskReport, TaskSpec,
+    JobDescriptor, LostMapOutput, MapOutputLocation, TaskInput as InputSpec, TaskMetrics, TaskReport,
+    TaskSpec,
 };
 use flicker_protocol::{JobId, MapOutputId, StageId};
 use flicker_storage::{Split, StoreOptions};
@@ -26,10 +27,26 @@ use tokio::sync::mpsc;
 /// Where this executor's map outputs go.
 #[derive(Debug, Clone)]
 pub enum ShuffleTarget {
-    /// The BTS inside this process: files in its store.
-    Local(Arc<ShuffleStore>),
+    /// The BTS inside this process, serving at `address`: map outputs go into its store, and a
+    /// reduce task reads the blocks it holds from the store directly, as Spark reads local blocks.
+    Local {
+        /// Its store.
+        store: Arc<ShuffleStore>,
+        /// The address it serves (and map outputs name) it at.
+        address: SocketAddr,
+    },
     /// A standalone BTS, over the network.
     Remote(SocketAddr),
+}
+
+impl ShuffleTarget {
+    /// The store of this process's BTS if it is the one serving at `bts`.
+    fn local_store(&self, bts: SocketAddr) -> Option<&ShuffleStore> {
+        match self {
+            ShuffleTarget::Local { store, address } if *address == bts => Some(store),
+            _ => None,
+        }
+    }
 }
 
 /// One job as this executor knows it.
@@ -176,9 +193,16 @@ impl Jobs {
             }
             InputSpec::Partition { partition, map_outputs } => {
                 let _guard = io.enter();
-                let sources = map_outputs.iter().map(|m| (m.id.clone(), m.bts, m.bytes)).collect();
-                let receiver = fetch_partition(self.bts.clone(), *partition, sources, self.fetch);
-                let mut blocks = FetchedBlocks { receiver, io };
+                let (mut local, mut remote) = (Vec::new(), Vec::new());
+                for output in map_outputs {
+                    match self.shuffle.local_store(output.bts) {
+                        Some(store) => local.push((store, output)),
+                        None => remote.push((output.id.clone(), output.bts, output.bytes)),
+                    }
+                }
+                let receiver = fetch_partition(self.bts.clone(), *partition, remote, self.fetch);
+                let mut blocks =
+                    FetchedBlocks { local: local.into_iter(), partition: *partition, receiver, io };
                 run_task(&ctx, stage, spec.task.index, TaskInput::Partition { blocks: &mut blocks })
             }
         };
@@ -244,7 +268,7 @@ impl ShuffleOutput for StoreShuffle<'_> {
     ) -> Result<Vec<u64>, String> {
         let id = MapOutputId { job: self.job.clone(), stage, map_task: task };
         let info = match self.target {
-            ShuffleTarget::Local(store) => {
+            ShuffleTarget::Local { store, .. } => {
                 let mut writer = store.writer(&id).map_err(|e| e.to_string())?;
                 for block in blocks {
                     writer.push_raw(&block?).map_err(|e| e.to_string())?;
@@ -266,14 +290,27 @@ impl ShuffleOutput for StoreShuffle<'_> {
     }
 }
 
-/// The blocks of a reduce task's partition, as the fetcher delivers them.
+/// The blocks of a reduce task's partition: those this process's BTS holds, read from its store
+/// on the task's thread, then the others as the fetcher delivers them.
 struct FetchedBlocks<'a> {
+    local: std::vec::IntoIter<(&'a ShuffleStore, &'a MapOutputLocation)>,
+    partition: u32,
     receiver: mpsc::Receiver<Result<Vec<u8>, flicker_bts::BlockFailure>>,
     io: &'a Handle,
 }
 
 impl BlockSource for FetchedBlocks<'_> {
     fn next_block(&mut self) -> Option<Result<Vec<u8>, TaskCause>> {
+        if let Some((store, output)) = self.local.next() {
+            return Some(store.read_partition(&output.id, self.partition).map_err(|error| {
+                TaskCause::Fetch {
+                    map_output: output.id.clone(),
+                    bts: output.bts,
+                    unreachable: false,
+                    reason: error.to_string(),
+                }
+            }));
+        }
         let next = self.io.block_on(self.receiver.recv())?;
         Some(next.map_err(|failure| TaskCause::Fetch {
             map_output: failure.map_output,

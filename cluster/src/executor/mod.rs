@@ -151,7 +151,8 @@ impl Executor {
             Some(bts) => (bts, ShuffleTarget::Remote(bts)),
             None => {
                 tokio::spawn(flicker_bts::service::serve(endpoint.clone(), store.clone()));
-                (endpoint.local_addr()?, ShuffleTarget::Local(store))
+                let address = endpoint.local_addr()?;
+                (address, ShuffleTarget::Local { store, address })
             }
         };
         let scheduler = Arc::new(SchedulerLink::default());
