@@ -44,6 +44,10 @@ impl FetchError {
     }
 }
 
+/// The largest block (stored bytes) decoded on the task that fetched it rather than on a
+/// blocking thread.
+const DECODE_IN_PLACE: u32 = 64 << 10;
+
 /// How long a BTS may take to answer a new connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -73,28 +77,36 @@ impl BtsClient {
         Ok(connection)
     }
 
-    /// Fetches partition `partition` of map output `id` from `bts`, checked and decompressed.
+    /// Fetches partition `partition` of each map output of `ids` from `bts` in one request,
+    /// checked and decompressed, in the order of `ids`. A failure names the position in `ids` of
+    /// the block it is about (for a broken stream, the first block not received).
     pub async fn fetch(
         &self,
         bts: SocketAddr,
-        id: &MapOutputId,
+        ids: &[MapOutputId],
         partition: u32,
-    ) -> Result<Vec<u8>, FetchError> {
-        let (mut send, mut recv) = self.connection(bts).await?.open().await?;
-        send.send(&BtsRequest::Fetch { id: id.clone(), partition }).await?;
-        send.finish()?;
-        match recv.recv::<BtsResponse>().await?.ok_or(TransportError::NoResponse)? {
-            BtsResponse::Block(header) => {
-                let bytes = recv.recv_bytes(u64::from(header.stored_len), u64::from(u32::MAX)).await?;
-                // Checking and decompressing is CPU work: off the task that drives the fetches,
-                // so it overlaps with receiving the next blocks.
-                let decoded = tokio::task::spawn_blocking(move || block::decode(&header, &bytes)).await;
-                let decoded = decoded
-                    .map_err(|e| FetchError::Unexpected { answer: format!("decoder stopped: {e}") })?;
-                Ok(decoded?)
+    ) -> Result<Vec<Vec<u8>>, (usize, FetchError)> {
+        let mut blocks = Vec::with_capacity(ids.len());
+        let fetched = async {
+            let (mut send, mut recv) = self.connection(bts).await?.open().await?;
+            send.send(&BtsRequest::Fetch { ids: ids.to_vec(), partition }).await?;
+            send.finish()?;
+            while blocks.len() < ids.len() {
+                match recv.recv::<BtsResponse>().await?.ok_or(TransportError::NoResponse)? {
+                    BtsResponse::Block(header) => {
+                        let bytes =
+                            recv.recv_bytes(u64::from(header.stored_len), u64::from(u32::MAX)).await?;
+                        blocks.push(decode(header, bytes).await?);
+                    }
+                    BtsResponse::Error(failure) => return Err(failure.into()),
+                    other => return Err(FetchError::Unexpected { answer: format!("{other:?}") }),
+                }
             }
-            BtsResponse::Error(failure) => Err(failure.into()),
-            other => Err(FetchError::Unexpected { answer: format!("{other:?}") }),
+            Ok(())
+        };
+        match fetched.await {
+            Ok(()) => Ok(blocks),
+            Err(error) => Err((blocks.len(), error)),
         }
     }
 
@@ -129,6 +141,17 @@ impl BtsClient {
             other => Err(FetchError::Unexpected { answer: format!("{other:?}") }),
         }
     }
+}
+
+/// Checks and decompresses a fetched block. A large block is CPU work: off the task that drives
+/// the fetches, so it overlaps with receiving the next blocks; a small one costs less than the
+/// hand-off.
+async fn decode(header: flicker_protocol::bts::BlockHeader, bytes: Vec<u8>) -> Result<Vec<u8>, FetchError> {
+    if header.stored_len <= DECODE_IN_PLACE {
+        return Ok(block::decode(&header, &bytes)?);
+    }
+    let decoded = tokio::task::spawn_blocking(move || block::decode(&header, &bytes)).await;
+    Ok(decoded.map_err(|e| FetchError::Unexpected { answer: format!("decoder stopped: {e}") })??)
 }
 
 /// How hard a reduce task may pull.
@@ -176,6 +199,49 @@ pub fn fetch_partition(
     receiver
 }
 
+/// Blocks asked of one BTS in one request, at most.
+const MAX_BATCH_BLOCKS: usize = 256;
+
+/// The blocks of one request: map outputs held by one BTS.
+#[derive(Debug)]
+struct Batch {
+    bts: SocketAddr,
+    ids: Vec<MapOutputId>,
+}
+
+impl Batch {
+    /// The map output of the block at `at` (a batch is never empty).
+    fn block(&self, at: usize) -> &MapOutputId {
+        &self.ids[at.min(self.ids.len() - 1)]
+    }
+
+    /// The failure of the block at `at`.
+    fn failure(&self, at: usize, error: FetchError) -> BlockFailure {
+        BlockFailure { map_output: self.block(at).clone(), bts: self.bts, error }
+    }
+}
+
+/// Groups `sources` into batches of one BTS's blocks, at most [`MAX_BATCH_BLOCKS`] blocks and
+/// `max_bytes` announced bytes each (a larger block goes alone), with their announced bytes;
+/// batches come in the order of their first block, so the sources' interleaving of nodes stays.
+fn batches(sources: Vec<(MapOutputId, SocketAddr, u64)>, max_bytes: u64) -> Vec<(Batch, u64)> {
+    let mut open: HashMap<SocketAddr, usize> = HashMap::new();
+    let mut batches: Vec<(Batch, u64)> = Vec::new();
+    for (id, bts, size) in sources {
+        match open.get(&bts).map(|&i| &mut batches[i]) {
+            Some((batch, bytes)) if batch.ids.len() < MAX_BATCH_BLOCKS && *bytes + size <= max_bytes => {
+                batch.ids.push(id);
+                *bytes += size;
+            }
+            _ => {
+                open.insert(bts, batches.len());
+                batches.push((Batch { bts, ids: vec![id] }, size));
+            }
+        }
+    }
+    batches
+}
+
 async fn drive(
     client: &BtsClient,
     partition: u32,
@@ -184,42 +250,88 @@ async fn drive(
     sender: &mpsc::Sender<Result<Vec<u8>, BlockFailure>>,
 ) -> Result<(), BlockFailure> {
     let start = Instant::now();
-    let blocks = sources.into_iter().map(|(id, bts, size)| ((id, bts), size)).collect();
-    let mut plan = FetchPlan::new(blocks, limits.max_in_flight.max(1), limits.max_bytes_in_flight);
+    let max_in_flight = limits.max_in_flight.max(1);
+    let batches = batches(sources, limits.max_bytes_in_flight / max_in_flight as u64);
+    let sizes = batches.iter().enumerate().map(|(i, (_, bytes))| (i, *bytes)).collect();
+    let mut plan = FetchPlan::new(sizes, max_in_flight, limits.max_bytes_in_flight);
     let mut running = FuturesUnordered::new();
     loop {
-        while let Some(key) = plan.next_to_start() {
-            running.push(async move {
-                let result = client.fetch(key.1, &key.0, partition).await;
-                (key, result)
-            });
+        while let Some(i) = plan.next_to_start() {
+            let batch = &batches[i].0;
+            running.push(async move { (i, client.fetch(batch.bts, &batch.ids, partition).await) });
         }
         if plan.is_done() {
             return Ok(());
         }
         let retry_at = plan.next_retry_at().map(|at| start + at);
         tokio::select! {
-            Some(((id, bts), result)) = running.next() => match result {
-                Ok(block) => {
-                    plan.finished(&(id, bts));
-                    if sender.send(Ok(block)).await.is_err() {
-                        return Ok(());
-                    }
-                }
-                Err(error) if error.is_retryable() => {
-                    let key = (id, bts);
-                    match plan.failed(&key, start.elapsed()) {
-                        Some(RetryDecision::Retry { attempt, at }) => {
-                            tracing::warn!(map_output = %key.0, %bts, %error, attempt, ?at, "retrying a block fetch");
+            Some((i, result)) = running.next() => {
+                let batch = &batches[i].0;
+                match result {
+                    Ok(blocks) => {
+                        plan.finished(&i);
+                        for block in blocks {
+                            if sender.send(Ok(block)).await.is_err() {
+                                return Ok(());
+                            }
                         }
-                        _ => return Err(BlockFailure { map_output: key.0, bts: key.1, error }),
                     }
+                    // Nothing of a failed batch was handed on: it is fetched again whole.
+                    Err((at, error)) if error.is_retryable() => match plan.failed(&i, start.elapsed()) {
+                        Some(RetryDecision::Retry { attempt, at: when }) => {
+                            let (map_output, bts, blocks) = (batch.block(at), batch.bts, batch.ids.len());
+                            tracing::warn!(%map_output, %bts, blocks, %error, attempt, ?when, "retrying a block fetch");
+                        }
+                        _ => return Err(batch.failure(at, error)),
+                    },
+                    Err((at, error)) => return Err(batch.failure(at, error)),
                 }
-                Err(error) => return Err(BlockFailure { map_output: id, bts, error }),
             },
             () = tokio::time::sleep_until(retry_at.unwrap_or(start)), if retry_at.is_some() => {
                 plan.ready_for_retry(start.elapsed() + Duration::from_millis(1));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flicker_protocol::ids::{JobId, StageId};
+
+    fn output(map_task: u32) -> MapOutputId {
+        MapOutputId { job: JobId("job-1".into()), stage: StageId(0), map_task }
+    }
+
+    fn bts(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    /// The batches as (port, map tasks, bytes).
+    fn grouped(sources: Vec<(MapOutputId, SocketAddr, u64)>, max_bytes: u64) -> Vec<(u16, Vec<u32>, u64)> {
+        batches(sources, max_bytes)
+            .into_iter()
+            .map(|(batch, bytes)| (batch.bts.port(), batch.ids.iter().map(|id| id.map_task).collect(), bytes))
+            .collect()
+    }
+
+    #[test]
+    fn blocks_are_batched_per_bts_in_the_order_of_their_first_block() {
+        let sources = (0..6).map(|n| (output(n), bts(1 + n as u16 % 2), 10)).collect();
+        assert_eq!(grouped(sources, 1 << 20), [(1, vec![0, 2, 4], 30), (2, vec![1, 3, 5], 30)]);
+    }
+
+    #[test]
+    fn a_batch_holds_at_most_its_bytes_and_blocks_but_a_large_block_goes_alone() {
+        let sizes = [40, 40, 40, 500, 10];
+        let sources = sizes.iter().enumerate().map(|(n, &size)| (output(n as u32), bts(1), size)).collect();
+        assert_eq!(
+            grouped(sources, 100),
+            [(1, vec![0, 1], 80), (1, vec![2], 40), (1, vec![3], 500), (1, vec![4], 10)]
+        );
+
+        let many = (0..MAX_BATCH_BLOCKS as u32 + 1).map(|n| (output(n), bts(1), 0)).collect();
+        let sizes: Vec<_> = grouped(many, 100).iter().map(|(_, ids, _)| ids.len()).collect();
+        assert_eq!(sizes, [MAX_BATCH_BLOCKS, 1]);
     }
 }

@@ -1,6 +1,6 @@
 //! The BTS's network service: answers fetch, put and remove requests from a [`ShuffleStore`].
 //!
-//! Each request arrives on its own stream. A fetch is answered with the block's header and its
+//! Each request arrives on its own stream. A fetch is answered with each block's header and its
 //! stored bytes as they are on disk (the fetcher verifies them); a put receives a map output block
 //! by block, verifying each before it is stored.
 
@@ -54,14 +54,25 @@ async fn handle(
 ) -> Result<(), TransportError> {
     let Some(request) = recv.recv::<BtsRequest>().await? else { return Ok(()) };
     match request {
-        BtsRequest::Fetch { id, partition } => {
-            let read = blocking(move || store.read_block(&id, partition)).await;
-            match read {
-                Ok((header, bytes)) => {
-                    send.send(&BtsResponse::Block(header)).await?;
-                    send.send_bytes(&bytes).await?;
+        BtsRequest::Fetch { ids, partition } => {
+            for id in ids {
+                // An output kept in memory is read in place: no disk, no hand-off.
+                let read = if store.holds_in_memory(&id) {
+                    store.read_block(&id, partition)
+                } else {
+                    let store = store.clone();
+                    blocking(move || store.read_block(&id, partition)).await
+                };
+                match read {
+                    Ok((header, bytes)) => {
+                        send.send(&BtsResponse::Block(header)).await?;
+                        send.send_bytes(&bytes).await?;
+                    }
+                    Err(error) => {
+                        send.send(&BtsResponse::Error(failure(&error))).await?;
+                        break;
+                    }
                 }
-                Err(error) => send.send(&BtsResponse::Error(failure(&error))).await?,
             }
         }
         BtsRequest::Put { id, partitions } => {

@@ -242,10 +242,15 @@ impl ShuffleStore {
         })
     }
 
+    /// Whether the map output is kept in memory: reading it then touches no disk, so an async
+    /// task may read it where it is rather than on a blocking thread.
+    pub fn holds_in_memory(&self, id: &MapOutputId) -> bool {
+        self.small.as_ref().is_some_and(|small| small.get(id).is_some())
+    }
+
     /// Whether the map output is stored here (in memory, or its file exists; it is not read).
     pub fn has_map_output(&self, id: &MapOutputId) -> bool {
-        self.small.as_ref().is_some_and(|small| small.get(id).is_some())
-            || self.path(id).is_ok_and(|path| path.is_file())
+        self.holds_in_memory(id) || self.path(id).is_ok_and(|path| path.is_file())
     }
 
     /// Deletes all map outputs of a job and returns the bytes freed; a job with nothing stored

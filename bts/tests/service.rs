@@ -31,6 +31,17 @@ async fn start() -> Bts {
     Bts { store, client, addr, _dir: dir }
 }
 
+/// One block, fetched by a request of its own.
+async fn fetch_one(bts: &Bts, id: MapOutputId, partition: u32) -> Result<Vec<u8>, FetchError> {
+    match bts.client.fetch(bts.addr, &[id], partition).await {
+        Ok(mut blocks) => Ok(blocks.remove(0)),
+        Err((at, error)) => {
+            assert_eq!(at, 0, "the failure is about the only block");
+            Err(error)
+        }
+    }
+}
+
 fn within<F: std::future::Future>(future: F) -> tokio::time::Timeout<F> {
     tokio::time::timeout(Duration::from_secs(20), future)
 }
@@ -41,9 +52,9 @@ async fn blocks_are_fetched_put_and_removed() {
         let bts = start().await;
         let big: Vec<u8> = (0..3_000_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
         bts.store.write_map_output(&id(0), &[b"alpha".to_vec(), Vec::new(), big.clone()]).unwrap();
-        assert_eq!(bts.client.fetch(bts.addr, &id(0), 0).await.unwrap(), b"alpha");
-        assert_eq!(bts.client.fetch(bts.addr, &id(0), 1).await.unwrap(), b"");
-        assert_eq!(bts.client.fetch(bts.addr, &id(0), 2).await.unwrap(), big);
+        assert_eq!(fetch_one(&bts, id(0), 0).await.unwrap(), b"alpha");
+        assert_eq!(fetch_one(&bts, id(0), 1).await.unwrap(), b"");
+        assert_eq!(fetch_one(&bts, id(0), 2).await.unwrap(), big);
 
         let info = bts.client.put(bts.addr, &id(1), &[b"x".to_vec(), b"yy".to_vec()]).await.unwrap();
         assert_eq!(info.raw_bytes, [1, 2]);
@@ -66,8 +77,8 @@ async fn a_block_damaged_on_disk_is_detected_by_the_fetcher() {
         let mut bytes = std::fs::read(&file).unwrap();
         bytes[0] ^= 0x40;
         std::fs::write(&file, bytes).unwrap();
-        assert_eq!(bts.client.fetch(bts.addr, &id(0), 1).await.unwrap(), b"second block");
-        let error = bts.client.fetch(bts.addr, &id(0), 0).await.unwrap_err();
+        assert_eq!(fetch_one(&bts, id(0), 1).await.unwrap(), b"second block");
+        let error = fetch_one(&bts, id(0), 0).await.unwrap_err();
         assert!(matches!(error, FetchError::Corrupt(_)), "{error:?}");
         assert!(!error.is_retryable());
     })
@@ -79,17 +90,35 @@ async fn a_block_damaged_on_disk_is_detected_by_the_fetcher() {
 async fn missing_map_outputs_and_partitions_are_typed_errors() {
     within(async {
         let bts = start().await;
-        let error = bts.client.fetch(bts.addr, &id(7), 0).await.unwrap_err();
+        let error = fetch_one(&bts, id(7), 0).await.unwrap_err();
         assert!(
             matches!(&error, FetchError::Remote(BtsFailure::NoSuchMapOutput { id: missing }) if *missing == id(7)),
             "{error:?}"
         );
         bts.store.write_map_output(&id(0), &[b"a".to_vec()]).unwrap();
-        let error = bts.client.fetch(bts.addr, &id(0), 5).await.unwrap_err();
+        let error = fetch_one(&bts, id(0), 5).await.unwrap_err();
         assert!(
             matches!(error, FetchError::Remote(BtsFailure::NoSuchPartition { partition: 5, partitions: 1, .. })),
             "{error:?}"
         );
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn one_request_fetches_the_blocks_of_several_map_outputs_in_order_up_to_a_missing_one() {
+    within(async {
+        let bts = start().await;
+        for map_task in 0..3 {
+            bts.store.write_map_output(&id(map_task), &[format!("block of {map_task}").into_bytes()]).unwrap();
+        }
+        let blocks = bts.client.fetch(bts.addr, &[id(2), id(0), id(1)], 0).await.unwrap();
+        assert_eq!(blocks, [b"block of 2".to_vec(), b"block of 0".to_vec(), b"block of 1".to_vec()]);
+
+        let (at, error) = bts.client.fetch(bts.addr, &[id(0), id(7), id(1)], 0).await.unwrap_err();
+        assert_eq!(at, 1, "the failure names the missing block's place");
+        assert!(matches!(error, FetchError::Remote(BtsFailure::NoSuchMapOutput { id: missing }) if missing == id(7)));
     })
     .await
     .unwrap();
@@ -117,7 +146,7 @@ async fn a_partition_is_fetched_from_every_map_output_and_a_lost_one_ends_it() {
         assert_eq!(got, expected);
 
         let mut with_lost = sources;
-        with_lost.push((id(99), bts.addr, 8));
+        with_lost.insert(10, (id(99), bts.addr, 8));
         let mut blocks = fetch_partition(bts.client.clone(), 0, with_lost, FetchLimits::default());
         let mut failure = None;
         while let Some(block) = blocks.recv().await {

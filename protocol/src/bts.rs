@@ -7,8 +7,8 @@
 //! block damaged on disk or on the way is caught by whoever fetched it.
 //!
 //! ```text
-//! Fetch { id, partition }   →  Block(header), then header.stored_len bytes
-//!                              | Error(failure)
+//! Fetch { ids, partition }  →  for each id in order: Block(header), then header.stored_len
+//!                              bytes | Error(failure), after which nothing more is sent
 //! Put { id, partitions }, then per partition: a BlockHeader frame and its stored_len bytes
 //!                           →  Stored(info) | Error(failure)
 //! RemoveJob { job }         →  Removed { bytes } | Error(failure)
@@ -42,10 +42,13 @@ pub struct MapOutputInfo {
 /// A request to a BTS.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BtsRequest {
-    /// Sends one partition of a map output. Answered by [`BtsResponse::Block`] and the block's bytes.
+    /// Sends one partition of each of several map outputs: a reduce task asks a BTS for all its
+    /// blocks there in a few requests rather than one each. Answered, in the order of `ids`, by
+    /// [`BtsResponse::Block`] and the block's bytes for each, up to the first block that cannot
+    /// be read, which is answered by [`BtsResponse::Error`] and ends the answer.
     Fetch {
-        /// The map output.
-        id: MapOutputId,
+        /// The map outputs.
+        ids: Vec<MapOutputId>,
         /// The reduce partition.
         partition: u32,
     },
@@ -152,7 +155,7 @@ mod tests {
     #[test]
     fn requests_round_trip_through_frames() {
         let requests = [
-            BtsRequest::Fetch { id: id(), partition: 3 },
+            BtsRequest::Fetch { ids: vec![id(), id()], partition: 3 },
             BtsRequest::Put { id: id(), partitions: 200 },
             BtsRequest::RemoveJob { job: JobId("job-7".into()) },
         ];

@@ -6,8 +6,9 @@
 //! 4-byte little-endian number on one stream, the accepting side answers with its own and closes.
 //! Both then report a mismatch that names both versions.
 
-/// The version of the protocol this build speaks (2: task metrics carry the spill counters).
-pub const PROTOCOL_VERSION: u32 = 2;
+/// The version of the protocol this build speaks (2: task metrics carry the spill counters; 3: a
+/// BTS fetch asks for the blocks of several map outputs).
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The ALPN protocol two processes of different versions agree on, to tell each other their
 /// versions and part.
