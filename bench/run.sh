@@ -7,7 +7,8 @@
 # native's; then shuffle fetch throughput from a BTS next to plain loopback TCP (default 512 MiB
 # per map output).
 # Also: how long creating an operator instance of a cached component takes, and scheduler
-# throughput on 10,000 tiny tasks (bench/scheduler.sh); last, many keys under a memory budget (60M
+# throughput on 10,000 tiny tasks with `flicker run` and on a loopback cluster of four executors
+# (`reference scheduler`); last, many keys under a memory budget (60M
 # lines of 25M stations, the aggregate limited to 256 MiB: native against `flicker run`).
 # Usage: bench/run.sh [LINES[,LINES...]] [RUNS] [MIB_PER_MAP_OUTPUT]
 #   e.g. bench/run.sh 1000000,5000000 3   (defaults: 10000000,50000000, 3 runs, 512 MiB)
@@ -24,7 +25,7 @@ echo
 echo
 "$target/release/bts" "${3:-512}" "${2:-3}"
 echo
-bench/scheduler.sh 10000 "${2:-3}"
+"$target/release/reference" scheduler 10000 "${2:-3}"
 echo
 # Many keys under a memory budget: 60M lines of 25M stations, the aggregate limited to 256 MiB.
 "$target/release/reference" keys 25000000 60000000 1 256MiB

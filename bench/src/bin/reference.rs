@@ -29,6 +29,16 @@
 //! `max` job on data drawn from that many stations, with the aggregate step's memory limit set:
 //! native against `flicker run`, whose map tasks then flush their partials and whose reduce tasks
 //! spill sorted runs (its summary says how often). The table gives the stations found.
+//!
+//! `reference scheduler [TASKS] [RUNS]` (defaults 10000 and 3) measures scheduler throughput: the
+//! `max` job over TASKS lines of 50 stations cut into splits of about one line, so about TASKS
+//! map tasks (one-line splits round to a few less) and 4 reduce tasks that each do almost
+//! nothing. What is measured is launching, running and reporting tasks, fetching their shuffle
+//! blocks and journaling them. Contenders, alternating for RUNS rounds after a warm-up round:
+//! `flicker run --workers 4` (one in-process executor of four slots) and `flicker submit --wait`
+//! to a loopback cluster of four executors of one slot each, processes of their own. Each run's
+//! result is checked against native's. The time is the job's own, from its summary (submission
+//! to commit, without starting the process).
 
 use anyhow::Context;
 use flicker_bench::{Process, median};
@@ -49,6 +59,10 @@ const STATIONS: usize = 413;
 const KEYS_MEMORY: &str = "256MiB";
 /// Executors of the loopback cluster.
 const EXECUTORS: usize = 3;
+/// Executors of the scheduler benchmark's loopback cluster, and `flicker run`'s workers there.
+const SCHEDULER_EXECUTORS: usize = 4;
+/// Stations of the scheduler benchmark's data.
+const SCHEDULER_STATIONS: usize = 50;
 /// Task slots of each executor.
 const EXECUTOR_SLOTS: u32 = 1;
 /// How long a cluster process may take to start listening, and the cluster to see its executors.
@@ -94,14 +108,18 @@ impl Job {
     }
 
     /// The manifest: `examples/max-temperature/job.toml` reading `readings.txt` beside it and
-    /// writing `out-JOB/`, with `std:stats` in place of `std:max` for [`Job::Stats`], and the
-    /// aggregate's memory limit set to `memory` if given.
-    fn manifest(self, memory: Option<&str>) -> anyhow::Result<String> {
+    /// writing `out-JOB/`, with `std:stats` in place of `std:max` for [`Job::Stats`], the
+    /// aggregate's memory limit set to `memory` and the source's split size to `split_size` if
+    /// given.
+    fn manifest(self, memory: Option<&str>, split_size: Option<u64>) -> anyhow::Result<String> {
         let mut manifest = include_str!("../../../examples/max-temperature/job.toml").to_owned();
         let mut edits = vec![
             ("url = \"data/\"", "url = \"readings.txt\"".to_owned()),
             ("url = \"out/\"", format!("url = \"out-{}/\"", self.name())),
         ];
+        if let Some(size) = split_size {
+            edits.push(("format = \"lines\"", format!("format = \"lines\"\nsplit_size = {size}")));
+        }
         if let Some(memory) = memory {
             edits.push(("partitions = ", format!("limits = {{ memory = \"{memory}\" }}\npartitions = ")));
         }
@@ -451,7 +469,7 @@ struct Setup {
     /// This binary, for the native contender.
     me: PathBuf,
     flicker: PathBuf,
-    /// `flicker run`'s workers: one per core.
+    /// `flicker run`'s workers: one per core (four for the scheduler benchmark).
     workers: usize,
     /// The flicker contenders' component cache.
     cache: PathBuf,
@@ -461,6 +479,29 @@ struct Setup {
     stations: usize,
     /// The aggregate step's memory limit, when set (`keys` mode).
     memory: Option<String>,
+}
+
+impl Setup {
+    /// `flicker run` with `workers` workers, on data of `stations` stations, the aggregate's
+    /// memory limited to `memory` if given; the flicker binary beside this one.
+    fn new(workers: usize, stations: usize, memory: Option<String>) -> anyhow::Result<Setup> {
+        let me = std::env::current_exe()?;
+        let flicker = me.with_file_name("flicker");
+        anyhow::ensure!(
+            flicker.exists(),
+            "build the flicker binary first: cargo build --release --bin flicker"
+        );
+        let data_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data");
+        Ok(Setup {
+            me,
+            flicker,
+            workers,
+            cache: data_dir.join("component-cache"),
+            data_dir,
+            stations,
+            memory,
+        })
+    }
 }
 
 /// One table: a job over one data file.
@@ -566,7 +607,7 @@ fn bench(
 ) -> anyhow::Result<()> {
     let dir = data.parent().context("the data file has a directory")?;
     let manifest = dir.join(format!("{}.toml", job.name()));
-    std::fs::write(&manifest, job.manifest(setup.memory.as_deref())?)?;
+    std::fs::write(&manifest, job.manifest(setup.memory.as_deref(), None)?)?;
 
     eprintln!(
         "{} on {rows} lines: starting a scheduler and {EXECUTORS} executors of {EXECUTOR_SLOTS} slot on 127.0.0.1",
@@ -654,6 +695,97 @@ fn bench(
     Ok(())
 }
 
+/// Scheduler throughput (see the module docs): the `max` job over `tasks` lines in one-line
+/// splits, `runs` counted rounds after a warm-up; prints each run and the medians.
+fn scheduler(setup: &Setup, tasks: u64, runs: usize) -> anyhow::Result<()> {
+    let dir = setup.data_dir.join(format!("scheduler-{tasks}"));
+    std::fs::create_dir_all(&dir)?;
+    let data = dir.join("readings.txt");
+    if !data.exists() {
+        generate(&data, tasks, SCHEDULER_STATIONS)?;
+    }
+    let size = std::fs::metadata(&data)?.len();
+    let manifest = dir.join("max.toml");
+    std::fs::write(&manifest, Job::Max.manifest(None, Some(size.div_ceil(tasks)))?)?;
+    eprintln!("scheduler: starting a scheduler and {SCHEDULER_EXECUTORS} executors of 1 slot on 127.0.0.1");
+    let cluster_dir = setup.data_dir.join("cluster");
+    let cluster = Cluster::start(&setup.flicker, &cluster_dir, &setup.cache, SCHEDULER_EXECUTORS, 1)?;
+    let table = Table { job: Job::Max, data: &data, manifest, out: dir.join("out-max"), cluster: &cluster };
+    let native = Contender { name: "native", label: "native".into(), engine: Engine::Native };
+    let (_, expected) = native.run(setup, &table)?;
+    let contenders = [
+        Contender {
+            name: "flicker run",
+            label: format!("flicker run, {} workers (one executor)", setup.workers),
+            engine: Engine::FlickerRun,
+        },
+        Contender {
+            name: "cluster",
+            label: format!("flicker submit, {SCHEDULER_EXECUTORS} executors × 1 slot (loopback)"),
+            engine: Engine::Cluster,
+        },
+    ];
+    let mut counted: Vec<Vec<(Duration, u64)>> = vec![Vec::new(); contenders.len()];
+    for round in 0..runs + 1 {
+        let mut progress = Vec::new();
+        for (contender, counted) in contenders.iter().zip(&mut counted) {
+            let (sample, results) =
+                contender.run(setup, &table).with_context(|| format!("{} failed", contender.label))?;
+            check(Job::Max, &expected, &results)
+                .with_context(|| format!("{} gave a wrong result", contender.label))?;
+            let (time, tasks) = job_time_and_tasks(&sample.stdout)
+                .with_context(|| format!("{} printed no job summary:\n{}", contender.label, sample.stdout))?;
+            progress.push(format!("{} {tasks} tasks in {:.2} s", contender.name, time.as_secs_f64()));
+            if round > 0 {
+                counted.push((time, tasks));
+            }
+        }
+        let warm_up = if round == 0 { " (warm-up)" } else { "" };
+        eprintln!("round {round}{warm_up}: {}", progress.join(", "));
+    }
+    drop(cluster);
+    std::fs::remove_dir_all(&cluster_dir)
+        .with_context(|| format!("cannot remove {}", cluster_dir.display()))?;
+
+    println!(
+        "scheduler throughput: the `max` job over {tasks} lines in one-line splits, median of {runs} runs"
+    );
+    println!("| contender | tasks | job time | tasks/s | per task | range of the runs |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (contender, counted) in contenders.iter().zip(&counted) {
+        let tasks = counted[0].1;
+        let rate = |time: Duration| tasks as f64 / time.as_secs_f64();
+        let times: Vec<Duration> = counted.iter().map(|(time, _)| *time).collect();
+        let (fastest, slowest) = (times.iter().min(), times.iter().max());
+        let time = median(times.clone());
+        println!(
+            "| {} | {tasks} | {:.2} s | {:.0} | {:.3} ms | {:.0}–{:.0} tasks/s |",
+            contender.label,
+            time.as_secs_f64(),
+            rate(time),
+            1000.0 * time.as_secs_f64() / tasks as f64,
+            slowest.map_or(0.0, |t| rate(*t)),
+            fastest.map_or(0.0, |t| rate(*t)),
+        );
+    }
+    println!();
+    Ok(())
+}
+
+/// The job's time and its number of tasks, from a flicker job summary: `job "…" (…) succeeded in
+/// 1.23 s` and `stages 2, tasks 9329, task time …`.
+fn job_time_and_tasks(summary: &str) -> Option<(Duration, u64)> {
+    let word_after = |line: &str, word: &str| {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let at = words.iter().position(|w| *w == word)?;
+        words.get(at + 1).map(|w| w.trim_end_matches(',').to_owned())
+    };
+    let ended = summary.lines().find(|line| line.contains(" succeeded in "))?;
+    let seconds: f64 = word_after(ended, "in")?.parse().ok()?;
+    let tasks = summary.lines().find_map(|line| word_after(line, "tasks")?.parse().ok())?;
+    Some((Duration::from_secs_f64(seconds), tasks))
+}
+
 /// The peers' Python when `bench/peers.sh` has installed them, with the versions it installed.
 fn peers_python() -> Option<(PathBuf, String)> {
     let tools = std::env::var_os("FLICKER_TOOLS_DIR")
@@ -670,6 +802,13 @@ fn main() -> anyhow::Result<()> {
     if args.first().map(String::as_str) == Some("native") {
         let [_, job, file] = &args[..] else { anyhow::bail!("usage: reference native max|stats FILE") };
         return Job::parse(job)?.native(Path::new(file));
+    }
+    if args.first().map(String::as_str) == Some("scheduler") {
+        let usage = "usage: reference scheduler [TASKS] [RUNS]";
+        let tasks = args.get(1).map_or(Ok(10_000), |a| a.replace('_', "").parse()).context(usage)?;
+        let runs = args.get(2).map_or(Ok(3), |a| a.parse()).context(usage)?;
+        anyhow::ensure!(tasks > 0 && runs > 0, "{usage}: TASKS and RUNS must be at least 1");
+        return scheduler(&Setup::new(SCHEDULER_EXECUTORS, SCHEDULER_STATIONS, None)?, tasks, runs);
     }
     // `keys STATIONS LINES [RUNS] [MEMORY]`: many keys under a memory budget, one run by default.
     let keys = args.first().map(String::as_str) == Some("keys");
@@ -694,13 +833,8 @@ fn main() -> anyhow::Result<()> {
     };
     let runs: usize = positional.get(1).map_or(Ok(default_runs), |a| a.parse())?;
     anyhow::ensure!(runs > 0, "RUNS must be at least 1");
-    let me = std::env::current_exe()?;
-    let flicker = me.with_file_name("flicker");
-    anyhow::ensure!(flicker.exists(), "build the flicker binary first: cargo build --release --bin flicker");
     let workers = std::thread::available_parallelism().map_or(2, usize::from);
-    let data_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data");
-    let setup =
-        Setup { me, flicker, workers, cache: data_dir.join("component-cache"), data_dir, stations, memory };
+    let setup = Setup::new(workers, stations, memory)?;
 
     // Every data file first, so that generating one does not disturb the runs of another.
     let mut files = Vec::new();

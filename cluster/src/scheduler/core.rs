@@ -233,17 +233,21 @@ impl SchedulerCore {
 
     /// Assigns runnable tasks to free slots: jobs first come first served, each task to the
     /// executor that already holds the job's components, then the least loaded (so load
-    /// spreads), then by name.
+    /// spreads), then by name. While a job's tasks are short ([`JobRun::tasks_are_short`]),
+    /// each executor also gets one task beyond its slots, which waits there for a slot: its
+    /// slots then go from one task to the next without idling for the report's round trip to
+    /// the scheduler (as Dask's worker saturation does).
     pub fn schedule(&mut self) -> Vec<Action> {
         let mut actions = Vec::new();
         for id in &self.order {
             let Some(job) = self.jobs.get_mut(id) else { continue };
             let plugins = job.plugins();
+            let queued = u32::from(job.tasks_are_short());
             // Runnable tasks are taken a slot's worth at a time; `skipped` counts those at the
             // front that no executor may take now (launched ones leave the runnable set).
             let mut skipped = 0;
             loop {
-                let free = self.members.available().count();
+                let free = self.members.available(queued).count();
                 if free == 0 {
                     return actions;
                 }
@@ -253,7 +257,8 @@ impl SchedulerCore {
                 }
                 for (position, index) in candidates {
                     let avoid = job.failed_on(position, index);
-                    let Some(executor) = pick_executor(&self.members, &plugins, job.excluded(), &avoid)
+                    let Some(executor) =
+                        pick_executor(&self.members, queued, &plugins, job.excluded(), &avoid)
                     else {
                         skipped += 1;
                         continue;
@@ -295,18 +300,20 @@ impl SchedulerCore {
     }
 }
 
-/// The executor a task of a job using `plugins` should go to, if a suitable one has a free slot:
-/// never one `excluded` from the job; not one in `avoid` (where the task failed) while another
-/// alive executor could take it, even if that one is busy now.
+/// The executor a task of a job using `plugins` should go to, if a suitable one can take it
+/// (with `queued` tasks beyond its slots): never one `excluded` from the job; not one in `avoid`
+/// (where the task failed) while another alive executor could take it, even if that one is busy
+/// now.
 fn pick_executor(
     members: &Membership,
+    queued: u32,
     plugins: &[PluginDigest],
     excluded: &BTreeSet<ExecutorId>,
     avoid: &BTreeSet<ExecutorId>,
 ) -> Option<ExecutorId> {
     let prefer_others = members.alive().any(|e| !excluded.contains(e) && !avoid.contains(e));
     members
-        .available()
+        .available(queued)
         .filter(|(id, _)| !(excluded.contains(*id) || prefer_others && avoid.contains(*id)))
         .min_by_key(|(id, m)| {
             let lacks_plugins = !plugins.iter().all(|p| m.plugins.contains(p));
@@ -389,14 +396,23 @@ mod tests {
             .collect()
     }
 
-    fn succeed(core: &mut SchedulerCore, (executor, spec): &(ExecutorId, TaskSpec)) -> Vec<Action> {
+    fn succeed(core: &mut SchedulerCore, launch: &(ExecutorId, TaskSpec)) -> Vec<Action> {
+        succeed_in(core, launch, 0)
+    }
+
+    /// Reports the launch's success after `task_ms` of running.
+    fn succeed_in(
+        core: &mut SchedulerCore,
+        (executor, spec): &(ExecutorId, TaskSpec),
+        task_ms: u64,
+    ) -> Vec<Action> {
         let output = match spec.input {
             TaskInput::Split { .. } => TaskOutput::MapOutput { partition_bytes: vec![5, 6] },
             TaskInput::Partition { partition, .. } => {
                 TaskOutput::Part { name: format!("part-{partition:05}.csv"), size: 1, attempt: spec.attempt }
             }
         };
-        let metrics = TaskMetrics { rows_in: 1, ..TaskMetrics::default() };
+        let metrics = TaskMetrics { rows_in: 1, task_ms, ..TaskMetrics::default() };
         core.report(&spec.task, spec.attempt, executor, TaskReport::Succeeded { metrics, output }, secs(1))
     }
 
@@ -435,6 +451,24 @@ mod tests {
         assert_eq!(status.state, JobState::Succeeded);
         assert_eq!(status.metrics.rows_in, 5);
         assert_eq!(status.tasks_by_executor.iter().map(|(_, n)| n).sum::<u32>(), 5);
+    }
+
+    #[test]
+    fn executors_get_one_task_beyond_their_slots_once_tasks_prove_short() {
+        use super::super::job_run::{SHORT_TASK, SHORT_TASK_EVIDENCE};
+        let short = SHORT_TASK.as_millis() as u64 - 1;
+        for (task_ms, queued) in [(short, 1), (SHORT_TASK.as_millis() as u64, 0)] {
+            let mut core = cluster(&[("a", 2), ("b", 1)]);
+            let mut running = launches(&core.submit(job("j", 40, 1)));
+            assert_eq!(running.len(), 3, "slots only, before any task ended");
+            for _ in 0..SHORT_TASK_EVIDENCE {
+                let done = running.remove(0);
+                running.extend(launches(&succeed_in(&mut core, &done, task_ms)));
+            }
+            assert_eq!(running.len(), 3 + 2 * queued, "tasks of {task_ms} ms");
+            let on_a = running.iter().filter(|(e, _)| e.0 == "a").count();
+            assert_eq!(on_a, 2 + queued, "tasks of {task_ms} ms");
+        }
     }
 
     #[test]

@@ -30,6 +30,12 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// A task shorter than this, on average, is short (see [`JobRun::tasks_are_short`]).
+pub const SHORT_TASK: Duration = Duration::from_millis(50);
+
+/// The succeeded tasks a job needs before its tasks count as short.
+pub const SHORT_TASK_EVIDENCE: u64 = 8;
+
 /// Where one task is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TaskState {
@@ -477,6 +483,15 @@ impl JobRun {
             }
             _ => None,
         }
+    }
+
+    /// Whether the job's tasks are short: those that succeeded (at least
+    /// [`SHORT_TASK_EVIDENCE`]) ran for less than [`SHORT_TASK`] on average. A report's round
+    /// trip to the scheduler is then a large part of a task's time.
+    pub fn tasks_are_short(&self) -> bool {
+        let done: u64 = self.tasks_by_executor.values().map(|&n| u64::from(n)).sum();
+        done >= SHORT_TASK_EVIDENCE
+            && u128::from(self.metrics.task_ms) < u128::from(done) * SHORT_TASK.as_millis()
     }
 
     /// Records a successful attempt: its metrics, and where its output is.

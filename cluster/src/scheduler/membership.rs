@@ -29,9 +29,10 @@ pub struct Member {
 }
 
 impl Member {
-    /// Whether it can take another task.
-    pub fn has_free_slot(&self) -> bool {
-        self.state == NodeState::Alive && self.running < self.registration.slots
+    /// Whether it can take another task, given `queued` tasks beyond its slots (which wait on
+    /// the executor for a slot).
+    pub fn can_take(&self, queued: u32) -> bool {
+        self.state == NodeState::Alive && self.running < self.registration.slots.saturating_add(queued)
     }
 }
 
@@ -131,9 +132,9 @@ impl Membership {
         self.members.iter().filter(|(_, m)| m.state == NodeState::Alive).map(|(id, _)| id)
     }
 
-    /// Alive members with a free slot.
-    pub fn available(&self) -> impl Iterator<Item = (&ExecutorId, &Member)> {
-        self.members.iter().filter(|(_, m)| m.has_free_slot())
+    /// Alive members that can take another task, given `queued` tasks beyond their slots.
+    pub fn available(&self, queued: u32) -> impl Iterator<Item = (&ExecutorId, &Member)> {
+        self.members.iter().filter(move |(_, m)| m.can_take(queued))
     }
 
     /// Task slots of the alive members.
@@ -205,12 +206,16 @@ pub(crate) mod tests {
         let mut members = Membership::new(secs(10));
         members.register(registration("a", 1), "127.0.0.1:5000".parse().unwrap(), secs(0));
         let a = ExecutorId("a".into());
-        assert_eq!(members.available().count(), 1);
+        assert_eq!(members.available(0).count(), 1);
         members.task_started(&a, &[PluginDigest::of(b"x")]);
-        assert_eq!(members.available().count(), 0);
+        assert_eq!(members.available(0).count(), 0);
+        assert_eq!(members.available(1).count(), 1, "one task may wait for its slot");
+        members.task_started(&a, &[]);
+        assert_eq!(members.available(1).count(), 0);
+        members.task_ended(&a);
         assert!(members.get(&a).unwrap().plugins.contains(&PluginDigest::of(b"x")));
         members.task_ended(&a);
-        assert_eq!(members.available().count(), 1);
+        assert_eq!(members.available(0).count(), 1);
         assert_eq!(members.alive_slots(), 1);
         assert!(members.lose(&a));
         assert_eq!(members.alive_slots(), 0);
