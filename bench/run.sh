@@ -8,8 +8,8 @@
 # per map output).
 # Also: how long creating an operator instance of a cached component takes, and scheduler
 # throughput on 10,000 tiny tasks with `flicker run` and on a loopback cluster of four executors
-# (`reference scheduler`); last, many keys under a memory budget (60M
-# lines of 25M stations, the aggregate limited to 256 MiB: native against `flicker run`).
+# (`reference scheduler`); last, many keys under a memory budget (60M lines of 25M stations, the
+# aggregate limited to 256 MiB: native against `flicker run`).
 # Usage: bench/run.sh [LINES[,LINES...]] [RUNS] [MIB_PER_MAP_OUTPUT]
 #   e.g. bench/run.sh 1000000,5000000 3   (defaults: 10000000,50000000, 3 runs, 512 MiB)
 set -euo pipefail
