@@ -321,3 +321,52 @@ impl BlockSource for FetchedBlocks<'_> {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn output(map_task: u32) -> MapOutputId {
+        MapOutputId { job: JobId("job-1".into()), stage: StageId(0), map_task }
+    }
+
+    #[test]
+    fn blocks_held_here_are_read_from_the_store_and_a_damaged_one_names_its_map_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ShuffleStore::with_memory(dir.path(), 1 << 20);
+        for map_task in 0..2 {
+            store
+                .write_map_output(&output(map_task), &[format!("block of {map_task}").into_bytes()])
+                .unwrap();
+        }
+        assert!(store.damage(&output(1)).unwrap());
+        let here: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        let locations: Vec<_> =
+            (0..2).map(|m| MapOutputLocation { id: output(m), bts: here, bytes: 10 }).collect();
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        // Nothing is fetched from elsewhere: the fetcher's channel is closed.
+        let (_, receiver) = mpsc::channel(1);
+        let local = locations.iter().map(|location| (&store, location)).collect::<Vec<_>>();
+        let mut blocks =
+            FetchedBlocks { local: local.into_iter(), partition: 0, receiver, io: runtime.handle() };
+
+        assert_eq!(blocks.next_block().unwrap().unwrap(), b"block of 0");
+        match blocks.next_block() {
+            Some(Err(TaskCause::Fetch { map_output, bts, unreachable: false, .. })) => {
+                assert_eq!((map_output, bts), (output(1), here))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(blocks.next_block().is_none());
+    }
+
+    #[test]
+    fn only_the_blocks_of_this_process_bts_are_local() {
+        let store = Arc::new(ShuffleStore::new(tempfile::tempdir().unwrap().path()));
+        let here: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        let local = ShuffleTarget::Local { store, address: here };
+        assert!(local.local_store(here).is_some());
+        assert!(local.local_store("127.0.0.1:7001".parse().unwrap()).is_none());
+        assert!(ShuffleTarget::Remote(here).local_store(here).is_none());
+    }
+}
