@@ -618,33 +618,21 @@ fn bench(
     let table =
         Table { job, data, manifest, out: dir.join(format!("out-{}", job.name())), cluster: &cluster };
 
-    let mut counted: Vec<Runs> = contenders.iter().map(|_| Runs::default()).collect();
-    let mut expected: Option<Results> = None;
-    for round in 0..runs + 1 {
-        let mut progress = Vec::new();
-        for (contender, counted) in contenders.iter().zip(&mut counted) {
-            let (sample, results) =
-                contender.run(setup, &table).with_context(|| format!("{} failed", contender.label))?;
-            match &expected {
-                Some(expected) => check(job, expected, &results)
-                    .with_context(|| format!("{} gave a wrong result for {}", contender.label, job.name()))?,
-                None => expected = Some(results),
-            }
-            progress.push(format!("{} {:.2} s", contender.name, sample.wall.as_secs_f64()));
-            // `flicker run`'s summary says whether its aggregate spilled.
-            if let Some(spilled) = sample.stdout.lines().find(|line| line.trim_start().starts_with("spilled"))
-            {
-                progress.push(format!("({})", spilled.trim()));
-            }
-            // The first round warms the page cache and the component cache; it is not counted.
-            if round > 0 {
-                counted.walls.push(sample.wall);
-                counted.rss_kib = counted.rss_kib.max(sample.rss_kib.unwrap_or(0));
-            }
-        }
-        let warm_up = if round == 0 { " (warm-up)" } else { "" };
-        eprintln!("round {round}{warm_up}: {}", progress.join(", "));
-    }
+    let (samples, expected) = rounds(setup, contenders, &table, runs, None, |contender, sample| {
+        let wall = format!("{} {:.2} s", contender.name, sample.wall.as_secs_f64());
+        // `flicker run`'s summary says whether its aggregate spilled.
+        Ok(match sample.stdout.lines().find(|line| line.trim_start().starts_with("spilled")) {
+            Some(spilled) => format!("{wall} ({})", spilled.trim()),
+            None => wall,
+        })
+    })?;
+    let counted: Vec<Runs> = samples
+        .iter()
+        .map(|samples| Runs {
+            walls: samples.iter().map(|sample| sample.wall).collect(),
+            rss_kib: samples.iter().filter_map(|sample| sample.rss_kib).max().unwrap_or(0),
+        })
+        .collect();
     let cluster_rss_kib = cluster.peak_rss_kib()?;
     drop(cluster);
     // The cluster's files (certificates, state, shuffle output) are of no use after the table.
@@ -657,7 +645,7 @@ fn bench(
     };
     let native = median_of(|e| matches!(e, Engine::Native)).context("no native contender")?;
     let flicker_run = median_of(|e| matches!(e, Engine::FlickerRun)).context("no flicker run contender")?;
-    let stations = expected.map_or(0, |results| results.len());
+    let stations = expected.len();
     println!(
         "reference job with `std:{}` ({} per station), {rows} lines, {stations} stations, median of {runs} runs (page cache warm)",
         job.name(),
@@ -725,24 +713,10 @@ fn scheduler(setup: &Setup, tasks: u64, runs: usize) -> anyhow::Result<()> {
             engine: Engine::Cluster,
         },
     ];
-    let mut counted: Vec<Vec<(Duration, u64)>> = vec![Vec::new(); contenders.len()];
-    for round in 0..runs + 1 {
-        let mut progress = Vec::new();
-        for (contender, counted) in contenders.iter().zip(&mut counted) {
-            let (sample, results) =
-                contender.run(setup, &table).with_context(|| format!("{} failed", contender.label))?;
-            check(Job::Max, &expected, &results)
-                .with_context(|| format!("{} gave a wrong result", contender.label))?;
-            let (time, tasks) = job_time_and_tasks(&sample.stdout)
-                .with_context(|| format!("{} printed no job summary:\n{}", contender.label, sample.stdout))?;
-            progress.push(format!("{} {tasks} tasks in {:.2} s", contender.name, time.as_secs_f64()));
-            if round > 0 {
-                counted.push((time, tasks));
-            }
-        }
-        let warm_up = if round == 0 { " (warm-up)" } else { "" };
-        eprintln!("round {round}{warm_up}: {}", progress.join(", "));
-    }
+    let (samples, _) = rounds(setup, &contenders, &table, runs, Some(expected), |contender, sample| {
+        let (time, tasks) = job_time_and_tasks(contender, sample)?;
+        Ok(format!("{} {tasks} tasks in {:.2} s", contender.name, time.as_secs_f64()))
+    })?;
     drop(cluster);
     std::fs::remove_dir_all(&cluster_dir)
         .with_context(|| format!("cannot remove {}", cluster_dir.display()))?;
@@ -752,38 +726,83 @@ fn scheduler(setup: &Setup, tasks: u64, runs: usize) -> anyhow::Result<()> {
     );
     println!("| contender | tasks | job time | tasks/s | per task | range of the runs |");
     println!("|---|---:|---:|---:|---:|---:|");
-    for (contender, counted) in contenders.iter().zip(&counted) {
+    for (contender, samples) in contenders.iter().zip(&samples) {
+        let counted = samples
+            .iter()
+            .map(|sample| job_time_and_tasks(contender, sample))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let tasks = counted[0].1;
         let rate = |time: Duration| tasks as f64 / time.as_secs_f64();
-        let times: Vec<Duration> = counted.iter().map(|(time, _)| *time).collect();
-        let (fastest, slowest) = (times.iter().min(), times.iter().max());
-        let time = median(times.clone());
+        let mut times: Vec<Duration> = counted.iter().map(|(time, _)| *time).collect();
+        times.sort();
+        let (fastest, slowest) = (times[0], times[times.len() - 1]);
+        let time = median(times);
         println!(
             "| {} | {tasks} | {:.2} s | {:.0} | {:.3} ms | {:.0}–{:.0} tasks/s |",
             contender.label,
             time.as_secs_f64(),
             rate(time),
             1000.0 * time.as_secs_f64() / tasks as f64,
-            slowest.map_or(0.0, |t| rate(*t)),
-            fastest.map_or(0.0, |t| rate(*t)),
+            rate(slowest),
+            rate(fastest),
         );
     }
     println!();
     Ok(())
 }
 
-/// The job's time and its number of tasks, from a flicker job summary: `job "…" (…) succeeded in
-/// 1.23 s` and `stages 2, tasks 9329, task time …`.
-fn job_time_and_tasks(summary: &str) -> Option<(Duration, u64)> {
+/// The job's time and its number of tasks, from the job summary a flicker contender printed:
+/// `job "…" (…) succeeded in 1.23 s` and `stages 2, tasks 9329, task time …`.
+fn job_time_and_tasks(contender: &Contender, sample: &Sample) -> anyhow::Result<(Duration, u64)> {
     let word_after = |line: &str, word: &str| {
         let words: Vec<&str> = line.split_whitespace().collect();
         let at = words.iter().position(|w| *w == word)?;
         words.get(at + 1).map(|w| w.trim_end_matches(',').to_owned())
     };
-    let ended = summary.lines().find(|line| line.contains(" succeeded in "))?;
-    let seconds: f64 = word_after(ended, "in")?.parse().ok()?;
-    let tasks = summary.lines().find_map(|line| word_after(line, "tasks")?.parse().ok())?;
-    Some((Duration::from_secs_f64(seconds), tasks))
+    let summary = &sample.stdout;
+    let parsed = || {
+        let ended = summary.lines().find(|line| line.contains(" succeeded in "))?;
+        let seconds: f64 = word_after(ended, "in")?.parse().ok()?;
+        let tasks = summary.lines().find_map(|line| word_after(line, "tasks")?.parse().ok())?;
+        Some((Duration::from_secs_f64(seconds), tasks))
+    };
+    parsed().with_context(|| format!("{} printed no job summary:\n{summary}", contender.label))
+}
+
+/// Runs every contender on `table` in turns: a warm-up round, which warms the page cache and the
+/// component cache and is not counted, then `runs` counted rounds. Each result is checked against
+/// `expected`, or, without one, against the first contender's first result. `describe` says what
+/// a run's progress line shows of it. Returns each contender's counted samples and the result
+/// they were checked against.
+fn rounds(
+    setup: &Setup,
+    contenders: &[Contender],
+    table: &Table,
+    runs: usize,
+    mut expected: Option<Results>,
+    describe: impl Fn(&Contender, &Sample) -> anyhow::Result<String>,
+) -> anyhow::Result<(Vec<Vec<Sample>>, Results)> {
+    let mut counted: Vec<Vec<Sample>> = contenders.iter().map(|_| Vec::new()).collect();
+    for round in 0..runs + 1 {
+        let mut progress = Vec::new();
+        for (contender, counted) in contenders.iter().zip(&mut counted) {
+            let (sample, results) =
+                contender.run(setup, table).with_context(|| format!("{} failed", contender.label))?;
+            match &expected {
+                Some(expected) => check(table.job, expected, &results).with_context(|| {
+                    format!("{} gave a wrong result for {}", contender.label, table.job.name())
+                })?,
+                None => expected = Some(results),
+            }
+            progress.push(describe(contender, &sample)?);
+            if round > 0 {
+                counted.push(sample);
+            }
+        }
+        let warm_up = if round == 0 { " (warm-up)" } else { "" };
+        eprintln!("round {round}{warm_up}: {}", progress.join(", "));
+    }
+    Ok((counted, expected.context("no contender ran")?))
 }
 
 /// The peers' Python when `bench/peers.sh` has installed them, with the versions it installed.
