@@ -11,6 +11,7 @@ use flicker_transport::Identity;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 /// The client flags every command shares.
 #[derive(clap::Args)]
@@ -38,6 +39,10 @@ impl ClientArgs {
 pub struct SubmitArgs {
     /// The job manifest (TOML); plugin files it names are uploaded unless the scheduler has them.
     manifest: PathBuf,
+    /// The value of the manifest's `${NAME}` placeholders, over the default in its [params]
+    /// (repeatable; the last one of a name wins).
+    #[arg(short = 'p', long = "param", visible_alias = "conf", value_name = "NAME=VALUE")]
+    params: Vec<flicker_manifest::Param>,
     /// Follow the job with live progress until it ends; exit 0 only if it succeeded.
     #[arg(long)]
     wait: bool,
@@ -47,8 +52,12 @@ pub struct SubmitArgs {
 
 #[derive(clap::Args)]
 pub struct StatusArgs {
-    /// The job (default: every job).
+    /// The job to show in detail (default: every job, one line each).
     job: Option<String>,
+    /// Follow the job with live progress until it ends, as `submit --wait` does; exit 0 only if
+    /// it succeeded.
+    #[arg(long, requires = "job")]
+    wait: bool,
     #[command(flatten)]
     client: ClientArgs,
 }
@@ -70,7 +79,7 @@ pub struct NodesArgs {
 pub fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     start_tokio()?.block_on(async {
         let client = args.client.connect().await?;
-        let job = client.submit(&args.manifest, None).await?;
+        let job = client.submit(&args.manifest, &args.params, None).await?;
         if !args.wait {
             match args.client.output {
                 OutputFormat::Json => report::json(&serde_json::json!({ "job": job }))?,
@@ -78,29 +87,64 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
             }
             return Ok(ExitCode::SUCCESS);
         }
+        // Listening before the job id is out: a Ctrl-C at any moment from then on is caught.
+        let interrupt = interrupt_signal()?;
         eprintln!("submitted {job}");
-        let mut progress = Progress::new();
-        let status = client.watch(&job, |status| progress.show(status)).await?;
-        progress.finish();
-        match args.client.output {
-            OutputFormat::Json => report::json(&status)?,
-            OutputFormat::Text => report::print(|out| report::summary(out, &status))?,
-        }
-        match &status.state {
-            JobState::Succeeded => Ok(ExitCode::SUCCESS),
-            JobState::Failed { cause } => anyhow::bail!("job {:?} ({job}) failed: {cause}", status.name),
-            _ => anyhow::bail!("job {:?} ({job}) was cancelled", status.name),
-        }
+        follow(&client, &job, args.client.output, interrupt).await
     })
+}
+
+/// SIGINT (Ctrl-C), caught from now on.
+fn interrupt_signal() -> anyhow::Result<Signal> {
+    signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")
+}
+
+/// Follows `job` with live progress to its end and prints its summary; exits 0 only if it
+/// succeeded. Ctrl-C (`interrupt`) stops following (the job goes on) and says how to cancel it
+/// or follow it again.
+async fn follow(
+    client: &Client,
+    job: &JobId,
+    output: OutputFormat,
+    mut interrupt: Signal,
+) -> anyhow::Result<ExitCode> {
+    let mut progress = Progress::new();
+    let status = tokio::select! {
+        status = client.watch(job, |status| progress.show(status)) => status?,
+        _ = interrupt.recv() => {
+            progress.finish();
+            eprintln!(
+                "stopped following {job}; it goes on running.\n  follow it again: flicker status {job} --wait\n  cancel it:       flicker cancel {job}"
+            );
+            return Ok(ExitCode::from(130));
+        }
+    };
+    progress.finish();
+    match output {
+        OutputFormat::Json => report::json(&status)?,
+        OutputFormat::Text => report::print(|out| report::summary(out, &status))?,
+    }
+    match &status.state {
+        JobState::Succeeded => Ok(ExitCode::SUCCESS),
+        JobState::Failed { cause } => anyhow::bail!("job {:?} ({job}) failed: {cause}", status.name),
+        _ => anyhow::bail!("job {:?} ({job}) was cancelled", status.name),
+    }
 }
 
 pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     start_tokio()?.block_on(async {
         let client = args.client.connect().await?;
-        let jobs = client.status(args.job.map(JobId)).await?;
-        match args.client.output {
-            OutputFormat::Json => report::json(&jobs)?,
-            OutputFormat::Text => report::print(|out| report::jobs(out, &jobs))?,
+        let job = args.job.map(JobId);
+        if let (true, Some(job)) = (args.wait, &job) {
+            return follow(&client, job, args.client.output, interrupt_signal()?).await;
+        }
+        let jobs = client.status(job.clone()).await?;
+        match (args.client.output, job) {
+            (OutputFormat::Json, _) => report::json(&jobs)?,
+            (OutputFormat::Text, None) => report::print(|out| report::jobs(out, &jobs))?,
+            (OutputFormat::Text, Some(_)) => {
+                report::print(|out| jobs.iter().try_for_each(|job| report::job_details(out, job)))?
+            }
         }
         Ok(ExitCode::SUCCESS)
     })
@@ -110,6 +154,7 @@ pub fn cancel(args: CancelArgs) -> anyhow::Result<ExitCode> {
     start_tokio()?.block_on(async {
         let client = args.client.connect().await?;
         let job = JobId(args.job);
+        // A job that has ended already is refused: the error says how it ended.
         client.cancel(job.clone()).await?;
         match args.client.output {
             OutputFormat::Json => report::json(&serde_json::json!({ "job": job, "cancelled": true }))?,
@@ -165,14 +210,7 @@ impl Progress {
             bar.set_message(format!("{} running  {}", stage.running, stage.description));
         }
         if let Some(totals) = &self.totals {
-            let m = &status.metrics;
-            totals.set_message(format!(
-                "rows in {}, bytes in {}, shuffled {}, rows out {}",
-                m.rows_in,
-                report::human(m.bytes_in),
-                report::human(m.shuffle_bytes),
-                m.rows_out
-            ));
+            totals.set_message(report::progress_line(status));
         }
     }
 

@@ -20,6 +20,9 @@ pub struct LsArgs {
 pub struct CatArgs {
     /// A committed output location (it has a `_SUCCESS`).
     url: String,
+    /// Print the parts' bytes as they are: for a CSV output, each part's header line too.
+    #[arg(long)]
+    raw: bool,
     #[command(flatten)]
     file: ConfigFileArgs,
 }
@@ -47,10 +50,27 @@ pub fn cat(args: CatArgs) -> anyhow::Result<ExitCode> {
     let location = location(&args.url, &args.file)?;
     start_tokio()?.block_on(async {
         let parts = read_committed(&location).await?;
+        // Every part of a CSV output opens with the same header: print it once.
+        let csv = !args.raw && parts.iter().all(|part| part.name.ends_with(".csv"));
+        let mut header: Option<Vec<u8>> = None;
         for part in &parts {
             let bytes = read_part(&location, part).await?;
-            report::print(|out| out.write_all(&bytes))?;
+            let body = match (&header, csv) {
+                (_, false) => &bytes[..],
+                (None, true) => {
+                    header = first_line(&bytes).map(<[u8]>::to_vec);
+                    &bytes[..]
+                }
+                (Some(header), true) => bytes.strip_prefix(header.as_slice()).unwrap_or(&bytes),
+            };
+            report::print(|out| out.write_all(body))?;
         }
         anyhow::Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The first line of `bytes` with its newline, if it has a whole one.
+fn first_line(bytes: &[u8]) -> Option<&[u8]> {
+    let end = bytes.iter().position(|&b| b == b'\n')?;
+    Some(&bytes[..=end])
 }

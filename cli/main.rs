@@ -9,6 +9,7 @@ mod r#gen;
 mod node;
 mod report;
 mod run;
+mod try_op;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -57,6 +58,10 @@ enum Command {
     /// `station;temperature` lines, the same bytes from the same arguments on every machine.
     #[command(subcommand)]
     Gen(r#gen::GenCommand),
+    /// Run one operator on a few records, without a cluster: `flicker test PLUGIN --input TEXT
+    /// …` prints its output rows (or a format's bytes), what it wrote to stdout and stderr, and
+    /// any failure with the input record it names.
+    Test(try_op::TestArgs),
 }
 
 fn main() -> ExitCode {
@@ -81,6 +86,7 @@ fn main() -> ExitCode {
         Command::Ls(args) => files::ls(args),
         Command::Cat(args) => files::cat(args),
         Command::Gen(command) => r#gen::run(command),
+        Command::Test(args) => try_op::test(args),
     };
     match result {
         Ok(code) => code,

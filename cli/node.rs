@@ -147,8 +147,22 @@ pub fn executor(args: ExecutorArgs) -> anyhow::Result<ExitCode> {
     tokio.block_on(async {
         let executor = Executor::start(config, runtime).await?;
         eprintln!("executor listening on {}", executor.local_addr()?);
-        executor.run().await;
+        executor.run_until(stop_signal()?).await;
+        eprintln!("executor stopped");
         Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Completes at the first SIGTERM or SIGINT (Ctrl-C).
+fn stop_signal() -> anyhow::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => tracing::info!("SIGTERM: leaving the cluster"),
+            _ = interrupt.recv() => tracing::info!("SIGINT: leaving the cluster"),
+        }
     })
 }
 

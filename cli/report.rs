@@ -56,10 +56,11 @@ pub fn summary(out: &mut dyn Write, status: &JobStatus) -> std::io::Result<()> {
     };
     writeln!(
         out,
-        "job {:?} ({}) {outcome} in {:.2} s",
+        "job {:?} ({}) {outcome} in {:.2} s, {} rows/s",
         status.name,
         status.job,
-        status.elapsed_ms as f64 / 1000.0
+        status.elapsed_ms as f64 / 1000.0,
+        count(rows_per_second(status))
     )?;
     let tasks: u32 = status.stages.iter().map(|s| s.total).sum();
     writeln!(
@@ -96,39 +97,131 @@ pub fn summary(out: &mut dyn Write, status: &JobStatus) -> std::io::Result<()> {
     Ok(())
 }
 
-/// One line per job.
+/// One line per job: id, name, state, start (UTC) and duration.
 pub fn jobs(out: &mut dyn Write, jobs: &[JobStatus]) -> std::io::Result<()> {
+    let width = jobs.iter().map(|job| job.job.0.len()).max().unwrap_or(0).max(3);
+    let name_width = jobs.iter().map(|job| job.name.len() + 2).max().unwrap_or(0).max(4);
+    writeln!(
+        out,
+        "{:<width$}  {:<name_width$}  {:<9}  {:<20}  {:>9}",
+        "JOB", "NAME", "STATE", "STARTED", "DURATION"
+    )?;
     for job in jobs {
         let state = match &job.state {
-            JobState::Failed { cause } => format!("failed: {cause}"),
-            JobState::Running => "running".into(),
-            JobState::Succeeded => "succeeded".into(),
-            JobState::Cancelled => "cancelled".into(),
+            JobState::Failed { .. } => "failed",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Cancelled => "cancelled",
         };
-        writeln!(out, "{}  {:?}  {state}  ({:.1} s)", job.job, job.name, job.elapsed_ms as f64 / 1000.0)?;
-        for stage in &job.stages {
-            writeln!(
-                out,
-                "  stage {}: {}/{} done, {} running  {}",
-                stage.stage, stage.done, stage.total, stage.running, stage.description
-            )?;
-        }
-        for (executor, tasks) in &job.tasks_by_executor {
-            writeln!(out, "  {executor}: {tasks} tasks")?;
-        }
-        for failed in &job.failed_attempts {
-            writeln!(
-                out,
-                "  failed: stage {} task {} attempt {} on {}: {}",
-                failed.stage, failed.task, failed.attempt, failed.executor, failed.cause
-            )?;
-        }
-        if !job.excluded_executors.is_empty() {
-            let excluded: Vec<&str> = job.excluded_executors.iter().map(|e| e.0.as_str()).collect();
-            writeln!(out, "  excluded executors: {}", excluded.join(", "))?;
-        }
+        writeln!(
+            out,
+            "{:<width$}  {:<name_width$}  {state:<9}  {:<20}  {:>9}",
+            job.job.0,
+            format!("{:?}", job.name),
+            time(job.started_unix_ms),
+            seconds(job.elapsed_ms)
+        )?;
     }
     Ok(())
+}
+
+/// Everything about one job: state and cause, start and end, each stage with its task
+/// durations, where its tasks ran, its failed attempts and its outputs.
+pub fn job_details(out: &mut dyn Write, job: &JobStatus) -> std::io::Result<()> {
+    writeln!(out, "job {} ({:?}): {}", job.job, job.name, job.state)?;
+    let ended = job.ended_unix_ms.map_or_else(|| "-".to_owned(), time);
+    writeln!(out, "  started {}, ended {ended}, {}", time(job.started_unix_ms), seconds(job.elapsed_ms))?;
+    for stage in &job.stages {
+        write!(
+            out,
+            "  stage {}: {}/{} done, {} running  {}",
+            stage.stage, stage.done, stage.total, stage.running, stage.description
+        )?;
+        match &stage.task_durations {
+            Some(d) => writeln!(
+                out,
+                "\n    task time min {}, median {}, max {}",
+                seconds(d.min_ms),
+                seconds(d.median_ms),
+                seconds(d.max_ms)
+            )?,
+            None => writeln!(out)?,
+        }
+    }
+    let m = &job.metrics;
+    writeln!(
+        out,
+        "  rows in {} (skipped {}), bytes in {}, shuffled {}, rows out {}, bytes out {}",
+        m.rows_in,
+        m.skipped,
+        human(m.bytes_in),
+        human(m.shuffle_bytes),
+        m.rows_out,
+        human(m.bytes_out)
+    )?;
+    for (executor, tasks) in &job.tasks_by_executor {
+        writeln!(out, "  {executor}: {tasks} tasks")?;
+    }
+    for failed in &job.failed_attempts {
+        writeln!(
+            out,
+            "  failed: stage {} task {} attempt {} on {}: {}",
+            failed.stage, failed.task, failed.attempt, failed.executor, failed.cause
+        )?;
+    }
+    if !job.excluded_executors.is_empty() {
+        let excluded: Vec<&str> = job.excluded_executors.iter().map(|e| e.0.as_str()).collect();
+        writeln!(out, "  excluded executors: {}", excluded.join(", "))?;
+    }
+    for (sink, url) in &job.outputs {
+        writeln!(out, "  output {sink}: {url}")?;
+    }
+    Ok(())
+}
+
+/// The totals under the progress bars: time so far, rows read and their rate, bytes.
+pub fn progress_line(status: &JobStatus) -> String {
+    let m = &status.metrics;
+    format!(
+        "{}, rows in {} ({} rows/s), bytes in {}, shuffled {}, rows out {}",
+        seconds(status.elapsed_ms),
+        m.rows_in,
+        count(rows_per_second(status)),
+        human(m.bytes_in),
+        human(m.shuffle_bytes),
+        m.rows_out
+    )
+}
+
+/// Input rows per second of the job so far.
+fn rows_per_second(status: &JobStatus) -> f64 {
+    if status.elapsed_ms == 0 {
+        0.0
+    } else {
+        status.metrics.rows_in as f64 * 1000.0 / status.elapsed_ms as f64
+    }
+}
+
+/// A time given in milliseconds since the Unix epoch, as UTC to the second
+/// (`2026-12-06T04:12:33Z`).
+pub fn time(unix_ms: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_millis(unix_ms))
+        .to_string()
+}
+
+/// Milliseconds as seconds: `0.042 s`, `12.3 s`.
+fn seconds(ms: u64) -> String {
+    if ms < 1000 { format!("{:.3} s", ms as f64 / 1000.0) } else { format!("{:.1} s", ms as f64 / 1000.0) }
+}
+
+/// A count with a metric suffix: `950`, `12.3k`, `4.1M`.
+pub fn count(value: f64) -> String {
+    match value {
+        v if v >= 1e9 => format!("{:.1}G", v / 1e9),
+        v if v >= 1e6 => format!("{:.1}M", v / 1e6),
+        v if v >= 1e3 => format!("{:.1}k", v / 1e3),
+        v => format!("{v:.0}"),
+    }
 }
 
 /// The table of `flicker nodes`.
@@ -169,4 +262,91 @@ pub fn human(bytes: u64) -> String {
         unit += 1;
     }
     if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flicker_protocol::JobId;
+    use flicker_protocol::status::{StageStatus, TaskDurations};
+    use flicker_protocol::task::TaskMetrics;
+
+    fn job(id: &str, state: JobState, elapsed_ms: u64) -> JobStatus {
+        JobStatus {
+            job: JobId(id.into()),
+            name: "max".into(),
+            state,
+            stages: vec![StageStatus {
+                stage: 0,
+                description: "read readings → parse".into(),
+                total: 4,
+                done: 3,
+                running: 1,
+                task_durations: Some(TaskDurations { min_ms: 12, median_ms: 40, max_ms: 2500 }),
+            }],
+            metrics: TaskMetrics { rows_in: 3_000_000, bytes_in: 3 << 20, ..TaskMetrics::default() },
+            elapsed_ms,
+            started_unix_ms: 1_796_529_153_000,
+            ended_unix_ms: None,
+            tasks_by_executor: Vec::new(),
+            outputs: vec![("out".into(), "file:///out".into())],
+            failed_attempts: Vec::new(),
+            excluded_executors: Vec::new(),
+            recomputed_map_outputs: 0,
+        }
+    }
+
+    fn text(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> String {
+        let mut out = Vec::new();
+        write(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn counts_and_times_read_well() {
+        assert_eq!(count(950.0), "950");
+        assert_eq!(count(12_345.0), "12.3k");
+        assert_eq!(count(4_100_000.0), "4.1M");
+        assert_eq!(time(1_796_529_153_999), "2026-12-06T03:52:33Z");
+        assert_eq!(seconds(42), "0.042 s");
+        assert_eq!(seconds(12_345), "12.3 s");
+    }
+
+    #[test]
+    fn progress_shows_elapsed_time_and_rows_per_second() {
+        let line = progress_line(&job("j", JobState::Running, 1500));
+        assert_eq!(line, "1.5 s, rows in 3000000 (2.0M rows/s), bytes in 3.0 MiB, shuffled 0 B, rows out 0");
+        assert!(progress_line(&job("j", JobState::Running, 0)).contains("(0 rows/s)"));
+    }
+
+    #[test]
+    fn the_job_list_is_one_line_per_job() {
+        let failed = JobState::Failed { cause: "a long cause\nover lines".into() };
+        let listed =
+            text(|out| jobs(out, &[job("job-1", JobState::Succeeded, 42), job("job-22", failed, 61_000)]));
+        let lines: Vec<&str> = listed.lines().collect();
+        assert_eq!(lines.len(), 3, "{listed}");
+        assert_eq!(
+            lines[0].split_whitespace().collect::<Vec<_>>(),
+            ["JOB", "NAME", "STATE", "STARTED", "DURATION"]
+        );
+        assert_eq!(
+            lines[2].split_whitespace().collect::<Vec<_>>(),
+            ["job-22", "\"max\"", "failed", "2026-12-06T03:52:33Z", "61.0", "s"]
+        );
+    }
+
+    #[test]
+    fn the_details_of_a_job_show_times_and_task_durations() {
+        let mut ended = job("job-1", JobState::Succeeded, 61_000);
+        ended.ended_unix_ms = Some(1_796_529_214_000);
+        let shown = text(|out| job_details(out, &ended));
+        assert!(shown.starts_with("job job-1 (\"max\"): succeeded\n"), "{shown}");
+        assert!(
+            shown.contains("started 2026-12-06T03:52:33Z, ended 2026-12-06T03:53:34Z, 61.0 s"),
+            "{shown}"
+        );
+        assert!(shown.contains("task time min 0.012 s, median 0.040 s, max 2.5 s"), "{shown}");
+        assert!(shown.contains("output out: file:///out"), "{shown}");
+    }
 }

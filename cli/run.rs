@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use flicker_cluster::JobDefaults;
 use flicker_cluster::local::LocalCluster;
 use flicker_host::{Runtime, RuntimeConfig};
+use flicker_manifest::Param;
 use flicker_protocol::status::JobState;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,6 +19,10 @@ use std::time::Duration;
 pub struct RunArgs {
     /// The job manifest (TOML).
     manifest: PathBuf,
+    /// The value of the manifest's `${NAME}` placeholders, over the default in its [params]
+    /// (repeatable; the last one of a name wins).
+    #[arg(short = 'p', long = "param", visible_alias = "conf", value_name = "NAME=VALUE")]
+    params: Vec<Param>,
     /// Task slots (tasks run at once; default: the number of cores).
     #[arg(long)]
     workers: Option<u32>,
@@ -33,6 +38,18 @@ pub struct RunArgs {
 /// Job defaults a manifest may override.
 #[derive(clap::Args, Clone, Copy)]
 pub struct DefaultsArgs {
+    #[command(flatten)]
+    operators: OperatorArgs,
+    /// Attempts of a task before the job fails, for manifests without `max_attempts` (default:
+    /// 1 for `flicker run`, 4 on a cluster).
+    #[arg(long)]
+    max_attempts: Option<u32>,
+}
+
+/// How operators are called: batch size, limits, shuffle partitions (what `flicker test` takes
+/// too).
+#[derive(clap::Args, Clone, Copy)]
+pub struct OperatorArgs {
     /// Bytes of input records handed to a parser per call (the batch size, in input bytes).
     #[arg(long, default_value_t = JobDefaults::default().chunk_size)]
     chunk_size: u64,
@@ -48,24 +65,28 @@ pub struct DefaultsArgs {
     /// Shuffle partitions of aggregate steps that do not set `partitions`.
     #[arg(long, default_value_t = JobDefaults::default().partitions)]
     partitions: u32,
-    /// Attempts of a task before the job fails, for manifests without `max_attempts` (default:
-    /// 1 for `flicker run`, 4 on a cluster).
-    #[arg(long)]
-    max_attempts: Option<u32>,
 }
 
-impl DefaultsArgs {
-    /// The job defaults these flags give; `max_attempts` unless the flag says otherwise.
-    pub fn job_defaults(&self, max_attempts: u32) -> JobDefaults {
+impl OperatorArgs {
+    /// The job defaults these flags give (one attempt per task).
+    pub fn job_defaults(&self) -> JobDefaults {
         JobDefaults {
             memory_limit: self.memory_limit,
             call_timeout_ms: self.call_timeout.as_millis().try_into().unwrap_or(u64::MAX),
             output_limit: self.output_limit,
             partitions: self.partitions.max(1),
             chunk_size: self.chunk_size.max(1),
-            max_attempts: self.max_attempts.unwrap_or(max_attempts).max(1),
+            max_attempts: 1,
             ..JobDefaults::default()
         }
+    }
+}
+
+impl DefaultsArgs {
+    /// The job defaults these flags give; `max_attempts` unless the flag says otherwise.
+    pub fn job_defaults(&self, max_attempts: u32) -> JobDefaults {
+        let max_attempts = self.max_attempts.unwrap_or(max_attempts).max(1);
+        JobDefaults { max_attempts, ..self.operators.job_defaults() }
     }
 }
 
@@ -107,7 +128,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let storage = args.file.storage()?;
     let status = tokio.block_on(async {
         let cluster = LocalCluster::start(slots.max(1), runtime, defaults, storage).await?;
-        let job = cluster.client.submit(&args.manifest, Some(defaults)).await?;
+        let job = cluster.client.submit(&args.manifest, &args.params, Some(defaults)).await?;
         let mut progress = Progress::new();
         let status = cluster.client.watch(&job, |status| progress.show(status)).await?;
         progress.finish();

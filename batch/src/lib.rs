@@ -23,6 +23,7 @@
 mod reader;
 #[cfg(feature = "serde")]
 mod row;
+mod row_type;
 #[cfg(feature = "serde")]
 mod serde_row;
 mod value;
@@ -31,8 +32,9 @@ mod writer;
 pub use reader::{BatchReader, Pieces, RawRow, Rows, ValueIter};
 #[cfg(feature = "serde")]
 pub use row::Row;
+pub use row_type::{Field, FieldType, RowType, TypeMismatch};
 #[cfg(feature = "serde")]
-pub use serde_row::{RowError, from_row, to_row_values};
+pub use serde_row::{RowError, check_row_type, from_row, to_row_values};
 pub use value::{Value, ValueRef};
 pub use writer::{BatchWriter, encode_value};
 

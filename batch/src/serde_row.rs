@@ -38,6 +38,8 @@ use std::fmt;
 
 use serde::de::{Expected, Unexpected};
 
+use crate::{BatchReader, BatchWriter, FieldType, RowType, Schema, TypeMismatch, ValueRef};
+
 pub use de::from_row;
 pub use ser::to_row_values;
 
@@ -48,23 +50,40 @@ pub use ser::to_row_values;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowError {
     message: String,
+    /// What [`check_row_type`] needs to know of the error beyond its words.
+    kind: RowErrorKind,
+}
+
+/// The structure behind a [`RowError`]'s message.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct RowErrorKind {
+    /// The field the error is in, once known.
+    field: Option<String>,
+    /// A field the target type needs and the row does not have.
+    missing: Option<String>,
+    /// What the target type expected, for a value of the wrong type.
+    expected: Option<String>,
 }
 
 impl RowError {
     fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into() }
+        Self { message: message.into(), kind: RowErrorKind::default() }
     }
 
     /// The same error, said of the field called `name`.
-    fn in_field(self, name: &str) -> Self {
-        Self { message: format!("field {name:?}: {}", self.message) }
+    fn in_field(mut self, name: &str) -> Self {
+        self.message = format!("field {name:?}: {}", self.message);
+        self.kind.field.get_or_insert_with(|| name.to_owned());
+        self
     }
 
     /// A value that is not what the target type takes. Unit is the only null serde has, so it is
     /// called null.
     fn mismatch(unexpected: Unexpected<'_>, expected: &dyn Expected) -> Self {
         let unexpected = if unexpected == Unexpected::Unit { Unexpected::Other("null") } else { unexpected };
-        Self::new(format!("expected {expected}, found {unexpected}"))
+        let mut error = Self::new(format!("expected {expected}, found {unexpected}"));
+        error.kind.expected = Some(expected.to_string());
+        error
     }
 
     /// What went wrong, and in which field.
@@ -86,12 +105,77 @@ impl serde::de::Error for RowError {
         Self::new(msg.to_string())
     }
 
+    fn missing_field(field: &'static str) -> Self {
+        let mut error = Self::new(format!("missing field `{field}`"));
+        error.kind.missing = Some(field.to_owned());
+        error
+    }
+
     fn invalid_type(unexpected: Unexpected<'_>, expected: &dyn Expected) -> Self {
         Self::mismatch(unexpected, expected)
     }
 
     fn invalid_value(unexpected: Unexpected<'_>, expected: &dyn Expected) -> Self {
         Self::mismatch(unexpected, expected)
+    }
+}
+
+/// Checks that rows of type `rows` can be read into a `T`, by reading into it a row of `rows`
+/// whose values are samples of each field's type (a field of type `any` tries a value of every
+/// type before it is found wrong). The same reading as [`from_row`]'s, so the answer is the one a
+/// task would get from the first row.
+pub fn check_row_type<T: serde::de::DeserializeOwned>(rows: &RowType) -> Result<(), TypeMismatch> {
+    const ANY: [ValueRef<'static>; 5] =
+        [ValueRef::Null, ValueRef::Str(""), ValueRef::I64(0), ValueRef::F64(0.0), ValueRef::Bool(false)];
+    let sample = |ty: FieldType, tried: usize| match ty {
+        FieldType::String => ValueRef::Str(""),
+        FieldType::I64 => ValueRef::I64(0),
+        FieldType::F64 => ValueRef::F64(0.0),
+        FieldType::Bool => ValueRef::Bool(false),
+        FieldType::Any => ANY[tried],
+    };
+    let schema =
+        Schema::keyed(rows.key.iter().map(|f| f.name.as_str()), rows.values.iter().map(|f| f.name.as_str()));
+    // How many sample values each `any` field tried (by name: a key field may repeat as a value).
+    let mut tried: Vec<(String, usize)> = Vec::new();
+    let tries =
+        |tried: &[(String, usize)], name: &str| tried.iter().find(|(n, _)| n == name).map_or(0, |t| t.1);
+    loop {
+        let mut batch = BatchWriter::new(&schema);
+        batch.push_values(
+            rows.key.iter().map(|f| sample(f.ty, tries(&tried, &f.name))),
+            rows.values.iter().map(|f| sample(f.ty, tries(&tried, &f.name))),
+        );
+        let bytes = batch.finish();
+        let reader = BatchReader::new(&bytes).expect("a batch just written");
+        let row = reader.rows().next().expect("one row").expect("a row just written");
+        let error = match from_row::<T>(reader.schema(), &row) {
+            Ok(_) => return Ok(()),
+            Err(error) => error,
+        };
+        let RowErrorKind { field, missing, expected } = error.kind.clone();
+        if let Some(field) = missing {
+            return Err(TypeMismatch::MissingField { field });
+        }
+        let Some(found) = field.as_deref().and_then(|name| rows.field(name)) else {
+            return Err(TypeMismatch::Other { message: error.message });
+        };
+        match (found.ty, tries(&tried, &found.name)) {
+            (FieldType::Any, n) if n + 1 < ANY.len() => {
+                match tried.iter_mut().find(|(name, _)| *name == found.name) {
+                    Some(entry) => entry.1 += 1,
+                    None => tried.push((found.name.clone(), 1)),
+                }
+            }
+            (ty, _) => {
+                return Err(match expected {
+                    Some(expected) => {
+                        TypeMismatch::WrongType { field: found.name.clone(), expected, found: ty }
+                    }
+                    None => TypeMismatch::Other { message: error.message },
+                });
+            }
+        }
     }
 }
 
@@ -235,5 +319,44 @@ mod tests {
         assert_eq!(rows[0].get_str("station"), Some("oslo"));
         assert_eq!(rows[0].get_f64("temperature"), Some(1.5));
         assert_eq!(read_all::<Reading>(&batch_of(&rows)), [reading]);
+    }
+
+    #[test]
+    fn a_row_type_is_checked_against_a_serde_type_as_a_task_would_read_it() {
+        use crate::{Field, FieldType, RowType, TypeMismatch};
+        let rows = |temperature: FieldType| {
+            RowType::values([
+                Field::new("station", FieldType::String),
+                Field::new("temperature", temperature),
+            ])
+        };
+        assert_eq!(check_row_type::<Reading>(&rows(FieldType::F64)), Ok(()));
+        assert_eq!(check_row_type::<Reading>(&rows(FieldType::I64)), Ok(()), "an integer reads as f64");
+        assert_eq!(check_row_type::<Reading>(&rows(FieldType::Any)), Ok(()), "any may hold a number");
+        assert_eq!(
+            check_row_type::<Reading>(&rows(FieldType::String)),
+            Err(TypeMismatch::WrongType {
+                field: "temperature".into(),
+                expected: "f64".into(),
+                found: FieldType::String
+            })
+        );
+        let renamed =
+            RowType::values([Field::new("station", FieldType::String), Field::new("temp", FieldType::F64)]);
+        assert_eq!(
+            check_row_type::<Reading>(&renamed),
+            Err(TypeMismatch::MissingField { field: "temperature".into() })
+        );
+        // Key fields count, optional fields may be missing, and a dynamic row takes anything.
+        #[derive(Deserialize)]
+        struct Keyed {
+            #[serde(rename = "station")]
+            _station: String,
+            #[serde(rename = "note")]
+            _note: Option<String>,
+        }
+        let keyed = RowType { key: vec![Field::new("station", FieldType::String)], values: Vec::new() };
+        assert_eq!(check_row_type::<Keyed>(&keyed), Ok(()));
+        assert_eq!(check_row_type::<Row>(&renamed), Ok(()));
     }
 }

@@ -2,7 +2,8 @@
 //! binary, anything else by the digest its submitter sent, from a [`ComponentSource`] (the
 //! scheduler's plugin store, or an executor fetching from the scheduler).
 
-use flicker_host::{Limits, Plugin, PluginDigest, Runtime};
+use flicker_batch::{RowType, TypeMismatch};
+use flicker_host::{Limits, Plugin, PluginDigest, Runtime, TypeCheckError};
 use flicker_manifest::{OperatorKind, PluginCatalog};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -76,6 +77,19 @@ impl PluginCatalog for PluginResolver<'_> {
                 flicker_host::OperatorError::InvalidConfig(message),
             )) => message,
             other => other.to_string(),
+        })
+    }
+
+    fn output_type(
+        &self,
+        plugin: &str,
+        config: &[(String, String)],
+        input: Option<&RowType>,
+    ) -> Result<Option<RowType>, TypeMismatch> {
+        let loaded = self.load(plugin).map_err(|message| TypeMismatch::Other { message })?;
+        loaded.output_type(config, input, self.limits).map_err(|error| match error {
+            TypeCheckError::Mismatch(mismatch) => mismatch,
+            call => TypeMismatch::Other { message: call.to_string() },
         })
     }
 }

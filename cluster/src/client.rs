@@ -2,7 +2,7 @@
 //! mode) use.
 
 use crate::catalog::read_plugin_files;
-use flicker_manifest::{Manifest, ManifestError};
+use flicker_manifest::{Manifest, ManifestError, Param, resolve_params};
 use flicker_protocol::JobId;
 use flicker_protocol::scheduler::{RequestError, SchedulerRequest, SchedulerResponse, Submission};
 use flicker_protocol::status::{JobStatus, NodeStatus};
@@ -96,14 +96,17 @@ impl Client {
     }
 
     /// Submits the job in `manifest_path`: uploads the components the scheduler lacks, then the
-    /// manifest. `defaults` overrides the scheduler's job defaults.
+    /// manifest with its params resolved with `params` (so that the scheduler journals, and the
+    /// executors read, the values of this run). `defaults` overrides the scheduler's job defaults.
     pub async fn submit(
         &self,
         manifest_path: &Path,
+        params: &[Param],
         defaults: Option<JobDefaults>,
     ) -> Result<JobId, ClientError> {
         let manifest_text = std::fs::read_to_string(manifest_path)
             .map_err(|source| ManifestError::Io { file: manifest_path.to_path_buf(), source })?;
+        let manifest_text = resolve_params(manifest_path, &manifest_text, params)?;
         let manifest = Manifest::parse(manifest_path, &manifest_text)?;
         let base_dir = absolute(manifest_path.parent().unwrap_or(Path::new("")))?;
         let (refs, mut components) = read_plugin_files(&manifest, &base_dir);

@@ -4,6 +4,7 @@ use crate::plan::PlanError;
 use flicker_host::{CallError, HostError, OperatorError};
 use flicker_manifest::ManifestError;
 use flicker_protocol::StageId;
+use flicker_protocol::task::Blame;
 use flicker_storage::StorageError;
 use std::fmt;
 
@@ -147,6 +148,24 @@ impl fmt::Display for RecordLocation {
                 write!(f, "{object} line {line}: {content:?} (byte offset {offset})")
             }
             RecordLocation::Row { content } => write!(f, "row ({content})"),
+        }
+    }
+}
+
+impl TaskCause {
+    /// Who the failure is down to: a record or a config the operator rejects is the job's own
+    /// fault, which no retry can fix; anything else may go better in another attempt.
+    pub fn blame(&self) -> Blame {
+        let rejected = |error: &CallError| {
+            matches!(error, CallError::Operator(OperatorError::BadRecord { .. } | OperatorError::InvalidConfig(_)))
+        };
+        match self {
+            TaskCause::Operator { error, .. } | TaskCause::Instantiate { error: HostError::Create(error), .. }
+                if rejected(error) =>
+            {
+                Blame::Job
+            }
+            _ => Blame::Attempt,
         }
     }
 }

@@ -79,3 +79,54 @@ impl<T: Format> format::exports::flicker::operator::format::GuestFormatter for R
         self.with(|op| op.format(&input))
     }
 }
+
+/// The WIT `*-schema` functions of each operator kind: the operator is built from `config` (a
+/// config it rejects is reported as the reason), then asked.
+pub mod output_type {
+    use super::types;
+    use crate::operator::{Aggregate, Format, Map, Parse};
+    use crate::{Config, Error};
+    use flicker_batch::{RowType, TypeMismatch};
+
+    /// A step's config, as the WIT functions take it.
+    pub type Pairs = Vec<(String, String)>;
+    /// What a WIT `output-type` function returns.
+    pub type WitAnswer = Result<Option<types::RowType>, types::TypeMismatch>;
+
+    /// The answer of a parse operator.
+    pub fn parse<T: Parse>(config: Pairs) -> WitAnswer {
+        let op = build::<T>(config, T::new)?;
+        Ok(op.output_type().map(Into::into))
+    }
+
+    /// The answer of a map operator.
+    pub fn map<T: Map>(config: Pairs, input: types::RowType) -> WitAnswer {
+        let op = build::<T>(config, T::new)?;
+        answer(op.output_type(&input.into()))
+    }
+
+    /// The answer of an aggregate operator.
+    pub fn aggregate<T: Aggregate>(config: Pairs, input: types::RowType) -> WitAnswer {
+        let op = build::<T>(config, T::new)?;
+        answer(op.output_type(&input.into()))
+    }
+
+    /// The answer of a format operator, which outputs bytes: whether it takes rows of `input`.
+    pub fn format<T: Format>(config: Pairs, input: types::RowType) -> Result<(), types::TypeMismatch> {
+        let op = build::<T>(config, T::new)?;
+        op.check_input(&input.into()).map_err(Into::into)
+    }
+
+    fn build<T>(
+        config: Pairs,
+        new: impl FnOnce(&Config) -> Result<T, Error>,
+    ) -> Result<T, types::TypeMismatch> {
+        new(&Config::new(config)).map_err(|error| types::TypeMismatch::Other(format!("{error}")))
+    }
+
+    fn answer(output: Result<Option<RowType>, TypeMismatch>) -> WitAnswer {
+        output.map(|output| output.map(Into::into)).map_err(Into::into)
+    }
+
+    flicker_batch::wit_row_type_conversions!(types);
+}

@@ -1,7 +1,7 @@
 //! The WIT bindings, generated once here so operator crates never run bindgen themselves.
 //!
-//! One module per world of `wit/operator.wit`; the shared `types` interface is generated in
-//! [`parse`] and reused by the others.
+//! One module per plugin world of `wit/operator.wit` (each exports its operator and the
+//! operator's `*-schema` interface); the shared `types` interface is generated in [`parse`] and reused by the others.
 
 #![allow(missing_docs, reason = "generated code")]
 
@@ -24,7 +24,7 @@ pub mod map {
         pub_export_macro: true,
         export_macro_name: "export_map_plugin",
         default_bindings_module: "flicker_guest::bindings::map",
-        with: { "flicker:operator/types@0.2.0": crate::bindings::parse::flicker::operator::types },
+        with: { "flicker:operator/types@0.2.1": crate::bindings::parse::flicker::operator::types },
     });
 }
 
@@ -36,7 +36,7 @@ pub mod aggregate {
         pub_export_macro: true,
         export_macro_name: "export_aggregate_plugin",
         default_bindings_module: "flicker_guest::bindings::aggregate",
-        with: { "flicker:operator/types@0.2.0": crate::bindings::parse::flicker::operator::types },
+        with: { "flicker:operator/types@0.2.1": crate::bindings::parse::flicker::operator::types },
     });
 }
 
@@ -48,7 +48,7 @@ pub mod format {
         pub_export_macro: true,
         export_macro_name: "export_format_plugin",
         default_bindings_module: "flicker_guest::bindings::format",
-        with: { "flicker:operator/types@0.2.0": crate::bindings::parse::flicker::operator::types },
+        with: { "flicker:operator/types@0.2.1": crate::bindings::parse::flicker::operator::types },
     });
 }
 

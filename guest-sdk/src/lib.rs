@@ -30,7 +30,8 @@
 //! ```
 //!
 //! Typed traits: [`RowMap`], [`RowReduce`], [`RowAggregate`] (rows as serde types or the dynamic
-//! [`Row`]); a `Default` operator takes no config, others implement [`FromConfig`].
+//! [`Row`]); a `Default` operator takes no config, others implement [`FromConfig`] and have the
+//! config keys they never ask about rejected, with the key they most likely misspell.
 //! Byte-level traits for the last bit of speed: [`Parse`], [`Map`], [`Aggregate`], [`Format`],
 //! working on framed batches through [`BatchReader`] and [`BatchWriter`].
 
@@ -45,8 +46,8 @@ pub mod typed;
 pub use config::Config;
 pub use error::Error;
 pub use flicker_batch::{
-    BatchReader, BatchWriter, RawRow, Row, Schema, Value, ValueIter, ValueRef, encode_value, from_row,
-    to_row_values,
+    BatchReader, BatchWriter, Field, FieldType, RawRow, Row, RowType, Schema, TypeMismatch, Value, ValueIter,
+    ValueRef, check_row_type, encode_value, from_row, to_row_values,
 };
 pub use group::GroupTable;
 pub use operator::{Aggregate, Format, Map, Parse, Parsed};
@@ -54,6 +55,10 @@ pub use typed::{FromConfig, RowAggregate, RowMap, RowReduce};
 
 #[doc(hidden)]
 pub use adapter::Resource as __Resource;
+#[doc(hidden)]
+pub use adapter::output_type as __output_type;
+#[doc(hidden)]
+pub use adapter::output_type::{Pairs as __Pairs, WitAnswer as __OutputType};
 
 /// Exports a type implementing [`Parse`] as this component's operator.
 #[macro_export]
@@ -113,12 +118,59 @@ macro_rules! export_row_aggregate {
 
 #[doc(hidden)]
 #[macro_export]
+macro_rules! __export_schema {
+    (parse, $op:ty) => {
+        impl $crate::bindings::parse::exports::flicker::operator::parse_schema::Guest for __FlickerOperator {
+            fn output_type(config: $crate::__Pairs) -> $crate::__OutputType {
+                $crate::__output_type::parse::<$op>(config)
+            }
+        }
+    };
+    (map, $op:ty) => {
+        impl $crate::bindings::map::exports::flicker::operator::map_schema::Guest for __FlickerOperator {
+            fn output_type(
+                config: $crate::__Pairs,
+                input: $crate::bindings::types::RowType,
+            ) -> $crate::__OutputType {
+                $crate::__output_type::map::<$op>(config, input)
+            }
+        }
+    };
+    (aggregate, $op:ty) => {
+        impl $crate::bindings::aggregate::exports::flicker::operator::aggregate_schema::Guest
+            for __FlickerOperator
+        {
+            fn output_type(
+                config: $crate::__Pairs,
+                input: $crate::bindings::types::RowType,
+            ) -> $crate::__OutputType {
+                $crate::__output_type::aggregate::<$op>(config, input)
+            }
+        }
+    };
+    (format, $op:ty) => {
+        impl $crate::bindings::format::exports::flicker::operator::format_schema::Guest
+            for __FlickerOperator
+        {
+            fn check_input(
+                config: $crate::__Pairs,
+                input: $crate::bindings::types::RowType,
+            ) -> ::std::result::Result<(), $crate::bindings::types::TypeMismatch> {
+                $crate::__output_type::format::<$op>(config, input)
+            }
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
 macro_rules! __export_operator {
     ($kind:ident, $resource:ident, $bindings_macro:ident, $op:ty) => {
         struct __FlickerOperator;
         impl $crate::bindings::$kind::exports::flicker::operator::$kind::Guest for __FlickerOperator {
             type $resource = $crate::__Resource<$op>;
         }
+        $crate::__export_schema!($kind, $op);
         $crate::bindings::$kind::$bindings_macro!(__FlickerOperator with_types_in $crate::bindings::$kind);
     };
 }

@@ -4,6 +4,7 @@
 //! typed traits of [`crate::typed`] instead.
 
 use crate::{Config, Error};
+use flicker_batch::{RowType, TypeMismatch};
 
 /// What a [`Parse`] call produced.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -31,6 +32,11 @@ pub trait Parse: Sized + 'static {
     fn new(config: &Config) -> Result<Self, Error>;
     /// Parses one chunk holding only whole records.
     fn parse(&mut self, chunk: &[u8]) -> Result<Parsed, Error>;
+    /// The type of the rows it outputs, if it can say before it sees them (the default: `None`,
+    /// so later steps are checked at run time).
+    fn output_type(&self) -> Option<RowType> {
+        None
+    }
 }
 
 /// Maps a batch to a batch: map, filter, flat-map, key-by.
@@ -39,6 +45,12 @@ pub trait Map: Sized + 'static {
     fn new(config: &Config) -> Result<Self, Error>;
     /// Maps one framed batch to another.
     fn map(&mut self, input: &[u8]) -> Result<Vec<u8>, Error>;
+    /// The type of the rows it outputs for input rows of type `input`, if it can say before it
+    /// sees them, or why it cannot take such rows. The default takes any rows and cannot say.
+    fn output_type(&self, input: &RowType) -> Result<Option<RowType>, TypeMismatch> {
+        let _ = input;
+        Ok(None)
+    }
 }
 
 /// A keyed, associative aggregate run on both sides of a shuffle.
@@ -59,6 +71,12 @@ pub trait Aggregate: Sized + 'static {
     fn state_bytes(&self) -> u64 {
         0
     }
+    /// The type of the rows `finish` outputs for input rows of type `input`, if it can say before
+    /// it sees them, or why it cannot take such rows. The default takes any rows and cannot say.
+    fn output_type(&self, input: &RowType) -> Result<Option<RowType>, TypeMismatch> {
+        let _ = input;
+        Ok(None)
+    }
 }
 
 /// Turns batches into the bytes of one output part.
@@ -67,4 +85,9 @@ pub trait Format: Sized + 'static {
     fn new(config: &Config) -> Result<Self, Error>;
     /// Formats one batch (the first call may emit a header first).
     fn format(&mut self, input: &[u8]) -> Result<Vec<u8>, Error>;
+    /// Why it cannot take rows of type `input`, if it cannot. The default takes any rows.
+    fn check_input(&self, input: &RowType) -> Result<(), TypeMismatch> {
+        let _ = input;
+        Ok(())
+    }
 }

@@ -4,24 +4,59 @@
 use crate::group::GroupTable;
 use crate::operator::{Aggregate, Map};
 use crate::{Config, Error};
-use flicker_batch::{BatchReader, BatchWriter, Schema, from_row, to_row_values};
+use flicker_batch::{
+    BatchReader, BatchWriter, RowType, Schema, TypeMismatch, check_row_type, from_row, to_row_values,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// How a typed operator is built from the step's config.
 ///
 /// Every `Default` type has it: built with `default()`, it accepts no config keys. An operator that
-/// reads config implements it instead (and is not `Default`).
+/// reads config implements it instead (and is not `Default`):
+///
+/// ```
+/// use flicker_guest::{Config, Error, FromConfig};
+///
+/// struct Top { field: String, limit: u32 }
+///
+/// impl FromConfig for Top {
+///     fn from_config(config: &Config) -> Result<Self, Error> {
+///         Ok(Top { field: config.require("field")?.to_owned(), limit: config.parse_or("limit", 10)? })
+///     }
+/// }
+/// ```
+///
+/// Unknown keys are rejected: once `from_config` returns `Ok`, the SDK fails the step's config with
+/// [`Error::InvalidConfig`] if it sets a key the operator never asked about (through
+/// [`Config::get`], [`Config::require`], [`Config::parse_or`], [`Config::allow_only`] or
+/// [`Config::pairs`]), naming it, the known keys and the known key it most likely misspells:
+/// ``unknown config key `feild` (known keys: field, limit); did you mean `field`?``. A key read
+/// only in some cases (`delimiter` when `format = "csv"`) is thus rejected in the others. An
+/// operator that takes keys it does not read opts out with `const ALLOW_UNKNOWN_KEYS: bool = true;`.
 pub trait FromConfig: Sized {
+    /// Whether the step's config may set keys the operator never asked about (default `false`:
+    /// they are rejected).
+    const ALLOW_UNKNOWN_KEYS: bool = false;
+
     /// Builds the operator; reject bad config with [`Error::InvalidConfig`].
     fn from_config(config: &Config) -> Result<Self, Error>;
 }
 
 impl<T: Default> FromConfig for T {
-    fn from_config(config: &Config) -> Result<Self, Error> {
-        config.allow_only(&[])?;
+    fn from_config(_: &Config) -> Result<Self, Error> {
         Ok(T::default())
     }
+}
+
+/// Builds a typed operator with [`FromConfig::from_config`], then rejects the keys it never asked
+/// about unless it opts out.
+fn build<T: FromConfig>(config: &Config) -> Result<T, Error> {
+    let op = T::from_config(config)?;
+    if !T::ALLOW_UNKNOWN_KEYS {
+        config.reject_unasked()?;
+    }
+    Ok(op)
 }
 
 /// A row-at-a-time map: return no row to filter, one to map, several to flat-map.
@@ -120,15 +155,25 @@ fn for_each_keyed<S, V: DeserializeOwned>(
             Some(Schema { key_fields: Vec::new(), value_fields: batch.schema().value_fields.clone() })
         }
     };
-    for row in batch.rows() {
+    for (index, row) in batch.rows().enumerate() {
         let row = row?;
         let value = match &values_only {
-            None => from_row(batch.schema(), &row)?,
-            Some(schema) => from_row(schema, &flicker_batch::RawRow { key: &[], ..row })?,
+            None => read_row(batch.schema(), &row, index)?,
+            Some(schema) => read_row(schema, &flicker_batch::RawRow { key: &[], ..row }, index)?,
         };
         each(table, row.key, value)?;
     }
     Ok(())
+}
+
+/// Reads row `index` of a batch of `schema` as a `V`; a row that does not fit `V` is a bad
+/// record (the data's fault: the job fails at once, naming it).
+fn read_row<'de, V: serde::Deserialize<'de>>(
+    schema: &'de Schema,
+    row: &flicker_batch::RawRow<'de>,
+    index: usize,
+) -> Result<V, Error> {
+    from_row(schema, row).map_err(|error| Error::bad_record(index, error.to_string()))
 }
 
 /// Runs a [`RowMap`] as a [`Map`].
@@ -136,19 +181,24 @@ pub struct RowMapOp<T>(T);
 
 impl<T: RowMap> Map for RowMapOp<T> {
     fn new(config: &Config) -> Result<Self, Error> {
-        T::from_config(config).map(Self)
+        build(config).map(Self)
     }
 
     fn map(&mut self, input: &[u8]) -> Result<Vec<u8>, Error> {
         let batch = BatchReader::new(input)?;
         let mut out = TypedBatch::new(&batch.schema().key_fields);
-        for row in batch.rows() {
+        for (index, row) in batch.rows().enumerate() {
             let row = row?;
-            for mapped in self.0.map(from_row(batch.schema(), &row)?)? {
+            for mapped in self.0.map(read_row(batch.schema(), &row, index)?)? {
                 out.push(row.key, &mapped)?;
             }
         }
         Ok(out.finish())
+    }
+
+    /// Checks that `T::In` can read rows of `input`; the output type is only known from the rows.
+    fn output_type(&self, input: &RowType) -> Result<Option<RowType>, TypeMismatch> {
+        check_row_type::<T::In>(input).map(|()| None)
     }
 }
 
@@ -170,7 +220,7 @@ impl<T: RowAggregate> RowAggregateOp<T> {
 
 impl<T: RowAggregate> Aggregate for RowAggregateOp<T> {
     fn new(config: &Config) -> Result<Self, Error> {
-        Ok(Self { op: T::from_config(config)?, table: GroupTable::default() })
+        Ok(Self { op: build(config)?, table: GroupTable::default() })
     }
 
     fn update(&mut self, input: &[u8]) -> Result<(), Error> {
@@ -198,6 +248,11 @@ impl<T: RowAggregate> Aggregate for RowAggregateOp<T> {
 
     fn state_bytes(&self) -> u64 {
         self.table.state_bytes()
+    }
+
+    /// Checks that `T::In` can read rows of `input`; the output type is only known from the rows.
+    fn output_type(&self, input: &RowType) -> Result<Option<RowType>, TypeMismatch> {
+        check_row_type::<T::In>(input).map(|()| None)
     }
 }
 
@@ -234,7 +289,7 @@ impl<T: RowReduce> RowReduceOp<T> {
 
 impl<T: RowReduce> Aggregate for RowReduceOp<T> {
     fn new(config: &Config) -> Result<Self, Error> {
-        Ok(Self { op: T::from_config(config)?, table: GroupTable::default() })
+        Ok(Self { op: build(config)?, table: GroupTable::default() })
     }
 
     fn update(&mut self, input: &[u8]) -> Result<(), Error> {
@@ -255,5 +310,145 @@ impl<T: RowReduce> Aggregate for RowReduceOp<T> {
 
     fn state_bytes(&self) -> u64 {
         self.table.state_bytes()
+    }
+
+    /// Checks that `T::Row` can read rows of `input`; the output type is only known from the rows.
+    fn output_type(&self, input: &RowType) -> Result<Option<RowType>, TypeMismatch> {
+        check_row_type::<T::Row>(input).map(|()| None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Row;
+
+    fn config(pairs: &[(&str, &str)]) -> Config {
+        Config::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    fn rejection<T: std::fmt::Debug>(result: Result<T, Error>) -> String {
+        match result {
+            Err(Error::InvalidConfig(message)) => message,
+            other => panic!("expected an invalid-config error, got {other:?}"),
+        }
+    }
+
+    /// Reads `delimiter` only when `format` is `csv` (the default).
+    #[derive(Debug, PartialEq)]
+    struct Writer {
+        delimiter: Option<String>,
+    }
+
+    impl FromConfig for Writer {
+        fn from_config(config: &Config) -> Result<Self, Error> {
+            let csv = config.get("format").unwrap_or("csv") == "csv";
+            Ok(Self { delimiter: csv.then(|| config.get("delimiter").unwrap_or(",").to_owned()) })
+        }
+    }
+
+    #[test]
+    fn a_key_the_operator_never_asks_about_is_rejected_with_the_likely_one() {
+        assert_eq!(
+            rejection(build::<Writer>(&config(&[("delimter", ";")]))),
+            "unknown config key `delimter` (known keys: delimiter, format); did you mean `delimiter`?"
+        );
+        assert_eq!(
+            rejection(build::<Writer>(&config(&[("colour", "red")]))),
+            "unknown config key `colour` (known keys: delimiter, format)"
+        );
+        assert_eq!(
+            build::<Writer>(&config(&[("delimiter", ";")])),
+            Ok(Writer { delimiter: Some(";".into()) })
+        );
+    }
+
+    #[test]
+    fn a_key_read_only_in_some_cases_is_rejected_in_the_others() {
+        let csv = config(&[("format", "csv"), ("delimiter", ";")]);
+        assert_eq!(build::<Writer>(&csv), Ok(Writer { delimiter: Some(";".into()) }));
+        let json = config(&[("format", "json"), ("delimiter", ";")]);
+        assert_eq!(rejection(build::<Writer>(&json)), "unknown config key `delimiter` (known keys: format)");
+    }
+
+    #[test]
+    fn an_operator_that_opts_out_takes_any_key() {
+        /// Reads nothing, takes anything.
+        #[derive(Debug)]
+        struct Lenient;
+
+        impl FromConfig for Lenient {
+            const ALLOW_UNKNOWN_KEYS: bool = true;
+            fn from_config(_: &Config) -> Result<Self, Error> {
+                Ok(Lenient)
+            }
+        }
+
+        assert!(build::<Lenient>(&config(&[("anything", "goes")])).is_ok());
+    }
+
+    #[test]
+    fn the_error_of_from_config_comes_before_unknown_keys() {
+        /// Requires `field`.
+        #[derive(Debug)]
+        struct Strict;
+
+        impl FromConfig for Strict {
+            fn from_config(config: &Config) -> Result<Self, Error> {
+                config.require("field").map(|_| Strict)
+            }
+        }
+
+        let typo = config(&[("feild", "t")]);
+        assert_eq!(
+            rejection(build::<Strict>(&typo)),
+            "missing config key `field` (is `feild` a misspelling of it?)"
+        );
+    }
+
+    /// A `Default` map: takes no config.
+    #[derive(Default)]
+    struct Identity;
+
+    impl RowMap for Identity {
+        type In = Row;
+        type Out = Row;
+        fn map(&mut self, row: Row) -> Result<impl IntoIterator<Item = Row>, Error> {
+            Ok(Some(row))
+        }
+    }
+
+    #[test]
+    fn a_default_operator_rejects_every_key() {
+        assert!(<RowMapOp<Identity> as Map>::new(&Config::default()).is_ok());
+        let error = <RowMapOp<Identity> as Map>::new(&config(&[("field", "t")])).err();
+        assert_eq!(error, Some(Error::config("unknown config key `field` (known keys: none)")));
+    }
+
+    #[test]
+    fn a_row_that_does_not_fit_the_input_type_is_a_bad_record_named_by_its_index() {
+        #[derive(serde::Deserialize, Serialize)]
+        struct Reading {
+            temperature: f64,
+        }
+        #[derive(Default)]
+        struct Same;
+        impl RowMap for Same {
+            type In = Reading;
+            type Out = Reading;
+            fn map(&mut self, row: Reading) -> Result<impl IntoIterator<Item = Reading>, Error> {
+                Ok(Some(row))
+            }
+        }
+        let mut batch = BatchWriter::new(&Schema::values(["temperature"]));
+        batch.push_values([], [flicker_batch::ValueRef::F64(1.5)]);
+        batch.push_values([], [flicker_batch::ValueRef::Str("warm")]);
+        let mut op = RowMapOp::<Same>::new(&config(&[])).unwrap();
+        match op.map(&batch.finish()) {
+            Err(Error::BadRecord { index: 1, offset: None, message }) => {
+                assert!(message.contains("temperature"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -1,15 +1,18 @@
-//! Host-side bindings of the four operator worlds of `wit/operator.wit`.
+//! Host-side bindings of the four operator worlds of `wit/operator.wit`: what the host calls of
+//! a plugin, which components built for 0.2.0 export too (wasmtime finds `…@0.2.0` exports
+//! where `…@0.2.1` ones are asked for: the versions are semver-compatible). The `*-schema`
+//! functions of 0.2.1 plugins are looked up by name (`crate::schema`).
 
 #![allow(missing_docs, reason = "generated code")]
 
 pub mod parse {
-    wasmtime::component::bindgen!({ path: "../wit", world: "parse-plugin" });
+    wasmtime::component::bindgen!({ path: "../wit", world: "parse-operator" });
 }
 
 pub mod map {
     wasmtime::component::bindgen!({
         path: "../wit",
-        world: "map-plugin",
+        world: "map-operator",
         with: { "flicker:operator/types": crate::bindings::parse::flicker::operator::types },
     });
 }
@@ -17,7 +20,7 @@ pub mod map {
 pub mod aggregate {
     wasmtime::component::bindgen!({
         path: "../wit",
-        world: "aggregate-plugin",
+        world: "aggregate-operator",
         with: { "flicker:operator/types": crate::bindings::parse::flicker::operator::types },
     });
 }
@@ -25,7 +28,7 @@ pub mod aggregate {
 pub mod format {
     wasmtime::component::bindgen!({
         path: "../wit",
-        world: "format-plugin",
+        world: "format-operator",
         with: { "flicker:operator/types": crate::bindings::parse::flicker::operator::types },
     });
 }

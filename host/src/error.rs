@@ -15,7 +15,7 @@ pub enum HostError {
     },
     /// The component exports no flicker operator interface.
     #[error(
-        "the component exports no flicker operator (flicker:operator/parse, map, aggregate or format @0.2.0); it exports: {exports}"
+        "the component exports no flicker operator (flicker:operator/parse, map, aggregate or format @0.2); it exports: {exports}"
     )]
     NoOperator {
         /// The names it does export.

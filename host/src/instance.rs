@@ -2,8 +2,8 @@
 
 use crate::bindings::{aggregate, format, map, parse, types};
 use crate::runtime::EpochTicker;
-use crate::sandbox::{SandboxState, arm_deadline, check_output, classify, new_store, stderr};
-use crate::{CallError, HostError, Limits, OperatorError};
+use crate::sandbox::{SandboxState, arm_deadline, check_output, classify, new_store, output, stderr};
+use crate::{CallError, HostError, Limits, OperatorError, OperatorOutput};
 use std::sync::Arc;
 use wasmtime::component::ResourceAny;
 use wasmtime::{Engine, Store};
@@ -101,8 +101,8 @@ pub trait World: Sized {
     fn construct(&self, store: &mut Store<SandboxState>, config: Config<'_>) -> GuestResult<ResourceAny>;
 }
 
-impl World for parse::ParsePlugin {
-    type Pre = parse::ParsePluginPre<SandboxState>;
+impl World for parse::ParseOperator {
+    type Pre = parse::ParseOperatorPre<SandboxState>;
     fn instantiate(pre: &Self::Pre, store: &mut Store<SandboxState>) -> wasmtime::Result<Self> {
         pre.instantiate(store)
     }
@@ -111,8 +111,8 @@ impl World for parse::ParsePlugin {
     }
 }
 
-impl World for map::MapPlugin {
-    type Pre = map::MapPluginPre<SandboxState>;
+impl World for map::MapOperator {
+    type Pre = map::MapOperatorPre<SandboxState>;
     fn instantiate(pre: &Self::Pre, store: &mut Store<SandboxState>) -> wasmtime::Result<Self> {
         pre.instantiate(store)
     }
@@ -121,8 +121,8 @@ impl World for map::MapPlugin {
     }
 }
 
-impl World for aggregate::AggregatePlugin {
-    type Pre = aggregate::AggregatePluginPre<SandboxState>;
+impl World for aggregate::AggregateOperator {
+    type Pre = aggregate::AggregateOperatorPre<SandboxState>;
     fn instantiate(pre: &Self::Pre, store: &mut Store<SandboxState>) -> wasmtime::Result<Self> {
         pre.instantiate(store)
     }
@@ -131,8 +131,8 @@ impl World for aggregate::AggregatePlugin {
     }
 }
 
-impl World for format::FormatPlugin {
-    type Pre = format::FormatPluginPre<SandboxState>;
+impl World for format::FormatOperator {
+    type Pre = format::FormatOperatorPre<SandboxState>;
     fn instantiate(pre: &Self::Pre, store: &mut Store<SandboxState>) -> wasmtime::Result<Self> {
         pre.instantiate(store)
     }
@@ -145,13 +145,13 @@ impl World for format::FormatPlugin {
 pub struct Instance<W>(Sandboxed<W>);
 
 /// A parse operator instance.
-pub type ParseInstance = Instance<parse::ParsePlugin>;
+pub type ParseInstance = Instance<parse::ParseOperator>;
 /// A map operator instance.
-pub type MapInstance = Instance<map::MapPlugin>;
+pub type MapInstance = Instance<map::MapOperator>;
 /// An aggregate operator instance.
-pub type AggregateInstance = Instance<aggregate::AggregatePlugin>;
+pub type AggregateInstance = Instance<aggregate::AggregateOperator>;
 /// A format operator instance.
-pub type FormatInstance = Instance<format::FormatPlugin>;
+pub type FormatInstance = Instance<format::FormatOperator>;
 
 impl<W: World> Instance<W> {
     pub(crate) fn new(
@@ -164,10 +164,18 @@ impl<W: World> Instance<W> {
         Sandboxed::create(engine, ticker, limits, |s| W::instantiate(pre, s), |b, s| b.construct(s, config))
             .map(Self)
     }
+}
 
+impl<W> Instance<W> {
     /// What the guest wrote to stderr so far.
     pub fn stderr(&self) -> String {
         stderr(&self.0.store)
+    }
+
+    /// What the guest wrote to stdout and stderr so far (the first bytes of each, bounded by
+    /// [`Limits::captured`]), after a failed call too.
+    pub fn output(&self) -> OperatorOutput {
+        output(&self.0.store)
     }
 }
 

@@ -5,10 +5,10 @@
 //! hash. [`Runtime::load`] turns component bytes into a [`Plugin`], whose operator kind comes from
 //! what the component exports. Each operator instance ([`ParseInstance`], [`MapInstance`],
 //! [`AggregateInstance`], [`FormatInstance`]) lives in a fresh [`wasmtime::Store`] with WASI linked
-//! with an empty context: no files, no sockets, no environment, no arguments; the guest's stderr is
-//! captured (bounded). Every call runs under an epoch deadline, a memory cap and an output-size
-//! cap, and its failure says which of three things happened: the operator returned an error, it
-//! trapped, or it hit a limit ([`CallError`]).
+//! with an empty context: no files, no sockets, no environment, no arguments; the guest's stdout
+//! and stderr are captured (bounded, [`Instance::output`]). Every call runs under an epoch
+//! deadline, a memory cap and an output-size cap, and its failure says which of three things
+//! happened: the operator returned an error, it trapped, or it hit a limit ([`CallError`]).
 
 mod bindings;
 mod cache;
@@ -19,9 +19,12 @@ mod limits;
 mod plugin;
 mod runtime;
 mod sandbox;
+mod schema;
 
+pub use captured::{CapturedText, OperatorOutput};
 pub use error::{CallError, HostError, Limit, OperatorError};
 pub use instance::{AggregateInstance, FormatInstance, Instance, MapInstance, ParseInstance, Parsed};
 pub use limits::Limits;
 pub use plugin::{Plugin, PluginDigest};
 pub use runtime::{Runtime, RuntimeConfig};
+pub use schema::TypeCheckError;

@@ -13,13 +13,14 @@ pub struct Limits {
     pub call_timeout: Duration,
     /// Largest batch or byte string one call may return, in bytes.
     pub output: u64,
-    /// How much of the guest's stderr is kept, in bytes (the rest is dropped).
-    pub stderr: usize,
+    /// How much of each of the guest's stdout and stderr is kept, in bytes (the rest is dropped
+    /// and counted).
+    pub captured: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { memory: 512 << 20, call_timeout: Duration::from_secs(60), output: 256 << 20, stderr: 64 << 10 }
+        Self { memory: 512 << 20, call_timeout: Duration::from_secs(60), output: 256 << 20, captured: 64 << 10 }
     }
 }
 
@@ -39,7 +40,7 @@ impl Limits {
             memory: overrides.memory.unwrap_or(self.memory),
             call_timeout: overrides.call_timeout.unwrap_or(self.call_timeout),
             output: overrides.output.unwrap_or(self.output),
-            stderr: self.stderr,
+            captured: self.captured,
         }
     }
 }

@@ -4,19 +4,33 @@ use crate::bindings::{aggregate, format, map, parse};
 use crate::instance::{AggregateInstance, FormatInstance, Instance, MapInstance, ParseInstance};
 use crate::runtime::EpochTicker;
 use crate::sandbox::SandboxState;
+use crate::schema::{SchemaFunction, TypeCheckError};
 use crate::{HostError, Limits};
+use flicker_batch::RowType;
 use flicker_manifest::OperatorKind;
 pub use flicker_protocol::PluginDigest;
 use std::sync::Arc;
 use wasmtime::Engine;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, InstancePre, Linker};
 
 /// The instance template of each operator kind.
 enum Template {
-    Parse(parse::ParsePluginPre<SandboxState>),
-    Map(map::MapPluginPre<SandboxState>),
-    Aggregate(aggregate::AggregatePluginPre<SandboxState>),
-    Format(format::FormatPluginPre<SandboxState>),
+    Parse(parse::ParseOperatorPre<SandboxState>),
+    Map(map::MapOperatorPre<SandboxState>),
+    Aggregate(aggregate::AggregateOperatorPre<SandboxState>),
+    Format(format::FormatOperatorPre<SandboxState>),
+}
+
+impl Template {
+    /// The pre-linked instance of the component, whatever its kind.
+    fn instance_pre(&self) -> &InstancePre<SandboxState> {
+        match self {
+            Template::Parse(pre) => pre.instance_pre(),
+            Template::Map(pre) => pre.instance_pre(),
+            Template::Aggregate(pre) => pre.instance_pre(),
+            Template::Format(pre) => pre.instance_pre(),
+        }
+    }
 }
 
 /// A compiled, linked plugin ready to be instantiated many times.
@@ -26,22 +40,27 @@ pub struct Plugin {
     engine: Engine,
     ticker: Arc<EpochTicker>,
     template: Template,
+    schema: Option<SchemaFunction>,
 }
 
-/// The WIT interface names that make a component an operator of each kind.
+/// The WIT interface names (without their patch version: 0.2.0 and 0.2.1 are both taken) that
+/// make a component an operator of each kind.
 const EXPORTS: [(&str, OperatorKind); 4] = [
-    ("flicker:operator/parse@0.2.0", OperatorKind::Parse),
-    ("flicker:operator/map@0.2.0", OperatorKind::Map),
-    ("flicker:operator/aggregate@0.2.0", OperatorKind::Aggregate),
-    ("flicker:operator/format@0.2.0", OperatorKind::Format),
+    ("flicker:operator/parse@0.2.", OperatorKind::Parse),
+    ("flicker:operator/map@0.2.", OperatorKind::Map),
+    ("flicker:operator/aggregate@0.2.", OperatorKind::Aggregate),
+    ("flicker:operator/format@0.2.", OperatorKind::Format),
 ];
 
 /// The operator kind a component exports.
 fn kind_of(engine: &Engine, component: &Component) -> Result<OperatorKind, HostError> {
     let exports: Vec<String> =
         component.component_type().exports(engine).map(|(name, _)| name.to_owned()).collect();
-    let kinds: Vec<OperatorKind> =
-        EXPORTS.iter().filter(|(name, _)| exports.iter().any(|e| e == name)).map(|(_, kind)| *kind).collect();
+    let kinds: Vec<OperatorKind> = EXPORTS
+        .iter()
+        .filter(|(name, _)| exports.iter().any(|e| e.starts_with(name)))
+        .map(|(_, kind)| *kind)
+        .collect();
     match kinds.as_slice() {
         [kind] => Ok(*kind),
         [] => Err(HostError::NoOperator {
@@ -65,14 +84,15 @@ impl Plugin {
         let link = |e: wasmtime::Error| HostError::Link { message: format!("{e:#}") };
         let pre = linker.instantiate_pre(component).map_err(link)?;
         let template = match kind {
-            OperatorKind::Parse => Template::Parse(parse::ParsePluginPre::new(pre).map_err(link)?),
-            OperatorKind::Map => Template::Map(map::MapPluginPre::new(pre).map_err(link)?),
+            OperatorKind::Parse => Template::Parse(parse::ParseOperatorPre::new(pre).map_err(link)?),
+            OperatorKind::Map => Template::Map(map::MapOperatorPre::new(pre).map_err(link)?),
             OperatorKind::Aggregate => {
-                Template::Aggregate(aggregate::AggregatePluginPre::new(pre).map_err(link)?)
+                Template::Aggregate(aggregate::AggregateOperatorPre::new(pre).map_err(link)?)
             }
-            OperatorKind::Format => Template::Format(format::FormatPluginPre::new(pre).map_err(link)?),
+            OperatorKind::Format => Template::Format(format::FormatOperatorPre::new(pre).map_err(link)?),
         };
-        Ok(Self { digest, kind, engine: engine.clone(), ticker, template })
+        let schema = SchemaFunction::find(component, kind);
+        Ok(Self { digest, kind, engine: engine.clone(), ticker, template, schema })
     }
 
     /// The component's sha256.
@@ -122,6 +142,25 @@ impl Plugin {
         match &self.template {
             Template::Format(pre) => Instance::new(&self.engine, &self.ticker, pre, config, limits),
             _ => Err(self.wrong_kind(OperatorKind::Format)),
+        }
+    }
+
+    /// The row type its operator, built from `config`, outputs for rows of type `input` (none for
+    /// a parse operator, which reads lines; a format operator only checks its input), run in a
+    /// sandbox of its own under `limits`. `Ok(None)` when it cannot say before it sees rows: an
+    /// operator of dynamic rows, or a component built for `flicker:operator@0.2.0`, which has no
+    /// `*-schema` function.
+    pub fn output_type(
+        &self,
+        config: &[(String, String)],
+        input: Option<&RowType>,
+        limits: Limits,
+    ) -> Result<Option<RowType>, TypeCheckError> {
+        match &self.schema {
+            Some(schema) => {
+                schema.output_type(&self.engine, self.template.instance_pre(), config, input, limits)
+            }
+            None => Ok(None),
         }
     }
 

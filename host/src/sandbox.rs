@@ -1,8 +1,8 @@
-//! The per-instance store: an empty WASI context, a memory cap, captured stderr, and the mapping
-//! of wasmtime failures to [`CallError`].
+//! The per-instance store: an empty WASI context, a memory cap, captured stdout and stderr, and
+//! the mapping of wasmtime failures to [`CallError`].
 
 use crate::captured::CapturedOutput;
-use crate::{CallError, Limit, Limits};
+use crate::{CallError, Limit, Limits, OperatorOutput};
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -12,6 +12,7 @@ pub struct SandboxState {
     wasi: WasiCtx,
     table: ResourceTable,
     memory: MemoryCap,
+    stdout: CapturedOutput,
     stderr: CapturedOutput,
     limits: Limits,
 }
@@ -54,13 +55,15 @@ impl ResourceLimiter for MemoryCap {
 
 /// A fresh store with no ambient authority and the given limits.
 pub(crate) fn new_store(engine: &wasmtime::Engine, limits: Limits) -> Store<SandboxState> {
-    let stderr = CapturedOutput::new(limits.stderr);
+    let stdout = CapturedOutput::new(limits.captured);
+    let stderr = CapturedOutput::new(limits.captured);
     // No preopens, no environment, no arguments, no network: the builder's defaults.
-    let wasi = WasiCtxBuilder::new().stderr(stderr.clone()).build();
+    let wasi = WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build();
     let state = SandboxState {
         wasi,
         table: ResourceTable::new(),
         memory: MemoryCap { bytes: limits.memory, hit: false },
+        stdout,
         stderr,
         limits,
     };
@@ -105,4 +108,10 @@ pub(crate) fn check_output(store: &Store<SandboxState>, len: usize) -> Result<()
 /// What the guest wrote to stderr so far.
 pub(crate) fn stderr(store: &Store<SandboxState>) -> String {
     store.data().stderr.text()
+}
+
+/// What the guest wrote to stdout and stderr so far.
+pub(crate) fn output(store: &Store<SandboxState>) -> OperatorOutput {
+    let state = store.data();
+    OperatorOutput { stdout: state.stdout.captured(), stderr: state.stderr.captured() }
 }

@@ -12,11 +12,12 @@ use crate::duration::parse_duration;
 use crate::error::ManifestError;
 use crate::lines::LineIndex;
 use crate::manifest::{LimitOverrides, Manifest, SectionKind, Sink, SinkMode, Source, SourceFormat, Step};
+use crate::params;
 use crate::size::parse_size;
 use flicker_storage::{Service, StoreOptions};
 
 /// The keys allowed at the top level of a manifest.
-const TOP_LEVEL_KEYS: &[&str] = &["name", "max_attempts", "storage", "source", "step", "sink"];
+const TOP_LEVEL_KEYS: &[&str] = &["name", "max_attempts", "params", "storage", "source", "step", "sink"];
 /// The tables allowed in `[storage]`: one per cloud store, named by its URL scheme.
 const STORAGE_KEYS: &[&str] = &["s3", "gs"];
 /// The keys allowed in a `[[source]]`.
@@ -38,15 +39,17 @@ const NODE_ONLY_SETTING: &str = "this setting chooses where requests go or which
 const MAX_QUOTED: usize = 40;
 
 /// How the top level is named in errors.
-const TOP_LEVEL: &str = "top level";
+pub(crate) const TOP_LEVEL: &str = "top level";
 
-type Key<'i> = Spanned<Cow<'i, str>>;
-type Value<'i> = Spanned<DeValue<'i>>;
+pub(crate) type Key<'i> = Spanned<Cow<'i, str>>;
+pub(crate) type Value<'i> = Spanned<DeValue<'i>>;
 
-/// Reads `text` into a manifest; the graph is not checked yet.
+/// Reads `text` into a manifest, its params resolved with their defaults; the graph is not checked
+/// yet.
 pub(crate) fn decode(file: &Path, text: &str) -> Result<Manifest, ManifestError> {
-    let decoder = Decoder { file, lines: LineIndex::new(text) };
-    let root = DeTable::parse(text).map_err(|error| decoder.toml_error(text, &error))?;
+    let decoder = Decoder::new(file, text);
+    let mut root = decoder.parse(text)?;
+    params::resolve(&decoder, text, root.get_mut(), &[])?;
     decoder.document(root.get_ref())
 }
 
@@ -80,9 +83,23 @@ struct Section<'t, 'i> {
 }
 
 /// Turns spanned TOML values into manifest values, or into errors that name the file and line.
-struct Decoder<'a> {
-    file: &'a Path,
-    lines: LineIndex,
+pub(crate) struct Decoder<'a> {
+    /// The manifest file, as errors name it.
+    pub(crate) file: &'a Path,
+    /// The lines of its text.
+    pub(crate) lines: LineIndex,
+}
+
+impl<'a> Decoder<'a> {
+    /// A decoder of `text`, read from `file`.
+    pub(crate) fn new(file: &'a Path, text: &str) -> Self {
+        Decoder { file, lines: LineIndex::new(text) }
+    }
+
+    /// Parses `text` into toml's spanned document.
+    pub(crate) fn parse<'i>(&self, text: &'i str) -> Result<Spanned<DeTable<'i>>, ManifestError> {
+        DeTable::parse(text).map_err(|error| self.toml_error(text, &error))
+    }
 }
 
 impl Decoder<'_> {
@@ -120,6 +137,8 @@ impl Decoder<'_> {
                         max_attempts = Some(self.positive_u32(TOP_LEVEL, "max_attempts", value)?)
                     }
                     "storage" => storage = self.storage(value)?,
+                    // The defaults of the params, read (and checked) by `params::resolve`.
+                    "params" => {}
                     section @ ("source" | "step" | "sink") => {
                         return Err(self.syntax(
                             value.span(),
@@ -284,17 +303,21 @@ impl Decoder<'_> {
     fn config(&self, label: &str, value: &Value<'_>) -> Result<Vec<(String, String)>, ManifestError> {
         let mut config = Vec::new();
         for (key, value) in self.table_entries(label, "config", value)? {
-            let name = format!("config.{}", key.get_ref());
-            let text = match value.get_ref() {
-                DeValue::String(text) => text.to_string(),
-                DeValue::Integer(integer) => self.integer(label, &name, value, integer)?.to_string(),
-                DeValue::Float(float) => float.as_str().to_owned(),
-                DeValue::Boolean(flag) => flag.to_string(),
-                _ => return Err(self.wrong_type(label, &name, value, "a string, number or boolean")),
-            };
+            let text = self.scalar(label, &format!("config.{}", key.get_ref()), value)?;
             config.push((key.get_ref().to_string(), text));
         }
         Ok(config)
+    }
+
+    /// Reads a string, number or boolean as text; a number as written, an integer in decimal.
+    pub(crate) fn scalar(&self, label: &str, key: &str, value: &Value<'_>) -> Result<String, ManifestError> {
+        Ok(match value.get_ref() {
+            DeValue::String(text) => text.to_string(),
+            DeValue::Integer(integer) => self.integer(label, key, value, integer)?.to_string(),
+            DeValue::Float(float) => float.as_str().to_owned(),
+            DeValue::Boolean(flag) => flag.to_string(),
+            _ => return Err(self.wrong_type(label, key, value, "a string, number or boolean")),
+        })
     }
 
     /// Reads the `[storage]` table: `[storage.s3]` and `[storage.gs]` settings of the stores'
@@ -348,7 +371,7 @@ impl Decoder<'_> {
     }
 
     /// The entries of a nested table, in file order.
-    fn table_entries<'t, 'i>(
+    pub(crate) fn table_entries<'t, 'i>(
         &self,
         label: &str,
         key: &str,

@@ -3,12 +3,36 @@
 use std::path::PathBuf;
 
 use crate::manifest::SectionKind;
+use crate::params::NAME_RULE;
 use crate::plugin::OperatorKind;
+
+/// Why an operator cannot take its input rows, with what it would need to know to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputMismatch {
+    /// What its operator said.
+    pub problem: flicker_batch::TypeMismatch,
+    /// An input field whose name is close to a missing one's.
+    pub suggestion: Option<String>,
+    /// The input rows' fields, types and origins, in words.
+    pub input: String,
+}
+
+impl std::fmt::Display for InputMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.problem)?;
+        match &self.suggestion {
+            Some(suggestion) => write!(f, "; did you mean `{suggestion}`?")?,
+            None => f.write_str(".")?,
+        }
+        write!(f, " Its input rows have: {}", self.input)
+    }
+}
 
 /// Everything that can be wrong with a manifest.
 ///
-/// Every variant but [`ManifestError::Io`] carries the manifest's `file` and the 1-based `line` the
-/// error is about, and its message starts with `file:line: `. Where the error concerns one
+/// Every variant but [`ManifestError::Io`] and [`ManifestError::UnknownParam`] (which is about the
+/// command line) carries the manifest's `file` and the 1-based `line` the error is about, and its
+/// message starts with `file:line: `. Where the error concerns one
 /// `[[source]]`, `[[step]]` or `[[sink]]`, its id is in the variant too and in the message.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
@@ -255,4 +279,116 @@ pub enum ManifestError {
         /// What the plugin said.
         message: String,
     },
+
+    /// The operator of a step or sink cannot take the rows its input outputs: it reads a field
+    /// they do not have, or one of a type it cannot take.
+    #[error(
+        "{}:{line}: {kind} \"{id}\": plugin \"{plugin}\" cannot take its input rows: {mismatch}",
+        file.display()
+    )]
+    FieldMismatch {
+        /// The manifest file.
+        file: PathBuf,
+        /// The line of the step or sink.
+        line: usize,
+        /// Whether this is a step or a sink.
+        kind: SectionKind,
+        /// The id of the step or sink.
+        id: String,
+        /// The plugin as written.
+        plugin: String,
+        /// What is wrong, and what the input does have.
+        mismatch: Box<InputMismatch>,
+    },
+
+    /// A `${name}` placeholder whose param has no value: no `--param name=...` sets it and
+    /// `[params]` gives it no default.
+    #[error(
+        "{}:{line}: \"{key}\": param `{name}` is not set; add it to [params] or pass --param {name}=...",
+        file.display()
+    )]
+    ParamNotSet {
+        /// The manifest file.
+        file: PathBuf,
+        /// The line of the string that uses the param.
+        line: usize,
+        /// The key of that string, e.g. `url`.
+        key: String,
+        /// The param.
+        name: String,
+    },
+
+    /// A `--param` naming a param that the manifest neither declares in `[params]` nor uses in a
+    /// placeholder, most likely a typo.
+    #[error(
+        "{}: --param {name}: the manifest neither declares nor uses a param `{name}`; {}",
+        file.display(),
+        known_params(suggestion.as_deref(), known)
+    )]
+    UnknownParam {
+        /// The manifest file.
+        file: PathBuf,
+        /// The param as given on the command line.
+        name: String,
+        /// A param of the manifest whose name is close to `name`.
+        suggestion: Option<String>,
+        /// The params the manifest declares or uses, sorted.
+        known: Vec<String>,
+    },
+
+    /// A `${` in a string that does not start a placeholder: no `}` closes it, or what is between
+    /// the braces is not a param name.
+    #[error(
+        "{}:{line}: \"{key}\": `{placeholder}` is not a param placeholder; write ${{name}}, where {}, or $${{ for a literal ${{",
+        file.display(),
+        NAME_RULE
+    )]
+    BadPlaceholder {
+        /// The manifest file.
+        file: PathBuf,
+        /// The line of the string.
+        line: usize,
+        /// The key of the string, e.g. `url`.
+        key: String,
+        /// The text from the `${` on, up to its `}` if there is one, shortened when long.
+        placeholder: String,
+    },
+
+    /// A key of `[params]` that is not a param name.
+    #[error("{}:{line}: [params]: `{name}` is not a valid param name; {}", file.display(), NAME_RULE)]
+    BadParamName {
+        /// The manifest file.
+        file: PathBuf,
+        /// The line of the key.
+        line: usize,
+        /// The key as written.
+        name: String,
+    },
+
+    /// A default in `[params]` that uses a placeholder: defaults are taken as written.
+    #[error(
+        "{}:{line}: [params]: the default of `{param}` uses ${{{name}}}, but a default cannot use params; write the value in full, or $${{ for a literal ${{",
+        file.display()
+    )]
+    ParamInDefault {
+        /// The manifest file.
+        file: PathBuf,
+        /// The line of the default.
+        line: usize,
+        /// The param whose default it is.
+        param: String,
+        /// The param its default uses.
+        name: String,
+    },
+}
+
+/// How an [`ManifestError::UnknownParam`] message suggests a param and lists those a manifest has.
+fn known_params(suggestion: Option<&str>, known: &[String]) -> String {
+    match suggestion {
+        _ if known.is_empty() => {
+            "it has no params: declare one under [params] and use it as ${name} in a string value".to_owned()
+        }
+        Some(suggestion) => format!("did you mean `{suggestion}`? its params are: {}", known.join(", ")),
+        None => format!("its params are: {}", known.join(", ")),
+    }
 }

@@ -39,6 +39,10 @@
 //! kind of operator each plugin is, whether it fits where it is used, and whether it accepts its
 //! config.
 //!
+//! String values may hold `${name}` placeholders for job parameters, with defaults in a
+//! `[params]` table: [`Manifest::parse`] fills in the defaults, [`resolve_params`] the values given
+//! with `--param name=value` (see [`Param`]), writing out the text a run submits.
+//!
 //! Every [`ManifestError`] names the file, the line and, where there is one, the id of the source,
 //! step or sink at fault, e.g. `jobs/max.toml:17: step "max": unknown input "by-statoin"; …`.
 //!
@@ -73,11 +77,14 @@ mod error;
 mod graph;
 mod lines;
 mod manifest;
+mod params;
 mod plugin;
+mod row_types;
 mod size;
 
 pub use duration::{DurationError, parse_duration};
 pub use error::ManifestError;
 pub use manifest::{LimitOverrides, Manifest, SectionKind, Sink, SinkMode, Source, SourceFormat, Step};
+pub use params::{Param, ParamError, resolve_params};
 pub use plugin::{OperatorKind, PluginCatalog};
 pub use size::{SizeError, parse_size};

@@ -163,9 +163,11 @@ impl Manifest {
 
     /// Parses the manifest `text`, naming `file` in errors.
     ///
-    /// Checks everything that needs no plugin: TOML syntax, value types, unknown keys, sizes,
-    /// durations and counts, then the job graph: unique ids, inputs that exist, no cycles, at least
-    /// one sink. The first problem in file order is reported.
+    /// Params are [resolved](crate::resolve_params) with their defaults: a placeholder whose param
+    /// has no default is an error. Checks everything that needs no plugin: TOML syntax,
+    /// placeholders, value types, unknown keys, sizes, durations and counts, then the job graph:
+    /// unique ids, inputs that exist, no cycles, at least one sink. The first problem in file
+    /// order is reported.
     pub fn parse(file: &Path, text: &str) -> Result<Manifest, ManifestError> {
         let manifest = decode::decode(file, text)?;
         graph::check(&manifest)?;

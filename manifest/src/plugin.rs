@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use flicker_batch::{RowType, TypeMismatch};
+
 use crate::error::ManifestError;
 use crate::manifest::{Manifest, SectionKind};
 
@@ -47,6 +49,16 @@ pub trait PluginCatalog {
     fn kind_of(&self, plugin: &str) -> Result<OperatorKind, String>;
     /// Builds the operator from `config` once to check it; Err(message) if the plugin's constructor rejects it.
     fn check_config(&self, plugin: &str, config: &[(String, String)]) -> Result<(), String>;
+    /// The row type the operator of `plugin`, built from `config`, outputs for input rows of type
+    /// `input` (`None` for a parse operator, which reads lines; a format operator only checks its
+    /// input and answers `Ok(None)`); `Ok(None)` if it cannot say before it sees rows; an error
+    /// if it cannot take such rows.
+    fn output_type(
+        &self,
+        plugin: &str,
+        config: &[(String, String)],
+        input: Option<&RowType>,
+    ) -> Result<Option<RowType>, TypeMismatch>;
 }
 
 /// What a step or sink reads.
@@ -58,7 +70,9 @@ enum Reads<'a> {
 
 impl Manifest {
     /// Checks the plugins of all steps and sinks, in file order, against `catalog`: each must exist,
-    /// its kind must fit its place, and it must accept its config.
+    /// its kind must fit its place, and it must accept its config. Then the row types flow from
+    /// the parse steps to the sinks: each operator must take its input rows (the fields it reads
+    /// exist, with types it takes), as far as the operators before it can say.
     ///
     /// The places are: a step reading a source runs a parse operator, and a parse operator reads a
     /// source; map and aggregate operators read steps; format operators are for sinks only, and a sink
@@ -87,7 +101,7 @@ impl Manifest {
                 return Err(ManifestError::ConfigRejected { file, line, kind, id, plugin, message });
             }
         }
-        Ok(())
+        self.check_row_types(catalog)
     }
 }
 
@@ -147,6 +161,15 @@ mod tests {
                 Some((_, value)) => Err(format!("bad value {value}")),
                 None => Ok(()),
             }
+        }
+
+        fn output_type(
+            &self,
+            _: &str,
+            _: &[(String, String)],
+            _: Option<&RowType>,
+        ) -> Result<Option<RowType>, TypeMismatch> {
+            Ok(None)
         }
     }
 

@@ -108,7 +108,8 @@ pub enum SchedulerResponse {
     Jobs(Vec<JobStatus>),
     /// One status of a watched job.
     Progress(Box<JobStatus>),
-    /// The job was cancelled (or had ended already).
+    /// The job was cancelled (a job that had ended already is refused with
+    /// [`RequestError::AlreadyEnded`]).
     Cancelled,
     /// The cluster's members.
     Nodes(Vec<NodeStatus>),
@@ -142,6 +143,14 @@ pub enum RequestError {
     UnknownJob {
         /// The job asked about.
         job: JobId,
+    },
+    /// The job ended before the request could change it (e.g. a cancel of a finished job).
+    #[error("job {job} has already ended ({state}): there is nothing to cancel")]
+    AlreadyEnded {
+        /// The job.
+        job: JobId,
+        /// How it ended.
+        state: crate::status::JobState,
     },
     /// No such component in the plugin store.
     #[error("the scheduler has no component {digest}")]

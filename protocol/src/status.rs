@@ -20,6 +20,10 @@ pub struct JobStatus {
     pub metrics: TaskMetrics,
     /// Milliseconds since the job was accepted (until it ended, for a finished job).
     pub elapsed_ms: u64,
+    /// When the scheduler accepted it, in milliseconds since the Unix epoch.
+    pub started_unix_ms: u64,
+    /// When it ended, in milliseconds since the Unix epoch; `None` while it runs.
+    pub ended_unix_ms: Option<u64>,
     /// Tasks finished by each executor.
     pub tasks_by_executor: Vec<(ExecutorId, u32)>,
     /// Each sink's id and output URL.
@@ -54,7 +58,8 @@ impl JobStatus {
     }
 }
 
-/// Where a job is in its life.
+/// Where a job is in its life. Shown as `running`, `succeeded`, `failed: <cause>` or
+/// `cancelled`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
@@ -71,6 +76,17 @@ pub enum JobState {
     Cancelled,
 }
 
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JobState::Running => f.write_str("running"),
+            JobState::Succeeded => f.write_str("succeeded"),
+            JobState::Failed { cause } => write!(f, "failed: {cause}"),
+            JobState::Cancelled => f.write_str("cancelled"),
+        }
+    }
+}
+
 /// One stage's progress.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StageStatus {
@@ -84,6 +100,32 @@ pub struct StageStatus {
     pub done: u32,
     /// Tasks running now.
     pub running: u32,
+    /// How long its succeeded tasks ran; `None` before the first succeeded.
+    pub task_durations: Option<TaskDurations>,
+}
+
+/// How long the succeeded tasks of a stage ran, in milliseconds: the spread shows skew and
+/// stragglers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskDurations {
+    /// The shortest.
+    pub min_ms: u64,
+    /// The median (the lower one of an even count).
+    pub median_ms: u64,
+    /// The longest.
+    pub max_ms: u64,
+}
+
+impl TaskDurations {
+    /// The spread of `durations` (in any order), or `None` for none.
+    pub fn of(mut durations: Vec<u64>) -> Option<Self> {
+        durations.sort_unstable();
+        Some(TaskDurations {
+            min_ms: *durations.first()?,
+            median_ms: durations[(durations.len() - 1) / 2],
+            max_ms: *durations.last()?,
+        })
+    }
 }
 
 /// A cluster member as the scheduler sees it.
@@ -115,4 +157,29 @@ pub enum NodeState {
     Alive,
     /// Silent past the timeout, or its connection closed.
     Lost,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_durations_take_min_median_and_max() {
+        assert_eq!(TaskDurations::of(Vec::new()), None);
+        assert_eq!(TaskDurations::of(vec![7]), Some(TaskDurations { min_ms: 7, median_ms: 7, max_ms: 7 }));
+        assert_eq!(
+            TaskDurations::of(vec![40, 10, 30, 20]),
+            Some(TaskDurations { min_ms: 10, median_ms: 20, max_ms: 40 })
+        );
+        assert_eq!(
+            TaskDurations::of(vec![5, 900, 6, 7, 8]),
+            Some(TaskDurations { min_ms: 5, median_ms: 7, max_ms: 900 })
+        );
+    }
+
+    #[test]
+    fn job_states_read_as_words() {
+        assert_eq!(JobState::Failed { cause: "bad record".into() }.to_string(), "failed: bad record");
+        assert_eq!(JobState::Cancelled.to_string(), "cancelled");
+    }
 }

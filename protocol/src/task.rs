@@ -120,19 +120,30 @@ pub enum TaskReport {
     Failed {
         /// Why, as the user should read it.
         cause: String,
-        /// The input record an operator rejected, when it named one. The same record failing on
-        /// two executors is the operator's verdict on the data, not bad luck: retrying is futile.
-        record: Option<String>,
+        /// Whether another attempt can help.
+        blame: Blame,
         /// A map output the task could not fetch (a fetch failure): it must be computed again.
         lost: Option<LostMapOutput>,
     },
 }
 
 impl TaskReport {
-    /// A failure that names no record and no lost map output.
+    /// A failure of the attempt (worth retrying) that names no lost map output.
     pub fn failed(cause: impl Into<String>) -> Self {
-        TaskReport::Failed { cause: cause.into(), record: None, lost: None }
+        TaskReport::Failed { cause: cause.into(), blame: Blame::Attempt, lost: None }
     }
+}
+
+/// Who a task failure is down to, which decides whether running the task again can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Blame {
+    /// The attempt: an operator that trapped or hit a limit, storage, the executor, the network.
+    /// Another attempt, preferably on another executor, may succeed.
+    Attempt,
+    /// The job itself: a record its operator rejected, or a config or schema it refuses. Every
+    /// attempt on every executor would fail the same way, so the job fails at once, and no
+    /// executor is blamed for it.
+    Job,
 }
 
 /// A map output a reduce task could not fetch.

@@ -7,8 +7,9 @@
 //! Both then report a mismatch that names both versions.
 
 /// The version of the protocol this build speaks (2: task metrics carry the spill counters; 3: a
-/// BTS fetch asks for the blocks of several map outputs).
-pub const PROTOCOL_VERSION: u32 = 3;
+/// BTS fetch asks for the blocks of several map outputs; 4: job statuses carry start and end
+/// times and task durations, and cancelling an ended job is refused).
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The ALPN protocol two processes of different versions agree on, to tell each other their
 /// versions and part.

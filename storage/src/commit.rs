@@ -9,6 +9,13 @@
 //! `_SUCCESS` says which parts (and sizes) make it up: a reader that reads `_SUCCESS` and then the
 //! parts it lists sees the old output or the new one, never a mix.
 //!
+//! **Nothing flicker did not write is ever deleted.** A commit removes only the parts the
+//! previous `_SUCCESS` listed and its own run's temporary area. A destination that holds data
+//! no `_SUCCESS` lists (files a user put there, or parts of another tool) is *foreign*:
+//! [`CommitMode::Refuse`] refuses it ([`StorageError::ForeignObjects`], checked before the run
+//! writes anything by [`check_destination`] and again at commit), and [`CommitMode::Replace`]
+//! writes the new output beside it and leaves it as it is.
+//!
 //! ```text
 //! write_part ×N                    commit                                      abort
 //! _temporary/<run>/attempt-<n>/…  →  move the parts to <dest>/, replace          delete _temporary/<run>/…
@@ -31,6 +38,10 @@ const TEMPORARY: &str = "_temporary";
 const SUCCESS: &str = "_SUCCESS";
 /// The name prefix of part files.
 const PART_PREFIX: &str = "part-";
+/// The record, in a run's temporary area, of the `_SUCCESS` listing its commit replaces.
+const REPLACED: &str = "_REPLACED";
+/// How many foreign objects [`StorageError::ForeignObjects`] names.
+const NAMED_FOREIGN: usize = 5;
 
 /// One written part of an output.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,12 +61,14 @@ pub struct StagedPart {
     pub attempt: u32,
 }
 
-/// What [`OutputCommitter::commit`] does when the destination holds another committed output.
+/// What [`OutputCommitter::commit`] does when the destination holds another committed output,
+/// or data no committed output lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommitMode {
-    /// Fail, leaving that output as it is (Spark's `errorifexists`).
+    /// Fail, leaving the destination as it is (Spark's `errorifexists`): refused when it holds a
+    /// committed output or any foreign data.
     Refuse,
-    /// Replace it (Spark's `overwrite`).
+    /// Replace the committed output (Spark's `overwrite`, but foreign objects stay beside it).
     Replace,
 }
 
@@ -139,14 +152,15 @@ impl OutputCommitter {
 
     /// Publishes `parts` (as [`PartWriter::finish`] returned them) as the output of `dest`:
     /// checks every part is there with its size, moves the parts in, writes `_SUCCESS` listing
-    /// them (one atomic put), deletes the other `part-*` files directly in `dest` (the previous
-    /// output's), and removes this run's temporary directory (with any part not listed).
+    /// them (one atomic put), deletes the parts the previous `_SUCCESS` listed (and nothing
+    /// else in `dest`), and removes this run's temporary directory (with any part not listed).
     ///
-    /// With [`CommitMode::Refuse`], a `dest` that holds another committed output is left as it
-    /// is and the commit fails with [`StorageError::AlreadyCommitted`]; `_SUCCESS` is then
-    /// created only if absent, so of two runs committing at once only one wins. Committing again
-    /// after an interrupted commit of the same run is fine in both modes. If the check fails,
-    /// `dest` is untouched.
+    /// With [`CommitMode::Refuse`], a `dest` that holds another committed output, or foreign
+    /// data (see [`check_destination`]), is left as it is and the commit fails with
+    /// [`StorageError::AlreadyCommitted`] or [`StorageError::ForeignObjects`]; `_SUCCESS` is
+    /// then created only if absent, so of two runs committing at once only one wins. Committing
+    /// again after an interrupted commit of the same run is fine in both modes. If the check
+    /// fails, `dest` is untouched.
     pub async fn commit(&self, parts: &[StagedPart], mode: CommitMode) -> Result<(), StorageError> {
         let waiting = self.check_parts(parts).await?;
         let committed: Vec<PartFile> = parts.iter().map(|staged| staged.part.clone()).collect();
@@ -156,31 +170,29 @@ impl OutputCommitter {
         if mode == CommitMode::Refuse && previous.is_some() && !done {
             return Err(StorageError::AlreadyCommitted { url: self.dest.url().to_owned() });
         }
-        let listing = self
-            .dest
-            .store()
-            .list_with_delimiter(Some(self.dest.path()))
-            .await
-            .map_err(|source| self.dest.store_error(source))?;
         let new_names: HashSet<&str> = parts.iter().map(|staged| staged.part.name.as_str()).collect();
-        let old_parts = listing
-            .objects
-            .into_iter()
-            .map(|meta| meta.location)
-            .filter(|path| {
-                path.filename().is_some_and(|name| name.starts_with(PART_PREFIX) && !new_names.contains(name))
-            })
-            .collect();
-
+        if mode == CommitMode::Refuse && previous.is_none() {
+            // Parts an interrupted commit of this run moved in already are ours, not foreign.
+            refuse_foreign(&self.dest, &new_names).await?;
+        }
         if !done {
             self.publish(parts, &waiting, &committed, mode).await?;
         }
+        // Only what the replaced `_SUCCESS` listed goes, and only names a commit writes.
+        let replaced = read_listing(&self.replaced()).await?.unwrap_or_default();
+        let old_parts = replaced
+            .iter()
+            .filter(|part| part.name.starts_with(PART_PREFIX) && !new_names.contains(part.name.as_str()))
+            .map(|part| self.dest.child(&part.name).path().clone())
+            .collect();
         delete_all(&self.dest, old_parts).await?;
         self.abort().await
     }
 
     /// Moves the `waiting` ones of `parts` into `dest` and writes `_SUCCESS` listing
-    /// `committed`, created only if absent with [`CommitMode::Refuse`].
+    /// `committed`, created only if absent with [`CommitMode::Refuse`]. With
+    /// [`CommitMode::Replace`], the listing it replaces is first recorded in this run's temporary
+    /// area, so that a commit interrupted after the swap still knows which parts to delete.
     async fn publish(
         &self,
         parts: &[StagedPart],
@@ -188,6 +200,17 @@ impl OutputCommitter {
         committed: &[PartFile],
         mode: CommitMode,
     ) -> Result<(), StorageError> {
+        if mode == CommitMode::Replace
+            && let Some(replaced) = committed_parts(&self.dest).await?
+        {
+            let record = self.replaced();
+            let listing = success::render(&replaced);
+            record
+                .store()
+                .put(record.path(), listing.into())
+                .await
+                .map_err(|source| record.store_error(source))?;
+        }
         for (staged, _) in parts.iter().zip(waiting).filter(|(_, waiting)| **waiting) {
             let (from, to) =
                 (self.staged(staged.attempt, &staged.part.name), self.dest.child(&staged.part.name));
@@ -239,6 +262,11 @@ impl OutputCommitter {
     /// This run's temporary directory.
     fn temporary(&self) -> Location {
         self.dest.child(TEMPORARY).child(&self.run_id)
+    }
+
+    /// Where [`publish`](Self::publish) records the listing of the output it replaces.
+    fn replaced(&self) -> Location {
+        self.temporary().child(REPLACED)
     }
 
     /// Where attempt `attempt` writes part `name`.
@@ -305,6 +333,45 @@ pub async fn read_committed(dest: &Location) -> Result<Vec<PartFile>, StorageErr
     committed_parts(dest).await?.ok_or_else(|| StorageError::NotCommitted { url: dest.url().to_owned() })
 }
 
+/// Checks, before a run writes anything, that `dest` may take its output in `mode`: with
+/// [`CommitMode::Refuse`] it must hold neither a committed output
+/// ([`StorageError::AlreadyCommitted`]) nor data no committed output lists
+/// ([`StorageError::ForeignObjects`]: objects or folders whose names do not start with `_` or
+/// `.`). [`CommitMode::Replace`] takes any destination: it replaces only what a `_SUCCESS`
+/// lists.
+pub async fn check_destination(dest: &Location, mode: CommitMode) -> Result<(), StorageError> {
+    if mode == CommitMode::Replace {
+        return Ok(());
+    }
+    if is_committed(dest).await? {
+        return Err(StorageError::AlreadyCommitted { url: dest.url().to_owned() });
+    }
+    refuse_foreign(dest, &HashSet::new()).await
+}
+
+/// Fails with [`StorageError::ForeignObjects`] if `dest` holds visible objects or folders other
+/// than `ours`.
+async fn refuse_foreign(dest: &Location, ours: &HashSet<&str>) -> Result<(), StorageError> {
+    let listing = dest
+        .store()
+        .list_with_delimiter(Some(dest.path()))
+        .await
+        .map_err(|source| dest.store_error(source))?;
+    let folders = listing.common_prefixes.iter().filter_map(|path| path.filename().map(|n| format!("{n}/")));
+    let objects = listing.objects.iter().filter_map(|meta| meta.location.filename().map(str::to_owned));
+    let mut foreign: Vec<String> = objects
+        .chain(folders)
+        .filter(|name| !name.starts_with(['_', '.']) && !ours.contains(name.as_str()))
+        .collect();
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    foreign.sort();
+    let count = foreign.len();
+    foreign.truncate(NAMED_FOREIGN);
+    Err(StorageError::ForeignObjects { url: dest.url().to_owned(), names: foreign.join(", "), count })
+}
+
 /// Whether `dest` holds a committed output (a `_SUCCESS`).
 pub async fn is_committed(dest: &Location) -> Result<bool, StorageError> {
     let success = dest.child(SUCCESS);
@@ -317,15 +384,20 @@ pub async fn is_committed(dest: &Location) -> Result<bool, StorageError> {
 
 /// The parts `dest`'s `_SUCCESS` lists, or `None` without one.
 async fn committed_parts(dest: &Location) -> Result<Option<Vec<PartFile>>, StorageError> {
-    let success = dest.child(SUCCESS);
-    let text = match success.store().get(success.path()).await {
-        Ok(result) => result.bytes().await.map_err(|source| success.store_error(source))?,
+    read_listing(&dest.child(SUCCESS)).await
+}
+
+/// The parts a listing object (a `_SUCCESS`, or a commit's record of one) names, or `None`
+/// without one.
+async fn read_listing(object: &Location) -> Result<Option<Vec<PartFile>>, StorageError> {
+    let text = match object.store().get(object.path()).await {
+        Ok(result) => result.bytes().await.map_err(|source| object.store_error(source))?,
         Err(object_store::Error::NotFound { .. }) => return Ok(None),
-        Err(source) => return Err(success.store_error(source)),
+        Err(source) => return Err(object.store_error(source)),
     };
     success::parse(&text)
         .map(Some)
-        .map_err(|line| StorageError::CorruptSuccessFile { url: success.url().to_owned(), line })
+        .map_err(|line| StorageError::CorruptSuccessFile { url: object.url().to_owned(), line })
 }
 
 /// `part-NNNNN.<extension>`, if `extension` makes a plain file name.
@@ -607,9 +679,13 @@ mod tests {
         old.commit(&old_parts, CommitMode::Replace).await.unwrap();
         let new = OutputCommitter::new(dest.clone(), "run-2");
         let parts = vec![new.write_part(0, 0, "csv", bytes("new\n")).await.unwrap()];
-        // Stopped right after `_SUCCESS` was replaced: the old part is still there.
+        // Stopped right after `_SUCCESS` was replaced: the old part is still there, and so is the
+        // record of the listing the commit replaced.
         new.publish(&parts, &[true], &[parts[0].part.clone()], CommitMode::Replace).await.unwrap();
-        assert_eq!(objects(&dest).await, ["_SUCCESS", "part-00000-run-1.csv", "part-00000-run-2.csv"]);
+        assert_eq!(
+            objects(&dest).await,
+            ["_SUCCESS", "_temporary/run-2/_REPLACED", "part-00000-run-1.csv", "part-00000-run-2.csv"]
+        );
         // Committing again, even in refuse mode, sees its own marker and finishes.
         new.commit(&parts, CommitMode::Refuse).await.unwrap();
         assert_eq!(objects(&dest).await, ["_SUCCESS", "part-00000-run-2.csv"]);

@@ -111,6 +111,19 @@ pub enum StorageError {
         url: String,
     },
 
+    /// An output location holds data no committed output lists, and the sink's mode refuses it.
+    #[error(
+        "{url} holds {count} object(s) that no committed output lists ({names}): flicker never deletes what it did not write, so with mode = \"error\" it refuses this location; move them away, write elsewhere, or set mode = \"overwrite\" on the sink to write the output beside them"
+    )]
+    ForeignObjects {
+        /// The output location.
+        url: String,
+        /// The first few of them, by name (a folder ends with `/`).
+        names: String,
+        /// How many there are.
+        count: usize,
+    },
+
     /// The `_SUCCESS` marker cannot be parsed.
     #[error("corrupt `_SUCCESS` file {url}: line {line} is not `<part name><TAB><size>`")]
     CorruptSuccessFile {

@@ -9,7 +9,7 @@ mod moto;
 
 use flicker_storage::{
     CommitMode, Compression, InputObject, Location, OutputCommitter, Service, SplitReader, StorageError,
-    StoreOptions, is_committed, list_inputs, plan_splits, read_committed, read_part,
+    StoreOptions, check_destination, is_committed, list_inputs, plan_splits, read_committed, read_part,
 };
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
@@ -22,6 +22,7 @@ async fn keeps_the_contract(root: &Location, options: &StoreOptions) {
     compressed_inputs(&root.child("compressed")).await;
     commit_visibility(&root.child("commit")).await;
     overwrite_refusal(&root.child("overwrite")).await;
+    foreign_objects_survive(&root.child("foreign")).await;
     multipart_output(&root.child("multipart")).await;
 }
 
@@ -234,6 +235,79 @@ async fn overwrite_refusal(root: &Location) {
     assert_eq!(&read_part(&dest, &committed[0]).await.unwrap()[..], b"newer\n");
     let listed = list_inputs(&dest).await.unwrap();
     assert_eq!(listed.len(), 1, "the replaced output's part is gone: {listed:?}");
+}
+
+/// Objects flicker did not write survive every mode: `Refuse` refuses a location holding them
+/// (before writing and at commit), `Replace` writes beside them, and a later `Replace` removes
+/// only what the previous `_SUCCESS` listed.
+async fn foreign_objects_survive(root: &Location) {
+    let dest = root.child("out");
+    for (name, bytes) in FOREIGN {
+        put(&object(&dest, name), bytes).await;
+    }
+    let survived = || assert_foreign_objects_unchanged(&dest);
+
+    match check_destination(&dest, CommitMode::Refuse).await {
+        Err(StorageError::ForeignObjects { names, count: 4, .. }) => {
+            assert_eq!(names, "nested/, notes.txt, part-00000.csv, part-00001-older-tool.csv")
+        }
+        other => panic!("{other:?}"),
+    }
+    check_destination(&dest, CommitMode::Replace).await.unwrap();
+
+    let refused = OutputCommitter::new(dest.clone(), "run-1");
+    let parts = [refused.write_part(0, 0, "csv", "ours\n".into()).await.unwrap()];
+    let error = refused.commit(&parts, CommitMode::Refuse).await.unwrap_err();
+    assert!(matches!(error, StorageError::ForeignObjects { count: 4, .. }), "{error:?}");
+    assert!(error.to_string().contains("flicker never deletes what it did not write"), "{error}");
+    assert!(!is_committed(&dest).await.unwrap());
+    refused.abort().await.unwrap();
+    survived().await;
+
+    let beside = OutputCommitter::new(dest.clone(), "run-2");
+    let parts = [
+        beside.write_part(0, 0, "csv", "new 0\n".into()).await.unwrap(),
+        beside.write_part(1, 0, "csv", "new 1\n".into()).await.unwrap(),
+    ];
+    beside.commit(&parts, CommitMode::Replace).await.unwrap();
+    survived().await;
+    let committed = read_committed(&dest).await.unwrap();
+    assert_eq!(committed, parts.iter().map(|p| p.part.clone()).collect::<Vec<_>>());
+
+    // A committed output with foreign objects beside it: `Refuse` names the output.
+    let again = OutputCommitter::new(dest.clone(), "run-3");
+    let error = check_destination(&dest, CommitMode::Refuse).await.unwrap_err();
+    assert!(matches!(error, StorageError::AlreadyCommitted { .. }), "{error:?}");
+    let parts = [again.write_part(0, 0, "csv", "newer\n".into()).await.unwrap()];
+    let error = again.commit(&parts, CommitMode::Refuse).await.unwrap_err();
+    assert!(matches!(error, StorageError::AlreadyCommitted { .. }), "{error:?}");
+    survived().await;
+
+    // `Replace` removes run-2's parts, which `_SUCCESS` listed, and nothing else.
+    again.commit(&parts, CommitMode::Replace).await.unwrap();
+    survived().await;
+    assert_eq!(read_committed(&dest).await.unwrap(), [parts[0].part.clone()]);
+    for gone in &committed {
+        let loc = dest.child(&gone.name);
+        assert!(loc.store().head(loc.path()).await.is_err(), "{} was replaced", gone.name);
+    }
+}
+
+/// Objects put into an output location by someone else.
+const FOREIGN: [(&str, &[u8]); 4] = [
+    ("part-00000.csv", b"theirs\n"),
+    ("part-00001-older-tool.csv", b"older\n"),
+    ("notes.txt", b"keep me\n"),
+    ("nested/part-00000.csv", b"deep\n"),
+];
+
+/// Every object of [`FOREIGN`] is still in `dest`, unchanged.
+async fn assert_foreign_objects_unchanged(dest: &Location) {
+    for (name, bytes) in FOREIGN {
+        let loc = object(dest, name);
+        let got = loc.store().get(loc.path()).await.unwrap_or_else(|e| panic!("{name} is gone: {e}"));
+        assert_eq!(&got.bytes().await.unwrap()[..], bytes, "{name} changed");
+    }
 }
 
 /// A part larger than one upload piece goes up as a multipart upload and reads back whole.

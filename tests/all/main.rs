@@ -1,14 +1,17 @@
 //! End-to-end tests of flicker: one test binary, one module per area.
 
 mod cluster;
+mod control;
 mod files;
 mod gcs;
 mod r#gen;
 mod moto;
+mod params;
 mod prepare;
 mod run;
 mod s3;
 mod sandbox;
 mod spill;
 mod support;
+mod try_op;
 mod validation;

@@ -731,8 +731,8 @@ fn a_user_reduce_by_key_keeps_the_whole_winning_row() {
     assert_eq!(found, expected);
 }
 
-/// A job whose map step is the test plugin looping forever.
-fn looping_job(limits: &str) -> String {
+/// A job whose map step (`spin`) is the test plugin looping forever, with `limits` on that step.
+pub(crate) fn looping_job(limits: &str) -> String {
     let plugin = flicker_plugins::guest_artifact("flicker-test-plugin");
     let prefix = parse_readings("loops", "");
     format!(

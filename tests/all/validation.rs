@@ -113,3 +113,176 @@ fn a_manifest_that_does_not_exist_is_named() {
     let cause = "No such file or directory";
     assert_eq!(error.matches(cause).count(), 1, "the cause should be given once:\n{error}");
 }
+
+#[test]
+fn a_misspelled_key_of_a_typed_operator_is_named_with_the_key_it_misspells() {
+    let range = flicker_plugins::guest_artifact("temperature-range");
+    let manifest = with_max(range.to_str().unwrap(), Some(r#"{ feild = "temperature" }"#));
+    let error = rejected(&manifest, header_line(&manifest, "max"));
+    let expected =
+        ["step \"max\"", "rejected its config", "unknown config key `feild`", "did you mean `field`?"];
+    assert_mentions(&error, &expected);
+}
+
+/// The parse step's config with `schema` instead of the reference job's.
+fn parse_with(schema: &str) -> String {
+    step(
+        "parse",
+        "readings",
+        "std:parse-csv",
+        Some(&format!(r#"{{ delimiter = ";", schema = "{schema}" }}"#)),
+    )
+}
+
+#[test]
+fn a_field_the_schema_names_differently_is_named_with_the_likely_one_before_any_task_runs() {
+    let steps = [
+        parse_with("station:string,temp:f64"),
+        step("by-station", "parse", "std:key-by", Some(r#"{ fields = "station" }"#)),
+        step("max", "by-station", "std:max", Some(TEMPERATURE)),
+    ];
+    let manifest = job(&steps.concat(), "max");
+    let error = rejected(&manifest, header_line(&manifest, "max"));
+    assert_mentions(
+        &error,
+        &[
+            "step \"max\": plugin \"std:max\" cannot take its input rows".to_owned(),
+            "it reads field `temperature`, which the rows do not have; did you mean `temp`?".to_owned(),
+            format!(
+                "Its input rows have: station: string, temp: f64 (from step \"parse\", line {}), keyed by station",
+                header_line(&manifest, "parse")
+            ),
+        ],
+    );
+}
+
+#[test]
+fn key_by_filter_and_an_aggregate_on_a_field_that_does_not_exist_are_named() {
+    let keyed_by = |fields: &str| {
+        let steps = [
+            parse_with("station:string,temperature:f64"),
+            step("by-station", "parse", "std:key-by", Some(&format!(r#"{{ fields = "{fields}" }}"#))),
+        ];
+        job(&steps.concat(), "by-station")
+    };
+    let manifest = keyed_by("statoin");
+    let error = rejected(&manifest, header_line(&manifest, "by-station"));
+    assert_mentions(&error, &["step \"by-station\"", "field `statoin`", "did you mean `station`?"]);
+
+    let filtered = |predicate: &str| {
+        let config = format!(r#"{{ predicate = '{predicate}' }}"#);
+        let steps = [
+            parse_with("station:string,temperature:f64"),
+            step("warm", "parse", "std:filter", Some(&config)),
+        ];
+        job(&steps.concat(), "warm")
+    };
+    let manifest = filtered("humidity > 50");
+    let error = rejected(&manifest, header_line(&manifest, "warm"));
+    assert_mentions(&error, &["step \"warm\"", "it reads field `humidity`, which the rows do not have."]);
+    let manifest = filtered("station > 3");
+    let error = rejected(&manifest, header_line(&manifest, "warm"));
+    assert_mentions(&error, &["step \"warm\"", "field `station` is string, but it takes i64 or f64"]);
+
+    let manifest = with_max("std:mean", Some(r#"{ field = "humidity" }"#));
+    let error = rejected(&manifest, header_line(&manifest, "max"));
+    assert_mentions(&error, &["step \"max\"", "plugin \"std:mean\"", "field `humidity`"]);
+}
+
+#[test]
+fn a_text_field_read_as_a_number_is_named() {
+    let steps = [
+        parse_with("station:string,temperature:string"),
+        step("by-station", "parse", "std:key-by", Some(r#"{ fields = "station" }"#)),
+        step("max", "by-station", "std:max", Some(TEMPERATURE)),
+    ];
+    let manifest = job(&steps.concat(), "max");
+    let error = rejected(&manifest, header_line(&manifest, "max"));
+    assert_mentions(&error, &["step \"max\"", "field `temperature` is string, but it takes i64 or f64"]);
+}
+
+#[test]
+fn a_serde_struct_that_expects_another_field_or_type_is_named() {
+    let celsius = flicker_plugins::guest_artifact("celsius-to-fahrenheit");
+    let converted = |schema: &str| {
+        let steps = [parse_with(schema), step("convert", "parse", celsius.to_str().unwrap(), None)];
+        job(&steps.concat(), "convert")
+    };
+    let manifest = converted("station:string,temp:f64");
+    let error = rejected(&manifest, header_line(&manifest, "convert"));
+    assert_mentions(&error, &["step \"convert\"", "it reads field `temperature`", "did you mean `temp`?"]);
+    let manifest = converted("station:string,temperature:string");
+    let error = rejected(&manifest, header_line(&manifest, "convert"));
+    assert_mentions(&error, &["step \"convert\"", "field `temperature` is string, but it takes f64"]);
+}
+
+#[test]
+fn a_field_mistake_on_a_cluster_is_refused_at_submission_and_no_task_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = crate::cluster::Cluster::start(dir.path(), 2, 1);
+    write_file(&dir.path().join("data/readings.txt"), "Oslo;1.5\n");
+    let manifest = with_max("std:max", Some(r#"{ field = "temp" }"#));
+    let path = write_manifest(dir.path(), &manifest);
+    let submitted = cluster.client(&["submit", path.to_str().unwrap(), "--wait"]);
+    let error = assert_failed(&submitted);
+    assert_mentions(&error, &["step \"max\"", "it reads field `temp`", "did you mean `temperature`?"]);
+    // The job was never accepted: no job, no task, no executor excluded.
+    assert_eq!(cluster.json(&["status"]), serde_json::json!([]));
+    let nodes = cluster.json(&["nodes"]);
+    assert!(nodes.as_array().unwrap().iter().all(|n| n["state"] == "alive" && n["running"] == 0), "{nodes}");
+}
+
+#[test]
+fn components_built_for_operator_0_2_0_still_run() {
+    let old = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/operator-0.2.0");
+    let dir = tempfile::tempdir().unwrap();
+    write_file(&dir.path().join("data/readings.txt"), "Oslo;10\nOslo;20\nBergen;-5\n");
+    let plugin = |name: &str| crate::support::toml_string(old.join(name).to_str().unwrap());
+    let manifest = format!(
+        r#"name = "old-components"
+
+[[source]]
+id = "readings"
+url = "data/"
+
+[[step]]
+id = "parse"
+input = "readings"
+plugin = "std:parse-csv"
+config = {SCHEMA}
+
+[[step]]
+id = "fahrenheit"
+input = "parse"
+plugin = {}
+
+[[step]]
+id = "by-station"
+input = "fahrenheit"
+plugin = "std:key-by"
+config = {{ fields = "station" }}
+
+[[step]]
+id = "warmest"
+input = "by-station"
+plugin = {}
+
+[[sink]]
+id = "out"
+input = "warmest"
+url = "out/"
+plugin = "std:format-csv"
+"#,
+        plugin("celsius_to_fahrenheit.wasm"),
+        plugin("warmest_reading.wasm"),
+    );
+    let path = write_manifest(dir.path(), &manifest);
+    crate::support::assert_succeeded(&run_job(&path, &["--workers", "2"]));
+    // Parts that got no row hold the key column's header only.
+    let mut rows: Vec<String> = crate::support::read_committed(&dir.path().join("out"))
+        .iter()
+        .flat_map(|(_, text)| text.lines().filter(|line| !line.starts_with("station")).map(str::to_owned))
+        .collect::<Vec<_>>();
+    rows.sort();
+    assert_eq!(rows, ["Bergen,23", "Oslo,68"]);
+}

@@ -9,7 +9,7 @@ use crate::lock;
 use crate::task::{BlockSource, ShuffleOutput, TaskContext, TaskInput, run_task};
 use crate::{JobError, TaskCause};
 use flicker_bts::{BtsClient, FetchLimits, ShuffleStore, fetch_partition};
-use flicker_host::{CallError, Runtime};
+use flicker_host::Runtime;
 use flicker_protocol::task::{
     JobDescriptor, LostMapOutput, MapOutputLocation, TaskInput as InputSpec, TaskMetrics, TaskReport,
     TaskSpec,
@@ -215,19 +215,14 @@ impl Jobs {
                 }
             }
             Err(failure) => {
-                let record = match &failure.cause {
-                    TaskCause::Operator { record: Some(record), error: CallError::Operator(_), .. } => {
-                        Some(record.to_string())
-                    }
-                    _ => None,
-                };
+                let blame = failure.cause.blame();
                 let lost = match &failure.cause {
                     TaskCause::Fetch { map_output, bts, unreachable, .. } => {
                         Some(LostMapOutput { id: map_output.clone(), bts: *bts, unreachable: *unreachable })
                     }
                     _ => None,
                 };
-                TaskReport::Failed { cause: failure.to_string(), record, lost }
+                TaskReport::Failed { cause: failure.to_string(), blame, lost }
             }
         }
     }

@@ -127,6 +127,9 @@ impl ComponentSource for FetchFromScheduler {
     }
 }
 
+/// The reason an executor that stops gives the scheduler when it closes its connection.
+pub const LEAVING: &str = "executor stopping";
+
 /// How long an executor waits for the scheduler to answer a connection before trying again.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -192,6 +195,25 @@ impl Executor {
             }
             self.scheduler.set(None);
             tokio::time::sleep(backoff.next()).await;
+        }
+    }
+
+    /// [`run`](Self::run) until `stop` completes (SIGTERM, say), then leaves the cluster at once:
+    /// the scheduler is told by the closing of the registration connection (so it runs this
+    /// executor's tasks elsewhere now, not after `--executor-timeout`), and so is every peer of
+    /// the endpoint.
+    pub async fn run_until(self, stop: impl Future<Output = ()>) {
+        let (endpoint, scheduler) = (self.endpoint.clone(), self.scheduler.clone());
+        tokio::select! {
+            () = self.run() => {}
+            () = stop => {}
+        }
+        if let Some(connection) = scheduler.get() {
+            connection.close(0, LEAVING);
+        }
+        endpoint.close();
+        if tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await.is_err() {
+            tracing::warn!("peers did not acknowledge the close within 2 s");
         }
     }
 

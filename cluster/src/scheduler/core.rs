@@ -193,9 +193,9 @@ impl SchedulerCore {
             (Some(job), TaskReport::Failed { lost: Some(lost), .. }, _) => {
                 job.fetch_failed(task, attempt, executor, &lost, now)
             }
-            (Some(job), TaskReport::Failed { cause, record, lost: None }, _) => {
-                tracing::warn!(%task, attempt, %executor, %cause, "task failed");
-                job.task_failed(task, attempt, executor, cause, record, now)
+            (Some(job), TaskReport::Failed { cause, blame, lost: None }, _) => {
+                tracing::warn!(%task, attempt, %executor, %cause, ?blame, "task failed");
+                job.task_failed(task, attempt, executor, cause, blame, now)
             }
             _ => JobChange::None,
         };
@@ -333,7 +333,7 @@ mod tests {
     use flicker_protocol::StageId;
     use flicker_protocol::status::JobState;
     use flicker_protocol::task::{
-        JobDefaults, JobDescriptor, LostMapOutput, TaskInput, TaskMetrics, TaskOutput,
+        Blame, JobDefaults, JobDescriptor, LostMapOutput, TaskInput, TaskMetrics, TaskOutput,
     };
 
     fn secs(s: u64) -> Duration {
@@ -538,16 +538,8 @@ mod tests {
         assert!(map_outputs.is_empty());
     }
 
-    fn fail(
-        core: &mut SchedulerCore,
-        (executor, spec): &(ExecutorId, TaskSpec),
-        record: Option<&str>,
-    ) -> Vec<Action> {
-        let report = TaskReport::Failed {
-            cause: format!("boom on {executor}"),
-            record: record.map(Into::into),
-            lost: None,
-        };
+    fn fail(core: &mut SchedulerCore, (executor, spec): &(ExecutorId, TaskSpec), blame: Blame) -> Vec<Action> {
+        let report = TaskReport::Failed { cause: format!("boom on {executor}"), blame, lost: None };
         core.report(&spec.task, spec.attempt, executor, report, secs(1))
     }
 
@@ -558,17 +550,17 @@ mod tests {
         let on = |name: &str| first.iter().find(|(e, _)| e.0 == name).unwrap().clone();
         let task = on("a").1.task.index;
         // a fails its task: the retry waits for another executor although a is free.
-        assert!(launches(&fail(&mut core, &on("a"), None)).is_empty());
+        assert!(launches(&fail(&mut core, &on("a"), Blame::Attempt)).is_empty());
         let retry = launches(&succeed(&mut core, &on("b"))).remove(0);
         assert_eq!((retry.0.0.as_str(), retry.1.task.index, retry.1.attempt), ("b", task, 1));
-        assert!(launches(&fail(&mut core, &retry, None)).is_empty(), "c is busy, a and b failed it");
+        assert!(launches(&fail(&mut core, &retry, Blame::Attempt)).is_empty(), "c is busy, a and b failed it");
         let retry = launches(&succeed(&mut core, &on("c"))).remove(0);
         assert_eq!((retry.0.0.as_str(), retry.1.attempt), ("c", 2));
         // It failed everywhere: any executor may try again.
-        let retry = launches(&fail(&mut core, &retry, None)).remove(0);
+        let retry = launches(&fail(&mut core, &retry, Blame::Attempt)).remove(0);
         assert_eq!((retry.0.0.as_str(), retry.1.attempt), ("a", 3));
         // a's second failure excludes it from the job.
-        let retry = launches(&fail(&mut core, &retry, None)).remove(0);
+        let retry = launches(&fail(&mut core, &retry, Blame::Attempt)).remove(0);
         assert_eq!((retry.0.0.as_str(), retry.1.attempt), ("b", 4));
         let status = core.status(None, secs(2)).unwrap().remove(0);
         assert_eq!(status.state, JobState::Running);
@@ -580,25 +572,25 @@ mod tests {
     }
 
     #[test]
-    fn a_record_failing_on_two_executors_fails_the_job_at_once() {
+    fn the_jobs_own_fault_fails_it_at_once_and_blames_no_executor() {
         let mut core = cluster(&[("a", 1), ("b", 1)]);
-        let first = launches(&core.submit(job_with_attempts("j", 1, 1, 4)));
-        let retried = launches(&fail(&mut core, &first[0], Some("in.txt line 7")));
-        let actions = fail(&mut core, &retried[0], Some("in.txt line 7"));
+        let first = launches(&core.submit(job_with_attempts("j", 2, 1, 4)));
+        let actions = fail(&mut core, &first[0], Blame::Job);
         assert!(matches!(&actions[..], [Action::CleanUp { abort_output: true, .. }]), "{actions:?}");
-        let JobState::Failed { cause } = core.status(None, secs(2)).unwrap().remove(0).state else {
-            panic!()
-        };
-        assert!(cause.contains("the same record failed on executors a and b"), "{cause}");
+        let status = core.status(None, secs(2)).unwrap().remove(0);
+        assert_eq!(status.state, JobState::Failed { cause: format!("boom on {}", first[0].0) });
+        assert_eq!(status.failed_attempts.len(), 1, "no retry");
+        assert!(status.excluded_executors.is_empty(), "no executor is to blame");
+        assert!(launches(&succeed(&mut core, &first[1])).is_empty(), "nothing runs after the end");
     }
 
     #[test]
     fn a_task_out_of_attempts_fails_the_job() {
         let mut core = cluster(&[("a", 1)]);
         let mut launch = launches(&core.submit(job_with_attempts("j", 1, 1, 2))).remove(0);
-        launch = launches(&fail(&mut core, &launch, None)).remove(0);
+        launch = launches(&fail(&mut core, &launch, Blame::Attempt)).remove(0);
         assert_eq!(launch.0, ExecutorId("a".into()), "the only executor gets the retry");
-        fail(&mut core, &launch, None);
+        fail(&mut core, &launch, Blame::Attempt);
         let JobState::Failed { cause } = core.status(None, secs(2)).unwrap().remove(0).state else {
             panic!()
         };
@@ -624,7 +616,7 @@ mod tests {
         (executor, spec): &(ExecutorId, TaskSpec),
         lost: LostMapOutput,
     ) -> Vec<Action> {
-        let report = TaskReport::Failed { cause: "cannot fetch".into(), record: None, lost: Some(lost) };
+        let report = TaskReport::Failed { cause: "cannot fetch".into(), blame: Blame::Attempt, lost: Some(lost) };
         core.report(&spec.task, spec.attempt, executor, report, secs(1))
     }
 
@@ -684,7 +676,7 @@ mod tests {
         let mut core = cluster(&[("a", 1), ("b", 1)]);
         let map = launches(&core.submit(job_with_attempts("j", 1, 1, 4))).remove(0);
         let reduce = launches(&succeed(&mut core, &map)).remove(0);
-        let retry = launches(&fail(&mut core, &reduce, None)).remove(0);
+        let retry = launches(&fail(&mut core, &reduce, Blame::Attempt)).remove(0);
         assert_eq!(retry.1.attempt, 1);
         let actions = succeed(&mut core, &retry);
         let [Action::Commit { parts, .. }] = actions.as_slice() else { panic!("{actions:?}") };

@@ -6,12 +6,13 @@
 //!   Pending ──launch──▶ Running { executor, attempt } ──succeeded──▶ Succeeded { executor, output }
 //!      ▲                     │
 //!      └── executor lost ────┤
-//!      └── failed, attempts left ─┘      failed, no attempts left (or the same record
-//!                                        failed on two executors) ──▶ the job fails
+//!      └── failed, attempts left ─┘      failed, no attempts left (or the job's own fault:
+//!                                        a rejected record or config) ──▶ the job fails
 //! ```
 //!
 //! A failed attempt is retried, preferably on an executor where the task has not failed yet; an
-//! executor that fails `exclude_after` of the job's attempts gets no more of its tasks.
+//! executor that fails `exclude_after` of the job's attempts gets no more of its tasks. A failure
+//! that is the job's own ([`Blame::Job`]) fails the job at once and blames no executor.
 //!
 //! A stage's tasks become runnable once every task of the stage it reads from succeeded. The job:
 //! `Running` → (every task succeeded) `Committing` → `Succeeded`, or `Failed` / `Cancelled` at any
@@ -19,9 +20,9 @@
 
 use super::task_table::TaskTable;
 use crate::plan::{StageInput, StageOutput, StagePlan};
-use flicker_protocol::status::{FailedAttempt, JobState, JobStatus, StageStatus};
+use flicker_protocol::status::{FailedAttempt, JobState, JobStatus, StageStatus, TaskDurations};
 use flicker_protocol::task::{
-    JobDescriptor, LostMapOutput, MapOutputLocation, TaskInput, TaskMetrics, TaskOutput, TaskSpec,
+    Blame, JobDescriptor, LostMapOutput, MapOutputLocation, TaskInput, TaskMetrics, TaskOutput, TaskSpec,
 };
 use flicker_protocol::{ExecutorId, JobId, MapOutputId, PluginDigest, StageId, TaskId};
 use flicker_storage::{PartFile, Split, StagedPart};
@@ -117,7 +118,6 @@ struct Failure {
     attempt: u32,
     executor: ExecutorId,
     cause: String,
-    record: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -524,41 +524,31 @@ impl JobRun {
     }
 
     /// Records a failed attempt. The task runs again unless it used up its attempts, or the
-    /// record it failed on failed on another executor before: then the job fails with `cause`.
+    /// failure is the job's own ([`Blame::Job`]): then the job fails with `cause`.
     pub fn task_failed(
         &mut self,
         task: &TaskId,
         attempt: u32,
         executor: &ExecutorId,
         cause: String,
-        record: Option<String>,
+        blame: Blame,
         now: Duration,
     ) -> JobChange {
         let Some(position) = self.is_current(task, attempt, executor) else { return JobChange::None };
         let index = task.index as usize;
         let stage = &mut self.stages[position];
         stage.tasks.set(task.index, TaskState::Pending);
-        let same_record_elsewhere = record.as_ref().and_then(|record| {
-            stage.failures[index]
-                .iter()
-                .find(|f| f.record.as_ref() == Some(record) && f.executor != *executor)
-                .map(|f| f.executor.clone())
-        });
-        stage.failures[index].push(Failure {
-            attempt,
-            executor: executor.clone(),
-            cause: cause.clone(),
-            record,
-        });
+        stage.failures[index].push(Failure { attempt, executor: executor.clone(), cause: cause.clone() });
+        if blame == Blame::Job {
+            // The same input fails the same way anywhere: neither a retry nor the executor's
+            // exclusion can help.
+            return self.end(JobState::Failed { cause }, now);
+        }
         let attempts = stage.failures[index].len() as u32;
         let failed_here = self.failures_by_executor.entry(executor.clone()).or_default();
         *failed_here += 1;
         if *failed_here >= self.retry.exclude_after {
             self.excluded.insert(executor.clone());
-        }
-        if let Some(other) = same_record_elsewhere {
-            let cause = format!("{cause} (the same record failed on executors {other} and {executor})");
-            return self.end(JobState::Failed { cause }, now);
         }
         if attempts >= self.retry.max_attempts {
             let cause = if attempts == 1 { cause } else { format!("{cause} (failed {attempts} attempts)") };
@@ -730,6 +720,15 @@ impl JobRun {
                 total: s.tasks.len() as u32,
                 done: s.tasks.succeeded() as u32,
                 running: s.tasks.running() as u32,
+                task_durations: TaskDurations::of(
+                    s.tasks
+                        .iter()
+                        .filter_map(|t| match t {
+                            TaskState::Succeeded { metrics, .. } => Some(metrics.task_ms),
+                            _ => None,
+                        })
+                        .collect(),
+                ),
             })
             .collect();
         JobStatus {
@@ -739,6 +738,8 @@ impl JobRun {
             stages,
             metrics: self.metrics,
             elapsed_ms: self.ended.unwrap_or(now).saturating_sub(self.submitted).as_millis() as u64,
+            started_unix_ms: self.submitted.as_millis() as u64,
+            ended_unix_ms: self.ended.map(|ended| ended.as_millis() as u64),
             tasks_by_executor: self.tasks_by_executor.iter().map(|(e, n)| (e.clone(), *n)).collect(),
             outputs: self.outputs.clone(),
             failed_attempts: self.failed_attempts(),

@@ -18,10 +18,10 @@ use flicker_host::Runtime;
 use flicker_protocol::scheduler::{
     ExecutorRequest, ExecutorResponse, RequestError, SchedulerRequest, SchedulerResponse, Submission,
 };
-use flicker_protocol::status::JobStatus;
+use flicker_protocol::status::{JobState, JobStatus};
 use flicker_protocol::task::{JobDefaults, JobDescriptor, TaskReport};
 use flicker_protocol::{ExecutorId, JobId};
-use flicker_storage::{CommitMode, OutputCommitter, StoreOptions, is_committed, list_inputs, plan_splits};
+use flicker_storage::{OutputCommitter, StoreOptions, check_destination, list_inputs, plan_splits};
 use flicker_transport::{
     Connection, Endpoint, EndpointConfig, FrameReceiver, FrameSender, Identity, TransportError,
 };
@@ -84,6 +84,8 @@ pub struct Scheduler {
 struct Shared {
     config: SchedulerConfig,
     started: Instant,
+    /// The wall-clock time at `started`, since the Unix epoch: the origin of [`Shared::now`].
+    epoch: Duration,
     core: Mutex<SchedulerCore>,
     endpoint: Endpoint,
     runtime: Arc<Runtime>,
@@ -135,6 +137,7 @@ impl Scheduler {
             journal_writer,
             core: Mutex::new(SchedulerCore::new(config.executor_timeout, config.stall_timeout)),
             started: Instant::now(),
+            epoch: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default(),
             bts: BtsClient::new(endpoint.clone()),
             endpoint,
             runtime,
@@ -177,8 +180,10 @@ impl Scheduler {
 }
 
 impl Shared {
+    /// The scheduler's clock: the wall-clock time it started at (since the Unix epoch), advanced
+    /// by a monotonic clock, so durations never jump and times read as dates.
     fn now(&self) -> Duration {
-        self.started.elapsed()
+        self.epoch + self.started.elapsed()
     }
 
     /// Takes back a job from the journal: planned again from its descriptor, its finished tasks
@@ -366,8 +371,11 @@ impl Shared {
 
     /// Validates and plans a submitted job and lists its inputs; the job is not queued yet.
     fn accept(&self, submission: Submission) -> Result<(JobRun, PreparedJob), RequestError> {
-        let job =
-            JobId(format!("job-{}-{}", self.started_secs(), self.next_job.fetch_add(1, Ordering::Relaxed)));
+        let job = JobId(format!(
+            "job-{}-{}",
+            self.epoch.as_millis(),
+            self.next_job.fetch_add(1, Ordering::Relaxed)
+        ));
         let refs: PluginRefs = submission.plugins.iter().cloned().collect();
         let descriptor = JobDescriptor {
             job,
@@ -393,13 +401,7 @@ impl Shared {
         let io = tokio::runtime::Handle::current();
         for sink in &prepared.manifest.sinks {
             let location = &prepared.sinks[&sink.id];
-            if prepared.commit_mode(&sink.id) == CommitMode::Refuse
-                && io
-                    .block_on(is_committed(location))
-                    .map_err(|e| invalid(&format!("sink {:?}: {e}", sink.id)))?
-            {
-                let refused =
-                    flicker_storage::StorageError::AlreadyCommitted { url: location.url().to_owned() };
+            if let Err(refused) = io.block_on(check_destination(location, prepared.commit_mode(&sink.id))) {
                 let file = &prepared.manifest.file;
                 return Err(invalid(&format!(
                     "{}:{}: sink {:?}: {refused}",
@@ -443,11 +445,6 @@ impl Shared {
         let run = JobRun::new(descriptor, name, &prepared.plan.stages, inputs, outputs, retry, self.now());
         Ok((run, prepared))
     }
-
-    fn started_secs(&self) -> u64 {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-            - self.started.elapsed().as_secs()
-    }
 }
 
 /// Expires silent executors every heartbeat interval.
@@ -463,7 +460,7 @@ async fn tick(shared: Arc<Shared>) {
 /// connection, the executor is lost.
 async fn serve_connection(shared: Arc<Shared>, connection: Connection) {
     let registered: Arc<Mutex<Option<ExecutorId>>> = Arc::default();
-    loop {
+    let ended = loop {
         match connection.accept_stream().await {
             Ok(Some((recv, send))) => {
                 let (shared, connection, registered) =
@@ -474,17 +471,19 @@ async fn serve_connection(shared: Arc<Shared>, connection: Connection) {
                     }
                 });
             }
-            Ok(None) => break,
+            // Closed on purpose: say by whom and why (an executor that stops says so).
+            Ok(None) => break connection.closed().await.to_string(),
             Err(error) => {
                 tracing::debug!(%error, "connection closed");
-                break;
+                break error.to_string();
             }
         }
-    }
+    };
     let executor = lock(&registered).take();
     if let Some(executor) = executor {
         let current = lock(&shared.executors).get(&executor).is_some_and(|c| c.id() == connection.id());
         if current {
+            tracing::info!(%executor, reason = %ended, "executor disconnected");
             lock(&shared.executors).remove(&executor);
             shared.act(|core, now| core.connection_lost(&executor, now));
         }
@@ -566,19 +565,22 @@ async fn answer(
             }
         }
         SchedulerRequest::Cancel { job } => {
-            let cancelled = lock(&shared.core).status(Some(&job), shared.now()).map(|_| ());
-            match cancelled {
-                Ok(()) => {
-                    let mut watcher = shared.watch(&job).ok();
-                    shared.act(|core, now| core.cancel(&job, now).unwrap_or_default());
-                    // Answer once the cleanup is done and the job's last status is out.
-                    while let Some(w) = watcher.as_mut() {
-                        if w.borrow_and_update().is_finished() || w.changed().await.is_err() {
-                            break;
+            let state = lock(&shared.core).status(Some(&job), shared.now()).map(|mut s| s.remove(0).state);
+            match state {
+                Ok(JobState::Running) => match shared.watch(&job) {
+                    Ok(mut watcher) => {
+                        shared.act(|core, now| core.cancel(&job, now).unwrap_or_default());
+                        // Answer once the cleanup is done and the job's last status is out.
+                        while !watcher.borrow_and_update().is_finished() && watcher.changed().await.is_ok() {}
+                        // A job already committing its output ends as it would have.
+                        match watcher.borrow().state.clone() {
+                            JobState::Cancelled => SchedulerResponse::Cancelled,
+                            state => SchedulerResponse::Error(RequestError::AlreadyEnded { job, state }),
                         }
                     }
-                    SchedulerResponse::Cancelled
-                }
+                    Err(error) => SchedulerResponse::Error(error),
+                },
+                Ok(state) => SchedulerResponse::Error(RequestError::AlreadyEnded { job, state }),
                 Err(error) => SchedulerResponse::Error(error),
             }
         }

@@ -3,7 +3,8 @@
 //! `read-file` (tries to read `path`, default `/etc/passwd`, and returns its bytes),
 //! `panic` (panics with the message in `message`), `huge-output` (returns `bytes` bytes),
 //! `fail` (returns an operator error), `slow` (returns its input after `millis` ms, 100 by default,
-//! of busy waiting: a long call).
+//! of busy waiting: a long call), `print` (writes `stdout: <message>` to stdout and
+//! `stderr: <message>` to stderr, `times` times each, 1 by default, then returns its input).
 
 use flicker_guest::{Config, Error, Map, export_map};
 
@@ -16,6 +17,7 @@ enum Behaviour {
     HugeOutput(usize),
     Fail,
     Slow(std::time::Duration),
+    Print { message: String, times: usize },
 }
 
 struct Misbehave(Behaviour);
@@ -31,6 +33,10 @@ impl Map for Misbehave {
             "huge-output" => Behaviour::HugeOutput(config.parse_or("bytes", 64 << 20)?),
             "fail" => Behaviour::Fail,
             "slow" => Behaviour::Slow(std::time::Duration::from_millis(config.parse_or("millis", 100)?)),
+            "print" => Behaviour::Print {
+                message: config.get("message").unwrap_or("hello").to_owned(),
+                times: config.parse_or("times", 1)?,
+            },
             other => return Err(Error::config(format!("unknown behaviour `{other}`"))),
         }))
     }
@@ -61,6 +67,13 @@ impl Map for Misbehave {
                 let start = std::time::Instant::now();
                 while start.elapsed() < *wait {
                     std::hint::spin_loop();
+                }
+                Ok(input.to_vec())
+            }
+            Behaviour::Print { message, times } => {
+                for _ in 0..*times {
+                    println!("stdout: {message}");
+                    eprintln!("stderr: {message}");
                 }
                 Ok(input.to_vec())
             }

@@ -1,12 +1,7 @@
-//! An aggregate operator with a partial state: the spread between the warmest and coldest
-//! reading per key.
-use flicker_guest::{Error, RowAggregate, export_row_aggregate};
+//! An aggregate operator with a partial state and config: the spread between the highest and
+//! lowest value of a numeric field per key. Config: `field` (default `temperature`).
+use flicker_guest::{Config, Error, FromConfig, Row, RowAggregate, export_row_aggregate};
 use serde::{Deserialize, Serialize};
-
-#[derive(Deserialize)]
-struct Reading {
-    temperature: f64,
-}
 
 #[derive(Serialize, Deserialize)]
 struct MinMax {
@@ -25,15 +20,25 @@ struct Range {
     range: f64,
 }
 
-#[derive(Default)]
-struct TemperatureRange;
+struct TemperatureRange {
+    field: String,
+}
+
+impl FromConfig for TemperatureRange {
+    fn from_config(config: &Config) -> Result<Self, Error> {
+        Ok(Self { field: config.get("field").unwrap_or("temperature").to_owned() })
+    }
+}
 
 impl RowAggregate for TemperatureRange {
-    type In = Reading;
+    type In = Row;
     type State = MinMax;
     type Out = Range;
-    fn update(&mut self, s: &mut MinMax, r: Reading) -> Result<(), Error> {
-        self.merge(s, MinMax { min: r.temperature, max: r.temperature });
+    fn update(&mut self, s: &mut MinMax, row: Row) -> Result<(), Error> {
+        let v = row
+            .get_f64(&self.field)
+            .ok_or_else(|| Error::failed(format!("no number in `{}`", self.field)))?;
+        self.merge(s, MinMax { min: v, max: v });
         Ok(())
     }
     fn merge(&mut self, s: &mut MinMax, o: MinMax) {

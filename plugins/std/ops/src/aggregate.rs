@@ -7,7 +7,8 @@
 
 use crate::locate;
 use flicker_guest::{
-    Aggregate, BatchReader, BatchWriter, Config, Error, GroupTable, Schema, ValueIter, ValueRef, encode_value,
+    Aggregate, BatchReader, BatchWriter, Config, Error, Field, FieldType, GroupTable, RowType, Schema,
+    TypeMismatch, ValueIter, ValueRef, encode_value,
 };
 use std::marker::PhantomData;
 
@@ -19,6 +20,10 @@ pub trait Fold: Default + 'static {
     const PARTIAL: &'static [&'static str];
     /// Names of the output columns.
     const FINAL: &'static [&'static str];
+    /// Whether it folds the values of any type (else numbers only).
+    const ANY_VALUES: bool = false;
+    /// The types of the `FINAL` columns, for a field of type `field`.
+    fn final_types(field: FieldType) -> Vec<FieldType>;
     /// Folds in one non-null value (or `Null` for a row when no field is configured).
     fn update(&mut self, value: ValueRef<'_>) -> Result<(), String>;
     /// Folds in a partial state, given as the values of the `PARTIAL` columns.
@@ -75,6 +80,18 @@ impl<F: Fold> Aggregate for FieldAggregate<F> {
             None => return Err(Error::config("missing config key `field` (the field to aggregate)")),
         };
         Ok(Self { field, table: GroupTable::default(), _fold: PhantomData })
+    }
+
+    /// Keyed as the input, the `FINAL` columns as values; the field must exist and, but for
+    /// `std:count`, hold numbers.
+    fn output_type(&self, input: &RowType) -> Result<Option<RowType>, TypeMismatch> {
+        let field = match &self.field {
+            None => FieldType::Any,
+            Some(field) if F::ANY_VALUES => input.require(field)?.ty,
+            Some(field) => input.require_typed(field, &[FieldType::I64, FieldType::F64])?.ty,
+        };
+        let columns = F::FINAL.iter().zip(F::final_types(field)).map(|(name, ty)| Field::new(*name, ty));
+        Ok(Some(RowType { key: input.key.clone(), values: columns.collect() }))
     }
 
     fn update(&mut self, input: &[u8]) -> Result<(), Error> {
@@ -299,6 +316,10 @@ impl<D: Direction> Fold for Extreme<D> {
     const PARTIAL: &'static [&'static str] = D::NAME;
     const FINAL: &'static [&'static str] = D::NAME;
 
+    fn final_types(field: FieldType) -> Vec<FieldType> {
+        vec![field]
+    }
+
     #[inline]
     fn update(&mut self, value: ValueRef<'_>) -> Result<(), String> {
         self.offer(Some(Num::of(value)?));
@@ -328,6 +349,10 @@ pub struct SumFold {
 impl Fold for SumFold {
     const PARTIAL: &'static [&'static str] = &["sum"];
     const FINAL: &'static [&'static str] = &["sum"];
+
+    fn final_types(field: FieldType) -> Vec<FieldType> {
+        vec![field]
+    }
 
     fn update(&mut self, value: ValueRef<'_>) -> Result<(), String> {
         let value = Num::of(value)?;
@@ -361,6 +386,11 @@ impl Fold for CountFold {
     const FIELD_OPTIONAL: bool = true;
     const PARTIAL: &'static [&'static str] = &["count"];
     const FINAL: &'static [&'static str] = &["count"];
+    const ANY_VALUES: bool = true;
+
+    fn final_types(_: FieldType) -> Vec<FieldType> {
+        vec![FieldType::I64]
+    }
 
     fn update(&mut self, _value: ValueRef<'_>) -> Result<(), String> {
         self.count += 1;
@@ -398,6 +428,10 @@ impl Fold for MeanFold {
     const PARTIAL: &'static [&'static str] = &["sum", "count"];
     const FINAL: &'static [&'static str] = &["mean"];
 
+    fn final_types(_: FieldType) -> Vec<FieldType> {
+        vec![FieldType::F64]
+    }
+
     fn update(&mut self, value: ValueRef<'_>) -> Result<(), String> {
         self.sum += Num::of(value)?.f64();
         self.count += 1;
@@ -431,6 +465,10 @@ pub struct StatsFold {
 impl Fold for StatsFold {
     const PARTIAL: &'static [&'static str] = &["count", "min", "sum", "max"];
     const FINAL: &'static [&'static str] = &["count", "min", "mean", "max"];
+
+    fn final_types(field: FieldType) -> Vec<FieldType> {
+        vec![FieldType::I64, field, FieldType::F64, field]
+    }
 
     #[inline]
     fn update(&mut self, value: ValueRef<'_>) -> Result<(), String> {

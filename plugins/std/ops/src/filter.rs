@@ -5,7 +5,9 @@
 //! (e.g. `temperature > 0`, `station == "Oslo"`). A null field never matches.
 
 use crate::locate;
-use flicker_guest::{BatchReader, BatchWriter, Config, Error, Map, Value, ValueRef};
+use flicker_guest::{
+    BatchReader, BatchWriter, Config, Error, FieldType, Map, RowType, TypeMismatch, Value, ValueRef,
+};
 use std::cmp::Ordering;
 
 /// The `std:filter` operator.
@@ -107,6 +109,17 @@ impl Map for Filter {
             }
         }
         Ok(out.finish())
+    }
+
+    /// The input's rows, some of them: the field must exist and compare with the literal.
+    fn output_type(&self, input: &RowType) -> Result<Option<RowType>, TypeMismatch> {
+        let comparable: &[FieldType] = match self.literal {
+            Value::Str(_) => &[FieldType::String],
+            Value::Bool(_) => &[FieldType::Bool],
+            _ => &[FieldType::I64, FieldType::F64],
+        };
+        input.require_typed(&self.field, comparable)?;
+        Ok(Some(input.clone()))
     }
 }
 

@@ -3,7 +3,7 @@
 //! Config: `fields` (comma-separated field names). The fields stay in the row's values too.
 
 use crate::locate;
-use flicker_guest::{BatchReader, BatchWriter, Config, Error, Map, Schema};
+use flicker_guest::{BatchReader, BatchWriter, Config, Error, Map, RowType, Schema, TypeMismatch};
 
 /// The `std:key-by` operator.
 pub struct KeyBy {
@@ -42,6 +42,12 @@ impl Map for KeyBy {
             out.push_raw(&key, row.value);
         }
         Ok(out.finish())
+    }
+
+    /// The input's values, keyed by the fields (which must exist).
+    fn output_type(&self, input: &RowType) -> Result<Option<RowType>, TypeMismatch> {
+        let key = self.fields.iter().map(|field| input.require(field).cloned()).collect::<Result<_, _>>()?;
+        Ok(Some(RowType { key, values: input.values.clone() }))
     }
 }
 

@@ -12,7 +12,9 @@
 
 use crate::aggregate::{Combine, combiner};
 use crate::lines;
-use flicker_guest::{BatchWriter, Config, Error, Parse, Parsed, Schema, ValueRef, encode_value};
+use flicker_guest::{
+    BatchWriter, Config, Error, Field, Parse, Parsed, RowType, Schema, ValueRef, encode_value,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum FieldType {
@@ -20,6 +22,18 @@ enum FieldType {
     I64,
     F64,
     Bool,
+}
+
+impl FieldType {
+    /// The type as a row type names it.
+    fn declared(self) -> flicker_guest::FieldType {
+        match self {
+            FieldType::Str => flicker_guest::FieldType::String,
+            FieldType::I64 => flicker_guest::FieldType::I64,
+            FieldType::F64 => flicker_guest::FieldType::F64,
+            FieldType::Bool => flicker_guest::FieldType::Bool,
+        }
+    }
 }
 
 /// The `std:parse-csv` operator.
@@ -161,6 +175,20 @@ impl Parse for ParseCsv {
             None => batch.finish(),
         };
         Ok(Parsed { rows, skipped, records })
+    }
+
+    /// The schema's fields with their types, keyed by `key`; with `combine` (which only the
+    /// planner sets, after the check) the partials of an aggregate, not said here.
+    fn output_type(&self) -> Option<RowType> {
+        if self.combine.is_some() {
+            return None;
+        }
+        let field =
+            |index: usize| Field::new(self.schema.value_fields[index].clone(), self.types[index].declared());
+        Some(RowType {
+            key: self.key.iter().map(|&index| field(index)).collect(),
+            values: (0..self.types.len()).map(field).collect(),
+        })
     }
 }
 

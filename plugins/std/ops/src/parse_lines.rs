@@ -3,7 +3,7 @@
 //! Config: `field` (the field's name, default `line`). Lines that are not UTF-8 are bad records.
 
 use crate::lines;
-use flicker_guest::{BatchWriter, Config, Error, Parse, Parsed, Schema, ValueRef};
+use flicker_guest::{BatchWriter, Config, Error, Field, FieldType, Parse, Parsed, RowType, Schema, ValueRef};
 
 /// The `std:parse-lines` operator.
 pub struct ParseLines {
@@ -24,5 +24,12 @@ impl Parse for ParseLines {
             batch.push_values([], [ValueRef::Str(text)]);
         }
         Ok(Parsed::rows(batch.finish(), 0))
+    }
+
+    /// One string field.
+    fn output_type(&self) -> Option<RowType> {
+        Some(RowType::values(
+            self.schema.value_fields.iter().map(|name| Field::new(name.clone(), FieldType::String)),
+        ))
     }
 }

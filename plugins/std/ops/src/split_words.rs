@@ -5,13 +5,27 @@
 //! keep the input row's key and hold only the word.
 
 use crate::locate;
-use flicker_guest::{BatchReader, BatchWriter, Config, Error, Map, Schema, ValueRef, encode_value};
+use flicker_guest::{
+    BatchReader, BatchWriter, Config, Error, Field, FieldType, Map, RowType, Schema, TypeMismatch, ValueRef,
+    encode_value,
+};
 
 /// The `std:split-words` operator.
 pub struct SplitWords {
     field: String,
     output: String,
     lowercase: bool,
+}
+
+impl SplitWords {
+    /// The input's key, and one string field of words: the field must hold text.
+    fn words_of(&self, input: &RowType) -> Result<RowType, TypeMismatch> {
+        input.require_typed(&self.field, &[FieldType::String])?;
+        Ok(RowType {
+            key: input.key.clone(),
+            values: vec![Field::new(self.output.clone(), FieldType::String)],
+        })
+    }
 }
 
 impl Map for SplitWords {
@@ -22,6 +36,10 @@ impl Map for SplitWords {
             output: config.get("as").unwrap_or("word").to_owned(),
             lowercase: config.parse_or("lowercase", true)?,
         })
+    }
+
+    fn output_type(&self, input: &RowType) -> Result<Option<RowType>, TypeMismatch> {
+        self.words_of(input).map(Some)
     }
 
     fn map(&mut self, input: &[u8]) -> Result<Vec<u8>, Error> {

@@ -1,0 +1,95 @@
+//! Asking a plugin, before a job runs, the row type of its operator: the `*-schema` interfaces of
+//! `flicker:operator@0.2.1`. A component built for 0.2.0 exports none: it cannot say, and its rows
+//! are checked when they come.
+
+use crate::bindings::types;
+use crate::sandbox::{SandboxState, arm_deadline, classify, new_store};
+use crate::{CallError, Limits};
+use flicker_batch::{RowType, TypeMismatch};
+use flicker_manifest::OperatorKind;
+use wasmtime::Engine;
+use wasmtime::component::{Component, ComponentExportIndex, InstancePre};
+
+type Pairs = Vec<(String, String)>;
+type Answer = Result<Option<types::RowType>, types::TypeMismatch>;
+
+/// The `*-schema` function a component exports for its operator, if it exports one.
+#[derive(Clone)]
+pub(crate) struct SchemaFunction {
+    kind: OperatorKind,
+    index: ComponentExportIndex,
+}
+
+/// Why asking a plugin for a row type failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TypeCheckError {
+    /// The operator cannot take rows of the input type.
+    #[error("{0}")]
+    Mismatch(TypeMismatch),
+    /// The call failed (a trap or a limit).
+    #[error("its row type check failed: {0}")]
+    Call(#[from] CallError),
+}
+
+impl SchemaFunction {
+    /// The schema function of `component`, whose operator is of `kind`, if it exports one.
+    pub(crate) fn find(component: &Component, kind: OperatorKind) -> Option<Self> {
+        let (interface, function) = match kind {
+            OperatorKind::Parse => ("flicker:operator/parse-schema@0.2.1", "output-type"),
+            OperatorKind::Map => ("flicker:operator/map-schema@0.2.1", "output-type"),
+            OperatorKind::Aggregate => ("flicker:operator/aggregate-schema@0.2.1", "output-type"),
+            OperatorKind::Format => ("flicker:operator/format-schema@0.2.1", "check-input"),
+        };
+        let interface = component.get_export_index(None, interface)?;
+        let index = component.get_export_index(Some(&interface), function)?;
+        Some(Self { kind, index })
+    }
+
+    /// Asks the plugin, in a sandbox of its own under `limits`, the row type its operator built
+    /// from `config` outputs for rows of `input` (none for a parse operator; a format operator
+    /// only checks its input and answers `None`).
+    pub(crate) fn output_type(
+        &self,
+        engine: &Engine,
+        pre: &InstancePre<SandboxState>,
+        config: &[(String, String)],
+        input: Option<&RowType>,
+        limits: Limits,
+    ) -> Result<Option<RowType>, TypeCheckError> {
+        let mut store = new_store(engine, limits);
+        arm_deadline(&mut store);
+        let called = (|| {
+            let instance = pre.instantiate(&mut store)?;
+            let config = config.to_vec();
+            match (self.kind, input) {
+                (OperatorKind::Parse, _) => {
+                    let f = instance.get_typed_func::<(Pairs,), (Answer,)>(&mut store, &self.index)?;
+                    Ok(f.call(&mut store, (config,))?.0)
+                }
+                (OperatorKind::Format, Some(input)) => {
+                    let f = instance
+                        .get_typed_func::<(Pairs, types::RowType), (Result<(), types::TypeMismatch>,)>(
+                            &mut store,
+                            &self.index,
+                        )?;
+                    Ok(f.call(&mut store, (config, input.clone().into()))?.0.map(|()| None))
+                }
+                (_, Some(input)) => {
+                    let f = instance
+                        .get_typed_func::<(Pairs, types::RowType), (Answer,)>(&mut store, &self.index)?;
+                    Ok(f.call(&mut store, (config, input.clone().into()))?.0)
+                }
+                // Rows of an unknown type: nothing to check before they come.
+                (_, None) => Ok(Ok(None)),
+            }
+        })();
+        match called {
+            Ok(answer) => {
+                answer.map(|rows| rows.map(Into::into)).map_err(|m| TypeCheckError::Mismatch(m.into()))
+            }
+            Err(error) => Err(TypeCheckError::Call(classify(&store, error))),
+        }
+    }
+}
+
+flicker_batch::wit_row_type_conversions!(types);

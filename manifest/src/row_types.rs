@@ -1,0 +1,285 @@
+//! Row types flowing through a job: each step's operator says, from its config and the type of
+//! its input rows, the type of the rows it outputs; a sink's format says whether it takes its
+//! input. A field that does not exist, or has a type the operator cannot take, is a manifest
+//! error before any task runs, naming the field, what the input does have and where each field
+//! comes from. An operator that cannot say (its rows are dynamic, or it was built for an older
+//! operator interface) stops the check for the steps after it: they are checked at run time.
+
+use std::collections::HashMap;
+
+use flicker_batch::{RowType, TypeMismatch};
+
+use crate::error::{InputMismatch, ManifestError};
+use crate::manifest::{Manifest, Node};
+use crate::plugin::PluginCatalog;
+
+/// The type of a step's output rows, and the step each field comes from.
+#[derive(Debug, Clone)]
+struct Typed<'a> {
+    rows: RowType,
+    /// For each field, the step that made it and that step's line.
+    origins: HashMap<String, (&'a str, usize)>,
+}
+
+impl Typed<'_> {
+    /// The fields, grouped by the step they come from: `station: string, temperature: f64 (from
+    /// step "parse", line 7)`, and how the rows are keyed.
+    fn describe(&self) -> String {
+        let mut groups: Vec<((&str, usize), Vec<String>)> = Vec::new();
+        for field in self.rows.fields() {
+            let origin = self.origins.get(&field.name).copied().unwrap_or(("?", 0));
+            match groups.iter_mut().find(|(o, _)| *o == origin) {
+                Some((_, fields)) => fields.push(field.to_string()),
+                None => groups.push((origin, vec![field.to_string()])),
+            }
+        }
+        let mut text = if groups.is_empty() { "no field".to_owned() } else { String::new() };
+        for (n, ((step, line), fields)) in groups.iter().enumerate() {
+            if n > 0 {
+                text.push_str("; ");
+            }
+            text.push_str(&format!("{} (from step \"{step}\", line {line})", fields.join(", ")));
+        }
+        if !self.rows.key.is_empty() {
+            let key: Vec<&str> = self.rows.key.iter().map(|f| f.name.as_str()).collect();
+            text.push_str(&format!(", keyed by {}", key.join(", ")));
+        }
+        text
+    }
+}
+
+/// The field names of `rows` closest to `name`, if one is close enough to be a likely typo.
+fn closest<'r>(name: &str, rows: &'r RowType) -> Option<&'r str> {
+    rows.fields()
+        .map(|field| {
+            let distance = strsim::damerau_levenshtein(&name.to_lowercase(), &field.name.to_lowercase());
+            (distance, field.name.as_str())
+        })
+        .filter(|(distance, candidate)| {
+            // A prefix (`temp` of `temperature`) or at most one edit in four characters.
+            *distance <= name.chars().count().max(4) / 4
+                || candidate.starts_with(name)
+                || name.starts_with(candidate)
+        })
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
+impl Manifest {
+    /// Walks the steps and sinks from the sources, asking `catalog` the row type of each, and
+    /// fails at the first step or sink whose operator cannot take its input rows.
+    pub(crate) fn check_row_types(&self, catalog: &dyn PluginCatalog) -> Result<(), ManifestError> {
+        let nodes = self.nodes();
+        let mut known: HashMap<&str, Option<Typed<'_>>> = HashMap::new();
+        for node in &nodes {
+            self.type_of(node, &nodes, catalog, &mut known)?;
+        }
+        Ok(())
+    }
+
+    /// The type of `node`'s output rows (`None` if unknown), computing its inputs first.
+    fn type_of<'a>(
+        &'a self,
+        node: &Node<'a>,
+        nodes: &[Node<'a>],
+        catalog: &dyn PluginCatalog,
+        known: &mut HashMap<&'a str, Option<Typed<'a>>>,
+    ) -> Result<Option<Typed<'a>>, ManifestError> {
+        if let Some(typed) = known.get(node.id) {
+            return Ok(typed.clone());
+        }
+        // A source's rows are lines: only a parse operator reads them, with no input type.
+        let Some(operator) = node.operator else { return Ok(None) };
+        let input = match nodes.iter().find(|n| n.id == operator.input) {
+            Some(input) if input.operator.is_some() => match self.type_of(input, nodes, catalog, known)? {
+                Some(typed) => Some(typed),
+                // The input's rows are only known at run time: so are this step's.
+                None => {
+                    known.insert(node.id, None);
+                    return Ok(None);
+                }
+            },
+            _ => None,
+        };
+        let output = catalog
+            .output_type(operator.plugin, operator.config, input.as_ref().map(|typed| &typed.rows))
+            .map_err(|problem| {
+                let suggestion = match (&problem, &input) {
+                    (TypeMismatch::MissingField { field }, Some(input)) => {
+                        closest(field, &input.rows).map(str::to_owned)
+                    }
+                    _ => None,
+                };
+                ManifestError::FieldMismatch {
+                    file: self.file.clone(),
+                    line: node.line,
+                    kind: node.kind,
+                    id: node.id.to_owned(),
+                    plugin: operator.plugin.to_owned(),
+                    mismatch: Box::new(InputMismatch {
+                        problem,
+                        suggestion,
+                        input: input.as_ref().map_or_else(|| "lines".to_owned(), Typed::describe),
+                    }),
+                }
+            })?;
+        let typed = output.map(|rows| {
+            let origins = rows
+                .fields()
+                .map(|field| {
+                    let inherited = input.as_ref().and_then(|input| {
+                        let same = input.rows.field(&field.name).is_some_and(|f| f.ty == field.ty);
+                        same.then(|| input.origins.get(&field.name).copied()).flatten()
+                    });
+                    (field.name.clone(), inherited.unwrap_or((node.id, node.line)))
+                })
+                .collect();
+            Typed { rows, origins }
+        });
+        known.insert(node.id, typed.clone());
+        Ok(typed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::OperatorKind;
+    use flicker_batch::{Field, FieldType};
+    use std::path::Path;
+
+    /// Standard operators as far as types go: `parse` outputs `station: string, temperature:
+    /// f64`, `key` keys by its `fields`, `max` takes a numeric `field`, `dynamic` cannot say.
+    struct Types;
+
+    impl PluginCatalog for Types {
+        fn kind_of(&self, plugin: &str) -> Result<OperatorKind, String> {
+            Ok(match plugin {
+                "parse" => OperatorKind::Parse,
+                "max" => OperatorKind::Aggregate,
+                "csv" => OperatorKind::Format,
+                _ => OperatorKind::Map,
+            })
+        }
+
+        fn check_config(&self, _: &str, _: &[(String, String)]) -> Result<(), String> {
+            Ok(())
+        }
+
+        fn output_type(
+            &self,
+            plugin: &str,
+            config: &[(String, String)],
+            input: Option<&RowType>,
+        ) -> Result<Option<RowType>, TypeMismatch> {
+            let get =
+                |key: &str| config.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).unwrap_or("");
+            match (plugin, input) {
+                ("parse", _) => Ok(Some(RowType::values([
+                    Field::new("station", FieldType::String),
+                    Field::new("temperature", FieldType::F64),
+                ]))),
+                ("key", Some(input)) => Ok(Some(RowType {
+                    key: vec![input.require(get("fields"))?.clone()],
+                    values: input.values.clone(),
+                })),
+                ("max", Some(input)) => {
+                    input.require_typed(get("field"), &[FieldType::I64, FieldType::F64])?;
+                    Ok(Some(RowType {
+                        key: input.key.clone(),
+                        values: vec![Field::new("max", FieldType::F64)],
+                    }))
+                }
+                _ => Ok(None),
+            }
+        }
+    }
+
+    fn job(key_field: &str, middle: &str, max_field: &str) -> Manifest {
+        let text = format!(
+            r#"name = "t"
+[[source]]
+id = "in"
+url = "file:///in/"
+
+[[step]]
+id = "parse"
+input = "in"
+plugin = "parse"
+
+[[step]]
+id = "by"
+input = "parse"
+plugin = "{middle}"
+config = {{ fields = "{key_field}" }}
+
+[[step]]
+id = "max"
+input = "by"
+plugin = "max"
+config = {{ field = "{max_field}" }}
+
+[[sink]]
+id = "out"
+input = "max"
+url = "file:///out/"
+plugin = "csv"
+"#
+        );
+        Manifest::parse(Path::new("job.toml"), &text).unwrap()
+    }
+
+    #[test]
+    fn a_job_whose_fields_exist_passes() {
+        job("station", "key", "temperature").check_row_types(&Types).unwrap();
+    }
+
+    #[test]
+    fn a_missing_field_is_named_with_a_likely_typo_and_where_the_fields_come_from() {
+        let error = job("station", "key", "temp").check_row_types(&Types).unwrap_err();
+        let ManifestError::FieldMismatch { line: 17, id, mismatch, .. } = &error else { panic!("{error:?}") };
+        assert_eq!((id.as_str(), mismatch.suggestion.as_deref()), ("max", Some("temperature")));
+        assert_eq!(
+            error.to_string(),
+            "job.toml:17: step \"max\": plugin \"max\" cannot take its input rows: it reads field `temp`, \
+             which the rows do not have; did you mean `temperature`? Its input rows have: station: string, \
+             temperature: f64 (from step \"parse\", line 6), keyed by station"
+        );
+        let error = job("statoin", "key", "temperature").check_row_types(&Types).unwrap_err();
+        let ManifestError::FieldMismatch { line: 11, mismatch, .. } = &error else { panic!("{error:?}") };
+        assert_eq!(mismatch.suggestion.as_deref(), Some("station"));
+    }
+
+    #[test]
+    fn a_wrong_type_is_named() {
+        let error = job("station", "key", "station").check_row_types(&Types).unwrap_err();
+        let ManifestError::FieldMismatch { mismatch, .. } = &error else { panic!("{error:?}") };
+        assert_eq!(mismatch.suggestion, None);
+        assert_eq!(
+            mismatch.problem,
+            TypeMismatch::WrongType {
+                field: "station".into(),
+                expected: "i64 or f64".into(),
+                found: FieldType::String
+            }
+        );
+    }
+
+    #[test]
+    fn after_an_operator_that_cannot_say_nothing_is_checked() {
+        job("station", "dynamic", "no-such-field").check_row_types(&Types).unwrap();
+    }
+
+    #[test]
+    fn typos_are_close_names_only() {
+        let rows = RowType::values([
+            Field::new("station", FieldType::String),
+            Field::new("temperature", FieldType::F64),
+        ]);
+        assert_eq!(closest("temp", &rows), Some("temperature"));
+        assert_eq!(closest("Temperature", &rows), Some("temperature"));
+        assert_eq!(closest("statoin", &rows), Some("station"));
+        assert_eq!(closest("humidity", &rows), None);
+        assert_eq!(closest("x", &rows), None);
+    }
+}
