@@ -157,10 +157,14 @@ impl TaskCause {
     /// fault, which no retry can fix; anything else may go better in another attempt.
     pub fn blame(&self) -> Blame {
         let rejected = |error: &CallError| {
-            matches!(error, CallError::Operator(OperatorError::BadRecord { .. } | OperatorError::InvalidConfig(_)))
+            matches!(
+                error,
+                CallError::Operator(OperatorError::BadRecord { .. } | OperatorError::InvalidConfig(_))
+            )
         };
         match self {
-            TaskCause::Operator { error, .. } | TaskCause::Instantiate { error: HostError::Create(error), .. }
+            TaskCause::Operator { error, .. }
+            | TaskCause::Instantiate { error: HostError::Create(error), .. }
                 if rejected(error) =>
             {
                 Blame::Job

@@ -20,7 +20,12 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { memory: 512 << 20, call_timeout: Duration::from_secs(60), output: 256 << 20, captured: 64 << 10 }
+        Self {
+            memory: 512 << 20,
+            call_timeout: Duration::from_secs(60),
+            output: 256 << 20,
+            captured: 64 << 10,
+        }
     }
 }
 

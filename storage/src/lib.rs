@@ -59,8 +59,8 @@ mod success;
 mod test_support;
 
 pub use commit::{
-    CommitMode, OutputCommitter, PartFile, PartWriter, StagedPart, check_destination, is_committed, read_committed,
-    read_part,
+    CommitMode, OutputCommitter, PartFile, PartWriter, StagedPart, check_destination, is_committed,
+    read_committed, read_part,
 };
 pub use compression::Compression;
 pub use error::StorageError;

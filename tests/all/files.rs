@@ -31,7 +31,9 @@ fn cat_prints_a_committed_output_and_refuses_an_uncommitted_one() {
     let header = "station,max\n";
     let rows: String = parts
         .iter()
-        .map(|(name, text)| text.strip_prefix(header).unwrap_or_else(|| panic!("{name} opens with the header")))
+        .map(|(name, text)| {
+            text.strip_prefix(header).unwrap_or_else(|| panic!("{name} opens with the header"))
+        })
         .collect();
     assert_eq!(stdout(&cat), format!("{header}{rows}"));
 

@@ -267,7 +267,11 @@ pub fn signal_and_wait(child: &mut std::process::Child, signal: &str) -> std::pr
         if let Some(status) = child.try_wait().expect("waiting for the process") {
             return status;
         }
-        assert!(std::time::Instant::now() < deadline, "process {} did not exit after SIG{signal}", child.id());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "process {} did not exit after SIG{signal}",
+            child.id()
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }

@@ -538,7 +538,11 @@ mod tests {
         assert!(map_outputs.is_empty());
     }
 
-    fn fail(core: &mut SchedulerCore, (executor, spec): &(ExecutorId, TaskSpec), blame: Blame) -> Vec<Action> {
+    fn fail(
+        core: &mut SchedulerCore,
+        (executor, spec): &(ExecutorId, TaskSpec),
+        blame: Blame,
+    ) -> Vec<Action> {
         let report = TaskReport::Failed { cause: format!("boom on {executor}"), blame, lost: None };
         core.report(&spec.task, spec.attempt, executor, report, secs(1))
     }
@@ -553,7 +557,10 @@ mod tests {
         assert!(launches(&fail(&mut core, &on("a"), Blame::Attempt)).is_empty());
         let retry = launches(&succeed(&mut core, &on("b"))).remove(0);
         assert_eq!((retry.0.0.as_str(), retry.1.task.index, retry.1.attempt), ("b", task, 1));
-        assert!(launches(&fail(&mut core, &retry, Blame::Attempt)).is_empty(), "c is busy, a and b failed it");
+        assert!(
+            launches(&fail(&mut core, &retry, Blame::Attempt)).is_empty(),
+            "c is busy, a and b failed it"
+        );
         let retry = launches(&succeed(&mut core, &on("c"))).remove(0);
         assert_eq!((retry.0.0.as_str(), retry.1.attempt), ("c", 2));
         // It failed everywhere: any executor may try again.
@@ -616,7 +623,8 @@ mod tests {
         (executor, spec): &(ExecutorId, TaskSpec),
         lost: LostMapOutput,
     ) -> Vec<Action> {
-        let report = TaskReport::Failed { cause: "cannot fetch".into(), blame: Blame::Attempt, lost: Some(lost) };
+        let report =
+            TaskReport::Failed { cause: "cannot fetch".into(), blame: Blame::Attempt, lost: Some(lost) };
         core.report(&spec.task, spec.attempt, executor, report, secs(1))
     }
 

@@ -34,7 +34,8 @@ fn the_reference_job_chains_its_types() {
     assert_eq!(keyed.values, rows.values, "key-by keeps the values");
     let max = Max::new(&config(&[("field", "temperature")])).unwrap().output_type(&keyed).unwrap().unwrap();
     assert_eq!(max, RowType { key: keyed.key.clone(), values: vec![field("max", FieldType::F64)] });
-    let stats = Stats::new(&config(&[("field", "temperature")])).unwrap().output_type(&keyed).unwrap().unwrap();
+    let stats =
+        Stats::new(&config(&[("field", "temperature")])).unwrap().output_type(&keyed).unwrap().unwrap();
     let columns: Vec<String> = stats.values.iter().map(ToString::to_string).collect();
     assert_eq!(columns, ["count: i64", "min: f64", "mean: f64", "max: f64"]);
 }
@@ -49,7 +50,11 @@ fn a_missing_field_or_a_wrong_type_is_named() {
     );
     assert_eq!(
         missing(Max::new(&config(&[("field", "station")])).unwrap().output_type(&rows)),
-        TypeMismatch::WrongType { field: "station".into(), expected: "i64 or f64".into(), found: FieldType::String }
+        TypeMismatch::WrongType {
+            field: "station".into(),
+            expected: "i64 or f64".into(),
+            found: FieldType::String
+        }
     );
     assert_eq!(
         missing(Mean::new(&config(&[("field", "temp")])).unwrap().output_type(&rows)),
@@ -57,9 +62,15 @@ fn a_missing_field_or_a_wrong_type_is_named() {
     );
     assert_eq!(
         missing(Filter::new(&config(&[("predicate", "station > 3")])).unwrap().output_type(&rows)),
-        TypeMismatch::WrongType { field: "station".into(), expected: "i64 or f64".into(), found: FieldType::String }
+        TypeMismatch::WrongType {
+            field: "station".into(),
+            expected: "i64 or f64".into(),
+            found: FieldType::String
+        }
     );
-    assert!(Filter::new(&config(&[("predicate", "station == \"Oslo\"")])).unwrap().output_type(&rows).is_ok());
+    assert!(
+        Filter::new(&config(&[("predicate", "station == \"Oslo\"")])).unwrap().output_type(&rows).is_ok()
+    );
     assert!(Filter::new(&config(&[("predicate", "temperature > 3")])).unwrap().output_type(&rows).is_ok());
     // Counting takes values of any type.
     let counted = Count::new(&config(&[("field", "station")])).unwrap().output_type(&rows).unwrap().unwrap();
@@ -76,6 +87,10 @@ fn words_come_from_text() {
         SplitWords::new(&config(&[("field", "temperature")])).unwrap().output_type(&numbers).unwrap_err();
     assert_eq!(
         error,
-        TypeMismatch::WrongType { field: "temperature".into(), expected: "string".into(), found: FieldType::F64 }
+        TypeMismatch::WrongType {
+            field: "temperature".into(),
+            expected: "string".into(),
+            found: FieldType::F64
+        }
     );
 }
