@@ -58,8 +58,23 @@ pub struct StatusArgs {
     /// it succeeded.
     #[arg(long, requires = "job")]
     wait: bool,
+    /// Show the attempts of one task (`STAGE:TASK`, e.g. `0:3`) and what its operators wrote to
+    /// their stdout and stderr.
+    #[arg(long, requires = "job", value_name = "STAGE:TASK", value_parser = task_ref, conflicts_with = "wait")]
+    task: Option<(u32, u32)>,
+    /// Show what the job's operators wrote to their stdout and stderr, every attempt that wrote
+    /// something.
+    #[arg(long, requires = "job", conflicts_with_all = ["wait", "task"])]
+    logs: bool,
     #[command(flatten)]
     client: ClientArgs,
+}
+
+/// `STAGE:TASK` as two numbers.
+fn task_ref(text: &str) -> Result<(u32, u32), String> {
+    let parsed =
+        text.split_once(':').and_then(|(stage, task)| Some((stage.parse().ok()?, task.parse().ok()?)));
+    parsed.ok_or_else(|| format!("expected STAGE:TASK, two numbers such as 0:3, got {text:?}"))
 }
 
 #[derive(clap::Args)]
@@ -122,7 +137,10 @@ async fn follow(
     progress.finish();
     match output {
         OutputFormat::Json => report::json(&status)?,
-        OutputFormat::Text => report::print(|out| report::summary(out, &status))?,
+        OutputFormat::Text => {
+            show_operator_output(client, job).await?;
+            report::print(|out| report::summary(out, &status))?
+        }
     }
     match &status.state {
         JobState::Succeeded => Ok(ExitCode::SUCCESS),
@@ -131,12 +149,32 @@ async fn follow(
     }
 }
 
+/// Prints on stderr what the operators of `job` wrote, if they wrote anything.
+pub async fn show_operator_output(client: &Client, job: &JobId) -> anyhow::Result<()> {
+    let attempts = client.logs(job, None).await?;
+    if !attempts.is_empty() {
+        eprintln!("operator output:");
+        let mut text = Vec::new();
+        report::attempts(&mut text, &attempts)?;
+        eprint!("{}", String::from_utf8_lossy(&text));
+    }
+    Ok(())
+}
+
 pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     start_tokio()?.block_on(async {
         let client = args.client.connect().await?;
         let job = args.job.map(JobId);
         if let (true, Some(job)) = (args.wait, &job) {
             return follow(&client, job, args.client.output, interrupt_signal()?).await;
+        }
+        if let (Some(job), true) = (&job, args.task.is_some() || args.logs) {
+            let attempts = client.logs(job, args.task).await?;
+            match args.client.output {
+                OutputFormat::Json => report::json(&attempts)?,
+                OutputFormat::Text => report::print(|out| report::attempts(out, &attempts))?,
+            }
+            return Ok(ExitCode::SUCCESS);
         }
         let jobs = client.status(job.clone()).await?;
         match (args.client.output, job) {

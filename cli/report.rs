@@ -1,6 +1,6 @@
 //! How results and errors are shown: human text or JSON.
 
-use flicker_protocol::status::{JobState, JobStatus, NodeStatus};
+use flicker_protocol::status::{AttemptOutcome, AttemptStatus, JobState, JobStatus, NodeStatus};
 use std::io::Write;
 
 /// Output formats of the client commands.
@@ -222,6 +222,42 @@ pub fn count(value: f64) -> String {
         v if v >= 1e3 => format!("{:.1}k", v / 1e3),
         v => format!("{v:.0}"),
     }
+}
+
+/// Task attempts with what their operators wrote, each stream indented under its step.
+pub fn attempts(out: &mut dyn Write, attempts: &[AttemptStatus]) -> std::io::Result<()> {
+    for a in attempts {
+        let outcome = match &a.outcome {
+            AttemptOutcome::Running => "running".to_owned(),
+            AttemptOutcome::Succeeded => "succeeded".to_owned(),
+            AttemptOutcome::Failed { cause } => format!("failed: {cause}"),
+            AttemptOutcome::FetchFailed { cause } => format!("could not fetch its input: {cause}"),
+        };
+        writeln!(
+            out,
+            "stage {} task {} attempt {} on {}: {outcome}",
+            a.stage, a.task, a.attempt, a.executor
+        )?;
+        // A failed attempt's cause shows its panic already.
+        let failed = matches!(a.outcome, AttemptOutcome::Failed { .. });
+        for log in &a.log {
+            let stderr = flicker_host::shown_stderr(&log.stderr, failed);
+            for (stream, text) in [("stdout", log.stdout.trim_end()), ("stderr", stderr.as_str())] {
+                if text.is_empty() {
+                    continue;
+                }
+                let step = if log.step.is_empty() { String::new() } else { format!("{} ", log.step) };
+                writeln!(out, "  {step}{stream}:")?;
+                for line in text.lines() {
+                    writeln!(out, "    {line}")?;
+                }
+            }
+            if log.dropped > 0 {
+                writeln!(out, "  ({} more bytes of output were not kept)", log.dropped)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The table of `flicker nodes`.

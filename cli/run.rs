@@ -132,6 +132,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let mut progress = Progress::new();
         let status = cluster.client.watch(&job, |status| progress.show(status)).await?;
         progress.finish();
+        crate::client::show_operator_output(&cluster.client, &job).await?;
         anyhow::Ok(status)
     })?;
     match &status.state {

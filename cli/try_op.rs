@@ -17,6 +17,7 @@ use flicker_cluster::shuffle::partition_batch;
 use flicker_cluster::{ComponentSource, PluginRefs, PluginResolver, default_limits};
 use flicker_host::{
     CallError, HostError, Instance, Limits, OperatorError, OperatorOutput, Plugin, PluginDigest, Runtime,
+    is_backtrace_note,
 };
 use flicker_manifest::OperatorKind;
 use std::fmt;
@@ -271,8 +272,8 @@ impl Operator {
                 self.name
             ),
             // Its stderr, which holds a panic's message, is printed with what it wrote to stdout.
-            (CallError::Trapped { trap, .. }, _) => {
-                anyhow!("{} ({phase}) failed: operator trapped: {trap}", self.name)
+            (CallError::Trapped { trap, backtrace, .. }, _) => {
+                anyhow!("{} ({phase}) failed: operator trapped: {trap}{backtrace}", self.name)
             }
             _ => anyhow!("{} ({phase}) failed: {error}", self.name),
         }
@@ -433,7 +434,7 @@ impl Printed {
                     continue;
                 }
                 let _ = writeln!(err, "operator {stream} ({phase}):");
-                for line in captured.text.trim_matches('\n').lines() {
+                for line in captured.text.trim_matches('\n').lines().filter(|l| !is_backtrace_note(l)) {
                     let _ = writeln!(err, "  {line}");
                 }
                 if captured.dropped > 0 {

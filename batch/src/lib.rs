@@ -34,7 +34,7 @@ pub use reader::{BatchReader, Pieces, RawRow, Rows, ValueIter};
 pub use row::Row;
 pub use row_type::{Field, FieldType, RowType, TypeMismatch};
 #[cfg(feature = "serde")]
-pub use serde_row::{RowError, check_row_type, from_row, to_row_values};
+pub use serde_row::{RowError, check_row_type, from_row, row_fields_of, to_row_values};
 pub use value::{Value, ValueRef};
 pub use writer::{BatchWriter, encode_value};
 

@@ -33,6 +33,7 @@
 
 mod de;
 mod ser;
+mod trace;
 
 use std::fmt;
 
@@ -42,6 +43,7 @@ use crate::{BatchReader, BatchWriter, FieldType, RowType, Schema, TypeMismatch, 
 
 pub use de::from_row;
 pub use ser::to_row_values;
+pub use trace::row_fields_of;
 
 /// A row that cannot be read into, or written from, a serde type.
 ///
@@ -198,7 +200,7 @@ mod tests {
     }
 
     /// Encodes `rows` as one unkeyed batch, with the field names recorded from the first row.
-    fn batch_of<T: Serialize>(rows: &[T]) -> Vec<u8> {
+    pub(super) fn batch_of<T: Serialize>(rows: &[T]) -> Vec<u8> {
         let mut names = Vec::new();
         let values: Vec<Vec<u8>> = rows
             .iter()

@@ -5,7 +5,7 @@ use crate::catalog::read_plugin_files;
 use flicker_manifest::{Manifest, ManifestError, Param, resolve_params};
 use flicker_protocol::JobId;
 use flicker_protocol::scheduler::{RequestError, SchedulerRequest, SchedulerResponse, Submission};
-use flicker_protocol::status::{JobStatus, NodeStatus};
+use flicker_protocol::status::{AttemptStatus, JobStatus, NodeStatus};
 use flicker_protocol::task::JobDefaults;
 use flicker_transport::{Connection, Endpoint, EndpointConfig, Identity, TransportError};
 use std::net::SocketAddr;
@@ -193,6 +193,19 @@ impl Client {
     pub async fn status(&self, job: Option<JobId>) -> Result<Vec<JobStatus>, ClientError> {
         match self.call(&SchedulerRequest::Status { job }).await? {
             SchedulerResponse::Jobs(jobs) => Ok(jobs),
+            other => Err(ClientError::Unexpected { answer: format!("{other:?}") }),
+        }
+    }
+
+    /// The attempts of task `task` (stage, index) of `job` with what their operators wrote; or,
+    /// without a task, every attempt of the job whose operators wrote something.
+    pub async fn logs(
+        &self,
+        job: &JobId,
+        task: Option<(u32, u32)>,
+    ) -> Result<Vec<AttemptStatus>, ClientError> {
+        match self.call(&SchedulerRequest::Logs { job: job.clone(), task }).await? {
+            SchedulerResponse::Logs(attempts) => Ok(attempts),
             other => Err(ClientError::Unexpected { answer: format!("{other:?}") }),
         }
     }

@@ -6,10 +6,13 @@ use crate::plan::{StageId, StageInput, StageOutput, StagePlan};
 use crate::shuffle::partition_batch;
 use crate::spill::{PartitionedSpill, SortedRuns, SpillError, StateBudget};
 use flicker_batch::{BatchReader, FrameError, Rows};
-use flicker_host::{AggregateInstance, CallError, FormatInstance, MapInstance, OperatorError};
-use flicker_protocol::task::{TaskMetrics, TaskOutput};
+use flicker_host::{
+    AggregateInstance, CallError, FormatInstance, Instance, MapInstance, OperatorError, OperatorOutput,
+};
+use flicker_protocol::task::{OperatorLog, TaskMetrics, TaskOutput};
 use flicker_storage::{Chunk, Location, OutputCommitter, PartWriter, Split, SplitReader, line_number_at};
 use std::path::Path;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::runtime::Handle;
 
@@ -27,6 +30,71 @@ pub(crate) struct TaskContext<'a> {
     pub cancelled: &'a AtomicBool,
     /// Where an aggregate's state is spilled when it passes its memory budget.
     pub spill_dir: &'a Path,
+    /// Where the task's operators leave what they wrote, when their instance goes.
+    pub log: &'a TaskLog,
+}
+
+/// What the operators of one task attempt wrote to their stdout and stderr: each instance adds
+/// its capture when it is dropped, so a failed task's log is as whole as a finished one's.
+#[derive(Default)]
+pub(crate) struct TaskLog(Mutex<Vec<OperatorLog>>);
+
+impl TaskLog {
+    /// Adds what the instance of `step` wrote, if anything.
+    fn add(&self, step: &str, output: OperatorOutput) {
+        if output.is_empty() {
+            return;
+        }
+        let entry = OperatorLog {
+            step: step.to_owned(),
+            stdout: output.stdout.text,
+            stderr: output.stderr.text,
+            dropped: output.stdout.dropped + output.stderr.dropped,
+        };
+        crate::lock(&self.0).push(entry);
+    }
+
+    /// Everything added, in the order the instances went.
+    pub(crate) fn take(self) -> Vec<OperatorLog> {
+        self.0.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// An operator instance: what its guest wrote can be taken.
+trait Captures {
+    fn output(&self) -> OperatorOutput;
+}
+
+impl<W> Captures for Instance<W> {
+    fn output(&self) -> OperatorOutput {
+        Instance::output(self)
+    }
+}
+
+/// An operator instance of a task that leaves what it wrote in the task's log when it goes.
+struct Logged<'c, I: Captures> {
+    step: &'c str,
+    instance: I,
+    log: &'c TaskLog,
+}
+
+impl<I: Captures> std::ops::Deref for Logged<'_, I> {
+    type Target = I;
+    fn deref(&self) -> &I {
+        &self.instance
+    }
+}
+
+impl<I: Captures> std::ops::DerefMut for Logged<'_, I> {
+    fn deref_mut(&mut self) -> &mut I {
+        &mut self.instance
+    }
+}
+
+impl<I: Captures> Drop for Logged<'_, I> {
+    fn drop(&mut self) {
+        self.log.add(self.step, self.instance.output());
+    }
 }
 
 /// Stores a map task's shuffle output.
@@ -67,20 +135,23 @@ fn call_failed(step: &str, op: &Operator, record: Option<RecordLocation>, error:
     TaskCause::Operator { step: step.to_owned(), plugin: op.plugin_ref.clone(), record, error }
 }
 
-fn instantiate<T>(
-    step: &str,
+/// An instance of the operator of `step`, made by `create`, whose output goes to `log`.
+fn instantiate<'c, I: Captures>(
+    log: &'c TaskLog,
+    step: &'c str,
     op: &Operator,
     create: impl FnOnce(
         &flicker_host::Plugin,
         &[(String, String)],
         flicker_host::Limits,
-    ) -> Result<T, flicker_host::HostError>,
-) -> Result<T, Fail> {
-    create(&op.plugin, &op.config, op.limits).map_err(|error| TaskCause::Instantiate {
+    ) -> Result<I, flicker_host::HostError>,
+) -> Result<Logged<'c, I>, Fail> {
+    let instance = create(&op.plugin, &op.config, op.limits).map_err(|error| TaskCause::Instantiate {
         step: step.to_owned(),
         plugin: op.plugin_ref.clone(),
         error,
-    })
+    })?;
+    Ok(Logged { step, instance, log })
 }
 
 /// The row at `index` of `batch`, as text, for error messages.
@@ -119,7 +190,7 @@ enum Output<'c> {
     Sink {
         sink: &'c str,
         op: &'c Operator,
-        format: FormatInstance,
+        format: Logged<'c, FormatInstance>,
         part: Box<PartWriter>,
     },
 }
@@ -127,7 +198,7 @@ enum Output<'c> {
 /// The fused narrow operators of a stage and its output.
 struct Pipeline<'c> {
     io: &'c Handle,
-    maps: Vec<(&'c str, &'c Operator, MapInstance)>,
+    maps: Vec<(&'c str, &'c Operator, Logged<'c, MapInstance>)>,
     output: Output<'c>,
     metrics: TaskMetrics,
 }
@@ -145,19 +216,19 @@ impl<'c> Pipeline<'c> {
             .iter()
             .map(|id| {
                 let op = job.operator(id);
-                Ok((id.as_str(), op, instantiate(id, op, flicker_host::Plugin::map)?))
+                Ok((id.as_str(), op, instantiate(ctx.log, id, op, flicker_host::Plugin::map)?))
             })
             .collect::<Result<_, Fail>>()?;
         let output = match output {
             StageOutput::Shuffle { aggregate, partitions, combined } => Output::Shuffle {
-                aggregate: BudgetedAggregate::new(job, aggregate)?,
+                aggregate: BudgetedAggregate::new(ctx, aggregate)?,
                 partitions: *partitions,
                 combined: *combined,
                 spill: Box::new(PartitionedSpill::new(ctx.spill_dir, *partitions)),
             },
             StageOutput::Sink { sink } => {
                 let op = job.operator(sink);
-                let format = instantiate(sink, op, flicker_host::Plugin::format)?;
+                let format = instantiate(ctx.log, sink, op, flicker_host::Plugin::format)?;
                 let committer = OutputCommitter::new(job.sinks[sink].clone(), ctx.run_id);
                 let part = ctx
                     .io
@@ -202,14 +273,6 @@ impl<'c> Pipeline<'c> {
 
     /// Ends the task: shuffle output into the store, or the part into the sink's temporary area.
     fn finish(mut self, ctx: &TaskContext<'_>, stage: &StagePlan, task: u32) -> Result<TaskOutcome, Fail> {
-        for (step, _, instance) in &self.maps {
-            log_guest_stderr(stage, task, step, &instance.stderr());
-        }
-        let (step, stderr) = match &self.output {
-            Output::Shuffle { aggregate, .. } => (aggregate.step, aggregate.instance.stderr()),
-            Output::Sink { sink, format, .. } => (*sink, format.stderr()),
-        };
-        log_guest_stderr(stage, task, step, &stderr);
         let output = match self.output {
             Output::Shuffle { mut aggregate, partitions, mut spill, .. } => {
                 let partials = aggregate.partials()?;
@@ -238,13 +301,6 @@ impl<'c> Pipeline<'c> {
             }
         };
         Ok(TaskOutcome { metrics: self.metrics, output })
-    }
-}
-
-/// Attaches what an operator wrote to its stderr (captured, bounded) to the task's log.
-fn log_guest_stderr(stage: &StagePlan, task: u32, step: &str, stderr: &str) {
-    if !stderr.is_empty() {
-        tracing::info!(stage = stage.id.0, task, step, stderr = stderr.trim_end(), "operator stderr");
     }
 }
 
@@ -278,7 +334,7 @@ fn run(
             let (parse_step, map_steps) =
                 stage.steps.split_first().expect("a source stage starts with a parse step");
             let parse_op = ctx.job.operator(parse_step);
-            let mut parser = instantiate(parse_step, parse_op, flicker_host::Plugin::parse)?;
+            let mut parser = instantiate(ctx.log, parse_step, parse_op, flicker_host::Plugin::parse)?;
             let mut pipeline = Pipeline::new(ctx, task, map_steps, &stage.output)?;
             let mut reader = ctx
                 .io
@@ -299,12 +355,11 @@ fn run(
                 pipeline.metrics.skipped += u64::from(parsed.skipped);
                 pipeline.push(parsed.rows)?;
             }
-            log_guest_stderr(stage, task, parse_step, &parser.stderr());
             pipeline.finish(ctx, stage, task)
         }
         (StageInput::Shuffle { aggregate, .. }, TaskInput::Partition { blocks }) => {
             let mut reducer = Reducer {
-                aggregate: BudgetedAggregate::new(ctx.job, aggregate)?,
+                aggregate: BudgetedAggregate::new(ctx, aggregate)?,
                 runs: SortedRuns::new(ctx.spill_dir),
                 max_batch: chunk_size(ctx),
                 merged_any: false,
@@ -317,7 +372,6 @@ fn run(
                 reducer.merge_block(&block, &mut pipeline.metrics)?;
             }
             reducer.finish(ctx, &mut pipeline)?;
-            log_guest_stderr(stage, task, aggregate, &reducer.aggregate.instance.stderr());
             pipeline.finish(ctx, stage, task)
         }
         _ => unreachable!("the runner hands each stage the input of its kind"),
@@ -334,14 +388,14 @@ fn chunk_size(ctx: &TaskContext<'_>) -> usize {
 struct BudgetedAggregate<'c> {
     step: &'c str,
     op: &'c Operator,
-    instance: AggregateInstance,
+    instance: Logged<'c, AggregateInstance>,
     budget: StateBudget,
 }
 
 impl<'c> BudgetedAggregate<'c> {
-    fn new(job: &'c PreparedJob, step: &'c str) -> Result<Self, Fail> {
-        let op = job.operator(step);
-        let instance = instantiate(step, op, flicker_host::Plugin::aggregate)?;
+    fn new(ctx: &TaskContext<'c>, step: &'c str) -> Result<Self, Fail> {
+        let op = ctx.job.operator(step);
+        let instance = instantiate(ctx.log, step, op, flicker_host::Plugin::aggregate)?;
         Ok(Self { step, op, instance, budget: StateBudget::new(op.limits.spill_threshold()) })
     }
 

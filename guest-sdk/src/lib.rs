@@ -92,11 +92,13 @@ macro_rules! export_format {
     };
 }
 
-/// Exports a type implementing [`RowMap`] as this component's map operator.
+/// Exports a type implementing [`RowMap`] as this component's map operator; its output fields are
+/// derived from its `Out` type when that is `Deserialize` too.
 #[macro_export]
 macro_rules! export_row_map {
     ($op:ty) => {
-        $crate::export_map!($crate::typed::RowMapOp<$op>);
+        $crate::__output_fields!(<$op as $crate::RowMap>::Out);
+        $crate::export_map!($crate::typed::RowMapOp<$op, __FlickerOutputFields>);
     };
 }
 
@@ -108,11 +110,30 @@ macro_rules! export_row_reduce {
     };
 }
 
-/// Exports a type implementing [`RowAggregate`] as this component's aggregate operator.
+/// Exports a type implementing [`RowAggregate`] as this component's aggregate operator; its output
+/// fields are derived from its `Out` type when that is `Deserialize` too.
 #[macro_export]
 macro_rules! export_row_aggregate {
     ($op:ty) => {
-        $crate::export_aggregate!($crate::typed::RowAggregateOp<$op>);
+        $crate::__output_fields!(<$op as $crate::RowAggregate>::Out);
+        $crate::export_aggregate!($crate::typed::RowAggregateOp<$op, __FlickerOutputFields>);
+    };
+}
+
+/// Defines `__FlickerOutputFields`, the [`typed::OutputFields`] of the output type `$out`:
+/// [`typed::Traced`]'s answer when `$out` is `Deserialize` too, else [`typed::Untraced`]'s, picked
+/// by autoref specialization (see [`typed::pick`]), which works here because `$out` is concrete.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __output_fields {
+    ($out:ty) => {
+        struct __FlickerOutputFields;
+        impl $crate::typed::OutputFields<$out> for __FlickerOutputFields {
+            fn output_fields() -> ::std::option::Option<::std::vec::Vec<$crate::Field>> {
+                use $crate::typed::pick::*;
+                (&Probe::<$out>::default()).output_fields()
+            }
+        }
     };
 }
 

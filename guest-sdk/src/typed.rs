@@ -1,11 +1,19 @@
 //! Typed operators: work on rows as serde types (or the dynamic [`Row`](crate::Row)) and let the
 //! SDK handle batches, keys and partial state.
+//!
+//! Before a job runs, a typed operator checks that its input serde type reads rows of its input
+//! type ([`check_row_type`]) and says which fields it outputs when its output serde type tells
+//! ([`row_fields_of`]): always for [`RowReduce`], and for [`RowMap`] and [`RowAggregate`] when
+//! their `Out` is `Deserialize` too (the export macros find out, see [`OutputFields`]).
+
+use std::marker::PhantomData;
 
 use crate::group::GroupTable;
 use crate::operator::{Aggregate, Map};
 use crate::{Config, Error};
 use flicker_batch::{
-    BatchReader, BatchWriter, RowType, Schema, TypeMismatch, check_row_type, from_row, to_row_values,
+    BatchReader, BatchWriter, Field, RowType, Schema, TypeMismatch, check_row_type, from_row, row_fields_of,
+    to_row_values,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -65,7 +73,9 @@ fn build<T: FromConfig>(config: &Config) -> Result<T, Error> {
 pub trait RowMap: FromConfig + 'static {
     /// The input row type (a serde type, or [`Row`](crate::Row)).
     type In: DeserializeOwned;
-    /// The output row type (a struct or map of plain values).
+    /// The output row type (a struct or map of plain values). When it is `Deserialize` too
+    /// (`#[derive(Serialize, Deserialize)]`), [`export_row_map!`](crate::export_row_map) derives
+    /// the step's output fields from it, so the steps after it are checked before the job runs.
     type Out: Serialize;
     /// Maps one row to zero or more rows.
     fn map(&mut self, row: Self::In) -> Result<impl IntoIterator<Item = Self::Out>, Error>;
@@ -78,7 +88,9 @@ pub trait RowAggregate: FromConfig + 'static {
     type In: DeserializeOwned;
     /// The partial state per key (a struct of plain values).
     type State: Default + Serialize + DeserializeOwned;
-    /// The final value per key (a struct of plain values).
+    /// The final value per key (a struct of plain values). When it is `Deserialize` too,
+    /// [`export_row_aggregate!`](crate::export_row_aggregate) derives the step's output fields
+    /// from it, as for [`RowMap::Out`].
     type Out: Serialize;
     /// Folds one row into the state of its key.
     fn update(&mut self, state: &mut Self::State, row: Self::In) -> Result<(), Error>;
@@ -91,10 +103,94 @@ pub trait RowAggregate: FromConfig + 'static {
 /// A reduce by key (Spark's `reduceByKey`): rows of one type combined pairwise per key, so
 /// `reduce` must be associative. The output rows have the same type.
 pub trait RowReduce: FromConfig + 'static {
-    /// The row type, in and out.
+    /// The row type, in and out; the step's output fields are derived from it.
     type Row: Serialize + DeserializeOwned;
     /// Combines two rows of the same key into one.
     fn reduce(&mut self, a: Self::Row, b: Self::Row) -> Result<Self::Row, Error>;
+}
+
+/// The value fields of a typed operator's output rows, whose serde type is `Out`, if they are
+/// known before the rows are seen.
+///
+/// A trait bound cannot be asked for in generic code, so the typed wrappers take the answer as a
+/// type parameter: [`Traced`] when `Out` is `Deserialize` too, else [`Untraced`]. The export
+/// macros, which know the concrete `Out`, pick for you.
+pub trait OutputFields<Out> {
+    /// The fields, in the order the rows carry them, or `None` (cannot say).
+    fn output_fields() -> Option<Vec<Field>>;
+}
+
+/// Output fields traced from a serde type that is `Deserialize` too ([`row_fields_of`]).
+pub struct Traced;
+
+impl<Out: Serialize + DeserializeOwned> OutputFields<Out> for Traced {
+    fn output_fields() -> Option<Vec<Field>> {
+        row_fields_of::<Out>()
+    }
+}
+
+/// Output fields not known before the rows are seen (an output type that is `Serialize` only).
+pub struct Untraced;
+
+impl<Out> OutputFields<Out> for Untraced {
+    fn output_fields() -> Option<Vec<Field>> {
+        None
+    }
+}
+
+/// How the export macros pick [`Traced`] or [`Untraced`] for a concrete output type: autoref
+/// specialization. `(&Probe::<Out>::default()).output_fields()` resolves to
+/// [`ViaTraced`](pick::ViaTraced) when `Out` has its bounds (no autoref needed), else to
+/// [`ViaUntraced`](pick::ViaUntraced) (one autoref).
+#[doc(hidden)]
+pub mod pick {
+    use super::{OutputFields, PhantomData, Traced, Untraced};
+    use flicker_batch::Field;
+    use serde::Serialize;
+    use serde::de::DeserializeOwned;
+
+    /// Stands for the output type `Out`.
+    pub struct Probe<Out>(PhantomData<Out>);
+
+    impl<Out> Default for Probe<Out> {
+        fn default() -> Self {
+            Self(PhantomData)
+        }
+    }
+
+    /// Taken when `Out` is `Deserialize` too.
+    pub trait ViaTraced {
+        /// [`Traced`]'s answer.
+        fn output_fields(&self) -> Option<Vec<Field>>;
+    }
+
+    impl<Out: Serialize + DeserializeOwned> ViaTraced for Probe<Out> {
+        fn output_fields(&self) -> Option<Vec<Field>> {
+            <Traced as OutputFields<Out>>::output_fields()
+        }
+    }
+
+    /// Taken otherwise.
+    pub trait ViaUntraced {
+        /// [`Untraced`]'s answer.
+        fn output_fields(&self) -> Option<Vec<Field>>;
+    }
+
+    impl<Out> ViaUntraced for &Probe<Out> {
+        fn output_fields(&self) -> Option<Vec<Field>> {
+            <Untraced as OutputFields<Out>>::output_fields()
+        }
+    }
+}
+
+/// The output type of a typed operator that reads rows of `input` as `In` and writes the value
+/// fields `output` (if known) keyed as its input, or why `In` cannot read such rows.
+fn output_type<In: DeserializeOwned>(
+    input: &RowType,
+    output: impl FnOnce() -> Option<Vec<Field>>,
+) -> Result<Option<RowType>, TypeMismatch> {
+    check_row_type::<In>(input)?;
+    Ok(output().map(|values| RowType { key: input.key.clone(), values }))
 }
 
 /// Builds an output batch from rows whose value field names are only known once the first row is
@@ -176,12 +272,12 @@ fn read_row<'de, V: serde::Deserialize<'de>>(
     from_row(schema, row).map_err(|error| Error::bad_record(index, error.to_string()))
 }
 
-/// Runs a [`RowMap`] as a [`Map`].
-pub struct RowMapOp<T>(T);
+/// Runs a [`RowMap`] as a [`Map`]; `O` says its output fields.
+pub struct RowMapOp<T, O = Untraced>(T, PhantomData<O>);
 
-impl<T: RowMap> Map for RowMapOp<T> {
+impl<T: RowMap, O: OutputFields<T::Out> + 'static> Map for RowMapOp<T, O> {
     fn new(config: &Config) -> Result<Self, Error> {
-        build(config).map(Self)
+        Ok(Self(build(config)?, PhantomData))
     }
 
     fn map(&mut self, input: &[u8]) -> Result<Vec<u8>, Error> {
@@ -196,19 +292,21 @@ impl<T: RowMap> Map for RowMapOp<T> {
         Ok(out.finish())
     }
 
-    /// Checks that `T::In` can read rows of `input`; the output type is only known from the rows.
+    /// Checks that `T::In` can read rows of `input`; the output rows keep its key and have the
+    /// fields of `T::Out`, if `O` knows them.
     fn output_type(&self, input: &RowType) -> Result<Option<RowType>, TypeMismatch> {
-        check_row_type::<T::In>(input).map(|()| None)
+        output_type::<T::In>(input, O::output_fields)
     }
 }
 
-/// Runs a [`RowAggregate`] as an [`Aggregate`].
-pub struct RowAggregateOp<T: RowAggregate> {
+/// Runs a [`RowAggregate`] as an [`Aggregate`]; `O` says its output fields.
+pub struct RowAggregateOp<T: RowAggregate, O = Untraced> {
     op: T,
     table: GroupTable<T::State>,
+    output: PhantomData<O>,
 }
 
-impl<T: RowAggregate> RowAggregateOp<T> {
+impl<T: RowAggregate, O> RowAggregateOp<T, O> {
     fn emit<R: Serialize>(&mut self, mut each: impl FnMut(&mut T, T::State) -> R) -> Result<Vec<u8>, Error> {
         let mut out = TypedBatch::new(self.table.key_fields());
         for (key, state) in self.table.drain() {
@@ -218,9 +316,9 @@ impl<T: RowAggregate> RowAggregateOp<T> {
     }
 }
 
-impl<T: RowAggregate> Aggregate for RowAggregateOp<T> {
+impl<T: RowAggregate, O: OutputFields<T::Out> + 'static> Aggregate for RowAggregateOp<T, O> {
     fn new(config: &Config) -> Result<Self, Error> {
-        Ok(Self { op: build(config)?, table: GroupTable::default() })
+        Ok(Self { op: build(config)?, table: GroupTable::default(), output: PhantomData })
     }
 
     fn update(&mut self, input: &[u8]) -> Result<(), Error> {
@@ -250,9 +348,10 @@ impl<T: RowAggregate> Aggregate for RowAggregateOp<T> {
         self.table.state_bytes()
     }
 
-    /// Checks that `T::In` can read rows of `input`; the output type is only known from the rows.
+    /// Checks that `T::In` can read rows of `input`; the output rows keep its key and have the
+    /// fields of `T::Out`, if `O` knows them.
     fn output_type(&self, input: &RowType) -> Result<Option<RowType>, TypeMismatch> {
-        check_row_type::<T::In>(input).map(|()| None)
+        output_type::<T::In>(input, O::output_fields)
     }
 }
 
@@ -312,9 +411,10 @@ impl<T: RowReduce> Aggregate for RowReduceOp<T> {
         self.table.state_bytes()
     }
 
-    /// Checks that `T::Row` can read rows of `input`; the output type is only known from the rows.
+    /// Checks that `T::Row` can read rows of `input`; the output rows keep its key and have the
+    /// fields of `T::Row`, if it tells.
     fn output_type(&self, input: &RowType) -> Result<Option<RowType>, TypeMismatch> {
-        check_row_type::<T::Row>(input).map(|()| None)
+        output_type::<T::Row>(input, row_fields_of::<T::Row>)
     }
 }
 
@@ -322,6 +422,7 @@ impl<T: RowReduce> Aggregate for RowReduceOp<T> {
 mod tests {
     use super::*;
     use crate::Row;
+    use flicker_batch::{FieldType, ValueRef};
 
     fn config(pairs: &[(&str, &str)]) -> Config {
         Config::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
@@ -450,5 +551,183 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[derive(serde::Deserialize, Serialize)]
+    struct Reading {
+        station: String,
+        temperature: f64,
+    }
+
+    /// Readings keyed by station, as `std:key-by` leaves them (the key among the values too).
+    fn keyed_readings() -> RowType {
+        let station = Field::new("station", FieldType::String);
+        RowType {
+            key: vec![station.clone()],
+            values: vec![station, Field::new("temperature", FieldType::F64)],
+        }
+    }
+
+    /// A batch of `keyed_readings`.
+    fn keyed_batch() -> Vec<u8> {
+        let mut batch = BatchWriter::new(&Schema::keyed(["station"], ["station", "temperature"]));
+        for (station, temperature) in [("oslo", 1.5), ("bergen", 4.0), ("oslo", 3.0)] {
+            batch.push_values([ValueRef::Str(station)], [ValueRef::Str(station), ValueRef::F64(temperature)]);
+        }
+        batch.finish()
+    }
+
+    /// Rows keyed by `station` (a string) with the value fields `values`.
+    fn keyed(values: &[(&str, FieldType)]) -> RowType {
+        let values = values.iter().map(|&(name, ty)| Field::new(name, ty)).collect();
+        RowType { key: vec![Field::new("station", FieldType::String)], values }
+    }
+
+    /// Checks that `batch`, an operator's output, has the fields of `rows`, its announced type.
+    fn assert_fields(batch: &[u8], rows: &RowType) {
+        let names = |fields: &[Field]| fields.iter().map(|f| f.name.clone()).collect::<Vec<_>>();
+        let schema = Schema { key_fields: names(&rows.key), value_fields: names(&rows.values) };
+        assert_eq!(BatchReader::new(batch).unwrap().schema(), &schema);
+    }
+
+    #[derive(serde::Deserialize, Serialize)]
+    struct Fahrenheit {
+        station: String,
+        fahrenheit: f64,
+        warm: bool,
+    }
+
+    #[derive(Default)]
+    struct ToFahrenheit;
+
+    impl RowMap for ToFahrenheit {
+        type In = Reading;
+        type Out = Fahrenheit;
+        fn map(&mut self, r: Reading) -> Result<impl IntoIterator<Item = Fahrenheit>, Error> {
+            let fahrenheit = r.temperature * 9.0 / 5.0 + 32.0;
+            Ok(Some(Fahrenheit { station: r.station, fahrenheit, warm: fahrenheit > 70.0 }))
+        }
+    }
+
+    #[test]
+    fn a_row_map_outputs_the_fields_of_its_output_type_keyed_as_its_input() {
+        let expected = keyed(&[
+            ("station", FieldType::String),
+            ("fahrenheit", FieldType::F64),
+            ("warm", FieldType::Bool),
+        ]);
+        let mut op = RowMapOp::<ToFahrenheit, Traced>::new(&Config::default()).unwrap();
+        assert_eq!(op.output_type(&keyed_readings()), Ok(Some(expected.clone())));
+        assert_fields(&op.map(&keyed_batch()).unwrap(), &expected);
+        let unreadable = RowType::values([Field::new("station", FieldType::String)]);
+        let missing = TypeMismatch::MissingField { field: "temperature".into() };
+        assert_eq!(op.output_type(&unreadable), Err(missing));
+        let untraced = RowMapOp::<ToFahrenheit>::new(&Config::default()).unwrap();
+        assert_eq!(untraced.output_type(&keyed_readings()), Ok(None));
+        let dynamic = RowMapOp::<Identity, Traced>::new(&Config::default()).unwrap();
+        assert_eq!(dynamic.output_type(&keyed_readings()), Ok(None), "a `Row` has any fields");
+    }
+
+    #[test]
+    fn the_export_macros_trace_an_output_type_only_when_it_is_deserialize_too() {
+        {
+            crate::__output_fields!(Fahrenheit);
+            let expected = keyed(&[
+                ("station", FieldType::String),
+                ("fahrenheit", FieldType::F64),
+                ("warm", FieldType::Bool),
+            ]);
+            assert_eq!(
+                <__FlickerOutputFields as OutputFields<Fahrenheit>>::output_fields(),
+                Some(expected.values)
+            );
+        }
+        {
+            #[derive(Serialize)]
+            struct Range {
+                range: f64,
+            }
+            crate::__output_fields!(Range);
+            assert_eq!(<__FlickerOutputFields as OutputFields<Range>>::output_fields(), None);
+        }
+    }
+
+    #[derive(Default, serde::Deserialize, Serialize)]
+    struct Sum {
+        total: f64,
+        count: i64,
+    }
+
+    #[derive(serde::Deserialize, Serialize)]
+    struct Mean {
+        mean: f64,
+        readings: i64,
+    }
+
+    #[derive(Default)]
+    struct MeanTemperature;
+
+    impl RowAggregate for MeanTemperature {
+        type In = Reading;
+        type State = Sum;
+        type Out = Mean;
+        fn update(&mut self, s: &mut Sum, row: Reading) -> Result<(), Error> {
+            self.merge(s, Sum { total: row.temperature, count: 1 });
+            Ok(())
+        }
+        fn merge(&mut self, s: &mut Sum, o: Sum) {
+            *s = Sum { total: s.total + o.total, count: s.count + o.count };
+        }
+        fn finish(&mut self, s: Sum) -> Mean {
+            Mean { mean: s.total / s.count as f64, readings: s.count }
+        }
+    }
+
+    #[test]
+    fn a_row_aggregate_outputs_the_fields_of_its_output_type_keyed_as_its_input() {
+        crate::__output_fields!(<MeanTemperature as RowAggregate>::Out);
+        let mut op =
+            RowAggregateOp::<MeanTemperature, __FlickerOutputFields>::new(&Config::default()).unwrap();
+        let expected = keyed(&[("mean", FieldType::F64), ("readings", FieldType::I64)]);
+        assert_eq!(op.output_type(&keyed_readings()), Ok(Some(expected.clone())));
+        op.update(&keyed_batch()).unwrap();
+        assert_fields(&op.finish().unwrap(), &expected);
+        let mut text = keyed_readings();
+        text.values[1].ty = FieldType::String;
+        let wrong = TypeMismatch::WrongType {
+            field: "temperature".into(),
+            expected: "f64".into(),
+            found: FieldType::String,
+        };
+        assert_eq!(op.output_type(&text), Err(wrong));
+        let untraced = RowAggregateOp::<MeanTemperature>::new(&Config::default()).unwrap();
+        assert_eq!(untraced.output_type(&keyed_readings()), Ok(None));
+    }
+
+    #[test]
+    fn a_row_reduce_outputs_the_fields_of_its_row_type_keyed_as_its_input() {
+        #[derive(Default)]
+        struct Warmest;
+        impl RowReduce for Warmest {
+            type Row = Reading;
+            fn reduce(&mut self, a: Reading, b: Reading) -> Result<Reading, Error> {
+                Ok(if b.temperature > a.temperature { b } else { a })
+            }
+        }
+        #[derive(Default)]
+        struct Last;
+        impl RowReduce for Last {
+            type Row = Row;
+            fn reduce(&mut self, _: Row, b: Row) -> Result<Row, Error> {
+                Ok(b)
+            }
+        }
+        let mut op = RowReduceOp::<Warmest>::new(&Config::default()).unwrap();
+        let expected = keyed(&[("station", FieldType::String), ("temperature", FieldType::F64)]);
+        assert_eq!(op.output_type(&keyed_readings()), Ok(Some(expected.clone())));
+        op.update(&keyed_batch()).unwrap();
+        assert_fields(&op.finish().unwrap(), &expected);
+        let dynamic = RowReduceOp::<Last>::new(&Config::default()).unwrap();
+        assert_eq!(dynamic.output_type(&keyed_readings()), Ok(None), "a `Row` has any fields");
     }
 }

@@ -1,5 +1,6 @@
 //! Errors of loading plugins and of calling operators.
 
+use crate::trap::{GuestBacktrace, Panic, shown_stderr};
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -133,12 +134,19 @@ pub enum CallError {
     /// The operator returned an error.
     #[error("operator returned an error: {0}")]
     Operator(#[from] OperatorError),
-    /// The operator trapped (a panic, an out-of-bounds access, ...).
-    #[error("operator trapped: {trap}{}", stderr_suffix(.stderr))]
+    /// The operator trapped (a panic, an out-of-bounds access, ...). Shown as `operator panicked
+    /// at <location>: <message>` for a Rust panic, else `operator trapped: <trap>`, then the
+    /// backtrace and whatever else the guest wrote to stderr.
+    #[error("{}{backtrace}{}", trap_cause(.trap, .panic.as_ref()), stderr_suffix(.stderr, .panic.is_some()))]
     Trapped {
-        /// The trap, as wasmtime describes it.
+        /// The trap, as wasmtime describes it, without frames (``wasm `unreachable` instruction
+        /// executed``, which is how a Rust panic ends).
         trap: String,
-        /// What the guest wrote to stderr before trapping (holds a Rust panic's message).
+        /// The Rust panic that caused the trap, as the guest reported it on stderr.
+        panic: Option<Panic>,
+        /// Where in the guest it trapped.
+        backtrace: GuestBacktrace,
+        /// What the guest wrote to stderr before trapping (a Rust panic's report included).
         stderr: String,
     },
     /// The operator hit a sandbox limit.
@@ -149,7 +157,57 @@ pub enum CallError {
     Poisoned,
 }
 
-fn stderr_suffix(stderr: &str) -> String {
-    let stderr = stderr.trim();
+/// What trapped: the panic when there is one (its trap is always `unreachable`), else the trap.
+fn trap_cause(trap: &str, panic: Option<&Panic>) -> String {
+    match panic {
+        Some(Panic { location, message }) => format!("operator panicked at {location}: {message}"),
+        None => format!("operator trapped: {trap}"),
+    }
+}
+
+/// The rest of the guest's stderr, when it wrote more than the panic the error shows.
+fn stderr_suffix(stderr: &str, panic_shown: bool) -> String {
+    let stderr = shown_stderr(stderr, panic_shown);
     if stderr.is_empty() { String::new() } else { format!("; guest stderr: {stderr}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trapped(trap: &str, backtrace: GuestBacktrace, stderr: &str) -> CallError {
+        let (trap, stderr) = (trap.to_owned(), stderr.to_owned());
+        CallError::Trapped { trap, panic: Panic::find(&stderr), backtrace, stderr }
+    }
+
+    #[test]
+    fn a_panic_shows_its_message_once_then_where_then_the_rest_of_stderr() {
+        let stderr = "loading\n\nthread '<unnamed>' (1) panicked at src/lib.rs:63:37:\nboom\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
+        let frames = GuestBacktrace::Named(vec!["op::Op::map".into(), "sdk::call".into()]);
+        assert_eq!(
+            trapped("wasm `unreachable` instruction executed", frames, stderr).to_string(),
+            "operator panicked at src/lib.rs:63:37: boom (in op::Op::map ← sdk::call); guest stderr: loading"
+        );
+        let stripped =
+            trapped("wasm `unreachable` instruction executed", GuestBacktrace::Unnamed, stderr).to_string();
+        assert!(
+            stripped.starts_with("operator panicked at src/lib.rs:63:37: boom (no function names: "),
+            "{stripped}"
+        );
+    }
+
+    #[test]
+    fn a_trap_that_is_no_panic_shows_the_trap_and_where() {
+        let frames = GuestBacktrace::Named(vec!["parse_row".into(), "main".into()]);
+        assert_eq!(
+            trapped("out of bounds memory access", frames, "").to_string(),
+            "operator trapped: out of bounds memory access (in parse_row ← main)"
+        );
+        let noted = "odd\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace";
+        assert_eq!(
+            trapped("wasm `unreachable` instruction executed", GuestBacktrace::Named(Vec::new()), noted)
+                .to_string(),
+            "operator trapped: wasm `unreachable` instruction executed; guest stderr: odd"
+        );
+    }
 }

@@ -20,6 +20,7 @@ mod plugin;
 mod runtime;
 mod sandbox;
 mod schema;
+mod trap;
 
 pub use captured::{CapturedText, OperatorOutput};
 pub use error::{CallError, HostError, Limit, OperatorError};
@@ -28,3 +29,4 @@ pub use limits::Limits;
 pub use plugin::{Plugin, PluginDigest};
 pub use runtime::{Runtime, RuntimeConfig};
 pub use schema::TypeCheckError;
+pub use trap::{GuestBacktrace, Panic, is_backtrace_note, shown_stderr};

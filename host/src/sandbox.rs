@@ -2,6 +2,7 @@
 //! the mapping of wasmtime failures to [`CallError`].
 
 use crate::captured::CapturedOutput;
+use crate::trap::{GuestBacktrace, Panic, trap_message};
 use crate::{CallError, Limit, Limits, OperatorOutput};
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Store, Trap};
@@ -93,7 +94,13 @@ pub(crate) fn classify(store: &Store<SandboxState>, error: wasmtime::Error) -> C
     if let Some(Trap::Interrupt) = error.downcast_ref::<Trap>() {
         return CallError::LimitExceeded(Limit::CallTimeout { after: state.limits.call_timeout });
     }
-    CallError::Trapped { trap: format!("{error:#}"), stderr: state.stderr.text() }
+    let stderr = state.stderr.text();
+    CallError::Trapped {
+        trap: trap_message(&error),
+        panic: Panic::find(&stderr),
+        backtrace: GuestBacktrace::of(&error),
+        stderr,
+    }
 }
 
 /// Fails a call whose result is larger than the output limit.

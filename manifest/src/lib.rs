@@ -81,6 +81,7 @@ mod params;
 mod plugin;
 mod row_types;
 mod size;
+mod suggest;
 
 pub use duration::{DurationError, parse_duration};
 pub use error::ManifestError;

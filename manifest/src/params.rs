@@ -48,6 +48,7 @@ use toml::de::{DeTable, DeValue};
 
 use crate::decode::{Decoder, TOP_LEVEL, Value};
 use crate::error::ManifestError;
+use crate::suggest::closest;
 
 /// The top-level key of the defaults.
 const PARAMS: &str = "params";
@@ -172,7 +173,7 @@ pub(crate) fn resolve(
         return Err(ManifestError::UnknownParam {
             file: decoder.file.to_path_buf(),
             name: unknown.name.clone(),
-            suggestion: closest(&unknown.name, &known),
+            suggestion: closest(&unknown.name, known.iter().map(String::as_str)).map(str::to_owned),
             known: known.into_iter().collect(),
         });
     }
@@ -199,17 +200,6 @@ pub(crate) fn resolve(
         }
     }
     Ok(edits)
-}
-
-/// The name in `known` closest to `name`, if one is close enough to be a typo of it.
-fn closest(name: &str, known: &BTreeSet<String>) -> Option<String> {
-    let typos = (name.chars().count() / 3).max(1);
-    known
-        .iter()
-        .map(|candidate| (strsim::damerau_levenshtein(name, candidate), candidate))
-        .filter(|&(distance, _)| distance <= typos)
-        .min_by_key(|&(distance, _)| distance)
-        .map(|(_, candidate)| candidate.clone())
 }
 
 /// The value of the last of `params` named `name`.

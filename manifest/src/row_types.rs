@@ -12,6 +12,7 @@ use flicker_batch::{RowType, TypeMismatch};
 use crate::error::{InputMismatch, ManifestError};
 use crate::manifest::{Manifest, Node};
 use crate::plugin::PluginCatalog;
+use crate::suggest::closest;
 
 /// The type of a step's output rows, and the step each field comes from.
 #[derive(Debug, Clone)]
@@ -46,23 +47,6 @@ impl Typed<'_> {
         }
         text
     }
-}
-
-/// The field names of `rows` closest to `name`, if one is close enough to be a likely typo.
-fn closest<'r>(name: &str, rows: &'r RowType) -> Option<&'r str> {
-    rows.fields()
-        .map(|field| {
-            let distance = strsim::damerau_levenshtein(&name.to_lowercase(), &field.name.to_lowercase());
-            (distance, field.name.as_str())
-        })
-        .filter(|(distance, candidate)| {
-            // A prefix (`temp` of `temperature`) or at most one edit in four characters.
-            *distance <= name.chars().count().max(4) / 4
-                || candidate.starts_with(name)
-                || name.starts_with(candidate)
-        })
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, candidate)| candidate)
 }
 
 impl Manifest {
@@ -106,7 +90,7 @@ impl Manifest {
             .map_err(|problem| {
                 let suggestion = match (&problem, &input) {
                     (TypeMismatch::MissingField { field }, Some(input)) => {
-                        closest(field, &input.rows).map(str::to_owned)
+                        closest(field, input.rows.fields().map(|f| f.name.as_str())).map(str::to_owned)
                     }
                     _ => None,
                 };
@@ -268,18 +252,5 @@ plugin = "csv"
     #[test]
     fn after_an_operator_that_cannot_say_nothing_is_checked() {
         job("station", "dynamic", "no-such-field").check_row_types(&Types).unwrap();
-    }
-
-    #[test]
-    fn typos_are_close_names_only() {
-        let rows = RowType::values([
-            Field::new("station", FieldType::String),
-            Field::new("temperature", FieldType::F64),
-        ]);
-        assert_eq!(closest("temp", &rows), Some("temperature"));
-        assert_eq!(closest("Temperature", &rows), Some("temperature"));
-        assert_eq!(closest("statoin", &rows), Some("station"));
-        assert_eq!(closest("humidity", &rows), None);
-        assert_eq!(closest("x", &rows), None);
     }
 }

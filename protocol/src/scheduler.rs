@@ -37,6 +37,14 @@ pub enum SchedulerRequest {
         /// The job.
         job: JobId,
     },
+    /// Client: the attempts of one task of a job, with what their operators wrote; or, without a
+    /// task, every attempt of the job whose operators wrote something.
+    Logs {
+        /// The job.
+        job: JobId,
+        /// The task, as (stage, index in the stage).
+        task: Option<(u32, u32)>,
+    },
     /// Client: stop a job; nothing of it is published.
     Cancel {
         /// The job.
@@ -108,6 +116,8 @@ pub enum SchedulerResponse {
     Jobs(Vec<JobStatus>),
     /// One status of a watched job.
     Progress(Box<JobStatus>),
+    /// Task attempts and what their operators wrote.
+    Logs(Vec<crate::status::AttemptStatus>),
     /// The job was cancelled (a job that had ended already is refused with
     /// [`RequestError::AlreadyEnded`]).
     Cancelled,
@@ -196,8 +206,8 @@ pub enum ExecutorRequest {
 /// An executor's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ExecutorResponse {
-    /// How a launched task ended.
-    Task(TaskReport),
+    /// How a launched task ended, and what its operators wrote.
+    Task(TaskReport, Vec<crate::task::OperatorLog>),
     /// The job's tasks have stopped and its state is dropped.
     JobEnded,
 }

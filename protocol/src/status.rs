@@ -128,6 +128,44 @@ impl TaskDurations {
     }
 }
 
+/// One attempt of a task, with what its operators wrote (`flicker status JOB --task`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptStatus {
+    /// The stage's number.
+    pub stage: u32,
+    /// The task's index in its stage.
+    pub task: u32,
+    /// The attempt's number, from 0.
+    pub attempt: u32,
+    /// Where it ran.
+    pub executor: ExecutorId,
+    /// How it went.
+    pub outcome: AttemptOutcome,
+    /// What its operators wrote, one entry per operator that wrote something.
+    pub log: Vec<crate::task::OperatorLog>,
+}
+
+/// How a task attempt went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    /// It runs.
+    Running,
+    /// It succeeded.
+    Succeeded,
+    /// It failed.
+    Failed {
+        /// Why.
+        cause: String,
+    },
+    /// It could not fetch a block of its input; it runs again once the map output is computed
+    /// again.
+    FetchFailed {
+        /// Why.
+        cause: String,
+    },
+}
+
 /// A cluster member as the scheduler sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeStatus {

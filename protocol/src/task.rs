@@ -134,6 +134,27 @@ impl TaskReport {
     }
 }
 
+/// What one operator instance of a task attempt wrote to its stdout and stderr: the first bytes
+/// of each (the sandbox keeps 64 KiB of each), and how many more it dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OperatorLog {
+    /// The step (or sink) whose operator wrote it.
+    pub step: String,
+    /// Its stdout (`println!`).
+    pub stdout: String,
+    /// Its stderr (`eprintln!`, a panic's message).
+    pub stderr: String,
+    /// Bytes written past what was kept, on both streams.
+    pub dropped: u64,
+}
+
+impl OperatorLog {
+    /// Its size in bytes, as held in memory.
+    pub fn bytes(&self) -> usize {
+        self.step.len() + self.stdout.len() + self.stderr.len()
+    }
+}
+
 /// Who a task failure is down to, which decides whether running the task again can help.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Blame {

@@ -143,3 +143,69 @@ fn a_stopped_executor_tells_the_scheduler_at_once() {
         "{logs}"
     );
 }
+
+/// The job of `test_plugin_job` whose operator prints `message` on stdout and stderr.
+fn printing_job(message: &str) -> String {
+    crate::run::test_plugin_job(&format!(r#"{{ behave = "print", message = "{message}" }}"#), "")
+}
+
+#[test]
+fn what_operators_print_is_shown_by_flicker_run() {
+    let dir = tempfile::tempdir().unwrap();
+    readings_in(dir.path(), 1_000, 7);
+    let manifest = write_manifest(dir.path(), &printing_job("hello from spin"));
+    let output = crate::support::run_job(&manifest, &["--workers", "1"]);
+    crate::support::assert_succeeded(&output);
+    let shown = stderr(&output);
+    for expected in [
+        "operator output:",
+        "stage 0 task 0 attempt 0 on ",
+        ": succeeded\n  spin stdout:\n    stdout: hello from spin\n",
+        "  spin stderr:\n    stderr: hello from spin\n",
+    ] {
+        assert!(shown.contains(expected), "{expected:?} in {shown}");
+    }
+}
+
+#[test]
+fn a_tasks_attempts_and_what_they_printed_are_kept_on_a_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    // One executor of one slot: a failed task runs again there, before any other task.
+    let mut cluster = Cluster::scheduler(dir.path(), "127.0.0.1:0", &["--max-attempts", "2"]);
+    cluster.add_executor(0, &["--slots", "1"]);
+    cluster.wait_for_nodes(1);
+    readings_in(dir.path(), 1_000, 8);
+    let manifest = write_manifest(dir.path(), &printing_job("kept"));
+    let submitted = cluster.client(&["submit", manifest.to_str().unwrap(), "--wait"]);
+    assert!(submitted.status.success(), "{}", stderr(&submitted));
+    assert!(stderr(&submitted).contains("    stdout: kept\n"), "{}", stderr(&submitted));
+    let id = cluster.json(&["status"])[0]["job"].as_str().unwrap().to_owned();
+
+    let task = stdout(&cluster.client(&["status", &id, "--task", "0:0"]));
+    assert!(task.starts_with("stage 0 task 0 attempt 0 on exec-0: succeeded\n"), "{task}");
+    assert!(task.contains("  spin stdout:\n    stdout: kept\n  spin stderr:\n    stderr: kept\n"), "{task}");
+    let logs = cluster.json(&["status", &id, "--logs"]);
+    let logs = logs.as_array().unwrap();
+    assert!(!logs.is_empty() && logs.iter().all(|a| a["outcome"] == "succeeded"), "{logs:?}");
+    assert_eq!(logs[0]["log"][0]["stdout"], "stdout: kept\n");
+    let error = assert_failed(&cluster.client(&["status", &id, "--task", "9:0"]));
+    assert!(error.contains(&format!("job {id} has no task 0 in stage 9")), "{error}");
+
+    // Every failed attempt keeps what its operator wrote before it failed.
+    let panicking = crate::run::test_plugin_job(r#"{ behave = "panic", message = "kaboom" }"#, "");
+    let manifest = write_manifest(dir.path(), &panicking.replace("url = \"out/\"", "url = \"out-2/\""));
+    let failed = cluster.client(&["submit", manifest.to_str().unwrap(), "--wait"]);
+    assert_eq!(failed.status.code(), Some(1));
+    let jobs = cluster.json(&["status"]);
+    let id = jobs.as_array().unwrap().iter().find(|j| j["job"] != id.as_str()).unwrap()["job"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let attempts = cluster.json(&["status", &id, "--task", "0:0"]);
+    let attempts = attempts.as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "two attempts, both failed: {attempts:?}");
+    for attempt in attempts {
+        assert!(attempt["outcome"]["failed"]["cause"].as_str().unwrap().contains("kaboom"), "{attempt}");
+        assert!(attempt["log"][0]["stderr"].as_str().unwrap().contains("kaboom"), "{attempt}");
+    }
+}

@@ -733,6 +733,11 @@ fn a_user_reduce_by_key_keeps_the_whole_winning_row() {
 
 /// A job whose map step (`spin`) is the test plugin looping forever, with `limits` on that step.
 pub(crate) fn looping_job(limits: &str) -> String {
+    test_plugin_job(r#"{ behave = "loop" }"#, limits)
+}
+
+/// A job whose map step (`spin`) is the test plugin with `config` (an inline table) and `limits`.
+pub(crate) fn test_plugin_job(config: &str, limits: &str) -> String {
     let plugin = flicker_plugins::guest_artifact("flicker-test-plugin");
     let prefix = parse_readings("loops", "");
     format!(
@@ -741,7 +746,7 @@ pub(crate) fn looping_job(limits: &str) -> String {
 id = "spin"
 input = "parse"
 plugin = {}
-config = {{ behave = "loop" }}
+config = {config}
 {limits}
 
 [[sink]]

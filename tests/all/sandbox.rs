@@ -225,3 +225,59 @@ fn runtimes_sharing_a_cache_directory_compile_concurrently() {
     let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(files.len(), 1, "{files:?}");
 }
+
+/// The error text of a panic in the test plugin: the message once, then the operator's own frame,
+/// named and demangled, and nothing of the frames, mangled names or advice a guest cannot use.
+fn assert_panic_reported(error: &str, message: &str) {
+    assert_eq!(error.matches(message).count(), 1, "the panic message is shown once:\n{error}");
+    let frame = "(in <flicker_test_plugin::Misbehave as flicker_guest::operator::Map>::map";
+    let at = error.find(frame).unwrap_or_else(|| panic!("the operator's frame is named:\n{error}"));
+    assert!(error.find(message).unwrap() < at, "the message comes before the frames:\n{error}");
+    for noise in ["RUST_BACKTRACE", "<unknown>", "wasm function", "wasm backtrace", "_ZN", "panicking"] {
+        assert!(!error.contains(noise), "{noise:?} is shown:\n{error}");
+    }
+}
+
+#[test]
+fn a_panic_shows_its_message_then_where_the_operator_was() {
+    let runtime = runtime();
+    let plugin = test_plugin(&runtime);
+    let error = plugin
+        .map(&config(&[("behave", "panic"), ("message", "the sky is falling")]), Limits::default())
+        .unwrap()
+        .map(&small_batch())
+        .unwrap_err();
+    let CallError::Trapped { trap, panic: Some(panic), backtrace, .. } = &error else {
+        panic!("expected a trap with a panic, got {error:?}")
+    };
+    assert_eq!(trap, "wasm `unreachable` instruction executed");
+    assert_eq!(panic.message, "the sky is falling");
+    assert!(panic.location.starts_with("plugins/test/src/lib.rs:"), "{panic:?}");
+    assert!(
+        matches!(backtrace, flicker_host::GuestBacktrace::Named(frames)
+            if frames.first().is_some_and(|f| f == "<flicker_test_plugin::Misbehave as flicker_guest::operator::Map>::map")),
+        "{backtrace:?}"
+    );
+    assert_panic_reported(&error.to_string(), "the sky is falling");
+
+    // `flicker test` prints the guest's stderr (the panic), then the trap and where.
+    let plugin = flicker_plugins::guest_artifact("flicker-test-plugin");
+    let args = ["-c", "behave=panic", "-c", "message=kaboom", "--schema", "n:i64", "--input", "1"];
+    let tested = crate::support::run_flicker(&[&["test", plugin.to_str().unwrap()][..], &args].concat());
+    assert_panic_reported(&crate::support::assert_failed(&tested), "kaboom");
+}
+
+#[test]
+fn a_job_whose_operator_panics_fails_with_the_panic_then_where() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::run::write_readings(&dir.path().join("data"), &crate::run::generate_readings(1_000, 4), false);
+    let job = crate::run::test_plugin_job(r#"{ behave = "panic", message = "the sky is falling" }"#, "");
+    let shown = crate::support::assert_failed(&crate::support::run_job(
+        &crate::support::write_manifest(dir.path(), &job),
+        &[],
+    ));
+    let error = shown.lines().find(|line| line.starts_with("error: job")).expect("the job's error");
+    assert!(error.contains(": step \"spin\" ("), "{error}");
+    assert!(error.contains("failed: operator panicked at plugins/test/src/lib.rs:"), "{error}");
+    assert_panic_reported(error, "the sky is falling");
+}

@@ -286,3 +286,38 @@ plugin = "std:format-csv"
     rows.sort();
     assert_eq!(rows, ["Bergen,23", "Oslo,68"]);
 }
+
+#[test]
+fn a_step_after_a_typed_operator_is_checked_against_the_fields_of_its_serde_type() {
+    let celsius = flicker_plugins::guest_artifact("celsius-to-fahrenheit");
+    let max_of = |field: &str| {
+        let steps = [
+            parse_with("station:string,temperature:f64"),
+            step("convert", "parse", celsius.to_str().unwrap(), None),
+            step("by-station", "convert", "std:key-by", Some(r#"{ fields = "station" }"#)),
+            step("max", "by-station", "std:max", Some(&format!(r#"{{ field = "{field}" }}"#))),
+        ];
+        job(&steps.concat(), "max")
+    };
+    let manifest = max_of("temp");
+    let error = rejected(&manifest, header_line(&manifest, "max"));
+    assert_mentions(
+        &error,
+        &[
+            "step \"max\": plugin \"std:max\" cannot take its input rows".to_owned(),
+            "it reads field `temp`, which the rows do not have; did you mean `temperature`?".to_owned(),
+            format!(
+                "Its input rows have: station: string, temperature: f64 (from step \"parse\", line {}), keyed by station",
+                header_line(&manifest, "parse")
+            ),
+        ],
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    write_file(&dir.path().join("data/readings.txt"), "Oslo;10\nOslo;20\nBergen;-5\n");
+    let path = write_manifest(dir.path(), &max_of("temperature"));
+    crate::support::assert_succeeded(&run_job(&path, &[]));
+    let mut rows = crate::support::read_csv_output(&dir.path().join("out"), "station,max");
+    rows.sort();
+    assert_eq!(rows, [["Bergen", "23"], ["Oslo", "68"]]);
+}

@@ -6,13 +6,13 @@ use super::Faults;
 use crate::catalog::ComponentSource;
 use crate::job::PreparedJob;
 use crate::lock;
-use crate::task::{BlockSource, ShuffleOutput, TaskContext, TaskInput, run_task};
+use crate::task::{BlockSource, ShuffleOutput, TaskContext, TaskInput, TaskLog, run_task};
 use crate::{JobError, TaskCause};
 use flicker_bts::{BtsClient, FetchLimits, ShuffleStore, fetch_partition};
 use flicker_host::Runtime;
 use flicker_protocol::task::{
-    JobDescriptor, LostMapOutput, MapOutputLocation, TaskInput as InputSpec, TaskMetrics, TaskReport,
-    TaskSpec,
+    JobDescriptor, LostMapOutput, MapOutputLocation, OperatorLog, TaskInput as InputSpec, TaskMetrics,
+    TaskReport, TaskSpec,
 };
 use flicker_protocol::{JobId, MapOutputId, StageId};
 use flicker_storage::{Split, StoreOptions};
@@ -147,8 +147,15 @@ impl Jobs {
         Some(entry)
     }
 
-    /// Runs one task attempt to its end, on this (blocking) thread.
-    pub fn run(&self, spec: &TaskSpec, io: &Handle) -> TaskReport {
+    /// Runs one task attempt to its end, on this (blocking) thread; returns its report and what
+    /// its operators wrote.
+    pub fn run(&self, spec: &TaskSpec, io: &Handle) -> (TaskReport, Vec<OperatorLog>) {
+        let log = TaskLog::default();
+        let report = self.attempt(spec, io, &log);
+        (report, log.take())
+    }
+
+    fn attempt(&self, spec: &TaskSpec, io: &Handle, log: &TaskLog) -> TaskReport {
         let started = std::time::Instant::now();
         let Some(entry) = self.entry(&spec.task.job) else {
             return TaskReport::failed(TaskCause::Cancelled.to_string());
@@ -177,6 +184,7 @@ impl Jobs {
             attempt: spec.attempt,
             cancelled: &entry.cancelled,
             spill_dir: &self.spill_dir,
+            log,
         };
         let outcome = match &spec.input {
             InputSpec::Split { source, object, object_size, start, end } => {

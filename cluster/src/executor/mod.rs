@@ -314,11 +314,14 @@ async fn answer(
             let Ok(_slot) = slots.acquire_owned().await else { return Ok(()) };
             let io = tokio::runtime::Handle::current();
             let task = spec.task.clone();
-            let report =
+            let (report, log) =
                 tokio::task::spawn_blocking(move || jobs.run(&spec, &io)).await.unwrap_or_else(|panic| {
-                    flicker_protocol::task::TaskReport::failed(format!("{task} crashed: {panic}"))
+                    (
+                        flicker_protocol::task::TaskReport::failed(format!("{task} crashed: {panic}")),
+                        Vec::new(),
+                    )
                 });
-            ExecutorResponse::Task(report)
+            ExecutorResponse::Task(report, log)
         }
         ExecutorRequest::EndJob { job } => {
             // Every task of the job checks its flag at its next batch; wait until they stopped.

@@ -3,11 +3,11 @@
 //! job's output, clean up after a job). No I/O and no clock: the service around it moves the
 //! bytes and passes the time in.
 
-use super::job_run::{JobChange, JobRun, JournalUpdate};
+use super::job_run::{JobChange, JobRun, JournalUpdate, Reported};
 use super::membership::Membership;
 use flicker_protocol::scheduler::{Registration, RequestError};
-use flicker_protocol::status::{JobStatus, NodeStatus};
-use flicker_protocol::task::{TaskReport, TaskSpec};
+use flicker_protocol::status::{AttemptStatus, JobStatus, NodeStatus};
+use flicker_protocol::task::{OperatorLog, TaskReport, TaskSpec};
 use flicker_protocol::{ExecutorId, JobId, PluginDigest, TaskId};
 use flicker_storage::StagedPart;
 use std::collections::{BTreeMap, BTreeSet};
@@ -175,27 +175,29 @@ impl SchedulerCore {
         actions
     }
 
-    /// An executor reported how an attempt ended.
+    /// An executor reported how an attempt ended, and what its operators wrote (`log`).
     pub fn report(
         &mut self,
         task: &TaskId,
         attempt: u32,
         executor: &ExecutorId,
         report: TaskReport,
+        log: Vec<OperatorLog>,
         now: Duration,
     ) -> Vec<Action> {
         self.members.task_ended(executor);
         let bts = self.members.get(executor).map(|m| m.registration.bts);
+        let reported = Reported { task, attempt, executor, log };
         let change = match (self.jobs.get_mut(&task.job), report, bts) {
             (Some(job), TaskReport::Succeeded { metrics, output }, Some(bts)) => {
-                job.task_succeeded(task, attempt, executor, bts, metrics, output)
+                job.task_succeeded(reported, bts, metrics, output)
             }
-            (Some(job), TaskReport::Failed { lost: Some(lost), .. }, _) => {
-                job.fetch_failed(task, attempt, executor, &lost, now)
+            (Some(job), TaskReport::Failed { lost: Some(lost), cause, .. }, _) => {
+                job.fetch_failed(reported, &lost, cause, now)
             }
             (Some(job), TaskReport::Failed { cause, blame, lost: None }, _) => {
                 tracing::warn!(%task, attempt, %executor, %cause, ?blame, "task failed");
-                job.task_failed(task, attempt, executor, cause, blame, now)
+                job.task_failed(reported, cause, blame, now)
             }
             _ => JobChange::None,
         };
@@ -289,6 +291,16 @@ impl SchedulerCore {
         }
     }
 
+    /// The attempts of a task of `job` with what their operators wrote, or, without a task,
+    /// every attempt of the job whose operators wrote something.
+    pub fn logs(&self, job: &JobId, task: Option<(u32, u32)>) -> Result<Vec<AttemptStatus>, RequestError> {
+        let run = self.jobs.get(job).ok_or_else(|| RequestError::UnknownJob { job: job.clone() })?;
+        run.attempts(task).ok_or_else(|| {
+            let (stage, index) = task.unwrap_or_default();
+            RequestError::BadRequest { reason: format!("job {job} has no task {index} in stage {stage}") }
+        })
+    }
+
     /// Every member.
     pub fn nodes(&self, now: Duration) -> Vec<NodeStatus> {
         self.members.status(now)
@@ -331,7 +343,7 @@ mod tests {
     use crate::plan::{StageInput, StageOutput, StagePlan};
     use flicker_protocol::MapOutputId;
     use flicker_protocol::StageId;
-    use flicker_protocol::status::JobState;
+    use flicker_protocol::status::{AttemptOutcome, JobState};
     use flicker_protocol::task::{
         Blame, JobDefaults, JobDescriptor, LostMapOutput, TaskInput, TaskMetrics, TaskOutput,
     };
@@ -413,7 +425,14 @@ mod tests {
             }
         };
         let metrics = TaskMetrics { rows_in: 1, task_ms, ..TaskMetrics::default() };
-        core.report(&spec.task, spec.attempt, executor, TaskReport::Succeeded { metrics, output }, secs(1))
+        core.report(
+            &spec.task,
+            spec.attempt,
+            executor,
+            TaskReport::Succeeded { metrics, output },
+            Vec::new(),
+            secs(1),
+        )
     }
 
     fn cluster(executors: &[(&str, u32)]) -> SchedulerCore {
@@ -485,7 +504,7 @@ mod tests {
         assert_eq!(next[0].1.task, spec.task);
         assert_eq!(next[0].1.attempt, 1);
         // The old attempt's late report is ignored.
-        let stale = core.report(&spec.task, 0, &lost, TaskReport::failed("late"), secs(12));
+        let stale = core.report(&spec.task, 0, &lost, TaskReport::failed("late"), Vec::new(), secs(12));
         assert!(stale.is_empty());
         assert_eq!(core.status(None, secs(12)).unwrap()[0].state, JobState::Running);
     }
@@ -496,7 +515,8 @@ mod tests {
         let first = launches(&core.submit(job("j", 2, 1)));
         succeed(&mut core, &first[0]);
         let (executor, spec) = &first[1];
-        let actions = core.report(&spec.task, spec.attempt, executor, TaskReport::failed("boom"), secs(1));
+        let actions =
+            core.report(&spec.task, spec.attempt, executor, TaskReport::failed("boom"), Vec::new(), secs(1));
         let [Action::CleanUp { executors, shuffle_holders, abort_output: true, .. }] = actions.as_slice()
         else {
             panic!("{actions:?}")
@@ -544,7 +564,7 @@ mod tests {
         blame: Blame,
     ) -> Vec<Action> {
         let report = TaskReport::Failed { cause: format!("boom on {executor}"), blame, lost: None };
-        core.report(&spec.task, spec.attempt, executor, report, secs(1))
+        core.report(&spec.task, spec.attempt, executor, report, Vec::new(), secs(1))
     }
 
     #[test]
@@ -576,6 +596,48 @@ mod tests {
             status.failed_attempts.iter().map(|f| (f.attempt, f.executor.0.as_str())).collect();
         assert_eq!(attempts, [(0, "a"), (1, "b"), (2, "c"), (3, "a")]);
         assert_eq!(status.failed_attempts[1].cause, "boom on b");
+    }
+
+    fn printed(step: &str, stdout: String) -> Vec<OperatorLog> {
+        vec![OperatorLog { step: step.into(), stdout, stderr: String::new(), dropped: 0 }]
+    }
+
+    #[test]
+    fn attempts_keep_what_their_operators_wrote_within_the_jobs_budget() {
+        let mut core = cluster(&[("a", 1)]);
+        let job = JobId("j".into());
+        let first = launches(&core.submit(job_with_attempts("j", 2, 1, 3))).remove(0);
+        let (executor, spec) = &first;
+        let failed = TaskReport::Failed { cause: "boom".into(), blame: Blame::Attempt, lost: None };
+        let retry =
+            launches(&core.report(&spec.task, 0, executor, failed, printed("parse", "hi\n".into()), secs(1)));
+        let task = Some((spec.task.stage.0, spec.task.index));
+        // The failed attempt and the running retry.
+        let attempts = core.logs(&job, task).unwrap();
+        assert_eq!(attempts.len(), 2, "{attempts:?}");
+        assert_eq!(attempts[0].outcome, AttemptOutcome::Failed { cause: "boom".into() });
+        assert_eq!(attempts[0].log[0].stdout, "hi\n");
+        assert_eq!((attempts[1].attempt, &attempts[1].outcome), (1, &AttemptOutcome::Running));
+        // A success is kept only with output; past the budget, output is dropped and counted.
+        let huge = "x".repeat(super::super::job_run::LOG_BUDGET);
+        let metrics = TaskMetrics::default();
+        let output = TaskOutput::MapOutput { partition_bytes: vec![1] };
+        let (executor, spec) = &retry[0];
+        core.report(
+            &spec.task,
+            1,
+            executor,
+            TaskReport::Succeeded { metrics, output },
+            printed("parse", huge),
+            secs(2),
+        );
+        let logged = core.logs(&job, None).unwrap();
+        assert_eq!(logged.len(), 2, "both attempts wrote something: {logged:?}");
+        assert_eq!(logged[1].outcome, AttemptOutcome::Succeeded);
+        assert!(logged[1].log[0].stderr.contains("not kept"), "{:?}", logged[1].log);
+        assert_eq!(logged[1].log[0].dropped, super::super::job_run::LOG_BUDGET as u64);
+        assert!(matches!(core.logs(&job, Some((7, 0))), Err(RequestError::BadRequest { .. })));
+        assert!(matches!(core.logs(&JobId("no".into()), None), Err(RequestError::UnknownJob { .. })));
     }
 
     #[test]
@@ -625,7 +687,7 @@ mod tests {
     ) -> Vec<Action> {
         let report =
             TaskReport::Failed { cause: "cannot fetch".into(), blame: Blame::Attempt, lost: Some(lost) };
-        core.report(&spec.task, spec.attempt, executor, report, secs(1))
+        core.report(&spec.task, spec.attempt, executor, report, Vec::new(), secs(1))
     }
 
     fn bts_of(core: &SchedulerCore, name: &str) -> std::net::SocketAddr {

@@ -20,9 +20,12 @@
 
 use super::task_table::TaskTable;
 use crate::plan::{StageInput, StageOutput, StagePlan};
-use flicker_protocol::status::{FailedAttempt, JobState, JobStatus, StageStatus, TaskDurations};
+use flicker_protocol::status::{
+    AttemptOutcome, AttemptStatus, FailedAttempt, JobState, JobStatus, StageStatus, TaskDurations,
+};
 use flicker_protocol::task::{
-    Blame, JobDescriptor, LostMapOutput, MapOutputLocation, TaskInput, TaskMetrics, TaskOutput, TaskSpec,
+    Blame, JobDescriptor, LostMapOutput, MapOutputLocation, OperatorLog, TaskInput, TaskMetrics, TaskOutput,
+    TaskSpec,
 };
 use flicker_protocol::{ExecutorId, JobId, MapOutputId, PluginDigest, StageId, TaskId};
 use flicker_storage::{PartFile, Split, StagedPart};
@@ -112,12 +115,27 @@ pub struct RetryPolicy {
     pub exclude_after: u32,
 }
 
-/// One failed attempt, as kept for retries and for `flicker status`.
+/// How much of what its operators wrote a job keeps, in all (logs past it are dropped, and the
+/// attempt says how many bytes).
+pub const LOG_BUDGET: usize = 16 << 20;
+
+/// A finished attempt of a task, as kept for retries and for `flicker status`: every failed one,
+/// and a succeeded one whose operators wrote something.
 #[derive(Debug, Clone)]
-struct Failure {
-    attempt: u32,
+struct Attempt {
+    number: u32,
     executor: ExecutorId,
-    cause: String,
+    outcome: AttemptOutcome,
+    log: Vec<OperatorLog>,
+}
+
+impl Attempt {
+    fn failed(&self) -> Option<&str> {
+        match &self.outcome {
+            AttemptOutcome::Failed { cause } => Some(cause),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -128,7 +146,8 @@ struct StageRun {
     input: StageTasks,
     tasks: TaskTable,
     attempts: Vec<u32>,
-    failures: Vec<Vec<Failure>>,
+    /// Each task's finished attempts worth keeping (see [`Attempt`]).
+    history: Vec<Vec<Attempt>>,
     /// How often each task's map output was lost and computed again.
     recomputed: Vec<u32>,
     /// Whether its tasks' input counters count towards the job's (a source read by several
@@ -162,6 +181,19 @@ pub struct TaskDone {
     pub output: TaskOutput,
     /// What it read and wrote.
     pub metrics: TaskMetrics,
+}
+
+/// The attempt a report is about, and what its operators wrote.
+#[derive(Debug)]
+pub struct Reported<'a> {
+    /// The task.
+    pub task: &'a TaskId,
+    /// The attempt's number.
+    pub attempt: u32,
+    /// Where it ran.
+    pub executor: &'a ExecutorId,
+    /// What its operators wrote.
+    pub log: Vec<OperatorLog>,
 }
 
 /// A change of a job that the scheduler's journal records.
@@ -232,6 +264,8 @@ pub struct JobRun {
     retry: RetryPolicy,
     failures_by_executor: BTreeMap<ExecutorId, u32>,
     excluded: BTreeSet<ExecutorId>,
+    /// Bytes of operator output its attempts hold (at most [`LOG_BUDGET`]).
+    log_bytes: usize,
     /// Since when no executor could run the job's tasks.
     stalled_since: Option<Duration>,
     /// Changes not yet written to the journal.
@@ -277,7 +311,7 @@ impl JobRun {
                     input,
                     tasks: TaskTable::new(count),
                     attempts: vec![0; count],
-                    failures: vec![Vec::new(); count],
+                    history: vec![Vec::new(); count],
                     recomputed: vec![0; count],
                     counts_input,
                     sink,
@@ -298,6 +332,7 @@ impl JobRun {
             shuffle_holders: BTreeSet::new(),
             retry,
             failures_by_executor: BTreeMap::new(),
+            log_bytes: 0,
             excluded: BTreeSet::new(),
             stalled_since: None,
             journal: Vec::new(),
@@ -497,14 +532,16 @@ impl JobRun {
     /// Records a successful attempt: its metrics, and where its output is.
     pub fn task_succeeded(
         &mut self,
-        task: &TaskId,
-        attempt: u32,
-        executor: &ExecutorId,
+        reported: Reported<'_>,
         bts: SocketAddr,
         metrics: TaskMetrics,
         output: TaskOutput,
     ) -> JobChange {
+        let Reported { task, attempt, executor, log } = reported;
         let Some(position) = self.is_current(task, attempt, executor) else { return JobChange::None };
+        if !log.is_empty() {
+            self.keep_attempt(position, task.index, attempt, executor, AttemptOutcome::Succeeded, log);
+        }
         let stage = &mut self.stages[position];
         let metrics = if stage.counts_input { metrics } else { metrics.without_input() };
         self.metrics += metrics;
@@ -527,24 +564,25 @@ impl JobRun {
     /// failure is the job's own ([`Blame::Job`]): then the job fails with `cause`.
     pub fn task_failed(
         &mut self,
-        task: &TaskId,
-        attempt: u32,
-        executor: &ExecutorId,
+        reported: Reported<'_>,
         cause: String,
         blame: Blame,
         now: Duration,
     ) -> JobChange {
+        let Reported { task, attempt, executor, log } = reported;
         let Some(position) = self.is_current(task, attempt, executor) else { return JobChange::None };
         let index = task.index as usize;
         let stage = &mut self.stages[position];
         stage.tasks.set(task.index, TaskState::Pending);
-        stage.failures[index].push(Failure { attempt, executor: executor.clone(), cause: cause.clone() });
+        let outcome = AttemptOutcome::Failed { cause: cause.clone() };
+        self.keep_attempt(position, task.index, attempt, executor, outcome, log);
+        let stage = &self.stages[position];
         if blame == Blame::Job {
             // The same input fails the same way anywhere: neither a retry nor the executor's
             // exclusion can help.
             return self.end(JobState::Failed { cause }, now);
         }
-        let attempts = stage.failures[index].len() as u32;
+        let attempts = stage.history[index].iter().filter(|a| a.failed().is_some()).count() as u32;
         let failed_here = self.failures_by_executor.entry(executor.clone()).or_default();
         *failed_here += 1;
         if *failed_here >= self.retry.exclude_after {
@@ -559,7 +597,8 @@ impl JobRun {
 
     /// The executors where task `index` of the stage at `position` failed.
     pub fn failed_on(&self, position: usize, index: u32) -> BTreeSet<ExecutorId> {
-        self.stages[position].failures[index as usize].iter().map(|f| f.executor.clone()).collect()
+        let history = &self.stages[position].history[index as usize];
+        history.iter().filter(|a| a.failed().is_some()).map(|a| a.executor.clone()).collect()
     }
 
     /// Executors that get no more of the job's tasks.
@@ -594,14 +633,16 @@ impl JobRun {
     /// map output `lost` names is computed again from its input.
     pub fn fetch_failed(
         &mut self,
-        task: &TaskId,
-        attempt: u32,
-        executor: &ExecutorId,
+        reported: Reported<'_>,
         lost: &LostMapOutput,
+        cause: String,
         now: Duration,
     ) -> JobChange {
+        let Reported { task, attempt, executor, log } = reported;
         let Some(position) = self.is_current(task, attempt, executor) else { return JobChange::None };
         self.stages[position].tasks.set(task.index, TaskState::Pending);
+        let outcome = AttemptOutcome::FetchFailed { cause };
+        self.keep_attempt(position, task.index, attempt, executor, outcome, log);
         tracing::warn!(%task, map_output = %lost.id, bts = %lost.bts, unreachable = lost.unreachable, "fetch failed: recomputing");
         let only = if lost.unreachable { None } else { Some(&lost.id) };
         self.map_outputs_lost(lost.bts, only, now)
@@ -748,18 +789,84 @@ impl JobRun {
         }
     }
 
+    /// Records a finished attempt of task `index` of the stage at `position`, with its log unless
+    /// the job's logs passed [`LOG_BUDGET`].
+    fn keep_attempt(
+        &mut self,
+        position: usize,
+        index: u32,
+        number: u32,
+        executor: &ExecutorId,
+        outcome: AttemptOutcome,
+        mut log: Vec<OperatorLog>,
+    ) {
+        let bytes: usize = log.iter().map(OperatorLog::bytes).sum();
+        if self.log_bytes + bytes > LOG_BUDGET {
+            let dropped = log.iter().map(|l| (l.stdout.len() + l.stderr.len()) as u64 + l.dropped).sum();
+            let note = format!("(not kept: the job's operator output passed {} MiB)", LOG_BUDGET >> 20);
+            log = vec![OperatorLog { step: String::new(), stdout: String::new(), stderr: note, dropped }];
+        }
+        self.log_bytes += log.iter().map(OperatorLog::bytes).sum::<usize>();
+        let attempt = Attempt { number, executor: executor.clone(), outcome, log };
+        self.stages[position].history[index as usize].push(attempt);
+    }
+
+    /// The attempts of task `task` (stage, index), finished and running, with their logs; or,
+    /// without a task, the job's finished attempts whose operators wrote something. `None` if
+    /// the job has no such task.
+    pub fn attempts(&self, task: Option<(u32, u32)>) -> Option<Vec<AttemptStatus>> {
+        let status = |stage: &StageRun, index: usize, a: &Attempt| AttemptStatus {
+            stage: stage.id.0,
+            task: index as u32,
+            attempt: a.number,
+            executor: a.executor.clone(),
+            outcome: a.outcome.clone(),
+            log: a.log.clone(),
+        };
+        let Some((stage, index)) = task else {
+            return Some(
+                self.stages
+                    .iter()
+                    .flat_map(|s| {
+                        s.history.iter().enumerate().flat_map(move |(i, history)| {
+                            history.iter().filter(|a| !a.log.is_empty()).map(move |a| status(s, i, a))
+                        })
+                    })
+                    .collect(),
+            );
+        };
+        let run = self.stages.iter().find(|s| s.id.0 == stage)?;
+        let history = run.history.get(index as usize)?;
+        let mut attempts: Vec<AttemptStatus> =
+            history.iter().map(|a| status(run, index as usize, a)).collect();
+        if let Some(TaskState::Running { executor, attempt }) = run.tasks.get(index) {
+            let outcome = AttemptOutcome::Running;
+            attempts.push(AttemptStatus {
+                stage,
+                task: index,
+                attempt: *attempt,
+                executor: executor.clone(),
+                outcome,
+                log: Vec::new(),
+            });
+        }
+        Some(attempts)
+    }
+
     fn failed_attempts(&self) -> Vec<FailedAttempt> {
         let mut attempts: Vec<FailedAttempt> = self
             .stages
             .iter()
             .flat_map(|s| {
-                s.failures.iter().enumerate().flat_map(move |(task, failures)| {
-                    failures.iter().map(move |f| FailedAttempt {
-                        stage: s.id.0,
-                        task: task as u32,
-                        attempt: f.attempt,
-                        executor: f.executor.clone(),
-                        cause: f.cause.clone(),
+                s.history.iter().enumerate().flat_map(move |(task, history)| {
+                    history.iter().filter_map(move |a| {
+                        Some(FailedAttempt {
+                            stage: s.id.0,
+                            task: task as u32,
+                            attempt: a.number,
+                            executor: a.executor.clone(),
+                            cause: a.failed()?.to_owned(),
+                        })
                     })
                 })
             })

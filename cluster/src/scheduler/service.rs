@@ -303,17 +303,18 @@ impl Shared {
         let task = spec.task.clone();
         let attempt = spec.attempt;
         let connection = lock(&self.executors).get(&executor).cloned();
-        let report = match connection {
+        let failed = |cause: String| (TaskReport::failed(cause), Vec::new());
+        let (report, log) = match connection {
             Some(connection) => match connection.call(&ExecutorRequest::Launch(spec)).await {
-                Ok(ExecutorResponse::Task(report)) => report,
-                Ok(other) => TaskReport::failed(format!("executor {executor} answered {other:?}")),
+                Ok(ExecutorResponse::Task(report, log)) => (report, log),
+                Ok(other) => failed(format!("executor {executor} answered {other:?}")),
                 // The executor is gone: its loss puts the task back in the queue.
                 Err(_) if connection.is_closed() => return,
-                Err(error) => TaskReport::failed(format!("lost contact with executor {executor}: {error}")),
+                Err(error) => failed(format!("lost contact with executor {executor}: {error}")),
             },
             None => return,
         };
-        self.act(|core, now| core.report(&task, attempt, &executor, report, now));
+        self.act(|core, now| core.report(&task, attempt, &executor, report, log, now));
     }
 
     async fn commit(
@@ -545,6 +546,10 @@ async fn answer(
         }
         SchedulerRequest::Status { job } => match lock(&shared.core).status(job.as_ref(), shared.now()) {
             Ok(jobs) => SchedulerResponse::Jobs(jobs),
+            Err(error) => SchedulerResponse::Error(error),
+        },
+        SchedulerRequest::Logs { job, task } => match lock(&shared.core).logs(&job, task) {
+            Ok(attempts) => SchedulerResponse::Logs(attempts),
             Err(error) => SchedulerResponse::Error(error),
         },
         SchedulerRequest::Watch { job } => {
