@@ -116,8 +116,9 @@ pub struct RetryPolicy {
 }
 
 /// How much of what its operators wrote a job keeps, in all (logs past it are dropped, and the
-/// attempt says how many bytes).
-pub const LOG_BUDGET: usize = 16 << 20;
+/// attempt says how many bytes): a quarter of a frame, so the answer listing them all
+/// (`SchedulerResponse::Logs`) fits in one with room for the attempts' causes.
+pub const LOG_BUDGET: usize = flicker_protocol::MAX_FRAME / 4;
 
 /// A finished attempt of a task, as kept for retries and for `flicker status`: every failed one,
 /// and a succeeded one whose operators wrote something.
