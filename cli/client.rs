@@ -1,7 +1,7 @@
 //! The client commands: `flicker submit`, `status`, `cancel`, `nodes`.
 
 use crate::config::ClusterArgs;
-use crate::report::{self, OutputFormat};
+use crate::report::{self, AttemptsShown, OutputFormat};
 use crate::run::start_tokio;
 use anyhow::Context;
 use flicker_cluster::client::Client;
@@ -152,11 +152,10 @@ async fn follow(
 /// Prints on stderr what the operators of `job` wrote, if they wrote anything.
 pub async fn show_operator_output(client: &Client, job: &JobId) -> anyhow::Result<()> {
     let attempts = client.logs(job, None).await?;
-    if !attempts.is_empty() {
-        eprintln!("operator output:");
-        let mut text = Vec::new();
-        report::attempts(&mut text, &attempts)?;
-        eprint!("{}", String::from_utf8_lossy(&text));
+    let mut text = Vec::new();
+    report::attempts(&mut text, &attempts, AttemptsShown::Output)?;
+    if !text.is_empty() {
+        eprint!("operator output:\n{}", String::from_utf8_lossy(&text));
     }
     Ok(())
 }
@@ -172,7 +171,9 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
             let attempts = client.logs(job, args.task).await?;
             match args.client.output {
                 OutputFormat::Json => report::json(&attempts)?,
-                OutputFormat::Text => report::print(|out| report::attempts(out, &attempts))?,
+                OutputFormat::Text => {
+                    report::print(|out| report::attempts(out, &attempts, AttemptsShown::All))?
+                }
             }
             return Ok(ExitCode::SUCCESS);
         }

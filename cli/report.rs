@@ -224,36 +224,67 @@ pub fn count(value: f64) -> String {
     }
 }
 
-/// Task attempts with what their operators wrote, each stream indented under its step.
-pub fn attempts(out: &mut dyn Write, attempts: &[AttemptStatus]) -> std::io::Result<()> {
+/// Which attempts [`attempts`] shows, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptsShown {
+    /// Every attempt, with the cause of a failure (`flicker status JOB --task`).
+    All,
+    /// Only attempts whose operators wrote something that no error shows already, their outcome
+    /// in a word (the output printed as a job ends, before its summary or its error).
+    Output,
+}
+
+/// Task attempts with what their operators wrote, each stream indented under its step. A failed
+/// attempt's cause shows its panic, so its stderr leaves the panic out.
+pub fn attempts(
+    out: &mut dyn Write,
+    attempts: &[AttemptStatus],
+    shown: AttemptsShown,
+) -> std::io::Result<()> {
     for a in attempts {
-        let outcome = match &a.outcome {
-            AttemptOutcome::Running => "running".to_owned(),
-            AttemptOutcome::Succeeded => "succeeded".to_owned(),
-            AttemptOutcome::Failed { cause } => format!("failed: {cause}"),
-            AttemptOutcome::FetchFailed { cause } => format!("could not fetch its input: {cause}"),
+        let failed = matches!(a.outcome, AttemptOutcome::Failed { .. });
+        let streams: Vec<(&str, String, String, u64)> = a
+            .log
+            .iter()
+            .map(|log| {
+                let stderr = flicker_host::shown_stderr(&log.stderr, failed);
+                (log.step.as_str(), log.stdout.trim_end().to_owned(), stderr, log.dropped)
+            })
+            .filter(|(_, stdout, stderr, dropped)| !stdout.is_empty() || !stderr.is_empty() || *dropped > 0)
+            .collect();
+        if shown == AttemptsShown::Output && streams.is_empty() {
+            continue;
+        }
+        let outcome = match (&a.outcome, shown) {
+            (AttemptOutcome::Running, _) => "running".to_owned(),
+            (AttemptOutcome::Succeeded, _) => "succeeded".to_owned(),
+            (AttemptOutcome::Failed { cause }, AttemptsShown::All) => format!("failed: {cause}"),
+            (AttemptOutcome::FetchFailed { cause }, AttemptsShown::All) => {
+                format!("could not fetch its input: {cause}")
+            }
+            (AttemptOutcome::Failed { .. }, AttemptsShown::Output) => "failed".to_owned(),
+            (AttemptOutcome::FetchFailed { .. }, AttemptsShown::Output) => {
+                "could not fetch its input".to_owned()
+            }
         };
         writeln!(
             out,
             "stage {} task {} attempt {} on {}: {outcome}",
             a.stage, a.task, a.attempt, a.executor
         )?;
-        // A failed attempt's cause shows its panic already.
-        let failed = matches!(a.outcome, AttemptOutcome::Failed { .. });
-        for log in &a.log {
-            let stderr = flicker_host::shown_stderr(&log.stderr, failed);
-            for (stream, text) in [("stdout", log.stdout.trim_end()), ("stderr", stderr.as_str())] {
+        for (step, stdout, stderr, dropped) in &streams {
+            for (stream, text) in [("stdout", stdout), ("stderr", stderr)] {
                 if text.is_empty() {
                     continue;
                 }
-                let step = if log.step.is_empty() { String::new() } else { format!("{} ", log.step) };
+                let step = if step.is_empty() { String::new() } else { format!("{step} ") };
                 writeln!(out, "  {step}{stream}:")?;
                 for line in text.lines() {
                     writeln!(out, "    {line}")?;
                 }
             }
-            if log.dropped > 0 {
-                writeln!(out, "  ({} more bytes of output were not kept)", log.dropped)?;
+            if *dropped > 0 {
+                writeln!(out, "  ({dropped} more bytes of output were not kept)")?;
             }
         }
     }
@@ -384,5 +415,40 @@ mod tests {
         );
         assert!(shown.contains("task time min 0.012 s, median 0.040 s, max 2.5 s"), "{shown}");
         assert!(shown.contains("output out: file:///out"), "{shown}");
+    }
+
+    #[test]
+    fn operator_output_leaves_out_what_the_error_shows() {
+        use flicker_protocol::ExecutorId;
+        use flicker_protocol::task::OperatorLog;
+        let panic = "\nthread '<unnamed>' (1) panicked at src/lib.rs:1:1:\nboom\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
+        let attempt = |attempt, outcome, stderr: &str| AttemptStatus {
+            stage: 0,
+            task: 3,
+            attempt,
+            executor: ExecutorId("e1".into()),
+            outcome,
+            log: vec![OperatorLog {
+                step: "spin".into(),
+                stdout: String::new(),
+                stderr: stderr.into(),
+                dropped: 0,
+            }],
+        };
+        let failed = || AttemptOutcome::Failed { cause: "operator panicked at src/lib.rs:1:1: boom".into() };
+        let attempts = [
+            attempt(0, failed(), panic),
+            attempt(1, failed(), &format!("reading row 7{panic}")),
+            attempt(2, AttemptOutcome::Succeeded, "done\n"),
+        ];
+        let output = text(|out| super::attempts(out, &attempts, AttemptsShown::Output));
+        assert_eq!(
+            output,
+            "stage 0 task 3 attempt 1 on e1: failed\n  spin stderr:\n    reading row 7\n\
+             stage 0 task 3 attempt 2 on e1: succeeded\n  spin stderr:\n    done\n"
+        );
+        let all = text(|out| super::attempts(out, &attempts, AttemptsShown::All));
+        assert!(all.starts_with("stage 0 task 3 attempt 0 on e1: failed: operator panicked"), "{all}");
+        assert!(!all.contains("RUST_BACKTRACE") && all.matches("boom").count() == 2, "{all}");
     }
 }
