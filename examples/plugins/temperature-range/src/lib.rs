@@ -15,7 +15,7 @@ impl Default for MinMax {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 struct Range {
     range: f64,
 }
