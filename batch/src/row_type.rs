@@ -24,11 +24,6 @@ pub enum FieldType {
 }
 
 impl FieldType {
-    /// Whether values of this type are numbers (`i64` or `f64`).
-    pub fn is_numeric(self) -> bool {
-        matches!(self, FieldType::I64 | FieldType::F64)
-    }
-
     /// Whether a value of this type may be where `wanted` is asked for: the same type, a number
     /// where a float is wanted, or `any` on either side.
     pub fn fits(self, wanted: FieldType) -> bool {

@@ -145,7 +145,8 @@ fn closest<'a>(key: &str, candidates: &[&'a str]) -> Option<&'a str> {
     let budget = if key.chars().count() > 5 { 2 } else { 1 };
     candidates
         .iter()
-        .map(|candidate| (edit_distance(&key, &normalize(candidate)), *candidate))
+        // The fewest insertions, deletions, substitutions and swaps of two neighbours.
+        .map(|candidate| (strsim::osa_distance(&key, &normalize(candidate)), *candidate))
         .filter(|(distance, _)| *distance <= budget)
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, candidate)| candidate)
@@ -154,26 +155,6 @@ fn closest<'a>(key: &str, candidates: &[&'a str]) -> Option<&'a str> {
 /// `key` in lower case with `-` as `_`, so keys differing only in those compare equal.
 fn normalize(key: &str) -> String {
     key.chars().map(|c| if c == '-' { '_' } else { c.to_ascii_lowercase() }).collect()
-}
-
-/// The fewest single-character insertions, deletions, substitutions and swaps of two neighbours
-/// turning `a` into `b` (optimal string alignment distance).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    // Rows i - 2, i - 1 and i of the table of distances between prefixes of `a` and of `b`.
-    let (mut before, mut above): (Vec<usize>, Vec<usize>) = (Vec::new(), (0..=b.len()).collect());
-    for i in 1..=a.len() {
-        let mut row = vec![i; b.len() + 1];
-        for j in 1..=b.len() {
-            let substitution = above[j - 1] + usize::from(a[i - 1] != b[j - 1]);
-            row[j] = substitution.min(above[j] + 1).min(row[j - 1] + 1);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                row[j] = row[j].min(before[j - 2] + 1);
-            }
-        }
-        before = std::mem::replace(&mut above, row);
-    }
-    above[b.len()]
 }
 
 #[cfg(test)]
@@ -270,7 +251,7 @@ mod tests {
     }
 
     #[test]
-    fn edit_distance_counts_insertions_deletions_substitutions_and_swaps() {
+    fn the_distance_counts_insertions_deletions_substitutions_and_swaps() {
         for (a, b, distance) in [
             ("", "", 0),
             ("", "abc", 3),
@@ -281,8 +262,8 @@ mod tests {
             ("tempature", "temperature", 2),
             ("ca", "abc", 3),
         ] {
-            assert_eq!(edit_distance(a, b), distance, "{a} -> {b}");
-            assert_eq!(edit_distance(b, a), distance, "{b} -> {a}");
+            assert_eq!(strsim::osa_distance(a, b), distance, "{a} -> {b}");
+            assert_eq!(strsim::osa_distance(b, a), distance, "{b} -> {a}");
         }
     }
 }

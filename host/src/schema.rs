@@ -56,31 +56,35 @@ impl SchemaFunction {
         input: Option<&RowType>,
         limits: Limits,
     ) -> Result<Option<RowType>, TypeCheckError> {
+        let input: Option<types::RowType> = match (self.kind, input) {
+            (OperatorKind::Parse, _) => None,
+            (_, Some(input)) => Some(input.clone().into()),
+            // Rows of an unknown type: nothing to check before they come, no sandbox to make.
+            (_, None) => return Ok(None),
+        };
         let mut store = new_store(engine, limits);
         arm_deadline(&mut store);
         let called = (|| {
             let instance = pre.instantiate(&mut store)?;
             let config = config.to_vec();
             match (self.kind, input) {
-                (OperatorKind::Parse, _) => {
-                    let f = instance.get_typed_func::<(Pairs,), (Answer,)>(&mut store, &self.index)?;
-                    Ok(f.call(&mut store, (config,))?.0)
-                }
                 (OperatorKind::Format, Some(input)) => {
                     let f = instance
                         .get_typed_func::<(Pairs, types::RowType), (Result<(), types::TypeMismatch>,)>(
                             &mut store,
                             &self.index,
                         )?;
-                    Ok(f.call(&mut store, (config, input.clone().into()))?.0.map(|()| None))
+                    Ok(f.call(&mut store, (config, input))?.0.map(|()| None))
                 }
                 (_, Some(input)) => {
                     let f = instance
                         .get_typed_func::<(Pairs, types::RowType), (Answer,)>(&mut store, &self.index)?;
-                    Ok(f.call(&mut store, (config, input.clone().into()))?.0)
+                    Ok(f.call(&mut store, (config, input))?.0)
                 }
-                // Rows of an unknown type: nothing to check before they come.
-                (_, None) => Ok(Ok(None)),
+                (_, None) => {
+                    let f = instance.get_typed_func::<(Pairs,), (Answer,)>(&mut store, &self.index)?;
+                    Ok(f.call(&mut store, (config,))?.0)
+                }
             }
         })();
         match called {

@@ -13,28 +13,8 @@
 use crate::aggregate::{Combine, combiner};
 use crate::lines;
 use flicker_guest::{
-    BatchWriter, Config, Error, Field, Parse, Parsed, RowType, Schema, ValueRef, encode_value,
+    BatchWriter, Config, Error, Field, FieldType, Parse, Parsed, RowType, Schema, ValueRef, encode_value,
 };
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum FieldType {
-    Str,
-    I64,
-    F64,
-    Bool,
-}
-
-impl FieldType {
-    /// The type as a row type names it.
-    fn declared(self) -> flicker_guest::FieldType {
-        match self {
-            FieldType::Str => flicker_guest::FieldType::String,
-            FieldType::I64 => flicker_guest::FieldType::I64,
-            FieldType::F64 => flicker_guest::FieldType::F64,
-            FieldType::Bool => flicker_guest::FieldType::Bool,
-        }
-    }
-}
 
 /// The `std:parse-csv` operator.
 pub struct ParseCsv {
@@ -69,17 +49,20 @@ fn parse_schema(spec: &str) -> Result<(Schema, Vec<FieldType>), Error> {
         if names.iter().any(|n| n == name) {
             return Err(Error::config(format!("schema names field `{name}` twice")));
         }
-        types.push(match ty.trim() {
-            "string" | "str" => FieldType::Str,
-            "i64" | "int" => FieldType::I64,
-            "f64" | "float" => FieldType::F64,
-            "bool" => FieldType::Bool,
-            other => {
-                return Err(Error::config(format!(
-                    "field `{name}` has unknown type `{other}` (types: string, i64, f64, bool)"
-                )));
-            }
-        });
+        // A schema's own spellings of the types; `any` is not one (a column has a type).
+        let declared = match ty.trim() {
+            "str" => "string",
+            "int" => "i64",
+            "float" => "f64",
+            other => other,
+        };
+        let unknown = || {
+            let other = ty.trim();
+            Error::config(format!(
+                "field `{name}` has unknown type `{other}` (types: string, i64, f64, bool)"
+            ))
+        };
+        types.push(FieldType::parse(declared).filter(|ty| *ty != FieldType::Any).ok_or_else(unknown)?);
         names.push(name.to_owned());
     }
     Ok((Schema::values(names), types))
@@ -183,8 +166,7 @@ impl Parse for ParseCsv {
         if self.combine.is_some() {
             return None;
         }
-        let field =
-            |index: usize| Field::new(self.schema.value_fields[index].clone(), self.types[index].declared());
+        let field = |index: usize| Field::new(self.schema.value_fields[index].clone(), self.types[index]);
         Some(RowType {
             key: self.key.iter().map(|&index| field(index)).collect(),
             values: (0..self.types.len()).map(field).collect(),
@@ -282,7 +264,8 @@ fn convert<'a>(raw: &'a [u8], text: Option<&'a str>, ty: FieldType) -> Result<Va
     };
     let invalid = |what: &str| format!("{text:?} is not a valid {what}");
     match ty {
-        FieldType::Str => Ok(ValueRef::Str(text)),
+        // A parsed schema has no field of type `any`; such a field would keep its text.
+        FieldType::String | FieldType::Any => Ok(ValueRef::Str(text)),
         FieldType::I64 => text.trim().parse().map(ValueRef::I64).map_err(|_| invalid("i64")),
         FieldType::F64 => text.trim().parse().map(ValueRef::F64).map_err(|_| invalid("f64")),
         FieldType::Bool => match text.trim() {
