@@ -1,10 +1,11 @@
 //! Preparing jobs with real plugins: planning and the fusion of standard operators.
 
 use crate::support::runtime;
-use flicker_cluster::{ComponentSource, JobDefaults, PreparedJob, StageOutput};
 use flicker_host::PluginDigest;
+use flicker_job::{ComponentSource, JobDefaults, PreparedJob};
 use flicker_protocol::JobId;
 use flicker_protocol::task::JobDescriptor;
+use flicker_scheduler_core::StageOutput;
 
 const REFERENCE: &str = include_str!("../../examples/max-temperature/job.toml");
 
