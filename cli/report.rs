@@ -1,6 +1,6 @@
 //! How results and errors are shown: human text or JSON.
 
-use flicker_protocol::status::{AttemptOutcome, AttemptStatus, JobState, JobStatus, NodeStatus};
+use flicker_protocol::status::{AttemptOutcome, AttemptStatus, JobFailure, JobState, JobStatus, NodeStatus};
 use std::io::Write;
 
 /// Output formats of the client commands.
@@ -89,12 +89,29 @@ pub fn summary(out: &mut dyn Write, status: &JobStatus) -> std::io::Result<()> {
             status.recomputed_map_outputs
         )?;
     }
+    if let Some(failure) = &status.failure {
+        writeln!(out, "  failure: {}", failure_text(failure))?;
+    }
     if status.state == JobState::Succeeded {
         for (sink, url) in &status.outputs {
             writeln!(out, "  output {sink}: {url}")?;
         }
     }
     Ok(())
+}
+
+/// A job's failure in words: what kind, where, after how many attempts.
+fn failure_text(failure: &JobFailure) -> String {
+    match failure {
+        JobFailure::Task { stage, task, attempts, kind } => {
+            let attempts =
+                if *attempts == 1 { "1 attempt".to_owned() } else { format!("{attempts} attempts") };
+            format!("{kind} in stage {stage} task {task}, after {attempts}")
+        }
+        JobFailure::NoExecutors => "no executor could run its tasks".to_owned(),
+        JobFailure::MapOutputLost => "a map output was lost more often than its attempts allow".to_owned(),
+        JobFailure::Commit { sink } => format!("committing the output of sink {sink:?} failed"),
+    }
 }
 
 /// One line per job: id, name, state, start (UTC) and duration.
@@ -129,6 +146,9 @@ pub fn jobs(out: &mut dyn Write, jobs: &[JobStatus]) -> std::io::Result<()> {
 /// durations, where its tasks ran, its failed attempts and its outputs.
 pub fn job_details(out: &mut dyn Write, job: &JobStatus) -> std::io::Result<()> {
     writeln!(out, "job {} ({:?}): {}", job.job, job.name, job.state)?;
+    if let Some(failure) = &job.failure {
+        writeln!(out, "  failure: {}", failure_text(failure))?;
+    }
     let ended = job.ended_unix_ms.map_or_else(|| "-".to_owned(), time);
     writeln!(out, "  started {}, ended {ended}, {}", time(job.started_unix_ms), seconds(job.elapsed_ms))?;
     for stage in &job.stages {
@@ -165,8 +185,8 @@ pub fn job_details(out: &mut dyn Write, job: &JobStatus) -> std::io::Result<()> 
     for failed in &job.failed_attempts {
         writeln!(
             out,
-            "  failed: stage {} task {} attempt {} on {}: {}",
-            failed.stage, failed.task, failed.attempt, failed.executor, failed.cause
+            "  failed: stage {} task {} attempt {} on {}: {} [{}]",
+            failed.stage, failed.task, failed.attempt, failed.executor, failed.cause, failed.kind
         )?;
     }
     if !job.excluded_executors.is_empty() {
@@ -258,7 +278,9 @@ pub fn attempts(
         let outcome = match (&a.outcome, shown) {
             (AttemptOutcome::Running, _) => "running".to_owned(),
             (AttemptOutcome::Succeeded, _) => "succeeded".to_owned(),
-            (AttemptOutcome::Failed { cause }, AttemptsShown::All) => format!("failed: {cause}"),
+            (AttemptOutcome::Failed { cause, kind }, AttemptsShown::All) => {
+                format!("failed: {cause} [{kind}]")
+            }
             (AttemptOutcome::FetchFailed { cause }, AttemptsShown::All) => {
                 format!("could not fetch its input: {cause}")
             }
@@ -335,6 +357,7 @@ pub fn human(bytes: u64) -> String {
 mod tests {
     use super::*;
     use flicker_protocol::JobId;
+    use flicker_protocol::failure::FailureKind;
     use flicker_protocol::status::{StageStatus, TaskDurations};
     use flicker_protocol::task::TaskMetrics;
 
@@ -343,6 +366,7 @@ mod tests {
             job: JobId(id.into()),
             name: "max".into(),
             state,
+            failure: None,
             stages: vec![StageStatus {
                 stage: 0,
                 description: "read readings → parse".into(),
@@ -435,7 +459,10 @@ mod tests {
                 dropped: 0,
             }],
         };
-        let failed = || AttemptOutcome::Failed { cause: "operator panicked at src/lib.rs:1:1: boom".into() };
+        let failed = || AttemptOutcome::Failed {
+            cause: "operator panicked at src/lib.rs:1:1: boom".into(),
+            kind: FailureKind::Trap { message: "panicked at src/lib.rs:1:1: boom".into() },
+        };
         let attempts = [
             attempt(0, failed(), panic),
             attempt(1, failed(), &format!("reading row 7{panic}")),

@@ -24,7 +24,7 @@ use flicker_host::{
     CallError, HostError, Instance, Limits, OperatorError, OperatorOutput, Plugin, PluginDigest, Runtime,
     is_backtrace_note,
 };
-use flicker_job::{ComponentSource, PluginRefs, PluginResolver, default_limits};
+use flicker_job::{ComponentError, ComponentSource, PluginRefs, PluginResolver, default_limits};
 use flicker_manifest::OperatorKind;
 use std::io::Write;
 use std::path::PathBuf;
@@ -143,7 +143,7 @@ fn check_flags(args: &TestArgs, kind: OperatorKind) -> anyhow::Result<()> {
 struct ComponentFile(Vec<u8>);
 
 impl ComponentSource for ComponentFile {
-    fn fetch(&self, _: &PluginDigest) -> Result<Vec<u8>, String> {
+    fn fetch(&self, _: &PluginDigest) -> Result<Vec<u8>, ComponentError> {
         Ok(self.0.clone())
     }
 }

@@ -11,6 +11,7 @@
 //! This crate does no I/O, so the decoder can be tested (and fuzzed) on bytes alone.
 
 pub mod bts;
+pub mod failure;
 pub mod frame;
 pub mod ids;
 pub mod scheduler;

@@ -1,5 +1,6 @@
 //! What `flicker status` and `flicker nodes` show: snapshots of jobs and cluster members.
 
+use crate::failure::FailureKind;
 use crate::ids::{ExecutorId, JobId};
 use crate::task::TaskMetrics;
 use serde::{Deserialize, Serialize};
@@ -14,6 +15,8 @@ pub struct JobStatus {
     pub name: String,
     /// Where it is in its life.
     pub state: JobState,
+    /// Why it failed, as data, when it did (its state tells the story in words).
+    pub failure: Option<JobFailure>,
     /// Each stage's progress, in plan order.
     pub stages: Vec<StageStatus>,
     /// Totals over the tasks finished so far.
@@ -49,6 +52,36 @@ pub struct FailedAttempt {
     pub executor: ExecutorId,
     /// Why it failed.
     pub cause: String,
+    /// What kind of failure it was.
+    pub kind: FailureKind,
+}
+
+/// Why a job failed, as data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobFailure {
+    /// A task failed: at once when the failure is the job's own (a rejected record or config),
+    /// else on its last attempt.
+    Task {
+        /// The stage's number.
+        stage: u32,
+        /// The task's index in its stage.
+        task: u32,
+        /// Its failed attempts.
+        attempts: u32,
+        /// What kind of failure the last one was.
+        kind: FailureKind,
+    },
+    /// No executor could run the job's tasks for the scheduler's wait: every one is lost or
+    /// excluded.
+    NoExecutors,
+    /// A map output was lost more times than the job's attempts allow.
+    MapOutputLost,
+    /// Committing a sink's output failed; nothing of it was published.
+    Commit {
+        /// The sink.
+        sink: String,
+    },
 }
 
 impl JobStatus {
@@ -157,6 +190,8 @@ pub enum AttemptOutcome {
     Failed {
         /// Why.
         cause: String,
+        /// What kind of failure it was.
+        kind: FailureKind,
     },
     /// It could not fetch a block of its input; it runs again once the map output is computed
     /// again.

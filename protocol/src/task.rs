@@ -1,5 +1,6 @@
 //! What a task is, as the scheduler hands it to an executor, and what the executor reports back.
 
+use crate::failure::TaskFailure;
 use crate::ids::{JobId, MapOutputId, PluginDigest, TaskId};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -117,21 +118,7 @@ pub enum TaskReport {
         output: TaskOutput,
     },
     /// It failed.
-    Failed {
-        /// Why, as the user should read it.
-        cause: String,
-        /// Whether another attempt can help.
-        blame: Blame,
-        /// A map output the task could not fetch (a fetch failure): it must be computed again.
-        lost: Option<LostMapOutput>,
-    },
-}
-
-impl TaskReport {
-    /// A failure of the attempt (worth retrying) that names no lost map output.
-    pub fn failed(cause: impl Into<String>) -> Self {
-        TaskReport::Failed { cause: cause.into(), blame: Blame::Attempt, lost: None }
-    }
+    Failed(TaskFailure),
 }
 
 /// What one operator instance of a task attempt wrote to its stdout and stderr: the first bytes
@@ -153,30 +140,6 @@ impl OperatorLog {
     pub fn bytes(&self) -> usize {
         self.step.len() + self.stdout.len() + self.stderr.len()
     }
-}
-
-/// Who a task failure is down to, which decides whether running the task again can help.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Blame {
-    /// The attempt: an operator that trapped or hit a limit, storage, the executor, the network.
-    /// Another attempt, preferably on another executor, may succeed.
-    Attempt,
-    /// The job itself: a record its operator rejected, or a config or schema it refuses. Every
-    /// attempt on every executor would fail the same way, so the job fails at once, and no
-    /// executor is blamed for it.
-    Job,
-}
-
-/// A map output a reduce task could not fetch.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LostMapOutput {
-    /// The map output.
-    pub id: MapOutputId,
-    /// The BTS that should have served it.
-    pub bts: SocketAddr,
-    /// Whether the BTS could not be reached at all (so every map output it held is lost), rather
-    /// than answering that this one is missing or damaged.
-    pub unreachable: bool,
 }
 
 /// What a successful task left behind.

@@ -379,6 +379,52 @@ fn a_bad_record_fails_the_job_at_once_naming_it_and_blaming_no_executor() {
     let attempts = status[0]["failed_attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 1, "{status}");
     assert_eq!(status[0]["excluded_executors"], serde_json::json!([]), "{status}");
+    // The failure's kind, as data, with the record's place.
+    let kind = &status[0]["failure"]["task"]["kind"];
+    let line = &kind["bad_record"]["record"]["line"];
+    assert_eq!(line["line"], BAD_LINE_NUMBER, "{status}");
+    assert_eq!(line["offset"], offset, "{status}");
+    assert_eq!(line["content"], BAD_LINE, "{status}");
+    assert_eq!(status[0]["failure"]["task"]["attempts"], 1, "{status}");
+    assert_eq!(&attempts[0]["kind"], kind, "{status}");
+    assert_nothing_published(&dir.path().join("out"));
+}
+
+#[test]
+fn an_operator_over_its_memory_limit_on_every_attempt_is_retried_elsewhere_then_fails_the_job_with_its_kind()
+{
+    let dir = tempfile::tempdir().unwrap();
+    // Two executors; an executor failing two attempts of a job would be excluded from it, were
+    // the failure the executor's.
+    let cluster = Cluster::start(dir.path(), 2, 1);
+    readings_in(dir.path(), 1_000, 15);
+    let job = crate::run::test_plugin_job(r#"{ behave = "alloc" }"#, "limits = { memory = \"32MiB\" }");
+    let manifest = write_manifest(dir.path(), &format!("max_attempts = 4\n{job}"));
+
+    let output = cluster.client(&["submit", manifest.to_str().unwrap(), "--wait"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    let error = stderr(&output);
+    assert_mentions(&error, &["memory limit of 32 MiB reached".to_owned(), "(failed 4 attempts)".to_owned()]);
+
+    let status = cluster.json(&["status"]);
+    let memory = serde_json::json!({ "limit_hit": { "limit": { "memory": { "bytes": 32 << 20 } } } });
+    assert_eq!(status[0]["failure"]["task"]["kind"], memory, "{status}");
+    assert_eq!(status[0]["failure"]["task"]["attempts"], 4, "{status}");
+    let task = &status[0]["failure"]["task"]["task"];
+    let failed = status[0]["failed_attempts"].as_array().unwrap();
+    assert!(failed.iter().all(|a| a["kind"] == memory), "{status}");
+    let attempts: Vec<_> = failed.iter().filter(|a| &a["task"] == task).collect();
+    assert_eq!(attempts.len(), 4, "{status}");
+    let executors: std::collections::BTreeSet<_> =
+        attempts.iter().map(|a| a["executor"].as_str().unwrap()).collect();
+    assert_eq!(executors.len(), 2, "retried on the other executor: {status}");
+    // The operator's fault, not the executors': none is excluded.
+    assert_eq!(status[0]["excluded_executors"], serde_json::json!([]), "{status}");
+    let id = status[0]["job"].as_str().unwrap();
+    let shown = stdout(&cluster.client(&["status", id]));
+    let said =
+        format!("failure: limit_hit (memory limit of 32.0 MiB) in stage 0 task {task}, after 4 attempts");
+    assert!(shown.contains(&said), "{shown}");
     assert_nothing_published(&dir.path().join("out"));
 }
 

@@ -2,7 +2,7 @@
 
 use crate::support::runtime;
 use flicker_host::PluginDigest;
-use flicker_job::{ComponentSource, JobDefaults, PreparedJob};
+use flicker_job::{ComponentError, ComponentSource, JobDefaults, PreparedJob};
 use flicker_protocol::JobId;
 use flicker_protocol::task::JobDescriptor;
 use flicker_scheduler_core::StageOutput;
@@ -13,8 +13,9 @@ const REFERENCE: &str = include_str!("../../examples/max-temperature/job.toml");
 struct NoComponents;
 
 impl ComponentSource for NoComponents {
-    fn fetch(&self, digest: &PluginDigest) -> Result<Vec<u8>, String> {
-        Err(format!("no component {digest}"))
+    fn fetch(&self, digest: &PluginDigest) -> Result<Vec<u8>, ComponentError> {
+        let source = format!("no component {digest}").into();
+        Err(ComponentError { digest: *digest, from: "nowhere", source })
     }
 }
 

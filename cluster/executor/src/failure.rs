@@ -1,17 +1,20 @@
 //! Why a task attempt failed, as the executor knows it: the step, the record, the sandbox's own
-//! error. It travels to the scheduler as a [`TaskFailureKind`](flicker_protocol::task::TaskFailureKind).
+//! error. It travels to the scheduler as a [`flicker_protocol::failure::TaskFailure`]: its
+//! [`FailureKind`] as data, its story as text.
 
 use crate::spill::SpillError;
-use flicker_host::{CallError, HostError, OperatorError};
+use flicker_bts::{BtsError, FetchError};
+use flicker_host::{CallError, HostError, Limit, OperatorError};
 use flicker_protocol::StageId;
-use flicker_protocol::task::Blame;
+use flicker_protocol::failure::{BadRecord, FailureKind, LimitHit, LostMapOutput};
 use flicker_storage::StorageError;
 use std::fmt;
+use std::net::SocketAddr;
 
 /// A task failed: where, in which step, and why.
 #[derive(Debug, thiserror::Error)]
 #[error("{stage} task {task}: {cause}")]
-pub struct TaskFailure {
+pub struct TaskError {
     /// The stage of the task.
     pub stage: StageId,
     /// The task's index in its stage.
@@ -30,7 +33,7 @@ pub enum TaskCause {
         /// Its plugin reference.
         plugin: String,
         /// The failing record, when the operator named one.
-        record: Option<RecordLocation>,
+        record: Option<BadRecord>,
         /// The call's failure.
         error: CallError,
     },
@@ -47,20 +50,13 @@ pub enum TaskCause {
     Storage(Box<StorageError>),
     /// A block of the task's shuffle partition could not be fetched.
     Fetch {
-        /// The map output whose block it is.
-        map_output: flicker_protocol::MapOutputId,
-        /// The BTS that should have served it.
-        bts: std::net::SocketAddr,
-        /// Whether the BTS could not be reached at all.
-        unreachable: bool,
+        /// The map output whose block it is, and where it should have been.
+        lost: LostMapOutput,
         /// Why.
         reason: String,
     },
     /// The task's shuffle output could not be stored.
-    ShuffleWrite {
-        /// Why.
-        reason: String,
-    },
+    ShuffleWrite(ShuffleWriteError),
     /// An aggregate's state could not be spilled to disk, or read back.
     Spill {
         /// The aggregate's step.
@@ -79,57 +75,79 @@ pub enum TaskCause {
     },
 }
 
-/// Where a bad record was.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RecordLocation {
-    /// A line of an input object.
-    Line {
-        /// The object's URL.
-        object: String,
-        /// 1-based line number.
-        line: u64,
-        /// Byte offset of the line's start in the object.
-        offset: u64,
-        /// The line's text (shortened when long).
-        content: String,
-    },
-    /// A row of a batch handed to a map, aggregate or format operator.
-    Row {
-        /// The row's values, as text.
-        content: String,
+/// Why a map task's shuffle output could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum ShuffleWriteError {
+    /// This process's shuffle store failed.
+    #[error("{0}")]
+    Store(#[from] BtsError),
+    /// The standalone BTS could not take it.
+    #[error("bts {bts}: {source}")]
+    Remote {
+        /// The BTS.
+        bts: SocketAddr,
+        /// Why.
+        source: FetchError,
     },
 }
 
-impl fmt::Display for RecordLocation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl TaskCause {
+    /// What kind of failure this is, as the scheduler's retry policy reads it.
+    pub fn kind(&self) -> FailureKind {
         match self {
-            RecordLocation::Line { object, line, offset, content } => {
-                write!(f, "{object} line {line}: {content:?} (byte offset {offset})")
-            }
-            RecordLocation::Row { content } => write!(f, "row ({content})"),
+            TaskCause::Operator { error, record, .. } => call_kind(error, record),
+            TaskCause::Instantiate { error: HostError::Create(error), .. } => call_kind(error, &None),
+            TaskCause::Instantiate { .. } => FailureKind::Instantiate,
+            TaskCause::Storage(_) => FailureKind::Storage,
+            TaskCause::Fetch { lost, .. } => FailureKind::FetchFailed(lost.clone()),
+            TaskCause::ShuffleWrite(_) => FailureKind::ShuffleWrite,
+            TaskCause::Spill { .. } => FailureKind::Spill,
+            TaskCause::Cancelled => FailureKind::Cancelled,
+            TaskCause::MalformedBatch { .. } => FailureKind::MalformedBatch,
+        }
+    }
+
+    /// The step (or sink) whose operator failed, if one did.
+    pub fn step(&self) -> Option<&str> {
+        match self {
+            TaskCause::Operator { step, .. }
+            | TaskCause::Instantiate { step, .. }
+            | TaskCause::Spill { step, .. }
+            | TaskCause::MalformedBatch { step, .. } => Some(step),
+            TaskCause::Storage(_)
+            | TaskCause::Fetch { .. }
+            | TaskCause::ShuffleWrite(_)
+            | TaskCause::Cancelled => None,
         }
     }
 }
 
-impl TaskCause {
-    /// Who the failure is down to: a record or a config the operator rejects is the job's own
-    /// fault, which no retry can fix; anything else may go better in another attempt.
-    pub fn blame(&self) -> Blame {
-        let rejected = |error: &CallError| {
-            matches!(
-                error,
-                CallError::Operator(OperatorError::BadRecord { .. } | OperatorError::InvalidConfig(_))
-            )
-        };
-        match self {
-            TaskCause::Operator { error, .. }
-            | TaskCause::Instantiate { error: HostError::Create(error), .. }
-                if rejected(error) =>
-            {
-                Blame::Job
-            }
-            _ => Blame::Attempt,
+/// The kind of a failed operator call (or `create`): a record or config the operator rejected,
+/// its own error, a trap, a limit.
+fn call_kind(error: &CallError, record: &Option<BadRecord>) -> FailureKind {
+    match error {
+        CallError::Operator(OperatorError::BadRecord { .. }) => {
+            FailureKind::BadRecord { record: record.clone() }
         }
+        CallError::Operator(OperatorError::InvalidConfig(_)) => FailureKind::InvalidConfig,
+        CallError::Operator(OperatorError::Failed(_)) => FailureKind::OperatorError,
+        CallError::Trapped { trap, panic, .. } => FailureKind::Trap {
+            message: match panic {
+                Some(panic) => format!("panicked at {}: {}", panic.location, panic.message),
+                None => trap.clone(),
+            },
+        },
+        CallError::LimitExceeded(limit) => FailureKind::LimitHit {
+            limit: match *limit {
+                Limit::Memory { bytes } => LimitHit::Memory { bytes },
+                Limit::CallTimeout { after } => {
+                    LimitHit::CallTimeout { ms: after.as_millis().try_into().unwrap_or(u64::MAX) }
+                }
+                Limit::Output { bytes, .. } => LimitHit::Output { bytes },
+            },
+        },
+        // An earlier call trapped; this one only finds the instance unusable.
+        CallError::Poisoned => FailureKind::Trap { message: error.to_string() },
     }
 }
 
@@ -156,10 +174,10 @@ impl fmt::Display for TaskCause {
             }
             TaskCause::Instantiate { step, plugin, error } => write!(f, "step {step:?} ({plugin}): {error}"),
             TaskCause::Storage(error) => write!(f, "{error}"),
-            TaskCause::Fetch { map_output, bts, reason, .. } => {
-                write!(f, "cannot fetch {map_output} from the bts at {bts}: {reason}")
+            TaskCause::Fetch { lost, reason } => {
+                write!(f, "cannot fetch {} from the bts at {}: {reason}", lost.id, lost.bts)
             }
-            TaskCause::ShuffleWrite { reason } => write!(f, "cannot store shuffle output: {reason}"),
+            TaskCause::ShuffleWrite(error) => write!(f, "cannot store shuffle output: {error}"),
             TaskCause::Spill { step, error } => write!(f, "step {step:?}: cannot spill: {error}"),
             TaskCause::Cancelled => f.write_str("the job was cancelled"),
             TaskCause::MalformedBatch { step, error } => {

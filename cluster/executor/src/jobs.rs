@@ -3,16 +3,14 @@
 //! a run of the task pipeline.
 
 use super::Faults;
-use crate::failure::TaskCause;
+use crate::failure::{ShuffleWriteError, TaskCause};
 use crate::task::{BlockSource, ShuffleOutput, TaskContext, TaskInput, TaskLog, run_task};
-use flicker_bts::{BtsClient, FetchLimits, ShuffleStore, fetch_partition};
+use flicker_bts::{BtsClient, BtsError, FetchLimits, ShuffleStore, fetch_partition};
 use flicker_host::Runtime;
-use flicker_job::ComponentSource;
-use flicker_job::JobError;
-use flicker_job::PreparedJob;
+use flicker_job::{ComponentSource, JobError, PreparedJob};
+use flicker_protocol::failure::{FailureKind, LostMapOutput, TaskFailure};
 use flicker_protocol::task::{
-    JobDescriptor, LostMapOutput, MapOutputLocation, OperatorLog, TaskInput as InputSpec, TaskMetrics,
-    TaskReport, TaskSpec,
+    JobDescriptor, MapOutputLocation, OperatorLog, TaskInput as InputSpec, TaskMetrics, TaskReport, TaskSpec,
 };
 use flicker_protocol::{JobId, MapOutputId, StageId};
 use flicker_storage::{Split, StoreOptions};
@@ -159,15 +157,18 @@ impl Jobs {
     fn attempt(&self, spec: &TaskSpec, io: &Handle, log: &TaskLog) -> TaskReport {
         let started = std::time::Instant::now();
         let Some(entry) = self.entry(&spec.task.job) else {
-            return TaskReport::failed(TaskCause::Cancelled.to_string());
+            return report_failure(&TaskCause::Cancelled);
         };
         let _running = Running::new(&entry);
         let job = match self.prepare(&entry, &spec.job) {
             Ok(job) => job,
-            Err(error) => return TaskReport::failed(error.to_string()),
+            Err(error) => {
+                return TaskReport::Failed(TaskFailure::new(FailureKind::Prepare, error.to_string()));
+            }
         };
         let Some(stage) = job.plan.stages.iter().find(|s| s.id == spec.task.stage) else {
-            return TaskReport::failed(format!("the job has no {}", spec.task.stage));
+            let message = format!("the job has no {}", spec.task.stage);
+            return TaskReport::Failed(TaskFailure::new(FailureKind::Prepare, message));
         };
         let output = StoreShuffle {
             job: &spec.task.job,
@@ -190,7 +191,8 @@ impl Jobs {
         let outcome = match &spec.input {
             InputSpec::Split { source, object, object_size, start, end } => {
                 let Some((location, _)) = job.sources.get(source) else {
-                    return TaskReport::failed(format!("the job has no source {source:?}"));
+                    let message = format!("the job has no source {source:?}");
+                    return TaskReport::Failed(TaskFailure::new(FailureKind::Prepare, message));
                 };
                 let split = Split {
                     object: object.as_str().into(),
@@ -223,16 +225,11 @@ impl Jobs {
                     output: outcome.output,
                 }
             }
-            Err(failure) => {
-                let blame = failure.cause.blame();
-                let lost = match &failure.cause {
-                    TaskCause::Fetch { map_output, bts, unreachable, .. } => {
-                        Some(LostMapOutput { id: map_output.clone(), bts: *bts, unreachable: *unreachable })
-                    }
-                    _ => None,
-                };
-                TaskReport::Failed { cause: failure.to_string(), blame, lost }
-            }
+            Err(failure) => TaskReport::Failed(TaskFailure {
+                kind: failure.cause.kind(),
+                step: failure.cause.step().map(str::to_owned),
+                message: failure.to_string(),
+            }),
         }
     }
 
@@ -268,26 +265,27 @@ impl ShuffleOutput for StoreShuffle<'_> {
         &self,
         stage: StageId,
         task: u32,
-        blocks: &mut dyn Iterator<Item = Result<Vec<u8>, String>>,
-    ) -> Result<Vec<u64>, String> {
+        blocks: &mut dyn Iterator<Item = Result<Vec<u8>, TaskCause>>,
+    ) -> Result<Vec<u64>, TaskCause> {
         let id = MapOutputId { job: self.job.clone(), stage, map_task: task };
+        let failed = |error: BtsError| TaskCause::ShuffleWrite(error.into());
         let info = match self.target {
             ShuffleTarget::Local { store, .. } => {
-                let mut writer = store.writer(&id).map_err(|e| e.to_string())?;
+                let mut writer = store.writer(&id).map_err(failed)?;
                 for block in blocks {
-                    writer.push_raw(&block?).map_err(|e| e.to_string())?;
+                    writer.push_raw(&block?).map_err(failed)?;
                 }
-                let info = writer.finish().map_err(|e| e.to_string())?;
-                if self.faults.corrupts(stage, task, self.attempt)
-                    && store.damage(&id).map_err(|e| e.to_string())?
-                {
+                let info = writer.finish().map_err(failed)?;
+                if self.faults.corrupts(stage, task, self.attempt) && store.damage(&id).map_err(failed)? {
                     tracing::warn!(map_output = %id, "fault injected: map output damaged on disk");
                 }
                 info
             }
             ShuffleTarget::Remote(bts) => {
                 let blocks = blocks.collect::<Result<Vec<_>, _>>()?;
-                self.io.block_on(self.bts.put(*bts, &id, &blocks)).map_err(|e| format!("bts {bts}: {e}"))?
+                self.io.block_on(self.bts.put(*bts, &id, &blocks)).map_err(|source| {
+                    TaskCause::ShuffleWrite(ShuffleWriteError::Remote { bts: *bts, source })
+                })?
             }
         };
         Ok(info.raw_bytes)
@@ -307,20 +305,18 @@ impl BlockSource for FetchedBlocks<'_> {
     fn next_block(&mut self) -> Option<Result<Vec<u8>, TaskCause>> {
         if let Some((store, output)) = self.local.next() {
             return Some(store.read_partition(&output.id, self.partition).map_err(|error| {
-                TaskCause::Fetch {
-                    map_output: output.id.clone(),
-                    bts: output.bts,
-                    unreachable: false,
-                    reason: error.to_string(),
-                }
+                let lost = LostMapOutput { id: output.id.clone(), bts: output.bts, unreachable: false };
+                TaskCause::Fetch { lost, reason: error.to_string() }
             }));
         }
         let next = self.io.block_on(self.receiver.recv())?;
         Some(next.map_err(|failure| TaskCause::Fetch {
-            map_output: failure.map_output,
-            bts: failure.bts,
-            // Network failures were retried already: the BTS is gone.
-            unreachable: failure.error.is_retryable(),
+            lost: LostMapOutput {
+                id: failure.map_output,
+                bts: failure.bts,
+                // Network failures were retried already: the BTS is gone.
+                unreachable: failure.error.is_retryable(),
+            },
             reason: failure.error.to_string(),
         }))
     }
@@ -356,8 +352,8 @@ mod tests {
 
         assert_eq!(blocks.next_block().unwrap().unwrap(), b"block of 0");
         match blocks.next_block() {
-            Some(Err(TaskCause::Fetch { map_output, bts, unreachable: false, .. })) => {
-                assert_eq!((map_output, bts), (output(1), here))
+            Some(Err(TaskCause::Fetch { lost, .. })) => {
+                assert_eq!(lost, LostMapOutput { id: output(1), bts: here, unreachable: false })
             }
             other => panic!("{other:?}"),
         }
@@ -373,4 +369,9 @@ mod tests {
         assert!(local.local_store("127.0.0.1:7001".parse().unwrap()).is_none());
         assert!(ShuffleTarget::Remote(here).local_store(here).is_none());
     }
+}
+
+/// The report of an attempt that failed with `cause` before its task could start.
+fn report_failure(cause: &TaskCause) -> TaskReport {
+    TaskReport::Failed(TaskFailure { kind: cause.kind(), step: None, message: cause.to_string() })
 }

@@ -14,15 +14,16 @@ pub mod shuffle;
 mod spill;
 mod task;
 
-pub use failure::{RecordLocation, TaskCause, TaskFailure};
+pub use failure::{ShuffleWriteError, TaskCause, TaskError};
 pub use faults::{Fault, Faults};
 pub use jobs::ShuffleTarget;
 pub use spill::SpillError;
 
 use flicker_bts::{BtsClient, ShuffleStore};
 use flicker_host::{PluginDigest, Runtime};
-use flicker_job::ComponentSource;
+use flicker_job::{ComponentError, ComponentSource};
 use flicker_protocol::ExecutorId;
+use flicker_protocol::failure::{FailureKind, TaskFailure};
 use flicker_protocol::scheduler::{
     ExecutorRequest, ExecutorResponse, MAX_COMPONENT, Registration, RequestError, SchedulerRequest,
     SchedulerResponse,
@@ -112,26 +113,53 @@ struct FetchFromScheduler {
     io: tokio::runtime::Handle,
 }
 
-impl ComponentSource for FetchFromScheduler {
-    fn fetch(&self, digest: &PluginDigest) -> Result<Vec<u8>, String> {
-        let connection = self.link.get().ok_or("not connected to the scheduler")?;
-        let fetched = self.io.block_on(async {
+/// Why the scheduler did not hand out a component.
+#[derive(Debug, thiserror::Error)]
+enum SchedulerFetchError {
+    /// The executor is between connections to the scheduler.
+    #[error("not connected to the scheduler")]
+    NotConnected,
+    /// The connection failed.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The scheduler refused.
+    #[error(transparent)]
+    Refused(RequestError),
+    /// The scheduler answered something else.
+    #[error("unexpected answer {0}")]
+    Unexpected(String),
+    /// What it sent is not the component asked for.
+    #[error("what it sent does not match the digest")]
+    Mismatch,
+}
+
+impl FetchFromScheduler {
+    fn fetch_from_scheduler(&self, digest: &PluginDigest) -> Result<Vec<u8>, SchedulerFetchError> {
+        let connection = self.link.get().ok_or(SchedulerFetchError::NotConnected)?;
+        let bytes = self.io.block_on(async {
             let (mut send, mut recv) = connection.open().await?;
             send.send(&SchedulerRequest::FetchPlugin { digest: *digest }).await?;
             send.finish()?;
             match recv.recv::<SchedulerResponse>().await? {
-                Some(SchedulerResponse::Plugin { len }) => {
-                    Ok(Ok(recv.recv_bytes(len, MAX_COMPONENT).await?))
-                }
-                Some(SchedulerResponse::Error(error)) => Ok(Err(error.to_string())),
-                other => Ok(Err(format!("unexpected answer {other:?}"))),
+                Some(SchedulerResponse::Plugin { len }) => Ok(recv.recv_bytes(len, MAX_COMPONENT).await?),
+                Some(SchedulerResponse::Error(error)) => Err(SchedulerFetchError::Refused(error)),
+                other => Err(SchedulerFetchError::Unexpected(format!("{other:?}"))),
             }
-        });
-        let bytes = fetched.map_err(|e: TransportError| format!("fetching component {digest}: {e}"))??;
+        })?;
         if PluginDigest::of(&bytes) != *digest {
-            return Err(format!("the scheduler sent a component that does not match {digest}"));
+            return Err(SchedulerFetchError::Mismatch);
         }
         Ok(bytes)
+    }
+}
+
+impl ComponentSource for FetchFromScheduler {
+    fn fetch(&self, digest: &PluginDigest) -> Result<Vec<u8>, ComponentError> {
+        self.fetch_from_scheduler(digest).map_err(|error| ComponentError {
+            digest: *digest,
+            from: "the scheduler",
+            source: Box::new(error),
+        })
     }
 }
 
@@ -322,7 +350,10 @@ async fn answer(
             let (report, log) =
                 tokio::task::spawn_blocking(move || jobs.run(&spec, &io)).await.unwrap_or_else(|panic| {
                     (
-                        flicker_protocol::task::TaskReport::failed(format!("{task} crashed: {panic}")),
+                        flicker_protocol::task::TaskReport::Failed(TaskFailure::new(
+                            FailureKind::ExecutorCrash,
+                            format!("{task} crashed: {panic}"),
+                        )),
                         Vec::new(),
                     )
                 });

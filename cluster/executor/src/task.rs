@@ -1,6 +1,6 @@
 //! One task: read its input, push batches through the stage's fused operators, write its output.
 
-use crate::failure::{RecordLocation, TaskCause, TaskFailure};
+use crate::failure::{TaskCause, TaskError};
 use crate::shuffle::partition_batch;
 use crate::spill::{PartitionedSpill, SortedRuns, SpillError, StateBudget};
 use flicker_batch::{BatchReader, FrameError, Rows};
@@ -8,6 +8,7 @@ use flicker_host::{
     AggregateInstance, CallError, FormatInstance, Instance, MapInstance, OperatorError, OperatorOutput,
 };
 use flicker_job::{Operator, PreparedJob};
+use flicker_protocol::failure::BadRecord;
 use flicker_protocol::task::{OperatorLog, TaskMetrics, TaskOutput};
 use flicker_scheduler_core::{StageId, StageInput, StageOutput, StagePlan};
 use flicker_storage::{Chunk, Location, OutputCommitter, PartWriter, Split, SplitReader, line_number_at};
@@ -105,8 +106,8 @@ pub(crate) trait ShuffleOutput: Sync {
         &self,
         stage: StageId,
         task: u32,
-        blocks: &mut dyn Iterator<Item = Result<Vec<u8>, String>>,
-    ) -> Result<Vec<u64>, String>;
+        blocks: &mut dyn Iterator<Item = Result<Vec<u8>, TaskCause>>,
+    ) -> Result<Vec<u64>, TaskCause>;
 }
 
 /// Hands a reduce task the blocks of its partition, one per map output, in any order.
@@ -131,7 +132,7 @@ pub(crate) struct TaskOutcome {
 
 type Fail = TaskCause;
 
-fn call_failed(step: &str, op: &Operator, record: Option<RecordLocation>, error: CallError) -> Fail {
+fn call_failed(step: &str, op: &Operator, record: Option<BadRecord>, error: CallError) -> Fail {
     TaskCause::Operator { step: step.to_owned(), plugin: op.plugin_ref.clone(), record, error }
 }
 
@@ -155,18 +156,18 @@ fn instantiate<'c, I: Captures>(
 }
 
 /// The row at `index` of `batch`, as text, for error messages.
-fn row_text(batch: &[u8], index: u32) -> Option<RecordLocation> {
+fn row_text(batch: &[u8], index: u32) -> Option<BadRecord> {
     let row = BatchReader::new(batch).ok()?.rows().nth(index as usize)?.ok()?;
     let values: Vec<String> = row
         .key_values()
         .chain(row.values())
         .map(|v| v.map_or_else(|e| e.to_string(), |v| format!("{v:?}")))
         .collect();
-    Some(RecordLocation::Row { content: values.join(", ") })
+    Some(BadRecord::Row { content: values.join(", ") })
 }
 
 /// The failing row of `batch`, when the error names one.
-fn bad_row(error: &CallError, batch: &[u8]) -> Option<RecordLocation> {
+fn bad_row(error: &CallError, batch: &[u8]) -> Option<BadRecord> {
     match error {
         CallError::Operator(OperatorError::BadRecord { index, .. }) => row_text(batch, *index),
         _ => None,
@@ -281,12 +282,11 @@ impl<'c> Pipeline<'c> {
                 check_cancelled(ctx)?;
                 let step = aggregate.step;
                 let mut blocks = (0u32..).zip(last).map(|(partition, last)| {
-                    spill.block(partition, last).map_err(|e| format!("step {step:?}: {e}"))
+                    spill
+                        .block(partition, last)
+                        .map_err(|error| TaskCause::Spill { step: step.to_owned(), error })
                 });
-                let partition_bytes = ctx
-                    .map_outputs
-                    .write(stage.id, task, &mut blocks)
-                    .map_err(|reason| TaskCause::ShuffleWrite { reason })?;
+                let partition_bytes = ctx.map_outputs.write(stage.id, task, &mut blocks)?;
                 self.metrics.shuffle_bytes += partition_bytes.iter().sum::<u64>();
                 TaskOutput::MapOutput { partition_bytes }
             }
@@ -319,8 +319,8 @@ pub(crate) fn run_task(
     stage: &StagePlan,
     task: u32,
     input: TaskInput<'_>,
-) -> Result<TaskOutcome, TaskFailure> {
-    run(ctx, stage, task, input).map_err(|cause| TaskFailure { stage: stage.id, task, cause })
+) -> Result<TaskOutcome, TaskError> {
+    run(ctx, stage, task, input).map_err(|cause| TaskError { stage: stage.id, task, cause })
 }
 
 fn run(
@@ -399,7 +399,7 @@ impl<'c> BudgetedAggregate<'c> {
         Ok(Self { step, op, instance, budget: StateBudget::new(op.limits.spill_threshold()) })
     }
 
-    fn failed(&self, record: Option<RecordLocation>, error: CallError) -> Fail {
+    fn failed(&self, record: Option<BadRecord>, error: CallError) -> Fail {
         call_failed(self.step, self.op, record, error)
     }
 
@@ -516,7 +516,7 @@ fn bad_line(
     split: &Split,
     chunk: &Chunk,
     error: &CallError,
-) -> Option<RecordLocation> {
+) -> Option<BadRecord> {
     let CallError::Operator(OperatorError::BadRecord { offset: Some(offset), .. }) = error else {
         return None;
     };
@@ -532,5 +532,5 @@ fn bad_line(
     let at = chunk.offset + *offset;
     let line = ctx.io.block_on(line_number_at(location, &split.object, at)).ok()?;
     let object = location.at(split.object.clone()).url().to_owned();
-    Some(RecordLocation::Line { object, line, offset: at, content })
+    Some(BadRecord::Line { object, line, offset: at, content })
 }

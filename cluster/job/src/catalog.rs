@@ -3,7 +3,7 @@
 //! scheduler's plugin store, or an executor fetching from the scheduler).
 
 use flicker_batch::{RowType, TypeMismatch};
-use flicker_host::{Limits, Plugin, PluginDigest, Runtime, TypeCheckError};
+use flicker_host::{HostError, Limits, Plugin, PluginDigest, Runtime, TypeCheckError};
 use flicker_manifest::{OperatorKind, PluginCatalog};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,7 +11,58 @@ use std::sync::Arc;
 /// Where the bytes of a component come from, by digest.
 pub trait ComponentSource: Send + Sync {
     /// The component with this digest, or why it cannot be had.
-    fn fetch(&self, digest: &PluginDigest) -> Result<Vec<u8>, String>;
+    fn fetch(&self, digest: &PluginDigest) -> Result<Vec<u8>, ComponentError>;
+}
+
+/// Why a [`ComponentSource`] could not hand out a component.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot get component {digest} from {from}: {source}")]
+pub struct ComponentError {
+    /// The component.
+    pub digest: PluginDigest,
+    /// The source, in words: `the scheduler`, `the plugin store`.
+    pub from: &'static str,
+    /// Why.
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+/// Why the plugin a manifest names could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    /// A `std:` name that is no standard operator.
+    #[error("there is no standard operator {name:?} (standard operators: {known})")]
+    UnknownStandard {
+        /// The name.
+        name: String,
+        /// The standard operators, comma-separated.
+        known: String,
+    },
+    /// The submitter could not read the plugin's file.
+    #[error("{reason}")]
+    Unreadable {
+        /// The submitter's reason.
+        reason: String,
+    },
+    /// The submission named no component for the reference.
+    #[error("the submitter sent no component for {plugin:?}")]
+    NotSent {
+        /// The plugin reference.
+        plugin: String,
+    },
+    /// The component could not be had.
+    #[error(transparent)]
+    Fetch(#[from] ComponentError),
+    /// The component does not load.
+    #[error(transparent)]
+    Load(#[from] HostError),
+    /// The component received is not the one asked for.
+    #[error("the component received for {expected} has digest {actual}")]
+    DigestMismatch {
+        /// The digest asked for.
+        expected: PluginDigest,
+        /// The digest of what came.
+        actual: PluginDigest,
+    },
 }
 
 /// What a submitter found for one plugin reference of its manifest.
@@ -37,29 +88,27 @@ impl<'a> PluginResolver<'a> {
         Self { runtime, plugins, source, limits }
     }
 
-    /// The loaded plugin named `plugin`, or a message saying why there is none.
-    pub fn load(&self, plugin: &str) -> Result<Arc<Plugin>, String> {
+    /// The loaded plugin named `plugin`, or why there is none.
+    pub fn load(&self, plugin: &str) -> Result<Arc<Plugin>, PluginError> {
         if plugin.starts_with(flicker_plugins::STD_PREFIX) {
-            let bytes = flicker_plugins::std_plugin(plugin).ok_or_else(|| {
-                format!(
-                    "there is no standard operator {plugin:?} (standard operators: {})",
-                    flicker_plugins::std_names().collect::<Vec<_>>().join(", ")
-                )
+            let bytes = flicker_plugins::std_plugin(plugin).ok_or_else(|| PluginError::UnknownStandard {
+                name: plugin.to_owned(),
+                known: flicker_plugins::std_names().collect::<Vec<_>>().join(", "),
             })?;
-            return self.runtime.load(bytes).map_err(|e| e.to_string());
+            return Ok(self.runtime.load(bytes)?);
         }
         let digest = match self.plugins.get(plugin) {
             Some(Ok(digest)) => *digest,
-            Some(Err(reason)) => return Err(reason.clone()),
-            None => return Err(format!("the submitter sent no component for {plugin:?}")),
+            Some(Err(reason)) => return Err(PluginError::Unreadable { reason: reason.clone() }),
+            None => return Err(PluginError::NotSent { plugin: plugin.to_owned() }),
         };
         if let Some(loaded) = self.runtime.get(&digest) {
             return Ok(loaded);
         }
         let bytes = self.source.fetch(&digest)?;
-        let loaded = self.runtime.load(&bytes).map_err(|e| e.to_string())?;
+        let loaded = self.runtime.load(&bytes)?;
         if loaded.digest() != digest {
-            return Err(format!("the component received for {digest} has digest {}", loaded.digest()));
+            return Err(PluginError::DigestMismatch { expected: digest, actual: loaded.digest() });
         }
         Ok(loaded)
     }
@@ -67,11 +116,11 @@ impl<'a> PluginResolver<'a> {
 
 impl PluginCatalog for PluginResolver<'_> {
     fn kind_of(&self, plugin: &str) -> Result<OperatorKind, String> {
-        self.load(plugin).map(|p| p.kind())
+        self.load(plugin).map(|p| p.kind()).map_err(|error| error.to_string())
     }
 
     fn check_config(&self, plugin: &str, config: &[(String, String)]) -> Result<(), String> {
-        let loaded = self.load(plugin)?;
+        let loaded = self.load(plugin).map_err(|error| error.to_string())?;
         loaded.check_config(config, self.limits).map_err(|error| match error {
             flicker_host::HostError::Create(flicker_host::CallError::Operator(
                 flicker_host::OperatorError::InvalidConfig(message),
@@ -86,7 +135,7 @@ impl PluginCatalog for PluginResolver<'_> {
         config: &[(String, String)],
         input: Option<&RowType>,
     ) -> Result<Option<RowType>, TypeMismatch> {
-        let loaded = self.load(plugin).map_err(|message| TypeMismatch::Other { message })?;
+        let loaded = self.load(plugin).map_err(|error| TypeMismatch::Other { message: error.to_string() })?;
         loaded.output_type(config, input, self.limits).map_err(|error| match error {
             TypeCheckError::Mismatch(mismatch) => mismatch,
             call => TypeMismatch::Other { message: call.to_string() },

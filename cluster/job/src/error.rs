@@ -1,5 +1,6 @@
 //! Why a job could not be prepared, or its output not committed.
 
+use crate::catalog::PluginError;
 use flicker_host::HostError;
 use flicker_manifest::ManifestError;
 use flicker_scheduler_core::PlanError;
@@ -29,6 +30,14 @@ pub enum JobError {
         what: &'static str,
         /// The error.
         source: std::io::Error,
+    },
+    /// A plugin the manifest names could not be loaded.
+    #[error("plugin {plugin:?}: {source}")]
+    Plugin {
+        /// The plugin reference.
+        plugin: String,
+        /// Why.
+        source: PluginError,
     },
     /// The wasmtime runtime could not start.
     #[error("cannot start the operator runtime: {0}")]

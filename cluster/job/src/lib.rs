@@ -18,7 +18,9 @@ mod catalog;
 mod error;
 mod prepared;
 
-pub use catalog::{ComponentSource, PluginRefs, PluginResolver, read_plugin_files};
+pub use catalog::{
+    ComponentError, ComponentSource, PluginError, PluginRefs, PluginResolver, read_plugin_files,
+};
 pub use error::JobError;
 pub use flicker_protocol::task::{JobDefaults, TaskMetrics};
 pub use prepared::{Operator, PreparedJob, default_limits};

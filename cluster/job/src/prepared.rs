@@ -88,7 +88,7 @@ impl PreparedJob {
             // validate_plugins loaded every plugin already: this only reads the runtime's cache.
             let plugin = resolver
                 .load(plugin_ref)
-                .map_err(|reason| JobError::Runtime(flicker_host::HostError::Compile { message: reason }))?;
+                .map_err(|source| JobError::Plugin { plugin: plugin_ref.clone(), source })?;
             operators.insert(id.clone(), operator(plugin_ref, plugin, config, limits, overrides));
         }
         let kinds: HashMap<&str, _> =

@@ -1,10 +1,11 @@
 //! The scheduler's decisions, as a state machine over plain data: events in (a job submitted, a
-//! task report, an executor lost, a cancel, a commit done), actions out (launch a task, commit a
-//! job's output, clean up after a job). No I/O and no clock: the service around it moves the
+//! task report, an executor lost, a cancel, a commit done, a cleanup done), actions out (launch a
+//! task, commit a job's output, clean up after a job). No I/O and no clock: the service around it moves the
 //! bytes and passes the time in.
 
-use crate::job_run::{JobChange, JobRun, JournalUpdate, Reported, SinkPart};
+use crate::job_run::{CommitFailure, JobChange, JobRun, JournalUpdate, Reported, SinkPart};
 use crate::membership::Membership;
+use flicker_protocol::failure::{FailureKind, TaskFailure};
 use flicker_protocol::scheduler::{Registration, RequestError};
 use flicker_protocol::status::{AttemptStatus, JobStatus, NodeStatus};
 use flicker_protocol::task::{OperatorLog, TaskReport, TaskSpec};
@@ -31,7 +32,8 @@ pub enum Action {
         parts: Vec<(String, Vec<SinkPart>)>,
     },
     /// The job ended: stop its tasks, drop its state on the executors, remove its shuffle
-    /// output, and (unless it succeeded) its uncommitted parts.
+    /// output, and (unless it succeeded) its uncommitted parts, then call
+    /// [`SchedulerCore::cleaned_up`].
     CleanUp {
         /// The job.
         job: JobId,
@@ -191,12 +193,15 @@ impl SchedulerCore {
             (Some(job), TaskReport::Succeeded { metrics, output }, Some(bts)) => {
                 job.task_succeeded(reported, bts, metrics, output)
             }
-            (Some(job), TaskReport::Failed { lost: Some(lost), cause, .. }, _) => {
-                job.fetch_failed(reported, &lost, cause, now)
-            }
-            (Some(job), TaskReport::Failed { cause, blame, lost: None }, _) => {
-                tracing::warn!(%task, attempt, %executor, %cause, ?blame, "task failed");
-                job.task_failed(reported, cause, blame, now)
+            (
+                Some(job),
+                TaskReport::Failed(TaskFailure { kind: FailureKind::FetchFailed(lost), message, .. }),
+                _,
+            ) => job.fetch_failed(reported, &lost, message, now),
+            (Some(job), TaskReport::Failed(failure), _) => {
+                let (kind, blame) = (failure.kind.name(), failure.blame());
+                tracing::warn!(%task, attempt, %executor, cause = %failure, kind, ?blame, "task failed");
+                job.task_failed(reported, failure, now)
             }
             _ => JobChange::None,
         };
@@ -213,9 +218,21 @@ impl SchedulerCore {
     }
 
     /// The commit of a job's output ended.
-    pub fn committed(&mut self, job: &JobId, result: Result<(), String>, now: Duration) -> Vec<Action> {
+    pub fn committed(
+        &mut self,
+        job: &JobId,
+        result: Result<(), CommitFailure>,
+        now: Duration,
+    ) -> Vec<Action> {
         let change = self.jobs.get_mut(job).map_or(JobChange::None, |run| run.committed(result, now));
         self.apply(job, change)
+    }
+
+    /// The cleanup of an ended job ([`Action::CleanUp`]) is done.
+    pub fn cleaned_up(&mut self, job: &JobId) {
+        if let Some(run) = self.jobs.get_mut(job) {
+            run.cleaned_up();
+        }
     }
 
     fn apply(&mut self, id: &JobId, change: JobChange) -> Vec<Action> {
@@ -273,9 +290,14 @@ impl SchedulerCore {
         actions
     }
 
-    /// Whether `job` has ended (an unknown job counts as ended).
+    /// Whether `job` has ended, its cleanup done or not (an unknown job counts as ended).
     pub fn is_ended(&self, job: &JobId) -> bool {
         self.jobs.get(job).is_none_or(JobRun::is_ended)
+    }
+
+    /// Whether `job` ended and its cleanup is not done yet: its end is not to be announced.
+    pub fn is_cleaning_up(&self, job: &JobId) -> bool {
+        self.jobs.get(job).is_some_and(JobRun::is_cleaning_up)
     }
 
     /// The status of one job, or of every job in submission order.
@@ -337,64 +359,17 @@ fn pick_executor(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job_run::{RetryPolicy, SplitRange, StageTasks};
+    use crate::job_run::tests::{job, secs};
     use crate::membership::tests::registration;
-    use crate::plan::{StageInput, StageOutput, StagePlan};
     use flicker_protocol::MapOutputId;
     use flicker_protocol::StageId;
-    use flicker_protocol::status::{AttemptOutcome, JobState};
-    use flicker_protocol::task::{
-        Blame, JobDefaults, JobDescriptor, LostMapOutput, TaskInput, TaskMetrics, TaskOutput,
-    };
+    use flicker_protocol::failure::{LimitHit, LostMapOutput};
+    use flicker_protocol::status::{AttemptOutcome, JobFailure, JobState};
+    use flicker_protocol::task::{TaskInput, TaskMetrics, TaskOutput};
 
-    fn secs(s: u64) -> Duration {
-        Duration::from_secs(s)
-    }
-
-    /// A two-stage job: `splits` map tasks shuffling into `partitions` reduce tasks writing a sink.
-    fn job(name: &str, splits: usize, partitions: u32) -> JobRun {
-        job_with_attempts(name, splits, partitions, 1)
-    }
-
-    /// [`job`] whose tasks may be attempted `max_attempts` times.
-    fn job_with_attempts(name: &str, splits: usize, partitions: u32, max_attempts: u32) -> JobRun {
-        let descriptor = JobDescriptor {
-            job: JobId(name.into()),
-            manifest_path: "job.toml".into(),
-            manifest: String::new(),
-            base_dir: "/".into(),
-            plugins: vec![("op.wasm".into(), PluginDigest::of(name.as_bytes()))],
-            defaults: JobDefaults::default(),
-        };
-        let plan = vec![
-            StagePlan {
-                id: StageId(0),
-                input: StageInput::Source { source: "in".into() },
-                steps: vec!["parse".into()],
-                output: StageOutput::Shuffle { aggregate: "max".into(), partitions, combined: false },
-            },
-            StagePlan {
-                id: StageId(1),
-                input: StageInput::Shuffle { stage: StageId(0), aggregate: "max".into(), partitions },
-                steps: vec![],
-                output: StageOutput::Sink { sink: "out".into() },
-            },
-        ];
-        let split = |i: usize| SplitRange { object: format!("f{i}"), object_size: 10, start: 0, end: 10 };
-        let inputs = vec![
-            StageTasks::Splits { source: "in".into(), splits: (0..splits).map(split).collect() },
-            StageTasks::Partitions { upstream: StageId(0) },
-        ];
-        let retry = RetryPolicy { max_attempts, exclude_after: 2 };
-        JobRun::new(
-            descriptor,
-            name.into(),
-            &plan,
-            inputs,
-            vec![("out".into(), "file:///out".into())],
-            retry,
-            secs(0),
-        )
+    /// The executors the launches went to, in order.
+    fn executors(launches: &[(ExecutorId, TaskSpec)]) -> Vec<&str> {
+        launches.iter().map(|(executor, _)| executor.0.as_str()).collect()
     }
 
     fn launches(actions: &[Action]) -> Vec<(ExecutorId, TaskSpec)> {
@@ -445,10 +420,11 @@ mod tests {
     #[test]
     fn a_job_runs_stage_by_stage_spread_over_executors_and_commits() {
         let mut core = cluster(&[("a", 2), ("b", 2)]);
-        let first = launches(&core.submit(job("j", 3, 2)));
+        let first = launches(&core.submit(job("j", 3, 2, 1)));
         assert_eq!(first.len(), 3, "three map tasks, four slots");
-        let on_a = first.iter().filter(|(e, _)| e.0 == "a").count();
-        assert!(on_a == 1 || on_a == 2, "load spreads: {on_a} of 3 on a");
+        // a gets the first task (neither holds the job's components, nor runs anything: the
+        // name decides), and with it the components: it is preferred while it has a slot.
+        assert_eq!(executors(&first), ["a", "a", "b"]);
         let mut reduce = Vec::new();
         for launch in &first {
             reduce.extend(launches(&succeed(&mut core, launch)));
@@ -477,7 +453,7 @@ mod tests {
         let short = SHORT_TASK.as_millis() as u64 - 1;
         for (task_ms, queued) in [(short, 1), (SHORT_TASK.as_millis() as u64, 0)] {
             let mut core = cluster(&[("a", 2), ("b", 1)]);
-            let mut running = launches(&core.submit(job("j", 40, 1)));
+            let mut running = launches(&core.submit(job("j", 40, 1, 1)));
             assert_eq!(running.len(), 3, "slots only, before any task ended");
             for _ in 0..SHORT_TASK_EVIDENCE {
                 let done = running.remove(0);
@@ -492,7 +468,7 @@ mod tests {
     #[test]
     fn tasks_of_a_lost_executor_run_elsewhere() {
         let mut core = cluster(&[("a", 1), ("b", 1)]);
-        let first = launches(&core.submit(job("j", 2, 1)));
+        let first = launches(&core.submit(job("j", 2, 1, 1)));
         let (lost, spec) = first.iter().find(|(e, _)| e.0 == "a").unwrap().clone();
         core.heartbeat(&ExecutorId("b".into()), secs(8)).unwrap();
         let relaunched = launches(&core.tick(secs(11)));
@@ -503,7 +479,7 @@ mod tests {
         assert_eq!(next[0].1.task, spec.task);
         assert_eq!(next[0].1.attempt, 1);
         // The old attempt's late report is ignored.
-        let stale = core.report(&spec.task, 0, &lost, TaskReport::failed("late"), Vec::new(), secs(12));
+        let stale = core.report(&spec.task, 0, &lost, failed("late"), Vec::new(), secs(12));
         assert!(stale.is_empty());
         assert_eq!(core.status(None, secs(12)).unwrap()[0].state, JobState::Running);
     }
@@ -511,11 +487,10 @@ mod tests {
     #[test]
     fn a_failed_task_fails_the_job_and_cleans_up() {
         let mut core = cluster(&[("a", 4)]);
-        let first = launches(&core.submit(job("j", 2, 1)));
+        let first = launches(&core.submit(job("j", 2, 1, 1)));
         succeed(&mut core, &first[0]);
         let (executor, spec) = &first[1];
-        let actions =
-            core.report(&spec.task, spec.attempt, executor, TaskReport::failed("boom"), Vec::new(), secs(1));
+        let actions = core.report(&spec.task, spec.attempt, executor, failed("boom"), Vec::new(), secs(1));
         let [Action::CleanUp { executors, shuffle_holders, abort_output: true, .. }] = actions.as_slice()
         else {
             panic!("{actions:?}")
@@ -530,7 +505,7 @@ mod tests {
     #[test]
     fn cancelling_a_running_job_cleans_up_and_starts_nothing_more() {
         let mut core = cluster(&[("a", 1)]);
-        launches(&core.submit(job("j", 3, 1)));
+        launches(&core.submit(job("j", 3, 1, 1)));
         let actions = core.cancel(&JobId("j".into()), secs(1)).unwrap();
         assert!(matches!(&actions[..], [Action::CleanUp { abort_output: true, .. }]));
         assert!(core.schedule().is_empty());
@@ -544,49 +519,100 @@ mod tests {
         let mut b = registration("b", 4);
         b.plugins = vec![PluginDigest::of(b"j")];
         core.register(b, "127.0.0.1:1".parse().unwrap(), secs(0));
-        let first = launches(&core.submit(job("j", 1, 1)));
+        let first = launches(&core.submit(job("j", 1, 1, 1)));
         assert_eq!(first[0].0, ExecutorId("b".into()));
     }
 
     #[test]
-    fn a_job_with_empty_input_commits_at_once_after_its_reduce() {
-        let mut core = cluster(&[("a", 1)]);
-        let first = launches(&core.submit(job("j", 0, 1)));
-        assert_eq!(first.len(), 1, "the reduce task runs with no map output");
-        let TaskInput::Partition { map_outputs, .. } = &first[0].1.input else { panic!() };
-        assert!(map_outputs.is_empty());
+    fn each_task_goes_to_the_least_loaded_executor_for_its_slots() {
+        let mut core = SchedulerCore::new(secs(10), secs(30));
+        for (name, slots) in [("a", 6), ("b", 2)] {
+            let mut holding = registration(name, slots);
+            holding.plugins = vec![PluginDigest::of(b"j")];
+            core.register(holding, "127.0.0.1:1".parse().unwrap(), secs(0));
+        }
+        let first = launches(&core.submit(job("j", 6, 1, 1)));
+        // Both hold the job's components, so load decides: running tasks per slot, then running
+        // tasks, then the name. Loads of a and b before each launch:
+        //   0/6 = 0/2 → a (by name)   1/6 > 0/2 → b   1/6 < 1/2 → a
+        //   2/6 < 1/2 → a, although b runs fewer tasks   3/6 = 1/2, b runs fewer → b   b full → a
+        // A picker blind to load gives a, a, a, a, a, a; one counting tasks, not slots, sends
+        // the fourth to b.
+        assert_eq!(executors(&first), ["a", "b", "a", "a", "b", "a"]);
+    }
+
+    #[test]
+    fn a_job_with_empty_input_runs_its_reduce_tasks_commits_and_cleans_up() {
+        let mut core = cluster(&[("a", 2)]);
+        let id = JobId("j".into());
+        let reduce = launches(&core.submit(job("j", 0, 2, 1)));
+        assert_eq!(reduce.len(), 2, "the reduce tasks run with no map output");
+        for (_, spec) in &reduce {
+            let TaskInput::Partition { map_outputs, .. } = &spec.input else { panic!("{spec:?}") };
+            assert!(map_outputs.is_empty(), "{map_outputs:?}");
+        }
+        assert!(succeed(&mut core, &reduce[0]).is_empty());
+        let actions = succeed(&mut core, &reduce[1]);
+        let [Action::Commit { job, parts }] = actions.as_slice() else { panic!("{actions:?}") };
+        assert_eq!(job, &id);
+        let part = |name: &str| SinkPart { name: name.into(), size: 1, attempt: 0 };
+        assert_eq!(parts, &[("out".to_owned(), vec![part("part-00000.csv"), part("part-00001.csv")])]);
+        let ended = core.committed(&id, Ok(()), secs(2));
+        let [Action::CleanUp { job, executors, shuffle_holders, abort_output: false }] = ended.as_slice()
+        else {
+            panic!("{ended:?}")
+        };
+        assert_eq!((job, executors.as_slice()), (&id, [ExecutorId("a".into())].as_slice()));
+        assert!(shuffle_holders.is_empty(), "no map task wrote anything");
+        let status = core.status(Some(&id), secs(3)).unwrap().remove(0);
+        assert_eq!(status.state, JobState::Succeeded);
+        assert_eq!((status.stages[0].total, status.stages[1].done), (0, 2));
+        assert!(core.is_ended(&id) && core.is_cleaning_up(&id), "its end waits for the cleanup");
+        core.cleaned_up(&id);
+        assert!(core.is_ended(&id) && !core.is_cleaning_up(&id));
+        assert!(core.tick(secs(4)).is_empty(), "nothing more to do");
+    }
+
+    /// A failure of the attempt (of storage, say) told by `cause`.
+    fn failed(cause: &str) -> TaskReport {
+        TaskReport::Failed(TaskFailure::new(FailureKind::Storage, cause))
+    }
+
+    /// A bad record, which is the job's own fault.
+    fn bad_record() -> FailureKind {
+        FailureKind::BadRecord { record: None }
     }
 
     fn fail(
         core: &mut SchedulerCore,
         (executor, spec): &(ExecutorId, TaskSpec),
-        blame: Blame,
+        kind: FailureKind,
     ) -> Vec<Action> {
-        let report = TaskReport::Failed { cause: format!("boom on {executor}"), blame, lost: None };
+        let report = TaskReport::Failed(TaskFailure::new(kind, format!("boom on {executor}")));
         core.report(&spec.task, spec.attempt, executor, report, Vec::new(), secs(1))
     }
 
     #[test]
     fn a_failed_attempt_runs_again_elsewhere_and_flaky_executors_are_excluded() {
         let mut core = cluster(&[("a", 1), ("b", 1), ("c", 1)]);
-        let first = launches(&core.submit(job_with_attempts("j", 3, 1, 5)));
+        let first = launches(&core.submit(job("j", 3, 1, 5)));
         let on = |name: &str| first.iter().find(|(e, _)| e.0 == name).unwrap().clone();
         let task = on("a").1.task.index;
         // a fails its task: the retry waits for another executor although a is free.
-        assert!(launches(&fail(&mut core, &on("a"), Blame::Attempt)).is_empty());
+        assert!(launches(&fail(&mut core, &on("a"), FailureKind::Storage)).is_empty());
         let retry = launches(&succeed(&mut core, &on("b"))).remove(0);
         assert_eq!((retry.0.0.as_str(), retry.1.task.index, retry.1.attempt), ("b", task, 1));
         assert!(
-            launches(&fail(&mut core, &retry, Blame::Attempt)).is_empty(),
+            launches(&fail(&mut core, &retry, FailureKind::Storage)).is_empty(),
             "c is busy, a and b failed it"
         );
         let retry = launches(&succeed(&mut core, &on("c"))).remove(0);
         assert_eq!((retry.0.0.as_str(), retry.1.attempt), ("c", 2));
         // It failed everywhere: any executor may try again.
-        let retry = launches(&fail(&mut core, &retry, Blame::Attempt)).remove(0);
+        let retry = launches(&fail(&mut core, &retry, FailureKind::Storage)).remove(0);
         assert_eq!((retry.0.0.as_str(), retry.1.attempt), ("a", 3));
         // a's second failure excludes it from the job.
-        let retry = launches(&fail(&mut core, &retry, Blame::Attempt)).remove(0);
+        let retry = launches(&fail(&mut core, &retry, FailureKind::Storage)).remove(0);
         assert_eq!((retry.0.0.as_str(), retry.1.attempt), ("b", 4));
         let status = core.status(None, secs(2)).unwrap().remove(0);
         assert_eq!(status.state, JobState::Running);
@@ -604,17 +630,20 @@ mod tests {
     #[test]
     fn attempts_keep_what_their_operators_wrote_within_the_jobs_budget() {
         let mut core = cluster(&[("a", 1)]);
-        let job = JobId("j".into());
-        let first = launches(&core.submit(job_with_attempts("j", 2, 1, 3))).remove(0);
+        let id = JobId("j".into());
+        let first = launches(&core.submit(job("j", 2, 1, 3))).remove(0);
         let (executor, spec) = &first;
-        let failed = TaskReport::Failed { cause: "boom".into(), blame: Blame::Attempt, lost: None };
+        let failed = failed("boom");
         let retry =
             launches(&core.report(&spec.task, 0, executor, failed, printed("parse", "hi\n".into()), secs(1)));
         let task = Some((spec.task.stage.0, spec.task.index));
         // The failed attempt and the running retry.
-        let attempts = core.logs(&job, task).unwrap();
+        let attempts = core.logs(&id, task).unwrap();
         assert_eq!(attempts.len(), 2, "{attempts:?}");
-        assert_eq!(attempts[0].outcome, AttemptOutcome::Failed { cause: "boom".into() });
+        assert_eq!(
+            attempts[0].outcome,
+            AttemptOutcome::Failed { cause: "boom".into(), kind: FailureKind::Storage }
+        );
         assert_eq!(attempts[0].log[0].stdout, "hi\n");
         assert_eq!((attempts[1].attempt, &attempts[1].outcome), (1, &AttemptOutcome::Running));
         // A success is kept only with output; past the budget, output is dropped and counted.
@@ -630,35 +659,59 @@ mod tests {
             printed("parse", huge),
             secs(2),
         );
-        let logged = core.logs(&job, None).unwrap();
+        let logged = core.logs(&id, None).unwrap();
         assert_eq!(logged.len(), 2, "both attempts wrote something: {logged:?}");
         assert_eq!(logged[1].outcome, AttemptOutcome::Succeeded);
         assert!(logged[1].log[0].stderr.contains("not kept"), "{:?}", logged[1].log);
         assert_eq!(logged[1].log[0].dropped, crate::job_run::LOG_BUDGET as u64);
-        assert!(matches!(core.logs(&job, Some((7, 0))), Err(RequestError::BadRequest { .. })));
+        assert!(matches!(core.logs(&id, Some((7, 0))), Err(RequestError::BadRequest { .. })));
         assert!(matches!(core.logs(&JobId("no".into()), None), Err(RequestError::UnknownJob { .. })));
     }
 
     #[test]
     fn the_jobs_own_fault_fails_it_at_once_and_blames_no_executor() {
         let mut core = cluster(&[("a", 1), ("b", 1)]);
-        let first = launches(&core.submit(job_with_attempts("j", 2, 1, 4)));
-        let actions = fail(&mut core, &first[0], Blame::Job);
+        let first = launches(&core.submit(job("j", 2, 1, 4)));
+        let actions = fail(&mut core, &first[0], bad_record());
         assert!(matches!(&actions[..], [Action::CleanUp { abort_output: true, .. }]), "{actions:?}");
         let status = core.status(None, secs(2)).unwrap().remove(0);
         assert_eq!(status.state, JobState::Failed { cause: format!("boom on {}", first[0].0) });
         assert_eq!(status.failed_attempts.len(), 1, "no retry");
+        let failure =
+            JobFailure::Task { stage: 0, task: first[0].1.task.index, attempts: 1, kind: bad_record() };
+        assert_eq!(status.failure, Some(failure));
         assert!(status.excluded_executors.is_empty(), "no executor is to blame");
         assert!(launches(&succeed(&mut core, &first[1])).is_empty(), "nothing runs after the end");
     }
 
     #[test]
+    fn an_operator_failing_on_every_attempt_fails_the_job_with_its_kind_and_excludes_no_executor() {
+        let mut core = cluster(&[("a", 1), ("b", 1)]);
+        let memory = FailureKind::LimitHit { limit: LimitHit::Memory { bytes: 64 << 20 } };
+        let mut launch = launches(&core.submit(job("j", 1, 1, 4))).remove(0);
+        for _ in 0..3 {
+            launch = launches(&fail(&mut core, &launch, memory.clone())).remove(0);
+            let status = core.status(None, secs(2)).unwrap().remove(0);
+            assert!(status.excluded_executors.is_empty(), "the executors did nothing wrong: {status:?}");
+        }
+        fail(&mut core, &launch, memory.clone());
+        let status = core.status(None, secs(2)).unwrap().remove(0);
+        let JobState::Failed { cause } = &status.state else { panic!("{status:?}") };
+        assert!(cause.ends_with("(failed 4 attempts)"), "{cause}");
+        let failure = JobFailure::Task { stage: 0, task: 0, attempts: 4, kind: memory.clone() };
+        assert_eq!(status.failure, Some(failure));
+        assert!(status.failed_attempts.iter().all(|a| a.kind == memory), "{status:?}");
+        let executors: BTreeSet<_> = status.failed_attempts.iter().map(|a| a.executor.0.as_str()).collect();
+        assert_eq!(executors.len(), 2, "retried elsewhere: {status:?}");
+    }
+
+    #[test]
     fn a_task_out_of_attempts_fails_the_job() {
         let mut core = cluster(&[("a", 1)]);
-        let mut launch = launches(&core.submit(job_with_attempts("j", 1, 1, 2))).remove(0);
-        launch = launches(&fail(&mut core, &launch, Blame::Attempt)).remove(0);
+        let mut launch = launches(&core.submit(job("j", 1, 1, 2))).remove(0);
+        launch = launches(&fail(&mut core, &launch, FailureKind::Storage)).remove(0);
         assert_eq!(launch.0, ExecutorId("a".into()), "the only executor gets the retry");
-        fail(&mut core, &launch, Blame::Attempt);
+        fail(&mut core, &launch, FailureKind::Storage);
         let JobState::Failed { cause } = core.status(None, secs(2)).unwrap().remove(0).state else {
             panic!()
         };
@@ -668,7 +721,7 @@ mod tests {
     #[test]
     fn a_job_no_executor_can_run_fails_after_the_stall_timeout() {
         let mut core = cluster(&[("a", 1)]);
-        launches(&core.submit(job("j", 1, 1)));
+        launches(&core.submit(job("j", 1, 1, 1)));
         assert!(core.tick(secs(11)).is_empty(), "a is lost; the job waits");
         assert!(core.tick(secs(40)).is_empty());
         let actions = core.tick(secs(42));
@@ -684,8 +737,7 @@ mod tests {
         (executor, spec): &(ExecutorId, TaskSpec),
         lost: LostMapOutput,
     ) -> Vec<Action> {
-        let report =
-            TaskReport::Failed { cause: "cannot fetch".into(), blame: Blame::Attempt, lost: Some(lost) };
+        let report = TaskReport::Failed(TaskFailure::new(FailureKind::FetchFailed(lost), "cannot fetch"));
         core.report(&spec.task, spec.attempt, executor, report, Vec::new(), secs(1))
     }
 
@@ -696,7 +748,7 @@ mod tests {
     #[test]
     fn map_outputs_of_a_lost_executor_are_computed_again_before_the_reduce_goes_on() {
         let mut core = cluster(&[("a", 1), ("b", 1)]);
-        let maps = launches(&core.submit(job_with_attempts("j", 2, 1, 4)));
+        let maps = launches(&core.submit(job("j", 2, 1, 4)));
         let on_b = maps.iter().find(|(e, _)| e.0 == "b").unwrap().clone();
         let on_a = maps.iter().find(|(e, _)| e.0 == "a").unwrap().clone();
         succeed(&mut core, &on_b);
@@ -726,7 +778,7 @@ mod tests {
     #[test]
     fn a_damaged_map_output_alone_is_computed_again() {
         let mut core = cluster(&[("a", 2)]);
-        let maps = launches(&core.submit(job_with_attempts("j", 2, 1, 4)));
+        let maps = launches(&core.submit(job("j", 2, 1, 4)));
         succeed(&mut core, &maps[0]);
         let reduce = launches(&succeed(&mut core, &maps[1])).remove(0);
         let lost = LostMapOutput {
@@ -743,9 +795,9 @@ mod tests {
     #[test]
     fn the_commit_takes_the_part_of_the_attempt_that_succeeded() {
         let mut core = cluster(&[("a", 1), ("b", 1)]);
-        let map = launches(&core.submit(job_with_attempts("j", 1, 1, 4))).remove(0);
+        let map = launches(&core.submit(job("j", 1, 1, 4))).remove(0);
         let reduce = launches(&succeed(&mut core, &map)).remove(0);
-        let retry = launches(&fail(&mut core, &reduce, Blame::Attempt)).remove(0);
+        let retry = launches(&fail(&mut core, &reduce, FailureKind::Storage)).remove(0);
         assert_eq!(retry.1.attempt, 1);
         let actions = succeed(&mut core, &retry);
         let [Action::Commit { parts, .. }] = actions.as_slice() else { panic!("{actions:?}") };

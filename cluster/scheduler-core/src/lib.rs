@@ -1,11 +1,12 @@
 //! The scheduler's decisions, with no I/O: what a job's stages are, and which executor runs which
 //! task when.
 //!
-//! - [`plan`] cuts a manifest into stages at its aggregates; [`fuse`] folds standard steps into
+//! - [`plan`](mod@plan) cuts a manifest into stages at its aggregates; [`fuse`] folds standard steps into
 //!   the parser they follow. The scheduler and every executor derive the same plan.
 //! - [`core`] is the scheduler as a state machine: events in (a job submitted, a task report, an
-//!   executor lost, a cancel, a commit done) with the time passed in, [`Action`](core::Action)s
-//!   out. It keeps the [`membership`] of executors and one [`job_run`] per job.
+//!   executor lost, a cancel, a commit done, a cleanup done) with the time passed in,
+//!   [`Action`](core::Action)s out. It keeps the [`membership`] of executors and one [`job_run`]
+//!   per job.
 //!
 //! Nothing here opens a socket, a file or a sandbox, and Cargo enforces it: this crate depends on
 //! no runtime, network, storage or WebAssembly crate, so its tests run in memory, fast and
@@ -17,6 +18,5 @@ pub mod fuse;
 pub mod job_run;
 pub mod membership;
 pub mod plan;
-mod task_table;
 
 pub use plan::{JobPlan, PlanError, StageId, StageInput, StageOutput, StagePlan, plan, split_size_for};

@@ -1,11 +1,13 @@
 //! The scheduler's journal: every job, its tasks' outputs and its end, in an embedded `redb`
 //! database under the state directory, so a scheduler killed mid-job resumes it on restart.
 //!
-//! Three tables: `jobs` (job id → [`JobRecord`]), `tasks` ((job id, stage, task) → [`TaskDone`])
-//! and `ends` (job id → the final [`JobState`]). Values are `postcard`-encoded. Every batch of
-//! changes is one transaction, written before its effects are acted on.
+//! Four tables: `jobs` (job id → [`JobRecord`]), `tasks` ((job id, stage, task) → [`TaskDone`]),
+//! `ends` (job id → the final [`JobState`]) and `failures` (job id → the [`JobFailure`] of a
+//! failed job). Values are `postcard`-encoded. Every batch of changes is one transaction,
+//! written before its effects are acted on. A journal of the release before `failures` existed
+//! opens as it is: its failed jobs keep their cause, without its kind.
 
-use flicker_protocol::status::JobState;
+use flicker_protocol::status::{JobFailure, JobState};
 use flicker_protocol::{JobId, StageId};
 use flicker_scheduler_core::job_run::{JobRecord, JournalUpdate, TaskDone};
 use redb::{Database, ReadableTable, TableDefinition};
@@ -15,6 +17,7 @@ use std::time::{Duration, Instant};
 const JOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("jobs");
 const TASKS: TableDefinition<(&str, u32, u32), &[u8]> = TableDefinition::new("tasks");
 const ENDS: TableDefinition<&str, &[u8]> = TableDefinition::new("ends");
+const FAILURES: TableDefinition<&str, &[u8]> = TableDefinition::new("failures");
 
 /// Why the journal could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -24,8 +27,8 @@ pub enum JournalError {
     Store {
         /// The database file.
         path: PathBuf,
-        /// The error.
-        source: redb::Error,
+        /// The error (boxed: a `redb::Error` is large, and this error travels in every `Result`).
+        source: Box<redb::Error>,
     },
     /// A record does not decode.
     #[error("scheduler journal {}: a record of job {job} is damaged: {reason}", path.display())]
@@ -46,12 +49,12 @@ pub struct JournaledJob {
     pub record: JobRecord,
     /// Its tasks that succeeded and still count.
     pub done: Vec<(StageId, u32, TaskDone)>,
-    /// How it ended, if it did.
-    pub ended: Option<JobState>,
+    /// How it ended, if it did, and why it failed if it did.
+    pub ended: Option<(JobState, Option<JobFailure>)>,
 }
 
 /// Writes a journal's updates on a thread of its own: every update queued while one transaction
-/// commits, or within [`COMMIT_EVERY`] of the last commit, goes into the next (group commit), so
+/// commits, or within `COMMIT_EVERY` of the last commit, goes into the next (group commit), so
 /// the scheduler does not wait for the disk on each task report, however fast reports come.
 /// Updates are written in the order given.
 pub struct JournalWriter {
@@ -125,18 +128,20 @@ impl Journal {
     /// Opens (or creates) the journal in `dir`.
     pub fn open(dir: &Path) -> Result<Self, JournalError> {
         let path = dir.join("journal.redb");
-        let store = |source: redb::Error| JournalError::Store { path: path.clone(), source };
+        let store =
+            |source: redb::Error| JournalError::Store { path: path.clone(), source: Box::new(source) };
         let db = Database::create(&path).map_err(|e| store(e.into()))?;
         let write = db.begin_write().map_err(|e| store(e.into()))?;
         write.open_table(JOBS).map_err(|e| store(e.into()))?;
         write.open_table(TASKS).map_err(|e| store(e.into()))?;
         write.open_table(ENDS).map_err(|e| store(e.into()))?;
+        write.open_table(FAILURES).map_err(|e| store(e.into()))?;
         write.commit().map_err(|e| store(e.into()))?;
         Ok(Self { db, path })
     }
 
     fn store_error(&self, source: impl Into<redb::Error>) -> JournalError {
-        JournalError::Store { path: self.path.clone(), source: source.into() }
+        JournalError::Store { path: self.path.clone(), source: Box::new(source.into()) }
     }
 
     /// Records a new job.
@@ -160,6 +165,7 @@ impl Journal {
         {
             let mut tasks = write.open_table(TASKS).map_err(|e| self.store_error(e))?;
             let mut ends = write.open_table(ENDS).map_err(|e| self.store_error(e))?;
+            let mut failures = write.open_table(FAILURES).map_err(|e| self.store_error(e))?;
             for (job, update) in updates {
                 let job = job.0.as_str();
                 let written = match update {
@@ -169,7 +175,12 @@ impl Journal {
                     JournalUpdate::TaskUndone { stage, index } => {
                         tasks.remove((job, stage.0, *index)).map(drop)
                     }
-                    JournalUpdate::Ended(state) => ends.insert(job, encode(state).as_slice()).map(drop),
+                    JournalUpdate::Ended(state, failure) => {
+                        ends.insert(job, encode(state).as_slice()).and_then(|_| match failure {
+                            Some(failure) => failures.insert(job, encode(failure).as_slice()).map(drop),
+                            None => Ok(()),
+                        })
+                    }
                 };
                 written.map_err(|e| self.store_error(e))?;
             }
@@ -183,6 +194,7 @@ impl Journal {
         let jobs = read.open_table(JOBS).map_err(|e| self.store_error(e))?;
         let tasks = read.open_table(TASKS).map_err(|e| self.store_error(e))?;
         let ends = read.open_table(ENDS).map_err(|e| self.store_error(e))?;
+        let failures = read.open_table(FAILURES).map_err(|e| self.store_error(e))?;
         let mut loaded = Vec::new();
         for entry in jobs.iter().map_err(|e| self.store_error(e))? {
             let (id, bytes) = entry.map_err(|e| self.store_error(e))?;
@@ -196,7 +208,13 @@ impl Journal {
                 done.push((StageId(stage), index, self.decode(&job, bytes.value())?));
             }
             let ended = match ends.get(job.as_str()).map_err(|e| self.store_error(e))? {
-                Some(bytes) => Some(self.decode(&job, bytes.value())?),
+                Some(bytes) => {
+                    let failure = match failures.get(job.as_str()).map_err(|e| self.store_error(e))? {
+                        Some(bytes) => Some(self.decode(&job, bytes.value())?),
+                        None => None,
+                    };
+                    Some((self.decode(&job, bytes.value())?, failure))
+                }
                 None => None,
             };
             loaded.push(JournaledJob { record, done, ended });
@@ -222,8 +240,9 @@ fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
 mod tests {
     use super::*;
     use flicker_protocol::ExecutorId;
+    use flicker_protocol::failure::{FailureKind, LimitHit};
     use flicker_protocol::task::{JobDefaults, JobDescriptor, TaskMetrics, TaskOutput};
-    use flicker_scheduler_core::job_run::{RetryPolicy, StageTasks};
+    use flicker_scheduler_core::job_run::{RetryPolicy, SplitRange, StageTasks};
 
     fn record(job: &str) -> JobRecord {
         JobRecord {
@@ -268,7 +287,7 @@ mod tests {
                 ])
                 .unwrap();
             journal.apply(&[(a, JournalUpdate::TaskUndone { stage: StageId(0), index: 1 })]).unwrap();
-            journal.apply(&[(b, JournalUpdate::Ended(JobState::Succeeded))]).unwrap();
+            journal.apply(&[(b, JournalUpdate::Ended(JobState::Succeeded, None))]).unwrap();
         }
         let loaded = Journal::open(dir.path()).unwrap().load().unwrap();
         assert_eq!(loaded.len(), 2);
@@ -276,6 +295,95 @@ mod tests {
         assert_eq!(loaded[0].done, vec![(StageId(0), 2, done(2))]);
         assert_eq!(loaded[0].ended, None);
         assert_eq!(loaded[1].done, vec![(StageId(1), 0, done(3))]);
-        assert_eq!(loaded[1].ended, Some(JobState::Succeeded));
+        assert_eq!(loaded[1].ended, Some((JobState::Succeeded, None)));
+    }
+
+    #[test]
+    fn a_failed_jobs_failure_survives_reopening_and_a_journal_without_failures_still_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let failed = JobState::Failed { cause: "boom".into() };
+        {
+            // A journal as the release before `failures` wrote it: three tables.
+            let db = Database::create(dir.path().join("journal.redb")).unwrap();
+            let write = db.begin_write().unwrap();
+            write.open_table(JOBS).unwrap().insert("old", encode(&record("old")).as_slice()).unwrap();
+            write.open_table(TASKS).unwrap();
+            write.open_table(ENDS).unwrap().insert("old", encode(&failed).as_slice()).unwrap();
+            write.commit().unwrap();
+        }
+        let failure = JobFailure::Task {
+            stage: 0,
+            task: 3,
+            attempts: 4,
+            kind: FailureKind::LimitHit { limit: LimitHit::Memory { bytes: 64 << 20 } },
+        };
+        {
+            let journal = Journal::open(dir.path()).unwrap();
+            journal.add_job(&record("new")).unwrap();
+            let update = JournalUpdate::Ended(failed.clone(), Some(failure.clone()));
+            journal.apply(&[(JobId("new".into()), update)]).unwrap();
+        }
+        let loaded = Journal::open(dir.path()).unwrap().load().unwrap();
+        assert_eq!(loaded[0].record, record("new"));
+        assert_eq!(loaded[0].ended, Some((failed.clone(), Some(failure))));
+        assert_eq!(loaded[1].record, record("old"));
+        assert_eq!(loaded[1].ended, Some((failed, None)));
+    }
+
+    /// The bytes the journal of earlier releases holds for a job, a task done and a job's end:
+    /// they must decode to the same values, and the values encode to the same bytes.
+    #[test]
+    fn records_keep_their_encoding_so_old_journals_open() {
+        let mut job = record("s");
+        // The defaults spelt out, so that changing a default value does not look like a change
+        // of the encoding.
+        job.descriptor.defaults = JobDefaults {
+            memory_limit: 512 << 20,
+            call_timeout_ms: 60_000,
+            output_limit: 256 << 20,
+            partitions: 8,
+            split_size: 64 << 20,
+            chunk_size: 1 << 20,
+            max_attempts: 4,
+        };
+        let split = SplitRange { object: "f".into(), object_size: 10, start: 2, end: 5 };
+        job.inputs.insert(0, StageTasks::Splits { source: "in".into(), splits: vec![split] });
+        let part = TaskDone {
+            executor: ExecutorId("e".into()),
+            bts: "[::1]:7".parse().unwrap(),
+            output: TaskOutput::Part { name: "p".into(), size: 3, attempt: 2 },
+            metrics: TaskMetrics { rows_in: 1, task_ms: 9, ..TaskMetrics::default() },
+        };
+        let failure = JobFailure::Task {
+            stage: 0,
+            task: 3,
+            attempts: 4,
+            kind: FailureKind::LimitHit { limit: LimitHit::Memory { bytes: 64 << 20 } },
+        };
+        const JOB: &[u8] = &[
+            1, 115, 8, 106, 111, 98, 46, 116, 111, 109, 108, 10, 110, 97, 109, 101, 32, 61, 32, 34, 120, 34,
+            1, 47, 0, 128, 128, 128, 128, 2, 224, 212, 3, 128, 128, 128, 128, 1, 8, 128, 128, 128, 32, 128,
+            128, 64, 4, 1, 120, 2, 0, 2, 105, 110, 1, 1, 102, 10, 2, 5, 1, 0, 1, 3, 111, 117, 116, 11, 102,
+            105, 108, 101, 58, 47, 47, 47, 111, 117, 116, 4, 2,
+        ];
+        const MAP_DONE: &[u8] = &[1, 101, 0, 127, 0, 0, 1, 9, 0, 1, 7, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        const PART_DONE: &[u8] = &[
+            1, 101, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 7, 1, 1, 112, 3, 2, 1, 0, 0, 0, 0, 0,
+            9, 0, 0, 0,
+        ];
+        const FAILURE: &[u8] = &[0, 0, 3, 4, 4, 0, 128, 128, 128, 32];
+        const FAILED: &[u8] = &[2, 4, 98, 111, 111, 109];
+        fn same<T>(bytes: &[u8], value: &T)
+        where
+            T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+        {
+            assert_eq!(&postcard::from_bytes::<T>(bytes).unwrap(), value);
+            assert_eq!(encode(value), bytes);
+        }
+        same(JOB, &job);
+        same(MAP_DONE, &done(7));
+        same(PART_DONE, &part);
+        same(FAILURE, &failure);
+        same(FAILED, &JobState::Failed { cause: "boom".into() });
     }
 }

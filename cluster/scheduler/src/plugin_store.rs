@@ -2,7 +2,7 @@
 //! once however many jobs use it.
 
 use flicker_host::PluginDigest;
-use flicker_job::ComponentSource;
+use flicker_job::{ComponentError, ComponentSource};
 use std::path::PathBuf;
 
 /// Components in `<dir>/<sha256 hex>.wasm`.
@@ -70,8 +70,12 @@ pub enum PutError {
 }
 
 impl ComponentSource for PluginStore {
-    fn fetch(&self, digest: &PluginDigest) -> Result<Vec<u8>, String> {
-        self.get(digest).map_err(|e| format!("the plugin store has no component {digest}: {e}"))
+    fn fetch(&self, digest: &PluginDigest) -> Result<Vec<u8>, ComponentError> {
+        self.get(digest).map_err(|error| ComponentError {
+            digest: *digest,
+            from: "the plugin store",
+            source: Box::new(error),
+        })
     }
 }
 

@@ -7,8 +7,8 @@ use crate::journal::{Journal, JournalError, JournalWriter, JournaledJob};
 use crate::plugin_store::{PluginStore, PutError};
 use flicker_bts::BtsClient;
 use flicker_host::Runtime;
-use flicker_job::PluginRefs;
-use flicker_job::PreparedJob;
+use flicker_job::{JobError, PluginRefs, PreparedJob};
+use flicker_protocol::failure::{FailureKind, TaskFailure};
 use flicker_protocol::scheduler::{
     ExecutorRequest, ExecutorResponse, MAX_COMPONENT, RequestError, SchedulerRequest, SchedulerResponse,
     Submission,
@@ -19,7 +19,7 @@ use flicker_protocol::{ExecutorId, JobId};
 use flicker_scheduler_core::StageInput;
 use flicker_scheduler_core::core::{Action, SchedulerCore};
 use flicker_scheduler_core::job_run::JournalUpdate;
-use flicker_scheduler_core::job_run::{JobRun, RetryPolicy, SinkPart, SplitRange, StageTasks};
+use flicker_scheduler_core::job_run::{CommitFailure, JobRun, RetryPolicy, SinkPart, SplitRange, StageTasks};
 use flicker_scheduler_core::split_size_for;
 use flicker_storage::{
     OutputCommitter, PartFile, Split, StagedPart, StoreOptions, check_destination, list_inputs, plan_splits,
@@ -101,11 +101,10 @@ struct Shared {
     executors: Mutex<HashMap<ExecutorId, Connection>>,
     /// Each unfinished job's prepared form (its sinks, for the commit).
     prepared: Mutex<HashMap<JobId, Arc<PreparedJob>>>,
-    /// The latest status of every job, for watchers.
+    /// The latest status of every job, for watchers. A job's last status is held back while
+    /// the core says the job is cleaning up, so a waiting client never sees a job end before its
+    /// leftovers are gone.
     watchers: Mutex<HashMap<JobId, Watched>>,
-    /// Jobs that ended but are still being cleaned up: their last status is held back until
-    /// the cleanup is done, so a waiting client never sees a job end before its leftovers are gone.
-    cleaning: Mutex<HashSet<JobId>>,
     next_job: AtomicU64,
 }
 
@@ -148,7 +147,6 @@ impl Scheduler {
             executors: Mutex::default(),
             prepared: Mutex::default(),
             watchers: Mutex::default(),
-            cleaning: Mutex::default(),
             next_job: AtomicU64::new(1),
             config,
         });
@@ -212,7 +210,7 @@ impl Shared {
             run.restore_done(stage, index, task);
         }
         match journaled.ended {
-            Some(state) => run.restore_end(state, now),
+            Some((state, failure)) => run.restore_end(state, failure, now),
             None => {
                 tracing::info!(job = %id, tasks_done = done, "resuming a journaled job");
                 self.prepared.lock().insert(id.clone(), Arc::new(prepared));
@@ -232,15 +230,10 @@ impl Shared {
             // A job's end is on disk before anything acts on it; task updates may lag a little
             // (after a crash, a task whose update was lost runs again).
             let updates = core.take_journal();
-            if updates.iter().any(|(_, update)| matches!(update, JournalUpdate::Ended(_))) {
+            if updates.iter().any(|(_, update)| matches!(update, JournalUpdate::Ended(..))) {
                 self.journal_writer.write_and_wait(updates);
             } else {
                 self.journal_writer.write(updates);
-            }
-            for action in &actions {
-                if let Action::CleanUp { job, .. } = action {
-                    self.cleaning.lock().insert(job.clone());
-                }
             }
             self.publish(&core, now);
             actions
@@ -255,11 +248,10 @@ impl Shared {
     /// the job's tasks, and reports may come thousands of times a second. A job's end is always
     /// sent, and the heartbeat tick sends what was held back.
     fn publish(&self, core: &SchedulerCore, now: Duration) {
-        let cleaning = self.cleaning.lock();
         // A job's last status, once sent, is the watch channel's final value: the channel is
         // dropped so that later events do not rebuild the status of every job that ever ran.
         self.watchers.lock().retain(|job, watched| {
-            if cleaning.contains(job) {
+            if core.is_cleaning_up(job) {
                 return true;
             }
             let recent = watched.sent_at.is_some_and(|at| now.saturating_sub(at) < PUBLISH_EVERY);
@@ -294,9 +286,11 @@ impl Shared {
             Action::CleanUp { job, executors, shuffle_holders, abort_output } => {
                 tokio::spawn(async move {
                     shared.clean_up(&job, executors, shuffle_holders, abort_output).await;
-                    shared.cleaning.lock().remove(&job);
                     shared.prepared.lock().remove(&job);
-                    shared.act(|_, _| Vec::new());
+                    shared.act(|core, _| {
+                        core.cleaned_up(&job);
+                        Vec::new()
+                    });
                 });
             }
         }
@@ -306,7 +300,9 @@ impl Shared {
         let task = spec.task.clone();
         let attempt = spec.attempt;
         let connection = self.executors.lock().get(&executor).cloned();
-        let failed = |cause: String| (TaskReport::failed(cause), Vec::new());
+        let failed = |cause: String| {
+            (TaskReport::Failed(TaskFailure::new(FailureKind::ExecutorUnreachable, cause)), Vec::new())
+        };
         let (report, log) = match connection {
             Some(connection) => match connection.call(&ExecutorRequest::Launch(spec)).await {
                 Ok(ExecutorResponse::Task(report, log)) => (report, log),
@@ -320,18 +316,21 @@ impl Shared {
         self.act(|core, now| core.report(&task, attempt, &executor, report, log, now));
     }
 
-    async fn commit(&self, job: &JobId, parts: Vec<(String, Vec<SinkPart>)>) -> Result<(), String> {
-        let prepared = self.prepared.lock().get(job).cloned().ok_or("the job's plan is gone")?;
+    async fn commit(&self, job: &JobId, parts: Vec<(String, Vec<SinkPart>)>) -> Result<(), CommitFailure> {
+        let prepared = self.prepared.lock().get(job).cloned();
         for (sink, parts) in parts {
+            let Some(prepared) = &prepared else {
+                return Err(CommitFailure { sink, cause: "the job's plan is gone".into() });
+            };
             let parts: Vec<StagedPart> = parts
                 .into_iter()
                 .map(|SinkPart { name, size, attempt }| StagedPart { part: PartFile { name, size }, attempt })
                 .collect();
             let committer = OutputCommitter::new(prepared.sinks[&sink].clone(), job.0.clone());
-            committer
-                .commit(&parts, prepared.commit_mode(&sink))
-                .await
-                .map_err(|e| format!("sink {sink:?}: committing the output failed: {e}"))?;
+            if let Err(source) = committer.commit(&parts, prepared.commit_mode(&sink)).await {
+                let cause = JobError::Commit { sink: sink.clone(), source: Box::new(source) }.to_string();
+                return Err(CommitFailure { sink, cause });
+            }
         }
         Ok(())
     }

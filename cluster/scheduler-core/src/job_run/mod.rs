@@ -1,0 +1,697 @@
+//! One job's progress through its stages and tasks, as plain data driven by events.
+//!
+//! The job's life:
+//!
+//! ```text
+//!   Running ──every task succeeded──▶ Committing ──committed──▶ CleaningUp (succeeded) ──┐
+//!      │                                   │                                             │
+//!      │ a task failed for good, a map     │ the commit failed                cleaned up │
+//!      │ output was lost too often, no     ▼                                             ▼
+//!      └─ executor could run it, or ──▶ CleaningUp (failed or cancelled) ──cleaned up──▶ Ended
+//!         cancelled (not once committing)
+//! ```
+//!
+//! A job that ends asks for its cleanup ([`JobChange::Ended`]): its tasks stopped, its shuffle
+//! output and (unless it succeeded) its uncommitted parts removed. It is cleaning up until the
+//! service says the cleanup is done ([`JobRun::cleaned_up`]); its final state is known at once,
+//! but watchers are told only then. Reports of an attempt that is no longer current are ignored.
+//!
+//! The state is split by concern:
+//!
+//! - `task` and `task_table`: a task's life (pending, running, succeeded) and its attempts, one
+//!   record per task in each stage's table;
+//! - `stage`: what a stage's tasks read ([`StageTasks`]) and write;
+//! - `retry`: what follows a failed attempt, by whose fault it is, and which executors are
+//!   excluded ([`RetryPolicy`]);
+//! - `lineage`: where shuffle data comes from, and which map tasks run again when it is lost;
+//! - `journal`: what the scheduler's journal keeps of a job ([`JobRecord`], [`JournalUpdate`]);
+//! - `status`: the job as `flicker status` and `flicker logs` show it.
+
+mod journal;
+mod lineage;
+mod retry;
+mod stage;
+mod status;
+mod task;
+mod task_table;
+
+pub use journal::{JobRecord, JournalUpdate};
+pub use retry::RetryPolicy;
+pub use stage::{SplitRange, StageTasks};
+pub use status::LOG_BUDGET;
+pub use task::TaskDone;
+
+use crate::plan::{StageInput, StagePlan};
+use flicker_protocol::failure::TaskFailure;
+use flicker_protocol::status::{AttemptOutcome, JobFailure, JobState};
+use flicker_protocol::task::{JobDescriptor, OperatorLog, TaskInput, TaskMetrics, TaskOutput, TaskSpec};
+use flicker_protocol::{ExecutorId, JobId, PluginDigest, StageId, TaskId};
+use retry::{Retries, Verdict};
+use stage::StageRun;
+use status::LogBudget;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::net::SocketAddr;
+use std::time::Duration;
+use task::{Attempt, TaskState};
+
+/// A task shorter than this, on average, is short (see [`JobRun::tasks_are_short`]).
+pub const SHORT_TASK: Duration = Duration::from_millis(50);
+
+/// The succeeded tasks a job needs before its tasks count as short.
+pub const SHORT_TASK_EVIDENCE: u64 = 8;
+
+/// A part a sink's task wrote in its attempt's temporary area, to be committed: the scheduler
+/// commits the part of the attempt that succeeded and no other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkPart {
+    /// The part's file name.
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The attempt that wrote it.
+    pub attempt: u32,
+}
+
+/// Why committing a sink's output failed, as the scheduler service reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitFailure {
+    /// The sink.
+    pub sink: String,
+    /// What went wrong, as the user should read it.
+    pub cause: String,
+}
+
+/// The attempt a report is about, and what its operators wrote.
+#[derive(Debug)]
+pub struct Reported<'a> {
+    /// The task.
+    pub task: &'a TaskId,
+    /// The attempt's number.
+    pub attempt: u32,
+    /// Where it ran.
+    pub executor: &'a ExecutorId,
+    /// What its operators wrote.
+    pub log: Vec<OperatorLog>,
+}
+
+/// What a task report or a commit did to the job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobChange {
+    /// Nothing the caller must act on.
+    None,
+    /// Every task succeeded: commit these parts of each sink, then report with
+    /// [`JobRun::committed`].
+    Commit(Vec<(String, Vec<SinkPart>)>),
+    /// The job ended (succeeded, failed or cancelled): clean up after it, then report with
+    /// [`JobRun::cleaned_up`].
+    Ended,
+}
+
+/// Where a job is in its life (see the [module](self) for the diagram).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    /// Its tasks run or wait for a slot.
+    Running {
+        /// Since when no executor could run its tasks.
+        stalled_since: Option<Duration>,
+    },
+    /// Every task succeeded; its output is being committed.
+    Committing,
+    /// It ended; its leftovers are being removed.
+    CleaningUp(Outcome),
+    /// It ended and its leftovers are gone.
+    Ended(Outcome),
+}
+
+impl Phase {
+    /// How it ended, if it did.
+    fn outcome(&self) -> Option<&Outcome> {
+        match self {
+            Phase::CleaningUp(outcome) | Phase::Ended(outcome) => Some(outcome),
+            Phase::Running { .. } | Phase::Committing => None,
+        }
+    }
+}
+
+/// How a job ended, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Outcome {
+    state: JobState,
+    /// Why it failed, if it did.
+    failure: Option<JobFailure>,
+    /// When it ended.
+    at: Duration,
+}
+
+/// A job being run by the scheduler.
+#[derive(Debug, Clone)]
+pub struct JobRun {
+    descriptor: JobDescriptor,
+    name: String,
+    stages: Vec<StageRun>,
+    phase: Phase,
+    submitted: Duration,
+    /// Totals over the tasks that succeeded and still count.
+    metrics: TaskMetrics,
+    tasks_by_executor: BTreeMap<ExecutorId, u32>,
+    outputs: Vec<(String, String)>,
+    executors_used: BTreeSet<ExecutorId>,
+    shuffle_holders: BTreeSet<SocketAddr>,
+    retries: Retries,
+    /// What its attempts' operators wrote, within [`LOG_BUDGET`].
+    logs: LogBudget,
+    /// Changes not yet written to the journal.
+    journal: Vec<JournalUpdate>,
+}
+
+impl JobRun {
+    /// A job whose stages (in plan order) read what `inputs` says, accepted at `now`. `outputs`
+    /// lists each sink's id and URL.
+    pub fn new(
+        descriptor: JobDescriptor,
+        name: String,
+        plan: &[StagePlan],
+        inputs: Vec<StageTasks>,
+        outputs: Vec<(String, String)>,
+        retry: RetryPolicy,
+        now: Duration,
+    ) -> Self {
+        let mut sources_seen = HashSet::new();
+        let stages = plan
+            .iter()
+            .zip(inputs)
+            .map(|(stage, input)| {
+                let counts_input = match &stage.input {
+                    StageInput::Source { source } => sources_seen.insert(source.clone()),
+                    StageInput::Shuffle { .. } => true,
+                };
+                StageRun::new(stage, input, counts_input)
+            })
+            .collect();
+        Self {
+            descriptor,
+            name,
+            stages,
+            phase: Phase::Running { stalled_since: None },
+            submitted: now,
+            metrics: TaskMetrics::default(),
+            tasks_by_executor: BTreeMap::new(),
+            outputs,
+            executors_used: BTreeSet::new(),
+            shuffle_holders: BTreeSet::new(),
+            retries: Retries::new(retry),
+            logs: LogBudget::default(),
+            journal: Vec::new(),
+        }
+    }
+
+    /// The job's id.
+    pub fn id(&self) -> &JobId {
+        &self.descriptor.job
+    }
+
+    /// The components its plugins use.
+    pub fn plugins(&self) -> Vec<PluginDigest> {
+        self.descriptor.plugins.iter().map(|(_, d)| *d).collect()
+    }
+
+    /// Whether it ended with its output committed.
+    pub fn succeeded(&self) -> bool {
+        self.phase.outcome().is_some_and(|o| o.state == JobState::Succeeded)
+    }
+
+    /// Whether it has ended (its cleanup may still run).
+    pub fn is_ended(&self) -> bool {
+        self.phase.outcome().is_some()
+    }
+
+    /// Whether it ended and its cleanup is not done yet.
+    pub fn is_cleaning_up(&self) -> bool {
+        matches!(self.phase, Phase::CleaningUp(_))
+    }
+
+    /// If every task succeeded and the job is still running, moves it to committing and returns
+    /// the parts to commit.
+    pub fn ready_to_commit(&mut self) -> JobChange {
+        if !matches!(self.phase, Phase::Running { .. }) || !self.stages.iter().all(StageRun::done) {
+            return JobChange::None;
+        }
+        self.phase = Phase::Committing;
+        let mut parts: BTreeMap<String, Vec<SinkPart>> =
+            self.outputs.iter().map(|(sink, _)| (sink.clone(), Vec::new())).collect();
+        for stage in &self.stages {
+            if let Some(sink) = &stage.sink {
+                parts.entry(sink.clone()).or_default().extend(stage.sink_parts());
+            }
+        }
+        JobChange::Commit(parts.into_iter().collect())
+    }
+
+    /// Tasks that may start now: pending tasks of stages whose upstream stage is done, in stage
+    /// and task order, as (stage position, task index); the first `skip` are left out and at
+    /// most `limit` given. Costs `skip + limit` steps, however many tasks the job has.
+    pub fn runnable(&self, skip: usize, limit: usize) -> Vec<(usize, u32)> {
+        if !matches!(self.phase, Phase::Running { .. }) {
+            return Vec::new();
+        }
+        self.stages
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.depends_on.is_none_or(|d| self.stage(d).is_some_and(StageRun::done)))
+            .flat_map(|(position, s)| s.tasks.pending().map(move |index| (position, index)))
+            .skip(skip)
+            .take(limit)
+            .collect()
+    }
+
+    /// Starts task `index` of the stage at `position` on `executor`; returns what to send it.
+    pub fn launch(&mut self, position: usize, index: u32, executor: &ExecutorId) -> TaskSpec {
+        let input = self.task_input(position, index);
+        let stage = &mut self.stages[position];
+        let attempt = stage.tasks.launch(index, executor).expect("a runnable task is in its stage");
+        self.executors_used.insert(executor.clone());
+        TaskSpec {
+            task: TaskId { job: self.descriptor.job.clone(), stage: stage.id, index },
+            attempt,
+            job: self.descriptor.clone(),
+            input,
+        }
+    }
+
+    fn task_input(&self, position: usize, index: u32) -> TaskInput {
+        match &self.stages[position].input {
+            StageTasks::Splits { source, splits } => splits[index as usize].task_input(source),
+            StageTasks::Partitions { upstream } => {
+                TaskInput::Partition { partition: index, map_outputs: self.map_outputs(*upstream, index) }
+            }
+        }
+    }
+
+    fn stage(&self, id: StageId) -> Option<&StageRun> {
+        self.stages.iter().find(|s| s.id == id)
+    }
+
+    fn position(&self, id: StageId) -> Option<usize> {
+        self.stages.iter().position(|s| s.id == id)
+    }
+
+    /// Whether `attempt` of `task` is the one running on `executor` now.
+    fn is_current(&self, task: &TaskId, attempt: u32, executor: &ExecutorId) -> Option<usize> {
+        let position = self.position(task.stage)?;
+        match self.stages[position].tasks.get(task.index)?.state() {
+            TaskState::Running { executor: e, attempt: a } if e == executor && *a == attempt => {
+                Some(position)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the job's tasks are short: those that succeeded (at least
+    /// [`SHORT_TASK_EVIDENCE`]) ran for less than [`SHORT_TASK`] on average. A report's round
+    /// trip to the scheduler is then a large part of a task's time.
+    pub fn tasks_are_short(&self) -> bool {
+        let done: u64 = self.tasks_by_executor.values().map(|&n| u64::from(n)).sum();
+        done >= SHORT_TASK_EVIDENCE
+            && u128::from(self.metrics.task_ms) < u128::from(done) * SHORT_TASK.as_millis()
+    }
+
+    /// Records a successful attempt: its metrics, and where its output is.
+    pub fn task_succeeded(
+        &mut self,
+        reported: Reported<'_>,
+        bts: SocketAddr,
+        metrics: TaskMetrics,
+        output: TaskOutput,
+    ) -> JobChange {
+        let Reported { task, attempt, executor, log } = reported;
+        let Some(position) = self.is_current(task, attempt, executor) else { return JobChange::None };
+        if !log.is_empty() {
+            self.keep_attempt(position, task.index, attempt, executor, AttemptOutcome::Succeeded, log);
+        }
+        let metrics = if self.stages[position].counts_input { metrics } else { metrics.without_input() };
+        let done = TaskDone { executor: executor.clone(), bts, output, metrics };
+        self.journal.push(JournalUpdate::TaskDone {
+            stage: task.stage,
+            index: task.index,
+            done: done.clone(),
+        });
+        self.mark_done(position, task.index, done);
+        self.ready_to_commit()
+    }
+
+    /// Marks task `index` of the stage at `position` succeeded, and counts it in the job's totals.
+    fn mark_done(&mut self, position: usize, index: u32, done: TaskDone) {
+        self.metrics += done.metrics;
+        if matches!(done.output, TaskOutput::MapOutput { .. }) {
+            self.shuffle_holders.insert(done.bts);
+        }
+        *self.tasks_by_executor.entry(done.executor.clone()).or_default() += 1;
+        self.stages[position].tasks.set(index, TaskState::Succeeded(done));
+    }
+
+    /// Records a failed attempt. What happens next depends on whose fault it is
+    /// ([`TaskFailure::blame`]; see `retry`): the job's own fails the job at once; otherwise the
+    /// task runs again unless it used up its attempts, and a failure of the attempt (not of the
+    /// operator) counts against the executor, which is excluded from the job after
+    /// `exclude_after`.
+    pub fn task_failed(&mut self, reported: Reported<'_>, failure: TaskFailure, now: Duration) -> JobChange {
+        let Reported { task, attempt, executor, log } = reported;
+        let Some(position) = self.is_current(task, attempt, executor) else { return JobChange::None };
+        self.stages[position].tasks.set(task.index, TaskState::Pending);
+        let blame = failure.blame();
+        let TaskFailure { kind, message: cause, .. } = failure;
+        let outcome = AttemptOutcome::Failed { cause: cause.clone(), kind: kind.clone() };
+        self.keep_attempt(position, task.index, attempt, executor, outcome, log);
+        let attempts = self.stages[position].tasks.get(task.index).map_or(0, |t| t.failed_attempts());
+        match self.retries.judge(blame, executor, attempts, cause) {
+            Verdict::Retry => JobChange::None,
+            Verdict::FailJob { cause } => {
+                let failure = JobFailure::Task { stage: task.stage.0, task: task.index, attempts, kind };
+                self.fail(cause, failure, now)
+            }
+        }
+    }
+
+    /// The executors where task `index` of the stage at `position` failed.
+    pub fn failed_on(&self, position: usize, index: u32) -> BTreeSet<ExecutorId> {
+        self.stages[position].tasks.get(index).map(|t| t.failed_on()).unwrap_or_default()
+    }
+
+    /// Executors that get no more of the job's tasks.
+    pub fn excluded(&self) -> &BTreeSet<ExecutorId> {
+        self.retries.excluded()
+    }
+
+    /// Notes whether some executor can run the job's tasks at `now`; fails the job if none could
+    /// for `wait`.
+    pub fn check_progress(&mut self, can_run: bool, wait: Duration, now: Duration) -> JobChange {
+        let Phase::Running { stalled_since } = &mut self.phase else { return JobChange::None };
+        if can_run {
+            *stalled_since = None;
+            return JobChange::None;
+        }
+        let since = *stalled_since.get_or_insert(now);
+        if now.saturating_sub(since) < wait {
+            return JobChange::None;
+        }
+        let excluded = self.retries.excluded();
+        let cause = format!(
+            "no executor could run the job's tasks for {wait:?}: every executor is lost{}",
+            if excluded.is_empty() {
+                String::new()
+            } else {
+                let names: Vec<&str> = excluded.iter().map(|e| e.0.as_str()).collect();
+                format!(" or excluded after failing its tasks ({})", names.join(", "))
+            }
+        );
+        self.fail(cause, JobFailure::NoExecutors, now)
+    }
+
+    /// Puts the tasks running on a lost executor back to pending. Returns how many.
+    pub fn executor_lost(&mut self, executor: &ExecutorId) -> usize {
+        self.requeue_running(|e| e == executor)
+    }
+
+    /// Puts the tasks running on an executor `select` picks back to pending. Returns how many.
+    fn requeue_running(&mut self, select: impl Fn(&ExecutorId) -> bool) -> usize {
+        let mut requeued = 0;
+        for stage in &mut self.stages {
+            let running = stage
+                .tasks
+                .indexes_where(|t| matches!(t, TaskState::Running { executor, .. } if select(executor)));
+            requeued += running.len();
+            for index in running {
+                stage.tasks.set(index, TaskState::Pending);
+            }
+        }
+        requeued
+    }
+
+    /// Cancels the job unless it has ended or is committing its output.
+    pub fn cancel(&mut self, now: Duration) -> JobChange {
+        self.end(JobState::Cancelled, None, now)
+    }
+
+    /// Records the outcome of the commit that [`JobChange::Commit`] asked for.
+    pub fn committed(&mut self, result: Result<(), CommitFailure>, now: Duration) -> JobChange {
+        if self.phase != Phase::Committing {
+            return JobChange::None;
+        }
+        match result {
+            Ok(()) => self.end(JobState::Succeeded, None, now),
+            Err(CommitFailure { sink, cause }) => self.fail(cause, JobFailure::Commit { sink }, now),
+        }
+    }
+
+    /// Records that the cleanup [`JobChange::Ended`] asked for is done.
+    pub fn cleaned_up(&mut self) {
+        if let Phase::CleaningUp(outcome) = &self.phase {
+            self.phase = Phase::Ended(outcome.clone());
+        }
+    }
+
+    fn fail(&mut self, cause: String, failure: JobFailure, now: Duration) -> JobChange {
+        self.end(JobState::Failed { cause }, Some(failure), now)
+    }
+
+    fn end(&mut self, state: JobState, failure: Option<JobFailure>, now: Duration) -> JobChange {
+        if self.is_ended() || (self.phase == Phase::Committing && state == JobState::Cancelled) {
+            return JobChange::None;
+        }
+        self.journal.push(JournalUpdate::Ended(state.clone(), failure.clone()));
+        self.phase = Phase::CleaningUp(Outcome { state, failure, at: now });
+        // The executors stop the job's running tasks as part of its cleanup.
+        self.requeue_running(|_| true);
+        JobChange::Ended
+    }
+
+    /// Executors that ran or run any of its tasks (they hold state of the job to drop).
+    pub fn executors_used(&self) -> impl Iterator<Item = &ExecutorId> {
+        self.executors_used.iter()
+    }
+
+    /// The BTSes holding its shuffle output.
+    pub fn shuffle_holders(&self) -> impl Iterator<Item = &SocketAddr> {
+        self.shuffle_holders.iter()
+    }
+
+    /// Records a finished attempt of task `index` of the stage at `position`, with its log unless
+    /// the job's logs passed [`LOG_BUDGET`].
+    fn keep_attempt(
+        &mut self,
+        position: usize,
+        index: u32,
+        number: u32,
+        executor: &ExecutorId,
+        outcome: AttemptOutcome,
+        log: Vec<OperatorLog>,
+    ) {
+        let log = self.logs.admit(log);
+        let attempt = Attempt { number, executor: executor.clone(), outcome, log };
+        self.stages[position].tasks.keep(index, attempt);
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::plan::StageOutput;
+    use flicker_protocol::failure::FailureKind;
+    use flicker_protocol::task::JobDefaults;
+
+    pub(crate) fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    /// The plan of a two-stage job: map tasks reading source `in`, shuffling into `partitions`
+    /// reduce tasks writing sink `out`.
+    pub(crate) fn plan(partitions: u32) -> Vec<StagePlan> {
+        vec![
+            StagePlan {
+                id: StageId(0),
+                input: StageInput::Source { source: "in".into() },
+                steps: vec!["parse".into()],
+                output: StageOutput::Shuffle { aggregate: "max".into(), partitions, combined: false },
+            },
+            StagePlan {
+                id: StageId(1),
+                input: StageInput::Shuffle { stage: StageId(0), aggregate: "max".into(), partitions },
+                steps: vec![],
+                output: StageOutput::Sink { sink: "out".into() },
+            },
+        ]
+    }
+
+    fn descriptor(name: &str) -> JobDescriptor {
+        JobDescriptor {
+            job: JobId(name.into()),
+            manifest_path: "job.toml".into(),
+            manifest: String::new(),
+            base_dir: "/".into(),
+            plugins: vec![("op.wasm".into(), PluginDigest::of(name.as_bytes()))],
+            defaults: JobDefaults::default(),
+        }
+    }
+
+    fn retry(max_attempts: u32) -> RetryPolicy {
+        RetryPolicy { max_attempts, exclude_after: 2 }
+    }
+
+    /// A job of [`plan`] with `splits` map tasks, whose tasks may be attempted `max_attempts`
+    /// times, submitted at 0; its component's digest is that of its name.
+    pub(crate) fn job(name: &str, splits: usize, partitions: u32, max_attempts: u32) -> JobRun {
+        let split = |i: usize| SplitRange { object: format!("f{i}"), object_size: 10, start: 0, end: 10 };
+        let inputs = vec![
+            StageTasks::Splits { source: "in".into(), splits: (0..splits).map(split).collect() },
+            StageTasks::Partitions { upstream: StageId(0) },
+        ];
+        let outputs = vec![("out".into(), "file:///out".into())];
+        JobRun::new(
+            descriptor(name),
+            name.into(),
+            &plan(partitions),
+            inputs,
+            outputs,
+            retry(max_attempts),
+            secs(0),
+        )
+    }
+
+    /// A map-only job: reads `splits` splits of `in`, writes sink `out`.
+    fn map_only(splits: usize) -> JobRun {
+        let plan = [StagePlan {
+            id: StageId(0),
+            input: StageInput::Source { source: "in".into() },
+            steps: vec!["parse".into()],
+            output: StageOutput::Sink { sink: "out".into() },
+        }];
+        let split = SplitRange { object: "f".into(), object_size: 10, start: 0, end: 10 };
+        let inputs = vec![StageTasks::Splits { source: "in".into(), splits: vec![split; splits] }];
+        let outputs = vec![("out".into(), "file:///out".into())];
+        JobRun::new(descriptor("j"), "j".into(), &plan, inputs, outputs, retry(1), secs(0))
+    }
+
+    fn on(name: &str) -> ExecutorId {
+        ExecutorId(name.into())
+    }
+
+    /// Launches every runnable task on `executor`.
+    fn launch_all(run: &mut JobRun, executor: &ExecutorId) -> Vec<TaskSpec> {
+        run.runnable(0, usize::MAX).into_iter().map(|(p, i)| run.launch(p, i, executor)).collect()
+    }
+
+    /// Reports the success of `spec`, run on `executor`.
+    fn succeed(run: &mut JobRun, spec: &TaskSpec, executor: &ExecutorId) -> JobChange {
+        let output = match spec.input {
+            TaskInput::Split { .. } => TaskOutput::MapOutput { partition_bytes: vec![5] },
+            TaskInput::Partition { partition, .. } => {
+                TaskOutput::Part { name: format!("part-{partition}"), size: 1, attempt: spec.attempt }
+            }
+        };
+        let reported = Reported { task: &spec.task, attempt: spec.attempt, executor, log: Vec::new() };
+        let metrics = TaskMetrics { rows_in: 1, ..TaskMetrics::default() };
+        run.task_succeeded(reported, "127.0.0.1:1".parse().unwrap(), metrics, output)
+    }
+
+    fn state(run: &JobRun) -> JobState {
+        run.status(secs(9)).state
+    }
+
+    #[test]
+    fn a_job_commits_once_every_task_succeeded_then_cleans_up_then_ends() {
+        let mut run = job("j", 2, 1, 1);
+        let a = on("a");
+        let maps = launch_all(&mut run, &a);
+        assert_eq!(maps.len(), 2);
+        assert_eq!(launch_all(&mut run, &a), [], "the reduce waits for the maps");
+        for spec in &maps {
+            assert_eq!(succeed(&mut run, spec, &a), JobChange::None);
+        }
+        let reduce = launch_all(&mut run, &a).remove(0);
+        let part = SinkPart { name: "part-0".into(), size: 1, attempt: 0 };
+        assert_eq!(succeed(&mut run, &reduce, &a), JobChange::Commit(vec![("out".into(), vec![part])]));
+        assert_eq!(run.ready_to_commit(), JobChange::None, "asked once");
+        assert_eq!(run.cancel(secs(2)), JobChange::None, "a committing job is not cancelled");
+        assert_eq!(state(&run), JobState::Running);
+        assert_eq!(run.committed(Ok(()), secs(3)), JobChange::Ended);
+        assert!(run.succeeded() && run.is_ended() && run.is_cleaning_up());
+        assert_eq!(state(&run), JobState::Succeeded, "the end is known while cleaning up");
+        assert_eq!(run.committed(Ok(()), secs(4)), JobChange::None);
+        run.cleaned_up();
+        assert!(run.succeeded() && run.is_ended() && !run.is_cleaning_up());
+        assert_eq!(run.status(secs(9)).elapsed_ms, 3000, "the job ended when its commit did");
+        let journal = run.take_journal();
+        assert_eq!(journal.len(), 4, "three tasks done, and the end: {journal:?}");
+        assert_eq!(journal[3], JournalUpdate::Ended(JobState::Succeeded, None));
+    }
+
+    #[test]
+    fn a_map_only_job_with_empty_input_commits_nothing_at_once() {
+        let mut run = map_only(0);
+        assert_eq!(run.runnable(0, 10), []);
+        assert_eq!(run.ready_to_commit(), JobChange::Commit(vec![("out".into(), Vec::new())]));
+    }
+
+    #[test]
+    fn a_failed_commit_fails_the_job_naming_the_sink() {
+        let mut run = map_only(0);
+        run.ready_to_commit();
+        let failure = CommitFailure { sink: "out".into(), cause: "disk full".into() };
+        assert_eq!(run.committed(Err(failure), secs(1)), JobChange::Ended);
+        let status = run.status(secs(1));
+        assert_eq!(status.state, JobState::Failed { cause: "disk full".into() });
+        assert_eq!(status.failure, Some(JobFailure::Commit { sink: "out".into() }));
+        assert!(!run.succeeded() && run.is_cleaning_up());
+    }
+
+    #[test]
+    fn an_ended_job_runs_nothing_and_ends_once() {
+        let mut run = job("j", 3, 1, 1);
+        let specs = launch_all(&mut run, &on("a"));
+        assert_eq!(run.cancel(secs(1)), JobChange::Ended);
+        assert_eq!(run.status(secs(1)).stages[0].running, 0, "its running tasks are stopped");
+        assert_eq!(run.runnable(0, 10), []);
+        assert_eq!(succeed(&mut run, &specs[0], &on("a")), JobChange::None, "late reports are ignored");
+        assert_eq!(run.cancel(secs(2)), JobChange::None);
+        assert_eq!(run.check_progress(false, secs(0), secs(3)), JobChange::None);
+        run.cleaned_up();
+        run.cleaned_up();
+        assert_eq!(state(&run), JobState::Cancelled);
+        assert!(!run.is_cleaning_up());
+    }
+
+    #[test]
+    fn a_job_fails_when_no_executor_could_run_it_for_the_whole_wait() {
+        let mut run = job("j", 1, 1, 1);
+        let wait = secs(10);
+        assert_eq!(run.check_progress(false, wait, secs(1)), JobChange::None);
+        assert_eq!(run.check_progress(true, wait, secs(5)), JobChange::None, "an executor came back");
+        assert_eq!(run.check_progress(false, wait, secs(6)), JobChange::None);
+        assert_eq!(run.check_progress(false, wait, secs(15)), JobChange::None, "stalled since 6");
+        assert_eq!(run.check_progress(false, wait, secs(16)), JobChange::Ended);
+        let status = run.status(secs(16));
+        assert_eq!(status.failure, Some(JobFailure::NoExecutors));
+    }
+
+    #[test]
+    fn failed_attempts_are_judged_by_the_retry_policy_and_remembered_per_task() {
+        let mut run = job("j", 2, 1, 2);
+        let (a, b) = (on("a"), on("b"));
+        let specs = launch_all(&mut run, &a);
+        let fail = |run: &mut JobRun, spec: &TaskSpec, executor: &ExecutorId| {
+            let reported = Reported { task: &spec.task, attempt: spec.attempt, executor, log: Vec::new() };
+            run.task_failed(reported, TaskFailure::new(FailureKind::Storage, "disk"), secs(1))
+        };
+        assert_eq!(fail(&mut run, &specs[1], &a), JobChange::None);
+        assert_eq!(run.failed_on(0, 1), BTreeSet::from([a.clone()]));
+        assert_eq!(run.failed_on(0, 0), BTreeSet::new());
+        assert_eq!(fail(&mut run, &specs[1], &a), JobChange::None, "a stale attempt is ignored");
+        let retry = run.launch(0, 1, &b);
+        assert_eq!(retry.attempt, 1);
+        assert_eq!(fail(&mut run, &retry, &b), JobChange::Ended);
+        let status = run.status(secs(1));
+        assert_eq!(status.state, JobState::Failed { cause: "disk (failed 2 attempts)".into() });
+        let failure = JobFailure::Task { stage: 0, task: 1, attempts: 2, kind: FailureKind::Storage };
+        assert_eq!(status.failure, Some(failure));
+    }
+}

@@ -1,0 +1,165 @@
+//! One stage of a job being run: what its tasks read, their table, and what it writes.
+
+use super::SinkPart;
+use super::task_table::TaskTable;
+use crate::plan::{StageInput, StageOutput, StagePlan};
+use flicker_protocol::StageId;
+use flicker_protocol::task::{TaskInput, TaskOutput};
+use serde::{Deserialize, Serialize};
+
+/// What the tasks of a stage read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StageTasks {
+    /// One task per split of a source.
+    Splits {
+        /// The source's id.
+        source: String,
+        /// The splits, in task order.
+        splits: Vec<SplitRange>,
+    },
+    /// One task per partition of the shuffle written by `upstream`.
+    Partitions {
+        /// The stage whose map outputs the tasks read.
+        upstream: StageId,
+    },
+}
+
+/// A byte range of an input object (a split, as data).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitRange {
+    /// The object's path in the source's store.
+    pub object: String,
+    /// The object's size.
+    pub object_size: u64,
+    /// First byte.
+    pub start: u64,
+    /// End (exclusive).
+    pub end: u64,
+}
+
+impl SplitRange {
+    /// What the task reading this split of `source` reads.
+    pub(crate) fn task_input(&self, source: &str) -> TaskInput {
+        TaskInput::Split {
+            source: source.to_owned(),
+            object: self.object.clone(),
+            object_size: self.object_size,
+            start: self.start,
+            end: self.end,
+        }
+    }
+}
+
+/// A stage of a running job.
+#[derive(Debug, Clone)]
+pub(crate) struct StageRun {
+    pub(crate) id: StageId,
+    /// The stage in words, for `flicker status`.
+    pub(crate) description: String,
+    /// The stage whose shuffle it reads, if any.
+    pub(crate) depends_on: Option<StageId>,
+    pub(crate) input: StageTasks,
+    pub(crate) tasks: TaskTable,
+    /// Whether its tasks' input counters count towards the job's (a source read by several
+    /// stages counts once).
+    pub(crate) counts_input: bool,
+    /// The sink it writes, if any.
+    pub(crate) sink: Option<String>,
+}
+
+impl StageRun {
+    /// The stage `plan` whose tasks read `input`; `counts_input` as the field says.
+    pub(crate) fn new(plan: &StagePlan, input: StageTasks, counts_input: bool) -> Self {
+        let count = match (&input, &plan.input) {
+            (StageTasks::Splits { splits, .. }, _) => splits.len(),
+            (StageTasks::Partitions { .. }, StageInput::Shuffle { partitions, .. }) => *partitions as usize,
+            (StageTasks::Partitions { .. }, StageInput::Source { .. }) => 0,
+        };
+        let sink = match &plan.output {
+            StageOutput::Sink { sink } => Some(sink.clone()),
+            StageOutput::Shuffle { .. } => None,
+        };
+        StageRun {
+            id: plan.id,
+            description: describe(plan),
+            depends_on: plan.depends_on(),
+            input,
+            tasks: TaskTable::new(count),
+            counts_input,
+            sink,
+        }
+    }
+
+    /// Whether every task succeeded.
+    pub(crate) fn done(&self) -> bool {
+        self.tasks.all_succeeded()
+    }
+
+    /// The parts its succeeded tasks wrote, for a stage writing a sink.
+    pub(crate) fn sink_parts(&self) -> impl Iterator<Item = SinkPart> + '_ {
+        self.tasks.iter().filter_map(|task| match &task.done()?.output {
+            TaskOutput::Part { name, size, attempt } => {
+                Some(SinkPart { name: name.clone(), size: *size, attempt: *attempt })
+            }
+            TaskOutput::MapOutput { .. } => None,
+        })
+    }
+}
+
+/// A stage in words: `readings → parse → max (map side)`, `merge max → format (sink out)`.
+fn describe(stage: &StagePlan) -> String {
+    let mut parts = Vec::new();
+    match &stage.input {
+        StageInput::Source { source } => parts.push(format!("read {source}")),
+        StageInput::Shuffle { aggregate, .. } => parts.push(format!("merge {aggregate}")),
+    }
+    parts.extend(stage.steps.iter().cloned());
+    match &stage.output {
+        StageOutput::Shuffle { aggregate, partitions, combined } => {
+            let combined = if *combined { "combined in the parse, " } else { "" };
+            parts.push(format!("{aggregate} ({combined}shuffle into {partitions})"))
+        }
+        StageOutput::Sink { sink } => parts.push(format!("write {sink}")),
+    }
+    parts.join(" → ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job_run::task::{TaskDone, TaskState};
+    use flicker_protocol::ExecutorId;
+    use flicker_protocol::task::TaskMetrics;
+
+    fn sink_stage(partitions: u32) -> StagePlan {
+        StagePlan {
+            id: StageId(1),
+            input: StageInput::Shuffle { stage: StageId(0), aggregate: "max".into(), partitions },
+            steps: vec!["format".into()],
+            output: StageOutput::Sink { sink: "out".into() },
+        }
+    }
+
+    #[test]
+    fn a_shuffle_reading_stage_has_a_task_per_partition_and_says_what_it_does() {
+        let stage = StageRun::new(&sink_stage(3), StageTasks::Partitions { upstream: StageId(0) }, true);
+        assert_eq!(stage.tasks.len(), 3);
+        assert_eq!(stage.depends_on, Some(StageId(0)));
+        assert_eq!(stage.description, "merge max → format → write out");
+    }
+
+    #[test]
+    fn sink_parts_are_those_of_the_succeeded_tasks() {
+        let mut stage = StageRun::new(&sink_stage(3), StageTasks::Partitions { upstream: StageId(0) }, true);
+        let part = |attempt| TaskDone {
+            executor: ExecutorId("e".into()),
+            bts: "127.0.0.1:1".parse().unwrap(),
+            output: TaskOutput::Part { name: format!("part-{attempt}"), size: 4, attempt },
+            metrics: TaskMetrics::default(),
+        };
+        stage.tasks.set(0, TaskState::Succeeded(part(2)));
+        stage.tasks.set(2, TaskState::Succeeded(part(0)));
+        let names: Vec<_> = stage.sink_parts().map(|p| (p.name, p.attempt)).collect();
+        assert_eq!(names, [("part-2".to_owned(), 2), ("part-0".to_owned(), 0)]);
+    }
+}
