@@ -7,7 +7,7 @@ use crate::plan::{JobPlan, plan};
 use flicker_host::{Limits, Plugin, Runtime};
 use flicker_manifest::{LimitOverrides, Manifest, SinkMode};
 use flicker_protocol::task::{JobDefaults, JobDescriptor};
-use flicker_storage::{CommitMode, Location, StoreOptions};
+use flicker_storage::{CommitMode, JobSetting, JobStoreOptions, Location, StoreOptions};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -54,9 +54,9 @@ pub struct PreparedJob {
 impl PreparedJob {
     /// Validates `manifest` against its plugins (loading each once through `resolver`), plans it,
     /// and resolves its locations against `base_dir`, opening cloud stores with this node's
-    /// `storage` settings overridden by the manifest's `[storage]`. No task runs and nothing is
-    /// read or written. Planning is deterministic: the scheduler and every executor derive the
-    /// same stages.
+    /// `storage` settings overridden by the manifest's `[storage]`, which must hold no credential
+    /// and nothing that chooses where requests go. No task runs and nothing is read or written.
+    /// Planning is deterministic: the scheduler and every executor derive the same stages.
     pub fn prepare(
         manifest: Manifest,
         base_dir: &Path,
@@ -64,6 +64,11 @@ impl PreparedJob {
         defaults: JobDefaults,
         storage: &StoreOptions,
     ) -> Result<Self, JobError> {
+        let settings = manifest.storage.iter().map(|setting| {
+            (setting, JobSetting { scheme: &setting.scheme, key: &setting.key, value: &setting.value })
+        });
+        let job_storage = JobStoreOptions::check(settings)
+            .map_err(|refused| manifest.storage_error(refused.setting, refused.reason))?;
         manifest.validate_plugins(resolver)?;
 
         let limits = default_limits(&defaults);
@@ -89,7 +94,7 @@ impl PreparedJob {
             tracing::debug!(?combined, "aggregates combined into the parse-csv steps they read");
         }
 
-        let storage = storage.overridden_by(&manifest.storage);
+        let storage = storage.overridden_by(&job_storage);
         let location = |what: String, url: &str| {
             Location::parse_with(url, base_dir, &storage)
                 .map_err(|source| JobError::Storage { what, source: Box::new(source) })
