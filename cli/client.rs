@@ -4,7 +4,7 @@ use crate::config::ClusterArgs;
 use crate::report::{self, AttemptsShown, OutputFormat};
 use crate::run::start_tokio;
 use anyhow::Context;
-use flicker_cluster::client::Client;
+use flicker_client::Client;
 use flicker_protocol::JobId;
 use flicker_protocol::status::{JobState, JobStatus};
 use flicker_transport::Identity;

@@ -69,7 +69,7 @@ fn main() -> ExitCode {
     // `flicker run` reports a failed task in its own error: its in-process scheduler need not
     // warn about it first.
     let default_filter = if matches!(cli.command, Command::Run(_)) {
-        "warn,flicker_cluster::scheduler::core=error"
+        "warn,flicker_scheduler_core::core=error"
     } else {
         "warn"
     };

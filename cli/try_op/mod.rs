@@ -19,12 +19,12 @@ use crate::report::OutputFormat;
 use crate::run::{self, OperatorArgs};
 use anyhow::{Context, anyhow, bail};
 use flicker_batch::BatchReader;
-use flicker_cluster::shuffle::partition_batch;
-use flicker_cluster::{ComponentSource, PluginRefs, PluginResolver, default_limits};
+use flicker_executor::shuffle::partition_batch;
 use flicker_host::{
     CallError, HostError, Instance, Limits, OperatorError, OperatorOutput, Plugin, PluginDigest, Runtime,
     is_backtrace_note,
 };
+use flicker_job::{ComponentSource, PluginRefs, PluginResolver, default_limits};
 use flicker_manifest::OperatorKind;
 use std::io::Write;
 use std::path::PathBuf;

@@ -5,6 +5,10 @@
 //! type ([`check_row_type`]) and says which fields it outputs when its output serde type tells
 //! ([`row_fields_of`]): always for [`RowReduce`], and for [`RowMap`] and [`RowAggregate`] when
 //! their `Out` is `Deserialize` too (the export macros find out, see [`OutputFields`]).
+//!
+//! A row the input type cannot read after all (or a partial state its `State` cannot) fails the
+//! call with [`Error::BadRecord`]: the data's fault, naming the row's index in the batch and the
+//! serde message, e.g. `field "temperature": expected f64, found string "warm"`.
 
 use std::marker::PhantomData;
 
@@ -526,33 +530,6 @@ mod tests {
         assert_eq!(error, Some(Error::config("unknown config key `field` (known keys: none)")));
     }
 
-    #[test]
-    fn a_row_that_does_not_fit_the_input_type_is_a_bad_record_named_by_its_index() {
-        #[derive(serde::Deserialize, Serialize)]
-        struct Reading {
-            temperature: f64,
-        }
-        #[derive(Default)]
-        struct Same;
-        impl RowMap for Same {
-            type In = Reading;
-            type Out = Reading;
-            fn map(&mut self, row: Reading) -> Result<impl IntoIterator<Item = Reading>, Error> {
-                Ok(Some(row))
-            }
-        }
-        let mut batch = BatchWriter::new(&Schema::values(["temperature"]));
-        batch.push_values([], [flicker_batch::ValueRef::F64(1.5)]);
-        batch.push_values([], [flicker_batch::ValueRef::Str("warm")]);
-        let mut op = RowMapOp::<Same>::new(&config(&[])).unwrap();
-        match op.map(&batch.finish()) {
-            Err(Error::BadRecord { index: 1, offset: None, message }) => {
-                assert!(message.contains("temperature"), "{message}")
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-
     #[derive(serde::Deserialize, Serialize)]
     struct Reading {
         station: String,
@@ -568,13 +545,43 @@ mod tests {
         }
     }
 
-    /// A batch of `keyed_readings`.
-    fn keyed_batch() -> Vec<u8> {
+    /// A batch of `keyed_readings` from (station, temperature) pairs; the temperature may be any
+    /// value, so that a row can be one a `Reading` does not read.
+    fn readings(rows: &[(&str, ValueRef<'_>)]) -> Vec<u8> {
         let mut batch = BatchWriter::new(&Schema::keyed(["station"], ["station", "temperature"]));
-        for (station, temperature) in [("oslo", 1.5), ("bergen", 4.0), ("oslo", 3.0)] {
-            batch.push_values([ValueRef::Str(station)], [ValueRef::Str(station), ValueRef::F64(temperature)]);
+        for &(station, temperature) in rows {
+            batch.push_values([ValueRef::Str(station)], [ValueRef::Str(station), temperature]);
         }
         batch.finish()
+    }
+
+    /// Oslo 10 °C and 20 °C, Bergen 25 °C: degrees exact in Fahrenheit too.
+    fn keyed_batch() -> Vec<u8> {
+        readings(&[
+            ("oslo", ValueRef::F64(10.0)),
+            ("bergen", ValueRef::F64(25.0)),
+            ("oslo", ValueRef::F64(20.0)),
+        ])
+    }
+
+    /// The rows of `batch`, an operator's output, read as `T`s in order.
+    fn rows<T: DeserializeOwned>(batch: &[u8]) -> Vec<T> {
+        let batch = BatchReader::new(batch).unwrap();
+        batch.rows().map(|row| from_row(batch.schema(), &row.unwrap()).unwrap()).collect()
+    }
+
+    /// `rows` in ascending order (an aggregate outputs its keys in no particular order).
+    fn sorted<T: PartialOrd>(mut rows: Vec<T>) -> Vec<T> {
+        rows.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        rows
+    }
+
+    /// The index and message of a row's bad-record error (a row has no byte offset).
+    fn bad_record<T: std::fmt::Debug>(result: Result<T, Error>) -> (u32, String) {
+        match result {
+            Err(Error::BadRecord { index, offset: None, message }) => (index, message),
+            other => panic!("expected a bad-record error, got {other:?}"),
+        }
     }
 
     /// Rows keyed by `station` (a string) with the value fields `values`.
@@ -626,6 +633,19 @@ mod tests {
         assert_eq!(untraced.output_type(&keyed_readings()), Ok(None));
         let dynamic = RowMapOp::<Identity, Traced>::new(&Config::default()).unwrap();
         assert_eq!(dynamic.output_type(&keyed_readings()), Ok(None), "a `Row` has any fields");
+    }
+
+    #[test]
+    fn a_row_map_maps_every_row_and_keeps_its_key() {
+        let mut op = RowMapOp::<ToFahrenheit>::new(&Config::default()).unwrap();
+        let input = keyed_batch();
+        let output = op.map(&input).unwrap();
+        let expected = [("oslo", 50.0, false), ("bergen", 77.0, true), ("oslo", 68.0, false)];
+        assert_eq!(rows::<(String, f64, bool)>(&output), expected.map(|(s, f, w)| (s.to_owned(), f, w)));
+        let keys = |batch: &[u8]| {
+            BatchReader::new(batch).unwrap().rows().map(|row| row.unwrap().key.to_vec()).collect::<Vec<_>>()
+        };
+        assert_eq!(keys(&output), keys(&input));
     }
 
     #[test]
@@ -705,15 +725,33 @@ mod tests {
     }
 
     #[test]
-    fn a_row_reduce_outputs_the_fields_of_its_row_type_keyed_as_its_input() {
-        #[derive(Default)]
-        struct Warmest;
-        impl RowReduce for Warmest {
-            type Row = Reading;
-            fn reduce(&mut self, a: Reading, b: Reading) -> Result<Reading, Error> {
-                Ok(if b.temperature > a.temperature { b } else { a })
-            }
+    fn a_row_aggregate_folds_rows_then_partial_states_per_key() {
+        let new = || RowAggregateOp::<MeanTemperature>::new(&Config::default()).unwrap();
+        let (mut one, mut other) = (new(), new());
+        one.update(&keyed_batch()).unwrap();
+        other.update(&readings(&[("oslo", ValueRef::F64(30.0)), ("tromsø", ValueRef::F64(-5.0))])).unwrap();
+        let partials = one.partials().unwrap();
+        let sums = [("bergen".to_owned(), 25.0, 1), ("oslo".to_owned(), 30.0, 2)];
+        assert_eq!(sorted(rows::<(String, f64, i64)>(&partials)), sums);
+        assert_eq!(rows::<Row>(&one.finish().unwrap()), [], "partials empty the state");
+        other.merge(&partials).unwrap();
+        let means =
+            [("bergen".to_owned(), 25.0, 1), ("oslo".to_owned(), 20.0, 3), ("tromsø".to_owned(), -5.0, 1)];
+        assert_eq!(sorted(rows::<(String, f64, i64)>(&other.finish().unwrap())), means);
+    }
+
+    #[derive(Default)]
+    struct Warmest;
+
+    impl RowReduce for Warmest {
+        type Row = Reading;
+        fn reduce(&mut self, a: Reading, b: Reading) -> Result<Reading, Error> {
+            Ok(if b.temperature > a.temperature { b } else { a })
         }
+    }
+
+    #[test]
+    fn a_row_reduce_outputs_the_fields_of_its_row_type_keyed_as_its_input() {
         #[derive(Default)]
         struct Last;
         impl RowReduce for Last {
@@ -729,5 +767,41 @@ mod tests {
         assert_fields(&op.finish().unwrap(), &expected);
         let dynamic = RowReduceOp::<Last>::new(&Config::default()).unwrap();
         assert_eq!(dynamic.output_type(&keyed_readings()), Ok(None), "a `Row` has any fields");
+    }
+
+    #[test]
+    fn a_row_reduce_combines_the_rows_then_the_partial_rows_of_each_key() {
+        let new = || RowReduceOp::<Warmest>::new(&Config::default()).unwrap();
+        let (mut one, mut other) = (new(), new());
+        one.update(&keyed_batch()).unwrap();
+        other.update(&readings(&[("oslo", ValueRef::F64(15.0)), ("tromsø", ValueRef::F64(-5.0))])).unwrap();
+        let partials = one.partials().unwrap();
+        let warmest = [("bergen".to_owned(), 25.0), ("oslo".to_owned(), 20.0)];
+        assert_eq!(sorted(rows::<(String, f64)>(&partials)), warmest);
+        other.merge(&partials).unwrap();
+        let warmest = [("bergen".to_owned(), 25.0), ("oslo".to_owned(), 20.0), ("tromsø".to_owned(), -5.0)];
+        assert_eq!(sorted(rows::<(String, f64)>(&other.finish().unwrap())), warmest);
+    }
+
+    #[test]
+    fn a_row_that_does_not_fit_the_input_type_is_a_bad_record_named_by_its_index() {
+        let input = readings(&[
+            ("oslo", ValueRef::F64(10.0)),
+            ("bergen", ValueRef::Str("warm")),
+            ("oslo", ValueRef::F64(20.0)),
+        ]);
+        let bad = (1, r#"field "temperature": expected f64, found string "warm""#.to_owned());
+        let mut map = RowMapOp::<ToFahrenheit>::new(&Config::default()).unwrap();
+        assert_eq!(bad_record(map.map(&input)), bad, "map");
+        let mut reduce = RowReduceOp::<Warmest>::new(&Config::default()).unwrap();
+        assert_eq!(bad_record(reduce.update(&input)), bad, "reduce");
+        let mut aggregate = RowAggregateOp::<MeanTemperature>::new(&Config::default()).unwrap();
+        assert_eq!(bad_record(aggregate.update(&input)), bad, "aggregate");
+        // A partial state that does not fit the state type, read by merge, is one too.
+        let mut partials = BatchWriter::new(&Schema::keyed(["station"], ["total", "count"]));
+        partials.push_values([ValueRef::Str("oslo")], [ValueRef::F64(30.0), ValueRef::I64(2)]);
+        partials.push_values([ValueRef::Str("bergen")], [ValueRef::F64(25.0), ValueRef::Null]);
+        let null = (1, r#"field "count": expected i64, found null"#.to_owned());
+        assert_eq!(bad_record(aggregate.merge(&partials.finish())), null, "merge");
     }
 }

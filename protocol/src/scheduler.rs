@@ -10,6 +10,9 @@ use crate::task::{JobDefaults, TaskReport, TaskSpec};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
+/// The largest component a scheduler accepts in an upload and an executor in a fetch, in bytes.
+pub const MAX_COMPONENT: u64 = 256 << 20;
+
 /// A request to the scheduler.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SchedulerRequest {

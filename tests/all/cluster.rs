@@ -1,89 +1,31 @@
-//! A real cluster on 127.0.0.1: `flicker cert init`, a scheduler and executors as OS processes,
-//! jobs submitted with the CLI.
+//! A real cluster on 127.0.0.1: `flicker cert init`, a scheduler and executors as OS processes
+//! (started by `flicker-testkit`, the harness the benchmarks share), jobs submitted with the CLI.
 
 use crate::run::{
     BAD_FILE, BAD_LINE, BAD_LINE_NUMBER, assert_nothing_published, generate_readings, output_max,
     readings_job, stats_by_station, write_readings,
 };
-use crate::support::{assert_mentions, flicker, stderr, stdout, write_manifest};
+use crate::support::{assert_mentions, flicker, run_flicker, stderr, stdout, write_manifest};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Output, Stdio};
-use std::sync::{Arc, Condvar, Mutex};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// A process of the cluster, killed (by PID) when dropped; its stderr is kept.
-struct Process {
-    name: String,
-    child: Child,
-    log: Arc<(Mutex<String>, Condvar)>,
-}
+/// How long a wait of these tests may take: for a process to say where it listens or what is
+/// awaited, to exit when terminated, or for a cluster to reach a state.
+pub(crate) const WAIT: Duration = Duration::from_secs(120);
 
-impl Process {
-    /// Starts `flicker ARGS` logging at `log_level` and waits until it prints "listening on
-    /// ADDR"; returns it and ADDR.
-    fn start(name: &str, args: &[&str], log_level: &str) -> (Process, String) {
-        let mut child = flicker()
-            .args(args)
-            .env("FLICKER_LOG", log_level)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("flicker starts");
-        let log: Arc<(Mutex<String>, Condvar)> = Arc::default();
-        let stderr = child.stderr.take().expect("piped stderr");
-        let writer = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let (text, changed) = &*writer;
-                let mut text = text.lock().unwrap();
-                text.push_str(&line);
-                text.push('\n');
-                changed.notify_all();
-            }
-        });
-        let process = Process { name: name.to_owned(), child, log };
-        let addr = process.wait_for_log(|log| {
-            log.lines().find_map(|l| l.split_once(" listening on ").map(|(_, addr)| addr.trim().to_owned()))
-        });
-        (process, addr)
-    }
-
-    /// Waits (at most 60 s) until `found` finds something in the process's stderr.
-    fn wait_for_log<T>(&self, found: impl Fn(&str) -> Option<T>) -> T {
-        let (text, changed) = &*self.log;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut text = text.lock().unwrap();
-        loop {
-            if let Some(value) = found(&text) {
-                return value;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "{} did not log what was expected:\n{}", self.name, text);
-            text = changed.wait_timeout(text, left).unwrap().0;
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A scheduler and executors on 127.0.0.1, certificates in `<dir>/tls`, executor `n` working in
-/// `<dir>/executor-<n>`.
-pub(crate) struct Cluster {
-    dir: PathBuf,
-    scheduler: String,
-    processes: Vec<Process>,
-    log_level: &'static str,
-}
+/// The shared harness, [`flicker_testkit::Cluster`], with this test binary's `flicker` and the
+/// conventions of these tests, failing the test on any error: executor `n` is `exec-<n>` working
+/// in `<dir>/executor-<n>`; a standalone BTS is `bts` working in `<dir>/bts`.
+pub(crate) struct Cluster(flicker_testkit::Cluster);
 
 impl Cluster {
+    /// A cluster in `dir` with its certificates (`<dir>/tls`), and no process yet.
+    pub(crate) fn new(dir: &Path) -> Cluster {
+        Cluster(flicker_testkit::Cluster::new(dir, flicker).expect("certificates made").with_timeout(WAIT))
+    }
+
     /// `flicker cert init`, a scheduler and `executors` executors with `slots` slots each; waits
     /// until every executor joined.
     pub(crate) fn start(dir: &Path, executors: usize, slots: u32) -> Cluster {
@@ -101,139 +43,82 @@ impl Cluster {
     }
 
     /// [`Cluster::scheduler`] with every process of the cluster logging at `log_level`.
-    pub(crate) fn scheduler_logging(
-        dir: &Path,
-        listen: &str,
-        extra: &[&str],
-        log_level: &'static str,
-    ) -> Cluster {
-        let tls = dir.join("tls");
-        if !tls.exists() {
-            let output = run(&["cert", "init", "--dir", tls.to_str().unwrap()]);
-            assert!(output.status.success(), "cert init: {}", stderr(&output));
-        }
-        let state = dir.join("state");
-        let mut args = vec![
-            "scheduler",
-            "--listen",
-            listen,
-            "--tls-dir",
-            tls.to_str().unwrap(),
-            "--state-dir",
-            state.to_str().unwrap(),
-            "--heartbeat-interval",
-            "200ms",
-        ];
-        args.extend(extra);
-        let (scheduler, address) = Process::start("scheduler", &args, log_level);
-        Cluster { dir: dir.to_path_buf(), scheduler: address, processes: vec![scheduler], log_level }
+    pub(crate) fn scheduler_logging(dir: &Path, listen: &str, extra: &[&str], log_level: &str) -> Cluster {
+        let mut cluster = Cluster::new(dir);
+        cluster.0 = cluster.0.with_log_level(log_level);
+        cluster.start_scheduler(listen, extra);
+        cluster
+    }
+
+    /// Starts the scheduler listening on `listen`, with `extra` flags.
+    fn start_scheduler(&mut self, listen: &str, extra: &[&str]) {
+        self.0.start_scheduler(listen, extra).expect("the scheduler starts");
+    }
+
+    /// The scheduler's address.
+    fn address(&self) -> &str {
+        self.0.scheduler_address().expect("a scheduler address")
     }
 
     /// Starts executor `n` (`exec-<n>`), with `extra` flags; does not wait for it to join.
     pub(crate) fn add_executor(&mut self, n: usize, extra: &[&str]) {
-        let work = self.dir.join(format!("executor-{n}"));
-        let tls = self.dir.join("tls");
-        let name = format!("exec-{n}");
-        let mut args = vec![
-            "executor",
-            "--scheduler",
-            &self.scheduler,
-            "--listen",
-            "127.0.0.1:0",
-            "--tls-dir",
-            tls.to_str().unwrap(),
-            "--work-dir",
-            work.to_str().unwrap(),
-            "--name",
-            &name,
-        ];
-        args.extend(extra);
-        let (executor, _) = Process::start(&name, &args, self.log_level);
-        self.processes.push(executor);
+        let work = self.0.dir().join(format!("executor-{n}"));
+        self.0.add_executor(&format!("exec-{n}"), &work, extra).expect("the executor starts");
     }
 
     /// Starts a standalone BTS working in `<dir>/bts`; returns its address and directory.
     fn add_standalone_bts(&mut self) -> (String, PathBuf) {
-        let tls = self.dir.join("tls");
-        let work = self.dir.join("bts");
-        let args = [
-            "bts",
-            "--listen",
-            "127.0.0.1:0",
-            "--tls-dir",
-            tls.to_str().unwrap(),
-            "--work-dir",
-            work.to_str().unwrap(),
-        ];
-        let (bts, address) = Process::start("bts", &args, self.log_level);
-        self.processes.push(bts);
-        (address, work)
+        let work = self.0.dir().join("bts");
+        (self.0.add_bts("bts", &work).expect("the BTS starts"), work)
+    }
+
+    /// Waits (bounded) until the process named `name` logs what `found` finds; returns that.
+    fn wait_for_log<T>(&self, name: &str, found: impl Fn(&str) -> Option<T>) -> T {
+        let process = self.0.process(name).expect("a process of that name");
+        process.wait_for_log(WAIT, found).unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     /// `kill -9` of the process named `name`.
     fn kill(&mut self, name: &str) {
-        let position = self.processes.iter().position(|p| p.name == name).expect("a process of that name");
-        drop(self.processes.remove(position));
+        self.0.kill(name).expect("a process of that name");
     }
 
-    /// `kill -TERM` of the process named `name`; waits (at most 60 s) for it to exit and says
-    /// how it did.
+    /// `kill -TERM` of the process named `name`; waits (bounded) for it to exit and says how it
+    /// did.
     pub(crate) fn terminate(&mut self, name: &str) -> std::process::ExitStatus {
-        let position = self.processes.iter().position(|p| p.name == name).expect("a process of that name");
-        let mut process = self.processes.remove(position);
-        let status = crate::support::signal_and_wait(&mut process.child, "TERM");
-        self.processes.push(process);
-        status
+        self.0.terminate(name).unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     /// Everything the cluster's processes logged so far.
     pub(crate) fn logs(&self) -> String {
-        self.processes.iter().map(|p| p.log.0.lock().unwrap().clone()).collect()
+        self.0.logs()
     }
 
     /// `flicker ARGS --scheduler .. --tls-dir ..`, run to its end.
     pub(crate) fn client(&self, args: &[&str]) -> Output {
-        self.client_command(args).output().expect("flicker runs")
+        self.0.client(args).expect("flicker runs")
     }
 
     /// `flicker ARGS --scheduler .. --tls-dir ..`, to be started.
     pub(crate) fn client_command(&self, args: &[&str]) -> std::process::Command {
-        let tls = self.dir.join("tls");
-        let mut command = flicker();
-        command.args(args).args(["--scheduler", &self.scheduler, "--tls-dir", tls.to_str().unwrap()]);
-        command
+        self.0.client_command(args).expect("a scheduler address")
     }
 
     /// `flicker ARGS ... --output json`, which must succeed, parsed.
     pub(crate) fn json(&self, args: &[&str]) -> serde_json::Value {
-        let mut args = args.to_vec();
-        args.extend(["--output", "json"]);
-        let output = self.client(&args);
-        assert!(output.status.success(), "flicker {args:?} failed:\n{}", stderr(&output));
-        serde_json::from_str(&stdout(&output)).unwrap_or_else(|e| panic!("{e}: {}", stdout(&output)))
+        self.0.json(args).unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     /// Waits (bounded) until `flicker nodes` shows `count` alive executors.
     pub(crate) fn wait_for_nodes(&self, count: usize) -> serde_json::Value {
-        poll(&format!("{count} alive executors"), || {
-            let nodes = self.json(&["nodes"]);
-            let alive = nodes.as_array().unwrap().iter().filter(|n| n["state"] == "alive").count();
-            if alive == count { Ok(nodes) } else { Err(format!("{alive} alive: {nodes}")) }
-        })
+        self.0.wait_for_nodes(count, WAIT).unwrap_or_else(|e| panic!("{e:#}"))
     }
 }
 
-/// Calls `ready` every 50 ms until it gives a value, for at most two minutes; meanwhile `ready`
-/// describes what it sees, and the last description is shown if time runs out.
+/// Calls `ready` until it gives a value, for at most [`WAIT`]; meanwhile `ready` describes what
+/// it sees, and the last description is shown if time runs out.
 fn poll<T>(what: &str, mut ready: impl FnMut() -> Result<T, String>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        match ready() {
-            Ok(value) => return value,
-            Err(seen) => assert!(Instant::now() < deadline, "waiting for {what}: {seen}"),
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    flicker_testkit::poll(what, WAIT, || Ok(ready())).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// `count` generated readings (seeded with `seed`), written to `<dir>/data/`.
@@ -259,10 +144,6 @@ fn assert_executors_hold_no_shuffle_files(dir: &Path, count: usize) {
 fn assert_no_shuffle_files(dir: &Path) {
     let left: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
     assert!(left.is_empty(), "shuffle files left in {}: {left:?}", dir.display());
-}
-
-fn run(args: &[&str]) -> Output {
-    flicker().args(args).output().expect("flicker runs")
 }
 
 #[test]
@@ -303,10 +184,10 @@ fn clients_without_a_cluster_certificate_are_refused_and_others_still_served() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = Cluster::start(dir.path(), 1, 1);
     let other = dir.path().join("other-ca");
-    assert!(run(&["cert", "init", "--dir", other.to_str().unwrap()]).status.success());
+    assert!(run_flicker(&["cert", "init", "--dir", other.to_str().unwrap()]).status.success());
 
     let refused = flicker()
-        .args(["nodes", "--scheduler", &cluster.scheduler, "--tls-dir", other.to_str().unwrap()])
+        .args(["nodes", "--scheduler", cluster.address(), "--tls-dir", other.to_str().unwrap()])
         .output()
         .unwrap();
     assert_eq!(refused.status.code(), Some(1));
@@ -318,12 +199,20 @@ fn clients_without_a_cluster_certificate_are_refused_and_others_still_served() {
     // A client certificate issued later works; the address and TLS directory may come from the
     // environment or from a cluster.toml instead of flags.
     let tls = dir.path().join("tls");
-    let issued =
-        run(&["cert", "issue", "--dir", tls.to_str().unwrap(), "--name", "alice", "--role", "client"]);
+    let issued = run_flicker(&[
+        "cert",
+        "issue",
+        "--dir",
+        tls.to_str().unwrap(),
+        "--name",
+        "alice",
+        "--role",
+        "client",
+    ]);
     assert!(issued.status.success(), "{}", stderr(&issued));
     let by_env = flicker()
         .args(["nodes", "--cert", "alice", "--output", "json"])
-        .env("FLICKER_SCHEDULER", &cluster.scheduler)
+        .env("FLICKER_SCHEDULER", cluster.address())
         .env("FLICKER_TLS_DIR", &tls)
         .output()
         .unwrap();
@@ -331,7 +220,7 @@ fn clients_without_a_cluster_certificate_are_refused_and_others_still_served() {
     assert!(stdout(&by_env).contains("exec-0"), "{}", stdout(&by_env));
     std::fs::write(
         dir.path().join("cluster.toml"),
-        format!("scheduler = \"{}\"\ntls_dir = \"tls\"\n", cluster.scheduler),
+        format!("scheduler = \"{}\"\ntls_dir = \"tls\"\n", cluster.address()),
     )
     .unwrap();
     let by_file = flicker()
@@ -400,9 +289,9 @@ fn a_cancelled_job_stops_and_leaves_no_output_and_no_shuffle_files() {
     // The component was uploaded once: the second submission finds it in the plugin store.
     let again = cluster.client(&["submit", manifest.to_str().unwrap()]);
     assert!(again.status.success(), "{}", stderr(&again));
-    let scheduler = &cluster.processes[0];
-    let stored = scheduler
-        .wait_for_log(|log| log.contains("job accepted").then(|| log.matches("component stored").count()));
+    let stored = cluster.wait_for_log("scheduler", |log| {
+        log.contains("job accepted").then(|| log.matches("component stored").count())
+    });
     assert_eq!(stored, 1, "the test plugin is stored once");
 }
 
@@ -413,19 +302,14 @@ fn executors_wait_for_the_scheduler_and_a_silent_one_is_shown_lost() {
     let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let listen = format!("127.0.0.1:{port}");
     let tls = dir.path().join("tls");
-    assert!(run(&["cert", "init", "--dir", tls.to_str().unwrap()]).status.success());
-    let mut early = Cluster {
-        dir: dir.path().to_path_buf(),
-        scheduler: listen.clone(),
-        processes: Vec::new(),
-        log_level: "info",
-    };
-    early.add_executor(0, &[]);
-    early.add_executor(1, &[]);
-    early.processes[0].wait_for_log(|log| log.contains("cannot reach the scheduler").then_some(()));
+    assert!(run_flicker(&["cert", "init", "--dir", tls.to_str().unwrap()]).status.success());
+    let mut cluster = Cluster::new(dir.path());
+    cluster.0.set_scheduler_address(&listen);
+    cluster.add_executor(0, &[]);
+    cluster.add_executor(1, &[]);
+    cluster.wait_for_log("exec-0", |log| log.contains("cannot reach the scheduler").then_some(()));
 
-    let mut cluster = Cluster::scheduler(dir.path(), &listen, &["--executor-timeout", "1s"]);
-    cluster.processes.append(&mut early.processes);
+    cluster.start_scheduler(&listen, &["--executor-timeout", "1s"]);
     let nodes = cluster.wait_for_nodes(2);
     assert!(nodes.as_array().unwrap().iter().all(|n| n["slots"] == 2), "{nodes}");
 
@@ -652,13 +536,12 @@ fn a_scheduler_killed_mid_job_resumes_it_after_a_restart_and_the_waiting_client_
 
     // kill -9 of the scheduler, and a restart on the same address with the same state.
     cluster.kill("scheduler");
-    let mut restarted = Cluster::scheduler(dir.path(), &listen, &[]);
-    let resumed = restarted.processes[0].wait_for_log(|log| {
+    cluster.start_scheduler(&listen, &[]);
+    let resumed = cluster.wait_for_log("scheduler", |log| {
         let line = log.lines().find(|l| l.contains("resuming a journaled job"))?;
         line.split("tasks_done=").nth(1)?.split_whitespace().next()?.parse::<u64>().ok()
     });
     assert!(resumed >= 2, "the finished map tasks were journaled: {resumed}");
-    cluster.processes.insert(0, restarted.processes.remove(0));
 
     let output = waiting.wait_with_output().unwrap();
     assert!(output.status.success(), "the waiting client failed:\n{}", stderr(&output));

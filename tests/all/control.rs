@@ -1,9 +1,9 @@
 //! Job control that tells the truth: cancelling an ended job, following a job again after
 //! Ctrl-C, `flicker status` one line per job and in detail, an executor that is stopped.
 
-use crate::cluster::{Cluster, readings_in};
+use crate::cluster::{Cluster, WAIT, readings_in};
 use crate::run::{looping_job, readings_job};
-use crate::support::{assert_failed, signal_and_wait, stderr, stdout, write_manifest};
+use crate::support::{assert_failed, stderr, stdout, write_manifest};
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -94,7 +94,8 @@ fn ctrl_c_while_waiting_leaves_the_job_running_and_status_wait_follows_it_again(
         .find_map(|line| line.strip_prefix("submitted ").map(str::to_owned))
         .expect("submit prints the job id");
     // The job's only task spins for 3 s before it can fail: it is running now.
-    let exit = signal_and_wait(&mut waiting, "INT");
+    let exit =
+        flicker_testkit::signal_and_wait(&mut waiting, "INT", WAIT).unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(exit.code(), Some(130), "{exit:?}");
     let said: String = lines.collect::<Vec<_>>().join("\n");
     for expected in [

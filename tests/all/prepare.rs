@@ -2,11 +2,12 @@
 //! a manifest's `[storage]` settings.
 
 use crate::support::runtime;
-use flicker_cluster::{ComponentSource, JobDefaults, JobError, PreparedJob, StageOutput};
 use flicker_host::PluginDigest;
+use flicker_job::{ComponentSource, JobDefaults, JobError, PreparedJob};
 use flicker_manifest::ManifestError;
 use flicker_protocol::JobId;
 use flicker_protocol::task::JobDescriptor;
+use flicker_scheduler_core::StageOutput;
 
 const REFERENCE: &str = include_str!("../../examples/max-temperature/job.toml");
 

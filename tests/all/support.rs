@@ -256,22 +256,3 @@ pub fn line_containing(manifest: &str, needle: &str) -> usize {
         .unwrap_or_else(|| panic!("no {needle:?} in the manifest"))
         + 1
 }
-
-/// Sends `signal` (`TERM`, `INT`, ...) to `child` with `kill`, then waits (at most 60 s) for it
-/// to exit; returns how it did.
-pub fn signal_and_wait(child: &mut std::process::Child, signal: &str) -> std::process::ExitStatus {
-    let sent = Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status();
-    assert!(sent.is_ok_and(|s| s.success()), "kill -{signal} {}", child.id());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        if let Some(status) = child.try_wait().expect("waiting for the process") {
-            return status;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "process {} did not exit after SIG{signal}",
-            child.id()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}

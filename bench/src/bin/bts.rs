@@ -22,10 +22,11 @@
 //! counted. `bts serve STORE TLS MAP_OUTPUTS` is the server itself.
 
 use anyhow::Context;
-use flicker_bench::{Process, median};
+use flicker_bench::median;
 use flicker_bts::{BtsClient, FetchLimits, MapOutputInfo, ShuffleStore, fetch_partition};
 use flicker_gen::Weather;
 use flicker_protocol::{JobId, MapOutputId, StageId};
+use flicker_testkit::Process;
 use flicker_transport::{Endpoint, EndpointConfig, Identity, certs};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

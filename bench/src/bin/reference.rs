@@ -41,9 +41,10 @@
 //! to commit, without starting the process).
 
 use anyhow::Context;
-use flicker_bench::{Process, median};
+use flicker_bench::median;
 use flicker_gen::Weather;
 use flicker_storage::Location;
+use flicker_testkit::Cluster;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -351,117 +352,34 @@ fn measure(mut command: Command) -> anyhow::Result<Sample> {
     Ok(Sample { wall, rss_kib, stdout })
 }
 
-/// A scheduler and executors of one machine, as processes of their own, talking QUIC over
-/// loopback; killed when dropped.
-struct Cluster {
-    flicker: PathBuf,
-    tls: PathBuf,
-    scheduler: String,
-    /// The scheduler first, then the executors.
-    processes: Vec<Process>,
-}
-
-impl Cluster {
-    /// Makes certificates in `dir/tls` (`dir` is emptied first), starts a scheduler and `executors`
-    /// executors of `slots` slots each, and waits until the scheduler sees them all alive.
-    fn start(
-        flicker: &Path,
-        dir: &Path,
-        cache: &Path,
-        executors: usize,
-        slots: u32,
-    ) -> anyhow::Result<Cluster> {
-        if dir.exists() {
-            std::fs::remove_dir_all(dir).with_context(|| format!("cannot empty {}", dir.display()))?;
-        }
-        let tls = dir.join("tls");
-        let output = Command::new(flicker)
-            .arg("cert")
-            .arg("init")
-            .arg("--dir")
-            .arg(&tls)
-            .output()
-            .context("cannot run flicker cert init")?;
-        anyhow::ensure!(
-            output.status.success(),
-            "cert init failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-
-        let mut command = Command::new(flicker);
+/// Starts a cluster in `dir` (emptied first) whose processes share the component cache `cache`:
+/// certificates, a scheduler and `executors` executors (`exec-1`, ... working in `dir/exec-1`,
+/// ...) of `slots` slots each, processes of their own talking QUIC over loopback; waits until the
+/// scheduler sees them all alive. They are killed when it is dropped.
+fn start_cluster(
+    flicker: &Path,
+    dir: &Path,
+    cache: &Path,
+    executors: usize,
+    slots: u32,
+) -> anyhow::Result<Cluster> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("cannot empty {}", dir.display()))?;
+    }
+    let (flicker, cache) = (flicker.to_owned(), cache.to_owned());
+    let mut cluster = Cluster::new(dir, move || {
+        let mut command = Command::new(&flicker);
+        command.env("FLICKER_CACHE_DIR", &cache);
         command
-            .args(["scheduler", "--listen", "127.0.0.1:0", "--heartbeat-interval", "200ms"])
-            .arg("--tls-dir")
-            .arg(&tls)
-            .arg("--state-dir")
-            .arg(dir.join("state"))
-            .env("FLICKER_CACHE_DIR", cache);
-        let scheduler = Process::spawn("the scheduler", command)?;
-        let address = scheduler.listening_on(0, STARTUP)?;
-        let mut processes = vec![scheduler];
-        for n in 1..=executors {
-            let name = format!("exec-{n}");
-            let mut command = Command::new(flicker);
-            command
-                .args(["executor", "--scheduler", &address, "--listen", "127.0.0.1:0", "--name", &name])
-                .args(["--slots", &slots.to_string()])
-                .arg("--tls-dir")
-                .arg(&tls)
-                .arg("--work-dir")
-                .arg(dir.join(&name))
-                .env("FLICKER_CACHE_DIR", cache);
-            let executor = Process::spawn(&name, command)?;
-            executor.listening_on(0, STARTUP)?;
-            processes.push(executor);
-        }
-        let cluster = Cluster { flicker: flicker.to_owned(), tls, scheduler: address, processes };
-        cluster.wait_for_executors(executors)?;
-        Ok(cluster)
+    })?
+    .with_timeout(STARTUP);
+    cluster.start_scheduler("127.0.0.1:0", &[])?;
+    for n in 1..=executors {
+        let name = format!("exec-{n}");
+        cluster.add_executor(&name, &dir.join(&name), &["--slots", &slots.to_string()])?;
     }
-
-    /// `flicker ARGS --scheduler ADDR --tls-dir DIR`.
-    fn client(&self, args: &[&std::ffi::OsStr]) -> Command {
-        let mut command = Command::new(&self.flicker);
-        command.args(args).arg("--scheduler").arg(&self.scheduler).arg("--tls-dir").arg(&self.tls);
-        command
-    }
-
-    /// Polls `flicker nodes` until `count` executors are alive, for at most [`STARTUP`].
-    fn wait_for_executors(&self, count: usize) -> anyhow::Result<()> {
-        let deadline = Instant::now() + STARTUP;
-        loop {
-            let output = self
-                .client(&["nodes".as_ref(), "--output".as_ref(), "json".as_ref()])
-                .output()
-                .context("cannot run flicker nodes")?;
-            anyhow::ensure!(
-                output.status.success(),
-                "flicker nodes failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-            let nodes: serde_json::Value =
-                serde_json::from_slice(&output.stdout).context("flicker nodes printed no JSON")?;
-            let alive = nodes
-                .as_array()
-                .context("flicker nodes printed no array")?
-                .iter()
-                .filter(|node| node["state"] == "alive")
-                .count();
-            if alive >= count {
-                return Ok(());
-            }
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "the scheduler sees {alive} of {count} executors alive after {STARTUP:?}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// The sum of the peak resident sets of the cluster's processes so far, in KiB.
-    fn peak_rss_kib(&self) -> anyhow::Result<u64> {
-        self.processes.iter().map(Process::peak_rss_kib).sum()
-    }
+    cluster.wait_for_nodes(executors, STARTUP)?;
+    Ok(cluster)
 }
 
 /// What the contenders of every table share.
@@ -556,9 +474,11 @@ impl Contender {
                     .env("FLICKER_CACHE_DIR", &setup.cache);
                 command
             }
-            Engine::Cluster => {
-                table.cluster.client(&["submit".as_ref(), table.manifest.as_os_str(), "--wait".as_ref()])
-            }
+            Engine::Cluster => table.cluster.client_command([
+                "submit".as_ref(),
+                table.manifest.as_os_str(),
+                "--wait".as_ref(),
+            ])?,
             Engine::Peer { python, name } => {
                 let mut command = Command::new(python);
                 command
@@ -614,7 +534,7 @@ fn bench(
         job.name()
     );
     let cluster_dir = setup.data_dir.join("cluster");
-    let cluster = Cluster::start(&setup.flicker, &cluster_dir, &setup.cache, EXECUTORS, EXECUTOR_SLOTS)?;
+    let cluster = start_cluster(&setup.flicker, &cluster_dir, &setup.cache, EXECUTORS, EXECUTOR_SLOTS)?;
     let table =
         Table { job, data, manifest, out: dir.join(format!("out-{}", job.name())), cluster: &cluster };
 
@@ -697,7 +617,7 @@ fn scheduler(setup: &Setup, tasks: u64, runs: usize) -> anyhow::Result<()> {
     std::fs::write(&manifest, Job::Max.manifest(None, Some(size.div_ceil(tasks)))?)?;
     eprintln!("scheduler: starting a scheduler and {SCHEDULER_EXECUTORS} executors of 1 slot on 127.0.0.1");
     let cluster_dir = setup.data_dir.join("cluster");
-    let cluster = Cluster::start(&setup.flicker, &cluster_dir, &setup.cache, SCHEDULER_EXECUTORS, 1)?;
+    let cluster = start_cluster(&setup.flicker, &cluster_dir, &setup.cache, SCHEDULER_EXECUTORS, 1)?;
     let table = Table { job: Job::Max, data: &data, manifest, out: dir.join("out-max"), cluster: &cluster };
     let native = Contender { name: "native", label: "native".into(), engine: Engine::Native };
     let (_, expected) = native.run(setup, &table)?;

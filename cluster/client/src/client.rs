@@ -1,16 +1,16 @@
 //! A client of the scheduler: what `flicker submit`, `status`, `cancel` and `nodes` (and local
 //! mode) use.
 
-use crate::catalog::read_plugin_files;
+use flicker_job::read_plugin_files;
 use flicker_manifest::{Manifest, ManifestError, Param, resolve_params};
 use flicker_protocol::JobId;
 use flicker_protocol::scheduler::{RequestError, SchedulerRequest, SchedulerResponse, Submission};
 use flicker_protocol::status::{AttemptStatus, JobStatus, NodeStatus};
 use flicker_protocol::task::JobDefaults;
 use flicker_transport::{Connection, Endpoint, EndpointConfig, Identity, TransportError};
+use parking_lot::Mutex;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Duration;
 
 /// Why a client request failed.
@@ -64,7 +64,7 @@ impl Client {
     }
 
     fn connection(&self) -> Connection {
-        crate::lock(&self.connection).clone()
+        self.connection.lock().clone()
     }
 
     /// Connects again, retrying for up to [`RECONNECT_WITHIN`].
@@ -73,7 +73,7 @@ impl Client {
         loop {
             match self.endpoint.connect(self.scheduler).await {
                 Ok(connection) => {
-                    *crate::lock(&self.connection) = connection;
+                    *self.connection.lock() = connection;
                     return Ok(());
                 }
                 Err(source) if tokio::time::Instant::now() >= deadline => {

@@ -1,8 +1,8 @@
 //! The scheduler's plugin store: components by sha256 in a directory, so a component is uploaded
 //! once however many jobs use it.
 
-use crate::catalog::ComponentSource;
 use flicker_host::PluginDigest;
+use flicker_job::ComponentSource;
 use std::path::PathBuf;
 
 /// Components in `<dir>/<sha256 hex>.wasm`.

@@ -2,11 +2,11 @@
 
 use crate::catalog::{ComponentSource, PluginRefs, PluginResolver};
 use crate::error::JobError;
-use crate::fuse::{fuse_parse_and_aggregate, fuse_parse_and_key_by};
-use crate::plan::{JobPlan, plan};
 use flicker_host::{Limits, Plugin, Runtime};
 use flicker_manifest::{LimitOverrides, Manifest, SinkMode};
 use flicker_protocol::task::{JobDefaults, JobDescriptor};
+use flicker_scheduler_core::fuse::{Configured, fuse_parse_and_aggregate, fuse_parse_and_key_by};
+use flicker_scheduler_core::{JobPlan, plan};
 use flicker_storage::{CommitMode, JobSetting, JobStoreOptions, Location, StoreOptions};
 use std::collections::HashMap;
 use std::path::Path;
@@ -33,6 +33,20 @@ pub struct Operator {
     pub config: Vec<(String, String)>,
     /// The step's limits (defaults with the manifest's overrides).
     pub limits: Limits,
+}
+
+impl Configured for Operator {
+    fn plugin_ref(&self) -> &str {
+        &self.plugin_ref
+    }
+
+    fn config(&self) -> &[(String, String)] {
+        &self.config
+    }
+
+    fn add_config(&mut self, key: &str, value: String) {
+        self.config.push((key.to_owned(), value));
+    }
 }
 
 /// A validated, planned job.
@@ -157,16 +171,6 @@ impl PreparedJob {
     }
 }
 
-/// The split size of a source without `split_size`: at least four splits per task slot, no split
-/// over `max` (Spark's `maxPartitionBytes` rule), and as many splits as a whole number of waves
-/// of the slots, so that the last wave keeps every slot busy (11 splits on 2 slots leave one
-/// slot idle for the last; 12 do not); at least 1 MiB.
-pub fn split_size_for(total_bytes: u64, slots: usize, max: u64) -> u64 {
-    let (slots, max) = (slots.max(1) as u64, max.max(1 << 20));
-    let splits = total_bytes.div_ceil(max).max(4 * slots).next_multiple_of(slots);
-    total_bytes.div_ceil(splits).clamp(1 << 20, max)
-}
-
 fn operator(
     plugin_ref: &str,
     plugin: Arc<Plugin>,
@@ -179,21 +183,5 @@ fn operator(
         plugin,
         config: config.to_vec(),
         limits: defaults.with(overrides),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::split_size_for;
-
-    #[test]
-    fn split_size_gives_each_slot_four_splits_in_whole_waves_within_bounds() {
-        assert_eq!(split_size_for(160 << 20, 2, 64 << 20), 20 << 20);
-        assert_eq!(split_size_for(100 << 30, 2, 64 << 20), 64 << 20);
-        // 672 MB at most 64 MiB a split is 11 splits: 12 keep both slots busy to the end.
-        assert_eq!(split_size_for(672_000_000, 2, 64 << 20), 56_000_000);
-        assert_eq!(split_size_for(672_000_000, 3, 64 << 20), 672_000_000_u64.div_ceil(12));
-        assert_eq!(split_size_for(3 << 10, 2, 64 << 20), 1 << 20);
-        assert_eq!(split_size_for(0, 0, 0), 1 << 20);
     }
 }

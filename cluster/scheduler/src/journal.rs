@@ -5,9 +5,9 @@
 //! and `ends` (job id → the final [`JobState`]). Values are `postcard`-encoded. Every batch of
 //! changes is one transaction, written before its effects are acted on.
 
-use super::job_run::{JobRecord, JournalUpdate, TaskDone};
 use flicker_protocol::status::JobState;
 use flicker_protocol::{JobId, StageId};
+use flicker_scheduler_core::job_run::{JobRecord, JournalUpdate, TaskDone};
 use redb::{Database, ReadableTable, TableDefinition};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -221,9 +221,9 @@ fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scheduler::job_run::{RetryPolicy, StageTasks};
     use flicker_protocol::ExecutorId;
     use flicker_protocol::task::{JobDefaults, JobDescriptor, TaskMetrics, TaskOutput};
+    use flicker_scheduler_core::job_run::{RetryPolicy, StageTasks};
 
     fn record(job: &str) -> JobRecord {
         JobRecord {

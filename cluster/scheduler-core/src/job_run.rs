@@ -18,8 +18,8 @@
 //! `Running` → (every task succeeded) `Committing` → `Succeeded`, or `Failed` / `Cancelled` at any
 //! point before it succeeded. Reports of an attempt that is no longer current are ignored.
 
-use super::task_table::TaskTable;
 use crate::plan::{StageInput, StageOutput, StagePlan};
+use crate::task_table::TaskTable;
 use flicker_protocol::status::{
     AttemptOutcome, AttemptStatus, FailedAttempt, JobState, JobStatus, StageStatus, TaskDurations,
 };
@@ -28,7 +28,6 @@ use flicker_protocol::task::{
     TaskSpec,
 };
 use flicker_protocol::{ExecutorId, JobId, MapOutputId, PluginDigest, StageId, TaskId};
-use flicker_storage::{PartFile, Split, StagedPart};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::SocketAddr;
@@ -95,15 +94,16 @@ pub struct SplitRange {
     pub end: u64,
 }
 
-impl From<&Split> for SplitRange {
-    fn from(split: &Split) -> Self {
-        Self {
-            object: split.object.to_string(),
-            object_size: split.object_size,
-            start: split.start,
-            end: split.end,
-        }
-    }
+/// A part a sink's task wrote in its attempt's temporary area, to be committed: the scheduler
+/// commits the part of the attempt that succeeded and no other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkPart {
+    /// The part's file name.
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The attempt that wrote it.
+    pub attempt: u32,
 }
 
 /// How many times a job's tasks may fail.
@@ -243,7 +243,7 @@ pub enum JobChange {
     None,
     /// Every task succeeded: commit these parts of each sink, then report with
     /// [`JobRun::committed`].
-    Commit(Vec<(String, Vec<StagedPart>)>),
+    Commit(Vec<(String, Vec<SinkPart>)>),
     /// The job ended (succeeded, failed or cancelled): clean up after it.
     Ended,
 }
@@ -415,14 +415,14 @@ impl JobRun {
             return JobChange::None;
         }
         self.phase = Phase::Committing;
-        let mut parts: BTreeMap<String, Vec<StagedPart>> =
+        let mut parts: BTreeMap<String, Vec<SinkPart>> =
             self.outputs.iter().map(|(sink, _)| (sink.clone(), Vec::new())).collect();
         for stage in &self.stages {
             let Some(sink) = &stage.sink else { continue };
             for task in stage.tasks.iter() {
                 if let TaskState::Succeeded { output: TaskOutput::Part { name, size, attempt }, .. } = task {
-                    let part = PartFile { name: name.clone(), size: *size };
-                    parts.entry(sink.clone()).or_default().push(StagedPart { part, attempt: *attempt });
+                    let part = SinkPart { name: name.clone(), size: *size, attempt: *attempt };
+                    parts.entry(sink.clone()).or_default().push(part);
                 }
             }
         }

@@ -1,53 +1,12 @@
-//! Why a job failed.
+//! Why a task attempt failed, as the executor knows it: the step, the record, the sandbox's own
+//! error. It travels to the scheduler as a [`TaskFailureKind`](flicker_protocol::task::TaskFailureKind).
 
-use crate::plan::PlanError;
+use crate::spill::SpillError;
 use flicker_host::{CallError, HostError, OperatorError};
-use flicker_manifest::ManifestError;
 use flicker_protocol::StageId;
 use flicker_protocol::task::Blame;
 use flicker_storage::StorageError;
 use std::fmt;
-
-/// A job could not be prepared or did not complete.
-#[derive(Debug, thiserror::Error)]
-pub enum JobError {
-    /// The manifest is invalid (syntax, graph, plugins, config).
-    #[error(transparent)]
-    Manifest(#[from] ManifestError),
-    /// The manifest could not be planned.
-    #[error("cannot plan the job: {0}")]
-    Plan(#[from] PlanError),
-    /// A source or sink location is unusable.
-    #[error("{what}: {source}")]
-    Storage {
-        /// Which source or sink, e.g. `source "readings"`.
-        what: String,
-        /// The storage error.
-        source: Box<StorageError>,
-    },
-    /// A local resource (thread, runtime) could not be set up.
-    #[error("{what}: {source}")]
-    Io {
-        /// What was being done.
-        what: &'static str,
-        /// The error.
-        source: std::io::Error,
-    },
-    /// The wasmtime runtime could not start.
-    #[error("cannot start the operator runtime: {0}")]
-    Runtime(HostError),
-    /// A task failed.
-    #[error(transparent)]
-    Task(#[from] TaskFailure),
-    /// Committing the output failed; nothing was published (or the previous output stays).
-    #[error("sink {sink:?}: committing the output failed: {source}")]
-    Commit {
-        /// The sink.
-        sink: String,
-        /// The storage error.
-        source: Box<StorageError>,
-    },
-}
 
 /// A task failed: where, in which step, and why.
 #[derive(Debug, thiserror::Error)]
@@ -107,7 +66,7 @@ pub enum TaskCause {
         /// The aggregate's step.
         step: String,
         /// What went wrong.
-        error: crate::spill::SpillError,
+        error: SpillError,
     },
     /// The job was cancelled.
     Cancelled,

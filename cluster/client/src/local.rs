@@ -1,13 +1,13 @@
 //! Local mode: a scheduler and an executor in this process, talking QUIC over loopback with
 //! throwaway certificates, so `flicker run` goes through exactly the code paths of a cluster.
 
-use crate::client::{Client, ClientError};
-use crate::executor::{Executor, ExecutorConfig, ExecutorError};
-use crate::scheduler::{Scheduler, SchedulerConfig, SchedulerError};
+use crate::{Client, ClientError};
+use flicker_executor::{Executor, ExecutorConfig, ExecutorError};
 use flicker_host::Runtime;
 use flicker_protocol::ExecutorId;
 use flicker_protocol::status::NodeState;
 use flicker_protocol::task::JobDefaults;
+use flicker_scheduler::{Scheduler, SchedulerConfig, SchedulerError};
 use flicker_storage::StoreOptions;
 use flicker_transport::{CertError, Identity, TransportError};
 use std::sync::Arc;

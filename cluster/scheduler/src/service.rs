@@ -3,33 +3,36 @@
 //! under one lock and yields actions (launch a task, commit, clean up) that run as tasks of their
 //! own, feeding their outcome back as new events.
 
-use super::core::{Action, SchedulerCore};
-use super::job_run::JournalUpdate;
-use super::job_run::{JobRun, RetryPolicy, SplitRange, StageTasks};
-use super::journal::{Journal, JournalError, JournalWriter, JournaledJob};
-use super::plugin_store::{PluginStore, PutError};
-use crate::PluginRefs;
-use crate::executor::MAX_COMPONENT;
-use crate::job::{PreparedJob, split_size_for};
-use crate::lock;
-use crate::plan::StageInput;
+use crate::journal::{Journal, JournalError, JournalWriter, JournaledJob};
+use crate::plugin_store::{PluginStore, PutError};
 use flicker_bts::BtsClient;
 use flicker_host::Runtime;
+use flicker_job::PluginRefs;
+use flicker_job::PreparedJob;
 use flicker_protocol::scheduler::{
-    ExecutorRequest, ExecutorResponse, RequestError, SchedulerRequest, SchedulerResponse, Submission,
+    ExecutorRequest, ExecutorResponse, MAX_COMPONENT, RequestError, SchedulerRequest, SchedulerResponse,
+    Submission,
 };
 use flicker_protocol::status::{JobState, JobStatus};
 use flicker_protocol::task::{JobDefaults, JobDescriptor, TaskReport};
 use flicker_protocol::{ExecutorId, JobId};
-use flicker_storage::{OutputCommitter, StoreOptions, check_destination, list_inputs, plan_splits};
+use flicker_scheduler_core::StageInput;
+use flicker_scheduler_core::core::{Action, SchedulerCore};
+use flicker_scheduler_core::job_run::JournalUpdate;
+use flicker_scheduler_core::job_run::{JobRun, RetryPolicy, SinkPart, SplitRange, StageTasks};
+use flicker_scheduler_core::split_size_for;
+use flicker_storage::{
+    OutputCommitter, PartFile, Split, StagedPart, StoreOptions, check_destination, list_inputs, plan_splits,
+};
 use flicker_transport::{
     Connection, Endpoint, EndpointConfig, FrameReceiver, FrameSender, Identity, TransportError,
 };
+use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -212,19 +215,19 @@ impl Shared {
             Some(state) => run.restore_end(state, now),
             None => {
                 tracing::info!(job = %id, tasks_done = done, "resuming a journaled job");
-                lock(&self.prepared).insert(id.clone(), Arc::new(prepared));
+                self.prepared.lock().insert(id.clone(), Arc::new(prepared));
             }
         }
         let status = run.status(now);
-        lock(&self.watchers).insert(id, Watched::new(status));
-        lock(&self.core).restore(run);
+        self.watchers.lock().insert(id, Watched::new(status));
+        self.core.lock().restore(run);
     }
 
     /// Applies an event to the core, publishes the statuses it changed, and runs its actions.
     fn act(self: &Arc<Self>, event: impl FnOnce(&mut SchedulerCore, Duration) -> Vec<Action>) {
         let now = self.now();
         let actions = {
-            let mut core = lock(&self.core);
+            let mut core = self.core.lock();
             let actions = event(&mut core, now);
             // A job's end is on disk before anything acts on it; task updates may lag a little
             // (after a crash, a task whose update was lost runs again).
@@ -236,7 +239,7 @@ impl Shared {
             }
             for action in &actions {
                 if let Action::CleanUp { job, .. } = action {
-                    lock(&self.cleaning).insert(job.clone());
+                    self.cleaning.lock().insert(job.clone());
                 }
             }
             self.publish(&core, now);
@@ -252,10 +255,10 @@ impl Shared {
     /// the job's tasks, and reports may come thousands of times a second. A job's end is always
     /// sent, and the heartbeat tick sends what was held back.
     fn publish(&self, core: &SchedulerCore, now: Duration) {
-        let cleaning = lock(&self.cleaning);
+        let cleaning = self.cleaning.lock();
         // A job's last status, once sent, is the watch channel's final value: the channel is
         // dropped so that later events do not rebuild the status of every job that ever ran.
-        lock(&self.watchers).retain(|job, watched| {
+        self.watchers.lock().retain(|job, watched| {
             if cleaning.contains(job) {
                 return true;
             }
@@ -291,8 +294,8 @@ impl Shared {
             Action::CleanUp { job, executors, shuffle_holders, abort_output } => {
                 tokio::spawn(async move {
                     shared.clean_up(&job, executors, shuffle_holders, abort_output).await;
-                    lock(&shared.cleaning).remove(&job);
-                    lock(&shared.prepared).remove(&job);
+                    shared.cleaning.lock().remove(&job);
+                    shared.prepared.lock().remove(&job);
                     shared.act(|_, _| Vec::new());
                 });
             }
@@ -302,7 +305,7 @@ impl Shared {
     async fn launch(self: &Arc<Self>, executor: ExecutorId, spec: Box<flicker_protocol::task::TaskSpec>) {
         let task = spec.task.clone();
         let attempt = spec.attempt;
-        let connection = lock(&self.executors).get(&executor).cloned();
+        let connection = self.executors.lock().get(&executor).cloned();
         let failed = |cause: String| (TaskReport::failed(cause), Vec::new());
         let (report, log) = match connection {
             Some(connection) => match connection.call(&ExecutorRequest::Launch(spec)).await {
@@ -317,13 +320,13 @@ impl Shared {
         self.act(|core, now| core.report(&task, attempt, &executor, report, log, now));
     }
 
-    async fn commit(
-        &self,
-        job: &JobId,
-        parts: Vec<(String, Vec<flicker_storage::StagedPart>)>,
-    ) -> Result<(), String> {
-        let prepared = lock(&self.prepared).get(job).cloned().ok_or("the job's plan is gone")?;
+    async fn commit(&self, job: &JobId, parts: Vec<(String, Vec<SinkPart>)>) -> Result<(), String> {
+        let prepared = self.prepared.lock().get(job).cloned().ok_or("the job's plan is gone")?;
         for (sink, parts) in parts {
+            let parts: Vec<StagedPart> = parts
+                .into_iter()
+                .map(|SinkPart { name, size, attempt }| StagedPart { part: PartFile { name, size }, attempt })
+                .collect();
             let committer = OutputCommitter::new(prepared.sinks[&sink].clone(), job.0.clone());
             committer
                 .commit(&parts, prepared.commit_mode(&sink))
@@ -337,7 +340,7 @@ impl Shared {
     /// shuffle output.
     async fn clean_up(&self, job: &JobId, executors: Vec<ExecutorId>, holders: Vec<SocketAddr>, abort: bool) {
         let connections: Vec<_> =
-            executors.iter().filter_map(|e| lock(&self.executors).get(e).cloned()).collect();
+            executors.iter().filter_map(|e| self.executors.lock().get(e).cloned()).collect();
         let end = ExecutorRequest::EndJob { job: job.clone() };
         let ends = connections.iter().map(|c| c.call::<_, ExecutorResponse>(&end));
         for result in futures::future::join_all(ends).await {
@@ -346,7 +349,7 @@ impl Shared {
             }
         }
         if abort {
-            let prepared = lock(&self.prepared).get(job).cloned();
+            let prepared = self.prepared.lock().get(job).cloned();
             for location in prepared.iter().flat_map(|p| p.sinks.values()) {
                 if let Err(error) = OutputCommitter::new(location.clone(), job.0.clone()).abort().await {
                     tracing::warn!(%job, %error, "removing the parts of a failed job");
@@ -355,7 +358,7 @@ impl Shared {
         }
         // A cancelled job may have map output no report announced yet: ask every live BTS.
         let mut holders: HashSet<SocketAddr> = holders.into_iter().collect();
-        holders.extend(lock(&self.core).alive_bts());
+        holders.extend(self.core.lock().alive_bts());
         for bts in holders {
             if let Err(error) = self.bts.remove_job(bts, job).await {
                 tracing::warn!(%job, %bts, %error, "could not remove the job's shuffle output");
@@ -364,8 +367,8 @@ impl Shared {
     }
 
     fn watch(&self, job: &JobId) -> Result<watch::Receiver<JobStatus>, RequestError> {
-        let status = lock(&self.core).status(Some(job), self.now())?.remove(0);
-        let mut watchers = lock(&self.watchers);
+        let status = self.core.lock().status(Some(job), self.now())?.remove(0);
+        let mut watchers = self.watchers.lock();
         let watched = watchers.entry(job.clone()).or_insert_with(|| Watched::new(status));
         Ok(watched.sender.subscribe())
     }
@@ -412,7 +415,7 @@ impl Shared {
                 )));
             }
         }
-        let slots = lock(&self.core).alive_slots().max(1) as usize;
+        let slots = self.core.lock().alive_slots().max(1) as usize;
         let mut inputs = Vec::new();
         for stage in &prepared.plan.stages {
             inputs.push(match &stage.input {
@@ -426,7 +429,7 @@ impl Shared {
                         .unwrap_or_else(|| split_size_for(total, slots, descriptor.defaults.split_size));
                     StageTasks::Splits {
                         source: source.clone(),
-                        splits: plan_splits(&objects, size).iter().map(SplitRange::from).collect(),
+                        splits: plan_splits(&objects, size).iter().map(split_range).collect(),
                     }
                 }
                 StageInput::Shuffle { stage: upstream, .. } => StageTasks::Partitions { upstream: *upstream },
@@ -480,12 +483,12 @@ async fn serve_connection(shared: Arc<Shared>, connection: Connection) {
             }
         }
     };
-    let executor = lock(&registered).take();
+    let executor = registered.lock().take();
     if let Some(executor) = executor {
-        let current = lock(&shared.executors).get(&executor).is_some_and(|c| c.id() == connection.id());
+        let current = shared.executors.lock().get(&executor).is_some_and(|c| c.id() == connection.id());
         if current {
             tracing::info!(%executor, reason = %ended, "executor disconnected");
-            lock(&shared.executors).remove(&executor);
+            shared.executors.lock().remove(&executor);
             shared.act(|core, now| core.connection_lost(&executor, now));
         }
     }
@@ -532,7 +535,7 @@ async fn answer(
                         send.send(&SchedulerResponse::Error(RequestError::InvalidJob { reason })).await?;
                         return send.finish();
                     }
-                    lock(&shared.prepared).insert(job.clone(), Arc::new(prepared));
+                    shared.prepared.lock().insert(job.clone(), Arc::new(prepared));
                     shared.watch(&job).ok();
                     shared.act(|core, _| core.submit(run));
                     tracing::info!(%job, "job accepted");
@@ -544,11 +547,11 @@ async fn answer(
                 }
             }
         }
-        SchedulerRequest::Status { job } => match lock(&shared.core).status(job.as_ref(), shared.now()) {
+        SchedulerRequest::Status { job } => match shared.core.lock().status(job.as_ref(), shared.now()) {
             Ok(jobs) => SchedulerResponse::Jobs(jobs),
             Err(error) => SchedulerResponse::Error(error),
         },
-        SchedulerRequest::Logs { job, task } => match lock(&shared.core).logs(&job, task) {
+        SchedulerRequest::Logs { job, task } => match shared.core.lock().logs(&job, task) {
             Ok(attempts) => SchedulerResponse::Logs(attempts),
             Err(error) => SchedulerResponse::Error(error),
         },
@@ -570,7 +573,7 @@ async fn answer(
             }
         }
         SchedulerRequest::Cancel { job } => {
-            let state = lock(&shared.core).status(Some(&job), shared.now()).map(|mut s| s.remove(0).state);
+            let state = shared.core.lock().status(Some(&job), shared.now()).map(|mut s| s.remove(0).state);
             match state {
                 Ok(JobState::Running) => match shared.watch(&job) {
                     Ok(mut watcher) => {
@@ -589,18 +592,18 @@ async fn answer(
                 Err(error) => SchedulerResponse::Error(error),
             }
         }
-        SchedulerRequest::Nodes => SchedulerResponse::Nodes(lock(&shared.core).nodes(shared.now())),
+        SchedulerRequest::Nodes => SchedulerResponse::Nodes(shared.core.lock().nodes(shared.now())),
         SchedulerRequest::Register(registration) => {
             let executor = registration.executor.clone();
-            *lock(registered) = Some(executor.clone());
-            lock(&shared.executors).insert(executor.clone(), connection.clone());
+            *registered.lock() = Some(executor.clone());
+            shared.executors.lock().insert(executor.clone(), connection.clone());
             let address = connection.remote_address();
             shared.act(|core, now| core.register(registration, address, now));
             tracing::info!(%executor, %address, "executor registered");
             SchedulerResponse::Registered { heartbeat_ms: shared.config.heartbeat.as_millis() as u64 }
         }
         SchedulerRequest::Heartbeat { executor } => {
-            match lock(&shared.core).heartbeat(&executor, shared.now()) {
+            match shared.core.lock().heartbeat(&executor, shared.now()) {
                 Ok(()) => SchedulerResponse::Alive,
                 Err(error) => SchedulerResponse::Error(error),
             }
@@ -619,4 +622,14 @@ async fn answer(
     };
     send.send(&response).await?;
     send.finish()
+}
+
+/// A split as the scheduler core holds it: plain data.
+fn split_range(split: &Split) -> SplitRange {
+    SplitRange {
+        object: split.object.to_string(),
+        object_size: split.object_size,
+        start: split.start,
+        end: split.end,
+    }
 }

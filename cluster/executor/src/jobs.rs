@@ -3,24 +3,25 @@
 //! a run of the task pipeline.
 
 use super::Faults;
-use crate::catalog::ComponentSource;
-use crate::job::PreparedJob;
-use crate::lock;
+use crate::failure::TaskCause;
 use crate::task::{BlockSource, ShuffleOutput, TaskContext, TaskInput, TaskLog, run_task};
-use crate::{JobError, TaskCause};
 use flicker_bts::{BtsClient, FetchLimits, ShuffleStore, fetch_partition};
 use flicker_host::Runtime;
+use flicker_job::ComponentSource;
+use flicker_job::JobError;
+use flicker_job::PreparedJob;
 use flicker_protocol::task::{
     JobDescriptor, LostMapOutput, MapOutputLocation, OperatorLog, TaskInput as InputSpec, TaskMetrics,
     TaskReport, TaskSpec,
 };
 use flicker_protocol::{JobId, MapOutputId, StageId};
 use flicker_storage::{Split, StoreOptions};
+use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
@@ -130,7 +131,7 @@ impl Jobs {
 
     /// The job's entry, unless the job ended.
     fn entry(&self, job: &JobId) -> Option<Arc<JobEntry>> {
-        let mut known = lock(&self.jobs);
+        let mut known = self.jobs.lock();
         if known.ended.contains(job) {
             return None;
         }
@@ -140,7 +141,7 @@ impl Jobs {
     /// Tells the job's tasks to stop at their next batch and forgets the job; returns its entry
     /// to wait on until its tasks stopped.
     pub fn end(&self, job: &JobId) -> Option<Arc<JobEntry>> {
-        let mut known = lock(&self.jobs);
+        let mut known = self.jobs.lock();
         known.ended.insert(job.clone());
         let entry = known.active.remove(job)?;
         entry.cancelled.store(true, Ordering::Relaxed);
@@ -237,7 +238,7 @@ impl Jobs {
 
     /// The job planned from its descriptor, once per executor.
     fn prepare(&self, entry: &JobEntry, descriptor: &JobDescriptor) -> Result<Arc<PreparedJob>, JobError> {
-        let mut prepared = lock(&entry.prepared);
+        let mut prepared = entry.prepared.lock();
         if let Some(job) = prepared.as_ref() {
             return Ok(job.clone());
         }

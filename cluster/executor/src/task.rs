@@ -1,18 +1,18 @@
 //! One task: read its input, push batches through the stage's fused operators, write its output.
 
-use crate::error::{RecordLocation, TaskCause, TaskFailure};
-use crate::job::{Operator, PreparedJob};
-use crate::plan::{StageId, StageInput, StageOutput, StagePlan};
+use crate::failure::{RecordLocation, TaskCause, TaskFailure};
 use crate::shuffle::partition_batch;
 use crate::spill::{PartitionedSpill, SortedRuns, SpillError, StateBudget};
 use flicker_batch::{BatchReader, FrameError, Rows};
 use flicker_host::{
     AggregateInstance, CallError, FormatInstance, Instance, MapInstance, OperatorError, OperatorOutput,
 };
+use flicker_job::{Operator, PreparedJob};
 use flicker_protocol::task::{OperatorLog, TaskMetrics, TaskOutput};
+use flicker_scheduler_core::{StageId, StageInput, StageOutput, StagePlan};
 use flicker_storage::{Chunk, Location, OutputCommitter, PartWriter, Split, SplitReader, line_number_at};
+use parking_lot::Mutex;
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::runtime::Handle;
 
@@ -51,12 +51,12 @@ impl TaskLog {
             stderr: output.stderr.text,
             dropped: output.stdout.dropped + output.stderr.dropped,
         };
-        crate::lock(&self.0).push(entry);
+        self.0.lock().push(entry);
     }
 
     /// Everything added, in the order the instances went.
     pub(crate) fn take(self) -> Vec<OperatorLog> {
-        self.0.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0.into_inner()
     }
 }
 

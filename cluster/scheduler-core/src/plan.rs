@@ -189,6 +189,16 @@ impl Planner<'_> {
     }
 }
 
+/// The split size of a source without `split_size`: at least four splits per task slot, no split
+/// over `max` (Spark's `maxPartitionBytes` rule), and as many splits as a whole number of waves
+/// of the slots, so that the last wave keeps every slot busy (11 splits on 2 slots leave one
+/// slot idle for the last; 12 do not); at least 1 MiB.
+pub fn split_size_for(total_bytes: u64, slots: usize, max: u64) -> u64 {
+    let (slots, max) = (slots.max(1) as u64, max.max(1 << 20));
+    let splits = total_bytes.div_ceil(max).max(4 * slots).next_multiple_of(slots);
+    total_bytes.div_ceil(splits).clamp(1 << 20, max)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,7 +219,7 @@ mod tests {
     }
 
     /// The reference job: parse → key-by → max (4 partitions) → CSV.
-    const REFERENCE: &str = include_str!("../../examples/max-temperature/job.toml");
+    const REFERENCE: &str = include_str!("../../../examples/max-temperature/job.toml");
 
     #[test]
     fn reference_job_fuses_narrow_steps_and_cuts_at_the_aggregate() {
@@ -303,5 +313,16 @@ plugin = "std:format-csv"
         );
         assert_eq!(plan.stages[2].steps, ["count-per-max"]);
         assert_eq!(plan.stages[3].depends_on(), Some(StageId(2)));
+    }
+
+    #[test]
+    fn split_size_gives_each_slot_four_splits_in_whole_waves_within_bounds() {
+        assert_eq!(split_size_for(160 << 20, 2, 64 << 20), 20 << 20);
+        assert_eq!(split_size_for(100 << 30, 2, 64 << 20), 64 << 20);
+        // 672 MB at most 64 MiB a split is 11 splits: 12 keep both slots busy to the end.
+        assert_eq!(split_size_for(672_000_000, 2, 64 << 20), 56_000_000);
+        assert_eq!(split_size_for(672_000_000, 3, 64 << 20), 672_000_000_u64.div_ceil(12));
+        assert_eq!(split_size_for(3 << 10, 2, 64 << 20), 1 << 20);
+        assert_eq!(split_size_for(0, 0, 0), 1 << 20);
     }
 }

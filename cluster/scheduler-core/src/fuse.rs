@@ -14,7 +14,6 @@
 //!
 //! User plugins are never rewritten.
 
-use crate::job::Operator;
 use crate::plan::{JobPlan, StageOutput};
 use flicker_manifest::Manifest;
 use std::collections::HashMap;
@@ -26,9 +25,20 @@ const KEY_BY: &str = "std:key-by";
 /// The standard aggregates a `std:parse-csv` can combine with.
 const COMBINABLE: [&str; 6] = ["std:max", "std:min", "std:sum", "std:count", "std:mean", "std:stats"];
 
+/// What fusion reads and changes of a step's operator: its plugin reference and its config.
+/// Implemented by the loaded operators of a prepared job; fusion needs nothing else of them.
+pub trait Configured {
+    /// The plugin reference as written in the manifest (`std:parse-csv`).
+    fn plugin_ref(&self) -> &str;
+    /// The step's config, in order.
+    fn config(&self) -> &[(String, String)];
+    /// Adds `key = value` to the step's config.
+    fn add_config(&mut self, key: &str, value: String);
+}
+
 /// The value of config key `key` of `operator`.
-fn config<'o>(operator: &'o Operator, key: &str) -> Option<&'o str> {
-    operator.config.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+fn config<'o>(operator: &'o impl Configured, key: &str) -> Option<&'o str> {
+    operator.config().iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
 /// The type `std:parse-csv`'s `schema` config gives `field` (`f64` for `temperature:f64`).
@@ -44,7 +54,7 @@ fn schema_type<'s>(schema: &'s str, field: &str) -> Option<&'s str> {
 pub fn fuse_parse_and_aggregate(
     manifest: &Manifest,
     plan: &mut JobPlan,
-    operators: &mut HashMap<String, Operator>,
+    operators: &mut HashMap<String, impl Configured>,
 ) -> Vec<String> {
     let mut combined = Vec::new();
     for stage in &mut plan.stages {
@@ -55,7 +65,7 @@ pub fn fuse_parse_and_aggregate(
         };
         let (parser, op) = (&operators[parse.as_str()], &operators[aggregate.as_str()]);
         let Some(name) =
-            op.plugin_ref.strip_prefix("std:").filter(|_| COMBINABLE.contains(&op.plugin_ref.as_str()))
+            op.plugin_ref().strip_prefix("std:").filter(|_| COMBINABLE.contains(&op.plugin_ref()))
         else {
             continue;
         };
@@ -70,15 +80,15 @@ pub fn fuse_parse_and_aggregate(
         let direct = match manifest.consumers(parse).as_slice() {
             [reader] if reader == aggregate => true,
             [key_by] => {
-                operators.get(*key_by).is_some_and(|o| o.plugin_ref == KEY_BY)
+                operators.get(*key_by).is_some_and(|o| o.plugin_ref() == KEY_BY)
                     && manifest.consumers(key_by) == [aggregate.as_str()]
             }
             _ => false,
         };
-        let fusable = parser.plugin_ref == PARSE_CSV
+        let fusable = parser.plugin_ref() == PARSE_CSV
             && config(parser, "key").is_some()
             && config(parser, "combine").is_none()
-            && op.config.iter().all(|(k, _)| k == "field")
+            && op.config().iter().all(|(k, _)| k == "field")
             && numeric
             && direct;
         if !fusable {
@@ -86,7 +96,7 @@ pub fn fuse_parse_and_aggregate(
         }
         let spec = field.map_or_else(|| name.to_owned(), |field| format!("{name}:{field}"));
         if let Some(parser) = operators.get_mut(parse.as_str()) {
-            parser.config.push(("combine".to_owned(), spec));
+            parser.add_config("combine", spec);
         }
         *combined_flag = true;
         combined.push(aggregate.clone());
@@ -98,20 +108,20 @@ pub fn fuse_parse_and_aggregate(
 pub fn fuse_parse_and_key_by(
     manifest: &Manifest,
     plan: &mut JobPlan,
-    operators: &mut HashMap<String, Operator>,
+    operators: &mut HashMap<String, impl Configured>,
 ) -> Vec<String> {
     let mut folded = Vec::new();
     for stage in &mut plan.stages {
         let [parse, key_by, ..] = stage.steps.as_slice() else { continue };
         let (parse, key_by) = (parse.clone(), key_by.clone());
-        let fusable = operators[&parse].plugin_ref == PARSE_CSV
-            && operators[&key_by].plugin_ref == KEY_BY
+        let fusable = operators[&parse].plugin_ref() == PARSE_CSV
+            && operators[&key_by].plugin_ref() == KEY_BY
             && manifest.consumers(&parse) == [key_by.as_str()]
             && config(&operators[&parse], "key").is_none();
         let fields = config(&operators[&key_by], "fields").map(str::to_owned);
         let Some(fields) = fields.filter(|_| fusable) else { continue };
         if let Some(parser) = operators.get_mut(&parse) {
-            parser.config.push(("key".to_owned(), fields));
+            parser.add_config("key", fields);
         }
         stage.steps.remove(1);
         if !folded.contains(&key_by) {

@@ -3,13 +3,12 @@
 //! job's output, clean up after a job). No I/O and no clock: the service around it moves the
 //! bytes and passes the time in.
 
-use super::job_run::{JobChange, JobRun, JournalUpdate, Reported};
-use super::membership::Membership;
+use crate::job_run::{JobChange, JobRun, JournalUpdate, Reported, SinkPart};
+use crate::membership::Membership;
 use flicker_protocol::scheduler::{Registration, RequestError};
 use flicker_protocol::status::{AttemptStatus, JobStatus, NodeStatus};
 use flicker_protocol::task::{OperatorLog, TaskReport, TaskSpec};
 use flicker_protocol::{ExecutorId, JobId, PluginDigest, TaskId};
-use flicker_storage::StagedPart;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -29,7 +28,7 @@ pub enum Action {
         /// The job.
         job: JobId,
         /// Each sink's parts.
-        parts: Vec<(String, Vec<StagedPart>)>,
+        parts: Vec<(String, Vec<SinkPart>)>,
     },
     /// The job ended: stop its tasks, drop its state on the executors, remove its shuffle
     /// output, and (unless it succeeded) its uncommitted parts.
@@ -337,9 +336,9 @@ fn pick_executor(
 
 #[cfg(test)]
 mod tests {
-    use super::super::job_run::{RetryPolicy, SplitRange, StageTasks};
-    use super::super::membership::tests::registration;
     use super::*;
+    use crate::job_run::{RetryPolicy, SplitRange, StageTasks};
+    use crate::membership::tests::registration;
     use crate::plan::{StageInput, StageOutput, StagePlan};
     use flicker_protocol::MapOutputId;
     use flicker_protocol::StageId;
@@ -474,7 +473,7 @@ mod tests {
 
     #[test]
     fn executors_get_one_task_beyond_their_slots_once_tasks_prove_short() {
-        use super::super::job_run::{SHORT_TASK, SHORT_TASK_EVIDENCE};
+        use crate::job_run::{SHORT_TASK, SHORT_TASK_EVIDENCE};
         let short = SHORT_TASK.as_millis() as u64 - 1;
         for (task_ms, queued) in [(short, 1), (SHORT_TASK.as_millis() as u64, 0)] {
             let mut core = cluster(&[("a", 2), ("b", 1)]);
@@ -619,7 +618,7 @@ mod tests {
         assert_eq!(attempts[0].log[0].stdout, "hi\n");
         assert_eq!((attempts[1].attempt, &attempts[1].outcome), (1, &AttemptOutcome::Running));
         // A success is kept only with output; past the budget, output is dropped and counted.
-        let huge = "x".repeat(super::super::job_run::LOG_BUDGET);
+        let huge = "x".repeat(crate::job_run::LOG_BUDGET);
         let metrics = TaskMetrics::default();
         let output = TaskOutput::MapOutput { partition_bytes: vec![1] };
         let (executor, spec) = &retry[0];
@@ -635,7 +634,7 @@ mod tests {
         assert_eq!(logged.len(), 2, "both attempts wrote something: {logged:?}");
         assert_eq!(logged[1].outcome, AttemptOutcome::Succeeded);
         assert!(logged[1].log[0].stderr.contains("not kept"), "{:?}", logged[1].log);
-        assert_eq!(logged[1].log[0].dropped, super::super::job_run::LOG_BUDGET as u64);
+        assert_eq!(logged[1].log[0].dropped, crate::job_run::LOG_BUDGET as u64);
         assert!(matches!(core.logs(&job, Some((7, 0))), Err(RequestError::BadRequest { .. })));
         assert!(matches!(core.logs(&JobId("no".into()), None), Err(RequestError::UnknownJob { .. })));
     }

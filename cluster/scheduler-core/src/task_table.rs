@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use super::job_run::TaskState;
+use crate::job_run::TaskState;
 
 /// The states of a stage's tasks, plus the pending ones in index order and how many succeeded
 /// or run, so that finding runnable tasks and checking whether the stage is done cost nothing

@@ -7,27 +7,35 @@
 //! executor connects and registers again. The BTS runs on the executor's own endpoint unless a
 //! standalone BTS is named.
 
+mod failure;
 mod faults;
 mod jobs;
+pub mod shuffle;
+mod spill;
+mod task;
 
+pub use failure::{RecordLocation, TaskCause, TaskFailure};
 pub use faults::{Fault, Faults};
 pub use jobs::ShuffleTarget;
+pub use spill::SpillError;
 
-use crate::catalog::ComponentSource;
 use flicker_bts::{BtsClient, ShuffleStore};
 use flicker_host::{PluginDigest, Runtime};
+use flicker_job::ComponentSource;
 use flicker_protocol::ExecutorId;
 use flicker_protocol::scheduler::{
-    ExecutorRequest, ExecutorResponse, Registration, RequestError, SchedulerRequest, SchedulerResponse,
+    ExecutorRequest, ExecutorResponse, MAX_COMPONENT, Registration, RequestError, SchedulerRequest,
+    SchedulerResponse,
 };
 use flicker_storage::StoreOptions;
 use flicker_transport::{
     Connection, Endpoint, EndpointConfig, FrameReceiver, FrameSender, Identity, TransportError,
 };
 use jobs::Jobs;
+use parking_lot::Mutex;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
@@ -90,11 +98,11 @@ struct SchedulerLink {
 
 impl SchedulerLink {
     fn get(&self) -> Option<Connection> {
-        crate::lock(&self.connection).clone()
+        self.connection.lock().clone()
     }
 
     fn set(&self, connection: Option<Connection>) {
-        *crate::lock(&self.connection) = connection;
+        *self.connection.lock() = connection;
     }
 }
 
@@ -135,9 +143,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Memory an executor's BTS may use for small map outputs (each at most 64 KiB) instead of files.
 const SMALL_MAP_OUTPUTS_BUDGET: u64 = 256 << 20;
-
-/// The largest component an executor accepts.
-pub const MAX_COMPONENT: u64 = 256 << 20;
 
 impl Executor {
     /// Binds the executor's endpoint and starts its BTS (unless `config.bts` names a standalone
