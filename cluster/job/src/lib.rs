@@ -21,4 +21,4 @@ mod prepared;
 pub use catalog::{ComponentSource, PluginRefs, PluginResolver, read_plugin_files};
 pub use error::JobError;
 pub use flicker_protocol::task::{JobDefaults, TaskMetrics};
-pub use prepared::{Operator, PreparedJob, default_limits};
+pub use prepared::{Operator, PreparedJob, default_limits, job_storage};

@@ -3,7 +3,7 @@
 use crate::catalog::{ComponentSource, PluginRefs, PluginResolver};
 use crate::error::JobError;
 use flicker_host::{Limits, Plugin, Runtime};
-use flicker_manifest::{LimitOverrides, Manifest, SinkMode};
+use flicker_manifest::{LimitOverrides, Manifest, ManifestError, SinkMode};
 use flicker_protocol::task::{JobDefaults, JobDescriptor};
 use flicker_scheduler_core::fuse::{Configured, fuse_parse_and_aggregate, fuse_parse_and_key_by};
 use flicker_scheduler_core::{JobPlan, plan};
@@ -78,11 +78,7 @@ impl PreparedJob {
         defaults: JobDefaults,
         storage: &StoreOptions,
     ) -> Result<Self, JobError> {
-        let settings = manifest.storage.iter().map(|setting| {
-            (setting, JobSetting { scheme: &setting.scheme, key: &setting.key, value: &setting.value })
-        });
-        let job_storage = JobStoreOptions::check(settings)
-            .map_err(|refused| manifest.storage_error(refused.setting, refused.reason))?;
+        let job_storage = job_storage(&manifest)?;
         manifest.validate_plugins(resolver)?;
 
         let limits = default_limits(&defaults);
@@ -169,6 +165,18 @@ impl PreparedJob {
     pub fn operator(&self, id: &str) -> &Operator {
         &self.operators[id]
     }
+}
+
+/// The manifest's `[storage]` settings, checked: no credential, no setting only a node may make
+/// (where requests go), only settings of the stores' clients. A refusal names the manifest's
+/// file and line. The submitter checks before sending the manifest, the scheduler and every
+/// executor again when preparing the job.
+pub fn job_storage(manifest: &Manifest) -> Result<JobStoreOptions, ManifestError> {
+    let settings = manifest.storage.iter().map(|setting| {
+        (setting, JobSetting { scheme: &setting.scheme, key: &setting.key, value: &setting.value })
+    });
+    JobStoreOptions::check(settings)
+        .map_err(|refused| manifest.storage_error(refused.setting, refused.reason))
 }
 
 fn operator(
