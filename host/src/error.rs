@@ -52,9 +52,9 @@ pub enum HostError {
     #[error("the plugin is a {found} operator, not a {wanted} operator")]
     WrongKind {
         /// The kind it exports.
-        found: flicker_manifest::OperatorKind,
+        found: flicker_protocol::OperatorKind,
         /// The kind asked for.
-        wanted: flicker_manifest::OperatorKind,
+        wanted: flicker_protocol::OperatorKind,
     },
     /// Creating the operator instance failed.
     #[error("cannot create the operator: {0}")]

@@ -1,6 +1,6 @@
 //! Sandbox limits per operator instance.
 
-use flicker_manifest::LimitOverrides;
+use flicker_protocol::LimitOverrides;
 use std::time::Duration;
 
 /// What one operator instance may use. Cluster-wide defaults, overridden per step by the manifest's

@@ -7,7 +7,7 @@ use crate::sandbox::SandboxState;
 use crate::schema::{SchemaFunction, TypeCheckError};
 use crate::{HostError, Limits};
 use flicker_batch::RowType;
-use flicker_manifest::OperatorKind;
+use flicker_protocol::OperatorKind;
 pub use flicker_protocol::PluginDigest;
 use std::sync::Arc;
 use wasmtime::Engine;

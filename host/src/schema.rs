@@ -6,7 +6,7 @@ use crate::bindings::types;
 use crate::sandbox::{SandboxState, arm_deadline, classify, new_store};
 use crate::{CallError, Limits};
 use flicker_batch::{RowType, TypeMismatch};
-use flicker_manifest::OperatorKind;
+use flicker_protocol::OperatorKind;
 use wasmtime::Engine;
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre};
 

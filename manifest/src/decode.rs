@@ -11,10 +11,10 @@ use toml::de::{DeInteger, DeTable, DeValue};
 use crate::duration::parse_duration;
 use crate::error::ManifestError;
 use crate::lines::LineIndex;
-use crate::manifest::{LimitOverrides, Manifest, SectionKind, Sink, SinkMode, Source, SourceFormat, Step};
+use crate::manifest::{Manifest, SectionKind, Sink, SinkMode, Source, SourceFormat, Step, StorageSetting};
 use crate::params;
 use crate::size::parse_size;
-use flicker_storage::{Service, StoreOptions};
+use flicker_protocol::LimitOverrides;
 
 /// The keys allowed at the top level of a manifest.
 const TOP_LEVEL_KEYS: &[&str] = &["name", "max_attempts", "params", "storage", "source", "step", "sink"];
@@ -28,12 +28,6 @@ const STEP_KEYS: &[&str] = &["id", "input", "plugin", "config", "partitions", "l
 const SINK_KEYS: &[&str] = &["id", "input", "url", "plugin", "config", "limits", "mode"];
 /// The keys allowed in a `limits` table.
 const LIMIT_KEYS: &[&str] = &["memory", "call_timeout", "output"];
-
-/// Why a credential in `[storage]` is refused.
-const CREDENTIAL_IN_MANIFEST: &str = "credentials do not belong in a manifest, which the scheduler stores and sends to every executor: give them to the nodes through their environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, GOOGLE_SERVICE_ACCOUNT, ...) or the [storage] table of their cluster.toml";
-
-/// Why a setting that chooses where requests go is refused in `[storage]`.
-const NODE_ONLY_SETTING: &str = "this setting chooses where requests go or which credentials sign them, so only the nodes' environment or cluster.toml may set it (a job could otherwise send the node's credentials to a server of its choice); a manifest may set request settings such as region, virtual_hosted_style_request, checksum_algorithm, skip_signature, allow_http or timeout";
 
 /// The longest piece of text that a syntax error quotes.
 const MAX_QUOTED: usize = 40;
@@ -127,7 +121,7 @@ impl Decoder<'_> {
 
         let mut name = None;
         let mut max_attempts = None;
-        let mut storage = StoreOptions::default();
+        let mut storage = Vec::new();
         let (mut sources, mut steps, mut sinks) = (Vec::new(), Vec::new(), Vec::new());
         for item in items {
             match item {
@@ -320,36 +314,35 @@ impl Decoder<'_> {
         })
     }
 
-    /// Reads the `[storage]` table: `[storage.s3]` and `[storage.gs]` settings of the stores'
-    /// clients, without credentials.
-    fn storage(&self, value: &Value<'_>) -> Result<StoreOptions, ManifestError> {
-        let mut options = StoreOptions::default();
+    /// Reads the `[storage]` table: the `[storage.s3]` and `[storage.gs]` settings of the stores'
+    /// clients, as text. Their keys are checked when the job is prepared (see [`StorageSetting`]).
+    fn storage(&self, value: &Value<'_>) -> Result<Vec<StorageSetting>, ManifestError> {
+        let mut storage = Vec::new();
         for (table, settings) in self.table_entries(TOP_LEVEL, "storage", value)? {
-            let Some(service) = Service::from_scheme(table.get_ref()) else {
+            let Some(scheme) =
+                STORAGE_KEYS.iter().find(|scheme| scheme.eq_ignore_ascii_case(table.get_ref()))
+            else {
                 let key = format!("storage.{}", table.get_ref());
                 return Err(self.unknown_key(table.span(), TOP_LEVEL, &key, STORAGE_KEYS));
             };
-            let label = format!("storage.{service}");
+            let label = format!("storage.{scheme}");
             for (key, value) in self.table_entries(TOP_LEVEL, &label, settings)? {
                 let key = key.get_ref().as_ref();
-                if service.is_credential(key) {
-                    return Err(self.invalid(&label, key, value, CREDENTIAL_IN_MANIFEST.into()));
-                }
-                if service.check_key(key).is_ok() && !service.job_may_set(key) {
-                    return Err(self.invalid(&label, key, value, NODE_ONLY_SETTING.into()));
-                }
                 let text = match value.get_ref() {
                     DeValue::String(text) => text.to_string(),
                     DeValue::Integer(integer) => self.integer(&label, key, value, integer)?.to_string(),
                     DeValue::Boolean(flag) => flag.to_string(),
                     _ => return Err(self.wrong_type(&label, key, value, "a string, integer or boolean")),
                 };
-                options
-                    .set(service, key, text)
-                    .map_err(|error| self.invalid(&label, key, value, error.to_string()))?;
+                storage.push(StorageSetting {
+                    scheme: (*scheme).to_owned(),
+                    key: key.to_owned(),
+                    value: text,
+                    line: self.lines.line(value.span()),
+                });
             }
         }
-        Ok(options)
+        Ok(storage)
     }
 
     /// Reads a `limits` table.
@@ -724,59 +717,40 @@ plugin = "std:format-csv"
     }
 
     #[test]
-    fn storage_settings_are_read_and_checked() {
+    fn storage_settings_are_kept_as_written_with_their_lines() {
         let text = format!(
-            "{JOB}\n[storage.s3]\nregion = \"eu-west-1\"\nallow_http = true\n[storage.gs]\ntimeout = \"30s\"\n"
+            "{JOB}\n[storage.s3]\nregion = \"eu-west-1\"\nallow_http = true\n[storage.GS]\npool_max_idle_per_host = 0x10\n"
         );
-        let manifest = parse(&text).unwrap();
-        let mut expected = StoreOptions::default();
-        expected.set(Service::S3, "region", "eu-west-1").unwrap();
-        expected.set(Service::S3, "allow_http", "true").unwrap();
-        expected.set(Service::Gcs, "timeout", "30s").unwrap();
-        assert_eq!(manifest.storage, expected);
+        let setting = |scheme: &str, key: &str, value: &str, line| StorageSetting {
+            scheme: scheme.into(),
+            key: key.into(),
+            value: value.into(),
+            line,
+        };
+        assert_eq!(
+            parse(&text).unwrap().storage,
+            [
+                setting("s3", "region", "eu-west-1", 23),
+                setting("s3", "allow_http", "true", 24),
+                setting("gs", "pool_max_idle_per_host", "16", 26),
+            ]
+        );
+        // Which keys a store has is checked when the job is prepared, not here.
+        let unchecked = parse(&format!("{JOB}\n[storage.s3]\nsecret_access_key = \"x\"\n")).unwrap();
+        assert_eq!(unchecked.storage, [setting("s3", "secret_access_key", "x", 23)]);
+    }
 
-        let error = parse(&format!("{JOB}\n[storage.s3]\nendpiont = \"x\"\n")).unwrap_err();
-        assert!(
-            matches!(&error, ManifestError::InvalidValue { line: 23, key, .. } if key == "endpiont"),
-            "{error:?}"
-        );
-        assert!(error.to_string().contains("not a setting of the s3 store"), "{error}");
+    #[test]
+    fn storage_tables_are_the_stores_and_hold_scalars() {
         let error = parse(&format!("{JOB}\n[storage.azure]\nx = 1\n")).unwrap_err();
         assert!(
             matches!(&error, ManifestError::UnknownKey { line: 22, key, .. } if key == "storage.azure"),
             "{error:?}"
         );
-        let error = parse(&format!("{JOB}\n[storage.s3]\nbucket = \"b\"\n")).unwrap_err();
-        assert!(error.to_string().contains("comes from its URL"), "{error}");
-    }
-
-    #[test]
-    fn settings_that_redirect_requests_are_left_to_the_nodes() {
-        for (table, key) in
-            [("s3", "endpoint"), ("s3", "proxy_url"), ("gs", "base_url"), ("gs", "service_account_path")]
-        {
-            let text = format!("{JOB}\n[storage.{table}]\n{key} = \"http://attacker.example\"\n");
-            let error = parse(&text).unwrap_err();
-            assert!(matches!(&error, ManifestError::InvalidValue { line: 23, .. }), "{error:?}");
-            assert!(
-                error.to_string().contains("only the nodes' environment or cluster.toml may set it"),
-                "{error}"
-            );
-        }
-    }
-
-    #[test]
-    fn credentials_in_storage_are_refused_without_echoing_them() {
-        for (table, key) in
-            [("s3", "secret_access_key"), ("s3", "aws_access_key_id"), ("gs", "service_account_key")]
-        {
-            let text = format!("{JOB}\n[storage.{table}]\n{key} = \"hunter2-value\"\n");
-            let error = parse(&text).unwrap_err();
-            let message = error.to_string();
-            assert!(matches!(&error, ManifestError::InvalidValue { line: 23, .. }), "{error:?}");
-            assert!(message.contains("credentials do not belong in a manifest"), "{message}");
-            assert!(!message.contains("hunter2"), "{message}");
-        }
+        assert!(error.to_string().contains("s3, gs"), "{error}");
+        let error = parse(&format!("{JOB}\n[storage.s3]\nregion = [\"a\"]\n")).unwrap_err();
+        assert!(matches!(error, ManifestError::Syntax { line: 23, .. }), "{error:?}");
+        assert_names(&error, 23, "storage.s3: \"region\" must be a string, integer or boolean, not array");
     }
 
     #[test]

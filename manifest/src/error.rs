@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::manifest::SectionKind;
 use crate::params::NAME_RULE;
-use crate::plugin::OperatorKind;
+use flicker_protocol::OperatorKind;
 
 /// Why an operator cannot take its input rows, with what it would need to know to fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -43,6 +43,10 @@
 //! `[params]` table: [`Manifest::parse`] fills in the defaults, [`resolve_params`] the values given
 //! with `--param name=value` (see [`Param`]), writing out the text a run submits.
 //!
+//! The `[storage.s3]` and `[storage.gs]` tables tune the cloud stores' clients for one job. Their
+//! settings are kept as written ([`StorageSetting`]): which keys a job may set is checked by the
+//! storage crate when the job is prepared, and reported with [`Manifest::storage_error`].
+//!
 //! Every [`ManifestError`] names the file, the line and, where there is one, the id of the source,
 //! step or sink at fault, e.g. `jobs/max.toml:17: step "max": unknown input "by-statoin"; …`.
 //!
@@ -85,7 +89,9 @@ mod suggest;
 
 pub use duration::{DurationError, parse_duration};
 pub use error::ManifestError;
-pub use manifest::{LimitOverrides, Manifest, SectionKind, Sink, SinkMode, Source, SourceFormat, Step};
+/// The operator types the manifest shares with the host, re-exported from where they live.
+pub use flicker_protocol::{LimitOverrides, OperatorKind};
+pub use manifest::{Manifest, SectionKind, Sink, SinkMode, Source, SourceFormat, Step, StorageSetting};
 pub use params::{Param, ParamError, resolve_params};
-pub use plugin::{OperatorKind, PluginCatalog};
+pub use plugin::PluginCatalog;
 pub use size::{SizeError, parse_size};

@@ -2,11 +2,10 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use crate::error::ManifestError;
 use crate::{decode, graph};
-use flicker_storage::StoreOptions;
+use flicker_protocol::LimitOverrides;
 
 /// A parsed and checked job manifest.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,9 +16,10 @@ pub struct Manifest {
     pub name: String,
     /// How often a task may be attempted before the job fails, if the manifest says.
     pub max_attempts: Option<u32>,
-    /// The `[storage]` settings of the cloud stores' clients (never credentials), which override
-    /// the nodes' own.
-    pub storage: StoreOptions,
+    /// The `[storage]` settings of the cloud stores' clients, which override the nodes' own, in
+    /// file order. Only their tables (`s3`, `gs`) and value types are checked here: whether a job
+    /// may set a key is the storage crate's to say (see [`StorageSetting`]).
+    pub storage: Vec<StorageSetting>,
     /// The `[[source]]` tables, in file order.
     pub sources: Vec<Source>,
     /// The `[[step]]` tables, in file order.
@@ -103,15 +103,33 @@ pub enum SinkMode {
     Overwrite,
 }
 
-/// Sandbox limits given by a step or sink; `None` keeps the engine's default.
-#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LimitOverrides {
-    /// The most memory the operator's instance may grow to, in bytes.
-    pub memory: Option<u64>,
-    /// The longest one call into the operator may take.
-    pub call_timeout: Option<Duration>,
-    /// The most bytes one call may output.
-    pub output: Option<u64>,
+/// One setting of a `[storage.s3]` or `[storage.gs]` table, as written.
+///
+/// The manifest keeps these as plain text: which keys a store has, which hold credentials and which
+/// choose where requests go are object_store's to know, so `flicker_storage::JobStoreOptions::check`
+/// checks them when the job is prepared, and a refused one is reported with
+/// [`Manifest::storage_error`], naming this setting's line. `Debug` leaves the value out: a
+/// manifest may hold a credential until that check refuses it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StorageSetting {
+    /// The store's URL scheme, which names its table: `s3` or `gs` (in lowercase).
+    pub scheme: String,
+    /// The key as written, e.g. `region`.
+    pub key: String,
+    /// The value as text: a string as it is, an integer in decimal, a boolean as `true`/`false`.
+    pub value: String,
+    /// The line of the value.
+    pub line: usize,
+}
+
+impl fmt::Debug for StorageSetting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StorageSetting")
+            .field("scheme", &self.scheme)
+            .field("key", &self.key)
+            .field("line", &self.line)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Which kind of table of the manifest something is.
@@ -174,6 +192,18 @@ impl Manifest {
         Ok(manifest)
     }
 
+    /// The error that reports `setting` of this manifest's `[storage]` as refused for `reason`,
+    /// naming the file and the setting's line like every other bad value.
+    pub fn storage_error(&self, setting: &StorageSetting, reason: impl fmt::Display) -> ManifestError {
+        ManifestError::InvalidValue {
+            file: self.file.clone(),
+            line: setting.line,
+            section: format!("storage.{}", setting.scheme),
+            key: setting.key.clone(),
+            message: reason.to_string(),
+        }
+    }
+
     /// The line of the `[[source]]`, `[[step]]` or `[[sink]]` with this id.
     pub fn line_of(&self, id: &str) -> Option<usize> {
         self.nodes().into_iter().find(|node| node.id == id).map(|node| node.line)
@@ -216,6 +246,8 @@ impl Manifest {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     /// The example of the crate docs, with a key-by step between parse and max.
@@ -267,7 +299,7 @@ config = { }
             file: PathBuf::from("jobs/max.toml"),
             name: "max-temperature".into(),
             max_attempts: Some(3),
-            storage: StoreOptions::default(),
+            storage: Vec::new(),
             sources: vec![Source {
                 id: "readings".into(),
                 url: "file:///data/weather/".into(),
@@ -340,6 +372,34 @@ config = { }
         assert_eq!(manifest.consumers("parse"), ["by-station", "raw"]);
         assert_eq!(manifest.consumers("max"), ["out"]);
         assert!(manifest.consumers("out").is_empty());
+    }
+
+    #[test]
+    fn a_refused_storage_setting_is_a_bad_value_at_its_line() {
+        let manifest = Manifest::parse(Path::new("jobs/max.toml"), MAX_TEMPERATURE).unwrap();
+        let setting = StorageSetting {
+            scheme: "s3".into(),
+            key: "endpoint".into(),
+            value: "http://x".into(),
+            line: 37,
+        };
+        let error = manifest.storage_error(&setting, "not for jobs");
+        assert!(
+            matches!(&error, ManifestError::InvalidValue { line: 37, section, key, .. } if section == "storage.s3" && key == "endpoint"),
+            "{error:?}"
+        );
+        assert_eq!(
+            error.to_string(),
+            "jobs/max.toml:37: storage.s3: bad value for \"endpoint\": not for jobs"
+        );
+    }
+
+    #[test]
+    fn storage_settings_do_not_show_their_values() {
+        let setting =
+            StorageSetting { scheme: "s3".into(), key: "token".into(), value: "hunter2".into(), line: 3 };
+        let shown = format!("{setting:?}");
+        assert!(shown.contains("token") && !shown.contains("hunter2"), "{shown}");
     }
 
     #[test]

@@ -532,9 +532,8 @@ sink = [{ id = "out", input = "p", url = "out/", plugin = "std:format-csv", mode
         assert_eq!(manifest.steps[0].plugin, "/opt/plugins/parse.wasm");
         assert_eq!(manifest.steps[0].limits.call_timeout, Some(std::time::Duration::from_secs(90)));
         assert_eq!(manifest.sinks[0].mode, crate::SinkMode::Overwrite);
-        let mut storage = flicker_storage::StoreOptions::default();
-        storage.set(flicker_storage::Service::S3, "region", "eu-west-1").unwrap();
-        assert_eq!(manifest.storage, storage);
+        let region = &manifest.storage[0];
+        assert_eq!((region.key.as_str(), region.value.as_str(), region.line), ("region", "eu-west-1", 2));
     }
 
     #[test]

@@ -1,46 +1,11 @@
-//! Plugins and where they may stand: the operator kinds, the catalog that knows which plugin exports
-//! which kind, and the placement and config checks of [`Manifest::validate_plugins`].
-
-use std::fmt;
+//! Plugins and where they may stand: the catalog that knows which plugin exports which
+//! [`OperatorKind`], and the placement and config checks of [`Manifest::validate_plugins`].
 
 use flicker_batch::{RowType, TypeMismatch};
+use flicker_protocol::OperatorKind;
 
 use crate::error::ManifestError;
 use crate::manifest::{Manifest, SectionKind};
-
-/// The kind of operator a plugin exports, which decides where in a job it may be used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum OperatorKind {
-    /// Turns the raw lines of a source into records; reads a source.
-    Parse,
-    /// Turns each record into zero or more records; reads a step.
-    Map,
-    /// Combines the records of each key; reads a step.
-    Aggregate,
-    /// Turns records into bytes to be written; used by sinks only.
-    Format,
-}
-
-impl OperatorKind {
-    /// "a" or "an", to go before the kind's name in a sentence.
-    pub(crate) fn article(self) -> &'static str {
-        match self {
-            OperatorKind::Aggregate => "an",
-            OperatorKind::Parse | OperatorKind::Map | OperatorKind::Format => "a",
-        }
-    }
-}
-
-impl fmt::Display for OperatorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            OperatorKind::Parse => "parse",
-            OperatorKind::Map => "map",
-            OperatorKind::Aggregate => "aggregate",
-            OperatorKind::Format => "format",
-        })
-    }
-}
 
 /// What [`Manifest::validate_plugins`] needs to know about plugins; the host implements it by
 /// loading the components.
@@ -303,12 +268,5 @@ plugin = "{sink_plugin}"
         let error = manifest.validate_plugins(&catalog).unwrap_err();
         assert!(matches!(error, ManifestError::WrongKind { .. }), "{error:?}");
         assert_eq!(*catalog.checked.borrow(), ["std:parse-csv"]);
-    }
-
-    #[test]
-    fn kinds_read_as_words() {
-        let words = [OperatorKind::Parse, OperatorKind::Map, OperatorKind::Aggregate, OperatorKind::Format]
-            .map(|kind| kind.to_string());
-        assert_eq!(words, ["parse", "map", "aggregate", "format"]);
     }
 }

@@ -128,8 +128,8 @@ impl Manifest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugin::OperatorKind;
     use flicker_batch::{Field, FieldType};
+    use flicker_protocol::OperatorKind;
     use std::path::Path;
 
     /// Standard operators as far as types go: `parse` outputs `station: string, temperature:

@@ -14,6 +14,7 @@ pub mod bts;
 pub mod failure;
 pub mod frame;
 pub mod ids;
+pub mod operator;
 pub mod scheduler;
 pub mod status;
 pub mod task;
@@ -21,4 +22,5 @@ pub mod version;
 
 pub use frame::{FrameDecoder, FrameError, MAX_FRAME};
 pub use ids::{ExecutorId, JobId, MapOutputId, PluginDigest, StageId, TaskId};
+pub use operator::{LimitOverrides, OperatorKind};
 pub use version::{FALLBACK_ALPN, PROTOCOL_VERSION, alpn, version_of_alpn};

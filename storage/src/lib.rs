@@ -5,6 +5,10 @@
 //! `memory://name/…` for tests) on top of the [`object_store`] crate, so every store reads and
 //! writes the same way.
 //!
+//! Cloud stores are opened with a node's [`StoreOptions`], over which a job's own settings are
+//! laid once [`JobStoreOptions::check`] has accepted them: a job may tune requests, but neither
+//! give credentials nor choose where requests go.
+//!
 //! Reading an input takes three steps:
 //!
 //! 1. [`list_inputs`] turns a location (an object, a prefix, or a glob) into [`InputObject`]s,
@@ -47,6 +51,7 @@ mod commit;
 mod compression;
 mod error;
 mod glob;
+mod job_options;
 mod line;
 mod listing;
 mod location;
@@ -64,6 +69,7 @@ pub use commit::{
 };
 pub use compression::Compression;
 pub use error::StorageError;
+pub use job_options::{JobSetting, JobSettingError, JobStoreOptions, RefusedSetting};
 pub use line::line_number_at;
 pub use listing::{InputObject, list_all, list_inputs};
 pub use location::Location;

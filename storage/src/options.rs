@@ -7,6 +7,8 @@ use object_store::ClientConfigKey;
 use object_store::aws::AmazonS3ConfigKey;
 use object_store::gcp::GoogleConfigKey;
 
+use crate::job_options::JobStoreOptions;
+
 /// A cloud object-store service that storage URLs can name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Service {
@@ -35,7 +37,7 @@ impl Service {
 
     /// Whether `key` (any spelling object_store accepts, e.g. `secret_access_key` or
     /// `aws_secret_access_key`) holds a credential: a secret, or the name paired with one.
-    pub fn is_credential(self, key: &str) -> bool {
+    pub(crate) fn is_credential(self, key: &str) -> bool {
         match self {
             Service::S3 => matches!(
                 key.parse(),
@@ -49,12 +51,9 @@ impl Service {
         }
     }
 
-    /// Whether a job (a manifest's `[storage]`) may set `key`. Jobs may tune how requests are
-    /// made (region, addressing style, checksums, timeouts, …) but not where they go, through
-    /// which proxy, or with which credentials: a job choosing the endpoint would have the
-    /// node's credentials sign or carry requests to a server of its choice. Only a node's
-    /// environment and cluster file set those.
-    pub fn job_may_set(self, key: &str) -> bool {
+    /// Whether a job (a manifest's `[storage]`) may set `key`, a key of this service's client
+    /// other than a credential: see [`JobStoreOptions`] for which and why.
+    pub(crate) fn job_may_set(self, key: &str) -> bool {
         let client = |key: &ClientConfigKey| {
             matches!(
                 key,
@@ -113,7 +112,7 @@ impl Service {
 
     /// Checks that `key` is a setting of this service's object_store client other than the
     /// bucket, which URLs give.
-    pub fn check_key(self, key: &str) -> Result<(), StoreOptionError> {
+    pub(crate) fn check_key(self, key: &str) -> Result<(), StoreOptionError> {
         let bucket = match self {
             Service::S3 => key.parse::<AmazonS3ConfigKey>().map(|k| k == AmazonS3ConfigKey::Bucket),
             Service::Gcs => key.parse::<GoogleConfigKey>().map(|k| k == GoogleConfigKey::Bucket),
@@ -162,6 +161,9 @@ pub enum StoreOptionError {
 ///
 /// Keys are those of object_store's `AmazonS3ConfigKey` and `GoogleConfigKey`, in any spelling
 /// they accept (`endpoint` or `aws_endpoint`). `Debug` shows credential values as `<redacted>`.
+///
+/// These are a node's settings, which may hold anything; a job's come as [`JobStoreOptions`],
+/// checked, and are laid over them with [`StoreOptions::overridden_by`].
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct StoreOptions {
     values: BTreeMap<(Service, String), String>,
@@ -180,10 +182,10 @@ impl StoreOptions {
         Ok(())
     }
 
-    /// These settings with `overrides`' settings replacing those of the same key.
-    pub fn overridden_by(&self, overrides: &StoreOptions) -> StoreOptions {
+    /// These settings (a node's) with a job's replacing those of the same key.
+    pub fn overridden_by(&self, job: &JobStoreOptions) -> StoreOptions {
         let mut merged = self.clone();
-        merged.values.extend(overrides.values.iter().map(|(key, value)| (key.clone(), value.clone())));
+        merged.values.extend(job.options.values.iter().map(|(key, value)| (key.clone(), value.clone())));
         merged
     }
 
@@ -215,6 +217,7 @@ impl fmt::Debug for StoreOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::job_options::JobSetting;
 
     #[test]
     fn keys_are_checked_against_the_clients_settings() {
@@ -240,15 +243,15 @@ mod tests {
     }
 
     #[test]
-    fn overrides_replace_the_same_key_only() {
+    fn a_jobs_settings_replace_the_same_key_only() {
         let mut node = StoreOptions::default();
         node.set(Service::S3, "region", "us-east-1").unwrap();
         node.set(Service::S3, "endpoint", "http://a").unwrap();
-        let mut job = StoreOptions::default();
-        job.set(Service::S3, "endpoint", "http://b").unwrap();
+        let region = JobSetting { scheme: "s3", key: "region", value: "eu-west-1" };
+        let job = JobStoreOptions::check([((), region)]).unwrap();
         let merged = node.overridden_by(&job);
         let s3: Vec<_> = merged.of(Service::S3).collect();
-        assert_eq!(s3, [("endpoint", "http://b"), ("region", "us-east-1")]);
+        assert_eq!(s3, [("endpoint", "http://a"), ("region", "eu-west-1")]);
     }
 
     #[test]

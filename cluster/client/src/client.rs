@@ -1,7 +1,7 @@
 //! A client of the scheduler: what `flicker submit`, `status`, `cancel` and `nodes` (and local
 //! mode) use.
 
-use flicker_job::read_plugin_files;
+use flicker_job::{job_storage, read_plugin_files};
 use flicker_manifest::{Manifest, ManifestError, Param, resolve_params};
 use flicker_protocol::JobId;
 use flicker_protocol::scheduler::{RequestError, SchedulerRequest, SchedulerResponse, Submission};
@@ -108,6 +108,8 @@ impl Client {
             .map_err(|source| ManifestError::Io { file: manifest_path.to_path_buf(), source })?;
         let manifest_text = resolve_params(manifest_path, &manifest_text, params)?;
         let manifest = Manifest::parse(manifest_path, &manifest_text)?;
+        // A credential in `[storage]` never leaves this machine.
+        job_storage(&manifest)?;
         let base_dir = absolute(manifest_path.parent().unwrap_or(Path::new("")))?;
         let (refs, mut components) = read_plugin_files(&manifest, &base_dir);
         let digests = components.keys().copied().collect();

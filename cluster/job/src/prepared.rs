@@ -3,11 +3,11 @@
 use crate::catalog::{ComponentSource, PluginRefs, PluginResolver};
 use crate::error::JobError;
 use flicker_host::{Limits, Plugin, Runtime};
-use flicker_manifest::{LimitOverrides, Manifest, SinkMode};
+use flicker_manifest::{LimitOverrides, Manifest, ManifestError, SinkMode};
 use flicker_protocol::task::{JobDefaults, JobDescriptor};
 use flicker_scheduler_core::fuse::{Configured, fuse_parse_and_aggregate, fuse_parse_and_key_by};
 use flicker_scheduler_core::{JobPlan, plan};
-use flicker_storage::{CommitMode, Location, StoreOptions};
+use flicker_storage::{CommitMode, JobSetting, JobStoreOptions, Location, StoreOptions};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -68,9 +68,9 @@ pub struct PreparedJob {
 impl PreparedJob {
     /// Validates `manifest` against its plugins (loading each once through `resolver`), plans it,
     /// and resolves its locations against `base_dir`, opening cloud stores with this node's
-    /// `storage` settings overridden by the manifest's `[storage]`. No task runs and nothing is
-    /// read or written. Planning is deterministic: the scheduler and every executor derive the
-    /// same stages.
+    /// `storage` settings overridden by the manifest's `[storage]`, which must hold no credential
+    /// and nothing that chooses where requests go. No task runs and nothing is read or written.
+    /// Planning is deterministic: the scheduler and every executor derive the same stages.
     pub fn prepare(
         manifest: Manifest,
         base_dir: &Path,
@@ -78,6 +78,7 @@ impl PreparedJob {
         defaults: JobDefaults,
         storage: &StoreOptions,
     ) -> Result<Self, JobError> {
+        let job_storage = job_storage(&manifest)?;
         manifest.validate_plugins(resolver)?;
 
         let limits = default_limits(&defaults);
@@ -103,7 +104,7 @@ impl PreparedJob {
             tracing::debug!(?combined, "aggregates combined into the parse-csv steps they read");
         }
 
-        let storage = storage.overridden_by(&manifest.storage);
+        let storage = storage.overridden_by(&job_storage);
         let location = |what: String, url: &str| {
             Location::parse_with(url, base_dir, &storage)
                 .map_err(|source| JobError::Storage { what, source: Box::new(source) })
@@ -164,6 +165,18 @@ impl PreparedJob {
     pub fn operator(&self, id: &str) -> &Operator {
         &self.operators[id]
     }
+}
+
+/// The manifest's `[storage]` settings, checked: no credential, no setting only a node may make
+/// (where requests go), only settings of the stores' clients. A refusal names the manifest's
+/// file and line. The submitter checks before sending the manifest, the scheduler and every
+/// executor again when preparing the job.
+pub fn job_storage(manifest: &Manifest) -> Result<JobStoreOptions, ManifestError> {
+    let settings = manifest.storage.iter().map(|setting| {
+        (setting, JobSetting { scheme: &setting.scheme, key: &setting.key, value: &setting.value })
+    });
+    JobStoreOptions::check(settings)
+        .map_err(|refused| manifest.storage_error(refused.setting, refused.reason))
 }
 
 fn operator(
