@@ -5,8 +5,8 @@ use crate::report::{self, AttemptsShown, OutputFormat};
 use crate::run::start_tokio;
 use anyhow::Context;
 use flicker_client::Client;
-use flicker_protocol::JobId;
 use flicker_protocol::status::{JobState, JobStatus};
+use flicker_protocol::{JobId, StageId, TaskIndex};
 use flicker_transport::Identity;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::path::PathBuf;
@@ -61,7 +61,7 @@ pub struct StatusArgs {
     /// Show the attempts of one task (`STAGE:TASK`, e.g. `0:3`) and what its operators wrote to
     /// their stdout and stderr.
     #[arg(long, requires = "job", value_name = "STAGE:TASK", value_parser = task_ref, conflicts_with = "wait")]
-    task: Option<(u32, u32)>,
+    task: Option<(StageId, TaskIndex)>,
     /// Show what the job's operators wrote to their stdout and stderr, every attempt that wrote
     /// something.
     #[arg(long, requires = "job", conflicts_with_all = ["wait", "task"])]
@@ -71,9 +71,10 @@ pub struct StatusArgs {
 }
 
 /// `STAGE:TASK` as two numbers.
-fn task_ref(text: &str) -> Result<(u32, u32), String> {
-    let parsed =
-        text.split_once(':').and_then(|(stage, task)| Some((stage.parse().ok()?, task.parse().ok()?)));
+fn task_ref(text: &str) -> Result<(StageId, TaskIndex), String> {
+    let parsed = text
+        .split_once(':')
+        .and_then(|(stage, task)| Some((StageId(stage.parse().ok()?), TaskIndex(task.parse().ok()?))));
     parsed.ok_or_else(|| format!("expected STAGE:TASK, two numbers such as 0:3, got {text:?}"))
 }
 

@@ -448,8 +448,8 @@ mod tests {
         let panic = "\nthread '<unnamed>' (1) panicked at src/lib.rs:1:1:\nboom\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
         let attempt = |attempt, outcome, stderr: &str| AttemptStatus {
             stage: 0,
-            task: 3,
-            attempt,
+            task: flicker_protocol::TaskIndex(3),
+            attempt: flicker_protocol::AttemptId(attempt),
             executor: ExecutorId("e1".into()),
             outcome,
             log: vec![OperatorLog {

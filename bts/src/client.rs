@@ -297,10 +297,10 @@ async fn drive(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flicker_protocol::ids::{JobId, StageId};
+    use flicker_protocol::ids::{JobId, StageId, TaskIndex};
 
     fn output(map_task: u32) -> MapOutputId {
-        MapOutputId { job: JobId("job-1".into()), stage: StageId(0), map_task }
+        MapOutputId { job: JobId("job-1".into()), stage: StageId(0), map_task: TaskIndex(map_task) }
     }
 
     fn bts(port: u16) -> SocketAddr {
@@ -311,7 +311,9 @@ mod tests {
     fn grouped(sources: Vec<(MapOutputId, SocketAddr, u64)>, max_bytes: u64) -> Vec<(u16, Vec<u32>, u64)> {
         batches(sources, max_bytes)
             .into_iter()
-            .map(|(batch, bytes)| (batch.bts.port(), batch.ids.iter().map(|id| id.map_task).collect(), bytes))
+            .map(|(batch, bytes)| {
+                (batch.bts.port(), batch.ids.iter().map(|id| id.map_task.0).collect(), bytes)
+            })
             .collect()
     }
 

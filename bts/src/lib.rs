@@ -38,11 +38,11 @@
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use flicker_bts::{ShuffleStore, block};
-//! use flicker_protocol::{JobId, MapOutputId, StageId};
+//! use flicker_protocol::{JobId, MapOutputId, StageId, TaskIndex};
 //!
 //! let dir = tempfile::tempdir()?;
 //! let store = ShuffleStore::new(dir.path());
-//! let id = MapOutputId { job: JobId("job-1".into()), stage: StageId(0), map_task: 3 };
+//! let id = MapOutputId { job: JobId("job-1".into()), stage: StageId(0), map_task: TaskIndex(3) };
 //!
 //! // A map task with three reduce partitions, the second one empty.
 //! let info = store.write_map_output(&id, &[b"apple 1\n".to_vec(), Vec::new(), b"pear 2\n".to_vec()])?;

@@ -98,10 +98,10 @@ impl SmallOutputs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flicker_protocol::StageId;
+    use flicker_protocol::{StageId, TaskIndex};
 
     fn id(job: &str, map_task: u32) -> MapOutputId {
-        MapOutputId { job: JobId(job.into()), stage: StageId(0), map_task }
+        MapOutputId { job: JobId(job.into()), stage: StageId(0), map_task: TaskIndex(map_task) }
     }
 
     #[test]

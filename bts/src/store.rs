@@ -561,10 +561,10 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> BtsError + '_ {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flicker_protocol::ids::StageId;
+    use flicker_protocol::ids::{StageId, TaskIndex};
 
     fn output(job: &str, map_task: u32) -> MapOutputId {
-        MapOutputId { job: JobId(job.into()), stage: StageId(1), map_task }
+        MapOutputId { job: JobId(job.into()), stage: StageId(1), map_task: TaskIndex(map_task) }
     }
 
     /// Blocks of varied sizes and contents, every third one empty.

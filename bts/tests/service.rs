@@ -3,13 +3,13 @@
 
 use flicker_bts::{BtsClient, FetchError, FetchLimits, ShuffleStore, fetch_partition};
 use flicker_protocol::bts::BtsFailure;
-use flicker_protocol::{JobId, MapOutputId, StageId};
+use flicker_protocol::{JobId, MapOutputId, StageId, TaskIndex};
 use flicker_transport::{Endpoint, EndpointConfig, Identity};
 use std::sync::Arc;
 use std::time::Duration;
 
 fn id(map_task: u32) -> MapOutputId {
-    MapOutputId { job: JobId("job-1".into()), stage: StageId(0), map_task }
+    MapOutputId { job: JobId("job-1".into()), stage: StageId(0), map_task: TaskIndex(map_task) }
 }
 
 struct Bts {

@@ -149,7 +149,7 @@ mod tests {
     use crate::ids::StageId;
 
     fn id() -> MapOutputId {
-        MapOutputId { job: JobId("job-7".into()), stage: StageId(2), map_task: 11 }
+        MapOutputId { job: JobId("job-7".into()), stage: StageId(2), map_task: crate::ids::TaskIndex(11) }
     }
 
     #[test]

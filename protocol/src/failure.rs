@@ -248,7 +248,7 @@ impl std::fmt::Display for BadRecord {
 mod tests {
     use super::*;
     use crate::frame::{MAX_FRAME, decode, encode};
-    use crate::ids::{JobId, StageId};
+    use crate::ids::{JobId, StageId, TaskIndex};
 
     #[test]
     fn rejected_input_is_the_jobs_fault_a_memory_limit_the_operators_and_a_lost_map_output_nobodys() {
@@ -262,7 +262,7 @@ mod tests {
         assert_eq!(FailureKind::Trap { message: "unreachable".into() }.blame(), Blame::Operator);
         assert_eq!(FailureKind::Storage.blame(), Blame::Attempt);
         let lost = FailureKind::FetchFailed(LostMapOutput {
-            id: MapOutputId { job: JobId("j".into()), stage: StageId(0), map_task: 0 },
+            id: MapOutputId { job: JobId("j".into()), stage: StageId(0), map_task: TaskIndex(0) },
             bts: "127.0.0.1:1".parse().unwrap(),
             unreachable: true,
         });

@@ -24,6 +24,48 @@ impl fmt::Display for StageId {
     }
 }
 
+/// Declares `u32` newtypes that print as their number and encode as it (so a journal or a frame
+/// holds the same bytes as with the bare number).
+macro_rules! numbered {
+    ($($(#[$doc:meta])* $name:ident;)*) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub u32);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                // Width and fill apply to the number: `{:05}` gives `00003`.
+                fmt::Display::fmt(&self.0, f)
+            }
+        }
+    )*};
+}
+
+numbered! {
+    /// A task's index in its stage: the split a source stage's task reads, the shuffle partition a
+    /// reduce stage's task reads.
+    TaskIndex;
+    /// Which attempt at a task, from 0.
+    AttemptId;
+    /// A shuffle partition of a stage's output.
+    PartitionId;
+}
+
+impl TaskIndex {
+    /// The index as a position in a list of tasks.
+    pub fn at(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl AttemptId {
+    /// The attempt after this one.
+    pub fn next(self) -> AttemptId {
+        AttemptId(self.0 + 1)
+    }
+}
+
 /// One task of a job: a stage and the task's index in it (its split or partition).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct TaskId {
@@ -32,7 +74,7 @@ pub struct TaskId {
     /// The stage.
     pub stage: StageId,
     /// The task's index in its stage.
-    pub index: u32,
+    pub index: TaskIndex,
 }
 
 impl fmt::Display for TaskId {
@@ -87,7 +129,7 @@ pub struct MapOutputId {
     /// The stage that wrote it.
     pub stage: StageId,
     /// The map task's index in that stage.
-    pub map_task: u32,
+    pub map_task: TaskIndex,
 }
 
 impl fmt::Display for MapOutputId {

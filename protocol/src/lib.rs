@@ -21,6 +21,8 @@ pub mod task;
 pub mod version;
 
 pub use frame::{FrameDecoder, FrameError, MAX_FRAME};
-pub use ids::{ExecutorId, JobId, MapOutputId, PluginDigest, StageId, TaskId};
+pub use ids::{
+    AttemptId, ExecutorId, JobId, MapOutputId, PartitionId, PluginDigest, StageId, TaskId, TaskIndex,
+};
 pub use operator::{LimitOverrides, OperatorKind};
 pub use version::{FALLBACK_ALPN, PROTOCOL_VERSION, alpn, version_of_alpn};

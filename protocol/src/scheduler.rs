@@ -4,7 +4,7 @@
 //!
 //! [`Watch`]: SchedulerRequest::Watch
 
-use crate::ids::{ExecutorId, JobId, PluginDigest};
+use crate::ids::{ExecutorId, JobId, PluginDigest, StageId, TaskIndex};
 use crate::status::{JobStatus, NodeStatus};
 use crate::task::{JobDefaults, TaskReport, TaskSpec};
 use serde::{Deserialize, Serialize};
@@ -46,7 +46,7 @@ pub enum SchedulerRequest {
         /// The job.
         job: JobId,
         /// The task, as (stage, index in the stage).
-        task: Option<(u32, u32)>,
+        task: Option<(StageId, TaskIndex)>,
     },
     /// Client: stop a job; nothing of it is published.
     Cancel {
@@ -219,14 +219,14 @@ pub enum ExecutorResponse {
 mod tests {
     use super::*;
     use crate::frame::{MAX_FRAME, decode, encode};
-    use crate::ids::{StageId, TaskId};
+    use crate::ids::{AttemptId, StageId, TaskId, TaskIndex};
     use crate::task::TaskInput;
 
     #[test]
     fn requests_round_trip_through_frames() {
         let spec = TaskSpec {
-            task: TaskId { job: JobId("j1".into()), stage: StageId(0), index: 3 },
-            attempt: 1,
+            task: TaskId { job: JobId("j1".into()), stage: StageId(0), index: TaskIndex(3) },
+            attempt: AttemptId(1),
             job: crate::task::JobDescriptor {
                 job: JobId("j1".into()),
                 manifest_path: "job.toml".into(),

@@ -1,7 +1,7 @@
 //! What `flicker status` and `flicker nodes` show: snapshots of jobs and cluster members.
 
 use crate::failure::FailureKind;
-use crate::ids::{ExecutorId, JobId};
+use crate::ids::{AttemptId, ExecutorId, JobId, TaskIndex};
 use crate::task::TaskMetrics;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -45,9 +45,9 @@ pub struct FailedAttempt {
     /// The stage's number.
     pub stage: u32,
     /// The task's index in its stage.
-    pub task: u32,
+    pub task: TaskIndex,
     /// The attempt's number, from 0.
-    pub attempt: u32,
+    pub attempt: AttemptId,
     /// Where it ran.
     pub executor: ExecutorId,
     /// Why it failed.
@@ -66,7 +66,7 @@ pub enum JobFailure {
         /// The stage's number.
         stage: u32,
         /// The task's index in its stage.
-        task: u32,
+        task: TaskIndex,
         /// Its failed attempts.
         attempts: u32,
         /// What kind of failure the last one was.
@@ -167,9 +167,9 @@ pub struct AttemptStatus {
     /// The stage's number.
     pub stage: u32,
     /// The task's index in its stage.
-    pub task: u32,
+    pub task: TaskIndex,
     /// The attempt's number, from 0.
-    pub attempt: u32,
+    pub attempt: AttemptId,
     /// Where it ran.
     pub executor: ExecutorId,
     /// How it went.

@@ -1,7 +1,7 @@
 //! What a task is, as the scheduler hands it to an executor, and what the executor reports back.
 
 use crate::failure::TaskFailure;
-use crate::ids::{JobId, MapOutputId, PluginDigest, TaskId};
+use crate::ids::{AttemptId, JobId, MapOutputId, PartitionId, PluginDigest, TaskId};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::ops::{AddAssign, SubAssign};
@@ -64,7 +64,7 @@ pub struct TaskSpec {
     /// The task.
     pub task: TaskId,
     /// Which attempt this is, from 0.
-    pub attempt: u32,
+    pub attempt: AttemptId,
     /// The job it belongs to.
     pub job: JobDescriptor,
     /// What it reads.
@@ -90,7 +90,7 @@ pub enum TaskInput {
     /// One partition of a shuffle: the blocks of that partition in every map output.
     Partition {
         /// The partition.
-        partition: u32,
+        partition: PartitionId,
         /// Every map output of the upstream stage and the BTS holding it.
         map_outputs: Vec<MapOutputLocation>,
     },
@@ -157,7 +157,7 @@ pub enum TaskOutput {
         /// Its size.
         size: u64,
         /// The attempt that wrote it: the scheduler commits this attempt's part and no other.
-        attempt: u32,
+        attempt: AttemptId,
     },
 }
 

@@ -3,10 +3,10 @@
 
 use flicker_job::{job_storage, read_plugin_files};
 use flicker_manifest::{Manifest, ManifestError, Param, resolve_params};
-use flicker_protocol::JobId;
 use flicker_protocol::scheduler::{RequestError, SchedulerRequest, SchedulerResponse, Submission};
 use flicker_protocol::status::{AttemptStatus, JobStatus, NodeStatus};
 use flicker_protocol::task::JobDefaults;
+use flicker_protocol::{JobId, StageId, TaskIndex};
 use flicker_transport::{Connection, Endpoint, EndpointConfig, Identity, TransportError};
 use parking_lot::Mutex;
 use std::net::SocketAddr;
@@ -204,7 +204,7 @@ impl Client {
     pub async fn logs(
         &self,
         job: &JobId,
-        task: Option<(u32, u32)>,
+        task: Option<(StageId, TaskIndex)>,
     ) -> Result<Vec<AttemptStatus>, ClientError> {
         match self.call(&SchedulerRequest::Logs { job: job.clone(), task }).await? {
             SchedulerResponse::Logs(attempts) => Ok(attempts),

@@ -5,8 +5,8 @@
 use crate::spill::SpillError;
 use flicker_bts::{BtsError, FetchError};
 use flicker_host::{CallError, HostError, Limit, OperatorError};
-use flicker_protocol::StageId;
 use flicker_protocol::failure::{BadRecord, FailureKind, LimitHit, LostMapOutput};
+use flicker_protocol::{StageId, TaskIndex};
 use flicker_storage::StorageError;
 use std::fmt;
 use std::net::SocketAddr;
@@ -18,7 +18,7 @@ pub struct TaskError {
     /// The stage of the task.
     pub stage: StageId,
     /// The task's index in its stage.
-    pub task: u32,
+    pub task: TaskIndex,
     /// What went wrong.
     pub cause: TaskCause,
 }

@@ -1,7 +1,7 @@
 //! Faults an executor injects on purpose, so that tests can check recovery with real processes.
 //! None is active unless named with `flicker executor --inject-fault`.
 
-use flicker_protocol::StageId;
+use flicker_protocol::{AttemptId, StageId, TaskIndex};
 use std::str::FromStr;
 
 /// One fault to inject.
@@ -13,7 +13,7 @@ pub enum Fault {
         /// The stage.
         stage: StageId,
         /// The task's index.
-        task: u32,
+        task: TaskIndex,
     },
 }
 
@@ -28,7 +28,7 @@ impl FromStr for Fault {
             |n: &str| n.parse::<u32>().map_err(|_| format!("{n:?} in fault {text:?} is not a number"));
         match kind {
             "corrupt-map-output" => {
-                Ok(Fault::CorruptMapOutput { stage: StageId(number(stage)?), task: number(task)? })
+                Ok(Fault::CorruptMapOutput { stage: StageId(number(stage)?), task: TaskIndex(number(task)?) })
             }
             _ => Err(usage()),
         }
@@ -41,8 +41,8 @@ pub struct Faults(pub Vec<Fault>);
 
 impl Faults {
     /// Whether the map output of `attempt` of task `task` of `stage` is to be damaged.
-    pub fn corrupts(&self, stage: StageId, task: u32, attempt: u32) -> bool {
-        attempt == 0 && self.0.contains(&Fault::CorruptMapOutput { stage, task })
+    pub fn corrupts(&self, stage: StageId, task: TaskIndex, attempt: AttemptId) -> bool {
+        attempt == AttemptId(0) && self.0.contains(&Fault::CorruptMapOutput { stage, task })
     }
 }
 
@@ -53,10 +53,10 @@ mod tests {
     #[test]
     fn faults_parse_or_say_what_is_known() {
         let fault: Fault = "corrupt-map-output=0:3".parse().unwrap();
-        assert_eq!(fault, Fault::CorruptMapOutput { stage: StageId(0), task: 3 });
+        assert_eq!(fault, Fault::CorruptMapOutput { stage: StageId(0), task: TaskIndex(3) });
         let faults = Faults(vec![fault]);
-        assert!(faults.corrupts(StageId(0), 3, 0));
-        assert!(!faults.corrupts(StageId(0), 3, 1), "only the first attempt");
+        assert!(faults.corrupts(StageId(0), TaskIndex(3), AttemptId(0)));
+        assert!(!faults.corrupts(StageId(0), TaskIndex(3), AttemptId(1)), "only the first attempt");
         assert!("explode=1:2".parse::<Fault>().unwrap_err().contains("known: corrupt-map-output"));
         assert!("corrupt-map-output=x:2".parse::<Fault>().unwrap_err().contains("not a number"));
     }

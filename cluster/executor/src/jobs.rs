@@ -12,7 +12,7 @@ use flicker_protocol::failure::{FailureKind, LostMapOutput, TaskFailure};
 use flicker_protocol::task::{
     JobDescriptor, MapOutputLocation, OperatorLog, TaskInput as InputSpec, TaskMetrics, TaskReport, TaskSpec,
 };
-use flicker_protocol::{JobId, MapOutputId, StageId};
+use flicker_protocol::{AttemptId, JobId, MapOutputId, PartitionId, StageId, TaskIndex};
 use flicker_storage::{Split, StoreOptions};
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
@@ -211,7 +211,7 @@ impl Jobs {
                         None => remote.push((output.id.clone(), output.bts, output.bytes)),
                     }
                 }
-                let receiver = fetch_partition(self.bts.clone(), *partition, remote, self.fetch);
+                let receiver = fetch_partition(self.bts.clone(), partition.0, remote, self.fetch);
                 let mut blocks =
                     FetchedBlocks { local: local.into_iter(), partition: *partition, receiver, io };
                 run_task(&ctx, stage, spec.task.index, TaskInput::Partition { blocks: &mut blocks })
@@ -253,7 +253,7 @@ impl Jobs {
 /// Map outputs into this executor's BTS.
 struct StoreShuffle<'a> {
     job: &'a JobId,
-    attempt: u32,
+    attempt: AttemptId,
     target: &'a ShuffleTarget,
     bts: &'a BtsClient,
     faults: &'a Faults,
@@ -264,7 +264,7 @@ impl ShuffleOutput for StoreShuffle<'_> {
     fn write(
         &self,
         stage: StageId,
-        task: u32,
+        task: TaskIndex,
         blocks: &mut dyn Iterator<Item = Result<Vec<u8>, TaskCause>>,
     ) -> Result<Vec<u64>, TaskCause> {
         let id = MapOutputId { job: self.job.clone(), stage, map_task: task };
@@ -296,7 +296,7 @@ impl ShuffleOutput for StoreShuffle<'_> {
 /// on the task's thread, then the others as the fetcher delivers them.
 struct FetchedBlocks<'a> {
     local: std::vec::IntoIter<(&'a ShuffleStore, &'a MapOutputLocation)>,
-    partition: u32,
+    partition: PartitionId,
     receiver: mpsc::Receiver<Result<Vec<u8>, flicker_bts::BlockFailure>>,
     io: &'a Handle,
 }
@@ -304,7 +304,7 @@ struct FetchedBlocks<'a> {
 impl BlockSource for FetchedBlocks<'_> {
     fn next_block(&mut self) -> Option<Result<Vec<u8>, TaskCause>> {
         if let Some((store, output)) = self.local.next() {
-            return Some(store.read_partition(&output.id, self.partition).map_err(|error| {
+            return Some(store.read_partition(&output.id, self.partition.0).map_err(|error| {
                 let lost = LostMapOutput { id: output.id.clone(), bts: output.bts, unreachable: false };
                 TaskCause::Fetch { lost, reason: error.to_string() }
             }));
@@ -327,7 +327,7 @@ mod tests {
     use super::*;
 
     fn output(map_task: u32) -> MapOutputId {
-        MapOutputId { job: JobId("job-1".into()), stage: StageId(0), map_task }
+        MapOutputId { job: JobId("job-1".into()), stage: StageId(0), map_task: TaskIndex(map_task) }
     }
 
     #[test]
@@ -347,8 +347,12 @@ mod tests {
         // Nothing is fetched from elsewhere: the fetcher's channel is closed.
         let (_, receiver) = mpsc::channel(1);
         let local = locations.iter().map(|location| (&store, location)).collect::<Vec<_>>();
-        let mut blocks =
-            FetchedBlocks { local: local.into_iter(), partition: 0, receiver, io: runtime.handle() };
+        let mut blocks = FetchedBlocks {
+            local: local.into_iter(),
+            partition: PartitionId(0),
+            receiver,
+            io: runtime.handle(),
+        };
 
         assert_eq!(blocks.next_block().unwrap().unwrap(), b"block of 0");
         match blocks.next_block() {

@@ -10,6 +10,7 @@ use flicker_host::{
 use flicker_job::{Operator, PreparedJob};
 use flicker_protocol::failure::BadRecord;
 use flicker_protocol::task::{OperatorLog, TaskMetrics, TaskOutput};
+use flicker_protocol::{AttemptId, TaskIndex};
 use flicker_scheduler_core::{StageId, StageInput, StageOutput, StagePlan};
 use flicker_storage::{Chunk, Location, OutputCommitter, PartWriter, Split, SplitReader, line_number_at};
 use parking_lot::Mutex;
@@ -26,7 +27,7 @@ pub(crate) struct TaskContext<'a> {
     /// Names the temporary area of the job's sink parts.
     pub run_id: &'a str,
     /// Which attempt of the task this is: its sink part goes to the attempt's own temporary area.
-    pub attempt: u32,
+    pub attempt: AttemptId,
     /// Set when the job is cancelled: the task stops at its next batch.
     pub cancelled: &'a AtomicBool,
     /// Where an aggregate's state is spilled when it passes its memory budget.
@@ -105,7 +106,7 @@ pub(crate) trait ShuffleOutput: Sync {
     fn write(
         &self,
         stage: StageId,
-        task: u32,
+        task: TaskIndex,
         blocks: &mut dyn Iterator<Item = Result<Vec<u8>, TaskCause>>,
     ) -> Result<Vec<u64>, TaskCause>;
 }
@@ -208,7 +209,7 @@ impl<'c> Pipeline<'c> {
     /// The instances of `map_steps` and of the output of task `task`; a sink's part is opened.
     fn new(
         ctx: &TaskContext<'c>,
-        task: u32,
+        task: TaskIndex,
         map_steps: &'c [String],
         output: &'c StageOutput,
     ) -> Result<Self, Fail> {
@@ -233,7 +234,7 @@ impl<'c> Pipeline<'c> {
                 let committer = OutputCommitter::new(job.sinks[sink].clone(), ctx.run_id);
                 let part = ctx
                     .io
-                    .block_on(committer.part_writer(task, ctx.attempt, part_extension(&op.plugin_ref)))
+                    .block_on(committer.part_writer(task.0, ctx.attempt.0, part_extension(&op.plugin_ref)))
                     .map_err(|e| TaskCause::Storage(Box::new(e)))?;
                 Output::Sink { sink, op, format, part: Box::new(part) }
             }
@@ -273,7 +274,12 @@ impl<'c> Pipeline<'c> {
     }
 
     /// Ends the task: shuffle output into the store, or the part into the sink's temporary area.
-    fn finish(mut self, ctx: &TaskContext<'_>, stage: &StagePlan, task: u32) -> Result<TaskOutcome, Fail> {
+    fn finish(
+        mut self,
+        ctx: &TaskContext<'_>,
+        stage: &StagePlan,
+        task: TaskIndex,
+    ) -> Result<TaskOutcome, Fail> {
         let output = match self.output {
             Output::Shuffle { mut aggregate, partitions, mut spill, .. } => {
                 let partials = aggregate.partials()?;
@@ -296,7 +302,7 @@ impl<'c> Pipeline<'c> {
                 TaskOutput::Part {
                     name: written.part.name,
                     size: written.part.size,
-                    attempt: written.attempt,
+                    attempt: AttemptId(written.attempt),
                 }
             }
         };
@@ -317,7 +323,7 @@ pub(crate) fn part_extension(plugin_ref: &str) -> &str {
 pub(crate) fn run_task(
     ctx: &TaskContext<'_>,
     stage: &StagePlan,
-    task: u32,
+    task: TaskIndex,
     input: TaskInput<'_>,
 ) -> Result<TaskOutcome, TaskError> {
     run(ctx, stage, task, input).map_err(|cause| TaskError { stage: stage.id, task, cause })
@@ -326,7 +332,7 @@ pub(crate) fn run_task(
 fn run(
     ctx: &TaskContext<'_>,
     stage: &StagePlan,
-    task: u32,
+    task: TaskIndex,
     input: TaskInput<'_>,
 ) -> Result<TaskOutcome, Fail> {
     match (&stage.input, input) {

@@ -9,7 +9,7 @@ use flicker_protocol::failure::{FailureKind, TaskFailure};
 use flicker_protocol::scheduler::{Registration, RequestError};
 use flicker_protocol::status::{AttemptStatus, JobStatus, NodeStatus};
 use flicker_protocol::task::{OperatorLog, TaskReport, TaskSpec};
-use flicker_protocol::{ExecutorId, JobId, PluginDigest, TaskId};
+use flicker_protocol::{AttemptId, ExecutorId, JobId, PluginDigest, StageId, TaskId, TaskIndex};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -180,7 +180,7 @@ impl SchedulerCore {
     pub fn report(
         &mut self,
         task: &TaskId,
-        attempt: u32,
+        attempt: AttemptId,
         executor: &ExecutorId,
         report: TaskReport,
         log: Vec<OperatorLog>,
@@ -200,7 +200,7 @@ impl SchedulerCore {
             ) => job.fetch_failed(reported, &lost, message, now),
             (Some(job), TaskReport::Failed(failure), _) => {
                 let (kind, blame) = (failure.kind.name(), failure.blame());
-                tracing::warn!(%task, attempt, %executor, cause = %failure, kind, ?blame, "task failed");
+                tracing::warn!(%task, attempt = attempt.0, %executor, cause = %failure, kind, ?blame, "task failed");
                 job.task_failed(reported, failure, now)
             }
             _ => JobChange::None,
@@ -314,11 +314,15 @@ impl SchedulerCore {
 
     /// The attempts of a task of `job` with what their operators wrote, or, without a task,
     /// every attempt of the job whose operators wrote something.
-    pub fn logs(&self, job: &JobId, task: Option<(u32, u32)>) -> Result<Vec<AttemptStatus>, RequestError> {
+    pub fn logs(
+        &self,
+        job: &JobId,
+        task: Option<(StageId, TaskIndex)>,
+    ) -> Result<Vec<AttemptStatus>, RequestError> {
         let run = self.jobs.get(job).ok_or_else(|| RequestError::UnknownJob { job: job.clone() })?;
         run.attempts(task).ok_or_else(|| {
-            let (stage, index) = task.unwrap_or_default();
-            RequestError::BadRequest { reason: format!("job {job} has no task {index} in stage {stage}") }
+            let task = task.map_or_else(String::new, |(stage, index)| format!(" task {index} in {stage}"));
+            RequestError::BadRequest { reason: format!("job {job} has no{task}") }
         })
     }
 
@@ -361,11 +365,11 @@ mod tests {
     use super::*;
     use crate::job_run::tests::{job, secs};
     use crate::membership::tests::registration;
-    use flicker_protocol::MapOutputId;
     use flicker_protocol::StageId;
     use flicker_protocol::failure::{LimitHit, LostMapOutput};
     use flicker_protocol::status::{AttemptOutcome, JobFailure, JobState};
     use flicker_protocol::task::{TaskInput, TaskMetrics, TaskOutput};
+    use flicker_protocol::{MapOutputId, PartitionId};
 
     /// The executors the launches went to, in order.
     fn executors(launches: &[(ExecutorId, TaskSpec)]) -> Vec<&str> {
@@ -430,7 +434,9 @@ mod tests {
             reduce.extend(launches(&succeed(&mut core, launch)));
         }
         assert_eq!(reduce.len(), 2, "reduce tasks start only when every map task is done");
-        let TaskInput::Partition { partition: 0, map_outputs } = &reduce[0].1.input else { panic!() };
+        let TaskInput::Partition { partition: PartitionId(0), map_outputs } = &reduce[0].1.input else {
+            panic!()
+        };
         assert_eq!(map_outputs.len(), 3);
         assert!(map_outputs.iter().all(|m| m.bytes == 5));
         let mut last = Vec::new();
@@ -477,9 +483,9 @@ mod tests {
         let next = launches(&succeed(&mut core, b_task));
         assert_eq!(next.len(), 1);
         assert_eq!(next[0].1.task, spec.task);
-        assert_eq!(next[0].1.attempt, 1);
+        assert_eq!(next[0].1.attempt, AttemptId(1));
         // The old attempt's late report is ignored.
-        let stale = core.report(&spec.task, 0, &lost, failed("late"), Vec::new(), secs(12));
+        let stale = core.report(&spec.task, AttemptId(0), &lost, failed("late"), Vec::new(), secs(12));
         assert!(stale.is_empty());
         assert_eq!(core.status(None, secs(12)).unwrap()[0].state, JobState::Running);
     }
@@ -555,7 +561,7 @@ mod tests {
         let actions = succeed(&mut core, &reduce[1]);
         let [Action::Commit { job, parts }] = actions.as_slice() else { panic!("{actions:?}") };
         assert_eq!(job, &id);
-        let part = |name: &str| SinkPart { name: name.into(), size: 1, attempt: 0 };
+        let part = |name: &str| SinkPart { name: name.into(), size: 1, attempt: AttemptId(0) };
         assert_eq!(parts, &[("out".to_owned(), vec![part("part-00000.csv"), part("part-00001.csv")])]);
         let ended = core.committed(&id, Ok(()), secs(2));
         let [Action::CleanUp { job, executors, shuffle_holders, abort_output: false }] = ended.as_slice()
@@ -601,25 +607,28 @@ mod tests {
         // a fails its task: the retry waits for another executor although a is free.
         assert!(launches(&fail(&mut core, &on("a"), FailureKind::Storage)).is_empty());
         let retry = launches(&succeed(&mut core, &on("b"))).remove(0);
-        assert_eq!((retry.0.0.as_str(), retry.1.task.index, retry.1.attempt), ("b", task, 1));
+        assert_eq!((retry.0.0.as_str(), retry.1.task.index, retry.1.attempt), ("b", task, AttemptId(1)));
         assert!(
             launches(&fail(&mut core, &retry, FailureKind::Storage)).is_empty(),
             "c is busy, a and b failed it"
         );
         let retry = launches(&succeed(&mut core, &on("c"))).remove(0);
-        assert_eq!((retry.0.0.as_str(), retry.1.attempt), ("c", 2));
+        assert_eq!((retry.0.0.as_str(), retry.1.attempt), ("c", AttemptId(2)));
         // It failed everywhere: any executor may try again.
         let retry = launches(&fail(&mut core, &retry, FailureKind::Storage)).remove(0);
-        assert_eq!((retry.0.0.as_str(), retry.1.attempt), ("a", 3));
+        assert_eq!((retry.0.0.as_str(), retry.1.attempt), ("a", AttemptId(3)));
         // a's second failure excludes it from the job.
         let retry = launches(&fail(&mut core, &retry, FailureKind::Storage)).remove(0);
-        assert_eq!((retry.0.0.as_str(), retry.1.attempt), ("b", 4));
+        assert_eq!((retry.0.0.as_str(), retry.1.attempt), ("b", AttemptId(4)));
         let status = core.status(None, secs(2)).unwrap().remove(0);
         assert_eq!(status.state, JobState::Running);
         assert_eq!(status.excluded_executors, [ExecutorId("a".into())]);
         let attempts: Vec<_> =
             status.failed_attempts.iter().map(|f| (f.attempt, f.executor.0.as_str())).collect();
-        assert_eq!(attempts, [(0, "a"), (1, "b"), (2, "c"), (3, "a")]);
+        assert_eq!(
+            attempts,
+            [(AttemptId(0), "a"), (AttemptId(1), "b"), (AttemptId(2), "c"), (AttemptId(3), "a")]
+        );
         assert_eq!(status.failed_attempts[1].cause, "boom on b");
     }
 
@@ -634,9 +643,15 @@ mod tests {
         let first = launches(&core.submit(job("j", 2, 1, 3))).remove(0);
         let (executor, spec) = &first;
         let failed = failed("boom");
-        let retry =
-            launches(&core.report(&spec.task, 0, executor, failed, printed("parse", "hi\n".into()), secs(1)));
-        let task = Some((spec.task.stage.0, spec.task.index));
+        let retry = launches(&core.report(
+            &spec.task,
+            AttemptId(0),
+            executor,
+            failed,
+            printed("parse", "hi\n".into()),
+            secs(1),
+        ));
+        let task = Some((spec.task.stage, spec.task.index));
         // The failed attempt and the running retry.
         let attempts = core.logs(&id, task).unwrap();
         assert_eq!(attempts.len(), 2, "{attempts:?}");
@@ -645,7 +660,7 @@ mod tests {
             AttemptOutcome::Failed { cause: "boom".into(), kind: FailureKind::Storage }
         );
         assert_eq!(attempts[0].log[0].stdout, "hi\n");
-        assert_eq!((attempts[1].attempt, &attempts[1].outcome), (1, &AttemptOutcome::Running));
+        assert_eq!((attempts[1].attempt, &attempts[1].outcome), (AttemptId(1), &AttemptOutcome::Running));
         // A success is kept only with output; past the budget, output is dropped and counted.
         let huge = "x".repeat(crate::job_run::LOG_BUDGET);
         let metrics = TaskMetrics::default();
@@ -653,7 +668,7 @@ mod tests {
         let (executor, spec) = &retry[0];
         core.report(
             &spec.task,
-            1,
+            AttemptId(1),
             executor,
             TaskReport::Succeeded { metrics, output },
             printed("parse", huge),
@@ -664,7 +679,10 @@ mod tests {
         assert_eq!(logged[1].outcome, AttemptOutcome::Succeeded);
         assert!(logged[1].log[0].stderr.contains("not kept"), "{:?}", logged[1].log);
         assert_eq!(logged[1].log[0].dropped, crate::job_run::LOG_BUDGET as u64);
-        assert!(matches!(core.logs(&id, Some((7, 0))), Err(RequestError::BadRequest { .. })));
+        assert!(matches!(
+            core.logs(&id, Some((StageId(7), TaskIndex(0)))),
+            Err(RequestError::BadRequest { .. })
+        ));
         assert!(matches!(core.logs(&JobId("no".into()), None), Err(RequestError::UnknownJob { .. })));
     }
 
@@ -698,7 +716,7 @@ mod tests {
         let status = core.status(None, secs(2)).unwrap().remove(0);
         let JobState::Failed { cause } = &status.state else { panic!("{status:?}") };
         assert!(cause.ends_with("(failed 4 attempts)"), "{cause}");
-        let failure = JobFailure::Task { stage: 0, task: 0, attempts: 4, kind: memory.clone() };
+        let failure = JobFailure::Task { stage: 0, task: TaskIndex(0), attempts: 4, kind: memory.clone() };
         assert_eq!(status.failure, Some(failure));
         assert!(status.failed_attempts.iter().all(|a| a.kind == memory), "{status:?}");
         let executors: BTreeSet<_> = status.failed_attempts.iter().map(|a| a.executor.0.as_str()).collect();
@@ -769,7 +787,7 @@ mod tests {
         let again = launches(&succeed(&mut core, &recompute)).remove(0);
         let TaskInput::Partition { map_outputs, .. } = &again.1.input else { panic!() };
         assert!(map_outputs.iter().all(|m| m.bts == bts_of(&core, "a")), "{map_outputs:?}");
-        assert_eq!(again.1.attempt, 1);
+        assert_eq!(again.1.attempt, AttemptId(1));
         let status = core.status(None, secs(12)).unwrap().remove(0);
         assert!(status.failed_attempts.is_empty(), "a fetch failure is not the task's fault");
         assert_eq!(status.metrics.rows_in, 2, "the lost map task's input is counted once");
@@ -782,13 +800,13 @@ mod tests {
         succeed(&mut core, &maps[0]);
         let reduce = launches(&succeed(&mut core, &maps[1])).remove(0);
         let lost = LostMapOutput {
-            id: MapOutputId { job: JobId("j".into()), stage: StageId(0), map_task: 1 },
+            id: MapOutputId { job: JobId("j".into()), stage: StageId(0), map_task: TaskIndex(1) },
             bts: bts_of(&core, "a"),
             unreachable: false,
         };
         let recompute = launches(&fetch_failure(&mut core, &reduce, lost));
         assert_eq!(recompute.len(), 1);
-        assert_eq!(recompute[0].1.task.index, 1);
+        assert_eq!(recompute[0].1.task.index, TaskIndex(1));
         assert_eq!(core.status(None, secs(2)).unwrap()[0].stages[0].done, 1);
     }
 
@@ -798,10 +816,10 @@ mod tests {
         let map = launches(&core.submit(job("j", 1, 1, 4))).remove(0);
         let reduce = launches(&succeed(&mut core, &map)).remove(0);
         let retry = launches(&fail(&mut core, &reduce, FailureKind::Storage)).remove(0);
-        assert_eq!(retry.1.attempt, 1);
+        assert_eq!(retry.1.attempt, AttemptId(1));
         let actions = succeed(&mut core, &retry);
         let [Action::Commit { parts, .. }] = actions.as_slice() else { panic!("{actions:?}") };
         assert_eq!(parts[0].1.len(), 1);
-        assert_eq!(parts[0].1[0].attempt, 1, "not the failed attempt's part");
+        assert_eq!(parts[0].1[0].attempt, AttemptId(1), "not the failed attempt's part");
     }
 }

@@ -8,7 +8,7 @@
 //! opens as it is: its failed jobs keep their cause, without its kind.
 
 use flicker_protocol::status::{JobFailure, JobState};
-use flicker_protocol::{JobId, StageId};
+use flicker_protocol::{JobId, StageId, TaskIndex};
 use flicker_scheduler_core::job_run::{JobRecord, JournalUpdate, TaskDone};
 use redb::{Database, ReadableTable, TableDefinition};
 use std::path::{Path, PathBuf};
@@ -48,7 +48,7 @@ pub struct JournaledJob {
     /// What it is made of.
     pub record: JobRecord,
     /// Its tasks that succeeded and still count.
-    pub done: Vec<(StageId, u32, TaskDone)>,
+    pub done: Vec<(StageId, TaskIndex, TaskDone)>,
     /// How it ended, if it did, and why it failed if it did.
     pub ended: Option<(JobState, Option<JobFailure>)>,
 }
@@ -170,10 +170,10 @@ impl Journal {
                 let job = job.0.as_str();
                 let written = match update {
                     JournalUpdate::TaskDone { stage, index, done } => {
-                        tasks.insert((job, stage.0, *index), encode(done).as_slice()).map(drop)
+                        tasks.insert((job, stage.0, index.0), encode(done).as_slice()).map(drop)
                     }
                     JournalUpdate::TaskUndone { stage, index } => {
-                        tasks.remove((job, stage.0, *index)).map(drop)
+                        tasks.remove((job, stage.0, index.0)).map(drop)
                     }
                     JournalUpdate::Ended(state, failure) => {
                         ends.insert(job, encode(state).as_slice()).and_then(|_| match failure {
@@ -205,7 +205,7 @@ impl Journal {
             for entry in range.map_err(|e| self.store_error(e))? {
                 let (key, bytes) = entry.map_err(|e| self.store_error(e))?;
                 let (_, stage, index) = key.value();
-                done.push((StageId(stage), index, self.decode(&job, bytes.value())?));
+                done.push((StageId(stage), TaskIndex(index), self.decode(&job, bytes.value())?));
             }
             let ended = match ends.get(job.as_str()).map_err(|e| self.store_error(e))? {
                 Some(bytes) => {
@@ -239,9 +239,9 @@ fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flicker_protocol::ExecutorId;
     use flicker_protocol::failure::{FailureKind, LimitHit};
     use flicker_protocol::task::{JobDefaults, JobDescriptor, TaskMetrics, TaskOutput};
+    use flicker_protocol::{AttemptId, ExecutorId};
     use flicker_scheduler_core::job_run::{RetryPolicy, SplitRange, StageTasks};
 
     fn record(job: &str) -> JobRecord {
@@ -281,20 +281,31 @@ mod tests {
             let b = JobId("b".into());
             journal
                 .apply(&[
-                    (a.clone(), JournalUpdate::TaskDone { stage: StageId(0), index: 1, done: done(1) }),
-                    (a.clone(), JournalUpdate::TaskDone { stage: StageId(0), index: 2, done: done(2) }),
-                    (b.clone(), JournalUpdate::TaskDone { stage: StageId(1), index: 0, done: done(3) }),
+                    (
+                        a.clone(),
+                        JournalUpdate::TaskDone { stage: StageId(0), index: TaskIndex(1), done: done(1) },
+                    ),
+                    (
+                        a.clone(),
+                        JournalUpdate::TaskDone { stage: StageId(0), index: TaskIndex(2), done: done(2) },
+                    ),
+                    (
+                        b.clone(),
+                        JournalUpdate::TaskDone { stage: StageId(1), index: TaskIndex(0), done: done(3) },
+                    ),
                 ])
                 .unwrap();
-            journal.apply(&[(a, JournalUpdate::TaskUndone { stage: StageId(0), index: 1 })]).unwrap();
+            journal
+                .apply(&[(a, JournalUpdate::TaskUndone { stage: StageId(0), index: TaskIndex(1) })])
+                .unwrap();
             journal.apply(&[(b, JournalUpdate::Ended(JobState::Succeeded, None))]).unwrap();
         }
         let loaded = Journal::open(dir.path()).unwrap().load().unwrap();
         assert_eq!(loaded.len(), 2);
         assert_eq!(loaded[0].record, record("a"));
-        assert_eq!(loaded[0].done, vec![(StageId(0), 2, done(2))]);
+        assert_eq!(loaded[0].done, vec![(StageId(0), TaskIndex(2), done(2))]);
         assert_eq!(loaded[0].ended, None);
-        assert_eq!(loaded[1].done, vec![(StageId(1), 0, done(3))]);
+        assert_eq!(loaded[1].done, vec![(StageId(1), TaskIndex(0), done(3))]);
         assert_eq!(loaded[1].ended, Some((JobState::Succeeded, None)));
     }
 
@@ -313,7 +324,7 @@ mod tests {
         }
         let failure = JobFailure::Task {
             stage: 0,
-            task: 3,
+            task: TaskIndex(3),
             attempts: 4,
             kind: FailureKind::LimitHit { limit: LimitHit::Memory { bytes: 64 << 20 } },
         };
@@ -351,12 +362,12 @@ mod tests {
         let part = TaskDone {
             executor: ExecutorId("e".into()),
             bts: "[::1]:7".parse().unwrap(),
-            output: TaskOutput::Part { name: "p".into(), size: 3, attempt: 2 },
+            output: TaskOutput::Part { name: "p".into(), size: 3, attempt: AttemptId(2) },
             metrics: TaskMetrics { rows_in: 1, task_ms: 9, ..TaskMetrics::default() },
         };
         let failure = JobFailure::Task {
             stage: 0,
-            task: 3,
+            task: TaskIndex(3),
             attempts: 4,
             kind: FailureKind::LimitHit { limit: LimitHit::Memory { bytes: 64 << 20 } },
         };

@@ -324,7 +324,10 @@ impl Shared {
             };
             let parts: Vec<StagedPart> = parts
                 .into_iter()
-                .map(|SinkPart { name, size, attempt }| StagedPart { part: PartFile { name, size }, attempt })
+                .map(|SinkPart { name, size, attempt }| StagedPart {
+                    part: PartFile { name, size },
+                    attempt: attempt.0,
+                })
                 .collect();
             let committer = OutputCommitter::new(prepared.sinks[&sink].clone(), job.0.clone());
             if let Err(source) = committer.commit(&parts, prepared.commit_mode(&sink)).await {

@@ -8,9 +8,9 @@
 use super::stage::StageTasks;
 use super::task::TaskDone;
 use super::{JobRun, RetryPolicy};
-use flicker_protocol::StageId;
 use flicker_protocol::status::{JobFailure, JobState};
 use flicker_protocol::task::JobDescriptor;
+use flicker_protocol::{StageId, TaskIndex};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -22,7 +22,7 @@ pub enum JournalUpdate {
         /// Its stage.
         stage: StageId,
         /// Its index.
-        index: u32,
+        index: TaskIndex,
         /// What it left behind.
         done: TaskDone,
     },
@@ -31,7 +31,7 @@ pub enum JournalUpdate {
         /// Its stage.
         stage: StageId,
         /// Its index.
-        index: u32,
+        index: TaskIndex,
     },
     /// The job ended, and why it failed if it did.
     Ended(JobState, Option<JobFailure>),
@@ -76,7 +76,7 @@ impl JobRun {
     }
 
     /// Marks a task done as the journal says it was (after a restart of the scheduler).
-    pub fn restore_done(&mut self, stage: StageId, index: u32, done: TaskDone) {
+    pub fn restore_done(&mut self, stage: StageId, index: TaskIndex, done: TaskDone) {
         let Some(position) = self.position(stage) else { return };
         if self.stages[position].tasks.get(index).is_some() {
             self.mark_done(position, index, done);
@@ -103,14 +103,14 @@ mod tests {
         let mut rebuilt = JobRun::from_record(run.record(), &crate::job_run::tests::plan(1), secs(5));
         assert_eq!(rebuilt.record(), run.record());
         for (index, rows) in [(0, 1), (2, 10)] {
-            rebuilt.restore_done(StageId(0), index, map_done("a", 1, rows));
+            rebuilt.restore_done(StageId(0), TaskIndex(index), map_done("a", 1, rows));
         }
-        rebuilt.restore_done(StageId(0), 7, map_done("a", 1, 100));
-        rebuilt.restore_done(StageId(9), 0, map_done("a", 1, 100));
+        rebuilt.restore_done(StageId(0), TaskIndex(7), map_done("a", 1, 100));
+        rebuilt.restore_done(StageId(9), TaskIndex(0), map_done("a", 1, 100));
         let status = rebuilt.status(secs(6));
         assert_eq!(status.stages[0].done, 2);
         assert_eq!(status.metrics.rows_in, 11, "tasks that do not exist are ignored");
-        assert_eq!(rebuilt.runnable(0, 10), [(0, 1)]);
+        assert_eq!(rebuilt.runnable(0, 10), [(0, TaskIndex(1))]);
         assert!(rebuilt.take_journal().is_empty(), "what the journal said is not written again");
         assert!(run.take_journal().is_empty());
     }

@@ -11,14 +11,14 @@ use super::{JobChange, JobRun, Reported};
 use flicker_protocol::failure::LostMapOutput;
 use flicker_protocol::status::{AttemptOutcome, JobFailure};
 use flicker_protocol::task::{MapOutputLocation, TaskOutput};
-use flicker_protocol::{MapOutputId, StageId};
+use flicker_protocol::{MapOutputId, PartitionId, StageId, TaskIndex};
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 impl JobRun {
     /// Where partition `partition` of every map output of stage `upstream` is, and its size.
-    pub(super) fn map_outputs(&self, upstream: StageId, partition: u32) -> Vec<MapOutputLocation> {
+    pub(super) fn map_outputs(&self, upstream: StageId, partition: PartitionId) -> Vec<MapOutputLocation> {
         let Some(stage) = self.stage(upstream) else { return Vec::new() };
         stage
             .tasks
@@ -31,10 +31,10 @@ impl JobRun {
                     id: MapOutputId {
                         job: self.descriptor.job.clone(),
                         stage: stage.id,
-                        map_task: map_task as u32,
+                        map_task: TaskIndex(map_task as u32),
                     },
                     bts: done.bts,
-                    bytes: partition_bytes.get(partition as usize).copied().unwrap_or(0),
+                    bytes: partition_bytes.get(partition.0 as usize).copied().unwrap_or(0),
                 })
             })
             .collect()
@@ -104,8 +104,8 @@ mod tests {
     use crate::job_run::JournalUpdate;
     use crate::job_run::task::tests::map_done;
     use crate::job_run::tests::{job, secs};
-    use flicker_protocol::JobId;
     use flicker_protocol::status::JobState;
+    use flicker_protocol::{AttemptId, JobId};
 
     fn bts(port: u16) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], port))
@@ -115,22 +115,23 @@ mod tests {
     fn maps_done() -> JobRun {
         let mut run = job("j", 3, 1, 2);
         for (index, port) in [(0, 1), (1, 2), (2, 1)] {
-            run.restore_done(StageId(0), index, map_done("a", port, 10));
+            run.restore_done(StageId(0), TaskIndex(index), map_done("a", port, 10));
         }
         run
     }
 
     fn map_output(map_task: u32) -> MapOutputId {
-        MapOutputId { job: JobId("j".into()), stage: StageId(0), map_task }
+        MapOutputId { job: JobId("j".into()), stage: StageId(0), map_task: TaskIndex(map_task) }
     }
 
     #[test]
     fn a_lost_bts_sends_back_only_the_map_tasks_whose_output_it_held() {
         let mut run = maps_done();
-        assert_eq!(run.runnable(0, 10), [(1, 0)], "the reduce may start");
+        assert_eq!(run.runnable(0, 10), [(1, TaskIndex(0))], "the reduce may start");
         assert_eq!(run.map_outputs_lost(bts(1), None, secs(1)), JobChange::None);
-        assert_eq!(run.runnable(0, 10), [(0, 0), (0, 2)], "the reduce waits for them");
-        let undone = [0, 2].map(|index| JournalUpdate::TaskUndone { stage: StageId(0), index });
+        assert_eq!(run.runnable(0, 10), [(0, TaskIndex(0)), (0, TaskIndex(2))], "the reduce waits for them");
+        let undone =
+            [0, 2].map(|index| JournalUpdate::TaskUndone { stage: StageId(0), index: TaskIndex(index) });
         assert_eq!(run.take_journal(), undone);
         let status = run.status(secs(1));
         assert_eq!(status.metrics.rows_in, 10, "the lost tasks' input is taken back out");
@@ -141,19 +142,19 @@ mod tests {
     fn a_damaged_map_output_alone_runs_again() {
         let mut run = maps_done();
         run.map_outputs_lost(bts(1), Some(&map_output(2)), secs(1));
-        assert_eq!(run.runnable(0, 10), [(0, 2)]);
+        assert_eq!(run.runnable(0, 10), [(0, TaskIndex(2))]);
         run.map_outputs_lost(bts(2), Some(&map_output(0)), secs(1));
-        assert_eq!(run.runnable(0, 10), [(0, 2)], "map output 0 is not on BTS 2");
+        assert_eq!(run.runnable(0, 10), [(0, TaskIndex(2))], "map output 0 is not on BTS 2");
     }
 
     #[test]
     fn map_outputs_no_unfinished_stage_reads_are_not_computed_again() {
         let mut run = maps_done();
         let reduce = crate::job_run::task::TaskDone {
-            output: TaskOutput::Part { name: "part-0".into(), size: 1, attempt: 0 },
+            output: TaskOutput::Part { name: "part-0".into(), size: 1, attempt: AttemptId(0) },
             ..map_done("a", 1, 0)
         };
-        run.restore_done(StageId(1), 0, reduce);
+        run.restore_done(StageId(1), TaskIndex(0), reduce);
         run.map_outputs_lost(bts(1), None, secs(1));
         assert!(run.take_journal().is_empty());
         assert_eq!(run.status(secs(1)).stages[0].done, 3);
@@ -164,7 +165,7 @@ mod tests {
         let mut run = maps_done();
         for _ in 0..2 {
             assert_eq!(run.map_outputs_lost(bts(2), None, secs(1)), JobChange::None);
-            run.restore_done(StageId(0), 1, map_done("a", 2, 10));
+            run.restore_done(StageId(0), TaskIndex(1), map_done("a", 2, 10));
         }
         assert_eq!(run.map_outputs_lost(bts(2), None, secs(1)), JobChange::Ended);
         let status = run.status(secs(1));
@@ -183,9 +184,9 @@ mod tests {
             output: TaskOutput::MapOutput { partition_bytes },
             ..map_done("a", 1, 0)
         };
-        run.restore_done(StageId(0), 1, done);
-        let locations = run.map_outputs(StageId(0), 1);
+        run.restore_done(StageId(0), TaskIndex(1), done);
+        let locations = run.map_outputs(StageId(0), PartitionId(1));
         assert_eq!(locations, [MapOutputLocation { id: map_output(1), bts: bts(1), bytes: 6 }]);
-        assert_eq!(run.map_outputs(StageId(0), 2)[0].bytes, 0, "a partition it did not write");
+        assert_eq!(run.map_outputs(StageId(0), PartitionId(2))[0].bytes, 0, "a partition it did not write");
     }
 }

@@ -45,7 +45,7 @@ use crate::plan::{StageInput, StagePlan};
 use flicker_protocol::failure::TaskFailure;
 use flicker_protocol::status::{AttemptOutcome, JobFailure, JobState};
 use flicker_protocol::task::{JobDescriptor, OperatorLog, TaskInput, TaskMetrics, TaskOutput, TaskSpec};
-use flicker_protocol::{ExecutorId, JobId, PluginDigest, StageId, TaskId};
+use flicker_protocol::{AttemptId, ExecutorId, JobId, PartitionId, PluginDigest, StageId, TaskId, TaskIndex};
 use retry::{Retries, Verdict};
 use stage::StageRun;
 use status::LogBudget;
@@ -69,7 +69,7 @@ pub struct SinkPart {
     /// Its size in bytes.
     pub size: u64,
     /// The attempt that wrote it.
-    pub attempt: u32,
+    pub attempt: AttemptId,
 }
 
 /// Why committing a sink's output failed, as the scheduler service reports it.
@@ -87,7 +87,7 @@ pub struct Reported<'a> {
     /// The task.
     pub task: &'a TaskId,
     /// The attempt's number.
-    pub attempt: u32,
+    pub attempt: AttemptId,
     /// Where it ran.
     pub executor: &'a ExecutorId,
     /// What its operators wrote.
@@ -250,7 +250,7 @@ impl JobRun {
     /// Tasks that may start now: pending tasks of stages whose upstream stage is done, in stage
     /// and task order, as (stage position, task index); the first `skip` are left out and at
     /// most `limit` given. Costs `skip + limit` steps, however many tasks the job has.
-    pub fn runnable(&self, skip: usize, limit: usize) -> Vec<(usize, u32)> {
+    pub fn runnable(&self, skip: usize, limit: usize) -> Vec<(usize, TaskIndex)> {
         if !matches!(self.phase, Phase::Running { .. }) {
             return Vec::new();
         }
@@ -265,7 +265,7 @@ impl JobRun {
     }
 
     /// Starts task `index` of the stage at `position` on `executor`; returns what to send it.
-    pub fn launch(&mut self, position: usize, index: u32, executor: &ExecutorId) -> TaskSpec {
+    pub fn launch(&mut self, position: usize, index: TaskIndex, executor: &ExecutorId) -> TaskSpec {
         let input = self.task_input(position, index);
         let stage = &mut self.stages[position];
         let attempt = stage.tasks.launch(index, executor).expect("a runnable task is in its stage");
@@ -278,11 +278,13 @@ impl JobRun {
         }
     }
 
-    fn task_input(&self, position: usize, index: u32) -> TaskInput {
+    fn task_input(&self, position: usize, index: TaskIndex) -> TaskInput {
         match &self.stages[position].input {
-            StageTasks::Splits { source, splits } => splits[index as usize].task_input(source),
+            StageTasks::Splits { source, splits } => splits[index.at()].task_input(source),
             StageTasks::Partitions { upstream } => {
-                TaskInput::Partition { partition: index, map_outputs: self.map_outputs(*upstream, index) }
+                // A reduce stage's task `n` reads partition `n`.
+                let partition = PartitionId(index.0);
+                TaskInput::Partition { partition, map_outputs: self.map_outputs(*upstream, partition) }
             }
         }
     }
@@ -296,7 +298,7 @@ impl JobRun {
     }
 
     /// Whether `attempt` of `task` is the one running on `executor` now.
-    fn is_current(&self, task: &TaskId, attempt: u32, executor: &ExecutorId) -> Option<usize> {
+    fn is_current(&self, task: &TaskId, attempt: AttemptId, executor: &ExecutorId) -> Option<usize> {
         let position = self.position(task.stage)?;
         match self.stages[position].tasks.get(task.index)?.state() {
             TaskState::Running { executor: e, attempt: a } if e == executor && *a == attempt => {
@@ -340,7 +342,7 @@ impl JobRun {
     }
 
     /// Marks task `index` of the stage at `position` succeeded, and counts it in the job's totals.
-    fn mark_done(&mut self, position: usize, index: u32, done: TaskDone) {
+    fn mark_done(&mut self, position: usize, index: TaskIndex, done: TaskDone) {
         self.metrics += done.metrics;
         if matches!(done.output, TaskOutput::MapOutput { .. }) {
             self.shuffle_holders.insert(done.bts);
@@ -373,7 +375,7 @@ impl JobRun {
     }
 
     /// The executors where task `index` of the stage at `position` failed.
-    pub fn failed_on(&self, position: usize, index: u32) -> BTreeSet<ExecutorId> {
+    pub fn failed_on(&self, position: usize, index: TaskIndex) -> BTreeSet<ExecutorId> {
         self.stages[position].tasks.get(index).map(|t| t.failed_on()).unwrap_or_default()
     }
 
@@ -480,8 +482,8 @@ impl JobRun {
     fn keep_attempt(
         &mut self,
         position: usize,
-        index: u32,
-        number: u32,
+        index: TaskIndex,
+        number: AttemptId,
         executor: &ExecutorId,
         outcome: AttemptOutcome,
         log: Vec<OperatorLog>,
@@ -608,7 +610,7 @@ pub(crate) mod tests {
             assert_eq!(succeed(&mut run, spec, &a), JobChange::None);
         }
         let reduce = launch_all(&mut run, &a).remove(0);
-        let part = SinkPart { name: "part-0".into(), size: 1, attempt: 0 };
+        let part = SinkPart { name: "part-0".into(), size: 1, attempt: AttemptId(0) };
         assert_eq!(succeed(&mut run, &reduce, &a), JobChange::Commit(vec![("out".into(), vec![part])]));
         assert_eq!(run.ready_to_commit(), JobChange::None, "asked once");
         assert_eq!(run.cancel(secs(2)), JobChange::None, "a committing job is not cancelled");
@@ -683,15 +685,16 @@ pub(crate) mod tests {
             run.task_failed(reported, TaskFailure::new(FailureKind::Storage, "disk"), secs(1))
         };
         assert_eq!(fail(&mut run, &specs[1], &a), JobChange::None);
-        assert_eq!(run.failed_on(0, 1), BTreeSet::from([a.clone()]));
-        assert_eq!(run.failed_on(0, 0), BTreeSet::new());
+        assert_eq!(run.failed_on(0, TaskIndex(1)), BTreeSet::from([a.clone()]));
+        assert_eq!(run.failed_on(0, TaskIndex(0)), BTreeSet::new());
         assert_eq!(fail(&mut run, &specs[1], &a), JobChange::None, "a stale attempt is ignored");
-        let retry = run.launch(0, 1, &b);
-        assert_eq!(retry.attempt, 1);
+        let retry = run.launch(0, TaskIndex(1), &b);
+        assert_eq!(retry.attempt, AttemptId(1));
         assert_eq!(fail(&mut run, &retry, &b), JobChange::Ended);
         let status = run.status(secs(1));
         assert_eq!(status.state, JobState::Failed { cause: "disk (failed 2 attempts)".into() });
-        let failure = JobFailure::Task { stage: 0, task: 1, attempts: 2, kind: FailureKind::Storage };
+        let failure =
+            JobFailure::Task { stage: 0, task: TaskIndex(1), attempts: 2, kind: FailureKind::Storage };
         assert_eq!(status.failure, Some(failure));
     }
 }

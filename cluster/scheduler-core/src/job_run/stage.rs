@@ -128,8 +128,8 @@ fn describe(stage: &StagePlan) -> String {
 mod tests {
     use super::*;
     use crate::job_run::task::{TaskDone, TaskState};
-    use flicker_protocol::ExecutorId;
     use flicker_protocol::task::TaskMetrics;
+    use flicker_protocol::{AttemptId, ExecutorId, TaskIndex};
 
     fn sink_stage(partitions: u32) -> StagePlan {
         StagePlan {
@@ -154,12 +154,16 @@ mod tests {
         let part = |attempt| TaskDone {
             executor: ExecutorId("e".into()),
             bts: "127.0.0.1:1".parse().unwrap(),
-            output: TaskOutput::Part { name: format!("part-{attempt}"), size: 4, attempt },
+            output: TaskOutput::Part {
+                name: format!("part-{attempt}"),
+                size: 4,
+                attempt: AttemptId(attempt),
+            },
             metrics: TaskMetrics::default(),
         };
-        stage.tasks.set(0, TaskState::Succeeded(part(2)));
-        stage.tasks.set(2, TaskState::Succeeded(part(0)));
+        stage.tasks.set(TaskIndex(0), TaskState::Succeeded(part(2)));
+        stage.tasks.set(TaskIndex(2), TaskState::Succeeded(part(0)));
         let names: Vec<_> = stage.sink_parts().map(|p| (p.name, p.attempt)).collect();
-        assert_eq!(names, [("part-2".to_owned(), 2), ("part-0".to_owned(), 0)]);
+        assert_eq!(names, [("part-2".to_owned(), AttemptId(2)), ("part-0".to_owned(), AttemptId(0))]);
     }
 }

@@ -8,6 +8,7 @@ use flicker_protocol::status::{
     AttemptOutcome, AttemptStatus, FailedAttempt, JobState, JobStatus, StageStatus, TaskDurations,
 };
 use flicker_protocol::task::OperatorLog;
+use flicker_protocol::{StageId, TaskIndex};
 use std::time::Duration;
 
 /// How much of what its operators wrote a job keeps, in all (logs past it are dropped, and the
@@ -69,19 +70,19 @@ impl JobRun {
     /// The attempts of task `task` (stage, index), finished and running, with their logs; or,
     /// without a task, the job's finished attempts whose operators wrote something. `None` if
     /// the job has no such task.
-    pub fn attempts(&self, task: Option<(u32, u32)>) -> Option<Vec<AttemptStatus>> {
+    pub fn attempts(&self, task: Option<(StageId, TaskIndex)>) -> Option<Vec<AttemptStatus>> {
         let Some((stage, index)) = task else {
             return Some(
                 self.finished_attempts().filter(|(_, _, a)| !a.log.is_empty()).map(attempt_status).collect(),
             );
         };
-        let run = self.stages.iter().find(|s| s.id.0 == stage)?;
+        let run = self.stages.iter().find(|s| s.id == stage)?;
         let task = run.tasks.get(index)?;
         let mut attempts: Vec<AttemptStatus> =
             task.history().iter().map(|a| attempt_status((run, index, a))).collect();
         if let TaskState::Running { executor, attempt } = task.state() {
             attempts.push(AttemptStatus {
-                stage,
+                stage: stage.0,
                 task: index,
                 attempt: *attempt,
                 executor: executor.clone(),
@@ -93,10 +94,10 @@ impl JobRun {
     }
 
     /// Every finished attempt kept, with its stage and task index, in stage and task order.
-    fn finished_attempts(&self) -> impl Iterator<Item = (&StageRun, u32, &Attempt)> {
+    fn finished_attempts(&self) -> impl Iterator<Item = (&StageRun, TaskIndex, &Attempt)> {
         self.stages.iter().flat_map(|stage| {
             stage.tasks.iter().enumerate().flat_map(move |(index, task)| {
-                task.history().iter().map(move |attempt| (stage, index as u32, attempt))
+                task.history().iter().map(move |attempt| (stage, TaskIndex(index as u32), attempt))
             })
         })
     }
@@ -135,7 +136,7 @@ fn stage_status(stage: &StageRun) -> StageStatus {
     }
 }
 
-fn attempt_status((stage, task, attempt): (&StageRun, u32, &Attempt)) -> AttemptStatus {
+fn attempt_status((stage, task, attempt): (&StageRun, TaskIndex, &Attempt)) -> AttemptStatus {
     AttemptStatus {
         stage: stage.id.0,
         task,

@@ -12,10 +12,10 @@
 //! showing (every failed one, and a succeeded one whose operators wrote something), and counts
 //! how often its map output was lost and computed again.
 
-use flicker_protocol::ExecutorId;
 use flicker_protocol::failure::FailureKind;
 use flicker_protocol::status::AttemptOutcome;
 use flicker_protocol::task::{OperatorLog, TaskMetrics, TaskOutput};
+use flicker_protocol::{AttemptId, ExecutorId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -30,7 +30,7 @@ pub(crate) enum TaskState {
         /// The executor.
         executor: ExecutorId,
         /// The attempt number.
-        attempt: u32,
+        attempt: AttemptId,
     },
     /// Done; its output is where it says.
     Succeeded(TaskDone),
@@ -54,7 +54,7 @@ pub struct TaskDone {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Attempt {
     /// Its number, from 0.
-    pub(crate) number: u32,
+    pub(crate) number: AttemptId,
     /// Where it ran.
     pub(crate) executor: ExecutorId,
     /// How it ended.
@@ -131,9 +131,9 @@ impl Task {
     }
 
     /// Takes the number of its next attempt.
-    pub(super) fn next_attempt(&mut self) -> u32 {
+    pub(super) fn next_attempt(&mut self) -> AttemptId {
         self.launched += 1;
-        self.launched - 1
+        AttemptId(self.launched - 1)
     }
 
     /// Keeps a finished attempt.
@@ -163,13 +163,16 @@ pub(crate) mod tests {
     }
 
     fn finished(number: u32, executor: &str, outcome: AttemptOutcome) -> Attempt {
-        Attempt { number, executor: ExecutorId(executor.into()), outcome, log: Vec::new() }
+        Attempt { number: AttemptId(number), executor: ExecutorId(executor.into()), outcome, log: Vec::new() }
     }
 
     #[test]
     fn failed_attempts_count_failures_only_and_name_where_they_ran() {
         let mut task = Task::new();
-        assert_eq!((task.next_attempt(), task.next_attempt(), task.next_attempt()), (0, 1, 2));
+        assert_eq!(
+            (task.next_attempt(), task.next_attempt(), task.next_attempt()),
+            (AttemptId(0), AttemptId(1), AttemptId(2))
+        );
         let failed = || AttemptOutcome::Failed { cause: "boom".into(), kind: FailureKind::Storage };
         task.keep(finished(0, "a", failed()));
         task.keep(finished(1, "b", AttemptOutcome::FetchFailed { cause: "lost".into() }));

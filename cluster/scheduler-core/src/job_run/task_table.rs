@@ -1,7 +1,7 @@
 //! The tasks of one stage, with what the scheduler asks of them on every event kept at hand.
 
 use super::task::{Attempt, Task, TaskDone, TaskState};
-use flicker_protocol::ExecutorId;
+use flicker_protocol::{AttemptId, ExecutorId, TaskIndex};
 use std::collections::BTreeSet;
 
 /// A stage's tasks, one [`Task`] record each, plus the pending ones in index order and how many
@@ -17,14 +17,14 @@ pub(crate) struct TaskTable {
 /// How many tasks are in each state, and which are pending.
 #[derive(Debug, Clone)]
 struct Counts {
-    pending: BTreeSet<u32>,
+    pending: BTreeSet<TaskIndex>,
     succeeded: usize,
     running: usize,
 }
 
 impl Counts {
     /// Counts task `index` out of `state`.
-    fn leave(&mut self, index: u32, state: &TaskState) {
+    fn leave(&mut self, index: TaskIndex, state: &TaskState) {
         match state {
             TaskState::Pending => {
                 self.pending.remove(&index);
@@ -35,7 +35,7 @@ impl Counts {
     }
 
     /// Counts task `index` into `state`.
-    fn enter(&mut self, index: u32, state: &TaskState) {
+    fn enter(&mut self, index: TaskIndex, state: &TaskState) {
         match state {
             TaskState::Pending => {
                 self.pending.insert(index);
@@ -50,19 +50,19 @@ impl TaskTable {
     /// `count` pending tasks.
     pub(crate) fn new(count: usize) -> Self {
         let last = u32::try_from(count).unwrap_or(u32::MAX);
-        let counts = Counts { pending: (0..last).collect(), succeeded: 0, running: 0 };
+        let counts = Counts { pending: (0..last).map(TaskIndex).collect(), succeeded: 0, running: 0 };
         Self { tasks: vec![Task::new(); count], counts }
     }
 
     /// Task `index`.
-    pub(crate) fn get(&self, index: u32) -> Option<&Task> {
-        self.tasks.get(index as usize)
+    pub(crate) fn get(&self, index: TaskIndex) -> Option<&Task> {
+        self.tasks.get(index.at())
     }
 
     /// Sets the state of task `index` (ignored if there is no such task); returns the state it
     /// left.
-    pub(crate) fn set(&mut self, index: u32, state: TaskState) -> Option<TaskState> {
-        let task = self.tasks.get_mut(index as usize)?;
+    pub(crate) fn set(&mut self, index: TaskIndex, state: TaskState) -> Option<TaskState> {
+        let task = self.tasks.get_mut(index.at())?;
         let left = task.replace_state(state);
         self.counts.leave(index, &left);
         self.counts.enter(index, task.state());
@@ -70,25 +70,25 @@ impl TaskTable {
     }
 
     /// Starts a new attempt of task `index` on `executor`; returns its number.
-    pub(crate) fn launch(&mut self, index: u32, executor: &ExecutorId) -> Option<u32> {
-        let attempt = self.tasks.get_mut(index as usize)?.next_attempt();
+    pub(crate) fn launch(&mut self, index: TaskIndex, executor: &ExecutorId) -> Option<AttemptId> {
+        let attempt = self.tasks.get_mut(index.at())?.next_attempt();
         self.set(index, TaskState::Running { executor: executor.clone(), attempt });
         Some(attempt)
     }
 
     /// Keeps a finished attempt of task `index`.
-    pub(crate) fn keep(&mut self, index: u32, attempt: Attempt) {
-        if let Some(task) = self.tasks.get_mut(index as usize) {
+    pub(crate) fn keep(&mut self, index: TaskIndex, attempt: Attempt) {
+        if let Some(task) = self.tasks.get_mut(index.at()) {
             task.keep(attempt);
         }
     }
 
     /// Task `index` succeeded but its output is lost: it is pending again. Returns what it had
     /// left behind and how often its output was lost so far; `None` if it had not succeeded.
-    pub(crate) fn undo(&mut self, index: u32) -> Option<(TaskDone, u32)> {
+    pub(crate) fn undo(&mut self, index: TaskIndex) -> Option<(TaskDone, u32)> {
         let TaskState::Succeeded(_) = self.get(index)?.state() else { return None };
         let Some(TaskState::Succeeded(done)) = self.set(index, TaskState::Pending) else { return None };
-        let recomputed = self.tasks[index as usize].count_recompute();
+        let recomputed = self.tasks[index.at()].count_recompute();
         Some((done, recomputed))
     }
 
@@ -103,7 +103,7 @@ impl TaskTable {
     }
 
     /// The pending tasks, in index order.
-    pub(crate) fn pending(&self) -> impl Iterator<Item = u32> + '_ {
+    pub(crate) fn pending(&self) -> impl Iterator<Item = TaskIndex> + '_ {
         self.counts.pending.iter().copied()
     }
 
@@ -123,8 +123,11 @@ impl TaskTable {
     }
 
     /// The tasks whose state `select` picks, by index.
-    pub(crate) fn indexes_where(&self, select: impl Fn(&TaskState) -> bool) -> Vec<u32> {
-        (0..self.tasks.len() as u32).filter(|&index| select(self.tasks[index as usize].state())).collect()
+    pub(crate) fn indexes_where(&self, select: impl Fn(&TaskState) -> bool) -> Vec<TaskIndex> {
+        (0..self.tasks.len() as u32)
+            .map(TaskIndex)
+            .filter(|index| select(self.tasks[index.at()].state()))
+            .collect()
     }
 }
 
@@ -134,7 +137,7 @@ mod tests {
     use crate::job_run::task::tests::map_done;
 
     fn running() -> TaskState {
-        TaskState::Running { executor: ExecutorId("e".into()), attempt: 0 }
+        TaskState::Running { executor: ExecutorId("e".into()), attempt: AttemptId(0) }
     }
 
     fn succeeded() -> TaskState {
@@ -144,25 +147,32 @@ mod tests {
     #[test]
     fn counters_follow_every_change() {
         let mut table = TaskTable::new(4);
-        assert_eq!(table.pending().collect::<Vec<_>>(), [0, 1, 2, 3]);
-        table.set(1, running());
-        table.set(2, running());
-        table.set(2, succeeded());
-        assert_eq!(table.pending().collect::<Vec<_>>(), [0, 3]);
+        assert_eq!(table.pending().collect::<Vec<_>>(), [0, 1, 2, 3].map(TaskIndex));
+        table.set(TaskIndex(1), running());
+        table.set(TaskIndex(2), running());
+        table.set(TaskIndex(2), succeeded());
+        assert_eq!(table.pending().collect::<Vec<_>>(), [0, 3].map(TaskIndex));
         assert_eq!((table.running(), table.succeeded()), (1, 1));
-        table.set(2, TaskState::Pending);
-        assert_eq!(table.set(9, running()), None);
-        assert_eq!(table.pending().collect::<Vec<_>>(), [0, 2, 3]);
+        table.set(TaskIndex(2), TaskState::Pending);
+        assert_eq!(table.set(TaskIndex(9), running()), None);
+        assert_eq!(table.pending().collect::<Vec<_>>(), [0, 2, 3].map(TaskIndex));
         assert_eq!((table.running(), table.succeeded()), (1, 0));
-        table.set(3, TaskState::Pending);
-        assert_eq!(table.pending().collect::<Vec<_>>(), [0, 2, 3], "pending twice is pending once");
-        for index in 0..4 {
+        table.set(TaskIndex(3), TaskState::Pending);
+        assert_eq!(
+            table.pending().collect::<Vec<_>>(),
+            [0, 2, 3].map(TaskIndex),
+            "pending twice is pending once"
+        );
+        for index in (0..4).map(TaskIndex) {
             table.set(index, succeeded());
         }
         assert!(table.all_succeeded());
         assert_eq!(table.running(), 0);
         assert_eq!(table.pending().count(), 0);
-        assert_eq!(table.indexes_where(|t| matches!(t, TaskState::Succeeded(_))), [0, 1, 2, 3]);
+        assert_eq!(
+            table.indexes_where(|t| matches!(t, TaskState::Succeeded(_))),
+            [0, 1, 2, 3].map(TaskIndex)
+        );
         assert!(TaskTable::new(0).all_succeeded());
     }
 
@@ -170,29 +180,29 @@ mod tests {
     fn each_launch_is_a_new_attempt_of_the_task() {
         let mut table = TaskTable::new(2);
         let e = ExecutorId("e".into());
-        assert_eq!(table.launch(1, &e), Some(0));
-        table.set(1, TaskState::Pending);
-        assert_eq!(table.launch(1, &e), Some(1));
-        assert_eq!(table.launch(0, &e), Some(0), "attempts are counted per task");
+        assert_eq!(table.launch(TaskIndex(1), &e), Some(AttemptId(0)));
+        table.set(TaskIndex(1), TaskState::Pending);
+        assert_eq!(table.launch(TaskIndex(1), &e), Some(AttemptId(1)));
+        assert_eq!(table.launch(TaskIndex(0), &e), Some(AttemptId(0)), "attempts are counted per task");
         assert_eq!(table.running(), 2);
-        assert_eq!(table.get(1).unwrap().state(), &running_attempt(&e, 1));
-        assert_eq!(table.launch(2, &e), None);
+        assert_eq!(table.get(TaskIndex(1)).unwrap().state(), &running_attempt(&e, AttemptId(1)));
+        assert_eq!(table.launch(TaskIndex(2), &e), None);
     }
 
-    fn running_attempt(executor: &ExecutorId, attempt: u32) -> TaskState {
+    fn running_attempt(executor: &ExecutorId, attempt: AttemptId) -> TaskState {
         TaskState::Running { executor: executor.clone(), attempt }
     }
 
     #[test]
     fn undoing_a_success_makes_the_task_pending_and_counts_the_loss() {
         let mut table = TaskTable::new(2);
-        assert_eq!(table.undo(0), None, "a pending task has no output to lose");
-        table.set(0, succeeded());
-        assert_eq!(table.undo(0), Some((map_done("e", 1, 0), 1)));
-        assert_eq!(table.pending().collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(table.undo(TaskIndex(0)), None, "a pending task has no output to lose");
+        table.set(TaskIndex(0), succeeded());
+        assert_eq!(table.undo(TaskIndex(0)), Some((map_done("e", 1, 0), 1)));
+        assert_eq!(table.pending().collect::<Vec<_>>(), [0, 1].map(TaskIndex));
         assert_eq!(table.succeeded(), 0);
-        table.set(0, succeeded());
-        assert_eq!(table.undo(0).map(|(_, n)| n), Some(2));
-        assert_eq!(table.get(0).unwrap().recomputed(), 2);
+        table.set(TaskIndex(0), succeeded());
+        assert_eq!(table.undo(TaskIndex(0)).map(|(_, n)| n), Some(2));
+        assert_eq!(table.get(TaskIndex(0)).unwrap().recomputed(), 2);
     }
 }
