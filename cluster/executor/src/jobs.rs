@@ -322,6 +322,11 @@ impl BlockSource for FetchedBlocks<'_> {
     }
 }
 
+/// The report of an attempt that failed with `cause` before its task could start.
+fn report_failure(cause: &TaskCause) -> TaskReport {
+    TaskReport::Failed(TaskFailure { kind: cause.kind(), step: None, message: cause.to_string() })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,9 +378,4 @@ mod tests {
         assert!(local.local_store("127.0.0.1:7001".parse().unwrap()).is_none());
         assert!(ShuffleTarget::Remote(here).local_store(here).is_none());
     }
-}
-
-/// The report of an attempt that failed with `cause` before its task could start.
-fn report_failure(cause: &TaskCause) -> TaskReport {
-    TaskReport::Failed(TaskFailure { kind: cause.kind(), step: None, message: cause.to_string() })
 }

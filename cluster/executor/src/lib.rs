@@ -7,6 +7,11 @@
 //! executor connects and registers again. The BTS runs on the executor's own endpoint unless a
 //! standalone BTS is named.
 
+#![allow(
+    clippy::result_large_err,
+    reason = "a task's failure carries its whole story (step, plugin, record, the sandbox's error) and ends the task"
+)]
+
 mod failure;
 mod faults;
 mod jobs;
