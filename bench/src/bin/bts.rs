@@ -25,7 +25,7 @@ use anyhow::Context;
 use flicker_bench::median;
 use flicker_bts::{BtsClient, FetchLimits, MapOutputInfo, ShuffleStore, fetch_partition};
 use flicker_gen::Weather;
-use flicker_protocol::{JobId, MapOutputId, StageId};
+use flicker_protocol::{JobId, MapOutputId, StageId, TaskIndex};
 use flicker_testkit::Process;
 use flicker_transport::{Endpoint, EndpointConfig, Identity, certs};
 use std::io::{Read, Write};
@@ -48,7 +48,7 @@ const CERT: &str = "executor";
 
 /// Map output `map` of the benchmark's job.
 fn map_output(map: u32) -> MapOutputId {
-    MapOutputId { job: JobId("bench-bts".into()), stage: StageId(0), map_task: map }
+    MapOutputId { job: JobId("bench-bts".into()), stage: StageId(0), map_task: TaskIndex(map) }
 }
 
 /// A directory removed (with everything in it) when dropped.
