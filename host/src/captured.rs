@@ -1,5 +1,6 @@
-//! Bounded captures of a guest's stdout and stderr: each keeps its first bytes, counts the rest
-//! and drops them.
+//! Bounded captures of a guest's stdout and stderr: each keeps its first and its last bytes (half
+//! of its capacity each), and counts what it cut between them, so that what a guest wrote last (a
+//! panic after a flood of output) is still there.
 
 use bytes::Bytes;
 use std::pin::Pin;
@@ -25,12 +26,13 @@ impl OperatorOutput {
     }
 }
 
-/// The kept start of one output stream, and how much of it was dropped.
+/// The kept start and end of one output stream, and how much was cut between them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CapturedText {
-    /// The first bytes written, as text (invalid UTF-8 replaced).
+    /// The first bytes written and the last ones, as text (invalid UTF-8 replaced), with a line
+    /// saying how many bytes were cut between them when some were.
     pub text: String,
-    /// Bytes written past the capacity, dropped.
+    /// Bytes written past the capacity, cut from the middle.
     pub dropped: u64,
 }
 
@@ -41,11 +43,24 @@ impl CapturedText {
     }
 }
 
-/// The bytes kept of a stream, and the count of those dropped.
+/// The bytes kept of a stream: its start, its end so far, and the count of those cut between.
 #[derive(Debug, Default)]
 struct Kept {
-    bytes: Vec<u8>,
+    head: Vec<u8>,
+    tail: std::collections::VecDeque<u8>,
     dropped: u64,
+}
+
+impl Kept {
+    /// The kept bytes as text, with the cut marked.
+    fn text(&self) -> String {
+        let mut bytes = self.head.clone();
+        if self.dropped > 0 {
+            bytes.extend_from_slice(format!("\n[... {} bytes cut ...]\n", self.dropped).as_bytes());
+        }
+        bytes.extend(self.tail.iter());
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
 }
 
 /// Captured output shared between the WASI context and the host.
@@ -64,23 +79,32 @@ impl CapturedOutput {
         self.kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Keeps `bytes`: in the head while it has room (half the capacity), then in the tail, whose
+    /// oldest bytes are cut once it holds the other half.
     fn append(&self, bytes: &[u8]) {
         let mut kept = self.lock();
-        let room = self.capacity.saturating_sub(kept.bytes.len());
-        let taken = bytes.len().min(room);
-        kept.bytes.extend_from_slice(&bytes[..taken]);
-        kept.dropped += (bytes.len() - taken) as u64;
+        let head_room = (self.capacity / 2).saturating_sub(kept.head.len());
+        let (head, rest) = bytes.split_at(bytes.len().min(head_room));
+        kept.head.extend_from_slice(head);
+        let tail_capacity = self.capacity - self.capacity / 2;
+        // Only the last `tail_capacity` bytes of `rest` can stay.
+        let (cut, rest) = rest.split_at(rest.len().saturating_sub(tail_capacity));
+        kept.dropped += cut.len() as u64;
+        let overflow = (kept.tail.len() + rest.len()).saturating_sub(tail_capacity);
+        kept.tail.drain(..overflow);
+        kept.dropped += overflow as u64;
+        kept.tail.extend(rest);
     }
 
     /// What was captured so far, as text.
     pub(crate) fn text(&self) -> String {
-        String::from_utf8_lossy(&self.lock().bytes).into_owned()
+        self.lock().text()
     }
 
-    /// What was captured so far, and how much was dropped.
+    /// What was captured so far, and how much was cut.
     pub(crate) fn captured(&self) -> CapturedText {
         let kept = self.lock();
-        CapturedText { text: String::from_utf8_lossy(&kept.bytes).into_owned(), dropped: kept.dropped }
+        CapturedText { text: kept.text(), dropped: kept.dropped }
     }
 }
 
@@ -140,15 +164,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keeps_the_first_bytes_and_counts_the_dropped_ones() {
+    fn keeps_the_first_and_the_last_bytes_and_counts_those_cut_between() {
         let captured = CapturedOutput::new(8);
         assert!(captured.captured().is_empty());
         let mut stream = captured.p2_stream();
-        stream.write(Bytes::from_static(b"hello ")).unwrap();
+        stream.write(Bytes::from_static(b"hel")).unwrap();
+        assert_eq!(captured.text(), "hel", "nothing cut yet");
+        stream.write(Bytes::from_static(b"lo ")).unwrap();
+        assert_eq!(captured.text(), "hello ", "the head and the tail meet");
         stream.write(Bytes::from_static(b"world\n")).unwrap();
         stream.write(Bytes::from_static(b"more")).unwrap();
-        assert_eq!(captured.captured(), CapturedText { text: "hello wo".into(), dropped: 8 });
-        assert_eq!(captured.text(), "hello wo");
+        let text = "hell\n[... 8 bytes cut ...]\nmore";
+        assert_eq!(captured.captured(), CapturedText { text: text.into(), dropped: 8 });
+        // A write larger than the whole capture keeps its own last bytes.
+        stream.write(Bytes::from_static(b"0123456789")).unwrap();
+        assert_eq!(
+            captured.captured(),
+            CapturedText { text: "hell\n[... 18 bytes cut ...]\n6789".into(), dropped: 18 }
+        );
+    }
+
+    #[test]
+    fn what_a_guest_writes_last_survives_a_flood() {
+        let captured = CapturedOutput::new(64 << 10);
+        for _ in 0..10_000 {
+            captured.append(b"flooding the stream\n");
+        }
+        captured.append(b"thread '<unnamed>' panicked at src/lib.rs:1:1:\nboom\n");
+        let text = captured.text();
+        assert!(text.starts_with("flooding the stream\n"), "{}", &text[..40]);
+        assert!(text.ends_with("panicked at src/lib.rs:1:1:\nboom\n"), "{}", &text[text.len() - 80..]);
+        assert!(text.contains("bytes cut ...]"));
+        assert!(text.len() < (64 << 10) + 64, "{}", text.len());
     }
 
     #[test]
@@ -159,7 +206,10 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let written = runtime.block_on(stream.write(b"abcdef"));
         assert_eq!(written.unwrap(), 6, "the writer is told everything was taken");
-        assert_eq!(captured.captured(), CapturedText { text: "abcd".into(), dropped: 2 });
+        assert_eq!(
+            captured.captured(),
+            CapturedText { text: "ab\n[... 2 bytes cut ...]\nef".into(), dropped: 2 }
+        );
     }
 
     #[test]

@@ -172,7 +172,7 @@ impl<W> Instance<W> {
         stderr(&self.0.store)
     }
 
-    /// What the guest wrote to stdout and stderr so far (the first bytes of each, bounded by
+    /// What the guest wrote to stdout and stderr so far (the first and last bytes of each, bounded by
     /// [`Limits::captured`]), after a failed call too.
     pub fn output(&self) -> OperatorOutput {
         output(&self.0.store)

@@ -77,17 +77,25 @@ pub fn shown_stderr(stderr: &str, panic_shown: bool) -> String {
     kept.map(|(_, line)| *line).collect::<Vec<_>>().join("\n").trim().to_owned()
 }
 
-/// wasmtime's account of a trap without its backtrace: its messages, outermost first, without
-/// the `wasm trap: ` of a [`Trap`](wasmtime::Trap)
-/// (`memory fault at wasm address 0x… in linear memory of size 0x…: out of bounds memory access`).
+/// wasmtime's account of a trap without its backtrace: the kind of trap first, in the words of
+/// its [`Trap`](wasmtime::Trap) without `wasm trap: `, then the details wasmtime added, in
+/// brackets (`out of bounds memory access (memory fault at wasm address 0x… in linear memory of
+/// size 0x…)`, `call stack exhausted`).
 pub(crate) fn trap_message(error: &wasmtime::Error) -> String {
     // wasmtime adds the backtrace as the outermost context of the error it returns.
     let frames = usize::from(error.downcast_ref::<WasmBacktrace>().is_some());
-    let messages = error.chain().skip(frames).map(|cause| match cause.downcast_ref::<wasmtime::Trap>() {
-        Some(trap) => trap.to_string().trim_start_matches("wasm trap: ").to_owned(),
-        None => cause.to_string(),
-    });
-    messages.collect::<Vec<_>>().join(": ")
+    let (mut kind, mut details) = (None, Vec::new());
+    for cause in error.chain().skip(frames) {
+        match cause.downcast_ref::<wasmtime::Trap>() {
+            Some(trap) => kind = Some(trap.to_string().trim_start_matches("wasm trap: ").to_owned()),
+            None => details.push(cause.to_string()),
+        }
+    }
+    match kind {
+        Some(kind) if details.is_empty() => kind,
+        Some(kind) => format!("{kind} ({})", details.join(": ")),
+        None => details.join(": "),
+    }
 }
 
 /// How many frames an error shows.
@@ -249,12 +257,15 @@ mod tests {
     }
 
     #[test]
-    fn the_trap_message_leaves_out_the_frames() {
+    fn the_trap_message_names_the_kind_of_trap_first_and_leaves_out_the_frames() {
         let engine = wasmtime::Engine::default();
         let store = wasmtime::Store::new(&engine, ());
         let fault = wasmtime::Error::from(wasmtime::Trap::MemoryOutOfBounds).context("memory fault at 0x10");
         let error = fault.context(WasmBacktrace::force_capture(&store));
-        assert_eq!(trap_message(&error), "memory fault at 0x10: out of bounds memory access");
+        // The kind of trap comes first, the details after it (issue 15).
+        assert_eq!(trap_message(&error), "out of bounds memory access (memory fault at 0x10)");
+        let overflow = wasmtime::Error::from(wasmtime::Trap::StackOverflow);
+        assert_eq!(trap_message(&overflow), "call stack exhausted");
         let plain = wasmtime::Error::from(wasmtime::Trap::UnreachableCodeReached);
         assert_eq!(trap_message(&plain), "wasm `unreachable` instruction executed");
     }

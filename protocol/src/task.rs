@@ -121,8 +121,9 @@ pub enum TaskReport {
     Failed(TaskFailure),
 }
 
-/// What one operator instance of a task attempt wrote to its stdout and stderr: the first bytes
-/// of each (the sandbox keeps 64 KiB of each), and how many more it dropped.
+/// What one operator instance of a task attempt wrote to its stdout and stderr: the first and the
+/// last bytes of each (the sandbox keeps 32 KiB of each end of each stream), and how many bytes
+/// were cut between them.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct OperatorLog {
     /// The step (or sink) whose operator wrote it.

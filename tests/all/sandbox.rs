@@ -144,6 +144,34 @@ fn a_panic_is_a_trap_carrying_the_panic_message() {
 }
 
 #[test]
+fn a_panic_after_a_flood_of_stderr_is_still_shown() {
+    let runtime = runtime();
+    let plugin = test_plugin(&runtime);
+    // 1 MiB of stderr, far past the 64 KiB kept, then the panic.
+    let flooding = config(&[("behave", "panic"), ("message", "the sky is falling"), ("flood", "1048576")]);
+    let error = plugin.map(&flooding, Limits::default()).unwrap().map(&small_batch()).unwrap_err();
+    let shown = error.to_string();
+    assert!(shown.starts_with("operator panicked at "), "{:.200}", shown);
+    assert!(shown.contains("the sky is falling"), "{:.200}", shown);
+    let CallError::Trapped { stderr, .. } = &error else { panic!("expected a trap, got {shown:.200}") };
+    assert!(stderr.starts_with("~~~~"), "the start is kept: {:.40}", stderr);
+    assert!(stderr.contains("bytes cut ...]"), "the cut is marked");
+    assert!(stderr.len() < (64 << 10) + 64, "bounded: {} bytes", stderr.len());
+    assert_runtime_still_works(&runtime);
+}
+
+#[test]
+fn a_trap_names_its_kind_first() {
+    let runtime = runtime();
+    let plugin = test_plugin(&runtime);
+    let error = behaving(&plugin, "recurse", Limits::default()).map(&small_batch()).unwrap_err();
+    assert!(matches!(error, CallError::Trapped { .. }), "{error}");
+    let shown = error.to_string();
+    assert!(shown.starts_with("operator trapped: call stack exhausted"), "{shown}");
+    assert_runtime_still_works(&runtime);
+}
+
+#[test]
 fn a_huge_output_hits_the_output_limit() {
     let runtime = runtime();
     let plugin = test_plugin(&runtime);

@@ -1,7 +1,9 @@
 //! A map operator for the sandbox tests. Config `behave` picks what `map` does:
 //! `echo` (returns its input), `loop` (never returns), `alloc` (allocates without end),
 //! `read-file` (tries to read `path`, default `/etc/passwd`, and returns its bytes),
-//! `panic` (panics with the message in `message`), `huge-output` (returns `bytes` bytes),
+//! `panic` (panics with the message in `message`, after writing `flood` bytes to stderr, 0 by
+//! default), `recurse` (recurses without end: the call stack runs out), `huge-output` (returns
+//! `bytes` bytes),
 //! `fail` (returns an operator error), `slow` (returns its input after `millis` ms, 100 by default,
 //! of busy waiting: a long call), `print` (writes `stdout: <message>` to stdout and
 //! `stderr: <message>` to stderr, `times` times each, 1 by default, then returns its input).
@@ -13,7 +15,8 @@ enum Behaviour {
     Loop,
     Alloc,
     ReadFile(String),
-    Panic(String),
+    Panic { message: String, flood: usize },
+    Recurse,
     HugeOutput(usize),
     Fail,
     Slow(std::time::Duration),
@@ -29,7 +32,11 @@ impl Map for Misbehave {
             "loop" => Behaviour::Loop,
             "alloc" => Behaviour::Alloc,
             "read-file" => Behaviour::ReadFile(config.get("path").unwrap_or("/etc/passwd").to_owned()),
-            "panic" => Behaviour::Panic(config.get("message").unwrap_or("boom").to_owned()),
+            "panic" => Behaviour::Panic {
+                message: config.get("message").unwrap_or("boom").to_owned(),
+                flood: config.parse_or("flood", 0)?,
+            },
+            "recurse" => Behaviour::Recurse,
             "huge-output" => Behaviour::HugeOutput(config.parse_or("bytes", 64 << 20)?),
             "fail" => Behaviour::Fail,
             "slow" => Behaviour::Slow(std::time::Duration::from_millis(config.parse_or("millis", 100)?)),
@@ -60,7 +67,11 @@ impl Map for Misbehave {
             Behaviour::ReadFile(path) => {
                 std::fs::read(path).map_err(|e| Error::failed(format!("cannot read {path}: {e}")))
             }
-            Behaviour::Panic(message) => panic!("{message}"),
+            Behaviour::Panic { message, flood } => {
+                eprint!("{}", "~".repeat(*flood));
+                panic!("{message}")
+            }
+            Behaviour::Recurse => Ok(vec![0; recurse(std::hint::black_box(1))]),
             Behaviour::HugeOutput(bytes) => Ok(vec![0; *bytes]),
             Behaviour::Fail => Err(Error::failed("failing as asked")),
             Behaviour::Slow(wait) => {
@@ -79,6 +90,12 @@ impl Map for Misbehave {
             }
         }
     }
+}
+
+/// Calls itself until wasmtime's call stack runs out (each frame lives in wasm locals only, not
+/// in linear memory, so the guest's own stack in its memory does not run out first).
+fn recurse(depth: usize) -> usize {
+    std::hint::black_box(recurse(std::hint::black_box(depth + 1))) + 1
 }
 
 export_map!(Misbehave);
