@@ -1,6 +1,7 @@
 //! Errors of loading plugins and of calling operators.
 
 use crate::trap::{GuestBacktrace, Panic, shown_stderr};
+use flicker_protocol::text::{MAX_OPERATOR_TEXT, bounded};
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -160,7 +161,10 @@ pub enum CallError {
 /// What trapped: the panic when there is one (its trap is always `unreachable`), else the trap.
 fn trap_cause(trap: &str, panic: Option<&Panic>) -> String {
     match panic {
-        Some(Panic { location, message }) => format!("operator panicked at {location}: {message}"),
+        Some(Panic { location, message }) => {
+            let message = bounded(message.clone(), MAX_OPERATOR_TEXT);
+            format!("operator panicked at {location}: {message}")
+        }
         None => format!("operator trapped: {trap}"),
     }
 }
@@ -168,7 +172,11 @@ fn trap_cause(trap: &str, panic: Option<&Panic>) -> String {
 /// The rest of the guest's stderr, when it wrote more than the panic the error shows.
 fn stderr_suffix(stderr: &str, panic_shown: bool) -> String {
     let stderr = shown_stderr(stderr, panic_shown);
-    if stderr.is_empty() { String::new() } else { format!("; guest stderr: {stderr}") }
+    if stderr.is_empty() {
+        String::new()
+    } else {
+        format!("; guest stderr: {}", bounded(stderr, MAX_OPERATOR_TEXT))
+    }
 }
 
 #[cfg(test)]

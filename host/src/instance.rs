@@ -4,6 +4,7 @@ use crate::bindings::{aggregate, format, map, parse, types};
 use crate::runtime::EpochTicker;
 use crate::sandbox::{SandboxState, arm_deadline, check_output, classify, new_store, output, stderr};
 use crate::{CallError, HostError, Limits, OperatorError, OperatorOutput};
+use flicker_protocol::text::{MAX_OPERATOR_TEXT, bounded};
 use std::sync::Arc;
 use wasmtime::component::ResourceAny;
 use wasmtime::{Engine, Store};
@@ -11,14 +12,17 @@ use wasmtime::{Engine, Store};
 type Config<'a> = &'a [(String, String)];
 type GuestResult<R> = wasmtime::Result<Result<R, types::Error>>;
 
+/// An operator's error, its texts bounded ([`MAX_OPERATOR_TEXT`]): an operator cannot make a
+/// report, a log line or a journal record as large as it likes.
 impl From<types::Error> for OperatorError {
     fn from(error: types::Error) -> Self {
+        let text = |message| bounded(message, MAX_OPERATOR_TEXT);
         match error {
-            types::Error::InvalidConfig(m) => OperatorError::InvalidConfig(m),
+            types::Error::InvalidConfig(m) => OperatorError::InvalidConfig(text(m)),
             types::Error::BadRecord(r) => {
-                OperatorError::BadRecord { index: r.index, offset: r.offset, message: r.message }
+                OperatorError::BadRecord { index: r.index, offset: r.offset, message: text(r.message) }
             }
-            types::Error::Failed(m) => OperatorError::Failed(m),
+            types::Error::Failed(m) => OperatorError::Failed(text(m)),
         }
     }
 }

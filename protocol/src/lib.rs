@@ -18,6 +18,7 @@ pub mod operator;
 pub mod scheduler;
 pub mod status;
 pub mod task;
+pub mod text;
 pub mod version;
 
 pub use frame::{FrameDecoder, FrameError, MAX_FRAME};

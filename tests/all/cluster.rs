@@ -429,6 +429,32 @@ fn an_operator_over_its_memory_limit_on_every_attempt_is_retried_elsewhere_then_
 }
 
 #[test]
+fn an_operator_error_of_megabytes_reaches_the_user_bounded_and_the_cluster_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(dir.path(), 1, 1);
+    readings_in(dir.path(), 1_000, 16);
+    let job = crate::run::test_plugin_job(r#"{ behave = "fail", size = 8388608 }"#, "");
+    let manifest = write_manifest(dir.path(), &format!("max_attempts = 1\n{job}"));
+
+    let output = cluster.client(&["submit", manifest.to_str().unwrap(), "--wait"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    let error = stderr(&output);
+    assert_mentions(&error, &["failing as asked!!!".to_owned(), "bytes cut]".to_owned()]);
+    assert!(error.len() < 64 << 10, "{} bytes of error", error.len());
+    let status = cluster.json(&["status"]);
+    assert_eq!(status[0]["failure"]["task"]["kind"], "operator_error", "{status:.400}");
+    // The executor is still a member and runs the next job.
+    assert_eq!(cluster.wait_for_nodes(1).as_array().unwrap().len(), 1);
+    let echo = write_manifest(
+        dir.path(),
+        &crate::run::test_plugin_job(r#"{ behave = "echo" }"#, "")
+            .replace("url = \"out/\"", "url = \"echoed/\""),
+    );
+    let output = cluster.client(&["submit", echo.to_str().unwrap(), "--wait"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+#[test]
 fn a_job_fails_with_a_clear_cause_when_every_executor_is_gone() {
     let dir = tempfile::tempdir().unwrap();
     let mut cluster =

@@ -172,6 +172,26 @@ fn a_trap_names_its_kind_first() {
 }
 
 #[test]
+fn texts_from_an_operator_arrive_bounded_with_their_start() {
+    let runtime = runtime();
+    let plugin = test_plugin(&runtime);
+    let max = flicker_protocol::text::MAX_OPERATOR_TEXT;
+    let failing = config(&[("behave", "fail"), ("size", "8388608")]);
+    let error = plugin.map(&failing, Limits::default()).unwrap().map(&small_batch()).unwrap_err();
+    let CallError::Operator(OperatorError::Failed(message)) = &error else { panic!("{error:.200}") };
+    assert!(message.starts_with("failing as asked!!!"), "{message:.40}");
+    assert!(message.len() < max + 64, "{} bytes", message.len());
+    assert!(message.ends_with(&format!("… [{} bytes cut]", 16 + (8 << 20) - max)), "{}", &message[max - 8..]);
+    let rejecting = config(&[("behave", "bad-record"), ("size", "1048576")]);
+    let error = plugin.map(&rejecting, Limits::default()).unwrap().map(&small_batch()).unwrap_err();
+    let CallError::Operator(OperatorError::BadRecord { index: 0, message, .. }) = &error else {
+        panic!("{error:.200}")
+    };
+    assert!(message.starts_with("????") && message.len() < max + 64, "{} bytes", message.len());
+    assert_runtime_still_works(&runtime);
+}
+
+#[test]
 fn a_huge_output_hits_the_output_limit() {
     let runtime = runtime();
     let plugin = test_plugin(&runtime);

@@ -6,6 +6,7 @@ use crate::spill::SpillError;
 use flicker_bts::{BtsError, FetchError};
 use flicker_host::{CallError, HostError, Limit, OperatorError};
 use flicker_protocol::failure::{BadRecord, FailureKind, LimitHit, LostMapOutput};
+use flicker_protocol::text::{MAX_OPERATOR_TEXT, bounded};
 use flicker_protocol::{StageId, TaskIndex};
 use flicker_storage::StorageError;
 use std::fmt;
@@ -133,7 +134,9 @@ fn call_kind(error: &CallError, record: &Option<BadRecord>) -> FailureKind {
         CallError::Operator(OperatorError::Failed(_)) => FailureKind::OperatorError,
         CallError::Trapped { trap, panic, .. } => FailureKind::Trap {
             message: match panic {
-                Some(panic) => format!("panicked at {}: {}", panic.location, panic.message),
+                Some(panic) => {
+                    bounded(format!("panicked at {}: {}", panic.location, panic.message), MAX_OPERATOR_TEXT)
+                }
                 None => trap.clone(),
             },
         },

@@ -12,6 +12,7 @@ use flicker_protocol::failure::{FailureKind, LostMapOutput, TaskFailure};
 use flicker_protocol::task::{
     JobDescriptor, MapOutputLocation, OperatorLog, TaskInput as InputSpec, TaskMetrics, TaskReport, TaskSpec,
 };
+use flicker_protocol::text::{MAX_OPERATOR_TEXT, bounded};
 use flicker_protocol::{AttemptId, JobId, MapOutputId, PartitionId, StageId, TaskIndex};
 use flicker_storage::{Split, StoreOptions};
 use parking_lot::Mutex;
@@ -228,7 +229,8 @@ impl Jobs {
             Err(failure) => TaskReport::Failed(TaskFailure {
                 kind: failure.cause.kind(),
                 step: failure.cause.step().map(str::to_owned),
-                message: failure.to_string(),
+                // Each text from the operator is bounded already; this bounds their sum.
+                message: bounded(failure.to_string(), 4 * MAX_OPERATOR_TEXT),
             }),
         }
     }

@@ -10,6 +10,7 @@ use flicker_host::{
 use flicker_job::{Operator, PreparedJob};
 use flicker_protocol::failure::BadRecord;
 use flicker_protocol::task::{OperatorLog, TaskMetrics, TaskOutput};
+use flicker_protocol::text::{MAX_OPERATOR_TEXT, bounded};
 use flicker_protocol::{AttemptId, TaskIndex};
 use flicker_scheduler_core::{StageId, StageInput, StageOutput, StagePlan};
 use flicker_storage::{Chunk, Location, OutputCommitter, PartWriter, Split, SplitReader, line_number_at};
@@ -164,7 +165,7 @@ fn row_text(batch: &[u8], index: u32) -> Option<BadRecord> {
         .chain(row.values())
         .map(|v| v.map_or_else(|e| e.to_string(), |v| format!("{v:?}")))
         .collect();
-    Some(BadRecord::Row { content: values.join(", ") })
+    Some(BadRecord::Row { content: bounded(values.join(", "), MAX_OPERATOR_TEXT) })
 }
 
 /// The failing row of `batch`, when the error names one.

@@ -4,7 +4,8 @@
 //! `panic` (panics with the message in `message`, after writing `flood` bytes to stderr, 0 by
 //! default), `recurse` (recurses without end: the call stack runs out), `huge-output` (returns
 //! `bytes` bytes),
-//! `fail` (returns an operator error), `slow` (returns its input after `millis` ms, 100 by default,
+//! `fail` (returns an operator error, padded with `size` more bytes, 0 by default),
+//! `bad-record` (rejects row 0 with a message of `size` bytes), `slow` (returns its input after `millis` ms, 100 by default,
 //! of busy waiting: a long call), `print` (writes `stdout: <message>` to stdout and
 //! `stderr: <message>` to stderr, `times` times each, 1 by default, then returns its input).
 
@@ -18,7 +19,8 @@ enum Behaviour {
     Panic { message: String, flood: usize },
     Recurse,
     HugeOutput(usize),
-    Fail,
+    Fail(usize),
+    BadRecord(usize),
     Slow(std::time::Duration),
     Print { message: String, times: usize },
 }
@@ -38,7 +40,8 @@ impl Map for Misbehave {
             },
             "recurse" => Behaviour::Recurse,
             "huge-output" => Behaviour::HugeOutput(config.parse_or("bytes", 64 << 20)?),
-            "fail" => Behaviour::Fail,
+            "fail" => Behaviour::Fail(config.parse_or("size", 0)?),
+            "bad-record" => Behaviour::BadRecord(config.parse_or("size", 100)?),
             "slow" => Behaviour::Slow(std::time::Duration::from_millis(config.parse_or("millis", 100)?)),
             "print" => Behaviour::Print {
                 message: config.get("message").unwrap_or("hello").to_owned(),
@@ -73,7 +76,8 @@ impl Map for Misbehave {
             }
             Behaviour::Recurse => Ok(vec![0; recurse(std::hint::black_box(1))]),
             Behaviour::HugeOutput(bytes) => Ok(vec![0; *bytes]),
-            Behaviour::Fail => Err(Error::failed("failing as asked")),
+            Behaviour::Fail(size) => Err(Error::failed(format!("failing as asked{}", "!".repeat(*size)))),
+            Behaviour::BadRecord(size) => Err(Error::bad_record(0, "?".repeat(*size))),
             Behaviour::Slow(wait) => {
                 let start = std::time::Instant::now();
                 while start.elapsed() < *wait {
