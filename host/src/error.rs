@@ -100,8 +100,9 @@ pub enum Limit {
     Output {
         /// The cap.
         bytes: u64,
-        /// What the call tried to return.
-        returned: u64,
+        /// What the call tried to return; `None` when it was so much larger than the cap that the
+        /// host did not copy it at all.
+        returned: Option<u64>,
     },
 }
 
@@ -110,11 +111,16 @@ impl fmt::Display for Limit {
         match self {
             Limit::Memory { bytes } => write!(f, "memory limit of {} reached", human_bytes(*bytes)),
             Limit::CallTimeout { after } => write!(f, "call timeout of {after:?} reached"),
-            Limit::Output { bytes, returned } => write!(
+            Limit::Output { bytes, returned: Some(returned) } => write!(
                 f,
                 "output limit of {} exceeded (the call returned {})",
                 human_bytes(*bytes),
                 human_bytes(*returned)
+            ),
+            Limit::Output { bytes, returned: None } => write!(
+                f,
+                "output limit of {} exceeded (the call tried to return over twice as much)",
+                human_bytes(*bytes)
             ),
         }
     }

@@ -71,8 +71,21 @@ pub(crate) fn new_store(engine: &wasmtime::Engine, limits: Limits) -> Store<Sand
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.memory);
     store.epoch_deadline_trap();
+    store.set_hostcall_fuel(hostcall_fuel(limits.output));
     store
 }
+
+/// How many bytes wasmtime copies out of the guest in one call before it gives up
+/// ("hostcall fuel", 128 MiB by default): twice the output limit and 64 MiB more, so that
+/// flicker's output limit is what a call meets first and the error names it; past the fuel, the
+/// call's result is not even copied (see [`classify`]).
+fn hostcall_fuel(output: u64) -> usize {
+    usize::try_from(output.saturating_mul(2).saturating_add(64 << 20)).unwrap_or(usize::MAX)
+}
+
+/// What wasmtime says when a call's result is larger than the hostcall fuel; its error type is
+/// private, so it is known by its words (a test returns such a result and checks the error).
+const HOSTCALL_FUEL_EXHAUSTED: &str = "too much data is being copied between the host and the guest";
 
 /// Ticks of the engine's epoch per second (see the ticker in `runtime.rs`).
 pub(crate) const EPOCH_TICKS_PER_SECOND: u64 = 100;
@@ -94,6 +107,9 @@ pub(crate) fn classify(store: &Store<SandboxState>, error: wasmtime::Error) -> C
     if let Some(Trap::Interrupt) = error.downcast_ref::<Trap>() {
         return CallError::LimitExceeded(Limit::CallTimeout { after: state.limits.call_timeout });
     }
+    if error.chain().any(|cause| cause.to_string().contains(HOSTCALL_FUEL_EXHAUSTED)) {
+        return CallError::LimitExceeded(Limit::Output { bytes: state.limits.output, returned: None });
+    }
     let stderr = state.stderr.text();
     CallError::Trapped {
         trap: trap_message(&error),
@@ -107,7 +123,7 @@ pub(crate) fn classify(store: &Store<SandboxState>, error: wasmtime::Error) -> C
 pub(crate) fn check_output(store: &Store<SandboxState>, len: usize) -> Result<(), CallError> {
     let bytes = store.data().limits.output;
     if len as u64 > bytes {
-        return Err(CallError::LimitExceeded(Limit::Output { bytes, returned: len as u64 }));
+        return Err(CallError::LimitExceeded(Limit::Output { bytes, returned: Some(len as u64) }));
     }
     Ok(())
 }

@@ -199,9 +199,37 @@ fn a_huge_output_hits_the_output_limit() {
     let mut huge = plugin.map(&config(&[("behave", "huge-output"), ("bytes", "4194304")]), limits).unwrap();
     let error = huge.map(&small_batch()).unwrap_err();
     assert!(
-        matches!(error, CallError::LimitExceeded(Limit::Output { bytes, returned }) if bytes == 1 << 20 && returned == 4 << 20),
+        matches!(error, CallError::LimitExceeded(Limit::Output { bytes, returned }) if bytes == 1 << 20 && returned == Some(4 << 20)),
         "{error}"
     );
+    assert_runtime_still_works(&runtime);
+}
+
+#[test]
+fn the_output_limit_is_what_a_large_output_meets_first() {
+    let runtime = runtime();
+    let plugin = test_plugin(&runtime);
+    let huge = |bytes: u64, limits: Limits| {
+        let config = config(&[("behave", "huge-output"), ("bytes", &bytes.to_string())]);
+        plugin.map(&config, limits).unwrap().map(&small_batch())
+    };
+    // Under the default output limit of 256 MiB: past wasmtime's own 128 MiB copy limit.
+    let room = Limits { memory: 1 << 30, ..Limits::default() };
+    assert_eq!(huge(200 << 20, room).map(|output| output.len()).unwrap(), 200 << 20);
+    // Over it: flicker's limit, with what the call returned.
+    let error = huge(512 << 20, room).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "operator stopped: output limit of 256 MiB exceeded (the call returned 512 MiB)"
+    );
+    // Far over it: not copied at all, and still the output limit.
+    let small = Limits { output: 1 << 20, ..Limits::default() };
+    let error = huge(100 << 20, small).unwrap_err();
+    assert!(
+        matches!(error, CallError::LimitExceeded(Limit::Output { bytes, returned: None }) if bytes == 1 << 20),
+        "{error}"
+    );
+    assert!(error.to_string().starts_with("operator stopped: output limit of 1 MiB exceeded"), "{error}");
     assert_runtime_still_works(&runtime);
 }
 
