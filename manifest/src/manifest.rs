@@ -169,6 +169,8 @@ pub(crate) struct Operator<'a> {
     pub(crate) input: &'a str,
     pub(crate) plugin: &'a str,
     pub(crate) config: &'a [(String, String)],
+    /// The step's limit overrides.
+    pub(crate) limits: &'a LimitOverrides,
 }
 
 impl Manifest {
@@ -230,13 +232,23 @@ impl Manifest {
             kind: SectionKind::Step,
             id: &step.id,
             line: step.line,
-            operator: Some(Operator { input: &step.input, plugin: &step.plugin, config: &step.config }),
+            operator: Some(Operator {
+                input: &step.input,
+                plugin: &step.plugin,
+                config: &step.config,
+                limits: &step.limits,
+            }),
         });
         let sinks = self.sinks.iter().map(|sink| Node {
             kind: SectionKind::Sink,
             id: &sink.id,
             line: sink.line,
-            operator: Some(Operator { input: &sink.input, plugin: &sink.plugin, config: &sink.config }),
+            operator: Some(Operator {
+                input: &sink.input,
+                plugin: &sink.plugin,
+                config: &sink.config,
+                limits: &sink.limits,
+            }),
         });
         let mut nodes: Vec<Node<'_>> = sources.chain(steps).chain(sinks).collect();
         nodes.sort_by_key(|node| node.line);

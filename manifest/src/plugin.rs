@@ -2,7 +2,7 @@
 //! [`OperatorKind`], and the placement and config checks of [`Manifest::validate_plugins`].
 
 use flicker_batch::{RowType, TypeMismatch};
-use flicker_protocol::OperatorKind;
+use flicker_protocol::{LimitOverrides, OperatorKind};
 
 use crate::error::ManifestError;
 use crate::manifest::{Manifest, SectionKind};
@@ -12,16 +12,24 @@ use crate::manifest::{Manifest, SectionKind};
 pub trait PluginCatalog {
     /// The operator kind that the plugin named `plugin` exports (Err(reason) if it cannot be found or loaded).
     fn kind_of(&self, plugin: &str) -> Result<OperatorKind, String>;
-    /// Builds the operator from `config` once to check it; Err(message) if the plugin's constructor rejects it.
-    fn check_config(&self, plugin: &str, config: &[(String, String)]) -> Result<(), String>;
+    /// Builds the operator from `config` once to check it, under the step's `limits` (its
+    /// constructor runs with the step's time and memory, as in a task); Err(message) if the
+    /// plugin's constructor rejects it.
+    fn check_config(
+        &self,
+        plugin: &str,
+        config: &[(String, String)],
+        limits: &LimitOverrides,
+    ) -> Result<(), String>;
     /// The row type the operator of `plugin`, built from `config`, outputs for input rows of type
     /// `input` (`None` for a parse operator, which reads lines; a format operator only checks its
     /// input and answers `Ok(None)`); `Ok(None)` if it cannot say before it sees rows; an error
-    /// if it cannot take such rows.
+    /// if it cannot take such rows. The operator runs under the step's `limits`.
     fn output_type(
         &self,
         plugin: &str,
         config: &[(String, String)],
+        limits: &LimitOverrides,
         input: Option<&RowType>,
     ) -> Result<Option<RowType>, TypeMismatch>;
 }
@@ -62,7 +70,7 @@ impl Manifest {
             if let Some(expected) = misplacement(kind, found, reads) {
                 return Err(ManifestError::WrongKind { file, line, kind, id, plugin, found, expected });
             }
-            if let Err(message) = catalog.check_config(operator.plugin, operator.config) {
+            if let Err(message) = catalog.check_config(operator.plugin, operator.config, operator.limits) {
                 return Err(ManifestError::ConfigRejected { file, line, kind, id, plugin, message });
             }
         }
@@ -120,7 +128,12 @@ mod tests {
             }
         }
 
-        fn check_config(&self, plugin: &str, config: &[(String, String)]) -> Result<(), String> {
+        fn check_config(
+            &self,
+            plugin: &str,
+            config: &[(String, String)],
+            _: &LimitOverrides,
+        ) -> Result<(), String> {
             self.checked.borrow_mut().push(plugin.to_owned());
             match config.iter().find(|(key, _)| key == "bad") {
                 Some((_, value)) => Err(format!("bad value {value}")),
@@ -132,6 +145,7 @@ mod tests {
             &self,
             _: &str,
             _: &[(String, String)],
+            _: &LimitOverrides,
             _: Option<&RowType>,
         ) -> Result<Option<RowType>, TypeMismatch> {
             Ok(None)

@@ -86,7 +86,12 @@ impl Manifest {
             _ => None,
         };
         let output = catalog
-            .output_type(operator.plugin, operator.config, input.as_ref().map(|typed| &typed.rows))
+            .output_type(
+                operator.plugin,
+                operator.config,
+                operator.limits,
+                input.as_ref().map(|typed| &typed.rows),
+            )
             .map_err(|problem| {
                 let suggestion = match (&problem, &input) {
                     (TypeMismatch::MissingField { field }, Some(input)) => {
@@ -129,7 +134,7 @@ impl Manifest {
 mod tests {
     use super::*;
     use flicker_batch::{Field, FieldType};
-    use flicker_protocol::OperatorKind;
+    use flicker_protocol::{LimitOverrides, OperatorKind};
     use std::path::Path;
 
     /// Standard operators as far as types go: `parse` outputs `station: string, temperature:
@@ -146,7 +151,7 @@ mod tests {
             })
         }
 
-        fn check_config(&self, _: &str, _: &[(String, String)]) -> Result<(), String> {
+        fn check_config(&self, _: &str, _: &[(String, String)], _: &LimitOverrides) -> Result<(), String> {
             Ok(())
         }
 
@@ -154,6 +159,7 @@ mod tests {
             &self,
             plugin: &str,
             config: &[(String, String)],
+            _: &LimitOverrides,
             input: Option<&RowType>,
         ) -> Result<Option<RowType>, TypeMismatch> {
             let get =

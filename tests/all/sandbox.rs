@@ -357,3 +357,28 @@ fn a_job_whose_operator_panics_fails_with_the_panic_then_where() {
     assert!(error.contains("failed: operator panicked at plugins/test/src/lib.rs:"), "{error}");
     assert_panic_reported(error, "the sky is falling");
 }
+
+/// Creating an operator runs under its step's limits, also when the job is checked before any
+/// task runs: a `create` that loops is stopped at the step's `call_timeout` (not the cluster's
+/// 30 s), one that allocates at the step's `memory`.
+#[test]
+fn create_runs_under_the_steps_limits_when_a_job_is_checked() {
+    use crate::run::{generate_readings, test_plugin_job, write_readings};
+    use crate::support::{assert_failed, run_job, write_manifest};
+    let dir = tempfile::tempdir().unwrap();
+    write_readings(&dir.path().join("data"), &generate_readings(1_000, 5), false);
+
+    let looping = test_plugin_job(
+        r#"{ behave = "echo", on-create = "loop" }"#,
+        r#"limits = { call_timeout = "300ms" }"#,
+    );
+    let stderr = assert_failed(&run_job(&write_manifest(dir.path(), &looping), &["--call-timeout", "30s"]));
+    assert!(stderr.contains("step \"spin\""), "{stderr}");
+    assert!(stderr.contains("call timeout of 300ms reached"), "{stderr}");
+
+    let hoarding =
+        test_plugin_job(r#"{ behave = "echo", on-create = "alloc" }"#, r#"limits = { memory = "32MiB" }"#);
+    let stderr = assert_failed(&run_job(&write_manifest(dir.path(), &hoarding), &[]));
+    assert!(stderr.contains("memory limit of 32 MiB reached"), "{stderr}");
+    assert!(!dir.path().join("out").join("_SUCCESS").exists());
+}

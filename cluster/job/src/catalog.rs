@@ -4,7 +4,7 @@
 
 use flicker_batch::{RowType, TypeMismatch};
 use flicker_host::{HostError, Limits, Plugin, PluginDigest, Runtime, TypeCheckError};
-use flicker_manifest::{OperatorKind, PluginCatalog};
+use flicker_manifest::{LimitOverrides, OperatorKind, PluginCatalog};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -119,9 +119,14 @@ impl PluginCatalog for PluginResolver<'_> {
         self.load(plugin).map(|p| p.kind()).map_err(|error| error.to_string())
     }
 
-    fn check_config(&self, plugin: &str, config: &[(String, String)]) -> Result<(), String> {
+    fn check_config(
+        &self,
+        plugin: &str,
+        config: &[(String, String)],
+        limits: &LimitOverrides,
+    ) -> Result<(), String> {
         let loaded = self.load(plugin).map_err(|error| error.to_string())?;
-        loaded.check_config(config, self.limits).map_err(|error| match error {
+        loaded.check_config(config, self.limits.with(limits)).map_err(|error| match error {
             flicker_host::HostError::Create(flicker_host::CallError::Operator(
                 flicker_host::OperatorError::InvalidConfig(message),
             )) => message,
@@ -133,10 +138,11 @@ impl PluginCatalog for PluginResolver<'_> {
         &self,
         plugin: &str,
         config: &[(String, String)],
+        limits: &LimitOverrides,
         input: Option<&RowType>,
     ) -> Result<Option<RowType>, TypeMismatch> {
         let loaded = self.load(plugin).map_err(|error| TypeMismatch::Other { message: error.to_string() })?;
-        loaded.output_type(config, input, self.limits).map_err(|error| match error {
+        loaded.output_type(config, input, self.limits.with(limits)).map_err(|error| match error {
             TypeCheckError::Mismatch(mismatch) => mismatch,
             call => TypeMismatch::Other { message: call.to_string() },
         })

@@ -8,6 +8,8 @@
 //! `bad-record` (rejects row 0 with a message of `size` bytes), `slow` (returns its input after `millis` ms, 100 by default,
 //! of busy waiting: a long call), `print` (writes `stdout: <message>` to stdout and
 //! `stderr: <message>` to stderr, `times` times each, 1 by default, then returns its input).
+//! Config `on-create = "loop"` or `"alloc"` makes creating the operator loop or allocate
+//! without end instead.
 
 use flicker_guest::{Config, Error, Map, export_map};
 
@@ -29,6 +31,11 @@ struct Misbehave(Behaviour);
 
 impl Map for Misbehave {
     fn new(config: &Config) -> Result<Self, Error> {
+        match config.get("on-create") {
+            Some("loop") => spin(),
+            Some("alloc") => hoard(),
+            _ => {}
+        }
         Ok(Self(match config.require("behave")? {
             "echo" => Behaviour::Echo,
             "loop" => Behaviour::Loop,
@@ -54,19 +61,8 @@ impl Map for Misbehave {
     fn map(&mut self, input: &[u8]) -> Result<Vec<u8>, Error> {
         match &self.0 {
             Behaviour::Echo => Ok(input.to_vec()),
-            Behaviour::Loop => {
-                let mut n: u64 = 0;
-                loop {
-                    n = std::hint::black_box(n.wrapping_add(1));
-                }
-            }
-            Behaviour::Alloc => {
-                let mut hoard: Vec<Vec<u8>> = Vec::new();
-                loop {
-                    hoard.push(vec![1; 1 << 20]);
-                    std::hint::black_box(&hoard);
-                }
-            }
+            Behaviour::Loop => spin(),
+            Behaviour::Alloc => hoard(),
             Behaviour::ReadFile(path) => {
                 std::fs::read(path).map_err(|e| Error::failed(format!("cannot read {path}: {e}")))
             }
@@ -93,6 +89,23 @@ impl Map for Misbehave {
                 Ok(input.to_vec())
             }
         }
+    }
+}
+
+/// Loops without end.
+fn spin() -> ! {
+    let mut n: u64 = 0;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
+    }
+}
+
+/// Allocates a MiB at a time without end.
+fn hoard() -> ! {
+    let mut hoard: Vec<Vec<u8>> = Vec::new();
+    loop {
+        hoard.push(vec![1; 1 << 20]);
+        std::hint::black_box(&hoard);
     }
 }
 
