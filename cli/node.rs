@@ -118,6 +118,7 @@ pub fn scheduler(args: SchedulerArgs) -> anyhow::Result<ExitCode> {
         exclude_after: args.exclude_after,
         defaults: args.defaults.job_defaults(JobDefaults::default().max_attempts),
         storage: args.file.storage()?,
+        maxima: args.defaults.maxima(),
     };
     let runtime = runtime(args.cache_dir)?;
     tokio.block_on(async {

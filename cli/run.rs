@@ -7,7 +7,7 @@ use crate::report;
 use anyhow::{Context, bail};
 use flicker_client::LocalCluster;
 use flicker_host::{Runtime, RuntimeConfig};
-use flicker_job::JobDefaults;
+use flicker_job::{JobDefaults, LimitMaxima};
 use flicker_manifest::Param;
 use flicker_protocol::status::JobState;
 use std::path::PathBuf;
@@ -44,6 +44,16 @@ pub struct DefaultsArgs {
     /// 1 for `flicker run`, 4 on a cluster).
     #[arg(long)]
     max_attempts: Option<u32>,
+    /// The largest memory limit a job may give an operator instance (its default or a step's
+    /// `limits.memory`); a job over it is refused at submission.
+    #[arg(long, value_parser = size_arg, default_value = "4GiB")]
+    max_memory_limit: u64,
+    /// The largest call timeout a job may give an operator.
+    #[arg(long, value_parser = duration_arg, default_value = "1h")]
+    max_call_timeout: Duration,
+    /// The largest output limit a job may give an operator.
+    #[arg(long, value_parser = size_arg, default_value = "1GiB")]
+    max_output_limit: u64,
 }
 
 /// How operators are called: batch size, limits, shuffle partitions (what `flicker test` takes
@@ -83,6 +93,15 @@ impl OperatorArgs {
 }
 
 impl DefaultsArgs {
+    /// The largest limits a job may set, as these flags give them.
+    pub fn maxima(&self) -> LimitMaxima {
+        LimitMaxima {
+            memory: self.max_memory_limit,
+            call_timeout: self.max_call_timeout,
+            output: self.max_output_limit,
+        }
+    }
+
     /// The job defaults these flags give; `max_attempts` unless the flag says otherwise.
     pub fn job_defaults(&self, max_attempts: u32) -> JobDefaults {
         let max_attempts = self.max_attempts.unwrap_or(max_attempts).max(1);
@@ -127,7 +146,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let defaults = args.defaults.job_defaults(1);
     let storage = args.file.storage()?;
     let status = tokio.block_on(async {
-        let cluster = LocalCluster::start(slots.max(1), runtime, defaults, storage).await?;
+        let cluster =
+            LocalCluster::start(slots.max(1), runtime, defaults, args.defaults.maxima(), storage).await?;
         let job = cluster.client.submit(&args.manifest, &args.params, Some(defaults)).await?;
         let mut progress = Progress::new();
         let status = cluster.client.watch(&job, |status| progress.show(status)).await?;

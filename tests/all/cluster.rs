@@ -455,6 +455,29 @@ fn an_operator_error_of_megabytes_reaches_the_user_bounded_and_the_cluster_keeps
 }
 
 #[test]
+fn a_scheduler_refuses_jobs_whose_limits_are_over_its_maxima() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::scheduler(dir.path(), "127.0.0.1:0", &["--max-output-limit", "256MiB"]);
+    cluster.add_executor(0, &["--slots", "1"]);
+    cluster.wait_for_nodes(1);
+    readings_in(dir.path(), 1_000, 17);
+    let job = crate::run::test_plugin_job(r#"{ behave = "echo" }"#, r#"limits = { output = "512MiB" }"#);
+    let manifest = write_manifest(dir.path(), &job);
+    let output = cluster.client(&["submit", manifest.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    let error = stderr(&output);
+    assert_mentions(
+        &error,
+        &[
+            "step \"spin\"".to_owned(),
+            "limits.output".to_owned(),
+            "512.0 MiB is over this cluster's maximum of 256.0 MiB (--max-output-limit)".to_owned(),
+        ],
+    );
+    assert_eq!(cluster.json(&["status"]), serde_json::json!([]), "no job was accepted");
+}
+
+#[test]
 fn a_job_fails_with_a_clear_cause_when_every_executor_is_gone() {
     let dir = tempfile::tempdir().unwrap();
     let mut cluster =

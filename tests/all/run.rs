@@ -774,3 +774,31 @@ fn the_cluster_wide_call_timeout_applies_unless_a_step_overrides_it() {
     assert!(stderr.contains("operator stopped: call timeout of 250ms reached"), "{stderr}");
     assert!(!dir.path().join("out").join("_SUCCESS").exists());
 }
+
+#[test]
+fn limits_over_the_clusters_maxima_are_refused_at_submission() {
+    let dir = tempfile::tempdir().unwrap();
+    write_readings(&dir.path().join("data"), &generate_readings(1_000, 4), false);
+
+    let manifest = write_manifest(dir.path(), &looping_job("limits = { call_timeout = \"2h\" }"));
+    let stderr = assert_failed(&run_job(&manifest, &[]));
+    let line =
+        std::fs::read_to_string(&manifest).unwrap().lines().position(|l| l == "id = \"spin\"").unwrap();
+    for expected in [
+        format!("job.toml:{line}: step \"spin\""),
+        "limits.call_timeout".to_owned(),
+        "7200s is over this cluster's maximum of 3600s (--max-call-timeout)".to_owned(),
+    ] {
+        assert!(stderr.contains(&expected), "{expected:?} in {stderr}");
+    }
+    // A default of the job's over a maximum is named as such.
+    let manifest = write_manifest(dir.path(), &looping_job(""));
+    let stderr = assert_failed(&run_job(&manifest, &["--max-memory-limit", "64MiB"]));
+    assert!(
+        stderr.contains(
+            "the job's default 512.0 MiB is over this cluster's maximum of 64.0 MiB (--max-memory-limit)"
+        ),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("out").join("_SUCCESS").exists());
+}

@@ -4,6 +4,7 @@
 use crate::{Client, ClientError};
 use flicker_executor::{Executor, ExecutorConfig, ExecutorError};
 use flicker_host::Runtime;
+use flicker_job::LimitMaxima;
 use flicker_protocol::ExecutorId;
 use flicker_protocol::status::NodeState;
 use flicker_protocol::task::JobDefaults;
@@ -48,11 +49,13 @@ pub struct LocalCluster {
 
 impl LocalCluster {
     /// Starts the cluster on the current tokio runtime and waits until the executor joined.
-    /// Both open cloud stores with `storage` under each job's own settings.
+    /// Both open cloud stores with `storage` under each job's own settings; jobs may give their
+    /// operators limits up to `maxima`.
     pub async fn start(
         slots: u32,
         runtime: Arc<Runtime>,
         defaults: JobDefaults,
+        maxima: LimitMaxima,
         storage: StoreOptions,
     ) -> Result<Self, LocalError> {
         let (node, client) = Identity::throwaway()?;
@@ -70,6 +73,7 @@ impl LocalCluster {
                 exclude_after: 2,
                 defaults,
                 storage: storage.clone(),
+                maxima,
             },
             runtime.clone(),
         )?;

@@ -23,4 +23,4 @@ pub use catalog::{
 };
 pub use error::JobError;
 pub use flicker_protocol::task::{JobDefaults, TaskMetrics};
-pub use prepared::{Operator, PreparedJob, default_limits, job_storage};
+pub use prepared::{LimitMaxima, Operator, PreparedJob, default_limits, job_storage};

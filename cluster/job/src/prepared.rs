@@ -23,6 +23,25 @@ pub fn default_limits(defaults: &JobDefaults) -> Limits {
     }
 }
 
+/// The largest limits a job may give its operators on a cluster (`--max-memory-limit`,
+/// `--max-call-timeout`, `--max-output-limit` of the scheduler and of `flicker run`): a job
+/// cannot give itself all of an executor's memory or hold a slot for a day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitMaxima {
+    /// The largest memory limit of an operator instance, in bytes.
+    pub memory: u64,
+    /// The largest time limit of one operator call.
+    pub call_timeout: Duration,
+    /// The largest limit on what one call returns, in bytes.
+    pub output: u64,
+}
+
+impl Default for LimitMaxima {
+    fn default() -> Self {
+        Self { memory: 4 << 30, call_timeout: Duration::from_secs(3600), output: 1 << 30 }
+    }
+}
+
 /// The operator a step or sink runs, with its config and limits.
 pub struct Operator {
     /// The plugin reference as written in the manifest.
@@ -159,6 +178,55 @@ impl PreparedJob {
             Some(SinkMode::Overwrite) => CommitMode::Replace,
             Some(SinkMode::ErrorIfExists) | None => CommitMode::Refuse,
         }
+    }
+
+    /// Checks every step's and sink's limits (the job's defaults with its `limits`) against the
+    /// cluster's `maxima`; the first one over names its step, its line and the flag that sets the
+    /// maximum.
+    pub fn check_limits(&self, maxima: &LimitMaxima) -> Result<(), ManifestError> {
+        let mib = |bytes: u64| format!("{:.1} MiB", bytes as f64 / f64::from(1u32 << 20));
+        let steps = self.manifest.steps.iter().map(|s| ("step", &s.id, s.line, &s.limits));
+        let sinks = self.manifest.sinks.iter().map(|s| ("sink", &s.id, s.line, &s.limits));
+        for (kind, id, line, overrides) in steps.chain(sinks) {
+            let limits = self.operators[id.as_str()].limits;
+            let over = [
+                (
+                    limits.memory > maxima.memory,
+                    "memory",
+                    overrides.memory.is_some(),
+                    mib(limits.memory),
+                    mib(maxima.memory),
+                    "--max-memory-limit",
+                ),
+                (
+                    limits.call_timeout > maxima.call_timeout,
+                    "call_timeout",
+                    overrides.call_timeout.is_some(),
+                    format!("{:?}", limits.call_timeout),
+                    format!("{:?}", maxima.call_timeout),
+                    "--max-call-timeout",
+                ),
+                (
+                    limits.output > maxima.output,
+                    "output",
+                    overrides.output.is_some(),
+                    mib(limits.output),
+                    mib(maxima.output),
+                    "--max-output-limit",
+                ),
+            ];
+            if let Some((_, key, set_here, value, max, flag)) = over.into_iter().find(|limit| limit.0) {
+                let whose = if set_here { "" } else { "the job's default " };
+                return Err(ManifestError::InvalidValue {
+                    file: self.manifest.file.clone(),
+                    line,
+                    section: format!("{kind} {id:?}"),
+                    key: format!("limits.{key}"),
+                    message: format!("{whose}{value} is over this cluster's maximum of {max} ({flag})"),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The operator of step or sink `id`.

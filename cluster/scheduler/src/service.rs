@@ -7,7 +7,7 @@ use crate::journal::{Journal, JournalError, JournalWriter, JournaledJob};
 use crate::plugin_store::{PluginStore, PutError};
 use flicker_bts::BtsClient;
 use flicker_host::Runtime;
-use flicker_job::{JobError, PluginRefs, PreparedJob};
+use flicker_job::{JobError, LimitMaxima, PluginRefs, PreparedJob};
 use flicker_protocol::failure::{FailureKind, TaskFailure};
 use flicker_protocol::scheduler::{
     ExecutorRequest, ExecutorResponse, MAX_COMPONENT, RequestError, SchedulerRequest, SchedulerResponse,
@@ -57,6 +57,8 @@ pub struct SchedulerConfig {
     pub defaults: JobDefaults,
     /// Settings of the cloud stores' clients, under each job's own `[storage]`.
     pub storage: StoreOptions,
+    /// The largest limits a job may give its operators.
+    pub maxima: LimitMaxima,
 }
 
 /// Why a scheduler could not start.
@@ -404,6 +406,7 @@ impl Shared {
             &self.config.storage,
         )
         .map_err(|e| invalid(&e))?;
+        prepared.check_limits(&self.config.maxima).map_err(|e| invalid(&e))?;
         let io = tokio::runtime::Handle::current();
         for sink in &prepared.manifest.sinks {
             let location = &prepared.sinks[&sink.id];
