@@ -189,31 +189,22 @@ impl PreparedJob {
         let sinks = self.manifest.sinks.iter().map(|s| ("sink", &s.id, s.line, &s.limits));
         for (kind, id, line, overrides) in steps.chain(sinks) {
             let limits = self.operators[id.as_str()].limits;
+            // (over the maximum, key, set by the step, value, maximum, flag)
+            let size = |value: u64, max: u64, key, set_here: Option<u64>, flag| {
+                (value > max, key, set_here.is_some(), mib(value), mib(max), flag)
+            };
+            let time = (
+                limits.call_timeout > maxima.call_timeout,
+                "call_timeout",
+                overrides.call_timeout.is_some(),
+                format!("{:?}", limits.call_timeout),
+                format!("{:?}", maxima.call_timeout),
+                "--max-call-timeout",
+            );
             let over = [
-                (
-                    limits.memory > maxima.memory,
-                    "memory",
-                    overrides.memory.is_some(),
-                    mib(limits.memory),
-                    mib(maxima.memory),
-                    "--max-memory-limit",
-                ),
-                (
-                    limits.call_timeout > maxima.call_timeout,
-                    "call_timeout",
-                    overrides.call_timeout.is_some(),
-                    format!("{:?}", limits.call_timeout),
-                    format!("{:?}", maxima.call_timeout),
-                    "--max-call-timeout",
-                ),
-                (
-                    limits.output > maxima.output,
-                    "output",
-                    overrides.output.is_some(),
-                    mib(limits.output),
-                    mib(maxima.output),
-                    "--max-output-limit",
-                ),
+                size(limits.memory, maxima.memory, "memory", overrides.memory, "--max-memory-limit"),
+                time,
+                size(limits.output, maxima.output, "output", overrides.output, "--max-output-limit"),
             ];
             if let Some((_, key, set_here, value, max, flag)) = over.into_iter().find(|limit| limit.0) {
                 let whose = if set_here { "" } else { "the job's default " };
