@@ -98,6 +98,27 @@ impl std::error::Error for FrameError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_check_counts_rows_and_finds_rows_that_do_not_fit_the_schema() {
+        let mut pairs = BatchWriter::new(&Schema::values(["a", "b"]));
+        pairs.push_values([], [ValueRef::I64(1), ValueRef::Str("x")]);
+        pairs.push_values([], [ValueRef::I64(2), ValueRef::Str("y")]);
+        let pairs = pairs.finish();
+        assert_eq!(BatchReader::new(&pairs).unwrap().check(), Ok(2));
+        let empty = BatchWriter::new(&Schema::values(["a"])).finish();
+        assert_eq!(BatchReader::new(&empty).unwrap().check(), Ok(0));
+        // Rows of two values under a header of one field.
+        let reader = BatchReader::new(&empty).unwrap();
+        let header = reader.header_bytes().to_vec();
+        let mismatched = [header.as_slice(), BatchReader::new(&pairs).unwrap().row_bytes()].concat();
+        let error = BatchReader::new(&mismatched).unwrap().check().unwrap_err();
+        assert_eq!(error.problem, "a row has another number of values than the batch has fields");
+        assert_eq!(error.offset, header.len(), "the first row");
+        // A row cut short.
+        let cut = &pairs[..pairs.len() - 1];
+        assert!(BatchReader::new(cut).unwrap().check().is_err());
+    }
     use proptest::prelude::*;
 
     fn arb_value() -> impl Strategy<Value = Value> {

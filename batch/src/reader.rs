@@ -44,6 +44,35 @@ impl<'a> BatchReader<'a> {
         Rows { bytes: self.rows, at: 0, base: self.header.len() }
     }
 
+    /// Checks the framing of every row: its two sections, and in them exactly as many
+    /// well-encoded values as the schema has key and value fields. Reads lengths and tags only,
+    /// copies nothing. Returns the number of rows.
+    pub fn check(&self) -> Result<usize, FrameError> {
+        let fields = (self.schema.key_fields.len(), self.schema.value_fields.len());
+        let mut count = 0;
+        for row in self.rows() {
+            let row = row?;
+            let offset = self.header.len() + (row.framed.as_ptr() as usize - self.rows.as_ptr() as usize);
+            let at = |problem| FrameError { offset, problem };
+            let counted = |section| {
+                let mut values = ValueIter::new(section);
+                std::iter::from_fn(move || values.next_raw()).try_fold(0, |n, value| value.map(|_| n + 1))
+            };
+            let values = (counted(row.key).map_err(|_| at("a key value is malformed"))?, counted(row.value));
+            match values {
+                (keys, _) if keys != fields.0 => {
+                    return Err(at("a row has another number of key values than the batch has key fields"));
+                }
+                (_, Err(_)) => return Err(at("a field value is malformed")),
+                (_, Ok(values)) if values != fields.1 => {
+                    return Err(at("a row has another number of values than the batch has fields"));
+                }
+                _ => count += 1,
+            }
+        }
+        Ok(count)
+    }
+
     /// The batch cut into batches of the same schema whose rows take at most `max_row_bytes`
     /// each (a single larger row goes alone), in order. A batch within the bound, an empty one
     /// included, comes out whole.

@@ -802,3 +802,19 @@ fn limits_over_the_clusters_maxima_are_refused_at_submission() {
     );
     assert!(!dir.path().join("out").join("_SUCCESS").exists());
 }
+
+#[test]
+fn a_malformed_batch_is_blamed_on_the_operator_that_returned_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write_readings(&dir.path().join("data"), &generate_readings(1_000, 4), false);
+    for (shape, problem) in [
+        ("extra-value", "a row has another number of values than the batch has fields"),
+        ("garbage", "malformed"),
+    ] {
+        let job = test_plugin_job(&format!(r#"{{ behave = "malformed", shape = "{shape}" }}"#), "");
+        let stderr = assert_failed(&run_job(&write_manifest(dir.path(), &job), &[]));
+        assert!(stderr.contains("step \"spin\" returned a "), "{shape}: {stderr}");
+        assert!(stderr.contains(problem), "{shape}: {stderr}");
+        assert!(!dir.path().join("out").join("_SUCCESS").exists(), "{shape}");
+    }
+}

@@ -3,7 +3,7 @@
 use crate::failure::{TaskCause, TaskError};
 use crate::shuffle::partition_batch;
 use crate::spill::{PartitionedSpill, SortedRuns, SpillError, StateBudget};
-use flicker_batch::{BatchReader, FrameError, Rows};
+use flicker_batch::BatchReader;
 use flicker_host::{
     AggregateInstance, CallError, FormatInstance, Instance, MapInstance, OperatorError, OperatorOutput,
 };
@@ -176,8 +176,14 @@ fn bad_row(error: &CallError, batch: &[u8]) -> Option<BadRecord> {
     }
 }
 
-fn count_rows(batch: &[u8]) -> Result<u64, FrameError> {
-    Ok(Rows::count_framed(BatchReader::new(batch)?.row_bytes()) as u64)
+/// The rows of the batch `step`'s operator returned, counted with the batch's framing checked
+/// (every row's values fit the schema): a malformed batch is the fault of the operator that made
+/// it, not of the step that would read it.
+fn check_batch(step: &str, batch: &[u8]) -> Result<u64, Fail> {
+    BatchReader::new(batch)
+        .and_then(|reader| reader.check())
+        .map(|rows| rows as u64)
+        .map_err(|error| TaskCause::MalformedBatch { step: step.to_owned(), error })
 }
 
 /// Where a stage's batches go after its maps.
@@ -249,6 +255,7 @@ impl<'c> Pipeline<'c> {
                 let record = bad_row(&e, &batch);
                 call_failed(step, op, record, e)
             })?;
+            check_batch(step, &mapped)?;
             batch = mapped;
         }
         match &mut self.output {
@@ -264,8 +271,8 @@ impl<'c> Pipeline<'c> {
                 Ok(())
             }
             Output::Sink { sink, op, format, part } => {
-                self.metrics.rows_out += count_rows(&batch)
-                    .map_err(|error| TaskCause::MalformedBatch { step: (*sink).to_owned(), error })?;
+                // Its producer checked the batch already: this only counts its rows.
+                self.metrics.rows_out += check_batch(sink, &batch)?;
                 let formatted =
                     format.format(&batch).map_err(|e| call_failed(sink, op, bad_row(&e, &batch), e))?;
                 self.metrics.bytes_out += formatted.len() as u64;
@@ -356,8 +363,7 @@ fn run(
                     let record = bad_line(ctx, location, split, &chunk, &e);
                     call_failed(parse_step, parse_op, record, e)
                 })?;
-                count_rows(&parsed.rows)
-                    .map_err(|error| TaskCause::MalformedBatch { step: parse_step.clone(), error })?;
+                check_batch(parse_step, &parsed.rows)?;
                 pipeline.metrics.rows_in += u64::from(parsed.records);
                 pipeline.metrics.skipped += u64::from(parsed.skipped);
                 pipeline.push(parsed.rows)?;
@@ -425,7 +431,9 @@ impl<'c> BudgetedAggregate<'c> {
 
     /// The partial state per key, taken out.
     fn partials(&mut self) -> Result<Vec<u8>, Fail> {
-        self.instance.partials().map_err(|e| self.failed(None, e))
+        let partials = self.instance.partials().map_err(|e| self.failed(None, e))?;
+        check_batch(self.step, &partials)?;
+        Ok(partials)
     }
 
     /// `batch`'s rows split by partition, as the shuffle routes them.
@@ -443,7 +451,9 @@ impl<'c> BudgetedAggregate<'c> {
 
     /// The final value per key, taken out.
     fn finish(&mut self) -> Result<Vec<u8>, Fail> {
-        self.instance.finish().map_err(|e| self.failed(None, e))
+        let finished = self.instance.finish().map_err(|e| self.failed(None, e))?;
+        check_batch(self.step, &finished)?;
+        Ok(finished)
     }
 }
 
