@@ -159,6 +159,9 @@ pub enum CallError {
     /// The operator hit a sandbox limit.
     #[error("operator stopped: {0}")]
     LimitExceeded(Limit),
+    /// The call was stopped from outside: its task's job was cancelled.
+    #[error("the operator was stopped: its job was cancelled")]
+    Stopped,
     /// The instance trapped earlier and cannot be called again.
     #[error("the operator instance is unusable after an earlier failure")]
     Poisoned,

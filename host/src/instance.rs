@@ -2,10 +2,13 @@
 
 use crate::bindings::{aggregate, format, map, parse, types};
 use crate::runtime::EpochTicker;
-use crate::sandbox::{SandboxState, arm_deadline, check_output, classify, new_store, output, stderr};
+use crate::sandbox::{
+    SandboxState, arm_deadline, check_output, classify, new_store, output, stderr, stop_when,
+};
 use crate::{CallError, HostError, Limits, OperatorError, OperatorOutput};
 use flicker_protocol::text::{MAX_OPERATOR_TEXT, bounded};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use wasmtime::component::ResourceAny;
 use wasmtime::{Engine, Store};
 
@@ -171,6 +174,12 @@ impl<W: World> Instance<W> {
 }
 
 impl<W> Instance<W> {
+    /// Stops the running call (and every later one) within one epoch tick once `flag` is set:
+    /// how a cancelled job's operators stop, however long their call timeout.
+    pub fn stop_when(&mut self, flag: Arc<AtomicBool>) {
+        stop_when(&mut self.0.store, flag);
+    }
+
     /// What the guest wrote to stderr so far.
     pub fn stderr(&self) -> String {
         stderr(&self.0.store)

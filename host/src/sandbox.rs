@@ -4,8 +4,10 @@
 use crate::captured::CapturedOutput;
 use crate::trap::{GuestBacktrace, Panic, trap_message};
 use crate::{CallError, Limit, Limits, OperatorOutput};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use wasmtime::component::ResourceTable;
-use wasmtime::{ResourceLimiter, Store, Trap};
+use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 /// The data of one sandboxed store (public only as a type parameter of the sealed `World`).
@@ -16,6 +18,27 @@ pub struct SandboxState {
     stdout: CapturedOutput,
     stderr: CapturedOutput,
     limits: Limits,
+    /// Set from outside (a cancelled job) to stop the running call at the next epoch tick.
+    stop: Option<Arc<AtomicBool>>,
+    /// Epoch ticks the running call has left before its call timeout.
+    ticks_left: u64,
+}
+
+/// Why a call stopped when it was stopped from outside (see [`stop_when`]).
+#[derive(Debug)]
+struct Stopped;
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stopped from outside")
+    }
+}
+
+impl std::error::Error for Stopped {}
+
+/// Makes every call of the store stop at the next epoch tick (within 10 ms) once `flag` is set.
+pub(crate) fn stop_when(store: &mut Store<SandboxState>, flag: Arc<AtomicBool>) {
+    store.data_mut().stop = Some(flag);
 }
 
 impl WasiView for SandboxState {
@@ -67,10 +90,24 @@ pub(crate) fn new_store(engine: &wasmtime::Engine, limits: Limits) -> Store<Sand
         stdout,
         stderr,
         limits,
+        stop: None,
+        ticks_left: 0,
     };
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.memory);
-    store.epoch_deadline_trap();
+    // Called at every epoch tick of a running call: stops it when it is stopped from outside or
+    // its time is up, else lets it run one more tick.
+    store.epoch_deadline_callback(|mut store| {
+        let state = store.data_mut();
+        if state.stop.as_ref().is_some_and(|stop| stop.load(Ordering::Relaxed)) {
+            return Err(Stopped.into());
+        }
+        if state.ticks_left == 0 {
+            return Ok(UpdateDeadline::Interrupt);
+        }
+        state.ticks_left -= 1;
+        Ok(UpdateDeadline::Continue(1))
+    });
     store.set_hostcall_fuel(hostcall_fuel(limits.output));
     store
 }
@@ -95,7 +132,8 @@ pub(crate) fn arm_deadline(store: &mut Store<SandboxState>) {
     let timeout = store.data().limits.call_timeout;
     // One tick more than the timeout spans: the first tick may come right after arming.
     let ticks = (timeout.as_millis() as u64 * EPOCH_TICKS_PER_SECOND).div_ceil(1000) + 1;
-    store.set_epoch_deadline(ticks);
+    store.data_mut().ticks_left = ticks - 1;
+    store.set_epoch_deadline(1);
 }
 
 /// Classifies a wasmtime error raised by a call.
@@ -103,6 +141,9 @@ pub(crate) fn classify(store: &Store<SandboxState>, error: wasmtime::Error) -> C
     let state = store.data();
     if state.memory.hit {
         return CallError::LimitExceeded(Limit::Memory { bytes: state.memory.bytes });
+    }
+    if error.downcast_ref::<Stopped>().is_some() {
+        return CallError::Stopped;
     }
     if let Some(Trap::Interrupt) = error.downcast_ref::<Trap>() {
         return CallError::LimitExceeded(Limit::CallTimeout { after: state.limits.call_timeout });

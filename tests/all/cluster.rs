@@ -267,6 +267,30 @@ fn wait_until_tasks_run(cluster: &Cluster, job: &str) {
 }
 
 #[test]
+fn cancel_stops_an_operator_that_loops_under_an_hour_long_call_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(dir.path(), 1, 1);
+    readings_in(dir.path(), 1_000, 18);
+    let manifest =
+        write_manifest(dir.path(), &crate::run::looping_job(r#"limits = { call_timeout = "1h" }"#));
+    let submitted = cluster.json(&["submit", manifest.to_str().unwrap()]);
+    let job = submitted["job"].as_str().unwrap().to_owned();
+    wait_for_status(&cluster, &job, "its task to run", |s| s["stages"][0]["running"].as_u64().unwrap() >= 1);
+    // `flicker cancel` returns once the job's tasks stopped: the loop is stopped within an epoch
+    // tick, not at its hour-long timeout (the harness's waits give up after two minutes).
+    let cancelled = cluster.client(&["cancel", &job]);
+    assert!(cancelled.status.success(), "{}", stderr(&cancelled));
+    let status = cluster.json(&["status", &job]);
+    assert_eq!(status[0]["state"], "cancelled", "{status}");
+    assert_eq!(status[0]["stages"][0]["running"], 0, "{status}");
+    // The executor's slot is free again: a job runs on it.
+    let echo = crate::run::test_plugin_job(r#"{ behave = "echo" }"#, "")
+        .replace("url = \"out/\"", "url = \"echoed/\"");
+    let output = cluster.client(&["submit", write_manifest(dir.path(), &echo).to_str().unwrap(), "--wait"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+#[test]
 fn a_cancelled_job_stops_and_leaves_no_output_and_no_shuffle_files() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = Cluster::start(dir.path(), 2, 1);

@@ -149,6 +149,7 @@ fn call_kind(error: &CallError, record: &Option<BadRecord>) -> FailureKind {
                 Limit::Output { bytes, .. } => LimitHit::Output { bytes },
             },
         },
+        CallError::Stopped => FailureKind::Cancelled,
         // An earlier call trapped; this one only finds the instance unusable.
         CallError::Poisoned => FailureKind::Trap { message: error.to_string() },
     }

@@ -53,7 +53,7 @@ impl ShuffleTarget {
 #[derive(Default)]
 pub struct JobEntry {
     prepared: Mutex<Option<Arc<PreparedJob>>>,
-    cancelled: AtomicBool,
+    cancelled: Arc<AtomicBool>,
     running: AtomicUsize,
 }
 

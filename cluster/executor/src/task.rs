@@ -16,6 +16,7 @@ use flicker_scheduler_core::{StageId, StageInput, StageOutput, StagePlan};
 use flicker_storage::{Chunk, Location, OutputCommitter, PartWriter, Split, SplitReader, line_number_at};
 use parking_lot::Mutex;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::runtime::Handle;
 
@@ -29,8 +30,9 @@ pub(crate) struct TaskContext<'a> {
     pub run_id: &'a str,
     /// Which attempt of the task this is: its sink part goes to the attempt's own temporary area.
     pub attempt: AttemptId,
-    /// Set when the job is cancelled: the task stops at its next batch.
-    pub cancelled: &'a AtomicBool,
+    /// Set when the job is cancelled: the task's operators stop within an epoch tick, the task at
+    /// its next batch.
+    pub cancelled: &'a Arc<AtomicBool>,
     /// Where an aggregate's state is spilled when it passes its memory budget.
     pub spill_dir: &'a Path,
     /// Where the task's operators leave what they wrote, when their instance goes.
@@ -66,11 +68,16 @@ impl TaskLog {
 /// An operator instance: what its guest wrote can be taken.
 trait Captures {
     fn output(&self) -> OperatorOutput;
+    fn stop_when(&mut self, flag: Arc<AtomicBool>);
 }
 
 impl<W> Captures for Instance<W> {
     fn output(&self) -> OperatorOutput {
         Instance::output(self)
+    }
+
+    fn stop_when(&mut self, flag: Arc<AtomicBool>) {
+        Instance::stop_when(self, flag);
     }
 }
 
@@ -140,7 +147,7 @@ fn call_failed(step: &str, op: &Operator, record: Option<BadRecord>, error: Call
 
 /// An instance of the operator of `step`, made by `create`, whose output goes to `log`.
 fn instantiate<'c, I: Captures>(
-    log: &'c TaskLog,
+    ctx: &TaskContext<'c>,
     step: &'c str,
     op: &Operator,
     create: impl FnOnce(
@@ -149,12 +156,14 @@ fn instantiate<'c, I: Captures>(
         flicker_host::Limits,
     ) -> Result<I, flicker_host::HostError>,
 ) -> Result<Logged<'c, I>, Fail> {
-    let instance = create(&op.plugin, &op.config, op.limits).map_err(|error| TaskCause::Instantiate {
+    let mut instance = create(&op.plugin, &op.config, op.limits).map_err(|error| TaskCause::Instantiate {
         step: step.to_owned(),
         plugin: op.plugin_ref.clone(),
         error,
     })?;
-    Ok(Logged { step, instance, log })
+    // A cancel stops the operator's running call, however long its call timeout.
+    instance.stop_when(ctx.cancelled.clone());
+    Ok(Logged { step, instance, log: ctx.log })
 }
 
 /// The row at `index` of `batch`, as text, for error messages.
@@ -225,7 +234,7 @@ impl<'c> Pipeline<'c> {
             .iter()
             .map(|id| {
                 let op = job.operator(id);
-                Ok((id.as_str(), op, instantiate(ctx.log, id, op, flicker_host::Plugin::map)?))
+                Ok((id.as_str(), op, instantiate(ctx, id, op, flicker_host::Plugin::map)?))
             })
             .collect::<Result<_, Fail>>()?;
         let output = match output {
@@ -237,7 +246,7 @@ impl<'c> Pipeline<'c> {
             },
             StageOutput::Sink { sink } => {
                 let op = job.operator(sink);
-                let format = instantiate(ctx.log, sink, op, flicker_host::Plugin::format)?;
+                let format = instantiate(ctx, sink, op, flicker_host::Plugin::format)?;
                 let committer = OutputCommitter::new(job.sinks[sink].clone(), ctx.run_id);
                 let part = ctx
                     .io
@@ -348,7 +357,7 @@ fn run(
             let (parse_step, map_steps) =
                 stage.steps.split_first().expect("a source stage starts with a parse step");
             let parse_op = ctx.job.operator(parse_step);
-            let mut parser = instantiate(ctx.log, parse_step, parse_op, flicker_host::Plugin::parse)?;
+            let mut parser = instantiate(ctx, parse_step, parse_op, flicker_host::Plugin::parse)?;
             let mut pipeline = Pipeline::new(ctx, task, map_steps, &stage.output)?;
             let mut reader = ctx
                 .io
@@ -408,7 +417,7 @@ struct BudgetedAggregate<'c> {
 impl<'c> BudgetedAggregate<'c> {
     fn new(ctx: &TaskContext<'c>, step: &'c str) -> Result<Self, Fail> {
         let op = ctx.job.operator(step);
-        let instance = instantiate(ctx.log, step, op, flicker_host::Plugin::aggregate)?;
+        let instance = instantiate(ctx, step, op, flicker_host::Plugin::aggregate)?;
         Ok(Self { step, op, instance, budget: StateBudget::new(op.limits.spill_threshold()) })
     }
 
