@@ -137,7 +137,8 @@ impl Jobs {
         Some(known.active.entry(job.clone()).or_default().clone())
     }
 
-    /// Tells the job's tasks to stop at their next batch and forgets the job; returns its entry
+    /// Tells the job's tasks to stop (their running operator calls within an epoch tick) and
+    /// forgets the job; returns its entry
     /// to wait on until its tasks stopped.
     pub fn end(&self, job: &JobId) -> Option<Arc<JobEntry>> {
         let mut known = self.jobs.lock();
