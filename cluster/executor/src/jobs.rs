@@ -138,8 +138,7 @@ impl Jobs {
     }
 
     /// Tells the job's tasks to stop (their running operator calls within an epoch tick) and
-    /// forgets the job; returns its entry
-    /// to wait on until its tasks stopped.
+    /// forgets the job; returns its entry to wait on until its tasks stopped.
     pub fn end(&self, job: &JobId) -> Option<Arc<JobEntry>> {
         let mut known = self.jobs.lock();
         known.ended.insert(job.clone());
