@@ -185,14 +185,21 @@ fn bad_row(error: &CallError, batch: &[u8]) -> Option<BadRecord> {
     }
 }
 
-/// The rows of the batch `step`'s operator returned, counted with the batch's framing checked
-/// (every row's values fit the schema): a malformed batch is the fault of the operator that made
-/// it, not of the step that would read it.
-fn check_batch(step: &str, batch: &[u8]) -> Result<u64, Fail> {
-    BatchReader::new(batch)
+/// A batch an operator returned, its framing checked once, where it was made, and its rows
+/// counted on the way.
+struct Checked {
+    bytes: Vec<u8>,
+    rows: u64,
+}
+
+/// The batch `step`'s operator returned, its framing checked (every row's values fit the
+/// schema): a malformed batch is the fault of the operator that made it, not of the step that
+/// would read it.
+fn check_batch(step: &str, bytes: Vec<u8>) -> Result<Checked, Fail> {
+    let rows = BatchReader::new(&bytes)
         .and_then(|reader| reader.check())
-        .map(|rows| rows as u64)
-        .map_err(|error| TaskCause::MalformedBatch { step: step.to_owned(), error })
+        .map_err(|error| TaskCause::MalformedBatch { step: step.to_owned(), error })?;
+    Ok(Checked { bytes, rows: rows as u64 })
 }
 
 /// Where a stage's batches go after its maps.
@@ -258,15 +265,15 @@ impl<'c> Pipeline<'c> {
         Ok(Self { io: ctx.io, maps, output, metrics: TaskMetrics::default() })
     }
 
-    fn push(&mut self, mut batch: Vec<u8>) -> Result<(), Fail> {
+    fn push(&mut self, mut batch: Checked) -> Result<(), Fail> {
         for (step, op, instance) in &mut self.maps {
-            let mapped = instance.map(&batch).map_err(|e| {
-                let record = bad_row(&e, &batch);
+            let mapped = instance.map(&batch.bytes).map_err(|e| {
+                let record = bad_row(&e, &batch.bytes);
                 call_failed(step, op, record, e)
             })?;
-            check_batch(step, &mapped)?;
-            batch = mapped;
+            batch = check_batch(step, mapped)?;
         }
+        let Checked { bytes: batch, rows } = batch;
         match &mut self.output {
             Output::Shuffle { aggregate, partitions, combined, spill } => {
                 if let Some(partials) = aggregate.fold(&batch, *combined)? {
@@ -280,8 +287,7 @@ impl<'c> Pipeline<'c> {
                 Ok(())
             }
             Output::Sink { sink, op, format, part } => {
-                // Its producer checked the batch already: this only counts its rows.
-                self.metrics.rows_out += check_batch(sink, &batch)?;
+                self.metrics.rows_out += rows;
                 let formatted =
                     format.format(&batch).map_err(|e| call_failed(sink, op, bad_row(&e, &batch), e))?;
                 self.metrics.bytes_out += formatted.len() as u64;
@@ -372,10 +378,10 @@ fn run(
                     let record = bad_line(ctx, location, split, &chunk, &e);
                     call_failed(parse_step, parse_op, record, e)
                 })?;
-                check_batch(parse_step, &parsed.rows)?;
+                let rows = check_batch(parse_step, parsed.rows)?;
                 pipeline.metrics.rows_in += u64::from(parsed.records);
                 pipeline.metrics.skipped += u64::from(parsed.skipped);
-                pipeline.push(parsed.rows)?;
+                pipeline.push(rows)?;
             }
             pipeline.finish(ctx, stage, task)
         }
@@ -441,8 +447,7 @@ impl<'c> BudgetedAggregate<'c> {
     /// The partial state per key, taken out.
     fn partials(&mut self) -> Result<Vec<u8>, Fail> {
         let partials = self.instance.partials().map_err(|e| self.failed(None, e))?;
-        check_batch(self.step, &partials)?;
-        Ok(partials)
+        Ok(check_batch(self.step, partials)?.bytes)
     }
 
     /// `batch`'s rows split by partition, as the shuffle routes them.
@@ -453,16 +458,15 @@ impl<'c> BudgetedAggregate<'c> {
 
     /// Merges a batch of one bounded set of keys and takes their final values out (the reduce
     /// side's last phase after a spill, which holds no more than the batch).
-    fn merge_and_finish(&mut self, batch: &[u8]) -> Result<Vec<u8>, Fail> {
+    fn merge_and_finish(&mut self, batch: &[u8]) -> Result<Checked, Fail> {
         self.instance.merge(batch).map_err(|e| self.failed(None, e))?;
         self.finish()
     }
 
     /// The final value per key, taken out.
-    fn finish(&mut self) -> Result<Vec<u8>, Fail> {
+    fn finish(&mut self) -> Result<Checked, Fail> {
         let finished = self.instance.finish().map_err(|e| self.failed(None, e))?;
-        check_batch(self.step, &finished)?;
-        Ok(finished)
+        check_batch(self.step, finished)
     }
 }
 
