@@ -5,7 +5,7 @@ use crate::run::{DefaultsArgs, runtime, start_tokio};
 use anyhow::Context;
 use flicker_bts::ShuffleStore;
 use flicker_executor::{Executor, ExecutorConfig, Fault, Faults};
-use flicker_job::JobDefaults;
+use flicker_job::{JobDefaults, LimitMaxima};
 use flicker_protocol::ExecutorId;
 use flicker_scheduler::{Scheduler, SchedulerConfig};
 use flicker_transport::{Endpoint, EndpointConfig, Identity};
@@ -120,7 +120,7 @@ pub fn scheduler(args: SchedulerArgs) -> anyhow::Result<ExitCode> {
         storage: args.file.storage()?,
         maxima: args.defaults.maxima(),
     };
-    let runtime = runtime(args.cache_dir)?;
+    let runtime = runtime(args.cache_dir, 0, config.maxima.memory)?;
     tokio.block_on(async {
         let scheduler = Scheduler::start(config, runtime)?;
         eprintln!("scheduler listening on {}", scheduler.local_addr()?);
@@ -144,7 +144,7 @@ pub fn executor(args: ExecutorArgs) -> anyhow::Result<ExitCode> {
         faults: Faults(args.faults),
         storage: args.cluster.file.storage()?,
     };
-    let runtime = runtime(args.cache_dir)?;
+    let runtime = runtime(args.cache_dir, config.slots, LimitMaxima::default().memory)?;
     tokio.block_on(async {
         let executor = Executor::start(config, runtime).await?;
         eprintln!("executor listening on {}", executor.local_addr()?);

@@ -122,11 +122,12 @@ pub fn start_tokio() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the I/O runtime")
 }
 
-/// The operator runtime, caching compiled components in `cache_dir` (default: the user's cache).
-pub fn runtime(cache_dir: Option<PathBuf>) -> anyhow::Result<Arc<Runtime>> {
-    let runtime =
-        Runtime::new(RuntimeConfig { cache_dir: cache_dir.or_else(default_cache_dir), ..Default::default() })
-            .context("starting the operator runtime")?;
+/// The operator runtime of a node running `slots` tasks at once (none on a scheduler) whose
+/// operators may have up to `max_memory` bytes each, caching compiled components in `cache_dir`
+/// (default: the user's cache).
+pub fn runtime(cache_dir: Option<PathBuf>, slots: u32, max_memory: u64) -> anyhow::Result<Arc<Runtime>> {
+    let config = RuntimeConfig { cache_dir: cache_dir.or_else(default_cache_dir), max_memory, sandboxes: 0 };
+    let runtime = Runtime::new(config.for_slots(slots)).context("starting the operator runtime")?;
     Ok(Arc::new(runtime))
 }
 
@@ -139,9 +140,9 @@ fn default_cache_dir() -> Option<PathBuf> {
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let tokio = start_tokio()?;
-    let runtime = runtime(args.cache_dir)?;
     let slots =
         args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() as u32));
+    let runtime = runtime(args.cache_dir, slots.max(1), args.defaults.maxima().memory)?;
     // On one machine a failed task would fail the same way again (Spark's local mode: one attempt).
     let defaults = args.defaults.job_defaults(1);
     let storage = args.file.storage()?;

@@ -81,7 +81,7 @@ const DEFAULT_DELIMITER: &str = ";";
 
 pub fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
     let defaults = args.defaults.job_defaults();
-    let runtime = run::runtime(args.cache_dir.clone())?;
+    let runtime = run::runtime(args.cache_dir.clone(), 1, defaults.memory_limit.max(4 << 30))?;
     let operator = Operator::load(&runtime, &args.plugin, args.config.clone(), default_limits(&defaults))?;
     let kind = operator.plugin.kind();
     check_flags(&args, kind)?;

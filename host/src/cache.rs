@@ -1,6 +1,7 @@
 //! Compiled components cached on disk, keyed by the component's digest and the engine's
 //! compatibility hash, so a component is compiled once per node and engine configuration.
 
+use crate::pool::over_sandbox;
 use crate::{HostError, PluginDigest};
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
@@ -63,5 +64,12 @@ impl ComponentCache {
 
 /// Compiles component bytes with Cranelift.
 pub(crate) fn compile(engine: &Engine, bytes: &[u8]) -> Result<Component, HostError> {
-    Component::new(engine, bytes).map_err(|e| HostError::Compile { message: format!("{e:#}") })
+    Component::new(engine, bytes).map_err(|e| {
+        let message = format!("{e:#}");
+        if over_sandbox(&message) {
+            HostError::OverSandbox { message }
+        } else {
+            HostError::Compile { message }
+        }
+    })
 }

@@ -29,6 +29,34 @@ pub enum HostError {
         /// The kinds found.
         kinds: String,
     },
+    /// The component needs more core instances, memories or tables than one operator sandbox
+    /// holds (see [`MAX_CORE_INSTANCES`](crate::MAX_CORE_INSTANCES) and its neighbours).
+    #[error(
+        "the component needs more than an operator sandbox holds (at most {} core instances, {} memories and {} tables): {message}",
+        crate::MAX_CORE_INSTANCES,
+        crate::MAX_MEMORIES,
+        crate::MAX_TABLES
+    )]
+    OverSandbox {
+        /// What wasmtime said.
+        message: String,
+    },
+    /// Every sandbox of the node stayed in use while the instance waited for one: a condition of
+    /// the node, not of the operator.
+    #[error("all {sandboxes} operator sandboxes of this node are in use (waited {waited:?} for one)")]
+    NoSandbox {
+        /// The node's sandboxes.
+        sandboxes: u32,
+        /// How long the instance waited.
+        waited: Duration,
+    },
+    /// The engine's instance pool had no room left: a condition of the node, not of the operator
+    /// (the sandbox count keeps it from happening; this is the guard behind it).
+    #[error("the node's operator pool is exhausted: {message}")]
+    PoolExhausted {
+        /// What wasmtime said.
+        message: String,
+    },
     /// The component imports something the sandbox does not provide.
     #[error("the component cannot be linked in the sandbox: {message}")]
     Link {

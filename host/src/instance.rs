@@ -1,16 +1,13 @@
 //! Operator instances: one sandboxed store each, called once per batch.
 
 use crate::bindings::{aggregate, format, map, parse, types};
-use crate::runtime::EpochTicker;
 use crate::sandbox::{
-    SandboxState, arm_deadline, check_output, classify, new_store, output, stderr, stop_when,
+    SandboxMaker, SandboxState, arm_deadline, check_output, classify, creation_failed, output, stderr,
 };
-use crate::{CallError, HostError, Limits, OperatorError, OperatorOutput};
+use crate::{CallError, HostError, OperatorError, OperatorOutput, Sandbox};
 use flicker_protocol::text::{MAX_OPERATOR_TEXT, bounded};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use wasmtime::Store;
 use wasmtime::component::ResourceAny;
-use wasmtime::{Engine, Store};
 
 type Config<'a> = &'a [(String, String)];
 type GuestResult<R> = wasmtime::Result<Result<R, types::Error>>;
@@ -32,7 +29,6 @@ impl From<types::Error> for OperatorError {
 
 /// An instance of a component in its own store, holding the operator resource.
 struct Sandboxed<B> {
-    _ticker: Arc<EpochTicker>,
     store: Store<SandboxState>,
     bindings: B,
     resource: ResourceAny,
@@ -40,22 +36,23 @@ struct Sandboxed<B> {
 }
 
 impl<B> Sandboxed<B> {
+    /// Instantiates the component and creates its operator, both in the sandbox and under the
+    /// limits of the step (`create` is a call like any other).
     fn create(
-        engine: &Engine,
-        ticker: &Arc<EpochTicker>,
-        limits: Limits,
+        maker: &SandboxMaker,
+        sandbox: Sandbox,
         instantiate: impl FnOnce(&mut Store<SandboxState>) -> wasmtime::Result<B>,
         construct: impl FnOnce(&B, &mut Store<SandboxState>) -> GuestResult<ResourceAny>,
     ) -> Result<Self, HostError> {
-        let mut store = new_store(engine, limits);
+        let mut store = maker.store(sandbox)?;
         arm_deadline(&mut store);
-        let bindings = instantiate(&mut store).map_err(|e| HostError::Create(classify(&store, e)))?;
+        let bindings = instantiate(&mut store).map_err(|e| creation_failed(&store, e))?;
         let resource = match construct(&bindings, &mut store) {
             Ok(Ok(resource)) => resource,
             Ok(Err(error)) => return Err(HostError::Create(CallError::Operator(error.into()))),
             Err(trap) => return Err(HostError::Create(classify(&store, trap))),
         };
-        Ok(Self { _ticker: ticker.clone(), store, bindings, resource, poisoned: false })
+        Ok(Self { store, bindings, resource, poisoned: false })
     }
 
     fn call<R>(
@@ -162,24 +159,16 @@ pub type FormatInstance = Instance<format::FormatOperator>;
 
 impl<W: World> Instance<W> {
     pub(crate) fn new(
-        engine: &Engine,
-        ticker: &Arc<EpochTicker>,
+        maker: &SandboxMaker,
         pre: &W::Pre,
         config: Config<'_>,
-        limits: Limits,
+        sandbox: Sandbox,
     ) -> Result<Self, HostError> {
-        Sandboxed::create(engine, ticker, limits, |s| W::instantiate(pre, s), |b, s| b.construct(s, config))
-            .map(Self)
+        Sandboxed::create(maker, sandbox, |s| W::instantiate(pre, s), |b, s| b.construct(s, config)).map(Self)
     }
 }
 
 impl<W> Instance<W> {
-    /// Stops the running call (and every later one) within one epoch tick once `flag` is set:
-    /// how a cancelled job's operators stop, however long their call timeout.
-    pub fn stop_when(&mut self, flag: Arc<AtomicBool>) {
-        stop_when(&mut self.0.store, flag);
-    }
-
     /// What the guest wrote to stderr so far.
     pub fn stderr(&self) -> String {
         stderr(&self.0.store)

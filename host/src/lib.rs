@@ -7,8 +7,10 @@
 //! [`AggregateInstance`], [`FormatInstance`]) lives in a fresh [`wasmtime::Store`] with WASI linked
 //! with an empty context: no files, no sockets, no environment, no arguments; the guest's stdout
 //! and stderr are captured (bounded, [`Instance::output`]). Every call runs under an epoch
-//! deadline, a memory cap and an output-size cap, and its failure says which of three things
-//! happened: the operator returned an error, it trapped, or it hit a limit ([`CallError`]).
+//! deadline (which also ends any wait on a clock), a cap on all the instance's memories and
+//! tables together and an output-size cap, and its failure says which of three things happened:
+//! the operator returned an error, it trapped, or it hit a limit ([`CallError`]). Each instance
+//! takes one of the node's sandboxes, a bounded share of the engine's pool (see `pool.rs`).
 
 mod bindings;
 mod cache;
@@ -17,16 +19,21 @@ mod error;
 mod instance;
 mod limits;
 mod plugin;
+mod pool;
 mod runtime;
 mod sandbox;
 mod schema;
 mod trap;
+mod watch;
 
 pub use captured::{CapturedText, OperatorOutput};
 pub use error::{CallError, HostError, Limit, OperatorError};
 pub use instance::{AggregateInstance, FormatInstance, Instance, MapInstance, ParseInstance, Parsed};
-pub use limits::Limits;
+pub use limits::{Limits, Sandbox};
 pub use plugin::{Plugin, PluginDigest};
+pub use pool::{
+    MAX_CORE_INSTANCES, MAX_MEMORIES, MAX_TABLES, MAX_TASK_SANDBOXES, SANDBOX_WAIT, VALIDATION_SANDBOXES,
+};
 pub use runtime::{Runtime, RuntimeConfig};
 pub use schema::TypeCheckError;
 pub use trap::{GuestBacktrace, Panic, is_backtrace_note, shown_stderr};

@@ -1,6 +1,8 @@
 //! Sandbox limits per operator instance.
 
 use flicker_protocol::LimitOverrides;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 /// What one operator instance may use. Cluster-wide defaults, overridden per step by the manifest's
@@ -47,5 +49,29 @@ impl Limits {
             output: overrides.output.unwrap_or(self.output),
             captured: self.captured,
         }
+    }
+}
+
+/// How an operator instance is sandboxed: its limits, and the flag that stops its running call
+/// (and every later one, its `create` included) within an epoch tick once set, however long its
+/// call timeout: how a cancelled job's operators stop.
+#[derive(Debug, Clone, Default)]
+pub struct Sandbox {
+    /// Its limits.
+    pub limits: Limits,
+    /// Stops it from outside when set.
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+impl Sandbox {
+    /// `limits`, stopped when `flag` is set.
+    pub fn stopped_by(limits: Limits, flag: Arc<AtomicBool>) -> Self {
+        Self { limits, stop: Some(flag) }
+    }
+}
+
+impl From<Limits> for Sandbox {
+    fn from(limits: Limits) -> Self {
+        Self { limits, stop: None }
     }
 }

@@ -2,14 +2,12 @@
 
 use crate::bindings::{aggregate, format, map, parse};
 use crate::instance::{AggregateInstance, FormatInstance, Instance, MapInstance, ParseInstance};
-use crate::runtime::EpochTicker;
-use crate::sandbox::SandboxState;
+use crate::sandbox::{SandboxMaker, SandboxState};
 use crate::schema::{SchemaFunction, TypeCheckError};
-use crate::{HostError, Limits};
+use crate::{HostError, Limits, Sandbox};
 use flicker_batch::RowType;
 use flicker_protocol::OperatorKind;
 pub use flicker_protocol::PluginDigest;
-use std::sync::Arc;
 use wasmtime::Engine;
 use wasmtime::component::{Component, InstancePre, Linker};
 
@@ -37,8 +35,7 @@ impl Template {
 pub struct Plugin {
     digest: PluginDigest,
     kind: OperatorKind,
-    engine: Engine,
-    ticker: Arc<EpochTicker>,
+    sandbox: SandboxMaker,
     template: Template,
     schema: Option<SchemaFunction>,
 }
@@ -74,13 +71,12 @@ fn kind_of(engine: &Engine, component: &Component) -> Result<OperatorKind, HostE
 
 impl Plugin {
     pub(crate) fn new(
-        engine: &Engine,
         linker: &Linker<SandboxState>,
-        ticker: Arc<EpochTicker>,
+        sandbox: SandboxMaker,
         digest: PluginDigest,
         component: &Component,
     ) -> Result<Self, HostError> {
-        let kind = kind_of(engine, component)?;
+        let kind = kind_of(&sandbox.engine, component)?;
         let link = |e: wasmtime::Error| HostError::Link { message: format!("{e:#}") };
         let pre = linker.instantiate_pre(component).map_err(link)?;
         let template = match kind {
@@ -92,7 +88,7 @@ impl Plugin {
             OperatorKind::Format => Template::Format(format::FormatOperatorPre::new(pre).map_err(link)?),
         };
         let schema = SchemaFunction::find(component, kind);
-        Ok(Self { digest, kind, engine: engine.clone(), ticker, template, schema })
+        Ok(Self { digest, kind, sandbox, template, schema })
     }
 
     /// The component's sha256.
@@ -109,38 +105,54 @@ impl Plugin {
         HostError::WrongKind { found: self.kind, wanted }
     }
 
-    /// A new parse operator built from `config`.
-    pub fn parse(&self, config: &[(String, String)], limits: Limits) -> Result<ParseInstance, HostError> {
+    /// A new parse operator built from `config`, in a sandbox of the node (waiting for one when
+    /// all are in use).
+    pub fn parse(
+        &self,
+        config: &[(String, String)],
+        sandbox: impl Into<Sandbox>,
+    ) -> Result<ParseInstance, HostError> {
         match &self.template {
-            Template::Parse(pre) => Instance::new(&self.engine, &self.ticker, pre, config, limits),
+            Template::Parse(pre) => Instance::new(&self.sandbox, pre, config, sandbox.into()),
             _ => Err(self.wrong_kind(OperatorKind::Parse)),
         }
     }
 
-    /// A new map operator built from `config`.
-    pub fn map(&self, config: &[(String, String)], limits: Limits) -> Result<MapInstance, HostError> {
+    /// A new map operator built from `config`, in a sandbox of the node (waiting for one when
+    /// all are in use).
+    pub fn map(
+        &self,
+        config: &[(String, String)],
+        sandbox: impl Into<Sandbox>,
+    ) -> Result<MapInstance, HostError> {
         match &self.template {
-            Template::Map(pre) => Instance::new(&self.engine, &self.ticker, pre, config, limits),
+            Template::Map(pre) => Instance::new(&self.sandbox, pre, config, sandbox.into()),
             _ => Err(self.wrong_kind(OperatorKind::Map)),
         }
     }
 
-    /// A new aggregate operator built from `config`.
+    /// A new aggregate operator built from `config`, in a sandbox of the node (waiting for one when
+    /// all are in use).
     pub fn aggregate(
         &self,
         config: &[(String, String)],
-        limits: Limits,
+        sandbox: impl Into<Sandbox>,
     ) -> Result<AggregateInstance, HostError> {
         match &self.template {
-            Template::Aggregate(pre) => Instance::new(&self.engine, &self.ticker, pre, config, limits),
+            Template::Aggregate(pre) => Instance::new(&self.sandbox, pre, config, sandbox.into()),
             _ => Err(self.wrong_kind(OperatorKind::Aggregate)),
         }
     }
 
-    /// A new format operator built from `config`.
-    pub fn format(&self, config: &[(String, String)], limits: Limits) -> Result<FormatInstance, HostError> {
+    /// A new format operator built from `config`, in a sandbox of the node (waiting for one when
+    /// all are in use).
+    pub fn format(
+        &self,
+        config: &[(String, String)],
+        sandbox: impl Into<Sandbox>,
+    ) -> Result<FormatInstance, HostError> {
         match &self.template {
-            Template::Format(pre) => Instance::new(&self.engine, &self.ticker, pre, config, limits),
+            Template::Format(pre) => Instance::new(&self.sandbox, pre, config, sandbox.into()),
             _ => Err(self.wrong_kind(OperatorKind::Format)),
         }
     }
@@ -158,7 +170,7 @@ impl Plugin {
     ) -> Result<Option<RowType>, TypeCheckError> {
         match &self.schema {
             Some(schema) => {
-                schema.output_type(&self.engine, self.template.instance_pre(), config, input, limits)
+                schema.output_type(&self.sandbox, self.template.instance_pre(), config, input, limits)
             }
             None => Ok(None),
         }

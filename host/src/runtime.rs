@@ -1,7 +1,9 @@
 //! The wasmtime engine, its epoch ticker, the linker and the plugin caches.
 
 use crate::cache::{ComponentCache, compile};
-use crate::sandbox::{EPOCH_TICKS_PER_SECOND, SandboxState};
+use crate::pool::{MAX_TASK_SANDBOXES, SandboxPool, VALIDATION_SANDBOXES, pooling};
+use crate::sandbox::{EPOCH_TICKS_PER_SECOND, SandboxMaker, SandboxState};
+use crate::watch::bound_clock_waits;
 use crate::{HostError, Plugin, PluginDigest};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -9,22 +11,35 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wasmtime::component::Linker;
-use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy};
 
 /// How a [`Runtime`] is set up.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
     /// Where compiled components are cached; `None` compiles in memory only.
     pub cache_dir: Option<PathBuf>,
-    /// How many operator instances may be alive at once (the pooling allocator's size).
-    pub max_instances: u32,
+    /// How many operator instances may be alive at once: the node's sandboxes (see
+    /// [`RuntimeConfig::for_slots`]; the default is that of one task slot).
+    pub sandboxes: u32,
     /// The largest memory limit any step may ask for, in bytes.
     pub max_memory: u64,
 }
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        Self { cache_dir: None, max_instances: 128, max_memory: 4 << 30 }
+        Self { cache_dir: None, sandboxes: 0, max_memory: 4 << 30 }.for_slots(1)
+    }
+}
+
+impl RuntimeConfig {
+    /// The sandboxes of a node that runs `slots` tasks at once and checks submitted jobs: each
+    /// slot's task may hold [`MAX_TASK_SANDBOXES`] instances and validation has
+    /// [`VALIDATION_SANDBOXES`] of its own, so that no job's tasks take another's room.
+    pub fn for_slots(self, slots: u32) -> Self {
+        Self {
+            sandboxes: slots.saturating_mul(MAX_TASK_SANDBOXES).saturating_add(VALIDATION_SANDBOXES),
+            ..self
+        }
     }
 }
 
@@ -35,6 +50,7 @@ pub struct Runtime {
     cache: Option<ComponentCache>,
     loaded: Mutex<HashMap<PluginDigest, Arc<Plugin>>>,
     ticker: Arc<EpochTicker>,
+    sandboxes: Arc<SandboxPool>,
 }
 
 /// Keeps the engine's epoch advancing while anything that may run guest code is alive: the
@@ -66,36 +82,54 @@ impl Drop for EpochTicker {
     }
 }
 
+/// The WebAssembly features an operator may use, each chosen rather than left to wasmtime's
+/// defaults. On: what compilers emit for ordinary code (SIMD, bulk memory, reference types,
+/// multi-value, sign extension, non-trapping conversions, tail calls, extended constants), and
+/// multi-memory, whose memories are held to the memory limit together like any component's.
+/// Off: relaxed SIMD (its results may differ between machines), 64-bit memories, custom page
+/// sizes, wide arithmetic, GC and stack switching; shared memory and threads, typed function
+/// references, exceptions and the component model's async are not even built into the engine
+/// (its cargo features). None is needed by the toolchains flicker supports, and each is more of
+/// the engine exposed to untrusted code; an operator is one synchronous call at a time.
+fn enable_features(wasm: &mut Config) {
+    wasm.wasm_simd(true)
+        .wasm_relaxed_simd(false)
+        .wasm_multi_value(true)
+        .wasm_multi_memory(true)
+        .wasm_tail_call(true)
+        .wasm_extended_const(true)
+        .wasm_memory64(false)
+        .wasm_custom_page_sizes(false)
+        .wasm_wide_arithmetic(false)
+        .wasm_gc(false)
+        .wasm_stack_switching(false);
+}
+
 impl Runtime {
     /// Builds the engine (Cranelift, pooling allocator, epoch interruption) and the WASI linker.
     pub fn new(config: RuntimeConfig) -> Result<Self, HostError> {
         let engine_error = |e: wasmtime::Error| HostError::Engine { message: format!("{e:#}") };
-        let mut pool = PoolingAllocationConfig::default();
-        let instances = config.max_instances.max(1);
-        pool.total_component_instances(instances)
-            .total_core_instances(instances.saturating_mul(8))
-            .total_memories(instances.saturating_mul(2))
-            .total_tables(instances.saturating_mul(4))
-            .max_memory_size(usize::try_from(config.max_memory).unwrap_or(usize::MAX))
-            // A freed instance's first 2 MiB of memory (all a small task touches) are reset with
-            // a memset rather than `madvise`, whose TLB shoot-downs interrupted the other core
-            // for every instance of a tiny task: 1,940-2,100 -> 2,300-2,500 tasks/s.
-            .linear_memory_keep_resident(2 << 20)
-            .table_keep_resident(64 << 10)
-            // Where the kernel can tell (Linux 6.7+), only the pages the instance wrote are reset,
-            // rather than all of the first 2 MiB.
-            .pagemap_scan(Enabled::Auto);
+        let sandboxes = config.sandboxes.max(1);
         let mut wasm = Config::new();
         wasm.epoch_interruption(true)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling(sandboxes, config.max_memory)))
             .cranelift_opt_level(wasmtime::OptLevel::Speed);
+        enable_features(&mut wasm);
         let engine = Engine::new(&wasm).map_err(engine_error)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(engine_error)?;
+        bound_clock_waits(&mut linker).map_err(engine_error)?;
         let cache = config.cache_dir.map(|dir| ComponentCache::new(dir, &engine)).transpose()?;
         let ticker = EpochTicker::start(engine.clone())
             .map_err(|e| HostError::Engine { message: format!("cannot start the epoch thread: {e}") })?;
-        Ok(Self { engine, linker, cache, loaded: Mutex::default(), ticker: Arc::new(ticker) })
+        Ok(Self {
+            engine,
+            linker,
+            cache,
+            loaded: Mutex::default(),
+            ticker: Arc::new(ticker),
+            sandboxes: SandboxPool::new(sandboxes),
+        })
     }
 
     /// The plugin made of these component bytes: compiled (or taken from the disk cache) once per
@@ -109,8 +143,12 @@ impl Runtime {
             Some(cache) => cache.load_or_compile(&self.engine, &digest, bytes)?,
             None => compile(&self.engine, bytes)?,
         };
-        let plugin =
-            Arc::new(Plugin::new(&self.engine, &self.linker, self.ticker.clone(), digest, &component)?);
+        let sandbox = SandboxMaker {
+            engine: self.engine.clone(),
+            ticker: self.ticker.clone(),
+            pool: self.sandboxes.clone(),
+        };
+        let plugin = Arc::new(Plugin::new(&self.linker, sandbox, digest, &component)?);
         self.loaded().insert(digest, plugin.clone());
         Ok(plugin)
     }

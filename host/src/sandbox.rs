@@ -1,30 +1,35 @@
-//! The per-instance store: an empty WASI context, a memory cap, captured stdout and stderr, and
-//! the mapping of wasmtime failures to [`CallError`].
+//! The per-instance store: an empty WASI context, a cap on all its memories and tables together,
+//! captured stdout and stderr, its call deadline, and the mapping of wasmtime failures to
+//! [`CallError`].
 
 use crate::captured::CapturedOutput;
+use crate::pool::{SANDBOX_WAIT, SandboxPermit, SandboxPool};
+use crate::runtime::EpochTicker;
 use crate::trap::{GuestBacktrace, Panic, trap_message};
-use crate::{CallError, Limit, Limits, OperatorOutput};
+use crate::watch::{CallWatch, GuestClock};
+use crate::{CallError, HostError, Limit, Limits, OperatorOutput, Sandbox};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use wasmtime::component::ResourceTable;
-use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
+use wasmtime::{Engine, ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 /// The data of one sandboxed store (public only as a type parameter of the sealed `World`).
 pub struct SandboxState {
     wasi: WasiCtx,
-    table: ResourceTable,
-    memory: MemoryCap,
+    pub(crate) table: ResourceTable,
+    held: InstanceCap,
     stdout: CapturedOutput,
     stderr: CapturedOutput,
     limits: Limits,
-    /// Set from outside (a cancelled job) to stop the running call at the next epoch tick.
-    stop: Option<Arc<AtomicBool>>,
-    /// Epoch ticks the running call has left before its call timeout.
-    ticks_left: u64,
+    /// When the running call must end.
+    pub(crate) watch: Arc<CallWatch>,
+    /// Keeps the epoch advancing while the store may run guest code.
+    _ticker: Arc<EpochTicker>,
+    /// The node's sandbox the store takes, freed with it.
+    _permit: SandboxPermit,
 }
 
-/// Why a call stopped when it was stopped from outside (see [`stop_when`]).
+/// Why a call stopped when it was stopped from outside (see [`Sandbox::stop`]).
 #[derive(Debug)]
 struct Stopped;
 
@@ -36,76 +41,118 @@ impl std::fmt::Display for Stopped {
 
 impl std::error::Error for Stopped {}
 
-/// Makes every call of the store stop at the next epoch tick (within 10 ms) once `flag` is set.
-pub(crate) fn stop_when(store: &mut Store<SandboxState>, flag: Arc<AtomicBool>) {
-    store.data_mut().stop = Some(flag);
-}
-
 impl WasiView for SandboxState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
-/// Refuses to grow a memory past the cap, and remembers that it did.
-struct MemoryCap {
+/// The bytes one table element is counted as (a function reference: a pointer).
+const TABLE_ELEMENT_BYTES: u64 = 8;
+
+/// Holds the sum of all linear memories and tables of an instance, however many its component
+/// defines, to the memory limit, and remembers when it refused.
+struct InstanceCap {
+    /// The limit.
     bytes: u64,
+    /// What the instance's memories and tables hold together.
+    held: u64,
     hit: bool,
 }
 
-impl ResourceLimiter for MemoryCap {
+impl InstanceCap {
+    /// Takes `more` bytes if they fit under the limit.
+    fn grow(&mut self, more: u64) -> bool {
+        match self.held.checked_add(more) {
+            Some(held) if held <= self.bytes => {
+                self.held = held;
+                true
+            }
+            _ => {
+                self.hit = true;
+                false
+            }
+        }
+    }
+}
+
+impl ResourceLimiter for InstanceCap {
+    // A memory or table being created grows from 0 to its initial size: that counts too.
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _max: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired as u64 > self.bytes {
-            self.hit = true;
-            return Ok(false);
-        }
-        Ok(true)
+        Ok(self.grow(desired.saturating_sub(current) as u64))
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _max: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 1_000_000)
+        Ok(self.grow((desired.saturating_sub(current) as u64).saturating_mul(TABLE_ELEMENT_BYTES)))
     }
 }
 
-/// A fresh store with no ambient authority and the given limits.
-pub(crate) fn new_store(engine: &wasmtime::Engine, limits: Limits) -> Store<SandboxState> {
+/// Makes the stores of a runtime's operator instances, each in one of its sandboxes.
+#[derive(Clone)]
+pub(crate) struct SandboxMaker {
+    pub(crate) engine: Engine,
+    pub(crate) ticker: Arc<EpochTicker>,
+    pub(crate) pool: Arc<SandboxPool>,
+}
+
+impl SandboxMaker {
+    /// A fresh store with no ambient authority, under `sandbox`'s limits and stop flag, in a
+    /// sandbox of the node (waiting for one to be freed when all are in use).
+    pub(crate) fn store(&self, sandbox: Sandbox) -> Result<Store<SandboxState>, HostError> {
+        let permit = self.pool.take(SANDBOX_WAIT)?;
+        Ok(new_store(&self.engine, sandbox, self.ticker.clone(), permit))
+    }
+}
+
+fn new_store(
+    engine: &Engine,
+    sandbox: Sandbox,
+    ticker: Arc<EpochTicker>,
+    permit: SandboxPermit,
+) -> Store<SandboxState> {
+    let limits = sandbox.limits;
     let stdout = CapturedOutput::new(limits.captured);
     let stderr = CapturedOutput::new(limits.captured);
+    let watch = Arc::new(CallWatch::new(sandbox.stop));
     // No preopens, no environment, no arguments, no network: the builder's defaults.
-    let wasi = WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build();
+    let wasi = WasiCtxBuilder::new()
+        .stdout(stdout.clone())
+        .stderr(stderr.clone())
+        .monotonic_clock(GuestClock(watch.clone()))
+        .build();
     let state = SandboxState {
         wasi,
         table: ResourceTable::new(),
-        memory: MemoryCap { bytes: limits.memory, hit: false },
+        held: InstanceCap { bytes: limits.memory, held: 0, hit: false },
         stdout,
         stderr,
         limits,
-        stop: None,
-        ticks_left: 0,
+        watch,
+        _ticker: ticker,
+        _permit: permit,
     };
     let mut store = Store::new(engine, state);
-    store.limiter(|state| &mut state.memory);
+    store.limiter(|state| &mut state.held);
     // Called at every epoch tick of a running call: stops it when it is stopped from outside or
     // its time is up, else lets it run one more tick.
-    store.epoch_deadline_callback(|mut store| {
-        let state = store.data_mut();
-        if state.stop.as_ref().is_some_and(|stop| stop.load(Ordering::Relaxed)) {
+    store.epoch_deadline_callback(|store| {
+        let watch = &store.data().watch;
+        if watch.stopped() {
             return Err(Stopped.into());
         }
-        if state.ticks_left == 0 {
+        if watch.expired() {
             return Ok(UpdateDeadline::Interrupt);
         }
-        state.ticks_left -= 1;
         Ok(UpdateDeadline::Continue(1))
     });
     store.set_hostcall_fuel(hostcall_fuel(limits.output));
@@ -127,20 +174,28 @@ const HOSTCALL_FUEL_EXHAUSTED: &str = "too much data is being copied between the
 /// Ticks of the engine's epoch per second (see the ticker in `runtime.rs`).
 pub(crate) const EPOCH_TICKS_PER_SECOND: u64 = 100;
 
-/// Arms the store's deadline for one call.
+/// Arms the store's deadline for one call: guest code stops at the first epoch tick past the
+/// call timeout, and a clock wait it is in ends then.
 pub(crate) fn arm_deadline(store: &mut Store<SandboxState>) {
-    let timeout = store.data().limits.call_timeout;
-    // One tick more than the timeout spans: the first tick may come right after arming.
-    let ticks = (timeout.as_millis() as u64 * EPOCH_TICKS_PER_SECOND).div_ceil(1000) + 1;
-    store.data_mut().ticks_left = ticks - 1;
+    let state = store.data();
+    state.watch.arm(state.limits.call_timeout);
     store.set_epoch_deadline(1);
+}
+
+/// Classifies a wasmtime error raised while instantiating a component or creating its
+/// operator: a full pool is the node's condition, anything else the operator's.
+pub(crate) fn creation_failed(store: &Store<SandboxState>, error: wasmtime::Error) -> HostError {
+    match error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
+        Some(full) => HostError::PoolExhausted { message: full.to_string() },
+        None => HostError::Create(classify(store, error)),
+    }
 }
 
 /// Classifies a wasmtime error raised by a call.
 pub(crate) fn classify(store: &Store<SandboxState>, error: wasmtime::Error) -> CallError {
     let state = store.data();
-    if state.memory.hit {
-        return CallError::LimitExceeded(Limit::Memory { bytes: state.memory.bytes });
+    if state.held.hit {
+        return CallError::LimitExceeded(Limit::Memory { bytes: state.held.bytes });
     }
     if error.downcast_ref::<Stopped>().is_some() {
         return CallError::Stopped;

@@ -3,11 +3,10 @@
 //! are checked when they come.
 
 use crate::bindings::types;
-use crate::sandbox::{SandboxState, arm_deadline, classify, new_store};
-use crate::{CallError, Limits};
+use crate::sandbox::{SandboxMaker, SandboxState, arm_deadline, classify, creation_failed};
+use crate::{CallError, HostError, Limits};
 use flicker_batch::{RowType, TypeMismatch};
 use flicker_protocol::OperatorKind;
-use wasmtime::Engine;
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre};
 
 type Pairs = Vec<(String, String)>;
@@ -29,6 +28,9 @@ pub enum TypeCheckError {
     /// The call failed (a trap or a limit).
     #[error("its row type check failed: {0}")]
     Call(#[from] CallError),
+    /// No sandbox could be made for the check (the node's sandboxes were all in use).
+    #[error("its row type could not be checked: {0}")]
+    Sandbox(HostError),
 }
 
 impl SchemaFunction {
@@ -50,7 +52,7 @@ impl SchemaFunction {
     /// only checks its input and answers `None`).
     pub(crate) fn output_type(
         &self,
-        engine: &Engine,
+        maker: &SandboxMaker,
         pre: &InstancePre<SandboxState>,
         config: &[(String, String)],
         input: Option<&RowType>,
@@ -62,10 +64,13 @@ impl SchemaFunction {
             // Rows of an unknown type: nothing to check before they come, no sandbox to make.
             (_, None) => return Ok(None),
         };
-        let mut store = new_store(engine, limits);
+        let mut store = maker.store(limits.into()).map_err(TypeCheckError::Sandbox)?;
         arm_deadline(&mut store);
+        let instance = match pre.instantiate(&mut store) {
+            Ok(instance) => instance,
+            Err(error) => return Err(TypeCheckError::Sandbox(creation_failed(&store, error))),
+        };
         let called = (|| {
-            let instance = pre.instantiate(&mut store)?;
             let config = config.to_vec();
             match (self.kind, input) {
                 (OperatorKind::Format, Some(input)) => {

@@ -167,6 +167,27 @@ pub enum ManifestError {
         id: String,
     },
 
+    /// A chain of steps fused into one stage whose tasks would hold more operator instances at
+    /// once than one task may (each instance is a sandbox of the executor's bounded pool).
+    #[error(
+        "{}:{line}: {kind} \"{id}\": the steps fused into its stage run {operators} operators in each task, more than the {max} one task may hold; combine some of them into one operator",
+        file.display()
+    )]
+    StageTooLong {
+        /// The manifest file.
+        file: PathBuf,
+        /// The line of the step or sink that is one too many.
+        line: usize,
+        /// Whether this is a step or a sink.
+        kind: SectionKind,
+        /// The id of the step or sink.
+        id: String,
+        /// The operators a task of its stage would hold.
+        operators: usize,
+        /// The most a task may hold.
+        max: u32,
+    },
+
     /// Steps whose inputs go round in a circle, so no data can ever reach them.
     #[error(
         "{}:{line}: step \"{id}\": the steps form a cycle: {}; change one of their inputs so that data flows from a source to a sink",

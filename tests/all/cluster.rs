@@ -73,13 +73,13 @@ impl Cluster {
     }
 
     /// Waits (bounded) until the process named `name` logs what `found` finds; returns that.
-    fn wait_for_log<T>(&self, name: &str, found: impl Fn(&str) -> Option<T>) -> T {
+    pub(crate) fn wait_for_log<T>(&self, name: &str, found: impl Fn(&str) -> Option<T>) -> T {
         let process = self.0.process(name).expect("a process of that name");
         process.wait_for_log(WAIT, found).unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     /// `kill -9` of the process named `name`.
-    fn kill(&mut self, name: &str) {
+    pub(crate) fn kill(&mut self, name: &str) {
         self.0.kill(name).expect("a process of that name");
     }
 
@@ -541,7 +541,12 @@ fn wait_for_end(cluster: &Cluster, job: &str) -> serde_json::Value {
 }
 
 /// Waits (bounded) until `ready` holds for the status of `job`, which must go on running.
-fn wait_for_status(cluster: &Cluster, job: &str, what: &str, ready: impl Fn(&serde_json::Value) -> bool) {
+pub(crate) fn wait_for_status(
+    cluster: &Cluster,
+    job: &str,
+    what: &str,
+    ready: impl Fn(&serde_json::Value) -> bool,
+) {
     poll(what, || {
         let status = cluster.json(&["status", job]);
         if ready(&status[0]) {

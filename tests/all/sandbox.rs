@@ -358,6 +358,378 @@ fn a_job_whose_operator_panics_fails_with_the_panic_then_where() {
     assert_panic_reported(error, "the sky is falling");
 }
 
+/// LEB128 of `n`, appended to `out`.
+fn leb128(mut n: u64, out: &mut Vec<u8>) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// The LEB128 number at `*at` of `bytes`, moving `*at` past it.
+fn read_leb128(bytes: &[u8], at: &mut usize) -> u64 {
+    let (mut n, mut shift) = (0, 0);
+    loop {
+        let byte = bytes[*at];
+        *at += 1;
+        n |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return n;
+        }
+        shift += 7;
+    }
+}
+
+/// A binary section: its id, its size, its bytes.
+fn section(id: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![id];
+    leb128(content.len() as u64, &mut out);
+    out.extend_from_slice(content);
+    out
+}
+
+/// `component` with `instances` more core instances, appended after everything it has, of a
+/// core module that defines one linear memory of `pages` 64 KiB pages (or none, for 0): what a
+/// hostile component made of several core modules, or using multi-memory, holds.
+fn with_core_instances(component: &[u8], instances: u64, pages: u64) -> Vec<u8> {
+    // The component's own core modules (top-level sections of id 1) come first in its index
+    // space: the appended module's index is their count.
+    let (mut at, mut modules) = (8, 0);
+    while at < component.len() {
+        let id = component[at];
+        at += 1;
+        let size = read_leb128(component, &mut at);
+        modules += u64::from(id == 1);
+        at += size as usize;
+    }
+    let mut module = b"\0asm\x01\0\0\0".to_vec();
+    if pages > 0 {
+        let mut memories = vec![1, 0x00];
+        leb128(pages, &mut memories);
+        module.extend(section(5, &memories));
+    }
+    let mut instantiations = Vec::new();
+    leb128(instances, &mut instantiations);
+    for _ in 0..instances {
+        instantiations.push(0x00);
+        leb128(modules, &mut instantiations);
+        instantiations.push(0);
+    }
+    [component.to_vec(), section(1, &module), section(2, &instantiations)].concat()
+}
+
+/// The test plugin with `memories` more linear memories of `mib` MiB each.
+fn test_plugin_with_memories(memories: u64, mib: u64) -> Vec<u8> {
+    with_core_instances(&guest_plugin("flicker-test-plugin"), memories, mib * 16)
+}
+
+/// The memory limit holds for all of an instance's memories together: three memories of 12 MiB
+/// each fit under a 32 MiB limit one by one, not together.
+#[test]
+fn an_operators_memories_count_together_against_its_memory_limit() {
+    let runtime = runtime();
+    let plugin = runtime.load(&test_plugin_with_memories(3, 12)).expect("four memories fit a sandbox");
+    let echo = config(&[("behave", "echo")]);
+    let error = plugin.map(&echo, Limits { memory: 32 << 20, ..Limits::default() }).err().unwrap();
+    assert!(
+        matches!(&error, HostError::Create(CallError::LimitExceeded(Limit::Memory { bytes })) if *bytes == 32 << 20),
+        "{error}"
+    );
+    assert!(error.to_string().contains("memory limit of 32 MiB reached"), "{error}");
+    let mut fits = plugin.map(&echo, Limits { memory: 64 << 20, ..Limits::default() }).unwrap();
+    assert_eq!(fits.map(&small_batch()).unwrap(), small_batch());
+    assert_runtime_still_works(&runtime);
+}
+
+/// A component that needs more memories or core instances than a sandbox holds is refused when
+/// it is loaded, before any task, with the sandbox's caps named; a job using it is refused with
+/// its step's line.
+#[test]
+fn a_component_needing_more_than_a_sandbox_holds_is_refused_when_loaded() {
+    use crate::run::{generate_readings, test_plugin_job, write_readings};
+    use crate::support::{assert_failed, header_line, run_job, write_manifest};
+    let runtime = runtime();
+    let too_many_memories = test_plugin_with_memories(u64::from(flicker_host::MAX_MEMORIES), 1);
+    let too_many_instances = with_core_instances(
+        &guest_plugin("flicker-test-plugin"),
+        u64::from(flicker_host::MAX_CORE_INSTANCES),
+        0,
+    );
+    for (what, bytes) in [("memories", &too_many_memories), ("core module instances", &too_many_instances)] {
+        let error = runtime.load(bytes).err().unwrap();
+        assert!(matches!(error, HostError::OverSandbox { .. }), "{what}: {error}");
+        for expected in ["needs more than an operator sandbox holds", what] {
+            assert!(error.to_string().contains(expected), "{expected:?} in {error}");
+        }
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    write_readings(&dir.path().join("data"), &generate_readings(1_000, 3), false);
+    std::fs::write(dir.path().join("wide.wasm"), &too_many_memories).unwrap();
+    let plugin = flicker_plugins::guest_artifact("flicker-test-plugin");
+    let job = test_plugin_job(r#"{ behave = "echo" }"#, "")
+        .replace(&crate::support::toml_string(plugin.to_str().unwrap()), "\"wide.wasm\"");
+    let stderr = assert_failed(&run_job(&write_manifest(dir.path(), &job), &[]));
+    let line = header_line(&job, "spin");
+    for expected in [format!("job.toml:{line}: step \"spin\""), "needs more than an operator sandbox".into()]
+    {
+        assert!(stderr.contains(&expected), "{expected:?} in {stderr}");
+    }
+}
+
+/// An operator that sleeps (waits on the WASI monotonic clock) is stopped at its call timeout
+/// like one that loops, in a call and in `create`, and a cancel wakes it.
+#[test]
+fn a_sleeping_operator_is_stopped_at_its_call_timeout_or_when_cancelled() {
+    let runtime = runtime();
+    let plugin = test_plugin(&runtime);
+    let ten_minutes = config(&[("behave", "sleep"), ("millis", "600000")]);
+    let timeout = Duration::from_millis(300);
+    let limits = Limits { call_timeout: timeout, ..Limits::default() };
+    // Generous bounds for a loaded machine: the point is that nobody waits ten minutes.
+    let bound = Duration::from_secs(60);
+
+    let mut sleeping = plugin.map(&ten_minutes, limits).unwrap();
+    let started = Instant::now();
+    let error = sleeping.map(&small_batch()).unwrap_err();
+    assert!(matches!(error, CallError::LimitExceeded(Limit::CallTimeout { .. })), "{error}");
+    assert!(started.elapsed() < bound, "stopped after {:?}", started.elapsed());
+
+    let in_create = config(&[("behave", "echo"), ("on-create", "sleep"), ("millis", "600000")]);
+    let started = Instant::now();
+    let error = plugin.map(&in_create, limits).err().unwrap();
+    assert!(error.to_string().contains("call timeout of 300ms reached"), "{error}");
+    assert!(started.elapsed() < bound, "stopped after {:?}", started.elapsed());
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hour = Limits { call_timeout: Duration::from_secs(3600), ..Limits::default() };
+    let mut sleeping =
+        plugin.map(&ten_minutes, flicker_host::Sandbox::stopped_by(hour, stop.clone())).unwrap();
+    let started = Instant::now();
+    let error = std::thread::scope(|scope| {
+        let call = scope.spawn(|| sleeping.map(&small_batch()));
+        std::thread::sleep(Duration::from_millis(200));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        call.join().unwrap().unwrap_err()
+    });
+    assert!(matches!(error, CallError::Stopped), "{error}");
+    assert!(started.elapsed() < bound, "stopped after {:?}", started.elapsed());
+    assert_runtime_still_works(&runtime);
+}
+
+/// A `create` that sleeps while the job is checked is stopped at the step's call timeout: the
+/// check, and the command, end long before the sleep would.
+#[test]
+fn a_create_that_sleeps_is_stopped_when_the_job_is_checked() {
+    use crate::run::{generate_readings, test_plugin_job, write_readings};
+    use crate::support::{assert_failed, run_job, write_manifest};
+    let dir = tempfile::tempdir().unwrap();
+    write_readings(&dir.path().join("data"), &generate_readings(1_000, 3), false);
+    let job = test_plugin_job(
+        r#"{ behave = "echo", on-create = "sleep", millis = "600000" }"#,
+        r#"limits = { call_timeout = "300ms" }"#,
+    );
+    let started = Instant::now();
+    let stderr = assert_failed(&run_job(&write_manifest(dir.path(), &job), &[]));
+    assert!(stderr.contains("step \"spin\""), "{stderr}");
+    assert!(stderr.contains("call timeout of 300ms reached"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(120), "took {:?}", started.elapsed());
+}
+
+/// The maps of a job, `count` of them chained after `parse`, the last one `last` (an inline
+/// table), each the plugin at `plugin`, the sink reading the last.
+fn chained_maps(plugin: &str, count: usize, last: &str, limits: &str) -> String {
+    let mut job = String::new();
+    for n in 0..count {
+        let input = if n == 0 { "parse".to_owned() } else { format!("m{}", n - 1) };
+        let config = if n + 1 == count { last } else { r#"{ behave = "echo" }"# };
+        job += &format!(
+            "[[step]]\nid = \"m{n}\"\ninput = \"{input}\"\nplugin = \"{plugin}\"\nconfig = {config}\n{limits}\n\n"
+        );
+    }
+    job + &format!(
+        "[[sink]]\nid = \"out\"\ninput = \"m{}\"\nurl = \"out/\"\nplugin = \"std:format-csv\"\n",
+        count - 1
+    )
+}
+
+/// A manifest reading `data/` with `std:parse-csv`, then `maps`.
+fn parsed_then(maps: &str) -> String {
+    format!(
+        "name = \"chained\"\n\n[[source]]\nid = \"readings\"\nurl = \"data/\"\n\n[[step]]\nid = \"parse\"\n\
+         input = \"readings\"\nplugin = \"std:parse-csv\"\n\
+         config = {{ delimiter = \";\", schema = \"station:string,temperature:f64\" }}\n\n{maps}"
+    )
+}
+
+/// A stage whose tasks would hold more operator instances than one task may is refused at
+/// submit, naming the step that is one too many.
+#[test]
+fn a_stage_of_more_operators_than_a_task_may_hold_is_refused_at_submit() {
+    use crate::run::{generate_readings, write_readings};
+    use crate::support::{assert_failed, header_line, run_job, write_manifest};
+    let dir = tempfile::tempdir().unwrap();
+    write_readings(&dir.path().join("data"), &generate_readings(1_000, 3), false);
+    std::fs::write(dir.path().join("test.wasm"), guest_plugin("flicker-test-plugin")).unwrap();
+    let max = flicker_host::MAX_TASK_SANDBOXES as usize;
+    // parse, `max - 1` maps and the sink: one operator too many, the sink.
+    let job = parsed_then(&chained_maps("test.wasm", max - 1, r#"{ behave = "echo" }"#, ""));
+    let stderr = assert_failed(&run_job(&write_manifest(dir.path(), &job), &[]));
+    let line = header_line(&job, "out");
+    for expected in [
+        format!("job.toml:{line}: sink \"out\""),
+        format!("run {} operators in each task, more than the {max} one task may hold", max + 1),
+    ] {
+        assert!(stderr.contains(&expected), "{expected:?} in {stderr}");
+    }
+    // One map fewer fits, and runs.
+    let job = parsed_then(&chained_maps("test.wasm", max - 2, r#"{ behave = "echo" }"#, ""));
+    crate::support::assert_succeeded(&run_job(&write_manifest(dir.path(), &job), &[]));
+}
+
+/// On a cluster, a job whose one task holds as many sandboxes as a task may, each with as many
+/// memories as a sandbox holds, and sleeps in the last of them, does not keep a good job from
+/// running beside it on the same executor; a cancel then wakes the sleeper, and the executor
+/// and scheduler keep serving.
+#[test]
+fn a_job_holding_its_whole_share_of_sandboxes_leaves_room_for_another_jobs_tasks() {
+    use crate::cluster::{Cluster, expected_max, readings_in, wait_for_status};
+    use crate::run::{output_max, readings_job};
+    use crate::support::{stderr, write_file, write_manifest};
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(dir.path(), 1, 2);
+    let readings = readings_in(dir.path(), 2_000, 21);
+    write_file(&dir.path().join("few").join("one.txt"), "a;1.0\nb;2.0\n");
+    std::fs::write(
+        dir.path().join("wide.wasm"),
+        test_plugin_with_memories(u64::from(flicker_host::MAX_MEMORIES) - 1, 1),
+    )
+    .unwrap();
+    let maps = flicker_host::MAX_TASK_SANDBOXES as usize - 2;
+    let hog = parsed_then(&chained_maps(
+        "wide.wasm",
+        maps,
+        r#"{ behave = "sleep", millis = "600000" }"#,
+        r#"limits = { call_timeout = "1h" }"#,
+    ))
+    .replace("url = \"data/\"", "url = \"few/\"")
+    .replace("url = \"out/\"", "url = \"hog/\"");
+    let submitted = cluster.json(&["submit", write_manifest(dir.path(), &hog).to_str().unwrap()]);
+    let hog = submitted["job"].as_str().unwrap().to_owned();
+    wait_for_status(&cluster, &hog, "its task to run", |s| s["stages"][0]["running"].as_u64().unwrap() >= 1);
+
+    let good = write_manifest(dir.path(), &readings_job("std:max", "", "good/"));
+    let output = cluster.client(&["submit", good.to_str().unwrap(), "--wait"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(output_max(&dir.path().join("good")), expected_max(&readings));
+
+    let cancelled = cluster.client(&["cancel", &hog]);
+    assert!(cancelled.status.success(), "{}", stderr(&cancelled));
+    let status = cluster.json(&["status", &hog]);
+    assert_eq!(status[0]["state"], "cancelled", "{status}");
+    assert_eq!(status[0]["stages"][0]["running"], 0, "{status}");
+    cluster.wait_for_nodes(1);
+}
+
+/// An executor that loses its scheduler stops the operator code it runs for it: nobody would
+/// take the task's report, and the scheduler runs the task again when it is back.
+#[test]
+fn an_executor_that_loses_its_scheduler_stops_the_operators_running_for_it() {
+    use crate::cluster::{Cluster, readings_in, wait_for_status};
+    use crate::support::write_manifest;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::start(dir.path(), 1, 1);
+    readings_in(dir.path(), 1_000, 22);
+    let manifest =
+        write_manifest(dir.path(), &crate::run::looping_job(r#"limits = { call_timeout = "1h" }"#));
+    let submitted = cluster.json(&["submit", manifest.to_str().unwrap()]);
+    let job = submitted["job"].as_str().unwrap().to_owned();
+    wait_for_status(&cluster, &job, "its task to run", |s| s["stages"][0]["running"].as_u64().unwrap() >= 1);
+    cluster.kill("scheduler");
+    // The looping call is stopped: the task returns, and its report finds the connection gone.
+    // (The harness's wait gives up after two minutes; the loop's timeout is an hour.)
+    cluster.wait_for_log("exec-0", |log| {
+        let stopping = log.find("stopping the tasks running here")?;
+        log[stopping..].contains("a request from the scheduler failed").then_some(())
+    });
+}
+
+/// Every hostile operator of this file, run as a job on a cluster, fails its own job with its
+/// cause named (at submit or in its task), and the scheduler and executor keep serving: a good
+/// job runs after them all.
+#[test]
+fn hostile_operators_on_a_cluster_fail_their_jobs_and_the_cluster_keeps_serving() {
+    use crate::cluster::{Cluster, expected_max, readings_in};
+    use crate::run::{output_max, readings_job, test_plugin_job};
+    use crate::support::{stderr, write_manifest};
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(dir.path(), 1, 2);
+    let readings = readings_in(dir.path(), 1_000, 23);
+    std::fs::write(
+        dir.path().join("wide.wasm"),
+        test_plugin_with_memories(u64::from(flicker_host::MAX_MEMORIES), 1),
+    )
+    .unwrap();
+    let quick = r#"limits = { call_timeout = "300ms" }"#;
+    let hostile = [
+        (r#"{ behave = "loop" }"#, quick, "call timeout of 300ms reached"),
+        (r#"{ behave = "sleep", millis = "600000" }"#, quick, "call timeout of 300ms reached"),
+        (
+            r#"{ behave = "echo", on-create = "sleep", millis = "600000" }"#,
+            quick,
+            "call timeout of 300ms reached",
+        ),
+        (r#"{ behave = "alloc" }"#, r#"limits = { memory = "32MiB" }"#, "memory limit of 32 MiB reached"),
+        (
+            r#"{ behave = "echo", on-create = "alloc" }"#,
+            r#"limits = { memory = "32MiB" }"#,
+            "memory limit of 32 MiB",
+        ),
+        (r#"{ behave = "recurse" }"#, "", "call stack exhausted"),
+        (r#"{ behave = "panic", message = "the end", flood = "200000" }"#, "", "the end"),
+        (
+            r#"{ behave = "huge-output", bytes = "209715200" }"#,
+            r#"limits = { output = "64MiB" }"#,
+            "output limit of 64 MiB exceeded",
+        ),
+        (r#"{ behave = "malformed", shape = "garbage" }"#, "", "step \"spin\" returned a "),
+        (r#"{ behave = "fail", size = "8388608" }"#, "", "bytes cut]"),
+        (r#"{ behave = "bad-record", size = "1048576" }"#, "", "bytes cut]"),
+        (r#"{ behave = "read-file" }"#, "", "cannot read /etc/passwd"),
+    ];
+    let plugin = flicker_plugins::guest_artifact("flicker-test-plugin");
+    let plugin = crate::support::toml_string(plugin.to_str().unwrap());
+    let wide = (
+        test_plugin_job(r#"{ behave = "echo" }"#, "").replace(&plugin, "\"wide.wasm\""),
+        "needs more than an operator sandbox holds",
+    );
+    let jobs = hostile
+        .iter()
+        .map(|(config, limits, expected)| {
+            (format!("max_attempts = 1\n{}", test_plugin_job(config, limits)), *expected)
+        })
+        .chain([wide]);
+    for (job, expected) in jobs {
+        let output =
+            cluster.client(&["submit", write_manifest(dir.path(), &job).to_str().unwrap(), "--wait"]);
+        assert!(!output.status.success(), "{expected}: the job succeeded");
+        let error = stderr(&output);
+        assert!(error.contains(expected), "{expected:?} in {error:.2000}");
+        assert!(error.len() < 256 << 10, "{expected}: {} bytes of error", error.len());
+        assert!(!dir.path().join("out").join("_SUCCESS").exists(), "{expected}");
+    }
+    assert_eq!(cluster.wait_for_nodes(1).as_array().unwrap().len(), 1);
+    let good = write_manifest(dir.path(), &readings_job("std:max", "", "good/"));
+    let output = cluster.client(&["submit", good.to_str().unwrap(), "--wait"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(output_max(&dir.path().join("good")), expected_max(&readings));
+}
+
 /// Creating an operator runs under its step's limits, also when the job is checked before any
 /// task runs: a `create` that loops is stopped at the step's `call_timeout` (not the cluster's
 /// 30 s), one that allocates at the step's `memory`.

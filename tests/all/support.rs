@@ -11,7 +11,7 @@ pub fn cache_dir() -> PathBuf {
 
 /// A wasmtime runtime with the shared component cache.
 pub fn runtime() -> Runtime {
-    Runtime::new(RuntimeConfig { cache_dir: Some(cache_dir()), max_instances: 16, ..Default::default() })
+    Runtime::new(RuntimeConfig { cache_dir: Some(cache_dir()), ..Default::default() })
         .expect("runtime starts")
 }
 

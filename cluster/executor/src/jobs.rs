@@ -20,7 +20,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
@@ -53,30 +53,51 @@ impl ShuffleTarget {
 #[derive(Default)]
 pub struct JobEntry {
     prepared: Mutex<Option<Arc<PreparedJob>>>,
-    cancelled: Arc<AtomicBool>,
-    running: AtomicUsize,
+    /// Set when the job ended: its tasks stop, and none starts.
+    ended: AtomicBool,
+    /// The stop flag of each of its tasks running now.
+    running: Mutex<Vec<Arc<AtomicBool>>>,
 }
 
 impl JobEntry {
     /// Tasks of the job running now.
     pub fn running(&self) -> usize {
-        self.running.load(Ordering::Acquire)
+        self.running.lock().len()
+    }
+
+    /// Stops the job's running tasks: their operators' calls within an epoch tick, the tasks
+    /// at their next batch.
+    fn stop_running(&self) -> usize {
+        let running = self.running.lock();
+        for stop in running.iter() {
+            stop.store(true, Ordering::Relaxed);
+        }
+        running.len()
     }
 }
 
-/// Counts a task as running while it lives.
-struct Running<'a>(&'a JobEntry);
+/// A task running, with its own stop flag, set when its job ends or this executor loses the
+/// scheduler that launched it.
+struct Running<'a> {
+    entry: &'a JobEntry,
+    stop: Arc<AtomicBool>,
+}
 
 impl<'a> Running<'a> {
     fn new(entry: &'a JobEntry) -> Self {
-        entry.running.fetch_add(1, Ordering::AcqRel);
-        Self(entry)
+        let stop = Arc::new(AtomicBool::new(false));
+        entry.running.lock().push(stop.clone());
+        // A job ended while the task registered: `end` set `ended` before it stopped the tasks.
+        if entry.ended.load(Ordering::Acquire) {
+            stop.store(true, Ordering::Relaxed);
+        }
+        Self { entry, stop }
     }
 }
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
-        self.0.running.fetch_sub(1, Ordering::AcqRel);
+        self.entry.running.lock().retain(|stop| !Arc::ptr_eq(stop, &self.stop));
     }
 }
 
@@ -143,8 +164,17 @@ impl Jobs {
         let mut known = self.jobs.lock();
         known.ended.insert(job.clone());
         let entry = known.active.remove(job)?;
-        entry.cancelled.store(true, Ordering::Relaxed);
+        entry.ended.store(true, Ordering::Release);
+        entry.stop_running();
         Some(entry)
+    }
+
+    /// Stops every task running here, of every job, keeping what the jobs left (their map
+    /// output): the scheduler that launched them is gone, so nobody waits for their reports, and
+    /// it (or the next one) runs them again. Returns how many tasks were told to stop.
+    pub fn stop_running(&self) -> usize {
+        let known = self.jobs.lock();
+        known.active.values().map(|entry| entry.stop_running()).sum()
     }
 
     /// Runs one task attempt to its end, on this (blocking) thread; returns its report and what
@@ -160,7 +190,7 @@ impl Jobs {
         let Some(entry) = self.entry(&spec.task.job) else {
             return report_failure(&TaskCause::Cancelled);
         };
-        let _running = Running::new(&entry);
+        let running = Running::new(&entry);
         let job = match self.prepare(&entry, &spec.job) {
             Ok(job) => job,
             Err(error) => {
@@ -185,7 +215,7 @@ impl Jobs {
             map_outputs: &output,
             run_id: &spec.task.job.0,
             attempt: spec.attempt,
-            cancelled: &entry.cancelled,
+            cancelled: &running.stop,
             spill_dir: &self.spill_dir,
             log,
         };

@@ -232,6 +232,7 @@ impl Executor {
                 }
             }
             self.scheduler.set(None);
+            stop_orphans(&self.jobs, "the connection to the scheduler is lost");
             tokio::time::sleep(backoff.next()).await;
         }
     }
@@ -269,6 +270,7 @@ impl Executor {
             self.config.id.clone(),
             heartbeat,
             self.registration(),
+            self.jobs.clone(),
         ));
         let served = self.serve(&connection).await;
         beats.abort();
@@ -311,12 +313,22 @@ async fn register(connection: &Connection, registration: Registration) -> Result
     }
 }
 
-/// Sends heartbeats every `interval`; registers again if the scheduler forgot this executor.
+/// Stops the tasks running here, whose scheduler will not take their reports (`why`).
+fn stop_orphans(jobs: &Jobs, why: &str) {
+    let stopped = jobs.stop_running();
+    if stopped > 0 {
+        tracing::warn!(tasks = stopped, "{why}: stopping the tasks running here");
+    }
+}
+
+/// Sends heartbeats every `interval`; registers again if the scheduler forgot this executor,
+/// stopping the tasks it launched here, which it runs elsewhere.
 async fn heartbeats(
     connection: Connection,
     executor: ExecutorId,
     mut interval: Duration,
     registration: Registration,
+    jobs: Arc<Jobs>,
 ) {
     loop {
         tokio::time::sleep(interval).await;
@@ -325,6 +337,7 @@ async fn heartbeats(
             Ok(SchedulerResponse::Alive) => {}
             Ok(SchedulerResponse::Error(RequestError::NotRegistered { .. })) => {
                 tracing::warn!(%executor, "the scheduler declared this executor lost: registering again");
+                stop_orphans(&jobs, "the scheduler runs this executor's tasks elsewhere");
                 match register(&connection, registration.clone()).await {
                     Ok(next) => interval = next,
                     Err(error) => tracing::warn!(%error, "registering again failed"),

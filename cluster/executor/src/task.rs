@@ -6,6 +6,7 @@ use crate::spill::{PartitionedSpill, SortedRuns, SpillError, StateBudget};
 use flicker_batch::BatchReader;
 use flicker_host::{
     AggregateInstance, CallError, FormatInstance, Instance, MapInstance, OperatorError, OperatorOutput,
+    Sandbox,
 };
 use flicker_job::{Operator, PreparedJob};
 use flicker_protocol::failure::BadRecord;
@@ -30,8 +31,9 @@ pub(crate) struct TaskContext<'a> {
     pub run_id: &'a str,
     /// Which attempt of the task this is: its sink part goes to the attempt's own temporary area.
     pub attempt: AttemptId,
-    /// Set when the job is cancelled: the task's operators stop within an epoch tick, the task at
-    /// its next batch.
+    /// Set when the task must stop (its job ended, or the scheduler that launched it is lost):
+    /// the task's operators stop within an epoch tick, their `create` too, the task at its next
+    /// batch.
     pub cancelled: &'a Arc<AtomicBool>,
     /// Where an aggregate's state is spilled when it passes its memory budget.
     pub spill_dir: &'a Path,
@@ -68,16 +70,11 @@ impl TaskLog {
 /// An operator instance: what its guest wrote can be taken.
 trait Captures {
     fn output(&self) -> OperatorOutput;
-    fn stop_when(&mut self, flag: Arc<AtomicBool>);
 }
 
 impl<W> Captures for Instance<W> {
     fn output(&self) -> OperatorOutput {
         Instance::output(self)
-    }
-
-    fn stop_when(&mut self, flag: Arc<AtomicBool>) {
-        Instance::stop_when(self, flag);
     }
 }
 
@@ -150,19 +147,15 @@ fn instantiate<'c, I: Captures>(
     ctx: &TaskContext<'c>,
     step: &'c str,
     op: &Operator,
-    create: impl FnOnce(
-        &flicker_host::Plugin,
-        &[(String, String)],
-        flicker_host::Limits,
-    ) -> Result<I, flicker_host::HostError>,
+    create: impl FnOnce(&flicker_host::Plugin, &[(String, String)], Sandbox) -> Result<I, flicker_host::HostError>,
 ) -> Result<Logged<'c, I>, Fail> {
-    let mut instance = create(&op.plugin, &op.config, op.limits).map_err(|error| TaskCause::Instantiate {
+    // A cancel stops the operator's running call, its `create` too, however long its call timeout.
+    let sandbox = Sandbox::stopped_by(op.limits, ctx.cancelled.clone());
+    let instance = create(&op.plugin, &op.config, sandbox).map_err(|error| TaskCause::Instantiate {
         step: step.to_owned(),
         plugin: op.plugin_ref.clone(),
         error,
     })?;
-    // A cancel stops the operator's running call, however long its call timeout.
-    instance.stop_when(ctx.cancelled.clone());
     Ok(Logged { step, instance, log: ctx.log })
 }
 

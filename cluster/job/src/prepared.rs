@@ -2,8 +2,8 @@
 
 use crate::catalog::{ComponentSource, PluginRefs, PluginResolver};
 use crate::error::JobError;
-use flicker_host::{Limits, Plugin, Runtime};
-use flicker_manifest::{LimitOverrides, Manifest, ManifestError, SinkMode};
+use flicker_host::{Limits, MAX_TASK_SANDBOXES, Plugin, Runtime};
+use flicker_manifest::{LimitOverrides, Manifest, ManifestError, SectionKind, SinkMode};
 use flicker_protocol::task::{JobDefaults, JobDescriptor};
 use flicker_scheduler_core::fuse::{Configured, fuse_parse_and_aggregate, fuse_parse_and_key_by};
 use flicker_scheduler_core::{JobPlan, plan};
@@ -181,9 +181,11 @@ impl PreparedJob {
     }
 
     /// Checks every step's and sink's limits (the job's defaults with its `limits`) against the
-    /// cluster's `maxima`; the first one over names its step, its line and the flag that sets the
-    /// maximum.
+    /// cluster's `maxima`, the first one over naming its step, its line and the flag that sets
+    /// the maximum; and that no stage's task holds more operator instances than a task may
+    /// ([`MAX_TASK_SANDBOXES`]).
     pub fn check_limits(&self, maxima: &LimitMaxima) -> Result<(), ManifestError> {
+        self.check_stage_sizes()?;
         let mib = |bytes: u64| format!("{:.1} MiB", bytes as f64 / f64::from(1u32 << 20));
         let steps = self.manifest.steps.iter().map(|s| ("step", &s.id, s.line, &s.limits));
         let sinks = self.manifest.sinks.iter().map(|s| ("sink", &s.id, s.line, &s.limits));
@@ -216,6 +218,32 @@ impl PreparedJob {
                     message: format!("{whose}{value} is over this cluster's maximum of {max} ({flag})"),
                 });
             }
+        }
+        Ok(())
+    }
+
+    /// Refuses a stage whose tasks would hold more operator instances than one task may: the
+    /// executor's sandboxes are shared out by task slot.
+    fn check_stage_sizes(&self) -> Result<(), ManifestError> {
+        let max = MAX_TASK_SANDBOXES;
+        for stage in &self.plan.stages {
+            let operators: Vec<&str> = stage.operators().collect();
+            let Some(over) = operators.get(max as usize) else { continue };
+            let (kind, line) = match self.manifest.steps.iter().find(|s| s.id == *over) {
+                Some(step) => (SectionKind::Step, step.line),
+                None => {
+                    let sink = self.manifest.sinks.iter().find(|s| s.id == *over);
+                    (SectionKind::Sink, sink.map_or(1, |sink| sink.line))
+                }
+            };
+            return Err(ManifestError::StageTooLong {
+                file: self.manifest.file.clone(),
+                line,
+                kind,
+                id: (*over).to_owned(),
+                operators: operators.len(),
+                max,
+            });
         }
         Ok(())
     }

@@ -66,6 +66,21 @@ pub struct StagePlan {
 }
 
 impl StagePlan {
+    /// The steps and sink whose operators each task of the stage holds at once, in the order it
+    /// makes them: the shuffle's aggregate it reads, its fused steps, and the aggregate or sink
+    /// it writes.
+    pub fn operators(&self) -> impl Iterator<Item = &str> {
+        let input = match &self.input {
+            StageInput::Shuffle { aggregate, .. } => Some(aggregate.as_str()),
+            StageInput::Source { .. } => None,
+        };
+        let output = match &self.output {
+            StageOutput::Shuffle { aggregate, .. } => aggregate.as_str(),
+            StageOutput::Sink { sink } => sink.as_str(),
+        };
+        input.into_iter().chain(self.steps.iter().map(String::as_str)).chain([output])
+    }
+
     /// The stages this one reads from.
     pub fn depends_on(&self) -> Option<StageId> {
         match &self.input {

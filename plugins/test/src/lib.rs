@@ -10,8 +10,10 @@
 //! `stderr: <message>` to stderr, `times` times each, 1 by default, then returns its input).
 //! `malformed` returns a batch that does not follow the framing (`shape = "garbage"`) or whose
 //! rows have one value more than its header has fields (`shape = "extra-value"`, the default).
-//! Config `on-create = "loop"` or `"alloc"` makes creating the operator loop or allocate
-//! without end instead.
+//! `sleep` sleeps `millis` ms (30,000 by default) with `std::thread::sleep`, a wait on the WASI
+//! monotonic clock, then returns its input.
+//! Config `on-create = "loop"`, `"alloc"` or `"sleep"` makes creating the operator loop,
+//! allocate without end, or sleep `millis` ms instead.
 
 use flicker_guest::{BatchReader, BatchWriter, Config, Error, Map, Schema, export_map};
 
@@ -27,6 +29,7 @@ enum Behaviour {
     Fail(usize),
     BadRecord(usize),
     Slow(std::time::Duration),
+    Sleep(std::time::Duration),
     Print { message: String, times: usize },
 }
 
@@ -34,9 +37,11 @@ struct Misbehave(Behaviour);
 
 impl Map for Misbehave {
     fn new(config: &Config) -> Result<Self, Error> {
+        let sleep = || config.parse_or("millis", 30_000).map(std::time::Duration::from_millis);
         match config.get("on-create") {
             Some("loop") => spin(),
             Some("alloc") => hoard(),
+            Some("sleep") => std::thread::sleep(sleep()?),
             _ => {}
         }
         Ok(Self(match config.require("behave")? {
@@ -54,6 +59,7 @@ impl Map for Misbehave {
             "fail" => Behaviour::Fail(config.parse_or("size", 0)?),
             "bad-record" => Behaviour::BadRecord(config.parse_or("size", 100)?),
             "slow" => Behaviour::Slow(std::time::Duration::from_millis(config.parse_or("millis", 100)?)),
+            "sleep" => Behaviour::Sleep(sleep()?),
             "print" => Behaviour::Print {
                 message: config.get("message").unwrap_or("hello").to_owned(),
                 times: config.parse_or("times", 1)?,
@@ -97,6 +103,10 @@ impl Map for Misbehave {
                 while start.elapsed() < *wait {
                     std::hint::spin_loop();
                 }
+                Ok(input.to_vec())
+            }
+            Behaviour::Sleep(wait) => {
+                std::thread::sleep(*wait);
                 Ok(input.to_vec())
             }
             Behaviour::Print { message, times } => {
