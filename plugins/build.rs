@@ -1,4 +1,4 @@
-//! Builds the guest crates (standard operators, the sandbox test plugin, the example plugins) for
+//! Builds the guest crates (standard operators, the test plugins, the example plugins) for
 //! `wasm32-wasip2` with a nested cargo in a target directory of their own, then embeds the
 //! standard operators into this crate.
 
@@ -24,8 +24,14 @@ const STD: &[&str] = &[
 ];
 
 /// Guest packages built for the tests and the README's examples.
-const EXTRA: &[&str] =
-    &["flicker-test-plugin", "celsius-to-fahrenheit", "warmest-reading", "temperature-range"];
+const EXTRA: &[&str] = &[
+    "flicker-test-plugin",
+    "flicker-test-aggregate",
+    "flicker-test-parse",
+    "celsius-to-fahrenheit",
+    "warmest-reading",
+    "temperature-range",
+];
 
 fn main() {
     let here = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
@@ -38,6 +44,9 @@ fn main() {
         "batch/Cargo.toml",
         "plugins/std",
         "plugins/test",
+        "plugins/test-malformed",
+        "plugins/test-aggregate",
+        "plugins/test-parse",
         "examples/plugins",
     ] {
         println!("cargo::rerun-if-changed={}", root.join(watched).display());

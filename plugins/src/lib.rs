@@ -4,8 +4,8 @@
 //!
 //! The build script compiles every `plugins/std/*` crate for `wasm32-wasip2` with a nested cargo
 //! in a target directory of its own (so guest builds never invalidate host builds). It also builds
-//! the sandbox test plugin (`plugins/test`) and the example plugins (`examples/plugins/*`), whose
-//! paths [`guest_artifact`] gives to tests.
+//! the test plugins (`plugins/test`, `plugins/test-aggregate`, `plugins/test-parse`) and the
+//! example plugins (`examples/plugins/*`), whose paths [`guest_artifact`] gives to tests.
 
 use std::path::PathBuf;
 
@@ -26,7 +26,8 @@ pub fn std_names() -> impl Iterator<Item = String> {
 }
 
 /// The path of a guest package built alongside the standard operators (`flicker-test-plugin`,
-/// `celsius-to-fahrenheit`, `warmest-reading`, `temperature-range`).
+/// `flicker-test-aggregate`, `flicker-test-parse`, `celsius-to-fahrenheit`, `warmest-reading`,
+/// `temperature-range`).
 pub fn guest_artifact(package: &str) -> PathBuf {
     PathBuf::from(GUEST_ARTIFACT_DIR).join(format!("{}.wasm", package.replace('-', "_")))
 }

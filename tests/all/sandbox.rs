@@ -754,3 +754,102 @@ fn create_runs_under_the_steps_limits_when_a_job_is_checked() {
     assert!(stderr.contains("memory limit of 32 MiB reached"), "{stderr}");
     assert!(!dir.path().join("out").join("_SUCCESS").exists());
 }
+
+/// The problem `BatchReader::check` finds in a batch the test plugins broke in each shape.
+const MALFORMED_SHAPES: [(&str, &str); 2] = [
+    ("extra-value", "a row has another number of values than the batch has fields"),
+    ("garbage", "field name runs past the end of the batch"),
+];
+
+/// A producer of batches among the test plugins, in a job over `data/` that writes its rows out.
+struct Producer {
+    /// The job, given the producing step's config (an inline table).
+    job: fn(&str) -> String,
+    /// The producing step.
+    step: &'static str,
+    /// Its config when it behaves, inside the braces.
+    behaving: &'static str,
+    /// The header of the output, and its number of rows when the producer behaves.
+    output: (&'static str, usize),
+    /// Its config (inside the braces, without the shape) for each call that returns a malformed
+    /// batch, with the stage the task that calls it belongs to.
+    malformed: &'static [(&'static str, &'static str)],
+}
+
+/// The producers: the map `spin` (`flicker-test-plugin`), the aggregate `count`
+/// (`flicker-test-aggregate` counting the readings per station: `partials` on the map side of its
+/// shuffle, stage 0, `finish` on the reduce side, stage 1) and the parser `lines`
+/// (`flicker-test-parse`, straight to the sink: its rows meet no other operator before the
+/// format). A user's plugin is never fused into `std:parse-csv`, so the aggregate's map side
+/// `update`s the parser's rows and its own `partials` are what it returns.
+fn producers(readings: usize, stations: usize) -> [Producer; 3] {
+    use crate::run::{guest_step_job, parse_readings, readings_source, test_plugin_job};
+    [
+        Producer {
+            job: |config| test_plugin_job(config, ""),
+            step: "spin",
+            behaving: r#"behave = "echo""#,
+            output: ("station,temperature", readings),
+            malformed: &[(r#"behave = "malformed""#, "stage 0")],
+        },
+        Producer {
+            job: |config| {
+                let head = parse_readings("blame-aggregate", r#", key = "station""#);
+                let config = format!("config = {config}");
+                guest_step_job(&head, "count", "parse", "flicker-test-aggregate", &config)
+            },
+            step: "count",
+            behaving: r#"malformed = "none""#,
+            output: ("station,count", stations),
+            malformed: &[(r#"malformed = "partials""#, "stage 0"), (r#"malformed = "finish""#, "stage 1")],
+        },
+        Producer {
+            job: |config| {
+                let head = readings_source("blame-parse");
+                let config = format!("config = {config}");
+                guest_step_job(&head, "lines", "readings", "flicker-test-parse", &config)
+            },
+            step: "lines",
+            behaving: r#"malformed = "none""#,
+            output: ("line", readings),
+            malformed: &[(r#"malformed = "parse""#, "stage 0")],
+        },
+    ]
+}
+
+/// Each producer of batches (a map, an aggregate's partials and final rows, a parser) that
+/// returns a malformed batch, in each shape, fails the job with the framing problem, blamed on
+/// its own step in the stage that called it, before anything reads the batch; the job commits
+/// nothing and the process does not panic. Each first runs behaving, so the failures are the
+/// malformed batches' own.
+#[test]
+fn a_malformed_batch_is_blamed_on_the_operator_that_returned_it() {
+    use crate::support::{
+        assert_failed, assert_mentions, assert_succeeded, read_csv_output, run_job, write_manifest,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let readings = crate::run::generate_readings(1_000, 4);
+    crate::run::write_readings(&dir.path().join("data"), &readings, false);
+    let stations = crate::run::stats_by_station(&readings).len();
+    let out = dir.path().join("out");
+    for producer in producers(readings.len(), stations) {
+        let behaving = (producer.job)(&format!("{{ {} }}", producer.behaving));
+        assert_succeeded(&run_job(&write_manifest(dir.path(), &behaving), &[]));
+        let (header, rows) = producer.output;
+        assert_eq!(read_csv_output(&out, header).len(), rows, "{}", producer.step);
+        std::fs::remove_dir_all(&out).unwrap();
+
+        for (asked, stage) in producer.malformed {
+            for (shape, problem) in MALFORMED_SHAPES {
+                let job = (producer.job)(&format!(r#"{{ {asked}, shape = "{shape}" }}"#));
+                let stderr = assert_failed(&run_job(&write_manifest(dir.path(), &job), &[]));
+                let error = stderr.lines().find(|line| line.starts_with("error: job")).unwrap_or(&stderr);
+                let blamed = format!("{stage} task ");
+                let returned = format!(": step \"{}\" returned a malformed batch at byte ", producer.step);
+                assert_mentions(error, &[blamed.as_str(), &returned, problem]);
+                assert!(!stderr.contains("panicked"), "{asked}, {shape}: {stderr}");
+                assert!(!out.join("_SUCCESS").exists(), "{asked}, {shape}");
+            }
+        }
+    }
+}

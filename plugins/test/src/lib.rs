@@ -8,14 +8,16 @@
 //! `bad-record` (rejects row 0 with a message of `size` bytes), `slow` (returns its input after `millis` ms, 100 by default,
 //! of busy waiting: a long call), `print` (writes `stdout: <message>` to stdout and
 //! `stderr: <message>` to stderr, `times` times each, 1 by default, then returns its input).
-//! `malformed` returns a batch that does not follow the framing (`shape = "garbage"`) or whose
-//! rows have one value more than its header has fields (`shape = "extra-value"`, the default).
+//! `malformed` returns its input broken in the shape of config `shape`: `garbage` (not a batch)
+//! or `extra-value` (the default: each row has one value more than the header has fields; see
+//! `flicker_test_malformed::Shape`).
 //! `sleep` sleeps `millis` ms (30,000 by default) with `std::thread::sleep`, a wait on the WASI
 //! monotonic clock, then returns its input.
 //! Config `on-create = "loop"`, `"alloc"` or `"sleep"` makes creating the operator loop,
 //! allocate without end, or sleep `millis` ms instead.
 
-use flicker_guest::{BatchReader, BatchWriter, Config, Error, Map, Schema, export_map};
+use flicker_guest::{Config, Error, Map, export_map};
+use flicker_test_malformed::Shape;
 
 enum Behaviour {
     Echo,
@@ -24,7 +26,7 @@ enum Behaviour {
     ReadFile(String),
     Panic { message: String, flood: usize },
     Recurse,
-    Malformed { garbage: bool },
+    Malformed(Shape),
     HugeOutput(usize),
     Fail(usize),
     BadRecord(usize),
@@ -54,7 +56,7 @@ impl Map for Misbehave {
                 flood: config.parse_or("flood", 0)?,
             },
             "recurse" => Behaviour::Recurse,
-            "malformed" => Behaviour::Malformed { garbage: config.get("shape") == Some("garbage") },
+            "malformed" => Behaviour::Malformed(Shape::from_config(config)?),
             "huge-output" => Behaviour::HugeOutput(config.parse_or("bytes", 64 << 20)?),
             "fail" => Behaviour::Fail(config.parse_or("size", 0)?),
             "bad-record" => Behaviour::BadRecord(config.parse_or("size", 100)?),
@@ -81,20 +83,7 @@ impl Map for Misbehave {
                 panic!("{message}")
             }
             Behaviour::Recurse => Ok(vec![0; recurse(std::hint::black_box(1))]),
-            Behaviour::Malformed { garbage: true } => Ok(b"FLB1 not a batch".to_vec()),
-            Behaviour::Malformed { garbage: false } => {
-                // The input's rows under a header that names one field less.
-                let input = BatchReader::new(input).map_err(|e| Error::failed(e.to_string()))?;
-                let schema = input.schema();
-                let fewer = Schema {
-                    key_fields: schema.key_fields.clone(),
-                    value_fields: schema.value_fields[1..].to_vec(),
-                };
-                let header =
-                    BatchReader::new(&BatchWriter::new(&fewer).finish()).map(|r| r.header_bytes().to_vec());
-                let header = header.map_err(|e| Error::failed(e.to_string()))?;
-                Ok([header.as_slice(), input.row_bytes()].concat())
-            }
+            Behaviour::Malformed(shape) => shape.apply(input),
             Behaviour::HugeOutput(bytes) => Ok(vec![0; *bytes]),
             Behaviour::Fail(size) => Err(Error::failed(format!("failing as asked{}", "!".repeat(*size)))),
             Behaviour::BadRecord(size) => Err(Error::bad_record(0, "?".repeat(*size))),
