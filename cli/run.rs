@@ -126,7 +126,8 @@ pub fn start_tokio() -> anyhow::Result<tokio::runtime::Runtime> {
 /// operators may have up to `max_memory` bytes each, caching compiled components in `cache_dir`
 /// (default: the user's cache).
 pub fn runtime(cache_dir: Option<PathBuf>, slots: u32, max_memory: u64) -> anyhow::Result<Arc<Runtime>> {
-    let config = RuntimeConfig { cache_dir: cache_dir.or_else(default_cache_dir), max_memory, sandboxes: 0 };
+    let config =
+        RuntimeConfig { cache_dir: cache_dir.or_else(default_cache_dir), max_memory, ..Default::default() };
     let runtime = Runtime::new(config.for_slots(slots)).context("starting the operator runtime")?;
     Ok(Arc::new(runtime))
 }

@@ -7,7 +7,7 @@
 //! task. The pool has room for every sandbox's share of each, so no instance can take what
 //! another needs: the only thing to run out of is sandboxes, which a node sizes from its task
 //! slots ([`crate::RuntimeConfig::for_slots`]). An instance made when all are in use waits for
-//! one to be freed, for at most [`SANDBOX_WAIT`], and then fails as a condition of the node,
+//! one to be freed, for at most [`SANDBOX_WAIT`] (by default), and then fails as a condition of the node,
 //! not of the operator.
 
 use crate::HostError;
@@ -27,7 +27,8 @@ pub const MAX_TASK_SANDBOXES: u32 = 32;
 /// Sandboxes a scheduler keeps for checking submitted jobs (their operators' `create` and
 /// schemas, one instance at a time per submission).
 pub const VALIDATION_SANDBOXES: u32 = 8;
-/// How long making an instance waits for a free sandbox before it fails.
+/// How long making an instance waits for a free sandbox before it fails, unless the runtime's
+/// config says otherwise.
 pub const SANDBOX_WAIT: Duration = Duration::from_secs(30);
 
 /// The pooling allocator for `sandboxes` operator instances of at most `max_memory` bytes of

@@ -1,7 +1,7 @@
 //! The wasmtime engine, its epoch ticker, the linker and the plugin caches.
 
 use crate::cache::{ComponentCache, compile};
-use crate::pool::{MAX_TASK_SANDBOXES, SandboxPool, VALIDATION_SANDBOXES, pooling};
+use crate::pool::{MAX_TASK_SANDBOXES, SANDBOX_WAIT, SandboxPool, VALIDATION_SANDBOXES, pooling};
 use crate::sandbox::{EPOCH_TICKS_PER_SECOND, SandboxMaker, SandboxState};
 use crate::watch::bound_clock_waits;
 use crate::{HostError, Plugin, PluginDigest};
@@ -23,11 +23,13 @@ pub struct RuntimeConfig {
     pub sandboxes: u32,
     /// The largest memory limit any step may ask for, in bytes.
     pub max_memory: u64,
+    /// How long making an instance waits for a free sandbox before it fails.
+    pub sandbox_wait: Duration,
 }
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        Self { cache_dir: None, sandboxes: 0, max_memory: 4 << 30 }.for_slots(1)
+        Self { cache_dir: None, sandboxes: 0, max_memory: 4 << 30, sandbox_wait: SANDBOX_WAIT }.for_slots(1)
     }
 }
 
@@ -51,6 +53,7 @@ pub struct Runtime {
     loaded: Mutex<HashMap<PluginDigest, Arc<Plugin>>>,
     ticker: Arc<EpochTicker>,
     sandboxes: Arc<SandboxPool>,
+    sandbox_wait: Duration,
 }
 
 /// Keeps the engine's epoch advancing while anything that may run guest code is alive: the
@@ -129,6 +132,7 @@ impl Runtime {
             loaded: Mutex::default(),
             ticker: Arc::new(ticker),
             sandboxes: SandboxPool::new(sandboxes),
+            sandbox_wait: config.sandbox_wait,
         })
     }
 
@@ -147,6 +151,7 @@ impl Runtime {
             engine: self.engine.clone(),
             ticker: self.ticker.clone(),
             pool: self.sandboxes.clone(),
+            wait: self.sandbox_wait,
         };
         let plugin = Arc::new(Plugin::new(&self.linker, sandbox, digest, &component)?);
         self.loaded().insert(digest, plugin.clone());

@@ -3,12 +3,13 @@
 //! [`CallError`].
 
 use crate::captured::CapturedOutput;
-use crate::pool::{SANDBOX_WAIT, SandboxPermit, SandboxPool};
+use crate::pool::{SandboxPermit, SandboxPool};
 use crate::runtime::EpochTicker;
 use crate::trap::{GuestBacktrace, Panic, trap_message};
 use crate::watch::{CallWatch, GuestClock};
 use crate::{CallError, HostError, Limit, Limits, OperatorOutput, Sandbox};
 use std::sync::Arc;
+use std::time::Duration;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -103,13 +104,15 @@ pub(crate) struct SandboxMaker {
     pub(crate) engine: Engine,
     pub(crate) ticker: Arc<EpochTicker>,
     pub(crate) pool: Arc<SandboxPool>,
+    /// How long a store waits for a free sandbox.
+    pub(crate) wait: Duration,
 }
 
 impl SandboxMaker {
     /// A fresh store with no ambient authority, under `sandbox`'s limits and stop flag, in a
     /// sandbox of the node (waiting for one to be freed when all are in use).
     pub(crate) fn store(&self, sandbox: Sandbox) -> Result<Store<SandboxState>, HostError> {
-        let permit = self.pool.take(SANDBOX_WAIT)?;
+        let permit = self.pool.take(self.wait)?;
         Ok(new_store(&self.engine, sandbox, self.ticker.clone(), permit))
     }
 }

@@ -730,6 +730,27 @@ fn hostile_operators_on_a_cluster_fail_their_jobs_and_the_cluster_keeps_serving(
     assert_eq!(output_max(&dir.path().join("good")), expected_max(&readings));
 }
 
+/// A node whose sandboxes are all in use makes a new instance wait for one, then fail as the
+/// node's condition, not the operator's; the sandbox a dropped instance frees is taken again.
+#[test]
+fn an_instance_waits_for_a_free_sandbox_then_fails_as_the_nodes_condition() {
+    let runtime = Runtime::new(flicker_host::RuntimeConfig {
+        cache_dir: Some(crate::support::cache_dir()),
+        sandboxes: 1,
+        sandbox_wait: Duration::from_millis(100),
+        ..Default::default()
+    })
+    .unwrap();
+    let plugin = test_plugin(&runtime);
+    let held = behaving(&plugin, "echo", Limits::default());
+    let error = plugin.map(&config(&[("behave", "echo")]), Limits::default()).err().unwrap();
+    assert!(matches!(error, HostError::NoSandbox { sandboxes: 1, .. }), "{error}");
+    assert!(error.to_string().contains("all 1 operator sandboxes of this node are in use"), "{error}");
+    drop(held);
+    let mut again = behaving(&plugin, "echo", Limits::default());
+    assert_eq!(again.map(&small_batch()).unwrap(), small_batch(), "the freed sandbox is taken");
+}
+
 /// Creating an operator runs under its step's limits, also when the job is checked before any
 /// task runs: a `create` that loops is stopped at the step's `call_timeout` (not the cluster's
 /// 30 s), one that allocates at the step's `memory`.

@@ -190,3 +190,25 @@ impl fmt::Display for TaskCause {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flicker_protocol::failure::Blame;
+
+    #[test]
+    fn a_node_out_of_sandboxes_is_the_attempts_fault_not_the_operators() {
+        let errors = [
+            HostError::NoSandbox { sandboxes: 72, waited: std::time::Duration::from_secs(30) },
+            HostError::PoolExhausted {
+                message: "maximum concurrent limit of 288 for memories reached".into(),
+            },
+        ];
+        for error in errors {
+            let cause = TaskCause::Instantiate { step: "m".into(), plugin: "p.wasm".into(), error };
+            assert_eq!(cause.kind(), FailureKind::Instantiate, "{cause}");
+            assert_eq!(cause.kind().blame(), Blame::Attempt, "retried elsewhere: {cause}");
+            assert!(!cause.to_string().contains("trapped"), "{cause}");
+        }
+    }
+}
