@@ -7,10 +7,11 @@ use std::process::ExitCode;
 
 #[derive(clap::Subcommand)]
 pub enum CertCommand {
-    /// Make a new cluster CA in DIR, with certificates `scheduler`, `executor` (shared by
-    /// executors and standalone BTSes) and `client`. Refuses a DIR that already holds a CA.
+    /// Make a new cluster CA in DIR, with certificates `scheduler`, `executor` (for one executor
+    /// called `executor`, or standalone BTSes) and `client`. The CA's key goes to DIR/ca/, which
+    /// no node needs: keep it apart. Refuses a DIR that already holds a CA.
     Init {
-        /// Directory for `ca.pem`, `ca.key` and the `<name>.pem`/`<name>.key` pairs.
+        /// Directory for `ca/` (the CA's key), `ca.pem` and the `<name>.pem`/`<name>.key` pairs.
         #[arg(long)]
         dir: PathBuf,
     },
@@ -22,9 +23,13 @@ pub enum CertCommand {
         /// Its name: letters, digits, `-` and `_`; files `<name>.pem` and `<name>.key`.
         #[arg(long)]
         name: String,
-        /// `executor` (a node: may accept and make connections) or `client` (may only connect).
+        /// `scheduler`, `executor` (a node: joins the cluster under this name, runs tasks, serves
+        /// shuffle data) or `client` (submits, watches and cancels jobs).
         #[arg(long)]
         role: Role,
+        /// How many days it is valid.
+        #[arg(long, default_value_t = certs::DEFAULT_VALIDITY_DAYS, value_parser = clap::value_parser!(u32).range(1..=3650))]
+        days: u32,
     },
 }
 
@@ -35,9 +40,9 @@ pub fn run(command: CertCommand) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("cannot make a cluster CA in {}", dir.display()))?;
             println!("cluster CA and certificates scheduler, executor, client written to {}", dir.display());
         }
-        CertCommand::Issue { dir, name, role } => {
-            let path = certs::issue(&dir, &name, role)?;
-            println!("{role} certificate {name:?} written to {}", path.display());
+        CertCommand::Issue { dir, name, role, days } => {
+            let path = certs::issue(&dir, &name, role, days)?;
+            println!("{role} certificate {name:?}, valid for {days} days, written to {}", path.display());
         }
     }
     Ok(ExitCode::SUCCESS)

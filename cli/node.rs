@@ -64,10 +64,8 @@ pub struct ExecutorArgs {
     /// Directory for its shuffle files.
     #[arg(long)]
     work_dir: PathBuf,
-    /// Its name in the cluster (default: `executor-<port>`).
-    #[arg(long)]
-    name: Option<String>,
-    /// The certificate to present, by name.
+    /// The certificate to present, by name: the executor joins the cluster under its name (issue
+    /// one per executor with `flicker cert issue --role executor --name NAME`).
     #[arg(long, default_value = "executor")]
     cert: String,
     /// Memory it offers to tasks, e.g. 4GiB (shown by `flicker nodes`).
@@ -132,11 +130,13 @@ pub fn scheduler(args: SchedulerArgs) -> anyhow::Result<ExitCode> {
 pub fn executor(args: ExecutorArgs) -> anyhow::Result<ExitCode> {
     let tokio = start_tokio()?;
     let listen = resolve(&args.listen)?;
+    let identity = identity(&args.cluster.tls_dir()?, &args.cert)?;
+    let name = identity.name().context("the executor's certificate names no one")?;
     let config = ExecutorConfig {
-        id: ExecutorId(args.name.unwrap_or_else(|| format!("executor-{}", listen.port()))),
+        id: ExecutorId(name),
         scheduler: args.cluster.scheduler()?,
         listen,
-        identity: identity(&args.cluster.tls_dir()?, &args.cert)?,
+        identity,
         slots: args.slots.max(1),
         memory: args.memory,
         work_dir: args.work_dir,

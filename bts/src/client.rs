@@ -6,7 +6,7 @@ use crate::block::{self, BlockError};
 use crate::fetch_plan::{FetchPlan, RetryDecision};
 use flicker_protocol::bts::{BtsFailure, BtsRequest, BtsResponse, MapOutputInfo};
 use flicker_protocol::{JobId, MapOutputId};
-use flicker_transport::{Connection, Endpoint, TransportError};
+use flicker_transport::{Connection, Endpoint, Role, TransportError};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use std::collections::HashMap;
@@ -70,7 +70,7 @@ impl BtsClient {
         if let Some(connection) = self.connections.lock().await.get(&bts).filter(|c| !c.is_closed()) {
             return Ok(connection.clone());
         }
-        let connection = tokio::time::timeout(CONNECT_TIMEOUT, self.endpoint.connect(bts))
+        let connection = tokio::time::timeout(CONNECT_TIMEOUT, self.endpoint.connect(bts, Role::Executor))
             .await
             .map_err(|_| TransportError::ConnectTimeout { addr: bts, after: CONNECT_TIMEOUT })??;
         self.connections.lock().await.insert(bts, connection.clone());

@@ -7,18 +7,19 @@
 use crate::block::EncodedBlock;
 use crate::store::{BtsError, ShuffleStore};
 use flicker_protocol::bts::{BlockHeader, BtsFailure, BtsRequest, BtsResponse};
-use flicker_transport::{Connection, Endpoint, FrameReceiver, FrameSender, TransportError};
+use flicker_transport::{Connection, Endpoint, FrameReceiver, FrameSender, Role, TransportError};
 use std::sync::Arc;
 
 /// Largest block a put may send: the stored length field's range.
 const MAX_BLOCK: u64 = u32::MAX as u64;
 
-/// Serves every connection `endpoint` accepts until the endpoint closes.
+/// Serves every connection `endpoint` accepts until the endpoint closes. Only executors (who
+/// store and fetch map output) and the scheduler (who removes a job's) may connect.
 pub async fn serve(endpoint: Endpoint, store: Arc<ShuffleStore>) {
     while let Some(incoming) = endpoint.accept().await {
         let store = store.clone();
         tokio::spawn(async move {
-            match incoming.establish().await {
+            match incoming.establish(&[Role::Executor, Role::Scheduler]).await {
                 Ok(connection) => serve_connection(connection, store).await,
                 Err(error) => tracing::warn!(%error, "refused a connection to the bts"),
             }

@@ -4,7 +4,7 @@
 use flicker_bts::{BtsClient, FetchError, FetchLimits, ShuffleStore, fetch_partition};
 use flicker_protocol::bts::BtsFailure;
 use flicker_protocol::{JobId, MapOutputId, StageId, TaskIndex};
-use flicker_transport::{Endpoint, EndpointConfig, Identity};
+use flicker_transport::{Endpoint, EndpointConfig};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +20,10 @@ struct Bts {
 }
 
 async fn start() -> Bts {
-    let (node, _) = Identity::throwaway().unwrap();
+    let node = flicker_transport::EphemeralCa::new()
+        .unwrap()
+        .identity("exec-0", flicker_transport::Role::Executor)
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(ShuffleStore::new(dir.path()));
     let loopback = "127.0.0.1:0".parse().unwrap();

@@ -185,6 +185,12 @@ pub enum RequestError {
         /// The executor.
         executor: ExecutorId,
     },
+    /// The peer's role (or name) does not allow the request.
+    #[error("refused: {reason}")]
+    Forbidden {
+        /// Who asked what, and who may.
+        reason: String,
+    },
     /// The request is not allowed or not understood.
     #[error("{reason}")]
     BadRequest {

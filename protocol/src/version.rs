@@ -9,8 +9,9 @@
 /// The version of the protocol this build speaks (2: task metrics carry the spill counters; 3: a
 /// BTS fetch asks for the blocks of several map outputs; 4: job statuses carry start and end
 /// times and task durations, and cancelling an ended job is refused; 5: a task failure is typed
-/// data, its kind carried by task reports and by job and attempt statuses).
-pub const PROTOCOL_VERSION: u32 = 5;
+/// data, its kind carried by task reports and by job and attempt statuses; 6: a request the
+/// peer's certificate does not allow is refused as such).
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// The ALPN protocol two processes of different versions agree on, to tell each other their
 /// versions and part.

@@ -118,20 +118,40 @@ impl Cluster {
         Ok(address)
     }
 
-    /// Starts an executor called `name` (also its `--name`) working in `work_dir`, listening on a
-    /// free port, with `extra` flags; waits until it listens, not until it joined (see
-    /// [`Cluster::wait_for_nodes`]).
+    /// Starts an executor called `name`, with a certificate of its own of that name (issued
+    /// unless it exists), working in `work_dir`, listening on a free port, with `extra` flags;
+    /// waits until it listens, not until it joined (see [`Cluster::wait_for_nodes`]).
     pub fn add_executor(&mut self, name: &str, work_dir: &Path, extra: &[&str]) -> anyhow::Result<()> {
         let scheduler = self.scheduler.clone().context("an executor needs the scheduler's address")?;
+        self.issue(name, "executor")?;
         let mut command = self.flicker();
         command
             .args(["executor", "--scheduler", &scheduler, "--listen", "127.0.0.1:0", "--tls-dir"])
             .arg(self.tls_dir())
             .arg("--work-dir")
             .arg(work_dir)
-            .args(["--name", name])
+            .args(["--cert", name])
             .args(extra);
         self.start(name, command)?;
+        Ok(())
+    }
+
+    /// Issues a certificate `name` of `role` in the cluster's TLS directory, unless it exists.
+    pub fn issue(&self, name: &str, role: &str) -> anyhow::Result<()> {
+        if self.tls_dir().join(format!("{name}.pem")).exists() {
+            return Ok(());
+        }
+        let output = self
+            .flicker()
+            .args(["cert", "issue", "--role", role, "--name", name, "--dir"])
+            .arg(self.tls_dir())
+            .output()
+            .context("cannot run flicker cert issue")?;
+        anyhow::ensure!(
+            output.status.success(),
+            "flicker cert issue failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         Ok(())
     }
 

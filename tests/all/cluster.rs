@@ -56,7 +56,7 @@ impl Cluster {
     }
 
     /// The scheduler's address.
-    fn address(&self) -> &str {
+    pub(crate) fn address(&self) -> &str {
         self.0.scheduler_address().expect("a scheduler address")
     }
 
@@ -92,6 +92,16 @@ impl Cluster {
     /// Everything the cluster's processes logged so far.
     pub(crate) fn logs(&self) -> String {
         self.0.logs()
+    }
+
+    /// Issues a certificate `name` of `role` in the cluster's TLS directory.
+    pub(crate) fn issue(&self, name: &str, role: &str) {
+        self.0.issue(name, role).unwrap_or_else(|e| panic!("{e:#}"));
+    }
+
+    /// The cluster's TLS directory.
+    pub(crate) fn tls_dir(&self) -> PathBuf {
+        self.0.tls_dir()
     }
 
     /// `flicker ARGS --scheduler .. --tls-dir ..`, run to its end.

@@ -11,6 +11,7 @@ mod prepare;
 mod run;
 mod s3;
 mod sandbox;
+mod security;
 mod spill;
 mod support;
 mod try_op;

@@ -1,13 +1,18 @@
 //! The cluster's certificates.
 //!
-//! A cluster has one certificate authority (`ca.pem`, `ca.key`) and every process presents a
-//! certificate it signed. Trust is exactly "signed by the cluster CA": every node certificate
-//! carries the DNS name [`SERVER_NAME`] and every process connects with that server name, so an
-//! address alone never decides whom a process trusts. Node certificates (scheduler, executor) serve
-//! and connect; client certificates only connect.
+//! A cluster has one certificate authority and every process presents a certificate it signed.
+//! A certificate names its holder (the subject's common name) and the holder's [`Role`] (the
+//! subject's organizational unit): what it may ask of whom is decided from these, request by
+//! request ([`Peer`]). A node certificate also carries the DNS name of its role
+//! ([`Role::server_name`], `scheduler.flicker.cluster`), and a process connects to a peer by the
+//! role it expects there, so an address alone never decides whom a process trusts: an executor's
+//! certificate cannot pose as the scheduler. Node certificates (scheduler, executor) serve and
+//! connect; client certificates only connect.
 //!
-//! [`init_cluster`] writes the CA and one certificate per role into a directory, [`issue`] adds more
-//! (one per executor, say), and [`Identity`] is what a running process loads from there.
+//! [`init_cluster`] writes the CA, whose key stays in the `ca/` directory (for whoever runs the
+//! cluster, never given to a node), the CA's certificate `ca.pem` for the nodes, and one
+//! certificate per role; [`issue`] adds more (one per executor, say); [`Identity`] is what a
+//! running process loads.
 
 use std::fmt;
 use std::fs::{self, OpenOptions};
@@ -31,8 +36,8 @@ use rustls::sign;
 
 use crate::der;
 
-/// The DNS name every node certificate carries and every process connects to.
-pub const SERVER_NAME: &str = "flicker.cluster";
+/// The domain of the DNS names node certificates carry: `<role>.flicker.cluster`.
+pub const SERVER_DOMAIN: &str = "flicker.cluster";
 
 /// The common name of the cluster CA.
 const CA_NAME: &str = "flicker cluster CA";
@@ -40,12 +45,16 @@ const CA_NAME: &str = "flicker cluster CA";
 /// The file name, without extension, of the cluster CA.
 const CA_FILE: &str = "ca";
 
+/// The directory, within a cluster's certificate directory, of the CA's key (and a copy of its
+/// certificate): for whoever runs the cluster, not for the nodes.
+const CA_DIR: &str = "ca";
+
 /// How long before its creation a certificate is already valid, so a peer whose clock is a little
 /// behind accepts it.
 const BACKDATE: Duration = Duration::from_secs(24 * 3600);
 
-/// How long a leaf certificate is valid: ten years.
-const LEAF_VALIDITY: Duration = Duration::from_secs(3653 * 24 * 3600);
+/// How long a leaf certificate is valid unless `cert issue --days` says otherwise: a year.
+pub const DEFAULT_VALIDITY_DAYS: u32 = 365;
 
 /// How long the CA is valid: twenty years, so certificates issued later do not outlive it soon.
 const CA_VALIDITY: Duration = Duration::from_secs(7305 * 24 * 3600);
@@ -64,6 +73,12 @@ pub enum Role {
 impl Role {
     /// Every role, in the order `init_cluster` writes their certificates.
     const ALL: [Role; 3] = [Role::Scheduler, Role::Executor, Role::Client];
+
+    /// The DNS name a certificate of this role carries, which a process connecting to a peer of
+    /// this role asks for: `scheduler.flicker.cluster`, `executor.flicker.cluster`.
+    pub fn server_name(self) -> String {
+        format!("{}.{SERVER_DOMAIN}", self.name())
+    }
 
     /// The lowercase name of the role, also the file name `init_cluster` gives its certificate.
     fn name(self) -> &'static str {
@@ -117,6 +132,14 @@ pub enum CertError {
         /// The name given.
         role: String,
     },
+    /// A certificate that names no role (one issued before roles existed).
+    #[error(
+        "{certificate} names no role (it was issued before flicker checked roles): issue a new one with `flicker cert issue`"
+    )]
+    NoRole {
+        /// The certificate file.
+        certificate: PathBuf,
+    },
     /// A file that would be overwritten.
     #[error("{path} already exists: refusing to overwrite it")]
     Exists {
@@ -164,7 +187,7 @@ pub enum CertError {
         #[from]
         source: rcgen::Error,
     },
-    /// The in-memory certificates of [`Identity::throwaway`] are not usable by TLS.
+    /// The in-memory certificates of an [`EphemeralCa`] are not usable by TLS.
     #[error("cannot use throwaway certificates: {source}")]
     Throwaway {
         /// What TLS found wrong.
@@ -172,34 +195,63 @@ pub enum CertError {
     },
 }
 
-/// Creates a cluster in `dir` (created if needed): the CA (`ca.pem`, `ca.key`) and one certificate
-/// per role, `scheduler`, `executor` (which executors may share, or get their own with [`issue`])
-/// and `client`, each as `<name>.pem` and `<name>.key`. Refuses to overwrite any of these files.
-/// Key files are readable by their owner only.
+/// Creates a cluster in `dir` (created if needed): the CA, its key in `<dir>/ca/` (`ca.pem`,
+/// `ca.key`: for whoever runs the cluster, never for a node) and its certificate as
+/// `<dir>/ca.pem` for the nodes, and one certificate per role, `scheduler`, `executor` and
+/// `client`, each as `<name>.pem` and `<name>.key`, valid for [`DEFAULT_VALIDITY_DAYS`]. Refuses to
+/// overwrite any of these files. Key files are readable by their owner only.
 pub fn init_cluster(dir: &Path) -> Result<(), CertError> {
-    fs::create_dir_all(dir).map_err(|source| CertError::Write { path: dir.to_owned(), source })?;
-    let names = [CA_FILE].into_iter().chain(Role::ALL.map(Role::name));
-    refuse_existing(&names.flat_map(|name| file_pair(dir, name)).collect::<Vec<_>>())?;
+    let ca_dir = dir.join(CA_DIR);
+    fs::create_dir_all(&ca_dir).map_err(|source| CertError::Write { path: ca_dir.clone(), source })?;
+    let leaves = Role::ALL.map(Role::name).into_iter().flat_map(|name| file_pair(dir, name));
+    let mut files: Vec<PathBuf> = file_pair(&ca_dir, CA_FILE).into_iter().chain(leaves).collect();
+    files.push(dir.join(format!("{CA_FILE}.pem")));
+    refuse_existing(&files)?;
     let (ca, ca_pem) = Ca::generate()?;
-    write_pair(dir, CA_FILE, &ca_pem, ca.issuer.key())?;
+    write_pair(&ca_dir, CA_FILE, &ca_pem, ca.issuer.key())?;
+    write_new(&dir.join(format!("{CA_FILE}.pem")), &ca_pem, false)?;
     for role in Role::ALL {
-        let leaf = ca.issue(role.name(), role)?;
+        let leaf = ca.issue(role.name(), role, DEFAULT_VALIDITY_DAYS)?;
         write_pair(dir, role.name(), &leaf.cert.pem(), &leaf.signing_key)?;
     }
     Ok(())
 }
 
-/// Issues a certificate named `name` for `role`, signed by the CA in `dir`, as `<name>.pem` and
-/// `<name>.key` there. Returns the path of the certificate. `name` must be made of letters,
-/// digits, `-` and `_`, and its files must not exist yet.
-pub fn issue(dir: &Path, name: &str, role: Role) -> Result<PathBuf, CertError> {
+/// Issues a certificate named `name` for `role`, valid for `days` days, signed by the CA of the
+/// cluster in `dir` (its key in `<dir>/ca/`, or in `<dir>` for a cluster made before), as
+/// `<name>.pem` and `<name>.key` in `dir`. Returns the path of the certificate. `name` must be
+/// made of letters, digits, `-` and `_`, and its files must not exist yet.
+pub fn issue(dir: &Path, name: &str, role: Role, days: u32) -> Result<PathBuf, CertError> {
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         return Err(CertError::InvalidName { name: name.to_owned() });
     }
     refuse_existing(&file_pair(dir, name))?;
     let ca = Ca::load(dir)?;
-    let leaf = ca.issue(name, role)?;
+    let leaf = ca.issue(name, role, days)?;
     write_pair(dir, name, &leaf.cert.pem(), &leaf.signing_key)
+}
+
+/// Who the holder of a certificate of the cluster is: the name and the role it was issued for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Peer {
+    /// The name (`scheduler`, `exec-2`, `alice`).
+    pub name: String,
+    /// The role.
+    pub role: Role,
+}
+
+impl Peer {
+    /// The peer a DER-encoded certificate names; `None` when it names no role (or no name).
+    pub fn of(certificate: &[u8]) -> Option<Peer> {
+        let role = der::organizational_unit(certificate)?.parse().ok()?;
+        Some(Peer { name: der::common_name(certificate)?, role })
+    }
+}
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {:?}", self.role, self.name)
+    }
 }
 
 /// What a process presents to its peers and whom it trusts: its certificate and key, and the
@@ -218,29 +270,28 @@ struct IdentityParts {
 
 impl Identity {
     /// Loads the identity `name` from a cluster directory: `<dir>/<name>.pem`, `<dir>/<name>.key`
-    /// and the CA, `<dir>/ca.pem`. Checks that the certificate is signed by that CA and that the
-    /// key is its key.
+    /// and the CA, `<dir>/ca.pem`. Checks that the certificate is signed by that CA, that the key
+    /// is its key, and that it names a role.
     pub fn load(dir: &Path, name: &str) -> Result<Identity, CertError> {
         let [certificate_path, key_path] = file_pair(dir, name);
         let ca_path = dir.join(format!("{CA_FILE}.pem"));
         let certificate = read_pem(&certificate_path)?;
         let key = read_pem(&key_path)?;
         let ca = read_pem(&ca_path)?;
-        Identity::new(certificate, key, ca).map_err(|source| CertError::Invalid {
-            certificate: certificate_path,
+        let identity = Identity::new(certificate, key, ca).map_err(|source| CertError::Invalid {
+            certificate: certificate_path.clone(),
             ca: ca_path,
             source,
-        })
+        })?;
+        match identity.peer() {
+            Some(_) => Ok(identity),
+            None => Err(CertError::NoRole { certificate: certificate_path }),
+        }
     }
 
-    /// A fresh in-memory CA and two identities it signed: a node (named `node`) and a client
-    /// (named `client`). For a cluster inside one process (local mode); nothing touches the disk.
-    pub fn throwaway() -> Result<(Identity, Identity), CertError> {
-        let (ca, _) = Ca::generate()?;
-        let node = ca.identity(&ca.issue("node", Role::Executor)?);
-        let client = ca.identity(&ca.issue("client", Role::Client)?);
-        let throwaway = |source| CertError::Throwaway { source };
-        Ok((node.map_err(throwaway)?, client.map_err(throwaway)?))
+    /// The name and role this identity's certificate was issued for.
+    pub fn peer(&self) -> Option<Peer> {
+        Peer::of(self.0.key.end_entity_cert().ok()?)
     }
 
     /// The common name of this identity's certificate: the name it was issued for.
@@ -289,6 +340,23 @@ pub(crate) fn crypto_provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
+/// A CA that lives in memory only, and the identities it issues: for a cluster inside one
+/// process (local mode) and for tests; nothing touches the disk.
+pub struct EphemeralCa(Ca);
+
+impl EphemeralCa {
+    /// A fresh CA.
+    pub fn new() -> Result<Self, CertError> {
+        Ok(Self(Ca::generate()?.0))
+    }
+
+    /// An identity named `name` in `role`, signed by this CA.
+    pub fn identity(&self, name: &str, role: Role) -> Result<Identity, CertError> {
+        let leaf = self.0.issue(name, role, DEFAULT_VALIDITY_DAYS)?;
+        self.0.identity(&leaf).map_err(|source| CertError::Throwaway { source })
+    }
+}
+
 /// The cluster CA, ready to sign.
 struct Ca {
     certificate: CertificateDer<'static>,
@@ -307,24 +375,32 @@ impl Ca {
         ))
     }
 
-    /// The CA of the cluster in `dir`. The issuer's name is rebuilt from [`ca_params`], as
-    /// [`init_cluster`] wrote it, so no X.509 parser is needed.
+    /// The CA of the cluster in `dir`: its key in `<dir>/ca/`, or in `dir` itself for a cluster
+    /// made before the key had a directory of its own. The issuer's name is rebuilt from
+    /// [`ca_params`], as [`init_cluster`] wrote it, so no X.509 parser is needed.
     fn load(dir: &Path) -> Result<Ca, CertError> {
-        let [certificate_path, key_path] = file_pair(dir, CA_FILE);
+        let ca_dir = dir.join(CA_DIR);
+        let home = if ca_dir.join(format!("{CA_FILE}.key")).exists() { ca_dir } else { dir.to_owned() };
+        let [certificate_path, key_path] = file_pair(&home, CA_FILE);
         let certificate = read_pem(&certificate_path)?;
         let key = KeyPair::try_from(&read_pem::<PrivateKeyDer<'static>>(&key_path)?)
             .map_err(|source| CertError::Key { path: key_path, source })?;
         Ok(Ca { certificate, issuer: Issuer::new(ca_params(), key) })
     }
 
-    /// A new certificate and key for `name` in `role`.
-    fn issue(&self, name: &str, role: Role) -> Result<CertifiedKey<KeyPair>, CertError> {
-        let mut params =
-            CertificateParams::new([SERVER_NAME, name, "localhost", "127.0.0.1"].map(String::from))?;
+    /// A new certificate and key for `name` in `role`, valid for `days` days: the name as its
+    /// common name, the role as its organizational unit, and for a node the DNS name of its role.
+    fn issue(&self, name: &str, role: Role, days: u32) -> Result<CertifiedKey<KeyPair>, CertError> {
+        let server_names = match role {
+            Role::Scheduler | Role::Executor => vec![role.server_name()],
+            Role::Client => Vec::new(),
+        };
+        let mut params = CertificateParams::new(server_names)?;
         params.distinguished_name = common_name(name);
+        params.distinguished_name.push(DnType::OrganizationalUnitName, role.name());
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = role.key_usages();
-        set_validity(&mut params, LEAF_VALIDITY);
+        set_validity(&mut params, Duration::from_secs(u64::from(days) * 24 * 3600));
         let signing_key = KeyPair::generate()?;
         let cert = params.signed_by(&signing_key, &self.issuer)?;
         Ok(CertifiedKey { cert, signing_key })
@@ -422,23 +498,28 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cluster = dir.path().join("cluster");
         init_cluster(&cluster).unwrap();
-        for name in ["ca", "scheduler", "executor", "client"] {
+        for name in ["scheduler", "executor", "client"] {
             for path in file_pair(&cluster, name) {
                 assert!(path.is_file(), "{} missing", path.display());
             }
         }
+        assert!(cluster.join("ca.pem").is_file());
+        assert!(cluster.join("ca").join("ca.key").is_file());
+        assert!(!cluster.join("ca.key").exists(), "the CA key is not where the nodes' files are");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(cluster.join("ca.key")).unwrap().permissions().mode();
+            let mode = fs::metadata(cluster.join("ca").join("ca.key")).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         match init_cluster(&cluster) {
-            Err(CertError::Exists { path }) => assert_eq!(path, cluster.join("ca.pem")),
+            Err(CertError::Exists { path }) => assert_eq!(path, cluster.join("ca").join("ca.pem")),
             other => panic!("expected Exists, got {other:?}"),
         }
-        for name in ["scheduler", "executor", "client"] {
-            assert_eq!(Identity::load(&cluster, name).unwrap().name().as_deref(), Some(name));
+        for role in Role::ALL {
+            let name = role.to_string();
+            let identity = Identity::load(&cluster, &name).unwrap();
+            assert_eq!(identity.peer(), Some(Peer { name, role }));
         }
     }
 
@@ -447,13 +528,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         init_cluster(dir.path()).unwrap();
         for bad in ["", "../x", "a b", "x.y", "é"] {
-            assert!(matches!(issue(dir.path(), bad, Role::Executor), Err(CertError::InvalidName { .. })));
+            assert!(matches!(issue(dir.path(), bad, Role::Executor, 30), Err(CertError::InvalidName { .. })));
         }
-        let path = issue(dir.path(), "exec_2", Role::Executor).unwrap();
+        let path = issue(dir.path(), "exec_2", Role::Executor, 30).unwrap();
         assert_eq!(path, dir.path().join("exec_2.pem"));
-        assert_eq!(Identity::load(dir.path(), "exec_2").unwrap().name().as_deref(), Some("exec_2"));
-        assert!(matches!(issue(dir.path(), "exec_2", Role::Client), Err(CertError::Exists { .. })));
-        assert!(matches!(issue(dir.path(), "ca", Role::Client), Err(CertError::Exists { .. })));
+        let peer = Identity::load(dir.path(), "exec_2").unwrap().peer();
+        assert_eq!(peer, Some(Peer { name: "exec_2".into(), role: Role::Executor }));
+        assert!(matches!(issue(dir.path(), "exec_2", Role::Client, 30), Err(CertError::Exists { .. })));
+        assert!(matches!(issue(dir.path(), "ca", Role::Client, 30), Err(CertError::Exists { .. })));
     }
 
     #[test]
@@ -485,9 +567,10 @@ mod tests {
     fn a_ca_key_that_is_not_a_key_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         init_cluster(dir.path()).unwrap();
-        fs::write(dir.path().join("ca.key"), "not a key").unwrap();
-        match issue(dir.path(), "exec-3", Role::Executor) {
-            Err(CertError::Read { path, .. }) => assert_eq!(path, dir.path().join("ca.key")),
+        let key = dir.path().join("ca").join("ca.key");
+        fs::write(&key, "not a key").unwrap();
+        match issue(dir.path(), "exec-3", Role::Executor, 30) {
+            Err(CertError::Read { path, .. }) => assert_eq!(path, key),
             other => panic!("expected Read, got {other:?}"),
         }
     }

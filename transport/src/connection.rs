@@ -7,7 +7,10 @@ use rustls::pki_types::CertificateDer;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{FrameReceiver, FrameSender, TransportError, der};
+use crate::{FrameReceiver, FrameSender, Peer, Role, TransportError, der};
+
+/// The application code of a connection closed because its peer's role may not connect.
+pub(crate) const FORBIDDEN: u32 = 0x46;
 
 /// The code a connection is closed with when the two processes speak different versions.
 const VERSION_MISMATCH: u32 = 1;
@@ -44,8 +47,18 @@ impl Connection {
     /// The common name of the peer's certificate: the name it was issued for (`scheduler`,
     /// `exec-2`, ...).
     pub fn peer_name(&self) -> Option<String> {
+        der::common_name(self.peer_certificate()?.as_ref())
+    }
+
+    /// Who the peer is: the name and role of its certificate (checked by TLS to be signed by
+    /// the cluster CA); `None` for a certificate that names no role.
+    pub fn peer(&self) -> Option<Peer> {
+        Peer::of(self.peer_certificate()?.as_ref())
+    }
+
+    fn peer_certificate(&self) -> Option<CertificateDer<'static>> {
         let chain = self.inner.peer_identity()?.downcast::<Vec<CertificateDer<'static>>>().ok()?;
-        der::common_name(chain.first()?)
+        chain.first().cloned()
     }
 
     /// Opens a stream to the peer.
@@ -82,6 +95,31 @@ impl Connection {
     /// Waits until the connection is closed, and says why.
     pub async fn closed(&self) -> quinn::ConnectionError {
         self.inner.closed().await
+    }
+
+    /// Closes the connection unless its peer's certificate is of one of the roles in `allowed`
+    /// (the reason is the peer's to read, and this side's error).
+    pub(crate) fn admit(&self, allowed: &[Role]) -> Result<(), TransportError> {
+        let peer = self.peer();
+        if let Some(peer) = &peer
+            && allowed.contains(&peer.role)
+        {
+            return Ok(());
+        }
+        let names: Vec<String> = allowed.iter().map(ToString::to_string).collect();
+        let (who, reason) = match peer {
+            Some(peer) => (
+                peer.to_string(),
+                format!("a {} certificate may not connect here (only {})", peer.role, names.join(", ")),
+            ),
+            None => (
+                format!("the certificate {:?}", self.peer_name().unwrap_or_default()),
+                "its certificate names no role: issue a new one with `flicker cert issue`".to_owned(),
+            ),
+        };
+        tracing::warn!(peer = %who, address = %self.remote_address(), %reason, "refused a connection");
+        self.close(FORBIDDEN, &reason);
+        Err(TransportError::Forbidden { peer: who, reason })
     }
 
     /// Closes the connection at once with an application `code` and `reason` for the peer;

@@ -1,5 +1,6 @@
-//! Just enough DER to read a certificate's subject common name, so a process can name its peer
-//! in logs without a full X.509 parser. Malformed input gives `None`, never a panic.
+//! Just enough DER to read attributes of a certificate's subject (its common name, the name it
+//! was issued for, and its organizational unit, the role it was issued for), so a process knows
+//! who its peer is without a full X.509 parser. Malformed input gives `None`, never a panic.
 
 /// The tag of the optional `[0] EXPLICIT Version` field that starts a `TBSCertificate`.
 const VERSION_TAG: u8 = 0xa0;
@@ -7,8 +8,22 @@ const VERSION_TAG: u8 = 0xa0;
 /// The object identifier 2.5.4.3 (`id-at-commonName`), DER-encoded.
 const COMMON_NAME: &[u8] = &[0x55, 0x04, 0x03];
 
+/// The object identifier 2.5.4.11 (`id-at-organizationalUnitName`), DER-encoded.
+const ORGANIZATIONAL_UNIT: &[u8] = &[0x55, 0x04, 0x0b];
+
 /// The first common name in the subject of a DER-encoded certificate.
 pub(crate) fn common_name(certificate: &[u8]) -> Option<String> {
+    subject_attribute(certificate, COMMON_NAME)
+}
+
+/// The first organizational unit in the subject of a DER-encoded certificate.
+pub(crate) fn organizational_unit(certificate: &[u8]) -> Option<String> {
+    subject_attribute(certificate, ORGANIZATIONAL_UNIT)
+}
+
+/// The first value of the attribute `wanted` (a DER-encoded object identifier) in the subject of
+/// a DER-encoded certificate.
+fn subject_attribute(certificate: &[u8], wanted: &[u8]) -> Option<String> {
     let (_, certificate) = elements(certificate).next()?;
     let (_, tbs) = elements(certificate).next()?;
     let mut fields = elements(tbs).peekable();
@@ -19,7 +34,7 @@ pub(crate) fn common_name(certificate: &[u8]) -> Option<String> {
         let mut parts = elements(attribute);
         let (_, oid) = parts.next()?;
         let (_, value) = parts.next()?;
-        if oid == COMMON_NAME { String::from_utf8(value.to_vec()).ok() } else { None }
+        if oid == wanted { String::from_utf8(value.to_vec()).ok() } else { None }
     })
 }
 
@@ -56,9 +71,12 @@ mod tests {
 
     #[test]
     fn reads_the_subject_not_the_issuer() {
-        let (node, client) = crate::Identity::throwaway().unwrap();
-        assert_eq!(node.name().as_deref(), Some("node"));
-        assert_eq!(client.name().as_deref(), Some("client"));
+        let ca = crate::certs::EphemeralCa::new().unwrap();
+        let node = ca.identity("node", crate::Role::Executor).unwrap();
+        let der = node.certified_key();
+        let der = der.end_entity_cert().unwrap();
+        assert_eq!(common_name(der).as_deref(), Some("node"));
+        assert_eq!(organizational_unit(der).as_deref(), Some("executor"));
     }
 
     #[test]

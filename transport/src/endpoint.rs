@@ -11,7 +11,7 @@ use quinn::{IdleTimeout, TransportConfig, VarInt};
 use rustls::sign::SingleCertAndKey;
 
 use crate::certs::crypto_provider;
-use crate::{Connection, Identity, SERVER_NAME, TransportError};
+use crate::{Connection, Identity, Role, TransportError};
 
 /// How a process's endpoint presents itself and what it accepts.
 #[derive(Debug, Clone)]
@@ -74,12 +74,13 @@ impl Endpoint {
         self.inner.local_addr().map_err(|source| TransportError::Io { source })
     }
 
-    /// Connects to the process at `addr`. Returns once the peer has accepted this process's
-    /// certificate and both agreed on the protocol version.
-    pub async fn connect(&self, addr: SocketAddr) -> Result<Connection, TransportError> {
+    /// Connects to the process at `addr`, which must hold a certificate of `role` (its
+    /// certificate carries [`Role::server_name`]: another role's is refused by TLS). Returns once
+    /// the peer has accepted this process's certificate and both agreed on the protocol version.
+    pub async fn connect(&self, addr: SocketAddr, role: Role) -> Result<Connection, TransportError> {
         let connecting = self
             .inner
-            .connect(addr, SERVER_NAME)
+            .connect(addr, &role.server_name())
             .map_err(|source| TransportError::Connect { addr, source })?;
         let connection = Connection::new(connecting.await?, self.max_frame);
         connection.offer_version(self.version).await?;
@@ -119,10 +120,12 @@ impl Incoming {
         self.inner.remote_address()
     }
 
-    /// Runs the handshake (the peer must present a certificate signed by the cluster CA) and the
-    /// version hello. An error concerns this peer only: log it and keep accepting.
-    pub async fn establish(self) -> Result<Connection, TransportError> {
+    /// Runs the handshake (the peer must present a certificate signed by the cluster CA, of one
+    /// of the roles `allowed`: any other is refused, with the reason sent to the peer and logged)
+    /// and the version hello. An error concerns this peer only: log it and keep accepting.
+    pub async fn establish(self, allowed: &[Role]) -> Result<Connection, TransportError> {
         let connection = Connection::new(self.inner.await?, self.max_frame);
+        connection.admit(allowed)?;
         connection.answer_version(self.version).await?;
         Ok(connection)
     }

@@ -3,6 +3,7 @@
 use std::io;
 use std::net::SocketAddr;
 
+use crate::connection::FORBIDDEN;
 use flicker_protocol::FrameError;
 use rustls::AlertDescription;
 
@@ -52,18 +53,19 @@ pub enum TransportError {
         #[from]
         source: quinn::ConnectionError,
     },
-    /// Writing to a stream failed.
+    /// Writing to a stream failed (other than by the connection's loss, a [`Connection`]
+    /// error).
+    ///
+    /// [`Connection`]: TransportError::Connection
     #[error("cannot write to the stream: {source}")]
     Write {
         /// Why.
-        #[from]
         source: quinn::WriteError,
     },
-    /// Reading from a stream failed.
+    /// Reading from a stream failed (other than by the connection's loss).
     #[error("cannot read from the stream: {source}")]
     Read {
         /// Why.
-        #[from]
         source: quinn::ReadError,
     },
     /// A frame that cannot be sent or received.
@@ -92,6 +94,15 @@ pub enum TransportError {
     /// The peer finished a request's stream without answering.
     #[error("the peer ended the stream without a response")]
     NoResponse,
+    /// The peer's certificate is not of a role allowed to connect here (or names no role): the
+    /// connection was closed with the reason, which the peer sees.
+    #[error("refused {peer}: {reason}")]
+    Forbidden {
+        /// Who the peer is, as far as its certificate says.
+        peer: String,
+        /// Why it was refused.
+        reason: String,
+    },
     /// The two processes speak different versions of the protocol.
     #[error(
         "protocol version mismatch: this process speaks flicker protocol {local}, the peer speaks {remote}"
@@ -104,6 +115,27 @@ pub enum TransportError {
     },
 }
 
+impl From<quinn::WriteError> for TransportError {
+    /// A stream lost with its connection says why the connection went (a refused certificate or
+    /// role, say).
+    fn from(source: quinn::WriteError) -> Self {
+        match source {
+            quinn::WriteError::ConnectionLost(source) => TransportError::Connection { source },
+            source => TransportError::Write { source },
+        }
+    }
+}
+
+impl From<quinn::ReadError> for TransportError {
+    /// A stream lost with its connection says why the connection went.
+    fn from(source: quinn::ReadError) -> Self {
+        match source {
+            quinn::ReadError::ConnectionLost(source) => TransportError::Connection { source },
+            source => TransportError::Read { source },
+        }
+    }
+}
+
 /// Says who refused whose certificate when a handshake failed over one, since that is the usual
 /// mistake (a certificate from another cluster, or none); other failures as quinn puts them.
 fn explain(error: &quinn::ConnectionError) -> String {
@@ -113,6 +145,9 @@ fn explain(error: &quinn::ConnectionError) -> String {
         }
         quinn::ConnectionError::TransportError(local) if is_certificate_alert(local.code) => {
             format!("this process refused the peer's certificate (is it signed by the cluster CA?): {local}")
+        }
+        quinn::ConnectionError::ApplicationClosed(close) if close.error_code == FORBIDDEN.into() => {
+            format!("the peer refused this process: {}", String::from_utf8_lossy(&close.reason))
         }
         other => format!("connection failed: {other}"),
     }

@@ -3,8 +3,9 @@
 //! Each process (scheduler, executor, client) runs one [`Endpoint`]: it accepts connections and
 //! opens them over the same UDP socket. Both sides of every connection present a certificate
 //! signed by the cluster CA ([`certs`]), and both check the other's: trust is "signed by the
-//! cluster CA", whatever the address. Node certificates all carry the name [`SERVER_NAME`], which
-//! is what a process connects to.
+//! cluster CA", whatever the address. A certificate names its holder and role ([`Peer`]); a
+//! process connects to a peer by the role it expects there ([`Role::server_name`]), and a server
+//! authorizes each request by the role of the connection's peer ([`Connection::peer`]).
 //!
 //! Before a connection is handed out, the connecting side sends its protocol version on the first
 //! stream and the accepting side answers with its own (the *version hello*). The TLS handshake
@@ -18,17 +19,18 @@
 //! malformed or oversized frame fails its stream only, never the connection or the process.
 //!
 //! ```
-//! use flicker_transport::{Endpoint, EndpointConfig, Identity};
+//! use flicker_transport::{EphemeralCa, Endpoint, EndpointConfig, Role};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let (node, client) = Identity::throwaway()?;
+//! let ca = EphemeralCa::new()?;
+//! let (node, client) = (ca.identity("exec-1", Role::Executor)?, ca.identity("alice", Role::Client)?);
 //! let server = Endpoint::bind("127.0.0.1:0".parse()?, EndpointConfig::new(node))?;
 //! let addr = server.local_addr()?;
 //! tokio::spawn(async move {
 //!     while let Some(incoming) = server.accept().await {
 //!         tokio::spawn(async move {
-//!             let connection = incoming.establish().await?;
+//!             let connection = incoming.establish(&[Role::Client]).await?;
 //!             while let Some((mut recv, mut send)) = connection.accept_stream().await? {
 //!                 if let Some(name) = recv.recv::<String>().await? {
 //!                     send.send(&format!("hello, {name}")).await?;
@@ -41,7 +43,7 @@
 //! });
 //!
 //! let client = Endpoint::bind("127.0.0.1:0".parse()?, EndpointConfig::new(client))?;
-//! let connection = client.connect(addr).await?;
+//! let connection = client.connect(addr, Role::Executor).await?;
 //! let answer: String = connection.call(&"executor".to_owned()).await?;
 //! assert_eq!(answer, "hello, executor");
 //! # Ok(())
@@ -55,7 +57,7 @@ mod endpoint;
 mod error;
 mod stream;
 
-pub use certs::{CertError, Identity, Role, SERVER_NAME};
+pub use certs::{CertError, EphemeralCa, Identity, Peer, Role, SERVER_DOMAIN};
 pub use connection::Connection;
 pub use endpoint::{Endpoint, EndpointConfig, Incoming};
 pub use error::TransportError;

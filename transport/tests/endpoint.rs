@@ -9,7 +9,7 @@ use std::time::Duration;
 use flicker_protocol::{FrameError, MAX_FRAME, PROTOCOL_VERSION, alpn};
 use flicker_transport::certs::{self, CertError};
 use flicker_transport::{
-    Connection, Endpoint, EndpointConfig, FrameReceiver, FrameSender, Identity, Role, SERVER_NAME,
+    Connection, Endpoint, EndpointConfig, EphemeralCa, FrameReceiver, FrameSender, Identity, Peer, Role,
     TransportError,
 };
 use rustls::pki_types::pem::PemObject;
@@ -45,6 +45,8 @@ enum Event {
 
 struct Server {
     addr: SocketAddr,
+    /// The role of the server's certificate, which clients connect to.
+    role: Role,
     events: mpsc::UnboundedReceiver<Event>,
 }
 
@@ -70,6 +72,7 @@ fn endpoint(identity: Identity, version: u32) -> Endpoint {
 
 /// A server answering [`Request`]s, one task per incoming connection and per stream.
 fn serve(identity: Identity, version: u32) -> Server {
+    let role = identity.peer().map_or(Role::Client, |peer| peer.role);
     let endpoint = endpoint(identity, version);
     let addr = endpoint.local_addr().unwrap();
     let (events, receiver) = mpsc::unbounded_channel();
@@ -77,7 +80,7 @@ fn serve(identity: Identity, version: u32) -> Server {
         while let Some(incoming) = endpoint.accept().await {
             let events = events.clone();
             tokio::spawn(async move {
-                match incoming.establish().await {
+                match incoming.establish(&[Role::Scheduler, Role::Executor, Role::Client]).await {
                     Ok(connection) => {
                         let _ = events.send(Event::Established { peer: connection.peer_name() });
                         serve_connection(connection, events).await;
@@ -89,7 +92,7 @@ fn serve(identity: Identity, version: u32) -> Server {
             });
         }
     });
-    Server { addr, events: receiver }
+    Server { addr, role, events: receiver }
 }
 
 async fn serve_connection(connection: Connection, events: mpsc::UnboundedSender<Event>) {
@@ -122,7 +125,8 @@ async fn ping(connection: &Connection, n: u32) {
 
 /// Connects with `identity` and checks that the server answers.
 async fn connect_and_ping(server: &mut Server, identity: Identity) -> Connection {
-    let connection = bounded(endpoint(identity, PROTOCOL_VERSION).connect(server.addr)).await.unwrap();
+    let connection =
+        bounded(endpoint(identity, PROTOCOL_VERSION).connect(server.addr, server.role)).await.unwrap();
     assert!(matches!(server.next_event().await, Event::Established { .. }));
     ping(&connection, 7).await;
     connection
@@ -166,7 +170,7 @@ async fn raw_hello(
     let mut endpoint = quinn::Endpoint::client(LOCALHOST.parse().unwrap()).unwrap();
     endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
     let hello = async {
-        let connection = endpoint.connect(addr, SERVER_NAME)?.await?;
+        let connection = endpoint.connect(addr, &Role::Scheduler.server_name())?.await?;
         let (mut send, mut recv) = connection.open_bi().await?;
         send.write_all(&PROTOCOL_VERSION.to_le_bytes()).await?;
         send.finish()?;
@@ -182,7 +186,9 @@ async fn calls_and_large_payloads_round_trip() {
     let dir = cluster();
     let mut server = serve(load(dir.path(), "scheduler"), PROTOCOL_VERSION);
     let connection =
-        bounded(endpoint(load(dir.path(), "client"), PROTOCOL_VERSION).connect(server.addr)).await.unwrap();
+        bounded(endpoint(load(dir.path(), "client"), PROTOCOL_VERSION).connect(server.addr, server.role))
+            .await
+            .unwrap();
     match server.next_event().await {
         Event::Established { peer } => assert_eq!(peer.as_deref(), Some("client")),
         other => panic!("expected a connection, got {other:?}"),
@@ -211,7 +217,8 @@ async fn a_certificate_of_another_cluster_is_refused() {
 
     // A process of the other cluster does not trust the server either: it refuses first.
     let refused =
-        bounded(endpoint(load(other.path(), "client"), PROTOCOL_VERSION).connect(server.addr)).await;
+        bounded(endpoint(load(other.path(), "client"), PROTOCOL_VERSION).connect(server.addr, server.role))
+            .await;
     assert!(matches!(refused, Err(TransportError::Connection { .. })), "{refused:?}");
     assert!(matches!(server.next_event().await, Event::Refused(TransportError::Connection { .. })));
 
@@ -249,7 +256,8 @@ async fn processes_of_different_versions_part_with_both_versions() {
     // This build's server, and a client of the next version.
     let (ours, newer) = (PROTOCOL_VERSION, PROTOCOL_VERSION + 1);
     let mut server = serve(load(dir.path(), "scheduler"), ours);
-    let refused = bounded(endpoint(load(dir.path(), "client"), newer).connect(server.addr)).await;
+    let refused =
+        bounded(endpoint(load(dir.path(), "client"), newer).connect(server.addr, server.role)).await;
     match refused {
         Err(error @ TransportError::VersionMismatch { local, remote })
             if (local, remote) == (newer, ours) =>
@@ -302,20 +310,38 @@ async fn a_bad_frame_fails_its_stream_only() {
 #[tokio::test]
 async fn issued_certificates_serve_and_connect_as_their_role_allows() {
     let dir = cluster();
-    assert!(matches!(certs::issue(dir.path(), "exec/2", Role::Executor), Err(CertError::InvalidName { .. })));
-    certs::issue(dir.path(), "exec-2", Role::Executor).unwrap();
+    assert!(matches!(
+        certs::issue(dir.path(), "exec/2", Role::Executor, 30),
+        Err(CertError::InvalidName { .. })
+    ));
+    certs::issue(dir.path(), "exec-2", Role::Executor, 30).unwrap();
 
     // An executor with its own certificate connects, and serves.
     let mut server = serve(load(dir.path(), "scheduler"), PROTOCOL_VERSION);
     connect_and_ping(&mut server, load(dir.path(), "exec-2")).await;
     let mut executor = serve(load(dir.path(), "exec-2"), PROTOCOL_VERSION);
     let connection = connect_and_ping(&mut executor, load(dir.path(), "scheduler")).await;
-    assert_eq!(connection.peer_name().as_deref(), Some("exec-2"));
+    assert_eq!(connection.peer(), Some(Peer { name: "exec-2".into(), role: Role::Executor }));
+
+    // An executor's certificate cannot pose as the scheduler: asked for by role, it is refused.
+    let posing = bounded(
+        endpoint(load(dir.path(), "client"), PROTOCOL_VERSION).connect(executor.addr, Role::Scheduler),
+    )
+    .await;
+    match posing {
+        Err(error @ TransportError::Connection { .. }) => {
+            assert!(error.to_string().contains("this process refused the peer's certificate"), "{error}")
+        }
+        other => panic!("expected a refused certificate, got {other:?}"),
+    }
+    assert!(matches!(executor.next_event().await, Event::Refused(_)));
 
     // A client certificate cannot serve: nodes refuse it.
     let mut impostor = serve(load(dir.path(), "client"), PROTOCOL_VERSION);
-    let refused =
-        bounded(endpoint(load(dir.path(), "scheduler"), PROTOCOL_VERSION).connect(impostor.addr)).await;
+    let refused = bounded(
+        endpoint(load(dir.path(), "scheduler"), PROTOCOL_VERSION).connect(impostor.addr, impostor.role),
+    )
+    .await;
     match refused {
         Err(error @ TransportError::Connection { .. }) => {
             assert!(error.to_string().contains("this process refused the peer's certificate"), "{error}")
@@ -331,9 +357,9 @@ async fn issued_certificates_serve_and_connect_as_their_role_allows() {
 }
 
 #[tokio::test]
-async fn throwaway_identities_talk() {
-    let (node, client) = Identity::throwaway().unwrap();
-    let mut server = serve(node, PROTOCOL_VERSION);
-    let connection = connect_and_ping(&mut server, client).await;
-    assert_eq!(connection.peer_name().as_deref(), Some("node"));
+async fn identities_of_an_ephemeral_ca_talk_and_name_their_role() {
+    let ca = EphemeralCa::new().unwrap();
+    let mut server = serve(ca.identity("boss", Role::Scheduler).unwrap(), PROTOCOL_VERSION);
+    let connection = connect_and_ping(&mut server, ca.identity("alice", Role::Client).unwrap()).await;
+    assert_eq!(connection.peer(), Some(Peer { name: "boss".into(), role: Role::Scheduler }));
 }

@@ -7,7 +7,7 @@ use flicker_protocol::scheduler::{RequestError, SchedulerRequest, SchedulerRespo
 use flicker_protocol::status::{AttemptStatus, JobStatus, NodeStatus};
 use flicker_protocol::task::JobDefaults;
 use flicker_protocol::{JobId, StageId, TaskIndex};
-use flicker_transport::{Connection, Endpoint, EndpointConfig, Identity, TransportError};
+use flicker_transport::{Connection, Endpoint, EndpointConfig, Identity, Role, TransportError};
 use parking_lot::Mutex;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -59,7 +59,7 @@ impl Client {
         let bind: SocketAddr =
             if scheduler.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().expect("valid");
         let endpoint = Endpoint::bind(bind, EndpointConfig::new(identity)).map_err(transport)?;
-        let connection = endpoint.connect(scheduler).await.map_err(transport)?;
+        let connection = endpoint.connect(scheduler, Role::Scheduler).await.map_err(transport)?;
         Ok(Self { scheduler, connection: Mutex::new(connection), endpoint })
     }
 
@@ -71,7 +71,7 @@ impl Client {
     async fn reconnect(&self) -> Result<(), ClientError> {
         let deadline = tokio::time::Instant::now() + RECONNECT_WITHIN;
         loop {
-            match self.endpoint.connect(self.scheduler).await {
+            match self.endpoint.connect(self.scheduler, Role::Scheduler).await {
                 Ok(connection) => {
                     *self.connection.lock() = connection;
                     return Ok(());

@@ -10,7 +10,7 @@ use flicker_protocol::status::NodeState;
 use flicker_protocol::task::JobDefaults;
 use flicker_scheduler::{Scheduler, SchedulerConfig, SchedulerError};
 use flicker_storage::StoreOptions;
-use flicker_transport::{CertError, Identity, TransportError};
+use flicker_transport::{CertError, EphemeralCa, Role, TransportError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -58,14 +58,20 @@ impl LocalCluster {
         maxima: LimitMaxima,
         storage: StoreOptions,
     ) -> Result<Self, LocalError> {
-        let (node, client) = Identity::throwaway()?;
+        let ca = EphemeralCa::new()?;
+        let executor_id = ExecutorId("local".into());
+        let (node, executor, client) = (
+            ca.identity("scheduler", Role::Scheduler)?,
+            ca.identity(&executor_id.0, Role::Executor)?,
+            ca.identity("local", Role::Client)?,
+        );
         let state =
             tempfile::Builder::new().prefix("flicker-local-").tempdir().map_err(LocalError::TempDir)?;
         let loopback = "127.0.0.1:0".parse().expect("a valid address");
         let scheduler = Scheduler::start(
             SchedulerConfig {
                 listen: loopback,
-                identity: node.clone(),
+                identity: node,
                 state_dir: state.path().join("scheduler"),
                 heartbeat: Duration::from_secs(1),
                 executor_timeout: Duration::from_secs(30),
@@ -81,10 +87,10 @@ impl LocalCluster {
         tokio::spawn(scheduler.run());
         let executor = Executor::start(
             ExecutorConfig {
-                id: ExecutorId("local".into()),
+                id: executor_id,
                 scheduler: address,
                 listen: loopback,
-                identity: node,
+                identity: executor,
                 slots,
                 memory: defaults.memory_limit.saturating_mul(u64::from(slots)),
                 work_dir: state.path().join("executor"),

@@ -35,7 +35,7 @@ use flicker_protocol::scheduler::{
 };
 use flicker_storage::StoreOptions;
 use flicker_transport::{
-    Connection, Endpoint, EndpointConfig, FrameReceiver, FrameSender, Identity, TransportError,
+    Connection, Endpoint, EndpointConfig, FrameReceiver, FrameSender, Identity, Role, TransportError,
 };
 use jobs::Jobs;
 use parking_lot::Mutex;
@@ -258,7 +258,7 @@ impl Executor {
 
     /// One connection to the scheduler: register, heartbeat, run tasks until it closes.
     async fn session(&self) -> Result<(), TransportError> {
-        let connect = self.endpoint.connect(self.config.scheduler);
+        let connect = self.endpoint.connect(self.config.scheduler, Role::Scheduler);
         let connection = tokio::time::timeout(CONNECT_TIMEOUT, connect).await.map_err(|_| {
             TransportError::ConnectTimeout { addr: self.config.scheduler, after: CONNECT_TIMEOUT }
         })??;

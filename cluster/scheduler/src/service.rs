@@ -25,7 +25,7 @@ use flicker_storage::{
     OutputCommitter, PartFile, Split, StagedPart, StoreOptions, check_destination, list_inputs, plan_splits,
 };
 use flicker_transport::{
-    Connection, Endpoint, EndpointConfig, FrameReceiver, FrameSender, Identity, TransportError,
+    Connection, Endpoint, EndpointConfig, FrameReceiver, FrameSender, Identity, Peer, Role, TransportError,
 };
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
@@ -172,7 +172,7 @@ impl Scheduler {
             let shared = self.shared.clone();
             tokio::spawn(async move {
                 let from = incoming.remote_address();
-                match incoming.establish().await {
+                match incoming.establish(&[Role::Executor, Role::Client]).await {
                     Ok(connection) => serve_connection(shared, connection).await,
                     Err(error) => tracing::warn!(%from, %error, "refused a connection"),
                 }
@@ -456,6 +456,42 @@ impl Shared {
     }
 }
 
+/// Whether `peer` may make `request`: executors join, beat and fetch components, each under the
+/// name of its certificate; clients submit, upload, watch, inspect and cancel jobs. The refusal
+/// says why, for the peer and the log.
+fn permitted(request: &SchedulerRequest, peer: Option<&Peer>) -> Result<(), String> {
+    let Some(peer) = peer else { return Err("the certificate names no role".to_owned()) };
+    let (wanted, what) = match request {
+        SchedulerRequest::Register(_) => (Role::Executor, "join the cluster as an executor"),
+        SchedulerRequest::Heartbeat { .. } => (Role::Executor, "send an executor's heartbeat"),
+        SchedulerRequest::FetchPlugin { .. } => (Role::Executor, "fetch a component"),
+        SchedulerRequest::MissingPlugins { .. } | SchedulerRequest::UploadPlugin { .. } => {
+            (Role::Client, "upload components")
+        }
+        SchedulerRequest::Submit(_) => (Role::Client, "submit a job"),
+        SchedulerRequest::Status { .. } | SchedulerRequest::Watch { .. } | SchedulerRequest::Logs { .. } => {
+            (Role::Client, "see jobs")
+        }
+        SchedulerRequest::Cancel { .. } => (Role::Client, "cancel a job"),
+        SchedulerRequest::Nodes => (Role::Client, "list the cluster's nodes"),
+    };
+    if peer.role != wanted {
+        return Err(format!("{peer} may not {what}: only {wanted}s may"));
+    }
+    let claimed = match request {
+        SchedulerRequest::Register(registration) => Some(&registration.executor),
+        SchedulerRequest::Heartbeat { executor } => Some(executor),
+        _ => None,
+    };
+    match claimed {
+        Some(executor) if executor.0 != peer.name => Err(format!(
+            "{peer} may not {what} as {:?}: an executor is the name of its certificate",
+            executor.0
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Expires silent executors every heartbeat interval.
 async fn tick(shared: Arc<Shared>) {
     let mut interval = tokio::time::interval(shared.config.heartbeat);
@@ -507,6 +543,12 @@ async fn answer(
     mut send: FrameSender,
 ) -> Result<(), TransportError> {
     let Some(request) = recv.recv::<SchedulerRequest>().await? else { return Ok(()) };
+    if let Err(reason) = permitted(&request, connection.peer().as_ref()) {
+        let peer = connection.peer().map_or_else(|| "a peer without a role".to_owned(), |p| p.to_string());
+        tracing::warn!(%peer, address = %connection.remote_address(), %reason, "refused a request");
+        send.send(&SchedulerResponse::Error(RequestError::Forbidden { reason })).await?;
+        return send.finish();
+    }
     let response = match request {
         SchedulerRequest::MissingPlugins { digests } => {
             SchedulerResponse::Missing(digests.into_iter().filter(|d| !shared.plugins.contains(d)).collect())

@@ -1,0 +1,134 @@
+//! Authorization by role on a cluster of real processes, each holding a certificate issued for
+//! it: every role tries the requests it must not make and is refused with a clear error, while the
+//! cluster keeps working.
+
+use crate::cluster::{Cluster, expected_max, readings_in};
+use crate::run::{output_max, readings_job};
+use crate::support::{flicker, stderr, write_manifest};
+use flicker_protocol::scheduler::{
+    Registration, RequestError, SchedulerRequest, SchedulerResponse, Submission,
+};
+use flicker_protocol::{ExecutorId, JobId, PluginDigest};
+use flicker_transport::{Endpoint, EndpointConfig, Identity, Role, TransportError};
+use std::net::SocketAddr;
+use std::path::Path;
+
+/// An endpoint presenting the certificate `cert` of the cluster in `tls`.
+fn endpoint(tls: &Path, cert: &str) -> Endpoint {
+    let identity = Identity::load(tls, cert).unwrap_or_else(|e| panic!("{cert}: {e}"));
+    Endpoint::bind("127.0.0.1:0".parse().unwrap(), EndpointConfig::new(identity)).unwrap()
+}
+
+/// Sends `request` to the scheduler at `scheduler` as `cert` and asserts that it is refused for
+/// its role, the reason naming `expected`.
+async fn assert_refused(
+    tls: &Path,
+    cert: &str,
+    scheduler: SocketAddr,
+    request: SchedulerRequest,
+    expected: &str,
+) {
+    let what = format!("{request:?}");
+    let connection = endpoint(tls, cert).connect(scheduler, Role::Scheduler).await.unwrap();
+    match connection.call::<_, SchedulerResponse>(&request).await.unwrap() {
+        SchedulerResponse::Error(error @ RequestError::Forbidden { .. }) => {
+            assert!(error.to_string().contains(expected), "{cert} {what}: {expected:?} in {error}")
+        }
+        other => panic!("{cert} {what}: expected a refusal, got {other:?}"),
+    }
+}
+
+fn registration(name: &str, bts: SocketAddr) -> SchedulerRequest {
+    SchedulerRequest::Register(Registration {
+        executor: ExecutorId(name.to_owned()),
+        bts,
+        bts_in_process: true,
+        slots: 8,
+        memory: 1 << 30,
+        plugins: Vec::new(),
+    })
+}
+
+#[test]
+fn each_role_is_refused_the_requests_of_the_others_and_the_cluster_keeps_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(dir.path(), 1, 2);
+    let readings = readings_in(dir.path(), 1_000, 31);
+    let tls = cluster.tls_dir();
+    cluster.issue("alice", "client");
+    cluster.issue("exec-1", "executor");
+    let scheduler: SocketAddr = cluster.address().parse().unwrap();
+    let nodes = cluster.json(&["nodes"]);
+    let bts: SocketAddr = nodes[0]["bts"].as_str().unwrap().parse().unwrap();
+    let io = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    io.block_on(async {
+        // A client may not act as an executor: join (under any name), beat, fetch components.
+        for request in [
+            registration("alice", bts),
+            registration("exec-0", bts),
+            SchedulerRequest::Heartbeat { executor: ExecutorId("exec-0".into()) },
+            SchedulerRequest::FetchPlugin { digest: PluginDigest::of(b"anything") },
+        ] {
+            assert_refused(&tls, "alice", scheduler, request, "client \"alice\" may not").await;
+        }
+        // An executor may not act as a client.
+        let submission = Submission {
+            manifest_path: "job.toml".into(),
+            manifest: readings_job("std:max", "", "out/"),
+            base_dir: dir.path().to_str().unwrap().into(),
+            plugins: Vec::new(),
+            defaults: None,
+        };
+        for request in [
+            SchedulerRequest::Submit(submission),
+            SchedulerRequest::Status { job: None },
+            SchedulerRequest::Cancel { job: JobId("job-1".into()) },
+            SchedulerRequest::Nodes,
+            SchedulerRequest::MissingPlugins { digests: Vec::new() },
+        ] {
+            assert_refused(&tls, "exec-1", scheduler, request, "only clients may").await;
+        }
+        // An executor joins and beats only under its own certificate's name: not another's.
+        assert_refused(&tls, "exec-1", scheduler, registration("exec-0", bts), "as \"exec-0\"").await;
+        let beat = SchedulerRequest::Heartbeat { executor: ExecutorId("exec-0".into()) };
+        assert_refused(&tls, "exec-1", scheduler, beat, "as \"exec-0\"").await;
+
+        // Only executors and the scheduler reach a BTS; a client is refused as it connects.
+        match endpoint(&tls, "alice").connect(bts, Role::Executor).await {
+            Err(error) => {
+                assert!(error.to_string().contains("a client certificate may not connect here"), "{error}")
+            }
+            Ok(_) => panic!("a client connected to a bts"),
+        }
+        // The scheduler's certificate is not a client's or an executor's: the scheduler refuses it.
+        match endpoint(&tls, "scheduler").connect(scheduler, Role::Scheduler).await {
+            Err(TransportError::Connection { .. }) | Err(TransportError::Forbidden { .. }) => {}
+            Err(error) => assert!(error.to_string().contains("may not connect here"), "{error}"),
+            Ok(_) => panic!("the scheduler's certificate connected to the scheduler"),
+        }
+    });
+
+    // An executor posing as the scheduler (its address given as the scheduler's) is refused by
+    // the client: its certificate is not the scheduler's.
+    let posing = flicker()
+        .args(["nodes", "--scheduler", &bts.to_string(), "--tls-dir", tls.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!posing.status.success());
+    assert!(stderr(&posing).contains("refused the peer's certificate"), "{}", stderr(&posing));
+
+    // The refusals are logged at warn with who asked.
+    let logs = cluster.logs();
+    assert!(logs.contains("refused a request") && logs.contains("alice"), "{logs:.3000}");
+
+    // The cluster still works, and its executor is still exec-0.
+    let nodes = cluster.wait_for_nodes(1);
+    assert_eq!(nodes[0]["executor"], "exec-0", "{nodes}");
+    let output = cluster.client(&[
+        "submit",
+        write_manifest(dir.path(), &readings_job("std:max", "", "out/")).to_str().unwrap(),
+        "--wait",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(output_max(&dir.path().join("out")), expected_max(&readings));
+}
