@@ -31,6 +31,17 @@ pub enum CertCommand {
         #[arg(long, default_value_t = certs::DEFAULT_VALIDITY_DAYS, value_parser = clap::value_parser!(u32).range(1..=3650))]
         days: u32,
     },
+    /// Revoke the certificate NAME of the cluster in DIR: it is added to DIR/crl.pem, the
+    /// revocation list every node loads when it starts (restart the nodes, or copy them the
+    /// list and restart them, to refuse it).
+    Revoke {
+        /// Directory holding the CA (from `cert init`) and the certificate.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The certificate's name (`<name>.pem`).
+        #[arg(long)]
+        name: String,
+    },
 }
 
 pub fn run(command: CertCommand) -> anyhow::Result<ExitCode> {
@@ -43,6 +54,13 @@ pub fn run(command: CertCommand) -> anyhow::Result<ExitCode> {
         CertCommand::Issue { dir, name, role, days } => {
             let path = certs::issue(&dir, &name, role, days)?;
             println!("{role} certificate {name:?}, valid for {days} days, written to {}", path.display());
+        }
+        CertCommand::Revoke { dir, name } => {
+            let path = certs::revoke(&dir, &name)?;
+            println!(
+                "certificate {name:?} revoked: {} lists it; nodes refuse it once they load it",
+                path.display()
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -51,7 +51,7 @@ impl Cluster {
     }
 
     /// Starts the scheduler listening on `listen`, with `extra` flags.
-    fn start_scheduler(&mut self, listen: &str, extra: &[&str]) {
+    pub(crate) fn start_scheduler(&mut self, listen: &str, extra: &[&str]) {
         self.0.start_scheduler(listen, extra).expect("the scheduler starts");
     }
 

@@ -132,3 +132,66 @@ fn each_role_is_refused_the_requests_of_the_others_and_the_cluster_keeps_working
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(output_max(&dir.path().join("out")), expected_max(&readings));
 }
+
+/// A certificate revoked with `flicker cert revoke` is refused by the nodes that loaded the
+/// revocation list: a client's requests and an executor's registration; others still work.
+#[test]
+fn a_revoked_certificate_is_refused_by_the_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::new(dir.path());
+    let tls = cluster.tls_dir();
+    for (name, role) in [("alice", "client"), ("bob", "client"), ("exec-1", "executor")] {
+        cluster.issue(name, role);
+    }
+    for name in ["bob", "exec-1"] {
+        let revoked =
+            crate::support::run_flicker(&["cert", "revoke", "--dir", tls.to_str().unwrap(), "--name", name]);
+        assert!(revoked.status.success(), "{}", stderr(&revoked));
+    }
+    cluster.start_scheduler("127.0.0.1:0", &[]);
+    cluster.add_executor(0, &[]);
+    cluster.wait_for_nodes(1);
+
+    // Bob still has his files, without the list: the scheduler refuses him.
+    let own = dir.path().join("bob-tls");
+    std::fs::create_dir_all(&own).unwrap();
+    for file in ["ca.pem", "bob.pem", "bob.key"] {
+        std::fs::copy(tls.join(file), own.join(file)).unwrap();
+    }
+    let refused = flicker()
+        .args([
+            "nodes",
+            "--scheduler",
+            cluster.address(),
+            "--tls-dir",
+            own.to_str().unwrap(),
+            "--cert",
+            "bob",
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("it is revoked"), "{}", stderr(&refused));
+    let alice = cluster.client_command(&["nodes", "--cert", "alice"]).output().unwrap();
+    assert!(alice.status.success(), "{}", stderr(&alice));
+
+    // A revoked executor does not join, its certificate refused.
+    let exec_tls = dir.path().join("exec-1-tls");
+    std::fs::create_dir_all(&exec_tls).unwrap();
+    for file in ["ca.pem", "exec-1.pem", "exec-1.key"] {
+        std::fs::copy(tls.join(file), exec_tls.join(file)).unwrap();
+    }
+    let mut command = flicker();
+    command
+        .args(["executor", "--scheduler", cluster.address(), "--listen", "127.0.0.1:0", "--tls-dir"])
+        .arg(&exec_tls)
+        .args(["--cert", "exec-1", "--work-dir"])
+        .arg(dir.path().join("executor-1"));
+    let executor = flicker_testkit::Process::spawn("exec-1", command).unwrap();
+    executor
+        .wait_for_log(crate::cluster::WAIT, |log| {
+            log.contains("the peer refused this process's certificate: it is revoked").then_some(())
+        })
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(cluster.json(&["nodes"]).as_array().unwrap().len(), 1);
+}

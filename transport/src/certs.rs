@@ -27,9 +27,10 @@ use rcgen::{
     IsCa, Issuer, KeyPair, KeyUsagePurpose,
 };
 use rustls::RootCertStore;
+use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::{self, PemObject};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, UnixTime};
 use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::ClientCertVerifier;
 use rustls::sign;
@@ -132,6 +133,20 @@ pub enum CertError {
         /// The name given.
         role: String,
     },
+    /// A certificate whose serial number cannot be read.
+    #[error("{certificate} has no readable serial number")]
+    NoSerial {
+        /// The certificate file.
+        certificate: PathBuf,
+    },
+    /// A revocation list that cannot be read.
+    #[error("cannot read the revocation list {path}: {source}")]
+    Revocations {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: pem::Error,
+    },
     /// A certificate that names no role (one issued before roles existed).
     #[error(
         "{certificate} names no role (it was issued before flicker checked roles): issue a new one with `flicker cert issue`"
@@ -231,6 +246,74 @@ pub fn issue(dir: &Path, name: &str, role: Role, days: u32) -> Result<PathBuf, C
     write_pair(dir, name, &leaf.cert.pem(), &leaf.signing_key)
 }
 
+/// The file, in a cluster's certificate directory, of its revocation list: nodes load it.
+const CRL_FILE: &str = "crl.pem";
+
+/// The file, in the CA's directory, listing what was revoked: a line per certificate, its serial
+/// number in hex and its name.
+const REVOKED_FILE: &str = "revoked.txt";
+
+/// Revokes the certificate `<dir>/<name>.pem` of the cluster in `dir`: adds it to the list in
+/// `<dir>/ca/` and writes the revocation list, signed by the CA, as `<dir>/crl.pem`, which the
+/// nodes load when they start and check every peer's certificate against. Returns the list's
+/// path. Revoking a certificate twice changes nothing.
+pub fn revoke(dir: &Path, name: &str) -> Result<PathBuf, CertError> {
+    let [certificate_path, _] = file_pair(dir, name);
+    let certificate: CertificateDer<'static> = read_pem(&certificate_path)?;
+    let serial = der::serial_number(&certificate)
+        .ok_or_else(|| CertError::NoSerial { certificate: certificate_path.clone() })?;
+    let ca = Ca::load(dir)?;
+    let list_path = ca.home.join(REVOKED_FILE);
+    let listed = match fs::read_to_string(&list_path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => String::new(),
+        Err(source) => return Err(CertError::Write { path: list_path, source }),
+    };
+    let mut serials: Vec<Vec<u8>> =
+        listed.lines().filter_map(|line| hex_serial(line.split(' ').next()?)).collect();
+    if !serials.contains(&serial) {
+        serials.push(serial.clone());
+        let line = format!("{} {name}\n", serial.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        replace_file(&list_path, &(listed + &line))?;
+    }
+    let now = now();
+    let crl = rcgen::CertificateRevocationListParams {
+        this_update: now,
+        next_update: now + CA_VALIDITY,
+        crl_number: rcgen::SerialNumber::from(serials.len() as u64),
+        issuing_distribution_point: None,
+        revoked_certs: serials
+            .into_iter()
+            .map(|serial| rcgen::RevokedCertParams {
+                serial_number: rcgen::SerialNumber::from_slice(&serial),
+                revocation_time: now,
+                reason_code: None,
+                invalidity_date: None,
+            })
+            .collect(),
+        key_identifier_method: rcgen::KeyIdMethod::Sha256,
+    }
+    .signed_by(&ca.issuer)?;
+    let crl_path = dir.join(CRL_FILE);
+    replace_file(&crl_path, &crl.pem()?)?;
+    Ok(crl_path)
+}
+
+/// The bytes of a serial number written in hex.
+fn hex_serial(hex: &str) -> Option<Vec<u8>> {
+    (hex.len() % 2 == 0 && !hex.is_empty()).then(|| {
+        (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect()
+    })?
+}
+
+/// Writes `contents` to `path` whole: to a temporary file first, renamed over it.
+fn replace_file(path: &Path, contents: &str) -> Result<(), CertError> {
+    let temporary = path.with_extension("tmp");
+    fs::write(&temporary, contents)
+        .and_then(|()| fs::rename(&temporary, path))
+        .map_err(|source| CertError::Write { path: path.to_owned(), source })
+}
+
 /// Who the holder of a certificate of the cluster is: the name and the role it was issued for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Peer {
@@ -262,23 +345,33 @@ pub struct Identity(Arc<IdentityParts>);
 struct IdentityParts {
     /// The certificate (alone in its chain: peers know the CA) with its key, ready to sign.
     key: Arc<sign::CertifiedKey>,
-    /// The cluster CA, as the roots that server certificates must chain to.
-    roots: Arc<RootCertStore>,
-    /// Accepts client certificates signed by the cluster CA, refuses everything else.
+    /// Accepts server certificates signed by the cluster CA and not revoked.
+    server_verifier: Arc<WebPkiServerVerifier>,
+    /// Accepts client certificates signed by the cluster CA and not revoked, refuses everything
+    /// else.
     verifier: Arc<dyn ClientCertVerifier>,
 }
 
 impl Identity {
-    /// Loads the identity `name` from a cluster directory: `<dir>/<name>.pem`, `<dir>/<name>.key`
-    /// and the CA, `<dir>/ca.pem`. Checks that the certificate is signed by that CA, that the key
-    /// is its key, and that it names a role.
+    /// Loads the identity `name` from a cluster directory: `<dir>/<name>.pem`, `<dir>/<name>.key`,
+    /// the CA, `<dir>/ca.pem`, and the revocation list `<dir>/crl.pem` if there is one (peers
+    /// whose certificate it lists are refused). Checks that the certificate is signed by that
+    /// CA, that the key is its key, that it names a role, and that it is not revoked.
     pub fn load(dir: &Path, name: &str) -> Result<Identity, CertError> {
         let [certificate_path, key_path] = file_pair(dir, name);
         let ca_path = dir.join(format!("{CA_FILE}.pem"));
         let certificate = read_pem(&certificate_path)?;
         let key = read_pem(&key_path)?;
         let ca = read_pem(&ca_path)?;
-        let identity = Identity::new(certificate, key, ca).map_err(|source| CertError::Invalid {
+        let crl_path = dir.join(CRL_FILE);
+        let crls = if crl_path.exists() {
+            CertificateRevocationListDer::pem_file_iter(&crl_path)
+                .and_then(|crls| crls.collect::<Result<Vec<_>, _>>())
+                .map_err(|source| CertError::Revocations { path: crl_path, source })?
+        } else {
+            Vec::new()
+        };
+        let identity = Identity::new(certificate, key, ca, crls).map_err(|source| CertError::Invalid {
             certificate: certificate_path.clone(),
             ca: ca_path,
             source,
@@ -303,25 +396,34 @@ impl Identity {
         certificate: CertificateDer<'static>,
         key: PrivateKeyDer<'static>,
         ca: CertificateDer<'static>,
+        crls: Vec<CertificateRevocationListDer<'static>>,
     ) -> Result<Identity, rustls::Error> {
         let provider = crypto_provider();
         let key = sign::CertifiedKey::from_der(vec![certificate], key, &provider)?;
         let mut roots = RootCertStore::empty();
         roots.add(ca)?;
         let roots = Arc::new(roots);
-        let verifier = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider)
+        let general = |error: rustls::server::VerifierBuilderError| rustls::Error::General(error.to_string());
+        let verifier = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
+            .with_crls(crls.clone())
+            .only_check_end_entity_revocation()
             .build()
-            .map_err(|error| rustls::Error::General(error.to_string()))?;
+            .map_err(general)?;
+        let server_verifier = WebPkiServerVerifier::builder_with_provider(roots, provider)
+            .with_crls(crls)
+            .only_check_end_entity_revocation()
+            .build()
+            .map_err(general)?;
         verifier.verify_client_cert(key.end_entity_cert()?, &[], UnixTime::now())?;
-        Ok(Identity(Arc::new(IdentityParts { key: Arc::new(key), roots, verifier })))
+        Ok(Identity(Arc::new(IdentityParts { key: Arc::new(key), server_verifier, verifier })))
     }
 
     pub(crate) fn certified_key(&self) -> Arc<sign::CertifiedKey> {
         self.0.key.clone()
     }
 
-    pub(crate) fn roots(&self) -> Arc<RootCertStore> {
-        self.0.roots.clone()
+    pub(crate) fn server_verifier(&self) -> Arc<WebPkiServerVerifier> {
+        self.0.server_verifier.clone()
     }
 
     pub(crate) fn verifier(&self) -> Arc<dyn ClientCertVerifier> {
@@ -361,6 +463,8 @@ impl EphemeralCa {
 struct Ca {
     certificate: CertificateDer<'static>,
     issuer: Issuer<'static, KeyPair>,
+    /// The directory of its key.
+    home: PathBuf,
 }
 
 impl Ca {
@@ -370,7 +474,11 @@ impl Ca {
         let params = ca_params();
         let certificate = params.self_signed(&key)?;
         Ok((
-            Ca { certificate: certificate.der().clone(), issuer: Issuer::new(params, key) },
+            Ca {
+                certificate: certificate.der().clone(),
+                issuer: Issuer::new(params, key),
+                home: PathBuf::new(),
+            },
             certificate.pem(),
         ))
     }
@@ -382,10 +490,11 @@ impl Ca {
         let ca_dir = dir.join(CA_DIR);
         let home = if ca_dir.join(format!("{CA_FILE}.key")).exists() { ca_dir } else { dir.to_owned() };
         let [certificate_path, key_path] = file_pair(&home, CA_FILE);
+        let home = home.clone();
         let certificate = read_pem(&certificate_path)?;
         let key = KeyPair::try_from(&read_pem::<PrivateKeyDer<'static>>(&key_path)?)
             .map_err(|source| CertError::Key { path: key_path, source })?;
-        Ok(Ca { certificate, issuer: Issuer::new(ca_params(), key) })
+        Ok(Ca { certificate, issuer: Issuer::new(ca_params(), key), home })
     }
 
     /// A new certificate and key for `name` in `role`, valid for `days` days: the name as its
@@ -409,7 +518,7 @@ impl Ca {
     /// The identity of a certificate this CA issued, without going through files.
     fn identity(&self, leaf: &CertifiedKey<KeyPair>) -> Result<Identity, rustls::Error> {
         let key = PrivateKeyDer::Pkcs8(leaf.signing_key.serialize_der().into());
-        Identity::new(leaf.cert.der().clone(), key, self.certificate.clone())
+        Identity::new(leaf.cert.der().clone(), key, self.certificate.clone(), Vec::new())
     }
 }
 
@@ -432,11 +541,15 @@ fn common_name(name: &str) -> DistinguishedName {
 
 /// Makes `params` valid from a day ago for `validity` from now.
 fn set_validity(params: &mut CertificateParams, validity: Duration) {
-    // A clock set before 1970 is not worth an error: the certificate then starts in 1970.
-    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    let now = rcgen::date_time_ymd(1970, 1, 1) + since_epoch;
+    let now = now();
     params.not_before = now - BACKDATE;
     params.not_after = now + validity;
+}
+
+/// Now, as certificates put it. A clock set before 1970 is not worth an error: it reads 1970.
+fn now() -> time::OffsetDateTime {
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    rcgen::date_time_ymd(1970, 1, 1) + since_epoch
 }
 
 /// `<dir>/<name>.pem` and `<dir>/<name>.key`.
@@ -561,6 +674,27 @@ mod tests {
                 other => panic!("expected Invalid, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_revoked_certificate_is_listed_once_and_its_holder_cannot_load_it() {
+        let dir = tempfile::tempdir().unwrap();
+        init_cluster(dir.path()).unwrap();
+        issue(dir.path(), "bob", Role::Client, 30).unwrap();
+        let crl = revoke(dir.path(), "bob").unwrap();
+        assert_eq!(crl, dir.path().join("crl.pem"));
+        revoke(dir.path(), "bob").unwrap();
+        let listed = fs::read_to_string(dir.path().join("ca").join("revoked.txt")).unwrap();
+        assert_eq!(listed.lines().count(), 1, "{listed}");
+        assert!(listed.ends_with(" bob\n"), "{listed}");
+        match Identity::load(dir.path(), "bob") {
+            Err(CertError::Invalid { source, .. }) => {
+                assert!(source.to_string().to_lowercase().contains("revoked"), "{source}")
+            }
+            other => panic!("expected a revoked certificate, got {other:?}"),
+        }
+        Identity::load(dir.path(), "client").expect("others stay valid");
+        assert!(matches!(revoke(dir.path(), "nobody"), Err(CertError::Read { .. })));
     }
 
     #[test]

@@ -21,6 +21,19 @@ pub(crate) fn organizational_unit(certificate: &[u8]) -> Option<String> {
     subject_attribute(certificate, ORGANIZATIONAL_UNIT)
 }
 
+/// The serial number of a DER-encoded certificate: the contents of its INTEGER.
+pub(crate) fn serial_number(certificate: &[u8]) -> Option<Vec<u8>> {
+    let (_, certificate) = elements(certificate).next()?;
+    let (_, tbs) = elements(certificate).next()?;
+    let mut fields = elements(tbs).peekable();
+    fields.next_if(|&(tag, _)| tag == VERSION_TAG);
+    let (tag, serial) = fields.next()?;
+    (tag == INTEGER).then(|| serial.to_vec())
+}
+
+/// The tag of a DER INTEGER.
+const INTEGER: u8 = 0x02;
+
 /// The first value of the attribute `wanted` (a DER-encoded object identifier) in the subject of
 /// a DER-encoded certificate.
 fn subject_attribute(certificate: &[u8], wanted: &[u8]) -> Option<String> {
@@ -80,6 +93,15 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_serial_number() {
+        let mut params = rcgen::CertificateParams::new(["x".to_owned()]).unwrap();
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x12, 0x34, 0x56]));
+        let der = params.self_signed(&rcgen::KeyPair::generate().unwrap()).unwrap().der().to_vec();
+        assert_eq!(serial_number(&der), Some(vec![0x12, 0x34, 0x56]));
+        assert_eq!(serial_number(&der[..20]), None);
+    }
+
+    #[test]
     fn damaged_certificates_never_panic() {
         let der = rcgen::generate_simple_self_signed(["x".to_owned()]).unwrap().cert.der().to_vec();
         assert_eq!(common_name(&der).as_deref(), Some("rcgen self signed cert"));
@@ -89,7 +111,7 @@ mod tests {
         for at in 0..der.len() {
             let mut damaged = der.clone();
             damaged[at] ^= 0xff;
-            let _ = common_name(&damaged);
+            let _ = (common_name(&damaged), serial_number(&damaged));
         }
         assert_eq!(common_name(&[0x30, 0x89, 1, 2, 3, 4, 5, 6, 7, 8, 9]), None);
     }

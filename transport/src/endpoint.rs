@@ -153,7 +153,7 @@ fn server_crypto(
     QuicServerConfig::try_from(tls).map_err(config_error)
 }
 
-/// TLS 1.3 for connecting: trusts the CA only, presents the identity.
+/// TLS 1.3 for connecting: trusts the CA only (and not what it revoked), presents the identity.
 fn client_crypto(
     config: &EndpointConfig,
     protocols: Vec<Vec<u8>>,
@@ -162,7 +162,7 @@ fn client_crypto(
     let mut tls = rustls::ClientConfig::builder_with_provider(crypto_provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(config_error)?
-        .with_root_certificates(identity.roots())
+        .with_webpki_verifier(identity.server_verifier())
         .with_client_cert_resolver(Arc::new(SingleCertAndKey::from(identity.certified_key())));
     tls.alpn_protocols = protocols;
     QuicClientConfig::try_from(tls).map_err(config_error)

@@ -141,7 +141,14 @@ impl From<quinn::ReadError> for TransportError {
 fn explain(error: &quinn::ConnectionError) -> String {
     match error {
         quinn::ConnectionError::ConnectionClosed(close) if is_certificate_alert(close.error_code) => {
-            "the peer refused this process's certificate (is it signed by the cluster CA?)".to_owned()
+            match certificate_alert(close.error_code) {
+                Some(AlertDescription::CertificateRevoked) => {
+                    "the peer refused this process's certificate: it is revoked".to_owned()
+                }
+                _ => {
+                    "the peer refused this process's certificate (is it signed by the cluster CA?)".to_owned()
+                }
+            }
         }
         quinn::ConnectionError::TransportError(local) if is_certificate_alert(local.code) => {
             format!("this process refused the peer's certificate (is it signed by the cluster CA?): {local}")
@@ -153,14 +160,18 @@ fn explain(error: &quinn::ConnectionError) -> String {
     }
 }
 
+/// The TLS alert a QUIC error code carries, if it carries one.
+fn certificate_alert(code: quinn::TransportErrorCode) -> Option<AlertDescription> {
+    let alert = u64::from(code).checked_sub(0x100).and_then(|alert| u8::try_from(alert).ok())?;
+    Some(AlertDescription::from(alert))
+}
+
 /// Whether a QUIC error code carries a TLS alert about a certificate. Every cluster CA has the same
 /// name, so a certificate of another cluster fails its signature check: `decrypt_error` counts too.
 fn is_certificate_alert(code: quinn::TransportErrorCode) -> bool {
-    let Some(alert) = u64::from(code).checked_sub(0x100).and_then(|alert| u8::try_from(alert).ok()) else {
-        return false;
-    };
+    let Some(alert) = certificate_alert(code) else { return false };
     matches!(
-        AlertDescription::from(alert),
+        alert,
         AlertDescription::BadCertificate
             | AlertDescription::UnsupportedCertificate
             | AlertDescription::CertificateRevoked
