@@ -301,7 +301,7 @@ pub fn revoke(dir: &Path, name: &str) -> Result<PathBuf, CertError> {
 
 /// The bytes of a serial number written in hex.
 fn hex_serial(hex: &str) -> Option<Vec<u8>> {
-    (hex.len() % 2 == 0 && !hex.is_empty()).then(|| {
+    (hex.len().is_multiple_of(2) && !hex.is_empty()).then(|| {
         (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect()
     })?
 }
