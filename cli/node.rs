@@ -8,7 +8,7 @@ use flicker_executor::{Executor, ExecutorConfig, Fault, Faults};
 use flicker_job::{JobDefaults, LimitMaxima};
 use flicker_protocol::ExecutorId;
 use flicker_scheduler::{Scheduler, SchedulerConfig};
-use flicker_transport::{Endpoint, EndpointConfig, Identity};
+use flicker_transport::{CapabilityCheck, Endpoint, EndpointConfig, Identity};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -174,9 +174,10 @@ pub fn bts(args: BtsArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.work_dir)
         .with_context(|| format!("cannot use the work directory {}", args.work_dir.display()))?;
     tokio.block_on(async {
+        let check = Arc::new(CapabilityCheck::new(identity.clone()));
         let endpoint = Endpoint::bind(listen, EndpointConfig::new(identity))?;
         eprintln!("bts listening on {}", endpoint.local_addr()?);
-        flicker_bts::service::serve(endpoint, Arc::new(ShuffleStore::new(args.work_dir))).await;
+        flicker_bts::service::serve(endpoint, Arc::new(ShuffleStore::new(args.work_dir)), check).await;
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -4,7 +4,7 @@
 
 use crate::block::{self, BlockError};
 use crate::fetch_plan::{FetchPlan, RetryDecision};
-use flicker_protocol::bts::{BtsFailure, BtsRequest, BtsResponse, MapOutputInfo};
+use flicker_protocol::bts::{BtsFailure, BtsRequest, BtsResponse, Capability, MapOutputInfo};
 use flicker_protocol::{JobId, MapOutputId};
 use flicker_transport::{Connection, Endpoint, Role, TransportError};
 use futures::StreamExt;
@@ -85,11 +85,13 @@ impl BtsClient {
         bts: SocketAddr,
         ids: &[MapOutputId],
         partition: u32,
+        capability: &Capability,
     ) -> Result<Vec<Vec<u8>>, (usize, FetchError)> {
         let mut blocks = Vec::with_capacity(ids.len());
         let fetched = async {
             let (mut send, mut recv) = self.connection(bts).await?.open().await?;
-            send.send(&BtsRequest::Fetch { ids: ids.to_vec(), partition }).await?;
+            let request = BtsRequest::Fetch { ids: ids.to_vec(), partition, capability: capability.clone() };
+            send.send(&request).await?;
             send.finish()?;
             while blocks.len() < ids.len() {
                 match recv.recv::<BtsResponse>().await?.ok_or(TransportError::NoResponse)? {
@@ -110,15 +112,17 @@ impl BtsClient {
         }
     }
 
-    /// Stores a map output (one block per partition) on `bts`.
+    /// Stores a map output (one block per partition) on `bts`, with its job's `capability`.
     pub async fn put(
         &self,
         bts: SocketAddr,
         id: &MapOutputId,
         blocks: &[Vec<u8>],
+        capability: &Capability,
     ) -> Result<MapOutputInfo, FetchError> {
         let (mut send, mut recv) = self.connection(bts).await?.open().await?;
-        send.send(&BtsRequest::Put { id: id.clone(), partitions: blocks.len() as u32 }).await?;
+        let partitions = blocks.len() as u32;
+        send.send(&BtsRequest::Put { id: id.clone(), partitions, capability: capability.clone() }).await?;
         for raw in blocks {
             let encoded = block::encode(raw)?;
             send.send(&encoded.header()).await?;
@@ -180,18 +184,19 @@ pub struct BlockFailure {
     pub error: FetchError,
 }
 
-/// Fetches partition `partition` of every map output in `sources` (id, BTS, expected bytes),
-/// handing each block to the returned channel as it arrives, in any order. Network failures are
+/// Fetches partition `partition` of every map output in `sources` (id, BTS, expected bytes), all
+/// of the job of `capability`, handing each block to the returned channel as it arrives, in any order. Network failures are
 /// retried with backoff; the first block that cannot be had ends the stream with its error.
 pub fn fetch_partition(
     client: Arc<BtsClient>,
     partition: u32,
     sources: Vec<(MapOutputId, SocketAddr, u64)>,
     limits: FetchLimits,
+    capability: Capability,
 ) -> mpsc::Receiver<Result<Vec<u8>, BlockFailure>> {
     let (sender, receiver) = mpsc::channel(2);
     tokio::spawn(async move {
-        if let Err(failure) = drive(&client, partition, sources, limits, &sender).await {
+        if let Err(failure) = drive(&client, partition, sources, limits, &capability, &sender).await {
             // The receiver may have gone away (task cancelled): nothing left to tell.
             let _ = sender.send(Err(failure)).await;
         }
@@ -247,6 +252,7 @@ async fn drive(
     partition: u32,
     sources: Vec<(MapOutputId, SocketAddr, u64)>,
     limits: FetchLimits,
+    capability: &Capability,
     sender: &mpsc::Sender<Result<Vec<u8>, BlockFailure>>,
 ) -> Result<(), BlockFailure> {
     let start = Instant::now();
@@ -258,7 +264,8 @@ async fn drive(
     loop {
         while let Some(i) = plan.next_to_start() {
             let batch = &batches[i].0;
-            running.push(async move { (i, client.fetch(batch.bts, &batch.ids, partition).await) });
+            running
+                .push(async move { (i, client.fetch(batch.bts, &batch.ids, partition, capability).await) });
         }
         if plan.is_done() {
             return Ok(());

@@ -6,21 +6,25 @@
 
 use crate::block::EncodedBlock;
 use crate::store::{BtsError, ShuffleStore};
+use flicker_protocol::JobId;
 use flicker_protocol::bts::{BlockHeader, BtsFailure, BtsRequest, BtsResponse};
-use flicker_transport::{Connection, Endpoint, FrameReceiver, FrameSender, Role, TransportError};
+use flicker_transport::{
+    CapabilityCheck, Connection, Endpoint, FrameReceiver, FrameSender, Peer, Role, TransportError,
+};
 use std::sync::Arc;
 
 /// Largest block a put may send: the stored length field's range.
 const MAX_BLOCK: u64 = u32::MAX as u64;
 
 /// Serves every connection `endpoint` accepts until the endpoint closes. Only executors (who
-/// store and fetch map output) and the scheduler (who removes a job's) may connect.
-pub async fn serve(endpoint: Endpoint, store: Arc<ShuffleStore>) {
+/// store and fetch map output, each request with its job's capability, checked by `check`) and
+/// the scheduler (who removes a job's) may connect.
+pub async fn serve(endpoint: Endpoint, store: Arc<ShuffleStore>, check: Arc<CapabilityCheck>) {
     while let Some(incoming) = endpoint.accept().await {
-        let store = store.clone();
+        let (store, check) = (store.clone(), check.clone());
         tokio::spawn(async move {
             match incoming.establish(&[Role::Executor, Role::Scheduler]).await {
-                Ok(connection) => serve_connection(connection, store).await,
+                Ok(connection) => serve_connection(connection, store, check).await,
                 Err(error) => tracing::warn!(%error, "refused a connection to the bts"),
             }
         });
@@ -28,13 +32,14 @@ pub async fn serve(endpoint: Endpoint, store: Arc<ShuffleStore>) {
 }
 
 /// Serves the requests of one connection until it closes.
-pub async fn serve_connection(connection: Connection, store: Arc<ShuffleStore>) {
+async fn serve_connection(connection: Connection, store: Arc<ShuffleStore>, check: Arc<CapabilityCheck>) {
+    let peer = connection.peer();
     loop {
         match connection.accept_stream().await {
             Ok(Some((recv, send))) => {
-                let store = store.clone();
+                let (store, check, peer) = (store.clone(), check.clone(), peer.clone());
                 tokio::spawn(async move {
-                    if let Err(error) = handle(recv, send, store).await {
+                    if let Err(error) = handle(recv, send, store, &check, peer.as_ref()).await {
                         tracing::debug!(%error, "a bts request failed");
                     }
                 });
@@ -48,14 +53,40 @@ pub async fn serve_connection(connection: Connection, store: Arc<ShuffleStore>) 
     }
 }
 
+/// Whether `peer` may make `request`: a fetch or put with a capability for the job of every map
+/// output it names; a removal from the scheduler only. The refusal says why.
+fn permitted(request: &BtsRequest, check: &CapabilityCheck, peer: Option<&Peer>) -> Result<(), String> {
+    let (ids, capability) = match request {
+        BtsRequest::Fetch { ids, capability, .. } => (ids.as_slice(), capability),
+        BtsRequest::Put { id, capability, .. } => (std::slice::from_ref(id), capability),
+        BtsRequest::RemoveJob { job } => {
+            return match peer {
+                Some(peer) if peer.role == Role::Scheduler => Ok(()),
+                _ => Err(format!("only the scheduler may remove job {job}'s map output")),
+            };
+        }
+    };
+    let mut jobs: Vec<&JobId> = ids.iter().map(|id| &id.job).collect();
+    jobs.dedup();
+    jobs.into_iter().try_for_each(|job| check.check(capability, job).map_err(|e| e.to_string()))
+}
+
 async fn handle(
     mut recv: FrameReceiver,
     mut send: FrameSender,
     store: Arc<ShuffleStore>,
+    check: &CapabilityCheck,
+    peer: Option<&Peer>,
 ) -> Result<(), TransportError> {
     let Some(request) = recv.recv::<BtsRequest>().await? else { return Ok(()) };
+    if let Err(reason) = permitted(&request, check, peer) {
+        let who = peer.map_or_else(|| "a peer without a role".to_owned(), ToString::to_string);
+        tracing::warn!(peer = %who, %reason, "refused a bts request");
+        send.send(&BtsResponse::Error(BtsFailure::Forbidden { reason })).await?;
+        return send.finish();
+    }
     match request {
-        BtsRequest::Fetch { ids, partition } => {
+        BtsRequest::Fetch { ids, partition, .. } => {
             for id in ids {
                 // An output kept in memory is read in place: no disk, no hand-off.
                 let read = if store.holds_in_memory(&id) {
@@ -76,7 +107,7 @@ async fn handle(
                 }
             }
         }
-        BtsRequest::Put { id, partitions } => {
+        BtsRequest::Put { id, partitions, .. } => {
             let response = match receive_map_output(&mut recv, &store, &id, partitions).await? {
                 Ok(info) => BtsResponse::Stored(info),
                 Err(error) => BtsResponse::Error(error),

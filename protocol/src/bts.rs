@@ -7,15 +7,48 @@
 //! block damaged on disk or on the way is caught by whoever fetched it.
 //!
 //! ```text
-//! Fetch { ids, partition }  →  for each id in order: Block(header), then header.stored_len
-//!                              bytes | Error(failure), after which nothing more is sent
-//! Put { id, partitions }, then per partition: a BlockHeader frame and its stored_len bytes
-//!                           →  Stored(info) | Error(failure)
-//! RemoveJob { job }         →  Removed { bytes } | Error(failure)
+//! Fetch { ids, partition, capability }  →  for each id in order: Block(header), then
+//!                              header.stored_len bytes | Error(failure), after which nothing
+//!                              more is sent
+//! Put { id, partitions, capability }, then per partition: a BlockHeader frame and its
+//!                              stored_len bytes  →  Stored(info) | Error(failure)
+//! RemoveJob { job }         →  Removed { bytes } | Error(failure)   (the scheduler only)
 //! ```
+//!
+//! Fetching and storing a job's blocks takes the job's [`Capability`], which the scheduler signs
+//! and hands to the executors that run the job's tasks: a certificate alone reads or alters no
+//! job's shuffle data.
 
 use crate::ids::{JobId, MapOutputId};
 use serde::{Deserialize, Serialize};
+
+/// The scheduler's permission to read and write one job's shuffle blocks until a time: signed
+/// with the scheduler's key, whose certificate it carries, so that a BTS checks it with the
+/// cluster CA alone.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Capability {
+    /// The job.
+    pub job: JobId,
+    /// When it expires, in milliseconds since the Unix epoch.
+    pub expires_ms: u64,
+    /// The certificate (DER) of the scheduler that signed it.
+    pub issuer: Vec<u8>,
+    /// The TLS signature scheme of `signature` (its IANA code).
+    pub scheme: u16,
+    /// The signature over [`Capability::signed_bytes`].
+    pub signature: Vec<u8>,
+}
+
+impl Capability {
+    /// What the scheduler signs: a fixed prefix, the job id and the expiry time.
+    pub fn signed_bytes(job: &JobId, expires_ms: u64) -> Vec<u8> {
+        let mut bytes = b"flicker bts capability\0".to_vec();
+        bytes.extend_from_slice(job.0.as_bytes());
+        bytes.push(0);
+        bytes.extend_from_slice(&expires_ms.to_le_bytes());
+        bytes
+    }
+}
 
 /// What precedes a shuffle block on the wire and describes it in a map output's index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -47,21 +80,26 @@ pub enum BtsRequest {
     /// [`BtsResponse::Block`] and the block's bytes for each, up to the first block that cannot
     /// be read, which is answered by [`BtsResponse::Error`] and ends the answer.
     Fetch {
-        /// The map outputs.
+        /// The map outputs, all of the capability's job.
         ids: Vec<MapOutputId>,
         /// The reduce partition.
         partition: u32,
+        /// The permission to read the job's blocks.
+        capability: Capability,
     },
     /// Stores a map output computed elsewhere, replacing one of the same id. Followed, for each
     /// partition in order, by a [`BlockHeader`] frame and `stored_len` raw bytes. Answered by
     /// [`BtsResponse::Stored`].
     Put {
-        /// The map output.
+        /// The map output, of the capability's job.
         id: MapOutputId,
         /// The number of blocks that follow.
         partitions: u32,
+        /// The permission to write the job's blocks.
+        capability: Capability,
     },
-    /// Deletes all map outputs of a job. Answered by [`BtsResponse::Removed`].
+    /// Deletes all map outputs of a job (asked by the scheduler only). Answered by
+    /// [`BtsResponse::Removed`].
     RemoveJob {
         /// The job.
         job: JobId,
@@ -93,6 +131,13 @@ pub enum BtsResponse {
 /// [`InvalidRequest`](Self::InvalidRequest) mean the caller is out of step and retrying will not help.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum BtsFailure {
+    /// The request's capability does not allow it (forged, expired, of another job), or the peer
+    /// may not make it.
+    #[error("refused: {reason}")]
+    Forbidden {
+        /// Why.
+        reason: String,
+    },
     /// The BTS holds no such map output (never written, removed, or lost).
     #[error("the bts holds no {id}")]
     NoSuchMapOutput {
@@ -154,9 +199,16 @@ mod tests {
 
     #[test]
     fn requests_round_trip_through_frames() {
+        let capability = Capability {
+            job: JobId("job-7".into()),
+            expires_ms: 1_800_000_000_000,
+            issuer: vec![0x30; 400],
+            scheme: 0x0403,
+            signature: vec![7; 72],
+        };
         let requests = [
-            BtsRequest::Fetch { ids: vec![id(), id()], partition: 3 },
-            BtsRequest::Put { id: id(), partitions: 200 },
+            BtsRequest::Fetch { ids: vec![id(), id()], partition: 3, capability: capability.clone() },
+            BtsRequest::Put { id: id(), partitions: 200, capability },
             BtsRequest::RemoveJob { job: JobId("job-7".into()) },
         ];
         for request in requests {
@@ -189,6 +241,7 @@ mod tests {
             BtsResponse::Error(BtsFailure::CorruptIndex { id: id(), reason: "bad magic".into() }),
             BtsResponse::Error(BtsFailure::InvalidRequest { reason: "invalid job id".into() }),
             BtsResponse::Error(BtsFailure::Io { reason: "disk full".into() }),
+            BtsResponse::Error(BtsFailure::Forbidden { reason: "expired".into() }),
         ];
         for response in responses {
             let frame = encode(&response, MAX_FRAME).unwrap();

@@ -4,6 +4,7 @@
 //!
 //! [`Watch`]: SchedulerRequest::Watch
 
+use crate::bts::Capability;
 use crate::ids::{ExecutorId, JobId, PluginDigest, StageId, TaskIndex};
 use crate::status::{JobStatus, NodeStatus};
 use crate::task::{JobDefaults, TaskReport, TaskSpec};
@@ -203,7 +204,12 @@ pub enum RequestError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ExecutorRequest {
     /// Run a task attempt; answered with its [`TaskReport`] when it ends.
-    Launch(Box<TaskSpec>),
+    Launch {
+        /// The attempt.
+        spec: Box<TaskSpec>,
+        /// The permission to read and write its job's shuffle blocks on the cluster's BTSes.
+        capability: Capability,
+    },
     /// The job ended (or was cancelled): stop its running tasks and forget it. Answered once
     /// its tasks have stopped. Its shuffle output is removed through the BTS.
     EndJob {
@@ -257,7 +263,14 @@ mod tests {
                 end: 10,
             },
         };
-        let request = ExecutorRequest::Launch(Box::new(spec));
+        let capability = Capability {
+            job: JobId("job-1".into()),
+            expires_ms: 1,
+            issuer: vec![1, 2, 3],
+            scheme: 0x0403,
+            signature: vec![4, 5],
+        };
+        let request = ExecutorRequest::Launch { spec: Box::new(spec), capability };
         assert_eq!(
             decode::<ExecutorRequest>(&encode(&request, MAX_FRAME).unwrap(), MAX_FRAME).unwrap(),
             request

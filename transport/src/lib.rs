@@ -50,6 +50,7 @@
 //! # }
 //! ```
 
+pub mod capability;
 pub mod certs;
 mod connection;
 mod der;
@@ -57,6 +58,7 @@ mod endpoint;
 mod error;
 mod stream;
 
+pub use capability::{CapabilityCheck, CapabilityError};
 pub use certs::{CertError, EphemeralCa, Identity, Peer, Role, SERVER_DOMAIN};
 pub use connection::Connection;
 pub use endpoint::{Endpoint, EndpointConfig, Incoming};

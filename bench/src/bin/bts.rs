@@ -27,7 +27,8 @@ use flicker_bts::{BtsClient, FetchLimits, MapOutputInfo, ShuffleStore, fetch_par
 use flicker_gen::Weather;
 use flicker_protocol::{JobId, MapOutputId, StageId, TaskIndex};
 use flicker_testkit::Process;
-use flicker_transport::{Endpoint, EndpointConfig, Identity, certs};
+use flicker_protocol::bts::Capability;
+use flicker_transport::{CapabilityCheck, Endpoint, EndpointConfig, Identity, certs};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -109,25 +110,32 @@ fn serve(store: &Path, tls: &Path, maps: u32) -> anyhow::Result<()> {
     });
 
     let identity = Identity::load(tls, CERT).context("cannot load the server's certificate")?;
+    let check = Arc::new(CapabilityCheck::new(identity.clone()));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let endpoint = Endpoint::bind("127.0.0.1:0".parse()?, EndpointConfig::new(identity))?;
         eprintln!("bts listening on {}", endpoint.local_addr()?);
-        flicker_bts::service::serve(endpoint, store).await;
+        flicker_bts::service::serve(endpoint, store, check).await;
         Ok(())
     })
 }
 
-/// Fetches every partition of the map outputs from `bts`, one reduce partition after the other;
-/// returns the raw bytes received.
-async fn fetch_all(client: &Arc<BtsClient>, bts: SocketAddr, maps: &[MapOutputInfo]) -> anyhow::Result<u64> {
+/// Fetches every partition of the map outputs from `bts` with the job's `capability`, one reduce
+/// partition after the other; returns the raw bytes received.
+async fn fetch_all(
+    client: &Arc<BtsClient>,
+    bts: SocketAddr,
+    maps: &[MapOutputInfo],
+    capability: &Capability,
+) -> anyhow::Result<u64> {
     let mut received = 0;
     for partition in 0..PARTITIONS {
         let sources = (0..)
             .zip(maps)
             .map(|(map, info)| (map_output(map), bts, info.raw_bytes[partition as usize]))
             .collect();
-        let mut blocks = fetch_partition(client.clone(), partition, sources, FetchLimits::default());
+        let mut blocks =
+            fetch_partition(client.clone(), partition, sources, FetchLimits::default(), capability.clone());
         while let Some(block) = blocks.recv().await {
             let block = block.map_err(|failure| {
                 anyhow::anyhow!("cannot fetch {} from {}: {}", failure.map_output, failure.bts, failure.error)
@@ -199,6 +207,9 @@ fn main() -> anyhow::Result<()> {
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let identity = Identity::load(&tls, CERT).context("cannot load the client's certificate")?;
+    // The job's capability, as the scheduler grants it to the executors of its tasks.
+    let scheduler = Identity::load(&tls, "scheduler").context("cannot load the scheduler's certificate")?;
+    let capability = scheduler.grant(&map_output(0).job, Duration::from_secs(3600))?;
     let client = runtime.block_on(async {
         anyhow::Ok(Arc::new(BtsClient::new(Endpoint::bind(
             "127.0.0.1:0".parse()?,
@@ -208,7 +219,7 @@ fn main() -> anyhow::Result<()> {
 
     let (mut bts_runs, mut tcp_runs) = (Vec::new(), Vec::new());
     for run in 0..runs + 1 {
-        let bts_time = timed(raw, || runtime.block_on(fetch_all(&client, bts, &maps)))?;
+        let bts_time = timed(raw, || runtime.block_on(fetch_all(&client, bts, &maps, &capability)))?;
         let tcp_time = timed(raw, || tcp_copy(tcp))?;
         eprintln!(
             "round {run}{}: bts {:.2} s, tcp {:.2} s",

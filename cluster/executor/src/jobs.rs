@@ -8,6 +8,7 @@ use crate::task::{BlockSource, ShuffleOutput, TaskContext, TaskInput, TaskLog, r
 use flicker_bts::{BtsClient, BtsError, FetchLimits, ShuffleStore, fetch_partition};
 use flicker_host::Runtime;
 use flicker_job::{ComponentSource, JobError, PreparedJob};
+use flicker_protocol::bts::Capability;
 use flicker_protocol::failure::{FailureKind, LostMapOutput, TaskFailure};
 use flicker_protocol::task::{
     JobDescriptor, MapOutputLocation, OperatorLog, TaskInput as InputSpec, TaskMetrics, TaskReport, TaskSpec,
@@ -177,15 +178,21 @@ impl Jobs {
         known.active.values().map(|entry| entry.stop_running()).sum()
     }
 
-    /// Runs one task attempt to its end, on this (blocking) thread; returns its report and what
-    /// its operators wrote.
-    pub fn run(&self, spec: &TaskSpec, io: &Handle) -> (TaskReport, Vec<OperatorLog>) {
+    /// Runs one task attempt to its end, on this (blocking) thread, reading and writing shuffle
+    /// blocks on other BTSes with the job's `capability`; returns its report and what its
+    /// operators wrote.
+    pub fn run(
+        &self,
+        spec: &TaskSpec,
+        capability: &Capability,
+        io: &Handle,
+    ) -> (TaskReport, Vec<OperatorLog>) {
         let log = TaskLog::default();
-        let report = self.attempt(spec, io, &log);
+        let report = self.attempt(spec, capability, io, &log);
         (report, log.take())
     }
 
-    fn attempt(&self, spec: &TaskSpec, io: &Handle, log: &TaskLog) -> TaskReport {
+    fn attempt(&self, spec: &TaskSpec, capability: &Capability, io: &Handle, log: &TaskLog) -> TaskReport {
         let started = std::time::Instant::now();
         let Some(entry) = self.entry(&spec.task.job) else {
             return report_failure(&TaskCause::Cancelled);
@@ -203,6 +210,7 @@ impl Jobs {
         };
         let output = StoreShuffle {
             job: &spec.task.job,
+            capability,
             attempt: spec.attempt,
             target: &self.shuffle,
             bts: &self.bts,
@@ -242,7 +250,8 @@ impl Jobs {
                         None => remote.push((output.id.clone(), output.bts, output.bytes)),
                     }
                 }
-                let receiver = fetch_partition(self.bts.clone(), partition.0, remote, self.fetch);
+                let receiver =
+                    fetch_partition(self.bts.clone(), partition.0, remote, self.fetch, capability.clone());
                 let mut blocks =
                     FetchedBlocks { local: local.into_iter(), partition: *partition, receiver, io };
                 run_task(&ctx, stage, spec.task.index, TaskInput::Partition { blocks: &mut blocks })
@@ -285,6 +294,8 @@ impl Jobs {
 /// Map outputs into this executor's BTS.
 struct StoreShuffle<'a> {
     job: &'a JobId,
+    /// The job's permission to write its blocks on another BTS.
+    capability: &'a Capability,
     attempt: AttemptId,
     target: &'a ShuffleTarget,
     bts: &'a BtsClient,
@@ -315,7 +326,7 @@ impl ShuffleOutput for StoreShuffle<'_> {
             }
             ShuffleTarget::Remote(bts) => {
                 let blocks = blocks.collect::<Result<Vec<_>, _>>()?;
-                self.io.block_on(self.bts.put(*bts, &id, &blocks)).map_err(|source| {
+                self.io.block_on(self.bts.put(*bts, &id, &blocks, self.capability)).map_err(|source| {
                     TaskCause::ShuffleWrite(ShuffleWriteError::Remote { bts: *bts, source })
                 })?
             }

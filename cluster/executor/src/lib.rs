@@ -35,7 +35,8 @@ use flicker_protocol::scheduler::{
 };
 use flicker_storage::StoreOptions;
 use flicker_transport::{
-    Connection, Endpoint, EndpointConfig, FrameReceiver, FrameSender, Identity, Role, TransportError,
+    CapabilityCheck, Connection, Endpoint, EndpointConfig, FrameReceiver, FrameSender, Identity, Role,
+    TransportError,
 };
 use jobs::Jobs;
 use parking_lot::Mutex;
@@ -191,7 +192,8 @@ impl Executor {
         let (bts, target) = match config.bts {
             Some(bts) => (bts, ShuffleTarget::Remote(bts)),
             None => {
-                tokio::spawn(flicker_bts::service::serve(endpoint.clone(), store.clone()));
+                let check = Arc::new(CapabilityCheck::new(config.identity.clone()));
+                tokio::spawn(flicker_bts::service::serve(endpoint.clone(), store.clone(), check));
                 let address = endpoint.local_addr()?;
                 (address, ShuffleTarget::Local { store, address })
             }
@@ -361,12 +363,13 @@ async fn answer(
 ) -> Result<(), TransportError> {
     let Some(request) = recv.recv::<ExecutorRequest>().await? else { return Ok(()) };
     let response = match request {
-        ExecutorRequest::Launch(spec) => {
+        ExecutorRequest::Launch { spec, capability } => {
             let Ok(_slot) = slots.acquire_owned().await else { return Ok(()) };
             let io = tokio::runtime::Handle::current();
             let task = spec.task.clone();
-            let (report, log) =
-                tokio::task::spawn_blocking(move || jobs.run(&spec, &io)).await.unwrap_or_else(|panic| {
+            let (report, log) = tokio::task::spawn_blocking(move || jobs.run(&spec, &capability, &io))
+                .await
+                .unwrap_or_else(|panic| {
                     (
                         flicker_protocol::task::TaskReport::Failed(TaskFailure::new(
                             FailureKind::ExecutorCrash,

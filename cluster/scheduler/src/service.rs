@@ -305,8 +305,21 @@ impl Shared {
         let failed = |cause: String| {
             (TaskReport::Failed(TaskFailure::new(FailureKind::ExecutorUnreachable, cause)), Vec::new())
         };
+        let capability = match self.config.identity.grant(&task.job, CAPABILITY_VALIDITY) {
+            Ok(capability) => capability,
+            Err(error) => {
+                let failure = TaskFailure::new(
+                    FailureKind::Prepare,
+                    format!("cannot grant the task's capability: {error}"),
+                );
+                self.act(|core, now| {
+                    core.report(&task, attempt, &executor, TaskReport::Failed(failure), Vec::new(), now)
+                });
+                return;
+            }
+        };
         let (report, log) = match connection {
-            Some(connection) => match connection.call(&ExecutorRequest::Launch(spec)).await {
+            Some(connection) => match connection.call(&ExecutorRequest::Launch { spec, capability }).await {
                 Ok(ExecutorResponse::Task(report, log)) => (report, log),
                 Ok(other) => failed(format!("executor {executor} answered {other:?}")),
                 // The executor is gone: its loss puts the task back in the queue.
@@ -455,6 +468,10 @@ impl Shared {
         Ok((run, prepared))
     }
 }
+
+/// How long the shuffle capability of a task attempt is valid: far longer than a task runs
+/// (every attempt gets a fresh one), short enough that a leaked one soon stops working.
+const CAPABILITY_VALIDITY: Duration = Duration::from_secs(24 * 3600);
 
 /// Whether `peer` may make `request`: executors join, beat and fetch components, each under the
 /// name of its certificate; clients submit, upload, watch, inspect and cancel jobs. The refusal

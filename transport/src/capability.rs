@@ -1,0 +1,175 @@
+//! Capabilities: the scheduler's signed permission to read and write one job's shuffle blocks
+//! ([`Capability`]), granted to the executors that run the job's tasks and checked by every BTS
+//! with the cluster CA alone. The signature is made with the scheduler's TLS key; the capability
+//! carries the scheduler's certificate, which must chain to the CA, be unrevoked and be the
+//! scheduler's (its role's DNS name), so no other certificate can grant one.
+
+use crate::{Identity, Role};
+use flicker_protocol::JobId;
+use flicker_protocol::bts::Capability;
+use rustls::SignatureScheme;
+use rustls::client::danger::ServerCertVerifier;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The schemes a capability is signed with, in the order tried (the keys `flicker cert` makes
+/// are ECDSA P-256).
+const SCHEMES: [SignatureScheme; 3] =
+    [SignatureScheme::ECDSA_NISTP256_SHA256, SignatureScheme::ED25519, SignatureScheme::RSA_PSS_SHA256];
+
+/// How many accepted capabilities a [`CapabilityCheck`] remembers before it starts again.
+const REMEMBERED: usize = 4096;
+
+/// Why a capability was not granted, or not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum CapabilityError {
+    /// This identity's key cannot sign one.
+    #[error("cannot sign a capability: {reason}")]
+    Sign {
+        /// Why.
+        reason: String,
+    },
+    /// It is another job's.
+    #[error("the capability is for job {granted}, not {asked}")]
+    OtherJob {
+        /// Its job.
+        granted: JobId,
+        /// The job asked about.
+        asked: JobId,
+    },
+    /// It expired.
+    #[error("the capability for job {job} expired")]
+    Expired {
+        /// Its job.
+        job: JobId,
+    },
+    /// Its signer is not the cluster's scheduler.
+    #[error("the capability is not signed by the cluster's scheduler: {reason}")]
+    Issuer {
+        /// What is wrong with the signer's certificate.
+        reason: String,
+    },
+    /// Its signature does not match.
+    #[error("the capability's signature is not valid")]
+    Signature,
+}
+
+/// Milliseconds since the Unix epoch.
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |now| now.as_millis() as u64)
+}
+
+impl Identity {
+    /// A capability for `job`'s shuffle blocks, valid for `valid_for`, signed with this identity's
+    /// key: only the scheduler's is accepted.
+    pub fn grant(&self, job: &JobId, valid_for: Duration) -> Result<Capability, CapabilityError> {
+        let expires_ms = now_ms().saturating_add(valid_for.as_millis() as u64);
+        let key = self.certified_key();
+        let sign_error = |reason: String| CapabilityError::Sign { reason };
+        let signer = key.key.choose_scheme(&SCHEMES).ok_or_else(|| sign_error("no usable scheme".into()))?;
+        let signature =
+            signer.sign(&Capability::signed_bytes(job, expires_ms)).map_err(|e| sign_error(e.to_string()))?;
+        let issuer = key.end_entity_cert().map_err(|e| sign_error(e.to_string()))?.to_vec();
+        Ok(Capability { job: job.clone(), expires_ms, issuer, scheme: u16::from(signer.scheme()), signature })
+    }
+}
+
+/// Checks capabilities with a process's trust (its identity's CA and revocation list),
+/// remembering those it accepted so that a job's later requests cost a lookup.
+pub struct CapabilityCheck {
+    identity: Identity,
+    accepted: Mutex<HashSet<Capability>>,
+}
+
+impl CapabilityCheck {
+    /// Checks with `identity`'s CA and revocation list.
+    pub fn new(identity: Identity) -> Self {
+        Self { identity, accepted: Mutex::default() }
+    }
+
+    /// Whether `capability` lets its holder read and write `job`'s blocks now.
+    pub fn check(&self, capability: &Capability, job: &JobId) -> Result<(), CapabilityError> {
+        if capability.job != *job {
+            return Err(CapabilityError::OtherJob { granted: capability.job.clone(), asked: job.clone() });
+        }
+        if now_ms() >= capability.expires_ms {
+            return Err(CapabilityError::Expired { job: job.clone() });
+        }
+        let mut accepted = self.accepted.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if accepted.contains(capability) {
+            return Ok(());
+        }
+        drop(accepted);
+        self.verify(capability)?;
+        accepted = self.accepted.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if accepted.len() >= REMEMBERED {
+            accepted.clear();
+        }
+        accepted.insert(capability.clone());
+        Ok(())
+    }
+
+    /// Checks the signer's certificate and the signature.
+    fn verify(&self, capability: &Capability) -> Result<(), CapabilityError> {
+        let issuer = CertificateDer::from(capability.issuer.as_slice());
+        let scheduler = ServerName::try_from(Role::Scheduler.server_name())
+            .map_err(|e| CapabilityError::Issuer { reason: e.to_string() })?;
+        self.identity
+            .server_verifier()
+            .verify_server_cert(&issuer, &[], &scheduler, &[], UnixTime::now())
+            .map_err(|e| CapabilityError::Issuer { reason: e.to_string() })?;
+        let certificate = webpki::EndEntityCert::try_from(&issuer)
+            .map_err(|e| CapabilityError::Issuer { reason: e.to_string() })?;
+        let scheme = SignatureScheme::from(capability.scheme);
+        let message = Capability::signed_bytes(&capability.job, capability.expires_ms);
+        let provider = crate::certs::crypto_provider();
+        let algorithms = provider
+            .signature_verification_algorithms
+            .mapping
+            .iter()
+            .filter(|(known, _)| *known == scheme)
+            .flat_map(|(_, algorithms)| algorithms.iter());
+        for algorithm in algorithms {
+            if certificate.verify_signature(*algorithm, &message, &capability.signature).is_ok() {
+                return Ok(());
+            }
+        }
+        Err(CapabilityError::Signature)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::EphemeralCa;
+
+    #[test]
+    fn only_the_schedulers_unaltered_unexpired_capability_for_the_job_is_accepted() {
+        let ca = EphemeralCa::new().unwrap();
+        let scheduler = ca.identity("scheduler", Role::Scheduler).unwrap();
+        let executor = ca.identity("exec-1", Role::Executor).unwrap();
+        let check = CapabilityCheck::new(executor.clone());
+        let job = JobId("job-1".into());
+        let granted = scheduler.grant(&job, Duration::from_secs(60)).unwrap();
+        check.check(&granted, &job).unwrap();
+        check.check(&granted, &job).expect("remembered");
+
+        let other = JobId("job-2".into());
+        assert!(matches!(check.check(&granted, &other), Err(CapabilityError::OtherJob { .. })));
+        let retargeted = Capability { job: other.clone(), ..granted.clone() };
+        assert!(matches!(check.check(&retargeted, &other), Err(CapabilityError::Signature)));
+        let extended = Capability { expires_ms: granted.expires_ms + 1, ..granted.clone() };
+        assert!(matches!(check.check(&extended, &job), Err(CapabilityError::Signature)));
+        let expired = scheduler.grant(&job, Duration::ZERO).unwrap();
+        assert!(matches!(check.check(&expired, &job), Err(CapabilityError::Expired { .. })));
+
+        // An executor's key, or another cluster's scheduler, cannot grant one.
+        let by_executor = executor.grant(&job, Duration::from_secs(60)).unwrap();
+        assert!(matches!(check.check(&by_executor, &job), Err(CapabilityError::Issuer { .. })));
+        let foreign = EphemeralCa::new().unwrap().identity("scheduler", Role::Scheduler).unwrap();
+        let by_foreign = foreign.grant(&job, Duration::from_secs(60)).unwrap();
+        assert!(matches!(check.check(&by_foreign, &job), Err(CapabilityError::Issuer { .. })));
+    }
+}
