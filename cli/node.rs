@@ -38,6 +38,10 @@ pub struct SchedulerArgs {
     /// it fails.
     #[arg(long, value_parser = crate::run::duration_arg, default_value = "60s")]
     stall_timeout: Duration,
+    /// How long an executor may take to report a task before the attempt fails as `task_timeout`
+    /// and the task runs elsewhere: a silent or stuck executor cannot hold a job.
+    #[arg(long, value_parser = crate::run::duration_arg, default_value = "6h")]
+    task_timeout: Duration,
     /// Failed attempts of one job's tasks after which an executor gets no more of that job's tasks.
     #[arg(long, default_value_t = 2)]
     exclude_after: u32,
@@ -113,6 +117,7 @@ pub fn scheduler(args: SchedulerArgs) -> anyhow::Result<ExitCode> {
         heartbeat: args.heartbeat_interval,
         executor_timeout: args.executor_timeout,
         stall_timeout: args.stall_timeout,
+        task_timeout: args.task_timeout,
         exclude_after: args.exclude_after,
         defaults: args.defaults.job_defaults(JobDefaults::default().max_attempts),
         storage: args.file.storage()?,

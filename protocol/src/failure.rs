@@ -9,7 +9,7 @@
 //! | [`BadRecord`](FailureKind::BadRecord), [`InvalidConfig`](FailureKind::InvalidConfig) | the job | the job fails at once: every attempt would fail the same way |
 //! | [`OperatorError`](FailureKind::OperatorError), [`Trap`](FailureKind::Trap), [`MalformedBatch`](FailureKind::MalformedBatch), [`LimitHit`](FailureKind::LimitHit) of memory or output | the operator | retried up to the job's attempts, elsewhere when possible; the executor is not blamed, so it is never excluded for it, and the job fails naming the operator's failure |
 //! | [`LimitHit`](FailureKind::LimitHit) of the call timeout | the attempt | retried elsewhere; counts against the executor (a loaded machine is slower) |
-//! | [`Instantiate`](FailureKind::Instantiate), [`Prepare`](FailureKind::Prepare), [`Storage`](FailureKind::Storage), [`ShuffleWrite`](FailureKind::ShuffleWrite), [`Spill`](FailureKind::Spill), [`ExecutorCrash`](FailureKind::ExecutorCrash), [`ExecutorUnreachable`](FailureKind::ExecutorUnreachable) | the attempt | retried elsewhere; counts against the executor, which is excluded after repeated failures |
+//! | [`Instantiate`](FailureKind::Instantiate), [`Prepare`](FailureKind::Prepare), [`Storage`](FailureKind::Storage), [`ShuffleWrite`](FailureKind::ShuffleWrite), [`Spill`](FailureKind::Spill), [`ExecutorCrash`](FailureKind::ExecutorCrash), [`ExecutorUnreachable`](FailureKind::ExecutorUnreachable), [`TaskTimeout`](FailureKind::TaskTimeout) | the attempt | retried elsewhere; counts against the executor, which is excluded after repeated failures |
 //! | [`Cancelled`](FailureKind::Cancelled) | the attempt | nothing when the job was cancelled (it is ending); otherwise the executor lost the job: retried elsewhere |
 //! | [`FetchFailed`](FailureKind::FetchFailed) | nobody | the lost map output is computed again; the task runs again, not counted as a failed attempt |
 
@@ -91,6 +91,12 @@ pub enum FailureKind {
     /// The scheduler lost contact with the executor while the task ran, or could not read its
     /// answer.
     ExecutorUnreachable,
+    /// The executor did not report the task within the scheduler's task timeout: a silent or
+    /// stuck executor cannot hold a job.
+    TaskTimeout {
+        /// The timeout, in milliseconds.
+        ms: u64,
+    },
 }
 
 impl FailureKind {
@@ -113,7 +119,8 @@ impl FailureKind {
             | FailureKind::ShuffleWrite
             | FailureKind::Spill
             | FailureKind::ExecutorCrash
-            | FailureKind::ExecutorUnreachable => Blame::Attempt,
+            | FailureKind::ExecutorUnreachable
+            | FailureKind::TaskTimeout { .. } => Blame::Attempt,
         }
     }
 
@@ -135,6 +142,7 @@ impl FailureKind {
             FailureKind::Cancelled => "cancelled",
             FailureKind::ExecutorCrash => "executor_crash",
             FailureKind::ExecutorUnreachable => "executor_unreachable",
+            FailureKind::TaskTimeout { .. } => "task_timeout",
         }
     }
 }

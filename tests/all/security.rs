@@ -195,3 +195,31 @@ fn a_revoked_certificate_is_refused_by_the_cluster() {
         .unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(cluster.json(&["nodes"]).as_array().unwrap().len(), 1);
 }
+
+/// An executor that does not report a task within the scheduler's task timeout cannot hold the
+/// job: the attempt fails as `task_timeout` (here, with one attempt allowed, the job with it).
+#[test]
+fn a_task_not_reported_within_the_task_timeout_fails_its_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::new(dir.path());
+    cluster.start_scheduler("127.0.0.1:0", &["--task-timeout", "2s"]);
+    cluster.add_executor(0, &[]);
+    cluster.wait_for_nodes(1);
+    readings_in(dir.path(), 1_000, 32);
+    let job = crate::run::test_plugin_job(
+        r#"{ behave = "sleep", millis = "600000" }"#,
+        r#"limits = { call_timeout = "1h" }"#,
+    );
+    let manifest = write_manifest(dir.path(), &format!("max_attempts = 1\n{job}"));
+    let started = std::time::Instant::now();
+    let output = cluster.client(&["submit", manifest.to_str().unwrap(), "--wait"]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("did not report the task within the task timeout of 2s"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(120), "took {:?}", started.elapsed());
+    let status = cluster.json(&["status"]);
+    assert_eq!(status[0]["failure"]["task"]["kind"]["task_timeout"]["ms"], 2000, "{status:.600}");
+}

@@ -76,6 +76,8 @@ impl LocalCluster {
                 heartbeat: Duration::from_secs(1),
                 executor_timeout: Duration::from_secs(30),
                 stall_timeout: Duration::from_secs(60),
+                // Local mode has one executor, this process: nobody to fall silent.
+                task_timeout: Duration::from_secs(365 * 24 * 3600),
                 exclude_after: 2,
                 defaults,
                 storage: storage.clone(),

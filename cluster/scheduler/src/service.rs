@@ -51,6 +51,9 @@ pub struct SchedulerConfig {
     pub executor_timeout: Duration,
     /// How long a job waits for an executor that can run its tasks before it fails.
     pub stall_timeout: Duration,
+    /// How long an executor may take to report a task before the attempt counts as failed
+    /// (kind `task_timeout`) and the task runs elsewhere.
+    pub task_timeout: Duration,
     /// Failed attempts of a job's tasks after which an executor gets no more of them.
     pub exclude_after: u32,
     /// Defaults of jobs whose submitter sends none.
@@ -319,12 +322,28 @@ impl Shared {
             }
         };
         let (report, log) = match connection {
-            Some(connection) => match connection.call(&ExecutorRequest::Launch { spec, capability }).await {
-                Ok(ExecutorResponse::Task(report, log)) => (report, log),
-                Ok(other) => failed(format!("executor {executor} answered {other:?}")),
+            Some(connection) => match tokio::time::timeout(
+                self.config.task_timeout,
+                connection.call(&ExecutorRequest::Launch { spec, capability }),
+            )
+            .await
+            {
+                Err(_) => {
+                    let ms = self.config.task_timeout.as_millis().try_into().unwrap_or(u64::MAX);
+                    let message = format!(
+                        "executor {executor} did not report the task within the task timeout of {:?}",
+                        self.config.task_timeout
+                    );
+                    (
+                        TaskReport::Failed(TaskFailure::new(FailureKind::TaskTimeout { ms }, message)),
+                        Vec::new(),
+                    )
+                }
+                Ok(Ok(ExecutorResponse::Task(report, log))) => (report, log),
+                Ok(Ok(other)) => failed(format!("executor {executor} answered {other:?}")),
                 // The executor is gone: its loss puts the task back in the queue.
-                Err(_) if connection.is_closed() => return,
-                Err(error) => failed(format!("lost contact with executor {executor}: {error}")),
+                Ok(Err(_)) if connection.is_closed() => return,
+                Ok(Err(error)) => failed(format!("lost contact with executor {executor}: {error}")),
             },
             None => return,
         };
