@@ -33,6 +33,18 @@ impl ClientArgs {
             .with_context(|| format!("cannot load certificate {:?} from {}", self.cert, dir.display()))?;
         Ok(Client::connect(self.cluster.scheduler()?, identity).await?)
     }
+
+    /// Runs `command` with a client connected to the scheduler, then closes the connection, so
+    /// that the scheduler frees it at once rather than when it times out.
+    async fn run(
+        &self,
+        command: impl AsyncFnOnce(&Client) -> anyhow::Result<ExitCode>,
+    ) -> anyhow::Result<ExitCode> {
+        let client = self.connect().await?;
+        let result = command(&client).await;
+        client.close().await;
+        result
+    }
 }
 
 #[derive(clap::Args)]
@@ -93,8 +105,7 @@ pub struct NodesArgs {
 }
 
 pub fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
-    start_tokio()?.block_on(async {
-        let client = args.client.connect().await?;
+    start_tokio()?.block_on(args.client.run(async |client| {
         let job = client.submit(&args.manifest, &args.params, None).await?;
         if !args.wait {
             match args.client.output {
@@ -106,8 +117,8 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
         // Listening before the job id is out: a Ctrl-C at any moment from then on is caught.
         let interrupt = interrupt_signal()?;
         eprintln!("submitted {job}");
-        follow(&client, &job, args.client.output, interrupt).await
-    })
+        follow(client, &job, args.client.output, interrupt).await
+    }))
 }
 
 /// SIGINT (Ctrl-C), caught from now on.
@@ -162,11 +173,10 @@ pub async fn show_operator_output(client: &Client, job: &JobId) -> anyhow::Resul
 }
 
 pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    start_tokio()?.block_on(async {
-        let client = args.client.connect().await?;
-        let job = args.job.map(JobId);
+    start_tokio()?.block_on(args.client.run(async |client| {
+        let job = args.job.clone().map(JobId);
         if let (true, Some(job)) = (args.wait, &job) {
-            return follow(&client, job, args.client.output, interrupt_signal()?).await;
+            return follow(client, job, args.client.output, interrupt_signal()?).await;
         }
         if let (Some(job), true) = (&job, args.task.is_some() || args.logs) {
             let attempts = client.logs(job, args.task).await?;
@@ -187,13 +197,12 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
             }
         }
         Ok(ExitCode::SUCCESS)
-    })
+    }))
 }
 
 pub fn cancel(args: CancelArgs) -> anyhow::Result<ExitCode> {
-    start_tokio()?.block_on(async {
-        let client = args.client.connect().await?;
-        let job = JobId(args.job);
+    start_tokio()?.block_on(args.client.run(async |client| {
+        let job = JobId(args.job.clone());
         // A job that has ended already is refused: the error says how it ended.
         client.cancel(job.clone()).await?;
         match args.client.output {
@@ -201,19 +210,18 @@ pub fn cancel(args: CancelArgs) -> anyhow::Result<ExitCode> {
             OutputFormat::Text => report::print(|out| writeln!(out, "{job} cancelled"))?,
         }
         Ok(ExitCode::SUCCESS)
-    })
+    }))
 }
 
 pub fn nodes(args: NodesArgs) -> anyhow::Result<ExitCode> {
-    start_tokio()?.block_on(async {
-        let client = args.client.connect().await?;
+    start_tokio()?.block_on(args.client.run(async |client| {
         let nodes = client.nodes().await?;
         match args.client.output {
             OutputFormat::Json => report::json(&nodes)?,
             OutputFormat::Text => report::print(|out| report::nodes(out, &nodes))?,
         }
         Ok(ExitCode::SUCCESS)
-    })
+    }))
 }
 
 /// Live progress on stderr: one bar per stage (tasks done of total, running), and the rows and

@@ -223,3 +223,56 @@ fn a_task_not_reported_within_the_task_timeout_fails_its_attempt() {
     let status = cluster.json(&["status"]);
     assert_eq!(status[0]["failure"]["task"]["kind"]["task_timeout"]["ms"], 2000, "{status:.600}");
 }
+
+/// One certificate holds at most 16 connections to the scheduler at once: the next is refused
+/// with the reason, and others (and the same certificate, once it closed some) are still served.
+#[test]
+fn one_certificate_cannot_hold_connections_without_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(dir.path(), 1, 1);
+    let tls = cluster.tls_dir();
+    cluster.issue("mallory", "client");
+    let scheduler: SocketAddr = cluster.address().parse().unwrap();
+    let io = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    io.block_on(async {
+        let endpoint = endpoint(&tls, "mallory");
+        let mut held = Vec::new();
+        for _ in 0..16 {
+            held.push(endpoint.connect(scheduler, Role::Scheduler).await.unwrap());
+        }
+        let refused = match endpoint.connect(scheduler, Role::Scheduler).await {
+            Ok(connection) => {
+                connection.call::<_, SchedulerResponse>(&SchedulerRequest::Nodes).await.map(drop)
+            }
+            Err(error) => Err(error),
+        };
+        let error = refused.expect_err("a 17th connection is refused");
+        assert!(error.to_string().contains("holds 16 connections already"), "{error}");
+        // Another certificate is served meanwhile.
+        let nodes = cluster.client_command(&["nodes"]).output().unwrap();
+        assert!(nodes.status.success(), "{}", stderr(&nodes));
+        for connection in held.drain(..) {
+            connection.close(0, "done");
+        }
+        let again = bounded_retry(|| async { endpoint.connect(scheduler, Role::Scheduler).await }).await;
+        let answer: SchedulerResponse = again.call(&SchedulerRequest::Nodes).await.unwrap();
+        assert!(matches!(answer, SchedulerResponse::Nodes(_)), "{answer:?}");
+    });
+}
+
+/// Tries `connect` until it succeeds (the server frees closed connections as it hears of them),
+/// for at most a minute.
+async fn bounded_retry<F, Fut>(connect: F) -> flicker_transport::Connection
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<flicker_transport::Connection, TransportError>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match connect().await {
+            Ok(connection) => return connection,
+            Err(error) if std::time::Instant::now() > deadline => panic!("{error}"),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
+}

@@ -117,9 +117,15 @@ impl Connection {
                 "its certificate names no role: issue a new one with `flicker cert issue`".to_owned(),
             ),
         };
-        tracing::warn!(peer = %who, address = %self.remote_address(), %reason, "refused a connection");
-        self.close(FORBIDDEN, &reason);
+        self.refuse(&who, &reason);
         Err(TransportError::Forbidden { peer: who, reason })
+    }
+
+    /// Closes the connection, refusing its peer (`who`) for `reason`, which the peer reads as the
+    /// connection's close reason; logged at warn.
+    pub fn refuse(&self, who: &str, reason: &str) {
+        tracing::warn!(peer = %who, address = %self.remote_address(), %reason, "refused a connection");
+        self.close(FORBIDDEN, reason);
     }
 
     /// Closes the connection at once with an application `code` and `reason` for the peer;

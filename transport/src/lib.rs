@@ -56,6 +56,7 @@ mod connection;
 mod der;
 mod endpoint;
 mod error;
+mod limit;
 mod stream;
 
 pub use capability::{CapabilityCheck, CapabilityError};
@@ -63,4 +64,5 @@ pub use certs::{CertError, EphemeralCa, Identity, Peer, Role, SERVER_DOMAIN};
 pub use connection::Connection;
 pub use endpoint::{Endpoint, EndpointConfig, Incoming};
 pub use error::TransportError;
+pub use limit::{ConnectionLimit, ConnectionSlot};
 pub use stream::{FrameReceiver, FrameSender};

@@ -67,6 +67,13 @@ impl Client {
         self.connection.lock().clone()
     }
 
+    /// Closes the connection and waits (briefly) until the scheduler was told, so that it frees
+    /// the connection at once.
+    pub async fn close(self) {
+        self.connection().close(0, "done");
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
+    }
+
     /// Connects again, retrying for up to [`RECONNECT_WITHIN`].
     async fn reconnect(&self) -> Result<(), ClientError> {
         let deadline = tokio::time::Instant::now() + RECONNECT_WITHIN;

@@ -25,7 +25,8 @@ use flicker_storage::{
     OutputCommitter, PartFile, Split, StagedPart, StoreOptions, check_destination, list_inputs, plan_splits,
 };
 use flicker_transport::{
-    Connection, Endpoint, EndpointConfig, FrameReceiver, FrameSender, Identity, Peer, Role, TransportError,
+    Connection, ConnectionLimit, Endpoint, EndpointConfig, FrameReceiver, FrameSender, Identity, Peer, Role,
+    TransportError,
 };
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
@@ -171,12 +172,16 @@ impl Scheduler {
     /// Serves clients and executors until the endpoint closes.
     pub async fn run(self) {
         let ticker = tokio::spawn(tick(self.shared.clone()));
+        let limit = ConnectionLimit::new(MAX_CONNECTIONS_PER_PEER);
         while let Some(incoming) = self.shared.endpoint.accept().await {
-            let shared = self.shared.clone();
+            let (shared, limit) = (self.shared.clone(), limit.clone());
             tokio::spawn(async move {
                 let from = incoming.remote_address();
                 match incoming.establish(&[Role::Executor, Role::Client]).await {
-                    Ok(connection) => serve_connection(shared, connection).await,
+                    Ok(connection) => {
+                        let Some(_slot) = limit.admit(&connection) else { return };
+                        serve_connection(shared, connection).await
+                    }
                     Err(error) => tracing::warn!(%from, %error, "refused a connection"),
                 }
             });
@@ -487,6 +492,10 @@ impl Shared {
         Ok((run, prepared))
     }
 }
+
+/// Connections one certificate may hold open to the scheduler at once: a client opens one per
+/// command; an executor one.
+const MAX_CONNECTIONS_PER_PEER: usize = 16;
 
 /// How long the shuffle capability of a task attempt is valid: far longer than a task runs
 /// (every attempt gets a fresh one), short enough that a leaked one soon stops working.
