@@ -39,8 +39,14 @@ async fn serve_connection(connection: Connection, store: Arc<ShuffleStore>, chec
             Ok(Some((recv, send))) => {
                 let (store, check, peer) = (store.clone(), check.clone(), peer.clone());
                 tokio::spawn(async move {
-                    if let Err(error) = handle(recv, send, store, &check, peer.as_ref()).await {
-                        tracing::debug!(%error, "a bts request failed");
+                    match handle(recv, send, store, &check, peer.as_ref()).await {
+                        Err(error) if error.is_protocol_violation() => {
+                            let who =
+                                peer.map_or_else(|| "a peer without a role".to_owned(), |p| p.to_string());
+                            tracing::warn!(peer = %who, %error, "a bts request broke the protocol");
+                        }
+                        Err(error) => tracing::debug!(%error, "a bts request failed"),
+                        Ok(()) => {}
                     }
                 });
             }

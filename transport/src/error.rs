@@ -115,6 +115,19 @@ pub enum TransportError {
     },
 }
 
+impl TransportError {
+    /// Whether the peer broke the protocol (a malformed or oversized frame, a payload cut
+    /// short): worth a warning with the peer's identity, unlike a connection that just went.
+    pub fn is_protocol_violation(&self) -> bool {
+        matches!(
+            self,
+            TransportError::Frame { .. }
+                | TransportError::PayloadTooLarge { .. }
+                | TransportError::Truncated { .. }
+        )
+    }
+}
+
 impl From<quinn::WriteError> for TransportError {
     /// A stream lost with its connection says why the connection went (a refused certificate or
     /// role, say).

@@ -501,6 +501,16 @@ const MAX_CONNECTIONS_PER_PEER: usize = 16;
 /// (every attempt gets a fresh one), short enough that a leaked one soon stops working.
 const CAPABILITY_VALIDITY: Duration = Duration::from_secs(24 * 3600);
 
+/// Logs a request that failed: at warn, with who sent it, when the peer broke the protocol.
+fn log_failed_request(connection: &Connection, error: &TransportError) {
+    if error.is_protocol_violation() {
+        let peer = connection.peer().map_or_else(|| "a peer without a role".to_owned(), |p| p.to_string());
+        tracing::warn!(%peer, address = %connection.remote_address(), %error, "a request broke the protocol");
+    } else {
+        tracing::debug!(%error, "a request failed");
+    }
+}
+
 /// Whether `peer` may make `request`: executors join, beat and fetch components, each under the
 /// name of its certificate; clients submit, upload, watch, inspect and cancel jobs. The refusal
 /// says why, for the peer and the log.
@@ -557,7 +567,7 @@ async fn serve_connection(shared: Arc<Shared>, connection: Connection) {
                     (shared.clone(), connection.clone(), registered.clone());
                 tokio::spawn(async move {
                     if let Err(error) = answer(&shared, &connection, &registered, recv, send).await {
-                        tracing::debug!(%error, "a request failed");
+                        log_failed_request(&connection, &error);
                     }
                 });
             }
