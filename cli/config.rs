@@ -1,10 +1,11 @@
 //! Where the scheduler is and where the TLS files are: flags, then `FLICKER_SCHEDULER` /
 //! `FLICKER_TLS_DIR`, then a `cluster.toml` (from `--config`, `FLICKER_CONFIG`, or the current
 //! directory). The same file's `[storage.s3]` / `[storage.gs]` tables set up the cloud stores
-//! of the processes that read or write data.
+//! of the processes that read or write data, and a node's `allowed_local_roots` and
+//! `allowed_locations` say what its jobs may reach (see `crate::policy`).
 
 use anyhow::{Context, bail};
-use flicker_storage::{Service, StoreOptions};
+use flicker_storage::{AllowedLocation, Service, StoreOptions};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -26,8 +27,9 @@ pub struct ClusterArgs {
 #[derive(clap::Args, Debug, Clone)]
 pub struct ConfigFileArgs {
     /// A `cluster.toml` with `scheduler = "host:port"` and `tls_dir = "dir"` for what the flags
-    /// and environment leave unset, and `[storage.s3]`/`[storage.gs]` settings of the cloud
-    /// stores (default: ./cluster.toml when it exists).
+    /// and environment leave unset, `[storage.s3]`/`[storage.gs]` settings of the cloud stores,
+    /// and (for a node) the `allowed_local_roots` and `allowed_locations` of its jobs
+    /// (default: ./cluster.toml when it exists).
     #[arg(long, env = "FLICKER_CONFIG")]
     pub config: Option<PathBuf>,
 }
@@ -39,16 +41,35 @@ struct ClusterFile {
     tls_dir: Option<PathBuf>,
     #[serde(default)]
     storage: BTreeMap<String, BTreeMap<String, toml::Value>>,
+    #[serde(default)]
+    allowed_local_roots: Vec<PathBuf>,
+    #[serde(default)]
+    allowed_locations: Vec<String>,
+}
+
+/// What a node's cluster file lets its jobs reach.
+pub struct FileAccess {
+    /// Its `allowed_local_roots`, relative ones resolved against its directory.
+    pub local_roots: Vec<PathBuf>,
+    /// Its `allowed_locations`.
+    pub locations: Vec<AllowedLocation>,
+    /// The file itself, if there is one: it may hold credentials, so no job may read it.
+    pub file: Option<PathBuf>,
 }
 
 impl ConfigFileArgs {
+    /// The cluster file's path, if there is one.
+    fn path(&self) -> Option<PathBuf> {
+        match &self.config {
+            Some(path) => Some(path.clone()),
+            None if Path::new("cluster.toml").exists() => Some(PathBuf::from("cluster.toml")),
+            None => None,
+        }
+    }
+
     /// The cluster file and its directory; an empty one without a file.
     fn load(&self) -> anyhow::Result<(ClusterFile, PathBuf)> {
-        let path = match &self.config {
-            Some(path) => path.clone(),
-            None if Path::new("cluster.toml").exists() => PathBuf::from("cluster.toml"),
-            None => return Ok((ClusterFile::default(), PathBuf::new())),
-        };
+        let Some(path) = self.path() else { return Ok((ClusterFile::default(), PathBuf::new())) };
         let text =
             std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let file = toml::from_str(&text)
@@ -82,6 +103,21 @@ impl ConfigFileArgs {
             }
         }
         Ok(options)
+    }
+
+    /// The cluster file's `allowed_local_roots` and `allowed_locations`, and the file.
+    pub fn access(&self) -> anyhow::Result<FileAccess> {
+        let (file, base) = self.load()?;
+        let locations = file
+            .allowed_locations
+            .iter()
+            .map(|text| text.parse().with_context(|| "cluster file: allowed_locations"))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(FileAccess {
+            local_roots: file.allowed_local_roots.iter().map(|root| base.join(root)).collect(),
+            locations,
+            file: self.path(),
+        })
     }
 }
 

@@ -7,6 +7,7 @@ mod config;
 mod files;
 mod r#gen;
 mod node;
+mod policy;
 mod report;
 mod run;
 mod try_op;

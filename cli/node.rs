@@ -1,6 +1,7 @@
 //! The long-running processes of a cluster: `flicker scheduler`, `executor` and `bts`.
 
 use crate::config::{ClusterArgs, ConfigFileArgs, resolve};
+use crate::policy::PolicyArgs;
 use crate::run::{DefaultsArgs, runtime, start_tokio};
 use anyhow::Context;
 use flicker_bts::ShuffleStore;
@@ -52,6 +53,8 @@ pub struct SchedulerArgs {
     defaults: DefaultsArgs,
     #[command(flatten)]
     file: ConfigFileArgs,
+    #[command(flatten)]
+    policy: PolicyArgs,
 }
 
 #[derive(clap::Args)]
@@ -85,6 +88,8 @@ pub struct ExecutorArgs {
     /// `corrupt-map-output=STAGE:TASK` damages that map output's first attempt on disk.
     #[arg(long = "inject-fault", value_name = "FAULT")]
     faults: Vec<Fault>,
+    #[command(flatten)]
+    policy: PolicyArgs,
 }
 
 #[derive(clap::Args)]
@@ -110,6 +115,8 @@ fn identity(dir: &std::path::Path, name: &str) -> anyhow::Result<Identity> {
 
 pub fn scheduler(args: SchedulerArgs) -> anyhow::Result<ExitCode> {
     let tokio = start_tokio()?;
+    let own = [Some(args.tls_dir.as_path()), Some(args.state_dir.as_path()), args.cache_dir.as_deref()];
+    let storage = args.policy.node_storage(&args.file, &own)?;
     let config = SchedulerConfig {
         listen: resolve(&args.listen)?,
         identity: identity(&args.tls_dir, &args.cert)?,
@@ -120,7 +127,7 @@ pub fn scheduler(args: SchedulerArgs) -> anyhow::Result<ExitCode> {
         task_timeout: args.task_timeout,
         exclude_after: args.exclude_after,
         defaults: args.defaults.job_defaults(JobDefaults::default().max_attempts),
-        storage: args.file.storage()?,
+        storage,
         maxima: args.defaults.maxima(),
     };
     let runtime = runtime(args.cache_dir, 0, config.maxima.memory)?;
@@ -135,7 +142,10 @@ pub fn scheduler(args: SchedulerArgs) -> anyhow::Result<ExitCode> {
 pub fn executor(args: ExecutorArgs) -> anyhow::Result<ExitCode> {
     let tokio = start_tokio()?;
     let listen = resolve(&args.listen)?;
-    let identity = identity(&args.cluster.tls_dir()?, &args.cert)?;
+    let tls_dir = args.cluster.tls_dir()?;
+    let own = [Some(tls_dir.as_path()), Some(args.work_dir.as_path()), args.cache_dir.as_deref()];
+    let storage = args.policy.node_storage(&args.cluster.file, &own)?;
+    let identity = identity(&tls_dir, &args.cert)?;
     let name = identity.name().context("the executor's certificate names no one")?;
     let config = ExecutorConfig {
         id: ExecutorId(name),
@@ -147,7 +157,7 @@ pub fn executor(args: ExecutorArgs) -> anyhow::Result<ExitCode> {
         work_dir: args.work_dir,
         bts: args.bts.as_deref().map(resolve).transpose()?,
         faults: Faults(args.faults),
-        storage: args.cluster.file.storage()?,
+        storage,
     };
     let runtime = runtime(args.cache_dir, config.slots, LimitMaxima::default().memory)?;
     tokio.block_on(async {

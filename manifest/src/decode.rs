@@ -11,7 +11,9 @@ use toml::de::{DeInteger, DeTable, DeValue};
 use crate::duration::parse_duration;
 use crate::error::ManifestError;
 use crate::lines::LineIndex;
-use crate::manifest::{Manifest, SectionKind, Sink, SinkMode, Source, SourceFormat, Step, StorageSetting};
+use crate::manifest::{
+    Manifest, PART_EXTENSIONS, SectionKind, Sink, SinkMode, Source, SourceFormat, Step, StorageSetting,
+};
 use crate::params;
 use crate::size::parse_size;
 use flicker_protocol::LimitOverrides;
@@ -25,7 +27,7 @@ const SOURCE_KEYS: &[&str] = &["id", "url", "format", "split_size"];
 /// The keys allowed in a `[[step]]`.
 const STEP_KEYS: &[&str] = &["id", "input", "plugin", "config", "partitions", "limits"];
 /// The keys allowed in a `[[sink]]`.
-const SINK_KEYS: &[&str] = &["id", "input", "url", "plugin", "config", "limits", "mode"];
+const SINK_KEYS: &[&str] = &["id", "input", "url", "plugin", "config", "limits", "mode", "extension"];
 /// The keys allowed in a `limits` table.
 const LIMIT_KEYS: &[&str] = &["memory", "call_timeout", "output"];
 
@@ -195,19 +197,14 @@ impl Decoder<'_> {
         for &(key, value) in &section.entries {
             match key.get_ref().as_ref() {
                 "id" => {}
-                "url" => url = Some(self.non_empty_string(label, "url", value)?),
+                "url" => url = Some(self.url(label, value)?),
                 "format" => format = self.source_format(label, value)?,
                 "split_size" => split_size = Some(self.size(label, "split_size", value)?),
                 other => return Err(self.unknown_key(key.span(), label, other, SOURCE_KEYS)),
             }
         }
-        Ok(Source {
-            url: self.required(&section, "url", url)?,
-            id: section.id,
-            format,
-            split_size,
-            line: section.line,
-        })
+        let (url, url_line) = self.required(&section, "url", url)?;
+        Ok(Source { url, id: section.id, format, split_size, line: section.line, url_line })
     }
 
     fn step(&self, section: Section<'_, '_>) -> Result<Step, ManifestError> {
@@ -238,13 +235,14 @@ impl Decoder<'_> {
 
     fn sink(&self, section: Section<'_, '_>) -> Result<Sink, ManifestError> {
         let label = section.label.as_str();
-        let (mut input, mut url, mut plugin, mut config, mut limits, mut mode) =
-            (None, None, None, Vec::new(), LimitOverrides::default(), SinkMode::default());
+        let (mut input, mut url, mut plugin, mut config, mut limits, mut mode, mut extension) =
+            (None, None, None, Vec::new(), LimitOverrides::default(), SinkMode::default(), None);
         for &(key, value) in &section.entries {
             match key.get_ref().as_ref() {
                 "id" => {}
                 "input" => input = Some(self.input(&section, value)?),
-                "url" => url = Some(self.non_empty_string(label, "url", value)?),
+                "url" => url = Some(self.url(label, value)?),
+                "extension" => extension = Some(self.part_extension(label, value)?),
                 "plugin" => plugin = Some(self.non_empty_string(label, "plugin", value)?),
                 "config" => config = self.config(label, value)?,
                 "limits" => limits = self.limits(label, value)?,
@@ -253,7 +251,7 @@ impl Decoder<'_> {
             }
         }
         let input = self.required(&section, "input", input)?;
-        let url = self.required(&section, "url", url)?;
+        let (url, url_line) = self.required(&section, "url", url)?;
         let Some(plugin) = plugin else {
             return Err(ManifestError::SinkWithoutFormat {
                 file: self.file.to_path_buf(),
@@ -261,7 +259,18 @@ impl Decoder<'_> {
                 id: section.id,
             });
         };
-        Ok(Sink { id: section.id, input, url, plugin, config, limits, mode, line: section.line })
+        Ok(Sink {
+            id: section.id,
+            input,
+            url,
+            plugin,
+            config,
+            limits,
+            mode,
+            extension,
+            line: section.line,
+            url_line,
+        })
     }
 
     /// Reads `input`: one id, given as a string or as an array of exactly one string.
@@ -390,6 +399,29 @@ impl Decoder<'_> {
                 ),
             )),
         }
+    }
+
+    /// Reads a `url` and the line of its value.
+    fn url(&self, label: &str, value: &Value<'_>) -> Result<(String, usize), ManifestError> {
+        Ok((self.non_empty_string(label, "url", value)?, self.lines.line(value.span())))
+    }
+
+    /// Reads a sink's `extension`: one of [`PART_EXTENSIONS`], so that no part gets the name of
+    /// an executable or a configuration file.
+    fn part_extension(&self, label: &str, value: &Value<'_>) -> Result<&'static str, ManifestError> {
+        let written = self.string(label, "extension", value)?;
+        let known = PART_EXTENSIONS.iter().find(|known| **known == written.trim_start_matches('.'));
+        known.copied().ok_or_else(|| {
+            self.invalid(
+                label,
+                "extension",
+                value,
+                format!(
+                    "\"{written}\" is not an extension a part may have; use one of {}",
+                    PART_EXTENSIONS.join(", ")
+                ),
+            )
+        })
     }
 
     fn sink_mode(&self, label: &str, value: &Value<'_>) -> Result<SinkMode, ManifestError> {
@@ -751,6 +783,30 @@ plugin = "std:format-csv"
         let error = parse(&format!("{JOB}\n[storage.s3]\nregion = [\"a\"]\n")).unwrap_err();
         assert!(matches!(error, ManifestError::Syntax { line: 23, .. }), "{error:?}");
         assert_names(&error, 23, "storage.s3: \"region\" must be a string, integer or boolean, not array");
+    }
+
+    #[test]
+    fn urls_keep_the_line_of_their_value() {
+        let manifest = parse(JOB).unwrap();
+        assert_eq!((manifest.sources[0].url_line, manifest.sinks[0].url_line), (4, 19));
+    }
+
+    #[test]
+    fn a_part_extension_is_one_of_a_short_safe_list() {
+        assert_eq!(parse(JOB).unwrap().sinks[0].extension, None);
+        for (written, kept) in [("tsv", "tsv"), (".parquet", "parquet"), ("jsonl", "jsonl")] {
+            let manifest = parse(&job_with(18, &format!("extension = \"{written}\""))).unwrap();
+            assert_eq!(manifest.sinks[0].extension, Some(kept), "{written}");
+        }
+        for written in ["sh", "csv/../../x", "", "CSV", "exe", "wasm"] {
+            let error = parse(&job_with(18, &format!("extension = \"{written}\""))).unwrap_err();
+            assert!(
+                matches!(&error, ManifestError::InvalidValue { line: 19, key, .. } if key == "extension"),
+                "{written}: {error:?}"
+            );
+            assert_names(&error, 19, "sink \"out\": bad value for \"extension\"");
+            assert!(error.to_string().contains("csv, tsv, jsonl"), "{error}");
+        }
     }
 
     #[test]

@@ -91,7 +91,10 @@ pub use duration::{DurationError, parse_duration};
 pub use error::ManifestError;
 /// The operator types the manifest shares with the host, re-exported from where they live.
 pub use flicker_protocol::{LimitOverrides, OperatorKind};
-pub use manifest::{Manifest, SectionKind, Sink, SinkMode, Source, SourceFormat, Step, StorageSetting};
+pub use manifest::{
+    DEFAULT_PART_EXTENSION, Manifest, PART_EXTENSIONS, SectionKind, Sink, SinkMode, Source, SourceFormat,
+    Step, StorageSetting,
+};
 pub use params::{Param, ParamError, resolve_params};
 pub use plugin::PluginCatalog;
 pub use size::{SizeError, parse_size};

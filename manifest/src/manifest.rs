@@ -41,6 +41,8 @@ pub struct Source {
     pub split_size: Option<u64>,
     /// The line of the `[[source]]` header.
     pub line: usize,
+    /// The line of its `url`, which a refusal of the location names.
+    pub url_line: usize,
 }
 
 /// How a source's bytes are cut into records.
@@ -87,8 +89,35 @@ pub struct Sink {
     pub limits: LimitOverrides,
     /// What to do when the location already holds a committed output.
     pub mode: SinkMode,
+    /// The extension of its part files, if the manifest gives one (`extension`): always one of
+    /// [`PART_EXTENSIONS`]. See [`Sink::part_extension`].
+    pub extension: Option<&'static str>,
     /// The line of the `[[sink]]` header.
     pub line: usize,
+    /// The line of its `url`, which a refusal of the location names.
+    pub url_line: usize,
+}
+
+/// The extensions a sink's part files may have (its `extension`): names of data formats only, so
+/// that no job can write a part an executable or a configuration file's name.
+pub const PART_EXTENSIONS: &[&str] = &["csv", "tsv", "jsonl", "json", "txt", "parquet", "avro", "orc"];
+
+/// The extension of the parts of a sink without `extension` whose format operator is not a
+/// standard one.
+pub const DEFAULT_PART_EXTENSION: &str = "part";
+
+impl Sink {
+    /// The extension of its part files: its `extension` if the manifest gives one; else, for a
+    /// standard format operator, its format's (`std:format-csv` → `csv`, `std:format-jsonl` →
+    /// `jsonl`); else [`DEFAULT_PART_EXTENSION`]. Never taken from a plugin's file name.
+    pub fn part_extension(&self) -> &'static str {
+        let standard = match self.plugin.as_str() {
+            "std:format-csv" => Some("csv"),
+            "std:format-jsonl" => Some("jsonl"),
+            _ => None,
+        };
+        self.extension.or(standard).unwrap_or(DEFAULT_PART_EXTENSION)
+    }
 }
 
 /// What a sink does when its location already holds a committed output (a `_SUCCESS`), as
@@ -318,6 +347,7 @@ config = { }
                 format: SourceFormat::Lines,
                 split_size: Some(67_108_864),
                 line: 4,
+                url_line: 6,
             }],
             steps: vec![
                 Step {
@@ -360,10 +390,25 @@ config = { }
                 config: Vec::new(),
                 limits: LimitOverrides::default(),
                 mode: SinkMode::ErrorIfExists,
+                extension: None,
                 line: 30,
+                url_line: 33,
             }],
         };
         assert_eq!(manifest, expected);
+    }
+
+    #[test]
+    fn part_extensions_come_from_the_manifest_or_a_standard_format_never_a_file_name() {
+        let manifest = Manifest::parse(Path::new("jobs/max.toml"), MAX_TEMPERATURE).unwrap();
+        let sink =
+            |plugin: &str, extension| Sink { plugin: plugin.into(), extension, ..manifest.sinks[0].clone() };
+        assert_eq!(sink("std:format-csv", None).part_extension(), "csv");
+        assert_eq!(sink("std:format-jsonl", None).part_extension(), "jsonl");
+        assert_eq!(sink("plugins/x.sh", None).part_extension(), "part");
+        assert_eq!(sink("plugins/format-csv.wasm", None).part_extension(), "part");
+        assert_eq!(sink("plugins/x.wasm", Some("parquet")).part_extension(), "parquet");
+        assert_eq!(sink("std:format-csv", Some("tsv")).part_extension(), "tsv");
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //!
 //! Cloud stores are opened with a node's [`StoreOptions`], over which a job's own settings are
 //! laid once [`JobStoreOptions::check`] has accepted them: a job may tune requests, but neither
-//! give credentials nor choose where requests go.
+//! give credentials nor choose where requests go. What a job may reach at all (local paths under
+//! allowed roots only, no `memory://` on a cluster, allowed buckets) is a node's
+//! [`AccessPolicy`], which [`AccessPolicy::admit`] applies to each location.
 //!
 //! Reading an input takes three steps:
 //!
@@ -49,14 +51,18 @@
 
 mod commit;
 mod compression;
+mod confined;
 mod error;
 mod glob;
 mod job_options;
+mod job_values;
 mod line;
 mod listing;
 mod location;
 mod object_writer;
 mod options;
+mod policy;
+mod request_host;
 mod split;
 mod split_reader;
 mod success;
@@ -70,10 +76,12 @@ pub use commit::{
 pub use compression::Compression;
 pub use error::StorageError;
 pub use job_options::{JobSetting, JobSettingError, JobStoreOptions, RefusedSetting};
+pub use job_values::{MAX_TEXT, ValueRule};
 pub use line::line_number_at;
 pub use listing::{InputObject, list_all, list_inputs};
 pub use location::Location;
 pub use object_writer::ObjectWriter;
 pub use options::{Service, StoreOptionError, StoreOptions};
+pub use policy::{AccessPolicy, AccessRefused, AllowedLocation, NodeStorage, PolicyError};
 pub use split::{Aligned, Split, owned_records, plan_splits};
 pub use split_reader::{Chunk, SplitReader};

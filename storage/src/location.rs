@@ -13,7 +13,9 @@ use object_store::path::Path;
 use percent_encoding::percent_decode_str;
 
 use crate::StorageError;
+use crate::confined::{ConfinedFileSystem, denied};
 use crate::options::{Service, StoreOptions};
+use crate::policy::LocalRoots;
 
 /// A place in an object store: a single object, a prefix ("directory") or a glob.
 ///
@@ -37,19 +39,44 @@ pub struct Location {
     url: String,
 }
 
+/// What kind of place a location is.
+pub(crate) enum Place<'a> {
+    /// On the local file system, at this path if it has one.
+    Local(Option<PathBuf>),
+    /// In a process-wide `memory://` store.
+    Memory,
+    /// In a cloud store's bucket.
+    Cloud {
+        /// The store.
+        service: Service,
+        /// The bucket.
+        bucket: &'a str,
+    },
+}
+
 /// The concrete store behind a location, for the few things that differ between them.
 #[derive(Debug, Clone)]
 enum Backend {
-    Local(Arc<LocalFileSystem>),
-    Memory { name: String },
-    Cloud { service: Service, bucket: String },
+    /// The local file system, confined to a node's allowed roots if `roots` says so (then the
+    /// location's store is a [`ConfinedFileSystem`] around `fs`).
+    Local {
+        fs: Arc<LocalFileSystem>,
+        roots: Option<Arc<LocalRoots>>,
+    },
+    Memory {
+        name: String,
+    },
+    Cloud {
+        service: Service,
+        bucket: String,
+    },
 }
 
 impl Backend {
     /// The canonical URL of `path` in this store, for messages.
     fn url_of(&self, path: &Path) -> String {
         match self {
-            Backend::Local(_) => format!("file:///{path}"),
+            Backend::Local { .. } => format!("file:///{path}"),
             Backend::Memory { name } => format!("memory://{name}/{path}"),
             Backend::Cloud { service, bucket } => format!("{service}://{bucket}/{path}"),
         }
@@ -113,6 +140,9 @@ impl Location {
                 if authority.is_empty() {
                     return Err(invalid("an s3:// or gs:// url needs a bucket: s3://bucket/prefix"));
                 }
+                if !is_bucket_name(authority) {
+                    return Err(invalid("a bucket name is letters, digits, '.', '-' and '_'"));
+                }
                 let path = Path::parse(&*path)
                     .map_err(|source| StorageError::InvalidPath { url: url.to_owned(), source })?;
                 let store = cloud_store(service, authority, options)
@@ -131,7 +161,7 @@ impl Location {
         let path =
             Path::parse(text).map_err(|source| StorageError::InvalidPath { url: url.to_owned(), source })?;
         let store = Arc::new(LocalFileSystem::new());
-        Ok(Location::new(store.clone(), Backend::Local(store), path))
+        Ok(Location::new(store.clone(), Backend::Local { fs: store, roots: None }, path))
     }
 
     fn new(store: Arc<dyn ObjectStore>, backend: Backend, path: Path) -> Location {
@@ -166,11 +196,44 @@ impl Location {
         Location::new(Arc::clone(&self.store), self.backend.clone(), path)
     }
 
+    /// What kind of place this is, for an [`AccessPolicy`](crate::AccessPolicy).
+    pub(crate) fn place(&self) -> Place<'_> {
+        match &self.backend {
+            Backend::Local { .. } => Place::Local(self.local_path()),
+            Backend::Memory { .. } => Place::Memory,
+            Backend::Cloud { service, bucket } => Place::Cloud { service: *service, bucket },
+        }
+    }
+
+    /// This location, if it is a local one, confined to `roots`: every object it or a location
+    /// made from it ([`child`](Location::child), [`at`](Location::at)) touches must lead under
+    /// them. Other locations are returned as they are.
+    pub(crate) fn confined(self, roots: Arc<LocalRoots>) -> Location {
+        let Backend::Local { fs, .. } = &self.backend else { return self };
+        let fs = Arc::clone(fs);
+        let store = Arc::new(ConfinedFileSystem::new(Arc::clone(&fs), Arc::clone(&roots)));
+        Location { store, backend: Backend::Local { fs, roots: Some(roots) }, ..self }
+    }
+
+    /// This location's path on the local file system to read it directly, bypassing the store,
+    /// if it is a local one; checked against its roots first if it is confined (see
+    /// [`Location::confined`]).
+    pub(crate) fn local_file(&self) -> Option<Result<PathBuf, object_store::Error>> {
+        let Backend::Local { fs, roots } = &self.backend else { return None };
+        let path = fs.path_to_filesystem(&self.path);
+        Some(match (path, roots) {
+            (Ok(path), Some(roots)) => {
+                roots.check(&path).map(|()| path).map_err(|refused| denied(&self.path, refused))
+            }
+            (path, _) => path,
+        })
+    }
+
     /// This location's path (a directory's or a file's) on the local file system, if it is a
     /// local one.
     pub(crate) fn local_path(&self) -> Option<PathBuf> {
         match &self.backend {
-            Backend::Local(fs) => fs.path_to_filesystem(&self.path).ok(),
+            Backend::Local { fs, .. } => fs.path_to_filesystem(&self.path).ok(),
             Backend::Memory { .. } | Backend::Cloud { .. } => None,
         }
     }
@@ -194,8 +257,14 @@ fn is_scheme(text: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
 }
 
+/// Whether `name` can be a bucket's: letters, digits, `.`, `-` and `_` (what S3 and GCS allow
+/// and more), so that a bucket, which some requests put in the host name, cannot change the host.
+pub(crate) fn is_bucket_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+}
+
 /// Resolves `.` and `..` in an absolute path without touching the file system.
-fn normalize(path: &std::path::Path) -> PathBuf {
+pub(crate) fn normalize(path: &std::path::Path) -> PathBuf {
     let mut out = PathBuf::new();
     for component in path.components() {
         match component {
@@ -233,13 +302,11 @@ fn cloud_store(
         return Ok(Arc::clone(store));
     }
     let store: Arc<dyn ObjectStore> = match service {
-        Service::S3 => {
-            let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
-            for (name, value) in &key.2 {
-                builder = builder.with_config(name.parse()?, value);
-            }
-            Arc::new(builder.build()?)
-        }
+        Service::S3 => Arc::new(
+            s3_builder(key.2.iter().map(|(k, v)| (k.as_str(), v.as_str())))?
+                .with_bucket_name(bucket)
+                .build()?,
+        ),
         Service::Gcs => {
             let mut builder = GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket);
             for (name, value) in &key.2 {
@@ -250,6 +317,17 @@ fn cloud_store(
     };
     stores.insert(key, Arc::clone(&store));
     Ok(store)
+}
+
+/// An S3 client's builder from the standard environment, then `settings` in order.
+pub(crate) fn s3_builder<'a>(
+    settings: impl Iterator<Item = (&'a str, &'a str)>,
+) -> Result<AmazonS3Builder, object_store::Error> {
+    let mut builder = AmazonS3Builder::from_env();
+    for (name, value) in settings {
+        builder = builder.with_config(name.parse()?, value);
+    }
+    Ok(builder)
 }
 
 #[cfg(test)]
@@ -316,7 +394,9 @@ mod tests {
 
     #[test]
     fn malformed_urls_are_rejected() {
-        for url in ["file://host/data", "memory:///in", "memory://t/in%ff", "s3:///key", "gs:///key"] {
+        for url in
+            ["file://host/data", "memory:///in", "memory://t/in%ff", "s3:///key", "gs:///key", "s3://b#x/key"]
+        {
             assert!(matches!(parse(url), Err(StorageError::InvalidUrl { .. })), "{url}");
         }
         assert!(matches!(parse("memory://t/a//b"), Err(StorageError::InvalidPath { .. })));

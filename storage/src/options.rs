@@ -8,6 +8,7 @@ use object_store::aws::AmazonS3ConfigKey;
 use object_store::gcp::GoogleConfigKey;
 
 use crate::job_options::JobStoreOptions;
+use crate::job_values::ValueRule;
 
 /// A cloud object-store service that storage URLs can name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -51,43 +52,38 @@ impl Service {
         }
     }
 
-    /// Whether a job (a manifest's `[storage]`) may set `key`, a key of this service's client
-    /// other than a credential: see [`JobStoreOptions`] for which and why.
-    pub(crate) fn job_may_set(self, key: &str) -> bool {
-        let client = |key: &ClientConfigKey| {
-            matches!(
-                key,
-                ClientConfigKey::AllowHttp
-                    | ClientConfigKey::ConnectTimeout
-                    | ClientConfigKey::Timeout
-                    | ClientConfigKey::UserAgent
-                    | ClientConfigKey::DefaultContentType
-                    | ClientConfigKey::Http1Only
-                    | ClientConfigKey::Http2Only
-                    | ClientConfigKey::PoolIdleTimeout
-                    | ClientConfigKey::PoolMaxIdlePerHost
-            )
+    /// The rule of the values a job (a manifest's `[storage]`) may give `key`, if a job may set
+    /// it at all: only keys that tune requests, never a credential nor where requests go (see
+    /// [`JobStoreOptions`] for why).
+    pub(crate) fn job_rule(self, key: &str) -> Option<ValueRule> {
+        let client = |key: &ClientConfigKey| match key {
+            ClientConfigKey::AllowHttp | ClientConfigKey::Http1Only | ClientConfigKey::Http2Only => {
+                Some(ValueRule::Boolean)
+            }
+            ClientConfigKey::ConnectTimeout | ClientConfigKey::Timeout | ClientConfigKey::PoolIdleTimeout => {
+                Some(ValueRule::Duration)
+            }
+            ClientConfigKey::UserAgent => Some(ValueRule::Text),
+            ClientConfigKey::DefaultContentType => Some(ValueRule::MediaType),
+            ClientConfigKey::PoolMaxIdlePerHost => Some(ValueRule::Count),
+            _ => None,
         };
         match self {
-            Service::S3 => match key.parse() {
-                Ok(AmazonS3ConfigKey::Client(key)) => client(&key),
-                Ok(key) => matches!(
-                    key,
-                    AmazonS3ConfigKey::Region
-                        | AmazonS3ConfigKey::DefaultRegion
-                        | AmazonS3ConfigKey::VirtualHostedStyleRequest
-                        | AmazonS3ConfigKey::UnsignedPayload
-                        | AmazonS3ConfigKey::Checksum
-                        | AmazonS3ConfigKey::SkipSignature
-                        | AmazonS3ConfigKey::RequestPayer
-                        | AmazonS3ConfigKey::DisableTagging
-                ),
-                Err(_) => false,
+            Service::S3 => match key.parse().ok()? {
+                AmazonS3ConfigKey::Client(key) => client(&key),
+                AmazonS3ConfigKey::Region | AmazonS3ConfigKey::DefaultRegion => Some(ValueRule::Region),
+                AmazonS3ConfigKey::VirtualHostedStyleRequest
+                | AmazonS3ConfigKey::UnsignedPayload
+                | AmazonS3ConfigKey::SkipSignature
+                | AmazonS3ConfigKey::RequestPayer
+                | AmazonS3ConfigKey::DisableTagging => Some(ValueRule::Boolean),
+                AmazonS3ConfigKey::Checksum => Some(ValueRule::Checksum),
+                _ => None,
             },
-            Service::Gcs => match key.parse() {
-                Ok(GoogleConfigKey::Client(key)) => client(&key),
-                Ok(key) => matches!(key, GoogleConfigKey::SkipSignature),
-                Err(_) => false,
+            Service::Gcs => match key.parse().ok()? {
+                GoogleConfigKey::Client(key) => client(&key),
+                GoogleConfigKey::SkipSignature => Some(ValueRule::Boolean),
+                _ => None,
             },
         }
     }
@@ -184,8 +180,13 @@ impl StoreOptions {
 
     /// These settings (a node's) with a job's replacing those of the same key.
     pub fn overridden_by(&self, job: &JobStoreOptions) -> StoreOptions {
+        self.merged(&job.options)
+    }
+
+    /// These settings with `over`'s replacing those of the same key.
+    pub(crate) fn merged(&self, over: &StoreOptions) -> StoreOptions {
         let mut merged = self.clone();
-        merged.values.extend(job.options.values.iter().map(|(key, value)| (key.clone(), value.clone())));
+        merged.values.extend(over.values.iter().map(|(key, value)| (key.clone(), value.clone())));
         merged
     }
 
@@ -288,7 +289,7 @@ mod tests {
             "timeout",
             "skip_signature",
         ] {
-            assert!(Service::S3.job_may_set(key), "{key}");
+            assert!(Service::S3.job_rule(key).is_some(), "{key}");
         }
         for key in [
             "endpoint",
@@ -298,17 +299,19 @@ mod tests {
             "role_arn",
             "secret_access_key",
         ] {
-            assert!(!Service::S3.job_may_set(key), "{key}");
+            assert_eq!(Service::S3.job_rule(key), None, "{key}");
         }
         for key in ["timeout", "allow_http", "skip_signature"] {
-            assert!(Service::Gcs.job_may_set(key), "{key}");
+            assert!(Service::Gcs.job_rule(key).is_some(), "{key}");
         }
         for key in
             ["base_url", "service_account_path", "application_credentials", "proxy_url", "bearer_token"]
         {
-            assert!(!Service::Gcs.job_may_set(key), "{key}");
+            assert_eq!(Service::Gcs.job_rule(key), None, "{key}");
         }
-        assert!(!Service::S3.job_may_set("no_such_key"));
+        assert_eq!(Service::S3.job_rule("no_such_key"), None);
+        assert_eq!(Service::S3.job_rule("aws_region"), Some(ValueRule::Region));
+        assert_eq!(Service::Gcs.job_rule("timeout"), Some(ValueRule::Duration));
     }
 
     #[test]

@@ -72,8 +72,9 @@ impl SplitReader {
     /// Must be called within a tokio runtime: a compressed object's decoder starts here.
     pub async fn open(loc: &Location, split: &Split, chunk_size: usize) -> Result<SplitReader, StorageError> {
         let object = loc.at(split.object.clone());
-        let (local_file, actual) = match object.local_path() {
+        let (local_file, actual) = match object.local_file() {
             Some(path) => {
+                let path = path.map_err(|error| object.store_error(error))?;
                 let opened = std::fs::File::open(&path).and_then(|file| Ok((file.metadata()?.len(), file)));
                 let (size, file) = opened.map_err(|error| object.store_error(local_error(path, error)))?;
                 (Some(file), size)

@@ -18,8 +18,9 @@ const POLL_INTERVAL: Duration = Duration::from_millis(50);
 const HEARTBEAT_INTERVAL: &str = "200ms";
 
 /// A flicker cluster on 127.0.0.1 whose files are in one directory: certificates in `<dir>/tls`,
-/// the scheduler's state in `<dir>/state`, and the work directories its caller chooses. Its
-/// processes are killed when it is dropped.
+/// the scheduler's state in `<dir>/state`, and the work directories its caller chooses. Its jobs
+/// may read and write local files under `<dir>` (but the nodes' own), unless
+/// [`Cluster::with_local_roots`] says otherwise. Its processes are killed when it is dropped.
 pub struct Cluster {
     dir: PathBuf,
     /// Makes a `flicker` command: the binary and the environment every command of the cluster has.
@@ -30,6 +31,8 @@ pub struct Cluster {
     timeout: Duration,
     /// The scheduler's address, once known.
     scheduler: Option<String>,
+    /// The local directories its scheduler and executors let jobs reach (`--allow-local-root`).
+    local_roots: Vec<PathBuf>,
     /// Its processes, in the order they were started.
     processes: Vec<Process>,
 }
@@ -45,6 +48,7 @@ impl Cluster {
             log_level: "info".to_owned(),
             timeout: DEFAULT_TIMEOUT,
             scheduler: None,
+            local_roots: vec![dir.to_path_buf()],
             processes: Vec::new(),
         };
         let tls = cluster.tls_dir();
@@ -76,6 +80,18 @@ impl Cluster {
         self
     }
 
+    /// The cluster with the scheduler and executors it starts from now on letting jobs reach
+    /// local files under `roots` only (none: no local file), instead of under its directory.
+    pub fn with_local_roots(mut self, roots: &[&Path]) -> Cluster {
+        self.local_roots = roots.iter().map(|root| root.to_path_buf()).collect();
+        self
+    }
+
+    /// `--allow-local-root` for each of its local roots.
+    fn local_root_flags(&self) -> impl Iterator<Item = &OsStr> {
+        self.local_roots.iter().flat_map(|root| [OsStr::new("--allow-local-root"), root.as_os_str()])
+    }
+
     /// Its directory.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -102,8 +118,8 @@ impl Cluster {
     }
 
     /// Starts the process `scheduler`, listening on `listen`, with its state in `<dir>/state`, a
-    /// heartbeat interval of 200 ms and `extra` flags; waits until it listens and returns its
-    /// address, which the cluster's executors and clients use from now on.
+    /// heartbeat interval of 200 ms, the cluster's local roots and `extra` flags; waits until it
+    /// listens and returns its address, which the cluster's executors and clients use from now on.
     pub fn start_scheduler(&mut self, listen: &str, extra: &[&str]) -> anyhow::Result<String> {
         let mut command = self.flicker();
         command
@@ -112,6 +128,7 @@ impl Cluster {
             .arg("--state-dir")
             .arg(self.dir.join("state"))
             .args(["--heartbeat-interval", HEARTBEAT_INTERVAL])
+            .args(self.local_root_flags())
             .args(extra);
         let address = self.start("scheduler", command)?;
         self.scheduler = Some(address.clone());
@@ -119,8 +136,9 @@ impl Cluster {
     }
 
     /// Starts an executor called `name`, with a certificate of its own of that name (issued
-    /// unless it exists), working in `work_dir`, listening on a free port, with `extra` flags;
-    /// waits until it listens, not until it joined (see [`Cluster::wait_for_nodes`]).
+    /// unless it exists), working in `work_dir`, listening on a free port, with the cluster's
+    /// local roots and `extra` flags; waits until it listens, not until it joined (see
+    /// [`Cluster::wait_for_nodes`]).
     pub fn add_executor(&mut self, name: &str, work_dir: &Path, extra: &[&str]) -> anyhow::Result<()> {
         let scheduler = self.scheduler.clone().context("an executor needs the scheduler's address")?;
         self.issue(name, "executor")?;
@@ -131,6 +149,7 @@ impl Cluster {
             .arg("--work-dir")
             .arg(work_dir)
             .args(["--cert", name])
+            .args(self.local_root_flags())
             .args(extra);
         self.start(name, command)?;
         Ok(())

@@ -50,6 +50,12 @@ impl Cluster {
         cluster
     }
 
+    /// The cluster with the scheduler and executors it starts from now on letting jobs reach local
+    /// files under `roots` only (by default: under its directory, but the nodes' own).
+    pub(crate) fn with_local_roots(self, roots: &[&Path]) -> Cluster {
+        Cluster(self.0.with_local_roots(roots))
+    }
+
     /// Starts the scheduler listening on `listen`, with `extra` flags.
     pub(crate) fn start_scheduler(&mut self, listen: &str, extra: &[&str]) {
         self.0.start_scheduler(listen, extra).expect("the scheduler starts");

@@ -7,6 +7,7 @@ mod gcs;
 mod r#gen;
 mod moto;
 mod params;
+mod policy;
 mod prepare;
 mod run;
 mod s3;

@@ -1,5 +1,5 @@
-//! Preparing jobs with real plugins: planning, the fusion of standard operators, and the check of
-//! a manifest's `[storage]` settings.
+//! Preparing jobs with real plugins: planning, the fusion of standard operators, the check of a
+//! manifest's `[storage]` settings, and of its locations against a node's data-access policy.
 
 use crate::support::runtime;
 use flicker_host::PluginDigest;
@@ -8,6 +8,7 @@ use flicker_manifest::ManifestError;
 use flicker_protocol::JobId;
 use flicker_protocol::task::JobDescriptor;
 use flicker_scheduler_core::StageOutput;
+use flicker_storage::{AccessPolicy, AccessRefused, NodeStorage};
 
 const REFERENCE: &str = include_str!("../../examples/max-temperature/job.toml");
 
@@ -25,18 +26,27 @@ fn prepare(text: &str) -> PreparedJob {
     try_prepare(text).unwrap()
 }
 
-/// The job prepared from `text`, or why it was refused.
+/// The job prepared from `text` as `flicker run` would, or why it was refused.
 fn try_prepare(text: &str) -> Result<PreparedJob, Box<JobError>> {
+    try_prepare_on(text, std::path::Path::new("."), &NodeStorage::unrestricted(Default::default()))
+}
+
+/// The job prepared from `text`, written in `base_dir`, by a node with `storage`, or why it was
+/// refused.
+fn try_prepare_on(
+    text: &str,
+    base_dir: &std::path::Path,
+    storage: &NodeStorage,
+) -> Result<PreparedJob, Box<JobError>> {
     let descriptor = JobDescriptor {
         job: JobId("test".into()),
         manifest_path: "job.toml".into(),
         manifest: text.into(),
-        base_dir: ".".into(),
+        base_dir: base_dir.to_str().unwrap().into(),
         plugins: Vec::new(),
         defaults: JobDefaults::default(),
     };
-    PreparedJob::from_descriptor(&descriptor, &runtime(), &NoComponents, &Default::default())
-        .map_err(Box::new)
+    PreparedJob::from_descriptor(&descriptor, &runtime(), &NoComponents, storage).map_err(Box::new)
 }
 
 /// Whether the map side of `stage` merges partials its parser combined.
@@ -109,4 +119,72 @@ fn storage_settings_a_job_may_not_give_are_refused_naming_file_and_line() {
         assert!(!message.contains("hunter2"), "{message}");
     }
     prepare(&format!("{REFERENCE}\n[storage.s3]\nregion = \"eu-west-1\"\nallow_http = true\n"));
+}
+
+#[test]
+fn storage_values_of_the_wrong_kind_are_refused_naming_file_and_line() {
+    let line = REFERENCE.lines().count() + 3;
+    for (key, value) in [
+        ("region", "x@some-host/"),
+        ("region", "eu-west-1.evil.com"),
+        ("region", "us/east-1"),
+        ("timeout", "soon"),
+        ("allow_http", "yes"),
+    ] {
+        let text = format!("{REFERENCE}\n[storage.s3]\n{key} = \"{value}\"\n");
+        let error = try_prepare(&text).err().expect("the value is refused");
+        assert!(
+            matches!(&*error, JobError::Manifest(ManifestError::InvalidValue { line: found, key: refused, .. })
+                if *found == line && refused == key),
+            "{key} = {value}: {error:?}"
+        );
+        assert!(error.to_string().starts_with(&format!("job.toml:{line}: storage.s3: ")), "{error}");
+    }
+}
+
+#[test]
+fn a_nodes_policy_refuses_locations_outside_it_at_the_line_of_their_url() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("jobs/data")).unwrap();
+    let policy = AccessPolicy::cluster().allow_local_root(&dir.path().join("jobs")).unwrap();
+    let node = NodeStorage { options: Default::default(), policy };
+    let base = dir.path().join("jobs");
+    // The reference job reads jobs/data/ and writes jobs/out/ (which does not exist yet).
+    let job = try_prepare_on(REFERENCE, &base, &node).unwrap();
+    assert_eq!(job.sources["readings"].0.url(), format!("file://{}/jobs/data", dir.path().display()));
+    let source_url = 6;
+    let sink_url = 31;
+    for (from, to, line, refused) in [
+        ("url = \"data/\"", "url = \"/etc/passwd\"", source_url, "source \"readings\""),
+        ("url = \"data/\"", "url = \"../secret\"", source_url, "source \"readings\""),
+        ("url = \"out/\"", "url = \"data/../../out/\"", sink_url, "sink \"out\""),
+        ("url = \"out/\"", "url = \"memory://t/out/\"", sink_url, "sink \"out\""),
+    ] {
+        let text = REFERENCE.replace(from, to);
+        let error = try_prepare_on(&text, &base, &node).err().expect("the location is refused");
+        assert!(
+            matches!(&*error, JobError::Refused { line: found, what, .. } if *found == line && what == refused),
+            "{to}: {error:?}"
+        );
+        assert!(error.to_string().starts_with(&format!("job.toml:{line}: {refused}: ")), "{error}");
+    }
+    let memory = REFERENCE.replace("url = \"out/\"", "url = \"memory://t/out/\"");
+    let error = try_prepare_on(&memory, &base, &node).err().unwrap();
+    assert!(matches!(&*error, JobError::Refused { source: AccessRefused::Memory { .. }, .. }), "{error:?}");
+    // With no root at all, every local path is refused, and the message says how to allow one.
+    let nothing = NodeStorage { options: Default::default(), policy: AccessPolicy::cluster() };
+    let error = try_prepare_on(REFERENCE, &base, &nothing).err().unwrap();
+    assert!(
+        matches!(&*error, JobError::Refused { source: AccessRefused::NoLocalAccess { .. }, .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("--allow-local-root"), "{error}");
+}
+
+#[test]
+fn part_extensions_come_from_the_manifest_or_a_standard_format() {
+    assert_eq!(prepare(REFERENCE).part_extension("out"), "csv");
+    let tsv =
+        REFERENCE.replace("plugin = \"std:format-csv\"", "plugin = \"std:format-csv\"\nextension = \"tsv\"");
+    assert_eq!(prepare(&tsv).part_extension("out"), "tsv");
 }

@@ -355,7 +355,8 @@ fn measure(mut command: Command) -> anyhow::Result<Sample> {
 /// Starts a cluster in `dir` (emptied first) whose processes share the component cache `cache`:
 /// certificates, a scheduler and `executors` executors (`exec-1`, ... working in `dir/exec-1`,
 /// ...) of `slots` slots each, processes of their own talking QUIC over loopback; waits until the
-/// scheduler sees them all alive. They are killed when it is dropped.
+/// scheduler sees them all alive. Their jobs may reach the files of `dir`'s parent (the data and
+/// the outputs of the benchmark). They are killed when it is dropped.
 fn start_cluster(
     flicker: &Path,
     dir: &Path,
@@ -372,7 +373,8 @@ fn start_cluster(
         command.env("FLICKER_CACHE_DIR", &cache);
         command
     })?
-    .with_timeout(STARTUP);
+    .with_timeout(STARTUP)
+    .with_local_roots(&[dir.parent().unwrap_or(dir)]);
     cluster.start_scheduler("127.0.0.1:0", &[])?;
     for n in 1..=executors {
         let name = format!("exec-{n}");

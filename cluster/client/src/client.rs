@@ -116,7 +116,7 @@ impl Client {
         let manifest_text = resolve_params(manifest_path, &manifest_text, params)?;
         let manifest = Manifest::parse(manifest_path, &manifest_text)?;
         // A credential in `[storage]` never leaves this machine.
-        job_storage(&manifest)?;
+        job_storage(&manifest, None)?;
         let base_dir = absolute(manifest_path.parent().unwrap_or(Path::new("")))?;
         let (refs, mut components) = read_plugin_files(&manifest, &base_dir);
         let digests = components.keys().copied().collect();

@@ -9,7 +9,7 @@ use flicker_protocol::ExecutorId;
 use flicker_protocol::status::NodeState;
 use flicker_protocol::task::JobDefaults;
 use flicker_scheduler::{Scheduler, SchedulerConfig, SchedulerError};
-use flicker_storage::StoreOptions;
+use flicker_storage::{NodeStorage, StoreOptions};
 use flicker_transport::{CertError, EphemeralCa, Role, TransportError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,8 +49,9 @@ pub struct LocalCluster {
 
 impl LocalCluster {
     /// Starts the cluster on the current tokio runtime and waits until the executor joined.
-    /// Both open cloud stores with `storage` under each job's own settings; jobs may give their
-    /// operators limits up to `maxima`.
+    /// Both open cloud stores with `storage` under each job's own settings, and let jobs reach
+    /// everything this process may (the files are the user's own); jobs may give their operators
+    /// limits up to `maxima`.
     pub async fn start(
         slots: u32,
         runtime: Arc<Runtime>,
@@ -58,6 +59,7 @@ impl LocalCluster {
         maxima: LimitMaxima,
         storage: StoreOptions,
     ) -> Result<Self, LocalError> {
+        let storage = NodeStorage::unrestricted(storage);
         let ca = EphemeralCa::new()?;
         let executor_id = ExecutorId("local".into());
         let (node, executor, client) = (

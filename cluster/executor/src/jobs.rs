@@ -15,7 +15,7 @@ use flicker_protocol::task::{
 };
 use flicker_protocol::text::{MAX_OPERATOR_TEXT, bounded};
 use flicker_protocol::{AttemptId, JobId, MapOutputId, PartitionId, StageId, TaskIndex};
-use flicker_storage::{Split, StoreOptions};
+use flicker_storage::{NodeStorage, Split};
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -110,7 +110,7 @@ pub struct Jobs {
     shuffle: ShuffleTarget,
     fetch: FetchLimits,
     faults: Faults,
-    storage: StoreOptions,
+    storage: NodeStorage,
     /// Where tasks spill aggregate state.
     spill_dir: PathBuf,
     jobs: Mutex<Known>,
@@ -126,7 +126,7 @@ struct Known {
 
 impl Jobs {
     /// Jobs whose plugins load into `runtime`, components fetched from `components`, map outputs
-    /// stored to `shuffle`, blocks fetched through `bts`, stores opened with `storage`, aggregate
+    /// stored to `shuffle`, blocks fetched through `bts`, stores opened with `storage` (and its policy), aggregate
     /// state spilled to `spill_dir`.
     pub fn new(
         runtime: Arc<Runtime>,
@@ -134,7 +134,7 @@ impl Jobs {
         bts: Arc<BtsClient>,
         shuffle: ShuffleTarget,
         faults: Faults,
-        storage: StoreOptions,
+        storage: NodeStorage,
         spill_dir: PathBuf,
     ) -> Self {
         Self {

@@ -33,7 +33,7 @@ use flicker_protocol::scheduler::{
     ExecutorRequest, ExecutorResponse, MAX_COMPONENT, Registration, RequestError, SchedulerRequest,
     SchedulerResponse,
 };
-use flicker_storage::StoreOptions;
+use flicker_storage::NodeStorage;
 use flicker_transport::{
     CapabilityCheck, Connection, Endpoint, EndpointConfig, FrameReceiver, FrameSender, Identity, Role,
     TransportError,
@@ -67,8 +67,9 @@ pub struct ExecutorConfig {
     pub bts: Option<SocketAddr>,
     /// Faults to inject (tests of recovery only).
     pub faults: Faults,
-    /// Settings of the cloud stores' clients, under each job's own `[storage]`.
-    pub storage: StoreOptions,
+    /// Settings of the cloud stores' clients, under each job's own `[storage]`, and what jobs may
+    /// reach (checked again when it prepares a job).
+    pub storage: NodeStorage,
 }
 
 /// Why an executor could not start.

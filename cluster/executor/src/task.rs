@@ -250,7 +250,7 @@ impl<'c> Pipeline<'c> {
                 let committer = OutputCommitter::new(job.sinks[sink].clone(), ctx.run_id);
                 let part = ctx
                     .io
-                    .block_on(committer.part_writer(task.0, ctx.attempt.0, part_extension(&op.plugin_ref)))
+                    .block_on(committer.part_writer(task.0, ctx.attempt.0, job.part_extension(sink)))
                     .map_err(|e| TaskCause::Storage(Box::new(e)))?;
                 Output::Sink { sink, op, format, part: Box::new(part) }
             }
@@ -323,15 +323,6 @@ impl<'c> Pipeline<'c> {
             }
         };
         Ok(TaskOutcome { metrics: self.metrics, output })
-    }
-}
-
-/// The file extension of the parts a format plugin writes: `std:format-csv` → `csv`; a user's
-/// plugin `my-format.wasm` → `my-format`.
-pub(crate) fn part_extension(plugin_ref: &str) -> &str {
-    match plugin_ref.strip_prefix("std:format-") {
-        Some(ext) => ext,
-        None => std::path::Path::new(plugin_ref).file_stem().and_then(|s| s.to_str()).unwrap_or("part"),
     }
 }
 

@@ -4,7 +4,8 @@ use crate::catalog::PluginError;
 use flicker_host::HostError;
 use flicker_manifest::ManifestError;
 use flicker_scheduler_core::PlanError;
-use flicker_storage::StorageError;
+use flicker_storage::{AccessRefused, StorageError};
+use std::path::PathBuf;
 
 /// A job could not be prepared or did not complete.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +23,18 @@ pub enum JobError {
         what: String,
         /// The storage error.
         source: Box<StorageError>,
+    },
+    /// The node's data-access policy refuses a source or sink location.
+    #[error("{}:{line}: {what}: {source}", file.display())]
+    Refused {
+        /// The manifest file.
+        file: PathBuf,
+        /// The line of the location's `url`.
+        line: usize,
+        /// Which source or sink, e.g. `sink "out"`.
+        what: String,
+        /// Why the policy refuses it.
+        source: AccessRefused,
     },
     /// A local resource (thread, runtime) could not be set up.
     #[error("{what}: {source}")]

@@ -7,7 +7,7 @@ use flicker_manifest::{LimitOverrides, Manifest, ManifestError, SectionKind, Sin
 use flicker_protocol::task::{JobDefaults, JobDescriptor};
 use flicker_scheduler_core::fuse::{Configured, fuse_parse_and_aggregate, fuse_parse_and_key_by};
 use flicker_scheduler_core::{JobPlan, plan};
-use flicker_storage::{CommitMode, JobSetting, JobStoreOptions, Location, StoreOptions};
+use flicker_storage::{CommitMode, JobSetting, JobStoreOptions, Location, NodeStorage, StoreOptions};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -88,16 +88,18 @@ impl PreparedJob {
     /// Validates `manifest` against its plugins (loading each once through `resolver`), plans it,
     /// and resolves its locations against `base_dir`, opening cloud stores with this node's
     /// `storage` settings overridden by the manifest's `[storage]`, which must hold no credential
-    /// and nothing that chooses where requests go. No task runs and nothing is read or written.
+    /// and nothing that chooses where requests go. Each location must be one the node's policy
+    /// lets jobs reach ([`JobError::Refused`] names the line of its `url`); local ones are opened
+    /// confined to the node's allowed roots. No task runs and nothing is read or written.
     /// Planning is deterministic: the scheduler and every executor derive the same stages.
     pub fn prepare(
         manifest: Manifest,
         base_dir: &Path,
         resolver: &PluginResolver<'_>,
         defaults: JobDefaults,
-        storage: &StoreOptions,
+        storage: &NodeStorage,
     ) -> Result<Self, JobError> {
-        let job_storage = job_storage(&manifest)?;
+        let job_storage = job_storage(&manifest, Some(&storage.options))?;
         manifest.validate_plugins(resolver)?;
 
         let limits = default_limits(&defaults);
@@ -123,23 +125,29 @@ impl PreparedJob {
             tracing::debug!(?combined, "aggregates combined into the parse-csv steps they read");
         }
 
-        let storage = storage.overridden_by(&job_storage);
-        let location = |what: String, url: &str| {
-            Location::parse_with(url, base_dir, &storage)
-                .map_err(|source| JobError::Storage { what, source: Box::new(source) })
+        let options = storage.options.overridden_by(&job_storage);
+        let location = |what: String, url: &str, line: usize| {
+            let location = Location::parse_with(url, base_dir, &options)
+                .map_err(|source| JobError::Storage { what: what.clone(), source: Box::new(source) })?;
+            storage.policy.admit(location).map_err(|source| JobError::Refused {
+                file: manifest.file.clone(),
+                line,
+                what,
+                source,
+            })
         };
         let sources = manifest
             .sources
             .iter()
             .map(|s| {
-                let loc = location(format!("source {:?}", s.id), &s.url)?;
+                let loc = location(format!("source {:?}", s.id), &s.url, s.url_line)?;
                 Ok((s.id.clone(), (loc, s.split_size)))
             })
             .collect::<Result<_, JobError>>()?;
         let sinks = manifest
             .sinks
             .iter()
-            .map(|s| Ok((s.id.clone(), location(format!("sink {:?}", s.id), &s.url)?)))
+            .map(|s| Ok((s.id.clone(), location(format!("sink {:?}", s.id), &s.url, s.url_line)?)))
             .collect::<Result<_, JobError>>()?;
         Ok(Self { manifest, plan, operators, sources, sinks, defaults })
     }
@@ -151,7 +159,7 @@ impl PreparedJob {
         descriptor: &JobDescriptor,
         runtime: &Runtime,
         components: &dyn ComponentSource,
-        storage: &StoreOptions,
+        storage: &NodeStorage,
     ) -> Result<Self, JobError> {
         let refs: PluginRefs =
             descriptor.plugins.iter().map(|(name, digest)| (name.clone(), Ok(*digest))).collect();
@@ -165,7 +173,7 @@ impl PreparedJob {
         refs: &PluginRefs,
         runtime: &Runtime,
         components: &dyn ComponentSource,
-        storage: &StoreOptions,
+        storage: &NodeStorage,
     ) -> Result<Self, JobError> {
         let manifest = Manifest::parse(Path::new(&descriptor.manifest_path), &descriptor.manifest)?;
         let resolver = PluginResolver::new(runtime, refs, components, default_limits(&descriptor.defaults));
@@ -178,6 +186,14 @@ impl PreparedJob {
             Some(SinkMode::Overwrite) => CommitMode::Replace,
             Some(SinkMode::ErrorIfExists) | None => CommitMode::Refuse,
         }
+    }
+
+    /// The extension of sink `id`'s part files (see [`Sink::part_extension`]).
+    ///
+    /// [`Sink::part_extension`]: flicker_manifest::Sink::part_extension
+    pub fn part_extension(&self, id: &str) -> &'static str {
+        let sink = self.manifest.sinks.iter().find(|sink| sink.id == id);
+        sink.map_or(flicker_manifest::DEFAULT_PART_EXTENSION, |sink| sink.part_extension())
     }
 
     /// Checks every step's and sink's limits (the job's defaults with its `limits`) against the
@@ -255,15 +271,22 @@ impl PreparedJob {
 }
 
 /// The manifest's `[storage]` settings, checked: no credential, no setting only a node may make
-/// (where requests go), only settings of the stores' clients. A refusal names the manifest's
-/// file and line. The submitter checks before sending the manifest, the scheduler and every
-/// executor again when preparing the job.
-pub fn job_storage(manifest: &Manifest) -> Result<JobStoreOptions, ManifestError> {
+/// (where requests go), only settings of the stores' clients, each with a value of its kind; and,
+/// given the `node`'s own settings, that laid over them they still send requests to the node's
+/// host. A refusal names the manifest's file and line. The submitter checks (without a node)
+/// before sending the manifest, the scheduler and every executor again when preparing the job.
+pub fn job_storage(
+    manifest: &Manifest,
+    node: Option<&StoreOptions>,
+) -> Result<JobStoreOptions, ManifestError> {
     let settings = manifest.storage.iter().map(|setting| {
         (setting, JobSetting { scheme: &setting.scheme, key: &setting.key, value: &setting.value })
     });
-    JobStoreOptions::check(settings)
-        .map_err(|refused| manifest.storage_error(refused.setting, refused.reason))
+    match node {
+        Some(node) => JobStoreOptions::check_on(node, settings),
+        None => JobStoreOptions::check(settings),
+    }
+    .map_err(|refused| manifest.storage_error(refused.setting, refused.reason))
 }
 
 fn operator(

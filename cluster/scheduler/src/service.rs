@@ -22,7 +22,7 @@ use flicker_scheduler_core::job_run::JournalUpdate;
 use flicker_scheduler_core::job_run::{CommitFailure, JobRun, RetryPolicy, SinkPart, SplitRange, StageTasks};
 use flicker_scheduler_core::split_size_for;
 use flicker_storage::{
-    OutputCommitter, PartFile, Split, StagedPart, StoreOptions, check_destination, list_inputs, plan_splits,
+    NodeStorage, OutputCommitter, PartFile, Split, StagedPart, check_destination, list_inputs, plan_splits,
 };
 use flicker_transport::{
     Connection, ConnectionLimit, Endpoint, EndpointConfig, FrameReceiver, FrameSender, Identity, Peer, Role,
@@ -59,8 +59,9 @@ pub struct SchedulerConfig {
     pub exclude_after: u32,
     /// Defaults of jobs whose submitter sends none.
     pub defaults: JobDefaults,
-    /// Settings of the cloud stores' clients, under each job's own `[storage]`.
-    pub storage: StoreOptions,
+    /// Settings of the cloud stores' clients, under each job's own `[storage]`, and what jobs may
+    /// reach (a job reaching further is refused at submission).
+    pub storage: NodeStorage,
     /// The largest limits a job may give its operators.
     pub maxima: LimitMaxima,
 }
