@@ -31,6 +31,19 @@ pub enum CertCommand {
         #[arg(long, default_value_t = certs::DEFAULT_VALIDITY_DAYS, value_parser = clap::value_parser!(u32).range(1..=3650))]
         days: u32,
     },
+    /// Write to OUT the files one node needs and nothing more: `ca.pem`, `crl.pem` (if any) and
+    /// NAME's certificate and key. Give a node its bundle, never DIR (which holds every key).
+    Bundle {
+        /// Directory holding the cluster's certificates (from `cert init`).
+        #[arg(long)]
+        dir: PathBuf,
+        /// The node's certificate name.
+        #[arg(long)]
+        name: String,
+        /// The node's directory to write (use it as the node's `--tls-dir`).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Revoke the certificate NAME of the cluster in DIR: it is added to DIR/crl.pem, the
     /// revocation list every node loads when it starts (restart the nodes, or copy them the
     /// list and restart them, to refuse it).
@@ -54,6 +67,10 @@ pub fn run(command: CertCommand) -> anyhow::Result<ExitCode> {
         CertCommand::Issue { dir, name, role, days } => {
             let path = certs::issue(&dir, &name, role, days)?;
             println!("{role} certificate {name:?}, valid for {days} days, written to {}", path.display());
+        }
+        CertCommand::Bundle { dir, name, out } => {
+            let out = certs::bundle(&dir, &name, &out)?;
+            println!("{name:?}'s node directory written to {} (its --tls-dir)", out.display());
         }
         CertCommand::Revoke { dir, name } => {
             let path = certs::revoke(&dir, &name)?;

@@ -30,7 +30,7 @@ fn a_cluster_refuses_at_submission_what_lies_outside_its_roots_and_runs_what_lie
     let readings = readings_in(dir.path(), 5_000, 16);
     let elsewhere = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(elsewhere.path(), dir.path().join("link")).unwrap();
-    let ca_key = dir.path().join("tls/ca.key");
+    let ca_key = dir.path().join("tls/ca/ca.key");
     let ca_key_before = std::fs::read(&ca_key).unwrap();
     let job = readings_job("std:max", "", "out/");
     let source = |url: &str| job.replace("url = \"data/\"", &format!("url = {}", toml_string(url)));

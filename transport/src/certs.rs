@@ -314,6 +314,29 @@ fn replace_file(path: &Path, contents: &str) -> Result<(), CertError> {
         .map_err(|source| CertError::Write { path: path.to_owned(), source })
 }
 
+/// Makes `out` (created if needed) the directory one node needs, and nothing more: the CA's
+/// certificate, the revocation list if there is one, and the node's own certificate and key
+/// (`name`), copied from the cluster in `dir`. The CA's key and the other nodes' keys stay
+/// behind. Refuses to overwrite a file. Returns `out`.
+pub fn bundle(dir: &Path, name: &str, out: &Path) -> Result<PathBuf, CertError> {
+    let [certificate, key] = file_pair(dir, name);
+    let mut files = vec![(dir.join(format!("{CA_FILE}.pem")), false), (certificate, false), (key, true)];
+    let crl = dir.join(CRL_FILE);
+    if crl.exists() {
+        files.push((crl, false));
+    }
+    let targets: Vec<PathBuf> =
+        files.iter().map(|(path, _)| out.join(path.file_name().unwrap_or_default())).collect();
+    refuse_existing(&targets)?;
+    fs::create_dir_all(out).map_err(|source| CertError::Write { path: out.to_owned(), source })?;
+    for ((source, secret), target) in files.iter().zip(&targets) {
+        let contents = fs::read_to_string(source)
+            .map_err(|error| CertError::Read { path: source.clone(), source: pem::Error::Io(error) })?;
+        write_new(target, &contents, *secret)?;
+    }
+    Ok(out.to_owned())
+}
+
 /// Who the holder of a certificate of the cluster is: the name and the role it was issued for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Peer {
@@ -695,6 +718,23 @@ mod tests {
         }
         Identity::load(dir.path(), "client").expect("others stay valid");
         assert!(matches!(revoke(dir.path(), "nobody"), Err(CertError::Read { .. })));
+    }
+
+    #[test]
+    fn a_bundle_holds_what_one_node_needs_and_no_other_key() {
+        let dir = tempfile::tempdir().unwrap();
+        init_cluster(dir.path()).unwrap();
+        issue(dir.path(), "exec-1", Role::Executor, 30).unwrap();
+        revoke(dir.path(), "client").unwrap();
+        let out = dir.path().join("nodes").join("exec-1");
+        bundle(dir.path(), "exec-1", &out).unwrap();
+        let mut files: Vec<String> =
+            fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        files.sort();
+        assert_eq!(files, ["ca.pem", "crl.pem", "exec-1.key", "exec-1.pem"]);
+        let peer = Identity::load(&out, "exec-1").unwrap().peer();
+        assert_eq!(peer, Some(Peer { name: "exec-1".into(), role: Role::Executor }));
+        assert!(matches!(bundle(dir.path(), "exec-1", &out), Err(CertError::Exists { .. })));
     }
 
     #[test]
