@@ -51,21 +51,29 @@ impl Cluster {
             local_roots: vec![dir.to_path_buf()],
             processes: Vec::new(),
         };
-        let tls = cluster.tls_dir();
-        if !tls.exists() {
-            let output = cluster
-                .flicker()
-                .args(["cert", "init", "--dir"])
-                .arg(&tls)
-                .output()
-                .context("cannot run flicker cert init")?;
-            anyhow::ensure!(
-                output.status.success(),
-                "flicker cert init failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
+        if !cluster.tls_dir().exists() {
+            cluster.cert(&["init"])?;
         }
         Ok(cluster)
+    }
+
+    /// Runs `flicker cert ARGS --dir <the cluster's TLS directory>`, which must succeed.
+    fn cert(&self, args: &[&str]) -> anyhow::Result<()> {
+        let output = self
+            .flicker()
+            .arg("cert")
+            .args(args)
+            .arg("--dir")
+            .arg(self.tls_dir())
+            .output()
+            .with_context(|| format!("cannot run flicker cert {}", args.join(" ")))?;
+        anyhow::ensure!(
+            output.status.success(),
+            "flicker cert {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(())
     }
 
     /// The cluster with the processes it starts from now on logging at `level` (`FLICKER_LOG`).
@@ -160,18 +168,7 @@ impl Cluster {
         if self.tls_dir().join(format!("{name}.pem")).exists() {
             return Ok(());
         }
-        let output = self
-            .flicker()
-            .args(["cert", "issue", "--role", role, "--name", name, "--dir"])
-            .arg(self.tls_dir())
-            .output()
-            .context("cannot run flicker cert issue")?;
-        anyhow::ensure!(
-            output.status.success(),
-            "flicker cert issue failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        Ok(())
+        self.cert(&["issue", "--role", role, "--name", name])
     }
 
     /// Starts a standalone BTS called `name` working in `work_dir`, listening on a free port;

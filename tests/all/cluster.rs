@@ -282,16 +282,22 @@ fn wait_until_tasks_run(cluster: &Cluster, job: &str) {
     wait_for_status(cluster, job, "a map task to finish", |s| s["stages"][0]["done"].as_u64().unwrap() >= 1);
 }
 
-#[test]
-fn cancel_stops_an_operator_that_loops_under_an_hour_long_call_timeout() {
-    let dir = tempfile::tempdir().unwrap();
-    let cluster = Cluster::start(dir.path(), 1, 1);
-    readings_in(dir.path(), 1_000, 18);
-    let manifest =
-        write_manifest(dir.path(), &crate::run::looping_job(r#"limits = { call_timeout = "1h" }"#));
+/// A cluster of one executor with one slot in `dir`, running a job whose operator loops under an
+/// hour-long call timeout: returns the cluster and the job once its task runs.
+pub(crate) fn looping_on_a_cluster(dir: &Path) -> (Cluster, String) {
+    let cluster = Cluster::start(dir, 1, 1);
+    readings_in(dir, 1_000, 18);
+    let manifest = write_manifest(dir, &crate::run::looping_job(r#"limits = { call_timeout = "1h" }"#));
     let submitted = cluster.json(&["submit", manifest.to_str().unwrap()]);
     let job = submitted["job"].as_str().unwrap().to_owned();
     wait_for_status(&cluster, &job, "its task to run", |s| s["stages"][0]["running"].as_u64().unwrap() >= 1);
+    (cluster, job)
+}
+
+#[test]
+fn cancel_stops_an_operator_that_loops_under_an_hour_long_call_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cluster, job) = looping_on_a_cluster(dir.path());
     // `flicker cancel` returns once the job's tasks stopped: the loop is stopped within an epoch
     // tick, not at its hour-long timeout (the harness's waits give up after two minutes).
     let cancelled = cluster.client(&["cancel", &job]);

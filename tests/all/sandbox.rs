@@ -640,16 +640,8 @@ fn a_job_holding_its_whole_share_of_sandboxes_leaves_room_for_another_jobs_tasks
 /// take the task's report, and the scheduler runs the task again when it is back.
 #[test]
 fn an_executor_that_loses_its_scheduler_stops_the_operators_running_for_it() {
-    use crate::cluster::{Cluster, readings_in, wait_for_status};
-    use crate::support::write_manifest;
     let dir = tempfile::tempdir().unwrap();
-    let mut cluster = Cluster::start(dir.path(), 1, 1);
-    readings_in(dir.path(), 1_000, 22);
-    let manifest =
-        write_manifest(dir.path(), &crate::run::looping_job(r#"limits = { call_timeout = "1h" }"#));
-    let submitted = cluster.json(&["submit", manifest.to_str().unwrap()]);
-    let job = submitted["job"].as_str().unwrap().to_owned();
-    wait_for_status(&cluster, &job, "its task to run", |s| s["stages"][0]["running"].as_u64().unwrap() >= 1);
+    let (mut cluster, _job) = crate::cluster::looping_on_a_cluster(dir.path());
     cluster.kill("scheduler");
     // The looping call is stopped: the task returns, and its report finds the connection gone.
     // (The harness's wait gives up after two minutes; the loop's timeout is an hour.)
