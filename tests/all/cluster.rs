@@ -56,7 +56,7 @@ impl Cluster {
     }
 
     /// The scheduler's address.
-    fn address(&self) -> &str {
+    pub(crate) fn address(&self) -> &str {
         self.0.scheduler_address().expect("a scheduler address")
     }
 
@@ -94,6 +94,11 @@ impl Cluster {
         self.0.logs()
     }
 
+    /// The sum of the peak resident sets of the cluster's processes so far, in KiB.
+    pub(crate) fn peak_rss_kib(&self) -> u64 {
+        self.0.peak_rss_kib().unwrap_or_else(|e| panic!("{e:#}"))
+    }
+
     /// `flicker ARGS --scheduler .. --tls-dir ..`, run to its end.
     pub(crate) fn client(&self, args: &[&str]) -> Output {
         self.0.client(args).expect("flicker runs")
@@ -117,7 +122,7 @@ impl Cluster {
 
 /// Calls `ready` until it gives a value, for at most [`WAIT`]; meanwhile `ready` describes what
 /// it sees, and the last description is shown if time runs out.
-fn poll<T>(what: &str, mut ready: impl FnMut() -> Result<T, String>) -> T {
+pub(crate) fn poll<T>(what: &str, mut ready: impl FnMut() -> Result<T, String>) -> T {
     flicker_testkit::poll(what, WAIT, || Ok(ready())).unwrap_or_else(|e| panic!("{e:#}"))
 }
 

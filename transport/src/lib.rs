@@ -57,6 +57,6 @@ mod stream;
 
 pub use certs::{CertError, Identity, Role, SERVER_NAME};
 pub use connection::Connection;
-pub use endpoint::{Endpoint, EndpointConfig, Incoming};
+pub use endpoint::{Endpoint, EndpointConfig, Incoming, MAX_STREAMS};
 pub use error::TransportError;
 pub use stream::{FrameReceiver, FrameSender};
