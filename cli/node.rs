@@ -8,7 +8,8 @@ use flicker_bts::ShuffleStore;
 use flicker_executor::{Executor, ExecutorConfig, Fault, Faults};
 use flicker_job::{JobDefaults, LimitMaxima};
 use flicker_protocol::ExecutorId;
-use flicker_scheduler::{Scheduler, SchedulerConfig};
+use flicker_scheduler::{Retention, Scheduler, SchedulerConfig};
+use flicker_scheduler_core::retention::DEFAULT_RETAINED_JOBS;
 use flicker_transport::{CapabilityCheck, Endpoint, EndpointConfig, Identity};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +50,13 @@ pub struct SchedulerArgs {
     /// Where compiled operator components are cached (the scheduler compiles them to check jobs).
     #[arg(long, env = "FLICKER_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+    /// How many finished jobs to keep (in `flicker status` and the journal); the earliest ended
+    /// are forgotten, with the components no kept job uses.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..), default_value_t = DEFAULT_RETAINED_JOBS as u64)]
+    retain_jobs: u64,
+    /// How long to keep a finished job after its end, e.g. 168h (a week).
+    #[arg(long, value_parser = crate::run::duration_arg, default_value = "168h")]
+    retain_for: Duration,
     #[command(flatten)]
     defaults: DefaultsArgs,
     #[command(flatten)]
@@ -129,6 +137,10 @@ pub fn scheduler(args: SchedulerArgs) -> anyhow::Result<ExitCode> {
         defaults: args.defaults.job_defaults(JobDefaults::default().max_attempts),
         storage,
         maxima: args.defaults.maxima(),
+        retention: Retention {
+            jobs: usize::try_from(args.retain_jobs).unwrap_or(usize::MAX),
+            age: args.retain_for,
+        },
     };
     let runtime = runtime(args.cache_dir, 0, config.maxima.memory)?;
     tokio.block_on(async {

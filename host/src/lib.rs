@@ -24,6 +24,7 @@ mod runtime;
 mod sandbox;
 mod schema;
 mod trap;
+mod validate;
 mod watch;
 
 pub use captured::{CapturedText, OperatorOutput};
@@ -37,3 +38,4 @@ pub use pool::{
 pub use runtime::{Runtime, RuntimeConfig};
 pub use schema::TypeCheckError;
 pub use trap::{GuestBacktrace, Panic, is_backtrace_note, shown_stderr};
+pub use validate::check_component;

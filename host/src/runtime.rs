@@ -163,6 +163,13 @@ impl Runtime {
         self.loaded().get(digest).cloned()
     }
 
+    /// Lets go of the plugin with this digest, which is freed once no one else holds it: a
+    /// process that is done with a component bounds its memory so. Loading it again compiles it
+    /// again (or takes it from the disk cache).
+    pub fn forget(&self, digest: &PluginDigest) {
+        self.loaded().remove(digest);
+    }
+
     fn loaded(&self) -> std::sync::MutexGuard<'_, HashMap<PluginDigest, Arc<Plugin>>> {
         self.loaded.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }

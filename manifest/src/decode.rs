@@ -10,6 +10,7 @@ use toml::de::{DeInteger, DeTable, DeValue};
 
 use crate::duration::parse_duration;
 use crate::error::ManifestError;
+use crate::limits::{self, MAX_CONFIG_BYTES, MAX_NAME_CHARS, MAX_SECTIONS, ManifestLimit};
 use crate::lines::LineIndex;
 use crate::manifest::{
     Manifest, PART_EXTENSIONS, SectionKind, Sink, SinkMode, Source, SourceFormat, Step, StorageSetting,
@@ -43,7 +44,7 @@ pub(crate) type Value<'i> = Spanned<DeValue<'i>>;
 /// Reads `text` into a manifest, its params resolved with their defaults; the graph is not checked
 /// yet.
 pub(crate) fn decode(file: &Path, text: &str) -> Result<Manifest, ManifestError> {
-    let decoder = Decoder::new(file, text);
+    let decoder = Decoder::new(file, text)?;
     let mut root = decoder.parse(text)?;
     params::resolve(&decoder, text, root.get_mut(), &[])?;
     decoder.document(root.get_ref())
@@ -87,9 +88,11 @@ pub(crate) struct Decoder<'a> {
 }
 
 impl<'a> Decoder<'a> {
-    /// A decoder of `text`, read from `file`.
-    pub(crate) fn new(file: &'a Path, text: &str) -> Self {
-        Decoder { file, lines: LineIndex::new(text) }
+    /// A decoder of `text`, read from `file`; a text above [`MAX_MANIFEST_BYTES`] is refused
+    /// before it is read.
+    pub(crate) fn new(file: &'a Path, text: &str) -> Result<Self, ManifestError> {
+        limits::check_text(file, text)?;
+        Ok(Decoder { file, lines: LineIndex::new(text) })
     }
 
     /// Parses `text` into toml's spanned document.
@@ -128,7 +131,7 @@ impl Decoder<'_> {
         for item in items {
             match item {
                 Item::Key(key, value) => match key.get_ref().as_ref() {
-                    "name" => name = Some(self.non_empty_string(TOP_LEVEL, "name", value)?),
+                    "name" => name = Some(self.name(value)?),
                     "max_attempts" => {
                         max_attempts = Some(self.positive_u32(TOP_LEVEL, "max_attempts", value)?)
                     }
@@ -146,6 +149,11 @@ impl Decoder<'_> {
                     other => return Err(self.unknown_key(key.span(), TOP_LEVEL, other, TOP_LEVEL_KEYS)),
                 },
                 Item::Table { kind, number, value } => {
+                    if sources.len() + steps.len() + sinks.len() == MAX_SECTIONS {
+                        let line = self.lines.line(value.span());
+                        let section = format!("{kind} #{number}");
+                        return Err(self.too_large(line, section, ManifestLimit::Sections, MAX_SECTIONS + 1));
+                    }
                     let section = self.section(kind, number, value)?;
                     match kind {
                         SectionKind::Source => sources.push(self.source(section)?),
@@ -302,14 +310,32 @@ impl Decoder<'_> {
         Ok(input.to_owned())
     }
 
-    /// Reads a `config` table: its values as strings, in the order written.
+    /// Reads a `config` table: its values as strings, in the order written; at most
+    /// [`MAX_CONFIG_BYTES`] of keys and values.
     fn config(&self, label: &str, value: &Value<'_>) -> Result<Vec<(String, String)>, ManifestError> {
         let mut config = Vec::new();
-        for (key, value) in self.table_entries(label, "config", value)? {
-            let text = self.scalar(label, &format!("config.{}", key.get_ref()), value)?;
+        let mut size = 0;
+        for (key, entry) in self.table_entries(label, "config", value)? {
+            let text = self.scalar(label, &format!("config.{}", key.get_ref()), entry)?;
+            size += key.get_ref().len() + text.len();
             config.push((key.get_ref().to_string(), text));
         }
+        if size > MAX_CONFIG_BYTES {
+            let line = self.lines.line(value.span());
+            return Err(self.too_large(line, label.to_owned(), ManifestLimit::Config, size));
+        }
         Ok(config)
+    }
+
+    /// Reads the job's `name`: not empty, at most [`MAX_NAME_CHARS`] characters.
+    fn name(&self, value: &Value<'_>) -> Result<String, ManifestError> {
+        let name = self.non_empty_string(TOP_LEVEL, "name", value)?;
+        let chars = name.chars().count();
+        if chars > MAX_NAME_CHARS {
+            let line = self.lines.line(value.span());
+            return Err(self.too_large(line, TOP_LEVEL.to_owned(), ManifestLimit::Name, chars));
+        }
+        Ok(name)
     }
 
     /// Reads a string, number or boolean as text; a number as written, an integer in decimal.
@@ -528,6 +554,10 @@ impl Decoder<'_> {
         self.syntax(value.span(), format!("{label}: \"{key}\" must be {expected}, not {found}"))
     }
 
+    fn too_large(&self, line: usize, section: String, limit: ManifestLimit, size: usize) -> ManifestError {
+        ManifestError::TooLarge { file: self.file.to_path_buf(), line, section, limit, size }
+    }
+
     fn syntax(&self, span: Range<usize>, message: String) -> ManifestError {
         ManifestError::Syntax { file: self.file.to_path_buf(), line: self.lines.line(span), message }
     }
@@ -583,6 +613,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::MAX_MANIFEST_BYTES;
 
     fn parse(text: &str) -> Result<Manifest, ManifestError> {
         Manifest::parse(Path::new("jobs/max.toml"), text)
@@ -914,6 +945,64 @@ sink = [{ id = "out", input = "parse", url = "out/", plugin = "std:format-csv" }
         assert_eq!(manifest.sources[0].url, "data/*.txt");
         assert_eq!(manifest.steps[0].plugin, "plugins/my-parse.wasm");
         assert_eq!(manifest.sinks[0].line, 4);
+    }
+
+    /// The cap `error` says was passed, with its line and size.
+    fn too_large(error: ManifestError) -> (ManifestLimit, usize, usize) {
+        match error {
+            ManifestError::TooLarge { limit, line, size, .. } => (limit, line, size),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_name_is_at_most_200_characters() {
+        let at_cap = "é".repeat(MAX_NAME_CHARS);
+        assert_eq!(parse(&JOB.replace("\"test\"", &format!("\"{at_cap}\""))).unwrap().name, at_cap);
+        let error = parse(&JOB.replace("\"test\"", &format!("\"{at_cap}x\""))).unwrap_err();
+        assert_names(&error, 1, "top level: the job name is 201 characters long, more than the 200");
+        assert_eq!(too_large(error), (ManifestLimit::Name, 1, 201));
+    }
+
+    #[test]
+    fn a_manifest_holds_at_most_1000_sources_steps_and_sinks() {
+        let steps = |count: usize| {
+            (0..count)
+                .map(|n| format!("[[step]]\nid = \"s{n}\"\ninput = \"parse\"\nplugin = \"std:max\"\n"))
+                .collect::<String>()
+        };
+        // JOB has four tables: 996 more are allowed, and the next is refused at its header.
+        parse(&format!("{JOB}{}", steps(996))).unwrap();
+        let error = parse(&format!("{JOB}{}", steps(997))).unwrap_err();
+        let line = JOB.lines().count() + 1 + 996 * 4;
+        assert_names(&error, line, "step #999: the manifest has more than 1000 sources, steps and sinks");
+        assert_eq!(too_large(error), (ManifestLimit::Sections, line, 1001));
+    }
+
+    #[test]
+    fn a_config_is_at_most_64_kib_of_keys_and_values() {
+        let config = |value: usize| format!("config = {{ field = \"{}\" }}", "v".repeat(value));
+        let at_cap = MAX_CONFIG_BYTES - "field".len();
+        assert_eq!(parse(&job_with(13, &config(at_cap))).unwrap().steps[1].config[0].1.len(), at_cap);
+        let error = parse(&job_with(13, &config(at_cap + 1))).unwrap_err();
+        assert_names(&error, 14, "step \"max\": the config is 65537 bytes (keys and values)");
+        assert_eq!(too_large(error), (ManifestLimit::Config, 14, MAX_CONFIG_BYTES + 1));
+    }
+
+    #[test]
+    fn a_manifest_is_at_most_1_mib_and_a_longer_one_is_refused_before_it_is_read() {
+        let comment = format!("# {}\n", "x".repeat(1000));
+        let padded = |lines: usize| format!("{JOB}{}", comment.repeat(lines));
+        let fits = (MAX_MANIFEST_BYTES - JOB.len()) / comment.len();
+        parse(&padded(fits)).unwrap();
+        let long = padded(fits + 1);
+        // Even text that is no TOML at all is refused for its size, at the line the cap falls on.
+        let error = parse(&format!("{long}= =")).unwrap_err();
+        let line = JOB.lines().count() + fits + 1;
+        assert_names(&error, line, "top level: the manifest is");
+        assert_eq!(too_large(error), (ManifestLimit::Text, line, long.len() + 3));
+        let error = crate::resolve_params(Path::new("jobs/max.toml"), &long, &[]).unwrap_err();
+        assert!(matches!(error, ManifestError::TooLarge { limit: ManifestLimit::Text, .. }), "{error:?}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::limits::{Exceeded, ManifestLimit};
 use crate::manifest::SectionKind;
 use crate::params::NAME_RULE;
 use flicker_protocol::OperatorKind;
@@ -186,6 +187,21 @@ pub enum ManifestError {
         operators: usize,
         /// The most a task may hold.
         max: u32,
+    },
+
+    /// A manifest, or a part of it, larger than flicker accepts (see [`ManifestLimit`]).
+    #[error("{}:{line}: {section}: {}", file.display(), Exceeded::of(.limit, .size))]
+    TooLarge {
+        /// The manifest file.
+        file: PathBuf,
+        /// The line of the part too large (for the whole text, the line the cap falls on).
+        line: usize,
+        /// Where the part is, e.g. `step "max"` or `top level`.
+        section: String,
+        /// Which cap it passed.
+        limit: ManifestLimit,
+        /// Its size, in the cap's unit (bytes, characters, tables).
+        size: usize,
     },
 
     /// Steps whose inputs go round in a circle, so no data can ever reach them.

@@ -47,6 +47,10 @@
 //! settings are kept as written ([`StorageSetting`]): which keys a job may set is checked by the
 //! storage crate when the job is prepared, and reported with [`Manifest::storage_error`].
 //!
+//! A manifest is held to caps on its size, its name's length, its number of tables and the size of
+//! each config ([`MAX_MANIFEST_BYTES`], [`MAX_NAME_CHARS`], [`MAX_SECTIONS`], [`MAX_CONFIG_BYTES`]),
+//! so that no submission makes a shared scheduler's journal or status list costly for everyone.
+//!
 //! Every [`ManifestError`] names the file, the line and, where there is one, the id of the source,
 //! step or sink at fault, e.g. `jobs/max.toml:17: step "max": unknown input "by-statoin"; …`.
 //!
@@ -79,6 +83,7 @@ mod decode;
 mod duration;
 mod error;
 mod graph;
+mod limits;
 mod lines;
 mod manifest;
 mod params;
@@ -91,6 +96,7 @@ pub use duration::{DurationError, parse_duration};
 pub use error::ManifestError;
 /// The operator types the manifest shares with the host, re-exported from where they live.
 pub use flicker_protocol::{LimitOverrides, OperatorKind};
+pub use limits::{MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, MAX_NAME_CHARS, MAX_SECTIONS, ManifestLimit};
 pub use manifest::{
     DEFAULT_PART_EXTENSION, Manifest, PART_EXTENSIONS, SectionKind, Sink, SinkMode, Source, SourceFormat,
     Step, StorageSetting,

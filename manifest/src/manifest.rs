@@ -235,6 +235,23 @@ impl Manifest {
         }
     }
 
+    /// The error that reports the first step or sink, in file order, whose plugin `unusable`
+    /// gives a reason against (a file that cannot be read, or is no component); `None` if it
+    /// gives none.
+    pub fn plugin_error(&self, unusable: impl Fn(&str) -> Option<String>) -> Option<ManifestError> {
+        self.nodes().into_iter().find_map(|node| {
+            let plugin = node.operator?.plugin;
+            Some(ManifestError::PluginNotFound {
+                file: self.file.clone(),
+                line: node.line,
+                kind: node.kind,
+                id: node.id.to_owned(),
+                plugin: plugin.to_owned(),
+                reason: unusable(plugin)?,
+            })
+        })
+    }
+
     /// The line of the `[[source]]`, `[[step]]` or `[[sink]]` with this id.
     pub fn line_of(&self, id: &str) -> Option<usize> {
         self.nodes().into_iter().find(|node| node.id == id).map(|node| node.line)
@@ -449,6 +466,23 @@ config = { }
             error.to_string(),
             "jobs/max.toml:37: storage.s3: bad value for \"endpoint\": not for jobs"
         );
+    }
+
+    #[test]
+    fn a_plugin_error_names_the_first_step_or_sink_whose_plugin_is_refused() {
+        let manifest = Manifest::parse(Path::new("jobs/max.toml"), MAX_TEMPERATURE).unwrap();
+        let refuse = |refused: &'static str| move |plugin: &str| (plugin == refused).then(|| "no".to_owned());
+        let error = manifest.plugin_error(refuse("std:format-csv")).unwrap();
+        assert_eq!(
+            error.to_string(),
+            "jobs/max.toml:30: sink \"out\": plugin \"std:format-csv\" cannot be used: no"
+        );
+        let error = manifest.plugin_error(|plugin| plugin.contains('m').then(|| plugin.to_owned())).unwrap();
+        assert!(
+            matches!(&error, ManifestError::PluginNotFound { line: 22, .. }),
+            "the first in the file: {error}"
+        );
+        assert!(manifest.plugin_error(refuse("other.wasm")).is_none());
     }
 
     #[test]

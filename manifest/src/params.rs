@@ -109,7 +109,7 @@ impl FromStr for Param {
 /// [`Manifest::parse`](crate::Manifest::parse) reads it as the manifest with these values. Only
 /// the placeholders are checked here; parse the result to check the rest.
 pub fn resolve_params(file: &Path, text: &str, params: &[Param]) -> Result<String, ManifestError> {
-    let decoder = Decoder::new(file, text);
+    let decoder = Decoder::new(file, text)?;
     let mut root = decoder.parse(text)?;
     let mut edits = resolve(&decoder, text, root.get_mut(), params)?;
     edits.sort_by_key(|edit| edit.span.start);

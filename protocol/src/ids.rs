@@ -109,6 +109,22 @@ impl PluginDigest {
     }
 }
 
+/// The digest of a component read in pieces, so that it need not be in memory at once.
+#[derive(Debug, Clone, Default)]
+pub struct PluginHasher(sha2::Sha256);
+
+impl PluginHasher {
+    /// Adds the next piece of the component.
+    pub fn update(&mut self, piece: &[u8]) {
+        self.0.update(piece);
+    }
+
+    /// The digest of every piece added, in order.
+    pub fn finish(self) -> PluginDigest {
+        PluginDigest(self.0.finalize().into())
+    }
+}
+
 impl fmt::Display for PluginDigest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "sha256:{}", self.to_hex())
@@ -149,5 +165,14 @@ mod tests {
             digest.to_string(),
             "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn a_digest_of_pieces_is_the_digest_of_the_whole() {
+        let mut hasher = PluginHasher::default();
+        for piece in [&b"a"[..], b"", b"bc"] {
+            hasher.update(piece);
+        }
+        assert_eq!(hasher.finish(), PluginDigest::of(b"abc"));
     }
 }

@@ -23,7 +23,8 @@ pub mod version;
 
 pub use frame::{FrameDecoder, FrameError, MAX_FRAME};
 pub use ids::{
-    AttemptId, ExecutorId, JobId, MapOutputId, PartitionId, PluginDigest, StageId, TaskId, TaskIndex,
+    AttemptId, ExecutorId, JobId, MapOutputId, PartitionId, PluginDigest, PluginHasher, StageId, TaskId,
+    TaskIndex,
 };
 pub use operator::{LimitOverrides, OperatorKind};
 pub use version::{FALLBACK_ALPN, PROTOCOL_VERSION, alpn, version_of_alpn};

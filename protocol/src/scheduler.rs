@@ -14,6 +14,13 @@ use std::net::SocketAddr;
 /// The largest component a scheduler accepts in an upload and an executor in a fetch, in bytes.
 pub const MAX_COMPONENT: u64 = 256 << 20;
 
+/// The largest request frame a scheduler reads, in bytes: room for the largest [`Submission`]
+/// (a manifest of at most 1 MiB, `flicker_manifest::MAX_MANIFEST_BYTES`, whose plugin references
+/// the submission repeats with their digests) and for an executor's [`Registration`] listing
+/// tens of thousands of compiled components. A larger request is refused from its header with
+/// [`RequestError::TooLarge`], before its body is read.
+pub const MAX_REQUEST: usize = 4 << 20;
+
 /// A request to the scheduler.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SchedulerRequest {
@@ -22,7 +29,9 @@ pub enum SchedulerRequest {
         /// The components the job uses.
         digests: Vec<PluginDigest>,
     },
-    /// Client: a component follows as `len` raw bytes.
+    /// Client: a component follows as `len` raw bytes. Refused before any byte is read if `len`
+    /// is above [`MAX_COMPONENT`]; stored only if the bytes have the digest and are a WebAssembly
+    /// component.
     UploadPlugin {
         /// Its sha256; the scheduler checks it.
         digest: PluginDigest,
@@ -31,7 +40,9 @@ pub enum SchedulerRequest {
     },
     /// Client: run a job.
     Submit(Submission),
-    /// Client: the status of one job, or of all.
+    /// Client: the status of one job, or of all. Answered by one [`SchedulerResponse::Jobs`]
+    /// frame per job, in submission order, then the end of the stream: the list of every job
+    /// need not fit in one frame.
     Status {
         /// The job, or every job if `None`.
         job: Option<JobId>,
@@ -116,7 +127,7 @@ pub enum SchedulerResponse {
         /// Its id.
         job: JobId,
     },
-    /// Job statuses.
+    /// Job statuses (see [`SchedulerRequest::Status`]).
     Jobs(Vec<JobStatus>),
     /// One status of a watched job.
     Progress(Box<JobStatus>),
@@ -180,6 +191,25 @@ pub enum RequestError {
         /// The digest of the bytes received.
         actual: PluginDigest,
     },
+    /// An uploaded component that is not a WebAssembly component; it is not stored.
+    #[error("uploaded component {digest} is not a WebAssembly component: {reason}")]
+    NotAComponent {
+        /// Its digest.
+        digest: PluginDigest,
+        /// What the validator found.
+        reason: String,
+    },
+    /// A request, or a component uploaded, larger than the scheduler accepts; refused before
+    /// it was read.
+    #[error("{what} of {size} bytes is larger than the {max} bytes ({} MiB) the scheduler accepts", .max >> 20)]
+    TooLarge {
+        /// What was too large.
+        what: Oversized,
+        /// Its size.
+        size: u64,
+        /// The most the scheduler accepts.
+        max: u64,
+    },
     /// A heartbeat from an executor the scheduler does not know (it must register again).
     #[error("executor {executor} is not registered")]
     NotRegistered {
@@ -198,6 +228,24 @@ pub enum RequestError {
         /// Why.
         reason: String,
     },
+}
+
+/// What a [`RequestError::TooLarge`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Oversized {
+    /// A request frame, above [`MAX_REQUEST`].
+    Request,
+    /// A component upload, above [`MAX_COMPONENT`].
+    Component,
+}
+
+impl std::fmt::Display for Oversized {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Oversized::Request => "a request",
+            Oversized::Component => "a component",
+        })
+    }
 }
 
 /// A request the scheduler makes of an executor, on the executor's registration connection.

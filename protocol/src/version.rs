@@ -9,8 +9,10 @@
 /// The version of the protocol this build speaks (2: task metrics carry the spill counters; 3: a
 /// BTS fetch asks for the blocks of several map outputs; 4: job statuses carry start and end
 /// times and task durations, and cancelling an ended job is refused; 5: a task failure is typed
-/// data, its kind carried by task reports and by job and attempt statuses; 6: a request the
-/// peer's certificate does not allow is refused as such).
+/// data, its kind carried by task reports and by job and attempt statuses; 6: requests are
+/// authorized by the role of the peer's certificate and shuffle requests carry capabilities, the
+/// status of every job comes one job per frame, and oversized requests and uploads, and uploads
+/// that are no component, are refused with errors of their own).
 pub const PROTOCOL_VERSION: u32 = 6;
 
 /// The ALPN protocol two processes of different versions agree on, to tell each other their

@@ -110,6 +110,11 @@ impl Cluster {
         self.0.tls_dir()
     }
 
+    /// The sum of the peak resident sets of the cluster's processes so far, in KiB.
+    pub(crate) fn peak_rss_kib(&self) -> u64 {
+        self.0.peak_rss_kib().unwrap_or_else(|e| panic!("{e:#}"))
+    }
+
     /// `flicker ARGS --scheduler .. --tls-dir ..`, run to its end.
     pub(crate) fn client(&self, args: &[&str]) -> Output {
         self.0.client(args).expect("flicker runs")
@@ -133,7 +138,7 @@ impl Cluster {
 
 /// Calls `ready` until it gives a value, for at most [`WAIT`]; meanwhile `ready` describes what
 /// it sees, and the last description is shown if time runs out.
-fn poll<T>(what: &str, mut ready: impl FnMut() -> Result<T, String>) -> T {
+pub(crate) fn poll<T>(what: &str, mut ready: impl FnMut() -> Result<T, String>) -> T {
     flicker_testkit::poll(what, WAIT, || Ok(ready())).unwrap_or_else(|e| panic!("{e:#}"))
 }
 

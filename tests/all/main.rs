@@ -1,5 +1,6 @@
 //! End-to-end tests of flicker: one test binary, one module per area.
 
+mod bounds;
 mod cluster;
 mod control;
 mod files;

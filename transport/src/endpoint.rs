@@ -27,7 +27,22 @@ pub struct EndpointConfig {
     pub idle_timeout: Duration,
     /// How often an idle connection is kept alive; 1 s by default.
     pub keep_alive: Duration,
+    /// How many request streams a peer may have open on one connection at once,
+    /// [`MAX_STREAMS`] by default; a peer's request beyond it waits for one of its streams to end.
+    pub max_streams: u32,
 }
+
+/// How many request streams a peer may have open at once on one connection, by default.
+///
+/// Every request is one bidirectional stream, open until it is answered. What the protocol needs
+/// at once on one connection: from the scheduler to an executor, one stream per task running or
+/// queued there (its slots, plus one) and one per job ending; from an executor to the scheduler,
+/// a heartbeat and the component fetches of its starting tasks; from an executor to another's
+/// BTS, up to 8 fetches per reduce task (the executor raises its own limit with its slots, see
+/// `flicker-executor`); from a client, a request or a watch at a time. 64 is room for all that,
+/// while a peer cannot make this process hold more than 64 streams' receive windows (about 1.2 MB
+/// each, quinn's default) per connection. Peers open no unidirectional streams.
+pub const MAX_STREAMS: u32 = 64;
 
 impl EndpointConfig {
     /// The default configuration for `identity`.
@@ -38,6 +53,7 @@ impl EndpointConfig {
             max_frame: MAX_FRAME,
             idle_timeout: Duration::from_secs(6),
             keep_alive: Duration::from_secs(1),
+            max_streams: MAX_STREAMS,
         }
     }
 }
@@ -134,7 +150,11 @@ impl Incoming {
 fn transport_config(config: &EndpointConfig) -> Result<TransportConfig, TransportError> {
     let idle_timeout = IdleTimeout::try_from(config.idle_timeout).map_err(config_error)?;
     let mut transport = TransportConfig::default();
-    transport.max_idle_timeout(Some(idle_timeout)).keep_alive_interval(Some(config.keep_alive));
+    transport
+        .max_idle_timeout(Some(idle_timeout))
+        .keep_alive_interval(Some(config.keep_alive))
+        .max_concurrent_bidi_streams(VarInt::from_u32(config.max_streams))
+        .max_concurrent_uni_streams(VarInt::from_u32(0));
     Ok(transport)
 }
 

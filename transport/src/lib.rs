@@ -62,7 +62,7 @@ mod stream;
 pub use capability::{CapabilityCheck, CapabilityError};
 pub use certs::{CertError, EphemeralCa, Identity, Peer, Role, SERVER_DOMAIN};
 pub use connection::Connection;
-pub use endpoint::{Endpoint, EndpointConfig, Incoming};
+pub use endpoint::{Endpoint, EndpointConfig, Incoming, MAX_STREAMS};
 pub use error::TransportError;
 pub use limit::{ConnectionLimit, ConnectionSlot};
 pub use stream::{FrameReceiver, FrameSender};

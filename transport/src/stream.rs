@@ -4,6 +4,7 @@
 //! component, a shuffle block) follows its header message on the same stream as raw bytes, the
 //! header saying how many.
 
+use bytes::Bytes;
 use flicker_protocol::frame::{self, FrameError, HEADER_LEN};
 use quinn::{ReadExactError, VarInt};
 use serde::Serialize;
@@ -75,21 +76,30 @@ impl FrameReceiver {
     /// frame or a body that is not a `T` is an error. After an error the stream is stopped (the
     /// connection lives on).
     pub async fn recv<T: DeserializeOwned>(&mut self) -> Result<Option<T>, TransportError> {
-        let received = self.recv_frame().await;
+        self.recv_within(self.max_frame).await
+    }
+
+    /// [`recv`](Self::recv) with a frame body of at most `max` bytes (and at most the endpoint's
+    /// maximum): for a message whose size the receiver bounds below the endpoint's maximum.
+    pub async fn recv_within<T: DeserializeOwned>(
+        &mut self,
+        max: usize,
+    ) -> Result<Option<T>, TransportError> {
+        let received = self.recv_frame(max.min(self.max_frame)).await;
         if let Err(TransportError::Frame { .. }) = received {
             self.refuse();
         }
         received
     }
 
-    async fn recv_frame<T: DeserializeOwned>(&mut self) -> Result<Option<T>, TransportError> {
+    async fn recv_frame<T: DeserializeOwned>(&mut self, max: usize) -> Result<Option<T>, TransportError> {
         let mut header = [0; HEADER_LEN];
         match self.read_exact(&mut header).await? {
             0 => return Ok(None),
             HEADER_LEN => {}
             got => return Err(FrameError::Truncated { expected: HEADER_LEN, got }.into()),
         }
-        let len = frame::body_len(header, self.max_frame)?;
+        let len = frame::body_len(header, max)?;
         let mut body = vec![0; len];
         let got = self.read_exact(&mut body).await?;
         if got < len {
@@ -106,33 +116,25 @@ impl FrameReceiver {
         }
         // `len` is at most `limit`, which the caller is ready to hold in memory.
         let mut payload = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-        self.recv_bytes_into(len, |chunk| {
-            payload.extend_from_slice(chunk);
-            Ok::<_, TransportError>(())
-        })
-        .await?;
+        while (payload.len() as u64) < len {
+            let got = payload.len() as u64;
+            let chunk = self.recv_chunk(len - got).await?;
+            payload.extend_from_slice(&chunk.ok_or(TransportError::Truncated { expected: len, got })?);
+        }
         Ok(payload)
     }
 
-    /// Receives a raw payload of `len` bytes, handing it to `sink` in chunks of at most 1 MiB as
-    /// they arrive, so it never has to be in memory at once. Stops at the first error of the
-    /// stream or of `sink`.
-    pub async fn recv_bytes_into<E: From<TransportError>>(
-        &mut self,
-        len: u64,
-        mut sink: impl FnMut(&[u8]) -> Result<(), E>,
-    ) -> Result<(), E> {
-        let mut got = 0;
-        while got < len {
-            let wanted = usize::try_from(len - got).unwrap_or(usize::MAX).min(CHUNK);
-            let chunk = self.stream.read_chunk(wanted, true).await.map_err(TransportError::from)?;
-            let Some(chunk) = chunk else {
-                return Err(TransportError::Truncated { expected: len, got }.into());
-            };
-            got += chunk.bytes.len() as u64;
-            sink(&chunk.bytes)?;
-        }
-        Ok(())
+    /// Receives the next piece of a raw payload as it arrives: at most `max` bytes and at most
+    /// 1 MiB, so a payload need never be in memory at once; `None` if the stream ended.
+    pub async fn recv_chunk(&mut self, max: u64) -> Result<Option<Bytes>, TransportError> {
+        let wanted = usize::try_from(max).unwrap_or(usize::MAX).min(CHUNK);
+        Ok(self.stream.read_chunk(wanted, true).await?.map(|chunk| chunk.bytes))
+    }
+
+    /// Tells the peer to stop sending on this stream: it sent something this process refuses.
+    pub fn refuse(&mut self) {
+        // Fails only if the stream is already finished or stopped: nothing left to refuse.
+        let _ = self.stream.stop(REFUSED);
     }
 
     /// Receives the 4-byte little-endian version of the version hello.
@@ -151,11 +153,5 @@ impl FrameReceiver {
             Err(ReadExactError::FinishedEarly(got)) => Ok(got),
             Err(ReadExactError::ReadError(source)) => Err(source.into()),
         }
-    }
-
-    /// Tells the peer to stop sending on this stream.
-    fn refuse(&mut self) {
-        // Fails only if the stream is already finished or stopped: nothing left to refuse.
-        let _ = self.stream.stop(REFUSED);
     }
 }

@@ -6,9 +6,10 @@ use flicker_manifest::{Manifest, ManifestError, Param, resolve_params};
 use flicker_protocol::scheduler::{RequestError, SchedulerRequest, SchedulerResponse, Submission};
 use flicker_protocol::status::{AttemptStatus, JobStatus, NodeStatus};
 use flicker_protocol::task::JobDefaults;
-use flicker_protocol::{JobId, StageId, TaskIndex};
+use flicker_protocol::{JobId, PluginDigest, StageId, TaskIndex};
 use flicker_transport::{Connection, Endpoint, EndpointConfig, Identity, Role, TransportError};
 use parking_lot::Mutex;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -102,9 +103,13 @@ impl Client {
         }
     }
 
-    /// Submits the job in `manifest_path`: uploads the components the scheduler lacks, then the
+    /// Submits the job in `manifest_path`: checks the manifest and that every plugin file it names
+    /// is a WebAssembly component within [`MAX_COMPONENT`](flicker_protocol::scheduler::MAX_COMPONENT)
+    /// before sending anything, uploads the components the scheduler lacks, then sends the
     /// manifest with its params resolved with `params` (so that the scheduler journals, and the
     /// executors read, the values of this run). `defaults` overrides the scheduler's job defaults.
+    /// If the scheduler removed a component between the upload and the submission (it forgot the
+    /// last job using it), the submission is made once more.
     pub async fn submit(
         &self,
         manifest_path: &Path,
@@ -118,16 +123,10 @@ impl Client {
         // A credential in `[storage]` never leaves this machine.
         job_storage(&manifest, None)?;
         let base_dir = absolute(manifest_path.parent().unwrap_or(Path::new("")))?;
-        let (refs, mut components) = read_plugin_files(&manifest, &base_dir);
-        let digests = components.keys().copied().collect();
-        let SchedulerResponse::Missing(missing) =
-            self.call(&SchedulerRequest::MissingPlugins { digests }).await?
-        else {
-            return Err(ClientError::Unexpected { answer: "not a list of missing components".into() });
-        };
-        for digest in missing {
-            let Some(bytes) = components.remove(&digest) else { continue };
-            self.upload(digest, &bytes).await?;
+        let (refs, components) = read_plugin_files(&manifest, &base_dir);
+        // A plugin file that cannot be used stops the submission here, before anything is sent.
+        if let Some(error) = manifest.plugin_error(|plugin| refs.get(plugin)?.as_ref().err().cloned()) {
+            return Err(error.into());
         }
         let submission = Submission {
             manifest_path: manifest_path.display().to_string(),
@@ -136,13 +135,38 @@ impl Client {
             plugins: refs.into_iter().collect(),
             defaults,
         };
-        match self.call(&SchedulerRequest::Submit(submission)).await? {
+        match self.upload_and_submit(&components, &submission).await {
+            Err(ClientError::Refused(RequestError::UnknownPlugin { digest })) => {
+                tracing::debug!(%digest, "the scheduler removed a component before the job came; submitting again");
+                self.upload_and_submit(&components, &submission).await
+            }
+            submitted => submitted,
+        }
+    }
+
+    /// Uploads those of `components` the scheduler lacks, then submits.
+    async fn upload_and_submit(
+        &self,
+        components: &HashMap<PluginDigest, Vec<u8>>,
+        submission: &Submission,
+    ) -> Result<JobId, ClientError> {
+        let digests = components.keys().copied().collect();
+        let SchedulerResponse::Missing(missing) =
+            self.call(&SchedulerRequest::MissingPlugins { digests }).await?
+        else {
+            return Err(ClientError::Unexpected { answer: "not a list of missing components".into() });
+        };
+        for digest in missing {
+            let Some(bytes) = components.get(&digest) else { continue };
+            self.upload(digest, bytes).await?;
+        }
+        match self.call(&SchedulerRequest::Submit(submission.clone())).await? {
             SchedulerResponse::Submitted { job } => Ok(job),
             other => Err(ClientError::Unexpected { answer: format!("{other:?}") }),
         }
     }
 
-    async fn upload(&self, digest: flicker_protocol::PluginDigest, bytes: &[u8]) -> Result<(), ClientError> {
+    async fn upload(&self, digest: PluginDigest, bytes: &[u8]) -> Result<(), ClientError> {
         let transport = |source| ClientError::Transport { scheduler: self.scheduler, source };
         let (mut send, mut recv) = self.connection().open().await.map_err(transport)?;
         send.send(&SchedulerRequest::UploadPlugin { digest, len: bytes.len() as u64 })
@@ -198,11 +222,21 @@ impl Client {
         }
     }
 
-    /// The status of `job`, or of every job.
+    /// The status of `job`, or of every job (which come a job per frame, see
+    /// [`SchedulerRequest::Status`]).
     pub async fn status(&self, job: Option<JobId>) -> Result<Vec<JobStatus>, ClientError> {
-        match self.call(&SchedulerRequest::Status { job }).await? {
-            SchedulerResponse::Jobs(jobs) => Ok(jobs),
-            other => Err(ClientError::Unexpected { answer: format!("{other:?}") }),
+        let transport = |source| ClientError::Transport { scheduler: self.scheduler, source };
+        let (mut send, mut recv) = self.connection().open().await.map_err(transport)?;
+        send.send(&SchedulerRequest::Status { job }).await.map_err(transport)?;
+        send.finish().map_err(transport)?;
+        let mut jobs = Vec::new();
+        loop {
+            match recv.recv::<SchedulerResponse>().await.map_err(transport)? {
+                Some(SchedulerResponse::Jobs(some)) => jobs.extend(some),
+                None => return Ok(jobs),
+                Some(SchedulerResponse::Error(error)) => return Err(error.into()),
+                Some(other) => return Err(ClientError::Unexpected { answer: format!("{other:?}") }),
+            }
         }
     }
 

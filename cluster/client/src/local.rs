@@ -8,7 +8,7 @@ use flicker_job::LimitMaxima;
 use flicker_protocol::ExecutorId;
 use flicker_protocol::status::NodeState;
 use flicker_protocol::task::JobDefaults;
-use flicker_scheduler::{Scheduler, SchedulerConfig, SchedulerError};
+use flicker_scheduler::{Retention, Scheduler, SchedulerConfig, SchedulerError};
 use flicker_storage::{NodeStorage, StoreOptions};
 use flicker_transport::{CertError, EphemeralCa, Role, TransportError};
 use std::sync::Arc;
@@ -84,6 +84,7 @@ impl LocalCluster {
                 defaults,
                 storage: storage.clone(),
                 maxima,
+                retention: Retention::default(),
             },
             runtime.clone(),
         )?;

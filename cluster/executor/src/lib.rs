@@ -24,7 +24,7 @@ pub use faults::{Fault, Faults};
 pub use jobs::ShuffleTarget;
 pub use spill::SpillError;
 
-use flicker_bts::{BtsClient, ShuffleStore};
+use flicker_bts::{BtsClient, FetchLimits, ShuffleStore};
 use flicker_host::{PluginDigest, Runtime};
 use flicker_job::{ComponentError, ComponentSource};
 use flicker_protocol::ExecutorId;
@@ -179,11 +179,23 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Memory an executor's BTS may use for small map outputs (each at most 64 KiB) instead of files.
 const SMALL_MAP_OUTPUTS_BUDGET: u64 = 256 << 20;
 
+/// The executor's endpoint: its peers may open more streams than [`flicker_transport::MAX_STREAMS`]
+/// when its slots call for it: the scheduler opens one per task launched here, and a peer's reduce
+/// tasks fetch from this BTS up to [`FetchLimits::max_in_flight`] blocks at once each (for a peer
+/// of this executor's size); 8 more leave room for job ends.
+fn endpoint_config(config: &ExecutorConfig) -> EndpointConfig {
+    let mut endpoint = EndpointConfig::new(config.identity.clone());
+    let fetches = u32::try_from(FetchLimits::default().max_in_flight).unwrap_or(u32::MAX);
+    let needed = config.slots.max(1).saturating_mul(fetches.saturating_add(1)).saturating_add(8);
+    endpoint.max_streams = endpoint.max_streams.max(needed);
+    endpoint
+}
+
 impl Executor {
     /// Binds the executor's endpoint and starts its BTS (unless `config.bts` names a standalone
     /// one). Call [`run`](Self::run) to join the cluster.
     pub async fn start(config: ExecutorConfig, runtime: Arc<Runtime>) -> Result<Self, ExecutorError> {
-        let endpoint = Endpoint::bind(config.listen, EndpointConfig::new(config.identity.clone()))?;
+        let endpoint = Endpoint::bind(config.listen, endpoint_config(&config))?;
         let (shuffle_dir, spill_dir) = (config.work_dir.join("shuffle"), config.work_dir.join("spill"));
         for dir in [&shuffle_dir, &spill_dir] {
             std::fs::create_dir_all(dir)

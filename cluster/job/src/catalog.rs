@@ -3,9 +3,13 @@
 //! scheduler's plugin store, or an executor fetching from the scheduler).
 
 use flicker_batch::{RowType, TypeMismatch};
-use flicker_host::{HostError, Limits, Plugin, PluginDigest, Runtime, TypeCheckError};
+use flicker_host::{HostError, Limits, Plugin, PluginDigest, Runtime, TypeCheckError, check_component};
 use flicker_manifest::{LimitOverrides, OperatorKind, PluginCatalog};
+use flicker_protocol::scheduler::MAX_COMPONENT;
 use std::collections::HashMap;
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
 use std::sync::Arc;
 
 /// Where the bytes of a component come from, by digest.
@@ -150,8 +154,8 @@ impl PluginCatalog for PluginResolver<'_> {
 }
 
 /// The digest of every plugin file `manifest` names (relative to `base_dir`), or why it cannot be
-/// read; the component bytes of those that could be read, by digest. Run by the submitter: the
-/// scheduler never reads the submitter's files.
+/// used (see [`read_component`]); the component bytes of those that can, by digest. Run by the
+/// submitter: the scheduler never reads the submitter's files.
 pub fn read_plugin_files(
     manifest: &flicker_manifest::Manifest,
     base_dir: &std::path::Path,
@@ -164,16 +168,56 @@ pub fn read_plugin_files(
         if plugin.starts_with(flicker_plugins::STD_PREFIX) || refs.contains_key(plugin) {
             continue;
         }
-        let path = base_dir.join(plugin);
-        let found = match std::fs::read(&path) {
-            Ok(bytes) => {
-                let digest = PluginDigest::of(&bytes);
-                components.insert(digest, bytes);
-                Ok(digest)
-            }
-            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
-        };
+        let found = read_component(&base_dir.join(plugin)).map(|bytes| {
+            let digest = PluginDigest::of(&bytes);
+            components.insert(digest, bytes);
+            digest
+        });
         refs.insert(plugin.clone(), found);
     }
     (refs, components)
+}
+
+/// The bytes of the component file at `path`, or why it is not to be uploaded: it cannot be read,
+/// it is larger than a scheduler accepts ([`MAX_COMPONENT`]), or it is no WebAssembly component
+/// ([`check_component`]: validated, not compiled).
+fn read_component(path: &Path) -> Result<Vec<u8>, String> {
+    let unreadable = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
+    let file = File::open(path).map_err(unreadable)?;
+    let size = file.metadata().map_err(unreadable)?.len();
+    if size > MAX_COMPONENT {
+        return Err(format!(
+            "{} is {size} bytes, larger than the {} MiB a component may have",
+            path.display(),
+            MAX_COMPONENT >> 20
+        ));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    // A file that grows while read is cut at the cap, and then fails the check.
+    file.take(MAX_COMPONENT).read_to_end(&mut bytes).map_err(unreadable)?;
+    check_component(&bytes).map_err(|error| format!("{}: {error}", path.display()))?;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_component_within_the_cap_is_read_for_upload() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(name);
+        // The preamble of a component, which alone is an empty component.
+        std::fs::write(path("empty.wasm"), b"\0asm\x0d\0\x01\0").unwrap();
+        assert_eq!(read_component(&path("empty.wasm")).unwrap(), b"\0asm\x0d\0\x01\0");
+        std::fs::write(path("script.wasm"), b"#!/bin/sh\n").unwrap();
+        let refused = read_component(&path("script.wasm")).unwrap_err();
+        assert!(refused.contains("script.wasm: not a valid WebAssembly component"), "{refused}");
+        // A sparse file: its size is known without writing 256 MiB.
+        std::fs::File::create(path("huge.wasm")).unwrap().set_len(MAX_COMPONENT + 1).unwrap();
+        let refused = read_component(&path("huge.wasm")).unwrap_err();
+        assert!(refused.contains("huge.wasm is 268435457 bytes, larger than the 256 MiB"), "{refused}");
+        let refused = read_component(&path("missing.wasm")).unwrap_err();
+        assert!(refused.starts_with("cannot read"), "{refused}");
+    }
 }

@@ -1,10 +1,12 @@
 //! The scheduler's decisions, as a state machine over plain data: events in (a job submitted, a
 //! task report, an executor lost, a cancel, a commit done, a cleanup done), actions out (launch a
-//! task, commit a job's output, clean up after a job). No I/O and no clock: the service around it moves the
-//! bytes and passes the time in.
+//! task, commit a job's output, clean up after a job, forget finished jobs past the
+//! [`Retention`]). No I/O and no clock: the service around it moves the bytes and passes the time
+//! in.
 
 use crate::job_run::{CommitFailure, JobChange, JobRun, JournalUpdate, Reported, SinkPart};
 use crate::membership::Membership;
+use crate::retention::Retention;
 use flicker_protocol::failure::{FailureKind, TaskFailure};
 use flicker_protocol::scheduler::{Registration, RequestError};
 use flicker_protocol::status::{AttemptStatus, JobStatus, NodeStatus};
@@ -44,6 +46,14 @@ pub enum Action {
         /// Whether its sinks' temporary parts must be removed (it did not succeed).
         abort_output: bool,
     },
+    /// These finished jobs are forgotten (their removal from the journal is among the journal
+    /// updates): remove these components, which no job kept uses any more, from the plugin store.
+    Forget {
+        /// The jobs.
+        jobs: Vec<JobId>,
+        /// The components that only they used.
+        plugins: Vec<PluginDigest>,
+    },
 }
 
 /// Every job and executor the scheduler knows.
@@ -55,6 +65,10 @@ pub struct SchedulerCore {
     jobs: BTreeMap<JobId, JobRun>,
     /// Jobs in submission order, for first-come first-served scheduling.
     order: Vec<JobId>,
+    /// Which finished jobs are kept.
+    retention: Retention,
+    /// Jobs forgotten since the journal was last told.
+    forgotten: Vec<JobId>,
 }
 
 impl SchedulerCore {
@@ -66,7 +80,14 @@ impl SchedulerCore {
             stall_timeout,
             jobs: BTreeMap::new(),
             order: Vec::new(),
+            retention: Retention::default(),
+            forgotten: Vec::new(),
         }
+    }
+
+    /// The core keeping finished jobs as `retention` says, rather than by its default.
+    pub fn with_retention(self, retention: Retention) -> Self {
+        Self { retention, ..self }
     }
 
     /// An executor joins (or joins again: its earlier tasks are lost).
@@ -108,7 +129,37 @@ impl SchedulerCore {
             actions.extend(self.apply(&id, change));
         }
         actions.extend(self.schedule());
+        actions.extend(self.retain(now));
         actions
+    }
+
+    /// Forgets the finished jobs that [`Retention`] no longer keeps at `now`, and asks for the
+    /// removal of the components only they used. Runs when a job's cleanup ends and every tick
+    /// (jobs age); call it once the journal's jobs are restored too.
+    pub fn retain(&mut self, now: Duration) -> Vec<Action> {
+        let finished: Vec<(JobId, Duration)> = self
+            .order
+            .iter()
+            .filter_map(|id| Some((id.clone(), self.jobs.get(id)?.finished_at()?)))
+            .collect();
+        let jobs = self.retention.expired(&finished, now);
+        if jobs.is_empty() {
+            return Vec::new();
+        }
+        let mut plugins = BTreeSet::new();
+        for id in &jobs {
+            plugins.extend(self.jobs.remove(id).iter().flat_map(JobRun::plugins));
+        }
+        self.order.retain(|id| self.jobs.contains_key(id));
+        self.forgotten.extend(jobs.iter().cloned());
+        let in_use = self.plugins_in_use();
+        let plugins = plugins.into_iter().filter(|p| !in_use.contains(p)).collect();
+        vec![Action::Forget { jobs, plugins }]
+    }
+
+    /// The components the jobs the core holds (running or finished) use.
+    pub fn plugins_in_use(&self) -> BTreeSet<PluginDigest> {
+        self.jobs.values().flat_map(JobRun::plugins).collect()
     }
 
     /// An executor's connection closed.
@@ -157,11 +208,14 @@ impl SchedulerCore {
         ready.into_iter().flat_map(|(id, change)| self.apply(&id, change)).collect()
     }
 
-    /// The changes of every job since the last call, for the journal.
+    /// The changes of every job since the last call, for the journal: those of the jobs held,
+    /// then the removal of those forgotten.
     pub fn take_journal(&mut self) -> Vec<(JobId, JournalUpdate)> {
+        let forgotten = self.forgotten.drain(..).map(|id| (id, JournalUpdate::Forgotten));
         self.jobs
             .iter_mut()
             .flat_map(|(id, job)| job.take_journal().into_iter().map(move |u| (id.clone(), u)))
+            .chain(forgotten)
             .collect()
     }
 
@@ -228,11 +282,13 @@ impl SchedulerCore {
         self.apply(job, change)
     }
 
-    /// The cleanup of an ended job ([`Action::CleanUp`]) is done.
-    pub fn cleaned_up(&mut self, job: &JobId) {
+    /// The cleanup of an ended job ([`Action::CleanUp`]) is done: the job may now be forgotten
+    /// ([`SchedulerCore::retain`]).
+    pub fn cleaned_up(&mut self, job: &JobId, now: Duration) -> Vec<Action> {
         if let Some(run) = self.jobs.get_mut(job) {
             run.cleaned_up();
         }
+        self.retain(now)
     }
 
     fn apply(&mut self, id: &JobId, change: JobChange) -> Vec<Action> {
@@ -300,6 +356,11 @@ impl SchedulerCore {
         self.jobs.get(job).is_some_and(JobRun::is_cleaning_up)
     }
 
+    /// Every job held, in submission order.
+    pub fn job_ids(&self) -> Vec<JobId> {
+        self.order.clone()
+    }
+
     /// The status of one job, or of every job in submission order.
     pub fn status(&self, job: Option<&JobId>, now: Duration) -> Result<Vec<JobStatus>, RequestError> {
         match job {
@@ -363,7 +424,7 @@ fn pick_executor(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job_run::tests::{job, secs};
+    use crate::job_run::tests::{job, job_using, secs};
     use crate::membership::tests::registration;
     use flicker_protocol::StageId;
     use flicker_protocol::failure::{LimitHit, LostMapOutput};
@@ -574,9 +635,65 @@ mod tests {
         assert_eq!(status.state, JobState::Succeeded);
         assert_eq!((status.stages[0].total, status.stages[1].done), (0, 2));
         assert!(core.is_ended(&id) && core.is_cleaning_up(&id), "its end waits for the cleanup");
-        core.cleaned_up(&id);
+        core.cleaned_up(&id, secs(3));
         assert!(core.is_ended(&id) && !core.is_cleaning_up(&id));
         assert!(core.tick(secs(4)).is_empty(), "nothing more to do");
+    }
+
+    /// Runs every task of `job` that `actions` launch, and those launched after them, to success,
+    /// then commits and cleans up the job at `now`; returns what the end of its cleanup asks for.
+    fn finish(core: &mut SchedulerCore, job: &JobId, mut actions: Vec<Action>, now: Duration) -> Vec<Action> {
+        loop {
+            assert!(!actions.is_empty(), "job {job} is stuck");
+            let mut next = Vec::new();
+            for action in actions {
+                match action {
+                    Action::Launch { executor, spec } if &spec.task.job == job => {
+                        next.extend(succeed(core, &(executor, *spec)))
+                    }
+                    Action::Commit { job: done, .. } if &done == job => {
+                        next.extend(core.committed(job, Ok(()), now))
+                    }
+                    Action::CleanUp { job: done, .. } if &done == job => return core.cleaned_up(job, now),
+                    _ => {}
+                }
+            }
+            actions = next;
+        }
+    }
+
+    /// The jobs `flicker status` lists.
+    fn listed(core: &SchedulerCore) -> Vec<String> {
+        core.status(None, secs(0)).unwrap().into_iter().map(|s| s.job.0).collect()
+    }
+
+    #[test]
+    fn finished_jobs_past_the_retention_are_forgotten_with_the_components_only_they_used() {
+        let retention = Retention { jobs: 1, age: secs(100) };
+        let mut core = cluster(&[("a", 4)]).with_retention(retention);
+        let (x, y, z) = (JobId("x".into()), JobId("y".into()), JobId("z".into()));
+        let digest = |plugin: &str| PluginDigest::of(plugin.as_bytes());
+        let submitted = core.submit(job_using("x", "p1", 1, 1, 1));
+        assert!(finish(&mut core, &x, submitted, secs(10)).is_empty(), "one finished job is kept");
+        // z runs with x's component; y ends after x, so x is forgotten, but not the component.
+        let running = core.submit(job_using("z", "p1", 1, 1, 1));
+        let submitted = core.submit(job_using("y", "p2", 1, 1, 1));
+        let forgotten = finish(&mut core, &y, submitted, secs(20));
+        assert_eq!(forgotten, [Action::Forget { jobs: vec![x.clone()], plugins: Vec::new() }]);
+        assert_eq!(listed(&core), ["z", "y"]);
+        assert!(matches!(core.status(Some(&x), secs(20)), Err(RequestError::UnknownJob { .. })));
+        let journal = core.take_journal();
+        assert_eq!(journal.last(), Some(&(x, JournalUpdate::Forgotten)), "{journal:?}");
+        assert_eq!(core.plugins_in_use(), BTreeSet::from([digest("p1"), digest("p2")]));
+        // z ends: y goes, and y's component with it.
+        let forgotten = finish(&mut core, &z, running, secs(30));
+        assert_eq!(forgotten, [Action::Forget { jobs: vec![y], plugins: vec![digest("p2")] }]);
+        assert_eq!(core.plugins_in_use(), BTreeSet::from([digest("p1")]));
+        // Time passes: z is as old as the age, and goes too.
+        assert!(core.tick(secs(129)).is_empty());
+        let aged = core.tick(secs(130));
+        assert_eq!(aged, [Action::Forget { jobs: vec![z], plugins: vec![digest("p1")] }]);
+        assert!(listed(&core).is_empty());
     }
 
     /// A failure of the attempt (of storage, say) told by `cause`.

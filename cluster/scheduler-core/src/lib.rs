@@ -7,6 +7,7 @@
 //!   executor lost, a cancel, a commit done, a cleanup done) with the time passed in,
 //!   [`Action`](core::Action)s out. It keeps the [`membership`] of executors and one [`job_run`]
 //!   per job.
+//! - [`retention`] says which finished jobs the scheduler forgets.
 //!
 //! Nothing here opens a socket, a file or a sandbox, and Cargo enforces it: this crate depends on
 //! no runtime, network, storage or WebAssembly crate, so its tests run in memory, fast and
@@ -18,5 +19,6 @@ pub mod fuse;
 pub mod job_run;
 pub mod membership;
 pub mod plan;
+pub mod retention;
 
 pub use plan::{JobPlan, PlanError, StageId, StageInput, StageOutput, StagePlan, plan, split_size_for};

@@ -1,11 +1,14 @@
 //! The scheduler's journal: every job, its tasks' outputs and its end, in an embedded `redb`
 //! database under the state directory, so a scheduler killed mid-job resumes it on restart.
 //!
-//! Four tables: `jobs` (job id → [`JobRecord`]), `tasks` ((job id, stage, task) → [`TaskDone`]),
-//! `ends` (job id → the final [`JobState`]) and `failures` (job id → the [`JobFailure`] of a
-//! failed job). Values are `postcard`-encoded. Every batch of changes is one transaction,
-//! written before its effects are acted on. A journal of the release before `failures` existed
-//! opens as it is: its failed jobs keep their cause, without its kind.
+//! Six tables: `jobs` (job id → [`JobRecord`]), `tasks` ((job id, stage, task) → [`TaskDone`]),
+//! `ends` (job id → the final [`JobState`]), `failures` (job id → the [`JobFailure`] of a
+//! failed job), and `submitted` and `ended_at` (job id → when it was accepted, when it ended, in
+//! milliseconds since the Unix epoch). Values are `postcard`-encoded. Every batch of changes is
+//! one transaction, written before its effects are acted on; a job the scheduler forgets is
+//! removed from every table. A journal of an earlier release opens as it is: without `failures`,
+//! its failed jobs keep their cause, without its kind; without the times, its jobs count as
+//! accepted and ended when the journal was opened (so the retention's age counts from then).
 
 use flicker_protocol::status::{JobFailure, JobState};
 use flicker_protocol::{JobId, StageId, TaskIndex};
@@ -18,6 +21,8 @@ const JOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("jobs");
 const TASKS: TableDefinition<(&str, u32, u32), &[u8]> = TableDefinition::new("tasks");
 const ENDS: TableDefinition<&str, &[u8]> = TableDefinition::new("ends");
 const FAILURES: TableDefinition<&str, &[u8]> = TableDefinition::new("failures");
+const SUBMITTED: TableDefinition<&str, u64> = TableDefinition::new("submitted");
+const ENDED_AT: TableDefinition<&str, u64> = TableDefinition::new("ended_at");
 
 /// Why the journal could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +56,10 @@ pub struct JournaledJob {
     pub done: Vec<(StageId, TaskIndex, TaskDone)>,
     /// How it ended, if it did, and why it failed if it did.
     pub ended: Option<(JobState, Option<JobFailure>)>,
+    /// When it was accepted, since the Unix epoch, if the journal says (earlier releases did not).
+    pub submitted: Option<Duration>,
+    /// When it ended, since the Unix epoch, if it did and the journal says.
+    pub ended_at: Option<Duration>,
 }
 
 /// Writes a journal's updates on a thread of its own: every update queued while one transaction
@@ -136,6 +145,8 @@ impl Journal {
         write.open_table(TASKS).map_err(|e| store(e.into()))?;
         write.open_table(ENDS).map_err(|e| store(e.into()))?;
         write.open_table(FAILURES).map_err(|e| store(e.into()))?;
+        write.open_table(SUBMITTED).map_err(|e| store(e.into()))?;
+        write.open_table(ENDED_AT).map_err(|e| store(e.into()))?;
         write.commit().map_err(|e| store(e.into()))?;
         Ok(Self { db, path })
     }
@@ -144,14 +155,16 @@ impl Journal {
         JournalError::Store { path: self.path.clone(), source: Box::new(source.into()) }
     }
 
-    /// Records a new job.
-    pub fn add_job(&self, record: &JobRecord) -> Result<(), JournalError> {
+    /// Records a new job, accepted at `submitted` (since the Unix epoch).
+    pub fn add_job(&self, record: &JobRecord, submitted: Duration) -> Result<(), JournalError> {
         let bytes = encode(record);
+        let job = record.descriptor.job.0.as_str();
         let write = self.db.begin_write().map_err(|e| self.store_error(e))?;
         {
             let mut jobs = write.open_table(JOBS).map_err(|e| self.store_error(e))?;
-            jobs.insert(record.descriptor.job.0.as_str(), bytes.as_slice())
-                .map_err(|e| self.store_error(e))?;
+            jobs.insert(job, bytes.as_slice()).map_err(|e| self.store_error(e))?;
+            let mut times = write.open_table(SUBMITTED).map_err(|e| self.store_error(e))?;
+            times.insert(job, millis(submitted)).map_err(|e| self.store_error(e))?;
         }
         write.commit().map_err(|e| self.store_error(e))
     }
@@ -163,9 +176,12 @@ impl Journal {
         }
         let write = self.db.begin_write().map_err(|e| self.store_error(e))?;
         {
+            let mut jobs = write.open_table(JOBS).map_err(|e| self.store_error(e))?;
             let mut tasks = write.open_table(TASKS).map_err(|e| self.store_error(e))?;
             let mut ends = write.open_table(ENDS).map_err(|e| self.store_error(e))?;
             let mut failures = write.open_table(FAILURES).map_err(|e| self.store_error(e))?;
+            let mut submitted = write.open_table(SUBMITTED).map_err(|e| self.store_error(e))?;
+            let mut ended_at = write.open_table(ENDED_AT).map_err(|e| self.store_error(e))?;
             for (job, update) in updates {
                 let job = job.0.as_str();
                 let written = match update {
@@ -175,12 +191,20 @@ impl Journal {
                     JournalUpdate::TaskUndone { stage, index } => {
                         tasks.remove((job, stage.0, index.0)).map(drop)
                     }
-                    JournalUpdate::Ended(state, failure) => {
-                        ends.insert(job, encode(state).as_slice()).and_then(|_| match failure {
+                    JournalUpdate::Ended { state, failure, at } => ends
+                        .insert(job, encode(state).as_slice())
+                        .and_then(|_| ended_at.insert(job, millis(*at)))
+                        .and_then(|_| match failure {
                             Some(failure) => failures.insert(job, encode(failure).as_slice()).map(drop),
                             None => Ok(()),
-                        })
-                    }
+                        }),
+                    JournalUpdate::Forgotten => tasks
+                        .retain_in((job, 0, 0)..=(job, u32::MAX, u32::MAX), |_, _| false)
+                        .and_then(|()| jobs.remove(job).map(drop))
+                        .and_then(|()| ends.remove(job).map(drop))
+                        .and_then(|()| failures.remove(job).map(drop))
+                        .and_then(|()| submitted.remove(job).map(drop))
+                        .and_then(|()| ended_at.remove(job).map(drop)),
                 };
                 written.map_err(|e| self.store_error(e))?;
             }
@@ -195,6 +219,12 @@ impl Journal {
         let tasks = read.open_table(TASKS).map_err(|e| self.store_error(e))?;
         let ends = read.open_table(ENDS).map_err(|e| self.store_error(e))?;
         let failures = read.open_table(FAILURES).map_err(|e| self.store_error(e))?;
+        let submitted = read.open_table(SUBMITTED).map_err(|e| self.store_error(e))?;
+        let ended_at = read.open_table(ENDED_AT).map_err(|e| self.store_error(e))?;
+        let time = |table: &redb::ReadOnlyTable<&str, u64>, job: &str| {
+            let found = table.get(job).map_err(|e| self.store_error(e))?;
+            Ok::<_, JournalError>(found.map(|ms| Duration::from_millis(ms.value())))
+        };
         let mut loaded = Vec::new();
         for entry in jobs.iter().map_err(|e| self.store_error(e))? {
             let (id, bytes) = entry.map_err(|e| self.store_error(e))?;
@@ -217,7 +247,8 @@ impl Journal {
                 }
                 None => None,
             };
-            loaded.push(JournaledJob { record, done, ended });
+            let (submitted, ended_at) = (time(&submitted, &job)?, time(&ended_at, &job)?);
+            loaded.push(JournaledJob { record, done, ended, submitted, ended_at });
         }
         Ok(loaded)
     }
@@ -229,6 +260,11 @@ impl Journal {
             reason: e.to_string(),
         })
     }
+}
+
+/// A time since the Unix epoch as the journal keeps it, in milliseconds.
+fn millis(time: Duration) -> u64 {
+    u64::try_from(time.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
@@ -243,6 +279,7 @@ mod tests {
     use flicker_protocol::task::{JobDefaults, JobDescriptor, TaskMetrics, TaskOutput};
     use flicker_protocol::{AttemptId, ExecutorId};
     use flicker_scheduler_core::job_run::{RetryPolicy, SplitRange, StageTasks};
+    use redb::ReadableTableMetadata;
 
     fn record(job: &str) -> JobRecord {
         JobRecord {
@@ -261,6 +298,10 @@ mod tests {
         }
     }
 
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
     fn done(n: u64) -> TaskDone {
         TaskDone {
             executor: ExecutorId("e".into()),
@@ -275,8 +316,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let journal = Journal::open(dir.path()).unwrap();
-            journal.add_job(&record("a")).unwrap();
-            journal.add_job(&record("b")).unwrap();
+            journal.add_job(&record("a"), secs(1)).unwrap();
+            journal.add_job(&record("b"), secs(2)).unwrap();
             let a = JobId("a".into());
             let b = JobId("b".into());
             journal
@@ -298,7 +339,8 @@ mod tests {
             journal
                 .apply(&[(a, JournalUpdate::TaskUndone { stage: StageId(0), index: TaskIndex(1) })])
                 .unwrap();
-            journal.apply(&[(b, JournalUpdate::Ended(JobState::Succeeded, None))]).unwrap();
+            let end = JournalUpdate::Ended { state: JobState::Succeeded, failure: None, at: secs(3) };
+            journal.apply(&[(b, end)]).unwrap();
         }
         let loaded = Journal::open(dir.path()).unwrap().load().unwrap();
         assert_eq!(loaded.len(), 2);
@@ -307,10 +349,49 @@ mod tests {
         assert_eq!(loaded[0].ended, None);
         assert_eq!(loaded[1].done, vec![(StageId(1), TaskIndex(0), done(3))]);
         assert_eq!(loaded[1].ended, Some((JobState::Succeeded, None)));
+        assert_eq!((loaded[0].submitted, loaded[0].ended_at), (Some(secs(1)), None));
+        assert_eq!((loaded[1].submitted, loaded[1].ended_at), (Some(secs(2)), Some(secs(3))));
     }
 
     #[test]
-    fn a_failed_jobs_failure_survives_reopening_and_a_journal_without_failures_still_opens() {
+    fn a_forgotten_job_leaves_nothing_in_any_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (JobId("a".into()), JobId("b".into()));
+        {
+            let journal = Journal::open(dir.path()).unwrap();
+            for job in ["a", "b"] {
+                journal.add_job(&record(job), secs(1)).unwrap();
+            }
+            let task = |stage, index| JournalUpdate::TaskDone {
+                stage: StageId(stage),
+                index: TaskIndex(index),
+                done: done(1),
+            };
+            let failed = JournalUpdate::Ended {
+                state: JobState::Failed { cause: "boom".into() },
+                failure: Some(JobFailure::MapOutputLost),
+                at: secs(5),
+            };
+            journal
+                .apply(&[(a.clone(), task(0, 0)), (a.clone(), task(1, 3)), (b.clone(), task(0, 0))])
+                .unwrap();
+            journal.apply(&[(a.clone(), failed), (a.clone(), JournalUpdate::Forgotten)]).unwrap();
+        }
+        let journal = Journal::open(dir.path()).unwrap();
+        let loaded = journal.load().unwrap();
+        assert_eq!(loaded.len(), 1);
+        assert_eq!((&loaded[0].record.descriptor.job, loaded[0].done.len()), (&b, 1));
+        let read = journal.db.begin_read().unwrap();
+        let left =
+            |table: TableDefinition<&str, &[u8]>| read.open_table(table).unwrap().get("a").unwrap().is_some();
+        assert!(!left(JOBS) && !left(ENDS) && !left(FAILURES));
+        assert!(read.open_table(ENDED_AT).unwrap().get("a").unwrap().is_none());
+        assert!(read.open_table(SUBMITTED).unwrap().get("a").unwrap().is_none());
+        assert_eq!(read.open_table(TASKS).unwrap().len().unwrap(), 1, "only b's task");
+    }
+
+    #[test]
+    fn a_failed_jobs_failure_survives_reopening_and_a_journal_without_failures_or_times_still_opens() {
         let dir = tempfile::tempdir().unwrap();
         let failed = JobState::Failed { cause: "boom".into() };
         {
@@ -330,8 +411,9 @@ mod tests {
         };
         {
             let journal = Journal::open(dir.path()).unwrap();
-            journal.add_job(&record("new")).unwrap();
-            let update = JournalUpdate::Ended(failed.clone(), Some(failure.clone()));
+            journal.add_job(&record("new"), secs(1)).unwrap();
+            let update =
+                JournalUpdate::Ended { state: failed.clone(), failure: Some(failure.clone()), at: secs(2) };
             journal.apply(&[(JobId("new".into()), update)]).unwrap();
         }
         let loaded = Journal::open(dir.path()).unwrap().load().unwrap();
@@ -339,6 +421,7 @@ mod tests {
         assert_eq!(loaded[0].ended, Some((failed.clone(), Some(failure))));
         assert_eq!(loaded[1].record, record("old"));
         assert_eq!(loaded[1].ended, Some((failed, None)));
+        assert_eq!((loaded[1].submitted, loaded[1].ended_at), (None, None), "its times are not known");
     }
 
     /// The bytes the journal of earlier releases holds for a job, a task done and a job's end:

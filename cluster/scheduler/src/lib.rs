@@ -4,10 +4,13 @@
 //! Every decision is taken by `flicker-scheduler-core`'s pure state machine; this crate is the
 //! shell around it: QUIC connections to clients and executors, the [`journal`] that lets a
 //! restarted scheduler resume its jobs, the [`plugin_store`] of uploaded components, listing
-//! inputs and committing outputs in storage.
+//! inputs and committing outputs in storage. Nothing one client sends is held without bound:
+//! requests and uploads have caps, uploads go to disk as they come, and finished jobs are
+//! forgotten past the [`Retention`], with the components only they used.
 
 pub mod journal;
 pub mod plugin_store;
 mod service;
 
+pub use flicker_scheduler_core::retention::Retention;
 pub use service::{Scheduler, SchedulerConfig, SchedulerError};

@@ -4,22 +4,24 @@
 //! own, feeding their outcome back as new events.
 
 use crate::journal::{Journal, JournalError, JournalWriter, JournaledJob};
-use crate::plugin_store::{PluginStore, PutError};
+use crate::plugin_store::PluginStore;
 use flicker_bts::BtsClient;
 use flicker_host::Runtime;
 use flicker_job::{JobError, LimitMaxima, PluginRefs, PreparedJob};
+use flicker_protocol::FrameError;
 use flicker_protocol::failure::{FailureKind, TaskFailure};
 use flicker_protocol::scheduler::{
-    ExecutorRequest, ExecutorResponse, MAX_COMPONENT, RequestError, SchedulerRequest, SchedulerResponse,
-    Submission,
+    ExecutorRequest, ExecutorResponse, MAX_REQUEST, Oversized, RequestError, SchedulerRequest,
+    SchedulerResponse, Submission,
 };
 use flicker_protocol::status::{JobState, JobStatus};
 use flicker_protocol::task::{JobDefaults, JobDescriptor, TaskReport};
-use flicker_protocol::{ExecutorId, JobId};
+use flicker_protocol::{ExecutorId, JobId, PluginDigest};
 use flicker_scheduler_core::StageInput;
 use flicker_scheduler_core::core::{Action, SchedulerCore};
 use flicker_scheduler_core::job_run::JournalUpdate;
 use flicker_scheduler_core::job_run::{CommitFailure, JobRun, RetryPolicy, SinkPart, SplitRange, StageTasks};
+use flicker_scheduler_core::retention::Retention;
 use flicker_scheduler_core::split_size_for;
 use flicker_storage::{
     NodeStorage, OutputCommitter, PartFile, Split, StagedPart, check_destination, list_inputs, plan_splits,
@@ -64,6 +66,8 @@ pub struct SchedulerConfig {
     pub storage: NodeStorage,
     /// The largest limits a job may give its operators.
     pub maxima: LimitMaxima,
+    /// Which finished jobs it keeps (their statuses, journal records and components).
+    pub retention: Retention,
 }
 
 /// Why a scheduler could not start.
@@ -108,6 +112,9 @@ struct Shared {
     executors: Mutex<HashMap<ExecutorId, Connection>>,
     /// Each unfinished job's prepared form (its sinks, for the commit).
     prepared: Mutex<HashMap<JobId, Arc<PreparedJob>>>,
+    /// Held while components are removed from the store, and while a job is checked to have its
+    /// components and enters the core: no component a job uses is removed.
+    removing_plugins: Mutex<()>,
     /// The latest status of every job, for watchers. A job's last status is held back while
     /// the core says the job is cleaning up, so a waiting client never sees a job end before its
     /// leftovers are gone.
@@ -144,7 +151,10 @@ impl Scheduler {
         let shared = Arc::new(Shared {
             journal,
             journal_writer,
-            core: Mutex::new(SchedulerCore::new(config.executor_timeout, config.stall_timeout)),
+            core: Mutex::new(
+                SchedulerCore::new(config.executor_timeout, config.stall_timeout)
+                    .with_retention(config.retention),
+            ),
             started: Instant::now(),
             epoch: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default(),
             bts: BtsClient::new(endpoint.clone()),
@@ -153,6 +163,7 @@ impl Scheduler {
             plugins,
             executors: Mutex::default(),
             prepared: Mutex::default(),
+            removing_plugins: Mutex::default(),
             watchers: Mutex::default(),
             next_job: AtomicU64::new(1),
             config,
@@ -160,8 +171,20 @@ impl Scheduler {
         for job in journaled {
             shared.restore(job);
         }
-        // A resumed job whose every task was done when the scheduler stopped commits now.
-        shared.act(|core, _| core.commit_ready());
+        // A resumed job whose every task was done when the scheduler stopped commits now; jobs
+        // past the retention are forgotten.
+        shared.act(|core, now| {
+            let mut actions = core.commit_ready();
+            actions.extend(core.retain(now));
+            actions
+        });
+        // No submission is under way: every component no job kept uses goes.
+        let in_use = shared.core.lock().plugins_in_use().into_iter().collect();
+        match shared.plugins.retain(&in_use) {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "removed components no job uses"),
+            Err(error) => tracing::warn!(%error, "cannot clean the plugin store"),
+        }
         Ok(Self { shared })
     }
 
@@ -214,14 +237,16 @@ impl Shared {
                 return;
             }
         };
+        // A journal of an earlier release has no times: its jobs count from now.
         let now = self.now();
-        let mut run = JobRun::from_record(journaled.record, &prepared.plan.stages, now);
+        let mut run =
+            JobRun::from_record(journaled.record, &prepared.plan.stages, journaled.submitted.unwrap_or(now));
         let done = journaled.done.len();
         for (stage, index, task) in journaled.done {
             run.restore_done(stage, index, task);
         }
         match journaled.ended {
-            Some((state, failure)) => run.restore_end(state, failure, now),
+            Some((state, failure)) => run.restore_end(state, failure, journaled.ended_at.unwrap_or(now)),
             None => {
                 tracing::info!(job = %id, tasks_done = done, "resuming a journaled job");
                 self.prepared.lock().insert(id.clone(), Arc::new(prepared));
@@ -241,7 +266,7 @@ impl Shared {
             // A job's end is on disk before anything acts on it; task updates may lag a little
             // (after a crash, a task whose update was lost runs again).
             let updates = core.take_journal();
-            if updates.iter().any(|(_, update)| matches!(update, JournalUpdate::Ended(..))) {
+            if updates.iter().any(|(_, update)| matches!(update, JournalUpdate::Ended { .. })) {
                 self.journal_writer.write_and_wait(updates);
             } else {
                 self.journal_writer.write(updates);
@@ -298,13 +323,66 @@ impl Shared {
                 tokio::spawn(async move {
                     shared.clean_up(&job, executors, shuffle_holders, abort_output).await;
                     shared.prepared.lock().remove(&job);
-                    shared.act(|core, _| {
-                        core.cleaned_up(&job);
-                        Vec::new()
-                    });
+                    shared.act(|core, now| core.cleaned_up(&job, now));
                 });
             }
+            Action::Forget { jobs, plugins } => {
+                tracing::info!(?jobs, "forgot finished jobs past the retention");
+                tokio::spawn(async move { shared.remove_plugins(plugins) });
+            }
         }
+    }
+
+    /// Removes from the store (and from the runtime's memory) those of `plugins` that no job
+    /// uses, now that the lock keeps new jobs out.
+    fn remove_plugins(&self, plugins: Vec<PluginDigest>) {
+        let _removing = self.removing_plugins.lock();
+        let in_use = self.core.lock().plugins_in_use();
+        for digest in plugins.iter().filter(|digest| !in_use.contains(digest)) {
+            self.runtime.forget(digest);
+            match self.plugins.remove(digest) {
+                Ok(()) => tracing::info!(%digest, "removed a component no job uses"),
+                Err(error) => tracing::warn!(%digest, %error, "cannot remove a component"),
+            }
+        }
+    }
+
+    /// Journals and queues an accepted job, unless a component it uses was removed since it was
+    /// checked (its submitter then sends it again).
+    fn enqueue(self: &Arc<Self>, run: JobRun, prepared: PreparedJob) -> SchedulerResponse {
+        let _removing = self.removing_plugins.lock();
+        if let Some(digest) = run.plugins().into_iter().find(|digest| !self.plugins.contains(digest)) {
+            return SchedulerResponse::Error(RequestError::UnknownPlugin { digest });
+        }
+        let job = run.id().clone();
+        if let Err(error) = self.journal.add_job(&run.record(), run.submitted()) {
+            let reason = format!("cannot journal the job: {error}");
+            return SchedulerResponse::Error(RequestError::InvalidJob { reason });
+        }
+        self.prepared.lock().insert(job.clone(), Arc::new(prepared));
+        self.watch(&job).ok();
+        self.act(|core, _| core.submit(run));
+        tracing::info!(%job, "job accepted");
+        SchedulerResponse::Submitted { job }
+    }
+
+    /// Sends the status of `job`, or of every job, one job per frame (see
+    /// [`SchedulerRequest::Status`]).
+    async fn send_statuses(&self, job: Option<JobId>, send: &mut FrameSender) -> Result<(), TransportError> {
+        let Some(job) = job else {
+            let jobs = self.core.lock().job_ids();
+            for job in jobs {
+                let status = self.core.lock().status(Some(&job), self.now());
+                // A job forgotten since the list was taken is left out.
+                if let Ok(status) = status {
+                    send.send(&SchedulerResponse::Jobs(status)).await?;
+                }
+            }
+            return send.finish();
+        };
+        let status = self.core.lock().status(Some(&job), self.now());
+        send.send(&status.map_or_else(SchedulerResponse::Error, SchedulerResponse::Jobs)).await?;
+        send.finish()
     }
 
     async fn launch(self: &Arc<Self>, executor: ExecutorId, spec: Box<flicker_protocol::task::TaskSpec>) {
@@ -598,7 +676,7 @@ async fn answer(
     mut recv: FrameReceiver,
     mut send: FrameSender,
 ) -> Result<(), TransportError> {
-    let Some(request) = recv.recv::<SchedulerRequest>().await? else { return Ok(()) };
+    let Some(request) = read_request(&mut recv, &mut send).await? else { return Ok(()) };
     if let Err(reason) = permitted(&request, connection.peer().as_ref()) {
         let peer = connection.peer().map_or_else(|| "a peer without a role".to_owned(), |p| p.to_string());
         tracing::warn!(%peer, address = %connection.remote_address(), %reason, "refused a request");
@@ -610,50 +688,28 @@ async fn answer(
             SchedulerResponse::Missing(digests.into_iter().filter(|d| !shared.plugins.contains(d)).collect())
         }
         SchedulerRequest::UploadPlugin { digest, len } => {
-            let bytes = recv.recv_bytes(len, MAX_COMPONENT).await?;
-            let plugins = shared.plugins.clone();
-            match tokio::task::spawn_blocking(move || plugins.put(&digest, &bytes)).await {
-                Ok(Ok(())) => {
+            match shared.plugins.receive(digest, len, &mut recv).await {
+                Ok(()) => {
                     tracing::info!(%digest, bytes = len, "component stored");
                     SchedulerResponse::Uploaded
                 }
-                Ok(Err(PutError::DigestMismatch { expected, actual })) => {
-                    SchedulerResponse::Error(RequestError::DigestMismatch { expected, actual })
-                }
-                Ok(Err(error)) => {
-                    SchedulerResponse::Error(RequestError::BadRequest { reason: error.to_string() })
-                }
                 Err(error) => {
-                    SchedulerResponse::Error(RequestError::BadRequest { reason: error.to_string() })
+                    tracing::warn!(%digest, bytes = len, %error, "component upload refused");
+                    SchedulerResponse::Error(error.into())
                 }
             }
         }
         SchedulerRequest::Submit(submission) => {
             let accepting = shared.clone();
             match tokio::task::spawn_blocking(move || accepting.accept(submission)).await {
-                Ok(Ok((run, prepared))) => {
-                    let job = run.id().clone();
-                    if let Err(error) = shared.journal.add_job(&run.record()) {
-                        let reason = format!("cannot journal the job: {error}");
-                        send.send(&SchedulerResponse::Error(RequestError::InvalidJob { reason })).await?;
-                        return send.finish();
-                    }
-                    shared.prepared.lock().insert(job.clone(), Arc::new(prepared));
-                    shared.watch(&job).ok();
-                    shared.act(|core, _| core.submit(run));
-                    tracing::info!(%job, "job accepted");
-                    SchedulerResponse::Submitted { job }
-                }
+                Ok(Ok((run, prepared))) => shared.enqueue(run, prepared),
                 Ok(Err(error)) => SchedulerResponse::Error(error),
                 Err(error) => {
                     SchedulerResponse::Error(RequestError::BadRequest { reason: error.to_string() })
                 }
             }
         }
-        SchedulerRequest::Status { job } => match shared.core.lock().status(job.as_ref(), shared.now()) {
-            Ok(jobs) => SchedulerResponse::Jobs(jobs),
-            Err(error) => SchedulerResponse::Error(error),
-        },
+        SchedulerRequest::Status { job } => return shared.send_statuses(job, &mut send).await,
         SchedulerRequest::Logs { job, task } => match shared.core.lock().logs(&job, task) {
             Ok(attempts) => SchedulerResponse::Logs(attempts),
             Err(error) => SchedulerResponse::Error(error),
@@ -725,6 +781,24 @@ async fn answer(
     };
     send.send(&response).await?;
     send.finish()
+}
+
+/// Reads the request of a stream; one above [`MAX_REQUEST`] is refused from its header (the
+/// answer says so), before its body is read.
+async fn read_request(
+    recv: &mut FrameReceiver,
+    send: &mut FrameSender,
+) -> Result<Option<SchedulerRequest>, TransportError> {
+    match recv.recv_within(MAX_REQUEST).await {
+        Err(TransportError::Frame { source: FrameError::TooLarge { size, max } }) => {
+            let error =
+                RequestError::TooLarge { what: Oversized::Request, size: size as u64, max: max as u64 };
+            send.send(&SchedulerResponse::Error(error)).await?;
+            send.finish()?;
+            Ok(None)
+        }
+        read => read,
+    }
 }
 
 /// A split as the scheduler core holds it: plain data.

@@ -1,6 +1,7 @@
 //! What the scheduler's journal keeps of a job, so a restarted scheduler can rebuild it: the job
-//! itself ([`JobRecord`]), and its changes as they happen ([`JournalUpdate`]): a task done (with
-//! its [`TaskDone`]), a task undone (its map output lost), the job's end.
+//! itself ([`JobRecord`]) and when it was accepted, and its changes as they happen
+//! ([`JournalUpdate`]): a task done (with its [`TaskDone`]), a task undone (its map output lost),
+//! the job's end and when, and its removal once the scheduler forgets it.
 //!
 //! The journal stores [`JobRecord`] and [`TaskDone`] `postcard`-encoded: their fields (and those
 //! of the types inside) keep their order and meaning, or old journals no longer open.
@@ -33,8 +34,17 @@ pub enum JournalUpdate {
         /// Its index.
         index: TaskIndex,
     },
-    /// The job ended, and why it failed if it did.
-    Ended(JobState, Option<JobFailure>),
+    /// The job ended.
+    Ended {
+        /// How.
+        state: JobState,
+        /// Why it failed, if it did.
+        failure: Option<JobFailure>,
+        /// When.
+        at: Duration,
+    },
+    /// The scheduler forgot the job (see [`crate::retention`]): nothing of it is kept.
+    Forgotten,
 }
 
 /// What a job is made of, as the journal keeps it: enough to rebuild its [`JobRun`] after a
@@ -54,9 +64,23 @@ pub struct JobRecord {
 }
 
 impl JobRun {
-    /// The job rebuilt from its journal record, at `now`; `plan` is the plan of its manifest.
-    pub fn from_record(record: JobRecord, plan: &[crate::plan::StagePlan], now: Duration) -> Self {
-        Self::new(record.descriptor, record.name, plan, record.inputs, record.outputs, record.retry, now)
+    /// The job rebuilt from its journal record, as accepted at `submitted`; `plan` is the plan of
+    /// its manifest.
+    pub fn from_record(record: JobRecord, plan: &[crate::plan::StagePlan], submitted: Duration) -> Self {
+        Self::new(
+            record.descriptor,
+            record.name,
+            plan,
+            record.inputs,
+            record.outputs,
+            record.retry,
+            submitted,
+        )
+    }
+
+    /// When the job was accepted.
+    pub fn submitted(&self) -> Duration {
+        self.submitted
     }
 
     /// What the journal keeps of the job.
@@ -83,9 +107,9 @@ impl JobRun {
         }
     }
 
-    /// Marks the job ended as the journal says it did, its cleanup done.
-    pub fn restore_end(&mut self, state: JobState, failure: Option<JobFailure>, now: Duration) {
-        self.end(state, failure, now);
+    /// Marks the job ended at `at` as the journal says it did, its cleanup done.
+    pub fn restore_end(&mut self, state: JobState, failure: Option<JobFailure>, at: Duration) {
+        self.end(state, failure, at);
         self.cleaned_up();
         self.journal.clear();
     }
@@ -102,6 +126,7 @@ mod tests {
         let mut run = job("j", 3, 1, 4);
         let mut rebuilt = JobRun::from_record(run.record(), &crate::job_run::tests::plan(1), secs(5));
         assert_eq!(rebuilt.record(), run.record());
+        assert_eq!(rebuilt.submitted(), secs(5));
         for (index, rows) in [(0, 1), (2, 10)] {
             rebuilt.restore_done(StageId(0), TaskIndex(index), map_done("a", 1, rows));
         }
@@ -126,5 +151,6 @@ mod tests {
         let status = run.status(secs(9));
         assert_eq!((status.state, status.failure), (failed, Some(JobFailure::MapOutputLost)));
         assert_eq!(status.elapsed_ms, 3000);
+        assert_eq!(run.finished_at(), Some(secs(3)), "it ended when the journal says");
     }
 }

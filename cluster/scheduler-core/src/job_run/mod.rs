@@ -230,6 +230,14 @@ impl JobRun {
         matches!(self.phase, Phase::CleaningUp(_))
     }
 
+    /// When it ended, once its cleanup is done too: until then it may not be forgotten.
+    pub fn finished_at(&self) -> Option<Duration> {
+        match &self.phase {
+            Phase::Ended(outcome) => Some(outcome.at),
+            _ => None,
+        }
+    }
+
     /// If every task succeeded and the job is still running, moves it to committing and returns
     /// the parts to commit.
     pub fn ready_to_commit(&mut self) -> JobChange {
@@ -460,7 +468,7 @@ impl JobRun {
         if self.is_ended() || (self.phase == Phase::Committing && state == JobState::Cancelled) {
             return JobChange::None;
         }
-        self.journal.push(JournalUpdate::Ended(state.clone(), failure.clone()));
+        self.journal.push(JournalUpdate::Ended { state: state.clone(), failure: failure.clone(), at: now });
         self.phase = Phase::CleaningUp(Outcome { state, failure, at: now });
         // The executors stop the job's running tasks as part of its cleanup.
         self.requeue_running(|_| true);
@@ -524,13 +532,14 @@ pub(crate) mod tests {
         ]
     }
 
-    fn descriptor(name: &str) -> JobDescriptor {
+    /// Job `name`, whose component's digest is that of `plugin`.
+    fn descriptor(name: &str, plugin: &str) -> JobDescriptor {
         JobDescriptor {
             job: JobId(name.into()),
             manifest_path: "job.toml".into(),
             manifest: String::new(),
             base_dir: "/".into(),
-            plugins: vec![("op.wasm".into(), PluginDigest::of(name.as_bytes()))],
+            plugins: vec![("op.wasm".into(), PluginDigest::of(plugin.as_bytes()))],
             defaults: JobDefaults::default(),
         }
     }
@@ -542,6 +551,17 @@ pub(crate) mod tests {
     /// A job of [`plan`] with `splits` map tasks, whose tasks may be attempted `max_attempts`
     /// times, submitted at 0; its component's digest is that of its name.
     pub(crate) fn job(name: &str, splits: usize, partitions: u32, max_attempts: u32) -> JobRun {
+        job_using(name, name, splits, partitions, max_attempts)
+    }
+
+    /// [`job`] whose component's digest is that of `plugin`.
+    pub(crate) fn job_using(
+        name: &str,
+        plugin: &str,
+        splits: usize,
+        partitions: u32,
+        max_attempts: u32,
+    ) -> JobRun {
         let split = |i: usize| SplitRange { object: format!("f{i}"), object_size: 10, start: 0, end: 10 };
         let inputs = vec![
             StageTasks::Splits { source: "in".into(), splits: (0..splits).map(split).collect() },
@@ -549,7 +569,7 @@ pub(crate) mod tests {
         ];
         let outputs = vec![("out".into(), "file:///out".into())];
         JobRun::new(
-            descriptor(name),
+            descriptor(name, plugin),
             name.into(),
             &plan(partitions),
             inputs,
@@ -570,7 +590,7 @@ pub(crate) mod tests {
         let split = SplitRange { object: "f".into(), object_size: 10, start: 0, end: 10 };
         let inputs = vec![StageTasks::Splits { source: "in".into(), splits: vec![split; splits] }];
         let outputs = vec![("out".into(), "file:///out".into())];
-        JobRun::new(descriptor("j"), "j".into(), &plan, inputs, outputs, retry(1), secs(0))
+        JobRun::new(descriptor("j", "j"), "j".into(), &plan, inputs, outputs, retry(1), secs(0))
     }
 
     fn on(name: &str) -> ExecutorId {
@@ -619,12 +639,17 @@ pub(crate) mod tests {
         assert!(run.succeeded() && run.is_ended() && run.is_cleaning_up());
         assert_eq!(state(&run), JobState::Succeeded, "the end is known while cleaning up");
         assert_eq!(run.committed(Ok(()), secs(4)), JobChange::None);
+        assert_eq!(run.finished_at(), None, "not while cleaning up");
         run.cleaned_up();
         assert!(run.succeeded() && run.is_ended() && !run.is_cleaning_up());
+        assert_eq!(run.finished_at(), Some(secs(3)));
         assert_eq!(run.status(secs(9)).elapsed_ms, 3000, "the job ended when its commit did");
         let journal = run.take_journal();
         assert_eq!(journal.len(), 4, "three tasks done, and the end: {journal:?}");
-        assert_eq!(journal[3], JournalUpdate::Ended(JobState::Succeeded, None));
+        assert_eq!(
+            journal[3],
+            JournalUpdate::Ended { state: JobState::Succeeded, failure: None, at: secs(3) }
+        );
     }
 
     #[test]
