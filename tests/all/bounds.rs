@@ -28,6 +28,14 @@ fn files(dir: &Path) -> Vec<String> {
     names
 }
 
+/// Waits (bounded) until the scheduler's plugin directory under `dir` holds no file.
+fn wait_until_no_plugin_files(dir: &Path, what: &str) {
+    poll(what, || {
+        let left = files(&plugin_dir(dir));
+        if left.is_empty() { Ok(()) } else { Err(format!("{left:?}")) }
+    });
+}
+
 /// `count` connections to the cluster's scheduler with the client certificate, as a client that
 /// speaks the protocol itself would make them.
 async fn connect(cluster: &Cluster, dir: &Path, count: usize) -> (Endpoint, Vec<Connection>) {
@@ -137,10 +145,7 @@ fn half_sent_uploads_go_to_disk_a_few_at_a_time_and_are_removed_when_their_strea
         connection.close(0, "done");
     }
     uploads.iter().for_each(|upload| upload.abort());
-    poll("the half-sent uploads to be removed", || {
-        let left = files(&plugin_dir(dir.path()));
-        if left.is_empty() { Ok(()) } else { Err(format!("{left:?}")) }
-    });
+    wait_until_no_plugin_files(dir.path(), "the half-sent uploads to be removed");
 }
 
 #[test]
@@ -344,10 +349,7 @@ fn finished_jobs_past_the_retention_are_forgotten_with_the_components_only_they_
     drop(cluster);
     let cluster = Cluster::scheduler(dir.path(), "127.0.0.1:0", &["--retain-for", "1ms"]);
     assert!(listed(&cluster).is_empty());
-    poll("the last components to be removed", || {
-        let left = files(&plugin_dir(dir.path()));
-        if left.is_empty() { Ok(()) } else { Err(format!("{left:?}")) }
-    });
+    wait_until_no_plugin_files(dir.path(), "the last components to be removed");
 }
 
 #[test]
