@@ -33,16 +33,17 @@ pub async fn serve(endpoint: Endpoint, store: Arc<ShuffleStore>, check: Arc<Capa
 
 /// Serves the requests of one connection until it closes.
 async fn serve_connection(connection: Connection, store: Arc<ShuffleStore>, check: Arc<CapabilityCheck>) {
-    let peer = connection.peer();
+    // Who the peer is, read from its certificate once for all its requests.
+    let peer = Arc::new(connection.peer());
     loop {
         match connection.accept_stream().await {
             Ok(Some((recv, send))) => {
                 let (store, check, peer) = (store.clone(), check.clone(), peer.clone());
                 tokio::spawn(async move {
-                    match handle(recv, send, store, &check, peer.as_ref()).await {
+                    let peer = peer.as_ref().as_ref();
+                    match handle(recv, send, store, &check, peer).await {
                         Err(error) if error.is_protocol_violation() => {
-                            let who =
-                                peer.map_or_else(|| "a peer without a role".to_owned(), |p| p.to_string());
+                            let who = Peer::describe(peer);
                             tracing::warn!(peer = %who, %error, "a bts request broke the protocol");
                         }
                         Err(error) => tracing::debug!(%error, "a bts request failed"),
@@ -86,7 +87,7 @@ async fn handle(
 ) -> Result<(), TransportError> {
     let Some(request) = recv.recv::<BtsRequest>().await? else { return Ok(()) };
     if let Err(reason) = permitted(&request, check, peer) {
-        let who = peer.map_or_else(|| "a peer without a role".to_owned(), ToString::to_string);
+        let who = Peer::describe(peer);
         tracing::warn!(peer = %who, %reason, "refused a bts request");
         send.send(&BtsResponse::Error(BtsFailure::Forbidden { reason })).await?;
         return send.finish();

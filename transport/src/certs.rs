@@ -354,6 +354,13 @@ impl Peer {
     }
 }
 
+impl Peer {
+    /// Who `peer` is, for a log line: its role and name, or that its certificate names none.
+    pub fn describe(peer: Option<&Peer>) -> String {
+        peer.map_or_else(|| "a peer without a role".to_owned(), ToString::to_string)
+    }
+}
+
 impl fmt::Display for Peer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {:?}", self.role, self.name)

@@ -580,10 +580,11 @@ const MAX_CONNECTIONS_PER_PEER: usize = 16;
 /// (every attempt gets a fresh one), short enough that a leaked one soon stops working.
 const CAPABILITY_VALIDITY: Duration = Duration::from_secs(24 * 3600);
 
-/// Logs a request that failed: at warn, with who sent it, when the peer broke the protocol.
-fn log_failed_request(connection: &Connection, error: &TransportError) {
+/// Logs a request of `peer` that failed: at warn, with who sent it, when the peer broke the
+/// protocol.
+fn log_failed_request(connection: &Connection, peer: Option<&Peer>, error: &TransportError) {
     if error.is_protocol_violation() {
-        let peer = connection.peer().map_or_else(|| "a peer without a role".to_owned(), |p| p.to_string());
+        let peer = Peer::describe(peer);
         tracing::warn!(%peer, address = %connection.remote_address(), %error, "a request broke the protocol");
     } else {
         tracing::debug!(%error, "a request failed");
@@ -639,14 +640,17 @@ async fn tick(shared: Arc<Shared>) {
 /// connection, the executor is lost.
 async fn serve_connection(shared: Arc<Shared>, connection: Connection) {
     let registered: Arc<Mutex<Option<ExecutorId>>> = Arc::default();
+    // Who the peer is, read from its certificate once for all its requests.
+    let peer = Arc::new(connection.peer());
     let ended = loop {
         match connection.accept_stream().await {
             Ok(Some((recv, send))) => {
-                let (shared, connection, registered) =
-                    (shared.clone(), connection.clone(), registered.clone());
+                let (shared, connection, registered, peer) =
+                    (shared.clone(), connection.clone(), registered.clone(), peer.clone());
                 tokio::spawn(async move {
-                    if let Err(error) = answer(&shared, &connection, &registered, recv, send).await {
-                        log_failed_request(&connection, &error);
+                    let peer = peer.as_ref().as_ref();
+                    if let Err(error) = answer(&shared, &connection, peer, &registered, recv, send).await {
+                        log_failed_request(&connection, peer, &error);
                     }
                 });
             }
@@ -672,13 +676,14 @@ async fn serve_connection(shared: Arc<Shared>, connection: Connection) {
 async fn answer(
     shared: &Arc<Shared>,
     connection: &Connection,
+    peer: Option<&Peer>,
     registered: &Mutex<Option<ExecutorId>>,
     mut recv: FrameReceiver,
     mut send: FrameSender,
 ) -> Result<(), TransportError> {
     let Some(request) = read_request(&mut recv, &mut send).await? else { return Ok(()) };
-    if let Err(reason) = permitted(&request, connection.peer().as_ref()) {
-        let peer = connection.peer().map_or_else(|| "a peer without a role".to_owned(), |p| p.to_string());
+    if let Err(reason) = permitted(&request, peer) {
+        let peer = Peer::describe(peer);
         tracing::warn!(%peer, address = %connection.remote_address(), %reason, "refused a request");
         send.send(&SchedulerResponse::Error(RequestError::Forbidden { reason })).await?;
         return send.finish();
