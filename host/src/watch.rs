@@ -92,13 +92,8 @@ impl Pollable for Sleep {
                 return;
             }
             let now = Instant::now();
-            let end = match (self.until, self.watch.deadline()) {
-                (Some(until), Some(deadline)) => until.min(deadline),
-                (until, deadline) => match until.or(deadline) {
-                    Some(end) => end,
-                    None => now + STOP_CHECK,
-                },
-            };
+            let end =
+                [self.until, self.watch.deadline()].into_iter().flatten().min().unwrap_or(now + STOP_CHECK);
             if now >= end {
                 return;
             }
