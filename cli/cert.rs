@@ -8,7 +8,7 @@ use std::process::ExitCode;
 #[derive(clap::Subcommand)]
 pub enum CertCommand {
     /// Make a new cluster CA in DIR, with certificates `scheduler`, `executor` (for one executor
-    /// called `executor`, or standalone BTSes) and `client`. The CA's key goes to DIR/ca/, which
+    /// called `executor`, or standalone BTSes), `client` (of the tenant `default`) and `admin`. The CA's key goes to DIR/ca/, which
     /// no node needs: keep it apart. Refuses a DIR that already holds a CA.
     Init {
         /// Directory for `ca/` (the CA's key), `ca.pem` and the `<name>.pem`/`<name>.key` pairs.
@@ -24,9 +24,14 @@ pub enum CertCommand {
         #[arg(long)]
         name: String,
         /// `scheduler`, `executor` (a node: joins the cluster under this name, runs tasks, serves
-        /// shuffle data) or `client` (submits, watches and cancels jobs).
+        /// shuffle data), `client` (submits, watches and cancels its tenant's jobs) or `admin`
+        /// (sees and manages every tenant's jobs, reads the audit log).
         #[arg(long)]
         role: Role,
+        /// The tenant a client (or an admin) belongs to, declared in the scheduler's
+        /// `[tenants.NAME]`; a client without one is of the tenant `default`.
+        #[arg(long)]
+        tenant: Option<String>,
         /// How many days it is valid.
         #[arg(long, default_value_t = certs::DEFAULT_VALIDITY_DAYS, value_parser = clap::value_parser!(u32).range(1..=3650))]
         days: u32,
@@ -62,11 +67,15 @@ pub fn run(command: CertCommand) -> anyhow::Result<ExitCode> {
         CertCommand::Init { dir } => {
             certs::init_cluster(&dir)
                 .with_context(|| format!("cannot make a cluster CA in {}", dir.display()))?;
-            println!("cluster CA and certificates scheduler, executor, client written to {}", dir.display());
+            println!(
+                "cluster CA and certificates scheduler, executor, client, admin written to {}",
+                dir.display()
+            );
         }
-        CertCommand::Issue { dir, name, role, days } => {
-            let path = certs::issue(&dir, &name, role, days)?;
-            println!("{role} certificate {name:?}, valid for {days} days, written to {}", path.display());
+        CertCommand::Issue { dir, name, role, tenant, days } => {
+            let path = certs::issue(&dir, &name, role, tenant.as_deref(), days)?;
+            let of = tenant.map_or_else(String::new, |tenant| format!(" of tenant {tenant:?}"));
+            println!("{role} certificate {name:?}{of}, valid for {days} days, written to {}", path.display());
         }
         CertCommand::Bundle { dir, name, out } => {
             let out = certs::bundle(&dir, &name, &out)?;

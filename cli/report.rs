@@ -53,6 +53,7 @@ pub fn summary(out: &mut dyn Write, status: &JobStatus) -> std::io::Result<()> {
         JobState::Failed { .. } => "failed".to_owned(),
         JobState::Cancelled => "was cancelled".to_owned(),
         JobState::Running => "is running".to_owned(),
+        JobState::Queued => "is queued".to_owned(),
     };
     writeln!(
         out,
@@ -126,6 +127,7 @@ pub fn jobs(out: &mut dyn Write, jobs: &[JobStatus]) -> std::io::Result<()> {
     for job in jobs {
         let state = match &job.state {
             JobState::Failed { .. } => "failed",
+            JobState::Queued => "queued",
             JobState::Running => "running",
             JobState::Succeeded => "succeeded",
             JobState::Cancelled => "cancelled",
@@ -360,11 +362,14 @@ mod tests {
     use flicker_protocol::failure::FailureKind;
     use flicker_protocol::status::{StageStatus, TaskDurations};
     use flicker_protocol::task::TaskMetrics;
+    use flicker_protocol::tenant::{Cost, Owner};
+    use flicker_protocol::TenantId;
 
     fn job(id: &str, state: JobState, elapsed_ms: u64) -> JobStatus {
         JobStatus {
             job: JobId(id.into()),
             name: "max".into(),
+            owner: Owner { tenant: TenantId("acme".into()), submitter: "alice".into() },
             state,
             failure: None,
             stages: vec![StageStatus {
@@ -373,9 +378,11 @@ mod tests {
                 total: 4,
                 done: 3,
                 running: 1,
+                cost: Cost { attempts: 4, cpu_us: 1_500_000, task_ms: 2600, peak_memory: 3 << 20, ..Cost::default() },
                 task_durations: Some(TaskDurations { min_ms: 12, median_ms: 40, max_ms: 2500 }),
             }],
             metrics: TaskMetrics { rows_in: 3_000_000, bytes_in: 3 << 20, ..TaskMetrics::default() },
+            cost: Cost { attempts: 4, cpu_us: 1_500_000, task_ms: 2600, peak_memory: 3 << 20, ..Cost::default() },
             elapsed_ms,
             started_unix_ms: 1_796_529_153_000,
             ended_unix_ms: None,

@@ -97,13 +97,23 @@ pub enum FailureKind {
         /// The timeout, in milliseconds.
         ms: u64,
     },
+    /// The task's operators used the CPU time the attempt was given (what was left of the job's
+    /// `max_cpu`, or of its tenant's daily budget): the job fails, naming the budget.
+    CpuBudget {
+        /// CPU the attempt's operators used, in microseconds.
+        used_us: u64,
+        /// CPU the attempt was given, in microseconds.
+        budget_us: u64,
+    },
 }
 
 impl FailureKind {
     /// Who the failure is down to, which decides whether running the task again can help.
     pub fn blame(&self) -> Blame {
         match self {
-            FailureKind::BadRecord { .. } | FailureKind::InvalidConfig => Blame::Job,
+            FailureKind::BadRecord { .. } | FailureKind::InvalidConfig | FailureKind::CpuBudget { .. } => {
+                Blame::Job
+            }
             FailureKind::OperatorError
             | FailureKind::Trap { .. }
             | FailureKind::MalformedBatch
@@ -143,6 +153,7 @@ impl FailureKind {
             FailureKind::ExecutorCrash => "executor_crash",
             FailureKind::ExecutorUnreachable => "executor_unreachable",
             FailureKind::TaskTimeout { .. } => "task_timeout",
+            FailureKind::CpuBudget { .. } => "cpu_budget",
         }
     }
 }

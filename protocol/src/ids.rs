@@ -14,6 +14,29 @@ impl fmt::Display for JobId {
     }
 }
 
+/// A tenant: a team sharing the cluster, named by the organization of its members'
+/// certificates and declared in the scheduler's `[tenants]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TenantId(pub String);
+
+impl TenantId {
+    /// The tenant of a client certificate that names none, and the one tenant of a cluster that
+    /// declares none (and of local mode).
+    pub const DEFAULT: &str = "default";
+
+    /// The [`DEFAULT`](Self::DEFAULT) tenant.
+    pub fn default_tenant() -> Self {
+        TenantId(Self::DEFAULT.to_owned())
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A stage's position in its job's plan; stages come in dependency order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct StageId(pub u32);
@@ -93,9 +116,35 @@ impl fmt::Display for ExecutorId {
     }
 }
 
-/// A component, named by the sha256 of its bytes.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// A component, named by the sha256 of its bytes. Encoded as its 32 bytes, or as 64 hex digits
+/// in a human-readable format (the audit log's JSON).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PluginDigest(pub [u8; 32]);
+
+impl Serialize for PluginDigest {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.serialize_str(&self.to_hex())
+        } else {
+            serializer.serialize_newtype_struct("PluginDigest", &self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PluginDigest {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if deserializer.is_human_readable() {
+            let hex = String::deserialize(deserializer)?;
+            PluginDigest::from_hex(&hex)
+                .ok_or_else(|| serde::de::Error::custom(format!("{hex:?} is not 64 hex digits")))
+        } else {
+            #[derive(Deserialize)]
+            #[serde(rename = "PluginDigest")]
+            struct Bytes([u8; 32]);
+            Ok(PluginDigest(Bytes::deserialize(deserializer)?.0))
+        }
+    }
+}
 
 impl PluginDigest {
     /// The digest of `component`.
@@ -106,6 +155,18 @@ impl PluginDigest {
     /// The digest as 64 lowercase hex digits.
     pub fn to_hex(&self) -> String {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The digest written as 64 hex digits (either case), if `hex` is one.
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        if hex.len() != 64 || !hex.is_ascii() {
+            return None;
+        }
+        let mut bytes = [0; 32];
+        for (byte, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks(2)) {
+            *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+        }
+        Some(Self(bytes))
     }
 }
 
@@ -157,6 +218,21 @@ impl fmt::Display for MapOutputId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digests_read_back_from_hex_and_json_and_keep_their_postcard_bytes() {
+        let digest = PluginDigest::of(b"abc");
+        assert_eq!(PluginDigest::from_hex(&digest.to_hex().to_uppercase()), Some(digest));
+        for bad in ["", "zz", &"g".repeat(64), &"é".repeat(32)] {
+            assert_eq!(PluginDigest::from_hex(bad), None, "{bad:?}");
+        }
+        let json = serde_json::to_string(&digest).unwrap();
+        assert_eq!(json, format!("\"{}\"", digest.to_hex()));
+        assert_eq!(serde_json::from_str::<PluginDigest>(&json).unwrap(), digest);
+        assert!(serde_json::from_str::<PluginDigest>("\"00\"").is_err());
+        assert_eq!(postcard::to_allocvec(&digest).unwrap(), digest.0, "as the derived encoding");
+        assert_eq!(postcard::from_bytes::<PluginDigest>(&digest.0).unwrap(), digest);
+    }
 
     #[test]
     fn digests_print_as_sha256_hex() {

@@ -18,13 +18,14 @@ pub mod operator;
 pub mod scheduler;
 pub mod status;
 pub mod task;
+pub mod tenant;
 pub mod text;
 pub mod version;
 
 pub use frame::{FrameDecoder, FrameError, MAX_FRAME};
 pub use ids::{
     AttemptId, ExecutorId, JobId, MapOutputId, PartitionId, PluginDigest, PluginHasher, StageId, TaskId,
-    TaskIndex,
+    TaskIndex, TenantId,
 };
 pub use operator::{LimitOverrides, OperatorKind};
 pub use version::{FALLBACK_ALPN, PROTOCOL_VERSION, alpn, version_of_alpn};

@@ -5,9 +5,10 @@
 //! [`Watch`]: SchedulerRequest::Watch
 
 use crate::bts::Capability;
-use crate::ids::{ExecutorId, JobId, PluginDigest, StageId, TaskIndex};
+use crate::ids::{ExecutorId, JobId, PluginDigest, StageId, TaskIndex, TenantId};
 use crate::status::{JobStatus, NodeStatus};
 use crate::task::{JobDefaults, TaskReport, TaskSpec};
+use crate::tenant::{AuditRecord, TaskUsage, TenantLimit, TenantUsage};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
@@ -67,6 +68,23 @@ pub enum SchedulerRequest {
     },
     /// Client: the cluster's members.
     Nodes,
+    /// Client: what each tenant's jobs that ended since `since_unix_ms` consumed (a tenant's
+    /// member sees its own tenant, an admin any or all).
+    Usage {
+        /// One tenant, or every one the asker may see.
+        tenant: Option<TenantId>,
+        /// Jobs that ended at or after this time, in milliseconds since the Unix epoch.
+        since_unix_ms: Option<u64>,
+    },
+    /// Admin (or a tenant's admin, for its tenant): the audit log's records since
+    /// `since_unix_ms`, oldest first, answered by [`SchedulerResponse::Audit`] frames then the
+    /// end of the stream.
+    Audit {
+        /// Records of one tenant only.
+        tenant: Option<TenantId>,
+        /// Records at or after this time, in milliseconds since the Unix epoch.
+        since_unix_ms: Option<u64>,
+    },
     /// Executor: join the cluster. The connection this arrives on is the one the scheduler sends
     /// tasks on.
     Register(Registration),
@@ -138,6 +156,10 @@ pub enum SchedulerResponse {
     Cancelled,
     /// The cluster's members.
     Nodes(Vec<NodeStatus>),
+    /// What tenants used (see [`SchedulerRequest::Usage`]).
+    Usage(Vec<TenantUsage>),
+    /// Records of the audit log (see [`SchedulerRequest::Audit`]).
+    Audit(Vec<AuditRecord>),
     /// The executor is a member; heartbeats are expected this often.
     Registered {
         /// Milliseconds between heartbeats.
@@ -216,6 +238,14 @@ pub enum RequestError {
         /// The executor.
         executor: ExecutorId,
     },
+    /// The job's tenant is at one of its limits: the job is refused, not queued.
+    #[error("tenant {tenant} is at a limit: {limit}")]
+    OverLimit {
+        /// The tenant.
+        tenant: TenantId,
+        /// Which limit.
+        limit: TenantLimit,
+    },
     /// The peer's role (or name) does not allow the request.
     #[error("refused: {reason}")]
     Forbidden {
@@ -269,8 +299,8 @@ pub enum ExecutorRequest {
 /// An executor's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ExecutorResponse {
-    /// How a launched task ended, and what its operators wrote.
-    Task(TaskReport, Vec<crate::task::OperatorLog>),
+    /// How a launched task ended, what its operators wrote, and what it consumed.
+    Task(TaskReport, Vec<crate::task::OperatorLog>, TaskUsage),
     /// The job's tasks have stopped and its state is dropped.
     JobEnded,
 }
@@ -310,6 +340,7 @@ mod tests {
                 start: 0,
                 end: 10,
             },
+            cpu_budget_us: Some(7),
         };
         let capability = Capability {
             job: JobId("job-1".into()),

@@ -3,6 +3,7 @@
 use crate::failure::FailureKind;
 use crate::ids::{AttemptId, ExecutorId, JobId, TaskIndex};
 use crate::task::TaskMetrics;
+use crate::tenant::{Cost, Owner};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
@@ -13,6 +14,8 @@ pub struct JobStatus {
     pub job: JobId,
     /// Its name from the manifest.
     pub name: String,
+    /// Its tenant and submitter.
+    pub owner: Owner,
     /// Where it is in its life.
     pub state: JobState,
     /// Why it failed, as data, when it did (its state tells the story in words).
@@ -21,6 +24,8 @@ pub struct JobStatus {
     pub stages: Vec<StageStatus>,
     /// Totals over the tasks finished so far.
     pub metrics: TaskMetrics,
+    /// What its attempts consumed so far (the sum of its stages').
+    pub cost: Cost,
     /// Milliseconds since the job was accepted (until it ended, for a finished job).
     pub elapsed_ms: u64,
     /// When the scheduler accepted it, in milliseconds since the Unix epoch.
@@ -87,15 +92,17 @@ pub enum JobFailure {
 impl JobStatus {
     /// Whether the job has ended, well or not.
     pub fn is_finished(&self) -> bool {
-        !matches!(self.state, JobState::Running)
+        !matches!(self.state, JobState::Queued | JobState::Running)
     }
 }
 
-/// Where a job is in its life. Shown as `running`, `succeeded`, `failed: <cause>` or
+/// Where a job is in its life. Shown as `queued`, `running`, `succeeded`, `failed: <cause>` or
 /// `cancelled`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
+    /// Accepted, waiting for its tenant to run fewer jobs than its `max_running_jobs`.
+    Queued,
     /// Tasks are running or waiting for a slot.
     Running,
     /// Every task succeeded and the output is committed.
@@ -112,6 +119,7 @@ pub enum JobState {
 impl std::fmt::Display for JobState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            JobState::Queued => f.write_str("queued"),
             JobState::Running => f.write_str("running"),
             JobState::Succeeded => f.write_str("succeeded"),
             JobState::Failed { cause } => write!(f, "failed: {cause}"),
@@ -133,6 +141,8 @@ pub struct StageStatus {
     pub done: u32,
     /// Tasks running now.
     pub running: u32,
+    /// What its finished attempts consumed.
+    pub cost: Cost,
     /// How long its succeeded tasks ran; `None` before the first succeeded.
     pub task_durations: Option<TaskDurations>,
 }

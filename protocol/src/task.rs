@@ -69,6 +69,10 @@ pub struct TaskSpec {
     pub job: JobDescriptor,
     /// What it reads.
     pub input: TaskInput,
+    /// The operator CPU time the attempt may use, in microseconds (what is left of its job's
+    /// `max_cpu` and of its tenant's daily budget); past it the attempt fails as
+    /// [`FailureKind::CpuBudget`](crate::failure::FailureKind::CpuBudget). `None`: no budget.
+    pub cpu_budget_us: Option<u64>,
 }
 
 /// What a task reads.

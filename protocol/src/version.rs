@@ -12,8 +12,10 @@
 /// data, its kind carried by task reports and by job and attempt statuses; 6: requests are
 /// authorized by the role of the peer's certificate and shuffle requests carry capabilities, the
 /// status of every job comes one job per frame, and oversized requests and uploads, and uploads
-/// that are no component, are refused with errors of their own).
-pub const PROTOCOL_VERSION: u32 = 6;
+/// that are no component, are refused with errors of their own; 7: tenants: jobs have owners and
+/// costs, tasks carry CPU budgets and report what they used, a tenant's limits refuse jobs, and
+/// clients ask for usage and the audit log).
+pub const PROTOCOL_VERSION: u32 = 7;
 
 /// The ALPN protocol two processes of different versions agree on, to tell each other their
 /// versions and part.

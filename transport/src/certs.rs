@@ -1,9 +1,10 @@
 //! The cluster's certificates.
 //!
 //! A cluster has one certificate authority and every process presents a certificate it signed.
-//! A certificate names its holder (the subject's common name) and the holder's [`Role`] (the
-//! subject's organizational unit): what it may ask of whom is decided from these, request by
-//! request ([`Peer`]). A node certificate also carries the DNS name of its role
+//! A certificate names its holder (the subject's common name), the holder's [`Role`] (the
+//! subject's organizational unit) and, for a client or an admin, the holder's tenant (the
+//! subject's organization): what it may ask of whom is decided from these, request by request
+//! ([`Peer`]). A node certificate also carries the DNS name of its role
 //! ([`Role::server_name`], `scheduler.flicker.cluster`), and a process connects to a peer by the
 //! role it expects there, so an address alone never decides whom a process trusts: an executor's
 //! certificate cannot pose as the scheduler. Node certificates (scheduler, executor) serve and
@@ -36,6 +37,7 @@ use rustls::server::danger::ClientCertVerifier;
 use rustls::sign;
 
 use crate::der;
+use flicker_protocol::TenantId;
 
 /// The domain of the DNS names node certificates carry: `<role>.flicker.cluster`.
 pub const SERVER_DOMAIN: &str = "flicker.cluster";
@@ -67,13 +69,16 @@ pub enum Role {
     Scheduler,
     /// An executor: a node, accepts and opens connections.
     Executor,
-    /// A client (the CLI): only opens connections.
+    /// A client (the CLI): only opens connections; a member of a tenant, which owns its jobs.
     Client,
+    /// An admin (the CLI of whoever runs the cluster): only opens connections; sees and manages
+    /// every tenant's jobs.
+    Admin,
 }
 
 impl Role {
     /// Every role, in the order `init_cluster` writes their certificates.
-    const ALL: [Role; 3] = [Role::Scheduler, Role::Executor, Role::Client];
+    const ALL: [Role; 4] = [Role::Scheduler, Role::Executor, Role::Client, Role::Admin];
 
     /// The DNS name a certificate of this role carries, which a process connecting to a peer of
     /// this role asks for: `scheduler.flicker.cluster`, `executor.flicker.cluster`.
@@ -87,6 +92,7 @@ impl Role {
             Role::Scheduler => "scheduler",
             Role::Executor => "executor",
             Role::Client => "client",
+            Role::Admin => "admin",
         }
     }
 
@@ -96,7 +102,7 @@ impl Role {
             Role::Scheduler | Role::Executor => {
                 vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth]
             }
-            Role::Client => vec![ExtendedKeyUsagePurpose::ClientAuth],
+            Role::Client | Role::Admin => vec![ExtendedKeyUsagePurpose::ClientAuth],
         }
     }
 }
@@ -122,13 +128,25 @@ impl FromStr for Role {
 #[derive(Debug, thiserror::Error)]
 pub enum CertError {
     /// A certificate name with characters other than letters, digits, `-` and `_`.
-    #[error("invalid certificate name {name:?}: use only letters, digits, '-' and '_'")]
+    #[error("invalid certificate name {name:?}: use only letters, digits, '-' and '_' (at most 64)")]
     InvalidName {
         /// The name given.
         name: String,
     },
-    /// A role name that is not `scheduler`, `executor` or `client`.
-    #[error("unknown role {role:?}: expected scheduler, executor or client")]
+    /// A tenant name with characters other than letters, digits, `-` and `_`.
+    #[error("invalid tenant name {tenant:?}: use only letters, digits, '-' and '_' (at most 64)")]
+    InvalidTenant {
+        /// The name given.
+        tenant: String,
+    },
+    /// A tenant given to a node's certificate: only clients and admins belong to tenants.
+    #[error("a {role} certificate belongs to no tenant: only client and admin certificates name one")]
+    NodeTenant {
+        /// The node's role.
+        role: Role,
+    },
+    /// A role name that is not `scheduler`, `executor`, `client` or `admin`.
+    #[error("unknown role {role:?}: expected scheduler, executor, client or admin")]
     UnknownRole {
         /// The name given.
         role: String,
@@ -226,24 +244,38 @@ pub fn init_cluster(dir: &Path) -> Result<(), CertError> {
     write_pair(&ca_dir, CA_FILE, &ca_pem, ca.issuer.key())?;
     write_new(&dir.join(format!("{CA_FILE}.pem")), &ca_pem, false)?;
     for role in Role::ALL {
-        let leaf = ca.issue(role.name(), role, DEFAULT_VALIDITY_DAYS)?;
+        let leaf = ca.issue(role.name(), role, None, DEFAULT_VALIDITY_DAYS)?;
         write_pair(dir, role.name(), &leaf.cert.pem(), &leaf.signing_key)?;
     }
     Ok(())
 }
 
-/// Issues a certificate named `name` for `role`, valid for `days` days, signed by the CA of the
-/// cluster in `dir` (its key in `<dir>/ca/`, or in `<dir>` for a cluster made before), as
-/// `<name>.pem` and `<name>.key` in `dir`. Returns the path of the certificate. `name` must be
-/// made of letters, digits, `-` and `_`, and its files must not exist yet.
-pub fn issue(dir: &Path, name: &str, role: Role, days: u32) -> Result<PathBuf, CertError> {
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+/// Issues a certificate named `name` for `role` (and, for a client or an admin, a member of
+/// `tenant`), valid for `days` days, signed by the CA of the cluster in `dir` (its key in
+/// `<dir>/ca/`, or in `<dir>` for a cluster made before), as `<name>.pem` and `<name>.key` in
+/// `dir`. Returns the path of the certificate. `name` and `tenant` must be made of letters,
+/// digits, `-` and `_`, and the files must not exist yet.
+pub fn issue(dir: &Path, name: &str, role: Role, tenant: Option<&str>, days: u32) -> Result<PathBuf, CertError> {
+    if !is_valid_name(name) {
         return Err(CertError::InvalidName { name: name.to_owned() });
+    }
+    if let Some(tenant) = tenant {
+        if !is_valid_name(tenant) {
+            return Err(CertError::InvalidTenant { tenant: tenant.to_owned() });
+        }
+        if matches!(role, Role::Scheduler | Role::Executor) {
+            return Err(CertError::NodeTenant { role });
+        }
     }
     refuse_existing(&file_pair(dir, name))?;
     let ca = Ca::load(dir)?;
-    let leaf = ca.issue(name, role, days)?;
+    let leaf = ca.issue(name, role, tenant, days)?;
     write_pair(dir, name, &leaf.cert.pem(), &leaf.signing_key)
+}
+
+/// Whether `name` is a valid certificate or tenant name: letters, digits, `-` and `_`.
+fn is_valid_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// The file, in a cluster's certificate directory, of its revocation list: nodes load it.
@@ -337,20 +369,34 @@ pub fn bundle(dir: &Path, name: &str, out: &Path) -> Result<PathBuf, CertError> 
     Ok(out.to_owned())
 }
 
-/// Who the holder of a certificate of the cluster is: the name and the role it was issued for.
+/// Who the holder of a certificate of the cluster is: the name, the role and the tenant it was
+/// issued for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Peer {
     /// The name (`scheduler`, `exec-2`, `alice`).
     pub name: String,
     /// The role.
     pub role: Role,
+    /// The tenant its certificate names (a client's or an admin's), if any.
+    pub tenant: Option<TenantId>,
 }
 
 impl Peer {
     /// The peer a DER-encoded certificate names; `None` when it names no role (or no name).
     pub fn of(certificate: &[u8]) -> Option<Peer> {
         let role = der::organizational_unit(certificate)?.parse().ok()?;
-        Some(Peer { name: der::common_name(certificate)?, role })
+        let tenant = der::organization(certificate).map(TenantId);
+        Some(Peer { name: der::common_name(certificate)?, role, tenant })
+    }
+
+    /// The tenant it acts for: the one its certificate names, or the default tenant for a client
+    /// whose certificate names none; `None` for nodes and for an admin without a tenant.
+    pub fn acting_tenant(&self) -> Option<TenantId> {
+        match (&self.tenant, self.role) {
+            (Some(tenant), _) => Some(tenant.clone()),
+            (None, Role::Client) => Some(TenantId::default_tenant()),
+            (None, _) => None,
+        }
     }
 }
 
@@ -363,7 +409,11 @@ impl Peer {
 
 impl fmt::Display for Peer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {:?}", self.role, self.name)
+        write!(f, "{} {:?}", self.role, self.name)?;
+        match &self.tenant {
+            Some(tenant) => write!(f, " of tenant {:?}", tenant.0),
+            None => Ok(()),
+        }
     }
 }
 
@@ -484,7 +534,12 @@ impl EphemeralCa {
 
     /// An identity named `name` in `role`, signed by this CA.
     pub fn identity(&self, name: &str, role: Role) -> Result<Identity, CertError> {
-        let leaf = self.0.issue(name, role, DEFAULT_VALIDITY_DAYS)?;
+        self.member(name, role, None)
+    }
+
+    /// An identity named `name` in `role`, a member of `tenant`, signed by this CA.
+    pub fn member(&self, name: &str, role: Role, tenant: Option<&str>) -> Result<Identity, CertError> {
+        let leaf = self.0.issue(name, role, tenant, DEFAULT_VALIDITY_DAYS)?;
         self.0.identity(&leaf).map_err(|source| CertError::Throwaway { source })
     }
 }
@@ -528,15 +583,25 @@ impl Ca {
     }
 
     /// A new certificate and key for `name` in `role`, valid for `days` days: the name as its
-    /// common name, the role as its organizational unit, and for a node the DNS name of its role.
-    fn issue(&self, name: &str, role: Role, days: u32) -> Result<CertifiedKey<KeyPair>, CertError> {
+    /// common name, the role as its organizational unit, the tenant (if any) as its organization,
+    /// and for a node the DNS name of its role.
+    fn issue(
+        &self,
+        name: &str,
+        role: Role,
+        tenant: Option<&str>,
+        days: u32,
+    ) -> Result<CertifiedKey<KeyPair>, CertError> {
         let server_names = match role {
             Role::Scheduler | Role::Executor => vec![role.server_name()],
-            Role::Client => Vec::new(),
+            Role::Client | Role::Admin => Vec::new(),
         };
         let mut params = CertificateParams::new(server_names)?;
         params.distinguished_name = common_name(name);
         params.distinguished_name.push(DnType::OrganizationalUnitName, role.name());
+        if let Some(tenant) = tenant {
+            params.distinguished_name.push(DnType::OrganizationName, tenant);
+        }
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = role.key_usages();
         set_validity(&mut params, Duration::from_secs(u64::from(days) * 24 * 3600));
@@ -662,7 +727,7 @@ mod tests {
         for role in Role::ALL {
             let name = role.to_string();
             let identity = Identity::load(&cluster, &name).unwrap();
-            assert_eq!(identity.peer(), Some(Peer { name, role }));
+            assert_eq!(identity.peer(), Some(Peer { name, role, tenant: None }));
         }
     }
 
@@ -671,14 +736,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         init_cluster(dir.path()).unwrap();
         for bad in ["", "../x", "a b", "x.y", "é"] {
-            assert!(matches!(issue(dir.path(), bad, Role::Executor, 30), Err(CertError::InvalidName { .. })));
+            assert!(matches!(issue(dir.path(), bad, Role::Executor, None, 30), Err(CertError::InvalidName { .. })));
         }
-        let path = issue(dir.path(), "exec_2", Role::Executor, 30).unwrap();
+        let path = issue(dir.path(), "exec_2", Role::Executor, None, 30).unwrap();
         assert_eq!(path, dir.path().join("exec_2.pem"));
         let peer = Identity::load(dir.path(), "exec_2").unwrap().peer();
-        assert_eq!(peer, Some(Peer { name: "exec_2".into(), role: Role::Executor }));
-        assert!(matches!(issue(dir.path(), "exec_2", Role::Client, 30), Err(CertError::Exists { .. })));
-        assert!(matches!(issue(dir.path(), "ca", Role::Client, 30), Err(CertError::Exists { .. })));
+        assert_eq!(peer, Some(Peer { name: "exec_2".into(), role: Role::Executor, tenant: None }));
+        assert!(matches!(issue(dir.path(), "exec_2", Role::Client, None, 30), Err(CertError::Exists { .. })));
+        assert!(matches!(issue(dir.path(), "ca", Role::Client, None, 30), Err(CertError::Exists { .. })));
     }
 
     #[test]
@@ -710,7 +775,7 @@ mod tests {
     fn a_revoked_certificate_is_listed_once_and_its_holder_cannot_load_it() {
         let dir = tempfile::tempdir().unwrap();
         init_cluster(dir.path()).unwrap();
-        issue(dir.path(), "bob", Role::Client, 30).unwrap();
+        issue(dir.path(), "bob", Role::Client, None, 30).unwrap();
         let crl = revoke(dir.path(), "bob").unwrap();
         assert_eq!(crl, dir.path().join("crl.pem"));
         revoke(dir.path(), "bob").unwrap();
@@ -731,7 +796,7 @@ mod tests {
     fn a_bundle_holds_what_one_node_needs_and_no_other_key() {
         let dir = tempfile::tempdir().unwrap();
         init_cluster(dir.path()).unwrap();
-        issue(dir.path(), "exec-1", Role::Executor, 30).unwrap();
+        issue(dir.path(), "exec-1", Role::Executor, None, 30).unwrap();
         revoke(dir.path(), "client").unwrap();
         let out = dir.path().join("nodes").join("exec-1");
         bundle(dir.path(), "exec-1", &out).unwrap();
@@ -740,7 +805,7 @@ mod tests {
         files.sort();
         assert_eq!(files, ["ca.pem", "crl.pem", "exec-1.key", "exec-1.pem"]);
         let peer = Identity::load(&out, "exec-1").unwrap().peer();
-        assert_eq!(peer, Some(Peer { name: "exec-1".into(), role: Role::Executor }));
+        assert_eq!(peer, Some(Peer { name: "exec-1".into(), role: Role::Executor, tenant: None }));
         assert!(matches!(bundle(dir.path(), "exec-1", &out), Err(CertError::Exists { .. })));
     }
 
@@ -750,7 +815,7 @@ mod tests {
         init_cluster(dir.path()).unwrap();
         let key = dir.path().join("ca").join("ca.key");
         fs::write(&key, "not a key").unwrap();
-        match issue(dir.path(), "exec-3", Role::Executor, 30) {
+        match issue(dir.path(), "exec-3", Role::Executor, None, 30) {
             Err(CertError::Read { path, .. }) => assert_eq!(path, key),
             other => panic!("expected Read, got {other:?}"),
         }

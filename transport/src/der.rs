@@ -8,12 +8,21 @@ const VERSION_TAG: u8 = 0xa0;
 /// The object identifier 2.5.4.3 (`id-at-commonName`), DER-encoded.
 const COMMON_NAME: &[u8] = &[0x55, 0x04, 0x03];
 
+/// The object identifier 2.5.4.10 (`id-at-organizationName`), DER-encoded.
+const ORGANIZATION: &[u8] = &[0x55, 0x04, 0x0a];
+
 /// The object identifier 2.5.4.11 (`id-at-organizationalUnitName`), DER-encoded.
 const ORGANIZATIONAL_UNIT: &[u8] = &[0x55, 0x04, 0x0b];
 
 /// The first common name in the subject of a DER-encoded certificate.
 pub(crate) fn common_name(certificate: &[u8]) -> Option<String> {
     subject_attribute(certificate, COMMON_NAME)
+}
+
+/// The first organization in the subject of a DER-encoded certificate: the tenant it was issued
+/// for.
+pub(crate) fn organization(certificate: &[u8]) -> Option<String> {
+    subject_attribute(certificate, ORGANIZATION)
 }
 
 /// The first organizational unit in the subject of a DER-encoded certificate.

@@ -311,17 +311,17 @@ async fn a_bad_frame_fails_its_stream_only() {
 async fn issued_certificates_serve_and_connect_as_their_role_allows() {
     let dir = cluster();
     assert!(matches!(
-        certs::issue(dir.path(), "exec/2", Role::Executor, 30),
+        certs::issue(dir.path(), "exec/2", Role::Executor, None, 30),
         Err(CertError::InvalidName { .. })
     ));
-    certs::issue(dir.path(), "exec-2", Role::Executor, 30).unwrap();
+    certs::issue(dir.path(), "exec-2", Role::Executor, None, 30).unwrap();
 
     // An executor with its own certificate connects, and serves.
     let mut server = serve(load(dir.path(), "scheduler"), PROTOCOL_VERSION);
     connect_and_ping(&mut server, load(dir.path(), "exec-2")).await;
     let mut executor = serve(load(dir.path(), "exec-2"), PROTOCOL_VERSION);
     let connection = connect_and_ping(&mut executor, load(dir.path(), "scheduler")).await;
-    assert_eq!(connection.peer(), Some(Peer { name: "exec-2".into(), role: Role::Executor }));
+    assert_eq!(connection.peer(), Some(Peer { name: "exec-2".into(), role: Role::Executor, tenant: None }));
 
     // An executor's certificate cannot pose as the scheduler: asked for by role, it is refused.
     let posing = bounded(
@@ -361,5 +361,5 @@ async fn identities_of_an_ephemeral_ca_talk_and_name_their_role() {
     let ca = EphemeralCa::new().unwrap();
     let mut server = serve(ca.identity("boss", Role::Scheduler).unwrap(), PROTOCOL_VERSION);
     let connection = connect_and_ping(&mut server, ca.identity("alice", Role::Client).unwrap()).await;
-    assert_eq!(connection.peer(), Some(Peer { name: "boss".into(), role: Role::Scheduler }));
+    assert_eq!(connection.peer(), Some(Peer { name: "boss".into(), role: Role::Scheduler, tenant: None }));
 }

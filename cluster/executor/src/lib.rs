@@ -391,7 +391,7 @@ async fn answer(
                         Vec::new(),
                     )
                 });
-            ExecutorResponse::Task(report, log)
+            ExecutorResponse::Task(report, log, flicker_protocol::tenant::TaskUsage::default())
         }
         ExecutorRequest::EndJob { job } => {
             // Every task of the job checks its flag at its next batch; wait until they stopped.

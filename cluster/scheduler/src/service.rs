@@ -423,7 +423,7 @@ impl Shared {
                         Vec::new(),
                     )
                 }
-                Ok(Ok(ExecutorResponse::Task(report, log))) => (report, log),
+                Ok(Ok(ExecutorResponse::Task(report, log, _usage))) => (report, log),
                 Ok(Ok(other)) => failed(format!("executor {executor} answered {other:?}")),
                 // The executor is gone: its loss puts the task back in the queue.
                 Ok(Err(_)) if connection.is_closed() => return,
@@ -609,6 +609,8 @@ fn permitted(request: &SchedulerRequest, peer: Option<&Peer>) -> Result<(), Stri
         }
         SchedulerRequest::Cancel { .. } => (Role::Client, "cancel a job"),
         SchedulerRequest::Nodes => (Role::Client, "list the cluster's nodes"),
+        SchedulerRequest::Usage { .. } => (Role::Client, "see usage"),
+        SchedulerRequest::Audit { .. } => (Role::Admin, "read the audit log"),
     };
     if peer.role != wanted {
         return Err(format!("{peer} may not {what}: only {wanted}s may"));
@@ -757,6 +759,9 @@ async fn answer(
             }
         }
         SchedulerRequest::Nodes => SchedulerResponse::Nodes(shared.core.lock().nodes(shared.now())),
+        SchedulerRequest::Usage { .. } | SchedulerRequest::Audit { .. } => {
+            SchedulerResponse::Error(RequestError::BadRequest { reason: "not served yet".into() })
+        }
         SchedulerRequest::Register(registration) => {
             let executor = registration.executor.clone();
             *registered.lock() = Some(executor.clone());

@@ -283,6 +283,7 @@ impl JobRun {
             attempt,
             job: self.descriptor.clone(),
             input,
+            cpu_budget_us: None,
         }
     }
 

@@ -47,10 +47,12 @@ impl JobRun {
         JobStatus {
             job: self.descriptor.job.clone(),
             name: self.name.clone(),
+            owner: flicker_protocol::tenant::Owner::unrecorded(),
             state,
             failure,
             stages: self.stages.iter().map(stage_status).collect(),
             metrics: self.metrics,
+            cost: flicker_protocol::tenant::Cost::default(),
             elapsed_ms: ended.unwrap_or(now).saturating_sub(self.submitted).as_millis() as u64,
             started_unix_ms: self.submitted.as_millis() as u64,
             ended_unix_ms: ended.map(|ended| ended.as_millis() as u64),
@@ -130,6 +132,7 @@ fn stage_status(stage: &StageRun) -> StageStatus {
         total: stage.tasks.len() as u32,
         done: stage.tasks.succeeded() as u32,
         running: stage.tasks.running() as u32,
+        cost: flicker_protocol::tenant::Cost::default(),
         task_durations: TaskDurations::of(
             stage.tasks.iter().filter_map(|t| Some(t.done()?.metrics.task_ms)).collect(),
         ),
