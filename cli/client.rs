@@ -1,4 +1,4 @@
-//! The client commands: `flicker submit`, `status`, `cancel`, `nodes`.
+//! The client commands: `flicker submit`, `status`, `cancel`, `nodes`, `usage`, `audit`.
 
 use crate::config::ClusterArgs;
 use crate::report::{self, AttemptsShown, OutputFormat};
@@ -6,7 +6,7 @@ use crate::run::start_tokio;
 use anyhow::Context;
 use flicker_client::Client;
 use flicker_protocol::status::{JobState, JobStatus};
-use flicker_protocol::{JobId, StageId, TaskIndex};
+use flicker_protocol::{JobId, StageId, TaskIndex, TenantId};
 use flicker_transport::Identity;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::path::PathBuf;
@@ -102,6 +102,58 @@ pub struct CancelArgs {
 pub struct NodesArgs {
     #[command(flatten)]
     client: ClientArgs,
+}
+
+#[derive(clap::Args)]
+pub struct UsageArgs {
+    /// One tenant only (a tenant's member sees its own tenant; an admin any, or all).
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Jobs that ended this long ago or since, e.g. 24h or 7d (default: all the audit log holds).
+    #[arg(long, value_parser = crate::run::duration_arg)]
+    since: Option<std::time::Duration>,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+#[derive(clap::Args)]
+pub struct AuditArgs {
+    /// One tenant's records only (a tenant's admin reads its own tenant's only).
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Records this long ago or since, e.g. 1h (default: the whole log).
+    #[arg(long, value_parser = crate::run::duration_arg)]
+    since: Option<std::time::Duration>,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+/// The time `ago` before now, in milliseconds since the Unix epoch.
+fn since(ago: Option<std::time::Duration>) -> Option<u64> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    ago.map(|ago| now.saturating_sub(ago).as_millis() as u64)
+}
+
+pub fn usage(args: UsageArgs) -> anyhow::Result<ExitCode> {
+    start_tokio()?.block_on(args.client.run(async |client| {
+        let usage = client.usage(args.tenant.clone().map(TenantId), since(args.since)).await?;
+        match args.client.output {
+            OutputFormat::Json => report::json(&usage)?,
+            OutputFormat::Text => report::print(|out| report::usage(out, &usage))?,
+        }
+        Ok(ExitCode::SUCCESS)
+    }))
+}
+
+pub fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
+    start_tokio()?.block_on(args.client.run(async |client| {
+        let records = client.audit(args.tenant.clone().map(TenantId), since(args.since)).await?;
+        match args.client.output {
+            OutputFormat::Json => report::json(&records)?,
+            OutputFormat::Text => report::print(|out| report::audit(out, &records))?,
+        }
+        Ok(ExitCode::SUCCESS)
+    }))
 }
 
 pub fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {

@@ -1,10 +1,13 @@
 //! Where the scheduler is and where the TLS files are: flags, then `FLICKER_SCHEDULER` /
 //! `FLICKER_TLS_DIR`, then a `cluster.toml` (from `--config`, `FLICKER_CONFIG`, or the current
 //! directory). The same file's `[storage.s3]` / `[storage.gs]` tables set up the cloud stores
-//! of the processes that read or write data, and a node's `allowed_local_roots` and
-//! `allowed_locations` say what its jobs may reach (see `crate::policy`).
+//! of the processes that read or write data, a node's `allowed_local_roots` and
+//! `allowed_locations` say what its jobs may reach (see `crate::policy`), and the scheduler's
+//! `[tenants.NAME]` tables declare the tenants sharing the cluster.
 
 use anyhow::{Context, bail};
+use flicker_protocol::TenantId;
+use flicker_scheduler::{TenantConfig, TenantPolicy, Tenants};
 use flicker_storage::{AllowedLocation, Service, StoreOptions};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -45,6 +48,70 @@ struct ClusterFile {
     allowed_local_roots: Vec<PathBuf>,
     #[serde(default)]
     allowed_locations: Vec<String>,
+    #[serde(default)]
+    tenants: BTreeMap<String, TenantTable>,
+}
+
+/// A `[tenants.NAME]` table: the tenant's weight and limits (sizes such as `"4GiB"`, durations
+/// such as `"2h"`), the cloud locations its jobs may reach and its admins.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantTable {
+    #[serde(default = "one")]
+    weight: u32,
+    max_running_jobs: Option<u32>,
+    max_queued_jobs: Option<u32>,
+    max_slots: Option<u32>,
+    max_memory: Option<String>,
+    max_disk: Option<String>,
+    max_cpu_per_job: Option<String>,
+    cpu_per_day: Option<String>,
+    #[serde(default)]
+    allowed_locations: Vec<String>,
+    #[serde(default)]
+    admins: Vec<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl TenantTable {
+    /// The tenant's config and locations; `name` for the errors.
+    fn config(&self, name: &str) -> anyhow::Result<(TenantConfig, Vec<AllowedLocation>)> {
+        let at = |key: &str| format!("cluster file: [tenants.{name}] {key}");
+        if self.weight == 0 {
+            bail!("{}: must be at least 1", at("weight"));
+        }
+        for (key, value) in [("max_running_jobs", self.max_running_jobs), ("max_slots", self.max_slots)] {
+            if value == Some(0) {
+                bail!("{}: must be at least 1 (a tenant that may run nothing is not declared)", at(key));
+            }
+        }
+        let size = |key: &str, text: &Option<String>| {
+            text.as_deref().map(flicker_manifest::parse_size).transpose().with_context(|| at(key))
+        };
+        let duration = |key: &str, text: &Option<String>| {
+            text.as_deref().map(flicker_manifest::parse_duration).transpose().with_context(|| at(key))
+        };
+        let locations = self
+            .allowed_locations
+            .iter()
+            .map(|text| text.parse().with_context(|| at("allowed_locations")))
+            .collect::<anyhow::Result<_>>()?;
+        let config = TenantConfig {
+            weight: self.weight,
+            max_running_jobs: self.max_running_jobs,
+            max_queued_jobs: self.max_queued_jobs,
+            max_slots: self.max_slots,
+            max_memory: size("max_memory", &self.max_memory)?,
+            max_disk: size("max_disk", &self.max_disk)?,
+            max_cpu_per_job: duration("max_cpu_per_job", &self.max_cpu_per_job)?,
+            cpu_per_day: duration("cpu_per_day", &self.cpu_per_day)?,
+            admins: self.admins.iter().cloned().collect(),
+        };
+        Ok((config, locations))
+    }
 }
 
 /// What a node's cluster file lets its jobs reach.
@@ -103,6 +170,33 @@ impl ConfigFileArgs {
             }
         }
         Ok(options)
+    }
+
+    /// The tenants its `[tenants.NAME]` tables declare; an open cluster (any tenant, no limit)
+    /// without any.
+    pub fn tenants(&self) -> anyhow::Result<TenantPolicy> {
+        let (file, _) = self.load()?;
+        if file.tenants.is_empty() {
+            return Ok(TenantPolicy::default());
+        }
+        let mut declared = BTreeMap::new();
+        let mut locations = BTreeMap::new();
+        for (name, table) in &file.tenants {
+            if name.is_empty()
+                || name.len() > 64
+                || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                bail!(
+                    "cluster file: [tenants.{name}]: a tenant's name is letters, digits, '-' and '_' (at most 64)"
+                );
+            }
+            let (config, allowed) = table.config(name)?;
+            declared.insert(TenantId(name.clone()), config);
+            if !allowed.is_empty() {
+                locations.insert(TenantId(name.clone()), allowed);
+            }
+        }
+        Ok(TenantPolicy { tenants: Tenants::declared(declared), locations })
     }
 
     /// The cluster file's `allowed_local_roots` and `allowed_locations`, and the file.

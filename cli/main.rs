@@ -50,6 +50,12 @@ enum Command {
     Cancel(client::CancelArgs),
     /// List the cluster's executors: state, slots, running tasks, last heartbeat.
     Nodes(client::NodesArgs),
+    /// What each tenant's ended jobs consumed: operator CPU, task time, peak memory, bytes read,
+    /// written, shuffled and spilled.
+    Usage(client::UsageArgs),
+    /// Read the scheduler's audit log (admins; a tenant's admins, their tenant's records):
+    /// submissions, cancels, uploads, refusals, budget stops and job ends.
+    Audit(client::AuditArgs),
     /// List the objects at a storage location, with their sizes (hidden ones too).
     Ls(files::LsArgs),
     /// Print a committed output: every part its `_SUCCESS` lists, in order. Refuses an output
@@ -92,6 +98,8 @@ fn main() -> ExitCode {
         Command::Status(args) => client::status(args),
         Command::Cancel(args) => client::cancel(args),
         Command::Nodes(args) => client::nodes(args),
+        Command::Usage(args) => client::usage(args),
+        Command::Audit(args) => client::audit(args),
         Command::Ls(args) => files::ls(args),
         Command::Cat(args) => files::cat(args),
         Command::Gen(command) => r#gen::run(command),

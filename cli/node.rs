@@ -141,6 +141,7 @@ pub fn scheduler(args: SchedulerArgs) -> anyhow::Result<ExitCode> {
             jobs: usize::try_from(args.retain_jobs).unwrap_or(usize::MAX),
             age: args.retain_for,
         },
+        tenants: args.file.tenants()?,
     };
     let runtime = runtime(args.cache_dir, 0, config.maxima.memory)?;
     tokio.block_on(async {

@@ -1,6 +1,9 @@
 //! How results and errors are shown: human text or JSON.
 
-use flicker_protocol::status::{AttemptOutcome, AttemptStatus, JobFailure, JobState, JobStatus, NodeStatus};
+use flicker_protocol::status::{
+    AttemptOutcome, AttemptStatus, Budget, JobFailure, JobState, JobStatus, NodeStatus,
+};
+use flicker_protocol::tenant::{AuditEvent, AuditRecord, Cost, Seconds, TenantUsage};
 use std::io::Write;
 
 /// Output formats of the client commands.
@@ -82,6 +85,7 @@ pub fn summary(out: &mut dyn Write, status: &JobStatus) -> std::io::Result<()> {
         )?;
     }
     writeln!(out, "  rows out {}, bytes out {}", m.rows_out, human(m.bytes_out))?;
+    writeln!(out, "  cost: {}", cost(&status.cost))?;
     if !status.failed_attempts.is_empty() || status.recomputed_map_outputs > 0 {
         writeln!(
             out,
@@ -112,7 +116,68 @@ fn failure_text(failure: &JobFailure) -> String {
         JobFailure::NoExecutors => "no executor could run its tasks".to_owned(),
         JobFailure::MapOutputLost => "a map output was lost more often than its attempts allow".to_owned(),
         JobFailure::Commit { sink } => format!("committing the output of sink {sink:?} failed"),
+        JobFailure::OverBudget { budget, used, limit } => match budget {
+            Budget::TenantDisk => {
+                format!("its tenant's {} is used up: {} of {}", budget.key(), human(*used), human(*limit))
+            }
+            Budget::JobCpu | Budget::TenantDailyCpu => {
+                format!("the {} budget is used up: {} of {}", budget.key(), Seconds(*used), Seconds(*limit))
+            }
+        },
     }
+}
+
+/// What a stage, a job or a tenant consumed, in one line with units.
+pub fn cost(cost: &Cost) -> String {
+    format!(
+        "operator CPU {}, task time {}, peak operator memory {}, read {}, written {}, shuffled {}, spilled {} ({} attempts)",
+        Seconds(cost.cpu_us),
+        seconds(cost.task_ms),
+        human(cost.peak_memory),
+        human(cost.bytes_read),
+        human(cost.bytes_written),
+        human(cost.shuffle_bytes),
+        human(cost.spill_bytes),
+        cost.attempts
+    )
+}
+
+/// What each tenant's ended jobs consumed (`flicker usage`), one tenant per block.
+pub fn usage(out: &mut dyn Write, usage: &[TenantUsage]) -> std::io::Result<()> {
+    if usage.is_empty() {
+        return writeln!(out, "no job ended in the period");
+    }
+    for tenant in usage {
+        writeln!(out, "tenant {}: {} jobs", tenant.tenant, tenant.jobs)?;
+        writeln!(out, "  {}", cost(&tenant.cost))?;
+    }
+    Ok(())
+}
+
+/// The audit log's records, one per line: time, tenant, who, what.
+pub fn audit(out: &mut dyn Write, records: &[AuditRecord]) -> std::io::Result<()> {
+    for record in records {
+        let tenant = record.tenant.as_ref().map_or("-", |t| t.0.as_str());
+        let what = match &record.event {
+            AuditEvent::Submitted { job, name, manifest_sha256, plugins } => {
+                let plugins: Vec<String> = plugins.iter().map(|p| p.to_hex()[..12].to_owned()).collect();
+                format!(
+                    "submitted {job} ({name:?}), manifest {}, components [{}]",
+                    &manifest_sha256[..12.min(manifest_sha256.len())],
+                    plugins.join(", ")
+                )
+            }
+            AuditEvent::PluginUploaded { digest, bytes } => {
+                format!("uploaded component {digest} ({})", human(*bytes))
+            }
+            AuditEvent::Cancelled { job } => format!("cancelled {job}"),
+            AuditEvent::Refused { request, reason } => format!("refused {request}: {reason}"),
+            AuditEvent::Budget { job, cause } => format!("stopped {job}: {cause}"),
+            AuditEvent::Ended { job, state, cost: spent } => format!("{job} {state}; {}", cost(spent)),
+        };
+        writeln!(out, "{}  {tenant:<12}  {}  {what}", time(record.at_unix_ms), record.identity)?;
+    }
+    Ok(())
 }
 
 /// One line per job: id, name, state, start (UTC) and duration.
@@ -181,6 +246,11 @@ pub fn job_details(out: &mut dyn Write, job: &JobStatus) -> std::io::Result<()> 
         m.rows_out,
         human(m.bytes_out)
     )?;
+    writeln!(out, "  tenant {}, submitted by {:?}", job.owner.tenant, job.owner.submitter)?;
+    writeln!(out, "  cost: {}", cost(&job.cost))?;
+    for stage in &job.stages {
+        writeln!(out, "    stage {}: {}", stage.stage, cost(&stage.cost))?;
+    }
     for (executor, tasks) in &job.tasks_by_executor {
         writeln!(out, "  {executor}: {tasks} tasks")?;
     }
@@ -359,11 +429,11 @@ pub fn human(bytes: u64) -> String {
 mod tests {
     use super::*;
     use flicker_protocol::JobId;
+    use flicker_protocol::TenantId;
     use flicker_protocol::failure::FailureKind;
     use flicker_protocol::status::{StageStatus, TaskDurations};
     use flicker_protocol::task::TaskMetrics;
-    use flicker_protocol::tenant::{Cost, Owner};
-    use flicker_protocol::TenantId;
+    use flicker_protocol::tenant::Owner;
 
     fn job(id: &str, state: JobState, elapsed_ms: u64) -> JobStatus {
         JobStatus {
@@ -378,11 +448,23 @@ mod tests {
                 total: 4,
                 done: 3,
                 running: 1,
-                cost: Cost { attempts: 4, cpu_us: 1_500_000, task_ms: 2600, peak_memory: 3 << 20, ..Cost::default() },
+                cost: Cost {
+                    attempts: 4,
+                    cpu_us: 1_500_000,
+                    task_ms: 2600,
+                    peak_memory: 3 << 20,
+                    ..Cost::default()
+                },
                 task_durations: Some(TaskDurations { min_ms: 12, median_ms: 40, max_ms: 2500 }),
             }],
             metrics: TaskMetrics { rows_in: 3_000_000, bytes_in: 3 << 20, ..TaskMetrics::default() },
-            cost: Cost { attempts: 4, cpu_us: 1_500_000, task_ms: 2600, peak_memory: 3 << 20, ..Cost::default() },
+            cost: Cost {
+                attempts: 4,
+                cpu_us: 1_500_000,
+                task_ms: 2600,
+                peak_memory: 3 << 20,
+                ..Cost::default()
+            },
             elapsed_ms,
             started_unix_ms: 1_796_529_153_000,
             ended_unix_ms: None,

@@ -2,7 +2,7 @@
 //! counts. Works on toml's spanned document so that every error can name the line of the key at fault.
 
 use std::borrow::Cow;
-use std::ops::Range;
+use std::ops::{Range, RangeInclusive};
 use std::path::Path;
 
 use toml::Spanned;
@@ -20,7 +20,10 @@ use crate::size::parse_size;
 use flicker_protocol::LimitOverrides;
 
 /// The keys allowed at the top level of a manifest.
-const TOP_LEVEL_KEYS: &[&str] = &["name", "max_attempts", "params", "storage", "source", "step", "sink"];
+const TOP_LEVEL_KEYS: &[&str] =
+    &["name", "max_attempts", "priority", "max_cpu", "params", "storage", "source", "step", "sink"];
+/// The lowest and highest `priority` a job may have.
+const PRIORITIES: RangeInclusive<i32> = -1000..=1000;
 /// The tables allowed in `[storage]`: one per cloud store, named by its URL scheme.
 const STORAGE_KEYS: &[&str] = &["s3", "gs"];
 /// The keys allowed in a `[[source]]`.
@@ -126,6 +129,8 @@ impl Decoder<'_> {
 
         let mut name = None;
         let mut max_attempts = None;
+        let mut priority = None;
+        let mut max_cpu = None;
         let mut storage = Vec::new();
         let (mut sources, mut steps, mut sinks) = (Vec::new(), Vec::new(), Vec::new());
         for item in items {
@@ -135,6 +140,8 @@ impl Decoder<'_> {
                     "max_attempts" => {
                         max_attempts = Some(self.positive_u32(TOP_LEVEL, "max_attempts", value)?)
                     }
+                    "priority" => priority = Some(self.priority(value)?),
+                    "max_cpu" => max_cpu = Some(self.duration(TOP_LEVEL, "max_cpu", value)?),
                     "storage" => storage = self.storage(value)?,
                     // The defaults of the params, read (and checked) by `params::resolve`.
                     "params" => {}
@@ -168,7 +175,17 @@ impl Decoder<'_> {
             line: 1,
             message: "top level: missing required key \"name\", e.g. name = \"max-temperature\"".into(),
         })?;
-        Ok(Manifest { file: self.file.to_path_buf(), name, max_attempts, storage, sources, steps, sinks })
+        Ok(Manifest {
+            file: self.file.to_path_buf(),
+            name,
+            max_attempts,
+            priority,
+            max_cpu,
+            storage,
+            sources,
+            steps,
+            sinks,
+        })
     }
 
     /// Checks that `value` is a table and reads its id.
@@ -510,6 +527,27 @@ impl Decoder<'_> {
         }
     }
 
+    /// Reads the job's `priority`: a whole number within [`PRIORITIES`].
+    fn priority(&self, value: &Value<'_>) -> Result<i32, ManifestError> {
+        let (low, high) = (PRIORITIES.start(), PRIORITIES.end());
+        let DeValue::Integer(integer) = value.get_ref() else {
+            let expected = format!("a whole number from {low} to {high}");
+            return Err(self.wrong_type(TOP_LEVEL, "priority", value, &expected));
+        };
+        let number = self.integer(TOP_LEVEL, "priority", value, integer)?;
+        match i32::try_from(number) {
+            Ok(number) if PRIORITIES.contains(&number) => Ok(number),
+            _ => Err(self.invalid(
+                TOP_LEVEL,
+                "priority",
+                value,
+                format!(
+                    "{number} is not allowed; it must be a whole number from {low} to {high} (higher runs first among the tenant's jobs)"
+                ),
+            )),
+        }
+    }
+
     fn integer(
         &self,
         label: &str,
@@ -684,6 +722,60 @@ plugin = "std:format-csv"
     }
 
     #[test]
+    fn priority_and_max_cpu_are_optional() {
+        let manifest = parse(JOB).unwrap();
+        assert_eq!((manifest.priority, manifest.max_cpu), (None, None));
+    }
+
+    #[test]
+    fn priority_is_a_whole_number_from_minus_1000_to_1000() {
+        for priority in [-1000, -1, 0, 7, 1000] {
+            let manifest = parse(&job_with(1, &format!("priority = {priority}"))).unwrap();
+            assert_eq!(manifest.priority, Some(priority));
+        }
+        let error = parse(&job_with(1, "priority = 1001")).unwrap_err();
+        assert_names(&error, 2, "top level: bad value for \"priority\": 1001 is not allowed");
+        assert!(error.to_string().contains("from -1000 to 1000"), "{error}");
+    }
+
+    #[test]
+    fn max_cpu_is_a_duration() {
+        for (written, expected) in [("90s", 90), ("10m", 600), ("2h", 7200), ("1.5h", 5400)] {
+            let manifest = parse(&job_with(1, &format!("max_cpu = \"{written}\""))).unwrap();
+            assert_eq!(manifest.max_cpu, Some(Duration::from_secs(expected)), "{written}");
+        }
+        let error = parse(&job_with(1, "max_cpu = \"0s\"")).unwrap_err();
+        assert_names(&error, 2, "top level: bad value for \"max_cpu\": \"0s\" is zero");
+        let error = parse(&job_with(1, "max_cpu = \"90\"")).unwrap_err();
+        assert!(error.to_string().contains("\"90s\""), "the message says what to write: {error}");
+    }
+
+    #[test]
+    fn priority_and_max_cpu_of_the_wrong_type() {
+        let cases = [
+            ("priority = \"high\"", "\"priority\" must be a whole number from -1000 to 1000, not string"),
+            ("priority = 1.5", "\"priority\" must be a whole number from -1000 to 1000, not float"),
+            ("max_cpu = 90", "\"max_cpu\" must be a duration such as \"30s\" or \"500ms\", not integer"),
+        ];
+        for (line_text, message) in cases {
+            let error = parse(&job_with(1, line_text)).unwrap_err();
+            assert!(matches!(error, ManifestError::Syntax { line: 2, .. }), "{line_text}: {error:?}");
+            assert_names(&error, 2, &format!("top level: {message}"));
+        }
+    }
+
+    #[test]
+    fn a_misspelt_top_level_key_lists_priority_and_max_cpu() {
+        let error = parse(&job_with(1, "max_cpus = \"1h\"")).unwrap_err();
+        assert!(
+            matches!(&error, ManifestError::UnknownKey { line: 2, key, .. } if key == "max_cpus"),
+            "{error:?}"
+        );
+        let message = error.to_string();
+        assert!(message.contains("priority, max_cpu"), "the allowed keys are listed: {message}");
+    }
+
+    #[test]
     fn missing_id() {
         let error = parse(&JOB.replace("id = \"max\"\n", "")).unwrap_err();
         assert!(matches!(error, ManifestError::Syntax { line: 11, .. }), "{error:?}");
@@ -762,6 +854,12 @@ plugin = "std:format-csv"
             (13, "limits = { call_timeout = \"soon\" }", 14, "step \"max\"", "limits.call_timeout"),
             (18, "limits = { output = \"0MiB\" }", 19, "sink \"out\"", "limits.output"),
             (1, "max_attempts = 0", 2, "top level", "max_attempts"),
+            (1, "priority = 1001", 2, "top level", "priority"),
+            (1, "priority = -1001", 2, "top level", "priority"),
+            (1, "priority = 4294967296", 2, "top level", "priority"),
+            (1, "max_cpu = \"soon\"", 2, "top level", "max_cpu"),
+            (1, "max_cpu = \"0s\"", 2, "top level", "max_cpu"),
+            (1, "max_cpu = \"90\"", 2, "top level", "max_cpu"),
         ];
         for (after, line_text, line, expected_section, expected_key) in cases {
             let error = parse(&job_with(after, line_text)).unwrap_err();

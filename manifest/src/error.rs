@@ -73,7 +73,7 @@ pub enum ManifestError {
     },
 
     /// A value of the right type that is still not acceptable: a bad size or duration, a zero count,
-    /// an unknown format, an empty string.
+    /// a number out of its range (a `priority` above 1000), an unknown format, an empty string.
     #[error("{}:{line}: {section}: bad value for \"{key}\": {message}", file.display())]
     InvalidValue {
         /// The manifest file.

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::error::ManifestError;
 use crate::{decode, graph};
@@ -16,6 +17,12 @@ pub struct Manifest {
     pub name: String,
     /// How often a task may be attempted before the job fails, if the manifest says.
     pub max_attempts: Option<u32>,
+    /// The job's rank among its tenant's jobs (`priority`), higher first, from -1000 to 1000, if
+    /// the manifest says.
+    pub priority: Option<i32>,
+    /// The operator CPU time the whole job may use (`max_cpu`, a duration such as `"10m"`), if the
+    /// manifest says.
+    pub max_cpu: Option<Duration>,
     /// The `[storage]` settings of the cloud stores' clients, which override the nodes' own, in
     /// file order. Only their tables (`s3`, `gs`) and value types are checked here: whether a job
     /// may set a key is the storage crate's to say (see [`StorageSetting`]).
@@ -304,8 +311,6 @@ impl Manifest {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     /// The example of the crate docs, with a key-by step between parse and max.
@@ -357,6 +362,8 @@ config = { }
             file: PathBuf::from("jobs/max.toml"),
             name: "max-temperature".into(),
             max_attempts: Some(3),
+            priority: None,
+            max_cpu: None,
             storage: Vec::new(),
             sources: vec![Source {
                 id: "readings".into(),

@@ -87,6 +87,38 @@ pub enum JobFailure {
         /// The sink.
         sink: String,
     },
+    /// The job, or its tenant, used up a budget.
+    OverBudget {
+        /// Which budget.
+        budget: Budget,
+        /// What was used: CPU microseconds or bytes, as the budget counts.
+        used: u64,
+        /// The budget, in the same unit.
+        limit: u64,
+    },
+}
+
+/// A budget that stops a job once used up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Budget {
+    /// The job's `max_cpu` (or its tenant's `max_cpu_per_job`): operator CPU microseconds.
+    JobCpu,
+    /// Its tenant's `cpu_per_day`: operator CPU microseconds in the last 24 hours.
+    TenantDailyCpu,
+    /// Its tenant's `max_disk`: shuffle and spill bytes of its unfinished jobs.
+    TenantDisk,
+}
+
+impl Budget {
+    /// The setting that sets it.
+    pub fn key(self) -> &'static str {
+        match self {
+            Budget::JobCpu => "max_cpu",
+            Budget::TenantDailyCpu => "cpu_per_day",
+            Budget::TenantDisk => "max_disk",
+        }
+    }
 }
 
 impl JobStatus {
@@ -101,8 +133,6 @@ impl JobStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
-    /// Accepted, waiting for its tenant to run fewer jobs than its `max_running_jobs`.
-    Queued,
     /// Tasks are running or waiting for a slot.
     Running,
     /// Every task succeeded and the output is committed.
@@ -114,6 +144,9 @@ pub enum JobState {
     },
     /// A user cancelled it; nothing was published.
     Cancelled,
+    /// Accepted, waiting for its tenant to run fewer jobs than its `max_running_jobs`. (Last:
+    /// journals hold the variants before it by their positions.)
+    Queued,
 }
 
 impl std::fmt::Display for JobState {

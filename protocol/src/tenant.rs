@@ -53,15 +53,16 @@ pub struct Cost {
     pub bytes_read: u64,
     /// Bytes written to sinks.
     pub bytes_written: u64,
-    /// Shuffle bytes written by map tasks.
+    /// Shuffle bytes written by map tasks (as stored, compressed).
     pub shuffle_bytes: u64,
     /// Bytes spilled to disk.
     pub spill_bytes: u64,
 }
 
 impl Cost {
-    /// The cost of one attempt that used `usage` and, if it succeeded, reported `metrics`.
-    pub fn of_attempt(usage: TaskUsage, metrics: Option<&TaskMetrics>) -> Self {
+    /// The cost of one attempt that used `usage` and, if it succeeded, reported `metrics` and
+    /// wrote `shuffle_written` bytes of map output.
+    pub fn of_attempt(usage: TaskUsage, metrics: Option<&TaskMetrics>, shuffle_written: u64) -> Self {
         let metrics = metrics.copied().unwrap_or_default();
         Cost {
             attempts: 1,
@@ -70,8 +71,7 @@ impl Cost {
             peak_memory: usage.peak_memory,
             bytes_read: metrics.bytes_in,
             bytes_written: metrics.bytes_out,
-            // A reduce task's shuffle bytes are those it read, counted already by its map task.
-            shuffle_bytes: if metrics.rows_out == 0 { metrics.shuffle_bytes } else { 0 },
+            shuffle_bytes: shuffle_written,
             spill_bytes: metrics.spill_bytes,
         }
     }

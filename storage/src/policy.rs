@@ -40,19 +40,27 @@ pub struct AccessPolicy {
     memory: bool,
     /// The cloud locations a job may reach; all of them if empty.
     locations: Vec<AllowedLocation>,
+    /// The cloud locations a job of one tenant may reach, within `locations`; no further
+    /// restriction if empty.
+    narrowed: Vec<AllowedLocation>,
 }
 
 impl AccessPolicy {
     /// Everything the process may reach, `memory://` included: `flicker run`'s policy, whose jobs
     /// are the user's own and read and write the user's own files.
     pub fn unrestricted() -> AccessPolicy {
-        AccessPolicy { local: None, memory: true, locations: Vec::new() }
+        AccessPolicy { local: None, memory: true, locations: Vec::new(), narrowed: Vec::new() }
     }
 
     /// A cluster node's policy before its settings: no local path, no `memory://`, and any cloud
     /// location the node's credentials reach.
     pub fn cluster() -> AccessPolicy {
-        AccessPolicy { local: Some(Arc::default()), memory: false, locations: Vec::new() }
+        AccessPolicy {
+            local: Some(Arc::default()),
+            memory: false,
+            locations: Vec::new(),
+            narrowed: Vec::new(),
+        }
     }
 
     /// The policy with the directory `root` (which must exist) and everything below it allowed.
@@ -91,6 +99,13 @@ impl AccessPolicy {
         self
     }
 
+    /// The policy of a tenant's jobs: cloud locations only within `locations` (the tenant's
+    /// `allowed_locations`) as well as within the node's; an empty list narrows nothing.
+    pub fn narrow_locations(mut self, locations: Vec<AllowedLocation>) -> AccessPolicy {
+        self.narrowed = locations;
+        self
+    }
+
     /// `location` if this policy lets a job reach it. A local location is returned opened
     /// through a store that checks every object it touches against the policy, so a symbolic
     /// link below it cannot lead a job out of its allowed roots. Makes no request but looks at
@@ -111,18 +126,16 @@ impl AccessPolicy {
             Place::Memory if self.memory => Ok(location),
             Place::Memory => Err(AccessRefused::Memory { url: location.url().to_owned() }),
             Place::Cloud { service, bucket } => {
-                let allowed = self.locations.is_empty()
-                    || self
-                        .locations
-                        .iter()
-                        .any(|allowed| allowed.contains(service, bucket, location.path()));
-                if allowed {
-                    Ok(location)
-                } else {
-                    Err(AccessRefused::OutsideLocations {
+                let within = |list: &[AllowedLocation]| {
+                    list.is_empty()
+                        || list.iter().any(|allowed| allowed.contains(service, bucket, location.path()))
+                };
+                match [&self.locations, &self.narrowed].into_iter().find(|list| !within(list)) {
+                    None => Ok(location),
+                    Some(list) => Err(AccessRefused::OutsideLocations {
                         url: location.url().to_owned(),
-                        allowed: self.locations.iter().map(ToString::to_string).collect(),
-                    })
+                        allowed: list.iter().map(ToString::to_string).collect(),
+                    }),
                 }
             }
         }
@@ -514,6 +527,14 @@ mod tests {
             let refused = policy.admit(location(url)).unwrap_err();
             assert!(matches!(refused, AccessRefused::OutsideLocations { .. }), "{url}: {refused:?}");
             assert!(refused.to_string().contains("s3://logs/2026, gs://whole"), "{refused}");
+        }
+        // A tenant's locations narrow the node's, never widen them.
+        let tenant = policy
+            .narrow_locations(vec!["s3://logs/2026/acme".parse().unwrap(), "s3://other".parse().unwrap()]);
+        assert!(tenant.admit(location("s3://logs/2026/acme/x.csv")).is_ok());
+        for url in ["s3://logs/2026/zeta/x.csv", "gs://whole/a", "s3://other/a"] {
+            let refused = tenant.admit(location(url)).unwrap_err();
+            assert!(matches!(refused, AccessRefused::OutsideLocations { .. }), "{url}: {refused:?}");
         }
     }
 

@@ -171,6 +171,14 @@ impl Cluster {
         self.cert(&["issue", "--role", role, "--name", name])
     }
 
+    /// Issues a certificate `name` of `role` for a member of `tenant`, unless it exists.
+    pub fn issue_member(&self, name: &str, role: &str, tenant: &str) -> anyhow::Result<()> {
+        if self.tls_dir().join(format!("{name}.pem")).exists() {
+            return Ok(());
+        }
+        self.cert(&["issue", "--role", role, "--name", name, "--tenant", tenant])
+    }
+
     /// Starts a standalone BTS called `name` working in `work_dir`, listening on a free port;
     /// returns its address.
     pub fn add_bts(&mut self, name: &str, work_dir: &Path) -> anyhow::Result<String> {

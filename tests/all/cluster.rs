@@ -105,6 +105,11 @@ impl Cluster {
         self.0.issue(name, role).unwrap_or_else(|e| panic!("{e:#}"));
     }
 
+    /// Issues a certificate `name` of `role` for a member of `tenant`.
+    pub(crate) fn issue_member(&self, name: &str, role: &str, tenant: &str) {
+        self.0.issue_member(name, role, tenant).unwrap_or_else(|e| panic!("{e:#}"));
+    }
+
     /// The cluster's TLS directory.
     pub(crate) fn tls_dir(&self) -> PathBuf {
         self.0.tls_dir()

@@ -16,5 +16,6 @@ mod sandbox;
 mod security;
 mod spill;
 mod support;
+mod tenants;
 mod try_op;
 mod validation;

@@ -86,7 +86,7 @@ fn each_role_is_refused_the_requests_of_the_others_and_the_cluster_keeps_working
             SchedulerRequest::Nodes,
             SchedulerRequest::MissingPlugins { digests: Vec::new() },
         ] {
-            assert_refused(&tls, "exec-1", scheduler, request, "only clients may").await;
+            assert_refused(&tls, "exec-1", scheduler, request, "only clients and admins may").await;
         }
         // An executor joins and beats only under its own certificate's name: not another's.
         assert_refused(&tls, "exec-1", scheduler, registration("exec-0", bts), "as \"exec-0\"").await;

@@ -255,7 +255,13 @@ pub fn init_cluster(dir: &Path) -> Result<(), CertError> {
 /// `<dir>/ca/`, or in `<dir>` for a cluster made before), as `<name>.pem` and `<name>.key` in
 /// `dir`. Returns the path of the certificate. `name` and `tenant` must be made of letters,
 /// digits, `-` and `_`, and the files must not exist yet.
-pub fn issue(dir: &Path, name: &str, role: Role, tenant: Option<&str>, days: u32) -> Result<PathBuf, CertError> {
+pub fn issue(
+    dir: &Path,
+    name: &str,
+    role: Role,
+    tenant: Option<&str>,
+    days: u32,
+) -> Result<PathBuf, CertError> {
     if !is_valid_name(name) {
         return Err(CertError::InvalidName { name: name.to_owned() });
     }
@@ -275,7 +281,9 @@ pub fn issue(dir: &Path, name: &str, role: Role, tenant: Option<&str>, days: u32
 
 /// Whether `name` is a valid certificate or tenant name: letters, digits, `-` and `_`.
 fn is_valid_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// The file, in a cluster's certificate directory, of its revocation list: nodes load it.
@@ -698,7 +706,7 @@ mod tests {
             assert_eq!(role.to_string().parse::<Role>().unwrap(), role);
         }
         assert_eq!(Role::Executor.to_string(), "executor");
-        assert!(matches!("admin".parse::<Role>(), Err(CertError::UnknownRole { role }) if role == "admin"));
+        assert!(matches!("root".parse::<Role>(), Err(CertError::UnknownRole { role }) if role == "root"));
     }
 
     #[test]
@@ -706,7 +714,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cluster = dir.path().join("cluster");
         init_cluster(&cluster).unwrap();
-        for name in ["scheduler", "executor", "client"] {
+        for name in ["scheduler", "executor", "client", "admin"] {
             for path in file_pair(&cluster, name) {
                 assert!(path.is_file(), "{} missing", path.display());
             }
@@ -736,7 +744,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         init_cluster(dir.path()).unwrap();
         for bad in ["", "../x", "a b", "x.y", "é"] {
-            assert!(matches!(issue(dir.path(), bad, Role::Executor, None, 30), Err(CertError::InvalidName { .. })));
+            assert!(matches!(
+                issue(dir.path(), bad, Role::Executor, None, 30),
+                Err(CertError::InvalidName { .. })
+            ));
         }
         let path = issue(dir.path(), "exec_2", Role::Executor, None, 30).unwrap();
         assert_eq!(path, dir.path().join("exec_2.pem"));
@@ -744,6 +755,33 @@ mod tests {
         assert_eq!(peer, Some(Peer { name: "exec_2".into(), role: Role::Executor, tenant: None }));
         assert!(matches!(issue(dir.path(), "exec_2", Role::Client, None, 30), Err(CertError::Exists { .. })));
         assert!(matches!(issue(dir.path(), "ca", Role::Client, None, 30), Err(CertError::Exists { .. })));
+    }
+
+    #[test]
+    fn a_client_or_an_admin_certificate_carries_its_tenant_and_a_nodes_none() {
+        let dir = tempfile::tempdir().unwrap();
+        init_cluster(dir.path()).unwrap();
+        issue(dir.path(), "alice", Role::Client, Some("acme"), 30).unwrap();
+        issue(dir.path(), "root", Role::Admin, None, 30).unwrap();
+        let alice = Identity::load(dir.path(), "alice").unwrap().peer().unwrap();
+        let tenant = Some(TenantId("acme".into()));
+        assert_eq!(alice, Peer { name: "alice".into(), role: Role::Client, tenant: tenant.clone() });
+        assert_eq!(alice.acting_tenant(), tenant);
+        assert_eq!(alice.to_string(), "client \"alice\" of tenant \"acme\"");
+        let root = Identity::load(dir.path(), "root").unwrap().peer().unwrap();
+        assert_eq!((root.role, root.acting_tenant()), (Role::Admin, None), "an admin acts for no tenant");
+        let client = Identity::load(dir.path(), "client").unwrap().peer().unwrap();
+        assert_eq!(client.acting_tenant(), Some(TenantId::default_tenant()), "a client without one: default");
+        assert!(matches!(
+            issue(dir.path(), "exec-9", Role::Executor, Some("acme"), 30),
+            Err(CertError::NodeTenant { role: Role::Executor })
+        ));
+        for bad in ["", "a b", "../x", &"t".repeat(65)] {
+            assert!(matches!(
+                issue(dir.path(), "bob", Role::Client, Some(bad), 30),
+                Err(CertError::InvalidTenant { .. })
+            ));
+        }
     }
 
     #[test]

@@ -6,7 +6,8 @@ use flicker_manifest::{Manifest, ManifestError, Param, resolve_params};
 use flicker_protocol::scheduler::{RequestError, SchedulerRequest, SchedulerResponse, Submission};
 use flicker_protocol::status::{AttemptStatus, JobStatus, NodeStatus};
 use flicker_protocol::task::JobDefaults;
-use flicker_protocol::{JobId, PluginDigest, StageId, TaskIndex};
+use flicker_protocol::tenant::{AuditRecord, TenantUsage};
+use flicker_protocol::{JobId, PluginDigest, StageId, TaskIndex, TenantId};
 use flicker_transport::{Connection, Endpoint, EndpointConfig, Identity, Role, TransportError};
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -225,17 +226,58 @@ impl Client {
     /// The status of `job`, or of every job (which come a job per frame, see
     /// [`SchedulerRequest::Status`]).
     pub async fn status(&self, job: Option<JobId>) -> Result<Vec<JobStatus>, ClientError> {
+        self.collect(&SchedulerRequest::Status { job }, |answer| match answer {
+            SchedulerResponse::Jobs(jobs) => Ok(jobs),
+            other => Err(other),
+        })
+        .await
+    }
+
+    /// The records of the scheduler's audit log at or after `since_unix_ms` (of `tenant` only,
+    /// if given), oldest first.
+    pub async fn audit(
+        &self,
+        tenant: Option<TenantId>,
+        since_unix_ms: Option<u64>,
+    ) -> Result<Vec<AuditRecord>, ClientError> {
+        self.collect(&SchedulerRequest::Audit { tenant, since_unix_ms }, |answer| match answer {
+            SchedulerResponse::Audit(records) => Ok(records),
+            other => Err(other),
+        })
+        .await
+    }
+
+    /// What each tenant's jobs that ended at or after `since_unix_ms` consumed (`tenant`'s only,
+    /// if given).
+    pub async fn usage(
+        &self,
+        tenant: Option<TenantId>,
+        since_unix_ms: Option<u64>,
+    ) -> Result<Vec<TenantUsage>, ClientError> {
+        match self.call(&SchedulerRequest::Usage { tenant, since_unix_ms }).await? {
+            SchedulerResponse::Usage(usage) => Ok(usage),
+            other => Err(ClientError::Unexpected { answer: format!("{other:?}") }),
+        }
+    }
+
+    /// Sends `request` and gathers the items of every answer frame until the stream ends; `items`
+    /// takes them out of a frame (giving back a frame of another kind).
+    async fn collect<T>(
+        &self,
+        request: &SchedulerRequest,
+        items: impl Fn(SchedulerResponse) -> Result<Vec<T>, SchedulerResponse>,
+    ) -> Result<Vec<T>, ClientError> {
         let transport = |source| ClientError::Transport { scheduler: self.scheduler, source };
         let (mut send, mut recv) = self.connection().open().await.map_err(transport)?;
-        send.send(&SchedulerRequest::Status { job }).await.map_err(transport)?;
+        send.send(request).await.map_err(transport)?;
         send.finish().map_err(transport)?;
-        let mut jobs = Vec::new();
+        let mut all = Vec::new();
         loop {
-            match recv.recv::<SchedulerResponse>().await.map_err(transport)? {
-                Some(SchedulerResponse::Jobs(some)) => jobs.extend(some),
-                None => return Ok(jobs),
-                Some(SchedulerResponse::Error(error)) => return Err(error.into()),
-                Some(other) => return Err(ClientError::Unexpected { answer: format!("{other:?}") }),
+            match recv.recv::<SchedulerResponse>().await.map_err(transport)?.map(&items) {
+                Some(Ok(some)) => all.extend(some),
+                None => return Ok(all),
+                Some(Err(SchedulerResponse::Error(error))) => return Err(error.into()),
+                Some(Err(other)) => return Err(ClientError::Unexpected { answer: format!("{other:?}") }),
             }
         }
     }

@@ -8,7 +8,7 @@ use flicker_job::LimitMaxima;
 use flicker_protocol::ExecutorId;
 use flicker_protocol::status::NodeState;
 use flicker_protocol::task::JobDefaults;
-use flicker_scheduler::{Retention, Scheduler, SchedulerConfig, SchedulerError};
+use flicker_scheduler::{Retention, Scheduler, SchedulerConfig, SchedulerError, TenantPolicy};
 use flicker_storage::{NodeStorage, StoreOptions};
 use flicker_transport::{CertError, EphemeralCa, Role, TransportError};
 use std::sync::Arc;
@@ -85,6 +85,8 @@ impl LocalCluster {
                 storage: storage.clone(),
                 maxima,
                 retention: Retention::default(),
+                // Local mode is one implicit tenant, `default`, with no limits.
+                tenants: TenantPolicy::default(),
             },
             runtime.clone(),
         )?;

@@ -6,7 +6,7 @@ use flicker_host::{Limits, MAX_TASK_SANDBOXES, Plugin, Runtime};
 use flicker_manifest::{LimitOverrides, Manifest, ManifestError, SectionKind, SinkMode};
 use flicker_protocol::task::{JobDefaults, JobDescriptor};
 use flicker_scheduler_core::fuse::{Configured, fuse_parse_and_aggregate, fuse_parse_and_key_by};
-use flicker_scheduler_core::{JobPlan, plan};
+use flicker_scheduler_core::{JobPlan, StagePlan, plan};
 use flicker_storage::{CommitMode, JobSetting, JobStoreOptions, Location, NodeStorage, StoreOptions};
 use std::collections::HashMap;
 use std::path::Path;
@@ -268,6 +268,15 @@ impl PreparedJob {
     pub fn operator(&self, id: &str) -> &Operator {
         &self.operators[id]
     }
+
+    /// The operator memory one task of each stage holds: the sum of its instances' memory
+    /// limits, in bytes, one entry per stage of [`plan`](Self::plan), in plan order.
+    pub fn stage_memory(&self) -> Vec<u64> {
+        let stage_memory = |stage: &StagePlan| {
+            stage.operators().map(|id| self.operator(id).limits.memory).fold(0, u64::saturating_add)
+        };
+        self.plan.stages.iter().map(stage_memory).collect()
+    }
 }
 
 /// The manifest's `[storage]` settings, checked: no credential, no setting only a node may make
@@ -301,5 +310,81 @@ fn operator(
         plugin,
         config: config.to_vec(),
         limits: defaults.with(overrides),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::ComponentError;
+    use flicker_host::{PluginDigest, RuntimeConfig};
+    use flicker_protocol::JobId;
+
+    /// The jobs here use standard operators only.
+    struct NoComponents;
+
+    impl ComponentSource for NoComponents {
+        fn fetch(&self, digest: &PluginDigest) -> Result<Vec<u8>, ComponentError> {
+            let source = format!("no component {digest}").into();
+            Err(ComponentError { digest: *digest, from: "nowhere", source })
+        }
+    }
+
+    /// The highest temperature per station: parse (with the key-by fused into it) and the map
+    /// side of max in the first stage, the reduce side of max and the sink in the second.
+    const JOB: &str = r#"name = "max-temperature"
+[[source]]
+id = "readings"
+url = "memory://test/readings/"
+
+[[step]]
+id = "parse"
+input = "readings"
+plugin = "std:parse-csv"
+config = { delimiter = ";", schema = "station:string,temperature:f64" }
+
+[[step]]
+id = "by-station"
+input = "parse"
+plugin = "std:key-by"
+config = { fields = "station" }
+
+[[step]]
+id = "max"
+input = "by-station"
+plugin = "std:max"
+config = { field = "temperature" }
+limits = { memory = "256MiB" }
+
+[[sink]]
+id = "out"
+input = "max"
+url = "memory://test/out/"
+plugin = "std:format-csv"
+limits = { memory = "64MiB" }
+"#;
+
+    fn prepare(text: &str) -> PreparedJob {
+        let descriptor = JobDescriptor {
+            job: JobId("test".into()),
+            manifest_path: "job.toml".into(),
+            manifest: text.into(),
+            base_dir: ".".into(),
+            plugins: Vec::new(),
+            defaults: JobDefaults::default(),
+        };
+        let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+        let storage = NodeStorage::unrestricted(StoreOptions::default());
+        PreparedJob::from_descriptor(&descriptor, &runtime, &NoComponents, &storage).unwrap()
+    }
+
+    #[test]
+    fn stage_memory_sums_the_memory_limits_of_the_operators_a_task_holds() {
+        let job = prepare(JOB);
+        let operators: Vec<Vec<&str>> = job.plan.stages.iter().map(|s| s.operators().collect()).collect();
+        assert_eq!(operators, [vec!["parse", "max"], vec!["max", "out"]]);
+        // parse has the job's default limit; max and out their own.
+        let default = JobDefaults::default().memory_limit;
+        assert_eq!(job.stage_memory(), [default + (256 << 20), (256 << 20) + (64 << 20)]);
     }
 }

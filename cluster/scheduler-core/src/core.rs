@@ -3,16 +3,25 @@
 //! task, commit a job's output, clean up after a job, forget finished jobs past the
 //! [`Retention`]). No I/O and no clock: the service around it moves the bytes and passes the time
 //! in.
+//!
+//! Jobs belong to tenants ([`Tenants`]): a tenant's jobs beyond its `max_running_jobs` wait in
+//! its queue ([`SchedulerCore::submit`]), free slots go to tenants by weighted fair share
+//! ([`fair_share`](crate::fair_share)), and a job that uses up a budget fails
+//! ([`budget`](crate::budget)).
 
+use crate::budget;
+use crate::fair_share::{self, Load};
 use crate::job_run::{CommitFailure, JobChange, JobRun, JournalUpdate, Reported, SinkPart};
 use crate::membership::Membership;
 use crate::retention::Retention;
+use crate::tenants::{CpuWindow, Tenants};
 use flicker_protocol::failure::{FailureKind, TaskFailure};
 use flicker_protocol::scheduler::{Registration, RequestError};
 use flicker_protocol::status::{AttemptStatus, JobStatus, NodeStatus};
-use flicker_protocol::task::{OperatorLog, TaskReport, TaskSpec};
-use flicker_protocol::{AttemptId, ExecutorId, JobId, PluginDigest, StageId, TaskId, TaskIndex};
-use std::collections::{BTreeMap, BTreeSet};
+use flicker_protocol::task::{OperatorLog, TaskOutput, TaskReport, TaskSpec};
+use flicker_protocol::tenant::{Cost, TaskUsage, TenantLimit};
+use flicker_protocol::{AttemptId, ExecutorId, JobId, PluginDigest, StageId, TaskId, TaskIndex, TenantId};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -69,6 +78,19 @@ pub struct SchedulerCore {
     retention: Retention,
     /// Jobs forgotten since the journal was last told.
     forgotten: Vec<JobId>,
+    /// The tenants, their weights and limits.
+    tenants: Tenants,
+    /// Operator CPU each tenant used over the last day.
+    cpu: BTreeMap<TenantId, CpuWindow>,
+}
+
+/// Whether a job a tenant submits may run now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Its tenant runs fewer jobs than it may: it runs.
+    Run,
+    /// Its tenant runs as many as it may: it waits in its tenant's queue.
+    Queue,
 }
 
 impl SchedulerCore {
@@ -82,7 +104,19 @@ impl SchedulerCore {
             order: Vec::new(),
             retention: Retention::default(),
             forgotten: Vec::new(),
+            tenants: Tenants::open(),
+            cpu: BTreeMap::new(),
         }
+    }
+
+    /// The core sharing the cluster between `tenants`, rather than an open cluster's.
+    pub fn with_tenants(self, tenants: Tenants) -> Self {
+        Self { tenants, ..self }
+    }
+
+    /// The tenants.
+    pub fn tenants(&self) -> &Tenants {
+        &self.tenants
     }
 
     /// The core keeping finished jobs as `retention` says, rather than by its default.
@@ -127,6 +161,9 @@ impl SchedulerCore {
             let can_run = self.members.alive().any(|e| !job.excluded().contains(e));
             let change = job.check_progress(can_run, self.stall_timeout, now);
             actions.extend(self.apply(&id, change));
+        }
+        for window in self.cpu.values_mut() {
+            window.expire(now);
         }
         actions.extend(self.schedule());
         actions.extend(self.retain(now));
@@ -193,9 +230,13 @@ impl SchedulerCore {
         self.members.alive_slots()
     }
 
-    /// Takes back a job from the journal after a restart; its tasks run once executors join.
-    pub fn restore(&mut self, job: JobRun) {
+    /// Takes back a job from the journal after a restart; its tasks run once executors join (it
+    /// waits in its tenant's queue if the tenant runs as many jobs as it may).
+    pub fn restore(&mut self, mut job: JobRun) {
         let id = job.id().clone();
+        if !job.is_ended() && self.admission(&job.terms().owner.tenant) == Some(Admission::Queue) {
+            job.queue();
+        }
         self.jobs.insert(id.clone(), job);
         self.order.push(id);
     }
@@ -219,18 +260,100 @@ impl SchedulerCore {
             .collect()
     }
 
-    /// Accepts a job.
-    pub fn submit(&mut self, mut job: JobRun) -> Vec<Action> {
+    /// Whether `tenant` may submit a job at `now`: it runs, or waits in the tenant's queue;
+    /// refused when the tenant's queue is full too or its daily CPU budget is used up. The service
+    /// asks before it does the work of accepting a job; [`submit`](Self::submit) asks again.
+    pub fn admit(&self, tenant: &TenantId) -> Result<Admission, RequestError> {
+        let refuse = |limit| RequestError::OverLimit { tenant: tenant.clone(), limit };
+        let config = self.tenants.get(tenant).ok_or_else(|| RequestError::Forbidden {
+            reason: format!("tenant {tenant:?} is not declared in the scheduler's [tenants]"),
+        })?;
+        if let Some(budget) = config.cpu_per_day {
+            let used_us = self.cpu.get(tenant).map_or(0, CpuWindow::used_us);
+            let budget_us = budget::micros(budget);
+            if used_us >= budget_us {
+                return Err(refuse(TenantLimit::DailyCpu { used_us, budget_us }));
+            }
+        }
+        let (running, queued) = self.jobs_of(tenant);
+        match (config.max_running_jobs, config.max_queued_jobs) {
+            (Some(max_running), max_queued) if running >= max_running => match max_queued {
+                Some(max_queued) if queued >= max_queued => {
+                    Err(refuse(TenantLimit::Jobs { running, max_running, queued, max_queued }))
+                }
+                _ => Ok(Admission::Queue),
+            },
+            _ => Ok(Admission::Run),
+        }
+    }
+
+    /// What [`admit`](Self::admit) says of `tenant`, if it says anything but a refusal.
+    fn admission(&self, tenant: &TenantId) -> Option<Admission> {
+        self.admit(tenant).ok()
+    }
+
+    /// The jobs of `tenant` that run (or commit), and those that wait in its queue.
+    fn jobs_of(&self, tenant: &TenantId) -> (u32, u32) {
+        let mut counts = (0, 0);
+        for job in self.jobs.values().filter(|j| !j.is_ended() && &j.terms().owner.tenant == tenant) {
+            if job.is_queued() {
+                counts.1 += 1;
+            } else {
+                counts.0 += 1;
+            }
+        }
+        counts
+    }
+
+    /// Accepts a job, to run now or to wait in its tenant's queue ([`admit`](Self::admit)), or
+    /// refuses it.
+    pub fn submit(&mut self, mut job: JobRun) -> Result<Vec<Action>, RequestError> {
         let id = job.id().clone();
-        let change = job.ready_to_commit();
+        let change = match self.admit(&job.terms().owner.tenant)? {
+            Admission::Run => job.ready_to_commit(),
+            Admission::Queue => {
+                job.queue();
+                JobChange::None
+            }
+        };
         self.jobs.insert(id.clone(), job);
         self.order.push(id.clone());
         let mut actions = self.apply(&id, change);
         actions.extend(self.schedule());
+        Ok(actions)
+    }
+
+    /// Starts the queued jobs whose tenants now run fewer jobs than they may, best first.
+    fn start_queued(&mut self) -> Vec<Action> {
+        let mut queued: Vec<(i32, usize, JobId)> = self
+            .order
+            .iter()
+            .enumerate()
+            .filter_map(|(order, id)| {
+                let job = self.jobs.get(id).filter(|j| j.is_queued())?;
+                Some((-job.terms().priority, order, id.clone()))
+            })
+            .collect();
+        queued.sort();
+        let mut actions = Vec::new();
+        for (_, _, id) in queued {
+            let Some(tenant) = self.jobs.get(&id).map(|j| j.terms().owner.tenant.clone()) else { continue };
+            let config = self.tenants.get(&tenant);
+            let (running, _) = self.jobs_of(&tenant);
+            if config.and_then(|c| c.max_running_jobs).is_some_and(|max| running >= max) {
+                continue;
+            }
+            let Some(job) = self.jobs.get_mut(&id) else { continue };
+            job.start();
+            let change = job.ready_to_commit();
+            actions.extend(self.apply(&id, change));
+        }
         actions
     }
 
-    /// An executor reported how an attempt ended, and what its operators wrote (`log`).
+    /// An executor reported how an attempt ended, what its operators wrote (`log`) and what it
+    /// consumed (`usage`, counted against the job's and its tenant's budgets).
+    #[allow(clippy::too_many_arguments)]
     pub fn report(
         &mut self,
         task: &TaskId,
@@ -238,9 +361,11 @@ impl SchedulerCore {
         executor: &ExecutorId,
         report: TaskReport,
         log: Vec<OperatorLog>,
+        usage: TaskUsage,
         now: Duration,
     ) -> Vec<Action> {
         self.members.task_ended(executor);
+        let mut actions = self.charge(task, &report, usage, now);
         let bts = self.members.get(executor).map(|m| m.registration.bts);
         let reported = Reported { task, attempt, executor, log };
         let change = match (self.jobs.get_mut(&task.job), report, bts) {
@@ -259,8 +384,43 @@ impl SchedulerCore {
             }
             _ => JobChange::None,
         };
-        let mut actions = self.apply(&task.job, change);
+        actions.extend(self.apply(&task.job, change));
         actions.extend(self.schedule());
+        actions
+    }
+
+    /// Counts what an attempt of `task` consumed against its job, its tenant's day and their
+    /// budgets; fails the jobs that used one up.
+    fn charge(&mut self, task: &TaskId, report: &TaskReport, usage: TaskUsage, now: Duration) -> Vec<Action> {
+        // A job whose cleanup is done has had its cost recorded: a report later still is not
+        // counted.
+        let Some(job) = self.jobs.get_mut(&task.job).filter(|j| j.finished_at().is_none()) else {
+            return Vec::new();
+        };
+        let cost = match report {
+            TaskReport::Succeeded { metrics, output } => {
+                let shuffle = match output {
+                    TaskOutput::MapOutput { partition_bytes } => partition_bytes.iter().sum(),
+                    TaskOutput::Part { .. } => 0,
+                };
+                Cost::of_attempt(usage, Some(metrics), shuffle)
+            }
+            TaskReport::Failed(_) => Cost::of_attempt(usage, None, 0),
+        };
+        job.charge(task.stage, cost);
+        let tenant = job.terms().owner.tenant.clone();
+        self.cpu.entry(tenant.clone()).or_default().add(now, usage.cpu_us);
+        let Some(config) = self.tenants.get(&tenant) else { return Vec::new() };
+        let tenant_jobs: Vec<&JobRun> =
+            self.jobs.values().filter(|j| !j.is_ended() && j.terms().owner.tenant == tenant).collect();
+        let used_today = self.cpu.get(&tenant).map_or(0, CpuWindow::used_us);
+        let over = budget::exceeded(&tenant, config, &tenant_jobs, &task.job, used_today);
+        let mut actions = Vec::new();
+        for (job, cause, failure) in over {
+            let change =
+                self.jobs.get_mut(&job).map_or(JobChange::None, |run| run.over_budget(cause, failure, now));
+            actions.extend(self.apply(&job, change));
+        }
         actions
     }
 
@@ -268,7 +428,9 @@ impl SchedulerCore {
     pub fn cancel(&mut self, job: &JobId, now: Duration) -> Result<Vec<Action>, RequestError> {
         let run = self.jobs.get_mut(job).ok_or_else(|| RequestError::UnknownJob { job: job.clone() })?;
         let change = run.cancel(now);
-        Ok(self.apply(job, change))
+        let mut actions = self.apply(job, change);
+        actions.extend(self.schedule());
+        Ok(actions)
     }
 
     /// The commit of a job's output ended.
@@ -279,7 +441,10 @@ impl SchedulerCore {
         now: Duration,
     ) -> Vec<Action> {
         let change = self.jobs.get_mut(job).map_or(JobChange::None, |run| run.committed(result, now));
-        self.apply(job, change)
+        let mut actions = self.apply(job, change);
+        // Its tenant may start a queued job.
+        actions.extend(self.schedule());
+        actions
     }
 
     /// The cleanup of an ended job ([`Action::CleanUp`]) is done: the job may now be forgotten
@@ -305,43 +470,90 @@ impl SchedulerCore {
         }
     }
 
-    /// Assigns runnable tasks to free slots: jobs first come first served, each task to the
-    /// executor that already holds the job's components, then the least loaded (so load
-    /// spreads), then by name. While a job's tasks are short ([`JobRun::tasks_are_short`]),
-    /// each executor also gets one task beyond its slots, which waits there for a slot: its
-    /// slots then go from one task to the next without idling for the report's round trip to
-    /// the scheduler (as Dask's worker saturation does).
+    /// Assigns runnable tasks to free slots, one at a time: each to the tenant furthest below
+    /// its weighted share and within its `max_slots` and `max_memory` ([`fair_share`]), within
+    /// the tenant to its best job (priority, then submission order), and to the executor that
+    /// already holds the job's components, then the least loaded (so load spreads), then by
+    /// name. While a job's tasks are short ([`JobRun::tasks_are_short`]), each executor also gets
+    /// one task of it beyond its slots, which waits there for a slot: its slots then go from one
+    /// task to the next without idling for the report's round trip to the scheduler (as Dask's
+    /// worker saturation does). Queued jobs whose tenants may run more start first.
     pub fn schedule(&mut self) -> Vec<Action> {
-        let mut actions = Vec::new();
-        for id in &self.order {
-            let Some(job) = self.jobs.get_mut(id) else { continue };
-            let plugins = job.plugins();
-            let queued = u32::from(job.tasks_are_short());
-            // Runnable tasks are taken a slot's worth at a time; `skipped` counts those at the
-            // front that no executor may take now (launched ones leave the runnable set).
-            let mut skipped = 0;
-            loop {
-                let free = self.members.available(queued).count();
-                if free == 0 {
-                    return actions;
-                }
-                let candidates = job.runnable(skipped, free);
-                if candidates.is_empty() {
-                    break;
-                }
-                for (position, index) in candidates {
-                    let avoid = job.failed_on(position, index);
-                    let Some(executor) =
-                        pick_executor(&self.members, queued, &plugins, job.excluded(), &avoid)
-                    else {
-                        skipped += 1;
-                        continue;
-                    };
-                    let spec = job.launch(position, index, &executor);
-                    self.members.task_started(&executor, &plugins);
-                    actions.push(Action::Launch { executor, spec: Box::new(spec) });
-                }
+        let mut actions = self.start_queued();
+        let mut loads: BTreeMap<TenantId, Load> = BTreeMap::new();
+        let mut waiting: BTreeMap<TenantId, Vec<(i32, usize, JobId)>> = BTreeMap::new();
+        for (order, id) in self.order.iter().enumerate() {
+            let Some(job) = self.jobs.get(id).filter(|j| !j.is_ended()) else { continue };
+            let tenant = &job.terms().owner.tenant;
+            let load = loads.entry(tenant.clone()).or_default();
+            load.running += job.running_tasks();
+            load.memory += job.running_memory();
+            if !job.is_queued() {
+                waiting.entry(tenant.clone()).or_default().push((-job.terms().priority, order, id.clone()));
             }
+        }
+        let mut waiting: BTreeMap<TenantId, VecDeque<JobId>> = waiting
+            .into_iter()
+            .map(|(tenant, mut jobs)| {
+                jobs.sort();
+                (tenant, jobs.into_iter().map(|(_, _, id)| id).collect())
+            })
+            .collect();
+        let position = |id: &JobId| self.order.iter().position(|o| o == id).unwrap_or(usize::MAX);
+        let firsts: BTreeMap<JobId, usize> =
+            waiting.values().flatten().map(|id| (id.clone(), position(id))).collect();
+        // Runnable tasks at the front of a job that no executor may take now (launched ones
+        // leave the runnable set).
+        let mut skipped: BTreeMap<JobId, usize> = BTreeMap::new();
+        while self.members.available(1).next().is_some() {
+            let candidates = waiting.iter().filter_map(|(tenant, jobs)| {
+                let config = self.tenants.get(tenant)?;
+                let load = loads.get(tenant).copied().unwrap_or_default();
+                if config.max_slots.is_some_and(|max| load.running >= max) {
+                    return None;
+                }
+                let first = *firsts.get(jobs.front()?)?;
+                Some(fair_share::Candidate { tenant, running: load.running, weight: config.weight, first })
+            });
+            let Some(tenant) = fair_share::fairest(candidates).cloned() else { break };
+            let Some(jobs) = waiting.get_mut(&tenant) else { break };
+            let Some(id) = jobs.front().cloned() else { break };
+            let Some(job) = self.jobs.get_mut(&id) else {
+                jobs.pop_front();
+                continue;
+            };
+            let queued = u32::from(job.tasks_are_short());
+            let skip = skipped.get(&id).copied().unwrap_or(0);
+            let next = job.runnable(skip, 1).first().copied();
+            let config = self.tenants.get(&tenant);
+            let load = loads.entry(tenant.clone()).or_default();
+            let fits = |position| {
+                let memory = config.and_then(|c| c.max_memory);
+                memory.is_none_or(|max| load.memory + job.task_memory(position) <= max)
+            };
+            let Some((position, index)) = next.filter(|&(position, _)| fits(position)) else {
+                // Nothing of this job may start now: the tenant's next job may.
+                jobs.pop_front();
+                continue;
+            };
+            if self.members.available(queued).next().is_none() {
+                jobs.pop_front();
+                continue;
+            }
+            let plugins = job.plugins();
+            let avoid = job.failed_on(position, index);
+            let Some(executor) = pick_executor(&self.members, queued, &plugins, job.excluded(), &avoid)
+            else {
+                *skipped.entry(id).or_default() += 1;
+                continue;
+            };
+            let used_today = self.cpu.get(&tenant).map_or(0, CpuWindow::used_us);
+            let mut spec = job.launch(position, index, &executor);
+            spec.cpu_budget_us = budget::attempt_budget(job, config, used_today);
+            load.running += 1;
+            load.memory += job.task_memory(position);
+            self.members.task_started(&executor, &plugins);
+            actions.push(Action::Launch { executor, spec: Box::new(spec) });
         }
         actions
     }
@@ -354,6 +566,11 @@ impl SchedulerCore {
     /// Whether `job` ended and its cleanup is not done yet: its end is not to be announced.
     pub fn is_cleaning_up(&self, job: &JobId) -> bool {
         self.jobs.get(job).is_some_and(JobRun::is_cleaning_up)
+    }
+
+    /// The job `id`, if it is held.
+    pub fn job(&self, id: &JobId) -> Option<&JobRun> {
+        self.jobs.get(id)
     }
 
     /// Every job held, in submission order.
@@ -422,7 +639,7 @@ fn pick_executor(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::job_run::tests::{job, job_using, secs};
     use crate::membership::tests::registration;
@@ -437,7 +654,7 @@ mod tests {
         launches.iter().map(|(executor, _)| executor.0.as_str()).collect()
     }
 
-    fn launches(actions: &[Action]) -> Vec<(ExecutorId, TaskSpec)> {
+    pub(crate) fn launches(actions: &[Action]) -> Vec<(ExecutorId, TaskSpec)> {
         actions
             .iter()
             .filter_map(|a| match a {
@@ -447,12 +664,12 @@ mod tests {
             .collect()
     }
 
-    fn succeed(core: &mut SchedulerCore, launch: &(ExecutorId, TaskSpec)) -> Vec<Action> {
+    pub(crate) fn succeed(core: &mut SchedulerCore, launch: &(ExecutorId, TaskSpec)) -> Vec<Action> {
         succeed_in(core, launch, 0)
     }
 
     /// Reports the launch's success after `task_ms` of running.
-    fn succeed_in(
+    pub(crate) fn succeed_in(
         core: &mut SchedulerCore,
         (executor, spec): &(ExecutorId, TaskSpec),
         task_ms: u64,
@@ -470,11 +687,12 @@ mod tests {
             executor,
             TaskReport::Succeeded { metrics, output },
             Vec::new(),
+            TaskUsage::default(),
             secs(1),
         )
     }
 
-    fn cluster(executors: &[(&str, u32)]) -> SchedulerCore {
+    pub(crate) fn cluster(executors: &[(&str, u32)]) -> SchedulerCore {
         let mut core = SchedulerCore::new(secs(10), secs(30));
         for (name, slots) in executors {
             core.register(registration(name, *slots), "127.0.0.1:1".parse().unwrap(), secs(0));
@@ -485,7 +703,7 @@ mod tests {
     #[test]
     fn a_job_runs_stage_by_stage_spread_over_executors_and_commits() {
         let mut core = cluster(&[("a", 2), ("b", 2)]);
-        let first = launches(&core.submit(job("j", 3, 2, 1)));
+        let first = launches(&core.submit(job("j", 3, 2, 1)).unwrap());
         assert_eq!(first.len(), 3, "three map tasks, four slots");
         // a gets the first task (neither holds the job's components, nor runs anything: the
         // name decides), and with it the components: it is preferred while it has a slot.
@@ -520,7 +738,7 @@ mod tests {
         let short = SHORT_TASK.as_millis() as u64 - 1;
         for (task_ms, queued) in [(short, 1), (SHORT_TASK.as_millis() as u64, 0)] {
             let mut core = cluster(&[("a", 2), ("b", 1)]);
-            let mut running = launches(&core.submit(job("j", 40, 1, 1)));
+            let mut running = launches(&core.submit(job("j", 40, 1, 1)).unwrap());
             assert_eq!(running.len(), 3, "slots only, before any task ended");
             for _ in 0..SHORT_TASK_EVIDENCE {
                 let done = running.remove(0);
@@ -535,7 +753,7 @@ mod tests {
     #[test]
     fn tasks_of_a_lost_executor_run_elsewhere() {
         let mut core = cluster(&[("a", 1), ("b", 1)]);
-        let first = launches(&core.submit(job("j", 2, 1, 1)));
+        let first = launches(&core.submit(job("j", 2, 1, 1)).unwrap());
         let (lost, spec) = first.iter().find(|(e, _)| e.0 == "a").unwrap().clone();
         core.heartbeat(&ExecutorId("b".into()), secs(8)).unwrap();
         let relaunched = launches(&core.tick(secs(11)));
@@ -546,7 +764,15 @@ mod tests {
         assert_eq!(next[0].1.task, spec.task);
         assert_eq!(next[0].1.attempt, AttemptId(1));
         // The old attempt's late report is ignored.
-        let stale = core.report(&spec.task, AttemptId(0), &lost, failed("late"), Vec::new(), secs(12));
+        let stale = core.report(
+            &spec.task,
+            AttemptId(0),
+            &lost,
+            failed("late"),
+            Vec::new(),
+            TaskUsage::default(),
+            secs(12),
+        );
         assert!(stale.is_empty());
         assert_eq!(core.status(None, secs(12)).unwrap()[0].state, JobState::Running);
     }
@@ -554,10 +780,18 @@ mod tests {
     #[test]
     fn a_failed_task_fails_the_job_and_cleans_up() {
         let mut core = cluster(&[("a", 4)]);
-        let first = launches(&core.submit(job("j", 2, 1, 1)));
+        let first = launches(&core.submit(job("j", 2, 1, 1)).unwrap());
         succeed(&mut core, &first[0]);
         let (executor, spec) = &first[1];
-        let actions = core.report(&spec.task, spec.attempt, executor, failed("boom"), Vec::new(), secs(1));
+        let actions = core.report(
+            &spec.task,
+            spec.attempt,
+            executor,
+            failed("boom"),
+            Vec::new(),
+            TaskUsage::default(),
+            secs(1),
+        );
         let [Action::CleanUp { executors, shuffle_holders, abort_output: true, .. }] = actions.as_slice()
         else {
             panic!("{actions:?}")
@@ -572,7 +806,7 @@ mod tests {
     #[test]
     fn cancelling_a_running_job_cleans_up_and_starts_nothing_more() {
         let mut core = cluster(&[("a", 1)]);
-        launches(&core.submit(job("j", 3, 1, 1)));
+        launches(&core.submit(job("j", 3, 1, 1)).unwrap());
         let actions = core.cancel(&JobId("j".into()), secs(1)).unwrap();
         assert!(matches!(&actions[..], [Action::CleanUp { abort_output: true, .. }]));
         assert!(core.schedule().is_empty());
@@ -586,7 +820,7 @@ mod tests {
         let mut b = registration("b", 4);
         b.plugins = vec![PluginDigest::of(b"j")];
         core.register(b, "127.0.0.1:1".parse().unwrap(), secs(0));
-        let first = launches(&core.submit(job("j", 1, 1, 1)));
+        let first = launches(&core.submit(job("j", 1, 1, 1)).unwrap());
         assert_eq!(first[0].0, ExecutorId("b".into()));
     }
 
@@ -598,7 +832,7 @@ mod tests {
             holding.plugins = vec![PluginDigest::of(b"j")];
             core.register(holding, "127.0.0.1:1".parse().unwrap(), secs(0));
         }
-        let first = launches(&core.submit(job("j", 6, 1, 1)));
+        let first = launches(&core.submit(job("j", 6, 1, 1)).unwrap());
         // Both hold the job's components, so load decides: running tasks per slot, then running
         // tasks, then the name. Loads of a and b before each launch:
         //   0/6 = 0/2 → a (by name)   1/6 > 0/2 → b   1/6 < 1/2 → a
@@ -612,7 +846,7 @@ mod tests {
     fn a_job_with_empty_input_runs_its_reduce_tasks_commits_and_cleans_up() {
         let mut core = cluster(&[("a", 2)]);
         let id = JobId("j".into());
-        let reduce = launches(&core.submit(job("j", 0, 2, 1)));
+        let reduce = launches(&core.submit(job("j", 0, 2, 1)).unwrap());
         assert_eq!(reduce.len(), 2, "the reduce tasks run with no map output");
         for (_, spec) in &reduce {
             let TaskInput::Partition { map_outputs, .. } = &spec.input else { panic!("{spec:?}") };
@@ -673,11 +907,11 @@ mod tests {
         let mut core = cluster(&[("a", 4)]).with_retention(retention);
         let (x, y, z) = (JobId("x".into()), JobId("y".into()), JobId("z".into()));
         let digest = |plugin: &str| PluginDigest::of(plugin.as_bytes());
-        let submitted = core.submit(job_using("x", "p1", 1, 1, 1));
+        let submitted = core.submit(job_using("x", "p1", 1, 1, 1)).unwrap();
         assert!(finish(&mut core, &x, submitted, secs(10)).is_empty(), "one finished job is kept");
         // z runs with x's component; y ends after x, so x is forgotten, but not the component.
-        let running = core.submit(job_using("z", "p1", 1, 1, 1));
-        let submitted = core.submit(job_using("y", "p2", 1, 1, 1));
+        let running = core.submit(job_using("z", "p1", 1, 1, 1)).unwrap();
+        let submitted = core.submit(job_using("y", "p2", 1, 1, 1)).unwrap();
         let forgotten = finish(&mut core, &y, submitted, secs(20));
         assert_eq!(forgotten, [Action::Forget { jobs: vec![x.clone()], plugins: Vec::new() }]);
         assert_eq!(listed(&core), ["z", "y"]);
@@ -706,19 +940,19 @@ mod tests {
         FailureKind::BadRecord { record: None }
     }
 
-    fn fail(
+    pub(crate) fn fail(
         core: &mut SchedulerCore,
         (executor, spec): &(ExecutorId, TaskSpec),
         kind: FailureKind,
     ) -> Vec<Action> {
         let report = TaskReport::Failed(TaskFailure::new(kind, format!("boom on {executor}")));
-        core.report(&spec.task, spec.attempt, executor, report, Vec::new(), secs(1))
+        core.report(&spec.task, spec.attempt, executor, report, Vec::new(), TaskUsage::default(), secs(1))
     }
 
     #[test]
     fn a_failed_attempt_runs_again_elsewhere_and_flaky_executors_are_excluded() {
         let mut core = cluster(&[("a", 1), ("b", 1), ("c", 1)]);
-        let first = launches(&core.submit(job("j", 3, 1, 5)));
+        let first = launches(&core.submit(job("j", 3, 1, 5)).unwrap());
         let on = |name: &str| first.iter().find(|(e, _)| e.0 == name).unwrap().clone();
         let task = on("a").1.task.index;
         // a fails its task: the retry waits for another executor although a is free.
@@ -757,7 +991,7 @@ mod tests {
     fn attempts_keep_what_their_operators_wrote_within_the_jobs_budget() {
         let mut core = cluster(&[("a", 1)]);
         let id = JobId("j".into());
-        let first = launches(&core.submit(job("j", 2, 1, 3))).remove(0);
+        let first = launches(&core.submit(job("j", 2, 1, 3)).unwrap()).remove(0);
         let (executor, spec) = &first;
         let failed = failed("boom");
         let retry = launches(&core.report(
@@ -766,6 +1000,7 @@ mod tests {
             executor,
             failed,
             printed("parse", "hi\n".into()),
+            TaskUsage::default(),
             secs(1),
         ));
         let task = Some((spec.task.stage, spec.task.index));
@@ -789,6 +1024,7 @@ mod tests {
             executor,
             TaskReport::Succeeded { metrics, output },
             printed("parse", huge),
+            TaskUsage::default(),
             secs(2),
         );
         let logged = core.logs(&id, None).unwrap();
@@ -806,7 +1042,7 @@ mod tests {
     #[test]
     fn the_jobs_own_fault_fails_it_at_once_and_blames_no_executor() {
         let mut core = cluster(&[("a", 1), ("b", 1)]);
-        let first = launches(&core.submit(job("j", 2, 1, 4)));
+        let first = launches(&core.submit(job("j", 2, 1, 4)).unwrap());
         let actions = fail(&mut core, &first[0], bad_record());
         assert!(matches!(&actions[..], [Action::CleanUp { abort_output: true, .. }]), "{actions:?}");
         let status = core.status(None, secs(2)).unwrap().remove(0);
@@ -823,7 +1059,7 @@ mod tests {
     fn an_operator_failing_on_every_attempt_fails_the_job_with_its_kind_and_excludes_no_executor() {
         let mut core = cluster(&[("a", 1), ("b", 1)]);
         let memory = FailureKind::LimitHit { limit: LimitHit::Memory { bytes: 64 << 20 } };
-        let mut launch = launches(&core.submit(job("j", 1, 1, 4))).remove(0);
+        let mut launch = launches(&core.submit(job("j", 1, 1, 4)).unwrap()).remove(0);
         for _ in 0..3 {
             launch = launches(&fail(&mut core, &launch, memory.clone())).remove(0);
             let status = core.status(None, secs(2)).unwrap().remove(0);
@@ -843,7 +1079,7 @@ mod tests {
     #[test]
     fn a_task_out_of_attempts_fails_the_job() {
         let mut core = cluster(&[("a", 1)]);
-        let mut launch = launches(&core.submit(job("j", 1, 1, 2))).remove(0);
+        let mut launch = launches(&core.submit(job("j", 1, 1, 2)).unwrap()).remove(0);
         launch = launches(&fail(&mut core, &launch, FailureKind::Storage)).remove(0);
         assert_eq!(launch.0, ExecutorId("a".into()), "the only executor gets the retry");
         fail(&mut core, &launch, FailureKind::Storage);
@@ -856,7 +1092,7 @@ mod tests {
     #[test]
     fn a_job_no_executor_can_run_fails_after_the_stall_timeout() {
         let mut core = cluster(&[("a", 1)]);
-        launches(&core.submit(job("j", 1, 1, 1)));
+        launches(&core.submit(job("j", 1, 1, 1)).unwrap());
         assert!(core.tick(secs(11)).is_empty(), "a is lost; the job waits");
         assert!(core.tick(secs(40)).is_empty());
         let actions = core.tick(secs(42));
@@ -873,7 +1109,7 @@ mod tests {
         lost: LostMapOutput,
     ) -> Vec<Action> {
         let report = TaskReport::Failed(TaskFailure::new(FailureKind::FetchFailed(lost), "cannot fetch"));
-        core.report(&spec.task, spec.attempt, executor, report, Vec::new(), secs(1))
+        core.report(&spec.task, spec.attempt, executor, report, Vec::new(), TaskUsage::default(), secs(1))
     }
 
     fn bts_of(core: &SchedulerCore, name: &str) -> std::net::SocketAddr {
@@ -883,7 +1119,7 @@ mod tests {
     #[test]
     fn map_outputs_of_a_lost_executor_are_computed_again_before_the_reduce_goes_on() {
         let mut core = cluster(&[("a", 1), ("b", 1)]);
-        let maps = launches(&core.submit(job("j", 2, 1, 4)));
+        let maps = launches(&core.submit(job("j", 2, 1, 4)).unwrap());
         let on_b = maps.iter().find(|(e, _)| e.0 == "b").unwrap().clone();
         let on_a = maps.iter().find(|(e, _)| e.0 == "a").unwrap().clone();
         succeed(&mut core, &on_b);
@@ -913,7 +1149,7 @@ mod tests {
     #[test]
     fn a_damaged_map_output_alone_is_computed_again() {
         let mut core = cluster(&[("a", 2)]);
-        let maps = launches(&core.submit(job("j", 2, 1, 4)));
+        let maps = launches(&core.submit(job("j", 2, 1, 4)).unwrap());
         succeed(&mut core, &maps[0]);
         let reduce = launches(&succeed(&mut core, &maps[1])).remove(0);
         let lost = LostMapOutput {
@@ -930,7 +1166,7 @@ mod tests {
     #[test]
     fn the_commit_takes_the_part_of_the_attempt_that_succeeded() {
         let mut core = cluster(&[("a", 1), ("b", 1)]);
-        let map = launches(&core.submit(job("j", 1, 1, 4))).remove(0);
+        let map = launches(&core.submit(job("j", 1, 1, 4)).unwrap()).remove(0);
         let reduce = launches(&succeed(&mut core, &map)).remove(0);
         let retry = launches(&fail(&mut core, &reduce, FailureKind::Storage)).remove(0);
         assert_eq!(retry.1.attempt, AttemptId(1));

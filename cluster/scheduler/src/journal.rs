@@ -4,13 +4,15 @@
 //! Six tables: `jobs` (job id → [`JobRecord`]), `tasks` ((job id, stage, task) → [`TaskDone`]),
 //! `ends` (job id → the final [`JobState`]), `failures` (job id → the [`JobFailure`] of a
 //! failed job), and `submitted` and `ended_at` (job id → when it was accepted, when it ended, in
-//! milliseconds since the Unix epoch). Values are `postcard`-encoded. Every batch of changes is
+//! milliseconds since the Unix epoch), and `owners` (job id → its tenant and submitter). Values are `postcard`-encoded. Every batch of changes is
 //! one transaction, written before its effects are acted on; a job the scheduler forgets is
 //! removed from every table. A journal of an earlier release opens as it is: without `failures`,
 //! its failed jobs keep their cause, without its kind; without the times, its jobs count as
-//! accepted and ended when the journal was opened (so the retention's age counts from then).
+//! accepted and ended when the journal was opened (so the retention's age counts from then);
+//! without `owners`, its jobs belong to the default tenant.
 
 use flicker_protocol::status::{JobFailure, JobState};
+use flicker_protocol::tenant::Owner;
 use flicker_protocol::{JobId, StageId, TaskIndex};
 use flicker_scheduler_core::job_run::{JobRecord, JournalUpdate, TaskDone};
 use redb::{Database, ReadableTable, TableDefinition};
@@ -23,6 +25,7 @@ const ENDS: TableDefinition<&str, &[u8]> = TableDefinition::new("ends");
 const FAILURES: TableDefinition<&str, &[u8]> = TableDefinition::new("failures");
 const SUBMITTED: TableDefinition<&str, u64> = TableDefinition::new("submitted");
 const ENDED_AT: TableDefinition<&str, u64> = TableDefinition::new("ended_at");
+const OWNERS: TableDefinition<&str, &[u8]> = TableDefinition::new("owners");
 
 /// Why the journal could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +63,8 @@ pub struct JournaledJob {
     pub submitted: Option<Duration>,
     /// When it ended, since the Unix epoch, if it did and the journal says.
     pub ended_at: Option<Duration>,
+    /// Who it belongs to, if the journal says (earlier releases did not).
+    pub owner: Option<Owner>,
 }
 
 /// Writes a journal's updates on a thread of its own: every update queued while one transaction
@@ -147,6 +152,7 @@ impl Journal {
         write.open_table(FAILURES).map_err(|e| store(e.into()))?;
         write.open_table(SUBMITTED).map_err(|e| store(e.into()))?;
         write.open_table(ENDED_AT).map_err(|e| store(e.into()))?;
+        write.open_table(OWNERS).map_err(|e| store(e.into()))?;
         write.commit().map_err(|e| store(e.into()))?;
         Ok(Self { db, path })
     }
@@ -155,8 +161,13 @@ impl Journal {
         JournalError::Store { path: self.path.clone(), source: Box::new(source.into()) }
     }
 
-    /// Records a new job, accepted at `submitted` (since the Unix epoch).
-    pub fn add_job(&self, record: &JobRecord, submitted: Duration) -> Result<(), JournalError> {
+    /// Records a new job of `owner`, accepted at `submitted` (since the Unix epoch).
+    pub fn add_job(
+        &self,
+        record: &JobRecord,
+        owner: &Owner,
+        submitted: Duration,
+    ) -> Result<(), JournalError> {
         let bytes = encode(record);
         let job = record.descriptor.job.0.as_str();
         let write = self.db.begin_write().map_err(|e| self.store_error(e))?;
@@ -165,6 +176,8 @@ impl Journal {
             jobs.insert(job, bytes.as_slice()).map_err(|e| self.store_error(e))?;
             let mut times = write.open_table(SUBMITTED).map_err(|e| self.store_error(e))?;
             times.insert(job, millis(submitted)).map_err(|e| self.store_error(e))?;
+            let mut owners = write.open_table(OWNERS).map_err(|e| self.store_error(e))?;
+            owners.insert(job, encode(owner).as_slice()).map_err(|e| self.store_error(e))?;
         }
         write.commit().map_err(|e| self.store_error(e))
     }
@@ -182,6 +195,7 @@ impl Journal {
             let mut failures = write.open_table(FAILURES).map_err(|e| self.store_error(e))?;
             let mut submitted = write.open_table(SUBMITTED).map_err(|e| self.store_error(e))?;
             let mut ended_at = write.open_table(ENDED_AT).map_err(|e| self.store_error(e))?;
+            let mut owners = write.open_table(OWNERS).map_err(|e| self.store_error(e))?;
             for (job, update) in updates {
                 let job = job.0.as_str();
                 let written = match update {
@@ -204,7 +218,8 @@ impl Journal {
                         .and_then(|()| ends.remove(job).map(drop))
                         .and_then(|()| failures.remove(job).map(drop))
                         .and_then(|()| submitted.remove(job).map(drop))
-                        .and_then(|()| ended_at.remove(job).map(drop)),
+                        .and_then(|()| ended_at.remove(job).map(drop))
+                        .and_then(|()| owners.remove(job).map(drop)),
                 };
                 written.map_err(|e| self.store_error(e))?;
             }
@@ -221,6 +236,8 @@ impl Journal {
         let failures = read.open_table(FAILURES).map_err(|e| self.store_error(e))?;
         let submitted = read.open_table(SUBMITTED).map_err(|e| self.store_error(e))?;
         let ended_at = read.open_table(ENDED_AT).map_err(|e| self.store_error(e))?;
+        // (`open` adds the table to a journal of an earlier release, empty.)
+        let owners = read.open_table(OWNERS).map_err(|e| self.store_error(e))?;
         let time = |table: &redb::ReadOnlyTable<&str, u64>, job: &str| {
             let found = table.get(job).map_err(|e| self.store_error(e))?;
             Ok::<_, JournalError>(found.map(|ms| Duration::from_millis(ms.value())))
@@ -248,7 +265,11 @@ impl Journal {
                 None => None,
             };
             let (submitted, ended_at) = (time(&submitted, &job)?, time(&ended_at, &job)?);
-            loaded.push(JournaledJob { record, done, ended, submitted, ended_at });
+            let owner = match owners.get(job.as_str()).map_err(|e| self.store_error(e))? {
+                Some(bytes) => Some(self.decode(&job, bytes.value())?),
+                None => None,
+            };
+            loaded.push(JournaledJob { record, done, ended, submitted, ended_at, owner });
         }
         Ok(loaded)
     }
@@ -302,6 +323,10 @@ mod tests {
         Duration::from_secs(s)
     }
 
+    fn owner(tenant: &str) -> Owner {
+        Owner { tenant: flicker_protocol::TenantId(tenant.into()), submitter: "alice".into() }
+    }
+
     fn done(n: u64) -> TaskDone {
         TaskDone {
             executor: ExecutorId("e".into()),
@@ -316,8 +341,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let journal = Journal::open(dir.path()).unwrap();
-            journal.add_job(&record("a"), secs(1)).unwrap();
-            journal.add_job(&record("b"), secs(2)).unwrap();
+            journal.add_job(&record("a"), &owner("acme"), secs(1)).unwrap();
+            journal.add_job(&record("b"), &owner("zeta"), secs(2)).unwrap();
             let a = JobId("a".into());
             let b = JobId("b".into());
             journal
@@ -347,6 +372,10 @@ mod tests {
         assert_eq!(loaded[0].record, record("a"));
         assert_eq!(loaded[0].done, vec![(StageId(0), TaskIndex(2), done(2))]);
         assert_eq!(loaded[0].ended, None);
+        assert_eq!(
+            (loaded[0].owner.clone(), loaded[1].owner.clone()),
+            (Some(owner("acme")), Some(owner("zeta")))
+        );
         assert_eq!(loaded[1].done, vec![(StageId(1), TaskIndex(0), done(3))]);
         assert_eq!(loaded[1].ended, Some((JobState::Succeeded, None)));
         assert_eq!((loaded[0].submitted, loaded[0].ended_at), (Some(secs(1)), None));
@@ -360,7 +389,7 @@ mod tests {
         {
             let journal = Journal::open(dir.path()).unwrap();
             for job in ["a", "b"] {
-                journal.add_job(&record(job), secs(1)).unwrap();
+                journal.add_job(&record(job), &owner("acme"), secs(1)).unwrap();
             }
             let task = |stage, index| JournalUpdate::TaskDone {
                 stage: StageId(stage),
@@ -411,7 +440,7 @@ mod tests {
         };
         {
             let journal = Journal::open(dir.path()).unwrap();
-            journal.add_job(&record("new"), secs(1)).unwrap();
+            journal.add_job(&record("new"), &owner("acme"), secs(1)).unwrap();
             let update =
                 JournalUpdate::Ended { state: failed.clone(), failure: Some(failure.clone()), at: secs(2) };
             journal.apply(&[(JobId("new".into()), update)]).unwrap();
@@ -422,6 +451,7 @@ mod tests {
         assert_eq!(loaded[1].record, record("old"));
         assert_eq!(loaded[1].ended, Some((failed, None)));
         assert_eq!((loaded[1].submitted, loaded[1].ended_at), (None, None), "its times are not known");
+        assert_eq!(loaded[1].owner, None, "nor its owner");
     }
 
     /// The bytes the journal of earlier releases holds for a job, a task done and a job's end:

@@ -10,14 +10,19 @@
 //! ([`flicker_host::check_component`]: validated, not compiled, so that nothing of an upload is
 //! kept in memory); otherwise, and when the stream ends or fails half way, it is removed.
 //!
+//! A component belongs to the tenants that uploaded it, listed in `<hex>.tenants` next to it: a
+//! tenant's jobs may use only its own components (and the standard operators, which are built
+//! into every node), and another tenant's are as good as absent to it, so it learns nothing of
+//! them; uploading the same bytes again makes them its own too.
+//!
 //! Components are removed once no job the scheduler keeps uses them (see
 //! `flicker_scheduler_core::retention`); at start-up, every component no journaled job uses and
 //! every upload a crash cut short are removed.
 
 use flicker_host::{HostError, PluginDigest, check_component};
 use flicker_job::{ComponentError, ComponentSource};
-use flicker_protocol::PluginHasher;
 use flicker_protocol::scheduler::{MAX_COMPONENT, Oversized, RequestError};
+use flicker_protocol::{PluginHasher, TenantId};
 use flicker_transport::{FrameReceiver, TransportError};
 use std::collections::HashSet;
 use std::fs::File;
@@ -39,7 +44,11 @@ pub const UPLOAD_STALL: Duration = Duration::from_secs(10);
 /// The extension of an upload being received.
 const PARTIAL: &str = "part";
 
-/// Components in `<dir>/<sha256 hex>.wasm`; uploads being received in `<dir>/<hex>.<n>.part`.
+/// The extension of the list of the tenants a component belongs to.
+const OWNERS: &str = "tenants";
+
+/// Components in `<dir>/<sha256 hex>.wasm`, their tenants in `<dir>/<hex>.tenants`; uploads
+/// being received in `<dir>/<hex>.<n>.part`.
 /// Cheap to clone: clones share the turns of uploads.
 #[derive(Debug, Clone)]
 pub struct PluginStore {
@@ -53,7 +62,7 @@ impl PluginStore {
         std::fs::create_dir_all(&dir)?;
         let store = Self { dir, uploads: Arc::new(Semaphore::new(MAX_UPLOADS)) };
         for (path, digest) in store.entries()? {
-            if digest.is_none() {
+            if digest.is_none() && path.extension().is_none_or(|extension| extension != OWNERS) {
                 remove(&path)?;
             }
         }
@@ -62,6 +71,37 @@ impl PluginStore {
 
     fn path(&self, digest: &PluginDigest) -> PathBuf {
         self.dir.join(format!("{}.wasm", digest.to_hex()))
+    }
+
+    fn owners_path(&self, digest: &PluginDigest) -> PathBuf {
+        self.dir.join(format!("{}.{OWNERS}", digest.to_hex()))
+    }
+
+    /// Whether the store holds this component and `tenant` uploaded it.
+    pub fn owned_by(&self, digest: &PluginDigest, tenant: &TenantId) -> bool {
+        self.contains(digest) && self.owners(digest).iter().any(|owner| owner == &tenant.0)
+    }
+
+    /// The tenants that uploaded the component.
+    fn owners(&self, digest: &PluginDigest) -> Vec<String> {
+        std::fs::read_to_string(self.owners_path(digest))
+            .map(|text| text.lines().map(str::to_owned).collect())
+            .unwrap_or_default()
+    }
+
+    /// Makes the stored component `digest` `tenant`'s too (written whole: to a temporary file,
+    /// renamed over the list).
+    pub fn add_owner(&self, digest: &PluginDigest, tenant: &TenantId) -> std::io::Result<()> {
+        let mut owners = self.owners(digest);
+        if owners.contains(&tenant.0) {
+            return Ok(());
+        }
+        owners.push(tenant.0.clone());
+        let path = self.owners_path(digest);
+        static WRITES: AtomicU64 = AtomicU64::new(0);
+        let temporary = path.with_extension(format!("{}.{PARTIAL}", WRITES.fetch_add(1, Ordering::Relaxed)));
+        std::fs::write(&temporary, owners.join("\n") + "\n")?;
+        std::fs::rename(&temporary, &path)
     }
 
     /// Every file of the store, with the digest (in hex) of those that are components.
@@ -164,9 +204,10 @@ impl PluginStore {
         })
     }
 
-    /// Removes the component `digest`, if the store holds it.
+    /// Removes the component `digest` and its list of tenants, if the store holds them.
     pub fn remove(&self, digest: &PluginDigest) -> std::io::Result<()> {
-        remove(&self.path(digest))
+        remove(&self.path(digest))?;
+        remove(&self.owners_path(digest))
     }
 
     /// Removes every component but those `keep` (by digest); returns how many were removed.
@@ -176,6 +217,7 @@ impl PluginStore {
         for (path, digest) in self.entries()? {
             if digest.is_some_and(|digest| !keep.contains(&digest)) {
                 remove(&path)?;
+                remove(&path.with_extension(OWNERS))?;
                 removed += 1;
             }
         }
@@ -434,5 +476,24 @@ mod tests {
         store.remove(&kept).unwrap();
         store.remove(&kept).unwrap();
         assert!(files(&store).is_empty());
+    }
+
+    #[test]
+    fn a_component_belongs_to_the_tenants_that_uploaded_it_and_goes_with_its_list() {
+        let (_dir, store) = store();
+        let (acme, zeta) = (TenantId("acme".into()), TenantId("zeta".into()));
+        let digest = PluginDigest::of(COMPONENT);
+        assert!(!store.owned_by(&digest, &acme));
+        put(&store, digest, COMPONENT, 8).unwrap();
+        assert!(!store.owned_by(&digest, &acme), "stored, but nobody's yet");
+        store.add_owner(&digest, &acme).unwrap();
+        store.add_owner(&digest, &acme).unwrap();
+        assert!(store.owned_by(&digest, &acme) && !store.owned_by(&digest, &zeta));
+        store.add_owner(&digest, &zeta).unwrap();
+        let store = PluginStore::open(store.dir.clone()).unwrap();
+        assert!(store.owned_by(&digest, &acme) && store.owned_by(&digest, &zeta), "kept across restarts");
+        assert_eq!(files(&store).len(), 2);
+        assert_eq!(store.retain(&HashSet::new()).unwrap(), 1);
+        assert!(files(&store).is_empty(), "the list goes with its component");
     }
 }

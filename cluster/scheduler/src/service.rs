@@ -3,8 +3,10 @@
 //! under one lock and yields actions (launch a task, commit, clean up) that run as tasks of their
 //! own, feeding their outcome back as new events.
 
+use crate::audit::AuditLog;
 use crate::journal::{Journal, JournalError, JournalWriter, JournaledJob};
 use crate::plugin_store::PluginStore;
+use crate::tenancy::TenantPolicy;
 use flicker_bts::BtsClient;
 use flicker_host::Runtime;
 use flicker_job::{JobError, LimitMaxima, PluginRefs, PreparedJob};
@@ -14,13 +16,16 @@ use flicker_protocol::scheduler::{
     ExecutorRequest, ExecutorResponse, MAX_REQUEST, Oversized, RequestError, SchedulerRequest,
     SchedulerResponse, Submission,
 };
-use flicker_protocol::status::{JobState, JobStatus};
+use flicker_protocol::status::{JobFailure, JobState, JobStatus};
 use flicker_protocol::task::{JobDefaults, JobDescriptor, TaskReport};
-use flicker_protocol::{ExecutorId, JobId, PluginDigest};
+use flicker_protocol::tenant::{AuditEvent, AuditRecord, Owner, TaskUsage};
+use flicker_protocol::{ExecutorId, JobId, PluginDigest, TenantId};
 use flicker_scheduler_core::StageInput;
+use flicker_scheduler_core::budget;
 use flicker_scheduler_core::core::{Action, SchedulerCore};
-use flicker_scheduler_core::job_run::JournalUpdate;
-use flicker_scheduler_core::job_run::{CommitFailure, JobRun, RetryPolicy, SinkPart, SplitRange, StageTasks};
+use flicker_scheduler_core::job_run::{
+    CommitFailure, JobRun, JobTerms, JournalUpdate, RetryPolicy, SinkPart, SplitRange, StageTasks,
+};
 use flicker_scheduler_core::retention::Retention;
 use flicker_scheduler_core::split_size_for;
 use flicker_storage::{
@@ -68,6 +73,8 @@ pub struct SchedulerConfig {
     pub maxima: LimitMaxima,
     /// Which finished jobs it keeps (their statuses, journal records and components).
     pub retention: Retention,
+    /// The tenants sharing the cluster: their weights, limits, admins and storage.
+    pub tenants: TenantPolicy,
 }
 
 /// Why a scheduler could not start.
@@ -105,6 +112,8 @@ struct Shared {
     runtime: Arc<Runtime>,
     plugins: PluginStore,
     journal: Arc<Journal>,
+    /// Who did what: submissions, cancels, uploads, refusals, budget stops and job ends.
+    audit: AuditLog,
     /// Task updates go to the journal through it, off the event path.
     journal_writer: JournalWriter,
     bts: BtsClient,
@@ -147,13 +156,16 @@ impl Scheduler {
         let journal = Arc::new(Journal::open(&config.state_dir)?);
         let journaled = journal.load()?;
         let journal_writer = JournalWriter::start(journal.clone());
+        let audit = AuditLog::open(&config.state_dir).map_err(state_error)?;
         let endpoint = Endpoint::bind(config.listen, EndpointConfig::new(config.identity.clone()))?;
         let shared = Arc::new(Shared {
             journal,
             journal_writer,
+            audit,
             core: Mutex::new(
                 SchedulerCore::new(config.executor_timeout, config.stall_timeout)
-                    .with_retention(config.retention),
+                    .with_retention(config.retention)
+                    .with_tenants(config.tenants.tenants.clone()),
             ),
             started: Instant::now(),
             epoch: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default(),
@@ -201,8 +213,18 @@ impl Scheduler {
             let (shared, limit) = (self.shared.clone(), limit.clone());
             tokio::spawn(async move {
                 let from = incoming.remote_address();
-                match incoming.establish(&[Role::Executor, Role::Client]).await {
+                match incoming.establish(&[Role::Executor, Role::Client, Role::Admin]).await {
                     Ok(connection) => {
+                        let peer = connection.peer();
+                        if let Some(reason) = shared.config.tenants.refuse_connection(peer.as_ref()) {
+                            tracing::warn!(%from, %reason, "refused a connection");
+                            shared.record(
+                                peer.as_ref(),
+                                AuditEvent::Refused { request: "connect".into(), reason: reason.clone() },
+                            );
+                            connection.refuse(&Peer::describe(peer.as_ref()), &reason);
+                            return;
+                        }
                         let Some(_slot) = limit.admit(&connection) else { return };
                         serve_connection(shared, connection).await
                     }
@@ -237,10 +259,14 @@ impl Shared {
                 return;
             }
         };
-        // A journal of an earlier release has no times: its jobs count from now.
+        // A journal of an earlier release has no times (its jobs count from now) and no owners
+        // (its jobs are the default tenant's).
         let now = self.now();
+        let owner = journaled.owner.unwrap_or_else(Owner::unrecorded);
+        let terms = self.terms(&prepared, owner);
         let mut run =
-            JobRun::from_record(journaled.record, &prepared.plan.stages, journaled.submitted.unwrap_or(now));
+            JobRun::from_record(journaled.record, &prepared.plan.stages, journaled.submitted.unwrap_or(now))
+                .with_terms(terms);
         let done = journaled.done.len();
         for (stage, index, task) in journaled.done {
             run.restore_done(stage, index, task);
@@ -276,6 +302,53 @@ impl Shared {
         };
         for action in actions {
             self.run_action(action);
+        }
+    }
+
+    /// Records in the audit log that `job` ended, with what it cost (and, if a budget stopped
+    /// it, that too): once its cleanup is done, when its tasks have stopped and reported what
+    /// they used.
+    fn record_end(&self, core: &SchedulerCore, job: &JobId, now: Duration) {
+        let Ok(mut status) = core.status(Some(job), now) else { return };
+        let status = status.remove(0);
+        let tenant = Some(status.owner.tenant.clone());
+        let at_unix_ms = now.as_millis() as u64;
+        let record = |event| {
+            self.audit.append(&AuditRecord {
+                at_unix_ms,
+                tenant: tenant.clone(),
+                identity: "scheduler".into(),
+                event,
+            })
+        };
+        if let (Some(JobFailure::OverBudget { .. }), JobState::Failed { cause }) =
+            (&status.failure, &status.state)
+        {
+            record(AuditEvent::Budget { job: job.clone(), cause: cause.clone() });
+        }
+        record(AuditEvent::Ended { job: job.clone(), state: status.state, cost: status.cost });
+    }
+
+    /// Appends what `peer` did (or tried) to the audit log.
+    fn record(&self, peer: Option<&Peer>, event: AuditEvent) {
+        self.audit.append(&AuditRecord {
+            at_unix_ms: self.now().as_millis() as u64,
+            tenant: peer.and_then(Peer::acting_tenant),
+            identity: Peer::describe(peer),
+            event,
+        });
+    }
+
+    /// What a job of `owner` prepared as `prepared` may use: its manifest's `priority` and
+    /// `max_cpu` (or its tenant's `max_cpu_per_job`), and each stage's operator memory.
+    fn terms(&self, prepared: &PreparedJob, owner: Owner) -> JobTerms {
+        let config = self.config.tenants.tenants.get(&owner.tenant);
+        let max_cpu = prepared.manifest.max_cpu.or_else(|| config.and_then(|c| c.max_cpu_per_job));
+        JobTerms {
+            priority: prepared.manifest.priority.unwrap_or(0),
+            max_cpu_us: max_cpu.map(budget::micros),
+            stage_memory: prepared.stage_memory(),
+            owner,
         }
     }
 
@@ -323,7 +396,10 @@ impl Shared {
                 tokio::spawn(async move {
                     shared.clean_up(&job, executors, shuffle_holders, abort_output).await;
                     shared.prepared.lock().remove(&job);
-                    shared.act(|core, now| core.cleaned_up(&job, now));
+                    shared.act(|core, now| {
+                        shared.record_end(core, &job, now);
+                        core.cleaned_up(&job, now)
+                    });
                 });
             }
             Action::Forget { jobs, plugins } => {
@@ -347,40 +423,81 @@ impl Shared {
         }
     }
 
-    /// Journals and queues an accepted job, unless a component it uses was removed since it was
-    /// checked (its submitter then sends it again).
-    fn enqueue(self: &Arc<Self>, run: JobRun, prepared: PreparedJob) -> SchedulerResponse {
+    /// Journals and queues (or starts) an accepted job, unless its tenant is at a limit now or a
+    /// component it uses was removed since it was checked (its submitter then sends it again).
+    fn enqueue(
+        self: &Arc<Self>,
+        run: JobRun,
+        prepared: PreparedJob,
+        peer: Option<&Peer>,
+    ) -> SchedulerResponse {
         let _removing = self.removing_plugins.lock();
-        if let Some(digest) = run.plugins().into_iter().find(|digest| !self.plugins.contains(digest)) {
+        let owner = run.terms().owner.clone();
+        if let Some(digest) =
+            run.plugins().into_iter().find(|digest| !self.plugins.owned_by(digest, &owner.tenant))
+        {
             return SchedulerResponse::Error(RequestError::UnknownPlugin { digest });
         }
         let job = run.id().clone();
-        if let Err(error) = self.journal.add_job(&run.record(), run.submitted()) {
-            let reason = format!("cannot journal the job: {error}");
-            return SchedulerResponse::Error(RequestError::InvalidJob { reason });
-        }
+        let submitted = AuditEvent::Submitted {
+            job: job.clone(),
+            name: prepared.manifest.name.clone(),
+            manifest_sha256: PluginDigest::of(run.record().descriptor.manifest.as_bytes()).to_hex(),
+            plugins: run.plugins(),
+        };
         self.prepared.lock().insert(job.clone(), Arc::new(prepared));
-        self.watch(&job).ok();
-        self.act(|core, _| core.submit(run));
-        tracing::info!(%job, "job accepted");
+        // Admission, the journal and the core under one lock: no other job of the tenant slips
+        // in between the check and the submission.
+        let mut outcome = Ok(Vec::new());
+        self.act(|core, _| {
+            outcome = core
+                .admit(&owner.tenant)
+                .and_then(|_| {
+                    self.journal.add_job(&run.record(), &owner, run.submitted()).map_err(|error| {
+                        RequestError::InvalidJob { reason: format!("cannot journal the job: {error}") }
+                    })
+                })
+                .and_then(|()| core.submit(run));
+            outcome.as_mut().map(std::mem::take).unwrap_or_default()
+        });
+        if let Err(error) = outcome {
+            self.prepared.lock().remove(&job);
+            self.refused(peer, "submit", &error);
+            return SchedulerResponse::Error(error);
+        }
+        self.record(peer, submitted);
+        tracing::info!(%job, tenant = %owner.tenant, "job accepted");
         SchedulerResponse::Submitted { job }
+    }
+
+    /// Records a refused request of `peer` in the audit log.
+    fn refused(&self, peer: Option<&Peer>, request: &str, error: &RequestError) {
+        self.record(peer, AuditEvent::Refused { request: request.to_owned(), reason: error.to_string() });
     }
 
     /// Sends the status of `job`, or of every job, one job per frame (see
     /// [`SchedulerRequest::Status`]).
-    async fn send_statuses(&self, job: Option<JobId>, send: &mut FrameSender) -> Result<(), TransportError> {
+    async fn send_statuses(
+        &self,
+        peer: &Peer,
+        job: Option<JobId>,
+        send: &mut FrameSender,
+    ) -> Result<(), TransportError> {
         let Some(job) = job else {
             let jobs = self.core.lock().job_ids();
             for job in jobs {
                 let status = self.core.lock().status(Some(&job), self.now());
-                // A job forgotten since the list was taken is left out.
-                if let Ok(status) = status {
+                // A job forgotten since the list was taken is left out, as is another tenant's.
+                if let Ok(status) = status.map(|s| {
+                    s.into_iter().filter(|s| self.config.tenants.may_see(peer, &s.owner)).collect::<Vec<_>>()
+                }) && !status.is_empty()
+                {
                     send.send(&SchedulerResponse::Jobs(status)).await?;
                 }
             }
             return send.finish();
         };
-        let status = self.core.lock().status(Some(&job), self.now());
+        let status = self.visible(peer, &job).and_then(|()| self.core.lock().status(Some(&job), self.now()));
         send.send(&status.map_or_else(SchedulerResponse::Error, SchedulerResponse::Jobs)).await?;
         send.finish()
     }
@@ -390,7 +507,8 @@ impl Shared {
         let attempt = spec.attempt;
         let connection = self.executors.lock().get(&executor).cloned();
         let failed = |cause: String| {
-            (TaskReport::Failed(TaskFailure::new(FailureKind::ExecutorUnreachable, cause)), Vec::new())
+            let failure = TaskFailure::new(FailureKind::ExecutorUnreachable, cause);
+            (TaskReport::Failed(failure), Vec::new(), TaskUsage::default())
         };
         let capability = match self.config.identity.grant(&task.job, CAPABILITY_VALIDITY) {
             Ok(capability) => capability,
@@ -400,12 +518,13 @@ impl Shared {
                     format!("cannot grant the task's capability: {error}"),
                 );
                 self.act(|core, now| {
-                    core.report(&task, attempt, &executor, TaskReport::Failed(failure), Vec::new(), now)
+                    let report = TaskReport::Failed(failure);
+                    core.report(&task, attempt, &executor, report, Vec::new(), TaskUsage::default(), now)
                 });
                 return;
             }
         };
-        let (report, log) = match connection {
+        let (report, log, usage) = match connection {
             Some(connection) => match tokio::time::timeout(
                 self.config.task_timeout,
                 connection.call(&ExecutorRequest::Launch { spec, capability }),
@@ -421,9 +540,10 @@ impl Shared {
                     (
                         TaskReport::Failed(TaskFailure::new(FailureKind::TaskTimeout { ms }, message)),
                         Vec::new(),
+                        TaskUsage::default(),
                     )
                 }
-                Ok(Ok(ExecutorResponse::Task(report, log, _usage))) => (report, log),
+                Ok(Ok(ExecutorResponse::Task(report, log, usage))) => (report, log, usage),
                 Ok(Ok(other)) => failed(format!("executor {executor} answered {other:?}")),
                 // The executor is gone: its loss puts the task back in the queue.
                 Ok(Err(_)) if connection.is_closed() => return,
@@ -431,7 +551,7 @@ impl Shared {
             },
             None => return,
         };
-        self.act(|core, now| core.report(&task, attempt, &executor, report, log, now));
+        self.act(|core, now| core.report(&task, attempt, &executor, report, log, usage, now));
     }
 
     async fn commit(&self, job: &JobId, parts: Vec<(String, Vec<SinkPart>)>) -> Result<(), CommitFailure> {
@@ -486,6 +606,15 @@ impl Shared {
         }
     }
 
+    /// Whether `peer` may see `job`: another tenant's job is as good as absent.
+    fn visible(&self, peer: &Peer, job: &JobId) -> Result<(), RequestError> {
+        let owner = self.core.lock().job(job).map(|run| run.terms().owner.clone());
+        match owner {
+            Some(owner) if self.config.tenants.may_see(peer, &owner) => Ok(()),
+            _ => Err(RequestError::UnknownJob { job: job.clone() }),
+        }
+    }
+
     fn watch(&self, job: &JobId) -> Result<watch::Receiver<JobStatus>, RequestError> {
         let status = self.core.lock().status(Some(job), self.now())?.remove(0);
         let mut watchers = self.watchers.lock();
@@ -493,8 +622,10 @@ impl Shared {
         Ok(watched.sender.subscribe())
     }
 
-    /// Validates and plans a submitted job and lists its inputs; the job is not queued yet.
-    fn accept(&self, submission: Submission) -> Result<(JobRun, PreparedJob), RequestError> {
+    /// Validates and plans a job `owner` submitted and lists its inputs; the job is not queued
+    /// yet. Refused at once if the tenant is at a limit.
+    fn accept(&self, submission: Submission, owner: Owner) -> Result<(JobRun, PreparedJob), RequestError> {
+        self.core.lock().admit(&owner.tenant)?;
         let job = JobId(format!(
             "job-{}-{}",
             self.epoch.as_millis(),
@@ -514,15 +645,29 @@ impl Shared {
             defaults: submission.defaults.unwrap_or(self.config.defaults),
         };
         let invalid = |error: &dyn std::fmt::Display| RequestError::InvalidJob { reason: error.to_string() };
-        let prepared = PreparedJob::from_submission(
-            &descriptor,
-            &refs,
-            &self.runtime,
-            &self.plugins,
-            &self.config.storage,
-        )
-        .map_err(|e| invalid(&e))?;
+        // The tenant's jobs reach its own cloud locations only, within the node's.
+        let mut storage = self.config.storage.clone();
+        if let Some(locations) = self.config.tenants.locations.get(&owner.tenant) {
+            storage.policy = storage.policy.narrow_locations(locations.clone());
+        }
+        let prepared =
+            PreparedJob::from_submission(&descriptor, &refs, &self.runtime, &self.plugins, &storage)
+                .map_err(|e| invalid(&e))?;
         prepared.check_limits(&self.config.maxima).map_err(|e| invalid(&e))?;
+        let terms = self.terms(&prepared, owner);
+        let max_memory = self.config.tenants.tenants.get(&terms.owner.tenant).and_then(|c| c.max_memory);
+        if let Some((stage, memory)) = max_memory
+            .and_then(|max| terms.stage_memory.iter().enumerate().find(|(_, memory)| **memory > max))
+        {
+            let mib = |bytes: u64| format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20));
+            return Err(invalid(&format!(
+                "{}: a task of stage {stage} holds {} of operator memory (the sum of its steps' limits.memory), more than tenant {:?}'s max_memory of {}: lower the steps' memory limits",
+                prepared.manifest.file.display(),
+                mib(*memory),
+                terms.owner.tenant.0,
+                mib(max_memory.unwrap_or(0))
+            )));
+        }
         let io = tokio::runtime::Handle::current();
         for sink in &prepared.manifest.sinks {
             let location = &prepared.sinks[&sink.id];
@@ -567,7 +712,8 @@ impl Shared {
             max_attempts: prepared.manifest.max_attempts.unwrap_or(descriptor.defaults.max_attempts).max(1),
             exclude_after: self.config.exclude_after.max(1),
         };
-        let run = JobRun::new(descriptor, name, &prepared.plan.stages, inputs, outputs, retry, self.now());
+        let run = JobRun::new(descriptor, name, &prepared.plan.stages, inputs, outputs, retry, self.now())
+            .with_terms(terms);
         Ok((run, prepared))
     }
 }
@@ -592,28 +738,43 @@ fn log_failed_request(connection: &Connection, peer: Option<&Peer>, error: &Tran
 }
 
 /// Whether `peer` may make `request`: executors join, beat and fetch components, each under the
-/// name of its certificate; clients submit, upload, watch, inspect and cancel jobs. The refusal
-/// says why, for the peer and the log.
+/// name of its certificate; clients and admins submit, upload, watch, inspect and cancel jobs
+/// (which jobs, [`TenantPolicy`] says), and submitting and uploading need a tenant to act for.
+/// The refusal says why, for the peer and the log.
 fn permitted(request: &SchedulerRequest, peer: Option<&Peer>) -> Result<(), String> {
     let Some(peer) = peer else { return Err("the certificate names no role".to_owned()) };
+    const NODE: &[Role] = &[Role::Executor];
+    const USER: &[Role] = &[Role::Client, Role::Admin];
     let (wanted, what) = match request {
-        SchedulerRequest::Register(_) => (Role::Executor, "join the cluster as an executor"),
-        SchedulerRequest::Heartbeat { .. } => (Role::Executor, "send an executor's heartbeat"),
-        SchedulerRequest::FetchPlugin { .. } => (Role::Executor, "fetch a component"),
+        SchedulerRequest::Register(_) => (NODE, "join the cluster as an executor"),
+        SchedulerRequest::Heartbeat { .. } => (NODE, "send an executor's heartbeat"),
+        SchedulerRequest::FetchPlugin { .. } => (NODE, "fetch a component"),
         SchedulerRequest::MissingPlugins { .. } | SchedulerRequest::UploadPlugin { .. } => {
-            (Role::Client, "upload components")
+            (USER, "upload components")
         }
-        SchedulerRequest::Submit(_) => (Role::Client, "submit a job"),
+        SchedulerRequest::Submit(_) => (USER, "submit a job"),
         SchedulerRequest::Status { .. } | SchedulerRequest::Watch { .. } | SchedulerRequest::Logs { .. } => {
-            (Role::Client, "see jobs")
+            (USER, "see jobs")
         }
-        SchedulerRequest::Cancel { .. } => (Role::Client, "cancel a job"),
-        SchedulerRequest::Nodes => (Role::Client, "list the cluster's nodes"),
-        SchedulerRequest::Usage { .. } => (Role::Client, "see usage"),
-        SchedulerRequest::Audit { .. } => (Role::Admin, "read the audit log"),
+        SchedulerRequest::Cancel { .. } => (USER, "cancel a job"),
+        SchedulerRequest::Nodes => (USER, "list the cluster's nodes"),
+        SchedulerRequest::Usage { .. } => (USER, "see usage"),
+        SchedulerRequest::Audit { .. } => (USER, "read the audit log"),
     };
-    if peer.role != wanted {
-        return Err(format!("{peer} may not {what}: only {wanted}s may"));
+    if !wanted.contains(&peer.role) {
+        let roles: Vec<String> = wanted.iter().map(|role| format!("{role}s")).collect();
+        return Err(format!("{peer} may not {what}: only {} may", roles.join(" and ")));
+    }
+    let acts_for_a_tenant = matches!(
+        request,
+        SchedulerRequest::MissingPlugins { .. }
+            | SchedulerRequest::UploadPlugin { .. }
+            | SchedulerRequest::Submit(_)
+    );
+    if acts_for_a_tenant && peer.acting_tenant().is_none() {
+        return Err(format!(
+            "{peer} may not {what}: its certificate names no tenant to act for (issue one with --tenant)"
+        ));
     }
     let claimed = match request {
         SchedulerRequest::Register(registration) => Some(&registration.executor),
@@ -684,20 +845,37 @@ async fn answer(
     mut send: FrameSender,
 ) -> Result<(), TransportError> {
     let Some(request) = read_request(&mut recv, &mut send).await? else { return Ok(()) };
-    if let Err(reason) = permitted(&request, peer) {
-        let peer = Peer::describe(peer);
-        tracing::warn!(%peer, address = %connection.remote_address(), %reason, "refused a request");
-        send.send(&SchedulerResponse::Error(RequestError::Forbidden { reason })).await?;
-        return send.finish();
-    }
-    let response = match request {
-        SchedulerRequest::MissingPlugins { digests } => {
-            SchedulerResponse::Missing(digests.into_iter().filter(|d| !shared.plugins.contains(d)).collect())
+    let allowed = permitted(&request, peer).and_then(|()| peer.ok_or_else(String::new));
+    let peer = match allowed {
+        Ok(peer) => peer,
+        Err(reason) => {
+            let who = Peer::describe(peer);
+            tracing::warn!(peer = %who, address = %connection.remote_address(), %reason, "refused a request");
+            shared.record(
+                peer,
+                AuditEvent::Refused { request: request_name(&request).into(), reason: reason.clone() },
+            );
+            send.send(&SchedulerResponse::Error(RequestError::Forbidden { reason })).await?;
+            return send.finish();
         }
+    };
+    // The tenant a client acts for (checked by `permitted` where a request needs one).
+    let tenant = peer.acting_tenant().unwrap_or_else(TenantId::default_tenant);
+    let response = match request {
+        SchedulerRequest::MissingPlugins { digests } => SchedulerResponse::Missing(
+            digests.into_iter().filter(|d| !shared.plugins.owned_by(d, &tenant)).collect(),
+        ),
         SchedulerRequest::UploadPlugin { digest, len } => {
-            match shared.plugins.receive(digest, len, &mut recv).await {
+            let stored = shared.plugins.receive(digest, len, &mut recv).await;
+            match stored.and_then(|()| {
+                shared
+                    .plugins
+                    .add_owner(&digest, &tenant)
+                    .map_err(|source| crate::plugin_store::PutError::Io { path: "plugins".into(), source })
+            }) {
                 Ok(()) => {
-                    tracing::info!(%digest, bytes = len, "component stored");
+                    tracing::info!(%digest, bytes = len, %tenant, "component stored");
+                    shared.record(Some(peer), AuditEvent::PluginUploaded { digest, bytes: len });
                     SchedulerResponse::Uploaded
                 }
                 Err(error) => {
@@ -708,21 +886,29 @@ async fn answer(
         }
         SchedulerRequest::Submit(submission) => {
             let accepting = shared.clone();
-            match tokio::task::spawn_blocking(move || accepting.accept(submission)).await {
-                Ok(Ok((run, prepared))) => shared.enqueue(run, prepared),
-                Ok(Err(error)) => SchedulerResponse::Error(error),
+            let owner = Owner { tenant, submitter: peer.name.clone() };
+            match tokio::task::spawn_blocking(move || accepting.accept(submission, owner)).await {
+                Ok(Ok((run, prepared))) => shared.enqueue(run, prepared, Some(peer)),
+                Ok(Err(error)) => {
+                    if matches!(error, RequestError::OverLimit { .. }) {
+                        shared.refused(Some(peer), "submit", &error);
+                    }
+                    SchedulerResponse::Error(error)
+                }
                 Err(error) => {
                     SchedulerResponse::Error(RequestError::BadRequest { reason: error.to_string() })
                 }
             }
         }
-        SchedulerRequest::Status { job } => return shared.send_statuses(job, &mut send).await,
-        SchedulerRequest::Logs { job, task } => match shared.core.lock().logs(&job, task) {
-            Ok(attempts) => SchedulerResponse::Logs(attempts),
-            Err(error) => SchedulerResponse::Error(error),
-        },
+        SchedulerRequest::Status { job } => return shared.send_statuses(peer, job, &mut send).await,
+        SchedulerRequest::Logs { job, task } => {
+            match shared.visible(peer, &job).and_then(|()| shared.core.lock().logs(&job, task)) {
+                Ok(attempts) => SchedulerResponse::Logs(attempts),
+                Err(error) => SchedulerResponse::Error(error),
+            }
+        }
         SchedulerRequest::Watch { job } => {
-            let mut watcher = match shared.watch(&job) {
+            let mut watcher = match shared.visible(peer, &job).and_then(|()| shared.watch(&job)) {
                 Ok(watcher) => watcher,
                 Err(error) => {
                     send.send(&SchedulerResponse::Error(error)).await?;
@@ -739,10 +925,25 @@ async fn answer(
             }
         }
         SchedulerRequest::Cancel { job } => {
-            let state = shared.core.lock().status(Some(&job), shared.now()).map(|mut s| s.remove(0).state);
+            let status =
+                shared.visible(peer, &job).and_then(|()| shared.core.lock().status(Some(&job), shared.now()));
+            let state = status.and_then(|mut s| {
+                let status = s.remove(0);
+                if shared.config.tenants.may_cancel(peer, &status.owner) {
+                    Ok(status.state)
+                } else {
+                    Err(RequestError::Forbidden {
+                        reason: format!(
+                            "{peer} may not cancel job {job} of {:?}: only its submitter, its tenant's admins and admins may",
+                            status.owner.submitter
+                        ),
+                    })
+                }
+            });
             match state {
-                Ok(JobState::Running) => match shared.watch(&job) {
+                Ok(JobState::Running | JobState::Queued) => match shared.watch(&job) {
                     Ok(mut watcher) => {
+                        shared.record(Some(peer), AuditEvent::Cancelled { job: job.clone() });
                         shared.act(|core, now| core.cancel(&job, now).unwrap_or_default());
                         // Answer once the cleanup is done and the job's last status is out.
                         while !watcher.borrow_and_update().is_finished() && watcher.changed().await.is_ok() {}
@@ -759,8 +960,34 @@ async fn answer(
             }
         }
         SchedulerRequest::Nodes => SchedulerResponse::Nodes(shared.core.lock().nodes(shared.now())),
-        SchedulerRequest::Usage { .. } | SchedulerRequest::Audit { .. } => {
-            SchedulerResponse::Error(RequestError::BadRequest { reason: "not served yet".into() })
+        SchedulerRequest::Usage { tenant, since_unix_ms } => {
+            match shared.config.tenants.usage_scope(peer, tenant) {
+                Ok(scope) => {
+                    let audit = shared.clone();
+                    let usage = tokio::task::spawn_blocking(move || {
+                        audit
+                            .audit
+                            .usage(since_unix_ms.unwrap_or(0), |t| scope.as_ref().is_none_or(|s| s == t))
+                    })
+                    .await;
+                    match usage {
+                        Ok(Ok(usage)) => SchedulerResponse::Usage(usage),
+                        Ok(Err(error)) => SchedulerResponse::Error(RequestError::BadRequest {
+                            reason: format!("cannot read the audit log: {error}"),
+                        }),
+                        Err(error) => {
+                            SchedulerResponse::Error(RequestError::BadRequest { reason: error.to_string() })
+                        }
+                    }
+                }
+                Err(reason) => SchedulerResponse::Error(RequestError::Forbidden { reason }),
+            }
+        }
+        SchedulerRequest::Audit { tenant, since_unix_ms } => {
+            match shared.config.tenants.audit_scope(peer, tenant) {
+                Ok(scope) => return send_audit(shared, scope, since_unix_ms.unwrap_or(0), &mut send).await,
+                Err(reason) => SchedulerResponse::Error(RequestError::Forbidden { reason }),
+            }
         }
         SchedulerRequest::Register(registration) => {
             let executor = registration.executor.clone();
@@ -791,6 +1018,55 @@ async fn answer(
     };
     send.send(&response).await?;
     send.finish()
+}
+
+/// Sends the audit records of `scope` (one tenant's, or all) at or after `since`, in frames of
+/// at most [`AUDIT_CHUNK`] records, then ends the stream.
+async fn send_audit(
+    shared: &Arc<Shared>,
+    scope: Option<TenantId>,
+    since: u64,
+    send: &mut FrameSender,
+) -> Result<(), TransportError> {
+    // Read on a blocking thread; the frames go out as they are read, a few chunks ahead at most.
+    let (chunks, mut receiver) = tokio::sync::mpsc::channel(4);
+    let reader = shared.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        let keep = |record: &AuditRecord| scope.is_none() || record.tenant == scope;
+        reader.audit.read(since, keep, AUDIT_CHUNK, |records| {
+            chunks.blocking_send(records).ok();
+        })
+    });
+    while let Some(records) = receiver.recv().await {
+        send.send(&SchedulerResponse::Audit(records)).await?;
+    }
+    if let Ok(Err(error)) = read.await {
+        let reason = format!("cannot read the audit log: {error}");
+        send.send(&SchedulerResponse::Error(RequestError::BadRequest { reason })).await?;
+    }
+    send.finish()
+}
+
+/// Audit records per frame.
+const AUDIT_CHUNK: usize = 256;
+
+/// The name of a request, for the audit log.
+fn request_name(request: &SchedulerRequest) -> &'static str {
+    match request {
+        SchedulerRequest::MissingPlugins { .. } => "missing_plugins",
+        SchedulerRequest::UploadPlugin { .. } => "upload_plugin",
+        SchedulerRequest::Submit(_) => "submit",
+        SchedulerRequest::Status { .. } => "status",
+        SchedulerRequest::Watch { .. } => "watch",
+        SchedulerRequest::Logs { .. } => "logs",
+        SchedulerRequest::Cancel { .. } => "cancel",
+        SchedulerRequest::Nodes => "nodes",
+        SchedulerRequest::Usage { .. } => "usage",
+        SchedulerRequest::Audit { .. } => "audit",
+        SchedulerRequest::Register(_) => "register",
+        SchedulerRequest::Heartbeat { .. } => "heartbeat",
+        SchedulerRequest::FetchPlugin { .. } => "fetch_plugin",
+    }
 }
 
 /// Reads the request of a stream; one above [`MAX_REQUEST`] is refused from its header (the

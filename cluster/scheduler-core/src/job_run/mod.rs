@@ -3,7 +3,7 @@
 //! The job's life:
 //!
 //! ```text
-//!   Running ──every task succeeded──▶ Committing ──committed──▶ CleaningUp (succeeded) ──┐
+//!   Queued ──its tenant runs fewer jobs than its limit──▶ Running ──every task succeeded──▶ Committing ──committed──▶ CleaningUp (succeeded) ──┐
 //!      │                                   │                                             │
 //!      │ a task failed for good, a map     │ the commit failed                cleaned up │
 //!      │ output was lost too often, no     ▼                                             ▼
@@ -11,7 +11,8 @@
 //!         cancelled (not once committing)
 //! ```
 //!
-//! A job that ends asks for its cleanup ([`JobChange::Ended`]): its tasks stopped, its shuffle
+//! A job waits `Queued` while its tenant runs as many jobs as it may (cancelling it ends it). A
+//! job that ends asks for its cleanup ([`JobChange::Ended`]): its tasks stopped, its shuffle
 //! output and (unless it succeeded) its uncommitted parts removed. It is cleaning up until the
 //! service says the cleanup is done ([`JobRun::cleaned_up`]); its final state is known at once,
 //! but watchers are told only then. Reports of an attempt that is no longer current are ignored.
@@ -45,6 +46,7 @@ use crate::plan::{StageInput, StagePlan};
 use flicker_protocol::failure::TaskFailure;
 use flicker_protocol::status::{AttemptOutcome, JobFailure, JobState};
 use flicker_protocol::task::{JobDescriptor, OperatorLog, TaskInput, TaskMetrics, TaskOutput, TaskSpec};
+use flicker_protocol::tenant::{Cost, Owner};
 use flicker_protocol::{AttemptId, ExecutorId, JobId, PartitionId, PluginDigest, StageId, TaskId, TaskIndex};
 use retry::{Retries, Verdict};
 use stage::StageRun;
@@ -107,9 +109,34 @@ pub enum JobChange {
     Ended,
 }
 
+/// Who a job belongs to and what it may use: set when it is accepted (and when the journal gives
+/// it back), from its owner and its prepared plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobTerms {
+    /// Its tenant and submitter.
+    pub owner: Owner,
+    /// Its rank among its tenant's jobs: a higher one gets its tenant's slots first; equal ones
+    /// go in submission order.
+    pub priority: i32,
+    /// The operator CPU it may use in all, in microseconds.
+    pub max_cpu_us: Option<u64>,
+    /// The operator memory one task of each stage holds (the sum of its instances' memory
+    /// limits), in plan order.
+    pub stage_memory: Vec<u64>,
+}
+
+impl Default for JobTerms {
+    /// The default tenant's, priority 0, no CPU limit, no memory counted.
+    fn default() -> Self {
+        Self { owner: Owner::unrecorded(), priority: 0, max_cpu_us: None, stage_memory: Vec::new() }
+    }
+}
+
 /// Where a job is in its life (see the [module](self) for the diagram).
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Phase {
+    /// It waits for its tenant to run fewer jobs.
+    Queued,
     /// Its tasks run or wait for a slot.
     Running {
         /// Since when no executor could run its tasks.
@@ -128,7 +155,7 @@ impl Phase {
     fn outcome(&self) -> Option<&Outcome> {
         match self {
             Phase::CleaningUp(outcome) | Phase::Ended(outcome) => Some(outcome),
-            Phase::Running { .. } | Phase::Committing => None,
+            Phase::Queued | Phase::Running { .. } | Phase::Committing => None,
         }
     }
 }
@@ -148,6 +175,7 @@ struct Outcome {
 pub struct JobRun {
     descriptor: JobDescriptor,
     name: String,
+    terms: JobTerms,
     stages: Vec<StageRun>,
     phase: Phase,
     submitted: Duration,
@@ -191,6 +219,7 @@ impl JobRun {
         Self {
             descriptor,
             name,
+            terms: JobTerms::default(),
             stages,
             phase: Phase::Running { stalled_since: None },
             submitted: now,
@@ -205,9 +234,79 @@ impl JobRun {
         }
     }
 
+    /// The job with these terms rather than the default ones.
+    pub fn with_terms(self, terms: JobTerms) -> Self {
+        Self { terms, ..self }
+    }
+
     /// The job's id.
     pub fn id(&self) -> &JobId {
         &self.descriptor.job
+    }
+
+    /// Who it belongs to and what it may use.
+    pub fn terms(&self) -> &JobTerms {
+        &self.terms
+    }
+
+    /// Whether it waits in its tenant's queue.
+    pub fn is_queued(&self) -> bool {
+        self.phase == Phase::Queued
+    }
+
+    /// Puts a job that has not started in its tenant's queue.
+    pub fn queue(&mut self) {
+        if matches!(self.phase, Phase::Running { .. }) && self.running_tasks() == 0 {
+            self.phase = Phase::Queued;
+        }
+    }
+
+    /// Takes a queued job out of its queue: its tasks may run.
+    pub fn start(&mut self) {
+        if self.phase == Phase::Queued {
+            self.phase = Phase::Running { stalled_since: None };
+        }
+    }
+
+    /// Its tasks running now (each holds a slot).
+    pub fn running_tasks(&self) -> u32 {
+        self.stages.iter().map(|s| s.tasks.running() as u32).sum()
+    }
+
+    /// The operator memory its running tasks hold: each one its stage's memory.
+    pub fn running_memory(&self) -> u64 {
+        self.stages
+            .iter()
+            .enumerate()
+            .map(|(position, s)| s.tasks.running() as u64 * self.task_memory(position))
+            .sum()
+    }
+
+    /// The operator memory one task of the stage at `position` holds.
+    pub fn task_memory(&self, position: usize) -> u64 {
+        self.terms.stage_memory.get(position).copied().unwrap_or(0)
+    }
+
+    /// What its attempts consumed so far.
+    pub fn cost(&self) -> Cost {
+        self.stages.iter().map(|s| s.cost).sum()
+    }
+
+    /// Counts what an attempt of a task of `stage` consumed (a late or stale one too: its CPU
+    /// was spent).
+    pub fn charge(&mut self, stage: StageId, cost: Cost) {
+        if let Some(position) = self.position(stage) {
+            self.stages[position].cost += cost;
+        }
+    }
+
+    /// Fails the job, unless it ended, because it used more than it may: `cause` says what.
+    pub fn over_budget(&mut self, cause: String, failure: JobFailure, now: Duration) -> JobChange {
+        // A job committing its output has done its work.
+        if self.phase == Phase::Committing {
+            return JobChange::None;
+        }
+        self.fail(cause, failure, now)
     }
 
     /// The components its plugins use.

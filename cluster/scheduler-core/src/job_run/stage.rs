@@ -65,6 +65,8 @@ pub(crate) struct StageRun {
     pub(crate) counts_input: bool,
     /// The sink it writes, if any.
     pub(crate) sink: Option<String>,
+    /// What its tasks' finished attempts consumed.
+    pub(crate) cost: flicker_protocol::tenant::Cost,
 }
 
 impl StageRun {
@@ -87,6 +89,7 @@ impl StageRun {
             tasks: TaskTable::new(count),
             counts_input,
             sink,
+            cost: flicker_protocol::tenant::Cost::default(),
         }
     }
 

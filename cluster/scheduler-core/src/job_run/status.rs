@@ -42,17 +42,18 @@ impl JobRun {
     pub fn status(&self, now: Duration) -> JobStatus {
         let (state, failure, ended) = match self.phase.outcome() {
             Some(outcome) => (outcome.state.clone(), outcome.failure.clone(), Some(outcome.at)),
+            None if self.is_queued() => (JobState::Queued, None, None),
             None => (JobState::Running, None, None),
         };
         JobStatus {
             job: self.descriptor.job.clone(),
             name: self.name.clone(),
-            owner: flicker_protocol::tenant::Owner::unrecorded(),
+            owner: self.terms().owner.clone(),
             state,
             failure,
             stages: self.stages.iter().map(stage_status).collect(),
             metrics: self.metrics,
-            cost: flicker_protocol::tenant::Cost::default(),
+            cost: self.cost(),
             elapsed_ms: ended.unwrap_or(now).saturating_sub(self.submitted).as_millis() as u64,
             started_unix_ms: self.submitted.as_millis() as u64,
             ended_unix_ms: ended.map(|ended| ended.as_millis() as u64),
@@ -132,7 +133,7 @@ fn stage_status(stage: &StageRun) -> StageStatus {
         total: stage.tasks.len() as u32,
         done: stage.tasks.succeeded() as u32,
         running: stage.tasks.running() as u32,
-        cost: flicker_protocol::tenant::Cost::default(),
+        cost: stage.cost,
         task_durations: TaskDurations::of(
             stage.tasks.iter().filter_map(|t| Some(t.done()?.metrics.task_ms)).collect(),
         ),
