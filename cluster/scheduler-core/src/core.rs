@@ -492,16 +492,14 @@ impl SchedulerCore {
                 waiting.entry(tenant.clone()).or_default().push((-job.terms().priority, order, id.clone()));
             }
         }
-        let mut waiting: BTreeMap<TenantId, VecDeque<JobId>> = waiting
+        // Each tenant's jobs, best first, with their submission positions.
+        let mut waiting: BTreeMap<TenantId, VecDeque<(usize, JobId)>> = waiting
             .into_iter()
             .map(|(tenant, mut jobs)| {
                 jobs.sort();
-                (tenant, jobs.into_iter().map(|(_, _, id)| id).collect())
+                (tenant, jobs.into_iter().map(|(_, order, id)| (order, id)).collect())
             })
             .collect();
-        let position = |id: &JobId| self.order.iter().position(|o| o == id).unwrap_or(usize::MAX);
-        let firsts: BTreeMap<JobId, usize> =
-            waiting.values().flatten().map(|id| (id.clone(), position(id))).collect();
         // Runnable tasks at the front of a job that no executor may take now (launched ones
         // leave the runnable set).
         let mut skipped: BTreeMap<JobId, usize> = BTreeMap::new();
@@ -512,12 +510,17 @@ impl SchedulerCore {
                 if config.max_slots.is_some_and(|max| load.running >= max) {
                     return None;
                 }
-                let first = *firsts.get(jobs.front()?)?;
-                Some(fair_share::Candidate { tenant, running: load.running, weight: config.weight, first })
+                let (first, _) = jobs.front()?;
+                Some(fair_share::Candidate {
+                    tenant,
+                    running: load.running,
+                    weight: config.weight,
+                    first: *first,
+                })
             });
             let Some(tenant) = fair_share::fairest(candidates).cloned() else { break };
             let Some(jobs) = waiting.get_mut(&tenant) else { break };
-            let Some(id) = jobs.front().cloned() else { break };
+            let Some((_, id)) = jobs.front().cloned() else { break };
             let Some(job) = self.jobs.get_mut(&id) else {
                 jobs.pop_front();
                 continue;
