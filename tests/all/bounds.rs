@@ -330,8 +330,13 @@ fn finished_jobs_past_the_retention_are_forgotten_with_the_components_only_they_
         assert_eq!(submitted["state"], "succeeded", "{submitted}");
         jobs.push(submitted["job"].as_str().unwrap().to_owned());
     }
-    let stored =
-        |digests: &[PluginDigest]| digests.iter().map(|d| format!("{}.wasm", d.to_hex())).collect::<Vec<_>>();
+    // Each component, and the list of the tenants it belongs to.
+    let stored = |digests: &[PluginDigest]| {
+        digests
+            .iter()
+            .flat_map(|d| ["tenants", "wasm"].map(|ext| format!("{}.{ext}", d.to_hex())))
+            .collect::<Vec<_>>()
+    };
     let mut kept = stored(&digests[2..]);
     kept.sort();
     poll("the first two jobs' components to be removed", || {

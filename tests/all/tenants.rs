@@ -175,13 +175,13 @@ fn admission_queues_then_refuses_and_max_slots_holds() {
 fn a_flood_of_one_tenant_does_not_hold_back_another_tenants_small_job() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = tenant_cluster(dir.path(), 2);
-    // The flood: 20 jobs of 5 tasks of 300 ms each; the trickle: one job of one task.
+    // The flood: 20 jobs of 5 tasks of 2 s each; the trickle: one job of one short task.
     for n in 0..5 {
         std::fs::create_dir_all(dir.path().join("data")).unwrap();
         write_file(&dir.path().join(format!("data/r{n}.txt")), "s1;1.0\ns2;2.0\n");
     }
     let flood: Vec<String> =
-        (0..20).map(|n| submit(&cluster, "flooder", &sleepy(dir.path(), &format!("f{n}"), 300))).collect();
+        (0..20).map(|n| submit(&cluster, "flooder", &sleepy(dir.path(), &format!("f{n}"), 2_000))).collect();
     let started = |cluster: &Cluster| -> u64 {
         let all = as_json(cluster, "root", &["status"]);
         all.as_array()
@@ -195,13 +195,14 @@ fn a_flood_of_one_tenant_does_not_hold_back_another_tenants_small_job() {
     let small_dir = dir.path().join("small");
     std::fs::create_dir_all(small_dir.join("data")).unwrap();
     write_file(&small_dir.join("data/r.txt"), "s1;1.0\n");
-    let small = sleepy(&small_dir, "small", 300);
+    let small = sleepy(&small_dir, "small", 10);
     let before = started(&cluster);
     let job = submit(&cluster, "tiny", &small);
     assert_eq!(ended(&cluster, &job)["state"], "succeeded");
     let after = started(&cluster);
     // First come first served would start the flood's other ~95 tasks first. Fair share gives
-    // the small job the next free slot: the flood starts at most a few tasks meanwhile.
+    // the small job the next slot that frees: meanwhile the flood's tasks (2 s each) start in the
+    // other slot, and in both before the small job's submission is accepted: a few at most.
     assert!(after - before <= 6, "the flood started {} tasks while the small job waited", after - before);
     assert!(after < 100, "the flood had not finished: {after} tasks started");
     assert_eq!(flood.len(), 20);
