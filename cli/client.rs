@@ -104,56 +104,52 @@ pub struct NodesArgs {
     client: ClientArgs,
 }
 
+/// The flags of `flicker usage` and `flicker audit`: which tenant, since when.
 #[derive(clap::Args)]
-pub struct UsageArgs {
-    /// One tenant only (a tenant's member sees its own tenant; an admin any, or all).
+pub struct PeriodArgs {
+    /// One tenant only (a member sees its own tenant; an admin any, or all).
     #[arg(long)]
     tenant: Option<String>,
-    /// Jobs that ended this long ago or since, e.g. 24h or 7d (default: all the audit log holds).
+    /// What happened this long ago or since, e.g. 24h or 7d (default: all the audit log holds).
     #[arg(long, value_parser = crate::run::duration_arg)]
     since: Option<std::time::Duration>,
     #[command(flatten)]
     client: ClientArgs,
 }
 
-#[derive(clap::Args)]
-pub struct AuditArgs {
-    /// One tenant's records only (a tenant's admin reads its own tenant's only).
-    #[arg(long)]
-    tenant: Option<String>,
-    /// Records this long ago or since, e.g. 1h (default: the whole log).
-    #[arg(long, value_parser = crate::run::duration_arg)]
-    since: Option<std::time::Duration>,
-    #[command(flatten)]
-    client: ClientArgs,
+impl PeriodArgs {
+    /// Asks for `fetch`'s answer about the tenant and the period, and prints it as JSON or as
+    /// `text` writes it.
+    fn print<T: serde::Serialize>(
+        &self,
+        fetch: impl AsyncFnOnce(&Client, Option<TenantId>, Option<u64>) -> Result<T, flicker_client::ClientError>,
+        text: fn(&mut dyn std::io::Write, &T) -> std::io::Result<()>,
+    ) -> anyhow::Result<ExitCode> {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let since = self.since.map(|ago| now.saturating_sub(ago).as_millis() as u64);
+        start_tokio()?.block_on(self.client.run(async |client| {
+            let answer = fetch(client, self.tenant.clone().map(TenantId), since).await?;
+            match self.client.output {
+                OutputFormat::Json => report::json(&answer)?,
+                OutputFormat::Text => report::print(|out| text(out, &answer))?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }))
+    }
 }
 
-/// The time `ago` before now, in milliseconds since the Unix epoch.
-fn since(ago: Option<std::time::Duration>) -> Option<u64> {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    ago.map(|ago| now.saturating_sub(ago).as_millis() as u64)
+pub fn usage(args: PeriodArgs) -> anyhow::Result<ExitCode> {
+    args.print(
+        async |client, tenant, since| client.usage(tenant, since).await,
+        |out, usage| report::usage(out, usage),
+    )
 }
 
-pub fn usage(args: UsageArgs) -> anyhow::Result<ExitCode> {
-    start_tokio()?.block_on(args.client.run(async |client| {
-        let usage = client.usage(args.tenant.clone().map(TenantId), since(args.since)).await?;
-        match args.client.output {
-            OutputFormat::Json => report::json(&usage)?,
-            OutputFormat::Text => report::print(|out| report::usage(out, &usage))?,
-        }
-        Ok(ExitCode::SUCCESS)
-    }))
-}
-
-pub fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
-    start_tokio()?.block_on(args.client.run(async |client| {
-        let records = client.audit(args.tenant.clone().map(TenantId), since(args.since)).await?;
-        match args.client.output {
-            OutputFormat::Json => report::json(&records)?,
-            OutputFormat::Text => report::print(|out| report::audit(out, &records))?,
-        }
-        Ok(ExitCode::SUCCESS)
-    }))
+pub fn audit(args: PeriodArgs) -> anyhow::Result<ExitCode> {
+    args.print(
+        async |client, tenant, since| client.audit(tenant, since).await,
+        |out, records| report::audit(out, records),
+    )
 }
 
 pub fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {

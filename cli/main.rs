@@ -52,10 +52,10 @@ enum Command {
     Nodes(client::NodesArgs),
     /// What each tenant's ended jobs consumed: operator CPU, task time, peak memory, bytes read,
     /// written, shuffled and spilled.
-    Usage(client::UsageArgs),
+    Usage(client::PeriodArgs),
     /// Read the scheduler's audit log (admins; a tenant's admins, their tenant's records):
     /// submissions, cancels, uploads, refusals, budget stops and job ends.
-    Audit(client::AuditArgs),
+    Audit(client::PeriodArgs),
     /// List the objects at a storage location, with their sizes (hidden ones too).
     Ls(files::LsArgs),
     /// Print a committed output: every part its `_SUCCESS` lists, in order. Refuses an output

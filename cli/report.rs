@@ -435,6 +435,11 @@ mod tests {
     use flicker_protocol::task::TaskMetrics;
     use flicker_protocol::tenant::Owner;
 
+    /// What the stage of [`job`] cost, and the job too.
+    fn spent() -> Cost {
+        Cost { attempts: 4, cpu_us: 1_500_000, task_ms: 2600, peak_memory: 3 << 20, ..Cost::default() }
+    }
+
     fn job(id: &str, state: JobState, elapsed_ms: u64) -> JobStatus {
         JobStatus {
             job: JobId(id.into()),
@@ -448,23 +453,11 @@ mod tests {
                 total: 4,
                 done: 3,
                 running: 1,
-                cost: Cost {
-                    attempts: 4,
-                    cpu_us: 1_500_000,
-                    task_ms: 2600,
-                    peak_memory: 3 << 20,
-                    ..Cost::default()
-                },
+                cost: spent(),
                 task_durations: Some(TaskDurations { min_ms: 12, median_ms: 40, max_ms: 2500 }),
             }],
             metrics: TaskMetrics { rows_in: 3_000_000, bytes_in: 3 << 20, ..TaskMetrics::default() },
-            cost: Cost {
-                attempts: 4,
-                cpu_us: 1_500_000,
-                task_ms: 2600,
-                peak_memory: 3 << 20,
-                ..Cost::default()
-            },
+            cost: spent(),
             elapsed_ms,
             started_unix_ms: 1_796_529_153_000,
             ended_unix_ms: None,
@@ -528,6 +521,33 @@ mod tests {
         );
         assert!(shown.contains("task time min 0.012 s, median 0.040 s, max 2.5 s"), "{shown}");
         assert!(shown.contains("output out: file:///out"), "{shown}");
+        assert!(shown.contains("tenant acme, submitted by \"alice\""), "{shown}");
+        let cost = "operator CPU 1.500 s, task time 2.6 s, peak operator memory 3.0 MiB, read 0 B, \
+                    written 0 B, shuffled 0 B, spilled 0 B (4 attempts)";
+        assert!(shown.contains(&format!("  cost: {cost}\n    stage 0: {cost}\n")), "{shown}");
+    }
+
+    #[test]
+    fn usage_and_audit_records_read_with_units() {
+        use flicker_protocol::tenant::{AuditEvent, AuditRecord, TenantUsage};
+        let used = TenantUsage { tenant: TenantId("acme".into()), jobs: 2, cost: spent() };
+        let shown = text(|out| usage(out, &[used]));
+        assert!(shown.starts_with("tenant acme: 2 jobs\n  operator CPU 1.500 s, task time 2.6 s"), "{shown}");
+        assert_eq!(text(|out| usage(out, &[])), "no job ended in the period\n");
+        let record = AuditRecord {
+            at_unix_ms: 1_796_529_153_000,
+            tenant: Some(TenantId("acme".into())),
+            identity: "client \"alice\" of tenant \"acme\"".into(),
+            event: AuditEvent::Refused {
+                request: "submit".into(),
+                reason: "tenant acme is at a limit".into(),
+            },
+        };
+        let shown = text(|out| audit(out, &[record]));
+        assert_eq!(
+            shown,
+            "2026-12-06T03:52:33Z  acme          client \"alice\" of tenant \"acme\"  refused submit: tenant acme is at a limit\n"
+        );
     }
 
     #[test]
