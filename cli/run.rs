@@ -147,9 +147,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // On one machine a failed task would fail the same way again (Spark's local mode: one attempt).
     let defaults = args.defaults.job_defaults(1);
     let storage = args.file.storage()?;
+    // One tenant, `default`: limited if the cluster file declares `[tenants.default]`.
+    let tenants = args.file.tenants()?;
     let status = tokio.block_on(async {
         let cluster =
-            LocalCluster::start(slots.max(1), runtime, defaults, args.defaults.maxima(), storage).await?;
+            LocalCluster::start(slots.max(1), runtime, defaults, args.defaults.maxima(), storage, tenants)
+                .await?;
         let job = cluster.client.submit(&args.manifest, &args.params, Some(defaults)).await?;
         let mut progress = Progress::new();
         let status = cluster.client.watch(&job, |status| progress.show(status)).await?;

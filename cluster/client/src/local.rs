@@ -58,6 +58,7 @@ impl LocalCluster {
         defaults: JobDefaults,
         maxima: LimitMaxima,
         storage: StoreOptions,
+        tenants: TenantPolicy,
     ) -> Result<Self, LocalError> {
         let storage = NodeStorage::unrestricted(storage);
         let ca = EphemeralCa::new()?;
@@ -85,8 +86,8 @@ impl LocalCluster {
                 storage: storage.clone(),
                 maxima,
                 retention: Retention::default(),
-                // Local mode is one implicit tenant, `default`, with no limits.
-                tenants: TenantPolicy::default(),
+                // Local mode is one tenant, `default` (its client's), limited as `tenants` says.
+                tenants: tenants.local(),
             },
             runtime.clone(),
         )?;

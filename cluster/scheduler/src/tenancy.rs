@@ -25,6 +25,17 @@ pub struct TenantPolicy {
 }
 
 impl TenantPolicy {
+    /// Local mode's policy: one tenant, `default`, with the weight and limits this policy gives
+    /// it (none, unless it declares `[tenants.default]`); every other tenant is unknown.
+    pub fn local(&self) -> TenantPolicy {
+        let default = TenantId::default_tenant();
+        let config = self.tenants.get(&default).cloned().unwrap_or_default();
+        TenantPolicy {
+            tenants: Tenants::declared(BTreeMap::from([(default, config)])),
+            locations: BTreeMap::new(),
+        }
+    }
+
     /// Why a connection of `peer` is refused, if it is: its certificate names a tenant the
     /// scheduler does not declare (a client naming none is of the tenant `default`).
     pub fn refuse_connection(&self, peer: Option<&Peer>) -> Option<String> {
@@ -139,5 +150,19 @@ mod tests {
         assert_eq!(policy.refuse_connection(Some(&root)), None);
         assert_eq!(policy.refuse_connection(Some(&alice)), None);
         assert_eq!(TenantPolicy::default().refuse_connection(Some(&stranger)), None, "an open cluster");
+    }
+
+    #[test]
+    fn local_mode_is_the_default_tenant_with_the_limits_declared_for_it() {
+        let default = TenantId::default_tenant();
+        let local = TenantPolicy::default().local();
+        assert_eq!(local.tenants.get(&default), Some(&TenantConfig::default()));
+        assert_eq!(local.tenants.get(&TenantId("acme".into())), None);
+        let limited = TenantConfig { max_slots: Some(1), ..TenantConfig::default() };
+        let declared = TenantPolicy {
+            tenants: Tenants::declared(BTreeMap::from([(default.clone(), limited.clone())])),
+            locations: BTreeMap::new(),
+        };
+        assert_eq!(declared.local().tenants.get(&default), Some(&limited));
     }
 }
