@@ -6,7 +6,9 @@
 # bench/peers.sh has installed them (they use every core, native one), each result checked against
 # native's; then shuffle fetch throughput from a BTS next to plain loopback TCP (default 512 MiB
 # per map output).
-# Also: how long creating an operator instance of a cached component takes, and scheduler
+# Also: what metering operator calls costs (the reference job's operators on 20M lines with no
+# meter, the thread's CPU time, and wasmtime fuel); how long creating an operator instance of a
+# cached component takes, and scheduler
 # throughput on 10,000 tiny tasks with `flicker run` and on a loopback cluster of four executors
 # (`reference scheduler`); last, many keys under a memory budget (60M lines of 25M stations, the
 # aggregate limited to 256 MiB: native against `flicker run`).
@@ -20,6 +22,8 @@ target=${CARGO_TARGET_DIR:-target}
 "$target/release/boundary"
 echo
 "$target/release/instantiate"
+echo
+"$target/release/meter" 20000000 5
 echo
 "$target/release/reference" "${1:-10000000,50000000}" "${2:-3}"
 echo

@@ -132,6 +132,13 @@ pub enum Limit {
         /// host did not copy it at all.
         returned: Option<u64>,
     },
+    /// The CPU time the task's operators may use together (see [`CpuAccount`](crate::CpuAccount)).
+    CpuBudget {
+        /// What they used when the call was stopped, the call included.
+        used: Duration,
+        /// The budget.
+        budget: Duration,
+    },
 }
 
 impl fmt::Display for Limit {
@@ -150,6 +157,9 @@ impl fmt::Display for Limit {
                 "output limit of {} exceeded (the call tried to return over twice as much)",
                 human_bytes(*bytes)
             ),
+            Limit::CpuBudget { used, budget } => {
+                write!(f, "CPU budget of {budget:?} used up (the task's operators used {used:?})")
+            }
         }
     }
 }

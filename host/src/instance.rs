@@ -2,7 +2,8 @@
 
 use crate::bindings::{aggregate, format, map, parse, types};
 use crate::sandbox::{
-    SandboxMaker, SandboxState, arm_deadline, check_output, classify, creation_failed, output, stderr,
+    SandboxMaker, SandboxState, begin_call, check_output, classify, creation_failed, end_call, output,
+    peak_memory, stderr,
 };
 use crate::{CallError, HostError, OperatorError, OperatorOutput, Sandbox};
 use flicker_protocol::text::{MAX_OPERATOR_TEXT, bounded};
@@ -37,7 +38,7 @@ struct Sandboxed<B> {
 
 impl<B> Sandboxed<B> {
     /// Instantiates the component and creates its operator, both in the sandbox and under the
-    /// limits of the step (`create` is a call like any other).
+    /// limits of the step (`create` is a call like any other, metered with the instantiation).
     fn create(
         maker: &SandboxMaker,
         sandbox: Sandbox,
@@ -45,14 +46,19 @@ impl<B> Sandboxed<B> {
         construct: impl FnOnce(&B, &mut Store<SandboxState>) -> GuestResult<ResourceAny>,
     ) -> Result<Self, HostError> {
         let mut store = maker.store(sandbox)?;
-        arm_deadline(&mut store);
-        let bindings = instantiate(&mut store).map_err(|e| creation_failed(&store, e))?;
-        let resource = match construct(&bindings, &mut store) {
-            Ok(Ok(resource)) => resource,
-            Ok(Err(error)) => return Err(HostError::Create(CallError::Operator(error.into()))),
-            Err(trap) => return Err(HostError::Create(classify(&store, trap))),
-        };
-        Ok(Self { store, bindings, resource, poisoned: false })
+        begin_call(&mut store)?;
+        let created = instantiate(&mut store)
+            .and_then(|bindings| Ok(construct(&bindings, &mut store)?.map(|resource| (bindings, resource))));
+        // Charged before the failure is classified, which may name the account.
+        let charged = end_call(&mut store);
+        match created {
+            Ok(Ok((bindings, resource))) => {
+                charged?;
+                Ok(Self { store, bindings, resource, poisoned: false })
+            }
+            Ok(Err(error)) => Err(HostError::Create(CallError::Operator(error.into()))),
+            Err(trap) => Err(creation_failed(&store, trap)),
+        }
     }
 
     fn call<R>(
@@ -62,9 +68,12 @@ impl<B> Sandboxed<B> {
         if self.poisoned {
             return Err(CallError::Poisoned);
         }
-        arm_deadline(&mut self.store);
-        match call(&self.bindings, &mut self.store, self.resource) {
-            Ok(Ok(value)) => Ok(value),
+        begin_call(&mut self.store)?;
+        let called = call(&self.bindings, &mut self.store, self.resource);
+        let charged = end_call(&mut self.store);
+        match called {
+            // A call that returned but took its task past its CPU budget fails with the budget.
+            Ok(Ok(value)) => charged.map(|()| value),
             Ok(Err(error)) => Err(CallError::Operator(error.into())),
             Err(trap) => {
                 self.poisoned = true;
@@ -172,6 +181,12 @@ impl<W> Instance<W> {
     /// What the guest wrote to stderr so far.
     pub fn stderr(&self) -> String {
         stderr(&self.0.store)
+    }
+
+    /// The most memory the instance held, in bytes: all its linear memories and tables together,
+    /// as they count against its memory limit.
+    pub fn peak_memory(&self) -> u64 {
+        peak_memory(&self.0.store)
     }
 
     /// What the guest wrote to stdout and stderr so far (the first and last bytes of each, bounded by

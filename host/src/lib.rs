@@ -10,7 +10,10 @@
 //! deadline (which also ends any wait on a clock), a cap on all the instance's memories and
 //! tables together and an output-size cap, and its failure says which of three things happened:
 //! the operator returned an error, it trapped, or it hit a limit ([`CallError`]). Each instance
-//! takes one of the node's sandboxes, a bounded share of the engine's pool (see `pool.rs`).
+//! takes one of the node's sandboxes, a bounded share of the engine's pool (see `pool.rs`). The
+//! CPU time of every call is charged to the [`CpuAccount`] the instances of a task share, whose
+//! budget stops them mid-call (see `meter.rs`); an instance's [`Instance::peak_memory`] is what
+//! its memories and tables grew to.
 
 mod bindings;
 mod cache;
@@ -18,6 +21,7 @@ mod captured;
 mod error;
 mod instance;
 mod limits;
+mod meter;
 mod plugin;
 mod pool;
 mod runtime;
@@ -31,6 +35,7 @@ pub use captured::{CapturedText, OperatorOutput};
 pub use error::{CallError, HostError, Limit, OperatorError};
 pub use instance::{AggregateInstance, FormatInstance, Instance, MapInstance, ParseInstance, Parsed};
 pub use limits::{Limits, Sandbox};
+pub use meter::{CpuAccount, Meter};
 pub use plugin::{Plugin, PluginDigest};
 pub use pool::{
     MAX_CORE_INSTANCES, MAX_MEMORIES, MAX_TABLES, MAX_TASK_SANDBOXES, SANDBOX_WAIT, VALIDATION_SANDBOXES,

@@ -1,5 +1,6 @@
 //! Sandbox limits per operator instance.
 
+use crate::CpuAccount;
 use flicker_protocol::LimitOverrides;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -52,26 +53,29 @@ impl Limits {
     }
 }
 
-/// How an operator instance is sandboxed: its limits, and the flag that stops its running call
+/// How an operator instance is sandboxed: its limits, the flag that stops its running call
 /// (and every later one, its `create` included) within an epoch tick once set, however long its
-/// call timeout: how a cancelled job's operators stop.
+/// call timeout: how a cancelled job's operators stop; and the account its calls' CPU time is
+/// charged to, shared by the instances of a task, whose budget stops them the same way.
 #[derive(Debug, Clone, Default)]
 pub struct Sandbox {
     /// Its limits.
     pub limits: Limits,
     /// Stops it from outside when set.
     pub stop: Option<Arc<AtomicBool>>,
+    /// What its calls cost, with the other instances of its task, and the budget they share.
+    pub cpu: Arc<CpuAccount>,
 }
 
 impl Sandbox {
     /// `limits`, stopped when `flag` is set.
     pub fn stopped_by(limits: Limits, flag: Arc<AtomicBool>) -> Self {
-        Self { limits, stop: Some(flag) }
+        Self { stop: Some(flag), ..Self::from(limits) }
     }
 }
 
 impl From<Limits> for Sandbox {
     fn from(limits: Limits) -> Self {
-        Self { limits, stop: None }
+        Self { limits, stop: None, cpu: Arc::default() }
     }
 }

@@ -4,7 +4,7 @@ use crate::cache::{ComponentCache, compile};
 use crate::pool::{MAX_TASK_SANDBOXES, SANDBOX_WAIT, SandboxPool, VALIDATION_SANDBOXES, pooling};
 use crate::sandbox::{EPOCH_TICKS_PER_SECOND, SandboxMaker, SandboxState};
 use crate::watch::bound_clock_waits;
-use crate::{HostError, Plugin, PluginDigest};
+use crate::{HostError, Meter, Plugin, PluginDigest};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,11 +25,21 @@ pub struct RuntimeConfig {
     pub max_memory: u64,
     /// How long making an instance waits for a free sandbox before it fails.
     pub sandbox_wait: Duration,
+    /// How the CPU time of operator calls is measured (the thread's CPU time unless a benchmark
+    /// asks otherwise).
+    pub meter: Meter,
 }
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        Self { cache_dir: None, sandboxes: 0, max_memory: 4 << 30, sandbox_wait: SANDBOX_WAIT }.for_slots(1)
+        Self {
+            cache_dir: None,
+            sandboxes: 0,
+            max_memory: 4 << 30,
+            sandbox_wait: SANDBOX_WAIT,
+            meter: Meter::default(),
+        }
+        .for_slots(1)
     }
 }
 
@@ -54,6 +64,7 @@ pub struct Runtime {
     ticker: Arc<EpochTicker>,
     sandboxes: Arc<SandboxPool>,
     sandbox_wait: Duration,
+    meter: Meter,
 }
 
 /// Keeps the engine's epoch advancing while anything that may run guest code is alive: the
@@ -109,14 +120,16 @@ fn enable_features(wasm: &mut Config) {
 }
 
 impl Runtime {
-    /// Builds the engine (Cranelift, pooling allocator, epoch interruption) and the WASI linker.
+    /// Builds the engine (Cranelift, pooling allocator, epoch interruption, and fuel when it
+    /// meters calls by fuel) and the WASI linker.
     pub fn new(config: RuntimeConfig) -> Result<Self, HostError> {
         let engine_error = |e: wasmtime::Error| HostError::Engine { message: format!("{e:#}") };
         let sandboxes = config.sandboxes.max(1);
         let mut wasm = Config::new();
         wasm.epoch_interruption(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling(sandboxes, config.max_memory)))
-            .cranelift_opt_level(wasmtime::OptLevel::Speed);
+            .cranelift_opt_level(wasmtime::OptLevel::Speed)
+            .consume_fuel(config.meter == Meter::Fuel);
         enable_features(&mut wasm);
         let engine = Engine::new(&wasm).map_err(engine_error)?;
         let mut linker = Linker::new(&engine);
@@ -133,6 +146,7 @@ impl Runtime {
             ticker: Arc::new(ticker),
             sandboxes: SandboxPool::new(sandboxes),
             sandbox_wait: config.sandbox_wait,
+            meter: config.meter,
         })
     }
 
@@ -152,6 +166,7 @@ impl Runtime {
             ticker: self.ticker.clone(),
             pool: self.sandboxes.clone(),
             wait: self.sandbox_wait,
+            meter: self.meter,
         };
         let plugin = Arc::new(Plugin::new(&self.linker, sandbox, digest, &component)?);
         self.loaded().insert(digest, plugin.clone());

@@ -1,17 +1,18 @@
 //! The per-instance store: an empty WASI context, a cap on all its memories and tables together,
-//! captured stdout and stderr, its call deadline, and the mapping of wasmtime failures to
-//! [`CallError`].
+//! captured stdout and stderr, its call deadline, the meter of its calls' CPU time, and the
+//! mapping of wasmtime failures to [`CallError`].
 
 use crate::captured::CapturedOutput;
+use crate::meter::{OverBudget, thread_cpu_ns};
 use crate::pool::{SandboxPermit, SandboxPool};
 use crate::runtime::EpochTicker;
 use crate::trap::{GuestBacktrace, Panic, trap_message};
 use crate::watch::{CallWatch, GuestClock};
-use crate::{CallError, HostError, Limit, Limits, OperatorOutput, Sandbox};
+use crate::{CallError, CpuAccount, HostError, Limit, Limits, Meter, OperatorOutput, Sandbox};
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::ResourceTable;
-use wasmtime::{Engine, ResourceLimiter, Store, Trap, UpdateDeadline};
+use wasmtime::{AsContext, Engine, ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 /// The data of one sandboxed store (public only as a type parameter of the sealed `World`).
@@ -24,6 +25,8 @@ pub struct SandboxState {
     limits: Limits,
     /// When the running call must end.
     pub(crate) watch: Arc<CallWatch>,
+    /// What the calls cost.
+    cpu: CallMeter,
     /// Keeps the epoch advancing while the store may run guest code.
     _ticker: Arc<EpochTicker>,
     /// The node's sandbox the store takes, freed with it.
@@ -48,6 +51,14 @@ impl WasiView for SandboxState {
     }
 }
 
+/// How a store's calls are metered, the account they are charged to, and where the meter stood
+/// when the running call started.
+struct CallMeter {
+    meter: Meter,
+    account: Arc<CpuAccount>,
+    started: u64,
+}
+
 /// The bytes one table element is counted as (a function reference: a pointer).
 const TABLE_ELEMENT_BYTES: u64 = 8;
 
@@ -56,7 +67,8 @@ const TABLE_ELEMENT_BYTES: u64 = 8;
 struct InstanceCap {
     /// The limit.
     bytes: u64,
-    /// What the instance's memories and tables hold together.
+    /// What the instance's memories and tables hold together: the most they ever held, as
+    /// neither can shrink.
     held: u64,
     hit: bool,
 }
@@ -106,23 +118,20 @@ pub(crate) struct SandboxMaker {
     pub(crate) pool: Arc<SandboxPool>,
     /// How long a store waits for a free sandbox.
     pub(crate) wait: Duration,
+    /// How calls are metered.
+    pub(crate) meter: Meter,
 }
 
 impl SandboxMaker {
-    /// A fresh store with no ambient authority, under `sandbox`'s limits and stop flag, in a
-    /// sandbox of the node (waiting for one to be freed when all are in use).
+    /// A fresh store with no ambient authority, under `sandbox`'s limits, stop flag and CPU
+    /// account, in a sandbox of the node (waiting for one to be freed when all are in use).
     pub(crate) fn store(&self, sandbox: Sandbox) -> Result<Store<SandboxState>, HostError> {
         let permit = self.pool.take(self.wait)?;
-        Ok(new_store(&self.engine, sandbox, self.ticker.clone(), permit))
+        Ok(new_store(self, sandbox, permit))
     }
 }
 
-fn new_store(
-    engine: &Engine,
-    sandbox: Sandbox,
-    ticker: Arc<EpochTicker>,
-    permit: SandboxPermit,
-) -> Store<SandboxState> {
+fn new_store(maker: &SandboxMaker, sandbox: Sandbox, permit: SandboxPermit) -> Store<SandboxState> {
     let limits = sandbox.limits;
     let stdout = CapturedOutput::new(limits.captured);
     let stderr = CapturedOutput::new(limits.captured);
@@ -141,25 +150,44 @@ fn new_store(
         stderr,
         limits,
         watch,
-        _ticker: ticker,
+        cpu: CallMeter { meter: maker.meter, account: sandbox.cpu, started: 0 },
+        _ticker: maker.ticker.clone(),
         _permit: permit,
     };
-    let mut store = Store::new(engine, state);
+    let mut store = Store::new(&maker.engine, state);
     store.limiter(|state| &mut state.held);
-    // Called at every epoch tick of a running call: stops it when it is stopped from outside or
-    // its time is up, else lets it run one more tick.
+    // Called at every epoch tick of a running call: stops it when it is stopped from outside,
+    // its task's CPU budget is used up or its time is up, else lets it run one more tick.
     store.epoch_deadline_callback(|store| {
-        let watch = &store.data().watch;
-        if watch.stopped() {
+        let state = store.data();
+        if state.watch.stopped() {
             return Err(Stopped.into());
         }
-        if watch.expired() {
+        if state.cpu.meter == Meter::CpuTime && state.cpu.account.is_budgeted() {
+            let running = reading(&store).saturating_sub(state.cpu.started);
+            state.cpu.account.check(running)?;
+        }
+        if state.watch.expired() {
             return Ok(UpdateDeadline::Interrupt);
         }
         Ok(UpdateDeadline::Continue(1))
     });
     store.set_hostcall_fuel(hostcall_fuel(limits.output));
+    if maker.meter == Meter::Fuel {
+        store.set_fuel(u64::MAX).expect("the engine of a fuel-metered runtime consumes fuel");
+    }
     store
+}
+
+/// Where the store's meter stands: the thread's CPU time, the fuel it burned, in nanoseconds
+/// (one per unit of fuel), or 0 when calls are not metered.
+fn reading(store: &impl AsContext<Data = SandboxState>) -> u64 {
+    let store = store.as_context();
+    match store.data().cpu.meter {
+        Meter::Off => 0,
+        Meter::CpuTime => thread_cpu_ns(),
+        Meter::Fuel => u64::MAX - store.get_fuel().unwrap_or(u64::MAX),
+    }
 }
 
 /// How many bytes wasmtime copies out of the guest in one call before it gives up
@@ -185,6 +213,36 @@ pub(crate) fn arm_deadline(store: &mut Store<SandboxState>) {
     store.set_epoch_deadline(1);
 }
 
+/// Starts a call of a task's operator: arms its deadline, gives it the fuel left of the task's
+/// budget when calls are metered by fuel, and notes where the meter stands; refuses it when the
+/// task's CPU budget is used up already.
+pub(crate) fn begin_call(store: &mut Store<SandboxState>) -> Result<(), CallError> {
+    arm_deadline(store);
+    let cpu = &store.data().cpu;
+    if cpu.meter == Meter::Fuel {
+        let fuel = cpu.account.left().unwrap_or(u64::MAX);
+        store.set_fuel(fuel).expect("the engine of a fuel-metered runtime consumes fuel");
+    }
+    let started = reading(store);
+    let cpu = &mut store.data_mut().cpu;
+    cpu.started = started;
+    Ok(cpu.account.check(0)?)
+}
+
+/// Ends a call begun with [`begin_call`]: charges what it used to the task's account, and fails
+/// when that took the account past its budget.
+pub(crate) fn end_call(store: &mut Store<SandboxState>) -> Result<(), CallError> {
+    let ended = reading(store);
+    let cpu = &store.data().cpu;
+    cpu.account.charge(ended.saturating_sub(cpu.started));
+    Ok(cpu.account.check(0)?)
+}
+
+/// What the instance's memories and tables grew to, together, in bytes.
+pub(crate) fn peak_memory(store: &Store<SandboxState>) -> u64 {
+    store.data().held.held
+}
+
 /// Classifies a wasmtime error raised while instantiating a component or creating its
 /// operator: a full pool is the node's condition, anything else the operator's.
 pub(crate) fn creation_failed(store: &Store<SandboxState>, error: wasmtime::Error) -> HostError {
@@ -202,6 +260,12 @@ pub(crate) fn classify(store: &Store<SandboxState>, error: wasmtime::Error) -> C
     }
     if error.downcast_ref::<Stopped>().is_some() {
         return CallError::Stopped;
+    }
+    if let Some(over) = error.downcast_ref::<OverBudget>() {
+        return (*over).into();
+    }
+    if let Some(Trap::OutOfFuel) = error.downcast_ref::<Trap>() {
+        return state.cpu.account.spent().into();
     }
     if let Some(Trap::Interrupt) = error.downcast_ref::<Trap>() {
         return CallError::LimitExceeded(Limit::CallTimeout { after: state.limits.call_timeout });
@@ -236,4 +300,132 @@ pub(crate) fn stderr(store: &Store<SandboxState>) -> String {
 pub(crate) fn output(store: &Store<SandboxState>) -> OperatorOutput {
     let state = store.data();
     OperatorOutput { stdout: state.stdout.captured(), stderr: state.stderr.captured() }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::meter::thread_cpu_ns;
+    use crate::{CallError, CpuAccount, Limit, Limits, MapInstance, Runtime, RuntimeConfig, Sandbox};
+    use flicker_batch::{BatchWriter, Schema, ValueRef};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn test_plugin(runtime: &Runtime) -> Arc<crate::Plugin> {
+        let path = flicker_plugins::guest_artifact("flicker-test-plugin");
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        runtime.load(&bytes).expect("the test plugin loads")
+    }
+
+    fn behaving(runtime: &Runtime, pairs: &[(&str, &str)], sandbox: Sandbox) -> MapInstance {
+        let config: Vec<_> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        test_plugin(runtime).map(&config, sandbox).expect("the operator is created")
+    }
+
+    fn small_batch() -> Vec<u8> {
+        let mut batch = BatchWriter::new(&Schema::values(["n"]));
+        batch.push_values([], [ValueRef::I64(42)]);
+        batch.finish()
+    }
+
+    /// A sandbox charging `cpu`, whose calls may run for a minute: a loop the budget did not stop
+    /// fails at that timeout instead.
+    fn minute_long_calls(cpu: &Arc<CpuAccount>) -> Sandbox {
+        let limits = Limits { call_timeout: Duration::from_secs(60), ..Limits::default() };
+        Sandbox { cpu: cpu.clone(), ..Sandbox::from(limits) }
+    }
+
+    #[test]
+    fn a_loop_is_stopped_once_its_tasks_cpu_budget_is_used_up() {
+        let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+        let budget = Duration::from_millis(100);
+        let cpu = Arc::new(CpuAccount::new(Some(budget)));
+        // Another instance of the task used part of the budget already.
+        let mut echo = behaving(&runtime, &[("behave", "echo")], minute_long_calls(&cpu));
+        echo.map(&small_batch()).expect("echo is under budget");
+        let before = cpu.used();
+        assert!(before > Duration::ZERO && before < budget, "{before:?}");
+
+        let mut looping = behaving(&runtime, &[("behave", "loop")], minute_long_calls(&cpu));
+        let error = looping.map(&small_batch()).unwrap_err();
+        let CallError::LimitExceeded(Limit::CpuBudget { used, budget: hit }) = error else {
+            panic!("{error}")
+        };
+        assert_eq!(hit, budget);
+        assert!(used > budget, "stopped at {used:?}");
+        // Stopped at an epoch tick, not at its timeout: a generous bound for a loaded machine (a
+        // tick is 10 ms).
+        assert!(used < budget + Duration::from_secs(5), "stopped only at {used:?}");
+        assert!(cpu.used() >= used, "the account holds the stopped call: {:?}", cpu.used());
+        assert!(error.to_string().contains("CPU budget of 100ms used up"), "{error}");
+        assert!(matches!(looping.map(&small_batch()), Err(CallError::Poisoned)));
+        // The account is spent: the task's other instances are refused too, without running.
+        let spent = cpu.used();
+        let refused = echo.map(&small_batch()).unwrap_err();
+        assert!(matches!(refused, CallError::LimitExceeded(Limit::CpuBudget { .. })), "{refused}");
+        assert_eq!(cpu.used(), spent);
+        let created = test_plugin(&runtime).map(&[("behave".into(), "echo".into())], minute_long_calls(&cpu));
+        let refused = created.err().expect("creating an instance is refused");
+        assert!(
+            matches!(refused, crate::HostError::Create(CallError::LimitExceeded(Limit::CpuBudget { .. }))),
+            "{refused}"
+        );
+        assert_eq!(cpu.used(), spent);
+    }
+
+    #[test]
+    fn a_busy_call_is_charged_the_cpu_time_of_its_thread() {
+        let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+        let cpu = Arc::new(CpuAccount::default());
+        let mut slow = behaving(&runtime, &[("behave", "slow"), ("millis", "100")], minute_long_calls(&cpu));
+        let (created, before) = (cpu.used(), thread_cpu_ns());
+        slow.map(&small_batch()).expect("a slow call returns");
+        let thread = Duration::from_nanos(thread_cpu_ns() - before);
+        let charged = cpu.used() - created;
+        assert!(created > Duration::ZERO, "creating the operator is charged too");
+        assert!(charged > Duration::ZERO);
+        assert!(charged <= thread, "charged {charged:?}, the thread used {thread:?}");
+        assert!(charged >= thread.mul_f64(0.9), "charged {charged:?}, the thread used {thread:?}");
+    }
+
+    #[test]
+    fn an_unmetered_runtime_charges_nothing_and_holds_no_budget() {
+        let config = RuntimeConfig { meter: crate::Meter::Off, ..RuntimeConfig::default() };
+        let runtime = Runtime::new(config).unwrap();
+        let cpu = Arc::new(CpuAccount::new(Some(Duration::from_nanos(1))));
+        let mut slow = behaving(&runtime, &[("behave", "slow"), ("millis", "30")], minute_long_calls(&cpu));
+        slow.map(&small_batch()).expect("no budget holds");
+        assert_eq!(cpu.used(), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_fuel_metered_runtime_charges_the_fuel_burned_and_stops_a_loop_at_the_budget() {
+        let config = RuntimeConfig { meter: crate::Meter::Fuel, ..RuntimeConfig::default() };
+        let runtime = Runtime::new(config).unwrap();
+        let budget = Duration::from_millis(50);
+        let cpu = Arc::new(CpuAccount::new(Some(budget)));
+        let mut echo = behaving(&runtime, &[("behave", "echo")], minute_long_calls(&cpu));
+        let created = cpu.used();
+        echo.map(&small_batch()).expect("echo is under budget");
+        assert!(created > Duration::ZERO && cpu.used() > created, "{created:?}, {:?}", cpu.used());
+        let mut looping = behaving(&runtime, &[("behave", "loop")], minute_long_calls(&cpu));
+        let error = looping.map(&small_batch()).unwrap_err();
+        assert!(matches!(error, CallError::LimitExceeded(Limit::CpuBudget { .. })), "{error}");
+    }
+
+    #[test]
+    fn the_peak_memory_is_what_the_guest_grew_to() {
+        let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+        let echo = behaving(&runtime, &[("behave", "echo")], Limits::default().into());
+        let at_start = echo.peak_memory();
+        assert!(at_start > 0, "an instance holds its initial memory");
+        let limit = 32 << 20;
+        let mut hoarding =
+            behaving(&runtime, &[("behave", "alloc")], Limits { memory: limit, ..Limits::default() }.into());
+        let error = hoarding.map(&small_batch()).unwrap_err();
+        assert!(matches!(error, CallError::LimitExceeded(Limit::Memory { .. })), "{error}");
+        // It allocates a MiB at a time: it grew to within a few MiB of the limit, never past it.
+        let peak = hoarding.peak_memory();
+        assert!(peak <= limit && peak >= limit - (4 << 20), "peak {peak} under a limit of {limit}");
+        assert!(peak > at_start);
+    }
 }

@@ -36,7 +36,7 @@ impl Reading {
     }
 
     /// The input line, `station;temperature`, the station quoted when it needs to be.
-    fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         format!("{};{}", csv_quote(&self.station, ';'), self.temperature)
     }
 }

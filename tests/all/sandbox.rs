@@ -866,3 +866,158 @@ fn a_malformed_batch_is_blamed_on_the_operator_that_returned_it() {
         }
     }
 }
+
+/// The scheduler's side of one executor, played by the test: registers it, hands it the
+/// components it fetches, and launches tasks on it.
+struct PlayedScheduler {
+    identity: flicker_transport::Identity,
+    connection: flicker_transport::Connection,
+    _executor: tokio::task::JoinHandle<()>,
+}
+
+impl PlayedScheduler {
+    /// Starts an executor of one slot, working in `dir`, with the test runtime, and takes its
+    /// registration; `components` are what it may fetch.
+    async fn start(dir: &std::path::Path, components: Vec<Vec<u8>>) -> PlayedScheduler {
+        use flicker_transport::{EndpointConfig, EphemeralCa, Role};
+        let ca = EphemeralCa::new().unwrap();
+        let identity = ca.identity("scheduler", Role::Scheduler).unwrap();
+        let loopback = "127.0.0.1:0".parse().unwrap();
+        let endpoint =
+            flicker_transport::Endpoint::bind(loopback, EndpointConfig::new(identity.clone())).unwrap();
+        let config = flicker_executor::ExecutorConfig {
+            id: flicker_protocol::ExecutorId("budgeted".into()),
+            scheduler: endpoint.local_addr().unwrap(),
+            listen: loopback,
+            identity: ca.identity("budgeted", Role::Executor).unwrap(),
+            slots: 1,
+            memory: 1 << 30,
+            work_dir: dir.join("executor"),
+            bts: None,
+            faults: flicker_executor::Faults::default(),
+            storage: flicker_storage::NodeStorage::unrestricted(Default::default()),
+        };
+        let executor =
+            flicker_executor::Executor::start(config, std::sync::Arc::new(runtime())).await.unwrap();
+        let executor = tokio::spawn(executor.run());
+        let connection = endpoint.accept().await.unwrap().establish(&[Role::Executor]).await.unwrap();
+        tokio::spawn(Self::answer(connection.clone(), components));
+        PlayedScheduler { identity, connection, _executor: executor }
+    }
+
+    /// Answers the executor's registration, heartbeats and component fetches.
+    async fn answer(connection: flicker_transport::Connection, components: Vec<Vec<u8>>) {
+        use flicker_protocol::scheduler::{SchedulerRequest, SchedulerResponse};
+        while let Ok(Some((mut recv, mut send))) = connection.accept_stream().await {
+            let response = match recv.recv::<SchedulerRequest>().await.unwrap() {
+                Some(SchedulerRequest::Register(_)) => SchedulerResponse::Registered { heartbeat_ms: 60_000 },
+                Some(SchedulerRequest::Heartbeat { .. }) => SchedulerResponse::Alive,
+                Some(SchedulerRequest::FetchPlugin { digest }) => {
+                    let bytes =
+                        components.iter().find(|c| flicker_host::PluginDigest::of(c) == digest).unwrap();
+                    send.send(&SchedulerResponse::Plugin { len: bytes.len() as u64 }).await.unwrap();
+                    send.send_bytes(bytes).await.unwrap();
+                    send.finish().unwrap();
+                    continue;
+                }
+                other => panic!("the executor asked {other:?}"),
+            };
+            send.send(&response).await.unwrap();
+            send.finish().unwrap();
+        }
+    }
+
+    /// Runs `spec` on the executor; returns its answer.
+    async fn launch(
+        &self,
+        spec: flicker_protocol::task::TaskSpec,
+    ) -> (flicker_protocol::task::TaskReport, flicker_protocol::tenant::TaskUsage) {
+        use flicker_protocol::scheduler::{ExecutorRequest, ExecutorResponse};
+        let capability = self.identity.grant(&spec.task.job, Duration::from_secs(3600)).unwrap();
+        let (mut send, mut recv) = self.connection.open().await.unwrap();
+        send.send(&ExecutorRequest::Launch { spec: Box::new(spec), capability }).await.unwrap();
+        send.finish().unwrap();
+        match recv.recv::<ExecutorResponse>().await.unwrap() {
+            Some(ExecutorResponse::Task(report, _log, usage)) => (report, usage),
+            other => panic!("the executor answered {other:?}"),
+        }
+    }
+}
+
+/// The one task of a job whose step `spin` is the test plugin with `config` under a call timeout
+/// of a minute, reading `<dir>/data/readings.txt`, with a CPU budget of `cpu_budget_us`.
+fn spin_task(
+    dir: &std::path::Path,
+    job: &str,
+    config: &str,
+    cpu_budget_us: Option<u64>,
+) -> flicker_protocol::task::TaskSpec {
+    use flicker_protocol::task::{JobDefaults, JobDescriptor, TaskInput, TaskSpec};
+    use flicker_protocol::{AttemptId, JobId, StageId, TaskId, TaskIndex};
+    let manifest = crate::run::test_plugin_job(config, r#"limits = { call_timeout = "60s" }"#)
+        .replace("split_size = \"64KiB\"", "");
+    let plugin = flicker_plugins::guest_artifact("flicker-test-plugin");
+    let digest = flicker_host::PluginDigest::of(&guest_plugin("flicker-test-plugin"));
+    let input = dir.join("data/readings.txt");
+    let object_size = std::fs::metadata(&input).unwrap().len();
+    let job = JobId(job.into());
+    TaskSpec {
+        task: TaskId { job: job.clone(), stage: StageId(0), index: TaskIndex(0) },
+        attempt: AttemptId(0),
+        job: JobDescriptor {
+            job,
+            manifest_path: "job.toml".into(),
+            manifest,
+            base_dir: dir.to_str().unwrap().into(),
+            plugins: vec![(plugin.to_str().unwrap().into(), digest)],
+            defaults: JobDefaults::default(),
+        },
+        input: TaskInput::Split {
+            source: "readings".into(),
+            object: object_store::path::Path::from_absolute_path(&input).unwrap().to_string(),
+            object_size,
+            start: 0,
+            end: object_size,
+        },
+        cpu_budget_us,
+    }
+}
+
+/// A task given a CPU budget whose operator loops fails naming its budget, a tick or two of CPU
+/// past it rather than at its call timeout, and reports what it consumed; a task that
+/// succeeds reports its consumption too.
+#[test]
+fn a_task_past_its_cpu_budget_fails_naming_it_long_before_its_call_timeout() {
+    use flicker_protocol::failure::{Blame, FailureKind};
+    use flicker_protocol::task::TaskReport;
+    let dir = tempfile::tempdir().unwrap();
+    let lines: String = crate::run::generate_readings(1_000, 5).iter().map(|r| r.line() + "\n").collect();
+    crate::support::write_file(&dir.path().join("data/readings.txt"), &lines);
+    let io = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    io.block_on(async {
+        let scheduler = PlayedScheduler::start(dir.path(), vec![guest_plugin("flicker-test-plugin")]).await;
+
+        let started = Instant::now();
+        let budget_us = 300_000;
+        let looping = spin_task(dir.path(), "loops", r#"{ behave = "loop" }"#, Some(budget_us));
+        let (report, usage) = scheduler.launch(looping).await;
+        let TaskReport::Failed(failure) = report else { panic!("{report:?}") };
+        let FailureKind::CpuBudget { used_us, budget_us: hit } = failure.kind else { panic!("{failure:?}") };
+        assert_eq!(hit, budget_us);
+        assert!(used_us > budget_us, "stopped at {used_us} µs");
+        assert_eq!(failure.kind.blame(), Blame::Job);
+        assert_eq!(failure.step.as_deref(), Some("spin"));
+        assert!(failure.message.contains("CPU budget of 300ms used up"), "{}", failure.message);
+        assert!(usage.cpu_us >= used_us, "{usage:?}");
+        assert!(usage.peak_memory > 0, "{usage:?}");
+        // Generous bounds for a loaded machine: the kind says the budget, not the timeout, ended it.
+        assert!(used_us < budget_us + 5_000_000, "stopped at {used_us} µs");
+        assert!(usage.wall_ms < 60_000, "{usage:?}");
+        assert!(started.elapsed() < Duration::from_secs(120), "took {:?}", started.elapsed());
+
+        let echo = spin_task(dir.path(), "echoes", r#"{ behave = "echo" }"#, None);
+        let (report, usage) = scheduler.launch(echo).await;
+        assert!(matches!(report, TaskReport::Succeeded { .. }), "{report:?}");
+        assert!(usage.cpu_us > 0 && usage.peak_memory > 0, "{usage:?}");
+    });
+}

@@ -11,6 +11,7 @@ use flicker_protocol::{StageId, TaskIndex};
 use flicker_storage::StorageError;
 use std::fmt;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// A task failed: where, in which step, and why.
 #[derive(Debug, thiserror::Error)]
@@ -140,19 +141,31 @@ fn call_kind(error: &CallError, record: &Option<BadRecord>) -> FailureKind {
                 None => trap.clone(),
             },
         },
-        CallError::LimitExceeded(limit) => FailureKind::LimitHit {
-            limit: match *limit {
-                Limit::Memory { bytes } => LimitHit::Memory { bytes },
-                Limit::CallTimeout { after } => {
-                    LimitHit::CallTimeout { ms: after.as_millis().try_into().unwrap_or(u64::MAX) }
-                }
-                Limit::Output { bytes, .. } => LimitHit::Output { bytes },
-            },
+        CallError::LimitExceeded(limit) => match *limit {
+            Limit::Memory { bytes } => FailureKind::LimitHit { limit: LimitHit::Memory { bytes } },
+            Limit::CallTimeout { after } => {
+                FailureKind::LimitHit { limit: LimitHit::CallTimeout { ms: millis(after) } }
+            }
+            Limit::Output { bytes, .. } => FailureKind::LimitHit { limit: LimitHit::Output { bytes } },
+            // The task's budget, not the operator's limit: the job fails, naming it.
+            Limit::CpuBudget { used, budget } => {
+                FailureKind::CpuBudget { used_us: micros(used), budget_us: micros(budget) }
+            }
         },
         CallError::Stopped => FailureKind::Cancelled,
         // An earlier call trapped; this one only finds the instance unusable.
         CallError::Poisoned => FailureKind::Trap { message: error.to_string() },
     }
+}
+
+/// `duration` in whole milliseconds, saturated.
+fn millis(duration: Duration) -> u64 {
+    duration.as_millis().try_into().unwrap_or(u64::MAX)
+}
+
+/// `duration` in whole microseconds, saturated.
+fn micros(duration: Duration) -> u64 {
+    duration.as_micros().try_into().unwrap_or(u64::MAX)
 }
 
 impl fmt::Display for TaskCause {
@@ -210,5 +223,17 @@ mod tests {
             assert_eq!(cause.kind().blame(), Blame::Attempt, "retried elsewhere: {cause}");
             assert!(!cause.to_string().contains("trapped"), "{cause}");
         }
+    }
+
+    #[test]
+    fn an_operator_stopped_by_the_tasks_cpu_budget_fails_the_job_naming_the_budget() {
+        let error = CallError::LimitExceeded(Limit::CpuBudget {
+            used: Duration::from_micros(310_500),
+            budget: Duration::from_millis(300),
+        });
+        let cause = TaskCause::Operator { step: "spin".into(), plugin: "p.wasm".into(), record: None, error };
+        assert_eq!(cause.kind(), FailureKind::CpuBudget { used_us: 310_500, budget_us: 300_000 });
+        assert_eq!(cause.kind().blame(), Blame::Job);
+        assert!(cause.to_string().contains("CPU budget of 300ms used up"), "{cause}");
     }
 }

@@ -6,13 +6,14 @@ use super::Faults;
 use crate::failure::{ShuffleWriteError, TaskCause};
 use crate::task::{BlockSource, ShuffleOutput, TaskContext, TaskInput, TaskLog, run_task};
 use flicker_bts::{BtsClient, BtsError, FetchLimits, ShuffleStore, fetch_partition};
-use flicker_host::Runtime;
+use flicker_host::{CpuAccount, Runtime};
 use flicker_job::{ComponentSource, JobError, PreparedJob};
 use flicker_protocol::bts::Capability;
 use flicker_protocol::failure::{FailureKind, LostMapOutput, TaskFailure};
 use flicker_protocol::task::{
     JobDescriptor, MapOutputLocation, OperatorLog, TaskInput as InputSpec, TaskMetrics, TaskReport, TaskSpec,
 };
+use flicker_protocol::tenant::TaskUsage;
 use flicker_protocol::text::{MAX_OPERATOR_TEXT, bounded};
 use flicker_protocol::{AttemptId, JobId, MapOutputId, PartitionId, StageId, TaskIndex};
 use flicker_storage::{NodeStorage, Split};
@@ -22,6 +23,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
@@ -179,21 +181,37 @@ impl Jobs {
     }
 
     /// Runs one task attempt to its end, on this (blocking) thread, reading and writing shuffle
-    /// blocks on other BTSes with the job's `capability`; returns its report and what its
-    /// operators wrote.
+    /// blocks on other BTSes with the job's `capability`, its operators held to the spec's CPU
+    /// budget; returns its report, what its operators wrote, and what it consumed (a failed
+    /// attempt too).
     pub fn run(
         &self,
         spec: &TaskSpec,
         capability: &Capability,
         io: &Handle,
-    ) -> (TaskReport, Vec<OperatorLog>) {
+    ) -> (TaskReport, Vec<OperatorLog>, TaskUsage) {
+        let started = Instant::now();
         let log = TaskLog::default();
-        let report = self.attempt(spec, capability, io, &log);
-        (report, log.take())
+        let cpu = Arc::new(CpuAccount::new(spec.cpu_budget_us.map(Duration::from_micros)));
+        let report = self.attempt(spec, capability, io, &log, &cpu, started);
+        let (written, peak_memory) = log.take();
+        let usage = TaskUsage {
+            cpu_us: cpu.used().as_micros().try_into().unwrap_or(u64::MAX),
+            peak_memory,
+            wall_ms: started.elapsed().as_millis().try_into().unwrap_or(u64::MAX),
+        };
+        (report, written, usage)
     }
 
-    fn attempt(&self, spec: &TaskSpec, capability: &Capability, io: &Handle, log: &TaskLog) -> TaskReport {
-        let started = std::time::Instant::now();
+    fn attempt(
+        &self,
+        spec: &TaskSpec,
+        capability: &Capability,
+        io: &Handle,
+        log: &TaskLog,
+        cpu: &Arc<CpuAccount>,
+        started: Instant,
+    ) -> TaskReport {
         let Some(entry) = self.entry(&spec.task.job) else {
             return report_failure(&TaskCause::Cancelled);
         };
@@ -224,6 +242,7 @@ impl Jobs {
             run_id: &spec.task.job.0,
             attempt: spec.attempt,
             cancelled: &running.stop,
+            cpu,
             spill_dir: &self.spill_dir,
             log,
         };

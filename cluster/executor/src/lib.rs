@@ -380,18 +380,15 @@ async fn answer(
             let Ok(_slot) = slots.acquire_owned().await else { return Ok(()) };
             let io = tokio::runtime::Handle::current();
             let task = spec.task.clone();
-            let (report, log) = tokio::task::spawn_blocking(move || jobs.run(&spec, &capability, &io))
+            let (report, log, usage) = tokio::task::spawn_blocking(move || jobs.run(&spec, &capability, &io))
                 .await
                 .unwrap_or_else(|panic| {
-                    (
-                        flicker_protocol::task::TaskReport::Failed(TaskFailure::new(
-                            FailureKind::ExecutorCrash,
-                            format!("{task} crashed: {panic}"),
-                        )),
-                        Vec::new(),
-                    )
+                    let failure =
+                        TaskFailure::new(FailureKind::ExecutorCrash, format!("{task} crashed: {panic}"));
+                    // What the attempt consumed went with its thread.
+                    (flicker_protocol::task::TaskReport::Failed(failure), Vec::new(), Default::default())
                 });
-            ExecutorResponse::Task(report, log, flicker_protocol::tenant::TaskUsage::default())
+            ExecutorResponse::Task(report, log, usage)
         }
         ExecutorRequest::EndJob { job } => {
             // Every task of the job checks its flag at its next batch; wait until they stopped.

@@ -5,8 +5,8 @@ use crate::shuffle::partition_batch;
 use crate::spill::{PartitionedSpill, SortedRuns, SpillError, StateBudget};
 use flicker_batch::BatchReader;
 use flicker_host::{
-    AggregateInstance, CallError, FormatInstance, Instance, MapInstance, OperatorError, OperatorOutput,
-    Sandbox,
+    AggregateInstance, CallError, CpuAccount, FormatInstance, Instance, MapInstance, OperatorError,
+    OperatorOutput, Sandbox,
 };
 use flicker_job::{Operator, PreparedJob};
 use flicker_protocol::failure::BadRecord;
@@ -18,7 +18,7 @@ use flicker_storage::{Chunk, Location, OutputCommitter, PartWriter, Split, Split
 use parking_lot::Mutex;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tokio::runtime::Handle;
 
 /// Everything a task needs from the job and the process.
@@ -35,20 +35,30 @@ pub(crate) struct TaskContext<'a> {
     /// the task's operators stop within an epoch tick, their `create` too, the task at its next
     /// batch.
     pub cancelled: &'a Arc<AtomicBool>,
+    /// What the task's operators' calls cost, and the attempt's CPU budget: past it, the call
+    /// running is stopped within an epoch tick and the task fails.
+    pub cpu: &'a Arc<CpuAccount>,
     /// Where an aggregate's state is spilled when it passes its memory budget.
     pub spill_dir: &'a Path,
-    /// Where the task's operators leave what they wrote, when their instance goes.
+    /// Where the task's operators leave what they wrote and the memory they held, when their
+    /// instance goes.
     pub log: &'a TaskLog,
 }
 
-/// What the operators of one task attempt wrote to their stdout and stderr: each instance adds
-/// its capture when it is dropped, so a failed task's log is as whole as a finished one's.
+/// What the operators of one task attempt wrote to their stdout and stderr, and the memory they
+/// held: each instance adds its capture and its peak memory when it is dropped, so a failed
+/// task's log is as whole as a finished one's.
 #[derive(Default)]
-pub(crate) struct TaskLog(Mutex<Vec<OperatorLog>>);
+pub(crate) struct TaskLog {
+    written: Mutex<Vec<OperatorLog>>,
+    /// The sum of the peak memory of the instances that went.
+    peak_memory: AtomicU64,
+}
 
 impl TaskLog {
-    /// Adds what the instance of `step` wrote, if anything.
-    fn add(&self, step: &str, output: OperatorOutput) {
+    /// Adds what the instance of `step` wrote, if anything, and the memory it held.
+    fn add(&self, step: &str, output: OperatorOutput, peak_memory: u64) {
+        self.peak_memory.fetch_add(peak_memory, Ordering::Relaxed);
         if output.is_empty() {
             return;
         }
@@ -58,23 +68,28 @@ impl TaskLog {
             stderr: output.stderr.text,
             dropped: output.stdout.dropped + output.stderr.dropped,
         };
-        self.0.lock().push(entry);
+        self.written.lock().push(entry);
     }
 
-    /// Everything added, in the order the instances went.
-    pub(crate) fn take(self) -> Vec<OperatorLog> {
-        self.0.into_inner()
+    /// Everything written, in the order the instances went, and the sum of their peak memory.
+    pub(crate) fn take(self) -> (Vec<OperatorLog>, u64) {
+        (self.written.into_inner(), self.peak_memory.into_inner())
     }
 }
 
-/// An operator instance: what its guest wrote can be taken.
+/// An operator instance: what its guest wrote can be taken, and the memory it held read.
 trait Captures {
     fn output(&self) -> OperatorOutput;
+    fn peak_memory(&self) -> u64;
 }
 
 impl<W> Captures for Instance<W> {
     fn output(&self) -> OperatorOutput {
         Instance::output(self)
+    }
+
+    fn peak_memory(&self) -> u64 {
+        Instance::peak_memory(self)
     }
 }
 
@@ -100,7 +115,7 @@ impl<I: Captures> std::ops::DerefMut for Logged<'_, I> {
 
 impl<I: Captures> Drop for Logged<'_, I> {
     fn drop(&mut self) {
-        self.log.add(self.step, self.instance.output());
+        self.log.add(self.step, self.instance.output(), self.instance.peak_memory());
     }
 }
 
@@ -149,8 +164,9 @@ fn instantiate<'c, I: Captures>(
     op: &Operator,
     create: impl FnOnce(&flicker_host::Plugin, &[(String, String)], Sandbox) -> Result<I, flicker_host::HostError>,
 ) -> Result<Logged<'c, I>, Fail> {
-    // A cancel stops the operator's running call, its `create` too, however long its call timeout.
-    let sandbox = Sandbox::stopped_by(op.limits, ctx.cancelled.clone());
+    // A cancel stops the operator's running call, its `create` too, however long its call
+    // timeout; so does the task's CPU budget, charged by all its instances.
+    let sandbox = Sandbox { limits: op.limits, stop: Some(ctx.cancelled.clone()), cpu: ctx.cpu.clone() };
     let instance = create(&op.plugin, &op.config, sandbox).map_err(|error| TaskCause::Instantiate {
         step: step.to_owned(),
         plugin: op.plugin_ref.clone(),
