@@ -54,15 +54,20 @@ const OWNERS: &str = "tenants";
 pub struct PluginStore {
     dir: PathBuf,
     uploads: Arc<Semaphore>,
+    /// Held while a list of tenants is read and written again, so two tenants uploading the same
+    /// component at once are both listed.
+    owners: Arc<parking_lot::Mutex<()>>,
 }
 
 impl PluginStore {
     /// The store in `dir`, created if needed; uploads a crash cut short are removed.
     pub fn open(dir: PathBuf) -> std::io::Result<Self> {
         std::fs::create_dir_all(&dir)?;
-        let store = Self { dir, uploads: Arc::new(Semaphore::new(MAX_UPLOADS)) };
+        let store = Self { dir, uploads: Arc::new(Semaphore::new(MAX_UPLOADS)), owners: Arc::default() };
+        // Cut uploads, and lists of tenants whose component is gone, are removed.
         for (path, digest) in store.entries()? {
-            if digest.is_none() && path.extension().is_none_or(|extension| extension != OWNERS) {
+            let is_list = path.extension().is_some_and(|extension| extension == OWNERS);
+            if digest.is_none() && !(is_list && path.with_extension("wasm").exists()) {
                 remove(&path)?;
             }
         }
@@ -92,6 +97,7 @@ impl PluginStore {
     /// Makes the stored component `digest` `tenant`'s too (written whole: to a temporary file,
     /// renamed over the list).
     pub fn add_owner(&self, digest: &PluginDigest, tenant: &TenantId) -> std::io::Result<()> {
+        let _listing = self.owners.lock();
         let mut owners = self.owners(digest);
         if owners.contains(&tenant.0) {
             return Ok(());
@@ -490,6 +496,9 @@ mod tests {
         store.add_owner(&digest, &acme).unwrap();
         assert!(store.owned_by(&digest, &acme) && !store.owned_by(&digest, &zeta));
         store.add_owner(&digest, &zeta).unwrap();
+        // A list whose component is gone (removed as the list was written) goes at the next start.
+        let gone = PluginDigest::of(b"gone");
+        store.add_owner(&gone, &acme).unwrap();
         let store = PluginStore::open(store.dir.clone()).unwrap();
         assert!(store.owned_by(&digest, &acme) && store.owned_by(&digest, &zeta), "kept across restarts");
         assert_eq!(files(&store).len(), 2);
