@@ -99,6 +99,14 @@ fn sleepy(dir: &Path, name: &str, millis: u64) -> std::path::PathBuf {
     path
 }
 
+/// `count` files of two readings in `<dir>/data`: a job reading them has `count` map tasks.
+fn small_files(dir: &Path, count: usize) {
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    for n in 0..count {
+        write_file(&dir.join(format!("data/r{n}.txt")), "s1;1.0\ns2;2.0\n");
+    }
+}
+
 #[test]
 fn tenants_see_and_cancel_only_their_own_jobs_and_an_unknown_tenant_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -148,10 +156,7 @@ fn admission_queues_then_refuses_and_max_slots_holds() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = tenant_cluster(dir.path(), 4);
     // Three files: three map tasks per job.
-    for n in 0..3 {
-        std::fs::create_dir_all(dir.path().join("data")).unwrap();
-        write_file(&dir.path().join(format!("data/r{n}.txt")), "s1;1.0\ns2;2.0\n");
-    }
+    small_files(dir.path(), 3);
     let first = submit(&cluster, "cap", &sleepy(dir.path(), "c1", 1_500));
     let second = submit(&cluster, "cap", &sleepy(dir.path(), "c2", 10));
     assert_eq!(status(&cluster, "cap", &second)["state"], "queued");
@@ -176,10 +181,7 @@ fn a_flood_of_one_tenant_does_not_hold_back_another_tenants_small_job() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = tenant_cluster(dir.path(), 2);
     // The flood: 20 jobs of 5 tasks of 2 s each; the trickle: one job of one short task.
-    for n in 0..5 {
-        std::fs::create_dir_all(dir.path().join("data")).unwrap();
-        write_file(&dir.path().join(format!("data/r{n}.txt")), "s1;1.0\ns2;2.0\n");
-    }
+    small_files(dir.path(), 5);
     let flood: Vec<String> =
         (0..20).map(|n| submit(&cluster, "flooder", &sleepy(dir.path(), &format!("f{n}"), 2_000))).collect();
     let started = |cluster: &Cluster| -> u64 {
