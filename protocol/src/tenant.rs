@@ -36,7 +36,8 @@ pub struct TaskUsage {
     pub wall_ms: u64,
 }
 
-/// What a stage, a job or a tenant consumed: the cost report. Sums over every finished attempt,
+/// What a stage, a job or a tenant consumed: the cost report. The scheduler's journal keeps
+/// stages' costs `postcard`-encoded: fields keep their order and meaning. Sums over every finished attempt,
 /// failed ones included (their CPU was spent); the byte counts are those of succeeded attempts;
 /// `peak_memory` is the largest of any one attempt.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,15 +4,17 @@
 //! Six tables: `jobs` (job id → [`JobRecord`]), `tasks` ((job id, stage, task) → [`TaskDone`]),
 //! `ends` (job id → the final [`JobState`]), `failures` (job id → the [`JobFailure`] of a
 //! failed job), and `submitted` and `ended_at` (job id → when it was accepted, when it ended, in
-//! milliseconds since the Unix epoch), and `owners` (job id → its tenant and submitter). Values are `postcard`-encoded. Every batch of changes is
+//! milliseconds since the Unix epoch), `owners` (job id → its tenant and submitter) and `costs`
+//! ((job id, stage) → what the stage's attempts consumed). Values are `postcard`-encoded. Every batch of changes is
 //! one transaction, written before its effects are acted on; a job the scheduler forgets is
 //! removed from every table. A journal of an earlier release opens as it is: without `failures`,
 //! its failed jobs keep their cause, without its kind; without the times, its jobs count as
 //! accepted and ended when the journal was opened (so the retention's age counts from then);
-//! without `owners`, its jobs belong to the default tenant.
+//! without `owners`, its jobs belong to the default tenant; without `costs`, its jobs' costs count
+//! from the restart.
 
 use flicker_protocol::status::{JobFailure, JobState};
-use flicker_protocol::tenant::Owner;
+use flicker_protocol::tenant::{Cost, Owner};
 use flicker_protocol::{JobId, StageId, TaskIndex};
 use flicker_scheduler_core::job_run::{JobRecord, JournalUpdate, TaskDone};
 use redb::{Database, ReadableTable, TableDefinition};
@@ -26,6 +28,7 @@ const FAILURES: TableDefinition<&str, &[u8]> = TableDefinition::new("failures");
 const SUBMITTED: TableDefinition<&str, u64> = TableDefinition::new("submitted");
 const ENDED_AT: TableDefinition<&str, u64> = TableDefinition::new("ended_at");
 const OWNERS: TableDefinition<&str, &[u8]> = TableDefinition::new("owners");
+const COSTS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("costs");
 
 /// Why the journal could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +68,8 @@ pub struct JournaledJob {
     pub ended_at: Option<Duration>,
     /// Who it belongs to, if the journal says (earlier releases did not).
     pub owner: Option<Owner>,
+    /// What each stage's attempts consumed, as far as the journal says.
+    pub costs: Vec<(StageId, Cost)>,
 }
 
 /// Writes a journal's updates on a thread of its own: every update queued while one transaction
@@ -153,6 +158,7 @@ impl Journal {
         write.open_table(SUBMITTED).map_err(|e| store(e.into()))?;
         write.open_table(ENDED_AT).map_err(|e| store(e.into()))?;
         write.open_table(OWNERS).map_err(|e| store(e.into()))?;
+        write.open_table(COSTS).map_err(|e| store(e.into()))?;
         write.commit().map_err(|e| store(e.into()))?;
         Ok(Self { db, path })
     }
@@ -196,6 +202,7 @@ impl Journal {
             let mut submitted = write.open_table(SUBMITTED).map_err(|e| self.store_error(e))?;
             let mut ended_at = write.open_table(ENDED_AT).map_err(|e| self.store_error(e))?;
             let mut owners = write.open_table(OWNERS).map_err(|e| self.store_error(e))?;
+            let mut costs = write.open_table(COSTS).map_err(|e| self.store_error(e))?;
             for (job, update) in updates {
                 let job = job.0.as_str();
                 let written = match update {
@@ -219,7 +226,11 @@ impl Journal {
                         .and_then(|()| failures.remove(job).map(drop))
                         .and_then(|()| submitted.remove(job).map(drop))
                         .and_then(|()| ended_at.remove(job).map(drop))
-                        .and_then(|()| owners.remove(job).map(drop)),
+                        .and_then(|()| owners.remove(job).map(drop))
+                        .and_then(|()| costs.retain_in((job, 0)..=(job, u32::MAX), |_, _| false)),
+                    JournalUpdate::Charged { stage, total } => {
+                        costs.insert((job, stage.0), encode(total).as_slice()).map(drop)
+                    }
                 };
                 written.map_err(|e| self.store_error(e))?;
             }
@@ -238,6 +249,7 @@ impl Journal {
         let ended_at = read.open_table(ENDED_AT).map_err(|e| self.store_error(e))?;
         // (`open` adds the table to a journal of an earlier release, empty.)
         let owners = read.open_table(OWNERS).map_err(|e| self.store_error(e))?;
+        let costs = read.open_table(COSTS).map_err(|e| self.store_error(e))?;
         let time = |table: &redb::ReadOnlyTable<&str, u64>, job: &str| {
             let found = table.get(job).map_err(|e| self.store_error(e))?;
             Ok::<_, JournalError>(found.map(|ms| Duration::from_millis(ms.value())))
@@ -269,7 +281,14 @@ impl Journal {
                 Some(bytes) => Some(self.decode(&job, bytes.value())?),
                 None => None,
             };
-            loaded.push(JournaledJob { record, done, ended, submitted, ended_at, owner });
+            let mut stage_costs = Vec::new();
+            for entry in
+                costs.range((job.as_str(), 0)..=(job.as_str(), u32::MAX)).map_err(|e| self.store_error(e))?
+            {
+                let (key, bytes) = entry.map_err(|e| self.store_error(e))?;
+                stage_costs.push((StageId(key.value().1), self.decode(&job, bytes.value())?));
+            }
+            loaded.push(JournaledJob { record, done, ended, submitted, ended_at, owner, costs: stage_costs });
         }
         Ok(loaded)
     }
@@ -401,8 +420,15 @@ mod tests {
                 failure: Some(JobFailure::MapOutputLost),
                 at: secs(5),
             };
+            let charged = |stage, cpu_us| JournalUpdate::Charged {
+                stage: StageId(stage),
+                total: Cost { attempts: 1, cpu_us, ..Cost::default() },
+            };
             journal
                 .apply(&[(a.clone(), task(0, 0)), (a.clone(), task(1, 3)), (b.clone(), task(0, 0))])
+                .unwrap();
+            journal
+                .apply(&[(a.clone(), charged(0, 5)), (b.clone(), charged(0, 5)), (b.clone(), charged(0, 9))])
                 .unwrap();
             journal.apply(&[(a.clone(), failed), (a.clone(), JournalUpdate::Forgotten)]).unwrap();
         }
@@ -410,6 +436,8 @@ mod tests {
         let loaded = journal.load().unwrap();
         assert_eq!(loaded.len(), 1);
         assert_eq!((&loaded[0].record.descriptor.job, loaded[0].done.len()), (&b, 1));
+        let total = Cost { attempts: 1, cpu_us: 9, ..Cost::default() };
+        assert_eq!(loaded[0].costs, [(StageId(0), total)], "a stage's latest total");
         let read = journal.db.begin_read().unwrap();
         let left =
             |table: TableDefinition<&str, &[u8]>| read.open_table(table).unwrap().get("a").unwrap().is_some();
@@ -417,6 +445,7 @@ mod tests {
         assert!(read.open_table(ENDED_AT).unwrap().get("a").unwrap().is_none());
         assert!(read.open_table(SUBMITTED).unwrap().get("a").unwrap().is_none());
         assert_eq!(read.open_table(TASKS).unwrap().len().unwrap(), 1, "only b's task");
+        assert_eq!(read.open_table(COSTS).unwrap().len().unwrap(), 1, "only b's stage");
     }
 
     #[test]
@@ -509,5 +538,18 @@ mod tests {
         same(PART_DONE, &part);
         same(FAILURE, &failure);
         same(FAILED, &JobState::Failed { cause: "boom".into() });
+        // Written from this release on: a stage's cost, an owner.
+        let cost = Cost {
+            attempts: 1,
+            cpu_us: 2,
+            task_ms: 3,
+            peak_memory: 4,
+            bytes_read: 5,
+            bytes_written: 6,
+            shuffle_bytes: 7,
+            spill_bytes: 8,
+        };
+        same(&[1, 2, 3, 4, 5, 6, 7, 8], &cost);
+        same(&[4, 97, 99, 109, 101, 5, 97, 108, 105, 99, 101], &owner("acme"));
     }
 }

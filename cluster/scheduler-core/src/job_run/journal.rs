@@ -3,7 +3,7 @@
 //! ([`JournalUpdate`]): a task done (with its [`TaskDone`]), a task undone (its map output lost),
 //! the job's end and when, and its removal once the scheduler forgets it.
 //!
-//! The journal stores [`JobRecord`] and [`TaskDone`] `postcard`-encoded: their fields (and those
+//! The journal stores [`JobRecord`], [`TaskDone`] and stages' [`Cost`]s `postcard`-encoded: their fields (and those
 //! of the types inside) keep their order and meaning, or old journals no longer open.
 
 use super::stage::StageTasks;
@@ -11,6 +11,7 @@ use super::task::TaskDone;
 use super::{JobRun, RetryPolicy};
 use flicker_protocol::status::{JobFailure, JobState};
 use flicker_protocol::task::JobDescriptor;
+use flicker_protocol::tenant::Cost;
 use flicker_protocol::{StageId, TaskIndex};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -45,6 +46,13 @@ pub enum JournalUpdate {
     },
     /// The scheduler forgot the job (see [`crate::retention`]): nothing of it is kept.
     Forgotten,
+    /// What the attempts of a stage consumed so far, after one more was counted.
+    Charged {
+        /// The stage.
+        stage: StageId,
+        /// Its total.
+        total: Cost,
+    },
 }
 
 /// What a job is made of, as the journal keeps it: enough to rebuild its [`JobRun`] after a
@@ -104,6 +112,13 @@ impl JobRun {
         let Some(position) = self.position(stage) else { return };
         if self.stages[position].tasks.get(index).is_some() {
             self.mark_done(position, index, done);
+        }
+    }
+
+    /// Sets what the attempts of `stage` consumed, as the journal says (after a restart).
+    pub fn restore_cost(&mut self, stage: StageId, total: Cost) {
+        if let Some(position) = self.position(stage) {
+            self.stages[position].cost = total;
         }
     }
 

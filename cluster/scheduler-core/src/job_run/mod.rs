@@ -297,6 +297,7 @@ impl JobRun {
     pub fn charge(&mut self, stage: StageId, cost: Cost) {
         if let Some(position) = self.position(stage) {
             self.stages[position].cost += cost;
+            self.journal.push(JournalUpdate::Charged { stage, total: self.stages[position].cost });
         }
     }
 
