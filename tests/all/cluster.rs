@@ -708,7 +708,7 @@ fn a_scheduler_killed_mid_job_resumes_it_after_a_restart_and_the_waiting_client_
     assert_eq!(status["state"], "succeeded", "{status}");
     // The cost of the attempts before the restart was journaled too: every task is counted.
     let tasks: u64 = status["stages"].as_array().unwrap().iter().map(|s| s["total"].as_u64().unwrap()).sum();
-    assert!(status["cost"]["attempts"].as_u64().unwrap() >= tasks, "{status}");
+    assert!(status["cost"]["attempts"].as_u64().unwrap() >= tasks, "{status}\n{}", cluster.logs());
     let expected = expected_max(&readings);
     assert_eq!(output_max(&dir.path().join("out")), expected);
     assert_eq!(cluster.json(&["nodes"]).as_array().unwrap().len(), 2, "the executors joined again");

@@ -271,10 +271,14 @@ impl Shared {
         for (stage, index, task) in journaled.done {
             run.restore_done(stage, index, task);
         }
+        for (stage, cost) in journaled.costs {
+            run.restore_cost(stage, cost);
+        }
         match journaled.ended {
             Some((state, failure)) => run.restore_end(state, failure, journaled.ended_at.unwrap_or(now)),
             None => {
-                tracing::info!(job = %id, tasks_done = done, "resuming a journaled job");
+                let attempts = run.cost().attempts;
+                tracing::info!(job = %id, tasks_done = done, attempts_counted = attempts, "resuming a journaled job");
                 self.prepared.lock().insert(id.clone(), Arc::new(prepared));
             }
         }
