@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use flicker_protocol::TenantId;
 use flicker_scheduler::{TenantConfig, TenantPolicy, Tenants};
 use flicker_storage::{AllowedLocation, Service, StoreOptions};
+use flicker_transport::{CertError, certs};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -182,12 +183,10 @@ impl ConfigFileArgs {
         let mut declared = BTreeMap::new();
         let mut locations = BTreeMap::new();
         for (name, table) in &file.tenants {
-            if name.is_empty()
-                || name.len() > 64
-                || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
+            if !certs::is_valid_name(name) {
                 bail!(
-                    "cluster file: [tenants.{name}]: a tenant's name is letters, digits, '-' and '_' (at most 64)"
+                    "cluster file: [tenants.{name}]: {}",
+                    CertError::InvalidTenant { tenant: name.clone() }
                 );
             }
             let (config, allowed) = table.config(name)?;

@@ -279,8 +279,8 @@ pub fn issue(
     write_pair(dir, name, &leaf.cert.pem(), &leaf.signing_key)
 }
 
-/// Whether `name` is a valid certificate or tenant name: letters, digits, `-` and `_`.
-fn is_valid_name(name: &str) -> bool {
+/// Whether `name` is a valid certificate or tenant name: 1 to 64 letters, digits, `-` and `_`.
+pub fn is_valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')

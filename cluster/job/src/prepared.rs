@@ -330,39 +330,20 @@ mod tests {
         }
     }
 
-    /// The highest temperature per station: parse (with the key-by fused into it) and the map
-    /// side of max in the first stage, the reduce side of max and the sink in the second.
-    const JOB: &str = r#"name = "max-temperature"
-[[source]]
-id = "readings"
-url = "memory://test/readings/"
-
-[[step]]
-id = "parse"
-input = "readings"
-plugin = "std:parse-csv"
-config = { delimiter = ";", schema = "station:string,temperature:f64" }
-
-[[step]]
-id = "by-station"
-input = "parse"
-plugin = "std:key-by"
-config = { fields = "station" }
-
-[[step]]
-id = "max"
-input = "by-station"
-plugin = "std:max"
-config = { field = "temperature" }
-limits = { memory = "256MiB" }
-
-[[sink]]
-id = "out"
-input = "max"
-url = "memory://test/out/"
-plugin = "std:format-csv"
-limits = { memory = "64MiB" }
-"#;
+    /// The reference job (`examples/max-temperature`), its max and its sink given memory limits
+    /// of their own: parse (with the key-by fused into it) and the map side of max in the first
+    /// stage, the reduce side of max and the sink in the second.
+    fn reference_job() -> String {
+        let job = include_str!("../../../examples/max-temperature/job.toml");
+        let (max, sink) = ("config = { field = \"temperature\" }", "plugin = \"std:format-csv\"");
+        let limited = job.replacen(max, &format!("{max}\nlimits = {{ memory = \"256MiB\" }}"), 1).replacen(
+            sink,
+            &format!("{sink}\nlimits = {{ memory = \"64MiB\" }}"),
+            1,
+        );
+        assert_eq!(limited.matches("limits = ").count(), 2, "the example changed: {job}");
+        limited
+    }
 
     fn prepare(text: &str) -> PreparedJob {
         let descriptor = JobDescriptor {
@@ -380,7 +361,7 @@ limits = { memory = "64MiB" }
 
     #[test]
     fn stage_memory_sums_the_memory_limits_of_the_operators_a_task_holds() {
-        let job = prepare(JOB);
+        let job = prepare(&reference_job());
         let operators: Vec<Vec<&str>> = job.plan.stages.iter().map(|s| s.operators().collect()).collect();
         assert_eq!(operators, [vec!["parse", "max"], vec!["max", "out"]]);
         // parse has the job's default limit; max and out their own.

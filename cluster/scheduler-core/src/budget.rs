@@ -20,6 +20,7 @@ pub type OverBudget = (JobId, String, JobFailure);
 /// The jobs to fail now that an attempt of job `reported` of `tenant` was counted: `reported` if
 /// it passed its `max_cpu`, or if `tenant`'s unfinished `jobs` passed its `max_disk`; every one of
 /// `jobs` if the tenant passed its `cpu_per_day` (`used_today` microseconds in the last day).
+/// `jobs` holds `reported`, and need hold no other unless the tenant has one of those two.
 pub fn exceeded(
     tenant: &TenantId,
     config: &TenantConfig,

@@ -411,8 +411,13 @@ impl SchedulerCore {
         let tenant = job.terms().owner.tenant.clone();
         self.cpu.entry(tenant.clone()).or_default().add(now, usage.cpu_us);
         let Some(config) = self.tenants.get(&tenant) else { return Vec::new() };
-        let tenant_jobs: Vec<&JobRun> =
-            self.jobs.values().filter(|j| !j.is_ended() && j.terms().owner.tenant == tenant).collect();
+        // The tenant's other jobs matter only to its tenant-wide budgets: a pass over every job
+        // on each report is not paid without them.
+        let tenant_jobs: Vec<&JobRun> = if config.cpu_per_day.is_some() || config.max_disk.is_some() {
+            self.jobs.values().filter(|j| !j.is_ended() && j.terms().owner.tenant == tenant).collect()
+        } else {
+            self.jobs.get(&task.job).into_iter().collect()
+        };
         let used_today = self.cpu.get(&tenant).map_or(0, CpuWindow::used_us);
         let over = budget::exceeded(&tenant, config, &tenant_jobs, &task.job, used_today);
         let mut actions = Vec::new();

@@ -96,7 +96,7 @@ impl PluginStore {
 
     /// Makes the stored component `digest` `tenant`'s too (written whole: to a temporary file,
     /// renamed over the list).
-    pub fn add_owner(&self, digest: &PluginDigest, tenant: &TenantId) -> std::io::Result<()> {
+    pub fn add_owner(&self, digest: &PluginDigest, tenant: &TenantId) -> Result<(), PutError> {
         let _listing = self.owners.lock();
         let mut owners = self.owners(digest);
         if owners.contains(&tenant.0) {
@@ -106,8 +106,9 @@ impl PluginStore {
         let path = self.owners_path(digest);
         static WRITES: AtomicU64 = AtomicU64::new(0);
         let temporary = path.with_extension(format!("{}.{PARTIAL}", WRITES.fetch_add(1, Ordering::Relaxed)));
-        std::fs::write(&temporary, owners.join("\n") + "\n")?;
-        std::fs::rename(&temporary, &path)
+        std::fs::write(&temporary, owners.join("\n") + "\n")
+            .and_then(|()| std::fs::rename(&temporary, &path))
+            .map_err(|source| PutError::Io { path, source })
     }
 
     /// Every file of the store, with the digest (in hex) of those that are components.

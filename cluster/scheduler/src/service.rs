@@ -443,10 +443,11 @@ impl Shared {
             return SchedulerResponse::Error(RequestError::UnknownPlugin { digest });
         }
         let job = run.id().clone();
+        let record = run.record();
         let submitted = AuditEvent::Submitted {
             job: job.clone(),
             name: prepared.manifest.name.clone(),
-            manifest_sha256: PluginDigest::of(run.record().descriptor.manifest.as_bytes()).to_hex(),
+            manifest_sha256: PluginDigest::of(record.descriptor.manifest.as_bytes()).to_hex(),
             plugins: run.plugins(),
         };
         self.prepared.lock().insert(job.clone(), Arc::new(prepared));
@@ -457,7 +458,7 @@ impl Shared {
             outcome = core
                 .admit(&owner.tenant)
                 .and_then(|_| {
-                    self.journal.add_job(&run.record(), &owner, run.submitted()).map_err(|error| {
+                    self.journal.add_job(&record, &owner, run.submitted()).map_err(|error| {
                         RequestError::InvalidJob { reason: format!("cannot journal the job: {error}") }
                     })
                 })
@@ -490,12 +491,11 @@ impl Shared {
         let Some(job) = job else {
             let jobs = self.core.lock().job_ids();
             for job in jobs {
-                let status = self.core.lock().status(Some(&job), self.now());
-                // A job forgotten since the list was taken is left out, as is another tenant's.
-                if let Ok(status) = status.map(|s| {
-                    s.into_iter().filter(|s| self.config.tenants.may_see(peer, &s.owner)).collect::<Vec<_>>()
-                }) && !status.is_empty()
-                {
+                // A job forgotten since the list was taken is left out, as is another tenant's
+                // (whose status is not even built).
+                let status =
+                    self.visible(peer, &job).and_then(|()| self.core.lock().status(Some(&job), self.now()));
+                if let Ok(status) = status {
                     send.send(&SchedulerResponse::Jobs(status)).await?;
                 }
             }
@@ -871,12 +871,7 @@ async fn answer(
         ),
         SchedulerRequest::UploadPlugin { digest, len } => {
             let stored = shared.plugins.receive(digest, len, &mut recv).await;
-            match stored.and_then(|()| {
-                shared
-                    .plugins
-                    .add_owner(&digest, &tenant)
-                    .map_err(|source| crate::plugin_store::PutError::Io { path: "plugins".into(), source })
-            }) {
+            match stored.and_then(|()| shared.plugins.add_owner(&digest, &tenant)) {
                 Ok(()) => {
                     tracing::info!(%digest, bytes = len, %tenant, "component stored");
                     shared.record(Some(peer), AuditEvent::PluginUploaded { digest, bytes: len });
