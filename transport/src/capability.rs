@@ -4,20 +4,13 @@
 //! carries the scheduler's certificate, which must chain to the CA, be unrevoked and be the
 //! scheduler's (its role's DNS name), so no other certificate can grant one.
 
-use crate::{Identity, Role};
+use crate::Identity;
+use crate::signature::{Signature, SignatureError};
 use flicker_protocol::JobId;
 use flicker_protocol::bts::Capability;
-use rustls::SignatureScheme;
-use rustls::client::danger::ServerCertVerifier;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// The schemes a capability is signed with, in the order tried (the keys `flicker cert` makes
-/// are ECDSA P-256).
-const SCHEMES: [SignatureScheme; 3] =
-    [SignatureScheme::ECDSA_NISTP256_SHA256, SignatureScheme::ED25519, SignatureScheme::RSA_PSS_SHA256];
 
 /// How many accepted capabilities a [`CapabilityCheck`] remembers before it starts again.
 const REMEMBERED: usize = 4096;
@@ -57,7 +50,7 @@ pub enum CapabilityError {
 }
 
 /// Milliseconds since the Unix epoch.
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |now| now.as_millis() as u64)
 }
 
@@ -66,13 +59,10 @@ impl Identity {
     /// key: only the scheduler's is accepted.
     pub fn grant(&self, job: &JobId, valid_for: Duration) -> Result<Capability, CapabilityError> {
         let expires_ms = now_ms().saturating_add(valid_for.as_millis() as u64);
-        let key = self.certified_key();
-        let sign_error = |reason: String| CapabilityError::Sign { reason };
-        let signer = key.key.choose_scheme(&SCHEMES).ok_or_else(|| sign_error("no usable scheme".into()))?;
-        let signature =
-            signer.sign(&Capability::signed_bytes(job, expires_ms)).map_err(|e| sign_error(e.to_string()))?;
-        let issuer = key.end_entity_cert().map_err(|e| sign_error(e.to_string()))?.to_vec();
-        Ok(Capability { job: job.clone(), expires_ms, issuer, scheme: u16::from(signer.scheme()), signature })
+        let Signature { issuer, scheme, bytes } = self
+            .sign(&Capability::signed_bytes(job, expires_ms))
+            .map_err(|e| CapabilityError::Sign { reason: e.to_string() })?;
+        Ok(Capability { job: job.clone(), expires_ms, issuer, scheme, signature: bytes })
     }
 }
 
@@ -113,37 +103,25 @@ impl CapabilityCheck {
 
     /// Checks the signer's certificate and the signature.
     fn verify(&self, capability: &Capability) -> Result<(), CapabilityError> {
-        let issuer = CertificateDer::from(capability.issuer.as_slice());
-        let scheduler = ServerName::try_from(Role::Scheduler.server_name())
-            .map_err(|e| CapabilityError::Issuer { reason: e.to_string() })?;
-        self.identity
-            .server_verifier()
-            .verify_server_cert(&issuer, &[], &scheduler, &[], UnixTime::now())
-            .map_err(|e| CapabilityError::Issuer { reason: e.to_string() })?;
-        let certificate = webpki::EndEntityCert::try_from(&issuer)
-            .map_err(|e| CapabilityError::Issuer { reason: e.to_string() })?;
-        let scheme = SignatureScheme::from(capability.scheme);
+        let signature = Signature {
+            issuer: capability.issuer.clone(),
+            scheme: capability.scheme,
+            bytes: capability.signature.clone(),
+        };
         let message = Capability::signed_bytes(&capability.job, capability.expires_ms);
-        let provider = crate::certs::crypto_provider();
-        let algorithms = provider
-            .signature_verification_algorithms
-            .mapping
-            .iter()
-            .filter(|(known, _)| *known == scheme)
-            .flat_map(|(_, algorithms)| algorithms.iter());
-        for algorithm in algorithms {
-            if certificate.verify_signature(*algorithm, &message, &capability.signature).is_ok() {
-                return Ok(());
+        self.identity.check_scheduler_signature(&message, &signature).map_err(|error| match error {
+            SignatureError::Sign { reason } | SignatureError::Issuer { reason } => {
+                CapabilityError::Issuer { reason }
             }
-        }
-        Err(CapabilityError::Signature)
+            SignatureError::Mismatch => CapabilityError::Signature,
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::EphemeralCa;
+    use crate::{EphemeralCa, Role};
 
     #[test]
     fn only_the_schedulers_unaltered_unexpired_capability_for_the_job_is_accepted() {

@@ -438,6 +438,9 @@ struct IdentityParts {
     /// Accepts client certificates signed by the cluster CA and not revoked, refuses everything
     /// else.
     verifier: Arc<dyn ClientCertVerifier>,
+    /// The same, but also lets a client without a certificate in (HTTPS, where a bearer token may
+    /// stand in for the certificate).
+    optional_verifier: Arc<dyn ClientCertVerifier>,
 }
 
 impl Identity {
@@ -492,18 +495,25 @@ impl Identity {
         roots.add(ca)?;
         let roots = Arc::new(roots);
         let general = |error: rustls::server::VerifierBuilderError| rustls::Error::General(error.to_string());
-        let verifier = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
-            .with_crls(crls.clone())
-            .only_check_end_entity_revocation()
-            .build()
-            .map_err(general)?;
+        let client_verifier = || {
+            WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
+                .with_crls(crls.clone())
+                .only_check_end_entity_revocation()
+        };
+        let verifier = client_verifier().build().map_err(general)?;
+        let optional_verifier = client_verifier().allow_unauthenticated().build().map_err(general)?;
         let server_verifier = WebPkiServerVerifier::builder_with_provider(roots, provider)
             .with_crls(crls)
             .only_check_end_entity_revocation()
             .build()
             .map_err(general)?;
         verifier.verify_client_cert(key.end_entity_cert()?, &[], UnixTime::now())?;
-        Ok(Identity(Arc::new(IdentityParts { key: Arc::new(key), server_verifier, verifier })))
+        Ok(Identity(Arc::new(IdentityParts {
+            key: Arc::new(key),
+            server_verifier,
+            verifier,
+            optional_verifier,
+        })))
     }
 
     pub(crate) fn certified_key(&self) -> Arc<sign::CertifiedKey> {
@@ -516,6 +526,10 @@ impl Identity {
 
     pub(crate) fn verifier(&self) -> Arc<dyn ClientCertVerifier> {
         self.0.verifier.clone()
+    }
+
+    pub(crate) fn optional_verifier(&self) -> Arc<dyn ClientCertVerifier> {
+        self.0.optional_verifier.clone()
     }
 }
 

@@ -188,6 +188,6 @@ fn client_crypto(
     QuicClientConfig::try_from(tls).map_err(config_error)
 }
 
-fn config_error(error: impl std::fmt::Display) -> TransportError {
+pub(crate) fn config_error(error: impl std::fmt::Display) -> TransportError {
     TransportError::Config { reason: error.to_string() }
 }

@@ -56,8 +56,11 @@ mod connection;
 mod der;
 mod endpoint;
 mod error;
+mod https;
 mod limit;
+mod signature;
 mod stream;
+pub mod token;
 
 pub use capability::{CapabilityCheck, CapabilityError};
 pub use certs::{CertError, EphemeralCa, Identity, Peer, Role, SERVER_DOMAIN};
@@ -66,3 +69,4 @@ pub use endpoint::{Endpoint, EndpointConfig, Incoming, MAX_STREAMS};
 pub use error::TransportError;
 pub use limit::{ConnectionLimit, ConnectionSlot};
 pub use stream::{FrameReceiver, FrameSender};
+pub use token::{Claims, TokenCheck, TokenError};
