@@ -279,6 +279,23 @@ pub fn install(component: &str) -> Result<PrometheusHandle, MetricsError> {
     Ok(handle)
 }
 
+/// Runs `work` with a recorder of its own on this thread (not the process's, and not seen by other
+/// threads), and returns the samples it recorded as rendered, one per line, sorted: for tests of
+/// what code counts.
+pub fn recorded(work: impl FnOnce()) -> Result<Vec<String>, MetricsError> {
+    let recorder = histograms(PrometheusBuilder::new())?.build_recorder();
+    let handle = recorder.handle();
+    metrics::with_local_recorder(&recorder, work);
+    let mut samples: Vec<String> = handle
+        .render()
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .map(str::to_owned)
+        .collect();
+    samples.sort();
+    Ok(samples)
+}
+
 /// The builder with [`duration_buckets`] for every histogram.
 fn histograms(mut builder: PrometheusBuilder) -> Result<PrometheusBuilder, BuildError> {
     let buckets = duration_buckets();
