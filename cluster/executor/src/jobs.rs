@@ -475,6 +475,32 @@ mod tests {
     }
 
     #[test]
+    fn blocks_read_are_counted_by_their_bytes_and_a_lost_one_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ShuffleStore::with_memory(dir.path(), 1 << 20);
+        store.write_map_output(&output(0), &[b"twelve bytes".to_vec()]).unwrap();
+        let here: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        // Map task 1's output was never stored here.
+        let locations: Vec<_> =
+            (0..2).map(|m| MapOutputLocation { id: output(m), bts: here, bytes: 12 }).collect();
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let (_, receiver) = mpsc::channel(1);
+        let local = locations.iter().map(|location| (&store, location)).collect::<Vec<_>>();
+        let mut blocks = FetchedBlocks {
+            local: local.into_iter(),
+            partition: PartitionId(0),
+            receiver,
+            io: runtime.handle(),
+        };
+
+        let samples = flicker_metrics::recorded(|| while blocks.next_block().is_some() {}).unwrap();
+        assert_eq!(
+            samples,
+            ["flicker_shuffle_fetch_failures_total 1", "flicker_shuffle_fetched_bytes_total 12"]
+        );
+    }
+
+    #[test]
     fn only_the_blocks_of_this_process_bts_are_local() {
         let store = Arc::new(ShuffleStore::new(tempfile::tempdir().unwrap().path()));
         let here: SocketAddr = "127.0.0.1:7000".parse().unwrap();
