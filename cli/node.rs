@@ -97,6 +97,10 @@ pub struct ExecutorArgs {
     /// Where compiled operator components are cached.
     #[arg(long, env = "FLICKER_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+    /// Serve Prometheus metrics at https://ADDR/metrics (TCP, the executor's certificate; admins
+    /// only, by client certificate or token), e.g. 127.0.0.1:9100.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<String>,
     /// Inject a fault, to test recovery (never for real work):
     /// `corrupt-map-output=STAGE:TASK` damages that map output's first attempt on disk.
     #[arg(long = "inject-fault", value_name = "FAULT")]
@@ -157,7 +161,13 @@ pub fn scheduler(args: SchedulerArgs) -> anyhow::Result<ExitCode> {
         if let Some(address) = http {
             let server = HttpServer::bind(address, &identity).await?;
             eprintln!("http listening on {}", server.local_addr()?);
-            tokio::spawn(flicker_web::serve(server, scheduler.clone(), None));
+            let handle = flicker_metrics::install("scheduler")?;
+            let measured = scheduler.clone();
+            let metrics = Arc::new(move || {
+                measured.measure();
+                handle.render()
+            });
+            tokio::spawn(flicker_web::serve(server, scheduler.clone(), Some(metrics)));
         }
         scheduler.run().await;
         Ok(ExitCode::SUCCESS)
@@ -185,9 +195,19 @@ pub fn executor(args: ExecutorArgs) -> anyhow::Result<ExitCode> {
         storage,
     };
     let runtime = runtime(args.cache_dir, config.slots, LimitMaxima::default().memory)?;
+    let metrics = args.metrics.as_deref().map(resolve).transpose()?;
+    let identity = config.identity.clone();
     tokio.block_on(async {
         let executor = Executor::start(config, runtime).await?;
         eprintln!("executor listening on {}", executor.local_addr()?);
+        if let Some(address) = metrics {
+            let server = HttpServer::bind(address, &identity).await?;
+            eprintln!("metrics listening on {}", server.local_addr()?);
+            let handle = flicker_metrics::install("executor")?;
+            let router = flicker_http::metrics(Arc::new(move || handle.render()))
+                .route("/healthz", axum::routing::get(flicker_http::health));
+            tokio::spawn(server.serve(router));
+        }
         executor.run_until(stop_signal()?).await;
         eprintln!("executor stopped");
         Ok(ExitCode::SUCCESS)

@@ -26,14 +26,13 @@
 //! | `flicker_jobs_submitted_total` | counter | `tenant` | jobs submitted |
 //! | `flicker_jobs_finished_total` | counter | `tenant`, `state` (`succeeded`, `failed`, `cancelled`) | jobs that ended |
 //! | `flicker_task_duration_seconds` | histogram | `outcome` (`succeeded`, `failed`) | task attempts, launch to report |
-//! | `flicker_task_retries_total` | counter | `kind` (the failure kind, snake_case) | task attempts run again |
+//! | `flicker_task_retries_total` | counter | `kind` (the failure kind, snake_case) | task attempts that failed (each runs again while attempts are left) |
 //! | `flicker_tasks_running` | gauge | | task attempts launched and not reported |
 //! | `flicker_tasks_pending` | gauge | | tasks waiting for a slot |
 //! | `flicker_executors` | gauge | `state` (`alive`, `lost`) | executors known |
 //! | `flicker_slots_busy` | gauge | | task slots in use, cluster-wide |
 //! | `flicker_slots_total` | gauge | | task slots of the alive executors |
-//! | `flicker_operator_cpu_seconds_total` | counter | `tenant` | CPU time of operator calls |
-//! | `flicker_operator_fuel_total` | counter | `tenant` | wasmtime fuel of operator calls |
+//! | `flicker_operator_cpu_seconds_total` | counter | `tenant` | CPU time of operator calls, in whole seconds |
 //!
 //! An executor's (and, in `flicker run`, the one process's):
 //!
@@ -67,7 +66,8 @@ pub const JOBS_SUBMITTED: &str = "flicker_jobs_submitted_total";
 pub const JOBS_FINISHED: &str = "flicker_jobs_finished_total";
 /// How long task attempts took, launch to report, by `outcome` (`succeeded`, `failed`).
 pub const TASK_DURATION: &str = "flicker_task_duration_seconds";
-/// Task attempts run again, by the `kind` of failure (snake_case).
+/// Task attempts that failed, by the `kind` of failure (snake_case): each runs again while the
+/// job has attempts left.
 pub const TASK_RETRIES: &str = "flicker_task_retries_total";
 /// Task attempts launched and not reported yet.
 pub const TASKS_RUNNING: &str = "flicker_tasks_running";
@@ -79,10 +79,9 @@ pub const EXECUTORS: &str = "flicker_executors";
 pub const SLOTS_BUSY: &str = "flicker_slots_busy";
 /// Task slots of the alive executors.
 pub const SLOTS_TOTAL: &str = "flicker_slots_total";
-/// CPU time of operator calls, by `tenant`.
+/// CPU time of operator calls, by `tenant`, in whole seconds (what the executors measure and
+/// report with each attempt; the meter is CPU time, not wasmtime fuel).
 pub const OPERATOR_CPU_SECONDS: &str = "flicker_operator_cpu_seconds_total";
-/// wasmtime fuel consumed by operator calls, by `tenant`.
-pub const OPERATOR_FUEL: &str = "flicker_operator_fuel_total";
 
 /// Task attempts this executor ran, by `outcome` (`succeeded`, `failed`).
 pub const EXECUTOR_TASKS: &str = "flicker_executor_tasks_total";
@@ -154,7 +153,7 @@ pub const METRICS: &[Metric] = &[
         Some(Unit::Seconds),
         "Task attempts, launch to report, by outcome.",
     ),
-    metric(TASK_RETRIES, Kind::Counter, None, "Task attempts run again, by the kind of failure."),
+    metric(TASK_RETRIES, Kind::Counter, None, "Task attempts that failed, by the kind of failure."),
     metric(TASKS_RUNNING, Kind::Gauge, None, "Task attempts launched and not reported yet."),
     metric(TASKS_PENDING, Kind::Gauge, None, "Tasks waiting for a slot."),
     metric(EXECUTORS, Kind::Gauge, None, "Executors the scheduler knows, by state."),
@@ -164,9 +163,8 @@ pub const METRICS: &[Metric] = &[
         OPERATOR_CPU_SECONDS,
         Kind::Counter,
         Some(Unit::Seconds),
-        "CPU time of operator calls, by tenant.",
+        "CPU time of operator calls, by tenant, in whole seconds.",
     ),
-    metric(OPERATOR_FUEL, Kind::Counter, None, "wasmtime fuel consumed by operator calls, by tenant."),
     metric(EXECUTOR_TASKS, Kind::Counter, None, "Task attempts this executor ran, by outcome."),
     metric(EXECUTOR_TASK_DURATION, Kind::Histogram, Some(Unit::Seconds), "How long task attempts ran here."),
     metric(EXECUTOR_SLOTS_BUSY, Kind::Gauge, None, "This executor's task slots in use."),

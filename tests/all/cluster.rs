@@ -64,8 +64,13 @@ impl Cluster {
     /// The address of the scheduler's HTTPS server (started with `--http`): the second address
     /// it says it listens on.
     pub(crate) fn http_address(&self) -> String {
-        let process = self.0.process("scheduler").expect("a scheduler");
-        process.listening_on(1, WAIT).unwrap_or_else(|e| panic!("{e:#}"))
+        self.listening_on("scheduler", 1)
+    }
+
+    /// The `index`th (from 0) address the process `name` says it listens on.
+    pub(crate) fn listening_on(&self, name: &str, index: usize) -> String {
+        let process = self.0.process(name).expect("a process of that name");
+        process.listening_on(index, WAIT).unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     /// The scheduler's address.

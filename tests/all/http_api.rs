@@ -47,9 +47,14 @@ impl Api {
     /// Speaks to the scheduler of `cluster` as `cert`: with its certificate if `token` is `None`,
     /// else with no certificate and the token.
     fn new(cluster: &Cluster, cert: &str, token: Option<String>) -> Api {
+        Api::to(cluster, Role::Scheduler, &cluster.http_address(), cert, token)
+    }
+
+    /// Speaks to the node of `role` serving HTTPS on `address`, as [`Api::new`] does.
+    fn to(cluster: &Cluster, role: Role, address: &str, cert: &str, token: Option<String>) -> Api {
         let identity = Identity::load(&cluster.tls_dir(), cert).unwrap();
-        let address: std::net::SocketAddr = cluster.http_address().parse().unwrap();
-        let host = Role::Scheduler.server_name();
+        let address: std::net::SocketAddr = address.parse().unwrap();
+        let host = role.server_name();
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured(identity.https_client_config(token.is_none()).unwrap())
             .resolve(&host, address)
@@ -319,4 +324,101 @@ fn a_restarted_scheduler_serves_finished_jobs_from_its_journal_with_their_task_f
     assert_eq!(metrics(&tasks), metrics(&before), "task figures survive the restart");
     assert_eq!(tasks["summary"], before["summary"]);
     assert_eq!(api.get("/api/v1/jobs").1["total"], 1);
+}
+
+/// The samples of a node's `/metrics`, read as `api`, parsed as Prometheus' text format.
+fn scrape(api: &Api) -> prometheus_parse::Scrape {
+    let (status, body) = api.get("/metrics");
+    assert_eq!(status, 200, "{body}");
+    let text = body.as_str().unwrap().to_owned();
+    prometheus_parse::Scrape::parse(text.lines().map(|line| Ok(line.to_owned()))).unwrap()
+}
+
+/// The value of the sample `name` with the label `label` (the count of a histogram).
+fn sample(scrape: &prometheus_parse::Scrape, name: &str, label: Option<(&str, &str)>) -> f64 {
+    let found = scrape.samples.iter().find(|sample| {
+        sample.metric == name && label.is_none_or(|(key, value)| sample.labels.get(key) == Some(value))
+    });
+    match found.map(|sample| &sample.value) {
+        Some(prometheus_parse::Value::Counter(value) | prometheus_parse::Value::Gauge(value)) => *value,
+        Some(prometheus_parse::Value::Histogram(buckets)) => {
+            buckets.last().map_or(0.0, |bucket| bucket.count)
+        }
+        Some(other) => panic!("{name}: {other:?}"),
+        None => 0.0,
+    }
+}
+
+#[test]
+fn scheduler_and_executor_metrics_parse_as_prometheus_text_and_move_as_a_job_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(&dir.path().join("cluster.toml"), TENANTS);
+    let config = dir.path().join("cluster.toml");
+    let mut cluster = Cluster::scheduler(
+        dir.path(),
+        "127.0.0.1:0",
+        &["--config", config.to_str().unwrap(), "--http", "127.0.0.1:0"],
+    );
+    cluster.issue_member("alice", "client", "acme");
+    cluster.issue("root", "admin");
+    cluster.add_executor(0, &["--slots", "2", "--metrics", "127.0.0.1:0"]);
+    cluster.wait_for_nodes(1);
+    readings_in(dir.path(), 1_000, 4);
+    let scheduler = Api::new(&cluster, "root", None);
+    let executor_address = cluster.listening_on("exec-0", 1);
+    let executor = Api::to(&cluster, Role::Executor, &executor_address, "root", None);
+    // Figures span every tenant: a client may not read them, nobody without an identity.
+    assert_eq!(Api::new(&cluster, "alice", None).get("/metrics").0, 403);
+    let anonymous = Api::to(&cluster, Role::Executor, &executor_address, "alice", Some(String::new()));
+    assert_eq!(anonymous.get("/metrics").0, 401);
+    assert_eq!(anonymous.get("/healthz").0, 200);
+
+    let before = (scrape(&scheduler), scrape(&executor));
+    let build = before.0.samples.iter().find(|s| s.metric == "flicker_build_info").expect("build info");
+    assert_eq!(build.labels.get("component"), Some("scheduler"));
+    assert_eq!(sample(&before.0, "flicker_executors", Some(("state", "alive"))), 1.0);
+    assert_eq!(sample(&before.0, "flicker_slots_total", None), 2.0);
+    let manifest = sleepy(dir.path(), "measured", 1);
+    let job = cluster.json(&["submit", manifest.to_str().unwrap(), "--wait", "--cert", "alice"]);
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let tasks = job["stages"][0]["total"].as_f64().unwrap();
+    let after = (scrape(&scheduler), scrape(&executor));
+
+    let moved = |scrape: (&prometheus_parse::Scrape, &prometheus_parse::Scrape), name: &str, label| {
+        sample(scrape.1, name, label) - sample(scrape.0, name, label)
+    };
+    let acme = Some(("tenant", "acme"));
+    let on_scheduler = (&before.0, &after.0);
+    assert_eq!(moved(on_scheduler, "flicker_jobs_submitted_total", acme), 1.0);
+    let succeeded = |scrape: &prometheus_parse::Scrape| {
+        scrape
+            .samples
+            .iter()
+            .filter(|s| {
+                s.metric == "flicker_jobs_finished_total" && s.labels.get("state") == Some("succeeded")
+            })
+            .count()
+    };
+    assert_eq!(succeeded(&after.0), 1, "one series of succeeded jobs");
+    assert_eq!(moved(on_scheduler, "flicker_task_duration_seconds", Some(("outcome", "succeeded"))), tasks);
+    assert_eq!(sample(&after.0, "flicker_tasks_running", None), 0.0);
+    let on_executor = (&before.1, &after.1);
+    assert_eq!(moved(on_executor, "flicker_executor_tasks_total", Some(("outcome", "succeeded"))), tasks);
+    assert!(moved(on_executor, "flicker_object_store_requests_total", Some(("operation", "get"))) >= tasks);
+    assert!(moved(on_executor, "flicker_object_store_bytes_total", Some(("direction", "read"))) > 0.0);
+    assert!(
+        moved(on_executor, "flicker_component_cache_lookups_total", Some(("result", "compiled")))
+            + moved(on_executor, "flicker_component_cache_lookups_total", Some(("result", "memory")))
+            + moved(on_executor, "flicker_component_cache_lookups_total", Some(("result", "disk")))
+            >= 1.0
+    );
+    // No job or task id is a label.
+    for sample in after.0.samples.iter().chain(&after.1.samples) {
+        let labels = format!("{:?}", sample.labels);
+        assert!(
+            !labels.contains("job-") && !labels.contains(job["job"].as_str().unwrap()),
+            "{} {labels}",
+            sample.metric
+        );
+    }
 }

@@ -305,6 +305,11 @@ impl SchedulerCore {
         counts
     }
 
+    /// Tasks of unfinished jobs (queued ones included) that wait to run.
+    pub fn pending_tasks(&self) -> u32 {
+        self.jobs.values().filter(|job| !job.is_ended()).map(JobRun::pending_tasks).sum()
+    }
+
     /// What each tenant holds now: every declared tenant, and every tenant with a job kept.
     pub fn tenant_loads(&self) -> BTreeMap<TenantId, TenantLoad> {
         let mut loads: BTreeMap<TenantId, TenantLoad> =

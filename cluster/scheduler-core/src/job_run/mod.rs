@@ -273,6 +273,11 @@ impl JobRun {
         self.stages.iter().map(|s| s.tasks.running() as u32).sum()
     }
 
+    /// Its tasks that wait to run (in stages not runnable yet too).
+    pub fn pending_tasks(&self) -> u32 {
+        self.stages.iter().map(|s| s.tasks.pending().count() as u32).sum()
+    }
+
     /// The operator memory its running tasks hold: each one its stage's memory.
     pub fn running_memory(&self) -> u64 {
         self.stages

@@ -45,6 +45,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 mod api;
+mod measure;
 
 pub use api::{JobPage, JobQuery, PluginView, StateFilter, TenantView};
 
@@ -133,6 +134,8 @@ struct Shared {
     /// leftovers are gone.
     watchers: Mutex<HashMap<JobId, Watched>>,
     next_job: AtomicU64,
+    /// What the Prometheus counters remember.
+    measures: measure::Measures,
 }
 
 /// The status channel of a job and when its status was last sent.
@@ -182,6 +185,7 @@ impl Scheduler {
             removing_plugins: Mutex::default(),
             watchers: Mutex::default(),
             next_job: AtomicU64::new(1),
+            measures: measure::Measures::default(),
             config,
         });
         for job in journaled {
@@ -334,6 +338,7 @@ impl Shared {
         {
             record(AuditEvent::Budget { job: job.clone(), cause: cause.clone() });
         }
+        self.measures.finished(&status.owner.tenant, &status.state);
         record(AuditEvent::Ended { job: job.clone(), state: status.state, cost: status.cost });
     }
 
@@ -475,6 +480,7 @@ impl Shared {
             return Err(error);
         }
         self.record(peer, submitted);
+        self.measures.submitted(&owner.tenant);
         tracing::info!(%job, tenant = %owner.tenant, "job accepted");
         Ok(job)
     }
@@ -532,6 +538,7 @@ impl Shared {
                 return;
             }
         };
+        let launched = Instant::now();
         let (report, log, usage) = match connection {
             Some(connection) => match tokio::time::timeout(
                 self.config.task_timeout,
@@ -559,7 +566,11 @@ impl Shared {
             },
             None => return,
         };
-        self.act(|core, now| core.report(&task, attempt, &executor, report, log, usage, now));
+        self.act(|core, now| {
+            let tenant = core.job(&task.job).map(|job| job.terms().owner.tenant.clone());
+            self.measures.attempt(tenant.as_ref(), &report, usage, launched.elapsed());
+            core.report(&task, attempt, &executor, report, log, usage, now)
+        });
     }
 
     async fn commit(&self, job: &JobId, parts: Vec<(String, Vec<SinkPart>)>) -> Result<(), CommitFailure> {
