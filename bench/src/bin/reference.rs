@@ -9,6 +9,10 @@
 //! - `flicker submit --wait` to a cluster of real processes on loopback: a scheduler and three
 //!   executors of one slot each, started before a table's first round and killed (by PID) after
 //!   its last, or when the benchmark fails;
+//! - the same submission to a second such cluster whose scheduler serves its HTTP API and metrics
+//!   (`--http`) and whose executors serve their metrics (`--metrics`), read over HTTPS every
+//!   200 ms all along (the first page of jobs and every node's `/metrics`, as a UI and a
+//!   Prometheus would): what watching a cluster costs its jobs;
 //! - optional peers, when `bench/peers.sh` has installed them: DuckDB and Polars from PyPI, run by
 //!   `bench/peers.py` with their default threading, so they use **every core where native uses
 //!   one** (and their times include starting Python and importing the engine).
@@ -357,12 +361,16 @@ fn measure(mut command: Command) -> anyhow::Result<Sample> {
 /// ...) of `slots` slots each, processes of their own talking QUIC over loopback; waits until the
 /// scheduler sees them all alive. Their jobs may reach the files of `dir`'s parent (the data and
 /// the outputs of the benchmark). They are killed when it is dropped.
+///
+/// A `watched` cluster also serves HTTPS: the scheduler its API and metrics (`--http`), each
+/// executor its metrics (`--metrics`); an admin certificate `watcher` reads them.
 fn start_cluster(
     flicker: &Path,
     dir: &Path,
     cache: &Path,
     executors: usize,
     slots: u32,
+    watched: bool,
 ) -> anyhow::Result<Cluster> {
     if dir.exists() {
         std::fs::remove_dir_all(dir).with_context(|| format!("cannot empty {}", dir.display()))?;
@@ -375,10 +383,21 @@ fn start_cluster(
     })?
     .with_timeout(STARTUP)
     .with_local_roots(&[dir.parent().unwrap_or(dir)]);
-    cluster.start_scheduler("127.0.0.1:0", &[])?;
+    let (http, metrics): (&[&str], &[&str]) = match watched {
+        true => (&["--http", "127.0.0.1:0"], &["--metrics", "127.0.0.1:0"]),
+        false => (&[], &[]),
+    };
+    cluster.start_scheduler("127.0.0.1:0", http)?;
     for n in 1..=executors {
         let name = format!("exec-{n}");
-        cluster.add_executor(&name, &dir.join(&name), &["--slots", &slots.to_string()])?;
+        cluster.add_executor(
+            &name,
+            &dir.join(&name),
+            &[&["--slots", &slots.to_string()], metrics].concat(),
+        )?;
+    }
+    if watched {
+        cluster.issue("watcher", "admin")?;
     }
     cluster.wait_for_nodes(executors, STARTUP)?;
     Ok(cluster)
@@ -434,6 +453,8 @@ struct Table<'a> {
     /// Where the manifest's sink writes.
     out: PathBuf,
     cluster: &'a Cluster,
+    /// The cluster read over HTTPS all along, if the table has one.
+    watched: Option<&'a Cluster>,
 }
 
 /// How a contender runs a job.
@@ -444,6 +465,8 @@ enum Engine {
     FlickerRun,
     /// `flicker submit MANIFEST --wait` to the table's loopback cluster.
     Cluster,
+    /// The same, to the table's watched cluster.
+    WatchedCluster,
     /// `PYTHON bench/peers.py NAME JOB FILE`.
     Peer { python: PathBuf, name: &'static str },
 }
@@ -476,11 +499,13 @@ impl Contender {
                     .env("FLICKER_CACHE_DIR", &setup.cache);
                 command
             }
-            Engine::Cluster => table.cluster.client_command([
-                "submit".as_ref(),
-                table.manifest.as_os_str(),
-                "--wait".as_ref(),
-            ])?,
+            Engine::Cluster | Engine::WatchedCluster => {
+                let cluster = match self.engine {
+                    Engine::WatchedCluster => table.watched.context("the table has no watched cluster")?,
+                    _ => table.cluster,
+                };
+                cluster.client_command(["submit".as_ref(), table.manifest.as_os_str(), "--wait".as_ref()])?
+            }
             Engine::Peer { python, name } => {
                 let mut command = Command::new(python);
                 command
@@ -491,7 +516,8 @@ impl Contender {
                 command
             }
         };
-        let writes_files = matches!(self.engine, Engine::FlickerRun | Engine::Cluster);
+        let writes_files =
+            matches!(self.engine, Engine::FlickerRun | Engine::Cluster | Engine::WatchedCluster);
         // No result of an earlier run may pass for this one's.
         if writes_files && table.out.exists() {
             std::fs::remove_dir_all(&table.out)
@@ -536,9 +562,22 @@ fn bench(
         job.name()
     );
     let cluster_dir = setup.data_dir.join("cluster");
-    let cluster = start_cluster(&setup.flicker, &cluster_dir, &setup.cache, EXECUTORS, EXECUTOR_SLOTS)?;
-    let table =
-        Table { job, data, manifest, out: dir.join(format!("out-{}", job.name())), cluster: &cluster };
+    let cluster =
+        start_cluster(&setup.flicker, &cluster_dir, &setup.cache, EXECUTORS, EXECUTOR_SLOTS, false)?;
+    let watched_dir = setup.data_dir.join("watched-cluster");
+    let watches = contenders.iter().any(|c| matches!(c.engine, Engine::WatchedCluster));
+    let watched = watches
+        .then(|| start_cluster(&setup.flicker, &watched_dir, &setup.cache, EXECUTORS, EXECUTOR_SLOTS, true))
+        .transpose()?;
+    let watcher = watched.as_ref().map(Watcher::start).transpose()?;
+    let table = Table {
+        job,
+        data,
+        manifest,
+        out: dir.join(format!("out-{}", job.name())),
+        cluster: &cluster,
+        watched: watched.as_ref(),
+    };
 
     let (samples, expected) = rounds(setup, contenders, &table, runs, None, |contender, sample| {
         let wall = format!("{} {:.2} s", contender.name, sample.wall.as_secs_f64());
@@ -556,10 +595,13 @@ fn bench(
         })
         .collect();
     let cluster_rss_kib = cluster.peak_rss_kib()?;
+    let reads = watcher.map(Watcher::stop).transpose()?;
     drop(cluster);
-    // The cluster's files (certificates, state, shuffle output) are of no use after the table.
-    std::fs::remove_dir_all(&cluster_dir)
-        .with_context(|| format!("cannot remove {}", cluster_dir.display()))?;
+    drop(watched);
+    // The clusters' files (certificates, state, shuffle output) are of no use after the table.
+    for dir in [&cluster_dir, &watched_dir].into_iter().filter(|dir| dir.exists()) {
+        std::fs::remove_dir_all(dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+    }
 
     let medians: Vec<Duration> = counted.iter().map(|runs| median(runs.walls.clone())).collect();
     let median_of = |wanted: fn(&Engine) -> bool| {
@@ -579,6 +621,7 @@ fn bench(
         let seconds = median.as_secs_f64();
         let rss = match contender.engine {
             Engine::Cluster => format!("{} MiB ¹", cluster_rss_kib / 1024),
+            Engine::WatchedCluster => "—".to_owned(),
             _ => format!("{} MiB", runs.rss_kib / 1024),
         };
         let to_flicker = match contender.engine {
@@ -601,8 +644,70 @@ fn bench(
             client.rss_kib / 1024
         );
     }
+    if let Some(reads) = reads {
+        println!(
+            "\nthe watched cluster served {reads} HTTPS reads (the first page of jobs, and the scheduler's and every executor's /metrics) during the table's rounds"
+        );
+    }
     println!();
     Ok(())
+}
+
+/// Reads a watched cluster over HTTPS every [`Watcher::EVERY`] until stopped: the first page of
+/// its jobs and every node's metrics, as an admin, as a web UI and a Prometheus would.
+struct Watcher {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<anyhow::Result<u64>>,
+}
+
+impl Watcher {
+    /// How often it reads.
+    const EVERY: Duration = Duration::from_millis(200);
+
+    /// Starts reading `cluster` (started `watched`).
+    fn start(cluster: &Cluster) -> anyhow::Result<Watcher> {
+        let identity = flicker_transport::Identity::load(&cluster.tls_dir(), "watcher")?;
+        let scheduler = cluster.process("scheduler")?.listening_on(1, STARTUP)?;
+        let mut targets = vec![
+            (flicker_transport::Role::Scheduler, scheduler.clone(), "/api/v1/jobs?limit=20"),
+            (flicker_transport::Role::Scheduler, scheduler, "/metrics"),
+        ];
+        for process in cluster.processes().iter().filter(|p| p.name().starts_with("exec-")) {
+            targets.push((flicker_transport::Role::Executor, process.listening_on(1, STARTUP)?, "/metrics"));
+        }
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || -> anyhow::Result<u64> {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let tls = identity.https_client_config(true)?;
+            let mut client = reqwest::Client::builder().tls_backend_preconfigured(tls);
+            for (role, address, _) in &targets {
+                client = client.resolve(&role.server_name(), address.parse()?);
+            }
+            let client = client.build()?;
+            let mut reads = 0;
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                for (role, address, path) in &targets {
+                    let port = address.rsplit(':').next().unwrap_or_default();
+                    let url = format!("https://{}:{port}{path}", role.server_name());
+                    let response = runtime.block_on(async {
+                        client.get(&url).send().await?.error_for_status()?.bytes().await
+                    })?;
+                    anyhow::ensure!(!response.is_empty(), "{url} answered nothing");
+                    reads += 1;
+                }
+                std::thread::sleep(Watcher::EVERY);
+            }
+            Ok(reads)
+        });
+        Ok(Watcher { stop, thread })
+    }
+
+    /// Stops reading; how many reads it made.
+    fn stop(self) -> anyhow::Result<u64> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().map_err(|_| anyhow::anyhow!("the watcher panicked"))?
+    }
 }
 
 /// Scheduler throughput (see the module docs): the `max` job over `tasks` lines in one-line
@@ -619,8 +724,15 @@ fn scheduler(setup: &Setup, tasks: u64, runs: usize) -> anyhow::Result<()> {
     std::fs::write(&manifest, Job::Max.manifest(None, Some(size.div_ceil(tasks)))?)?;
     eprintln!("scheduler: starting a scheduler and {SCHEDULER_EXECUTORS} executors of 1 slot on 127.0.0.1");
     let cluster_dir = setup.data_dir.join("cluster");
-    let cluster = start_cluster(&setup.flicker, &cluster_dir, &setup.cache, SCHEDULER_EXECUTORS, 1)?;
-    let table = Table { job: Job::Max, data: &data, manifest, out: dir.join("out-max"), cluster: &cluster };
+    let cluster = start_cluster(&setup.flicker, &cluster_dir, &setup.cache, SCHEDULER_EXECUTORS, 1, false)?;
+    let table = Table {
+        job: Job::Max,
+        data: &data,
+        manifest,
+        out: dir.join("out-max"),
+        cluster: &cluster,
+        watched: None,
+    };
     let native = Contender { name: "native", label: "native".into(), engine: Engine::Native };
     let (_, expected) = native.run(setup, &table)?;
     let contenders = [
@@ -810,6 +922,11 @@ fn main() -> anyhow::Result<()> {
             name: "cluster",
             label: format!("flicker submit, {EXECUTORS} executors × {EXECUTOR_SLOTS} slot (loopback)"),
             engine: Engine::Cluster,
+        });
+        contenders.push(Contender {
+            name: "watched cluster",
+            label: "the same, with the API and metrics read every 200 ms".into(),
+            engine: Engine::WatchedCluster,
         });
     }
     match peers_python().filter(|_| !keys) {
