@@ -48,10 +48,11 @@ function build(node, attrs, children) {
   return node;
 }
 
-function append(node, children) {
+// Appends `children` to `node` as `el` does.
+function append(node, ...children) {
   for (const child of children) {
     if (child === null || child === undefined || child === false) continue;
-    if (Array.isArray(child)) append(node, child);
+    if (Array.isArray(child)) append(node, ...child);
     else if (child instanceof Node) node.appendChild(child);
     else node.appendChild(document.createTextNode(String(child)));
   }
@@ -393,7 +394,11 @@ function showLogin(message) {
   document.getElementById("token-input").focus();
 }
 
+// Whether the token in local storage was accepted (by `whoami`) since the page loaded.
+let signedIn = false;
+
 function signOut(message) {
+  signedIn = false;
   localStorage.removeItem(TOKEN_KEY);
   stopView();
   showLogin(message);
@@ -413,6 +418,7 @@ async function signIn(value) {
   const whoami = document.getElementById("whoami");
   replace(whoami, el("strong", {}, who.name), ` · ${who.role}`, who.tenant ? ` · ${who.tenant}` : null);
   whoami.dataset.role = who.role;
+  signedIn = true;
   document.getElementById("login").hidden = true;
   document.getElementById("topbar").hidden = false;
   route();
@@ -441,6 +447,10 @@ function location_() {
 function route() {
   if (!token()) {
     showLogin();
+    return;
+  }
+  if (!signedIn) {
+    signIn(token());
     return;
   }
   stopView();
@@ -940,15 +950,15 @@ function renderTasks(target, tasks) {
       el("td", {}, badge(task.state === "succeeded" ? "succeeded" : task.state)),
       num(fmtInt(task.attempts)),
       el("td", { class: "mono" }, task.executor || "–"),
-      num(fmtDuration(m ? m.task_ms : u.wall_ms)),
+      num(m ? fmtDuration(m.task_ms) : task.state === "pending" ? "–" : fmtDuration(u.wall_ms)),
       num(m ? fmtInt(m.rows_in) : "–"),
       num(m ? fmtInt(m.rows_out) : "–"),
       num(m ? fmtBytes(m.bytes_in) : "–"),
       num(m ? fmtBytes(m.bytes_out) : "–"),
       num(m ? fmtBytes(m.shuffle_bytes) : "–"),
       num(m && m.spill_bytes ? fmtBytes(m.spill_bytes) : "–"),
-      num(u.cpu_us !== undefined ? fmtCpu(u.cpu_us) : "–"),
-      num(u.peak_memory !== undefined ? fmtBytes(u.peak_memory) : "–"),
+      num(task.state !== "pending" && u.cpu_us !== undefined ? fmtCpu(u.cpu_us) : "–"),
+      num(task.state !== "pending" && u.peak_memory !== undefined ? fmtBytes(u.peak_memory) : "–"),
       el("td", { class: "wrap" }, task.failure_kind ? kindBadge(task.failure_kind) : null, task.error ? ` ${task.error}` : null));
   });
   replace(target, el("div", { class: "card flush" },
@@ -1013,7 +1023,7 @@ function tenantsView(target) {
     replace(body, tenants.length === 0 ? el("div", { class: "card empty" }, "No tenant.") : null,
       tenants.map((t) => el("div", { class: "card", "data-testid": "tenant", "data-tenant": t.tenant },
         el("div", { class: "page-head" }, el("h2", {}, t.tenant), el("span", { class: "muted" }, `weight ${t.weight}`)),
-        el("table", {}, el("tbody", {},
+        el("table", { class: "usage" }, el("tbody", {},
           TENANT_LIMITS.map(([label, used, limit, format]) => usageRow(label, t.usage[used], t.limits[limit], format)),
           el("tr", {}, el("td", {}, "CPU per job"), el("td", {}, t.limits.max_cpu_per_job_seconds === null || t.limits.max_cpu_per_job_seconds === undefined
             ? el("span", { class: "muted" }, "no limit")
@@ -1062,7 +1072,6 @@ document.addEventListener("DOMContentLoaded", () => {
     signIn(document.getElementById("token-input").value);
   });
   document.getElementById("sign-out").addEventListener("click", () => signOut());
-  window.addEventListener("hashchange", () => { if (token()) route(); });
-  if (token()) signIn(token());
-  else showLogin();
+  window.addEventListener("hashchange", route);
+  route();
 });
