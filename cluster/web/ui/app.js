@@ -945,20 +945,22 @@ function renderTasks(target, tasks) {
   const rows = tasks.map((task) => {
     const m = task.metrics;
     const u = task.usage || {};
+    // `usage` sums finished attempts: a task's first attempt shows it once it ended.
+    const used = m !== null || u.wall_ms > 0;
     return el("tr", { "data-testid": "task-row", "data-task": task.task, "data-state": task.state },
       num(String(task.task)),
       el("td", {}, badge(task.state === "succeeded" ? "succeeded" : task.state)),
       num(fmtInt(task.attempts)),
       el("td", { class: "mono" }, task.executor || "–"),
-      num(m ? fmtDuration(m.task_ms) : task.state === "pending" ? "–" : fmtDuration(u.wall_ms)),
+      num(m ? fmtDuration(m.task_ms) : used ? fmtDuration(u.wall_ms) : "–"),
       num(m ? fmtInt(m.rows_in) : "–"),
       num(m ? fmtInt(m.rows_out) : "–"),
       num(m ? fmtBytes(m.bytes_in) : "–"),
       num(m ? fmtBytes(m.bytes_out) : "–"),
       num(m ? fmtBytes(m.shuffle_bytes) : "–"),
       num(m && m.spill_bytes ? fmtBytes(m.spill_bytes) : "–"),
-      num(task.state !== "pending" && u.cpu_us !== undefined ? fmtCpu(u.cpu_us) : "–"),
-      num(task.state !== "pending" && u.peak_memory !== undefined ? fmtBytes(u.peak_memory) : "–"),
+      num(used ? fmtCpu(u.cpu_us) : "–"),
+      num(used ? fmtBytes(u.peak_memory) : "–"),
       el("td", { class: "wrap" }, task.failure_kind ? kindBadge(task.failure_kind) : null, task.error ? ` ${task.error}` : null));
   });
   replace(target, el("div", { class: "card flush" },
