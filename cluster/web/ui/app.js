@@ -391,7 +391,9 @@ function showLogin(message) {
   const error = document.getElementById("login-error");
   error.hidden = !message;
   error.textContent = message || "";
-  document.getElementById("token-input").focus();
+  const input = document.getElementById("token-input");
+  input.value = "";
+  input.focus();
 }
 
 // Whether the token in local storage was accepted (by `whoami`) since the page loaded.
@@ -607,7 +609,6 @@ function jobRow(job) {
 
 function jobView(target, id) {
   const controller = new AbortController();
-  const header = el("div", {});
   const stats = el("div", { class: "card" });
   const failureBox = el("div", {});
   const dag = el("div", { class: "dag-wrap" });
@@ -616,17 +617,18 @@ function jobView(target, id) {
   const live = el("span", { class: "refresh-note", "data-testid": "live" });
   const notice = el("p", { class: "notice", "data-testid": "notice", hidden: true });
   const errors = errorBox("job-error");
+  let job = null;
+  const header = jobHeader(() => confirmCancel(job, notice, errors), live);
   append(target,
     el("div", { class: "crumbs" }, el("a", { href: "#/jobs" }, "Jobs"), " / ", id),
-    header, notice, errors, stats, failureBox,
+    header.node, notice, errors, stats, failureBox,
     el("div", { class: "card" }, el("h2", {}, "Stages"), dag, dagLegend()),
     stages, extra);
 
-  let job = null;
   let receivedAt = 0;
   let lastShape = "";
   const render = () => {
-    renderJobHeader(header, job, () => confirmCancel(job, notice, errors), live);
+    header.update(job);
     renderJobStats(stats, job, receivedAt);
     renderFailure(failureBox, job);
     // The DAG is drawn again only when something it shows changed, so that it does not flicker.
@@ -672,15 +674,20 @@ function jobView(target, id) {
   };
 }
 
-function renderJobHeader(target, job, onCancel, live) {
-  const word = stateName(job.state);
-  const cancellable = word === "queued" || word === "running";
-  replace(target, el("div", { class: "page-head" },
-    el("h1", { "data-testid": "job-title" }, job.name),
-    badge(word, "job-state"),
-    live,
-    el("span", { class: "grow" }),
-    cancellable ? el("button", { type: "button", class: "button danger", id: "cancel-job", "data-testid": "cancel-job", onclick: onCancel }, "Cancel job") : null));
+// The job page's title line. Made once, updated in place: the Cancel button stays the same
+// element while the job's statuses arrive (a click never lands on a replaced one).
+function jobHeader(onCancel, live) {
+  const title = el("h1", { "data-testid": "job-title" });
+  const state = el("span", {});
+  const cancel = el("button", { type: "button", class: "button danger", id: "cancel-job", "data-testid": "cancel-job", hidden: true, onclick: onCancel }, "Cancel job");
+  const node = el("div", { class: "page-head" }, title, state, live, el("span", { class: "grow" }), cancel);
+  const update = (job) => {
+    const word = stateName(job.state);
+    title.textContent = job.name;
+    if (state.textContent !== word) replace(state, badge(word, "job-state"));
+    cancel.hidden = word !== "queued" && word !== "running";
+  };
+  return { node, update };
 }
 
 function renderJobStats(target, job, receivedAt) {
@@ -1074,6 +1081,10 @@ document.addEventListener("DOMContentLoaded", () => {
     signIn(document.getElementById("token-input").value);
   });
   document.getElementById("sign-out").addEventListener("click", () => signOut());
+  // The dialog's buttons close it with their answer (no form: the policy allows no form action).
+  const dialog = document.getElementById("confirm");
+  document.getElementById("confirm-no").addEventListener("click", () => dialog.close("no"));
+  document.getElementById("confirm-yes").addEventListener("click", () => dialog.close("yes"));
   window.addEventListener("hashchange", route);
   route();
 });
