@@ -61,6 +61,13 @@ impl Cluster {
         self.0.start_scheduler(listen, extra).expect("the scheduler starts");
     }
 
+    /// The address of the scheduler's HTTPS server (started with `--http`): the second address
+    /// it says it listens on.
+    pub(crate) fn http_address(&self) -> String {
+        let process = self.0.process("scheduler").expect("a scheduler");
+        process.listening_on(1, WAIT).unwrap_or_else(|e| panic!("{e:#}"))
+    }
+
     /// The scheduler's address.
     pub(crate) fn address(&self) -> &str {
         self.0.scheduler_address().expect("a scheduler address")

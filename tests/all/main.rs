@@ -19,3 +19,4 @@ mod support;
 mod tenants;
 mod try_op;
 mod validation;
+mod web_ui;
