@@ -52,8 +52,9 @@ impl Browser {
         let url = format!("http://127.0.0.1:{port}");
         let client = poll("chromedriver to start a browser session", || {
             let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-            let session = ClientBuilder::new(connector).capabilities(capabilities.clone()).connect(&url);
-            runtime.block_on(session).map_err(|e| format!("{e}; chromedriver says: {}", driver.log()))
+            let mut builder = ClientBuilder::new(connector);
+            builder.capabilities(capabilities.clone());
+            runtime.block_on(builder.connect(&url)).map_err(|e| format!("{e}; chromedriver says: {}", driver.log()))
         });
         Browser { runtime, client: Some(client), _driver: driver }
     }
