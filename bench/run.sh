@@ -8,7 +8,8 @@
 # per map output).
 # Also: what metering operator calls costs (the reference job's operators on 20M lines with no
 # meter, the thread's CPU time, and wasmtime fuel); how long creating an operator instance of a
-# cached component takes, and scheduler
+# cached component takes, what recording metrics costs (with no recorder and with the Prometheus
+# one), and scheduler
 # throughput on 10,000 tiny tasks with `flicker run` and on a loopback cluster of four executors
 # (`reference scheduler`); last, many keys under a memory budget (60M lines of 25M stations, the
 # aggregate limited to 256 MiB: native against `flicker run`).
@@ -24,6 +25,8 @@ echo
 "$target/release/instantiate"
 echo
 "$target/release/meter" 20000000 5
+echo
+"$target/release/metrics"
 echo
 "$target/release/reference" "${1:-10000000,50000000}" "${2:-3}"
 echo

@@ -98,6 +98,41 @@ pub struct CancelArgs {
     client: ClientArgs,
 }
 
+#[derive(clap::Subcommand)]
+pub enum TokenCommand {
+    /// Ask the scheduler for a token: a client's stands for its own tenant; an admin's for the
+    /// tenant it names (`--tenant`), or without one is an admin's token. Prints the token only
+    /// (stdout), so `TOKEN=$(flicker token create)` works.
+    Create(TokenArgs),
+}
+
+#[derive(clap::Args)]
+pub struct TokenArgs {
+    /// The tenant the token acts for (an admin's choice; a client's own tenant if given).
+    #[arg(long)]
+    tenant: Option<String>,
+    /// How long it is accepted, e.g. 8h or 30m (at most 30 days).
+    #[arg(long, default_value = "8h", value_parser = crate::run::duration_arg)]
+    ttl: std::time::Duration,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+pub fn token(command: TokenCommand) -> anyhow::Result<ExitCode> {
+    let TokenCommand::Create(args) = command;
+    start_tokio()?.block_on(args.client.run(async |client| {
+        let (token, expires_unix_ms) =
+            client.create_token(args.tenant.clone().map(TenantId), args.ttl).await?;
+        match args.client.output {
+            OutputFormat::Json => {
+                report::json(&serde_json::json!({ "token": token, "expires_unix_ms": expires_unix_ms }))?
+            }
+            OutputFormat::Text => report::print(|out| writeln!(out, "{token}"))?,
+        }
+        Ok(ExitCode::SUCCESS)
+    }))
+}
+
 #[derive(clap::Args)]
 pub struct NodesArgs {
     #[command(flatten)]

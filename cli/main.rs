@@ -56,6 +56,10 @@ enum Command {
     /// Read the scheduler's audit log (admins; a tenant's admins, their tenant's records):
     /// submissions, cancels, uploads, refusals, budget stops and job ends.
     Audit(client::PeriodArgs),
+    /// Bearer tokens for the HTTP API and the web UI: `flicker token create --ttl 8h` prints one
+    /// standing for your certificate's tenant, signed by the scheduler.
+    #[command(subcommand)]
+    Token(client::TokenCommand),
     /// List the objects at a storage location, with their sizes (hidden ones too).
     Ls(files::LsArgs),
     /// Print a committed output: every part its `_SUCCESS` lists, in order. Refuses an output
@@ -100,6 +104,7 @@ fn main() -> ExitCode {
         Command::Nodes(args) => client::nodes(args),
         Command::Usage(args) => client::usage(args),
         Command::Audit(args) => client::audit(args),
+        Command::Token(command) => client::token(command),
         Command::Ls(args) => files::ls(args),
         Command::Cat(args) => files::cat(args),
         Command::Gen(command) => r#gen::run(command),

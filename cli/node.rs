@@ -6,6 +6,7 @@ use crate::run::{DefaultsArgs, runtime, start_tokio};
 use anyhow::Context;
 use flicker_bts::ShuffleStore;
 use flicker_executor::{Executor, ExecutorConfig, Fault, Faults};
+use flicker_http::HttpServer;
 use flicker_job::{JobDefaults, LimitMaxima};
 use flicker_protocol::ExecutorId;
 use flicker_scheduler::{Retention, Scheduler, SchedulerConfig};
@@ -30,6 +31,10 @@ pub struct SchedulerArgs {
     /// Directory for the scheduler's state: its plugin store.
     #[arg(long)]
     state_dir: PathBuf,
+    /// Also serve the HTTP API, the web UI and the metrics over HTTPS on this address (TCP),
+    /// e.g. 127.0.0.1:8080; callers present a client certificate or a bearer token.
+    #[arg(long, value_name = "ADDR")]
+    http: Option<String>,
     /// How often executors send heartbeats.
     #[arg(long, value_parser = crate::run::duration_arg, default_value = "1s")]
     heartbeat_interval: Duration,
@@ -144,9 +149,16 @@ pub fn scheduler(args: SchedulerArgs) -> anyhow::Result<ExitCode> {
         tenants: args.file.tenants()?,
     };
     let runtime = runtime(args.cache_dir, 0, config.maxima.memory)?;
+    let http = args.http.as_deref().map(resolve).transpose()?;
+    let identity = config.identity.clone();
     tokio.block_on(async {
         let scheduler = Scheduler::start(config, runtime)?;
         eprintln!("scheduler listening on {}", scheduler.local_addr()?);
+        if let Some(address) = http {
+            let server = HttpServer::bind(address, &identity).await?;
+            eprintln!("http listening on {}", server.local_addr()?);
+            tokio::spawn(flicker_web::serve(server, scheduler.clone(), None));
+        }
         scheduler.run().await;
         Ok(ExitCode::SUCCESS)
     })

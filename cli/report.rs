@@ -174,6 +174,13 @@ pub fn audit(out: &mut dyn Write, records: &[AuditRecord]) -> std::io::Result<()
             AuditEvent::Refused { request, reason } => format!("refused {request}: {reason}"),
             AuditEvent::Budget { job, cause } => format!("stopped {job}: {cause}"),
             AuditEvent::Ended { job, state, cost: spent } => format!("{job} {state}; {}", cost(spent)),
+            AuditEvent::TokenCreated { tenant, admin, expires_unix_ms } => {
+                let holder = match (admin, tenant) {
+                    (true, _) => "an admin".to_owned(),
+                    (false, tenant) => format!("tenant {}", tenant.as_ref().map_or("-", |t| t.0.as_str())),
+                };
+                format!("created a token of {holder}, expiring {}", time(*expires_unix_ms))
+            }
         };
         writeln!(out, "{}  {tenant:<12}  {}  {what}", time(record.at_unix_ms), record.identity)?;
     }
@@ -453,6 +460,7 @@ mod tests {
                 total: 4,
                 done: 3,
                 running: 1,
+                upstream: None,
                 cost: spent(),
                 task_durations: Some(TaskDurations { min_ms: 12, median_ms: 40, max_ms: 2500 }),
             }],

@@ -6,6 +6,7 @@ use crate::{HostError, PluginDigest};
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
@@ -39,7 +40,10 @@ impl ComponentCache {
             // SAFETY: the cache directory only holds artifacts this node serialized itself with an
             // engine of the same compatibility hash (part of the file name).
             match unsafe { Component::deserialize_file(engine, &path) } {
-                Ok(component) => return Ok(component),
+                Ok(component) => {
+                    lookup("disk");
+                    return Ok(component);
+                }
                 Err(error) => {
                     tracing::warn!(path = %path.display(), %error, "recompiling an unreadable cached component")
                 }
@@ -62,9 +66,18 @@ impl ComponentCache {
     }
 }
 
-/// Compiles component bytes with Cranelift.
+/// Counts a component load by where its compiled code came from: `memory`, `disk` or `compiled`.
+pub(crate) fn lookup(result: &'static str) {
+    metrics::counter!(flicker_metrics::COMPONENT_CACHE_LOOKUPS, "result" => result).increment(1);
+}
+
+/// Compiles component bytes with Cranelift, timing it.
 pub(crate) fn compile(engine: &Engine, bytes: &[u8]) -> Result<Component, HostError> {
-    Component::new(engine, bytes).map_err(|e| {
+    let started = Instant::now();
+    let compiled = Component::new(engine, bytes);
+    metrics::histogram!(flicker_metrics::OPERATOR_COMPILE).record(started.elapsed());
+    lookup("compiled");
+    compiled.map_err(|e| {
         let message = format!("{e:#}");
         if over_sandbox(&message) {
             HostError::OverSandbox { message }

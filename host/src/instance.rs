@@ -7,6 +7,7 @@ use crate::sandbox::{
 };
 use crate::{CallError, HostError, OperatorError, OperatorOutput, Sandbox};
 use flicker_protocol::text::{MAX_OPERATOR_TEXT, bounded};
+use std::time::Instant;
 use wasmtime::Store;
 use wasmtime::component::ResourceAny;
 
@@ -47,8 +48,10 @@ impl<B> Sandboxed<B> {
     ) -> Result<Self, HostError> {
         let mut store = maker.store(sandbox)?;
         begin_call(&mut store)?;
+        let started = Instant::now();
         let created = instantiate(&mut store)
             .and_then(|bindings| Ok(construct(&bindings, &mut store)?.map(|resource| (bindings, resource))));
+        metrics::histogram!(flicker_metrics::OPERATOR_INSTANTIATE).record(started.elapsed());
         // Charged before the failure is classified, which may name the account.
         let charged = end_call(&mut store);
         match created {

@@ -1,6 +1,6 @@
 //! The wasmtime engine, its epoch ticker, the linker and the plugin caches.
 
-use crate::cache::{ComponentCache, compile};
+use crate::cache::{ComponentCache, compile, lookup};
 use crate::pool::{MAX_TASK_SANDBOXES, SANDBOX_WAIT, SandboxPool, VALIDATION_SANDBOXES, pooling};
 use crate::sandbox::{EPOCH_TICKS_PER_SECOND, SandboxMaker, SandboxState};
 use crate::watch::bound_clock_waits;
@@ -155,6 +155,7 @@ impl Runtime {
     pub fn load(&self, bytes: &[u8]) -> Result<Arc<Plugin>, HostError> {
         let digest = PluginDigest::of(bytes);
         if let Some(plugin) = self.loaded().get(&digest) {
+            lookup("memory");
             return Ok(plugin.clone());
         }
         let component = match &self.cache {
@@ -187,5 +188,37 @@ impl Runtime {
 
     fn loaded(&self) -> std::sync::MutexGuard<'_, HashMap<PluginDigest, Arc<Plugin>>> {
         self.loaded.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Limits;
+
+    #[test]
+    fn loads_are_counted_by_where_the_component_came_from_and_compiles_and_instances_are_timed() {
+        let path = flicker_plugins::guest_artifact("flicker-test-plugin");
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        let cache = tempfile::tempdir().unwrap();
+        let config = RuntimeConfig { cache_dir: Some(cache.path().to_owned()), ..Default::default() };
+        let samples = flicker_metrics::recorded(|| {
+            let runtime = Runtime::new(config.clone()).unwrap();
+            let plugin = runtime.load(&bytes).unwrap();
+            runtime.load(&bytes).unwrap();
+            plugin.map(&[("behave".into(), "echo".into())], Limits::default()).unwrap();
+            // Another runtime of the same node finds it compiled on disk.
+            Runtime::new(config).unwrap().load(&bytes).unwrap();
+        })
+        .unwrap();
+        for lookups in [
+            r#"flicker_component_cache_lookups_total{result="compiled"} 1"#,
+            r#"flicker_component_cache_lookups_total{result="disk"} 1"#,
+            r#"flicker_component_cache_lookups_total{result="memory"} 1"#,
+            "flicker_operator_compile_seconds_count 1",
+            "flicker_operator_instantiate_seconds_count 1",
+        ] {
+            assert!(samples.iter().any(|sample| sample == lookups), "{lookups} not in {samples:#?}");
+        }
     }
 }

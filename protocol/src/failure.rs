@@ -47,6 +47,7 @@ impl std::fmt::Display for TaskFailure {
 }
 
 /// The kinds of task failure. See the [module](self) for what each triggers.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureKind {
@@ -159,11 +160,13 @@ impl FailureKind {
 }
 
 /// A map output a reduce task could not fetch.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LostMapOutput {
     /// The map output.
     pub id: MapOutputId,
     /// The BTS that should have served it.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub bts: SocketAddr,
     /// Whether the BTS could not be reached at all (so every map output it held is lost), rather
     /// than answering that this one is missing or damaged.
@@ -189,6 +192,7 @@ pub enum Blame {
 }
 
 /// A sandbox limit an operator hit, with its value.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LimitHit {
@@ -231,6 +235,7 @@ impl std::fmt::Display for FailureKind {
 }
 
 /// Where a bad record was.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BadRecord {

@@ -5,6 +5,7 @@ use sha2::Digest as _;
 use std::fmt;
 
 /// A job, named by the scheduler that accepted it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct JobId(pub String);
 
@@ -16,6 +17,7 @@ impl fmt::Display for JobId {
 
 /// A tenant: a team sharing the cluster, named by the organization of its members'
 /// certificates and declared in the scheduler's `[tenants]`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct TenantId(pub String);
@@ -38,6 +40,7 @@ impl fmt::Display for TenantId {
 }
 
 /// A stage's position in its job's plan; stages come in dependency order.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct StageId(pub u32);
 
@@ -52,6 +55,7 @@ impl fmt::Display for StageId {
 macro_rules! numbered {
     ($($(#[$doc:meta])* $name:ident;)*) => {$(
         $(#[$doc])*
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
         #[serde(transparent)]
         pub struct $name(pub u32);
@@ -107,6 +111,7 @@ impl fmt::Display for TaskId {
 }
 
 /// An executor, named when it starts (by flag, or from its host and port).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ExecutorId(pub String);
 
@@ -199,6 +204,7 @@ impl fmt::Debug for PluginDigest {
 }
 
 /// The shuffle output of one map task: a data file and an index held by a BTS.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct MapOutputId {
     /// The job.

@@ -85,6 +85,15 @@ pub enum SchedulerRequest {
         /// Records at or after this time, in milliseconds since the Unix epoch.
         since_unix_ms: Option<u64>,
     },
+    /// Client or admin: a bearer token for the HTTP API and the web UI, standing for the asker
+    /// (acting for `tenant`: a client's own; an admin's any declared one, or none for an admin
+    /// token) for `ttl_ms`.
+    CreateToken {
+        /// The tenant the token acts for.
+        tenant: Option<TenantId>,
+        /// Its lifetime, in milliseconds (at most 30 days).
+        ttl_ms: u64,
+    },
     /// Executor: join the cluster. The connection this arrives on is the one the scheduler sends
     /// tasks on.
     Register(Registration),
@@ -160,6 +169,13 @@ pub enum SchedulerResponse {
     Usage(Vec<TenantUsage>),
     /// Records of the audit log (see [`SchedulerRequest::Audit`]).
     Audit(Vec<AuditRecord>),
+    /// A bearer token (see [`SchedulerRequest::CreateToken`]).
+    Token {
+        /// The token.
+        token: String,
+        /// When it expires, in milliseconds since the Unix epoch.
+        expires_unix_ms: u64,
+    },
     /// The executor is a member; heartbeats are expected this often.
     Registered {
         /// Milliseconds between heartbeats.

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
 /// A job's state and progress at one moment.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobStatus {
     /// The job.
@@ -45,6 +46,7 @@ pub struct JobStatus {
 }
 
 /// A task attempt that failed.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailedAttempt {
     /// The stage's number.
@@ -62,6 +64,7 @@ pub struct FailedAttempt {
 }
 
 /// Why a job failed, as data.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobFailure {
@@ -99,6 +102,7 @@ pub enum JobFailure {
 }
 
 /// A budget that stops a job once used up.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Budget {
@@ -130,6 +134,7 @@ impl JobStatus {
 
 /// Where a job is in its life. Shown as `queued`, `running`, `succeeded`, `failed: <cause>` or
 /// `cancelled`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
@@ -162,6 +167,7 @@ impl std::fmt::Display for JobState {
 }
 
 /// One stage's progress.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StageStatus {
     /// The stage's number.
@@ -174,6 +180,9 @@ pub struct StageStatus {
     pub done: u32,
     /// Tasks running now.
     pub running: u32,
+    /// The stage whose shuffle output it reads (an edge of the job's DAG); `None` for a stage
+    /// reading a source.
+    pub upstream: Option<u32>,
     /// What its finished attempts consumed.
     pub cost: Cost,
     /// How long its succeeded tasks ran; `None` before the first succeeded.
@@ -182,6 +191,7 @@ pub struct StageStatus {
 
 /// How long the succeeded tasks of a stage ran, in milliseconds: the spread shows skew and
 /// stragglers.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskDurations {
     /// The shortest.
@@ -202,6 +212,41 @@ impl TaskDurations {
             max_ms: *durations.last()?,
         })
     }
+}
+
+/// One task of a stage at one moment: the task table of the web UI and the HTTP API.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskStatus {
+    /// Its index in its stage (the partition it reads, for a stage reading a shuffle).
+    pub task: TaskIndex,
+    /// Where it is in its life.
+    pub state: TaskState,
+    /// Attempts launched so far.
+    pub attempts: u32,
+    /// Where it runs, or ran the attempt that succeeded, or the last one that failed.
+    pub executor: Option<ExecutorId>,
+    /// What the attempt that succeeded read and wrote.
+    pub metrics: Option<TaskMetrics>,
+    /// What its finished attempts consumed (since the scheduler started: not journaled).
+    pub usage: crate::tenant::TaskUsage,
+    /// Why its last failed attempt failed, if one did.
+    pub error: Option<String>,
+    /// What kind of failure that was.
+    pub failure_kind: Option<FailureKind>,
+}
+
+/// Where a task is in its life.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    /// Waiting for its stage to become runnable and for a slot (again, after a failure).
+    Pending,
+    /// An attempt runs.
+    Running,
+    /// An attempt succeeded.
+    Succeeded,
 }
 
 /// One attempt of a task, with what its operators wrote (`flicker status JOB --task`).
@@ -245,13 +290,16 @@ pub enum AttemptOutcome {
 }
 
 /// A cluster member as the scheduler sees it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeStatus {
     /// The executor.
     pub executor: ExecutorId,
     /// The address it connected from.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub address: SocketAddr,
     /// The BTS holding its shuffle output.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub bts: SocketAddr,
     /// Whether it is alive.
     pub state: NodeState,
@@ -263,9 +311,14 @@ pub struct NodeStatus {
     pub memory: u64,
     /// Milliseconds since its last heartbeat.
     pub last_heartbeat_ms: u64,
+    /// Task attempts it reported succeeded.
+    pub tasks_succeeded: u64,
+    /// Task attempts it reported failed.
+    pub tasks_failed: u64,
 }
 
 /// Whether a member is alive.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NodeState {

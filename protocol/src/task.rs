@@ -167,6 +167,7 @@ pub enum TaskOutput {
 }
 
 /// What one task (or, summed, a stage or a job) read, wrote and skipped.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskMetrics {
     /// Records parsed from input.

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Who a job belongs to: its tenant, and the certificate that submitted it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Owner {
     /// The tenant: it sees, cancels and pays for the job.
@@ -25,6 +26,7 @@ impl Owner {
 }
 
 /// What one task attempt consumed, succeeded or failed, as its executor measured it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskUsage {
     /// CPU time its operators ran for (guest code and the host calls it made), in microseconds.
@@ -40,6 +42,7 @@ pub struct TaskUsage {
 /// stages' costs `postcard`-encoded: fields keep their order and meaning. Sums over every finished attempt,
 /// failed ones included (their CPU was spent); the byte counts are those of succeeded attempts;
 /// `peak_memory` is the largest of any one attempt.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cost {
     /// Attempts counted.
@@ -201,6 +204,15 @@ pub enum AuditEvent {
         job: JobId,
         /// The budget and the usage.
         cause: String,
+    },
+    /// A bearer token was made.
+    TokenCreated {
+        /// The tenant it acts for.
+        tenant: Option<TenantId>,
+        /// Whether it is an admin's.
+        admin: bool,
+        /// When it expires, in milliseconds since the Unix epoch.
+        expires_unix_ms: u64,
     },
     /// A job ended, with what it consumed.
     Ended {

@@ -59,6 +59,7 @@ mod job_values;
 mod line;
 mod listing;
 mod location;
+mod metered;
 mod object_writer;
 mod options;
 mod policy;

@@ -14,6 +14,7 @@ use percent_encoding::percent_decode_str;
 
 use crate::StorageError;
 use crate::confined::{ConfinedFileSystem, denied};
+use crate::metered::MeteredStore;
 use crate::options::{Service, StoreOptions};
 use crate::policy::LocalRoots;
 
@@ -131,7 +132,11 @@ impl Location {
                 let path = Path::parse(&*path)
                     .map_err(|source| StorageError::InvalidPath { url: url.to_owned(), source })?;
                 let store = memory_store(authority);
-                Ok(Location::new(store, Backend::Memory { name: authority.to_owned() }, path))
+                Ok(Location::new(
+                    MeteredStore::wrap(store),
+                    Backend::Memory { name: authority.to_owned() },
+                    path,
+                ))
             }
             scheme => {
                 let Some(service) = Service::from_scheme(scheme) else {
@@ -161,7 +166,7 @@ impl Location {
         let path =
             Path::parse(text).map_err(|source| StorageError::InvalidPath { url: url.to_owned(), source })?;
         let store = Arc::new(LocalFileSystem::new());
-        Ok(Location::new(store.clone(), Backend::Local { fs: store, roots: None }, path))
+        Ok(Location::new(MeteredStore::wrap(store.clone()), Backend::Local { fs: store, roots: None }, path))
     }
 
     fn new(store: Arc<dyn ObjectStore>, backend: Backend, path: Path) -> Location {
@@ -211,7 +216,8 @@ impl Location {
     pub(crate) fn confined(self, roots: Arc<LocalRoots>) -> Location {
         let Backend::Local { fs, .. } = &self.backend else { return self };
         let fs = Arc::clone(fs);
-        let store = Arc::new(ConfinedFileSystem::new(Arc::clone(&fs), Arc::clone(&roots)));
+        let store =
+            MeteredStore::wrap(Arc::new(ConfinedFileSystem::new(Arc::clone(&fs), Arc::clone(&roots))));
         Location { store, backend: Backend::Local { fs, roots: Some(roots) }, ..self }
     }
 
@@ -285,8 +291,8 @@ fn memory_store(name: &str) -> Arc<InMemory> {
     Arc::clone(stores.entry(name.to_owned()).or_default())
 }
 
-/// The process-wide client of `service` for `bucket` with `options`, built on first use from
-/// the service's environment and then `options`.
+/// The process-wide client of `service` for `bucket` with `options` (its requests counted), built
+/// on first use from the service's environment and then `options`.
 fn cloud_store(
     service: Service,
     bucket: &str,
@@ -301,7 +307,7 @@ fn cloud_store(
     if let Some(store) = stores.get(&key) {
         return Ok(Arc::clone(store));
     }
-    let store: Arc<dyn ObjectStore> = match service {
+    let store = MeteredStore::wrap(match service {
         Service::S3 => Arc::new(
             s3_builder(key.2.iter().map(|(k, v)| (k.as_str(), v.as_str())))?
                 .with_bucket_name(bucket)
@@ -314,7 +320,7 @@ fn cloud_store(
             }
             Arc::new(builder.build()?)
         }
-    };
+    });
     stores.insert(key, Arc::clone(&store));
     Ok(store)
 }

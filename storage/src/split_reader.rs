@@ -4,6 +4,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use object_store::ObjectStoreExt;
 
 use crate::compression::Decompressed;
+use crate::metered::{count_read, count_request};
 use crate::split::{Aligned, owned_records};
 use crate::{Compression, Location, Split, StorageError};
 
@@ -77,6 +78,8 @@ impl SplitReader {
                 let path = path.map_err(|error| object.store_error(error))?;
                 let opened = std::fs::File::open(&path).and_then(|file| Ok((file.metadata()?.len(), file)));
                 let (size, file) = opened.map_err(|error| object.store_error(local_error(path, error)))?;
+                // In place of the store's `head`, which would have been counted.
+                count_request("head");
                 (Some(file), size)
             }
             None => {
@@ -170,9 +173,12 @@ impl SplitReader {
                 self.window.resize(filled + (range.end - range.start) as usize, 0);
                 let read = std::os::unix::fs::FileExt::read_at(file, &mut self.window[filled..], from);
                 self.window.truncate(filled + *read.as_ref().unwrap_or(&0));
-                read.map_err(|error| {
+                let read = read.map_err(|error| {
                     self.object.store_error(local_error(self.object.local_path().unwrap_or_default(), error))
-                })?
+                })?;
+                // It takes the place of a ranged GET, which the store would have counted.
+                count_read(read as u64);
+                read
             }
             _ => {
                 let bytes = self

@@ -6,6 +6,7 @@ mod control;
 mod files;
 mod gcs;
 mod r#gen;
+mod http_api;
 mod moto;
 mod params;
 mod policy;

@@ -303,6 +303,21 @@ impl Client {
         }
     }
 
+    /// A bearer token for the HTTP API and the web UI, acting for `tenant` (see
+    /// [`SchedulerRequest::CreateToken`]), valid for `ttl`; and when it expires, in milliseconds
+    /// since the Unix epoch.
+    pub async fn create_token(
+        &self,
+        tenant: Option<TenantId>,
+        ttl: std::time::Duration,
+    ) -> Result<(String, u64), ClientError> {
+        let ttl_ms = ttl.as_millis().try_into().unwrap_or(u64::MAX);
+        match self.call(&SchedulerRequest::CreateToken { tenant, ttl_ms }).await? {
+            SchedulerResponse::Token { token, expires_unix_ms } => Ok((token, expires_unix_ms)),
+            other => Err(ClientError::Unexpected { answer: format!("{other:?}") }),
+        }
+    }
+
     /// The cluster's members.
     pub async fn nodes(&self) -> Result<Vec<NodeStatus>, ClientError> {
         match self.call(&SchedulerRequest::Nodes).await? {

@@ -104,6 +104,24 @@ impl Drop for Running<'_> {
     }
 }
 
+/// A task attempt running on this executor, counted in `flicker_executor_slots_busy` until
+/// dropped (also when the attempt panics).
+struct SlotBusy(metrics::Gauge);
+
+impl SlotBusy {
+    fn take() -> Self {
+        let gauge = metrics::gauge!(flicker_metrics::EXECUTOR_SLOTS_BUSY);
+        gauge.increment(1.0);
+        Self(gauge)
+    }
+}
+
+impl Drop for SlotBusy {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
+}
+
 /// The jobs of an executor.
 pub struct Jobs {
     runtime: Arc<Runtime>,
@@ -191,9 +209,17 @@ impl Jobs {
         io: &Handle,
     ) -> (TaskReport, Vec<OperatorLog>, TaskUsage) {
         let started = Instant::now();
+        let busy = SlotBusy::take();
         let log = TaskLog::default();
         let cpu = Arc::new(CpuAccount::new(spec.cpu_budget_us.map(Duration::from_micros)));
         let report = self.attempt(spec, capability, io, &log, &cpu, started);
+        drop(busy);
+        let outcome = match report {
+            TaskReport::Succeeded { .. } => "succeeded",
+            TaskReport::Failed(_) => "failed",
+        };
+        metrics::counter!(flicker_metrics::EXECUTOR_TASKS, "outcome" => outcome).increment(1);
+        metrics::histogram!(flicker_metrics::EXECUTOR_TASK_DURATION).record(started.elapsed());
         let (written, peak_memory) = log.take();
         let usage = TaskUsage {
             cpu_us: cpu.used().as_micros().try_into().unwrap_or(u64::MAX),
@@ -350,6 +376,7 @@ impl ShuffleOutput for StoreShuffle<'_> {
                 })?
             }
         };
+        metrics::counter!(flicker_metrics::SHUFFLE_WRITTEN_BYTES).increment(info.raw_bytes.iter().sum());
         Ok(info.raw_bytes)
     }
 }
@@ -364,7 +391,23 @@ struct FetchedBlocks<'a> {
 }
 
 impl BlockSource for FetchedBlocks<'_> {
+    /// The next block, counted in `flicker_shuffle_fetched_bytes_total` or, if it could not be
+    /// had, in `flicker_shuffle_fetch_failures_total` (the task fails on it: once per failure).
     fn next_block(&mut self) -> Option<Result<Vec<u8>, TaskCause>> {
+        let block = self.read_next()?;
+        match &block {
+            Ok(bytes) => {
+                metrics::counter!(flicker_metrics::SHUFFLE_FETCHED_BYTES).increment(bytes.len() as u64)
+            }
+            Err(_) => metrics::counter!(flicker_metrics::SHUFFLE_FETCH_FAILURES).increment(1),
+        }
+        Some(block)
+    }
+}
+
+impl FetchedBlocks<'_> {
+    /// The next block: from this process's BTS first, then as the fetcher delivers them.
+    fn read_next(&mut self) -> Option<Result<Vec<u8>, TaskCause>> {
         if let Some((store, output)) = self.local.next() {
             return Some(store.read_partition(&output.id, self.partition.0).map_err(|error| {
                 let lost = LostMapOutput { id: output.id.clone(), bts: output.bts, unreachable: false };
@@ -429,6 +472,32 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(blocks.next_block().is_none());
+    }
+
+    #[test]
+    fn blocks_read_are_counted_by_their_bytes_and_a_lost_one_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ShuffleStore::with_memory(dir.path(), 1 << 20);
+        store.write_map_output(&output(0), &[b"twelve bytes".to_vec()]).unwrap();
+        let here: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        // Map task 1's output was never stored here.
+        let locations: Vec<_> =
+            (0..2).map(|m| MapOutputLocation { id: output(m), bts: here, bytes: 12 }).collect();
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let (_, receiver) = mpsc::channel(1);
+        let local = locations.iter().map(|location| (&store, location)).collect::<Vec<_>>();
+        let mut blocks = FetchedBlocks {
+            local: local.into_iter(),
+            partition: PartitionId(0),
+            receiver,
+            io: runtime.handle(),
+        };
+
+        let samples = flicker_metrics::recorded(|| while blocks.next_block().is_some() {}).unwrap();
+        assert_eq!(
+            samples,
+            ["flicker_shuffle_fetch_failures_total 1", "flicker_shuffle_fetched_bytes_total 12"]
+        );
     }
 
     #[test]

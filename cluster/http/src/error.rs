@@ -18,10 +18,13 @@ pub struct ApiError {
     pub message: String,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: &'a str,
-    message: &'a str,
+/// The JSON body of an [`ApiError`].
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ApiErrorBody {
+    /// The kind of error, for programs (`unauthenticated`, `forbidden`, `not_found`, …).
+    pub error: String,
+    /// What was wrong, for people.
+    pub message: String,
 }
 
 impl ApiError {
@@ -53,7 +56,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body { error: self.kind, message: &self.message };
+        let body = ApiErrorBody { error: self.kind.to_owned(), message: self.message };
         let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

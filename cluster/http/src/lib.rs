@@ -17,5 +17,5 @@ mod error;
 mod server;
 
 pub use auth::{Caller, ClientCertificate};
-pub use error::ApiError;
+pub use error::{ApiError, ApiErrorBody};
 pub use server::{HttpServer, MAX_CONNECTIONS, health, metrics};

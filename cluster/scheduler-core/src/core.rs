@@ -14,7 +14,7 @@ use crate::fair_share::{self, Load};
 use crate::job_run::{CommitFailure, JobChange, JobRun, JournalUpdate, Reported, SinkPart};
 use crate::membership::Membership;
 use crate::retention::Retention;
-use crate::tenants::{CpuWindow, Tenants};
+use crate::tenants::{CpuWindow, TenantLoad, Tenants};
 use flicker_protocol::failure::{FailureKind, TaskFailure};
 use flicker_protocol::scheduler::{Registration, RequestError};
 use flicker_protocol::status::{AttemptStatus, JobStatus, NodeStatus};
@@ -305,6 +305,30 @@ impl SchedulerCore {
         counts
     }
 
+    /// What each tenant holds now: every declared tenant, and every tenant with a job kept.
+    pub fn tenant_loads(&self) -> BTreeMap<TenantId, TenantLoad> {
+        let mut loads: BTreeMap<TenantId, TenantLoad> =
+            self.tenants.names().map(|tenant| (tenant.clone(), TenantLoad::default())).collect();
+        for job in self.jobs.values() {
+            let load = loads.entry(job.terms().owner.tenant.clone()).or_default();
+            if job.is_ended() {
+                continue;
+            }
+            if job.is_queued() {
+                load.queued_jobs += 1;
+            } else {
+                load.running_jobs += 1;
+            }
+            load.slots += job.running_tasks();
+            load.memory += job.running_memory();
+            load.disk += budget::disk_bytes(job);
+        }
+        for (tenant, load) in &mut loads {
+            load.cpu_today_us = self.cpu.get(tenant).map_or(0, CpuWindow::used_us);
+        }
+        loads
+    }
+
     /// Accepts a job, to run now or to wait in its tenant's queue ([`admit`](Self::admit)), or
     /// refuses it.
     pub fn submit(&mut self, mut job: JobRun) -> Result<Vec<Action>, RequestError> {
@@ -364,7 +388,7 @@ impl SchedulerCore {
         usage: TaskUsage,
         now: Duration,
     ) -> Vec<Action> {
-        self.members.task_ended(executor);
+        self.members.task_ended(executor, matches!(report, TaskReport::Succeeded { .. }));
         let mut actions = self.charge(task, &report, usage, now);
         let bts = self.members.get(executor).map(|m| m.registration.bts);
         let reported = Reported { task, attempt, executor, log };
@@ -407,7 +431,7 @@ impl SchedulerCore {
             }
             TaskReport::Failed(_) => Cost::of_attempt(usage, None, 0),
         };
-        job.charge(task.stage, cost);
+        job.charge(task.stage, task.index, usage, cost);
         let tenant = job.terms().owner.tenant.clone();
         self.cpu.entry(tenant.clone()).or_default().add(now, usage.cpu_us);
         let Some(config) = self.tenants.get(&tenant) else { return Vec::new() };
@@ -586,6 +610,32 @@ impl SchedulerCore {
         self.order.clone()
     }
 
+    /// Every job kept, the last submitted first.
+    pub fn jobs_newest_first(&self) -> impl Iterator<Item = &JobRun> {
+        self.order.iter().rev().filter_map(|id| self.jobs.get(id))
+    }
+
+    /// A page of the jobs `keep` passes, newest first: the statuses at `now` of the `limit`
+    /// jobs after the first `offset`, and how many pass in all. Only the page's statuses are
+    /// built, however many jobs are kept.
+    pub fn page(
+        &self,
+        keep: impl Fn(&JobRun) -> bool,
+        offset: usize,
+        limit: usize,
+        now: Duration,
+    ) -> (Vec<JobStatus>, usize) {
+        let mut total = 0;
+        let mut page = Vec::new();
+        for job in self.jobs_newest_first().filter(|job| keep(job)) {
+            if total >= offset && page.len() < limit {
+                page.push(job.status(now));
+            }
+            total += 1;
+        }
+        (page, total)
+    }
+
     /// The status of one job, or of every job in submission order.
     pub fn status(&self, job: Option<&JobId>, now: Duration) -> Result<Vec<JobStatus>, RequestError> {
         match job {
@@ -656,6 +706,29 @@ pub(crate) mod tests {
     use flicker_protocol::status::{AttemptOutcome, JobFailure, JobState};
     use flicker_protocol::task::{TaskInput, TaskMetrics, TaskOutput};
     use flicker_protocol::{MapOutputId, PartitionId};
+
+    #[test]
+    fn a_page_of_ten_thousand_finished_jobs_holds_the_page_only_newest_first() {
+        let mut core = SchedulerCore::new(secs(10), secs(60));
+        for n in 0..10_000 {
+            let mut run = job(&format!("j{n:05}"), 1, 1, 1);
+            let state = if n % 2 == 0 { JobState::Succeeded } else { JobState::Cancelled };
+            run.restore_end(state, None, secs(n));
+            core.restore(run);
+        }
+        let ids = |page: &[JobStatus]| page.iter().map(|s| s.job.0.clone()).collect::<Vec<_>>();
+        let (page, total) = core.page(|_| true, 0, 3, secs(20_000));
+        assert_eq!(
+            (ids(&page), total),
+            (vec!["j09999".to_owned(), "j09998".into(), "j09997".into()], 10_000)
+        );
+        let (page, total) = core.page(|_| true, 9_998, 50, secs(20_000));
+        assert_eq!((ids(&page), total), (vec!["j00001".to_owned(), "j00000".into()], 10_000));
+        let succeeded = |run: &JobRun| run.state() == JobState::Succeeded;
+        let (page, total) = core.page(succeeded, 10, 2, secs(20_000));
+        assert_eq!((ids(&page), total), (vec!["j09978".to_owned(), "j09976".into()], 5_000));
+        assert_eq!(core.page(|_| true, 10_000, 50, secs(20_000)), (Vec::new(), 10_000));
+    }
 
     /// The executors the launches went to, in order.
     fn executors(launches: &[(ExecutorId, TaskSpec)]) -> Vec<&str> {

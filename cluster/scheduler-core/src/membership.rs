@@ -26,6 +26,10 @@ pub struct Member {
     pub running: u32,
     /// Components it holds (compiled, or fetching for a task it was given).
     pub plugins: HashSet<PluginDigest>,
+    /// Task attempts it reported succeeded, since it joined.
+    pub succeeded: u64,
+    /// Task attempts it reported failed, since it joined.
+    pub failed: u64,
 }
 
 impl Member {
@@ -61,6 +65,8 @@ impl Membership {
             last_heartbeat: now,
             running: 0,
             plugins,
+            succeeded: 0,
+            failed: 0,
         };
         self.members.insert(id, member);
     }
@@ -121,9 +127,14 @@ impl Membership {
     }
 
     /// Records that a task on `executor` ended.
-    pub fn task_ended(&mut self, executor: &ExecutorId) {
+    pub fn task_ended(&mut self, executor: &ExecutorId, succeeded: bool) {
         if let Some(member) = self.members.get_mut(executor) {
             member.running = member.running.saturating_sub(1);
+            if succeeded {
+                member.succeeded += 1;
+            } else {
+                member.failed += 1;
+            }
         }
     }
 
@@ -155,6 +166,8 @@ impl Membership {
                 running: m.running,
                 memory: m.registration.memory,
                 last_heartbeat_ms: now.saturating_sub(m.last_heartbeat).as_millis() as u64,
+                tasks_succeeded: m.succeeded,
+                tasks_failed: m.failed,
             })
             .collect()
     }
@@ -212,10 +225,11 @@ pub(crate) mod tests {
         assert_eq!(members.available(1).count(), 1, "one task may wait for its slot");
         members.task_started(&a, &[]);
         assert_eq!(members.available(1).count(), 0);
-        members.task_ended(&a);
+        members.task_ended(&a, true);
         assert!(members.get(&a).unwrap().plugins.contains(&PluginDigest::of(b"x")));
-        members.task_ended(&a);
+        members.task_ended(&a, false);
         assert_eq!(members.available(0).count(), 1);
+        assert_eq!((members.get(&a).unwrap().succeeded, members.get(&a).unwrap().failed), (1, 1));
         assert_eq!(members.alive_slots(), 1);
         assert!(members.lose(&a));
         assert_eq!(members.alive_slots(), 0);

@@ -78,6 +78,11 @@ impl Tenants {
         self.declared.is_some()
     }
 
+    /// The declared tenants, in name order (none for an open cluster).
+    pub fn names(&self) -> impl Iterator<Item = &TenantId> {
+        self.declared.iter().flat_map(BTreeMap::keys)
+    }
+
     /// The config of `tenant`, if it is known.
     pub fn get(&self, tenant: &TenantId) -> Option<&TenantConfig> {
         match &self.declared {
@@ -85,6 +90,23 @@ impl Tenants {
             None => Some(&self.open),
         }
     }
+}
+
+/// What a tenant holds of the cluster at one moment, to compare with its limits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TenantLoad {
+    /// Its jobs that run (or commit).
+    pub running_jobs: u32,
+    /// Its jobs waiting in its queue.
+    pub queued_jobs: u32,
+    /// Task slots its running tasks hold.
+    pub slots: u32,
+    /// Operator memory its running tasks hold, in bytes.
+    pub memory: u64,
+    /// Shuffle and spill bytes its unfinished jobs wrote.
+    pub disk: u64,
+    /// Operator CPU its jobs used over the last day, in microseconds.
+    pub cpu_today_us: u64,
 }
 
 /// The width of one bucket of a [`CpuWindow`].

@@ -17,5 +17,7 @@ pub mod tenancy;
 
 pub use flicker_scheduler_core::retention::Retention;
 pub use flicker_scheduler_core::tenants::{TenantConfig, Tenants};
-pub use service::{Scheduler, SchedulerConfig, SchedulerError};
+pub use service::{
+    JobPage, JobQuery, PluginView, Scheduler, SchedulerConfig, SchedulerError, StateFilter, TenantView,
+};
 pub use tenancy::TenantPolicy;

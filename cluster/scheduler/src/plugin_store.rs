@@ -19,11 +19,13 @@
 //! `flicker_scheduler_core::retention`); at start-up, every component no journaled job uses and
 //! every upload a crash cut short are removed.
 
+use bytes::Bytes;
 use flicker_host::{HostError, PluginDigest, check_component};
 use flicker_job::{ComponentError, ComponentSource};
 use flicker_protocol::scheduler::{MAX_COMPONENT, Oversized, RequestError};
 use flicker_protocol::{PluginHasher, TenantId};
 use flicker_transport::{FrameReceiver, TransportError};
+use futures::StreamExt;
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::Write;
@@ -125,6 +127,25 @@ impl PluginStore {
         Ok(entries)
     }
 
+    /// Every component stored, with its size, when it was stored and its tenants.
+    pub fn list(&self) -> std::io::Result<Vec<StoredPlugin>> {
+        let mut plugins = Vec::new();
+        for (path, hex) in self.entries()? {
+            let Some(digest) = hex.and_then(|hex| PluginDigest::from_hex(&hex)) else { continue };
+            // A component removed since the listing is left out.
+            let Ok(metadata) = std::fs::metadata(&path) else { continue };
+            let stored_unix_ms = metadata
+                .modified()
+                .ok()
+                .and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |at| at.as_millis() as u64);
+            let tenants = self.owners(&digest).into_iter().map(TenantId).collect();
+            plugins.push(StoredPlugin { digest, size: metadata.len(), stored_unix_ms, tenants });
+        }
+        plugins.sort_by_key(|plugin| plugin.stored_unix_ms);
+        Ok(plugins)
+    }
+
     /// Whether the store holds this component.
     pub fn contains(&self, digest: &PluginDigest) -> bool {
         self.path(digest).exists()
@@ -168,18 +189,31 @@ impl PluginStore {
         len: u64,
         recv: &mut FrameReceiver,
     ) -> Result<(), PutError> {
-        let received = self.receive_into(digest, len, recv).await;
+        let received = self.receive_from(digest, len, &mut *recv).await;
         if received.is_err() {
             recv.refuse();
         }
         received
     }
 
-    async fn receive_into(
+    /// Receives the `len` bytes of a component announced with digest `digest` from the chunks of
+    /// `body` (an HTTP request's) and stores them, as [`receive`](Self::receive) does.
+    pub async fn receive_body<E: std::fmt::Display>(
         &self,
         digest: PluginDigest,
         len: u64,
-        recv: &mut FrameReceiver,
+        body: impl futures::Stream<Item = Result<Bytes, E>>,
+    ) -> Result<(), PutError> {
+        self.receive_from(digest, len, &mut Body(std::pin::pin!(body))).await
+    }
+
+    /// Receives and stores a component whose chunks `next` gives (asked for at most the bytes
+    /// still expected; `None` at the end).
+    async fn receive_from(
+        &self,
+        digest: PluginDigest,
+        len: u64,
+        source: &mut impl Chunks,
     ) -> Result<(), PutError> {
         if len > MAX_COMPONENT {
             return Err(PutError::TooLarge { len, max: MAX_COMPONENT });
@@ -187,7 +221,7 @@ impl PluginStore {
         let _turn = self.uploads.acquire().await.expect("the store never closes its semaphore");
         let mut upload = self.begin(digest, len)?;
         while upload.written < len {
-            let chunk = tokio::time::timeout(UPLOAD_STALL, recv.recv_chunk(len - upload.written))
+            let chunk = tokio::time::timeout(UPLOAD_STALL, source.next(len - upload.written))
                 .await
                 .map_err(|_| PutError::Stalled { after: UPLOAD_STALL })??
                 .ok_or(PutError::Length { expected: len, got: upload.written })?;
@@ -343,6 +377,12 @@ pub enum PutError {
     /// The stream broke.
     #[error(transparent)]
     Transport(#[from] TransportError),
+    /// The upload's body was cut.
+    #[error("the upload was cut: {reason}")]
+    Interrupted {
+        /// Why.
+        reason: String,
+    },
     /// The store's disk failed.
     #[error("cannot write {}: {source}", path.display())]
     Io {
@@ -351,6 +391,40 @@ pub enum PutError {
         /// Why.
         source: std::io::Error,
     },
+}
+
+/// Where the bytes of an upload come from, in chunks.
+trait Chunks {
+    /// The next chunk, of at most `max` bytes if the source can tell; `None` at the end.
+    async fn next(&mut self, max: u64) -> Result<Option<Bytes>, PutError>;
+}
+
+impl Chunks for FrameReceiver {
+    async fn next(&mut self, max: u64) -> Result<Option<Bytes>, PutError> {
+        Ok(self.recv_chunk(max).await?)
+    }
+}
+
+/// The body of an HTTP request.
+struct Body<S>(S);
+
+impl<S: futures::Stream<Item = Result<Bytes, E>> + Unpin, E: std::fmt::Display> Chunks for Body<S> {
+    async fn next(&mut self, _max: u64) -> Result<Option<Bytes>, PutError> {
+        self.0.next().await.transpose().map_err(|e| PutError::Interrupted { reason: e.to_string() })
+    }
+}
+
+/// A component the store holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPlugin {
+    /// Its sha256.
+    pub digest: PluginDigest,
+    /// Its size in bytes.
+    pub size: u64,
+    /// When it was first stored, in milliseconds since the Unix epoch.
+    pub stored_unix_ms: u64,
+    /// The tenants that uploaded it.
+    pub tenants: Vec<TenantId>,
 }
 
 impl From<PutError> for RequestError {

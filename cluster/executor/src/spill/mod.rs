@@ -65,6 +65,12 @@ fn io_error(dir: &Path) -> impl FnOnce(std::io::Error) -> SpillError + '_ {
     move |source| SpillError::Io { dir: dir.to_owned(), source }
 }
 
+/// Counts `bytes` spilled (`flicker_spill_bytes_total`); returns them.
+fn spilled(bytes: u64) -> u64 {
+    metrics::counter!(flicker_metrics::SPILL_BYTES).increment(bytes);
+    bytes
+}
+
 /// The key and value columns a batch header names, for messages.
 fn columns(header: &[u8]) -> String {
     match BatchReader::new(header) {

@@ -1,6 +1,6 @@
 //! Map side: partials flushed early, kept on disk by partition until the map output is written.
 
-use super::{Header, SpillError, io_error};
+use super::{Header, SpillError, io_error, spilled};
 use flicker_batch::BatchReader;
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -52,7 +52,7 @@ impl PartitionedSpill {
             segments.push((self.written, rows.len() as u64));
             self.written += rows.len() as u64;
         }
-        Ok(self.written - before)
+        Ok(spilled(self.written - before))
     }
 
     /// The block of `partition`: `last` (the task's last partials of that partition, a batch of

@@ -1,6 +1,6 @@
 //! Reduce side: the aggregate's state spilled as runs sorted by key, merged back in key order.
 
-use super::{Header, SpillError, io_error};
+use super::{Header, SpillError, io_error, spilled};
 use flicker_batch::BatchReader;
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
@@ -46,7 +46,7 @@ impl SortedRuns {
         let mut file = out.into_inner().map_err(|e| io_error(&self.dir)(e.into_error()))?;
         file.rewind().map_err(io_error(&self.dir))?;
         self.runs.push(file);
-        Ok(batch.row_bytes().len() as u64)
+        Ok(spilled(batch.row_bytes().len() as u64))
     }
 
     /// Merges the runs in key order into batches (with the partials' header) of at most about

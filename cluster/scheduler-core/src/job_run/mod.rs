@@ -46,7 +46,7 @@ use crate::plan::{StageInput, StagePlan};
 use flicker_protocol::failure::TaskFailure;
 use flicker_protocol::status::{AttemptOutcome, JobFailure, JobState};
 use flicker_protocol::task::{JobDescriptor, OperatorLog, TaskInput, TaskMetrics, TaskOutput, TaskSpec};
-use flicker_protocol::tenant::{Cost, Owner};
+use flicker_protocol::tenant::{Cost, Owner, TaskUsage};
 use flicker_protocol::{AttemptId, ExecutorId, JobId, PartitionId, PluginDigest, StageId, TaskId, TaskIndex};
 use retry::{Retries, Verdict};
 use stage::StageRun;
@@ -292,10 +292,11 @@ impl JobRun {
         self.stages.iter().map(|s| s.cost).sum()
     }
 
-    /// Counts what an attempt of a task of `stage` consumed (a late or stale one too: its CPU
-    /// was spent).
-    pub fn charge(&mut self, stage: StageId, cost: Cost) {
+    /// Counts what an attempt of task `index` of `stage` consumed, `usage` and in all `cost` (a
+    /// late or stale one too: its CPU was spent).
+    pub fn charge(&mut self, stage: StageId, index: TaskIndex, usage: TaskUsage, cost: Cost) {
         if let Some(position) = self.position(stage) {
+            self.stages[position].tasks.add_usage(index, usage);
             self.stages[position].cost += cost;
             self.journal.push(JournalUpdate::Charged { stage, total: self.stages[position].cost });
         }

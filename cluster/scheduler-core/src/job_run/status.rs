@@ -6,6 +6,7 @@ use super::stage::StageRun;
 use super::task::{Attempt, TaskState};
 use flicker_protocol::status::{
     AttemptOutcome, AttemptStatus, FailedAttempt, JobState, JobStatus, StageStatus, TaskDurations,
+    TaskState as TaskPhase, TaskStatus,
 };
 use flicker_protocol::task::OperatorLog;
 use flicker_protocol::{StageId, TaskIndex};
@@ -38,12 +39,21 @@ impl LogBudget {
 }
 
 impl JobRun {
+    /// Where the job is in its life: cheaper than its whole [`status`](Self::status).
+    pub fn state(&self) -> JobState {
+        match self.phase.outcome() {
+            Some(outcome) => outcome.state.clone(),
+            None if self.is_queued() => JobState::Queued,
+            None => JobState::Running,
+        }
+    }
+
     /// The job as `flicker status` shows it at `now`.
     pub fn status(&self, now: Duration) -> JobStatus {
-        let (state, failure, ended) = match self.phase.outcome() {
-            Some(outcome) => (outcome.state.clone(), outcome.failure.clone(), Some(outcome.at)),
-            None if self.is_queued() => (JobState::Queued, None, None),
-            None => (JobState::Running, None, None),
+        let state = self.state();
+        let (failure, ended) = match self.phase.outcome() {
+            Some(outcome) => (outcome.failure.clone(), Some(outcome.at)),
+            None => (None, None),
         };
         JobStatus {
             job: self.descriptor.job.clone(),
@@ -96,6 +106,32 @@ impl JobRun {
         Some(attempts)
     }
 
+    /// Every task of `stage`, in index order; `None` if the job has no such stage.
+    pub fn tasks(&self, stage: StageId) -> Option<Vec<TaskStatus>> {
+        let run = self.stages.iter().find(|s| s.id == stage)?;
+        let statuses = run.tasks.iter().enumerate().map(|(index, task)| {
+            let failed = task.history().iter().rev().find_map(|a| Some((a, a.failed()?)));
+            let (state, executor, metrics) = match task.state() {
+                TaskState::Pending => (TaskPhase::Pending, failed.map(|(a, _)| a.executor.clone()), None),
+                TaskState::Running { executor, .. } => (TaskPhase::Running, Some(executor.clone()), None),
+                TaskState::Succeeded(done) => {
+                    (TaskPhase::Succeeded, Some(done.executor.clone()), Some(done.metrics))
+                }
+            };
+            TaskStatus {
+                task: TaskIndex(index as u32),
+                state,
+                attempts: task.launched(),
+                executor,
+                metrics,
+                usage: task.usage(),
+                error: failed.map(|(_, (cause, _))| cause.to_owned()),
+                failure_kind: failed.map(|(_, (_, kind))| kind.clone()),
+            }
+        });
+        Some(statuses.collect())
+    }
+
     /// Every finished attempt kept, with its stage and task index, in stage and task order.
     fn finished_attempts(&self) -> impl Iterator<Item = (&StageRun, TaskIndex, &Attempt)> {
         self.stages.iter().flat_map(|stage| {
@@ -133,6 +169,7 @@ fn stage_status(stage: &StageRun) -> StageStatus {
         total: stage.tasks.len() as u32,
         done: stage.tasks.succeeded() as u32,
         running: stage.tasks.running() as u32,
+        upstream: stage.depends_on.map(|upstream| upstream.0),
         cost: stage.cost,
         task_durations: TaskDurations::of(
             stage.tasks.iter().filter_map(|t| Some(t.done()?.metrics.task_ms)).collect(),

@@ -15,6 +15,7 @@
 use flicker_protocol::failure::FailureKind;
 use flicker_protocol::status::AttemptOutcome;
 use flicker_protocol::task::{OperatorLog, TaskMetrics, TaskOutput};
+use flicker_protocol::tenant::TaskUsage;
 use flicker_protocol::{AttemptId, ExecutorId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -84,12 +85,21 @@ pub(crate) struct Task {
     history: Vec<Attempt>,
     /// How often its map output was lost and computed again.
     recomputed: u32,
+    /// What its finished attempts consumed, summed (peak memory: the largest). Not journaled: a
+    /// job taken back from the journal counts from the restart.
+    usage: TaskUsage,
 }
 
 impl Task {
     /// A pending task that never ran.
     pub(crate) fn new() -> Self {
-        Self { state: TaskState::Pending, launched: 0, history: Vec::new(), recomputed: 0 }
+        Self {
+            state: TaskState::Pending,
+            launched: 0,
+            history: Vec::new(),
+            recomputed: 0,
+            usage: TaskUsage::default(),
+        }
     }
 
     /// Where it is in its life.
@@ -123,6 +133,23 @@ impl Task {
     /// How often its map output was lost and computed again.
     pub(crate) fn recomputed(&self) -> u32 {
         self.recomputed
+    }
+
+    /// What its finished attempts consumed.
+    pub(crate) fn usage(&self) -> TaskUsage {
+        self.usage
+    }
+
+    /// Attempts launched so far.
+    pub(crate) fn launched(&self) -> u32 {
+        self.launched
+    }
+
+    /// Counts what one of its attempts consumed.
+    pub(super) fn add_usage(&mut self, usage: TaskUsage) {
+        self.usage.cpu_us += usage.cpu_us;
+        self.usage.wall_ms += usage.wall_ms;
+        self.usage.peak_memory = self.usage.peak_memory.max(usage.peak_memory);
     }
 
     /// Moves it to `state`; returns the state it leaves.

@@ -83,6 +83,13 @@ impl TaskTable {
         }
     }
 
+    /// Counts what an attempt of task `index` consumed.
+    pub(crate) fn add_usage(&mut self, index: TaskIndex, usage: flicker_protocol::tenant::TaskUsage) {
+        if let Some(task) = self.tasks.get_mut(index.at()) {
+            task.add_usage(usage);
+        }
+    }
+
     /// Task `index` succeeded but its output is lost: it is pending again. Returns what it had
     /// left behind and how often its output was lost so far; `None` if it had not succeeded.
     pub(crate) fn undo(&mut self, index: TaskIndex) -> Option<(TaskDone, u32)> {

@@ -44,6 +44,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
+mod api;
+
+pub use api::{JobPage, JobQuery, PluginView, StateFilter, TenantView};
+
 /// How a scheduler is set up.
 #[derive(Debug, Clone)]
 pub struct SchedulerConfig {
@@ -434,13 +438,13 @@ impl Shared {
         run: JobRun,
         prepared: PreparedJob,
         peer: Option<&Peer>,
-    ) -> SchedulerResponse {
+    ) -> Result<JobId, RequestError> {
         let _removing = self.removing_plugins.lock();
         let owner = run.terms().owner.clone();
         if let Some(digest) =
             run.plugins().into_iter().find(|digest| !self.plugins.owned_by(digest, &owner.tenant))
         {
-            return SchedulerResponse::Error(RequestError::UnknownPlugin { digest });
+            return Err(RequestError::UnknownPlugin { digest });
         }
         let job = run.id().clone();
         let record = run.record();
@@ -468,11 +472,11 @@ impl Shared {
         if let Err(error) = outcome {
             self.prepared.lock().remove(&job);
             self.refused(peer, "submit", &error);
-            return SchedulerResponse::Error(error);
+            return Err(error);
         }
         self.record(peer, submitted);
         tracing::info!(%job, tenant = %owner.tenant, "job accepted");
-        SchedulerResponse::Submitted { job }
+        Ok(job)
     }
 
     /// Records a refused request of `peer` in the audit log.
@@ -483,7 +487,7 @@ impl Shared {
     /// Sends the status of `job`, or of every job, one job per frame (see
     /// [`SchedulerRequest::Status`]).
     async fn send_statuses(
-        &self,
+        self: &Arc<Self>,
         peer: &Peer,
         job: Option<JobId>,
         send: &mut FrameSender,
@@ -501,7 +505,7 @@ impl Shared {
             }
             return send.finish();
         };
-        let status = self.visible(peer, &job).and_then(|()| self.core.lock().status(Some(&job), self.now()));
+        let status = Scheduler::from(self).job(peer, &job).map(|status| vec![status]);
         send.send(&status.map_or_else(SchedulerResponse::Error, SchedulerResponse::Jobs)).await?;
         send.finish()
     }
@@ -763,6 +767,7 @@ fn permitted(request: &SchedulerRequest, peer: Option<&Peer>) -> Result<(), Stri
         SchedulerRequest::Cancel { .. } => (USER, "cancel a job"),
         SchedulerRequest::Nodes => (USER, "list the cluster's nodes"),
         SchedulerRequest::Usage { .. } => (USER, "see usage"),
+        SchedulerRequest::CreateToken { .. } => (USER, "ask for a token"),
         SchedulerRequest::Audit { .. } => (USER, "read the audit log"),
     };
     if !wanted.contains(&peer.role) {
@@ -865,40 +870,28 @@ async fn answer(
     };
     // The tenant a client acts for (checked by `permitted` where a request needs one).
     let tenant = peer.acting_tenant().unwrap_or_else(TenantId::default_tenant);
+    let api = Scheduler::from(shared);
     let response = match request {
         SchedulerRequest::MissingPlugins { digests } => SchedulerResponse::Missing(
             digests.into_iter().filter(|d| !shared.plugins.owned_by(d, &tenant)).collect(),
         ),
+        SchedulerRequest::CreateToken { tenant, ttl_ms } => {
+            match api.create_token(peer, tenant, Duration::from_millis(ttl_ms)) {
+                Ok((token, expires_unix_ms)) => SchedulerResponse::Token { token, expires_unix_ms },
+                Err(error) => SchedulerResponse::Error(error),
+            }
+        }
         SchedulerRequest::UploadPlugin { digest, len } => {
             let stored = shared.plugins.receive(digest, len, &mut recv).await;
-            match stored.and_then(|()| shared.plugins.add_owner(&digest, &tenant)) {
-                Ok(()) => {
-                    tracing::info!(%digest, bytes = len, %tenant, "component stored");
-                    shared.record(Some(peer), AuditEvent::PluginUploaded { digest, bytes: len });
-                    SchedulerResponse::Uploaded
-                }
-                Err(error) => {
-                    tracing::warn!(%digest, bytes = len, %error, "component upload refused");
-                    SchedulerResponse::Error(error.into())
-                }
+            match shared.stored(peer, digest, len, &tenant, stored) {
+                Ok(()) => SchedulerResponse::Uploaded,
+                Err(error) => SchedulerResponse::Error(error),
             }
         }
-        SchedulerRequest::Submit(submission) => {
-            let accepting = shared.clone();
-            let owner = Owner { tenant, submitter: peer.name.clone() };
-            match tokio::task::spawn_blocking(move || accepting.accept(submission, owner)).await {
-                Ok(Ok((run, prepared))) => shared.enqueue(run, prepared, Some(peer)),
-                Ok(Err(error)) => {
-                    if matches!(error, RequestError::OverLimit { .. }) {
-                        shared.refused(Some(peer), "submit", &error);
-                    }
-                    SchedulerResponse::Error(error)
-                }
-                Err(error) => {
-                    SchedulerResponse::Error(RequestError::BadRequest { reason: error.to_string() })
-                }
-            }
-        }
+        SchedulerRequest::Submit(submission) => match api.submit(peer, submission).await {
+            Ok(job) => SchedulerResponse::Submitted { job },
+            Err(error) => SchedulerResponse::Error(error),
+        },
         SchedulerRequest::Status { job } => return shared.send_statuses(peer, job, &mut send).await,
         SchedulerRequest::Logs { job, task } => {
             match shared.visible(peer, &job).and_then(|()| shared.core.lock().logs(&job, task)) {
@@ -907,7 +900,7 @@ async fn answer(
             }
         }
         SchedulerRequest::Watch { job } => {
-            let mut watcher = match shared.visible(peer, &job).and_then(|()| shared.watch(&job)) {
+            let mut watcher = match api.watch(peer, &job) {
                 Ok(watcher) => watcher,
                 Err(error) => {
                     send.send(&SchedulerResponse::Error(error)).await?;
@@ -923,41 +916,10 @@ async fn answer(
                 }
             }
         }
-        SchedulerRequest::Cancel { job } => {
-            let status =
-                shared.visible(peer, &job).and_then(|()| shared.core.lock().status(Some(&job), shared.now()));
-            let state = status.and_then(|mut s| {
-                let status = s.remove(0);
-                if shared.config.tenants.may_cancel(peer, &status.owner) {
-                    Ok(status.state)
-                } else {
-                    Err(RequestError::Forbidden {
-                        reason: format!(
-                            "{peer} may not cancel job {job} of {:?}: only its submitter, its tenant's admins and admins may",
-                            status.owner.submitter
-                        ),
-                    })
-                }
-            });
-            match state {
-                Ok(JobState::Running | JobState::Queued) => match shared.watch(&job) {
-                    Ok(mut watcher) => {
-                        shared.record(Some(peer), AuditEvent::Cancelled { job: job.clone() });
-                        shared.act(|core, now| core.cancel(&job, now).unwrap_or_default());
-                        // Answer once the cleanup is done and the job's last status is out.
-                        while !watcher.borrow_and_update().is_finished() && watcher.changed().await.is_ok() {}
-                        // A job already committing its output ends as it would have.
-                        match watcher.borrow().state.clone() {
-                            JobState::Cancelled => SchedulerResponse::Cancelled,
-                            state => SchedulerResponse::Error(RequestError::AlreadyEnded { job, state }),
-                        }
-                    }
-                    Err(error) => SchedulerResponse::Error(error),
-                },
-                Ok(state) => SchedulerResponse::Error(RequestError::AlreadyEnded { job, state }),
-                Err(error) => SchedulerResponse::Error(error),
-            }
-        }
+        SchedulerRequest::Cancel { job } => match api.cancel(peer, job).await {
+            Ok(()) => SchedulerResponse::Cancelled,
+            Err(error) => SchedulerResponse::Error(error),
+        },
         SchedulerRequest::Nodes => SchedulerResponse::Nodes(shared.core.lock().nodes(shared.now())),
         SchedulerRequest::Usage { tenant, since_unix_ms } => {
             match shared.config.tenants.usage_scope(peer, tenant) {
@@ -1062,6 +1024,7 @@ fn request_name(request: &SchedulerRequest) -> &'static str {
         SchedulerRequest::Nodes => "nodes",
         SchedulerRequest::Usage { .. } => "usage",
         SchedulerRequest::Audit { .. } => "audit",
+        SchedulerRequest::CreateToken { .. } => "create_token",
         SchedulerRequest::Register(_) => "register",
         SchedulerRequest::Heartbeat { .. } => "heartbeat",
         SchedulerRequest::FetchPlugin { .. } => "fetch_plugin",
