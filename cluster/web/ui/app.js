@@ -465,7 +465,7 @@ function route() {
   target.replaceChildren();
   window.scrollTo(0, 0);
   let view;
-  if (section === "jobs" && parts.length === 1) view = jobsView(target, params);
+  if (section === "jobs" && parts.length <= 1) view = jobsView(target, params);
   else if (section === "jobs" && parts.length === 2) view = jobView(target, parts[1]);
   else if (section === "jobs" && parts.length === 4 && parts[2] === "stages") view = stageView(target, parts[1], Number(parts[3]));
   else if (section === "executors") view = executorsView(target);
