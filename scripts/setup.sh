@@ -28,3 +28,15 @@ if [ ! -f "$validator_venv/.installed" ]; then
     touch "$validator_venv/.installed"
 fi
 export FLICKER_OPENAPI_VALIDATOR="$validator_venv/bin/openapi-spec-validator"
+
+# Headless Chromium and its WebDriver server, for the browser test of the web UI
+# (tests/all/web_ui.rs), from Debian's packages.
+if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; then
+    sudo=""
+    if [ "$(id -u)" != 0 ]; then sudo=sudo; fi
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+chromium --version
+chromedriver --version
+export FLICKER_CHROMEDRIVER="$(command -v chromedriver)"

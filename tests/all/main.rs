@@ -20,3 +20,4 @@ mod support;
 mod tenants;
 mod try_op;
 mod validation;
+mod web_ui;

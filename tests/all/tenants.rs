@@ -100,7 +100,7 @@ fn sleepy(dir: &Path, name: &str, millis: u64) -> std::path::PathBuf {
 }
 
 /// `count` files of two readings in `<dir>/data`: a job reading them has `count` map tasks.
-fn small_files(dir: &Path, count: usize) {
+pub(crate) fn small_files(dir: &Path, count: usize) {
     std::fs::create_dir_all(dir.join("data")).unwrap();
     for n in 0..count {
         write_file(&dir.join(format!("data/r{n}.txt")), "s1;1.0\ns2;2.0\n");
