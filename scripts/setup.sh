@@ -37,6 +37,6 @@ if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; the
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
-chromium --version
+chromium --version 2>/dev/null
 chromedriver --version
 export FLICKER_CHROMEDRIVER="$(command -v chromedriver)"
