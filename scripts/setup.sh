@@ -9,25 +9,21 @@ if ! rustup target list --installed | grep -qx wasm32-wasip2; then
     rustup target add wasm32-wasip2
 fi
 
-moto_version=5.2.5
-moto_venv="${FLICKER_TOOLS_DIR:-$HOME/.cache/flicker/tools}/moto-$moto_version"
-if [ ! -f "$moto_venv/.installed" ]; then
-    rm -rf "$moto_venv"
-    python3 -m venv "$moto_venv"
-    "$moto_venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$moto_version"
-    touch "$moto_venv/.installed"
-fi
-export FLICKER_MOTO_SERVER="$moto_venv/bin/moto_server"
-
-validator_version=0.9.0
-validator_venv="${FLICKER_TOOLS_DIR:-$HOME/.cache/flicker/tools}/openapi-spec-validator-$validator_version"
-if [ ! -f "$validator_venv/.installed" ]; then
-    rm -rf "$validator_venv"
-    python3 -m venv "$validator_venv"
-    "$validator_venv/bin/pip" install --quiet --disable-pip-version-check "openapi-spec-validator==$validator_version"
-    touch "$validator_venv/.installed"
-fi
-export FLICKER_OPENAPI_VALIDATOR="$validator_venv/bin/openapi-spec-validator"
+# Installs the pinned PyPI requirement $2 into a virtualenv named $1 kept across runs; prints
+# the virtualenv's directory.
+python_tool() {
+    local venv="${FLICKER_TOOLS_DIR:-$HOME/.cache/flicker/tools}/$1"
+    if [ ! -f "$venv/.installed" ]; then
+        rm -rf "$venv"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check "$2"
+        touch "$venv/.installed"
+    fi
+    echo "$venv"
+}
+FLICKER_MOTO_SERVER="$(python_tool moto-5.2.5 "moto[server]==5.2.5")/bin/moto_server"
+FLICKER_OPENAPI_VALIDATOR="$(python_tool openapi-spec-validator-0.9.0 openapi-spec-validator==0.9.0)/bin/openapi-spec-validator"
+export FLICKER_MOTO_SERVER FLICKER_OPENAPI_VALIDATOR
 
 # Headless Chromium and its WebDriver server, for the browser test of the web UI
 # (tests/all/web_ui.rs), from Debian's packages.

@@ -440,6 +440,23 @@ mod tests {
         MapOutputId { job: JobId("job-1".into()), stage: StageId(0), map_task: TaskIndex(map_task) }
     }
 
+    /// The locations of map tasks 0 and 1's outputs, said to be on `bts`, of `bytes` each.
+    fn held_here(bts: SocketAddr, bytes: u64) -> Vec<MapOutputLocation> {
+        (0..2).map(|m| MapOutputLocation { id: output(m), bts, bytes }).collect()
+    }
+
+    /// A reader of partition 0 of `locations`, all on this node's `store`: nothing is fetched
+    /// from elsewhere (the fetcher's channel is closed).
+    fn local_blocks<'a>(
+        store: &'a ShuffleStore,
+        locations: &'a [MapOutputLocation],
+        runtime: &'a tokio::runtime::Runtime,
+    ) -> FetchedBlocks<'a> {
+        let (_, receiver) = mpsc::channel(1);
+        let local = locations.iter().map(|location| (store, location)).collect::<Vec<_>>();
+        FetchedBlocks { local: local.into_iter(), partition: PartitionId(0), receiver, io: runtime.handle() }
+    }
+
     #[test]
     fn blocks_held_here_are_read_from_the_store_and_a_damaged_one_names_its_map_output() {
         let dir = tempfile::tempdir().unwrap();
@@ -451,18 +468,9 @@ mod tests {
         }
         assert!(store.damage(&output(1)).unwrap());
         let here: SocketAddr = "127.0.0.1:7000".parse().unwrap();
-        let locations: Vec<_> =
-            (0..2).map(|m| MapOutputLocation { id: output(m), bts: here, bytes: 10 }).collect();
+        let locations = held_here(here, 10);
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        // Nothing is fetched from elsewhere: the fetcher's channel is closed.
-        let (_, receiver) = mpsc::channel(1);
-        let local = locations.iter().map(|location| (&store, location)).collect::<Vec<_>>();
-        let mut blocks = FetchedBlocks {
-            local: local.into_iter(),
-            partition: PartitionId(0),
-            receiver,
-            io: runtime.handle(),
-        };
+        let mut blocks = local_blocks(&store, &locations, &runtime);
 
         assert_eq!(blocks.next_block().unwrap().unwrap(), b"block of 0");
         match blocks.next_block() {
@@ -479,19 +487,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = ShuffleStore::with_memory(dir.path(), 1 << 20);
         store.write_map_output(&output(0), &[b"twelve bytes".to_vec()]).unwrap();
-        let here: SocketAddr = "127.0.0.1:7000".parse().unwrap();
         // Map task 1's output was never stored here.
-        let locations: Vec<_> =
-            (0..2).map(|m| MapOutputLocation { id: output(m), bts: here, bytes: 12 }).collect();
+        let locations = held_here("127.0.0.1:7000".parse().unwrap(), 12);
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let (_, receiver) = mpsc::channel(1);
-        let local = locations.iter().map(|location| (&store, location)).collect::<Vec<_>>();
-        let mut blocks = FetchedBlocks {
-            local: local.into_iter(),
-            partition: PartitionId(0),
-            receiver,
-            io: runtime.handle(),
-        };
+        let mut blocks = local_blocks(&store, &locations, &runtime);
 
         let samples = flicker_metrics::recorded(|| while blocks.next_block().is_some() {}).unwrap();
         assert_eq!(
