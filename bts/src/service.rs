@@ -106,8 +106,7 @@ async fn handle(
                     Ok((header, bytes)) => {
                         send.send(&BtsResponse::Block(header)).await?;
                         send.send_bytes(&bytes).await?;
-                        metrics::counter!(flicker_metrics::SHUFFLE_SERVED_BYTES)
-                            .increment(bytes.len() as u64);
+                        store.count_served(bytes.len() as u64);
                     }
                     Err(error) => {
                         send.send(&BtsResponse::Error(failure(&error))).await?;

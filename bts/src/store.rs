@@ -138,18 +138,35 @@ pub struct ShuffleStore {
     root: PathBuf,
     /// Small outputs kept in memory, if the store has a memory budget.
     small: Option<Arc<SmallOutputs>>,
+    /// Bytes of blocks its BTS sent to fetchers (as sent: compressed).
+    served: std::sync::atomic::AtomicU64,
 }
 
 impl ShuffleStore {
     /// A store under `root`, which is created when the first output is written.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into(), small: None }
+        Self { root: root.into(), small: None, served: Default::default() }
     }
 
     /// A store under `root` that keeps outputs of at most 64 KiB in memory, up to `budget` bytes
     /// of them, and the others in files.
     pub fn with_memory(root: impl Into<PathBuf>, budget: u64) -> Self {
-        Self { root: root.into(), small: Some(Arc::new(SmallOutputs::new(budget))) }
+        Self {
+            root: root.into(),
+            small: Some(Arc::new(SmallOutputs::new(budget))),
+            served: Default::default(),
+        }
+    }
+
+    /// Counts `bytes` of a block its BTS sent to a fetcher.
+    pub fn count_served(&self, bytes: u64) {
+        self.served.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+        metrics::counter!(flicker_metrics::SHUFFLE_SERVED_BYTES).increment(bytes);
+    }
+
+    /// Bytes of blocks its BTS sent to fetchers so far.
+    pub fn served_bytes(&self) -> u64 {
+        self.served.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The store's directory.

@@ -101,6 +101,9 @@ pub enum SchedulerRequest {
     Heartbeat {
         /// Who.
         executor: ExecutorId,
+        /// Bytes of shuffle blocks its BTS served so far (0 when its map output lives on a
+        /// standalone BTS).
+        shuffle_served_bytes: u64,
     },
     /// Executor: send a component (answered by [`SchedulerResponse::Plugin`] and its bytes).
     FetchPlugin {
@@ -370,7 +373,8 @@ mod tests {
             decode::<ExecutorRequest>(&encode(&request, MAX_FRAME).unwrap(), MAX_FRAME).unwrap(),
             request
         );
-        let request = SchedulerRequest::Heartbeat { executor: ExecutorId("e1".into()) };
+        let request =
+            SchedulerRequest::Heartbeat { executor: ExecutorId("e1".into()), shuffle_served_bytes: 7 };
         assert_eq!(
             decode::<SchedulerRequest>(&encode(&request, MAX_FRAME).unwrap(), MAX_FRAME).unwrap(),
             request

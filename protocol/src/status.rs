@@ -315,6 +315,8 @@ pub struct NodeStatus {
     pub tasks_succeeded: u64,
     /// Task attempts it reported failed.
     pub tasks_failed: u64,
+    /// Bytes of shuffle blocks its BTS served to fetchers, as of its last heartbeat.
+    pub shuffle_served_bytes: u64,
 }
 
 /// Whether a member is alive.

@@ -15,7 +15,8 @@
 /// that are no component, are refused with errors of their own; 7: tenants: jobs have owners and
 /// costs, tasks carry CPU budgets and report what they used, a tenant's limits refuse jobs, and
 /// clients ask for usage and the audit log; 8: clients ask for bearer tokens, stage statuses name
-/// the stage they read, and node statuses count the tasks each executor ran).
+/// the stage they read, and node statuses count the tasks each executor ran and the shuffle bytes its BTS served, which
+/// heartbeats carry).
 pub const PROTOCOL_VERSION: u32 = 8;
 
 /// The ALPN protocol two processes of different versions agree on, to tell each other their

@@ -66,7 +66,7 @@ fn each_role_is_refused_the_requests_of_the_others_and_the_cluster_keeps_working
         for request in [
             registration("alice", bts),
             registration("exec-0", bts),
-            SchedulerRequest::Heartbeat { executor: ExecutorId("exec-0".into()) },
+            SchedulerRequest::Heartbeat { executor: ExecutorId("exec-0".into()), shuffle_served_bytes: 0 },
             SchedulerRequest::FetchPlugin { digest: PluginDigest::of(b"anything") },
         ] {
             assert_refused(&tls, "alice", scheduler, request, "client \"alice\" may not").await;
@@ -90,7 +90,8 @@ fn each_role_is_refused_the_requests_of_the_others_and_the_cluster_keeps_working
         }
         // An executor joins and beats only under its own certificate's name: not another's.
         assert_refused(&tls, "exec-1", scheduler, registration("exec-0", bts), "as \"exec-0\"").await;
-        let beat = SchedulerRequest::Heartbeat { executor: ExecutorId("exec-0".into()) };
+        let beat =
+            SchedulerRequest::Heartbeat { executor: ExecutorId("exec-0".into()), shuffle_served_bytes: 0 };
         assert_refused(&tls, "exec-1", scheduler, beat, "as \"exec-0\"").await;
 
         // Only executors and the scheduler reach a BTS; a client is refused as it connects.

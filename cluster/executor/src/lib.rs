@@ -93,6 +93,8 @@ pub struct Executor {
     config: ExecutorConfig,
     endpoint: Endpoint,
     bts: SocketAddr,
+    /// The store of its own BTS, if it runs one (not with a standalone BTS).
+    served_from: Option<Arc<ShuffleStore>>,
     jobs: Arc<Jobs>,
     slots: Arc<Semaphore>,
     scheduler: Arc<SchedulerLink>,
@@ -202,6 +204,7 @@ impl Executor {
                 .map_err(|source| ExecutorError::WorkDir { path: dir.clone(), source })?;
         }
         let store = Arc::new(ShuffleStore::with_memory(shuffle_dir, SMALL_MAP_OUTPUTS_BUDGET));
+        let served_from = config.bts.is_none().then(|| store.clone());
         let (bts, target) = match config.bts {
             Some(bts) => (bts, ShuffleTarget::Remote(bts)),
             None => {
@@ -225,7 +228,7 @@ impl Executor {
             spill_dir,
         ));
         let slots = Arc::new(Semaphore::new(config.slots.max(1) as usize));
-        Ok(Self { config, endpoint, bts, jobs, slots, scheduler })
+        Ok(Self { config, endpoint, bts, served_from, jobs, slots, scheduler })
     }
 
     /// The address of the executor's endpoint.
@@ -286,6 +289,7 @@ impl Executor {
             heartbeat,
             self.registration(),
             self.jobs.clone(),
+            self.served_from.clone(),
         ));
         let served = self.serve(&connection).await;
         beats.abort();
@@ -344,10 +348,13 @@ async fn heartbeats(
     mut interval: Duration,
     registration: Registration,
     jobs: Arc<Jobs>,
+    served_from: Option<Arc<ShuffleStore>>,
 ) {
     loop {
         tokio::time::sleep(interval).await;
-        let beat = connection.call(&SchedulerRequest::Heartbeat { executor: executor.clone() }).await;
+        let shuffle_served_bytes = served_from.as_ref().map_or(0, |store| store.served_bytes());
+        let beat = SchedulerRequest::Heartbeat { executor: executor.clone(), shuffle_served_bytes };
+        let beat = connection.call(&beat).await;
         match beat {
             Ok(SchedulerResponse::Alive) => {}
             Ok(SchedulerResponse::Error(RequestError::NotRegistered { .. })) => {

@@ -143,8 +143,13 @@ impl SchedulerCore {
     }
 
     /// A heartbeat arrived.
-    pub fn heartbeat(&mut self, executor: &ExecutorId, now: Duration) -> Result<(), RequestError> {
-        self.members.heartbeat(executor, now)
+    pub fn heartbeat(
+        &mut self,
+        executor: &ExecutorId,
+        served: u64,
+        now: Duration,
+    ) -> Result<(), RequestError> {
+        self.members.heartbeat(executor, served, now)
     }
 
     /// Time passed: executors silent too long are lost and their tasks go elsewhere; a job that
@@ -841,7 +846,7 @@ pub(crate) mod tests {
         let mut core = cluster(&[("a", 1), ("b", 1)]);
         let first = launches(&core.submit(job("j", 2, 1, 1)).unwrap());
         let (lost, spec) = first.iter().find(|(e, _)| e.0 == "a").unwrap().clone();
-        core.heartbeat(&ExecutorId("b".into()), secs(8)).unwrap();
+        core.heartbeat(&ExecutorId("b".into()), 0, secs(8)).unwrap();
         let relaunched = launches(&core.tick(secs(11)));
         assert!(relaunched.is_empty(), "b's slot is busy");
         let b_task = first.iter().find(|(e, _)| e.0 == "b").unwrap();
@@ -1212,7 +1217,7 @@ pub(crate) mod tests {
         let reduce = launches(&succeed(&mut core, &on_a)).remove(0);
         assert_eq!(reduce.0.0, "a");
         // b goes silent: its map output is gone with it, and its map task must run again.
-        core.heartbeat(&ExecutorId("a".into()), secs(9)).unwrap();
+        core.heartbeat(&ExecutorId("a".into()), 0, secs(9)).unwrap();
         assert!(launches(&core.tick(secs(11))).is_empty(), "a's only slot runs the reduce");
         assert_eq!(core.status(None, secs(11)).unwrap()[0].stages[0].done, 1);
         // The reduce cannot fetch b's output: it waits while the map task runs again on a.

@@ -30,6 +30,8 @@ pub struct Member {
     pub succeeded: u64,
     /// Task attempts it reported failed, since it joined.
     pub failed: u64,
+    /// Bytes of shuffle blocks its BTS served, as of its last heartbeat.
+    pub served: u64,
 }
 
 impl Member {
@@ -67,6 +69,7 @@ impl Membership {
             plugins,
             succeeded: 0,
             failed: 0,
+            served: 0,
         };
         self.members.insert(id, member);
     }
@@ -77,10 +80,16 @@ impl Membership {
     }
 
     /// Records a heartbeat. A lost or unknown executor must register again.
-    pub fn heartbeat(&mut self, executor: &ExecutorId, now: Duration) -> Result<(), RequestError> {
+    pub fn heartbeat(
+        &mut self,
+        executor: &ExecutorId,
+        served: u64,
+        now: Duration,
+    ) -> Result<(), RequestError> {
         match self.members.get_mut(executor) {
             Some(member) if member.state == NodeState::Alive => {
                 member.last_heartbeat = now;
+                member.served = served;
                 Ok(())
             }
             _ => Err(RequestError::NotRegistered { executor: executor.clone() }),
@@ -168,6 +177,7 @@ impl Membership {
                 last_heartbeat_ms: now.saturating_sub(m.last_heartbeat).as_millis() as u64,
                 tasks_succeeded: m.succeeded,
                 tasks_failed: m.failed,
+                shuffle_served_bytes: m.served,
             })
             .collect()
     }
@@ -198,11 +208,12 @@ pub(crate) mod tests {
         let addr = "127.0.0.1:5000".parse().unwrap();
         members.register(registration("a", 2), addr, secs(0));
         members.register(registration("b", 2), addr, secs(0));
-        members.heartbeat(&ExecutorId("a".into()), secs(8)).unwrap();
+        members.heartbeat(&ExecutorId("a".into()), 5, secs(8)).unwrap();
+        assert_eq!(members.get(&ExecutorId("a".into())).unwrap().served, 5, "what its BTS served");
         assert_eq!(members.expire(secs(15)), vec![ExecutorId("b".into())]);
         assert!(members.expire(secs(16)).is_empty());
         assert!(matches!(
-            members.heartbeat(&ExecutorId("b".into()), secs(16)),
+            members.heartbeat(&ExecutorId("b".into()), 0, secs(16)),
             Err(RequestError::NotRegistered { .. })
         ));
         let nodes = members.status(secs(16));

@@ -997,7 +997,7 @@ function executorsView(target) {
         el("div", { class: "stat" }, el("div", { class: "label" }, "Slots in use"), el("div", { class: "value" }, `${running}/${slots}`)),
         el("div", { class: "stat" }, el("div", { class: "label" }, "Memory offered"), el("div", { class: "value" }, fmtBytes(alive.reduce((sum, e) => sum + e.memory, 0))))),
       el("div", { class: "card flush" }, table("executor-table",
-        [["Executor"], ["State"], ["Address"], ["Shuffle server"], ["Slots in use"], ["Memory", "num"], ["Heartbeat", "num"], ["Succeeded", "num"], ["Failed", "num"]],
+        [["Executor"], ["State"], ["Address"], ["Shuffle server"], ["Slots in use"], ["Memory", "num"], ["Heartbeat", "num"], ["Succeeded", "num"], ["Failed", "num"], ["Shuffle served", "num"]],
         executors.map((e) => el("tr", { "data-testid": "executor-row", "data-executor": e.executor },
           el("td", { class: "mono" }, e.executor),
           el("td", {}, badge(e.state)),
@@ -1007,7 +1007,8 @@ function executorsView(target) {
           num(fmtBytes(e.memory)),
           num(fmtAgo(e.last_heartbeat_ms)),
           num(fmtInt(e.tasks_succeeded)),
-          num(fmtInt(e.tasks_failed)))),
+          num(fmtInt(e.tasks_failed)),
+          num(fmtBytes(e.shuffle_served_bytes)))),
         "No executor has joined.")));
     updated.textContent = `updated ${new Date().toLocaleTimeString()}`;
   }, errors);

@@ -798,7 +798,7 @@ fn permitted(request: &SchedulerRequest, peer: Option<&Peer>) -> Result<(), Stri
     }
     let claimed = match request {
         SchedulerRequest::Register(registration) => Some(&registration.executor),
-        SchedulerRequest::Heartbeat { executor } => Some(executor),
+        SchedulerRequest::Heartbeat { executor, .. } => Some(executor),
         _ => None,
     };
     match claimed {
@@ -970,8 +970,8 @@ async fn answer(
             tracing::info!(%executor, %address, "executor registered");
             SchedulerResponse::Registered { heartbeat_ms: shared.config.heartbeat.as_millis() as u64 }
         }
-        SchedulerRequest::Heartbeat { executor } => {
-            match shared.core.lock().heartbeat(&executor, shared.now()) {
+        SchedulerRequest::Heartbeat { executor, shuffle_served_bytes } => {
+            match shared.core.lock().heartbeat(&executor, shuffle_served_bytes, shared.now()) {
                 Ok(()) => SchedulerResponse::Alive,
                 Err(error) => SchedulerResponse::Error(error),
             }
