@@ -119,15 +119,17 @@ pub struct PluginView {
 }
 
 impl Scheduler {
-    /// Whether `peer` may use the API at all: a client or an admin of a declared tenant.
+    /// Whether `peer` may use the API at all: a client or an admin of a declared tenant. A
+    /// refusal is audited, as a refused QUIC connection is.
     pub fn check_caller(&self, peer: &Peer) -> Result<(), RequestError> {
-        if !matches!(peer.role, Role::Client | Role::Admin) {
-            return Err(RequestError::Forbidden { reason: format!("{peer} is not a client or an admin") });
-        }
-        match self.shared.config.tenants.refuse_connection(Some(peer)) {
-            Some(reason) => Err(RequestError::Forbidden { reason }),
-            None => Ok(()),
-        }
+        let refusal = match peer.role {
+            Role::Client | Role::Admin => self.shared.config.tenants.refuse_connection(Some(peer)),
+            Role::Scheduler | Role::Executor => Some(format!("{peer} is not a client or an admin")),
+        };
+        let Some(reason) = refusal else { return Ok(()) };
+        self.shared
+            .record(Some(peer), AuditEvent::Refused { request: "http".into(), reason: reason.clone() });
+        Err(RequestError::Forbidden { reason })
     }
 
     /// A page of the jobs `peer` may see (see [`JobQuery`]). Only the page's statuses are built.
@@ -221,8 +223,13 @@ impl Scheduler {
             reason: format!("cannot list the plugin store: {error}"),
         })?;
         let own = peer.acting_tenant();
-        let core = self.shared.core.lock();
         let policy = &self.shared.config.tenants;
+        // The components of each job the asker may see, listed once for all the components.
+        let uses: Vec<(JobId, Vec<PluginDigest>)> = {
+            let core = self.shared.core.lock();
+            let visible = core.jobs_newest_first().filter(|run| policy.may_see(peer, &run.terms().owner));
+            visible.map(|run| (run.id().clone(), run.plugins())).collect()
+        };
         let views = stored
             .into_iter()
             .filter(|plugin| {
@@ -230,12 +237,10 @@ impl Scheduler {
             })
             .map(|stored| PluginView {
                 kind: self.shared.runtime.get(&stored.digest).map(|plugin| plugin.kind()),
-                jobs: core
-                    .jobs_newest_first()
-                    .filter(|run| {
-                        policy.may_see(peer, &run.terms().owner) && run.plugins().contains(&stored.digest)
-                    })
-                    .map(|run| run.id().clone())
+                jobs: uses
+                    .iter()
+                    .filter(|(_, plugins)| plugins.contains(&stored.digest))
+                    .map(|(job, _)| job.clone())
                     .collect(),
                 stored,
             })
@@ -344,7 +349,7 @@ impl Scheduler {
 }
 
 /// The tenant `peer` acts for, or why it may not do `what` without one.
-fn acting_tenant(peer: &Peer, what: &str) -> Result<TenantId, RequestError> {
+pub(super) fn acting_tenant(peer: &Peer, what: &str) -> Result<TenantId, RequestError> {
     peer.acting_tenant().ok_or_else(|| RequestError::Forbidden {
         reason: format!(
             "{peer} may not {what}: its certificate names no tenant to act for (issue one with --tenant)"

@@ -791,10 +791,8 @@ fn permitted(request: &SchedulerRequest, peer: Option<&Peer>) -> Result<(), Stri
             | SchedulerRequest::UploadPlugin { .. }
             | SchedulerRequest::Submit(_)
     );
-    if acts_for_a_tenant && peer.acting_tenant().is_none() {
-        return Err(format!(
-            "{peer} may not {what}: its certificate names no tenant to act for (issue one with --tenant)"
-        ));
+    if acts_for_a_tenant && let Err(RequestError::Forbidden { reason }) = api::acting_tenant(peer, what) {
+        return Err(reason);
     }
     let claimed = match request {
         SchedulerRequest::Register(registration) => Some(&registration.executor),
