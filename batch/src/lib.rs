@@ -20,6 +20,7 @@
 //! the host can split and route rows without knowing their types, and a guest can read a field
 //! without copying the row.
 
+pub mod order;
 mod reader;
 #[cfg(feature = "serde")]
 mod row;
@@ -29,6 +30,7 @@ mod serde_row;
 mod value;
 mod writer;
 
+pub use order::{BoundOrder, Direction, OrderError, SortField, SortKey, SortOrder, compare_values};
 pub use reader::{BatchReader, Pieces, RawRow, Rows, ValueIter};
 #[cfg(feature = "serde")]
 pub use row::Row;
