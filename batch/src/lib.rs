@@ -30,7 +30,10 @@ mod serde_row;
 mod value;
 mod writer;
 
-pub use order::{BoundOrder, Direction, OrderError, SortField, SortKey, SortOrder, compare_values};
+pub use order::{
+    BoundOrder, Boundaries, Direction, OrderError, SortField, SortKey, SortOrder, compare_values,
+    range_partition, sort_batch,
+};
 pub use reader::{BatchReader, Pieces, RawRow, Rows, ValueIter};
 #[cfg(feature = "serde")]
 pub use row::Row;

@@ -56,6 +56,11 @@ impl SortKey {
     pub(crate) fn from_encoded(bytes: &[u8]) -> Self {
         Self(bytes.into())
     }
+
+    /// The encoded bytes.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 impl fmt::Debug for SortKey {

@@ -2,7 +2,9 @@
 
 use proptest::prelude::*;
 
-use crate::{Value, ValueRef};
+use super::sort_key::encode_sort_value;
+use super::{BoundOrder, Direction, SortKey, SortOrder};
+use crate::{BatchReader, BatchWriter, Schema, Value, ValueRef};
 
 /// Values where orders tend to go wrong: the ends of i64, floats around them and around 2^53,
 /// zeros of both signs, subnormals, infinities, NaNs, and every other type.
@@ -63,4 +65,69 @@ pub(crate) fn any_value() -> impl Strategy<Value = Value> {
         (any::<i64>(), -2.0..2.0f64).prop_map(|(int, delta)| Value::F64(int as f64 + delta)),
         "[a\0é]{0,3}".prop_map(Value::Str),
     ]
+}
+
+/// The ascending sort key of a single number.
+pub(crate) fn key(number: i64) -> SortKey {
+    let mut encoded = Vec::new();
+    encode_sort_value(&mut encoded, ValueRef::I64(number), Direction::Asc);
+    SortKey::from_encoded(&encoded)
+}
+
+/// A value from a small set, so that rows often tie.
+fn tying_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::Null),
+        (-2i64..3).prop_map(Value::I64),
+        proptest::sample::select(vec![-0.0, 0.0, 1.0, 1.5, f64::NAN, f64::INFINITY]).prop_map(Value::F64),
+        any::<bool>().prop_map(Value::Bool),
+        "[ab\0]{0,2}".prop_map(Value::Str),
+    ]
+}
+
+/// A row of the [`schema`]: one key value, two field values.
+pub(crate) type TestRow = (Value, [Value; 2]);
+
+/// The schema of [`TestRow`]s: key `k`, fields `a` and `b`.
+pub(crate) fn schema() -> Schema {
+    Schema::keyed(["k"], ["a", "b"])
+}
+
+/// Rows that often tie, and sometimes take any value.
+pub(crate) fn rows(len: std::ops::Range<usize>) -> impl Strategy<Value = Vec<TestRow>> {
+    let value = prop_oneof![4 => tying_value(), 1 => any_value()];
+    proptest::collection::vec((value.clone(), [value.clone(), value]), len)
+}
+
+/// An order on one to three of the fields of [`schema`], each either way.
+pub(crate) fn order() -> impl Strategy<Value = BoundOrder> {
+    let fields = proptest::sample::subsequence(vec!["k", "a", "b"], 1..=3).prop_shuffle();
+    (fields, proptest::collection::vec(any::<bool>(), 3)).prop_map(|(fields, descending)| {
+        let spec: Vec<String> = fields
+            .iter()
+            .zip(descending)
+            .map(|(field, descending)| if descending { format!("{field}:desc") } else { field.to_string() })
+            .collect();
+        let order: SortOrder = spec.join(",").parse().expect("a well-formed spec");
+        order.bind(&schema()).expect("fields of the schema")
+    })
+}
+
+/// A batch of `rows` under [`schema`].
+pub(crate) fn batch(rows: &[TestRow]) -> Vec<u8> {
+    let mut writer = BatchWriter::new(&schema());
+    for (key, values) in rows {
+        writer.push_values([key.as_ref()], values.iter().map(Value::as_ref));
+    }
+    writer.finish()
+}
+
+/// The framed rows of `batch`, in order.
+pub(crate) fn framed_rows(batch: &[u8]) -> Vec<&[u8]> {
+    BatchReader::new(batch).unwrap().rows().map(|row| row.unwrap().framed).collect()
+}
+
+/// The sort keys of the rows of `batch` under `order`, in order.
+pub(crate) fn keys(batch: &[u8], order: &BoundOrder) -> Vec<SortKey> {
+    BatchReader::new(batch).unwrap().rows().map(|row| order.sort_key(&row.unwrap()).unwrap()).collect()
 }
