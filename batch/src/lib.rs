@@ -31,8 +31,8 @@ mod value;
 mod writer;
 
 pub use order::{
-    BoundOrder, Boundaries, Direction, OrderError, SortField, SortKey, SortOrder, compare_values,
-    range_partition, sort_batch,
+    BoundOrder, Boundaries, Direction, MergeSorted, OrderError, SortField, SortKey, SortOrder,
+    compare_values, merge_sorted, range_partition, sort_batch,
 };
 pub use reader::{BatchReader, Pieces, RawRow, Rows, ValueIter};
 #[cfg(feature = "serde")]
