@@ -19,6 +19,9 @@
 //! The schema (field names) travels once per batch; a row is two length-prefixed byte strings, so
 //! the host can split and route rows without knowing their types, and a guest can read a field
 //! without copying the row.
+//!
+//! The [`order`] module orders rows by their fields and cuts batches into ordered ranges, for a
+//! global sort.
 
 pub mod order;
 mod reader;
