@@ -460,7 +460,7 @@ mod tests {
                 total: 4,
                 done: 3,
                 running: 1,
-                upstream: None,
+                upstream: Vec::new(),
                 cost: spent(),
                 task_durations: Some(TaskDurations { min_ms: 12, median_ms: 40, max_ms: 2500 }),
             }],

@@ -19,6 +19,7 @@ const STD: &[&str] = &[
     "count",
     "mean",
     "stats",
+    "join",
     "format-csv",
     "format-jsonl",
 ];

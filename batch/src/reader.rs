@@ -139,6 +139,13 @@ pub struct RawRow<'a> {
     pub framed: &'a [u8],
 }
 
+impl<'a> Rows<'a> {
+    /// The rows framed one after another in `framed` (the rows of a batch, without its header).
+    pub fn of_framed(framed: &'a [u8]) -> Self {
+        Rows { bytes: framed, at: 0, base: 0 }
+    }
+}
+
 impl Rows<'_> {
     /// Counts the well-framed rows at the start of `framed` (rows framed as in a batch).
     pub fn count_framed(framed: &[u8]) -> usize {

@@ -101,6 +101,7 @@ pub fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
             rows(lines).and_then(|rows| operator.aggregate(&rows, defaults.partitions, &mut printed))
         }
         OperatorKind::Format => rows(lines).and_then(|rows| operator.format(&rows, &mut printed)),
+        OperatorKind::CoGroup => unreachable!("check_flags refuses cogroup operators"),
     };
     let shown = produced.and_then(|produced| show(&produced, args.output, args.show_partials));
     printed.show();
@@ -116,6 +117,13 @@ fn check_flags(args: &TestArgs, kind: OperatorKind) -> anyhow::Result<()> {
         ("--key", args.key.is_some()),
     ];
     let rows_flag = rows_flags.into_iter().find_map(|(flag, given)| given.then_some(flag));
+    if kind == OperatorKind::CoGroup {
+        bail!(
+            "{} is a cogroup operator, which reads several inputs: `flicker test` feeds one; try it in a job \
+             with `flicker run`",
+            args.plugin
+        );
+    }
     match (kind, rows_flag) {
         (OperatorKind::Parse, Some(flag)) => bail!(
             "{flag} applies to map, aggregate and format operators; {} is a parser: give it its \

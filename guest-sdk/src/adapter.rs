@@ -1,7 +1,7 @@
 //! Glue between the operator traits and the generated WIT resources (used by the export macros).
 
-use crate::bindings::{aggregate, format, map, parse, types};
-use crate::operator::{Aggregate, Format, Map, Parse};
+use crate::bindings::{aggregate, cogroup, format, map, parse, types};
+use crate::operator::{Aggregate, CoGroup, Format, Map, Parse};
 use crate::{Config, Error};
 use std::cell::RefCell;
 
@@ -69,6 +69,25 @@ impl<T: Aggregate> aggregate::exports::flicker::operator::aggregate::GuestAggreg
     }
 }
 
+impl<T: CoGroup> cogroup::exports::flicker::operator::cogroup::GuestCogrouper for Resource<T> {
+    fn create(
+        config: Vec<(String, String)>,
+        inputs: u32,
+    ) -> WitResult<cogroup::exports::flicker::operator::cogroup::Cogrouper> {
+        build(config, |config| T::new(config, inputs))
+            .map(cogroup::exports::flicker::operator::cogroup::Cogrouper::new)
+    }
+    fn prepare(&self, input: u32, rows: Vec<u8>) -> WitResult<Vec<u8>> {
+        self.with(|op| op.prepare(input, &rows))
+    }
+    fn keep(&self, input: u32, rows: Vec<u8>) -> WitResult<()> {
+        self.with(|op| op.keep(input, &rows))
+    }
+    fn cogroup(&self, inputs: Vec<Vec<u8>>) -> WitResult<Vec<u8>> {
+        self.with(|op| op.cogroup(&inputs))
+    }
+}
+
 impl<T: Format> format::exports::flicker::operator::format::GuestFormatter for Resource<T> {
     fn create(
         config: Vec<(String, String)>,
@@ -84,7 +103,7 @@ impl<T: Format> format::exports::flicker::operator::format::GuestFormatter for R
 /// config it rejects is reported as the reason), then asked.
 pub mod output_type {
     use super::types;
-    use crate::operator::{Aggregate, Format, Map, Parse};
+    use crate::operator::{Aggregate, CoGroup, Format, Map, Parse};
     use crate::{Config, Error};
     use flicker_batch::{RowType, TypeMismatch};
 
@@ -109,6 +128,13 @@ pub mod output_type {
     pub fn aggregate<T: Aggregate>(config: Pairs, input: types::RowType) -> WitAnswer {
         let op = build::<T>(config, T::new)?;
         answer(op.output_type(&input.into()))
+    }
+
+    /// The answer of a co-group operator, built for as many inputs as `inputs` holds.
+    pub fn cogroup<T: CoGroup>(config: Pairs, inputs: Vec<types::RowType>) -> WitAnswer {
+        let op = build::<T>(config, |config| T::new(config, inputs.len() as u32))?;
+        let inputs: Vec<RowType> = inputs.into_iter().map(Into::into).collect();
+        answer(op.output_type(&inputs))
     }
 
     /// The answer of a format operator, which outputs bytes: whether it takes rows of `input`.

@@ -24,7 +24,7 @@ pub mod map {
         pub_export_macro: true,
         export_macro_name: "export_map_plugin",
         default_bindings_module: "flicker_guest::bindings::map",
-        with: { "flicker:operator/types@0.2.1": crate::bindings::parse::flicker::operator::types },
+        with: { "flicker:operator/types@0.2.2": crate::bindings::parse::flicker::operator::types },
     });
 }
 
@@ -36,7 +36,19 @@ pub mod aggregate {
         pub_export_macro: true,
         export_macro_name: "export_aggregate_plugin",
         default_bindings_module: "flicker_guest::bindings::aggregate",
-        with: { "flicker:operator/types@0.2.1": crate::bindings::parse::flicker::operator::types },
+        with: { "flicker:operator/types@0.2.2": crate::bindings::parse::flicker::operator::types },
+    });
+}
+
+/// Bindings of the `cogroup-plugin` world.
+pub mod cogroup {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "cogroup-plugin",
+        pub_export_macro: true,
+        export_macro_name: "export_cogroup_plugin",
+        default_bindings_module: "flicker_guest::bindings::cogroup",
+        with: { "flicker:operator/types@0.2.2": crate::bindings::parse::flicker::operator::types },
     });
 }
 
@@ -48,7 +60,7 @@ pub mod format {
         pub_export_macro: true,
         export_macro_name: "export_format_plugin",
         default_bindings_module: "flicker_guest::bindings::format",
-        with: { "flicker:operator/types@0.2.1": crate::bindings::parse::flicker::operator::types },
+        with: { "flicker:operator/types@0.2.2": crate::bindings::parse::flicker::operator::types },
     });
 }
 

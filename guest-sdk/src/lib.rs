@@ -1,7 +1,7 @@
 //! Write flicker operators in Rust.
 //!
 //! A flicker operator is a WebAssembly component exporting one operator kind of the WIT package
-//! `flicker:operator` (`wit/operator.wit`): parse, map, aggregate or format. This crate generates
+//! `flicker:operator` (`wit/operator.wit`): parse, map, aggregate, cogroup or format. This crate generates
 //! the bindings once, hides the batch encoding, and gives you one trait and one export macro per
 //! kind. Build your crate (`crate-type = ["cdylib"]`) with
 //! `cargo build --target wasm32-wasip2 --release` and reference the `.wasm` from a job manifest.
@@ -29,11 +29,11 @@
 //! export_row_map!(ToFahrenheit);
 //! ```
 //!
-//! Typed traits: [`RowMap`], [`RowReduce`], [`RowAggregate`] (rows as serde types or the dynamic
+//! Typed traits: [`RowMap`], [`RowReduce`], [`RowAggregate`], [`RowCoGroup`] (rows as serde types or the dynamic
 //! [`Row`]); a `Default` operator takes no config, others implement [`FromConfig`] and have the
 //! config keys they never ask about rejected, with the key they most likely misspell.
-//! Byte-level traits for the last bit of speed: [`Parse`], [`Map`], [`Aggregate`], [`Format`],
-//! working on framed batches through [`BatchReader`] and [`BatchWriter`].
+//! Byte-level traits for the last bit of speed: [`Parse`], [`Map`], [`Aggregate`], [`CoGroup`],
+//! [`Format`], working on framed batches through [`BatchReader`] and [`BatchWriter`].
 
 mod adapter;
 pub mod bindings;
@@ -50,8 +50,8 @@ pub use flicker_batch::{
     ValueRef, check_row_type, encode_value, from_row, to_row_values,
 };
 pub use group::GroupTable;
-pub use operator::{Aggregate, Format, Map, Parse, Parsed};
-pub use typed::{FromConfig, RowAggregate, RowMap, RowReduce};
+pub use operator::{Aggregate, CoGroup, Format, Map, Parse, Parsed};
+pub use typed::{FromConfig, RowAggregate, RowCoGroup, RowMap, RowReduce};
 
 #[doc(hidden)]
 pub use adapter::Resource as __Resource;
@@ -81,6 +81,22 @@ macro_rules! export_map {
 macro_rules! export_aggregate {
     ($op:ty) => {
         $crate::__export_operator!(aggregate, Aggregator, export_aggregate_plugin, $op);
+    };
+}
+
+/// Exports a type implementing [`CoGroup`] as this component's operator.
+#[macro_export]
+macro_rules! export_cogroup {
+    ($op:ty) => {
+        $crate::__export_operator!(cogroup, Cogrouper, export_cogroup_plugin, $op);
+    };
+}
+
+/// Exports a type implementing [`RowCoGroup`] as this component's co-group operator.
+#[macro_export]
+macro_rules! export_row_cogroup {
+    ($op:ty) => {
+        $crate::export_cogroup!($crate::typed::RowCoGroupOp<$op>);
     };
 }
 
@@ -166,6 +182,18 @@ macro_rules! __export_schema {
                 input: $crate::bindings::types::RowType,
             ) -> $crate::__OutputType {
                 $crate::__output_type::aggregate::<$op>(config, input)
+            }
+        }
+    };
+    (cogroup, $op:ty) => {
+        impl $crate::bindings::cogroup::exports::flicker::operator::cogroup_schema::Guest
+            for __FlickerOperator
+        {
+            fn output_type(
+                config: $crate::__Pairs,
+                inputs: ::std::vec::Vec<$crate::bindings::types::RowType>,
+            ) -> $crate::__OutputType {
+                $crate::__output_type::cogroup::<$op>(config, inputs)
             }
         }
     };

@@ -1,4 +1,4 @@
-//! The four operator traits, one per operator kind, over framed batches.
+//! The five operator traits, one per operator kind, over framed batches.
 //!
 //! These are the fast, byte-level traits the standard operators implement. Most authors use the
 //! typed traits of [`crate::typed`] instead.
@@ -75,6 +75,41 @@ pub trait Aggregate: Sized + 'static {
     /// it sees them, or why it cannot take such rows. The default takes any rows and cannot say.
     fn output_type(&self, input: &RowType) -> Result<Option<RowType>, TypeMismatch> {
         let _ = input;
+        Ok(None)
+    }
+}
+
+/// Several inputs to one output, by key (Spark's `cogroup`): the kind of joins.
+///
+/// Map side, `prepare` keys each input's rows by the co-group key; the host hash-partitions them
+/// by it, so that rows of equal keys of every input meet in one reduce task. Reduce side,
+/// `cogroup` gets one batch per input, and every key in a call comes with all its rows of every
+/// input (the host cuts calls where keys end). Broadcast (only for operators whose kept input is
+/// a build side, like `std:join`'s), the host hands one input's rows to `keep` once and then
+/// calls `cogroup` with an empty batch in that input's place.
+pub trait CoGroup: Sized + 'static {
+    /// Builds the operator from the step's config for `inputs` inputs; reject bad config, or a
+    /// number of inputs it cannot take, with [`Error::InvalidConfig`].
+    fn new(config: &Config, inputs: u32) -> Result<Self, Error>;
+    /// Map side: the rows of input `input` keyed by the co-group key. The default keeps the rows
+    /// as they are (keyed by an earlier key-by).
+    fn prepare(&mut self, input: u32, rows: &[u8]) -> Result<Vec<u8>, Error> {
+        let _ = input;
+        Ok(rows.to_vec())
+    }
+    /// Broadcast: prepared rows of input `input` that every later `cogroup` call takes as part of
+    /// that input. The default refuses: an operator must say it can run this way.
+    fn keep(&mut self, input: u32, rows: &[u8]) -> Result<(), Error> {
+        let _ = rows;
+        Err(Error::failed(format!("this operator cannot take input {input} broadcast")))
+    }
+    /// Reduce side: the output rows of the keys of `inputs` (one framed batch per input).
+    fn cogroup(&mut self, inputs: &[Vec<u8>]) -> Result<Vec<u8>, Error>;
+    /// The type of the rows it outputs for inputs of the row types `inputs` (each input's rows
+    /// before `prepare`), if it can say before it sees them, or why it cannot take such rows.
+    /// The default takes any rows and cannot say.
+    fn output_type(&self, inputs: &[RowType]) -> Result<Option<RowType>, TypeMismatch> {
+        let _ = inputs;
         Ok(None)
     }
 }

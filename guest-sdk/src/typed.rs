@@ -13,7 +13,7 @@
 use std::marker::PhantomData;
 
 use crate::group::GroupTable;
-use crate::operator::{Aggregate, Map};
+use crate::operator::{Aggregate, CoGroup, Map};
 use crate::{Config, Error};
 use flicker_batch::{
     BatchReader, BatchWriter, Field, RowType, Schema, TypeMismatch, check_row_type, from_row, row_fields_of,
@@ -111,6 +111,23 @@ pub trait RowReduce: FromConfig + 'static {
     type Row: Serialize + DeserializeOwned;
     /// Combines two rows of the same key into one.
     fn reduce(&mut self, a: Self::Row, b: Self::Row) -> Result<Self::Row, Error>;
+}
+
+/// A co-group over rows (Spark's `cogroup`): for each key, the rows of every input. A join, say,
+/// is a co-group of two inputs that pairs the rows of each side.
+///
+/// The inputs are keyed alike by steps before this one (`std:key-by`), and rows meet by their
+/// encoded key (`1` and `1.0` are different keys). The output rows are keyed by the group's key.
+pub trait RowCoGroup: FromConfig + 'static {
+    /// How many inputs it takes; any number when `None` (the default). A step giving it another
+    /// number is rejected before the job runs.
+    const INPUTS: Option<u32> = None;
+    /// The output row type.
+    type Out: Serialize;
+    /// The output rows of one key, from its rows of each input: `inputs[i]` holds the rows of
+    /// input `i` (each with its key fields and its value fields), and may be empty.
+    fn cogroup(&mut self, inputs: Vec<Vec<crate::Row>>)
+    -> Result<impl IntoIterator<Item = Self::Out>, Error>;
 }
 
 /// The value fields of a typed operator's output rows, whose serde type is `Out`, if they are
@@ -420,6 +437,67 @@ impl<T: RowReduce> Aggregate for RowReduceOp<T> {
     fn output_type(&self, input: &RowType) -> Result<Option<RowType>, TypeMismatch> {
         output_type::<T::Row>(input, row_fields_of::<T::Row>)
     }
+}
+
+/// Runs a [`RowCoGroup`] as a [`CoGroup`]: the rows of each call are grouped by key in the
+/// order keys first appear; a broadcast input's kept rows join every call.
+pub struct RowCoGroupOp<T> {
+    op: T,
+    /// Per input, the rows `keep` was given.
+    kept: Vec<Vec<Vec<u8>>>,
+}
+
+impl<T: RowCoGroup> CoGroup for RowCoGroupOp<T> {
+    fn new(config: &Config, inputs: u32) -> Result<Self, Error> {
+        if let Some(wanted) = T::INPUTS.filter(|&wanted| wanted != inputs) {
+            return Err(Error::InvalidConfig(format!(
+                "this operator takes {wanted} inputs, the step gives it {inputs}"
+            )));
+        }
+        Ok(Self { op: build(config)?, kept: vec![Vec::new(); inputs as usize] })
+    }
+
+    fn keep(&mut self, input: u32, rows: &[u8]) -> Result<(), Error> {
+        let kept = self.kept.get_mut(input as usize).ok_or_else(|| no_input(input))?;
+        kept.push(rows.to_vec());
+        Ok(())
+    }
+
+    fn cogroup(&mut self, inputs: &[Vec<u8>]) -> Result<Vec<u8>, Error> {
+        let mut index: std::collections::HashMap<&[u8], usize> = std::collections::HashMap::new();
+        let mut groups: Vec<(&[u8], Vec<Vec<crate::Row>>)> = Vec::new();
+        let mut key_fields: Option<Vec<String>> = None;
+        for (input, batch) in inputs.iter().enumerate() {
+            let kept = self.kept.get(input).map_or(&[][..], Vec::as_slice);
+            for batch in kept.iter().chain([batch]) {
+                let batch = BatchReader::new(batch)?;
+                if key_fields.is_none() && !batch.schema().key_fields.is_empty() {
+                    key_fields = Some(batch.schema().key_fields.clone());
+                }
+                for (at, row) in batch.rows().enumerate() {
+                    let row = row?;
+                    let value: crate::Row = read_row(batch.schema(), &row, at)?;
+                    let group = *index.entry(row.key).or_insert_with(|| {
+                        groups.push((row.key, vec![Vec::new(); inputs.len()]));
+                        groups.len() - 1
+                    });
+                    groups[group].1[input].push(value);
+                }
+            }
+        }
+        let mut out = TypedBatch::new(key_fields.as_deref().unwrap_or_default());
+        for (key, rows) in groups {
+            for row in self.op.cogroup(rows)? {
+                out.push(key, &row)?;
+            }
+        }
+        Ok(out.finish())
+    }
+}
+
+/// The error of a call naming an input the step does not have.
+fn no_input(input: u32) -> Error {
+    Error::failed(format!("the step has no input {input}"))
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Operator instances: one sandboxed store each, called once per batch.
 
-use crate::bindings::{aggregate, format, map, parse, types};
+use crate::bindings::{aggregate, cogroup, format, map, parse, types};
 use crate::sandbox::{
     SandboxMaker, SandboxState, begin_call, check_output, classify, creation_failed, end_call, output,
     peak_memory, stderr,
@@ -107,14 +107,20 @@ pub struct Parsed {
 }
 
 /// The bindings of one operator world: how to instantiate it and construct its resource (sealed:
-/// implemented for the four worlds of `wit/operator.wit` only).
+/// implemented for the five worlds of `wit/operator.wit` only).
 pub trait World: Sized {
     /// The pre-linked instance template.
     type Pre;
     /// Instantiates the template in `store`.
     fn instantiate(pre: &Self::Pre, store: &mut Store<SandboxState>) -> wasmtime::Result<Self>;
-    /// Calls the resource's static `create` function with the step's config.
-    fn construct(&self, store: &mut Store<SandboxState>, config: Config<'_>) -> GuestResult<ResourceAny>;
+    /// Calls the resource's static `create` function with the step's config (and, for a co-group
+    /// operator, the step's number of inputs; every other kind has one).
+    fn construct(
+        &self,
+        store: &mut Store<SandboxState>,
+        config: Config<'_>,
+        inputs: u32,
+    ) -> GuestResult<ResourceAny>;
 }
 
 impl World for parse::ParseOperator {
@@ -122,7 +128,12 @@ impl World for parse::ParseOperator {
     fn instantiate(pre: &Self::Pre, store: &mut Store<SandboxState>) -> wasmtime::Result<Self> {
         pre.instantiate(store)
     }
-    fn construct(&self, store: &mut Store<SandboxState>, config: Config<'_>) -> GuestResult<ResourceAny> {
+    fn construct(
+        &self,
+        store: &mut Store<SandboxState>,
+        config: Config<'_>,
+        _: u32,
+    ) -> GuestResult<ResourceAny> {
         self.flicker_operator_parse().parser().call_create(store, config)
     }
 }
@@ -132,7 +143,12 @@ impl World for map::MapOperator {
     fn instantiate(pre: &Self::Pre, store: &mut Store<SandboxState>) -> wasmtime::Result<Self> {
         pre.instantiate(store)
     }
-    fn construct(&self, store: &mut Store<SandboxState>, config: Config<'_>) -> GuestResult<ResourceAny> {
+    fn construct(
+        &self,
+        store: &mut Store<SandboxState>,
+        config: Config<'_>,
+        _: u32,
+    ) -> GuestResult<ResourceAny> {
         self.flicker_operator_map().mapper().call_create(store, config)
     }
 }
@@ -142,8 +158,28 @@ impl World for aggregate::AggregateOperator {
     fn instantiate(pre: &Self::Pre, store: &mut Store<SandboxState>) -> wasmtime::Result<Self> {
         pre.instantiate(store)
     }
-    fn construct(&self, store: &mut Store<SandboxState>, config: Config<'_>) -> GuestResult<ResourceAny> {
+    fn construct(
+        &self,
+        store: &mut Store<SandboxState>,
+        config: Config<'_>,
+        _: u32,
+    ) -> GuestResult<ResourceAny> {
         self.flicker_operator_aggregate().aggregator().call_create(store, config)
+    }
+}
+
+impl World for cogroup::CogroupOperator {
+    type Pre = cogroup::CogroupOperatorPre<SandboxState>;
+    fn instantiate(pre: &Self::Pre, store: &mut Store<SandboxState>) -> wasmtime::Result<Self> {
+        pre.instantiate(store)
+    }
+    fn construct(
+        &self,
+        store: &mut Store<SandboxState>,
+        config: Config<'_>,
+        inputs: u32,
+    ) -> GuestResult<ResourceAny> {
+        self.flicker_operator_cogroup().cogrouper().call_create(store, config, inputs)
     }
 }
 
@@ -152,7 +188,12 @@ impl World for format::FormatOperator {
     fn instantiate(pre: &Self::Pre, store: &mut Store<SandboxState>) -> wasmtime::Result<Self> {
         pre.instantiate(store)
     }
-    fn construct(&self, store: &mut Store<SandboxState>, config: Config<'_>) -> GuestResult<ResourceAny> {
+    fn construct(
+        &self,
+        store: &mut Store<SandboxState>,
+        config: Config<'_>,
+        _: u32,
+    ) -> GuestResult<ResourceAny> {
         self.flicker_operator_format().formatter().call_create(store, config)
     }
 }
@@ -166,6 +207,8 @@ pub type ParseInstance = Instance<parse::ParseOperator>;
 pub type MapInstance = Instance<map::MapOperator>;
 /// An aggregate operator instance.
 pub type AggregateInstance = Instance<aggregate::AggregateOperator>;
+/// A co-group operator instance.
+pub type CoGroupInstance = Instance<cogroup::CogroupOperator>;
 /// A format operator instance.
 pub type FormatInstance = Instance<format::FormatOperator>;
 
@@ -174,9 +217,11 @@ impl<W: World> Instance<W> {
         maker: &SandboxMaker,
         pre: &W::Pre,
         config: Config<'_>,
+        inputs: u32,
         sandbox: Sandbox,
     ) -> Result<Self, HostError> {
-        Sandboxed::create(maker, sandbox, |s| W::instantiate(pre, s), |b, s| b.construct(s, config)).map(Self)
+        Sandboxed::create(maker, sandbox, |s| W::instantiate(pre, s), |b, s| b.construct(s, config, inputs))
+            .map(Self)
     }
 }
 
@@ -240,6 +285,25 @@ impl AggregateInstance {
     /// [`Limits::spill_threshold`](crate::Limits::spill_threshold).
     pub fn state_bytes(&mut self) -> Result<u64, CallError> {
         self.0.call(|b, s, r| b.flicker_operator_aggregate().aggregator().call_state_bytes(s, r).map(Ok))
+    }
+}
+
+impl CoGroupInstance {
+    /// Map side: the rows of input `input` keyed as they are to be shuffled.
+    pub fn prepare(&mut self, input: u32, batch: &[u8]) -> Result<Vec<u8>, CallError> {
+        self.0.call_bytes(|b, s, r| b.flicker_operator_cogroup().cogrouper().call_prepare(s, r, input, batch))
+    }
+
+    /// Broadcast: prepared rows of input `input` that every later `cogroup` call takes as part of
+    /// that input.
+    pub fn keep(&mut self, input: u32, batch: &[u8]) -> Result<(), CallError> {
+        self.0.call(|b, s, r| b.flicker_operator_cogroup().cogrouper().call_keep(s, r, input, batch))
+    }
+
+    /// Reduce side: the output rows of the keys of `inputs` (one batch per input, every key with
+    /// all its rows).
+    pub fn cogroup(&mut self, inputs: &[Vec<u8>]) -> Result<Vec<u8>, CallError> {
+        self.0.call_bytes(|b, s, r| b.flicker_operator_cogroup().cogrouper().call_cogroup(s, r, inputs))
     }
 }
 

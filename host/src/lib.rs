@@ -33,7 +33,9 @@ mod watch;
 
 pub use captured::{CapturedText, OperatorOutput};
 pub use error::{CallError, HostError, Limit, OperatorError};
-pub use instance::{AggregateInstance, FormatInstance, Instance, MapInstance, ParseInstance, Parsed};
+pub use instance::{
+    AggregateInstance, CoGroupInstance, FormatInstance, Instance, MapInstance, ParseInstance, Parsed,
+};
 pub use limits::{Limits, Sandbox};
 pub use meter::{CpuAccount, Meter};
 pub use plugin::{Plugin, PluginDigest};

@@ -1,7 +1,9 @@
 //! A loaded plugin: a compiled component, its operator kind, and a pre-linked instance template.
 
-use crate::bindings::{aggregate, format, map, parse};
-use crate::instance::{AggregateInstance, FormatInstance, Instance, MapInstance, ParseInstance};
+use crate::bindings::{aggregate, cogroup, format, map, parse};
+use crate::instance::{
+    AggregateInstance, CoGroupInstance, FormatInstance, Instance, MapInstance, ParseInstance,
+};
 use crate::sandbox::{SandboxMaker, SandboxState};
 use crate::schema::{SchemaFunction, TypeCheckError};
 use crate::{HostError, Limits, Sandbox};
@@ -16,6 +18,7 @@ enum Template {
     Parse(parse::ParseOperatorPre<SandboxState>),
     Map(map::MapOperatorPre<SandboxState>),
     Aggregate(aggregate::AggregateOperatorPre<SandboxState>),
+    CoGroup(cogroup::CogroupOperatorPre<SandboxState>),
     Format(format::FormatOperatorPre<SandboxState>),
 }
 
@@ -26,6 +29,7 @@ impl Template {
             Template::Parse(pre) => pre.instance_pre(),
             Template::Map(pre) => pre.instance_pre(),
             Template::Aggregate(pre) => pre.instance_pre(),
+            Template::CoGroup(pre) => pre.instance_pre(),
             Template::Format(pre) => pre.instance_pre(),
         }
     }
@@ -40,12 +44,13 @@ pub struct Plugin {
     schema: Option<SchemaFunction>,
 }
 
-/// The WIT interface names (without their patch version: 0.2.0 and 0.2.1 are both taken) that
-/// make a component an operator of each kind.
-const EXPORTS: [(&str, OperatorKind); 4] = [
+/// The WIT interface names (without their patch version: 0.2.0, 0.2.1 and 0.2.2 are all taken)
+/// that make a component an operator of each kind.
+const EXPORTS: [(&str, OperatorKind); 5] = [
     ("flicker:operator/parse@0.2.", OperatorKind::Parse),
     ("flicker:operator/map@0.2.", OperatorKind::Map),
     ("flicker:operator/aggregate@0.2.", OperatorKind::Aggregate),
+    ("flicker:operator/cogroup@0.2.", OperatorKind::CoGroup),
     ("flicker:operator/format@0.2.", OperatorKind::Format),
 ];
 
@@ -85,6 +90,7 @@ impl Plugin {
             OperatorKind::Aggregate => {
                 Template::Aggregate(aggregate::AggregateOperatorPre::new(pre).map_err(link)?)
             }
+            OperatorKind::CoGroup => Template::CoGroup(cogroup::CogroupOperatorPre::new(pre).map_err(link)?),
             OperatorKind::Format => Template::Format(format::FormatOperatorPre::new(pre).map_err(link)?),
         };
         let schema = SchemaFunction::find(component, kind);
@@ -113,7 +119,7 @@ impl Plugin {
         sandbox: impl Into<Sandbox>,
     ) -> Result<ParseInstance, HostError> {
         match &self.template {
-            Template::Parse(pre) => Instance::new(&self.sandbox, pre, config, sandbox.into()),
+            Template::Parse(pre) => Instance::new(&self.sandbox, pre, config, 1, sandbox.into()),
             _ => Err(self.wrong_kind(OperatorKind::Parse)),
         }
     }
@@ -126,7 +132,7 @@ impl Plugin {
         sandbox: impl Into<Sandbox>,
     ) -> Result<MapInstance, HostError> {
         match &self.template {
-            Template::Map(pre) => Instance::new(&self.sandbox, pre, config, sandbox.into()),
+            Template::Map(pre) => Instance::new(&self.sandbox, pre, config, 1, sandbox.into()),
             _ => Err(self.wrong_kind(OperatorKind::Map)),
         }
     }
@@ -139,8 +145,22 @@ impl Plugin {
         sandbox: impl Into<Sandbox>,
     ) -> Result<AggregateInstance, HostError> {
         match &self.template {
-            Template::Aggregate(pre) => Instance::new(&self.sandbox, pre, config, sandbox.into()),
+            Template::Aggregate(pre) => Instance::new(&self.sandbox, pre, config, 1, sandbox.into()),
             _ => Err(self.wrong_kind(OperatorKind::Aggregate)),
+        }
+    }
+
+    /// A new co-group operator built from `config` for `inputs` inputs, in a sandbox of the node
+    /// (waiting for one when all are in use).
+    pub fn cogroup(
+        &self,
+        config: &[(String, String)],
+        inputs: u32,
+        sandbox: impl Into<Sandbox>,
+    ) -> Result<CoGroupInstance, HostError> {
+        match &self.template {
+            Template::CoGroup(pre) => Instance::new(&self.sandbox, pre, config, inputs, sandbox.into()),
+            _ => Err(self.wrong_kind(OperatorKind::CoGroup)),
         }
     }
 
@@ -152,36 +172,43 @@ impl Plugin {
         sandbox: impl Into<Sandbox>,
     ) -> Result<FormatInstance, HostError> {
         match &self.template {
-            Template::Format(pre) => Instance::new(&self.sandbox, pre, config, sandbox.into()),
+            Template::Format(pre) => Instance::new(&self.sandbox, pre, config, 1, sandbox.into()),
             _ => Err(self.wrong_kind(OperatorKind::Format)),
         }
     }
 
-    /// The row type its operator, built from `config`, outputs for rows of type `input` (none for
-    /// a parse operator, which reads lines; a format operator only checks its input), run in a
-    /// sandbox of its own under `limits`. `Ok(None)` when it cannot say before it sees rows: an
-    /// operator of dynamic rows, or a component built for `flicker:operator@0.2.0`, which has no
-    /// `*-schema` function.
+    /// The row type its operator, built from `config`, outputs for rows of the types `inputs`
+    /// (none for a parse operator, which reads lines; one but for a co-group operator; a format
+    /// operator only checks its input), run in a sandbox of its own under `limits`. `Ok(None)`
+    /// when it cannot say before it sees rows: an operator of dynamic rows, or a component built
+    /// for `flicker:operator@0.2.0`, which has no `*-schema` function.
     pub fn output_type(
         &self,
         config: &[(String, String)],
-        input: Option<&RowType>,
+        inputs: &[RowType],
         limits: Limits,
     ) -> Result<Option<RowType>, TypeCheckError> {
         match &self.schema {
             Some(schema) => {
-                schema.output_type(&self.sandbox, self.template.instance_pre(), config, input, limits)
+                schema.output_type(&self.sandbox, self.template.instance_pre(), config, inputs, limits)
             }
             None => Ok(None),
         }
     }
 
-    /// Builds the operator once from `config` and drops it: checks that the config is accepted.
-    pub fn check_config(&self, config: &[(String, String)], limits: Limits) -> Result<(), HostError> {
+    /// Builds the operator once from `config`, for a step of `inputs` inputs, and drops it: checks
+    /// that the config (and, for a co-group operator, the number of inputs) is accepted.
+    pub fn check_config(
+        &self,
+        config: &[(String, String)],
+        inputs: u32,
+        limits: Limits,
+    ) -> Result<(), HostError> {
         match self.kind {
             OperatorKind::Parse => self.parse(config, limits).map(drop),
             OperatorKind::Map => self.map(config, limits).map(drop),
             OperatorKind::Aggregate => self.aggregate(config, limits).map(drop),
+            OperatorKind::CoGroup => self.cogroup(config, inputs, limits).map(drop),
             OperatorKind::Format => self.format(config, limits).map(drop),
         }
     }

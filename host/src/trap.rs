@@ -106,7 +106,7 @@ const SHOWN_FRAMES: usize = 5;
 pub enum GuestBacktrace {
     /// The demangled names of the frames, innermost first, without the panic machinery (std's
     /// `panicking`, `__rustc::rust_begin_unwind`, libc's `abort` …) and the export glue the
-    /// bindings generate (`flicker:operator/map@0.2.1#[method]mapper.map`, `cabi_*`). Empty when
+    /// bindings generate (`flicker:operator/map@0.2.2#[method]mapper.map`, `cabi_*`). Empty when
     /// wasmtime gave no frames.
     Named(Vec<String>),
     /// The component has no function names (it was built with `strip = true`).
@@ -191,7 +191,7 @@ mod tests {
         "_RNvCsfLfy6EI15iL_7___rustc17rust_begin_unwind",
         "_RNvNtCs9pv848UzQwQ_4core9panicking9panic_fmt",
         "_ZN79_$LT$flicker_test_plugin..Misbehave$u20$as$u20$flicker_guest..operator..Map$GT$3map17hd3b1e574b4915b98E",
-        "flicker:operator/map@0.2.1#[method]mapper.map",
+        "flicker:operator/map@0.2.2#[method]mapper.map",
     ];
 
     #[test]

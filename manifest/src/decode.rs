@@ -35,6 +35,9 @@ const SINK_KEYS: &[&str] = &["id", "input", "url", "plugin", "config", "limits",
 /// The keys allowed in a `limits` table.
 const LIMIT_KEYS: &[&str] = &["memory", "call_timeout", "output"];
 
+/// The most inputs one step reads (a co-group's tasks hold a shuffle of each).
+const MAX_INPUTS: usize = 16;
+
 /// The longest piece of text that a syntax error quotes.
 const MAX_QUOTED: usize = 40;
 
@@ -239,7 +242,7 @@ impl Decoder<'_> {
         for &(key, value) in &section.entries {
             match key.get_ref().as_ref() {
                 "id" => {}
-                "input" => input = Some(self.input(&section, value)?),
+                "input" => input = Some(self.inputs(&section, value)?),
                 "plugin" => plugin = Some(self.non_empty_string(label, "plugin", value)?),
                 "config" => config = self.config(label, value)?,
                 "partitions" => partitions = Some(self.positive_u32(label, "partitions", value)?),
@@ -248,7 +251,7 @@ impl Decoder<'_> {
             }
         }
         Ok(Step {
-            input: self.required(&section, "input", input)?,
+            inputs: self.required(&section, "input", input)?,
             plugin: self.required(&section, "plugin", plugin)?,
             id: section.id,
             config,
@@ -299,32 +302,53 @@ impl Decoder<'_> {
     }
 
     /// Reads `input`: one id, given as a string or as an array of exactly one string.
-    fn input(&self, section: &Section<'_, '_>, value: &Value<'_>) -> Result<String, ManifestError> {
+    /// Reads the `input` of a step: one id, or an array of ids (several for a co-group step such
+    /// as a join, in the order the operator reads them).
+    fn inputs(&self, section: &Section<'_, '_>, value: &Value<'_>) -> Result<Vec<String>, ManifestError> {
         let line = self.lines.line(value.span());
         let (kind, id) = (section.kind, section.id.clone());
-        let input = match value.get_ref() {
-            DeValue::String(input) => input.as_ref(),
-            DeValue::Array(inputs) => match inputs.as_ref() {
-                [] => "",
-                [only] => match only.get_ref() {
-                    DeValue::String(input) => input.as_ref(),
-                    _ => return Err(self.wrong_type(&section.label, "input", only, "a string")),
-                },
-                _ => {
-                    return Err(ManifestError::MultipleInputs {
-                        file: self.file.to_path_buf(),
-                        line,
-                        kind,
-                        id,
-                    });
-                }
-            },
-            _ => return Err(self.wrong_type(&section.label, "input", value, "the id of a source or step")),
+        let inputs = match value.get_ref() {
+            DeValue::String(input) => vec![input.as_ref()],
+            DeValue::Array(inputs) => inputs
+                .as_ref()
+                .iter()
+                .map(|input| match input.get_ref() {
+                    DeValue::String(input) => Ok(input.as_ref()),
+                    _ => Err(self.wrong_type(&section.label, "input", input, "a string")),
+                })
+                .collect::<Result<_, _>>()?,
+            _ => {
+                return Err(self.wrong_type(
+                    &section.label,
+                    "input",
+                    value,
+                    "the id of a source or step, or an array of them",
+                ));
+            }
         };
-        if input.is_empty() {
+        if inputs.is_empty() || inputs.iter().any(|input| input.is_empty()) {
             return Err(ManifestError::MissingInput { file: self.file.to_path_buf(), line, kind, id });
         }
-        Ok(input.to_owned())
+        if inputs.len() > MAX_INPUTS {
+            return Err(self.invalid(
+                &section.label,
+                "input",
+                value,
+                format!("it names {} inputs; a step reads at most {MAX_INPUTS}", inputs.len()),
+            ));
+        }
+        Ok(inputs.into_iter().map(str::to_owned).collect())
+    }
+
+    /// Reads the `input` of a sink: exactly one id.
+    fn input(&self, section: &Section<'_, '_>, value: &Value<'_>) -> Result<String, ManifestError> {
+        let mut inputs = self.inputs(section, value)?;
+        if inputs.len() > 1 {
+            let (kind, id) = (section.kind, section.id.clone());
+            let line = self.lines.line(value.span());
+            return Err(ManifestError::MultipleInputs { file: self.file.to_path_buf(), line, kind, id });
+        }
+        Ok(inputs.remove(0))
     }
 
     /// Reads a `config` table: its values as strings, in the order written; at most
@@ -970,21 +994,31 @@ plugin = "std:format-csv"
     }
 
     #[test]
-    fn two_inputs_are_a_join() {
-        let error =
-            parse(&JOB.replace("input = \"parse\"", "input = [\"parse\", \"readings\"]")).unwrap_err();
+    fn a_step_reads_several_inputs_in_order() {
+        let manifest = parse(&JOB.replace("input = \"parse\"", "input = [\"parse\", \"readings\"]")).unwrap();
+        assert_eq!(manifest.steps[1].inputs, ["parse", "readings"]);
+    }
+
+    #[test]
+    fn a_sink_reads_one_input() {
+        let error = parse(&JOB.replace("input = \"max\"", "input = [\"max\", \"parse\"]")).unwrap_err();
         assert!(
-            matches!(&error, ManifestError::MultipleInputs { line: 13, id, .. } if id == "max"),
+            matches!(&error, ManifestError::MultipleInputs { line: 18, id, .. } if id == "out"),
             "{error:?}"
         );
-        assert_names(&error, 13, "step \"max\"");
-        assert!(error.to_string().contains("not supported yet"), "{error}");
+        assert!(error.to_string().contains("a sink writes one input"), "{error}");
+    }
+
+    #[test]
+    fn an_empty_input_list_is_a_missing_input() {
+        let error = parse(&JOB.replace("input = \"parse\"", "input = []")).unwrap_err();
+        assert!(matches!(&error, ManifestError::MissingInput { line: 13, .. }), "{error:?}");
     }
 
     #[test]
     fn one_input_in_an_array_is_that_input() {
         let manifest = parse(&JOB.replace("input = \"parse\"", "input = [\"parse\"]")).unwrap();
-        assert_eq!(manifest.steps[1].input, "parse");
+        assert_eq!(manifest.steps[1].inputs, ["parse"]);
     }
 
     #[test]

@@ -152,9 +152,9 @@ pub enum ManifestError {
         input: String,
     },
 
-    /// A step or sink with more than one input; that would be a join.
+    /// A sink with more than one input.
     #[error(
-        "{}:{line}: {kind} \"{id}\": more than one input is given, but joins are not supported yet; give a single input",
+        "{}:{line}: {kind} \"{id}\": more than one input is given, but a sink writes one input; combine them in a step first (e.g. \"std:join\")",
         file.display()
     )]
     MultipleInputs {

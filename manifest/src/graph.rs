@@ -29,16 +29,18 @@ pub(crate) fn check(manifest: &Manifest) -> Result<(), ManifestError> {
             return Err(ManifestError::DuplicateId { file: file(), line, kind, id, first_line });
         }
         let Some(operator) = node.operator else { continue };
-        let input = operator.input.to_owned();
-        match targets.get(operator.input).map(|target| target.kind) {
-            None => return Err(ManifestError::UnknownInput { file: file(), line, kind, id, input }),
-            Some(SectionKind::Sink) => {
-                return Err(ManifestError::InputIsSink { file: file(), line, kind, id, input });
+        for input in operator.inputs {
+            let (id, input) = (id.clone(), input.clone());
+            match targets.get(input.as_str()).map(|target| target.kind) {
+                None => return Err(ManifestError::UnknownInput { file: file(), line, kind, id, input }),
+                Some(SectionKind::Sink) => {
+                    return Err(ManifestError::InputIsSink { file: file(), line, kind, id, input });
+                }
+                Some(SectionKind::Source) if kind == SectionKind::Sink => {
+                    return Err(ManifestError::SinkReadsSource { file: file(), line, id, input });
+                }
+                Some(SectionKind::Source | SectionKind::Step) => {}
             }
-            Some(SectionKind::Source) if kind == SectionKind::Sink => {
-                return Err(ManifestError::SinkReadsSource { file: file(), line, id, input });
-            }
-            Some(SectionKind::Source | SectionKind::Step) => {}
         }
     }
 
@@ -61,16 +63,16 @@ enum Visit {
     New,
     /// On the chain of inputs being followed right now.
     OnChain,
-    /// Known to lead back to a source, or to a cycle already found.
+    /// Known to lead back to sources only.
     Done,
 }
 
-/// Finds a cycle among the steps, if there is one: the first cycle met when following inputs from each
-/// step in file order. The cycle is given as indices into `manifest.steps`, in the direction data flows,
-/// starting with its step that comes first in the file.
+/// Finds a cycle among the steps, if there is one: the first cycle met when following inputs
+/// (depth first, each step's inputs in order) from each step in file order. The cycle is given as
+/// indices into `manifest.steps`, in the direction data flows, starting with its step that comes
+/// first in the file.
 ///
-/// Every step has a single input and sinks are never inputs, so following inputs from a step either
-/// reaches a source (or an unknown id) or runs into a cycle.
+/// Sinks are never inputs, so only steps can be on a cycle.
 fn find_cycle(manifest: &Manifest) -> Option<Vec<usize>> {
     let index: HashMap<&str, usize> =
         manifest.steps.iter().enumerate().map(|(at, step)| (step.id.as_str(), at)).collect();
@@ -80,24 +82,45 @@ fn find_cycle(manifest: &Manifest) -> Option<Vec<usize>> {
 
     for start in order {
         let mut chain = Vec::new();
-        let mut current = Some(start);
-        while let Some(at) = current.filter(|&at| visits[at] == Visit::New) {
-            visits[at] = Visit::OnChain;
-            chain.push(at);
-            current = index.get(manifest.steps[at].input.as_str()).copied();
-        }
-        let closing = current.filter(|&at| visits[at] == Visit::OnChain);
-        for &at in &chain {
-            visits[at] = Visit::Done;
-        }
-        if let Some(from) = closing.and_then(|closing| chain.iter().position(|&at| at == closing)) {
+        if let Some(cycle) = follow(manifest, &index, &mut visits, &mut chain, start) {
             // Each step of the chain reads the next one, so data flows the other way round.
-            let mut flow: Vec<usize> = chain[from..].iter().rev().copied().collect();
+            let mut flow: Vec<usize> = cycle.into_iter().rev().collect();
             let first = (0..flow.len()).min_by_key(|&at| manifest.steps[flow[at]].line).unwrap_or(0);
             flow.rotate_left(first);
             return Some(flow);
         }
     }
+    None
+}
+
+/// Follows the inputs of step `at` depth first, `chain` holding the steps being followed; returns
+/// the steps of the first cycle met, from the step it closes on, in the order followed.
+fn follow(
+    manifest: &Manifest,
+    index: &HashMap<&str, usize>,
+    visits: &mut [Visit],
+    chain: &mut Vec<usize>,
+    at: usize,
+) -> Option<Vec<usize>> {
+    match visits[at] {
+        Visit::Done => return None,
+        Visit::OnChain => {
+            let from = chain.iter().position(|&on| on == at).unwrap_or(0);
+            return Some(chain[from..].to_vec());
+        }
+        Visit::New => {}
+    }
+    visits[at] = Visit::OnChain;
+    chain.push(at);
+    for input in &manifest.steps[at].inputs {
+        if let Some(&next) = index.get(input.as_str())
+            && let Some(cycle) = follow(manifest, index, visits, chain, next)
+        {
+            return Some(cycle);
+        }
+    }
+    chain.pop();
+    visits[at] = Visit::Done;
     None
 }
 
@@ -231,6 +254,34 @@ plugin = "std:parse-csv"
         let error = parse(HEAD).unwrap_err();
         assert!(matches!(error, ManifestError::NoSink { line: 1, .. }), "{error:?}");
         assert!(error.to_string().starts_with("jobs/max.toml:1: "), "{error}");
+    }
+
+    #[test]
+    fn a_cycle_through_the_second_input_of_a_step_is_found() {
+        let join = "\n[[step]]\nid = \"j\"\ninput = [\"parse\", \"b\"]\nplugin = \"std:join\"\n";
+        let text = format!("{HEAD}{join}{}{}", step("b", "j"), sink("out", "j"));
+        let error = parse(&text).unwrap_err();
+        assert!(
+            matches!(&error, ManifestError::Cycle { line: 11, path, .. } if path == &["j", "b", "j"]),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_second_input_is_named() {
+        let join = "\n[[step]]\nid = \"j\"\ninput = [\"parse\", \"stations\"]\nplugin = \"std:join\"\n";
+        let error = parse(&format!("{HEAD}{join}{}", sink("out", "j"))).unwrap_err();
+        assert!(matches!(&error, ManifestError::UnknownInput { line: 11, input, .. } if input == "stations"));
+    }
+
+    #[test]
+    fn a_self_join_and_a_diamond_are_fine() {
+        let self_join = "\n[[step]]\nid = \"j\"\ninput = [\"a\", \"a\"]\nplugin = \"std:join\"\n";
+        let text = format!("{HEAD}{}{self_join}{}", step("a", "parse"), sink("out", "j"));
+        assert!(parse(&text).is_ok());
+        let diamond = "\n[[step]]\nid = \"j\"\ninput = [\"a\", \"b\"]\nplugin = \"std:join\"\n";
+        let text = format!("{HEAD}{}{}{diamond}{}", step("a", "parse"), step("b", "parse"), sink("out", "j"));
+        assert!(parse(&text).is_ok());
     }
 
     #[test]

@@ -103,4 +103,5 @@ pub use manifest::{
 };
 pub use params::{Param, ParamError, resolve_params};
 pub use plugin::PluginCatalog;
+pub use row_types::RowTypes;
 pub use size::{SizeError, parse_size};

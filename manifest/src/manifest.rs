@@ -65,8 +65,9 @@ pub enum SourceFormat {
 pub struct Step {
     /// The id that later steps and sinks use as their `input`.
     pub id: String,
-    /// The id of the source or step this step reads.
-    pub input: String,
+    /// The ids of the sources or steps this step reads, in order: one, but for a co-group step
+    /// (a join reads its left input, then its right one).
+    pub inputs: Vec<String>,
     /// `std:<name>` for a standard operator or a path to a `.wasm` component, kept as written.
     pub plugin: String,
     /// The operator's configuration, in the order written.
@@ -202,7 +203,8 @@ pub(crate) struct Node<'a> {
 /// The operator part of a step or sink.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Operator<'a> {
-    pub(crate) input: &'a str,
+    /// What it reads, in order (a sink reads one input).
+    pub(crate) inputs: &'a [String],
     pub(crate) plugin: &'a str,
     pub(crate) config: &'a [(String, String)],
     /// The step's limit overrides.
@@ -268,7 +270,9 @@ impl Manifest {
     pub fn consumers(&self, id: &str) -> Vec<&str> {
         self.nodes()
             .into_iter()
-            .filter(|node| node.operator.is_some_and(|operator| operator.input == id))
+            .filter(|node| {
+                node.operator.is_some_and(|operator| operator.inputs.iter().any(|input| input == id))
+            })
             .map(|node| node.id)
             .collect()
     }
@@ -286,7 +290,7 @@ impl Manifest {
             id: &step.id,
             line: step.line,
             operator: Some(Operator {
-                input: &step.input,
+                inputs: &step.inputs,
                 plugin: &step.plugin,
                 config: &step.config,
                 limits: &step.limits,
@@ -297,7 +301,7 @@ impl Manifest {
             id: &sink.id,
             line: sink.line,
             operator: Some(Operator {
-                input: &sink.input,
+                inputs: std::slice::from_ref(&sink.input),
                 plugin: &sink.plugin,
                 config: &sink.config,
                 limits: &sink.limits,
@@ -376,7 +380,7 @@ config = { }
             steps: vec![
                 Step {
                     id: "parse".into(),
-                    input: "readings".into(),
+                    inputs: vec!["readings".into()],
                     plugin: "std:parse-csv".into(),
                     config: config(&[("delimiter", ";"), ("schema", "station:string,temperature:f64")]),
                     partitions: None,
@@ -385,7 +389,7 @@ config = { }
                 },
                 Step {
                     id: "by-station".into(),
-                    input: "parse".into(),
+                    inputs: vec!["parse".into()],
                     plugin: "std:key-by".into(),
                     config: config(&[("field", "station")]),
                     partitions: None,
@@ -394,7 +398,7 @@ config = { }
                 },
                 Step {
                     id: "max".into(),
-                    input: "by-station".into(),
+                    inputs: vec!["by-station".into()],
                     plugin: "std:max".into(),
                     config: config(&[("field", "temperature")]),
                     partitions: Some(4),

@@ -528,7 +528,7 @@ sink = [{ id = "out", input = "p", url = "out/", plugin = "std:format-csv", mode
         let manifest = parse(&resolve(text, &values).unwrap()).unwrap();
         assert_eq!(manifest.sources[0].url, "s3://b/d1");
         assert_eq!(manifest.sources[0].split_size, Some(1 << 20));
-        assert_eq!(manifest.steps[0].input, "in");
+        assert_eq!(manifest.steps[0].inputs, ["in"]);
         assert_eq!(manifest.steps[0].plugin, "/opt/plugins/parse.wasm");
         assert_eq!(manifest.steps[0].limits.call_timeout, Some(std::time::Duration::from_secs(90)));
         assert_eq!(manifest.sinks[0].mode, crate::SinkMode::Overwrite);

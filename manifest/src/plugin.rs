@@ -6,31 +6,34 @@ use flicker_protocol::{LimitOverrides, OperatorKind};
 
 use crate::error::ManifestError;
 use crate::manifest::{Manifest, SectionKind};
+use crate::row_types::RowTypes;
 
 /// What [`Manifest::validate_plugins`] needs to know about plugins; the host implements it by
 /// loading the components.
 pub trait PluginCatalog {
     /// The operator kind that the plugin named `plugin` exports (Err(reason) if it cannot be found or loaded).
     fn kind_of(&self, plugin: &str) -> Result<OperatorKind, String>;
-    /// Builds the operator from `config` once to check it, under the step's `limits` (its
-    /// constructor runs with the step's time and memory, as in a task); Err(message) if the
-    /// plugin's constructor rejects it.
+    /// Builds the operator from `config`, for a step of `inputs` inputs, once to check it, under
+    /// the step's `limits` (its constructor runs with the step's time and memory, as in a task);
+    /// Err(message) if the plugin's constructor rejects it.
     fn check_config(
         &self,
         plugin: &str,
         config: &[(String, String)],
+        inputs: u32,
         limits: &LimitOverrides,
     ) -> Result<(), String>;
-    /// The row type the operator of `plugin`, built from `config`, outputs for input rows of type
-    /// `input` (`None` for a parse operator, which reads lines; a format operator only checks its
-    /// input and answers `Ok(None)`); `Ok(None)` if it cannot say before it sees rows; an error
-    /// if it cannot take such rows. The operator runs under the step's `limits`.
+    /// The row type the operator of `plugin`, built from `config`, outputs for input rows of the
+    /// types `inputs` (none for a parse operator, which reads lines; one but for a co-group
+    /// operator; a format operator only checks its input and answers `Ok(None)`); `Ok(None)` if
+    /// it cannot say before it sees rows; an error if it cannot take such rows. The operator runs
+    /// under the step's `limits`.
     fn output_type(
         &self,
         plugin: &str,
         config: &[(String, String)],
         limits: &LimitOverrides,
-        input: Option<&RowType>,
+        inputs: &[RowType],
     ) -> Result<Option<RowType>, TypeMismatch>;
 }
 
@@ -51,7 +54,8 @@ impl Manifest {
     /// source; map and aggregate operators read steps; format operators are for sinks only, and a sink
     /// needs one. The config is only checked once the kind fits. Expects a manifest that
     /// [`Manifest::parse`] accepted.
-    pub fn validate_plugins(&self, catalog: &dyn PluginCatalog) -> Result<(), ManifestError> {
+    /// Returns the type of each step's output rows, where its operator could say.
+    pub fn validate_plugins(&self, catalog: &dyn PluginCatalog) -> Result<RowTypes, ManifestError> {
         for node in self.nodes() {
             let Some(operator) = node.operator else { continue };
             let (file, line, kind, id, plugin) =
@@ -62,15 +66,21 @@ impl Manifest {
                     return Err(ManifestError::PluginNotFound { file, line, kind, id, plugin, reason });
                 }
             };
-            let reads = if self.sources.iter().any(|source| source.id == operator.input) {
-                Reads::Source(operator.input)
-            } else {
-                Reads::Step(operator.input)
-            };
-            if let Some(expected) = misplacement(kind, found, reads) {
+            let reads: Vec<Reads<'_>> = operator
+                .inputs
+                .iter()
+                .map(|input| match self.sources.iter().any(|source| &source.id == input) {
+                    true => Reads::Source(input),
+                    false => Reads::Step(input),
+                })
+                .collect();
+            if let Some(expected) = misplacement(kind, found, &reads) {
                 return Err(ManifestError::WrongKind { file, line, kind, id, plugin, found, expected });
             }
-            if let Err(message) = catalog.check_config(operator.plugin, operator.config, operator.limits) {
+            let inputs = operator.inputs.len() as u32;
+            if let Err(message) =
+                catalog.check_config(operator.plugin, operator.config, inputs, operator.limits)
+            {
                 return Err(ManifestError::ConfigRejected { file, line, kind, id, plugin, message });
             }
         }
@@ -80,7 +90,14 @@ impl Manifest {
 
 /// Why an operator of kind `found` cannot be used by a step or sink that reads `reads`, in words that
 /// say what to do; `None` if it fits.
-fn misplacement(kind: SectionKind, found: OperatorKind, reads: Reads<'_>) -> Option<String> {
+fn misplacement(kind: SectionKind, found: OperatorKind, reads: &[Reads<'_>]) -> Option<String> {
+    let several = || {
+        Some(format!(
+            "{} {found} operator reads one input, but this step names {}; a step with several inputs needs a cogroup operator (e.g. \"std:join\")",
+            found.article(),
+            reads.len()
+        ))
+    };
     match (kind, found, reads) {
         (SectionKind::Sink, OperatorKind::Format, _) => None,
         (SectionKind::Sink, _, _) => Some(
@@ -91,15 +108,22 @@ fn misplacement(kind: SectionKind, found: OperatorKind, reads: Reads<'_>) -> Opt
         (_, OperatorKind::Format, _) => {
             Some("only a sink can use a format operator; make it the plugin of a [[sink]]".to_owned())
         }
-        (_, OperatorKind::Parse, Reads::Source(_)) => None,
-        (_, OperatorKind::Parse, Reads::Step(input)) => Some(format!(
+        (_, OperatorKind::CoGroup, reads) => reads.iter().find_map(|read| match read {
+            Reads::Source(input) => Some(format!(
+                "input \"{input}\" of this step is a source, which needs a parse operator first"
+            )),
+            Reads::Step(_) => None,
+        }),
+        (_, _, [_, _, ..]) => several(),
+        (_, OperatorKind::Parse, [Reads::Source(_)]) => None,
+        (_, OperatorKind::Parse, [Reads::Step(input)]) => Some(format!(
             "the input of this step is step \"{input}\", which already produces records; a parse operator \
              reads the lines of a source, so set input to a source"
         )),
-        (_, _, Reads::Source(input)) => {
+        (_, _, [Reads::Source(input)]) => {
             Some(format!("the input of this step is source \"{input}\", which needs a parse operator first"))
         }
-        (_, _, Reads::Step(_)) => None,
+        (_, _, _) => None,
     }
 }
 
@@ -123,6 +147,7 @@ mod tests {
                 "std:parse-csv" => Ok(OperatorKind::Parse),
                 "std:key-by" | "std:filter" => Ok(OperatorKind::Map),
                 "std:max" => Ok(OperatorKind::Aggregate),
+                "std:join" => Ok(OperatorKind::CoGroup),
                 "std:format-csv" => Ok(OperatorKind::Format),
                 _ => Err(format!("no plugin named \"{plugin}\" in the standard library")),
             }
@@ -132,8 +157,12 @@ mod tests {
             &self,
             plugin: &str,
             config: &[(String, String)],
+            inputs: u32,
             _: &LimitOverrides,
         ) -> Result<(), String> {
+            if plugin == "std:join" && inputs != 2 {
+                return Err(format!("std:join takes 2 inputs, the step gives it {inputs}"));
+            }
             self.checked.borrow_mut().push(plugin.to_owned());
             match config.iter().find(|(key, _)| key == "bad") {
                 Some((_, value)) => Err(format!("bad value {value}")),
@@ -146,10 +175,42 @@ mod tests {
             _: &str,
             _: &[(String, String)],
             _: &LimitOverrides,
-            _: Option<&RowType>,
+            _: &[RowType],
         ) -> Result<Option<RowType>, TypeMismatch> {
             Ok(None)
         }
+    }
+
+    /// [`job`] whose middle step reads `inputs`.
+    fn job_reading(inputs: &[&str], middle_plugin: &str) -> Manifest {
+        let mut manifest = job("parse", middle_plugin, "std:format-csv");
+        manifest.steps[1].inputs = inputs.iter().map(|input| input.to_string()).collect();
+        manifest
+    }
+
+    #[test]
+    fn a_cogroup_step_reads_several_steps_and_its_operator_checks_how_many() {
+        job_reading(&["parse", "parse"], "std:join").validate_plugins(&FakeCatalog::default()).unwrap();
+        let error = validate(&job_reading(&["parse"], "std:join")).unwrap_err();
+        assert!(
+            matches!(&error, ManifestError::ConfigRejected { line: 11, message, .. } if message.contains("takes 2 inputs")),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn a_map_given_two_inputs_is_told_to_use_a_cogroup_operator() {
+        let error = validate(&job_reading(&["parse", "parse"], "std:key-by")).unwrap_err();
+        assert!(matches!(&error, ManifestError::WrongKind { line: 11, .. }), "{error:?}");
+        let message = error.to_string();
+        assert!(message.contains("a map operator reads one input, but this step names 2"), "{message}");
+        assert!(message.contains("std:join"), "{message}");
+    }
+
+    #[test]
+    fn a_cogroup_step_reading_a_source_is_told_to_parse_it_first() {
+        let error = validate(&job_reading(&["parse", "readings"], "std:join")).unwrap_err();
+        assert!(error.to_string().contains("input \"readings\" of this step is a source"), "{error}");
     }
 
     /// A job in which the plugin of the step "middle" (line 11) and of the sink "out" (line 17) are
@@ -182,7 +243,7 @@ plugin = "{sink_plugin}"
         Manifest::parse(Path::new("jobs/max.toml"), &text).unwrap()
     }
 
-    fn validate(manifest: &Manifest) -> Result<(), ManifestError> {
+    fn validate(manifest: &Manifest) -> Result<RowTypes, ManifestError> {
         manifest.validate_plugins(&FakeCatalog::default())
     }
 

@@ -14,6 +14,10 @@ use crate::manifest::{Manifest, Node};
 use crate::plugin::PluginCatalog;
 use crate::suggest::closest;
 
+/// The type of each step's output rows, by step id, where its operator could say before the job
+/// ran.
+pub type RowTypes = HashMap<String, RowType>;
+
 /// The type of a step's output rows, and the step each field comes from.
 #[derive(Debug, Clone)]
 struct Typed<'a> {
@@ -52,13 +56,14 @@ impl Typed<'_> {
 impl Manifest {
     /// Walks the steps and sinks from the sources, asking `catalog` the row type of each, and
     /// fails at the first step or sink whose operator cannot take its input rows.
-    pub(crate) fn check_row_types(&self, catalog: &dyn PluginCatalog) -> Result<(), ManifestError> {
+    /// Returns the type of each step's output rows that its operator could say.
+    pub(crate) fn check_row_types(&self, catalog: &dyn PluginCatalog) -> Result<RowTypes, ManifestError> {
         let nodes = self.nodes();
         let mut known: HashMap<&str, Option<Typed<'_>>> = HashMap::new();
         for node in &nodes {
             self.type_of(node, &nodes, catalog, &mut known)?;
         }
-        Ok(())
+        Ok(known.into_iter().filter_map(|(id, typed)| Some((id.to_owned(), typed?.rows))).collect())
     }
 
     /// The type of `node`'s output rows (`None` if unknown), computing its inputs first.
@@ -74,30 +79,42 @@ impl Manifest {
         }
         // A source's rows are lines: only a parse operator reads them, with no input type.
         let Some(operator) = node.operator else { return Ok(None) };
-        let input = match nodes.iter().find(|n| n.id == operator.input) {
-            Some(input) if input.operator.is_some() => match self.type_of(input, nodes, catalog, known)? {
-                Some(typed) => Some(typed),
-                // The input's rows are only known at run time: so are this step's.
-                None => {
-                    known.insert(node.id, None);
-                    return Ok(None);
-                }
-            },
-            _ => None,
-        };
-        let output = catalog
-            .output_type(
-                operator.plugin,
-                operator.config,
-                operator.limits,
-                input.as_ref().map(|typed| &typed.rows),
-            )
-            .map_err(|problem| {
-                let suggestion = match (&problem, &input) {
-                    (TypeMismatch::MissingField { field }, Some(input)) => {
-                        closest(field, input.rows.fields().map(|f| f.name.as_str())).map(str::to_owned)
+        let mut inputs = Vec::new();
+        for input in operator.inputs {
+            match nodes.iter().find(|n| &n.id == input) {
+                Some(input) if input.operator.is_some() => {
+                    match self.type_of(input, nodes, catalog, known)? {
+                        Some(typed) => inputs.push(typed),
+                        // The input's rows are only known at run time: so are this step's.
+                        None => {
+                            known.insert(node.id, None);
+                            return Ok(None);
+                        }
                     }
+                }
+                _ => {}
+            }
+        }
+        let types: Vec<RowType> = inputs.iter().map(|typed| typed.rows.clone()).collect();
+        let output = catalog.output_type(operator.plugin, operator.config, operator.limits, &types).map_err(
+            |problem| {
+                let suggestion = match &problem {
+                    TypeMismatch::MissingField { field } => closest(
+                        field,
+                        inputs.iter().flat_map(|input| input.rows.fields().map(|f| f.name.as_str())),
+                    )
+                    .map(str::to_owned),
                     _ => None,
+                };
+                let described = match inputs.as_slice() {
+                    [] => "lines".to_owned(),
+                    [one] => one.describe(),
+                    several => several
+                        .iter()
+                        .zip(operator.inputs)
+                        .map(|(typed, id)| format!("input \"{id}\": {}", typed.describe()))
+                        .collect::<Vec<_>>()
+                        .join(" | "),
                 };
                 ManifestError::FieldMismatch {
                     file: self.file.clone(),
@@ -105,18 +122,15 @@ impl Manifest {
                     kind: node.kind,
                     id: node.id.to_owned(),
                     plugin: operator.plugin.to_owned(),
-                    mismatch: Box::new(InputMismatch {
-                        problem,
-                        suggestion,
-                        input: input.as_ref().map_or_else(|| "lines".to_owned(), Typed::describe),
-                    }),
+                    mismatch: Box::new(InputMismatch { problem, suggestion, input: described }),
                 }
-            })?;
+            },
+        )?;
         let typed = output.map(|rows| {
             let origins = rows
                 .fields()
                 .map(|field| {
-                    let inherited = input.as_ref().and_then(|input| {
+                    let inherited = inputs.iter().find_map(|input| {
                         let same = input.rows.field(&field.name).is_some_and(|f| f.ty == field.ty);
                         same.then(|| input.origins.get(&field.name).copied()).flatten()
                     });
@@ -151,7 +165,13 @@ mod tests {
             })
         }
 
-        fn check_config(&self, _: &str, _: &[(String, String)], _: &LimitOverrides) -> Result<(), String> {
+        fn check_config(
+            &self,
+            _: &str,
+            _: &[(String, String)],
+            _: u32,
+            _: &LimitOverrides,
+        ) -> Result<(), String> {
             Ok(())
         }
 
@@ -160,11 +180,11 @@ mod tests {
             plugin: &str,
             config: &[(String, String)],
             _: &LimitOverrides,
-            input: Option<&RowType>,
+            inputs: &[RowType],
         ) -> Result<Option<RowType>, TypeMismatch> {
             let get =
                 |key: &str| config.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).unwrap_or("");
-            match (plugin, input) {
+            match (plugin, inputs.first()) {
                 ("parse", _) => Ok(Some(RowType::values([
                     Field::new("station", FieldType::String),
                     Field::new("temperature", FieldType::F64),

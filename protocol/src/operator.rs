@@ -17,6 +17,8 @@ pub enum OperatorKind {
     Map,
     /// Combines the records of each key; reads a step.
     Aggregate,
+    /// Combines several inputs by key (Spark's `cogroup`, joins); reads steps.
+    CoGroup,
     /// Turns records into bytes to be written; used by sinks only.
     Format,
 }
@@ -26,7 +28,7 @@ impl OperatorKind {
     pub fn article(self) -> &'static str {
         match self {
             OperatorKind::Aggregate => "an",
-            OperatorKind::Parse | OperatorKind::Map | OperatorKind::Format => "a",
+            OperatorKind::Parse | OperatorKind::Map | OperatorKind::CoGroup | OperatorKind::Format => "a",
         }
     }
 }
@@ -37,6 +39,7 @@ impl fmt::Display for OperatorKind {
             OperatorKind::Parse => "parse",
             OperatorKind::Map => "map",
             OperatorKind::Aggregate => "aggregate",
+            OperatorKind::CoGroup => "cogroup",
             OperatorKind::Format => "format",
         })
     }
@@ -59,8 +62,14 @@ mod tests {
 
     #[test]
     fn kinds_read_as_words_with_their_article() {
-        let words = [OperatorKind::Parse, OperatorKind::Map, OperatorKind::Aggregate, OperatorKind::Format]
-            .map(|kind| format!("{} {kind}", kind.article()));
-        assert_eq!(words, ["a parse", "a map", "an aggregate", "a format"]);
+        let words = [
+            OperatorKind::Parse,
+            OperatorKind::Map,
+            OperatorKind::Aggregate,
+            OperatorKind::CoGroup,
+            OperatorKind::Format,
+        ]
+        .map(|kind| format!("{} {kind}", kind.article()));
+        assert_eq!(words, ["a parse", "a map", "an aggregate", "a cogroup", "a format"]);
     }
 }

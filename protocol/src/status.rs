@@ -180,9 +180,9 @@ pub struct StageStatus {
     pub done: u32,
     /// Tasks running now.
     pub running: u32,
-    /// The stage whose shuffle output it reads (an edge of the job's DAG); `None` for a stage
-    /// reading a source.
-    pub upstream: Option<u32>,
+    /// The stages whose shuffle output it reads (edges of the job's DAG): none for a stage reading
+    /// a source, one per input for a co-group's stage.
+    pub upstream: Vec<u32>,
     /// What its finished attempts consumed.
     pub cost: Cost,
     /// How long its succeeded tasks ran; `None` before the first succeeded.

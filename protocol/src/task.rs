@@ -98,6 +98,14 @@ pub enum TaskInput {
         /// Every map output of the upstream stage and the BTS holding it.
         map_outputs: Vec<MapOutputLocation>,
     },
+    /// One partition of each input's shuffle of a co-group step, partitioned alike.
+    CoPartition {
+        /// The partition.
+        partition: PartitionId,
+        /// Per input of the step, in order: every map output of the stage computing it and the
+        /// BTS holding it.
+        inputs: Vec<Vec<MapOutputLocation>>,
+    },
 }
 
 /// Where a map output lives.

@@ -7,6 +7,7 @@ mod files;
 mod gcs;
 mod r#gen;
 mod http_api;
+mod join;
 mod moto;
 mod params;
 mod policy;

@@ -288,18 +288,15 @@ impl Jobs {
             }
             InputSpec::Partition { partition, map_outputs } => {
                 let _guard = io.enter();
-                let (mut local, mut remote) = (Vec::new(), Vec::new());
-                for output in map_outputs {
-                    match self.shuffle.local_store(output.bts) {
-                        Some(store) => local.push((store, output)),
-                        None => remote.push((output.id.clone(), output.bts, output.bytes)),
-                    }
-                }
-                let receiver =
-                    fetch_partition(self.bts.clone(), partition.0, remote, self.fetch, capability.clone());
-                let mut blocks =
-                    FetchedBlocks { local: local.into_iter(), partition: *partition, receiver, io };
+                let mut blocks = self.fetched(*partition, map_outputs, &capability, io);
                 run_task(&ctx, stage, spec.task.index, TaskInput::Partition { blocks: &mut blocks })
+            }
+            InputSpec::CoPartition { partition, inputs } => {
+                let _guard = io.enter();
+                let mut fetched: Vec<FetchedBlocks<'_>> =
+                    inputs.iter().map(|outputs| self.fetched(*partition, outputs, &capability, io)).collect();
+                let inputs = fetched.iter_mut().map(|blocks| blocks as &mut dyn BlockSource).collect();
+                run_task(&ctx, stage, spec.task.index, TaskInput::CoPartition { inputs })
             }
         };
         match outcome {
@@ -317,6 +314,26 @@ impl Jobs {
                 message: bounded(failure.to_string(), 4 * MAX_OPERATOR_TEXT),
             }),
         }
+    }
+
+    /// The blocks of `partition` of `map_outputs`: this process's BTS's read from its store, the
+    /// others fetched (the fetch starts now, on the runtime entered).
+    fn fetched<'a>(
+        &'a self,
+        partition: PartitionId,
+        map_outputs: &'a [MapOutputLocation],
+        capability: &Capability,
+        io: &'a Handle,
+    ) -> FetchedBlocks<'a> {
+        let (mut local, mut remote) = (Vec::new(), Vec::new());
+        for output in map_outputs {
+            match self.shuffle.local_store(output.bts) {
+                Some(store) => local.push((store, output)),
+                None => remote.push((output.id.clone(), output.bts, output.bytes)),
+            }
+        }
+        let receiver = fetch_partition(self.bts.clone(), partition.0, remote, self.fetch, capability.clone());
+        FetchedBlocks { local: local.into_iter(), partition, receiver, io }
     }
 
     /// The job planned from its descriptor, once per executor.

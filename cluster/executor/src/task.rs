@@ -1,5 +1,7 @@
 //! One task: read its input, push batches through the stage's fused operators, write its output.
 
+mod cogroup;
+
 use crate::failure::{TaskCause, TaskError};
 use crate::shuffle::partition_batch;
 use crate::spill::{PartitionedSpill, SortedRuns, SpillError, StateBudget};
@@ -143,6 +145,8 @@ pub(crate) enum TaskInput<'a> {
     Split { location: &'a Location, split: &'a Split },
     /// A partition of a shuffle, block by block.
     Partition { blocks: &'a mut dyn BlockSource },
+    /// A partition of each input of a co-group step, block by block, in input order.
+    CoPartition { inputs: Vec<&'a mut dyn BlockSource> },
 }
 
 /// What a finished task produced.
@@ -221,6 +225,8 @@ enum Output<'c> {
         /// Partials flushed early because the aggregate passed its memory budget.
         spill: Box<PartitionedSpill>,
     },
+    /// The map side of one input of a co-group step.
+    CoGroupInput(Box<cogroup::MapSide<'c>>),
     Sink {
         sink: &'c str,
         op: &'c Operator,
@@ -260,6 +266,9 @@ impl<'c> Pipeline<'c> {
                 combined: *combined,
                 spill: Box::new(PartitionedSpill::new(ctx.spill_dir, *partitions)),
             },
+            StageOutput::CoGroupInput { step, input, partitions } => {
+                Output::CoGroupInput(Box::new(cogroup::MapSide::new(ctx, step, *input, *partitions)?))
+            }
             StageOutput::Sink { sink } => {
                 let op = job.operator(sink);
                 let format = instantiate(ctx, sink, op, flicker_host::Plugin::format)?;
@@ -295,6 +304,7 @@ impl<'c> Pipeline<'c> {
                 }
                 Ok(())
             }
+            Output::CoGroupInput(side) => side.push(&batch, &mut self.metrics),
             Output::Sink { sink, op, format, part } => {
                 self.metrics.rows_out += rows;
                 let formatted =
@@ -325,6 +335,12 @@ impl<'c> Pipeline<'c> {
                         .map_err(|error| TaskCause::Spill { step: step.to_owned(), error })
                 });
                 let partition_bytes = ctx.map_outputs.write(stage.id, task, &mut blocks)?;
+                self.metrics.shuffle_bytes += partition_bytes.iter().sum::<u64>();
+                TaskOutput::MapOutput { partition_bytes }
+            }
+            Output::CoGroupInput(side) => {
+                check_cancelled(ctx)?;
+                let partition_bytes = ctx.map_outputs.write(stage.id, task, &mut side.blocks())?;
                 self.metrics.shuffle_bytes += partition_bytes.iter().sum::<u64>();
                 TaskOutput::MapOutput { partition_bytes }
             }
@@ -383,6 +399,14 @@ fn run(
                 pipeline.metrics.skipped += u64::from(parsed.skipped);
                 pipeline.push(rows)?;
             }
+            if let Output::CoGroupInput(side) = &pipeline.output
+                && side.saw_nothing()
+            {
+                // A split without records still says which fields its rows have: the reduce
+                // side of a join needs them to fill in an input with no match.
+                let parsed = parser.parse(&[]).map_err(|e| call_failed(parse_step, parse_op, None, e))?;
+                pipeline.push(check_batch(parse_step, parsed.rows)?)?;
+            }
             pipeline.finish(ctx, stage, task)
         }
         (StageInput::Shuffle { aggregate, .. }, TaskInput::Partition { blocks }) => {
@@ -398,6 +422,20 @@ fn run(
                 check_cancelled(ctx)?;
                 pipeline.metrics.shuffle_bytes += block.len() as u64;
                 reducer.merge_block(&block, &mut pipeline.metrics)?;
+            }
+            reducer.finish(ctx, &mut pipeline)?;
+            pipeline.finish(ctx, stage, task)
+        }
+        (StageInput::CoGroup { step, .. }, TaskInput::CoPartition { inputs }) => {
+            let mut reducer = cogroup::Reducer::new(ctx, step, inputs.len())?;
+            let mut pipeline = Pipeline::new(ctx, task, &stage.steps, &stage.output)?;
+            for (input, blocks) in inputs.into_iter().enumerate() {
+                while let Some(block) = blocks.next_block() {
+                    let block = block?;
+                    check_cancelled(ctx)?;
+                    pipeline.metrics.shuffle_bytes += block.len() as u64;
+                    reducer.add(input, &block, &mut pipeline.metrics)?;
+                }
             }
             reducer.finish(ctx, &mut pipeline)?;
             pipeline.finish(ctx, stage, task)

@@ -127,10 +127,11 @@ impl PluginCatalog for PluginResolver<'_> {
         &self,
         plugin: &str,
         config: &[(String, String)],
+        inputs: u32,
         limits: &LimitOverrides,
     ) -> Result<(), String> {
         let loaded = self.load(plugin).map_err(|error| error.to_string())?;
-        loaded.check_config(config, self.limits.with(limits)).map_err(|error| match error {
+        loaded.check_config(config, inputs, self.limits.with(limits)).map_err(|error| match error {
             flicker_host::HostError::Create(flicker_host::CallError::Operator(
                 flicker_host::OperatorError::InvalidConfig(message),
             )) => message,
@@ -143,10 +144,10 @@ impl PluginCatalog for PluginResolver<'_> {
         plugin: &str,
         config: &[(String, String)],
         limits: &LimitOverrides,
-        input: Option<&RowType>,
+        inputs: &[RowType],
     ) -> Result<Option<RowType>, TypeMismatch> {
         let loaded = self.load(plugin).map_err(|error| TypeMismatch::Other { message: error.to_string() })?;
-        loaded.output_type(config, input, self.limits.with(limits)).map_err(|error| match error {
+        loaded.output_type(config, inputs, self.limits.with(limits)).map_err(|error| match error {
             TypeCheckError::Mismatch(mismatch) => mismatch,
             call => TypeMismatch::Other { message: call.to_string() },
         })

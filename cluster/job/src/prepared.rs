@@ -3,7 +3,7 @@
 use crate::catalog::{ComponentSource, PluginRefs, PluginResolver};
 use crate::error::JobError;
 use flicker_host::{Limits, MAX_TASK_SANDBOXES, Plugin, Runtime};
-use flicker_manifest::{LimitOverrides, Manifest, ManifestError, SectionKind, SinkMode};
+use flicker_manifest::{LimitOverrides, Manifest, ManifestError, RowTypes, SectionKind, SinkMode};
 use flicker_protocol::task::{JobDefaults, JobDescriptor};
 use flicker_scheduler_core::fuse::{Configured, fuse_parse_and_aggregate, fuse_parse_and_key_by};
 use flicker_scheduler_core::{JobPlan, StagePlan, plan};
@@ -82,6 +82,8 @@ pub struct PreparedJob {
     pub sinks: HashMap<String, Location>,
     /// The defaults the job was planned with.
     pub defaults: JobDefaults,
+    /// The type of each step's output rows, where its operator could say before the job ran.
+    pub row_types: RowTypes,
 }
 
 impl PreparedJob {
@@ -100,7 +102,7 @@ impl PreparedJob {
         storage: &NodeStorage,
     ) -> Result<Self, JobError> {
         let job_storage = job_storage(&manifest, Some(&storage.options))?;
-        manifest.validate_plugins(resolver)?;
+        let row_types = manifest.validate_plugins(resolver)?;
 
         let limits = default_limits(&defaults);
         let mut operators = HashMap::new();
@@ -149,7 +151,7 @@ impl PreparedJob {
             .iter()
             .map(|s| Ok((s.id.clone(), location(format!("sink {:?}", s.id), &s.url, s.url_line)?)))
             .collect::<Result<_, JobError>>()?;
-        Ok(Self { manifest, plan, operators, sources, sinks, defaults })
+        Ok(Self { manifest, plan, operators, sources, sinks, defaults, row_types })
     }
 
     /// Plans a job from its descriptor, loading its plugins from `components` and opening

@@ -767,7 +767,7 @@ pub(crate) mod tests {
     ) -> Vec<Action> {
         let output = match spec.input {
             TaskInput::Split { .. } => TaskOutput::MapOutput { partition_bytes: vec![5, 6] },
-            TaskInput::Partition { partition, .. } => {
+            TaskInput::Partition { partition, .. } | TaskInput::CoPartition { partition, .. } => {
                 TaskOutput::Part { name: format!("part-{partition:05}.csv"), size: 1, attempt: spec.attempt }
             }
         };

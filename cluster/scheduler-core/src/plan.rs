@@ -1,11 +1,15 @@
-//! The planner: manifest → DAG → stages cut at aggregates. Pure: no I/O, no plugins loaded.
+//! The planner: manifest → DAG → stages cut at shuffles. Pure: no I/O, no plugins loaded.
 //!
-//! Every stage is a pipeline: one input (a source's splits, or one partition of an aggregate's
-//! shuffle), a chain of fused narrow steps (parse, maps), and one output (the map side of an
-//! aggregate's shuffle, or a sink). An aggregate cuts the DAG in two: its `update`/`partials` end the
-//! stage upstream (map-side combine), its `merge`/`finish` start the stage downstream. A narrow step
-//! that feeds several terminals is part of each of their stages (recomputed, like an uncached Spark
-//! RDD), so every stage stays a straight line.
+//! Every stage is a pipeline: one input (a source's splits, one partition of an aggregate's
+//! shuffle, or one partition of each input of a co-group), a chain of fused narrow steps (parse,
+//! maps), and one output (the map side of a shuffle, or a sink). An aggregate cuts the DAG in two:
+//! its `update`/`partials` end the stage upstream (map-side combine), its `merge`/`finish` start
+//! the stage downstream. A co-group step (a join) cuts it into one map-side stage per input, each
+//! ending with the step's `prepare` and a hash partitioning by its key into the same partitions,
+//! and the stage downstream, whose tasks each read one partition of every input's shuffle (a
+//! co-partitioned stage) and start with the step's `cogroup`. A narrow step that feeds several
+//! terminals is part of each of their stages (recomputed, like an uncached Spark RDD), so every
+//! stage stays a straight line.
 
 use flicker_manifest::{Manifest, OperatorKind};
 use std::collections::HashMap;
@@ -30,6 +34,17 @@ pub enum StageInput {
         /// Number of partitions (= tasks of this stage).
         partitions: u32,
     },
+    /// One task per partition of the shuffles of a co-group step's inputs, written by one earlier
+    /// stage each, partitioned alike. The tasks start with the step's `cogroup` of the partition's
+    /// rows of every input.
+    CoGroup {
+        /// The co-group step's id.
+        step: String,
+        /// The stage that wrote each input's shuffle, in the step's input order.
+        stages: Vec<StageId>,
+        /// Number of partitions (= tasks of this stage).
+        partitions: u32,
+    },
 }
 
 /// Where a stage's tasks write to.
@@ -44,6 +59,16 @@ pub enum StageOutput {
         /// Whether the stage's last step already emits the aggregate's partials (a standard
         /// aggregate fused into `std:parse-csv`, see `fuse`): its batches are merged, not updated.
         combined: bool,
+    },
+    /// Map side of one input of a co-group step: the step's `prepare` keys each batch, whose rows
+    /// are hash-partitioned by that key.
+    CoGroupInput {
+        /// The co-group step's id.
+        step: String,
+        /// Which of the step's inputs the stage computes (from 0).
+        input: u32,
+        /// Number of partitions.
+        partitions: u32,
     },
     /// A sink: each task formats its rows into one part of the output.
     Sink {
@@ -67,25 +92,30 @@ pub struct StagePlan {
 
 impl StagePlan {
     /// The steps and sink whose operators each task of the stage holds at once, in the order it
-    /// makes them: the shuffle's aggregate it reads, its fused steps, and the aggregate or sink
-    /// it writes.
+    /// makes them: the aggregate or co-group it reads, its fused steps, and the aggregate,
+    /// co-group or sink it writes.
     pub fn operators(&self) -> impl Iterator<Item = &str> {
         let input = match &self.input {
-            StageInput::Shuffle { aggregate, .. } => Some(aggregate.as_str()),
+            StageInput::Shuffle { aggregate: step, .. } | StageInput::CoGroup { step, .. } => {
+                Some(step.as_str())
+            }
             StageInput::Source { .. } => None,
         };
         let output = match &self.output {
-            StageOutput::Shuffle { aggregate, .. } => aggregate.as_str(),
+            StageOutput::Shuffle { aggregate: step, .. } | StageOutput::CoGroupInput { step, .. } => {
+                step.as_str()
+            }
             StageOutput::Sink { sink } => sink.as_str(),
         };
         input.into_iter().chain(self.steps.iter().map(String::as_str)).chain([output])
     }
 
-    /// The stages this one reads from.
-    pub fn depends_on(&self) -> Option<StageId> {
+    /// The stages this one reads from, in its input order: none for a stage reading a source.
+    pub fn depends_on(&self) -> Vec<StageId> {
         match &self.input {
-            StageInput::Shuffle { stage, .. } => Some(*stage),
-            StageInput::Source { .. } => None,
+            StageInput::Shuffle { stage, .. } => vec![*stage],
+            StageInput::CoGroup { stages, .. } => stages.clone(),
+            StageInput::Source { .. } => Vec::new(),
         }
     }
 }
@@ -131,8 +161,14 @@ pub fn plan(
     kind_of: &dyn Fn(&str) -> OperatorKind,
     default_partitions: u32,
 ) -> Result<JobPlan, PlanError> {
-    let mut planner =
-        Planner { manifest, kind_of, default_partitions, stages: Vec::new(), aggregates: HashMap::new() };
+    let mut planner = Planner {
+        manifest,
+        kind_of,
+        default_partitions,
+        stages: Vec::new(),
+        aggregates: HashMap::new(),
+        cogroups: HashMap::new(),
+    };
     for sink in &manifest.sinks {
         let (input, steps) = planner.pipeline(&sink.id, &sink.input, 0)?;
         planner.push(input, steps, StageOutput::Sink { sink: sink.id.clone() });
@@ -147,6 +183,9 @@ struct Planner<'m> {
     stages: Vec<StagePlan>,
     /// The map-side stage planned for each aggregate step, with its partition count.
     aggregates: HashMap<String, (StageId, u32)>,
+    /// The map-side stages planned for each co-group step (one per input), with its partition
+    /// count.
+    cogroups: HashMap<String, (Vec<StageId>, u32)>,
 }
 
 impl Planner<'_> {
@@ -176,9 +215,13 @@ impl Planner<'_> {
             .iter()
             .find(|s| s.id == input)
             .ok_or_else(|| PlanError::UnknownInput { id: reader.to_owned(), input: input.to_owned() })?;
+        let only_input = || match step.inputs.as_slice() {
+            [input] => Ok(input.as_str()),
+            _ => Err(PlanError::Misplaced { id: step.id.clone(), kind: (self.kind_of)(&step.plugin) }),
+        };
         match (self.kind_of)(&step.plugin) {
             OperatorKind::Parse | OperatorKind::Map => {
-                let (source, mut steps) = self.pipeline(&step.id, &step.input, depth + 1)?;
+                let (source, mut steps) = self.pipeline(&step.id, only_input()?, depth + 1)?;
                 steps.push(step.id.clone());
                 Ok((source, steps))
             }
@@ -187,7 +230,7 @@ impl Planner<'_> {
                     Some(planned) => *planned,
                     None => {
                         let partitions = step.partitions.unwrap_or(self.default_partitions).max(1);
-                        let (input, steps) = self.pipeline(&step.id, &step.input, depth + 1)?;
+                        let (input, steps) = self.pipeline(&step.id, only_input()?, depth + 1)?;
                         let output =
                             StageOutput::Shuffle { aggregate: step.id.clone(), partitions, combined: false };
                         let stage = self.push(input, steps, output);
@@ -196,6 +239,27 @@ impl Planner<'_> {
                     }
                 };
                 Ok((StageInput::Shuffle { stage, aggregate: step.id.clone(), partitions }, Vec::new()))
+            }
+            OperatorKind::CoGroup => {
+                let (stages, partitions) = match self.cogroups.get(&step.id) {
+                    Some(planned) => planned.clone(),
+                    None => {
+                        let partitions = step.partitions.unwrap_or(self.default_partitions).max(1);
+                        let mut stages = Vec::with_capacity(step.inputs.len());
+                        for (index, input) in step.inputs.iter().enumerate() {
+                            let (input_of_stage, steps) = self.pipeline(&step.id, input, depth + 1)?;
+                            let output = StageOutput::CoGroupInput {
+                                step: step.id.clone(),
+                                input: index as u32,
+                                partitions,
+                            };
+                            stages.push(self.push(input_of_stage, steps, output));
+                        }
+                        self.cogroups.insert(step.id.clone(), (stages.clone(), partitions));
+                        (stages, partitions)
+                    }
+                };
+                Ok((StageInput::CoGroup { step: step.id.clone(), stages, partitions }, Vec::new()))
             }
             OperatorKind::Format => {
                 Err(PlanError::Misplaced { id: step.id.clone(), kind: OperatorKind::Format })
@@ -224,6 +288,7 @@ mod tests {
             "std:parse-csv" | "std:parse-lines" => OperatorKind::Parse,
             "std:max" | "std:count" | "std:stats" => OperatorKind::Aggregate,
             "std:format-csv" => OperatorKind::Format,
+            "std:join" => OperatorKind::CoGroup,
             _ => OperatorKind::Map,
         }
     }
@@ -327,7 +392,100 @@ plugin = "std:format-csv"
             StageInput::Shuffle { stage: StageId(0), aggregate: "max".into(), partitions: 4 }
         );
         assert_eq!(plan.stages[2].steps, ["count-per-max"]);
-        assert_eq!(plan.stages[3].depends_on(), Some(StageId(2)));
+        assert_eq!(plan.stages[3].depends_on(), [StageId(2)]);
+    }
+
+    /// Readings joined with stations (both parsed and filtered), then a max per country.
+    const JOIN: &str = r#"name = "join"
+[[source]]
+id = "readings"
+url = "readings/"
+[[source]]
+id = "station-list"
+url = "stations/"
+[[step]]
+id = "parse"
+input = "readings"
+plugin = "std:parse-csv"
+[[step]]
+id = "stations"
+input = "station-list"
+plugin = "std:parse-csv"
+[[step]]
+id = "warm"
+input = "parse"
+plugin = "std:filter"
+[[step]]
+id = "joined"
+input = ["warm", "stations"]
+plugin = "std:join"
+partitions = 3
+[[step]]
+id = "by-country"
+input = "joined"
+plugin = "std:key-by"
+[[step]]
+id = "max"
+input = "by-country"
+plugin = "std:max"
+partitions = 2
+[[sink]]
+id = "out"
+input = "max"
+url = "out/"
+plugin = "std:format-csv"
+"#;
+
+    #[test]
+    fn a_join_is_a_map_side_stage_per_input_and_a_co_partitioned_stage() {
+        let plan = planned(JOIN);
+        assert_eq!(
+            plan.stages,
+            vec![
+                StagePlan {
+                    id: StageId(0),
+                    input: StageInput::Source { source: "readings".into() },
+                    steps: vec!["parse".into(), "warm".into()],
+                    output: StageOutput::CoGroupInput { step: "joined".into(), input: 0, partitions: 3 },
+                },
+                StagePlan {
+                    id: StageId(1),
+                    input: StageInput::Source { source: "station-list".into() },
+                    steps: vec!["stations".into()],
+                    output: StageOutput::CoGroupInput { step: "joined".into(), input: 1, partitions: 3 },
+                },
+                StagePlan {
+                    id: StageId(2),
+                    input: StageInput::CoGroup {
+                        step: "joined".into(),
+                        stages: vec![StageId(0), StageId(1)],
+                        partitions: 3
+                    },
+                    steps: vec!["by-country".into()],
+                    output: StageOutput::Shuffle { aggregate: "max".into(), partitions: 2, combined: false },
+                },
+                StagePlan {
+                    id: StageId(3),
+                    input: StageInput::Shuffle { stage: StageId(2), aggregate: "max".into(), partitions: 2 },
+                    steps: vec![],
+                    output: StageOutput::Sink { sink: "out".into() },
+                },
+            ]
+        );
+        assert_eq!(plan.stages[2].depends_on(), [StageId(0), StageId(1)]);
+        let operators: Vec<&str> = plan.stages[2].operators().collect();
+        assert_eq!(operators, ["joined", "by-country", "max"]);
+    }
+
+    #[test]
+    fn a_self_join_computes_its_input_once_per_side() {
+        let text = JOIN.replace(r#"input = ["warm", "stations"]"#, r#"input = ["warm", "warm"]"#);
+        let plan = planned(&text);
+        assert_eq!(plan.stages[0].steps, plan.stages[1].steps);
+        assert_eq!(
+            plan.stages[1].output,
+            StageOutput::CoGroupInput { step: "joined".into(), input: 1, partitions: 3 }
+        );
     }
 
     #[test]

@@ -63,7 +63,7 @@ fn finish(
             TaskOutput::MapOutput { partition_bytes: vec![100] },
             TaskMetrics { rows_in: 1, bytes_in: 10, task_ms, ..TaskMetrics::default() },
         ),
-        TaskInput::Partition { partition, .. } => (
+        TaskInput::Partition { partition, .. } | TaskInput::CoPartition { partition, .. } => (
             TaskOutput::Part { name: format!("part-{partition:05}"), size: 7, attempt: spec.attempt },
             TaskMetrics { rows_out: 1, bytes_out: 7, task_ms, ..TaskMetrics::default() },
         ),

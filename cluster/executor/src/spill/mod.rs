@@ -44,8 +44,9 @@ pub enum SpillError {
     /// The aggregate's partials are not a well-framed batch.
     #[error("partials batch: {0}")]
     Frame(#[from] FrameError),
-    /// Two partials batches of one aggregate had different columns.
-    #[error("the aggregate's partial state changed its columns between two spills, from {before} to {after}")]
+    /// Two batches of one step that must have the same columns (an aggregate's partials, a
+    /// co-group's prepared rows) did not.
+    #[error("the step's rows changed their columns between two batches, from {before} to {after}")]
     SchemaChanged {
         /// The columns of the first partials.
         before: String,
@@ -72,7 +73,7 @@ fn spilled(bytes: u64) -> u64 {
 }
 
 /// The key and value columns a batch header names, for messages.
-fn columns(header: &[u8]) -> String {
+pub(crate) fn columns(header: &[u8]) -> String {
     match BatchReader::new(header) {
         Ok(batch) => format!("keys {:?} values {:?}", batch.schema().key_fields, batch.schema().value_fields),
         Err(error) => error.to_string(),

@@ -1,6 +1,6 @@
 //! Where a job's shuffle data comes from, and what runs again when it is lost.
 //!
-//! A reduce task reads one partition of every map output of the stage it depends on; each map
+//! A reduce task reads one partition of every map output of the stages it depends on; each map
 //! output is on the BTS its map task's [`TaskDone`](super::TaskDone) names. When map outputs are
 //! lost (their BTS went away with its executor, or a reduce task could not fetch one), the map
 //! tasks that wrote them run again from their input — but only those some unfinished stage still
@@ -70,7 +70,7 @@ impl JobRun {
         now: Duration,
     ) -> JobChange {
         let needed: HashSet<StageId> =
-            self.stages.iter().filter(|s| !s.done()).filter_map(|s| s.depends_on).collect();
+            self.stages.iter().filter(|s| !s.done()).flat_map(|s| s.depends_on.iter().copied()).collect();
         let policy = self.retries.policy();
         let mut worn_out = None;
         for stage in self.stages.iter_mut().filter(|s| needed.contains(&s.id)) {

@@ -211,7 +211,7 @@ impl JobRun {
             .map(|(stage, input)| {
                 let counts_input = match &stage.input {
                     StageInput::Source { source } => sources_seen.insert(source.clone()),
-                    StageInput::Shuffle { .. } => true,
+                    StageInput::Shuffle { .. } | StageInput::CoGroup { .. } => true,
                 };
                 StageRun::new(stage, input, counts_input)
             })
@@ -361,7 +361,7 @@ impl JobRun {
         JobChange::Commit(parts.into_iter().collect())
     }
 
-    /// Tasks that may start now: pending tasks of stages whose upstream stage is done, in stage
+    /// Tasks that may start now: pending tasks of stages whose upstream stages are done, in stage
     /// and task order, as (stage position, task index); the first `skip` are left out and at
     /// most `limit` given. Costs `skip + limit` steps, however many tasks the job has.
     pub fn runnable(&self, skip: usize, limit: usize) -> Vec<(usize, TaskIndex)> {
@@ -371,7 +371,7 @@ impl JobRun {
         self.stages
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.depends_on.is_none_or(|d| self.stage(d).is_some_and(StageRun::done)))
+            .filter(|(_, s)| s.depends_on.iter().all(|&d| self.stage(d).is_some_and(StageRun::done)))
             .flat_map(|(position, s)| s.tasks.pending().map(move |index| (position, index)))
             .skip(skip)
             .take(limit)
@@ -400,6 +400,11 @@ impl JobRun {
                 // A reduce stage's task `n` reads partition `n`.
                 let partition = PartitionId(index.0);
                 TaskInput::Partition { partition, map_outputs: self.map_outputs(*upstream, partition) }
+            }
+            StageTasks::CoPartitions { upstream } => {
+                let partition = PartitionId(index.0);
+                let inputs = upstream.iter().map(|&stage| self.map_outputs(stage, partition)).collect();
+                TaskInput::CoPartition { partition, inputs }
             }
         }
     }
@@ -713,7 +718,7 @@ pub(crate) mod tests {
     fn succeed(run: &mut JobRun, spec: &TaskSpec, executor: &ExecutorId) -> JobChange {
         let output = match spec.input {
             TaskInput::Split { .. } => TaskOutput::MapOutput { partition_bytes: vec![5] },
-            TaskInput::Partition { partition, .. } => {
+            TaskInput::Partition { partition, .. } | TaskInput::CoPartition { partition, .. } => {
                 TaskOutput::Part { name: format!("part-{partition}"), size: 1, attempt: spec.attempt }
             }
         };
@@ -724,6 +729,73 @@ pub(crate) mod tests {
 
     fn state(run: &JobRun) -> JobState {
         run.status(secs(9)).state
+    }
+
+    /// A join: map-side stages 0 (source `left`, `left_splits` tasks) and 1 (source `right`, one
+    /// task), co-partitioned into 2 partitions read by stage 2, which writes sink `out`.
+    fn join(left_splits: usize) -> JobRun {
+        let side = |id: u32, source: &str, input: u32| StagePlan {
+            id: StageId(id),
+            input: StageInput::Source { source: source.into() },
+            steps: vec!["parse".into()],
+            output: StageOutput::CoGroupInput { step: "join".into(), input, partitions: 2 },
+        };
+        let reduce = StagePlan {
+            id: StageId(2),
+            input: StageInput::CoGroup {
+                step: "join".into(),
+                stages: vec![StageId(0), StageId(1)],
+                partitions: 2,
+            },
+            steps: vec![],
+            output: StageOutput::Sink { sink: "out".into() },
+        };
+        let split = SplitRange { object: "f".into(), object_size: 10, start: 0, end: 10 };
+        let inputs = vec![
+            StageTasks::Splits { source: "left".into(), splits: vec![split.clone(); left_splits] },
+            StageTasks::Splits { source: "right".into(), splits: vec![split] },
+            StageTasks::CoPartitions { upstream: vec![StageId(0), StageId(1)] },
+        ];
+        let plan = [side(0, "left", 0), side(1, "right", 1), reduce];
+        let outputs = vec![("out".into(), "file:///out".into())];
+        JobRun::new(descriptor("j", "j"), "j".into(), &plan, inputs, outputs, retry(3), secs(0))
+    }
+
+    #[test]
+    fn a_co_partitioned_stage_waits_for_every_input_reads_each_and_recomputes_a_lost_side() {
+        let mut run = join(2);
+        let (a, left_bts, right_bts) =
+            (on("a"), "127.0.0.1:1".parse().unwrap(), "127.0.0.1:2".parse().unwrap());
+        let specs = launch_all(&mut run, &a);
+        assert_eq!(
+            specs.iter().map(|s| s.task.stage).collect::<Vec<_>>(),
+            [StageId(0), StageId(0), StageId(1)]
+        );
+        let done = |run: &mut JobRun, spec: &TaskSpec, bts| {
+            let reported =
+                Reported { task: &spec.task, attempt: spec.attempt, executor: &a, log: Vec::new() };
+            let output = TaskOutput::MapOutput { partition_bytes: vec![3, 4] };
+            run.task_succeeded(reported, bts, TaskMetrics::default(), output)
+        };
+        done(&mut run, &specs[0], left_bts);
+        done(&mut run, &specs[1], left_bts);
+        assert!(run.runnable(0, usize::MAX).is_empty(), "the right side is not done yet");
+        done(&mut run, &specs[2], right_bts);
+        let reduce = launch_all(&mut run, &a);
+        assert_eq!(reduce.len(), 2);
+        let TaskInput::CoPartition { partition, inputs } = &reduce[1].input else {
+            panic!("{:?}", reduce[1])
+        };
+        assert_eq!(*partition, PartitionId(1));
+        let located: Vec<Vec<(SocketAddr, u64)>> =
+            inputs.iter().map(|side| side.iter().map(|o| (o.bts, o.bytes)).collect()).collect();
+        assert_eq!(located, [vec![(left_bts, 4), (left_bts, 4)], vec![(right_bts, 4)]]);
+
+        // The right side's BTS goes: its map task runs again before the join's tasks can.
+        run.map_outputs_lost(right_bts, None, secs(1));
+        let again = run.runnable(0, usize::MAX);
+        let stages: Vec<StageId> = again.iter().map(|&(position, _)| run.stages[position].id).collect();
+        assert_eq!(stages, [StageId(1)]);
     }
 
     #[test]

@@ -22,6 +22,12 @@ pub enum StageTasks {
         /// The stage whose map outputs the tasks read.
         upstream: StageId,
     },
+    /// One task per partition of the shuffles of a co-group step's inputs (after the variants
+    /// above, which journals of earlier releases hold).
+    CoPartitions {
+        /// The stage computing each input, in the step's input order.
+        upstream: Vec<StageId>,
+    },
 }
 
 /// A byte range of an input object (a split, as data).
@@ -56,8 +62,8 @@ pub(crate) struct StageRun {
     pub(crate) id: StageId,
     /// The stage in words, for `flicker status`.
     pub(crate) description: String,
-    /// The stage whose shuffle it reads, if any.
-    pub(crate) depends_on: Option<StageId>,
+    /// The stages whose shuffles it reads.
+    pub(crate) depends_on: Vec<StageId>,
     pub(crate) input: StageTasks,
     pub(crate) tasks: TaskTable,
     /// Whether its tasks' input counters count towards the job's (a source read by several
@@ -74,12 +80,15 @@ impl StageRun {
     pub(crate) fn new(plan: &StagePlan, input: StageTasks, counts_input: bool) -> Self {
         let count = match (&input, &plan.input) {
             (StageTasks::Splits { splits, .. }, _) => splits.len(),
-            (StageTasks::Partitions { .. }, StageInput::Shuffle { partitions, .. }) => *partitions as usize,
-            (StageTasks::Partitions { .. }, StageInput::Source { .. }) => 0,
+            (
+                StageTasks::Partitions { .. } | StageTasks::CoPartitions { .. },
+                StageInput::Shuffle { partitions, .. } | StageInput::CoGroup { partitions, .. },
+            ) => *partitions as usize,
+            (StageTasks::Partitions { .. } | StageTasks::CoPartitions { .. }, StageInput::Source { .. }) => 0,
         };
         let sink = match &plan.output {
             StageOutput::Sink { sink } => Some(sink.clone()),
-            StageOutput::Shuffle { .. } => None,
+            StageOutput::Shuffle { .. } | StageOutput::CoGroupInput { .. } => None,
         };
         StageRun {
             id: plan.id,
@@ -115,12 +124,19 @@ fn describe(stage: &StagePlan) -> String {
     match &stage.input {
         StageInput::Source { source } => parts.push(format!("read {source}")),
         StageInput::Shuffle { aggregate, .. } => parts.push(format!("merge {aggregate}")),
+        StageInput::CoGroup { step, stages, .. } => {
+            let stages: Vec<String> = stages.iter().map(|s| s.0.to_string()).collect();
+            parts.push(format!("{step} (co-group of stages {})", stages.join(", ")))
+        }
     }
     parts.extend(stage.steps.iter().cloned());
     match &stage.output {
         StageOutput::Shuffle { aggregate, partitions, combined } => {
             let combined = if *combined { "combined in the parse, " } else { "" };
             parts.push(format!("{aggregate} ({combined}shuffle into {partitions})"))
+        }
+        StageOutput::CoGroupInput { step, input, partitions } => {
+            parts.push(format!("{step} input {input} (shuffle into {partitions})"))
         }
         StageOutput::Sink { sink } => parts.push(format!("write {sink}")),
     }
@@ -147,7 +163,7 @@ mod tests {
     fn a_shuffle_reading_stage_has_a_task_per_partition_and_says_what_it_does() {
         let stage = StageRun::new(&sink_stage(3), StageTasks::Partitions { upstream: StageId(0) }, true);
         assert_eq!(stage.tasks.len(), 3);
-        assert_eq!(stage.depends_on, Some(StageId(0)));
+        assert_eq!(stage.depends_on, [StageId(0)]);
         assert_eq!(stage.description, "merge max → format → write out");
     }
 

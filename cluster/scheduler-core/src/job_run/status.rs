@@ -169,7 +169,7 @@ fn stage_status(stage: &StageRun) -> StageStatus {
         total: stage.tasks.len() as u32,
         done: stage.tasks.succeeded() as u32,
         running: stage.tasks.running() as u32,
-        upstream: stage.depends_on.map(|upstream| upstream.0),
+        upstream: stage.depends_on.iter().map(|upstream| upstream.0).collect(),
         cost: stage.cost,
         task_durations: TaskDurations::of(
             stage.tasks.iter().filter_map(|t| Some(t.done()?.metrics.task_ms)).collect(),

@@ -718,6 +718,7 @@ impl Shared {
                     }
                 }
                 StageInput::Shuffle { stage: upstream, .. } => StageTasks::Partitions { upstream: *upstream },
+                StageInput::CoGroup { stages, .. } => StageTasks::CoPartitions { upstream: stages.clone() },
             });
         }
         let outputs = prepared

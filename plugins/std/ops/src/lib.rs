@@ -3,13 +3,15 @@
 //! They all speak the same row encoding, so they compose from a manifest alone:
 //! `std:parse-csv` / `std:parse-lines` make rows, `std:key-by` sets their key, `std:filter` and
 //! `std:split-words` reshape them, `std:max` … `std:stats` aggregate per key, and
-//! `std:format-csv` / `std:format-jsonl` write them out.
+//! `std:join` pairs the rows of two inputs by key, and `std:format-csv` / `std:format-jsonl`
+//! write them out.
 
 mod aggregate;
 mod filter;
 mod format_csv;
 mod format_jsonl;
 mod format_value;
+mod join;
 mod key_by;
 mod parse_csv;
 mod parse_lines;
@@ -19,6 +21,7 @@ pub use aggregate::{COMBINABLE, Combine, Count, Max, Mean, Min, Stats, Sum, comb
 pub use filter::Filter;
 pub use format_csv::FormatCsv;
 pub use format_jsonl::FormatJsonl;
+pub use join::{Broadcast, How, Join};
 pub use key_by::KeyBy;
 pub use parse_csv::ParseCsv;
 pub use parse_lines::ParseLines;

@@ -1,0 +1,2 @@
+//! The `std:join` operator component.
+flicker_guest::export_cogroup!(flicker_std_ops::Join);
