@@ -32,6 +32,7 @@ const EXTRA: &[&str] = &[
     "celsius-to-fahrenheit",
     "warmest-reading",
     "temperature-range",
+    "station-countries",
 ];
 
 fn main() {

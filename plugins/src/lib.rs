@@ -27,7 +27,7 @@ pub fn std_names() -> impl Iterator<Item = String> {
 
 /// The path of a guest package built alongside the standard operators (`flicker-test-plugin`,
 /// `flicker-test-aggregate`, `flicker-test-parse`, `celsius-to-fahrenheit`, `warmest-reading`,
-/// `temperature-range`).
+/// `temperature-range`, `station-countries`).
 pub fn guest_artifact(package: &str) -> PathBuf {
     PathBuf::from(GUEST_ARTIFACT_DIR).join(format!("{}.wasm", package.replace('-', "_")))
 }

@@ -16,8 +16,9 @@
 /// costs, tasks carry CPU budgets and report what they used, a tenant's limits refuse jobs, and
 /// clients ask for usage and the audit log; 8: clients ask for bearer tokens, stage statuses name
 /// the stage they read, and node statuses count the tasks each executor ran and the shuffle bytes its BTS served, which
-/// heartbeats carry).
-pub const PROTOCOL_VERSION: u32 = 8;
+/// heartbeats carry; 9: operators of the cogroup kind, tasks reading a partition of each input of
+/// a co-group step, stage statuses naming every stage they read).
+pub const PROTOCOL_VERSION: u32 = 9;
 
 /// The ALPN protocol two processes of different versions agree on, to tell each other their
 /// versions and part.

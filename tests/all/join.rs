@@ -207,3 +207,34 @@ fn a_join_of_the_wrong_shape_is_refused_before_it_runs() {
     let full_broadcast = join_job("on = \"station\", how = \"full\", broadcast = \"right\"", "");
     assert_mentions(&refused(full_broadcast), &["broadcast the other side"]);
 }
+
+#[test]
+fn a_join_written_by_hand_as_a_row_cogroup_matches_the_inner_join() {
+    let data = Data::generate(1000, 5);
+    let dir = tempfile::tempdir().unwrap();
+    data.write(dir.path());
+    let plugin = flicker_plugins::guest_artifact("station-countries");
+    let keyed = |id: &str, input: &str| {
+        format!(
+            "[[step]]\nid = \"{id}\"\ninput = \"{input}\"\nplugin = \"std:key-by\"\nconfig = {{ fields = \"station\" }}\n\n"
+        )
+    };
+    let job = join_job("", "")
+        .replace("config = {  }\n", "")
+        .replace(
+            "plugin = \"std:join\"",
+            &format!("plugin = {}", crate::support::toml_string(plugin.to_str().unwrap())),
+        )
+        .replace(r#"input = ["parse", "stations"]"#, r#"input = ["keyed-readings", "keyed-stations"]"#)
+        .replace(
+            "[[step]]\nid = \"joined\"",
+            &format!(
+                "{}{}[[step]]\nid = \"joined\"",
+                keyed("keyed-readings", "parse"),
+                keyed("keyed-stations", "stations")
+            ),
+        );
+    assert_succeeded(&run_job(&write_manifest(dir.path(), &job), &["--workers", "2"]));
+    let found = output_rows(&dir.path().join("out"), "station,temperature,country");
+    assert!(found == data.oracle("inner"), "the hand-written join differs from the oracle's inner join");
+}

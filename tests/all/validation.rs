@@ -232,9 +232,11 @@ fn a_field_mistake_on_a_cluster_is_refused_at_submission_and_no_task_runs() {
     assert!(nodes.as_array().unwrap().iter().all(|n| n["state"] == "alive" && n["running"] == 0), "{nodes}");
 }
 
-#[test]
-fn components_built_for_operator_0_2_0_still_run() {
-    let old = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/operator-0.2.0");
+/// Runs the example operators as built for an earlier `flicker:operator` version (checked in
+/// under `tests/data/operator-<version>/`) in a job: they load and run unchanged. Returns the
+/// job's manifest and its directory.
+fn components_built_for_an_earlier_version_still_run(version: &str) -> (String, tempfile::TempDir) {
+    let old = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/operator-{version}"));
     let dir = tempfile::tempdir().unwrap();
     write_file(&dir.path().join("data/readings.txt"), "Oslo;10\nOslo;20\nBergen;-5\n");
     let plugin = |name: &str| crate::support::toml_string(old.join(name).to_str().unwrap());
@@ -285,6 +287,22 @@ plugin = "std:format-csv"
         .collect::<Vec<_>>();
     rows.sort();
     assert_eq!(rows, ["Bergen,23", "Oslo,68"]);
+    (manifest, dir)
+}
+
+#[test]
+fn components_built_for_operator_0_2_0_still_run() {
+    components_built_for_an_earlier_version_still_run("0.2.0");
+}
+
+#[test]
+fn components_built_for_operator_0_2_1_still_run_and_still_check_their_rows_before_the_job() {
+    let (manifest, dir) = components_built_for_an_earlier_version_still_run("0.2.1");
+    // Their `map-schema@0.2.1` export is still found: a field they read that the rows lack is
+    // refused before any task runs.
+    let renamed = manifest.replace("temperature:f64", "temp:f64");
+    let error = assert_failed(&run_job(&write_manifest(dir.path(), &renamed), &[]));
+    assert_mentions(&error, &["step \"fahrenheit\"", "`temperature`"]);
 }
 
 #[test]
