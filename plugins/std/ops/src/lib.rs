@@ -6,6 +6,7 @@
 //! `std:format-csv` / `std:format-jsonl` write them out.
 
 mod aggregate;
+mod columns;
 mod filter;
 mod format_csv;
 mod format_jsonl;
@@ -39,6 +40,17 @@ pub(crate) fn lines(chunk: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
         let line = &chunk[start..end];
         Some((start, line.strip_suffix(b"\r").unwrap_or(line)))
     })
+}
+
+/// The field names of the comma-separated config value `text` of `key`, trimmed, empty ones left
+/// out; an invalid-config error if none is left.
+pub(crate) fn field_names(key: &str, text: &str) -> Result<Vec<String>, Error> {
+    let fields: Vec<String> =
+        text.split(',').map(|f| f.trim().to_owned()).filter(|f| !f.is_empty()).collect();
+    if fields.is_empty() {
+        return Err(Error::config(format!("`{key}` names no field")));
+    }
+    Ok(fields)
 }
 
 /// Finds the field `name` among the value fields (then the key fields) of `schema`.
