@@ -19,6 +19,7 @@ const STD: &[&str] = &[
     "count",
     "mean",
     "stats",
+    "distinct",
     "format-csv",
     "format-jsonl",
 ];

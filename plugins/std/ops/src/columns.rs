@@ -1,4 +1,5 @@
-//! The columns of a row: every field once, the key fields first. The formats write these.
+//! The columns of a row: every field once, the key fields first. The formats write these, and
+//! `std:distinct` keeps rows as them.
 
 use flicker_guest::{Error, RawRow, Schema, ValueRef};
 
@@ -32,12 +33,30 @@ impl<'s> Columns<'s> {
         }
         Ok(out)
     }
+
+    /// Appends the encoded values of the columns of `row` to `out`, without decoding them.
+    pub(crate) fn write_raw(&self, row: &RawRow<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
+        out.extend_from_slice(row.key);
+        if self.values.iter().all(|keep| *keep) {
+            out.extend_from_slice(row.value);
+            return Ok(());
+        }
+        let mut values = flicker_guest::ValueIter::new(row.value);
+        for keep in &self.values {
+            let Some(value) = values.nth_raw(0) else { break };
+            let value = value?;
+            if *keep {
+                out.extend_from_slice(value);
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flicker_guest::{BatchReader, BatchWriter, Value};
+    use flicker_guest::{BatchReader, BatchWriter, Value, ValueIter};
 
     #[test]
     fn columns_leave_out_the_values_that_repeat_a_key_field() {
@@ -55,5 +74,9 @@ mod tests {
         let expected = [Value::Str("Oslo".into()), Value::F64(1.5), Value::Bool(true)];
         let decoded: Vec<Value> = columns.values(&row).unwrap().into_iter().map(ValueRef::to_owned).collect();
         assert_eq!(decoded, expected);
+        let mut raw = Vec::new();
+        columns.write_raw(&row, &mut raw).unwrap();
+        let reread: Vec<Value> = ValueIter::new(&raw).map(|v| v.unwrap().to_owned()).collect();
+        assert_eq!(reread, expected);
     }
 }

@@ -2,11 +2,12 @@
 //!
 //! They all speak the same row encoding, so they compose from a manifest alone:
 //! `std:parse-csv` / `std:parse-lines` make rows, `std:key-by` sets their key, `std:filter` and
-//! `std:split-words` reshape them, `std:max` … `std:stats` aggregate per key, and
-//! `std:format-csv` / `std:format-jsonl` write them out.
+//! `std:split-words` reshape them, `std:max` … `std:stats` aggregate per key, `std:distinct` drops
+//! duplicate rows, and `std:format-csv` / `std:format-jsonl` write them out.
 
 mod aggregate;
 mod columns;
+mod distinct;
 mod filter;
 mod format_csv;
 mod format_jsonl;
@@ -14,9 +15,13 @@ mod format_value;
 mod key_by;
 mod parse_csv;
 mod parse_lines;
+mod row_groups;
 mod split_words;
+#[cfg(test)]
+mod testing;
 
 pub use aggregate::{COMBINABLE, Combine, Count, Max, Mean, Min, Stats, Sum, combiner};
+pub use distinct::Distinct;
 pub use filter::Filter;
 pub use format_csv::FormatCsv;
 pub use format_jsonl::FormatJsonl;
