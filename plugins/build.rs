@@ -20,6 +20,7 @@ const STD: &[&str] = &[
     "mean",
     "stats",
     "distinct",
+    "top-k",
     "format-csv",
     "format-jsonl",
 ];

@@ -3,7 +3,8 @@
 //! They all speak the same row encoding, so they compose from a manifest alone:
 //! `std:parse-csv` / `std:parse-lines` make rows, `std:key-by` sets their key, `std:filter` and
 //! `std:split-words` reshape them, `std:max` … `std:stats` aggregate per key, `std:distinct` drops
-//! duplicate rows, and `std:format-csv` / `std:format-jsonl` write them out.
+//! duplicate rows, `std:top-k` keeps each key's first rows in an order, and `std:format-csv` /
+//! `std:format-jsonl` write them out.
 
 mod aggregate;
 mod columns;
@@ -13,12 +14,14 @@ mod format_csv;
 mod format_jsonl;
 mod format_value;
 mod key_by;
+mod order;
 mod parse_csv;
 mod parse_lines;
 mod row_groups;
 mod split_words;
 #[cfg(test)]
 mod testing;
+mod top_k;
 
 pub use aggregate::{COMBINABLE, Combine, Count, Max, Mean, Min, Stats, Sum, combiner};
 pub use distinct::Distinct;
@@ -29,6 +32,7 @@ pub use key_by::KeyBy;
 pub use parse_csv::ParseCsv;
 pub use parse_lines::ParseLines;
 pub use split_words::SplitWords;
+pub use top_k::TopK;
 
 use flicker_guest::{Error, Schema};
 
