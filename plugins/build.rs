@@ -19,6 +19,8 @@ const STD: &[&str] = &[
     "count",
     "mean",
     "stats",
+    "distinct",
+    "top-k",
     "join",
     "format-csv",
     "format-jsonl",

@@ -17,6 +17,7 @@ mod s3;
 mod sandbox;
 mod security;
 mod spill;
+mod std_ops;
 mod support;
 mod tenants;
 mod try_op;

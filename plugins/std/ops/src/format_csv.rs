@@ -5,7 +5,8 @@
 //! or a line break are quoted, with quotes doubled, so every value round-trips.
 //! Config: `delimiter` (one character, default `,`), `header` (default `true`).
 
-use crate::format_value::{Columns, write_plain};
+use crate::columns::Columns;
+use crate::format_value::write_plain;
 use flicker_guest::{BatchReader, Config, Error, Format};
 
 /// The `std:format-csv` operator.

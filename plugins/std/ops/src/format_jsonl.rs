@@ -2,7 +2,8 @@
 //!
 //! Non-finite floats become `null`. No config.
 
-use crate::format_value::{Columns, write_plain};
+use crate::columns::Columns;
+use crate::format_value::write_plain;
 use flicker_guest::{BatchReader, Config, Error, Format, ValueRef};
 
 /// The `std:format-jsonl` operator.

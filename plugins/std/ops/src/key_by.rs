@@ -2,7 +2,7 @@
 //!
 //! Config: `fields` (comma-separated field names). The fields stay in the row's values too.
 
-use crate::locate;
+use crate::{field_names, locate};
 use flicker_guest::{BatchReader, BatchWriter, Config, Error, Map, RowType, Schema, TypeMismatch};
 
 /// The `std:key-by` operator.
@@ -13,16 +13,7 @@ pub struct KeyBy {
 impl Map for KeyBy {
     fn new(config: &Config) -> Result<Self, Error> {
         config.allow_only(&["fields"])?;
-        let fields: Vec<String> = config
-            .require("fields")?
-            .split(',')
-            .map(|f| f.trim().to_owned())
-            .filter(|f| !f.is_empty())
-            .collect();
-        if fields.is_empty() {
-            return Err(Error::config("`fields` names no field"));
-        }
-        Ok(Self { fields })
+        Ok(Self { fields: field_names("fields", config.require("fields")?)? })
     }
 
     fn map(&mut self, input: &[u8]) -> Result<Vec<u8>, Error> {

@@ -2,22 +2,30 @@
 //!
 //! They all speak the same row encoding, so they compose from a manifest alone:
 //! `std:parse-csv` / `std:parse-lines` make rows, `std:key-by` sets their key, `std:filter` and
-//! `std:split-words` reshape them, `std:max` … `std:stats` aggregate per key, and
-//! `std:join` pairs the rows of two inputs by key, and `std:format-csv` / `std:format-jsonl`
-//! write them out.
+//! `std:split-words` reshape them, `std:max` … `std:stats` aggregate per key, `std:distinct` drops
+//! duplicate rows, `std:top-k` keeps each key's first rows in an order, `std:join` pairs the rows
+//! of two inputs by key, and `std:format-csv` / `std:format-jsonl` write them out.
 
 mod aggregate;
+mod columns;
+mod distinct;
 mod filter;
 mod format_csv;
 mod format_jsonl;
 mod format_value;
 mod join;
 mod key_by;
+mod order;
 mod parse_csv;
 mod parse_lines;
+mod row_groups;
 mod split_words;
+#[cfg(test)]
+mod testing;
+mod top_k;
 
 pub use aggregate::{COMBINABLE, Combine, Count, Max, Mean, Min, Stats, Sum, combiner};
+pub use distinct::Distinct;
 pub use filter::Filter;
 pub use format_csv::FormatCsv;
 pub use format_jsonl::FormatJsonl;
@@ -26,6 +34,7 @@ pub use key_by::KeyBy;
 pub use parse_csv::ParseCsv;
 pub use parse_lines::ParseLines;
 pub use split_words::SplitWords;
+pub use top_k::TopK;
 
 use flicker_guest::{Error, Schema};
 
@@ -42,6 +51,17 @@ pub(crate) fn lines(chunk: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
         let line = &chunk[start..end];
         Some((start, line.strip_suffix(b"\r").unwrap_or(line)))
     })
+}
+
+/// The field names of the comma-separated config value `text` of `key`, trimmed, empty ones left
+/// out; an invalid-config error if none is left.
+pub(crate) fn field_names(key: &str, text: &str) -> Result<Vec<String>, Error> {
+    let fields: Vec<String> =
+        text.split(',').map(|f| f.trim().to_owned()).filter(|f| !f.is_empty()).collect();
+    if fields.is_empty() {
+        return Err(Error::config(format!("`{key}` names no field")));
+    }
+    Ok(fields)
 }
 
 /// Finds the field `name` among the value fields (then the key fields) of `schema`.
