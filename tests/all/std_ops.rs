@@ -112,7 +112,7 @@ partitions = 4
 }
 
 #[test]
-fn top_k_of_unkeyed_rows_is_a_global_top_k() {
+fn top_k_is_a_global_top_k_in_one_partition_the_planner_gives_it() {
     let lines = "Oslo;3.5;true\nBergen;9.0;false\nTromsø;9.0;true\nAlta;-1.0;false\nBodø;9.0;false\n\
                  Oslo;12.0;true\n";
     let steps = r#"
@@ -120,7 +120,6 @@ fn top_k_of_unkeyed_rows_is_a_global_top_k() {
 id = "result"
 input = "parse"
 plugin = "std:top-k"
-partitions = 1
 config = { n = "3", by = "temperature:desc,station" }
 "#;
     let text = single_part(run(&[("readings.txt", lines)], steps));
@@ -143,7 +142,7 @@ id = "result"
 input = "by-station"
 plugin = "std:top-k"
 partitions = 1
-config = { n = "3", by = "temperature" }
+config = { n = "3", by = "temperature", per_key = "true" }
 "#;
     let text = single_part(run(&[("readings.txt", lines)], steps));
     // Stations in the order first seen; Oslo's two rows at 3.5 tie, and `false` encodes first.

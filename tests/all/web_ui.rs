@@ -103,9 +103,19 @@ impl Browser {
     }
 
     /// Clicks the element `css` selects, as a user does (WebDriver's click, at its centre).
+    /// Clicks the element `css` selects. The page redraws parts of itself as the job moves (the
+    /// DAG, the stage table): an element replaced between finding and clicking it is found again
+    /// (bounded); any other error fails the test.
     fn click(&self, css: &str) {
-        let element = self.find(css);
-        self.runtime.block_on(element.click()).unwrap_or_else(|e| panic!("clicking {css}: {e}"));
+        poll(&format!("a click on {css}"), || match self.runtime.block_on(self.find(css).click()) {
+            Ok(_) => Ok(()),
+            Err(fantoccini::error::CmdError::Standard(e))
+                if e.error == fantoccini::error::ErrorStatus::StaleElementReference =>
+            {
+                Err(format!("{css} was redrawn before the click"))
+            }
+            Err(e) => panic!("clicking {css}: {e}"),
+        });
     }
 
     /// Types `text` into the element `css` selects.

@@ -229,7 +229,10 @@ impl Planner<'_> {
                 let (stage, partitions) = match self.aggregates.get(&step.id) {
                     Some(planned) => *planned,
                     None => {
-                        let partitions = step.partitions.unwrap_or(self.default_partitions).max(1);
+                        let partitions = match global(step) {
+                            true => 1,
+                            false => step.partitions.unwrap_or(self.default_partitions).max(1),
+                        };
                         let (input, steps) = self.pipeline(&step.id, only_input()?, depth + 1)?;
                         let output =
                             StageOutput::Shuffle { aggregate: step.id.clone(), partitions, combined: false };
@@ -268,6 +271,13 @@ impl Planner<'_> {
     }
 }
 
+/// Whether `step` is an aggregate over all rows whatever their key, which one reduce task must
+/// finish: `std:top-k` unless `per_key = "true"`.
+fn global(step: &flicker_manifest::Step) -> bool {
+    let per_key = step.config.iter().any(|(key, value)| key == "per_key" && value.trim() == "true");
+    step.plugin == "std:top-k" && !per_key
+}
+
 /// The split size of a source without `split_size`: at least four splits per task slot, no split
 /// over `max` (Spark's `maxPartitionBytes` rule), and as many splits as a whole number of waves
 /// of the slots, so that the last wave keeps every slot busy (11 splits on 2 slots leave one
@@ -286,7 +296,7 @@ mod tests {
     fn kind(plugin: &str) -> OperatorKind {
         match plugin {
             "std:parse-csv" | "std:parse-lines" => OperatorKind::Parse,
-            "std:max" | "std:count" | "std:stats" => OperatorKind::Aggregate,
+            "std:max" | "std:count" | "std:stats" | "std:top-k" => OperatorKind::Aggregate,
             "std:format-csv" => OperatorKind::Format,
             "std:join" => OperatorKind::CoGroup,
             _ => OperatorKind::Map,
@@ -475,6 +485,26 @@ plugin = "std:format-csv"
         assert_eq!(plan.stages[2].depends_on(), [StageId(0), StageId(1)]);
         let operators: Vec<&str> = plan.stages[2].operators().collect();
         assert_eq!(operators, ["joined", "by-country", "max"]);
+    }
+
+    #[test]
+    fn a_global_top_k_has_one_partition_whatever_the_manifest_says() {
+        let top = |config: &str| {
+            REFERENCE.replace("plugin = \"std:max\"", "plugin = \"std:top-k\"").replace(
+                "config = { field = \"temperature\" }",
+                &format!("config = {{ n = \"3\", by = \"temperature\"{config} }}"),
+            )
+        };
+        let global = planned(&top(""));
+        assert_eq!(
+            global.stages[1].input,
+            StageInput::Shuffle { stage: StageId(0), aggregate: "max".into(), partitions: 1 }
+        );
+        let per_key = planned(&top(", per_key = \"true\""));
+        assert_eq!(
+            per_key.stages[1].input,
+            StageInput::Shuffle { stage: StageId(0), aggregate: "max".into(), partitions: 4 }
+        );
     }
 
     #[test]

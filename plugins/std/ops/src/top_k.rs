@@ -1,13 +1,15 @@
-//! `std:top-k`: the first `n` rows of each key in an order (a global top-k for unkeyed rows,
-//! which all share the empty key).
+//! `std:top-k`: the first `n` rows of all rows in an order (Spark's `orderBy(...).limit(n)`), or
+//! of each key's rows with `per_key = true`.
 //!
-//! Config: `n` (1 to 1 000 000) and `by`: comma-separated `field`, `field:asc` or `field:desc`
+//! Config: `n` (1 to 1 000 000), `by`: comma-separated `field`, `field:asc` or `field:desc`
 //! (ascending unless said), ranking rows as [`crate::order`] says: nulls first ascending and last
 //! descending, as Spark sorts, and rows equal on the fields by their encoded values, so the result
-//! does not depend on how the rows were partitioned.
+//! does not depend on how the rows were partitioned; `per_key` (default `false`).
 //!
-//! Output rows are input rows, with their key, fields and types: each key's first `n` in order,
-//! best first; keys in the order they were first seen. `update` and `merge` both keep at most `n`
+//! Output rows are input rows, with their key, fields and types: the first `n` in order (of each
+//! key, keys in the order they were first seen), best first. A global top-k groups every row
+//! under one state whatever its key, and the planner gives it one partition, so its one reduce
+//! task merges every map task's partials. `update` and `merge` both keep at most `n`
 //! rows per key (a buffer of up to `2n`, cut back to the best `n` when full); `partials` are the
 //! same rows as the output.
 
@@ -24,6 +26,8 @@ const MAX_N: usize = 1_000_000;
 pub struct TopK {
     n: usize,
     order: Order,
+    /// Whether each key has its own top (else all rows share one).
+    per_key: bool,
     groups: RowGroups<Top>,
     /// Heap bytes the groups' rows hold, allocation overhead included.
     held: usize,
@@ -33,13 +37,19 @@ pub struct TopK {
 struct Ranked {
     /// The values of the order's fields, in its order.
     values: Box<[Value]>,
+    /// The row's encoded key.
+    key: Box<[u8]>,
     /// The row's encoded values.
     row: Box<[u8]>,
 }
 
 impl Ranked {
-    fn new(values: &[ValueRef<'_>], row: &[u8]) -> Self {
-        Self { values: values.iter().map(|v| ValueRef::to_owned(*v)).collect(), row: row.into() }
+    fn new(values: &[ValueRef<'_>], key: &[u8], row: &[u8]) -> Self {
+        Self {
+            values: values.iter().map(|v| ValueRef::to_owned(*v)).collect(),
+            key: key.into(),
+            row: row.into(),
+        }
     }
 
     fn values(&self) -> impl Iterator<Item = ValueRef<'_>> {
@@ -53,6 +63,7 @@ impl Ranked {
             _ => 0,
         };
         self.row.len()
+            + self.key.len()
             + self.values.len() * size_of::<Value>()
             + 2 * ALLOCATION_OVERHEAD
             + self.values.iter().map(text).sum::<usize>()
@@ -72,14 +83,15 @@ struct Top {
 
 impl Top {
     /// Keeps the row `row` whose order fields hold `values`, if it may be among the first `n`.
-    fn offer(&mut self, order: &Order, n: usize, values: &[ValueRef<'_>], row: &[u8]) {
+    fn offer(&mut self, order: &Order, n: usize, values: &[ValueRef<'_>], key: &[u8], row: &[u8]) {
         if self.cut {
             let last = &self.rows[n - 1];
-            if order.compare(values.iter().copied(), row, last.values(), &last.row).is_ge() {
+            let rank = order.compare(values.iter().copied(), row, last.values(), &last.row);
+            if rank.then_with(|| key.cmp(&last.key)).is_ge() {
                 return;
             }
         }
-        let ranked = Ranked::new(values, row);
+        let ranked = Ranked::new(values, key, row);
         let capacity = self.rows.capacity();
         self.bytes += ranked.heap_bytes();
         self.rows.push(ranked);
@@ -91,7 +103,10 @@ impl Top {
 
     /// Sorts the rows and drops all but the first `n`.
     fn cut_to(&mut self, order: &Order, n: usize) {
-        self.rows.sort_unstable_by(|a, b| order.compare(a.values(), &a.row, b.values(), &b.row));
+        // Rows equal in order and values are told apart by their keys (a global top).
+        self.rows.sort_unstable_by(|a, b| {
+            order.compare(a.values(), &a.row, b.values(), &b.row).then_with(|| a.key.cmp(&b.key))
+        });
         if self.rows.len() > n {
             for dropped in self.rows.drain(n..) {
                 self.bytes -= dropped.heap_bytes();
@@ -125,9 +140,10 @@ impl TopK {
             for position in &positions {
                 values.push(position.get(&row, index)?);
             }
-            let top = self.groups.state(row.key, Top::default);
+            let group = if self.per_key { row.key } else { &[] };
+            let top = self.groups.state(group, Top::default);
             let before = top.bytes;
-            top.offer(&self.order, self.n, &values, row.value);
+            top.offer(&self.order, self.n, &values, row.key, row.value);
             self.held = self.held - before + top.bytes;
         }
         Ok(())
@@ -136,10 +152,10 @@ impl TopK {
     fn emit(&mut self) -> Vec<u8> {
         let (order, n) = (&self.order, self.n);
         self.held = 0;
-        self.groups.emit(0, |out, key, mut top| {
+        self.groups.emit(0, |out, _, mut top| {
             top.cut_to(order, n);
             for ranked in top.rows {
-                out.push_raw(key, &ranked.row);
+                out.push_raw(&ranked.key, &ranked.row);
             }
         })
     }
@@ -147,13 +163,14 @@ impl TopK {
 
 impl Aggregate for TopK {
     fn new(config: &Config) -> Result<Self, Error> {
-        config.allow_only(&["n", "by"])?;
+        config.allow_only(&["n", "by", "per_key"])?;
         let raw = config.require("n")?;
         let n = raw.trim().parse::<usize>().ok().filter(|n| (1..=MAX_N).contains(n)).ok_or_else(|| {
             Error::config(format!("`n` = {raw:?} must be a whole number from 1 to {MAX_N}"))
         })?;
         let order = Order::parse(config.require("by")?)?;
-        Ok(Self { n, order, groups: RowGroups::default(), held: 0 })
+        let per_key = config.parse_or("per_key", false)?;
+        Ok(Self { n, order, per_key, groups: RowGroups::default(), held: 0 })
     }
 
     /// The input type; the `by` fields must exist.
@@ -194,8 +211,9 @@ mod tests {
     use std::cmp::Ordering;
     use std::collections::BTreeMap;
 
+    /// A top-k of each key.
     fn top_k(n: &str, by: &str) -> TopK {
-        TopK::new(&config(&[("n", n), ("by", by)])).unwrap()
+        TopK::new(&config(&[("n", n), ("by", by), ("per_key", "true")])).unwrap()
     }
 
     /// Rows keyed by station (which stays among the values), with a temperature and a rank.
@@ -243,6 +261,20 @@ mod tests {
         ];
         assert_eq!(format!("{out:?}"), format!("{expected:?}"), "NaN is the largest number");
         assert_eq!(output(&mut op), [], "finish empties the state");
+    }
+
+    #[test]
+    fn a_global_top_ranks_keyed_rows_together_and_keeps_their_keys() {
+        let mut op = TopK::new(&config(&[("n", "2"), ("by", "t:desc")])).unwrap();
+        op.update(&readings(&[("b", Value::F64(1.0), 0), ("a", Value::F64(7.0), 3)])).unwrap();
+        let partials = op.partials().unwrap();
+        let mut reduce = TopK::new(&config(&[("n", "2"), ("by", "t:desc")])).unwrap();
+        reduce.merge(&partials).unwrap();
+        let mut other = TopK::new(&config(&[("n", "2"), ("by", "t:desc")])).unwrap();
+        other.update(&readings(&[("c", Value::F64(9.0), 4), ("a", Value::F64(6.0), 5)])).unwrap();
+        reduce.merge(&other.partials().unwrap()).unwrap();
+        let expected = [row("c", Value::F64(9.0), 4), row("a", Value::F64(7.0), 3)];
+        assert_eq!(format!("{:?}", output(&mut reduce)), format!("{expected:?}"));
     }
 
     #[test]
