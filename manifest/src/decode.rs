@@ -31,7 +31,8 @@ const SOURCE_KEYS: &[&str] = &["id", "url", "format", "split_size"];
 /// The keys allowed in a `[[step]]`.
 const STEP_KEYS: &[&str] = &["id", "input", "plugin", "config", "partitions", "limits"];
 /// The keys allowed in a `[[sink]]`.
-const SINK_KEYS: &[&str] = &["id", "input", "url", "plugin", "config", "limits", "mode", "extension"];
+const SINK_KEYS: &[&str] =
+    &["id", "input", "url", "plugin", "config", "limits", "mode", "extension", "single_file"];
 /// The keys allowed in a `limits` table.
 const LIMIT_KEYS: &[&str] = &["memory", "call_timeout", "output"];
 
@@ -265,6 +266,7 @@ impl Decoder<'_> {
         let label = section.label.as_str();
         let (mut input, mut url, mut plugin, mut config, mut limits, mut mode, mut extension) =
             (None, None, None, Vec::new(), LimitOverrides::default(), SinkMode::default(), None);
+        let mut single_file = false;
         for &(key, value) in &section.entries {
             match key.get_ref().as_ref() {
                 "id" => {}
@@ -275,6 +277,10 @@ impl Decoder<'_> {
                 "config" => config = self.config(label, value)?,
                 "limits" => limits = self.limits(label, value)?,
                 "mode" => mode = self.sink_mode(label, value)?,
+                "single_file" => match value.get_ref() {
+                    DeValue::Boolean(flag) => single_file = *flag,
+                    _ => return Err(self.wrong_type(label, "single_file", value, "true or false")),
+                },
                 other => return Err(self.unknown_key(key.span(), label, other, SINK_KEYS)),
             }
         }
@@ -296,6 +302,7 @@ impl Decoder<'_> {
             limits,
             mode,
             extension,
+            single_file,
             line: section.line,
             url_line,
         })
@@ -960,6 +967,21 @@ plugin = "std:format-csv"
             assert_names(&error, 19, "sink \"out\": bad value for \"extension\"");
             assert!(error.to_string().contains("csv, tsv, jsonl"), "{error}");
         }
+    }
+
+    #[test]
+    fn single_file_is_a_boolean_off_by_default() {
+        assert!(!parse(JOB).unwrap().sinks[0].single_file);
+        let one =
+            JOB.replace("plugin = \"std:format-csv\"", "plugin = \"std:format-csv\"\nsingle_file = true");
+        assert!(parse(&one).unwrap().sinks[0].single_file);
+        let wrong =
+            JOB.replace("plugin = \"std:format-csv\"", "plugin = \"std:format-csv\"\nsingle_file = \"yes\"");
+        let error = parse(&wrong).unwrap_err();
+        assert!(
+            error.to_string().contains("single_file") && error.to_string().contains("true or false"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -100,6 +100,8 @@ pub struct Sink {
     /// The extension of its part files, if the manifest gives one (`extension`): always one of
     /// [`PART_EXTENSIONS`]. See [`Sink::part_extension`].
     pub extension: Option<&'static str>,
+    /// Whether its output is one object (`single_file = true`), written by one task.
+    pub single_file: bool,
     /// The line of the `[[sink]]` header.
     pub line: usize,
     /// The line of its `url`, which a refusal of the location names.
@@ -419,6 +421,7 @@ config = { }
                 limits: LimitOverrides::default(),
                 mode: SinkMode::ErrorIfExists,
                 extension: None,
+                single_file: false,
                 line: 30,
                 url_line: 33,
             }],

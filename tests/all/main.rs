@@ -16,6 +16,7 @@ mod run;
 mod s3;
 mod sandbox;
 mod security;
+mod single_file;
 mod spill;
 mod std_ops;
 mod support;

@@ -225,8 +225,8 @@ enum Output<'c> {
         /// Partials flushed early because the aggregate passed its memory budget.
         spill: Box<PartitionedSpill>,
     },
-    /// The map side of one input of a co-group step.
-    CoGroupInput(Box<cogroup::MapSide<'c>>),
+    /// The map side of one input of a co-group step, or the rows of a single-file sink gathered.
+    Rows(Box<cogroup::MapSide<'c>>),
     Sink {
         sink: &'c str,
         op: &'c Operator,
@@ -267,8 +267,9 @@ impl<'c> Pipeline<'c> {
                 spill: Box::new(PartitionedSpill::new(ctx.spill_dir, *partitions)),
             },
             StageOutput::CoGroupInput { step, input, partitions } => {
-                Output::CoGroupInput(Box::new(cogroup::MapSide::new(ctx, step, *input, *partitions)?))
+                Output::Rows(Box::new(cogroup::MapSide::cogroup(ctx, step, *input, *partitions)?))
             }
+            StageOutput::Gather { sink } => Output::Rows(Box::new(cogroup::MapSide::gather(ctx, sink))),
             StageOutput::Sink { sink } => {
                 let op = job.operator(sink);
                 let format = instantiate(ctx, sink, op, flicker_host::Plugin::format)?;
@@ -304,7 +305,7 @@ impl<'c> Pipeline<'c> {
                 }
                 Ok(())
             }
-            Output::CoGroupInput(side) => side.push(&batch, &mut self.metrics),
+            Output::Rows(side) => side.push(batch, &mut self.metrics),
             Output::Sink { sink, op, format, part } => {
                 self.metrics.rows_out += rows;
                 let formatted =
@@ -338,7 +339,7 @@ impl<'c> Pipeline<'c> {
                 self.metrics.shuffle_bytes += partition_bytes.iter().sum::<u64>();
                 TaskOutput::MapOutput { partition_bytes }
             }
-            Output::CoGroupInput(side) => {
+            Output::Rows(side) => {
                 check_cancelled(ctx)?;
                 let partition_bytes = ctx.map_outputs.write(stage.id, task, &mut side.blocks())?;
                 self.metrics.shuffle_bytes += partition_bytes.iter().sum::<u64>();
@@ -399,7 +400,7 @@ fn run(
                 pipeline.metrics.skipped += u64::from(parsed.skipped);
                 pipeline.push(rows)?;
             }
-            if let Output::CoGroupInput(side) = &pipeline.output
+            if let Output::Rows(side) = &pipeline.output
                 && side.saw_nothing()
             {
                 // A split without records still says which fields its rows have: the reduce
@@ -424,6 +425,14 @@ fn run(
                 reducer.merge_block(&block, &mut pipeline.metrics)?;
             }
             reducer.finish(ctx, &mut pipeline)?;
+            pipeline.finish(ctx, stage, task)
+        }
+        (StageInput::Gathered { .. }, TaskInput::Partition { blocks }) => {
+            let StageOutput::Sink { sink } = &stage.output else {
+                unreachable!("the planner makes a gathered stage write its sink")
+            };
+            let mut pipeline = Pipeline::new(ctx, task, &stage.steps, &stage.output)?;
+            cogroup::push_gathered(ctx, sink, blocks, &mut pipeline)?;
             pipeline.finish(ctx, stage, task)
         }
         (StageInput::CoGroup { step, .. }, TaskInput::CoPartition { inputs }) => {

@@ -34,6 +34,12 @@ pub enum StageInput {
         /// Number of partitions (= tasks of this stage).
         partitions: u32,
     },
+    /// One task reading every block of a gather (the rows of a single-file sink), written by an
+    /// earlier stage.
+    Gathered {
+        /// The stage that gathered the rows.
+        stage: StageId,
+    },
     /// One task per partition of the shuffles of a co-group step's inputs, written by one earlier
     /// stage each, partitioned alike. The tasks start with the step's `cogroup` of the partition's
     /// rows of every input.
@@ -70,6 +76,12 @@ pub enum StageOutput {
         /// Number of partitions.
         partitions: u32,
     },
+    /// The rows of a single-file sink, gathered into one partition for the one task that writes
+    /// them.
+    Gather {
+        /// The sink.
+        sink: String,
+    },
     /// A sink: each task formats its rows into one part of the output.
     Sink {
         /// The sink's id.
@@ -99,21 +111,22 @@ impl StagePlan {
             StageInput::Shuffle { aggregate: step, .. } | StageInput::CoGroup { step, .. } => {
                 Some(step.as_str())
             }
-            StageInput::Source { .. } => None,
+            StageInput::Source { .. } | StageInput::Gathered { .. } => None,
         };
         let output = match &self.output {
             StageOutput::Shuffle { aggregate: step, .. } | StageOutput::CoGroupInput { step, .. } => {
-                step.as_str()
+                Some(step.as_str())
             }
-            StageOutput::Sink { sink } => sink.as_str(),
+            StageOutput::Sink { sink } => Some(sink.as_str()),
+            StageOutput::Gather { .. } => None,
         };
-        input.into_iter().chain(self.steps.iter().map(String::as_str)).chain([output])
+        input.into_iter().chain(self.steps.iter().map(String::as_str)).chain(output)
     }
 
     /// The stages this one reads from, in its input order: none for a stage reading a source.
     pub fn depends_on(&self) -> Vec<StageId> {
         match &self.input {
-            StageInput::Shuffle { stage, .. } => vec![*stage],
+            StageInput::Shuffle { stage, .. } | StageInput::Gathered { stage } => vec![*stage],
             StageInput::CoGroup { stages, .. } => stages.clone(),
             StageInput::Source { .. } => Vec::new(),
         }
@@ -170,7 +183,16 @@ pub fn plan(
         cogroups: HashMap::new(),
     };
     for sink in &manifest.sinks {
-        let (input, steps) = planner.pipeline(&sink.id, &sink.input, 0)?;
+        let (mut input, mut steps) = planner.pipeline(&sink.id, &sink.input, 0)?;
+        let one_task = matches!(
+            input,
+            StageInput::Shuffle { partitions: 1, .. } | StageInput::CoGroup { partitions: 1, .. }
+        );
+        if sink.single_file && !one_task {
+            // One object: the rows are gathered for one task to write (its steps run before).
+            let stage = planner.push(input, steps, StageOutput::Gather { sink: sink.id.clone() });
+            (input, steps) = (StageInput::Gathered { stage }, Vec::new());
+        }
         planner.push(input, steps, StageOutput::Sink { sink: sink.id.clone() });
     }
     Ok(JobPlan { stages: planner.stages })
@@ -485,6 +507,20 @@ plugin = "std:format-csv"
         assert_eq!(plan.stages[2].depends_on(), [StageId(0), StageId(1)]);
         let operators: Vec<&str> = plan.stages[2].operators().collect();
         assert_eq!(operators, ["joined", "by-country", "max"]);
+    }
+
+    #[test]
+    fn a_single_file_sink_gathers_its_rows_for_one_task_unless_they_come_from_one_partition() {
+        let single = REFERENCE.replace("mode = \"overwrite\"", "mode = \"overwrite\"\nsingle_file = true");
+        let plan = planned(&single);
+        assert_eq!(plan.stages.len(), 3);
+        assert_eq!(plan.stages[1].output, StageOutput::Gather { sink: "out".into() });
+        assert_eq!(plan.stages[2].input, StageInput::Gathered { stage: StageId(1) });
+        assert_eq!(plan.stages[2].depends_on(), [StageId(1)]);
+        assert_eq!(plan.stages[2].operators().collect::<Vec<_>>(), ["out"]);
+        assert_eq!(plan.stages[1].operators().collect::<Vec<_>>(), ["max"]);
+        let one_partition = planned(&single.replace("partitions = 4", "partitions = 1"));
+        assert_eq!(one_partition.stages.len(), 2, "one reduce task writes the one object");
     }
 
     #[test]

@@ -13,8 +13,8 @@
 //!   key never spans two calls however large the partition (a skewed key makes one large call).
 
 use super::{
-    Checked, Fail, Logged, Pipeline, TaskContext, bad_row, call_failed, check_batch, check_cancelled,
-    chunk_size, instantiate,
+    Fail, Logged, Pipeline, TaskContext, bad_row, call_failed, check_batch, check_cancelled, chunk_size,
+    instantiate,
 };
 use crate::failure::TaskCause;
 use crate::shuffle::partition_of;
@@ -64,10 +64,13 @@ fn no_fields() -> Vec<u8> {
     BatchWriter::new(&Schema::default()).finish()
 }
 
-/// The map side of one input of a co-group step: prepared rows, held by partition.
+/// The map side of one input of a co-group step (prepared rows, held by partition), or of a
+/// gather (the rows of a single-file sink as they are, in one partition).
 pub(super) struct MapSide<'c> {
-    step: Step<'c>,
-    input: u32,
+    /// The step or sink the rows are for, which failures name.
+    name: &'c str,
+    /// The co-group step and which of its inputs the rows are; none for a gather.
+    prepare: Option<(Step<'c>, u32)>,
     partitions: u32,
     /// The header of the prepared batches, once one came.
     header: Option<Vec<u8>>,
@@ -79,35 +82,64 @@ pub(super) struct MapSide<'c> {
 }
 
 impl<'c> MapSide<'c> {
-    pub(super) fn new(
+    /// The map side of input `input` of co-group step `step`.
+    pub(super) fn cogroup(
         ctx: &TaskContext<'c>,
         step: &'c str,
         input: u32,
         partitions: u32,
     ) -> Result<Self, Fail> {
-        let step = Step::new(ctx, step)?;
-        let threshold = step.op.limits.spill_threshold();
-        Ok(Self {
-            step,
-            input,
+        let prepare = Step::new(ctx, step)?;
+        let threshold = prepare.op.limits.spill_threshold();
+        Ok(Self::new(ctx, step, Some((prepare, input)), partitions, threshold))
+    }
+
+    /// The rows of single-file sink `sink`, gathered under its memory limit's spill threshold.
+    pub(super) fn gather(ctx: &TaskContext<'c>, sink: &'c str) -> Self {
+        let threshold = ctx.job.operator(sink).limits.spill_threshold();
+        Self::new(ctx, sink, None, 1, threshold)
+    }
+
+    fn new(
+        ctx: &TaskContext<'c>,
+        name: &'c str,
+        prepare: Option<(Step<'c>, u32)>,
+        partitions: u32,
+        threshold: u64,
+    ) -> Self {
+        Self {
+            name,
+            prepare,
             partitions: partitions.max(1),
             header: None,
             held: Vec::new(),
             held_bytes: 0,
             threshold,
             spill: PartitionedSpill::new(ctx.spill_dir, partitions),
-        })
+        }
     }
 
-    /// Prepares `batch` and holds its rows by partition.
-    pub(super) fn push(&mut self, batch: &[u8], metrics: &mut TaskMetrics) -> Result<(), Fail> {
-        let step = &mut self.step;
-        let prepared = step.instance.prepare(self.input, batch).map_err(|e| {
-            let record = bad_row(&e, batch);
-            call_failed(step.step, step.op, record, e)
-        })?;
-        let Checked { bytes: prepared, .. } = check_batch(step.step, prepared)?;
-        let reader = BatchReader::new(&prepared).map_err(|e| self.step.malformed(e))?;
+    fn malformed(&self, error: FrameError) -> Fail {
+        TaskCause::MalformedBatch { step: self.name.to_owned(), error }
+    }
+
+    fn spill_failed(&self, error: SpillError) -> Fail {
+        TaskCause::Spill { step: self.name.to_owned(), error }
+    }
+
+    /// Prepares `batch` (for a co-group) and holds its rows by partition.
+    pub(super) fn push(&mut self, batch: Vec<u8>, metrics: &mut TaskMetrics) -> Result<(), Fail> {
+        let prepared = match &mut self.prepare {
+            Some((step, input)) => {
+                let prepared = step.instance.prepare(*input, &batch).map_err(|e| {
+                    let record = bad_row(&e, &batch);
+                    call_failed(step.step, step.op, record, e)
+                })?;
+                check_batch(step.step, prepared)?.bytes
+            }
+            None => batch,
+        };
+        let reader = BatchReader::new(&prepared).map_err(|e| self.malformed(e))?;
         match &self.header {
             Some(header) if header.as_slice() == reader.header_bytes() => {}
             Some(header) => {
@@ -115,7 +147,7 @@ impl<'c> MapSide<'c> {
                     before: crate::spill::columns(header),
                     after: crate::spill::columns(reader.header_bytes()),
                 };
-                return Err(self.step.spill_failed(changed));
+                return Err(self.spill_failed(changed));
             }
             None => {
                 self.header = Some(reader.header_bytes().to_vec());
@@ -124,8 +156,9 @@ impl<'c> MapSide<'c> {
             }
         }
         for row in reader.rows() {
-            let row = row.map_err(|e| self.step.malformed(e))?;
-            self.held[partition_of(row.key, self.partitions) as usize].extend_framed(row.framed);
+            let row = row.map_err(|e| self.malformed(e))?;
+            let partition = if self.partitions == 1 { 0 } else { partition_of(row.key, self.partitions) };
+            self.held[partition as usize].extend_framed(row.framed);
             self.held_bytes += row.framed.len() as u64;
         }
         if self.held_bytes > self.threshold {
@@ -135,7 +168,7 @@ impl<'c> MapSide<'c> {
                 (0..self.partitions).map(|_| BatchWriter::with_header(header)).collect(),
             );
             let blocks: Vec<Vec<u8>> = held.into_iter().map(BatchWriter::finish).collect();
-            metrics.spill_bytes += self.spill.append(&blocks).map_err(|e| self.step.spill_failed(e))?;
+            metrics.spill_bytes += self.spill.append(&blocks).map_err(|e| self.spill_failed(e))?;
             metrics.combine_flushes += 1;
             self.held_bytes = 0;
         }
@@ -153,8 +186,39 @@ impl<'c> MapSide<'c> {
         let mut held = std::mem::take(&mut self.held).into_iter();
         (0..self.partitions).map(move |partition| {
             let last = held.next().map_or_else(no_fields, BatchWriter::finish);
-            self.spill.block(partition, last).map_err(|e| self.step.spill_failed(e))
+            self.spill.block(partition, last).map_err(|e| self.spill_failed(e))
         })
+    }
+}
+
+/// Hands a gathered partition's rows to `pipeline`, in pieces of at most a chunk of row bytes;
+/// when there are none, a batch without rows, so that the one part still names the fields.
+pub(super) fn push_gathered(
+    ctx: &TaskContext<'_>,
+    sink: &str,
+    blocks: &mut dyn super::BlockSource,
+    pipeline: &mut Pipeline<'_>,
+) -> Result<(), Fail> {
+    let malformed = |error| TaskCause::MalformedBatch { step: sink.to_owned(), error };
+    let mut header = None;
+    let mut pushed = false;
+    while let Some(block) = blocks.next_block() {
+        let block = block?;
+        check_cancelled(ctx)?;
+        pipeline.metrics.shuffle_bytes += block.len() as u64;
+        let reader = BatchReader::new(&block).map_err(malformed)?;
+        if reader.row_bytes().is_empty() {
+            header.get_or_insert_with(|| reader.header_bytes().to_vec());
+            continue;
+        }
+        for piece in reader.pieces(chunk_size(ctx)) {
+            pipeline.push(check_batch(sink, piece.map_err(malformed)?)?)?;
+            pushed = true;
+        }
+    }
+    match header {
+        Some(header) if !pushed => pipeline.push(check_batch(sink, header)?),
+        _ => Ok(()),
     }
 }
 
@@ -259,7 +323,7 @@ impl<'c> Reducer<'c> {
                 .finish();
         let prepared =
             self.step.instance.prepare(input as u32, &empty).map_err(|e| self.step.failed(None, e))?;
-        let Checked { bytes, .. } = check_batch(self.step.step, prepared)?;
+        let bytes = check_batch(self.step.step, prepared)?.bytes;
         let header = BatchReader::new(&bytes).map_err(|e| self.step.malformed(e))?.header_bytes().to_vec();
         Ok(Some(header))
     }

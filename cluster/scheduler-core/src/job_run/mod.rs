@@ -211,7 +211,9 @@ impl JobRun {
             .map(|(stage, input)| {
                 let counts_input = match &stage.input {
                     StageInput::Source { source } => sources_seen.insert(source.clone()),
-                    StageInput::Shuffle { .. } | StageInput::CoGroup { .. } => true,
+                    StageInput::Shuffle { .. } | StageInput::CoGroup { .. } | StageInput::Gathered { .. } => {
+                        true
+                    }
                 };
                 StageRun::new(stage, input, counts_input)
             })

@@ -84,11 +84,17 @@ impl StageRun {
                 StageTasks::Partitions { .. } | StageTasks::CoPartitions { .. },
                 StageInput::Shuffle { partitions, .. } | StageInput::CoGroup { partitions, .. },
             ) => *partitions as usize,
+            (
+                StageTasks::Partitions { .. } | StageTasks::CoPartitions { .. },
+                StageInput::Gathered { .. },
+            ) => 1,
             (StageTasks::Partitions { .. } | StageTasks::CoPartitions { .. }, StageInput::Source { .. }) => 0,
         };
         let sink = match &plan.output {
             StageOutput::Sink { sink } => Some(sink.clone()),
-            StageOutput::Shuffle { .. } | StageOutput::CoGroupInput { .. } => None,
+            StageOutput::Shuffle { .. } | StageOutput::CoGroupInput { .. } | StageOutput::Gather { .. } => {
+                None
+            }
         };
         StageRun {
             id: plan.id,
@@ -124,6 +130,7 @@ fn describe(stage: &StagePlan) -> String {
     match &stage.input {
         StageInput::Source { source } => parts.push(format!("read {source}")),
         StageInput::Shuffle { aggregate, .. } => parts.push(format!("merge {aggregate}")),
+        StageInput::Gathered { stage } => parts.push(format!("gathered by stage {}", stage.0)),
         StageInput::CoGroup { step, stages, .. } => {
             let stages: Vec<String> = stages.iter().map(|s| s.0.to_string()).collect();
             parts.push(format!("{step} (co-group of stages {})", stages.join(", ")))
@@ -138,6 +145,7 @@ fn describe(stage: &StagePlan) -> String {
         StageOutput::CoGroupInput { step, input, partitions } => {
             parts.push(format!("{step} input {input} (shuffle into {partitions})"))
         }
+        StageOutput::Gather { sink } => parts.push(format!("gather for {sink} (one file)")),
         StageOutput::Sink { sink } => parts.push(format!("write {sink}")),
     }
     parts.join(" → ")
