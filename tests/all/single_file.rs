@@ -1,5 +1,6 @@
 //! Single-file output (`single_file = true`): one task writes one object, which `_SUCCESS`
-//! lists alone, holding every row, after an aggregate and after narrow steps alike.
+//! lists alone, holding every row, after an aggregate and after narrow steps alike; the
+//! `examples/top-words` job that uses it with a global `std:top-k`.
 
 use crate::run::{
     generate_readings, output_max, parse_only_job, readings_job, stats_by_station, write_readings,
@@ -44,4 +45,47 @@ fn narrow_steps_over_many_splits_are_written_as_one_file() {
     let lines: Vec<&str> = parts[0].1.lines().collect();
     assert_eq!(lines[0], "station,temperature");
     assert_eq!(lines.len(), readings.len() + 1, "every reading once, under one header");
+}
+
+/// Copies the example `name` (its `job.toml` and any `data/`) into `dir`, beside a copy of the
+/// word count example it reads.
+fn copy_example(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    for example in [name, "word-count"] {
+        let to = dir.join(example);
+        std::fs::create_dir_all(to.join("data")).unwrap();
+        std::fs::copy(examples.join(example).join("job.toml"), to.join("job.toml")).unwrap();
+        if let Ok(entries) = std::fs::read_dir(examples.join(example).join("data")) {
+            for entry in entries {
+                let entry = entry.unwrap();
+                std::fs::copy(entry.path(), to.join("data").join(entry.file_name())).unwrap();
+            }
+        }
+    }
+    dir.join(name).join("job.toml")
+}
+
+#[test]
+fn the_top_words_example_is_the_word_count_sorted_by_count_then_word_cut_at_100() {
+    let dir = tempfile::tempdir().unwrap();
+    let top = copy_example(dir.path(), "top-words");
+    assert_succeeded(&run_job(&top, &["--workers", "2"]));
+    assert_succeeded(&run_job(&dir.path().join("word-count/job.toml"), &["--workers", "2"]));
+
+    let mut counts: Vec<(i64, String)> = read_committed(&dir.path().join("word-count/out"))
+        .iter()
+        .flat_map(|(_, text)| text.lines().skip(1).map(str::to_owned).collect::<Vec<_>>())
+        .map(|line| {
+            let (word, count) = line.rsplit_once(',').unwrap();
+            (-count.parse::<i64>().unwrap(), word.to_owned())
+        })
+        .collect();
+    counts.sort();
+    let expected: Vec<String> =
+        counts.iter().take(100).map(|(count, word)| format!("{word},{}", -count)).collect();
+    let parts = read_committed(&dir.path().join("top-words/out"));
+    assert_eq!(parts.len(), 1, "one file");
+    let lines: Vec<&str> = parts[0].1.lines().collect();
+    assert_eq!(lines[0], "word,count");
+    assert_eq!(lines[1..], expected.iter().map(String::as_str).collect::<Vec<_>>()[..]);
 }
