@@ -848,6 +848,47 @@ mod tests {
     }
 
     #[test]
+    fn a_row_cogroup_gets_each_keys_rows_of_every_input_and_a_kept_inputs_rows_in_every_call() {
+        /// Per key: how many rows each input gave, and the sum of input 0's temperatures.
+        #[derive(Default)]
+        struct Counts;
+        #[derive(Serialize)]
+        struct Counted {
+            left: i64,
+            right: i64,
+            sum: f64,
+        }
+        impl RowCoGroup for Counts {
+            const INPUTS: Option<u32> = Some(2);
+            type Out = Counted;
+            fn cogroup(&mut self, inputs: Vec<Vec<Row>>) -> Result<impl IntoIterator<Item = Counted>, Error> {
+                let sum = inputs[0].iter().filter_map(|row| row.get_f64("temperature")).sum();
+                Ok(Some(Counted { left: inputs[0].len() as i64, right: inputs[1].len() as i64, sum }))
+            }
+        }
+        let refused = RowCoGroupOp::<Counts>::new(&Config::default(), 3).err().unwrap();
+        assert!(refused.to_string().contains("takes 2 inputs, the step gives it 3"), "{refused}");
+
+        let mut op = RowCoGroupOp::<Counts>::new(&Config::default(), 2).unwrap();
+        let right = readings(&[("oslo", ValueRef::F64(0.0)), ("tromsø", ValueRef::F64(0.0))]);
+        let output = op.cogroup(&[keyed_batch(), right.clone()]).unwrap();
+        let batch = BatchReader::new(&output).unwrap();
+        assert_eq!(batch.schema().key_fields, ["station"], "the output keeps the group's key");
+        let groups = sorted(rows::<(String, i64, i64, f64)>(&output));
+        assert_eq!(
+            groups,
+            [("bergen".into(), 1, 0, 25.0), ("oslo".into(), 2, 1, 30.0), ("tromsø".into(), 0, 1, 0.0)]
+        );
+
+        // Input 1 kept (broadcast): every later call sees its rows beside those it is given.
+        op.keep(1, &right).unwrap();
+        let empty = readings(&[]);
+        let groups = sorted(rows::<(String, i64, i64, f64)>(&op.cogroup(&[keyed_batch(), empty]).unwrap()));
+        assert_eq!(groups[1], ("oslo".into(), 2, 1, 30.0));
+        assert!(op.keep(2, &right).is_err(), "no input 2");
+    }
+
+    #[test]
     fn a_row_reduce_combines_the_rows_then_the_partial_rows_of_each_key() {
         let new = || RowReduceOp::<Warmest>::new(&Config::default()).unwrap();
         let (mut one, mut other) = (new(), new());
