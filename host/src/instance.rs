@@ -123,80 +123,43 @@ pub trait World: Sized {
     ) -> GuestResult<ResourceAny>;
 }
 
-impl World for parse::ParseOperator {
-    type Pre = parse::ParseOperatorPre<SandboxState>;
-    fn instantiate(pre: &Self::Pre, store: &mut Store<SandboxState>) -> wasmtime::Result<Self> {
-        pre.instantiate(store)
-    }
-    fn construct(
-        &self,
-        store: &mut Store<SandboxState>,
-        config: Config<'_>,
-        _: u32,
-    ) -> GuestResult<ResourceAny> {
-        self.flicker_operator_parse().parser().call_create(store, config)
-    }
+/// Implements [`World`] for the bindings of a world: its instance template, and how its
+/// resource's `create` is called.
+macro_rules! world {
+    ($world:ty, $pre:ty, |$bindings:ident, $store:ident, $config:ident, $inputs:pat_param| $create:expr) => {
+        impl World for $world {
+            type Pre = $pre;
+            fn instantiate(pre: &Self::Pre, store: &mut Store<SandboxState>) -> wasmtime::Result<Self> {
+                pre.instantiate(store)
+            }
+            fn construct(
+                &self,
+                $store: &mut Store<SandboxState>,
+                $config: Config<'_>,
+                $inputs: u32,
+            ) -> GuestResult<ResourceAny> {
+                let $bindings = self;
+                $create
+            }
+        }
+    };
 }
 
-impl World for map::MapOperator {
-    type Pre = map::MapOperatorPre<SandboxState>;
-    fn instantiate(pre: &Self::Pre, store: &mut Store<SandboxState>) -> wasmtime::Result<Self> {
-        pre.instantiate(store)
-    }
-    fn construct(
-        &self,
-        store: &mut Store<SandboxState>,
-        config: Config<'_>,
-        _: u32,
-    ) -> GuestResult<ResourceAny> {
-        self.flicker_operator_map().mapper().call_create(store, config)
-    }
-}
-
-impl World for aggregate::AggregateOperator {
-    type Pre = aggregate::AggregateOperatorPre<SandboxState>;
-    fn instantiate(pre: &Self::Pre, store: &mut Store<SandboxState>) -> wasmtime::Result<Self> {
-        pre.instantiate(store)
-    }
-    fn construct(
-        &self,
-        store: &mut Store<SandboxState>,
-        config: Config<'_>,
-        _: u32,
-    ) -> GuestResult<ResourceAny> {
-        self.flicker_operator_aggregate().aggregator().call_create(store, config)
-    }
-}
-
-impl World for cogroup::CogroupOperator {
-    type Pre = cogroup::CogroupOperatorPre<SandboxState>;
-    fn instantiate(pre: &Self::Pre, store: &mut Store<SandboxState>) -> wasmtime::Result<Self> {
-        pre.instantiate(store)
-    }
-    fn construct(
-        &self,
-        store: &mut Store<SandboxState>,
-        config: Config<'_>,
-        inputs: u32,
-    ) -> GuestResult<ResourceAny> {
-        self.flicker_operator_cogroup().cogrouper().call_create(store, config, inputs)
-    }
-}
-
-impl World for format::FormatOperator {
-    type Pre = format::FormatOperatorPre<SandboxState>;
-    fn instantiate(pre: &Self::Pre, store: &mut Store<SandboxState>) -> wasmtime::Result<Self> {
-        pre.instantiate(store)
-    }
-    fn construct(
-        &self,
-        store: &mut Store<SandboxState>,
-        config: Config<'_>,
-        _: u32,
-    ) -> GuestResult<ResourceAny> {
-        self.flicker_operator_format().formatter().call_create(store, config)
-    }
-}
+world!(parse::ParseOperator, parse::ParseOperatorPre<SandboxState>, |b, store, config, _| {
+    b.flicker_operator_parse().parser().call_create(store, config)
+});
+world!(map::MapOperator, map::MapOperatorPre<SandboxState>, |b, store, config, _| {
+    b.flicker_operator_map().mapper().call_create(store, config)
+});
+world!(aggregate::AggregateOperator, aggregate::AggregateOperatorPre<SandboxState>, |b, store, config, _| {
+    b.flicker_operator_aggregate().aggregator().call_create(store, config)
+});
+world!(cogroup::CogroupOperator, cogroup::CogroupOperatorPre<SandboxState>, |b, store, config, inputs| {
+    b.flicker_operator_cogroup().cogrouper().call_create(store, config, inputs)
+});
+world!(format::FormatOperator, format::FormatOperatorPre<SandboxState>, |b, store, config, _| {
+    b.flicker_operator_format().formatter().call_create(store, config)
+});
 
 /// An operator instance of one kind, in its own sandboxed store.
 pub struct Instance<W>(Sandboxed<W>);
