@@ -404,9 +404,11 @@ fn run(
                 && side.saw_nothing()
             {
                 // A split without records still says which fields its rows have: the reduce
-                // side of a join needs them to fill in an input with no match.
-                let parsed = parser.parse(&[]).map_err(|e| call_failed(parse_step, parse_op, None, e))?;
-                pipeline.push(check_batch(parse_step, parsed.rows)?)?;
+                // side of a join needs them to fill in an input with no match. A parser that
+                // refuses an empty chunk says nothing (the reduce side then asks the row types).
+                if let Ok(parsed) = parser.parse(&[]) {
+                    pipeline.push(check_batch(parse_step, parsed.rows)?)?;
+                }
             }
             pipeline.finish(ctx, stage, task)
         }

@@ -29,6 +29,9 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 /// (which is unseeded), or every key of a partition would land in the same call.
 const CALL_SEED: u64 = 0x0063_6f67_726f_7570;
 
+/// The most calls a partition held in memory is cut into (however small the chunk size).
+const MAX_CALLS: usize = 1024;
+
 /// A co-group step's instance; its failures name the step.
 struct Step<'c> {
     step: &'c str,
@@ -339,7 +342,7 @@ impl<'c> Reducer<'c> {
             self.spill(&mut pipeline.metrics)?;
             return self.merge_runs(ctx, pipeline);
         }
-        let calls = (self.held_bytes as usize).div_ceil(self.max_call).max(1);
+        let calls = (self.held_bytes as usize).div_ceil(self.max_call).clamp(1, MAX_CALLS);
         if calls == 1 {
             let inputs: Vec<Vec<u8>> = self.sides.iter().map(Side::batch).collect();
             return self.call(ctx, pipeline, &inputs);
