@@ -81,7 +81,7 @@ impl Manifest {
         let Some(operator) = node.operator else { return Ok(None) };
         let mut inputs = Vec::new();
         for input in operator.inputs {
-            match nodes.iter().find(|n| &n.id == input) {
+            match nodes.iter().find(|n| n.id == *input) {
                 Some(input) if input.operator.is_some() => {
                     match self.type_of(input, nodes, catalog, known)? {
                         Some(typed) => inputs.push(typed),

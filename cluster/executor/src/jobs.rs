@@ -288,13 +288,13 @@ impl Jobs {
             }
             InputSpec::Partition { partition, map_outputs } => {
                 let _guard = io.enter();
-                let mut blocks = self.fetched(*partition, map_outputs, &capability, io);
+                let mut blocks = self.fetched(*partition, map_outputs, capability, io);
                 run_task(&ctx, stage, spec.task.index, TaskInput::Partition { blocks: &mut blocks })
             }
             InputSpec::CoPartition { partition, inputs } => {
                 let _guard = io.enter();
                 let mut fetched: Vec<FetchedBlocks<'_>> =
-                    inputs.iter().map(|outputs| self.fetched(*partition, outputs, &capability, io)).collect();
+                    inputs.iter().map(|outputs| self.fetched(*partition, outputs, capability, io)).collect();
                 let inputs = fetched.iter_mut().map(|blocks| blocks as &mut dyn BlockSource).collect();
                 run_task(&ctx, stage, spec.task.index, TaskInput::CoPartition { inputs })
             }

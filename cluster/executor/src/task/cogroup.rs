@@ -27,7 +27,7 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 /// The seed of the hash that cuts a reduce partition into calls: any other than the shuffle's
 /// (which is unseeded), or every key of a partition would land in the same call.
-const CALL_SEED: u64 = 0x636f_6772_6f75_70;
+const CALL_SEED: u64 = 0x0063_6f67_726f_7570;
 
 /// A co-group step's instance; its failures name the step.
 struct Step<'c> {
