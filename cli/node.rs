@@ -102,7 +102,9 @@ pub struct ExecutorArgs {
     #[arg(long, value_name = "ADDR")]
     metrics: Option<String>,
     /// Inject a fault, to test recovery (never for real work):
-    /// `corrupt-map-output=STAGE:TASK` damages that map output's first attempt on disk.
+    /// `corrupt-map-output=STAGE:TASK` damages that map output's first attempt on disk;
+    /// `hold=STAGE:PATH` holds every task of that stage before it starts while the file PATH
+    /// exists.
     #[arg(long = "inject-fault", value_name = "FAULT")]
     faults: Vec<Fault>,
     #[command(flatten)]

@@ -577,7 +577,7 @@ fn a_job_fails_with_a_clear_cause_when_every_executor_is_gone() {
 }
 
 /// Waits (bounded) until `job` ended; returns its status.
-fn wait_for_end(cluster: &Cluster, job: &str) -> serde_json::Value {
+pub(crate) fn wait_for_end(cluster: &Cluster, job: &str) -> serde_json::Value {
     poll("the job to end", || {
         let status = cluster.json(&["status", job]);
         if status[0]["state"] != "running" { Ok(status[0].clone()) } else { Err(status.to_string()) }

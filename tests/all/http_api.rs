@@ -36,7 +36,7 @@ fn http_cluster(dir: &Path) -> Cluster {
 }
 
 /// An HTTPS client of the scheduler's API, as `cert` (its certificate, or a token made for it).
-struct Api {
+pub(crate) struct Api {
     client: reqwest::Client,
     base: String,
     token: Option<String>,
@@ -46,7 +46,7 @@ struct Api {
 impl Api {
     /// Speaks to the scheduler of `cluster` as `cert`: with its certificate if `token` is `None`,
     /// else with no certificate and the token.
-    fn new(cluster: &Cluster, cert: &str, token: Option<String>) -> Api {
+    pub(crate) fn new(cluster: &Cluster, cert: &str, token: Option<String>) -> Api {
         Api::to(cluster, Role::Scheduler, &cluster.http_address(), cert, token)
     }
 
@@ -82,7 +82,7 @@ impl Api {
         })
     }
 
-    fn get(&self, path: &str) -> (u16, Value) {
+    pub(crate) fn get(&self, path: &str) -> (u16, Value) {
         self.send(self.request(reqwest::Method::GET, path))
     }
 

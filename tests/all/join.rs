@@ -11,16 +11,16 @@ use std::collections::BTreeMap;
 const HOWS: [&str; 6] = ["inner", "left", "right", "full", "semi", "anti"];
 
 /// Readings (`station;temperature`) joined with stations (`station;country`).
-struct Data {
-    readings: Vec<(String, String)>,
-    stations: Vec<(String, String)>,
+pub(crate) struct Data {
+    pub(crate) readings: Vec<(String, String)>,
+    pub(crate) stations: Vec<(String, String)>,
 }
 
 impl Data {
     /// `rows` readings of stations `s0`..`s59` (about half of them of the skewed station `s7`),
     /// and the stations `s30`..`s89` and `s7`, `s40` named twice (two countries), so that keys
     /// are missing on either side and duplicated on both.
-    fn generate(rows: usize, seed: u64) -> Self {
+    pub(crate) fn generate(rows: usize, seed: u64) -> Self {
         let mut rng = Rng::new(seed);
         let readings = (0..rows)
             .map(|_| {
@@ -37,7 +37,7 @@ impl Data {
     }
 
     /// The output rows of a join, as CSV lines without the header, sorted.
-    fn oracle(&self, how: &str) -> Vec<String> {
+    pub(crate) fn oracle(&self, how: &str) -> Vec<String> {
         let mut by_station: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for (station, country) in &self.stations {
             by_station.entry(station).or_default().push(country);
@@ -66,7 +66,9 @@ impl Data {
         out
     }
 
-    fn write(&self, dir: &std::path::Path) {
+    /// Writes the readings to `<dir>/readings/` (one object) and the stations to
+    /// `<dir>/stations/`.
+    pub(crate) fn write(&self, dir: &std::path::Path) {
         let lines =
             |rows: &[(String, String)]| rows.iter().map(|(a, b)| format!("{a};{b}\n")).collect::<String>();
         write_file(&dir.join("readings/part-0.txt"), &lines(&self.readings));
@@ -75,7 +77,7 @@ impl Data {
 }
 
 /// A job joining `readings/` and `stations/` with `config`, the join step getting `extra` keys.
-fn join_job(config: &str, extra: &str) -> String {
+pub(crate) fn join_job(config: &str, extra: &str) -> String {
     format!(
         r#"name = "join"
 

@@ -8,6 +8,7 @@ mod gcs;
 mod r#gen;
 mod http_api;
 mod join;
+mod join_cluster;
 mod moto;
 mod params;
 mod policy;

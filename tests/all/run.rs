@@ -195,8 +195,13 @@ const FOUR_PARTS: [&str; 4] = ["part-00000.csv", "part-00001.csv", "part-00002.c
 
 /// The maximum per station, as output in `out` by a `std:max` job.
 pub(crate) fn output_max(out: &Path) -> BTreeMap<String, f64> {
-    let rows = read_csv_output(out, "station,max");
-    by_key(rows, 2).into_iter().map(|(station, row)| (station, number(&row[0]))).collect()
+    output_max_by(out, "station")
+}
+
+/// The maximum per value of the key field `key`, as output in `out` by a `std:max` job.
+pub(crate) fn output_max_by(out: &Path, key: &str) -> BTreeMap<String, f64> {
+    let rows = read_csv_output(out, &format!("{key},max"));
+    by_key(rows, 2).into_iter().map(|(value, row)| (value, number(&row[0]))).collect()
 }
 
 #[test]

@@ -242,6 +242,7 @@ impl Jobs {
             return report_failure(&TaskCause::Cancelled);
         };
         let running = Running::new(&entry);
+        self.faults.hold(spec.task.stage, &running.stop);
         let job = match self.prepare(&entry, &spec.job) {
             Ok(job) => job,
             Err(error) => {
