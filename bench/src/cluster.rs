@@ -70,7 +70,7 @@ pub struct Watcher {
 
 impl Watcher {
     /// How often it reads.
-    const EVERY: Duration = Duration::from_millis(200);
+    pub const EVERY: Duration = Duration::from_millis(200);
 
     /// Starts reading `cluster` (started `watched`).
     pub fn start(cluster: &Cluster) -> anyhow::Result<Watcher> {
