@@ -4,8 +4,11 @@
 # and 50M, generated once into bench/data) with native single-threaded Rust, `flicker run`,
 # `flicker submit` to a loopback cluster of three executors, and DuckDB and Polars when
 # bench/peers.sh has installed them (they use every core, native one), each result checked against
-# native's; then shuffle fetch throughput from a BTS next to plain loopback TCP (default 512 MiB
-# per map output).
+# native's; joins on the first of those files (`join`: the readings joined with their stations
+# table, max per country; the readings semi-joined with those above 20 °C, count per station) with
+# `flicker run`, the loopback cluster and the peers, each result checked against `flicker run`'s;
+# then shuffle fetch throughput from a BTS next to plain loopback TCP (default 512 MiB per map
+# output).
 # Also: what metering operator calls costs (the reference job's operators on 20M lines with no
 # meter, the thread's CPU time, and wasmtime fuel); how long creating an operator instance of a
 # cached component takes, what recording metrics costs (with no recorder and with the Prometheus
@@ -28,7 +31,10 @@ echo
 echo
 "$target/release/metrics"
 echo
-"$target/release/reference" "${1:-10000000,50000000}" "${2:-3}"
+lines=${1:-10000000,50000000}
+"$target/release/reference" "$lines" "${2:-3}"
+echo
+"$target/release/join" "${lines%%,*}" "${2:-3}"
 echo
 "$target/release/bts" "${3:-512}" "${2:-3}"
 echo

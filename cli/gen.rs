@@ -4,7 +4,7 @@
 use crate::config::ConfigFileArgs;
 use crate::run::start_tokio;
 use anyhow::Context;
-use flicker_gen::{Weather, write};
+use flicker_gen::{Weather, Written, write, write_stations};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,6 +16,10 @@ pub enum GenCommand {
     /// city's mean, one decimal, within ±99.9. The same --rows, --stations and --seed give the
     /// same bytes on every machine.
     Weather(WeatherArgs),
+    /// The stations table of weather readings, lines `station;country`: every station that
+    /// `flicker gen weather` with the same --stations draws from, once, with the country of its
+    /// city, to join the readings with. The same --stations give the same bytes.
+    Stations(StationsArgs),
 }
 
 #[derive(clap::Args)]
@@ -39,9 +43,22 @@ pub struct WeatherArgs {
     file: ConfigFileArgs,
 }
 
+#[derive(clap::Args)]
+pub struct StationsArgs {
+    /// The object to write, as for `flicker gen weather --out`.
+    #[arg(long)]
+    out: String,
+    /// How many stations, as for `flicker gen weather --stations`.
+    #[arg(long, default_value_t = 400)]
+    stations: usize,
+    #[command(flatten)]
+    file: ConfigFileArgs,
+}
+
 pub fn run(command: GenCommand) -> anyhow::Result<ExitCode> {
     match command {
         GenCommand::Weather(args) => weather(args),
+        GenCommand::Stations(args) => stations(args),
     }
 }
 
@@ -51,6 +68,22 @@ fn weather(args: WeatherArgs) -> anyhow::Result<ExitCode> {
     let out = crate::files::location(&args.out, &args.file)?;
     let started = Instant::now();
     let written = start_tokio()?.block_on(write(&Arc::new(weather), args.rows, &out))?;
+    report(&written, &out, started);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn stations(args: StationsArgs) -> anyhow::Result<ExitCode> {
+    let out = crate::files::location(&args.out, &args.file)?;
+    let started = Instant::now();
+    let written = start_tokio()?
+        .block_on(write_stations(args.stations, &out))
+        .with_context(|| format!("--stations {}", args.stations))?;
+    report(&written, &out, started);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Says on stderr what was written where, and how fast.
+fn report(written: &Written, out: &flicker_storage::Location, started: Instant) {
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(
         "wrote {} rows, {} bytes ({} stored) to {} in {seconds:.2} s: {:.1} M lines/s",
@@ -60,5 +93,4 @@ fn weather(args: WeatherArgs) -> anyhow::Result<ExitCode> {
         out.url(),
         written.rows as f64 / seconds / 1e6
     );
-    Ok(ExitCode::SUCCESS)
 }

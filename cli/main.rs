@@ -66,7 +66,8 @@ enum Command {
     /// without `_SUCCESS` (never committed, or failed).
     Cat(files::CatArgs),
     /// Generate test data into a storage location: `flicker gen weather` writes
-    /// `station;temperature` lines, the same bytes from the same arguments on every machine.
+    /// `station;temperature` lines, `flicker gen stations` their `station;country` table, the
+    /// same bytes from the same arguments on every machine.
     #[command(subcommand)]
     Gen(r#gen::GenCommand),
     /// Run one operator on a few records, without a cluster: `flicker test PLUGIN --input TEXT

@@ -1,6 +1,16 @@
-//! Shared pieces of the benchmarks: timing. The weather data they run on comes from `flicker-gen`;
-//! their child processes, killed when a benchmark ends however it ends, and their loopback
-//! clusters from `flicker-testkit`.
+//! Shared pieces of the benchmarks: timing, their data ([`data`], from `flicker-gen`), and the
+//! harness of the whole-job benchmarks (`reference`, `join`): [`contender`]s each running a
+//! [`Workload`](contender::Workload) as a whole process ([`measure`]), taking turns in rounds,
+//! their [`results`] checked against each other's, on loopback [`cluster`]s of real processes
+//! (from `flicker-testkit`, killed when a benchmark ends however it ends), and one printed table
+//! per workload ([`compare`]).
+
+pub mod cluster;
+pub mod compare;
+pub mod contender;
+pub mod data;
+pub mod measure;
+pub mod results;
 
 use std::time::{Duration, Instant};
 

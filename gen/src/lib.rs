@@ -1,5 +1,6 @@
 //! Test data for flicker, the same bytes from the same arguments on every machine, fast enough
-//! to fill a bucket: `flicker gen weather` is this crate on the command line.
+//! to fill a bucket: `flicker gen weather` and `flicker gen stations` are this crate on the
+//! command line.
 //!
 //! The data are weather readings as in the One Billion Row Challenge, lines
 //! `station;temperature` such as `São Paulo;23.4`: the stations real cities (multi-byte UTF-8
@@ -10,6 +11,10 @@
 //! the bytes depend on the arguments only, never on the machine, the number of threads or the
 //! store. [`write()`] streams a data set into any object store [`Location`], generating blocks
 //! of lines on several threads, compressing them if the object's name ends in `.gz` or `.zst`.
+//!
+//! Each city also has a country, so readings can be joined with a second table:
+//! [`write_stations`] writes the `station;country` lines of every station a data set draws from
+//! (`Zürich;Switzerland`, …, `Zürich-2;Switzerland` past the cities), as `flicker gen stations`.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -36,12 +41,14 @@ mod decimal;
 mod error;
 mod normal;
 mod rng;
+mod station_table;
 mod stations;
 mod weather;
 mod write;
 
 pub use error::GenError;
 pub use rng::Rng;
+pub use station_table::{write_station_lines, write_stations};
 pub use stations::{CITIES, Station, stations};
 pub use weather::{Lines, MAX_STATIONS, STD_DEV_TENTHS, Weather};
 pub use write::{BLOCK_ROWS, Written, write};

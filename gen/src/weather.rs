@@ -38,6 +38,18 @@ pub struct Weather {
     seed: u64,
 }
 
+/// Checks that a data set may have `station_count` stations: at least one, at most
+/// [`MAX_STATIONS`].
+pub(crate) fn check_station_count(station_count: usize) -> Result<(), GenError> {
+    if station_count == 0 {
+        return Err(GenError::NoStations);
+    }
+    if station_count > MAX_STATIONS {
+        return Err(GenError::TooManyStations { count: station_count, max: MAX_STATIONS });
+    }
+    Ok(())
+}
+
 /// One station as [`Lines::write`] uses it.
 #[derive(Debug, Clone)]
 struct Draw {
@@ -50,12 +62,7 @@ struct Draw {
 impl Weather {
     /// Readings of the first `station_count` [`stations`], drawn with `seed`.
     pub fn new(station_count: usize, seed: u64) -> Result<Weather, GenError> {
-        if station_count == 0 {
-            return Err(GenError::NoStations);
-        }
-        if station_count > MAX_STATIONS {
-            return Err(GenError::TooManyStations { count: station_count, max: MAX_STATIONS });
-        }
+        check_station_count(station_count)?;
         Ok(Weather::of(stations(station_count.min(CITIES.len())), station_count, seed))
     }
 
@@ -235,7 +242,8 @@ mod tests {
     fn temperatures_are_clamped_to_99_9() {
         // No real city is within 4σ of the limits (Vostok's -55.2 °C is the coldest mean), so
         // these stations are made up: half their readings are beyond ±99.9.
-        let extreme = |name: &str, mean_tenths| Station { name: name.to_owned(), mean_tenths };
+        let extreme =
+            |name: &str, mean_tenths| Station { name: name.to_owned(), mean_tenths, country: "Nowhere" };
         let weather = Weather::of(vec![extreme("Hot", 990), extreme("Cold", -990)], 2, 5);
         let text = text(&weather, 20_000);
         let readings = readings(&text);
@@ -286,7 +294,7 @@ mod tests {
         let mut out = Vec::new();
         weather.write_numbered_line(MAX_STATIONS - 1, 0, &mut out);
         // 2^28 - 1 = 494,356 × 543 + 147: city 147 in its 494,357th round, at its mean.
-        let (city, mean_tenths) = CITIES[147];
+        let (city, mean_tenths, _) = CITIES[147];
         let mean = f64::from(mean_tenths) / 10.0;
         assert_eq!(String::from_utf8(out).unwrap(), format!("{city}-494357;{mean:.1}\n"));
     }

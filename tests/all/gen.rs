@@ -1,15 +1,21 @@
 //! `flicker gen weather`: deterministic data, in the format the reference job reads, plain or
-//! compressed.
+//! compressed; `flicker gen stations`: the stations table those readings join with.
 
 use crate::run::{output_max, readings_job};
-use crate::support::{assert_failed, assert_succeeded, run_flicker, run_job, stderr, write_manifest};
+use crate::support::{
+    assert_failed, assert_succeeded, read_csv_output, run_flicker, run_job, stderr, write_manifest,
+};
 use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Runs `flicker gen weather --out OUT ARGS...`; returns what it wrote, after checking it says so.
 fn gen_weather(out: &Path, args: &[&str]) -> Vec<u8> {
-    let output =
-        run_flicker(&[&["gen", "weather", "--out", out.to_str().expect("a UTF-8 path")], args].concat());
+    run_gen("weather", out, args)
+}
+
+/// Runs `flicker gen WHAT --out OUT ARGS...`; returns what it wrote, after checking it says so.
+fn run_gen(what: &str, out: &Path, args: &[&str]) -> Vec<u8> {
+    let output = run_flicker(&[&["gen", what, "--out", out.to_str().expect("a UTF-8 path")], args].concat());
     assert_succeeded(&output);
     let summary = stderr(&output);
     assert!(summary.starts_with("wrote ") && summary.contains(" M lines/s"), "{summary}");
@@ -103,4 +109,78 @@ fn no_rows_are_an_empty_object_and_no_stations_an_error() {
     ]));
     assert!(message.contains("--stations 0") && message.contains("at least one station"), "{message}");
     assert!(!refused.exists(), "nothing is written");
+}
+
+#[test]
+fn the_stations_table_gives_every_reading_its_country() {
+    let dir = tempfile::tempdir().unwrap();
+    // More stations than cities, so numbered ones too.
+    let readings =
+        gen_weather(&dir.path().join("data/readings.txt"), &["--rows", "100000", "--stations", "600"]);
+    let table = run_gen("stations", &dir.path().join("stations/stations.txt"), &["--stations", "600"]);
+    let table = String::from_utf8(table).expect("the table is UTF-8");
+    let country_of: BTreeMap<&str, &str> =
+        table.lines().map(|line| line.split_once(';').expect("`station;country`")).collect();
+    assert_eq!(country_of.len(), 600, "600 stations, each once");
+    assert_eq!(country_of.get("Zürich-2"), Some(&"Switzerland"));
+    let mut expected: BTreeMap<String, f64> = BTreeMap::new();
+    for (station, max) in max_by_station(&readings) {
+        let country = country_of.get(station.as_str()).unwrap_or_else(|| panic!("{station} has no country"));
+        let entry = expected.entry((*country).to_owned()).or_insert(max);
+        *entry = entry.max(max);
+    }
+
+    let job = r#"name = "max-by-country"
+
+[[source]]
+id = "readings"
+url = "data/"
+
+[[source]]
+id = "station-list"
+url = "stations/"
+
+[[step]]
+id = "parse"
+input = "readings"
+plugin = "std:parse-csv"
+config = { delimiter = ";", schema = "station:string,temperature:f64" }
+
+[[step]]
+id = "stations"
+input = "station-list"
+plugin = "std:parse-csv"
+config = { delimiter = ";", schema = "station:string,country:string" }
+
+[[step]]
+id = "joined"
+input = ["parse", "stations"]
+plugin = "std:join"
+config = { on = "station", how = "inner" }
+
+[[step]]
+id = "by-country"
+input = "joined"
+plugin = "std:key-by"
+config = { fields = "country" }
+
+[[step]]
+id = "max"
+input = "by-country"
+plugin = "std:max"
+partitions = 3
+config = { field = "temperature" }
+
+[[sink]]
+id = "out"
+input = "max"
+url = "out/"
+plugin = "std:format-csv"
+"#;
+    assert_succeeded(&run_job(&write_manifest(dir.path(), job), &["--workers", "2"]));
+    let found: BTreeMap<String, f64> = read_csv_output(&dir.path().join("out"), "country,max")
+        .into_iter()
+        .map(|row| (row[0].clone(), row[1].parse().expect("a number")))
+        .collect();
+    assert_eq!(found, expected);
 }
