@@ -25,7 +25,7 @@ mod sorted_runs;
 
 pub(crate) use budget::StateBudget;
 pub(crate) use partitioned::PartitionedSpill;
-pub(crate) use sorted_runs::SortedRuns;
+pub(crate) use sorted_runs::{MergedRuns, SortedRuns};
 
 use flicker_batch::{BatchReader, FrameError};
 use std::path::{Path, PathBuf};

@@ -13,12 +13,12 @@
 //!   key never spans two calls however large the partition (a skewed key makes one large call).
 
 use super::{
-    Fail, Logged, Pipeline, TaskContext, bad_row, call_failed, check_batch, check_cancelled, chunk_size,
-    instantiate,
+    Checked, Fail, Logged, Pipeline, TaskContext, bad_row, call_failed, check_batch, check_cancelled,
+    chunk_size, instantiate,
 };
 use crate::failure::TaskCause;
 use crate::shuffle::partition_of;
-use crate::spill::{PartitionedSpill, SortedRuns, SpillError};
+use crate::spill::{MergedRuns, PartitionedSpill, SortedRuns, SpillError};
 use flicker_batch::{BatchReader, BatchWriter, FrameError, Schema};
 use flicker_host::{CallError, CoGroupInstance};
 use flicker_job::Operator;
@@ -215,14 +215,29 @@ pub(super) fn push_gathered(
             continue;
         }
         for piece in reader.pieces(chunk_size(ctx)) {
-            pipeline.push(check_batch(sink, piece.map_err(malformed)?)?)?;
+            // Rows the gathering tasks checked already (and the BTS checksummed): counted only.
+            let bytes = piece.map_err(malformed)?;
+            let rows = BatchReader::new(&bytes).map_err(malformed)?.rows().count() as u64;
+            pipeline.push(Checked { bytes, rows })?;
             pushed = true;
         }
     }
     match header {
-        Some(header) if !pushed => pipeline.push(check_batch(sink, header)?),
+        Some(bytes) if !pushed => pipeline.push(Checked { bytes, rows: 0 }),
         _ => Ok(()),
     }
+}
+
+/// A batch of the rows of one key, and that key.
+type KeyRows = (Vec<u8>, Vec<u8>);
+
+/// The next batch of one key of an input's merged runs, with that key.
+fn next_key(step: &Step<'_>, runs: &mut MergedRuns) -> Result<Option<KeyRows>, Fail> {
+    let Some(batch) = runs.next().transpose().map_err(|e| step.spill_failed(e))? else { return Ok(None) };
+    let reader = BatchReader::new(&batch).map_err(|e| step.malformed(e))?;
+    let first = reader.rows().next().transpose().map_err(|e| step.malformed(e))?;
+    let key = first.map(|row| row.key.to_vec()).unwrap_or_default();
+    Ok(Some((key, batch)))
 }
 
 /// One input's rows on the reduce side: held in memory, or spilled in sorted runs.
@@ -375,44 +390,26 @@ impl<'c> Reducer<'c> {
     /// ends.
     fn merge_runs(&mut self, ctx: &TaskContext<'_>, pipeline: &mut Pipeline<'_>) -> Result<(), Fail> {
         let headers: Vec<Vec<u8>> = self.sides.iter().map(Side::header).collect();
-        // Each input's runs merged into batches of one key each.
+        // Each input's runs merged into batches of one key each, the next of each at hand with
+        // its key.
         let mut merged = Vec::with_capacity(self.sides.len());
         for side in &mut self.sides {
-            merged.push(
-                side.runs
-                    .merge(1)
-                    .map_err(|e| TaskCause::Spill { step: self.step.step.to_owned(), error: e })?,
-            );
+            merged.push(side.runs.merge(1).map_err(|e| self.step.spill_failed(e))?);
         }
-        let mut heads: Vec<Option<Vec<u8>>> = Vec::with_capacity(merged.len());
-        for runs in &mut merged {
-            heads.push(runs.next().transpose().map_err(|e| self.step.spill_failed(e))?);
-        }
+        let mut heads =
+            merged.iter_mut().map(|runs| next_key(&self.step, runs)).collect::<Result<Vec<_>, _>>()?;
         let mut call: Vec<BatchWriter> = headers.iter().map(|h| BatchWriter::with_header(h)).collect();
         let mut call_bytes = 0;
-        loop {
-            let key = |batch: &Vec<u8>| -> Result<Vec<u8>, Fail> {
-                let reader = BatchReader::new(batch).map_err(|e| self.step.malformed(e))?;
-                let first = reader.rows().next().transpose().map_err(|e| self.step.malformed(e))?;
-                Ok(first.map(|row| row.key.to_vec()).unwrap_or_default())
-            };
-            let mut smallest: Option<Vec<u8>> = None;
-            for head in heads.iter().flatten() {
-                let head_key = key(head)?;
-                if smallest.as_ref().is_none_or(|s| head_key < *s) {
-                    smallest = Some(head_key);
-                }
-            }
-            let Some(smallest) = smallest else { break };
-            for (input, head) in heads.iter_mut().enumerate() {
-                let Some(batch) = head.as_ref() else { continue };
-                if key(batch)? != smallest {
+        while let Some(smallest) = heads.iter().flatten().map(|(key, _)| key).min().cloned() {
+            for input in 0..heads.len() {
+                let Some((key, batch)) = &heads[input] else { continue };
+                if *key != smallest {
                     continue;
                 }
                 let rows = BatchReader::new(batch).map_err(|e| self.step.malformed(e))?.row_bytes();
                 call[input].extend_framed(rows);
                 call_bytes += rows.len();
-                *head = merged[input].next().transpose().map_err(|e| self.step.spill_failed(e))?;
+                heads[input] = next_key(&self.step, &mut merged[input])?;
             }
             if call_bytes >= self.max_call {
                 let full = std::mem::replace(

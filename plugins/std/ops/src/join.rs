@@ -20,13 +20,13 @@ use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 
-use crate::{FieldPos, locate};
+use crate::{FieldPos, field_names, locate};
 use flicker_guest::{BatchReader, BatchWriter, CoGroup, Config, Error, Field, RowType, Schema, TypeMismatch};
 use rustc_hash::FxBuildHasher;
 
 /// Which rows a join outputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum How {
+pub(crate) enum How {
     /// Pairs of matching rows.
     Inner,
     /// Pairs, and each left row without a match (right fields null).
@@ -76,7 +76,7 @@ impl How {
 
 /// Which input the planner broadcasts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Broadcast {
+pub(crate) enum Broadcast {
     /// Neither: both inputs are shuffled by key.
     None,
     /// The left input (number 0).
@@ -121,11 +121,6 @@ impl<K: Borrow<[u8]> + Hash + Eq + Clone> Table<K> {
 /// `count` encoded nulls: the fields of the side without a match.
 fn nulls(count: usize) -> Vec<u8> {
     vec![0; count]
-}
-
-/// Splits a comma-separated field list.
-fn fields(text: &str) -> Vec<String> {
-    text.split(',').map(|f| f.trim().to_owned()).filter(|f| !f.is_empty()).collect()
 }
 
 impl Join {
@@ -227,16 +222,18 @@ impl CoGroup for Join {
             )));
         }
         let on = match (config.get("on"), config.get("left_on"), config.get("right_on")) {
-            (Some(on), None, None) => [fields(on), fields(on)],
-            (None, Some(left), Some(right)) => [fields(left), fields(right)],
+            (Some(on), None, None) => [field_names("on", on)?, field_names("on", on)?],
+            (None, Some(left), Some(right)) => {
+                [field_names("left_on", left)?, field_names("right_on", right)?]
+            }
             (None, None, None) => {
                 return Err(Error::config("set `on` (the join fields), or `left_on` and `right_on`"));
             }
             _ => return Err(Error::config("set either `on`, or both `left_on` and `right_on`")),
         };
-        if on[0].is_empty() || on[0].len() != on[1].len() {
+        if on[0].len() != on[1].len() {
             return Err(Error::config(format!(
-                "the join fields must be one or more on each side, as many on the left ({}) as on the right ({})",
+                "the join fields must be as many on the left ({}) as on the right ({})",
                 on[0].len(),
                 on[1].len()
             )));

@@ -29,7 +29,7 @@ pub use distinct::Distinct;
 pub use filter::Filter;
 pub use format_csv::FormatCsv;
 pub use format_jsonl::FormatJsonl;
-pub use join::{Broadcast, How, Join};
+pub use join::Join;
 pub use key_by::KeyBy;
 pub use parse_csv::ParseCsv;
 pub use parse_lines::ParseLines;

@@ -1,12 +1,13 @@
 //! The order `std:top-k` ranks rows by: the values of some fields, each ascending or descending,
 //! then the rows' encoded bytes, so that rows equal on the fields still have one order.
 //!
-//! Values ascend as Spark sorts them: null first, numbers by value (an `i64` and an `f64` compared
-//! exactly, `-0.0` equal to `0.0`, NaN above every other number and equal to any NaN), strings
-//! bytewise, `false` before `true`. Descending is the reverse, so nulls come last. A field holds
-//! values of one type but for nulls; for a field of type `any` the types rank null, booleans,
-//! numbers, strings.
+//! Values ascend as a global sort orders them ([`flicker_batch::compare_values`], the one order
+//! of values): null first, numbers by value (an `i64` and an `f64` compared exactly, `-0.0` equal
+//! to `0.0`, NaN above every other number and equal to any NaN), `false` before `true`, strings
+//! bytewise. Descending is the reverse, so nulls come last. A field holds values of one type but
+//! for nulls; for a field of type `any` the types rank null, numbers, booleans, strings.
 
+use flicker_batch::compare_values;
 use flicker_guest::{Error, ValueRef};
 use std::cmp::Ordering;
 
@@ -80,49 +81,6 @@ impl Order {
     }
 }
 
-/// The ascending order of two values (see the module's doc).
-pub(crate) fn compare_values(a: ValueRef<'_>, b: ValueRef<'_>) -> Ordering {
-    match (a, b) {
-        (ValueRef::Bool(a), ValueRef::Bool(b)) => a.cmp(&b),
-        (ValueRef::I64(a), ValueRef::I64(b)) => a.cmp(&b),
-        (ValueRef::F64(a), ValueRef::F64(b)) => compare_floats(a, b),
-        (ValueRef::I64(a), ValueRef::F64(b)) => compare_integer_float(a, b),
-        (ValueRef::F64(a), ValueRef::I64(b)) => compare_integer_float(b, a).reverse(),
-        (ValueRef::Str(a), ValueRef::Str(b)) => a.as_bytes().cmp(b.as_bytes()),
-        (a, b) => type_rank(a).cmp(&type_rank(b)),
-    }
-}
-
-/// The rank of a value's type, for values of different types.
-fn type_rank(value: ValueRef<'_>) -> u8 {
-    match value {
-        ValueRef::Null => 0,
-        ValueRef::Bool(_) => 1,
-        ValueRef::I64(_) | ValueRef::F64(_) => 2,
-        ValueRef::Str(_) => 3,
-    }
-}
-
-/// Floats by value, NaN above the others.
-fn compare_floats(a: f64, b: f64) -> Ordering {
-    a.is_nan().cmp(&b.is_nan()).then_with(|| a.partial_cmp(&b).unwrap_or(Ordering::Equal))
-}
-
-/// Integer `i` against float `f`, by their exact values (NaN above every integer).
-fn compare_integer_float(i: i64, f: f64) -> Ordering {
-    /// 2^63, the first float above every `i64`.
-    const ABOVE_I64: f64 = 9_223_372_036_854_775_808.0;
-    if f.is_nan() || f >= ABOVE_I64 {
-        Ordering::Less
-    } else if f < -ABOVE_I64 {
-        Ordering::Greater
-    } else {
-        // In [-2^63, 2^63), so exact as an i64.
-        let whole = f.trunc();
-        i.cmp(&(whole as i64)).then_with(|| whole.partial_cmp(&f).unwrap_or(Ordering::Equal))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,18 +115,17 @@ mod tests {
 
         #[test]
         fn integers_and_floats_compare_by_value(i in -(1i64 << 53)..(1i64 << 53), f in any::<f64>()) {
-            // Integers within 2^53 are exact as floats.
-            let expected = compare_floats(i as f64, f);
+            // Integers within 2^53 are exact as floats; NaN is above every number.
+            let x = i as f64;
+            let expected = x.is_nan().cmp(&f.is_nan()).then_with(|| x.partial_cmp(&f).unwrap_or(Ordering::Equal));
             prop_assert_eq!(compare_values(ValueRef::I64(i), ValueRef::F64(f)), expected);
         }
     }
 
     #[test]
-    fn values_ascend_as_spark_sorts_them() {
+    fn values_ascend_as_a_global_sort_orders_them() {
         let ascending = [
             ValueRef::Null,
-            ValueRef::Bool(false),
-            ValueRef::Bool(true),
             ValueRef::F64(f64::NEG_INFINITY),
             ValueRef::I64(i64::MIN),
             ValueRef::F64(-2.5),
@@ -179,6 +136,8 @@ mod tests {
             ValueRef::F64(9.223372036854776e18),
             ValueRef::F64(f64::INFINITY),
             ValueRef::F64(f64::NAN),
+            ValueRef::Bool(false),
+            ValueRef::Bool(true),
             ValueRef::Str(""),
             ValueRef::Str("B"),
             ValueRef::Str("a"),
