@@ -268,7 +268,7 @@ fn the_web_ui_shows_jobs_live_as_text_and_cancels_one() {
     // Its page: the DAG (a node per stage, an arrow for the shuffle), its progress moving while
     // the page stays the same document.
     browser.click(&format!("{row} [data-testid=job-name]"));
-    assert_eq!(browser.wait_text("[data-testid=job-title]", |_| true), name);
+    assert_eq!(browser.wait_text("[data-testid=job-title]", |title| !title.is_empty()), name);
     browser.wait_count("svg[data-testid=dag] [data-testid=dag-node]", 2);
     assert_eq!(browser.count("svg[data-testid=dag] [data-testid=dag-edge][data-from='0'][data-to='1']"), 1);
     let progress = "[data-testid=stage-progress-0]";
