@@ -300,6 +300,21 @@ pub enum ManifestError {
         expected: String,
     },
 
+    /// A `std:union` step is used where it cannot be, or its inputs' rows differ.
+    #[error("{}:{line}: {kind} \"{id}\": std:union {problem}", file.display())]
+    Union {
+        /// The manifest file.
+        file: PathBuf,
+        /// The line of the step or sink.
+        line: usize,
+        /// Whether this is a step or a sink.
+        kind: SectionKind,
+        /// The id of the step or sink.
+        id: String,
+        /// What is wrong, in words that follow "std:union".
+        problem: String,
+    },
+
     /// The plugin's constructor rejected the `config` of a step or sink.
     #[error("{}:{line}: {kind} \"{id}\": plugin \"{plugin}\" rejected its config: {message}", file.display())]
     ConfigRejected {

@@ -99,7 +99,7 @@ pub use flicker_protocol::{LimitOverrides, OperatorKind};
 pub use limits::{MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, MAX_NAME_CHARS, MAX_SECTIONS, ManifestLimit};
 pub use manifest::{
     DEFAULT_PART_EXTENSION, Manifest, PART_EXTENSIONS, SectionKind, Sink, SinkMode, Source, SourceFormat,
-    Step, StorageSetting,
+    Step, StorageSetting, UNION,
 };
 pub use params::{Param, ParamError, resolve_params};
 pub use plugin::PluginCatalog;

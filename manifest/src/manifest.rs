@@ -116,6 +116,18 @@ pub const PART_EXTENSIONS: &[&str] = &["csv", "tsv", "jsonl", "json", "txt", "pa
 /// standard one.
 pub const DEFAULT_PART_EXTENSION: &str = "part";
 
+/// The plugin of a step that concatenates its inputs, which must have the same rows: no
+/// component, the planner runs the steps after it on each input's own stages (Spark's narrow
+/// `union`).
+pub const UNION: &str = "std:union";
+
+impl Step {
+    /// Whether the step is a [`UNION`].
+    pub fn is_union(&self) -> bool {
+        self.plugin == UNION
+    }
+}
+
 impl Sink {
     /// The extension of its part files: its `extension` if the manifest gives one; else, for a
     /// standard format operator, its format's (`std:format-csv` → `csv`, `std:format-jsonl` →

@@ -5,7 +5,7 @@ use flicker_batch::{RowType, TypeMismatch};
 use flicker_protocol::{LimitOverrides, OperatorKind};
 
 use crate::error::ManifestError;
-use crate::manifest::{Manifest, SectionKind};
+use crate::manifest::{Manifest, SectionKind, UNION};
 use crate::row_types::RowTypes;
 
 /// What [`Manifest::validate_plugins`] needs to know about plugins; the host implements it by
@@ -60,6 +60,22 @@ impl Manifest {
             let Some(operator) = node.operator else { continue };
             let (file, line, kind, id, plugin) =
                 (self.file.clone(), node.line, node.kind, node.id.to_owned(), operator.plugin.to_owned());
+            if plugin == UNION {
+                let reads_source =
+                    operator.inputs.iter().find(|input| self.sources.iter().any(|s| &s.id == *input));
+                let problem = match (kind, reads_source) {
+                    (SectionKind::Sink, _) => Some("is a step, not the format of a sink".to_owned()),
+                    (_, Some(source)) => Some(format!(
+                        "concatenates rows, but input \"{source}\" is a source: parse it in a step first"
+                    )),
+                    _ if !operator.config.is_empty() => Some("takes no config".to_owned()),
+                    _ => None,
+                };
+                match problem {
+                    Some(problem) => return Err(ManifestError::Union { file, line, kind, id, problem }),
+                    None => continue,
+                }
+            }
             let found = match catalog.kind_of(operator.plugin) {
                 Ok(found) => found,
                 Err(reason) => {
@@ -252,6 +268,24 @@ plugin = "{sink_plugin}"
         let catalog = FakeCatalog::default();
         job("parse", "std:max", "std:format-csv").validate_plugins(&catalog).unwrap();
         assert_eq!(*catalog.checked.borrow(), ["std:parse-csv", "std:max", "std:format-csv"]);
+    }
+
+    #[test]
+    fn a_union_reads_steps_takes_no_config_and_needs_no_plugin() {
+        let mut union = job("parse", UNION, "std:format-csv");
+        let error = validate(&union).unwrap_err();
+        assert_eq!(error.to_string(), "jobs/max.toml:11: step \"middle\": std:union takes no config");
+        union.steps[1].config.clear();
+        let catalog = FakeCatalog::default();
+        union.validate_plugins(&catalog).unwrap();
+        assert_eq!(*catalog.checked.borrow(), ["std:parse-csv", "std:format-csv"]);
+        let error = validate(&job("readings", UNION, "std:format-csv")).unwrap_err();
+        assert!(
+            error.to_string().contains("input \"readings\" is a source: parse it in a step first"),
+            "{error}"
+        );
+        let error = validate(&job("parse", "std:max", UNION)).unwrap_err();
+        assert!(error.to_string().contains("sink \"out\": std:union is a step"), "{error}");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use flicker_batch::{RowType, TypeMismatch};
 
 use crate::error::{InputMismatch, ManifestError};
-use crate::manifest::{Manifest, Node};
+use crate::manifest::{Manifest, Node, UNION};
 use crate::plugin::PluginCatalog;
 use crate::suggest::closest;
 
@@ -95,6 +95,11 @@ impl Manifest {
                 _ => {}
             }
         }
+        if operator.plugin == UNION {
+            let typed = self.union_type(node, operator.inputs, inputs)?;
+            known.insert(node.id, typed.clone());
+            return Ok(typed);
+        }
         let types: Vec<RowType> = inputs.iter().map(|typed| typed.rows.clone()).collect();
         let output = catalog.output_type(operator.plugin, operator.config, operator.limits, &types).map_err(
             |problem| {
@@ -141,6 +146,34 @@ impl Manifest {
         });
         known.insert(node.id, typed.clone());
         Ok(typed)
+    }
+}
+
+impl Manifest {
+    /// The rows of union `node`, whose inputs `ids` have rows `inputs` (all known): those of its
+    /// first input, which every other input must have too, key included.
+    fn union_type<'a>(
+        &self,
+        node: &Node<'a>,
+        ids: &[String],
+        inputs: Vec<Typed<'a>>,
+    ) -> Result<Option<Typed<'a>>, ManifestError> {
+        let mut inputs = inputs.into_iter().zip(ids);
+        let Some((first, first_id)) = inputs.next() else { return Ok(None) };
+        match inputs.find(|(typed, _)| typed.rows != first.rows) {
+            None => Ok(Some(first)),
+            Some((other, other_id)) => Err(ManifestError::Union {
+                file: self.file.clone(),
+                line: node.line,
+                kind: node.kind,
+                id: node.id.to_owned(),
+                problem: format!(
+                    "concatenates inputs with the same rows, but input \"{first_id}\" has {} and input \"{other_id}\" has {}",
+                    first.describe(),
+                    other.describe()
+                ),
+            }),
+        }
     }
 }
 
@@ -272,6 +305,33 @@ plugin = "csv"
                 expected: "i64 or f64".into(),
                 found: FieldType::String
             }
+        );
+    }
+
+    /// [`job`] with a union of `inputs` between `by` and `max`.
+    fn union_of(inputs: &[&str]) -> Manifest {
+        let mut manifest = job("station", "key", "temperature");
+        let mut union = manifest.steps[1].clone();
+        union.id = "all".into();
+        union.plugin = UNION.into();
+        union.config.clear();
+        union.inputs = inputs.iter().map(|input| input.to_string()).collect();
+        union.line = 15;
+        manifest.steps.insert(2, union);
+        manifest.steps[3].inputs = vec!["all".into()];
+        manifest
+    }
+
+    #[test]
+    fn a_union_has_the_rows_of_its_inputs_which_must_all_be_alike() {
+        let types = union_of(&["by", "by"]).check_row_types(&Types).unwrap();
+        assert_eq!(types["all"], types["by"]);
+        let error = union_of(&["by", "parse"]).check_row_types(&Types).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "job.toml:15: step \"all\": std:union concatenates inputs with the same rows, but input \"by\" \
+             has station: string, temperature: f64 (from step \"parse\", line 6), keyed by station and input \
+             \"parse\" has station: string, temperature: f64 (from step \"parse\", line 6)"
         );
     }
 

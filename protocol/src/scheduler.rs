@@ -359,6 +359,7 @@ mod tests {
                 start: 0,
                 end: 10,
             },
+            part: 0,
             cpu_budget_us: Some(7),
         };
         let capability = Capability {

@@ -69,6 +69,9 @@ pub struct TaskSpec {
     pub job: JobDescriptor,
     /// What it reads.
     pub input: TaskInput,
+    /// The number of the part it writes, if its stage writes a sink: its index, after the parts
+    /// of the sink's earlier stages (a sink reading a union has a stage per input).
+    pub part: u32,
     /// The operator CPU time the attempt may use, in microseconds (what is left of its job's
     /// `max_cpu` and of its tenant's daily budget); past it the attempt fails as
     /// [`FailureKind::CpuBudget`](crate::failure::FailureKind::CpuBudget). `None`: no budget.

@@ -17,8 +17,9 @@
 /// clients ask for usage and the audit log; 8: clients ask for bearer tokens, stage statuses name
 /// the stage they read, and node statuses count the tasks each executor ran and the shuffle bytes its BTS served, which
 /// heartbeats carry; 9: operators of the cogroup kind, tasks reading a partition of each input of
-/// a co-group step, stage statuses naming every stage they read).
-pub const PROTOCOL_VERSION: u32 = 9;
+/// a co-group step, stage statuses naming every stage they read; 10: tasks say the number of the
+/// part they write, the kept inputs of a broadcast join, and the range boundaries of a sort).
+pub const PROTOCOL_VERSION: u32 = 10;
 
 /// The ALPN protocol two processes of different versions agree on, to tell each other their
 /// versions and part.

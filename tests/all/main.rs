@@ -23,5 +23,6 @@ mod std_ops;
 mod support;
 mod tenants;
 mod try_op;
+mod union;
 mod validation;
 mod web_ui;

@@ -979,6 +979,7 @@ fn spin_task(
             start: 0,
             end: object_size,
         },
+        part: 0,
         cpu_budget_us,
     }
 }

@@ -268,6 +268,7 @@ impl Jobs {
             map_outputs: &output,
             run_id: &spec.task.job.0,
             attempt: spec.attempt,
+            part: spec.part,
             cancelled: &running.stop,
             cpu,
             spill_dir: &self.spill_dir,

@@ -33,6 +33,8 @@ pub(crate) struct TaskContext<'a> {
     pub run_id: &'a str,
     /// Which attempt of the task this is: its sink part goes to the attempt's own temporary area.
     pub attempt: AttemptId,
+    /// The number of the part a task writing a sink writes.
+    pub part: u32,
     /// Set when the task must stop (its job ended, or the scheduler that launched it is lost):
     /// the task's operators stop within an epoch tick, their `create` too, the task at its next
     /// batch.
@@ -244,13 +246,8 @@ struct Pipeline<'c> {
 }
 
 impl<'c> Pipeline<'c> {
-    /// The instances of `map_steps` and of the output of task `task`; a sink's part is opened.
-    fn new(
-        ctx: &TaskContext<'c>,
-        task: TaskIndex,
-        map_steps: &'c [String],
-        output: &'c StageOutput,
-    ) -> Result<Self, Fail> {
+    /// The instances of `map_steps` and of the task's output; a sink's part is opened.
+    fn new(ctx: &TaskContext<'c>, map_steps: &'c [String], output: &'c StageOutput) -> Result<Self, Fail> {
         let job = ctx.job;
         let maps = map_steps
             .iter()
@@ -276,7 +273,7 @@ impl<'c> Pipeline<'c> {
                 let committer = OutputCommitter::new(job.sinks[sink].clone(), ctx.run_id);
                 let part = ctx
                     .io
-                    .block_on(committer.part_writer(task.0, ctx.attempt.0, job.part_extension(sink)))
+                    .block_on(committer.part_writer(ctx.part, ctx.attempt.0, job.part_extension(sink)))
                     .map_err(|e| TaskCause::Storage(Box::new(e)))?;
                 Output::Sink { sink, op, format, part: Box::new(part) }
             }
@@ -381,7 +378,7 @@ fn run(
                 stage.steps.split_first().expect("a source stage starts with a parse step");
             let parse_op = ctx.job.operator(parse_step);
             let mut parser = instantiate(ctx, parse_step, parse_op, flicker_host::Plugin::parse)?;
-            let mut pipeline = Pipeline::new(ctx, task, map_steps, &stage.output)?;
+            let mut pipeline = Pipeline::new(ctx, map_steps, &stage.output)?;
             let mut reader = ctx
                 .io
                 .block_on(SplitReader::open(location, split, chunk_size(ctx)))
@@ -419,7 +416,7 @@ fn run(
                 max_batch: chunk_size(ctx),
                 merged_any: false,
             };
-            let mut pipeline = Pipeline::new(ctx, task, &stage.steps, &stage.output)?;
+            let mut pipeline = Pipeline::new(ctx, &stage.steps, &stage.output)?;
             while let Some(block) = blocks.next_block() {
                 let block = block?;
                 check_cancelled(ctx)?;
@@ -433,13 +430,13 @@ fn run(
             let StageOutput::Sink { sink } = &stage.output else {
                 unreachable!("the planner makes a gathered stage write its sink")
             };
-            let mut pipeline = Pipeline::new(ctx, task, &stage.steps, &stage.output)?;
+            let mut pipeline = Pipeline::new(ctx, &stage.steps, &stage.output)?;
             cogroup::push_gathered(ctx, sink, blocks, &mut pipeline)?;
             pipeline.finish(ctx, stage, task)
         }
         (StageInput::CoGroup { step, .. }, TaskInput::CoPartition { inputs }) => {
             let mut reducer = cogroup::Reducer::new(ctx, step, inputs.len())?;
-            let mut pipeline = Pipeline::new(ctx, task, &stage.steps, &stage.output)?;
+            let mut pipeline = Pipeline::new(ctx, &stage.steps, &stage.output)?;
             for (input, blocks) in inputs.into_iter().enumerate() {
                 while let Some(block) = blocks.next_block() {
                     let block = block?;

@@ -106,7 +106,9 @@ impl PreparedJob {
 
         let limits = default_limits(&defaults);
         let mut operators = HashMap::new();
-        let steps = manifest.steps.iter().map(|s| (&s.id, &s.plugin, &s.config, &s.limits));
+        // A union has no operator: the planner runs the steps after it on each input's stages.
+        let steps = manifest.steps.iter().filter(|s| !s.is_union());
+        let steps = steps.map(|s| (&s.id, &s.plugin, &s.config, &s.limits));
         let sinks = manifest.sinks.iter().map(|s| (&s.id, &s.plugin, &s.config, &s.limits));
         for (id, plugin_ref, config, overrides) in steps.chain(sinks) {
             // validate_plugins loaded every plugin already: this only reads the runtime's cache.
@@ -205,7 +207,8 @@ impl PreparedJob {
     pub fn check_limits(&self, maxima: &LimitMaxima) -> Result<(), ManifestError> {
         self.check_stage_sizes()?;
         let mib = |bytes: u64| format!("{:.1} MiB", bytes as f64 / f64::from(1u32 << 20));
-        let steps = self.manifest.steps.iter().map(|s| ("step", &s.id, s.line, &s.limits));
+        let steps = self.manifest.steps.iter().filter(|s| !s.is_union());
+        let steps = steps.map(|s| ("step", &s.id, s.line, &s.limits));
         let sinks = self.manifest.sinks.iter().map(|s| ("sink", &s.id, s.line, &s.limits));
         for (kind, id, line, overrides) in steps.chain(sinks) {
             let limits = self.operators[id.as_str()].limits;

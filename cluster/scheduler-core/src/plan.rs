@@ -24,33 +24,46 @@ pub enum StageInput {
         /// The source's id.
         source: String,
     },
-    /// One task per partition of an aggregate's shuffle, written by an earlier stage. The tasks
-    /// start with the aggregate's `merge` of every map output, then `finish`.
+    /// One task per partition of an aggregate's shuffle, written by earlier stages (one, or one
+    /// per input of a union before the aggregate). The tasks start with the aggregate's `merge`
+    /// of every map output, then `finish`.
     Shuffle {
-        /// The stage that wrote the shuffle.
-        stage: StageId,
+        /// The stages that wrote the shuffle.
+        stages: Vec<StageId>,
         /// The aggregate step's id.
         aggregate: String,
         /// Number of partitions (= tasks of this stage).
         partitions: u32,
     },
-    /// One task reading every block of a gather (the rows of a single-file sink), written by an
-    /// earlier stage.
+    /// One task reading every block of a gather (the rows of a single-file sink), written by
+    /// earlier stages.
     Gathered {
-        /// The stage that gathered the rows.
-        stage: StageId,
+        /// The stages that gathered the rows.
+        stages: Vec<StageId>,
     },
-    /// One task per partition of the shuffles of a co-group step's inputs, written by one earlier
-    /// stage each, partitioned alike. The tasks start with the step's `cogroup` of the partition's
-    /// rows of every input.
+    /// One task per partition of the shuffles of a co-group step's inputs, partitioned alike.
+    /// The tasks start with the step's `cogroup` of the partition's rows of every input.
     CoGroup {
         /// The co-group step's id.
         step: String,
-        /// The stage that wrote each input's shuffle, in the step's input order.
-        stages: Vec<StageId>,
+        /// The stages that wrote each input's shuffle (one, or one per input of a union), in
+        /// the step's input order.
+        inputs: Vec<Vec<StageId>>,
         /// Number of partitions (= tasks of this stage).
         partitions: u32,
     },
+}
+
+impl StageInput {
+    /// The stages whose output a task reads, per input: one input but for a co-group; none for
+    /// a source.
+    pub fn upstream(&self) -> Vec<Vec<StageId>> {
+        match self {
+            StageInput::Shuffle { stages, .. } | StageInput::Gathered { stages } => vec![stages.clone()],
+            StageInput::CoGroup { inputs, .. } => inputs.clone(),
+            StageInput::Source { .. } => Vec::new(),
+        }
+    }
 }
 
 /// Where a stage's tasks write to.
@@ -125,11 +138,7 @@ impl StagePlan {
 
     /// The stages this one reads from, in its input order: none for a stage reading a source.
     pub fn depends_on(&self) -> Vec<StageId> {
-        match &self.input {
-            StageInput::Shuffle { stage, .. } | StageInput::Gathered { stage } => vec![*stage],
-            StageInput::CoGroup { stages, .. } => stages.clone(),
-            StageInput::Source { .. } => Vec::new(),
-        }
+        self.input.upstream().concat()
     }
 }
 
@@ -183,31 +192,48 @@ pub fn plan(
         cogroups: HashMap::new(),
     };
     for sink in &manifest.sinks {
-        let (mut input, mut steps) = planner.pipeline(&sink.id, &sink.input, 0)?;
-        let one_task = matches!(
-            input,
-            StageInput::Shuffle { partitions: 1, .. } | StageInput::CoGroup { partitions: 1, .. }
-        );
-        if sink.single_file && !one_task {
-            // One object: the rows are gathered for one task to write (its steps run before).
-            let stage = planner.push(input, steps, StageOutput::Gather { sink: sink.id.clone() });
-            (input, steps) = (StageInput::Gathered { stage }, Vec::new());
+        let branches = planner.pipeline(&sink.id, &sink.input, 0)?;
+        let sink_output = || StageOutput::Sink { sink: sink.id.clone() };
+        let one_task = |input: &StageInput| {
+            matches!(
+                input,
+                StageInput::Shuffle { partitions: 1, .. } | StageInput::CoGroup { partitions: 1, .. }
+            )
+        };
+        let one_task = matches!(branches.as_slice(), [(input, _)] if one_task(input));
+        if !sink.single_file || one_task {
+            // A task per partition or split of each branch writes a part.
+            for (input, steps) in branches {
+                planner.push(input, steps, sink_output());
+            }
+            continue;
         }
-        planner.push(input, steps, StageOutput::Sink { sink: sink.id.clone() });
+        // One object: the rows of every branch are gathered for one task to write (their steps
+        // run before).
+        let stages = branches
+            .into_iter()
+            .map(|(input, steps)| planner.push(input, steps, StageOutput::Gather { sink: sink.id.clone() }))
+            .collect();
+        planner.push(StageInput::Gathered { stages }, Vec::new(), sink_output());
     }
     Ok(JobPlan { stages: planner.stages })
 }
+
+/// Where the rows reaching a step come from (a source or a shuffle), and the narrow steps they
+/// pass on the way, in order. A union step gives one branch per input (for each, its own stages);
+/// anything else one.
+type Branch = (StageInput, Vec<String>);
 
 struct Planner<'m> {
     manifest: &'m Manifest,
     kind_of: &'m dyn Fn(&str) -> OperatorKind,
     default_partitions: u32,
     stages: Vec<StagePlan>,
-    /// The map-side stage planned for each aggregate step, with its partition count.
-    aggregates: HashMap<String, (StageId, u32)>,
-    /// The map-side stages planned for each co-group step (one per input), with its partition
+    /// The map-side stages planned for each aggregate step, with its partition count.
+    aggregates: HashMap<String, (Vec<StageId>, u32)>,
+    /// The map-side stages planned for each co-group step (per input), with its partition
     /// count.
-    cogroups: HashMap<String, (Vec<StageId>, u32)>,
+    cogroups: HashMap<String, (Vec<Vec<StageId>>, u32)>,
 }
 
 impl Planner<'_> {
@@ -217,19 +243,14 @@ impl Planner<'_> {
         id
     }
 
-    /// Walks back from `input` (read by `reader`) through narrow steps to a source or an
-    /// aggregate, planning the aggregate's map-side stage on the way.
-    fn pipeline(
-        &mut self,
-        reader: &str,
-        input: &str,
-        depth: usize,
-    ) -> Result<(StageInput, Vec<String>), PlanError> {
+    /// Walks back from `input` (read by `reader`) through narrow steps to sources or shuffles,
+    /// planning the map-side stages of aggregates and co-groups on the way.
+    fn pipeline(&mut self, reader: &str, input: &str, depth: usize) -> Result<Vec<Branch>, PlanError> {
         if depth > self.manifest.steps.len() + 1 {
             return Err(PlanError::Cycle { id: reader.to_owned() });
         }
         if self.manifest.sources.iter().any(|s| s.id == input) {
-            return Ok((StageInput::Source { source: input.to_owned() }, Vec::new()));
+            return Ok(vec![(StageInput::Source { source: input.to_owned() }, Vec::new())]);
         }
         let step = self
             .manifest
@@ -237,59 +258,79 @@ impl Planner<'_> {
             .iter()
             .find(|s| s.id == input)
             .ok_or_else(|| PlanError::UnknownInput { id: reader.to_owned(), input: input.to_owned() })?;
+        if step.is_union() {
+            let mut branches = Vec::new();
+            for input in &step.inputs {
+                branches.extend(self.pipeline(&step.id, input, depth + 1)?);
+            }
+            return Ok(branches);
+        }
         let only_input = || match step.inputs.as_slice() {
             [input] => Ok(input.as_str()),
             _ => Err(PlanError::Misplaced { id: step.id.clone(), kind: (self.kind_of)(&step.plugin) }),
         };
         match (self.kind_of)(&step.plugin) {
             OperatorKind::Parse | OperatorKind::Map => {
-                let (source, mut steps) = self.pipeline(&step.id, only_input()?, depth + 1)?;
-                steps.push(step.id.clone());
-                Ok((source, steps))
+                let mut branches = self.pipeline(&step.id, only_input()?, depth + 1)?;
+                for (_, steps) in &mut branches {
+                    steps.push(step.id.clone());
+                }
+                Ok(branches)
             }
             OperatorKind::Aggregate => {
-                let (stage, partitions) = match self.aggregates.get(&step.id) {
-                    Some(planned) => *planned,
+                let (stages, partitions) = match self.aggregates.get(&step.id) {
+                    Some(planned) => planned.clone(),
                     None => {
                         let partitions = match global(step) {
                             true => 1,
                             false => step.partitions.unwrap_or(self.default_partitions).max(1),
                         };
-                        let (input, steps) = self.pipeline(&step.id, only_input()?, depth + 1)?;
                         let output =
                             StageOutput::Shuffle { aggregate: step.id.clone(), partitions, combined: false };
-                        let stage = self.push(input, steps, output);
-                        self.aggregates.insert(step.id.clone(), (stage, partitions));
-                        (stage, partitions)
+                        let stages = self.map_side(&step.id, only_input()?, depth, output)?;
+                        self.aggregates.insert(step.id.clone(), (stages.clone(), partitions));
+                        (stages, partitions)
                     }
                 };
-                Ok((StageInput::Shuffle { stage, aggregate: step.id.clone(), partitions }, Vec::new()))
+                let input = StageInput::Shuffle { stages, aggregate: step.id.clone(), partitions };
+                Ok(vec![(input, Vec::new())])
             }
             OperatorKind::CoGroup => {
-                let (stages, partitions) = match self.cogroups.get(&step.id) {
+                let (inputs, partitions) = match self.cogroups.get(&step.id) {
                     Some(planned) => planned.clone(),
                     None => {
                         let partitions = step.partitions.unwrap_or(self.default_partitions).max(1);
-                        let mut stages = Vec::with_capacity(step.inputs.len());
+                        let mut inputs = Vec::with_capacity(step.inputs.len());
                         for (index, input) in step.inputs.iter().enumerate() {
-                            let (input_of_stage, steps) = self.pipeline(&step.id, input, depth + 1)?;
                             let output = StageOutput::CoGroupInput {
                                 step: step.id.clone(),
                                 input: index as u32,
                                 partitions,
                             };
-                            stages.push(self.push(input_of_stage, steps, output));
+                            inputs.push(self.map_side(&step.id, input, depth, output)?);
                         }
-                        self.cogroups.insert(step.id.clone(), (stages.clone(), partitions));
-                        (stages, partitions)
+                        self.cogroups.insert(step.id.clone(), (inputs.clone(), partitions));
+                        (inputs, partitions)
                     }
                 };
-                Ok((StageInput::CoGroup { step: step.id.clone(), stages, partitions }, Vec::new()))
+                Ok(vec![(StageInput::CoGroup { step: step.id.clone(), inputs, partitions }, Vec::new())])
             }
             OperatorKind::Format => {
                 Err(PlanError::Misplaced { id: step.id.clone(), kind: OperatorKind::Format })
             }
         }
+    }
+
+    /// Plans a stage writing `output` for each branch of `input` (read by step `reader`).
+    fn map_side(
+        &mut self,
+        reader: &str,
+        input: &str,
+        depth: usize,
+        output: StageOutput,
+    ) -> Result<Vec<StageId>, PlanError> {
+        let branches = self.pipeline(reader, input, depth + 1)?;
+        Ok(branches.into_iter().map(|(input, steps)| self.push(input, steps, output.clone())).collect())
     }
 }
 
@@ -347,7 +388,11 @@ mod tests {
                 },
                 StagePlan {
                     id: StageId(1),
-                    input: StageInput::Shuffle { stage: StageId(0), aggregate: "max".into(), partitions: 4 },
+                    input: StageInput::Shuffle {
+                        stages: vec![StageId(0)],
+                        aggregate: "max".into(),
+                        partitions: 4
+                    },
                     steps: vec![],
                     output: StageOutput::Sink { sink: "out".into() },
                 },
@@ -421,7 +466,7 @@ plugin = "std:format-csv"
         );
         assert_eq!(
             plan.stages[2].input,
-            StageInput::Shuffle { stage: StageId(0), aggregate: "max".into(), partitions: 4 }
+            StageInput::Shuffle { stages: vec![StageId(0)], aggregate: "max".into(), partitions: 4 }
         );
         assert_eq!(plan.stages[2].steps, ["count-per-max"]);
         assert_eq!(plan.stages[3].depends_on(), [StageId(2)]);
@@ -490,7 +535,7 @@ plugin = "std:format-csv"
                     id: StageId(2),
                     input: StageInput::CoGroup {
                         step: "joined".into(),
-                        stages: vec![StageId(0), StageId(1)],
+                        inputs: vec![vec![StageId(0)], vec![StageId(1)]],
                         partitions: 3
                     },
                     steps: vec!["by-country".into()],
@@ -498,7 +543,11 @@ plugin = "std:format-csv"
                 },
                 StagePlan {
                     id: StageId(3),
-                    input: StageInput::Shuffle { stage: StageId(2), aggregate: "max".into(), partitions: 2 },
+                    input: StageInput::Shuffle {
+                        stages: vec![StageId(2)],
+                        aggregate: "max".into(),
+                        partitions: 2
+                    },
                     steps: vec![],
                     output: StageOutput::Sink { sink: "out".into() },
                 },
@@ -515,7 +564,7 @@ plugin = "std:format-csv"
         let plan = planned(&single);
         assert_eq!(plan.stages.len(), 3);
         assert_eq!(plan.stages[1].output, StageOutput::Gather { sink: "out".into() });
-        assert_eq!(plan.stages[2].input, StageInput::Gathered { stage: StageId(1) });
+        assert_eq!(plan.stages[2].input, StageInput::Gathered { stages: vec![StageId(1)] });
         assert_eq!(plan.stages[2].depends_on(), [StageId(1)]);
         assert_eq!(plan.stages[2].operators().collect::<Vec<_>>(), ["out"]);
         assert_eq!(plan.stages[1].operators().collect::<Vec<_>>(), ["max"]);
@@ -534,12 +583,12 @@ plugin = "std:format-csv"
         let global = planned(&top(""));
         assert_eq!(
             global.stages[1].input,
-            StageInput::Shuffle { stage: StageId(0), aggregate: "max".into(), partitions: 1 }
+            StageInput::Shuffle { stages: vec![StageId(0)], aggregate: "max".into(), partitions: 1 }
         );
         let per_key = planned(&top(", per_key = \"true\""));
         assert_eq!(
             per_key.stages[1].input,
-            StageInput::Shuffle { stage: StageId(0), aggregate: "max".into(), partitions: 4 }
+            StageInput::Shuffle { stages: vec![StageId(0)], aggregate: "max".into(), partitions: 4 }
         );
     }
 
@@ -552,6 +601,100 @@ plugin = "std:format-csv"
             plan.stages[1].output,
             StageOutput::CoGroupInput { step: "joined".into(), input: 1, partitions: 3 }
         );
+    }
+
+    /// Two sources parsed alike, concatenated, then a max and a sink of the rows themselves.
+    const UNION: &str = r#"name = "union"
+[[source]]
+id = "north"
+url = "north/"
+[[source]]
+id = "south"
+url = "south/"
+[[step]]
+id = "parse-north"
+input = "north"
+plugin = "std:parse-csv"
+[[step]]
+id = "parse-south"
+input = "south"
+plugin = "std:parse-csv"
+[[step]]
+id = "all"
+input = ["parse-north", "parse-south"]
+plugin = "std:union"
+[[step]]
+id = "warm"
+input = "all"
+plugin = "std:filter"
+[[step]]
+id = "max"
+input = "warm"
+plugin = "std:max"
+partitions = 2
+[[sink]]
+id = "out"
+input = "max"
+url = "out/"
+plugin = "std:format-csv"
+[[sink]]
+id = "rows"
+input = "warm"
+url = "rows/"
+plugin = "std:format-csv"
+"#;
+
+    #[test]
+    fn a_union_runs_the_steps_after_it_on_each_input_s_own_stages() {
+        let plan = planned(UNION);
+        let shape: Vec<(StageInput, Vec<String>, StageOutput)> =
+            plan.stages.iter().map(|s| (s.input.clone(), s.steps.clone(), s.output.clone())).collect();
+        let source = |source: &str| StageInput::Source { source: source.into() };
+        let steps = |steps: &[&str]| steps.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let max = StageOutput::Shuffle { aggregate: "max".into(), partitions: 2, combined: false };
+        let sink = |sink: &str| StageOutput::Sink { sink: sink.into() };
+        assert_eq!(
+            shape,
+            vec![
+                (source("north"), steps(&["parse-north", "warm"]), max.clone()),
+                (source("south"), steps(&["parse-south", "warm"]), max),
+                (
+                    StageInput::Shuffle {
+                        stages: vec![StageId(0), StageId(1)],
+                        aggregate: "max".into(),
+                        partitions: 2
+                    },
+                    vec![],
+                    sink("out")
+                ),
+                (source("north"), steps(&["parse-north", "warm"]), sink("rows")),
+                (source("south"), steps(&["parse-south", "warm"]), sink("rows")),
+            ]
+        );
+        assert_eq!(plan.stages[2].depends_on(), [StageId(0), StageId(1)]);
+    }
+
+    #[test]
+    fn a_union_before_a_join_or_a_single_file_feeds_it_from_every_input() {
+        let joined = UNION.replace("plugin = \"std:max\"", "plugin = \"std:join\"").replace(
+            "input = \"warm\"\nplugin = \"std:join\"",
+            "input = [\"warm\", \"parse-north\"]\nplugin = \"std:join\"",
+        );
+        let plan = planned(&joined);
+        assert_eq!(
+            plan.stages[3].input,
+            StageInput::CoGroup {
+                step: "max".into(),
+                inputs: vec![vec![StageId(0), StageId(1)], vec![StageId(2)]],
+                partitions: 2
+            }
+        );
+        let single = UNION.replace("url = \"rows/\"", "url = \"rows/\"\nsingle_file = true");
+        let plan = planned(&single);
+        let last = plan.stages.last().unwrap();
+        assert_eq!(last.input, StageInput::Gathered { stages: vec![StageId(3), StageId(4)] });
+        assert_eq!(last.output, StageOutput::Sink { sink: "rows".into() });
+        assert_eq!(plan.stages[3].output, StageOutput::Gather { sink: "rows".into() });
     }
 
     #[test]

@@ -383,6 +383,7 @@ impl JobRun {
     /// Starts task `index` of the stage at `position` on `executor`; returns what to send it.
     pub fn launch(&mut self, position: usize, index: TaskIndex, executor: &ExecutorId) -> TaskSpec {
         let input = self.task_input(position, index);
+        let part = self.part_number(position, index);
         let stage = &mut self.stages[position];
         let attempt = stage.tasks.launch(index, executor).expect("a runnable task is in its stage");
         self.executors_used.insert(executor.clone());
@@ -391,22 +392,35 @@ impl JobRun {
             attempt,
             job: self.descriptor.clone(),
             input,
+            part,
             cpu_budget_us: None,
         }
+    }
+
+    /// The number of the part task `index` of the stage at `position` writes, if the stage
+    /// writes a sink: its index after the tasks of the stages before it writing the same sink.
+    fn part_number(&self, position: usize, index: TaskIndex) -> u32 {
+        let Some(sink) = &self.stages[position].sink else { return index.0 };
+        let earlier = self.stages[..position].iter().filter(|s| s.sink.as_ref() == Some(sink));
+        earlier.map(|s| s.tasks.len() as u32).sum::<u32>() + index.0
     }
 
     fn task_input(&self, position: usize, index: TaskIndex) -> TaskInput {
         match &self.stages[position].input {
             StageTasks::Splits { source, splits } => splits[index.at()].task_input(source),
-            StageTasks::Partitions { upstream } => {
-                // A reduce stage's task `n` reads partition `n`.
+            StageTasks::Partitions { .. } | StageTasks::CoPartitions { .. } | StageTasks::Shuffled => {
+                // A reduce stage's task `n` reads partition `n` of each input.
                 let partition = PartitionId(index.0);
-                TaskInput::Partition { partition, map_outputs: self.map_outputs(*upstream, partition) }
-            }
-            StageTasks::CoPartitions { upstream } => {
-                let partition = PartitionId(index.0);
-                let inputs = upstream.iter().map(|&stage| self.map_outputs(stage, partition)).collect();
-                TaskInput::CoPartition { partition, inputs }
+                let stage = &self.stages[position];
+                let mut inputs = stage.upstream.iter().map(|stages| {
+                    stages.iter().flat_map(|&stage| self.map_outputs(stage, partition)).collect::<Vec<_>>()
+                });
+                match stage.co_group {
+                    true => TaskInput::CoPartition { partition, inputs: inputs.collect() },
+                    false => {
+                        TaskInput::Partition { partition, map_outputs: inputs.next().unwrap_or_default() }
+                    }
+                }
             }
         }
     }
@@ -639,7 +653,7 @@ pub(crate) mod tests {
             },
             StagePlan {
                 id: StageId(1),
-                input: StageInput::Shuffle { stage: StageId(0), aggregate: "max".into(), partitions },
+                input: StageInput::Shuffle { stages: vec![StageId(0)], aggregate: "max".into(), partitions },
                 steps: vec![],
                 output: StageOutput::Sink { sink: "out".into() },
             },
@@ -746,7 +760,7 @@ pub(crate) mod tests {
             id: StageId(2),
             input: StageInput::CoGroup {
                 step: "join".into(),
-                stages: vec![StageId(0), StageId(1)],
+                inputs: vec![vec![StageId(0)], vec![StageId(1)]],
                 partitions: 2,
             },
             steps: vec![],

@@ -17,17 +17,22 @@ pub enum StageTasks {
         /// The splits, in task order.
         splits: Vec<SplitRange>,
     },
-    /// One task per partition of the shuffle written by `upstream`.
+    /// One task per partition of the shuffle written by `upstream` (journals of earlier releases;
+    /// read as [`Shuffled`](Self::Shuffled)).
     Partitions {
         /// The stage whose map outputs the tasks read.
         upstream: StageId,
     },
-    /// One task per partition of the shuffles of a co-group step's inputs (after the variants
-    /// above, which journals of earlier releases hold).
+    /// One task per partition of the shuffles of a co-group step's inputs (journals of earlier
+    /// releases; read as [`Shuffled`](Self::Shuffled)).
     CoPartitions {
         /// The stage computing each input, in the step's input order.
         upstream: Vec<StageId>,
     },
+    /// One task per partition of the shuffles the stage reads, as its plan says (after the
+    /// variants above, which journals of earlier releases hold): its tasks read partition `n` of
+    /// every map output of every stage of each input.
+    Shuffled,
 }
 
 /// A byte range of an input object (a split, as data).
@@ -64,6 +69,10 @@ pub(crate) struct StageRun {
     pub(crate) description: String,
     /// The stages whose shuffles it reads.
     pub(crate) depends_on: Vec<StageId>,
+    /// The stages whose shuffles it reads, per input of its plan.
+    pub(crate) upstream: Vec<Vec<StageId>>,
+    /// Whether its tasks start with a co-group of their inputs' partitions.
+    pub(crate) co_group: bool,
     pub(crate) input: StageTasks,
     pub(crate) tasks: TaskTable,
     /// Whether its tasks' input counters count towards the job's (a source read by several
@@ -80,15 +89,11 @@ impl StageRun {
     pub(crate) fn new(plan: &StagePlan, input: StageTasks, counts_input: bool) -> Self {
         let count = match (&input, &plan.input) {
             (StageTasks::Splits { splits, .. }, _) => splits.len(),
-            (
-                StageTasks::Partitions { .. } | StageTasks::CoPartitions { .. },
-                StageInput::Shuffle { partitions, .. } | StageInput::CoGroup { partitions, .. },
-            ) => *partitions as usize,
-            (
-                StageTasks::Partitions { .. } | StageTasks::CoPartitions { .. },
-                StageInput::Gathered { .. },
-            ) => 1,
-            (StageTasks::Partitions { .. } | StageTasks::CoPartitions { .. }, StageInput::Source { .. }) => 0,
+            (_, StageInput::Shuffle { partitions, .. } | StageInput::CoGroup { partitions, .. }) => {
+                *partitions as usize
+            }
+            (_, StageInput::Gathered { .. }) => 1,
+            (_, StageInput::Source { .. }) => 0,
         };
         let sink = match &plan.output {
             StageOutput::Sink { sink } => Some(sink.clone()),
@@ -100,6 +105,8 @@ impl StageRun {
             id: plan.id,
             description: describe(plan),
             depends_on: plan.depends_on(),
+            upstream: plan.input.upstream(),
+            co_group: matches!(plan.input, StageInput::CoGroup { .. }),
             input,
             tasks: TaskTable::new(count),
             counts_input,
@@ -130,10 +137,10 @@ fn describe(stage: &StagePlan) -> String {
     match &stage.input {
         StageInput::Source { source } => parts.push(format!("read {source}")),
         StageInput::Shuffle { aggregate, .. } => parts.push(format!("merge {aggregate}")),
-        StageInput::Gathered { stage } => parts.push(format!("gathered by stage {}", stage.0)),
-        StageInput::CoGroup { step, stages, .. } => {
-            let stages: Vec<String> = stages.iter().map(|s| s.0.to_string()).collect();
-            parts.push(format!("{step} (co-group of stages {})", stages.join(", ")))
+        StageInput::Gathered { stages } => parts.push(format!("gathered by {}", stage_list(stages))),
+        StageInput::CoGroup { step, inputs, .. } => {
+            let inputs: Vec<String> = inputs.iter().map(|stages| stage_list(stages)).collect();
+            parts.push(format!("{step} (co-group of {})", inputs.join(", ")))
         }
     }
     parts.extend(stage.steps.iter().cloned());
@@ -151,6 +158,12 @@ fn describe(stage: &StagePlan) -> String {
     parts.join(" → ")
 }
 
+/// `stage 3` or `stages 3+4` (the stages of a union's inputs).
+fn stage_list(stages: &[StageId]) -> String {
+    let ids: Vec<String> = stages.iter().map(|s| s.0.to_string()).collect();
+    format!("{} {}", if ids.len() == 1 { "stage" } else { "stages" }, ids.join("+"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,7 +174,7 @@ mod tests {
     fn sink_stage(partitions: u32) -> StagePlan {
         StagePlan {
             id: StageId(1),
-            input: StageInput::Shuffle { stage: StageId(0), aggregate: "max".into(), partitions },
+            input: StageInput::Shuffle { stages: vec![StageId(0)], aggregate: "max".into(), partitions },
             steps: vec!["format".into()],
             output: StageOutput::Sink { sink: "out".into() },
         }

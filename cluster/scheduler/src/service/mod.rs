@@ -717,10 +717,9 @@ impl Shared {
                         splits: plan_splits(&objects, size).iter().map(split_range).collect(),
                     }
                 }
-                StageInput::Shuffle { stage: upstream, .. } | StageInput::Gathered { stage: upstream } => {
-                    StageTasks::Partitions { upstream: *upstream }
+                StageInput::Shuffle { .. } | StageInput::Gathered { .. } | StageInput::CoGroup { .. } => {
+                    StageTasks::Shuffled
                 }
-                StageInput::CoGroup { stages, .. } => StageTasks::CoPartitions { upstream: stages.clone() },
             });
         }
         let outputs = prepared
