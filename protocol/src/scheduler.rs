@@ -360,6 +360,7 @@ mod tests {
                 end: 10,
             },
             part: 0,
+            kept: Vec::new(),
             cpu_budget_us: Some(7),
         };
         let capability = Capability {

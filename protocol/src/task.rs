@@ -72,6 +72,9 @@ pub struct TaskSpec {
     /// The number of the part it writes, if its stage writes a sink: its index, after the parts
     /// of the sink's earlier stages (a sink reading a union has a stage per input).
     pub part: u32,
+    /// The kept inputs of the broadcast joins its stage runs, in the stage's order: for each,
+    /// every map output of the stages that computed it (one partition) and the BTS holding it.
+    pub kept: Vec<Vec<MapOutputLocation>>,
     /// The operator CPU time the attempt may use, in microseconds (what is left of its job's
     /// `max_cpu` and of its tenant's daily budget); past it the attempt fails as
     /// [`FailureKind::CpuBudget`](crate::failure::FailureKind::CpuBudget). `None`: no budget.

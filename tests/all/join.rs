@@ -240,3 +240,42 @@ fn a_join_written_by_hand_as_a_row_cogroup_matches_the_inner_join() {
     let found = output_rows(&dir.path().join("out"), "station,temperature,country");
     assert!(found == data.oracle("inner"), "the hand-written join differs from the oracle's inner join");
 }
+
+/// The joins a broadcast can run (`how`, broadcast side), the kept side being the build side.
+const BROADCASTS: [(&str, &str); 6] = [
+    ("inner", "right"),
+    ("left", "right"),
+    ("semi", "right"),
+    ("anti", "right"),
+    ("inner", "left"),
+    ("right", "left"),
+];
+
+/// Runs every broadcast join on `data` and checks it against the oracle, which the shuffled plan
+/// matches too (above); the plan must be the broadcast one: no co-partitioned stage.
+fn check_broadcasts(data: &Data) {
+    let dir = tempfile::tempdir().unwrap();
+    data.write(dir.path());
+    for (how, side) in BROADCASTS {
+        let job = join_job(&format!("on = \"station\", how = \"{how}\", broadcast = \"{side}\""), "");
+        let manifest = write_manifest(dir.path(), &job);
+        let summary = assert_succeeded(&run_job(&manifest, &["--workers", "2"]));
+        // The kept side's stage and the other's, which joins: no co-partitioned third stage.
+        assert_mentions(&summary, &["stages 2,"]);
+        let found = output_rows(&dir.path().join("out"), header(how));
+        let expected = data.oracle(how);
+        assert_eq!(found.len(), expected.len(), "{how}, broadcast {side}: {summary}");
+        assert!(found == expected, "{how}, broadcast {side}: the output differs from the oracle's");
+    }
+}
+
+#[test]
+fn broadcast_joins_give_the_oracle_s_and_the_shuffled_plan_s_result() {
+    check_broadcasts(&Data::generate(3000, 23));
+    let mut data = Data::generate(500, 5);
+    data.stations.clear();
+    check_broadcasts(&data);
+    let mut data = Data::generate(0, 5);
+    data.readings.clear();
+    check_broadcasts(&data);
+}

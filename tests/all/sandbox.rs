@@ -980,6 +980,7 @@ fn spin_task(
             end: object_size,
         },
         part: 0,
+        kept: Vec::new(),
         cpu_budget_us,
     }
 }

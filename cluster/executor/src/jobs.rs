@@ -274,6 +274,19 @@ impl Jobs {
             spill_dir: &self.spill_dir,
             log,
         };
+        if spec.kept.len() != stage.kept.len() {
+            let message = format!(
+                "{} runs {} broadcast joins, the task names {} kept inputs",
+                spec.task.stage,
+                stage.kept.len(),
+                spec.kept.len()
+            );
+            return TaskReport::Failed(TaskFailure::new(FailureKind::Prepare, message));
+        }
+        let _guard = io.enter();
+        let mut kept_fetched: Vec<FetchedBlocks<'_>> =
+            spec.kept.iter().map(|outputs| self.fetched(PartitionId(0), outputs, capability, io)).collect();
+        let kept = kept_fetched.iter_mut().map(|blocks| blocks as &mut dyn BlockSource).collect();
         let outcome = match &spec.input {
             InputSpec::Split { source, object, object_size, start, end } => {
                 let Some((location, _)) = job.sources.get(source) else {
@@ -286,19 +299,17 @@ impl Jobs {
                     start: *start,
                     end: *end,
                 };
-                run_task(&ctx, stage, spec.task.index, TaskInput::Split { location, split: &split })
+                run_task(&ctx, stage, spec.task.index, TaskInput::Split { location, split: &split }, kept)
             }
             InputSpec::Partition { partition, map_outputs } => {
-                let _guard = io.enter();
                 let mut blocks = self.fetched(*partition, map_outputs, capability, io);
-                run_task(&ctx, stage, spec.task.index, TaskInput::Partition { blocks: &mut blocks })
+                run_task(&ctx, stage, spec.task.index, TaskInput::Partition { blocks: &mut blocks }, kept)
             }
             InputSpec::CoPartition { partition, inputs } => {
-                let _guard = io.enter();
                 let mut fetched: Vec<FetchedBlocks<'_>> =
                     inputs.iter().map(|outputs| self.fetched(*partition, outputs, capability, io)).collect();
                 let inputs = fetched.iter_mut().map(|blocks| blocks as &mut dyn BlockSource).collect();
-                run_task(&ctx, stage, spec.task.index, TaskInput::CoPartition { inputs })
+                run_task(&ctx, stage, spec.task.index, TaskInput::CoPartition { inputs }, kept)
             }
         };
         match outcome {

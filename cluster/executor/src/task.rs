@@ -237,25 +237,62 @@ enum Output<'c> {
     },
 }
 
+/// A narrow step of a stage: a map, or a co-group run as a broadcast join.
+enum Narrow<'c> {
+    Map(&'c str, &'c Operator, Logged<'c, MapInstance>),
+    Broadcast(cogroup::Broadcast<'c>),
+}
+
+impl Narrow<'_> {
+    fn apply(&mut self, batch: &[u8]) -> Result<Checked, Fail> {
+        match self {
+            Narrow::Map(step, op, instance) => {
+                let mapped = instance.map(batch).map_err(|e| {
+                    let record = bad_row(&e, batch);
+                    call_failed(step, op, record, e)
+                })?;
+                check_batch(step, mapped)
+            }
+            Narrow::Broadcast(join) => join.apply(batch),
+        }
+    }
+}
+
 /// The fused narrow operators of a stage and its output.
 struct Pipeline<'c> {
     io: &'c Handle,
-    maps: Vec<(&'c str, &'c Operator, Logged<'c, MapInstance>)>,
+    maps: Vec<Narrow<'c>>,
     output: Output<'c>,
     metrics: TaskMetrics,
 }
 
 impl<'c> Pipeline<'c> {
-    /// The instances of `map_steps` and of the task's output; a sink's part is opened.
-    fn new(ctx: &TaskContext<'c>, map_steps: &'c [String], output: &'c StageOutput) -> Result<Self, Fail> {
+    /// The instances of `map_steps` (of `stage`) and of the stage's output; a sink's part is
+    /// opened. The broadcast joins among the steps first keep their input, read from `kept` (in
+    /// the stage's order).
+    fn new(
+        ctx: &TaskContext<'c>,
+        stage: &'c StagePlan,
+        map_steps: &'c [String],
+        kept: Vec<&mut dyn BlockSource>,
+    ) -> Result<Self, Fail> {
         let job = ctx.job;
-        let maps = map_steps
-            .iter()
-            .map(|id| {
-                let op = job.operator(id);
-                Ok((id.as_str(), op, instantiate(ctx, id, op, flicker_host::Plugin::map)?))
-            })
-            .collect::<Result<_, Fail>>()?;
+        let mut metrics = TaskMetrics::default();
+        let mut kept = kept.into_iter();
+        let mut maps = Vec::with_capacity(map_steps.len());
+        for id in map_steps {
+            let op = job.operator(id);
+            maps.push(match stage.kept.iter().find(|kept| kept.step == *id) {
+                Some(plan) => {
+                    let Some(blocks) = kept.next() else {
+                        unreachable!("the runner hands a task the kept input of each broadcast join")
+                    };
+                    Narrow::Broadcast(cogroup::Broadcast::new(ctx, id, plan.input, blocks, &mut metrics)?)
+                }
+                None => Narrow::Map(id.as_str(), op, instantiate(ctx, id, op, flicker_host::Plugin::map)?),
+            });
+        }
+        let output = &stage.output;
         let output = match output {
             StageOutput::Shuffle { aggregate, partitions, combined } => Output::Shuffle {
                 aggregate: BudgetedAggregate::new(ctx, aggregate)?,
@@ -278,16 +315,12 @@ impl<'c> Pipeline<'c> {
                 Output::Sink { sink, op, format, part: Box::new(part) }
             }
         };
-        Ok(Self { io: ctx.io, maps, output, metrics: TaskMetrics::default() })
+        Ok(Self { io: ctx.io, maps, output, metrics })
     }
 
     fn push(&mut self, mut batch: Checked) -> Result<(), Fail> {
-        for (step, op, instance) in &mut self.maps {
-            let mapped = instance.map(&batch.bytes).map_err(|e| {
-                let record = bad_row(&e, &batch.bytes);
-                call_failed(step, op, record, e)
-            })?;
-            batch = check_batch(step, mapped)?;
+        for step in &mut self.maps {
+            batch = step.apply(&batch.bytes)?;
         }
         let Checked { bytes: batch, rows } = batch;
         match &mut self.output {
@@ -356,21 +389,26 @@ impl<'c> Pipeline<'c> {
     }
 }
 
-/// Runs task `task` of `stage` reading `input`.
-pub(crate) fn run_task(
-    ctx: &TaskContext<'_>,
-    stage: &StagePlan,
+/// The kept input of each broadcast join of the stage, in the stage's order ([`StagePlan::kept`]).
+pub(crate) type KeptInputs<'a> = Vec<&'a mut dyn BlockSource>;
+
+/// Runs task `task` of `stage` reading `input` (and `kept`).
+pub(crate) fn run_task<'c>(
+    ctx: &TaskContext<'c>,
+    stage: &'c StagePlan,
     task: TaskIndex,
     input: TaskInput<'_>,
+    kept: KeptInputs<'_>,
 ) -> Result<TaskOutcome, TaskError> {
-    run(ctx, stage, task, input).map_err(|cause| TaskError { stage: stage.id, task, cause })
+    run(ctx, stage, task, input, kept).map_err(|cause| TaskError { stage: stage.id, task, cause })
 }
 
-fn run(
-    ctx: &TaskContext<'_>,
-    stage: &StagePlan,
+fn run<'c>(
+    ctx: &TaskContext<'c>,
+    stage: &'c StagePlan,
     task: TaskIndex,
     input: TaskInput<'_>,
+    kept: KeptInputs<'_>,
 ) -> Result<TaskOutcome, Fail> {
     match (&stage.input, input) {
         (StageInput::Source { .. }, TaskInput::Split { location, split }) => {
@@ -378,7 +416,7 @@ fn run(
                 stage.steps.split_first().expect("a source stage starts with a parse step");
             let parse_op = ctx.job.operator(parse_step);
             let mut parser = instantiate(ctx, parse_step, parse_op, flicker_host::Plugin::parse)?;
-            let mut pipeline = Pipeline::new(ctx, map_steps, &stage.output)?;
+            let mut pipeline = Pipeline::new(ctx, stage, map_steps, kept)?;
             let mut reader = ctx
                 .io
                 .block_on(SplitReader::open(location, split, chunk_size(ctx)))
@@ -416,7 +454,7 @@ fn run(
                 max_batch: chunk_size(ctx),
                 merged_any: false,
             };
-            let mut pipeline = Pipeline::new(ctx, &stage.steps, &stage.output)?;
+            let mut pipeline = Pipeline::new(ctx, stage, &stage.steps, kept)?;
             while let Some(block) = blocks.next_block() {
                 let block = block?;
                 check_cancelled(ctx)?;
@@ -430,13 +468,13 @@ fn run(
             let StageOutput::Sink { sink } = &stage.output else {
                 unreachable!("the planner makes a gathered stage write its sink")
             };
-            let mut pipeline = Pipeline::new(ctx, &stage.steps, &stage.output)?;
+            let mut pipeline = Pipeline::new(ctx, stage, &stage.steps, kept)?;
             cogroup::push_gathered(ctx, sink, blocks, &mut pipeline)?;
             pipeline.finish(ctx, stage, task)
         }
         (StageInput::CoGroup { step, .. }, TaskInput::CoPartition { inputs }) => {
             let mut reducer = cogroup::Reducer::new(ctx, step, inputs.len())?;
-            let mut pipeline = Pipeline::new(ctx, &stage.steps, &stage.output)?;
+            let mut pipeline = Pipeline::new(ctx, stage, &stage.steps, kept)?;
             for (input, blocks) in inputs.into_iter().enumerate() {
                 while let Some(block) = blocks.next_block() {
                     let block = block?;

@@ -111,8 +111,24 @@ pub struct StagePlan {
     pub input: StageInput,
     /// The fused narrow steps, in order (a parse first when the input is a source).
     pub steps: Vec<String>,
+    /// The co-group steps among `steps` that run narrow (broadcast joins), with the input each
+    /// task reads whole.
+    pub kept: Vec<Kept>,
     /// What its tasks write.
     pub output: StageOutput,
+}
+
+/// A co-group step run narrow, in the stages of its streamed input (a broadcast join: `std:join`
+/// with `broadcast = "left"` or `"right"`): its kept input is computed by earlier stages into one
+/// partition, which every task of the streaming stage reads whole before its first batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kept {
+    /// The co-group step.
+    pub step: String,
+    /// Which of its inputs is kept (from 0).
+    pub input: u32,
+    /// The stages that computed it (one, or one per input of a union).
+    pub stages: Vec<StageId>,
 }
 
 impl StagePlan {
@@ -138,7 +154,8 @@ impl StagePlan {
 
     /// The stages this one reads from, in its input order: none for a stage reading a source.
     pub fn depends_on(&self) -> Vec<StageId> {
-        self.input.upstream().concat()
+        let kept = self.kept.iter().flat_map(|kept| kept.stages.iter().copied());
+        self.input.upstream().concat().into_iter().chain(kept).collect()
     }
 }
 
@@ -190,6 +207,7 @@ pub fn plan(
         stages: Vec::new(),
         aggregates: HashMap::new(),
         cogroups: HashMap::new(),
+        kept: HashMap::new(),
     };
     for sink in &manifest.sinks {
         let branches = planner.pipeline(&sink.id, &sink.input, 0)?;
@@ -200,11 +218,11 @@ pub fn plan(
                 StageInput::Shuffle { partitions: 1, .. } | StageInput::CoGroup { partitions: 1, .. }
             )
         };
-        let one_task = matches!(branches.as_slice(), [(input, _)] if one_task(input));
+        let one_task = matches!(branches.as_slice(), [branch] if one_task(&branch.input));
         if !sink.single_file || one_task {
             // A task per partition or split of each branch writes a part.
-            for (input, steps) in branches {
-                planner.push(input, steps, sink_output());
+            for branch in branches {
+                planner.push(branch, sink_output());
             }
             continue;
         }
@@ -212,9 +230,9 @@ pub fn plan(
         // run before).
         let stages = branches
             .into_iter()
-            .map(|(input, steps)| planner.push(input, steps, StageOutput::Gather { sink: sink.id.clone() }))
+            .map(|branch| planner.push(branch, StageOutput::Gather { sink: sink.id.clone() }))
             .collect();
-        planner.push(StageInput::Gathered { stages }, Vec::new(), sink_output());
+        planner.push(Branch::reading(StageInput::Gathered { stages }), sink_output());
     }
     Ok(JobPlan { stages: planner.stages })
 }
@@ -222,7 +240,19 @@ pub fn plan(
 /// Where the rows reaching a step come from (a source or a shuffle), and the narrow steps they
 /// pass on the way, in order. A union step gives one branch per input (for each, its own stages);
 /// anything else one.
-type Branch = (StageInput, Vec<String>);
+struct Branch {
+    input: StageInput,
+    steps: Vec<String>,
+    /// The broadcast joins among `steps`.
+    kept: Vec<Kept>,
+}
+
+impl Branch {
+    /// The rows of `input` as they come.
+    fn reading(input: StageInput) -> Self {
+        Self { input, steps: Vec::new(), kept: Vec::new() }
+    }
+}
 
 struct Planner<'m> {
     manifest: &'m Manifest,
@@ -234,12 +264,15 @@ struct Planner<'m> {
     /// The map-side stages planned for each co-group step (per input), with its partition
     /// count.
     cogroups: HashMap<String, (Vec<Vec<StageId>>, u32)>,
+    /// The stages planned for the kept input of each broadcast join.
+    kept: HashMap<String, Vec<StageId>>,
 }
 
 impl Planner<'_> {
-    fn push(&mut self, input: StageInput, steps: Vec<String>, output: StageOutput) -> StageId {
+    fn push(&mut self, branch: Branch, output: StageOutput) -> StageId {
         let id = StageId(self.stages.len() as u32);
-        self.stages.push(StagePlan { id, input, steps, output });
+        let Branch { input, steps, kept } = branch;
+        self.stages.push(StagePlan { id, input, steps, kept, output });
         id
     }
 
@@ -250,7 +283,7 @@ impl Planner<'_> {
             return Err(PlanError::Cycle { id: reader.to_owned() });
         }
         if self.manifest.sources.iter().any(|s| s.id == input) {
-            return Ok(vec![(StageInput::Source { source: input.to_owned() }, Vec::new())]);
+            return Ok(vec![Branch::reading(StageInput::Source { source: input.to_owned() })]);
         }
         let step = self
             .manifest
@@ -272,8 +305,8 @@ impl Planner<'_> {
         match (self.kind_of)(&step.plugin) {
             OperatorKind::Parse | OperatorKind::Map => {
                 let mut branches = self.pipeline(&step.id, only_input()?, depth + 1)?;
-                for (_, steps) in &mut branches {
-                    steps.push(step.id.clone());
+                for branch in &mut branches {
+                    branch.steps.push(step.id.clone());
                 }
                 Ok(branches)
             }
@@ -293,7 +326,27 @@ impl Planner<'_> {
                     }
                 };
                 let input = StageInput::Shuffle { stages, aggregate: step.id.clone(), partitions };
-                Ok(vec![(input, Vec::new())])
+                Ok(vec![Branch::reading(input)])
+            }
+            OperatorKind::CoGroup if let Some(kept) = broadcast_input(step) => {
+                // The kept input whole in one partition, read by every task of the other's stages.
+                let stages = match self.kept.get(&step.id) {
+                    Some(stages) => stages.clone(),
+                    None => {
+                        let output =
+                            StageOutput::CoGroupInput { step: step.id.clone(), input: kept, partitions: 1 };
+                        let stages = self.map_side(&step.id, &step.inputs[kept as usize], depth, output)?;
+                        self.kept.insert(step.id.clone(), stages.clone());
+                        stages
+                    }
+                };
+                let streamed = &step.inputs[1 - kept as usize];
+                let mut branches = self.pipeline(&step.id, streamed, depth + 1)?;
+                for branch in &mut branches {
+                    branch.steps.push(step.id.clone());
+                    branch.kept.push(Kept { step: step.id.clone(), input: kept, stages: stages.clone() });
+                }
+                Ok(branches)
             }
             OperatorKind::CoGroup => {
                 let (inputs, partitions) = match self.cogroups.get(&step.id) {
@@ -313,7 +366,7 @@ impl Planner<'_> {
                         (inputs, partitions)
                     }
                 };
-                Ok(vec![(StageInput::CoGroup { step: step.id.clone(), inputs, partitions }, Vec::new())])
+                Ok(vec![Branch::reading(StageInput::CoGroup { step: step.id.clone(), inputs, partitions })])
             }
             OperatorKind::Format => {
                 Err(PlanError::Misplaced { id: step.id.clone(), kind: OperatorKind::Format })
@@ -330,7 +383,20 @@ impl Planner<'_> {
         output: StageOutput,
     ) -> Result<Vec<StageId>, PlanError> {
         let branches = self.pipeline(reader, input, depth + 1)?;
-        Ok(branches.into_iter().map(|(input, steps)| self.push(input, steps, output.clone())).collect())
+        Ok(branches.into_iter().map(|branch| self.push(branch, output.clone())).collect())
+    }
+}
+
+/// The input of `step` that is broadcast, if it is a `std:join` of two inputs with `broadcast =
+/// "left"` (0) or `"right"` (1), which the join checked against its `how`.
+fn broadcast_input(step: &flicker_manifest::Step) -> Option<u32> {
+    if step.plugin != "std:join" || step.inputs.len() != 2 {
+        return None;
+    }
+    match step.config.iter().find(|(key, _)| key == "broadcast").map(|(_, value)| value.trim()) {
+        Some("left") => Some(0),
+        Some("right") => Some(1),
+        _ => None,
     }
 }
 
@@ -384,6 +450,7 @@ mod tests {
                     id: StageId(0),
                     input: StageInput::Source { source: "readings".into() },
                     steps: vec!["parse".into(), "by-station".into()],
+                    kept: Vec::new(),
                     output: StageOutput::Shuffle { aggregate: "max".into(), partitions: 4, combined: false },
                 },
                 StagePlan {
@@ -394,6 +461,7 @@ mod tests {
                         partitions: 4
                     },
                     steps: vec![],
+                    kept: Vec::new(),
                     output: StageOutput::Sink { sink: "out".into() },
                 },
             ]
@@ -523,12 +591,14 @@ plugin = "std:format-csv"
                     id: StageId(0),
                     input: StageInput::Source { source: "readings".into() },
                     steps: vec!["parse".into(), "warm".into()],
+                    kept: Vec::new(),
                     output: StageOutput::CoGroupInput { step: "joined".into(), input: 0, partitions: 3 },
                 },
                 StagePlan {
                     id: StageId(1),
                     input: StageInput::Source { source: "station-list".into() },
                     steps: vec!["stations".into()],
+                    kept: Vec::new(),
                     output: StageOutput::CoGroupInput { step: "joined".into(), input: 1, partitions: 3 },
                 },
                 StagePlan {
@@ -539,6 +609,7 @@ plugin = "std:format-csv"
                         partitions: 3
                     },
                     steps: vec!["by-country".into()],
+                    kept: Vec::new(),
                     output: StageOutput::Shuffle { aggregate: "max".into(), partitions: 2, combined: false },
                 },
                 StagePlan {
@@ -549,6 +620,7 @@ plugin = "std:format-csv"
                         partitions: 2
                     },
                     steps: vec![],
+                    kept: Vec::new(),
                     output: StageOutput::Sink { sink: "out".into() },
                 },
             ]
@@ -590,6 +662,24 @@ plugin = "std:format-csv"
             per_key.stages[1].input,
             StageInput::Shuffle { stages: vec![StageId(0)], aggregate: "max".into(), partitions: 4 }
         );
+    }
+
+    #[test]
+    fn a_broadcast_join_runs_in_the_streamed_input_s_stage_and_keeps_the_other_whole() {
+        let text = JOIN.replace("partitions = 3\n", "partitions = 3\nconfig = { broadcast = \"right\" }\n");
+        let plan = planned(&text);
+        assert_eq!(plan.stages[0].input, StageInput::Source { source: "station-list".into() });
+        assert_eq!(
+            plan.stages[0].output,
+            StageOutput::CoGroupInput { step: "joined".into(), input: 1, partitions: 1 }
+        );
+        assert_eq!(plan.stages[1].steps, ["parse", "warm", "joined", "by-country"]);
+        assert_eq!(plan.stages[1].kept, [Kept { step: "joined".into(), input: 1, stages: vec![StageId(0)] }]);
+        assert_eq!(plan.stages[1].depends_on(), [StageId(0)]);
+        assert_eq!(plan.stages.len(), 3, "no co-partitioned stage");
+        let left = planned(&text.replace("broadcast = \"right\"", "broadcast = \"left\""));
+        assert_eq!(left.stages[1].steps, ["stations", "joined", "by-country"]);
+        assert_eq!(left.stages[1].kept[0].input, 0);
     }
 
     #[test]

@@ -60,6 +60,27 @@ impl<'c> Step<'c> {
     fn malformed(&self, error: FrameError) -> Fail {
         TaskCause::MalformedBatch { step: self.step.to_owned(), error }
     }
+
+    /// The header of input `input`'s prepared rows when no block named its fields (its stage had
+    /// no task, its source no object): `prepare` of no rows of the type the input's step was
+    /// checked to output, if it could say.
+    fn header_of_nothing(&mut self, ctx: &TaskContext<'_>, input: usize) -> Result<Option<Vec<u8>>, Fail> {
+        let manifest = &ctx.job.manifest;
+        let step = manifest.steps.iter().find(|s| s.id == self.step);
+        let Some(rows) = step.and_then(|s| s.inputs.get(input)).and_then(|id| ctx.job.row_types.get(id))
+        else {
+            return Ok(None);
+        };
+        let names =
+            |fields: &[flicker_batch::Field]| fields.iter().map(|f| f.name.clone()).collect::<Vec<_>>();
+        let empty =
+            BatchWriter::new(&Schema { key_fields: names(&rows.key), value_fields: names(&rows.values) })
+                .finish();
+        let prepared = self.instance.prepare(input as u32, &empty).map_err(|e| self.failed(None, e))?;
+        let bytes = check_batch(self.step, prepared)?.bytes;
+        let header = BatchReader::new(&bytes).map_err(|e| self.malformed(e))?.header_bytes().to_vec();
+        Ok(Some(header))
+    }
 }
 
 /// The header of a batch without rows or fields: an input whose schema is unknown.
@@ -228,6 +249,76 @@ pub(super) fn push_gathered(
     }
 }
 
+/// A co-group step run narrow, in the stage of its streamed input (a broadcast join): the kept
+/// input's rows, fetched whole, go to `keep` (a chunk at a time) before the first batch; each
+/// batch of the stage then goes through `prepare` and `cogroup` with an empty batch in the kept
+/// input's place.
+pub(super) struct Broadcast<'c> {
+    step: Step<'c>,
+    kept: u32,
+    inputs: usize,
+}
+
+impl<'c> Broadcast<'c> {
+    /// Step `step` with input `kept` read whole from `blocks` (counted in `metrics`).
+    pub(super) fn new(
+        ctx: &TaskContext<'c>,
+        step: &'c str,
+        kept: u32,
+        blocks: &mut dyn super::BlockSource,
+        metrics: &mut TaskMetrics,
+    ) -> Result<Self, Fail> {
+        let mut step = Step::new(ctx, step)?;
+        let inputs = ctx.job.manifest.steps.iter().find(|s| s.id == step.step).map_or(2, |s| s.inputs.len());
+        // The header of a block without rows, kept for an input with no row at all (one that
+        // names fields rather than a map task's that saw nothing).
+        let mut header: Option<Vec<u8>> = None;
+        let mut kept_any = false;
+        while let Some(block) = blocks.next_block() {
+            let block = block?;
+            check_cancelled(ctx)?;
+            metrics.shuffle_bytes += block.len() as u64;
+            let reader = BatchReader::new(&block).map_err(|e| step.malformed(e))?;
+            if reader.row_bytes().is_empty() {
+                if header.is_none() && reader.header_bytes() != no_fields() {
+                    header = Some(reader.header_bytes().to_vec());
+                }
+                continue;
+            }
+            for piece in reader.pieces(chunk_size(ctx)) {
+                let piece = piece.map_err(|e| step.malformed(e))?;
+                step.instance.keep(kept, &piece).map_err(|e| step.failed(None, e))?;
+                kept_any = true;
+            }
+        }
+        if !kept_any {
+            // No row to keep: `keep` of none still tells the operator the input's fields.
+            let header = match header {
+                Some(header) => Some(header),
+                None => step.header_of_nothing(ctx, kept as usize)?,
+            };
+            if let Some(header) = header {
+                step.instance.keep(kept, &header).map_err(|e| step.failed(None, e))?;
+            }
+        }
+        Ok(Self { step, kept, inputs })
+    }
+
+    /// The step's output for `batch` of its streamed input.
+    pub(super) fn apply(&mut self, batch: &[u8]) -> Result<Checked, Fail> {
+        let streamed = if self.kept == 0 { 1 } else { 0 };
+        let prepared = self.step.instance.prepare(streamed, batch).map_err(|e| {
+            let record = bad_row(&e, batch);
+            self.step.failed(record, e)
+        })?;
+        let prepared = check_batch(self.step.step, prepared)?.bytes;
+        let mut inputs = vec![no_fields(); self.inputs];
+        inputs[streamed as usize] = prepared;
+        let output = self.step.instance.cogroup(&inputs).map_err(|e| self.step.failed(None, e))?;
+        check_batch(self.step.step, output)
+    }
+}
+
 /// A batch of the rows of one key, and that key.
 type KeyRows = (Vec<u8>, Vec<u8>);
 
@@ -324,33 +415,11 @@ impl<'c> Reducer<'c> {
         Ok(())
     }
 
-    /// The header of input `input`'s prepared rows when no block named its fields (its stage had
-    /// no task, its source no object): `prepare` of no rows of the type the input's step was
-    /// checked to output, if it could say.
-    fn header_of_nothing(&mut self, ctx: &TaskContext<'_>, input: usize) -> Result<Option<Vec<u8>>, Fail> {
-        let manifest = &ctx.job.manifest;
-        let step = manifest.steps.iter().find(|s| s.id == self.step.step);
-        let Some(rows) = step.and_then(|s| s.inputs.get(input)).and_then(|id| ctx.job.row_types.get(id))
-        else {
-            return Ok(None);
-        };
-        let names =
-            |fields: &[flicker_batch::Field]| fields.iter().map(|f| f.name.clone()).collect::<Vec<_>>();
-        let empty =
-            BatchWriter::new(&Schema { key_fields: names(&rows.key), value_fields: names(&rows.values) })
-                .finish();
-        let prepared =
-            self.step.instance.prepare(input as u32, &empty).map_err(|e| self.step.failed(None, e))?;
-        let bytes = check_batch(self.step.step, prepared)?.bytes;
-        let header = BatchReader::new(&bytes).map_err(|e| self.step.malformed(e))?.header_bytes().to_vec();
-        Ok(Some(header))
-    }
-
     /// Co-groups what was held, a call at a time, and hands the output rows to `pipeline`.
     pub(super) fn finish(mut self, ctx: &TaskContext<'_>, pipeline: &mut Pipeline<'_>) -> Result<(), Fail> {
         for input in 0..self.sides.len() {
             if self.sides[input].header.is_none() {
-                self.sides[input].header = self.header_of_nothing(ctx, input)?;
+                self.sides[input].header = self.step.header_of_nothing(ctx, input)?;
             }
         }
         if self.spilled {

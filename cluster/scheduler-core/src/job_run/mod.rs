@@ -384,6 +384,11 @@ impl JobRun {
     pub fn launch(&mut self, position: usize, index: TaskIndex, executor: &ExecutorId) -> TaskSpec {
         let input = self.task_input(position, index);
         let part = self.part_number(position, index);
+        let kept = self.stages[position]
+            .kept
+            .iter()
+            .map(|stages| stages.iter().flat_map(|&stage| self.map_outputs(stage, PartitionId(0))).collect())
+            .collect();
         let stage = &mut self.stages[position];
         let attempt = stage.tasks.launch(index, executor).expect("a runnable task is in its stage");
         self.executors_used.insert(executor.clone());
@@ -393,6 +398,7 @@ impl JobRun {
             job: self.descriptor.clone(),
             input,
             part,
+            kept,
             cpu_budget_us: None,
         }
     }
@@ -649,12 +655,14 @@ pub(crate) mod tests {
                 id: StageId(0),
                 input: StageInput::Source { source: "in".into() },
                 steps: vec!["parse".into()],
+                kept: Vec::new(),
                 output: StageOutput::Shuffle { aggregate: "max".into(), partitions, combined: false },
             },
             StagePlan {
                 id: StageId(1),
                 input: StageInput::Shuffle { stages: vec![StageId(0)], aggregate: "max".into(), partitions },
                 steps: vec![],
+                kept: Vec::new(),
                 output: StageOutput::Sink { sink: "out".into() },
             },
         ]
@@ -713,6 +721,7 @@ pub(crate) mod tests {
             id: StageId(0),
             input: StageInput::Source { source: "in".into() },
             steps: vec!["parse".into()],
+            kept: Vec::new(),
             output: StageOutput::Sink { sink: "out".into() },
         }];
         let split = SplitRange { object: "f".into(), object_size: 10, start: 0, end: 10 };
@@ -754,6 +763,7 @@ pub(crate) mod tests {
             id: StageId(id),
             input: StageInput::Source { source: source.into() },
             steps: vec!["parse".into()],
+            kept: Vec::new(),
             output: StageOutput::CoGroupInput { step: "join".into(), input, partitions: 2 },
         };
         let reduce = StagePlan {
@@ -764,6 +774,7 @@ pub(crate) mod tests {
                 partitions: 2,
             },
             steps: vec![],
+            kept: Vec::new(),
             output: StageOutput::Sink { sink: "out".into() },
         };
         let split = SplitRange { object: "f".into(), object_size: 10, start: 0, end: 10 };

@@ -73,6 +73,8 @@ pub(crate) struct StageRun {
     pub(crate) upstream: Vec<Vec<StageId>>,
     /// Whether its tasks start with a co-group of their inputs' partitions.
     pub(crate) co_group: bool,
+    /// The stages that computed the kept input of each broadcast join it runs.
+    pub(crate) kept: Vec<Vec<StageId>>,
     pub(crate) input: StageTasks,
     pub(crate) tasks: TaskTable,
     /// Whether its tasks' input counters count towards the job's (a source read by several
@@ -107,6 +109,7 @@ impl StageRun {
             depends_on: plan.depends_on(),
             upstream: plan.input.upstream(),
             co_group: matches!(plan.input, StageInput::CoGroup { .. }),
+            kept: plan.kept.iter().map(|kept| kept.stages.clone()).collect(),
             input,
             tasks: TaskTable::new(count),
             counts_input,
@@ -143,7 +146,10 @@ fn describe(stage: &StagePlan) -> String {
             parts.push(format!("{step} (co-group of {})", inputs.join(", ")))
         }
     }
-    parts.extend(stage.steps.iter().cloned());
+    parts.extend(stage.steps.iter().map(|step| match stage.kept.iter().find(|kept| kept.step == *step) {
+        Some(kept) => format!("{step} (keeps input {} whole, from {})", kept.input, stage_list(&kept.stages)),
+        None => step.clone(),
+    }));
     match &stage.output {
         StageOutput::Shuffle { aggregate, partitions, combined } => {
             let combined = if *combined { "combined in the parse, " } else { "" };
@@ -176,6 +182,7 @@ mod tests {
             id: StageId(1),
             input: StageInput::Shuffle { stages: vec![StageId(0)], aggregate: "max".into(), partitions },
             steps: vec!["format".into()],
+            kept: Vec::new(),
             output: StageOutput::Sink { sink: "out".into() },
         }
     }
