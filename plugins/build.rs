@@ -21,6 +21,7 @@ const STD: &[&str] = &[
     "stats",
     "distinct",
     "top-k",
+    "sort",
     "join",
     "format-csv",
     "format-jsonl",

@@ -75,6 +75,9 @@ pub struct TaskSpec {
     /// The kept inputs of the broadcast joins its stage runs, in the stage's order: for each,
     /// every map output of the stages that computed it (one partition) and the BTS holding it.
     pub kept: Vec<Vec<MapOutputLocation>>,
+    /// For the map side of a sort: the encoded sort keys that split its ranges, ascending (range
+    /// `n` holds the keys above split `n - 1` up to split `n`); fewer than its ranges.
+    pub boundaries: Vec<Vec<u8>>,
     /// The operator CPU time the attempt may use, in microseconds (what is left of its job's
     /// `max_cpu` and of its tenant's daily budget); past it the attempt fails as
     /// [`FailureKind::CpuBudget`](crate::failure::FailureKind::CpuBudget). `None`: no budget.
@@ -124,6 +127,13 @@ pub struct MapOutputLocation {
     /// Stored bytes of the partition the task reads (a hint for fetch scheduling).
     pub bytes: u64,
 }
+
+/// The most keys a sort's sample task reports.
+pub const MAX_SAMPLE_KEYS: usize = 4096;
+
+/// The most bytes of one sampled sort key (a longer one is cut: a prefix of a key still splits
+/// ranges in order).
+pub const MAX_SAMPLE_KEY: usize = 256;
 
 /// What an attempt produced or why it failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -177,6 +187,15 @@ pub enum TaskOutput {
         size: u64,
         /// The attempt that wrote it: the scheduler commits this attempt's part and no other.
         attempt: AttemptId,
+    },
+    /// A sample of the sort keys of the task's rows, for a sort's range boundaries (after the
+    /// variants above, which journals of earlier releases hold).
+    Sample {
+        /// Encoded sort keys (each cut to at most [`MAX_SAMPLE_KEY`] bytes), at most
+        /// [`MAX_SAMPLE_KEYS`] of them.
+        keys: Vec<Vec<u8>>,
+        /// The rows they were drawn from.
+        rows: u64,
     },
 }
 

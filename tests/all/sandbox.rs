@@ -981,6 +981,7 @@ fn spin_task(
         },
         part: 0,
         kept: Vec::new(),
+        boundaries: Vec::new(),
         cpu_budget_us,
     }
 }

@@ -25,22 +25,44 @@ impl Boundaries {
     /// ranges, and there may be fewer partitions than asked for (see
     /// [`partitions`](Self::partitions)): an empty sample, or `partitions` of 0 or 1, make one
     /// partition; a sample of `n` distinct keys at most `n + 1`.
-    pub fn from_sample(mut sample: Vec<SortKey>, partitions: u32) -> Self {
-        sample.sort_unstable();
+    pub fn from_sample(sample: Vec<SortKey>, partitions: u32) -> Self {
+        Self::from_weighted_sample(sample.into_iter().map(|key| (key, 1.0)).collect(), partitions)
+    }
+
+    /// [`from_sample`](Self::from_sample) for a sample whose keys stand for different numbers of
+    /// rows (each key's weight: the rows of the part of the input it was drawn from, divided by
+    /// the keys drawn from it), as Spark weighs the samples of partitions of different sizes.
+    /// Weights that are not finite and positive count as 0.
+    pub fn from_weighted_sample(mut sample: Vec<(SortKey, f64)>, partitions: u32) -> Self {
+        sample.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+        let weight = |w: f64| if w.is_finite() && w > 0.0 { w } else { 0.0 };
+        let total: f64 = sample.iter().map(|(_, w)| weight(*w)).sum();
         let wanted = partitions.saturating_sub(1) as usize;
-        let len = sample.len() as u128;
         let mut splits: Vec<SortKey> = Vec::with_capacity(wanted.min(sample.len()));
-        for (seen, key) in (1u128..).zip(sample) {
+        let mut seen = 0.0;
+        for (key, w) in sample {
             if splits.len() == wanted {
                 break;
             }
-            // Whether the first `seen` keys make at least `splits.len() + 1` shares of the sample.
-            let share_reached = seen * u128::from(partitions) >= (splits.len() as u128 + 1) * len;
-            if share_reached && splits.last().is_none_or(|last| key > *last) {
+            seen += weight(w);
+            // Whether the keys so far make at least `splits.len() + 1` shares of the sample.
+            let share_reached = seen * f64::from(partitions) >= (splits.len() + 1) as f64 * total;
+            if share_reached && total > 0.0 && splits.last().is_none_or(|last| key > *last) {
                 splits.push(key);
             }
         }
         Self { splits }
+    }
+
+    /// Boundaries at `splits` (as [`splits`](Self::splits) gave them), which must ascend
+    /// strictly; `None` if they do not.
+    pub fn from_splits(splits: Vec<SortKey>) -> Option<Self> {
+        splits.windows(2).all(|pair| pair[0] < pair[1]).then_some(Self { splits })
+    }
+
+    /// The split points, ascending.
+    pub fn splits(&self) -> &[SortKey] {
+        &self.splits
     }
 
     /// The number of partitions: one more than the splits.
@@ -74,6 +96,22 @@ mod tests {
         let mut counts = vec![0; boundaries.partitions() as usize];
         keys.iter().for_each(|key| counts[boundaries.partition_of(key) as usize] += 1);
         counts
+    }
+
+    #[test]
+    fn a_weighted_sample_is_cut_into_equal_shares_of_the_rows_it_stands_for() {
+        // Ten keys standing for 100 rows each, ten for one row each: half the rows are up to 5.
+        let heavy = keys(0..10).into_iter().map(|key| (key, 100.0));
+        let light = keys(100..110).into_iter().map(|key| (key, 1.0));
+        let boundaries = Boundaries::from_weighted_sample(heavy.chain(light).collect(), 2);
+        assert_eq!(boundaries.splits(), [key(5)]);
+        let unweighted = Boundaries::from_sample(keys((0..10).chain(100..110)), 2);
+        assert_eq!(unweighted.splits(), [key(9)]);
+        let nothing = Boundaries::from_weighted_sample(vec![(key(1), 0.0), (key(2), f64::NAN)], 3);
+        assert_eq!(nothing.partitions(), 1);
+        assert_eq!(Boundaries::from_splits(keys([1, 5])), Some(Boundaries { splits: keys([1, 5]) }));
+        assert_eq!(Boundaries::from_splits(keys([5, 1])), None);
+        assert_eq!(Boundaries::from_splits(keys([1, 1])), None);
     }
 
     #[test]

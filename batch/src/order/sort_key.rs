@@ -52,13 +52,14 @@ const EXPONENT_BIAS: i32 = 1100;
 pub struct SortKey(Box<[u8]>);
 
 impl SortKey {
-    /// A key holding the bytes of an encoded key.
-    pub(crate) fn from_encoded(bytes: &[u8]) -> Self {
+    /// A key holding the bytes of an encoded key (as [`as_bytes`](Self::as_bytes) gave them, e.g.
+    /// sent between processes).
+    pub fn from_encoded(bytes: &[u8]) -> Self {
         Self(bytes.into())
     }
 
     /// The encoded bytes.
-    pub(crate) fn as_bytes(&self) -> &[u8] {
+    pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
 }

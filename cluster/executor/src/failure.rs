@@ -66,6 +66,13 @@ pub enum TaskCause {
         /// What went wrong.
         error: SpillError,
     },
+    /// A sort's order does not fit its rows (its `by` names a field they lack).
+    Sort {
+        /// The sort step.
+        step: String,
+        /// Why.
+        error: flicker_batch::OrderError,
+    },
     /// The job was cancelled.
     Cancelled,
     /// An operator returned a batch that does not follow the framing.
@@ -104,6 +111,7 @@ impl TaskCause {
             TaskCause::Fetch { lost, .. } => FailureKind::FetchFailed(lost.clone()),
             TaskCause::ShuffleWrite(_) => FailureKind::ShuffleWrite,
             TaskCause::Spill { .. } => FailureKind::Spill,
+            TaskCause::Sort { .. } => FailureKind::InvalidConfig,
             TaskCause::Cancelled => FailureKind::Cancelled,
             TaskCause::MalformedBatch { .. } => FailureKind::MalformedBatch,
         }
@@ -115,6 +123,7 @@ impl TaskCause {
             TaskCause::Operator { step, .. }
             | TaskCause::Instantiate { step, .. }
             | TaskCause::Spill { step, .. }
+            | TaskCause::Sort { step, .. }
             | TaskCause::MalformedBatch { step, .. } => Some(step),
             TaskCause::Storage(_)
             | TaskCause::Fetch { .. }
@@ -196,6 +205,7 @@ impl fmt::Display for TaskCause {
             }
             TaskCause::ShuffleWrite(error) => write!(f, "cannot store shuffle output: {error}"),
             TaskCause::Spill { step, error } => write!(f, "step {step:?}: cannot spill: {error}"),
+            TaskCause::Sort { step, error } => write!(f, "step {step:?}: cannot sort: {error}"),
             TaskCause::Cancelled => f.write_str("the job was cancelled"),
             TaskCause::MalformedBatch { step, error } => {
                 write!(f, "step {step:?} returned a {error}")

@@ -5,6 +5,7 @@
 use super::Faults;
 use crate::failure::{ShuffleWriteError, TaskCause};
 use crate::task::{BlockSource, ShuffleOutput, TaskContext, TaskInput, TaskLog, run_task};
+use flicker_batch::{Boundaries, SortKey};
 use flicker_bts::{BtsClient, BtsError, FetchLimits, ShuffleStore, fetch_partition};
 use flicker_host::{CpuAccount, Runtime};
 use flicker_job::{ComponentSource, JobError, PreparedJob};
@@ -16,6 +17,7 @@ use flicker_protocol::task::{
 use flicker_protocol::tenant::TaskUsage;
 use flicker_protocol::text::{MAX_OPERATOR_TEXT, bounded};
 use flicker_protocol::{AttemptId, JobId, MapOutputId, PartitionId, StageId, TaskIndex};
+use flicker_scheduler_core::StageOutput;
 use flicker_storage::{NodeStorage, Split};
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
@@ -253,6 +255,23 @@ impl Jobs {
             let message = format!("the job has no {}", spec.task.stage);
             return TaskReport::Failed(TaskFailure::new(FailureKind::Prepare, message));
         };
+        let boundaries = match &stage.output {
+            StageOutput::Range { partitions, .. } => {
+                let splits = spec.boundaries.iter().map(|key| SortKey::from_encoded(key)).collect();
+                match Boundaries::from_splits(splits).filter(|b| b.partitions() <= *partitions) {
+                    Some(boundaries) => Some(boundaries),
+                    None => {
+                        let message = format!(
+                            "the range boundaries of {} are not {} or fewer ascending keys",
+                            spec.task.stage,
+                            partitions.saturating_sub(1)
+                        );
+                        return TaskReport::Failed(TaskFailure::new(FailureKind::Prepare, message));
+                    }
+                }
+            }
+            _ => None,
+        };
         let output = StoreShuffle {
             job: &spec.task.job,
             capability,
@@ -269,6 +288,7 @@ impl Jobs {
             run_id: &spec.task.job.0,
             attempt: spec.attempt,
             part: spec.part,
+            boundaries: boundaries.as_ref(),
             cancelled: &running.stop,
             cpu,
             spill_dir: &self.spill_dir,

@@ -1,6 +1,7 @@
 //! One task: read its input, push batches through the stage's fused operators, write its output.
 
 mod cogroup;
+mod sort;
 
 use crate::failure::{TaskCause, TaskError};
 use crate::shuffle::partition_batch;
@@ -35,6 +36,8 @@ pub(crate) struct TaskContext<'a> {
     pub attempt: AttemptId,
     /// The number of the part a task writing a sink writes.
     pub part: u32,
+    /// The range boundaries of a task on the map side of a sort (checked against its stage).
+    pub boundaries: Option<&'a flicker_batch::Boundaries>,
     /// Set when the task must stop (its job ended, or the scheduler that launched it is lost):
     /// the task's operators stop within an epoch tick, their `create` too, the task at its next
     /// batch.
@@ -227,8 +230,11 @@ enum Output<'c> {
         /// Partials flushed early because the aggregate passed its memory budget.
         spill: Box<PartitionedSpill>,
     },
-    /// The map side of one input of a co-group step, or the rows of a single-file sink gathered.
+    /// The map side of one input of a co-group step or of a sort, or the rows of a single-file
+    /// sink gathered.
     Rows(Box<cogroup::MapSide<'c>>),
+    /// A sort's sample of the rows' keys.
+    Sample(Box<sort::Sampler<'c>>),
     Sink {
         sink: &'c str,
         op: &'c Operator,
@@ -304,6 +310,11 @@ impl<'c> Pipeline<'c> {
                 Output::Rows(Box::new(cogroup::MapSide::cogroup(ctx, step, *input, *partitions)?))
             }
             StageOutput::Gather { sink } => Output::Rows(Box::new(cogroup::MapSide::gather(ctx, sink))),
+            StageOutput::Sample { step } => Output::Sample(Box::new(sort::Sampler::new(ctx, step)?)),
+            StageOutput::Range { step, partitions, .. } => {
+                let boundaries = ctx.boundaries.cloned().unwrap_or_default();
+                Output::Rows(Box::new(cogroup::MapSide::range(ctx, step, *partitions, boundaries)?))
+            }
             StageOutput::Sink { sink } => {
                 let op = job.operator(sink);
                 let format = instantiate(ctx, sink, op, flicker_host::Plugin::format)?;
@@ -336,6 +347,7 @@ impl<'c> Pipeline<'c> {
                 Ok(())
             }
             Output::Rows(side) => side.push(batch, &mut self.metrics),
+            Output::Sample(sampler) => sampler.push(&batch),
             Output::Sink { sink, op, format, part } => {
                 self.metrics.rows_out += rows;
                 let formatted =
@@ -375,6 +387,7 @@ impl<'c> Pipeline<'c> {
                 self.metrics.shuffle_bytes += partition_bytes.iter().sum::<u64>();
                 TaskOutput::MapOutput { partition_bytes }
             }
+            Output::Sample(sampler) => sampler.finish(),
             Output::Sink { part, .. } => {
                 check_cancelled(ctx)?;
                 let written = ctx.io.block_on(part.finish()).map_err(|e| TaskCause::Storage(Box::new(e)))?;
@@ -470,6 +483,18 @@ fn run<'c>(
             };
             let mut pipeline = Pipeline::new(ctx, stage, &stage.steps, kept)?;
             cogroup::push_gathered(ctx, sink, blocks, &mut pipeline)?;
+            pipeline.finish(ctx, stage, task)
+        }
+        (StageInput::Sorted { step, .. }, TaskInput::Partition { blocks }) => {
+            let mut sorter = sort::Sorter::new(ctx, step)?;
+            let mut pipeline = Pipeline::new(ctx, stage, &stage.steps, kept)?;
+            while let Some(block) = blocks.next_block() {
+                let block = block?;
+                check_cancelled(ctx)?;
+                pipeline.metrics.shuffle_bytes += block.len() as u64;
+                sorter.add(&block, &mut pipeline.metrics)?;
+            }
+            sorter.finish(ctx, &mut pipeline)?;
             pipeline.finish(ctx, stage, task)
         }
         (StageInput::CoGroup { step, .. }, TaskInput::CoPartition { inputs }) => {

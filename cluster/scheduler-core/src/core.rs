@@ -435,7 +435,7 @@ impl SchedulerCore {
             TaskReport::Succeeded { metrics, output } => {
                 let shuffle = match output {
                     TaskOutput::MapOutput { partition_bytes } => partition_bytes.iter().sum(),
-                    TaskOutput::Part { .. } => 0,
+                    TaskOutput::Part { .. } | TaskOutput::Sample { .. } => 0,
                 };
                 Cost::of_attempt(usage, Some(metrics), shuffle)
             }

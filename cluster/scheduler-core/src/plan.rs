@@ -52,6 +52,17 @@ pub enum StageInput {
         /// Number of partitions (= tasks of this stage).
         partitions: u32,
     },
+    /// One task per range of a sort step's order, written by earlier stages (one, or one per
+    /// input of a union) range-partitioned alike: task `n` sorts the rows of range `n`, so that
+    /// the tasks' outputs in task order are the whole input sorted.
+    Sorted {
+        /// The sort step's id.
+        step: String,
+        /// The stages that wrote the ranges.
+        stages: Vec<StageId>,
+        /// Number of ranges (= tasks of this stage).
+        partitions: u32,
+    },
 }
 
 impl StageInput {
@@ -59,7 +70,9 @@ impl StageInput {
     /// a source.
     pub fn upstream(&self) -> Vec<Vec<StageId>> {
         match self {
-            StageInput::Shuffle { stages, .. } | StageInput::Gathered { stages } => vec![stages.clone()],
+            StageInput::Shuffle { stages, .. }
+            | StageInput::Gathered { stages }
+            | StageInput::Sorted { stages, .. } => vec![stages.clone()],
             StageInput::CoGroup { inputs, .. } => inputs.clone(),
             StageInput::Source { .. } => Vec::new(),
         }
@@ -88,6 +101,22 @@ pub enum StageOutput {
         input: u32,
         /// Number of partitions.
         partitions: u32,
+    },
+    /// A sort's sample: each task reports a sample of the sort keys of its rows, from which the
+    /// range boundaries of the sort are chosen (the first pass over the sort's input).
+    Sample {
+        /// The sort step's id.
+        step: String,
+    },
+    /// Map side of a sort (the second pass over its input): rows range-partitioned by the sort's
+    /// order, at the boundaries chosen from the samples the `samples` stages reported.
+    Range {
+        /// The sort step's id.
+        step: String,
+        /// Number of ranges.
+        partitions: u32,
+        /// The stages that sampled the input.
+        samples: Vec<StageId>,
     },
     /// The rows of a single-file sink, gathered into one partition for the one task that writes
     /// them.
@@ -140,14 +169,14 @@ impl StagePlan {
             StageInput::Shuffle { aggregate: step, .. } | StageInput::CoGroup { step, .. } => {
                 Some(step.as_str())
             }
-            StageInput::Source { .. } | StageInput::Gathered { .. } => None,
+            StageInput::Source { .. } | StageInput::Gathered { .. } | StageInput::Sorted { .. } => None,
         };
         let output = match &self.output {
             StageOutput::Shuffle { aggregate: step, .. } | StageOutput::CoGroupInput { step, .. } => {
                 Some(step.as_str())
             }
             StageOutput::Sink { sink } => Some(sink.as_str()),
-            StageOutput::Gather { .. } => None,
+            StageOutput::Gather { .. } | StageOutput::Sample { .. } | StageOutput::Range { .. } => None,
         };
         input.into_iter().chain(self.steps.iter().map(String::as_str)).chain(output)
     }
@@ -155,7 +184,12 @@ impl StagePlan {
     /// The stages this one reads from, in its input order: none for a stage reading a source.
     pub fn depends_on(&self) -> Vec<StageId> {
         let kept = self.kept.iter().flat_map(|kept| kept.stages.iter().copied());
-        self.input.upstream().concat().into_iter().chain(kept).collect()
+        let samples = match &self.output {
+            StageOutput::Range { samples, .. } => samples.as_slice(),
+            _ => &[],
+        };
+        let upstream = self.input.upstream().concat().into_iter().chain(kept);
+        upstream.chain(samples.iter().copied()).collect()
     }
 }
 
@@ -208,6 +242,7 @@ pub fn plan(
         aggregates: HashMap::new(),
         cogroups: HashMap::new(),
         kept: HashMap::new(),
+        sorts: HashMap::new(),
     };
     for sink in &manifest.sinks {
         let branches = planner.pipeline(&sink.id, &sink.input, 0)?;
@@ -240,6 +275,7 @@ pub fn plan(
 /// Where the rows reaching a step come from (a source or a shuffle), and the narrow steps they
 /// pass on the way, in order. A union step gives one branch per input (for each, its own stages);
 /// anything else one.
+#[derive(Clone)]
 struct Branch {
     input: StageInput,
     steps: Vec<String>,
@@ -266,6 +302,8 @@ struct Planner<'m> {
     cogroups: HashMap<String, (Vec<Vec<StageId>>, u32)>,
     /// The stages planned for the kept input of each broadcast join.
     kept: HashMap<String, Vec<StageId>>,
+    /// The map-side stages planned for each sort step, with its partition count.
+    sorts: HashMap<String, (Vec<StageId>, u32)>,
 }
 
 impl Planner<'_> {
@@ -302,6 +340,30 @@ impl Planner<'_> {
             [input] => Ok(input.as_str()),
             _ => Err(PlanError::Misplaced { id: step.id.clone(), kind: (self.kind_of)(&step.plugin) }),
         };
+        if step.plugin == SORT {
+            let (stages, partitions) = match self.sorts.get(&step.id) {
+                Some(planned) => planned.clone(),
+                None => {
+                    // Spark's sortByKey: a first pass samples the input for range boundaries, a
+                    // second one range-partitions it, a task per range sorts it.
+                    let partitions = step.partitions.unwrap_or(self.default_partitions).max(1);
+                    let branches = self.pipeline(&step.id, only_input()?, depth + 1)?;
+                    let sample = StageOutput::Sample { step: step.id.clone() };
+                    let samples: Vec<StageId> =
+                        branches.iter().map(|branch| self.push(branch.clone(), sample.clone())).collect();
+                    let range = StageOutput::Range { step: step.id.clone(), partitions, samples };
+                    let stages: Vec<StageId> =
+                        branches.into_iter().map(|branch| self.push(branch, range.clone())).collect();
+                    self.sorts.insert(step.id.clone(), (stages.clone(), partitions));
+                    (stages, partitions)
+                }
+            };
+            return Ok(vec![Branch::reading(StageInput::Sorted {
+                step: step.id.clone(),
+                stages,
+                partitions,
+            })]);
+        }
         match (self.kind_of)(&step.plugin) {
             OperatorKind::Parse | OperatorKind::Map => {
                 let mut branches = self.pipeline(&step.id, only_input()?, depth + 1)?;
@@ -386,6 +448,10 @@ impl Planner<'_> {
         Ok(branches.into_iter().map(|branch| self.push(branch, output.clone())).collect())
     }
 }
+
+/// The plugin of a global sort, which the planner cuts into a sample, a range shuffle and sorted
+/// ranges (its component only checks its config and fields).
+pub const SORT: &str = "std:sort";
 
 /// The input of `step` that is broadcast, if it is a `std:join` of two inputs with `broadcast =
 /// "left"` (0) or `"right"` (1), which the join checked against its `how`.

@@ -19,7 +19,7 @@ use super::{
 use crate::failure::TaskCause;
 use crate::shuffle::partition_of;
 use crate::spill::{MergedRuns, PartitionedSpill, SortedRuns, SpillError};
-use flicker_batch::{BatchReader, BatchWriter, FrameError, Schema};
+use flicker_batch::{BatchReader, BatchWriter, Boundaries, FrameError, Schema, range_partition};
 use flicker_host::{CallError, CoGroupInstance};
 use flicker_job::Operator;
 use flicker_protocol::task::TaskMetrics;
@@ -93,8 +93,11 @@ fn no_fields() -> Vec<u8> {
 pub(super) struct MapSide<'c> {
     /// The step or sink the rows are for, which failures name.
     name: &'c str,
-    /// The co-group step and which of its inputs the rows are; none for a gather.
+    /// The co-group step and which of its inputs the rows are; none for a gather or a range.
     prepare: Option<(Step<'c>, u32)>,
+    /// For the map side of a sort: its order and the boundaries its rows are cut at (by hash of
+    /// their key otherwise).
+    range: Option<(super::sort::Order<'c>, Boundaries)>,
     partitions: u32,
     /// The header of the prepared batches, once one came.
     header: Option<Vec<u8>>,
@@ -124,6 +127,20 @@ impl<'c> MapSide<'c> {
         Self::new(ctx, sink, None, 1, threshold)
     }
 
+    /// The map side of sort step `step`: rows cut into `partitions` ranges at `boundaries`
+    /// (fewer splits than ranges).
+    pub(super) fn range(
+        ctx: &TaskContext<'c>,
+        step: &'c str,
+        partitions: u32,
+        boundaries: Boundaries,
+    ) -> Result<Self, Fail> {
+        let threshold = ctx.job.operator(step).limits.spill_threshold();
+        let mut side = Self::new(ctx, step, None, partitions, threshold);
+        side.range = Some((super::sort::Order::of(ctx, step)?, boundaries));
+        Ok(side)
+    }
+
     fn new(
         ctx: &TaskContext<'c>,
         name: &'c str,
@@ -134,6 +151,7 @@ impl<'c> MapSide<'c> {
         Self {
             name,
             prepare,
+            range: None,
             partitions: partitions.max(1),
             header: None,
             held: Vec::new(),
@@ -179,11 +197,25 @@ impl<'c> MapSide<'c> {
                     (0..self.partitions).map(|_| BatchWriter::with_header(reader.header_bytes())).collect();
             }
         }
-        for row in reader.rows() {
-            let row = row.map_err(|e| self.malformed(e))?;
-            let partition = if self.partitions == 1 { 0 } else { partition_of(row.key, self.partitions) };
-            self.held[partition as usize].extend_framed(row.framed);
-            self.held_bytes += row.framed.len() as u64;
+        match &mut self.range {
+            Some((order, boundaries)) => {
+                let bound = order.bind(&reader)?;
+                let ranges = range_partition(&prepared, bound, boundaries).map_err(|e| order.malformed(e))?;
+                for (held, range) in self.held.iter_mut().zip(ranges) {
+                    let rows = BatchReader::new(&range).map_err(|e| order.malformed(e))?;
+                    held.extend_framed(rows.row_bytes());
+                    self.held_bytes += rows.row_bytes().len() as u64;
+                }
+            }
+            None => {
+                for row in reader.rows() {
+                    let row = row.map_err(|e| self.malformed(e))?;
+                    let partition =
+                        if self.partitions == 1 { 0 } else { partition_of(row.key, self.partitions) };
+                    self.held[partition as usize].extend_framed(row.framed);
+                    self.held_bytes += row.framed.len() as u64;
+                }
+            }
         }
         if self.held_bytes > self.threshold {
             let header = self.header.as_deref().unwrap_or_default();

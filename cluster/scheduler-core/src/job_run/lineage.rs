@@ -77,7 +77,12 @@ impl JobRun {
             let id = stage.id;
             let lost = stage
                 .tasks
-                .indexes_where(|task| matches!(task, TaskState::Succeeded(done) if done.bts == bts));
+                // A sort's samples live in the scheduler, not in the BTS: they are never lost
+                // (and so never drawn again, which could move the sort's boundaries).
+                .indexes_where(|task| {
+                    matches!(task, TaskState::Succeeded(done)
+                        if done.bts == bts && matches!(done.output, TaskOutput::MapOutput { .. }))
+                });
             for index in lost.into_iter().filter(|&i| only.is_none_or(|o| o.stage == id && o.map_task == i)) {
                 let Some((done, recomputed)) = stage.tasks.undo(index) else { continue };
                 self.metrics -= done.metrics;

@@ -43,9 +43,12 @@ pub use status::LOG_BUDGET;
 pub use task::TaskDone;
 
 use crate::plan::{StageInput, StagePlan};
+use flicker_batch::{Boundaries, SortKey};
 use flicker_protocol::failure::TaskFailure;
 use flicker_protocol::status::{AttemptOutcome, JobFailure, JobState};
-use flicker_protocol::task::{JobDescriptor, OperatorLog, TaskInput, TaskMetrics, TaskOutput, TaskSpec};
+use flicker_protocol::task::{
+    JobDescriptor, MAX_SAMPLE_KEY, MAX_SAMPLE_KEYS, OperatorLog, TaskInput, TaskMetrics, TaskOutput, TaskSpec,
+};
 use flicker_protocol::tenant::{Cost, Owner, TaskUsage};
 use flicker_protocol::{AttemptId, ExecutorId, JobId, PartitionId, PluginDigest, StageId, TaskId, TaskIndex};
 use retry::{Retries, Verdict};
@@ -211,9 +214,10 @@ impl JobRun {
             .map(|(stage, input)| {
                 let counts_input = match &stage.input {
                     StageInput::Source { source } => sources_seen.insert(source.clone()),
-                    StageInput::Shuffle { .. } | StageInput::CoGroup { .. } | StageInput::Gathered { .. } => {
-                        true
-                    }
+                    StageInput::Shuffle { .. }
+                    | StageInput::CoGroup { .. }
+                    | StageInput::Gathered { .. }
+                    | StageInput::Sorted { .. } => true,
                 };
                 StageRun::new(stage, input, counts_input)
             })
@@ -384,6 +388,7 @@ impl JobRun {
     pub fn launch(&mut self, position: usize, index: TaskIndex, executor: &ExecutorId) -> TaskSpec {
         let input = self.task_input(position, index);
         let part = self.part_number(position, index);
+        let boundaries = self.boundaries(position);
         let kept = self.stages[position]
             .kept
             .iter()
@@ -399,8 +404,38 @@ impl JobRun {
             input,
             part,
             kept,
+            boundaries,
             cpu_budget_us: None,
         }
+    }
+
+    /// The range boundaries of the stage at `position`, if it is the map side of a sort: chosen
+    /// once from the samples of its sample stages, each key weighted by the rows its sample stands
+    /// for (Spark's `RangePartitioner`), so every task and attempt cuts at the same keys.
+    fn boundaries(&mut self, position: usize) -> Vec<Vec<u8>> {
+        let Some((samples, partitions)) = &self.stages[position].samples else { return Vec::new() };
+        if let Some(boundaries) = &self.stages[position].boundaries {
+            return boundaries.clone();
+        }
+        let mut weighted = Vec::new();
+        for stage in samples.iter().filter_map(|&id| self.stage(id)) {
+            for done in stage.tasks.iter().filter_map(|task| task.done()) {
+                if let TaskOutput::Sample { keys, rows } = &done.output
+                    && !keys.is_empty()
+                {
+                    // An executor's sample is held to the sizes it may have.
+                    let keys = &keys[..keys.len().min(MAX_SAMPLE_KEYS)];
+                    let weight = *rows as f64 / keys.len() as f64;
+                    let cut = |key: &Vec<u8>| SortKey::from_encoded(&key[..key.len().min(MAX_SAMPLE_KEY)]);
+                    weighted.extend(keys.iter().map(|key| (cut(key), weight)));
+                }
+            }
+        }
+        let boundaries = Boundaries::from_weighted_sample(weighted, *partitions);
+        let boundaries: Vec<Vec<u8>> =
+            boundaries.splits().iter().map(|key| key.as_bytes().to_vec()).collect();
+        self.stages[position].boundaries = Some(boundaries.clone());
+        boundaries
     }
 
     /// The number of the part task `index` of the stage at `position` writes, if the stage

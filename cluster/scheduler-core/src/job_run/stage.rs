@@ -75,6 +75,11 @@ pub(crate) struct StageRun {
     pub(crate) co_group: bool,
     /// The stages that computed the kept input of each broadcast join it runs.
     pub(crate) kept: Vec<Vec<StageId>>,
+    /// For the map side of a sort: the stages whose samples choose its range boundaries, and
+    /// the number of ranges.
+    pub(crate) samples: Option<(Vec<StageId>, u32)>,
+    /// The range boundaries, once chosen (the samples never change once taken).
+    pub(crate) boundaries: Option<Vec<Vec<u8>>>,
     pub(crate) input: StageTasks,
     pub(crate) tasks: TaskTable,
     /// Whether its tasks' input counters count towards the job's (a source read by several
@@ -91,17 +96,22 @@ impl StageRun {
     pub(crate) fn new(plan: &StagePlan, input: StageTasks, counts_input: bool) -> Self {
         let count = match (&input, &plan.input) {
             (StageTasks::Splits { splits, .. }, _) => splits.len(),
-            (_, StageInput::Shuffle { partitions, .. } | StageInput::CoGroup { partitions, .. }) => {
-                *partitions as usize
-            }
+            (
+                _,
+                StageInput::Shuffle { partitions, .. }
+                | StageInput::CoGroup { partitions, .. }
+                | StageInput::Sorted { partitions, .. },
+            ) => *partitions as usize,
             (_, StageInput::Gathered { .. }) => 1,
             (_, StageInput::Source { .. }) => 0,
         };
         let sink = match &plan.output {
             StageOutput::Sink { sink } => Some(sink.clone()),
-            StageOutput::Shuffle { .. } | StageOutput::CoGroupInput { .. } | StageOutput::Gather { .. } => {
-                None
-            }
+            StageOutput::Shuffle { .. }
+            | StageOutput::CoGroupInput { .. }
+            | StageOutput::Gather { .. }
+            | StageOutput::Sample { .. }
+            | StageOutput::Range { .. } => None,
         };
         StageRun {
             id: plan.id,
@@ -110,6 +120,11 @@ impl StageRun {
             upstream: plan.input.upstream(),
             co_group: matches!(plan.input, StageInput::CoGroup { .. }),
             kept: plan.kept.iter().map(|kept| kept.stages.clone()).collect(),
+            samples: match &plan.output {
+                StageOutput::Range { samples, partitions, .. } => Some((samples.clone(), *partitions)),
+                _ => None,
+            },
+            boundaries: None,
             input,
             tasks: TaskTable::new(count),
             counts_input,
@@ -129,7 +144,7 @@ impl StageRun {
             TaskOutput::Part { name, size, attempt } => {
                 Some(SinkPart { name: name.clone(), size: *size, attempt: *attempt })
             }
-            TaskOutput::MapOutput { .. } => None,
+            TaskOutput::MapOutput { .. } | TaskOutput::Sample { .. } => None,
         })
     }
 }
@@ -141,6 +156,9 @@ fn describe(stage: &StagePlan) -> String {
         StageInput::Source { source } => parts.push(format!("read {source}")),
         StageInput::Shuffle { aggregate, .. } => parts.push(format!("merge {aggregate}")),
         StageInput::Gathered { stages } => parts.push(format!("gathered by {}", stage_list(stages))),
+        StageInput::Sorted { step, stages, .. } => {
+            parts.push(format!("{step} (sort a range of {})", stage_list(stages)))
+        }
         StageInput::CoGroup { step, inputs, .. } => {
             let inputs: Vec<String> = inputs.iter().map(|stages| stage_list(stages)).collect();
             parts.push(format!("{step} (co-group of {})", inputs.join(", ")))
@@ -159,6 +177,10 @@ fn describe(stage: &StagePlan) -> String {
             parts.push(format!("{step} input {input} (shuffle into {partitions})"))
         }
         StageOutput::Gather { sink } => parts.push(format!("gather for {sink} (one file)")),
+        StageOutput::Sample { step } => parts.push(format!("{step} (sample for range boundaries)")),
+        StageOutput::Range { step, partitions, .. } => {
+            parts.push(format!("{step} (range shuffle into {partitions})"))
+        }
         StageOutput::Sink { sink } => parts.push(format!("write {sink}")),
     }
     parts.join(" → ")

@@ -717,9 +717,10 @@ impl Shared {
                         splits: plan_splits(&objects, size).iter().map(split_range).collect(),
                     }
                 }
-                StageInput::Shuffle { .. } | StageInput::Gathered { .. } | StageInput::CoGroup { .. } => {
-                    StageTasks::Shuffled
-                }
+                StageInput::Shuffle { .. }
+                | StageInput::Gathered { .. }
+                | StageInput::CoGroup { .. }
+                | StageInput::Sorted { .. } => StageTasks::Shuffled,
             });
         }
         let outputs = prepared

@@ -3,7 +3,7 @@
 //! They all speak the same row encoding, so they compose from a manifest alone:
 //! `std:parse-csv` / `std:parse-lines` make rows, `std:key-by` sets their key, `std:filter` and
 //! `std:split-words` reshape them, `std:max` … `std:stats` aggregate per key, `std:distinct` drops
-//! duplicate rows, `std:top-k` keeps each key's first rows in an order, `std:join` pairs the rows
+//! duplicate rows, `std:top-k` keeps each key's first rows in an order, `std:sort` orders all rows, `std:join` pairs the rows
 //! of two inputs by key, and `std:format-csv` / `std:format-jsonl` write them out.
 
 mod aggregate;
@@ -19,6 +19,7 @@ mod order;
 mod parse_csv;
 mod parse_lines;
 mod row_groups;
+mod sort;
 mod split_words;
 #[cfg(test)]
 mod testing;
@@ -33,6 +34,7 @@ pub use join::Join;
 pub use key_by::KeyBy;
 pub use parse_csv::ParseCsv;
 pub use parse_lines::ParseLines;
+pub use sort::Sort;
 pub use split_words::SplitWords;
 pub use top_k::TopK;
 
