@@ -18,6 +18,7 @@ mod s3;
 mod sandbox;
 mod security;
 mod single_file;
+mod sort;
 mod spill;
 mod std_ops;
 mod support;

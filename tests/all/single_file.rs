@@ -5,7 +5,9 @@
 use crate::run::{
     generate_readings, output_max, parse_only_job, readings_job, stats_by_station, write_readings,
 };
-use crate::support::{assert_succeeded, part_indexes, read_committed, run_job, write_manifest};
+use crate::support::{
+    assert_succeeded, copy_examples, part_indexes, read_committed, run_job, write_manifest,
+};
 use std::collections::BTreeMap;
 
 /// `job` with its sink writing one file.
@@ -47,28 +49,11 @@ fn narrow_steps_over_many_splits_are_written_as_one_file() {
     assert_eq!(lines.len(), readings.len() + 1, "every reading once, under one header");
 }
 
-/// Copies the example `name` (its `job.toml` and any `data/`) into `dir`, beside a copy of the
-/// word count example it reads.
-fn copy_example(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
-    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    for example in [name, "word-count"] {
-        let to = dir.join(example);
-        std::fs::create_dir_all(to.join("data")).unwrap();
-        std::fs::copy(examples.join(example).join("job.toml"), to.join("job.toml")).unwrap();
-        if let Ok(entries) = std::fs::read_dir(examples.join(example).join("data")) {
-            for entry in entries {
-                let entry = entry.unwrap();
-                std::fs::copy(entry.path(), to.join("data").join(entry.file_name())).unwrap();
-            }
-        }
-    }
-    dir.join(name).join("job.toml")
-}
-
 #[test]
 fn the_top_words_example_is_the_word_count_sorted_by_count_then_word_cut_at_100() {
     let dir = tempfile::tempdir().unwrap();
-    let top = copy_example(dir.path(), "top-words");
+    copy_examples(dir.path(), &["top-words", "word-count"]);
+    let top = dir.path().join("top-words/job.toml");
     assert_succeeded(&run_job(&top, &["--workers", "2"]));
     assert_succeeded(&run_job(&dir.path().join("word-count/job.toml"), &["--workers", "2"]));
 

@@ -256,3 +256,22 @@ pub fn line_containing(manifest: &str, needle: &str) -> usize {
         .unwrap_or_else(|| panic!("no {needle:?} in the manifest"))
         + 1
 }
+
+/// Copies the examples `names` (each its `job.toml` and any `data/`) into `dir`, side by side as
+/// in `examples/`, where their relative URLs find each other.
+pub fn copy_examples(dir: &std::path::Path, names: &[&str]) {
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    for example in names {
+        let to = dir.join(example);
+        std::fs::create_dir_all(to.join("data")).unwrap();
+        if examples.join(example).join("job.toml").exists() {
+            std::fs::copy(examples.join(example).join("job.toml"), to.join("job.toml")).unwrap();
+        }
+        if let Ok(entries) = std::fs::read_dir(examples.join(example).join("data")) {
+            for entry in entries {
+                let entry = entry.unwrap();
+                std::fs::copy(entry.path(), to.join("data").join(entry.file_name())).unwrap();
+            }
+        }
+    }
+}

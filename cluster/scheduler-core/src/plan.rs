@@ -12,7 +12,7 @@
 //! stage stays a straight line.
 
 use flicker_manifest::{Manifest, OperatorKind};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 pub use flicker_protocol::StageId;
 
@@ -243,6 +243,14 @@ pub fn plan(
         cogroups: HashMap::new(),
         kept: HashMap::new(),
         sorts: HashMap::new(),
+        // A gather holds its blocks in the order they come: a sort read by a single-file sink
+        // sorts in one range, whose task writes the one object itself.
+        one_range: manifest
+            .sinks
+            .iter()
+            .filter(|s| s.single_file)
+            .filter_map(|s| sort_before(manifest, kind_of, &s.input))
+            .collect(),
     };
     for sink in &manifest.sinks {
         let branches = planner.pipeline(&sink.id, &sink.input, 0)?;
@@ -250,7 +258,9 @@ pub fn plan(
         let one_task = |input: &StageInput| {
             matches!(
                 input,
-                StageInput::Shuffle { partitions: 1, .. } | StageInput::CoGroup { partitions: 1, .. }
+                StageInput::Shuffle { partitions: 1, .. }
+                    | StageInput::CoGroup { partitions: 1, .. }
+                    | StageInput::Sorted { partitions: 1, .. }
             )
         };
         let one_task = matches!(branches.as_slice(), [branch] if one_task(&branch.input));
@@ -304,6 +314,8 @@ struct Planner<'m> {
     kept: HashMap<String, Vec<StageId>>,
     /// The map-side stages planned for each sort step, with its partition count.
     sorts: HashMap<String, (Vec<StageId>, u32)>,
+    /// The sort steps to sort in one range.
+    one_range: HashSet<String>,
 }
 
 impl Planner<'_> {
@@ -346,7 +358,10 @@ impl Planner<'_> {
                 None => {
                     // Spark's sortByKey: a first pass samples the input for range boundaries, a
                     // second one range-partitions it, a task per range sorts it.
-                    let partitions = step.partitions.unwrap_or(self.default_partitions).max(1);
+                    let partitions = match self.one_range.contains(&step.id) {
+                        true => 1,
+                        false => step.partitions.unwrap_or(self.default_partitions).max(1),
+                    };
                     let branches = self.pipeline(&step.id, only_input()?, depth + 1)?;
                     let sample = StageOutput::Sample { step: step.id.clone() };
                     let samples: Vec<StageId> =
@@ -452,6 +467,23 @@ impl Planner<'_> {
 /// The plugin of a global sort, which the planner cuts into a sample, a range shuffle and sorted
 /// ranges (its component only checks its config and fields).
 pub const SORT: &str = "std:sort";
+
+/// The sort step whose rows reach `input` through map steps only, if there is one.
+fn sort_before(manifest: &Manifest, kind_of: &dyn Fn(&str) -> OperatorKind, input: &str) -> Option<String> {
+    let mut id = input;
+    for _ in 0..=manifest.steps.len() {
+        let step = manifest.steps.iter().find(|s| s.id == id)?;
+        if step.plugin == SORT {
+            return Some(step.id.clone());
+        }
+        // (A union has no kind to ask for.)
+        match step.inputs.as_slice() {
+            [input] if !step.is_union() && kind_of(&step.plugin) == OperatorKind::Map => id = input,
+            _ => return None,
+        }
+    }
+    None
+}
 
 /// The input of `step` that is broadcast, if it is a `std:join` of two inputs with `broadcast =
 /// "left"` (0) or `"right"` (1), which the join checked against its `how`.
@@ -746,6 +778,43 @@ plugin = "std:format-csv"
         let left = planned(&text.replace("broadcast = \"right\"", "broadcast = \"left\""));
         assert_eq!(left.stages[1].steps, ["stations", "joined", "by-country"]);
         assert_eq!(left.stages[1].kept[0].input, 0);
+    }
+
+    #[test]
+    fn a_sort_samples_its_input_then_range_partitions_it_for_a_task_per_range() {
+        let text = REFERENCE.replace("plugin = \"std:max\"", "plugin = \"std:sort\"");
+        let plan = planned(&text);
+        let shape: Vec<(StageInput, StageOutput)> =
+            plan.stages.iter().map(|s| (s.input.clone(), s.output.clone())).collect();
+        let source = StageInput::Source { source: "readings".into() };
+        assert_eq!(
+            shape,
+            vec![
+                (source.clone(), StageOutput::Sample { step: "max".into() }),
+                (source, StageOutput::Range { step: "max".into(), partitions: 4, samples: vec![StageId(0)] }),
+                (
+                    StageInput::Sorted { step: "max".into(), stages: vec![StageId(1)], partitions: 4 },
+                    StageOutput::Sink { sink: "out".into() }
+                ),
+            ]
+        );
+        assert_eq!(plan.stages[0].steps, plan.stages[1].steps, "both passes compute the input");
+        assert_eq!(plan.stages[1].depends_on(), [StageId(0)]);
+        assert_eq!(plan.stages[2].depends_on(), [StageId(1)]);
+        assert_eq!(plan.stages[1].operators().collect::<Vec<_>>(), ["parse", "by-station"]);
+    }
+
+    #[test]
+    fn a_sort_read_by_a_single_file_sink_sorts_in_one_range_which_writes_the_file() {
+        let text = REFERENCE
+            .replace("plugin = \"std:max\"", "plugin = \"std:sort\"")
+            .replace("mode = \"overwrite\"", "mode = \"overwrite\"\nsingle_file = true");
+        let plan = planned(&text);
+        assert_eq!(plan.stages.len(), 3, "no gather, which would not keep the ranges' order");
+        assert_eq!(
+            plan.stages[2].input,
+            StageInput::Sorted { step: "max".into(), stages: vec![StageId(1)], partitions: 1 }
+        );
     }
 
     #[test]

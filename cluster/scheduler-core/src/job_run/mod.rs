@@ -823,6 +823,71 @@ pub(crate) mod tests {
         JobRun::new(descriptor("j", "j"), "j".into(), &plan, inputs, outputs, retry(3), secs(0))
     }
 
+    /// A sort of source `in` (two splits) into 3 ranges: sample stage 0, range stage 1, sorted
+    /// stage 2 writing sink `out`.
+    fn sort() -> JobRun {
+        let source = || StageInput::Source { source: "in".into() };
+        let plan = [
+            StagePlan {
+                id: StageId(0),
+                input: source(),
+                steps: vec!["parse".into()],
+                kept: Vec::new(),
+                output: StageOutput::Sample { step: "sort".into() },
+            },
+            StagePlan {
+                id: StageId(1),
+                input: source(),
+                steps: vec!["parse".into()],
+                kept: Vec::new(),
+                output: StageOutput::Range { step: "sort".into(), partitions: 3, samples: vec![StageId(0)] },
+            },
+            StagePlan {
+                id: StageId(2),
+                input: StageInput::Sorted { step: "sort".into(), stages: vec![StageId(1)], partitions: 3 },
+                steps: vec![],
+                kept: Vec::new(),
+                output: StageOutput::Sink { sink: "out".into() },
+            },
+        ];
+        let split = SplitRange { object: "f".into(), object_size: 10, start: 0, end: 10 };
+        let splits = || StageTasks::Splits { source: "in".into(), splits: vec![split.clone(); 2] };
+        let inputs = vec![splits(), splits(), StageTasks::Shuffled];
+        let outputs = vec![("out".into(), "file:///out".into())];
+        JobRun::new(descriptor("j", "j"), "j".into(), &plan, inputs, outputs, retry(3), secs(0))
+    }
+
+    #[test]
+    fn a_sort_chooses_its_boundaries_once_from_weighted_samples_which_are_never_lost() {
+        let mut run = sort();
+        let (a, bts) = (on("a"), "127.0.0.1:1".parse().unwrap());
+        let report = |run: &mut JobRun, spec: &TaskSpec, output| {
+            let reported =
+                Reported { task: &spec.task, attempt: spec.attempt, executor: &a, log: Vec::new() };
+            run.task_succeeded(reported, bts, TaskMetrics::default(), output)
+        };
+        let samples = launch_all(&mut run, &a);
+        assert_eq!(samples.iter().map(|s| s.task.stage).collect::<Vec<_>>(), [StageId(0), StageId(0)]);
+        // Split 0 stands for 1000 rows with keys 1..=4, split 1 for 4 rows with keys 5..=8: the
+        // ranges cut within split 0's keys.
+        let keys = |range: std::ops::RangeInclusive<u8>| range.map(|k| vec![k]).collect();
+        report(&mut run, &samples[0], TaskOutput::Sample { keys: keys(1..=4), rows: 1000 });
+        report(&mut run, &samples[1], TaskOutput::Sample { keys: keys(5..=8), rows: 4 });
+        let ranges = launch_all(&mut run, &a);
+        assert_eq!(ranges.len(), 2);
+        assert!(ranges.iter().all(|spec| spec.boundaries == [vec![2], vec![3]]), "{ranges:?}");
+        // The executor that sampled goes: the samples stay, the range tasks keep their
+        // boundaries, and only lost map outputs run again.
+        for spec in &ranges {
+            report(&mut run, spec, TaskOutput::MapOutput { partition_bytes: vec![1, 1, 1] });
+        }
+        run.map_outputs_lost(bts, None, secs(1));
+        let again = launch_all(&mut run, &a);
+        let stages: Vec<StageId> = again.iter().map(|spec| spec.task.stage).collect();
+        assert_eq!(stages, [StageId(1), StageId(1)]);
+        assert!(again.iter().all(|spec| spec.boundaries == [vec![2], vec![3]]));
+    }
+
     #[test]
     fn a_co_partitioned_stage_waits_for_every_input_reads_each_and_recomputes_a_lost_side() {
         let mut run = join(2);
