@@ -4,7 +4,10 @@
 //! those, are computed again. A map output of one side damaged on disk: only it is computed
 //! again. The output is the oracle's every time.
 //!
-//! The job's stages: 0 reads the readings (the join's input 0), 1 the stations (input 1), 2 is
+//! A broadcast join, sorted, on the same cluster: its kept side's map output damaged, computed
+//! again, and the parts in order are the oracle's order.
+//!
+//! The join job's stages: 0 reads the readings (the join's input 0), 1 the stations (input 1), 2 is
 //! the co-partitioned join (and the map side of the maximum), 3 the maximum.
 
 use crate::cluster::{Cluster, wait_for_end, wait_for_status};
@@ -204,4 +207,47 @@ fn a_damaged_map_output_of_one_join_side_alone_is_computed_again() {
     let mut join = attempts(&tasks(&api, job, JOIN));
     join.sort();
     assert_eq!(join, [1, 1, 2], "the join task that could not fetch ran again");
+}
+
+/// [`max_by_country_job`] with the stations broadcast (`broadcast = "right"`) and the maximum
+/// per country sorted, warmest first, into 2 ranges. Its stages: 0 the stations (kept whole), 1
+/// the readings joined where read (the maximum's map side), 2 the sort's sample, 3 its range
+/// shuffle, 4 the sorted ranges.
+fn broadcast_sorted_job() -> String {
+    max_by_country_job().replace(r#"how = "left""#, r#"how = "left", broadcast = "right""#).replace(
+        "[[sink]]\nid = \"out\"\ninput = \"max\"",
+        "[[step]]\nid = \"warmest-first\"\ninput = \"max\"\nplugin = \"std:sort\"\npartitions = 2\n\
+             config = { by = \"max:desc,country\" }\n\n[[sink]]\nid = \"out\"\ninput = \"warmest-first\"",
+    )
+}
+
+#[test]
+fn a_broadcast_join_sorted_on_three_executors_survives_its_kept_side_damaged() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data(dir.path(), 37);
+    // The stations' one map output (the kept side) is damaged on disk: the readings tasks that
+    // cannot fetch it fail, it is computed again, and they run again.
+    let cluster =
+        three_executors(dir.path(), |_| vec!["--inject-fault".into(), "corrupt-map-output=0:0".into()]);
+    let manifest = write_manifest(dir.path(), &broadcast_sorted_job());
+    let output = cluster.client(&["submit", manifest.to_str().unwrap(), "--wait", "--output", "json"]);
+    assert!(output.status.success(), "submit failed:\n{}", stderr(&output));
+    let status: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let upstream: Vec<&Value> = status["stages"].as_array().unwrap().iter().map(|s| &s["upstream"]).collect();
+    assert_eq!(serde_json::json!(upstream), serde_json::json!([[], [0], [1], [1, 2], [3]]), "{status}");
+    assert_eq!(status["recomputed_map_outputs"], 1, "{status}");
+
+    let mut expected: Vec<(String, f64)> = expected_max_by_country(&data).into_iter().collect();
+    expected.sort_by(|(a, x), (b, y)| y.total_cmp(x).then_with(|| a.cmp(b)));
+    let parts = crate::support::read_committed(&dir.path().join("out"));
+    assert_eq!(parts.len(), 2, "a part per range");
+    let rows: Vec<(String, f64)> = parts
+        .iter()
+        .flat_map(|(_, text)| text.lines().skip(1))
+        .map(|line| {
+            let (country, max) = line.rsplit_once(',').unwrap();
+            (country.to_owned(), max.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(rows, expected, "the parts in order are the maxima, warmest first");
 }

@@ -3,8 +3,10 @@
 //! - `country`: the readings joined with their stations table (`std:join`, inner, on `station`;
 //!   the table from `flicker-gen`, every station once with its city's country), then the highest
 //!   temperature per country (`std:key-by` country, `std:max`). A large side (the readings) with
-//!   a small one (413 stations): the case a broadcast join is for, which the planner does not
-//!   make yet, so both sides are shuffled.
+//!   a small one (413 stations), both sides shuffled.
+//! - `country-broadcast`: the same with `broadcast = "right"`: the stations table is read whole by
+//!   every task reading readings, which joins them where it reads them (no shuffle of the
+//!   readings before the aggregate). The peers run the same query again.
 //! - `self-join`: the readings semi-joined with the readings above 20 °C on `station` and
 //!   `temperature` (`std:filter`, `std:join` with `how = "semi"`), then the readings kept per
 //!   station (`std:count`): a self-join whose two sides are both large shuffles (all the
@@ -38,17 +40,30 @@ const PARTITIONS: u32 = 4;
 enum Join {
     /// Readings ⋈ stations, the highest temperature per country.
     Country,
+    /// The same, the stations broadcast.
+    CountryBroadcast,
     /// Readings ⋉ readings above 20 °C, the readings kept per station.
     SelfJoin,
 }
 
 impl Join {
-    const ALL: [Join; 2] = [Join::Country, Join::SelfJoin];
+    const ALL: [Join; 3] = [Join::Country, Join::CountryBroadcast, Join::SelfJoin];
+
+    /// The name of its manifest and output.
+    fn name(self) -> &'static str {
+        match self {
+            Join::Country => "country",
+            Join::CountryBroadcast => "country-broadcast",
+            Join::SelfJoin => "self-join",
+        }
+    }
 
     /// What it computes; its name is `bench/peers.py`'s for it.
     fn query(self) -> Query {
         match self {
-            Join::Country => Query { name: "country", key: "country", columns: &["max"] },
+            Join::Country | Join::CountryBroadcast => {
+                Query { name: "country", key: "country", columns: &["max"] }
+            }
             Join::SelfJoin => Query { name: "self-join", key: "station", columns: &["count"] },
         }
     }
@@ -57,6 +72,9 @@ impl Join {
     fn describe(self) -> &'static str {
         match self {
             Join::Country => "readings ⋈ stations (inner, on station) → `std:max` temperature per country",
+            Join::CountryBroadcast => {
+                "readings ⋈ stations broadcast (inner, on station) → `std:max` temperature per country"
+            }
             Join::SelfJoin => {
                 "readings ⋉ readings above 20 °C (semi, on station and temperature) → `std:count` per station"
             }
@@ -66,7 +84,7 @@ impl Join {
     /// The files the peers read: the readings, and the stations table if it joins it.
     fn inputs(self, readings: &Path, stations: &Path) -> Vec<std::path::PathBuf> {
         match self {
-            Join::Country => vec![readings.to_owned(), stations.to_owned()],
+            Join::Country | Join::CountryBroadcast => vec![readings.to_owned(), stations.to_owned()],
             Join::SelfJoin => vec![readings.to_owned()],
         }
     }
@@ -74,9 +92,10 @@ impl Join {
     /// The manifest, reading `readings.txt` (and `stations.txt`) beside it and writing
     /// `out-NAME/`.
     fn manifest(self) -> String {
-        let name = self.query().name;
+        let name = self.name();
+        let broadcast = if self == Join::CountryBroadcast { ", broadcast = \"right\"" } else { "" };
         let (sources, steps) = match self {
-            Join::Country => (
+            Join::Country | Join::CountryBroadcast => (
                 r#"
 [[source]]
 id = "station-list"
@@ -96,7 +115,7 @@ id = "joined"
 input = ["parse", "stations"]
 plugin = "std:join"
 partitions = {PARTITIONS}
-config = {{ on = "station", how = "inner" }}
+config = {{ on = "station", how = "inner"{broadcast} }}
 
 [[step]]
 id = "by-country"
@@ -203,14 +222,14 @@ fn main() -> anyhow::Result<()> {
         let dir = readings.parent().context("the data file has a directory")?;
         for join in Join::ALL {
             let query = join.query();
-            let manifest = dir.join(format!("{}.toml", query.name));
+            let manifest = dir.join(format!("{}.toml", join.name()));
             std::fs::write(&manifest, join.manifest())?;
-            let out = dir.join(format!("out-{}", query.name));
+            let out = dir.join(format!("out-{}", join.name()));
             let workload = Workload { query, inputs: join.inputs(&readings, &stations), manifest, out };
             compare(&setup, &contenders, &workload, rows, runs, |expected| {
                 format!(
                     "join `{}`: {}, {rows} lines, {} rows out (one per {}), median of {runs} runs (page cache warm)",
-                    query.name,
+                    join.name(),
                     join.describe(),
                     expected.len(),
                     query.key,
