@@ -10,7 +10,7 @@ use toml::de::{DeInteger, DeTable, DeValue};
 
 use crate::duration::parse_duration;
 use crate::error::ManifestError;
-use crate::limits::{self, MAX_CONFIG_BYTES, MAX_NAME_CHARS, MAX_SECTIONS, ManifestLimit};
+use crate::limits::{self, MAX_CONFIG_BYTES, MAX_NAME_CHARS, MAX_PARTITIONS, MAX_SECTIONS, ManifestLimit};
 use crate::lines::LineIndex;
 use crate::manifest::{
     Manifest, PART_EXTENSIONS, SectionKind, Sink, SinkMode, Source, SourceFormat, Step, StorageSetting,
@@ -142,7 +142,7 @@ impl Decoder<'_> {
                 Item::Key(key, value) => match key.get_ref().as_ref() {
                     "name" => name = Some(self.name(value)?),
                     "max_attempts" => {
-                        max_attempts = Some(self.positive_u32(TOP_LEVEL, "max_attempts", value)?)
+                        max_attempts = Some(self.positive_u32(TOP_LEVEL, "max_attempts", value, u32::MAX)?)
                     }
                     "priority" => priority = Some(self.priority(value)?),
                     "max_cpu" => max_cpu = Some(self.duration(TOP_LEVEL, "max_cpu", value)?),
@@ -246,7 +246,9 @@ impl Decoder<'_> {
                 "input" => input = Some(self.inputs(&section, value)?),
                 "plugin" => plugin = Some(self.non_empty_string(label, "plugin", value)?),
                 "config" => config = self.config(label, value)?,
-                "partitions" => partitions = Some(self.positive_u32(label, "partitions", value)?),
+                "partitions" => {
+                    partitions = Some(self.positive_u32(label, "partitions", value, MAX_PARTITIONS)?)
+                }
                 "limits" => limits = self.limits(label, value)?,
                 other => return Err(self.unknown_key(key.span(), label, other, STEP_KEYS)),
             }
@@ -542,18 +544,24 @@ impl Decoder<'_> {
         parse_duration(text).map_err(|error| self.invalid(label, key, value, error.to_string()))
     }
 
-    fn positive_u32(&self, label: &str, key: &str, value: &Value<'_>) -> Result<u32, ManifestError> {
+    fn positive_u32(
+        &self,
+        label: &str,
+        key: &str,
+        value: &Value<'_>,
+        max: u32,
+    ) -> Result<u32, ManifestError> {
         let DeValue::Integer(integer) = value.get_ref() else {
             return Err(self.wrong_type(label, key, value, "a positive whole number"));
         };
         let number = self.integer(label, key, value, integer)?;
         match u32::try_from(number) {
-            Ok(number) if number > 0 => Ok(number),
+            Ok(number) if (1..=max).contains(&number) => Ok(number),
             _ => Err(self.invalid(
                 label,
                 key,
                 value,
-                format!("{number} is not allowed; it must be a whole number from 1 to {}", u32::MAX),
+                format!("{number} is not allowed; it must be a whole number from 1 to {max}"),
             )),
         }
     }
@@ -879,6 +887,7 @@ plugin = "std:format-csv"
         let cases = [
             (13, "partitions = 0", 14, "step \"max\"", "partitions"),
             (13, "partitions = -3", 14, "step \"max\"", "partitions"),
+            (13, "partitions = 100001", 14, "step \"max\"", "partitions"),
             (3, "split_size = \"64 furlongs\"", 4, "source \"readings\"", "split_size"),
             (3, "split_size = 0", 4, "source \"readings\"", "split_size"),
             (3, "format = \"parquet\"", 4, "source \"readings\"", "format"),
@@ -1003,6 +1012,8 @@ plugin = "std:format-csv"
         assert!(error.to_string().contains("unknown unit \"furlongs\""), "{error}");
         let error = parse(&job_with(13, "partitions = 0")).unwrap_err();
         assert!(error.to_string().contains("from 1 to"), "{error}");
+        let error = parse(&job_with(13, "partitions = 4000000000")).unwrap_err();
+        assert!(error.to_string().contains("it must be a whole number from 1 to 100000"), "{error}");
     }
 
     #[test]

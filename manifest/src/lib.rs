@@ -96,7 +96,9 @@ pub use duration::{DurationError, parse_duration};
 pub use error::ManifestError;
 /// The operator types the manifest shares with the host, re-exported from where they live.
 pub use flicker_protocol::{LimitOverrides, OperatorKind};
-pub use limits::{MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, MAX_NAME_CHARS, MAX_SECTIONS, ManifestLimit};
+pub use limits::{
+    MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, MAX_NAME_CHARS, MAX_PARTITIONS, MAX_SECTIONS, ManifestLimit,
+};
 pub use manifest::{
     DEFAULT_PART_EXTENSION, Manifest, PART_EXTENSIONS, SectionKind, Sink, SinkMode, Source, SourceFormat,
     Step, StorageSetting, UNION,

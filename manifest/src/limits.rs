@@ -19,6 +19,10 @@ pub const MAX_NAME_CHARS: usize = 200;
 /// The most `[[source]]`, `[[step]]` and `[[sink]]` tables a manifest may have together: 1,000.
 pub const MAX_SECTIONS: usize = 1000;
 
+/// The most `partitions` a step may have: 100,000. Each is a task the scheduler tracks and a block
+/// every map task writes; Spark's default is 200.
+pub const MAX_PARTITIONS: u32 = 100_000;
+
 /// The most bytes a step's or sink's `config` may have, keys and values together: 64 KiB.
 pub const MAX_CONFIG_BYTES: usize = 64 << 10;
 

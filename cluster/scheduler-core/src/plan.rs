@@ -219,6 +219,18 @@ pub enum PlanError {
         /// Its kind.
         kind: OperatorKind,
     },
+    /// Unions multiply into more stages than a job may have.
+    #[error(
+        "{id:?} would run in {branches} stages (unions of unions of the same steps), more than the {max} a job may have"
+    )]
+    TooManyStages {
+        /// The union step.
+        id: String,
+        /// The branches it would have.
+        branches: usize,
+        /// [`MAX_STAGES`].
+        max: usize,
+    },
     /// The input graph loops.
     #[error("the inputs of {id:?} form a cycle")]
     Cycle {
@@ -345,6 +357,10 @@ impl Planner<'_> {
             let mut branches = Vec::new();
             for input in &step.inputs {
                 branches.extend(self.pipeline(&step.id, input, depth + 1)?);
+                if branches.len() > MAX_STAGES {
+                    let (id, max) = (step.id.clone(), MAX_STAGES);
+                    return Err(PlanError::TooManyStages { id, branches: branches.len(), max });
+                }
             }
             return Ok(branches);
         }
@@ -463,6 +479,10 @@ impl Planner<'_> {
         Ok(branches.into_iter().map(|branch| self.push(branch, output.clone())).collect())
     }
 }
+
+/// The most branches a union may make (each a stage of its own at least): a union may name a step
+/// twice, and a union of such unions multiplies them.
+pub const MAX_STAGES: usize = 1000;
 
 /// The plugin of a global sort, which the planner cuts into a sample, a range shuffle and sorted
 /// ranges (its component only checks its config and fields).
@@ -897,6 +917,25 @@ plugin = "std:format-csv"
             ]
         );
         assert_eq!(plan.stages[2].depends_on(), [StageId(0), StageId(1)]);
+    }
+
+    #[test]
+    fn unions_of_unions_that_multiply_past_the_stage_cap_are_refused() {
+        let mut text = UNION.split("[[step]]\nid = \"all\"").next().unwrap().to_owned();
+        let mut input = "parse-north".to_owned();
+        for level in 0..4 {
+            let inputs = vec![format!("\"{input}\""); 16].join(", ");
+            text.push_str(&format!(
+                "[[step]]\nid = \"u{level}\"\ninput = [{inputs}]\nplugin = \"std:union\"\n"
+            ));
+            input = format!("u{level}");
+        }
+        text.push_str(&format!(
+            "[[sink]]\nid = \"out\"\ninput = \"{input}\"\nurl = \"out/\"\nplugin = \"std:format-csv\"\n"
+        ));
+        let manifest = Manifest::parse(Path::new("job.toml"), &text).unwrap();
+        let error = plan(&manifest, &kind, 6).unwrap_err();
+        assert!(matches!(&error, PlanError::TooManyStages { id, .. } if id == "u2"), "{error:?}");
     }
 
     #[test]
