@@ -362,6 +362,7 @@ mod tests {
             part: 0,
             kept: Vec::new(),
             boundaries: Vec::new(),
+            broadcasts: Vec::new(),
             cpu_budget_us: Some(7),
         };
         let capability = Capability {

@@ -78,6 +78,9 @@ pub struct TaskSpec {
     /// For the map side of a sort: the encoded sort keys that split its ranges, ascending (range
     /// `n` holds the keys above split `n - 1` up to split `n`); fewer than its ranges.
     pub boundaries: Vec<Vec<u8>>,
+    /// The joins of the job that are broadcast because one side is small, as (step, kept input),
+    /// which the scheduler chose from its sources' sizes: the executor plans the job with them.
+    pub broadcasts: Vec<(String, u32)>,
     /// The operator CPU time the attempt may use, in microseconds (what is left of its job's
     /// `max_cpu` and of its tenant's daily budget); past it the attempt fails as
     /// [`FailureKind::CpuBudget`](crate::failure::FailureKind::CpuBudget). `None`: no budget.

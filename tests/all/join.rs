@@ -145,7 +145,9 @@ fn check_every_how(data: &Data, config: &str, extra: &str) -> Vec<String> {
     data.write(dir.path());
     HOWS.iter()
         .map(|how| {
-            let job = join_job(&format!("on = \"station\", how = \"{how}\"{config}"), extra);
+            // The shuffled plan: no side is broadcast, however small.
+            let job =
+                join_job(&format!("on = \"station\", how = \"{how}\", broadcast = \"none\"{config}"), extra);
             let summary = assert_succeeded(&run_job(&write_manifest(dir.path(), &job), &["--workers", "2"]));
             let found = output_rows(&dir.path().join("out"), header(how));
             let expected = data.oracle(how);
@@ -278,4 +280,21 @@ fn broadcast_joins_give_the_oracle_s_and_the_shuffled_plan_s_result() {
     let mut data = Data::generate(0, 5);
     data.readings.clear();
     check_broadcasts(&data);
+}
+
+#[test]
+fn a_join_without_a_broadcast_config_broadcasts_a_side_under_the_threshold() {
+    let data = Data::generate(3000, 41);
+    let dir = tempfile::tempdir().unwrap();
+    data.write(dir.path());
+    // The stations (well under 10 MiB) are kept whole; a full join keeps neither side.
+    for (how, stages) in
+        [("inner", "stages 2,"), ("left", "stages 2,"), ("right", "stages 2,"), ("full", "stages 3,")]
+    {
+        let job = join_job(&format!("on = \"station\", how = \"{how}\""), "");
+        let summary = assert_succeeded(&run_job(&write_manifest(dir.path(), &job), &["--workers", "2"]));
+        assert_mentions(&summary, &[stages]);
+        let found = output_rows(&dir.path().join("out"), header(how));
+        assert!(found == data.oracle(how), "{how}: the output differs from the oracle's");
+    }
 }

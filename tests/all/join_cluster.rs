@@ -30,10 +30,10 @@ fn data(dir: &Path, seed: u64) -> Data {
     data
 }
 
-/// The join of [`join_job`] (`how = "left"`, 3 partitions), keyed by country and reduced to the
+/// The join of [`join_job`] (`how = "left"`, 3 partitions, shuffled), keyed by country and reduced to the
 /// maximum temperature per country (2 partitions), written to `out/`.
 fn max_by_country_job() -> String {
-    let join = join_job(r#"on = "station", how = "left""#, "");
+    let join = join_job(r#"on = "station", how = "left", broadcast = "none""#, "");
     let (steps, _) = join.split_once("[[sink]]").expect("the join job has a sink");
     format!(
         r#"{steps}[[step]]
@@ -214,7 +214,7 @@ fn a_damaged_map_output_of_one_join_side_alone_is_computed_again() {
 /// the readings joined where read (the maximum's map side), 2 the sort's sample, 3 its range
 /// shuffle, 4 the sorted ranges.
 fn broadcast_sorted_job() -> String {
-    max_by_country_job().replace(r#"how = "left""#, r#"how = "left", broadcast = "right""#).replace(
+    max_by_country_job().replace(r#"broadcast = "none""#, r#"broadcast = "right""#).replace(
         "[[sink]]\nid = \"out\"\ninput = \"max\"",
         "[[step]]\nid = \"warmest-first\"\ninput = \"max\"\nplugin = \"std:sort\"\npartitions = 2\n\
              config = { by = \"max:desc,country\" }\n\n[[sink]]\nid = \"out\"\ninput = \"warmest-first\"",

@@ -46,7 +46,7 @@ fn try_prepare_on(
         plugins: Vec::new(),
         defaults: JobDefaults::default(),
     };
-    PreparedJob::from_descriptor(&descriptor, &runtime(), &NoComponents, storage).map_err(Box::new)
+    PreparedJob::from_descriptor(&descriptor, &[], &runtime(), &NoComponents, storage).map_err(Box::new)
 }
 
 /// Whether the map side of `stage` merges partials its parser combined.

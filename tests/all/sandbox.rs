@@ -982,6 +982,7 @@ fn spin_task(
         part: 0,
         kept: Vec::new(),
         boundaries: Vec::new(),
+        broadcasts: Vec::new(),
         cpu_budget_us,
     }
 }

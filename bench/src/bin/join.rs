@@ -93,7 +93,7 @@ impl Join {
     /// `out-NAME/`.
     fn manifest(self) -> String {
         let name = self.name();
-        let broadcast = if self == Join::CountryBroadcast { ", broadcast = \"right\"" } else { "" };
+        let broadcast = if self == Join::CountryBroadcast { "right" } else { "none" };
         let (sources, steps) = match self {
             Join::Country | Join::CountryBroadcast => (
                 r#"
@@ -115,7 +115,7 @@ id = "joined"
 input = ["parse", "stations"]
 plugin = "std:join"
 partitions = {PARTITIONS}
-config = {{ on = "station", how = "inner"{broadcast} }}
+config = {{ on = "station", how = "inner", broadcast = "{broadcast}" }}
 
 [[step]]
 id = "by-country"
@@ -147,7 +147,7 @@ id = "joined"
 input = ["parse", "warm"]
 plugin = "std:join"
 partitions = {PARTITIONS}
-config = {{ on = "station,temperature", how = "semi" }}
+config = {{ on = "station,temperature", how = "semi", broadcast = "none" }}
 
 [[step]]
 id = "by-station"

@@ -245,7 +245,7 @@ impl Jobs {
         };
         let running = Running::new(&entry);
         self.faults.hold(spec.task.stage, &running.stop);
-        let job = match self.prepare(&entry, &spec.job) {
+        let job = match self.prepare(&entry, &spec.job, &spec.broadcasts) {
             Ok(job) => job,
             Err(error) => {
                 return TaskReport::Failed(TaskFailure::new(FailureKind::Prepare, error.to_string()));
@@ -369,14 +369,21 @@ impl Jobs {
         FetchedBlocks { local: local.into_iter(), partition, receiver, io }
     }
 
-    /// The job planned from its descriptor, once per executor.
-    fn prepare(&self, entry: &JobEntry, descriptor: &JobDescriptor) -> Result<Arc<PreparedJob>, JobError> {
+    /// The job planned from its descriptor (with the joins the scheduler broadcasts), once per
+    /// executor.
+    fn prepare(
+        &self,
+        entry: &JobEntry,
+        descriptor: &JobDescriptor,
+        broadcasts: &[(String, u32)],
+    ) -> Result<Arc<PreparedJob>, JobError> {
         let mut prepared = entry.prepared.lock();
         if let Some(job) = prepared.as_ref() {
             return Ok(job.clone());
         }
         let job = Arc::new(PreparedJob::from_descriptor(
             descriptor,
+            broadcasts,
             &self.runtime,
             self.components.as_ref(),
             &self.storage,

@@ -3,9 +3,12 @@
 use crate::catalog::{ComponentSource, PluginRefs, PluginResolver};
 use crate::error::JobError;
 use flicker_host::{Limits, MAX_TASK_SANDBOXES, Plugin, Runtime};
-use flicker_manifest::{LimitOverrides, Manifest, ManifestError, RowTypes, SectionKind, SinkMode};
+use flicker_manifest::{
+    LimitOverrides, Manifest, ManifestError, OperatorKind, RowTypes, SectionKind, SinkMode,
+};
 use flicker_protocol::task::{JobDefaults, JobDescriptor};
 use flicker_scheduler_core::fuse::{Configured, fuse_parse_and_aggregate, fuse_parse_and_key_by};
+use flicker_scheduler_core::plan::{AUTO_BROADCAST_BYTES, ChosenBroadcast, small_sides};
 use flicker_scheduler_core::{JobPlan, StagePlan, plan};
 use flicker_storage::{CommitMode, JobSetting, JobStoreOptions, Location, NodeStorage, StoreOptions};
 use std::collections::HashMap;
@@ -84,6 +87,8 @@ pub struct PreparedJob {
     pub defaults: JobDefaults,
     /// The type of each step's output rows, where its operator could say before the job ran.
     pub row_types: RowTypes,
+    /// The joins planned broadcast because one side is small.
+    pub broadcasts: Vec<ChosenBroadcast>,
 }
 
 impl PreparedJob {
@@ -93,13 +98,15 @@ impl PreparedJob {
     /// and nothing that chooses where requests go. Each location must be one the node's policy
     /// lets jobs reach ([`JobError::Refused`] names the line of its `url`); local ones are opened
     /// confined to the node's allowed roots. No task runs and nothing is read or written.
-    /// Planning is deterministic: the scheduler and every executor derive the same stages.
+    /// The joins of `broadcasts` are planned broadcast and their operators built so. Planning is
+    /// deterministic: the scheduler and every executor derive the same stages.
     pub fn prepare(
         manifest: Manifest,
         base_dir: &Path,
         resolver: &PluginResolver<'_>,
         defaults: JobDefaults,
         storage: &NodeStorage,
+        broadcasts: &[ChosenBroadcast],
     ) -> Result<Self, JobError> {
         let job_storage = job_storage(&manifest, Some(&storage.options))?;
         let row_types = manifest.validate_plugins(resolver)?;
@@ -117,9 +124,15 @@ impl PreparedJob {
                 .map_err(|source| JobError::Plugin { plugin: plugin_ref.clone(), source })?;
             operators.insert(id.clone(), operator(plugin_ref, plugin, config, limits, overrides));
         }
+        // A join the scheduler broadcasts is built as if its config said so.
+        for (step, kept) in broadcasts {
+            if let Some(join) = operators.get_mut(step) {
+                join.add_config("broadcast", if *kept == 0 { "left" } else { "right" }.to_owned());
+            }
+        }
         let kinds: HashMap<&str, _> =
             operators.values().map(|o| (o.plugin_ref.as_str(), o.plugin.kind())).collect();
-        let mut plan = plan(&manifest, &|plugin| kinds[plugin], defaults.partitions.max(1))?;
+        let mut plan = plan(&manifest, &|plugin| kinds[plugin], defaults.partitions.max(1), broadcasts)?;
         let folded = fuse_parse_and_key_by(&manifest, &mut plan, &mut operators);
         if !folded.is_empty() {
             tracing::debug!(?folded, "key-by steps fused into the parse-csv steps they follow");
@@ -153,27 +166,31 @@ impl PreparedJob {
             .iter()
             .map(|s| Ok((s.id.clone(), location(format!("sink {:?}", s.id), &s.url, s.url_line)?)))
             .collect::<Result<_, JobError>>()?;
-        Ok(Self { manifest, plan, operators, sources, sinks, defaults, row_types })
+        let broadcasts = broadcasts.to_vec();
+        Ok(Self { manifest, plan, operators, sources, sinks, defaults, row_types, broadcasts })
     }
 
-    /// Plans a job from its descriptor, loading its plugins from `components` and opening
-    /// stores with this node's `storage` settings: what every executor does on a job's first
-    /// task.
+    /// Plans a job from its descriptor, with the joins `broadcasts` broadcast (the scheduler's
+    /// choice, see [`small_sides`](Self::small_sides)), loading its plugins from `components`
+    /// and opening stores with this node's `storage` settings: what every executor does on a
+    /// job's first task.
     pub fn from_descriptor(
         descriptor: &JobDescriptor,
+        broadcasts: &[ChosenBroadcast],
         runtime: &Runtime,
         components: &dyn ComponentSource,
         storage: &NodeStorage,
     ) -> Result<Self, JobError> {
         let refs: PluginRefs =
             descriptor.plugins.iter().map(|(name, digest)| (name.clone(), Ok(*digest))).collect();
-        Self::from_submission(descriptor, &refs, runtime, components, storage)
+        Self::from_submission(descriptor, broadcasts, &refs, runtime, components, storage)
     }
 
     /// [`from_descriptor`](Self::from_descriptor) with the plugin references of a submission,
     /// which may name files the submitter could not read: what the scheduler does on submission.
     pub fn from_submission(
         descriptor: &JobDescriptor,
+        broadcasts: &[ChosenBroadcast],
         refs: &PluginRefs,
         runtime: &Runtime,
         components: &dyn ComponentSource,
@@ -181,7 +198,22 @@ impl PreparedJob {
     ) -> Result<Self, JobError> {
         let manifest = Manifest::parse(Path::new(&descriptor.manifest_path), &descriptor.manifest)?;
         let resolver = PluginResolver::new(runtime, refs, components, default_limits(&descriptor.defaults));
-        Self::prepare(manifest, Path::new(&descriptor.base_dir), &resolver, descriptor.defaults, storage)
+        let base_dir = Path::new(&descriptor.base_dir);
+        Self::prepare(manifest, base_dir, &resolver, descriptor.defaults, storage, broadcasts)
+    }
+
+    /// The joins to broadcast because one side is small: [`small_sides`] of the manifest with
+    /// the bytes of each source (`source_bytes`) and [`AUTO_BROADCAST_BYTES`].
+    pub fn small_sides(&self, source_bytes: &HashMap<String, u64>) -> Vec<ChosenBroadcast> {
+        let kinds: HashMap<&str, _> =
+            self.operators.values().map(|o| (o.plugin_ref.as_str(), o.plugin.kind())).collect();
+        let kind_of = |plugin: &str| kinds.get(plugin).copied().unwrap_or(OperatorKind::Map);
+        small_sides(
+            &self.manifest,
+            &kind_of,
+            &|source| source_bytes.get(source).copied(),
+            AUTO_BROADCAST_BYTES,
+        )
     }
 
     /// How sink `id` commits over an existing output: its manifest `mode`.
@@ -361,7 +393,7 @@ mod tests {
         };
         let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
         let storage = NodeStorage::unrestricted(StoreOptions::default());
-        PreparedJob::from_descriptor(&descriptor, &runtime, &NoComponents, &storage).unwrap()
+        PreparedJob::from_descriptor(&descriptor, &[], &runtime, &NoComponents, &storage).unwrap()
     }
 
     #[test]

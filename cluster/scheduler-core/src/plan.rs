@@ -239,12 +239,18 @@ pub enum PlanError {
     },
 }
 
+/// A `std:join` the scheduler broadcasts because one of its inputs is small ([`small_sides`]):
+/// the step and its kept input.
+pub type ChosenBroadcast = (String, u32);
+
 /// Plans a validated manifest. `kind_of` gives each step's operator kind (from its plugin);
-/// `default_partitions` applies to aggregates without `partitions`.
+/// `default_partitions` applies to aggregates without `partitions`; the joins of `broadcasts`
+/// are broadcast as if their config said so.
 pub fn plan(
     manifest: &Manifest,
     kind_of: &dyn Fn(&str) -> OperatorKind,
     default_partitions: u32,
+    broadcasts: &[ChosenBroadcast],
 ) -> Result<JobPlan, PlanError> {
     let mut planner = Planner {
         manifest,
@@ -254,6 +260,7 @@ pub fn plan(
         aggregates: HashMap::new(),
         cogroups: HashMap::new(),
         kept: HashMap::new(),
+        broadcasts,
         sorts: HashMap::new(),
         // A gather holds its blocks in the order they come: a sort read by a single-file sink
         // sorts in one range, whose task writes the one object itself.
@@ -324,6 +331,8 @@ struct Planner<'m> {
     cogroups: HashMap<String, (Vec<Vec<StageId>>, u32)>,
     /// The stages planned for the kept input of each broadcast join.
     kept: HashMap<String, Vec<StageId>>,
+    /// The joins broadcast because a side is small.
+    broadcasts: &'m [ChosenBroadcast],
     /// The map-side stages planned for each sort step, with its partition count.
     sorts: HashMap<String, (Vec<StageId>, u32)>,
     /// The sort steps to sort in one range.
@@ -421,7 +430,7 @@ impl Planner<'_> {
                 let input = StageInput::Shuffle { stages, aggregate: step.id.clone(), partitions };
                 Ok(vec![Branch::reading(input)])
             }
-            OperatorKind::CoGroup if let Some(kept) = broadcast_input(step) => {
+            OperatorKind::CoGroup if let Some(kept) = broadcast_input(step, self.broadcasts) => {
                 // The kept input whole in one partition, read by every task of the other's stages.
                 let stages = match self.kept.get(&step.id) {
                     Some(stages) => stages.clone(),
@@ -506,22 +515,93 @@ fn sort_before(manifest: &Manifest, kind_of: &dyn Fn(&str) -> OperatorKind, inpu
 }
 
 /// The input of `step` that is broadcast, if it is a `std:join` of two inputs with `broadcast =
-/// "left"` (0) or `"right"` (1), which the join checked against its `how`.
-fn broadcast_input(step: &flicker_manifest::Step) -> Option<u32> {
-    if step.plugin != "std:join" || step.inputs.len() != 2 {
+/// "left"` (0) or `"right"` (1), which the join checked against its `how`, or, without a
+/// `broadcast`, one the scheduler chose (`chosen`).
+fn broadcast_input(step: &flicker_manifest::Step, chosen: &[ChosenBroadcast]) -> Option<u32> {
+    if step.plugin != JOIN || step.inputs.len() != 2 {
         return None;
     }
-    match step.config.iter().find(|(key, _)| key == "broadcast").map(|(_, value)| value.trim()) {
+    match config(step, "broadcast") {
         Some("left") => Some(0),
         Some("right") => Some(1),
-        _ => None,
+        Some(_) => None,
+        None => chosen.iter().find(|(id, _)| *id == step.id).map(|&(_, kept)| kept.min(1)),
     }
 }
+
+/// The value of config key `key` of `step`, trimmed.
+fn config<'s>(step: &'s flicker_manifest::Step, key: &str) -> Option<&'s str> {
+    step.config.iter().find(|(k, _)| k == key).map(|(_, value)| value.trim())
+}
+
+/// The joins whose config leaves `broadcast` unset and one of whose inputs is small: at most
+/// `threshold` bytes of source objects reach it through parse, map and union steps only
+/// (`source_bytes` gives each source's size), and the join's `how` lets that side be kept (the
+/// right for `inner`, `left`, `semi`, `anti`; the left for `inner`, `right`). The right side is
+/// preferred (Spark's `autoBroadcastJoinThreshold`).
+pub fn small_sides(
+    manifest: &Manifest,
+    kind_of: &dyn Fn(&str) -> OperatorKind,
+    source_bytes: &dyn Fn(&str) -> Option<u64>,
+    threshold: u64,
+) -> Vec<ChosenBroadcast> {
+    let small = |input: &str| {
+        narrow_bytes(manifest, kind_of, source_bytes, input, manifest.steps.len() + 1)
+            .is_some_and(|bytes| bytes <= threshold)
+    };
+    let joins = manifest.steps.iter().filter(|s| s.plugin == JOIN && s.inputs.len() == 2);
+    joins
+        .filter(|step| config(step, "broadcast").is_none())
+        .filter_map(|step| {
+            let how = config(step, "how").unwrap_or("inner");
+            let right = matches!(how, "inner" | "left" | "semi" | "anti") && small(&step.inputs[1]);
+            let left = matches!(how, "inner" | "right") && small(&step.inputs[0]);
+            let kept = if right {
+                1
+            } else if left {
+                0
+            } else {
+                return None;
+            };
+            Some((step.id.clone(), kept))
+        })
+        .collect()
+}
+
+/// The bytes of source objects whose rows reach `id` through parse, map and union steps only;
+/// `None` past anything else (a shuffle changes the size) or `depth` steps.
+fn narrow_bytes(
+    manifest: &Manifest,
+    kind_of: &dyn Fn(&str) -> OperatorKind,
+    source_bytes: &dyn Fn(&str) -> Option<u64>,
+    id: &str,
+    depth: usize,
+) -> Option<u64> {
+    if manifest.sources.iter().any(|s| s.id == id) {
+        return source_bytes(id);
+    }
+    let step = manifest.steps.iter().find(|s| s.id == id)?;
+    let narrow = step.is_union()
+        || (step.plugin != SORT && matches!(kind_of(&step.plugin), OperatorKind::Parse | OperatorKind::Map));
+    if !narrow || depth == 0 {
+        return None;
+    }
+    step.inputs.iter().try_fold(0u64, |sum, input| {
+        Some(sum.saturating_add(narrow_bytes(manifest, kind_of, source_bytes, input, depth - 1)?))
+    })
+}
+
+/// The standard join, whose `broadcast` the planner reads.
+const JOIN: &str = "std:join";
+
+/// The most bytes of source objects a join's side may have for the scheduler to broadcast it
+/// when the join's config does not say: 10 MiB, as Spark's `autoBroadcastJoinThreshold`.
+pub const AUTO_BROADCAST_BYTES: u64 = 10 << 20;
 
 /// Whether `step` is an aggregate over all rows whatever their key, which one reduce task must
 /// finish: `std:top-k` unless `per_key = "true"`.
 fn global(step: &flicker_manifest::Step) -> bool {
-    let per_key = step.config.iter().any(|(key, value)| key == "per_key" && value.trim() == "true");
+    let per_key = config(step, "per_key") == Some("true");
     step.plugin == "std:top-k" && !per_key
 }
 
@@ -552,7 +632,7 @@ mod tests {
 
     fn planned(text: &str) -> JobPlan {
         let manifest = Manifest::parse(Path::new("job.toml"), text).unwrap();
-        plan(&manifest, &kind, 6).unwrap()
+        plan(&manifest, &kind, 6, &[]).unwrap()
     }
 
     /// The reference job: parse → key-by → max (4 partitions) → CSV.
@@ -838,6 +918,32 @@ plugin = "std:format-csv"
     }
 
     #[test]
+    fn a_join_side_under_the_threshold_is_broadcast_unless_the_config_says() {
+        let manifest = Manifest::parse(Path::new("job.toml"), JOIN).unwrap();
+        let bytes =
+            |readings: u64| move |source: &str| Some(if source == "readings" { readings } else { 1000 });
+        // The stations are small; so, at 2000 bytes, are the readings.
+        assert_eq!(small_sides(&manifest, &kind, &bytes(1 << 30), 5000), [("joined".to_owned(), 1)]);
+        assert_eq!(small_sides(&manifest, &kind, &bytes(1 << 30), 999), []);
+        let right = JOIN.replace("partitions = 3\n", "partitions = 3\nconfig = { how = \"right\" }\n");
+        let right = Manifest::parse(Path::new("job.toml"), &right).unwrap();
+        assert_eq!(small_sides(&right, &kind, &bytes(2000), 5000), [("joined".to_owned(), 0)]);
+        assert_eq!(small_sides(&right, &kind, &bytes(1 << 30), 5000), []);
+        let none = JOIN.replace("partitions = 3\n", "partitions = 3\nconfig = { broadcast = \"none\" }\n");
+        let none = Manifest::parse(Path::new("job.toml"), &none).unwrap();
+        assert_eq!(small_sides(&none, &kind, &bytes(0), 5000), []);
+        // A side past a shuffle has no size to go by.
+        let after_max = JOIN.replace("id = \"stations\"\ninput = \"station-list\"\nplugin = \"std:parse-csv\"", "id = \"stations\"\ninput = \"station-list\"\nplugin = \"std:parse-csv\"\n[[step]]\nid = \"agg\"\ninput = \"stations\"\nplugin = \"std:count\"").replace("[\"warm\", \"stations\"]", "[\"warm\", \"agg\"]");
+        let after_max = Manifest::parse(Path::new("job.toml"), &after_max).unwrap();
+        assert_eq!(small_sides(&after_max, &kind, &bytes(1 << 30), 5000), []);
+        // The choice plans the join as its config would.
+        let chosen = plan(&manifest, &kind, 6, &[("joined".to_owned(), 1)]).unwrap();
+        let configured =
+            JOIN.replace("partitions = 3\n", "partitions = 3\nconfig = { broadcast = \"right\" }\n");
+        assert_eq!(chosen, planned(&configured));
+    }
+
+    #[test]
     fn a_self_join_computes_its_input_once_per_side() {
         let text = JOIN.replace(r#"input = ["warm", "stations"]"#, r#"input = ["warm", "warm"]"#);
         let plan = planned(&text);
@@ -934,7 +1040,7 @@ plugin = "std:format-csv"
             "[[sink]]\nid = \"out\"\ninput = \"{input}\"\nurl = \"out/\"\nplugin = \"std:format-csv\"\n"
         ));
         let manifest = Manifest::parse(Path::new("job.toml"), &text).unwrap();
-        let error = plan(&manifest, &kind, 6).unwrap_err();
+        let error = plan(&manifest, &kind, 6, &[]).unwrap_err();
         assert!(matches!(&error, PlanError::TooManyStages { id, .. } if id == "u2"), "{error:?}");
     }
 

@@ -42,7 +42,7 @@ pub use stage::{SplitRange, StageTasks};
 pub use status::LOG_BUDGET;
 pub use task::TaskDone;
 
-use crate::plan::{StageInput, StagePlan};
+use crate::plan::{ChosenBroadcast, StageInput, StagePlan};
 use flicker_batch::{Boundaries, SortKey};
 use flicker_protocol::failure::TaskFailure;
 use flicker_protocol::status::{AttemptOutcome, JobFailure, JobState};
@@ -189,6 +189,8 @@ pub struct JobRun {
     executors_used: BTreeSet<ExecutorId>,
     shuffle_holders: BTreeSet<SocketAddr>,
     retries: Retries,
+    /// The joins broadcast because a side is small, which every task's spec names.
+    broadcasts: Vec<ChosenBroadcast>,
     /// What its attempts' operators wrote, within [`LOG_BUDGET`].
     logs: LogBudget,
     /// Changes not yet written to the journal.
@@ -235,9 +237,16 @@ impl JobRun {
             executors_used: BTreeSet::new(),
             shuffle_holders: BTreeSet::new(),
             retries: Retries::new(retry),
+            broadcasts: Vec::new(),
             logs: LogBudget::default(),
             journal: Vec::new(),
         }
+    }
+
+    /// The job with the joins `broadcasts` broadcast because a side is small (every task tells its
+    /// executor, which plans the job alike).
+    pub fn with_broadcasts(self, broadcasts: Vec<ChosenBroadcast>) -> Self {
+        Self { broadcasts, ..self }
     }
 
     /// The job with these terms rather than the default ones.
@@ -405,6 +414,7 @@ impl JobRun {
             part,
             kept,
             boundaries,
+            broadcasts: self.broadcasts.clone(),
             cpu_budget_us: None,
         }
     }

@@ -6,6 +6,7 @@ use crate::plan::{StageInput, StageOutput, StagePlan};
 use flicker_protocol::StageId;
 use flicker_protocol::task::{TaskInput, TaskOutput};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// What the tasks of a stage read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +34,24 @@ pub enum StageTasks {
     /// variants above, which journals of earlier releases hold): its tasks read partition `n` of
     /// every map output of every stage of each input.
     Shuffled,
+}
+
+impl StageTasks {
+    /// The bytes of each source that `stages` read, from their splits (each object once): what a
+    /// job's small join sides are chosen by ([`small_sides`](crate::plan::small_sides)), at
+    /// submission and again from the journal.
+    pub fn source_bytes(stages: &[StageTasks]) -> HashMap<String, u64> {
+        let mut objects: HashMap<&str, HashMap<&str, u64>> = HashMap::new();
+        for stage in stages {
+            if let StageTasks::Splits { source, splits } = stage {
+                let source = objects.entry(source).or_default();
+                for split in splits {
+                    source.insert(&split.object, split.object_size);
+                }
+            }
+        }
+        objects.into_iter().map(|(source, objects)| (source.to_owned(), objects.values().sum())).collect()
+    }
 }
 
 /// A byte range of an input object (a split, as data).

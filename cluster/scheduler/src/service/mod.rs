@@ -26,10 +26,12 @@ use flicker_scheduler_core::core::{Action, SchedulerCore};
 use flicker_scheduler_core::job_run::{
     CommitFailure, JobRun, JobTerms, JournalUpdate, RetryPolicy, SinkPart, SplitRange, StageTasks,
 };
+use flicker_scheduler_core::plan::ChosenBroadcast;
 use flicker_scheduler_core::retention::Retention;
 use flicker_scheduler_core::split_size_for;
 use flicker_storage::{
-    NodeStorage, OutputCommitter, PartFile, Split, StagedPart, check_destination, list_inputs, plan_splits,
+    InputObject, NodeStorage, OutputCommitter, PartFile, Split, StagedPart, check_destination, list_inputs,
+    plan_splits,
 };
 use flicker_transport::{
     Connection, ConnectionLimit, Endpoint, EndpointConfig, FrameReceiver, FrameSender, Identity, Peer, Role,
@@ -255,18 +257,36 @@ impl Shared {
     /// marked done (their map outputs are used if still reachable, computed again if not).
     fn restore(&self, journaled: JournaledJob) {
         let id = journaled.record.descriptor.job.clone();
-        let prepared = match PreparedJob::from_descriptor(
-            &journaled.record.descriptor,
-            &self.runtime,
-            &self.plugins,
-            &self.config.storage,
-        ) {
+        let prepare = |broadcasts: &[ChosenBroadcast]| {
+            let descriptor = &journaled.record.descriptor;
+            PreparedJob::from_descriptor(
+                descriptor,
+                broadcasts,
+                &self.runtime,
+                &self.plugins,
+                &self.config.storage,
+            )
+        };
+        // The joins broadcast are those the sources' sizes chose at submission (the journaled
+        // splits give the same sizes); a job of an earlier release, which broadcast none, has
+        // stages that fit the plan without.
+        let planned = prepare(&[]).and_then(|planned| {
+            let broadcasts = planned.small_sides(&StageTasks::source_bytes(&journaled.record.inputs));
+            match broadcasts.is_empty() {
+                true => Ok(planned),
+                false => prepare(&broadcasts).map(|chosen| {
+                    if fits(&chosen.plan.stages, &journaled.record.inputs) { chosen } else { planned }
+                }),
+            }
+        });
+        let prepared = match planned {
             Ok(prepared) => prepared,
             Err(error) => {
                 tracing::warn!(job = %id, %error, "cannot take back a journaled job");
                 return;
             }
         };
+        let broadcasts = prepared.broadcasts.clone();
         // A journal of an earlier release has no times (its jobs count from now) and no owners
         // (its jobs are the default tenant's).
         let now = self.now();
@@ -274,7 +294,8 @@ impl Shared {
         let terms = self.terms(&prepared, owner);
         let mut run =
             JobRun::from_record(journaled.record, &prepared.plan.stages, journaled.submitted.unwrap_or(now))
-                .with_terms(terms);
+                .with_terms(terms)
+                .with_broadcasts(broadcasts);
         let done = journaled.done.len();
         for (stage, index, task) in journaled.done {
             run.restore_done(stage, index, task);
@@ -669,9 +690,36 @@ impl Shared {
         if let Some(locations) = self.config.tenants.locations.get(&owner.tenant) {
             storage.policy = storage.policy.narrow_locations(locations.clone());
         }
-        let prepared =
-            PreparedJob::from_submission(&descriptor, &refs, &self.runtime, &self.plugins, &storage)
-                .map_err(|e| invalid(&e))?;
+        let prepare = |broadcasts: &[ChosenBroadcast]| {
+            PreparedJob::from_submission(
+                &descriptor,
+                broadcasts,
+                &refs,
+                &self.runtime,
+                &self.plugins,
+                &storage,
+            )
+            .map_err(|e| invalid(&e))
+        };
+        let io = tokio::runtime::Handle::current();
+        let planned = prepare(&[])?;
+        // Each source listed once: its objects make the splits of every stage reading it, and
+        // its size chooses the joins broadcast (the journal gives the same sizes back).
+        let mut listings = HashMap::new();
+        for stage in &planned.plan.stages {
+            if let StageInput::Source { source } = &stage.input
+                && !listings.contains_key(source)
+            {
+                let objects = io
+                    .block_on(list_inputs(&planned.sources[source].0))
+                    .map_err(|e| invalid(&format!("source {source:?}: {e}")))?;
+                listings.insert(source.clone(), objects);
+            }
+        }
+        let slots = self.core.lock().alive_slots().max(1) as usize;
+        let inputs_of = |prepared: &PreparedJob| stage_inputs(prepared, &listings, slots);
+        let broadcasts = planned.small_sides(&StageTasks::source_bytes(&inputs_of(&planned)));
+        let prepared = if broadcasts.is_empty() { planned } else { prepare(&broadcasts)? };
         prepared.check_limits(&self.config.maxima).map_err(|e| invalid(&e))?;
         let terms = self.terms(&prepared, owner);
         let max_memory = self.config.tenants.tenants.get(&terms.owner.tenant).and_then(|c| c.max_memory);
@@ -687,7 +735,6 @@ impl Shared {
                 mib(max_memory.unwrap_or(0))
             )));
         }
-        let io = tokio::runtime::Handle::current();
         for sink in &prepared.manifest.sinks {
             let location = &prepared.sinks[&sink.id];
             if let Err(refused) = io.block_on(check_destination(location, prepared.commit_mode(&sink.id))) {
@@ -700,29 +747,7 @@ impl Shared {
                 )));
             }
         }
-        let slots = self.core.lock().alive_slots().max(1) as usize;
-        let mut inputs = Vec::new();
-        for stage in &prepared.plan.stages {
-            inputs.push(match &stage.input {
-                StageInput::Source { source } => {
-                    let (location, split_size) = &prepared.sources[source];
-                    let objects = io
-                        .block_on(list_inputs(location))
-                        .map_err(|e| invalid(&format!("source {source:?}: {e}")))?;
-                    let total = objects.iter().map(|o| o.size).sum();
-                    let size = split_size
-                        .unwrap_or_else(|| split_size_for(total, slots, descriptor.defaults.split_size));
-                    StageTasks::Splits {
-                        source: source.clone(),
-                        splits: plan_splits(&objects, size).iter().map(split_range).collect(),
-                    }
-                }
-                StageInput::Shuffle { .. }
-                | StageInput::Gathered { .. }
-                | StageInput::CoGroup { .. }
-                | StageInput::Sorted { .. } => StageTasks::Shuffled,
-            });
-        }
+        let inputs = inputs_of(&prepared);
         let outputs = prepared
             .manifest
             .sinks
@@ -735,9 +760,54 @@ impl Shared {
             exclude_after: self.config.exclude_after.max(1),
         };
         let run = JobRun::new(descriptor, name, &prepared.plan.stages, inputs, outputs, retry, self.now())
-            .with_terms(terms);
+            .with_terms(terms)
+            .with_broadcasts(broadcasts);
         Ok((run, prepared))
     }
+}
+
+/// Whether the journaled `inputs` are those of `stages`: as many, each source stage's splits of
+/// its source.
+fn fits(stages: &[flicker_scheduler_core::StagePlan], inputs: &[StageTasks]) -> bool {
+    stages.len() == inputs.len()
+        && stages.iter().zip(inputs).all(|(stage, input)| match (&stage.input, input) {
+            (StageInput::Source { source }, StageTasks::Splits { source: split_of, .. }) => {
+                source == split_of
+            }
+            (StageInput::Source { .. }, _) | (_, StageTasks::Splits { .. }) => false,
+            _ => true,
+        })
+}
+
+/// What the tasks of each stage of `prepared` read: a source's splits (of its objects in
+/// `listings`, sized for `slots` task slots unless the source sets `split_size`), or shuffles.
+fn stage_inputs(
+    prepared: &PreparedJob,
+    listings: &HashMap<String, Vec<InputObject>>,
+    slots: usize,
+) -> Vec<StageTasks> {
+    prepared
+        .plan
+        .stages
+        .iter()
+        .map(|stage| match &stage.input {
+            StageInput::Source { source } => {
+                let objects = listings.get(source).map_or(&[][..], Vec::as_slice);
+                let total = objects.iter().map(|o| o.size).sum();
+                let size = prepared.sources[source]
+                    .1
+                    .unwrap_or_else(|| split_size_for(total, slots, prepared.defaults.split_size));
+                StageTasks::Splits {
+                    source: source.clone(),
+                    splits: plan_splits(objects, size).iter().map(split_range).collect(),
+                }
+            }
+            StageInput::Shuffle { .. }
+            | StageInput::Gathered { .. }
+            | StageInput::CoGroup { .. }
+            | StageInput::Sorted { .. } => StageTasks::Shuffled,
+        })
+        .collect()
 }
 
 /// Connections one certificate may hold open to the scheduler at once: a client opens one per
