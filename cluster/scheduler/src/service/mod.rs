@@ -266,6 +266,7 @@ impl Shared {
                 &self.plugins,
                 &self.config.storage,
             )
+            .map_err(|error| error.to_string())
         };
         // The joins broadcast are those the sources' sizes chose at submission (the journaled
         // splits give the same sizes); a job of an earlier release, which broadcast none, has
