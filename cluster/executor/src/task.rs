@@ -468,12 +468,9 @@ fn run<'c>(
                 merged_any: false,
             };
             let mut pipeline = Pipeline::new(ctx, stage, &stage.steps, kept)?;
-            while let Some(block) = blocks.next_block() {
-                let block = block?;
-                check_cancelled(ctx)?;
-                pipeline.metrics.shuffle_bytes += block.len() as u64;
-                reducer.merge_block(&block, &mut pipeline.metrics)?;
-            }
+            each_block(ctx, blocks, &mut pipeline.metrics, |block, metrics| {
+                reducer.merge_block(block, metrics)
+            })?;
             reducer.finish(ctx, &mut pipeline)?;
             pipeline.finish(ctx, stage, task)
         }
@@ -488,12 +485,7 @@ fn run<'c>(
         (StageInput::Sorted { step, .. }, TaskInput::Partition { blocks }) => {
             let mut sorter = sort::Sorter::new(ctx, step)?;
             let mut pipeline = Pipeline::new(ctx, stage, &stage.steps, kept)?;
-            while let Some(block) = blocks.next_block() {
-                let block = block?;
-                check_cancelled(ctx)?;
-                pipeline.metrics.shuffle_bytes += block.len() as u64;
-                sorter.add(&block, &mut pipeline.metrics)?;
-            }
+            each_block(ctx, blocks, &mut pipeline.metrics, |block, metrics| sorter.add(block, metrics))?;
             sorter.finish(ctx, &mut pipeline)?;
             pipeline.finish(ctx, stage, task)
         }
@@ -501,18 +493,32 @@ fn run<'c>(
             let mut reducer = cogroup::Reducer::new(ctx, step, inputs.len())?;
             let mut pipeline = Pipeline::new(ctx, stage, &stage.steps, kept)?;
             for (input, blocks) in inputs.into_iter().enumerate() {
-                while let Some(block) = blocks.next_block() {
-                    let block = block?;
-                    check_cancelled(ctx)?;
-                    pipeline.metrics.shuffle_bytes += block.len() as u64;
-                    reducer.add(input, &block, &mut pipeline.metrics)?;
-                }
+                each_block(ctx, blocks, &mut pipeline.metrics, |block, metrics| {
+                    reducer.add(input, block, metrics)
+                })?;
             }
             reducer.finish(ctx, &mut pipeline)?;
             pipeline.finish(ctx, stage, task)
         }
         _ => unreachable!("the runner hands each stage the input of its kind"),
     }
+}
+
+/// Hands every block of `blocks` to `take` with the task's metrics, counting its bytes as
+/// shuffled, until the blocks end or the task is cancelled.
+fn each_block(
+    ctx: &TaskContext<'_>,
+    blocks: &mut dyn BlockSource,
+    metrics: &mut TaskMetrics,
+    mut take: impl FnMut(&[u8], &mut TaskMetrics) -> Result<(), Fail>,
+) -> Result<(), Fail> {
+    while let Some(block) = blocks.next_block() {
+        let block = block?;
+        check_cancelled(ctx)?;
+        metrics.shuffle_bytes += block.len() as u64;
+        take(&block, metrics)?;
+    }
+    Ok(())
 }
 
 /// The bytes of input an operator gets per call: the job's chunk size.

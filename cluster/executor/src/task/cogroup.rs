@@ -306,23 +306,21 @@ impl<'c> Broadcast<'c> {
         // names fields rather than a map task's that saw nothing).
         let mut header: Option<Vec<u8>> = None;
         let mut kept_any = false;
-        while let Some(block) = blocks.next_block() {
-            let block = block?;
-            check_cancelled(ctx)?;
-            metrics.shuffle_bytes += block.len() as u64;
-            let reader = BatchReader::new(&block).map_err(|e| step.malformed(e))?;
+        super::each_block(ctx, blocks, metrics, |block, _| {
+            let reader = BatchReader::new(block).map_err(|e| step.malformed(e))?;
             if reader.row_bytes().is_empty() {
                 if header.is_none() && reader.header_bytes() != no_fields() {
                     header = Some(reader.header_bytes().to_vec());
                 }
-                continue;
+                return Ok(());
             }
             for piece in reader.pieces(chunk_size(ctx)) {
                 let piece = piece.map_err(|e| step.malformed(e))?;
                 step.instance.keep(kept, &piece).map_err(|e| step.failed(None, e))?;
                 kept_any = true;
             }
-        }
+            Ok(())
+        })?;
         if !kept_any {
             // No row to keep: `keep` of none still tells the operator the input's fields.
             let header = match header {
