@@ -76,8 +76,13 @@ fn expected_max_by_country(data: &Data) -> BTreeMap<String, f64> {
 /// A cluster in `dir` of a scheduler serving HTTPS too and three executors of one slot each,
 /// executor `n` with the flags `extra(n)`.
 fn three_executors(dir: &Path, extra: impl Fn(usize) -> Vec<String>) -> Cluster {
+    three_executors_at(dir, "127.0.0.1:0", extra)
+}
+
+/// [`three_executors`] with the scheduler listening on `listen`.
+fn three_executors_at(dir: &Path, listen: &str, extra: impl Fn(usize) -> Vec<String>) -> Cluster {
     let flags = ["--executor-timeout", "1s", "--http", "127.0.0.1:0"];
-    let mut cluster = Cluster::scheduler(dir, "127.0.0.1:0", &flags);
+    let mut cluster = Cluster::scheduler(dir, listen, &flags);
     for n in 0..3 {
         let extra = extra(n);
         let extra: Vec<&str> = ["--slots", "1"].into_iter().chain(extra.iter().map(String::as_str)).collect();
@@ -239,15 +244,76 @@ fn a_broadcast_join_sorted_on_three_executors_survives_its_kept_side_damaged() {
 
     let mut expected: Vec<(String, f64)> = expected_max_by_country(&data).into_iter().collect();
     expected.sort_by(|(a, x), (b, y)| y.total_cmp(x).then_with(|| a.cmp(b)));
-    let parts = crate::support::read_committed(&dir.path().join("out"));
+    assert_eq!(
+        sorted_rows(&dir.path().join("out")),
+        expected,
+        "the parts in order are the maxima, warmest first"
+    );
+}
+
+/// The `country,max` rows of the committed output `out` (a part per range, two), in part order.
+fn sorted_rows(out: &Path) -> Vec<(String, f64)> {
+    let parts = crate::support::read_committed(out);
     assert_eq!(parts.len(), 2, "a part per range");
-    let rows: Vec<(String, f64)> = parts
+    parts
         .iter()
         .flat_map(|(_, text)| text.lines().skip(1))
         .map(|line| {
             let (country, max) = line.rsplit_once(',').unwrap();
             (country.to_owned(), max.parse().unwrap())
         })
-        .collect();
-    assert_eq!(rows, expected, "the parts in order are the maxima, warmest first");
+        .collect()
+}
+
+#[test]
+fn a_scheduler_restarted_mid_sort_after_a_join_broadcast_by_size_resumes_it_with_the_same_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data(dir.path(), 43);
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    // The sorted ranges (stage 4) wait while their gates exist.
+    let gate = |n: usize| dir.path().join(format!("hold-{n}"));
+    for n in 0..3 {
+        write_file(&gate(n), "");
+    }
+    let mut cluster = three_executors_at(dir.path(), &listen, |n| {
+        vec!["--inject-fault".into(), format!("hold=4:{}", gate(n).display())]
+    });
+    // No `broadcast`: the stations, a few hundred bytes, are broadcast by their size.
+    let text = broadcast_sorted_job().replace(r#", broadcast = "right""#, "");
+    let manifest = write_manifest(dir.path(), &text);
+    let job = cluster.json(&["submit", manifest.to_str().unwrap()])["job"].as_str().unwrap().to_owned();
+    wait_for_status(&cluster, &job, "the sorted ranges to start", |s| {
+        s["stages"][3]["done"] == s["stages"][3]["total"] && s["stages"][4]["running"].as_u64() >= Some(1)
+    });
+    let upstream = |status: &Value| {
+        let stages = status["stages"].as_array().unwrap().iter().map(|s| s["upstream"].clone());
+        serde_json::json!(stages.collect::<Vec<_>>())
+    };
+    let planned = serde_json::json!([[], [0], [1], [1, 2], [3]]);
+    assert_eq!(upstream(&cluster.json(&["status", &job])[0]), planned, "broadcast by size");
+
+    // kill -9 of the scheduler, and a restart on the same address with the same state: the job is
+    // planned again alike (the stations' size from the journaled splits) and its samples kept.
+    cluster.kill("scheduler");
+    cluster.start_scheduler(&listen, &["--executor-timeout", "1s", "--http", "127.0.0.1:0"]);
+    let resumed = cluster.wait_for_log("scheduler", |log| {
+        let line = log.lines().find(|l| l.contains("resuming a journaled job"))?;
+        line.split("tasks_done=").nth(1)?.split_whitespace().next()?.parse::<u64>().ok()
+    });
+    assert!(resumed >= 4, "the sample and range tasks were journaled: {resumed}");
+    for n in 0..3 {
+        std::fs::remove_file(gate(n)).unwrap();
+    }
+    let ended = wait_for_end(&cluster, &job);
+    assert_eq!(ended["state"], "succeeded", "{ended}");
+    assert_eq!(upstream(&ended), planned);
+
+    let mut expected: Vec<(String, f64)> = expected_max_by_country(&data).into_iter().collect();
+    expected.sort_by(|(a, x), (b, y)| y.total_cmp(x).then_with(|| a.cmp(b)));
+    assert_eq!(
+        sorted_rows(&dir.path().join("out")),
+        expected,
+        "the parts in order are the maxima, warmest first"
+    );
 }
