@@ -40,14 +40,17 @@ impl<'c> Order<'c> {
     /// The order bound to the fields of `reader`'s batch.
     pub(super) fn bind(&mut self, reader: &BatchReader<'_>) -> Result<&BoundOrder, Fail> {
         let header = reader.header_bytes();
-        if self.bound.as_ref().is_none_or(|(bound_to, _)| bound_to.as_slice() != header) {
-            let bound = self
-                .order
-                .bind(reader.schema())
-                .map_err(|error| TaskCause::Sort { step: self.step.to_owned(), error })?;
-            self.bound = Some((header.to_vec(), bound));
-        }
-        Ok(&self.bound.as_ref().expect("bound just now").1)
+        let bound = match self.bound.take() {
+            Some((bound_to, bound)) if bound_to.as_slice() == header => (bound_to, bound),
+            _ => {
+                let bound = self
+                    .order
+                    .bind(reader.schema())
+                    .map_err(|error| TaskCause::Sort { step: self.step.to_owned(), error })?;
+                (header.to_vec(), bound)
+            }
+        };
+        Ok(&self.bound.insert(bound).1)
     }
 
     pub(super) fn malformed(&self, error: FrameError) -> Fail {
