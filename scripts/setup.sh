@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what building and testing flicker needs beyond the Rust toolchain: the wasm32-wasip2
-# target, moto (an S3 server from PyPI, which the storage tests start) and openapi-spec-validator
-# (which checks the HTTP API's OpenAPI document), each in a virtualenv kept across runs.
-# Idempotent. Source it (`. scripts/setup.sh`) to get FLICKER_MOTO_SERVER and
-# FLICKER_OPENAPI_VALIDATOR set.
+# target, moto (an S3 server from PyPI, which the storage tests start), openapi-spec-validator
+# (which checks the HTTP API's OpenAPI document) and componentize-py (which builds operators
+# written in Python into components), each in a virtualenv kept across runs.
+# Idempotent. Source it (`. scripts/setup.sh`) to get FLICKER_MOTO_SERVER,
+# FLICKER_OPENAPI_VALIDATOR and FLICKER_COMPONENTIZE_PY set.
 set -euo pipefail
 if ! rustup target list --installed | grep -qx wasm32-wasip2; then
     rustup target add wasm32-wasip2
@@ -23,7 +24,8 @@ python_tool() {
 }
 FLICKER_MOTO_SERVER="$(python_tool moto-5.2.5 "moto[server]==5.2.5")/bin/moto_server"
 FLICKER_OPENAPI_VALIDATOR="$(python_tool openapi-spec-validator-0.9.0 openapi-spec-validator==0.9.0)/bin/openapi-spec-validator"
-export FLICKER_MOTO_SERVER FLICKER_OPENAPI_VALIDATOR
+FLICKER_COMPONENTIZE_PY="$(python_tool componentize-py-0.25.1 componentize-py==0.25.1)/bin/componentize-py"
+export FLICKER_MOTO_SERVER FLICKER_OPENAPI_VALIDATOR FLICKER_COMPONENTIZE_PY
 
 # Headless Chromium and its WebDriver server, for the browser test of the web UI
 # (tests/all/web_ui.rs), from Debian's packages.

@@ -15,8 +15,10 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use wasmtime::{Enabled, PoolingAllocationConfig};
 
-/// Core module instances one operator component may create (a Rust component makes 2 to 4).
-pub const MAX_CORE_INSTANCES: u32 = 32;
+/// Core module instances one operator component may create: a Rust component makes 2 to 4, a
+/// Python one built by componentize-py 0.25 makes 38 (its interpreter and libraries). They are
+/// slots of metadata in the pool, not memory: the memories stay [`MAX_MEMORIES`].
+pub const MAX_CORE_INSTANCES: u32 = 64;
 /// Linear memories one operator component may define, all together held to its memory limit.
 pub const MAX_MEMORIES: u32 = 4;
 /// Tables one operator component may define (a Rust component defines 2).

@@ -13,6 +13,7 @@ mod moto;
 mod params;
 mod policy;
 mod prepare;
+mod python;
 mod run;
 mod s3;
 mod sandbox;
