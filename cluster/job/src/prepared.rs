@@ -130,8 +130,7 @@ impl PreparedJob {
                 join.add_config("broadcast", if *kept == 0 { "left" } else { "right" }.to_owned());
             }
         }
-        let kinds: HashMap<&str, _> =
-            operators.values().map(|o| (o.plugin_ref.as_str(), o.plugin.kind())).collect();
+        let kinds = kinds(&operators);
         let mut plan = plan(&manifest, &|plugin| kinds[plugin], defaults.partitions.max(1), broadcasts)?;
         let folded = fuse_parse_and_key_by(&manifest, &mut plan, &mut operators);
         if !folded.is_empty() {
@@ -205,8 +204,7 @@ impl PreparedJob {
     /// The joins to broadcast because one side is small: [`small_sides`] of the manifest with
     /// the bytes of each source (`source_bytes`) and [`AUTO_BROADCAST_BYTES`].
     pub fn small_sides(&self, source_bytes: &HashMap<String, u64>) -> Vec<ChosenBroadcast> {
-        let kinds: HashMap<&str, _> =
-            self.operators.values().map(|o| (o.plugin_ref.as_str(), o.plugin.kind())).collect();
+        let kinds = kinds(&self.operators);
         let kind_of = |plugin: &str| kinds.get(plugin).copied().unwrap_or(OperatorKind::Map);
         small_sides(
             &self.manifest,
@@ -348,6 +346,11 @@ fn operator(
         config: config.to_vec(),
         limits: defaults.with(overrides),
     }
+}
+
+/// The operator kind of each plugin reference of `operators` (a union has none).
+fn kinds(operators: &HashMap<String, Operator>) -> HashMap<&str, OperatorKind> {
+    operators.values().map(|o| (o.plugin_ref.as_str(), o.plugin.kind())).collect()
 }
 
 #[cfg(test)]
