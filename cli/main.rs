@@ -8,6 +8,7 @@ mod files;
 mod r#gen;
 mod node;
 mod policy;
+mod project;
 mod report;
 mod run;
 mod try_op;
@@ -74,6 +75,10 @@ enum Command {
     /// …` prints its output rows (or a format's bytes), what it wrote to stdout and stderr, and
     /// any failure with the input record it names.
     Test(try_op::TestArgs),
+    /// Build the operator project in a folder (default: this one) into a component with its
+    /// language's builder: cargo for Rust, componentize-py for Python, componentize-qjs for
+    /// JavaScript. Prints the `.wasm` path and size.
+    Build(project::BuildArgs),
 }
 
 fn main() -> ExitCode {
@@ -110,6 +115,7 @@ fn main() -> ExitCode {
         Command::Cat(args) => files::cat(args),
         Command::Gen(command) => r#gen::run(command),
         Command::Test(args) => try_op::test(args),
+        Command::Build(args) => project::build(args),
     };
     match result {
         Ok(code) => code,

@@ -5,4 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . ./scripts/setup.sh
+python3 -m unittest discover -s guest-sdk/python/tests
 cargo test --release --locked
