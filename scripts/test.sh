@@ -6,4 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . ./scripts/setup.sh
 python3 -m unittest discover -s guest-sdk/python/tests
+node --test guest-sdk/js/test/
 cargo test --release --locked

@@ -2,8 +2,8 @@
 
 use crate::bindings::{aggregate, cogroup, format, map, parse, types};
 use crate::sandbox::{
-    SandboxMaker, SandboxState, begin_call, check_output, classify, creation_failed, end_call, output,
-    peak_memory, stderr,
+    SandboxMaker, SandboxState, begin_call, check_output, classify, creation_failed, end_call,
+    operator_failed, output, peak_memory, stderr,
 };
 use crate::{CallError, HostError, OperatorError, OperatorOutput, Sandbox};
 use flicker_protocol::text::{MAX_OPERATOR_TEXT, bounded};
@@ -59,7 +59,7 @@ impl<B> Sandboxed<B> {
                 charged?;
                 Ok(Self { store, bindings, resource, poisoned: false })
             }
-            Ok(Err(error)) => Err(HostError::Create(CallError::Operator(error.into()))),
+            Ok(Err(error)) => Err(HostError::Create(operator_failed(&store, error.into()))),
             Err(trap) => Err(creation_failed(&store, trap)),
         }
     }
@@ -77,7 +77,11 @@ impl<B> Sandboxed<B> {
         match called {
             // A call that returned but took its task past its CPU budget fails with the budget.
             Ok(Ok(value)) => charged.map(|()| value),
-            Ok(Err(error)) => Err(CallError::Operator(error.into())),
+            Ok(Err(error)) => {
+                let failed = operator_failed(&self.store, error.into());
+                self.poisoned = matches!(failed, CallError::LimitExceeded(_));
+                Err(failed)
+            }
             Err(trap) => {
                 self.poisoned = true;
                 Err(classify(&self.store, trap))

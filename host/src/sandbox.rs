@@ -8,7 +8,7 @@ use crate::pool::{SandboxPermit, SandboxPool};
 use crate::runtime::EpochTicker;
 use crate::trap::{GuestBacktrace, Panic, trap_message};
 use crate::watch::{CallWatch, GuestClock};
-use crate::{CallError, CpuAccount, HostError, Limit, Limits, Meter, OperatorOutput, Sandbox};
+use crate::{CallError, CpuAccount, HostError, Limit, Limits, Meter, OperatorError, OperatorOutput, Sandbox};
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::ResourceTable;
@@ -280,6 +280,17 @@ pub(crate) fn classify(store: &Store<SandboxState>, error: wasmtime::Error) -> C
         backtrace: GuestBacktrace::of(&error),
         stderr,
     }
+}
+
+/// Classifies an error the operator returned: after the sandbox refused to grow its memory, it is
+/// the memory limit, whatever the operator made of the refusal (an interpreter such as CPython or
+/// QuickJS turns it into an exception its code may catch and return as an error).
+pub(crate) fn operator_failed(store: &Store<SandboxState>, error: OperatorError) -> CallError {
+    let state = store.data();
+    if state.held.hit {
+        return CallError::LimitExceeded(Limit::Memory { bytes: state.held.bytes });
+    }
+    CallError::Operator(error)
 }
 
 /// Fails a call whose result is larger than the output limit.

@@ -6,9 +6,10 @@
 //! returning the `.wasm` it wrote.
 //!
 //! The builders are outside programs: `cargo` (with the `wasm32-wasip2` target), componentize-py
-//! and componentize-js. Each is found by an environment variable naming it, else on `PATH`; one
+//! and componentize-qjs. Each is found by an environment variable naming it, else on `PATH`; one
 //! that is missing is [`ProjectError::MissingBuilder`], which says how to install it.
 
+mod js;
 mod python;
 mod rust;
 mod tool;
@@ -23,17 +24,20 @@ pub enum Language {
     Rust,
     /// Python, with the `flicker_guest` package; built by componentize-py.
     Python,
+    /// JavaScript, with the `flicker-guest` module; built by componentize-qjs.
+    Js,
 }
 
 impl Language {
     /// Every language, in the order `flicker new --lang` lists them.
-    pub const ALL: [Language; 2] = [Language::Rust, Language::Python];
+    pub const ALL: [Language; 3] = [Language::Rust, Language::Python, Language::Js];
 
     /// Its name on the command line.
     pub fn name(self) -> &'static str {
         match self {
             Language::Rust => "rust",
             Language::Python => "python",
+            Language::Js => "js",
         }
     }
 }
@@ -182,10 +186,13 @@ pub struct Built {
 impl Project {
     /// Opens the project in `dir`, from its project file.
     pub fn open(dir: &Path) -> Result<Project, ProjectError> {
+        let dir = &std::path::absolute(dir).map_err(io_error(dir))?;
         if dir.join("Cargo.toml").is_file() {
             rust::open(dir)
         } else if dir.join("pyproject.toml").is_file() {
             python::open(dir)
+        } else if dir.join("package.json").is_file() {
+            js::open(dir)
         } else {
             Err(ProjectError::NotAProject { dir: dir.to_path_buf() })
         }
@@ -196,6 +203,7 @@ impl Project {
         let wasm = match self.language {
             Language::Rust => rust::build(self)?,
             Language::Python => python::build(self)?,
+            Language::Js => js::build(self)?,
         };
         let bytes = std::fs::metadata(&wasm).map_err(io_error(&wasm))?.len();
         Ok(Built { wasm, bytes })

@@ -9,6 +9,7 @@ mod r#gen;
 mod http_api;
 mod join;
 mod join_cluster;
+mod js;
 mod moto;
 mod params;
 mod policy;

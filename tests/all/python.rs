@@ -148,11 +148,12 @@ fn a_python_operator_s_input_fields_are_checked_before_the_job_runs() {
     );
 }
 
-/// A job of the hostile Python map over 200 rows `n;s<n>`, its step set up by `settings`.
-fn hostile_job(dir: &Path, settings: &str) -> PathBuf {
+/// A job of the hostile map `project` (a folder of the repository) over 200 rows `n;s<n>`, its
+/// step `operator` set up by `settings`.
+pub(crate) fn hostile_job(dir: &Path, project: &str, settings: &str) -> PathBuf {
     let lines: String = (0..200).map(|n| format!("{n};s{n}\n")).collect();
     write_file(&dir.join("rows/rows.txt"), &lines);
-    let plugin = built_project("tests/data/python-hostile");
+    let plugin = built_project(project);
     write_manifest(
         dir,
         &format!(
@@ -170,14 +171,14 @@ plugin = "std:parse-csv"
 config = {{ delimiter = ";", schema = "n:i64,text:string" }}
 
 [[step]]
-id = "python"
+id = "operator"
 input = "parse"
 plugin = {}
 {settings}
 
 [[sink]]
 id = "out"
-input = "python"
+input = "operator"
 url = "out/"
 plugin = "std:format-csv"
 "#,
@@ -186,17 +187,20 @@ plugin = "std:format-csv"
     )
 }
 
+/// The hostile Python operator's project.
+const PYTHON_HOSTILE: &str = "tests/data/python-hostile";
+
 #[test]
 fn a_python_exception_on_a_row_is_a_bad_record_naming_the_row() {
     let dir = tempfile::tempdir().unwrap();
-    let manifest = hostile_job(dir.path(), r#"config = { behave = "raise", at = "137" }"#);
+    let manifest = hostile_job(dir.path(), PYTHON_HOSTILE, r#"config = { behave = "raise", at = "137" }"#);
     let error = assert_failed(&run_job(&manifest, &[]));
-    assert!(error.contains("step \"python\""), "{error}");
+    assert!(error.contains("step \"operator\""), "{error}");
     assert!(error.contains("bad record: ValueError: no row 137, please (at app.py:"), "{error}");
     assert!(error.contains("137") && error.contains("s137"), "the row is named: {error}");
     assert!(!dir.path().join("out/_SUCCESS").exists());
 
-    let manifest = hostile_job(dir.path(), r#"config = { behave = "print" }"#);
+    let manifest = hostile_job(dir.path(), PYTHON_HOSTILE, r#"config = { behave = "print" }"#);
     let error = assert_failed(&run_job(&manifest, &[]));
     assert!(error.contains("RuntimeError: gave up"), "{error}");
     assert!(error.contains("[it printed:]\nlooking at row 0"), "what it printed comes with it: {error}");
@@ -205,8 +209,11 @@ fn a_python_exception_on_a_row_is_a_bad_record_naming_the_row() {
 #[test]
 fn a_python_operator_that_loops_hits_the_call_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    let manifest =
-        hostile_job(dir.path(), "config = { behave = \"loop\" }\nlimits = { call_timeout = \"300ms\" }");
+    let manifest = hostile_job(
+        dir.path(),
+        PYTHON_HOSTILE,
+        "config = { behave = \"loop\" }\nlimits = { call_timeout = \"300ms\" }",
+    );
     let error = assert_failed(&run_job(&manifest, &[]));
     assert!(error.contains("call timeout of 300ms reached"), "{error}");
 }
@@ -214,22 +221,36 @@ fn a_python_operator_that_loops_hits_the_call_timeout() {
 #[test]
 fn a_python_operator_that_allocates_without_end_hits_the_memory_limit() {
     let dir = tempfile::tempdir().unwrap();
-    let manifest =
-        hostile_job(dir.path(), "config = { behave = \"alloc\" }\nlimits = { memory = \"64MiB\" }");
+    let manifest = hostile_job(
+        dir.path(),
+        PYTHON_HOSTILE,
+        "config = { behave = \"alloc\" }\nlimits = { memory = \"64MiB\" }",
+    );
     let error = assert_failed(&run_job(&manifest, &[]));
     assert!(error.contains("memory limit of 64 MiB reached"), "{error}");
+
+    // An operator that catches the MemoryError and fails with an error of its own still hit
+    // the limit: that is what the host reports.
+    let manifest = hostile_job(
+        dir.path(),
+        PYTHON_HOSTILE,
+        "config = { behave = \"alloc-caught\" }\nlimits = { memory = \"64MiB\" }",
+    );
+    let error = assert_failed(&run_job(&manifest, &[]));
+    assert!(error.contains("memory limit of 64 MiB reached"), "{error}");
+    assert!(!error.contains("out of memory, it says"), "{error}");
 }
 
 #[test]
 fn a_python_operator_reads_no_file_and_no_environment() {
     let dir = tempfile::tempdir().unwrap();
-    let manifest = hostile_job(dir.path(), r#"config = { behave = "read-file" }"#);
+    let manifest = hostile_job(dir.path(), PYTHON_HOSTILE, r#"config = { behave = "read-file" }"#);
     let error = assert_failed(&run_job(&manifest, &[]));
     assert!(error.contains("operator trapped"), "{error}");
     assert!(error.contains("filesystem"), "it has no filesystem to call: {error}");
     assert!(!error.contains("root:"), "{error}");
 
-    let manifest = hostile_job(dir.path(), r#"config = { behave = "env" }"#);
+    let manifest = hostile_job(dir.path(), PYTHON_HOSTILE, r#"config = { behave = "env" }"#);
     let run = crate::support::flicker()
         .arg("run")
         .arg(&manifest)

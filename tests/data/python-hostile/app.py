@@ -1,5 +1,6 @@
 """A Python map that misbehaves on purpose, chosen by its config key `behave` (tests/all/python.rs):
-`raise` on the row whose `n` is `at`, `loop`, `alloc` without end, `read-file`, `env` (outputs
+`raise` on the row whose `n` is `at`, `loop`, `alloc` without end (`alloc-caught`: and return the
+MemoryError as its own error), `read-file`, `env` (outputs
 the environment it sees), `print` then raise."""
 
 import os
@@ -22,6 +23,13 @@ class Hostile:
         if self.behave == "alloc":
             while True:
                 self.held.append(bytearray(1 << 20))
+        if self.behave == "alloc-caught":
+            try:
+                while True:
+                    self.held.append(bytearray(1 << 20))
+            except MemoryError:
+                self.held.clear()
+                raise flicker.Failed("out of memory, it says") from None
         if self.behave == "read-file":
             with open("/etc/passwd") as file:
                 return {"n": row["n"], "text": file.read()}

@@ -1,0 +1,89 @@
+//! Operators written in JavaScript: built from source by `flicker build` (componentize-qjs,
+//! installed by `scripts/setup.sh`, QuickJS with no WASI imports) and run in jobs like Rust and
+//! Python ones, locally and on a cluster, their results checked against an oracle; and JavaScript
+//! operators that misbehave stopped as the others are.
+
+use crate::cluster::{Cluster, readings_in};
+use crate::python::{
+    built_project, expected_warmest_fahrenheit, hostile_job, output_temperatures, warmest_fahrenheit_job,
+};
+use crate::run::{generate_readings, write_readings};
+use crate::support::{assert_failed, assert_succeeded, read_csv_output, run_job, stderr, write_manifest};
+
+/// The hostile JavaScript operator's project.
+const JS_HOSTILE: &str = "tests/data/js-hostile";
+
+#[test]
+fn the_js_examples_run_in_a_job_with_the_oracle_s_result() {
+    let map = built_project("examples/js/celsius-to-fahrenheit");
+    let reduce = built_project("examples/js/warmest-reading");
+    let dir = tempfile::tempdir().unwrap();
+    let readings = generate_readings(20_000, 13);
+    write_readings(&dir.path().join("data"), &readings, false);
+    let manifest = write_manifest(dir.path(), &warmest_fahrenheit_job(&map, &reduce));
+    let summary = assert_succeeded(&run_job(&manifest, &["--workers", "2"]));
+    assert!(summary.contains("rows in 20000 (skipped 0)"), "{summary}");
+    assert_eq!(output_temperatures(&dir.path().join("out")), expected_warmest_fahrenheit(&readings));
+}
+
+#[test]
+fn the_js_examples_run_on_a_three_executor_cluster() {
+    let map = built_project("examples/js/celsius-to-fahrenheit");
+    let reduce = built_project("examples/js/warmest-reading");
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(dir.path(), 3, 2);
+    let readings = readings_in(dir.path(), 20_000, 14);
+    let manifest = write_manifest(dir.path(), &warmest_fahrenheit_job(&map, &reduce));
+    let output = cluster.client(&["submit", manifest.to_str().unwrap(), "--wait"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(output_temperatures(&dir.path().join("out")), expected_warmest_fahrenheit(&readings));
+}
+
+#[test]
+fn a_js_exception_on_a_row_is_a_bad_record_naming_the_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = hostile_job(dir.path(), JS_HOSTILE, r#"config = { behave = "raise", at = "137" }"#);
+    let error = assert_failed(&run_job(&manifest, &[]));
+    assert!(error.contains("bad record: RangeError: no row 137, please"), "{error}");
+    assert!(error.contains("137") && error.contains("s137"), "the row is named: {error}");
+    assert!(!dir.path().join("out/_SUCCESS").exists());
+
+    let manifest = hostile_job(dir.path(), JS_HOSTILE, r#"config = { behave = "print" }"#);
+    let error = assert_failed(&run_job(&manifest, &[]));
+    assert!(error.contains("Error: gave up"), "{error}");
+    assert!(error.contains("[it printed:]\nlooking at row 0"), "what it printed comes with it: {error}");
+}
+
+#[test]
+fn a_js_operator_that_loops_hits_the_call_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = hostile_job(
+        dir.path(),
+        JS_HOSTILE,
+        "config = { behave = \"loop\" }\nlimits = { call_timeout = \"300ms\" }",
+    );
+    let error = assert_failed(&run_job(&manifest, &[]));
+    assert!(error.contains("call timeout of 300ms reached"), "{error}");
+}
+
+#[test]
+fn a_js_operator_that_allocates_without_end_hits_the_memory_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = hostile_job(
+        dir.path(),
+        JS_HOSTILE,
+        "config = { behave = \"alloc\" }\nlimits = { memory = \"32MiB\" }",
+    );
+    let error = assert_failed(&run_job(&manifest, &[]));
+    assert!(error.contains("memory limit of 32 MiB reached"), "{error}");
+}
+
+#[test]
+fn a_js_operator_has_no_way_to_files_the_environment_or_the_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = hostile_job(dir.path(), JS_HOSTILE, r#"config = { behave = "ambient" }"#);
+    assert_succeeded(&run_job(&manifest, &[]));
+    let rows = read_csv_output(&dir.path().join("out"), "n,text");
+    assert_eq!(rows.len(), 200);
+    assert!(rows.iter().all(|row| row[1] == "none"), "found: {:?}", rows[0]);
+}
