@@ -79,6 +79,10 @@ enum Command {
     /// language's builder: cargo for Rust, componentize-py for Python, componentize-qjs for
     /// JavaScript. Prints the `.wasm` path and size.
     Build(project::BuildArgs),
+    /// Make an operator project: `flicker new NAME --kind map|aggregate|parse|format --lang
+    /// rust|python|js` writes the operator, a sample input, a job using it, a README and a test,
+    /// ready for `flicker build` and `flicker run job.toml`.
+    New(project::NewArgs),
 }
 
 fn main() -> ExitCode {
@@ -116,6 +120,7 @@ fn main() -> ExitCode {
         Command::Gen(command) => r#gen::run(command),
         Command::Test(args) => try_op::test(args),
         Command::Build(args) => project::build(args),
+        Command::New(args) => project::new(args),
     };
     match result {
         Ok(code) => code,

@@ -143,6 +143,8 @@ macro_rules! export_row_aggregate {
 #[macro_export]
 macro_rules! __output_fields {
     ($out:ty) => {
+        // Unused in a native build, which exports nothing.
+        #[allow(dead_code)]
         struct __FlickerOutputFields;
         impl $crate::typed::OutputFields<$out> for __FlickerOutputFields {
             fn output_fields() -> ::std::option::Option<::std::vec::Vec<$crate::Field>> {
@@ -215,11 +217,17 @@ macro_rules! __export_schema {
 #[macro_export]
 macro_rules! __export_operator {
     ($kind:ident, $resource:ident, $bindings_macro:ident, $op:ty) => {
+        // Only a WebAssembly build exports the operator, so `cargo test` of an operator crate
+        // links natively.
+        #[cfg(target_arch = "wasm32")]
         struct __FlickerOperator;
+        #[cfg(target_arch = "wasm32")]
         impl $crate::bindings::$kind::exports::flicker::operator::$kind::Guest for __FlickerOperator {
             type $resource = $crate::__Resource<$op>;
         }
+        #[cfg(target_arch = "wasm32")]
         $crate::__export_schema!($kind, $op);
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::$kind::$bindings_macro!(__FlickerOperator with_types_in $crate::bindings::$kind);
     };
 }

@@ -5,7 +5,7 @@
 //! componentize-qjs on it, with no WASI imports.
 
 use crate::tool::{self, Tool};
-use crate::{Kind, Language, Project, ProjectError, io_error, kind_named, python::file_name, read_file};
+use crate::{Kind, Language, Project, ProjectError, io_error, kind_named, read_file};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -49,7 +49,7 @@ pub(crate) fn open(dir: &Path) -> Result<Project, ProjectError> {
     Ok(Project {
         dir: dir.to_path_buf(),
         language: Language::Js,
-        name: file_name(name).map_err(bad)?,
+        name: crate::file_name(name).map_err(bad)?,
         kind: Some(kind),
     })
 }

@@ -3,13 +3,14 @@
 //! [`Project::open`] finds out a folder's language and operator kind from its project file
 //! (`Cargo.toml`, `pyproject.toml` with `[tool.flicker] kind`, `package.json` with
 //! `"flicker": {"kind": …}`), and [`Project::build`] runs that language's component builder,
-//! returning the `.wasm` it wrote.
+//! returning the `.wasm` it wrote; [`new::create`] writes a ready project from a template.
 //!
 //! The builders are outside programs: `cargo` (with the `wasm32-wasip2` target), componentize-py
 //! and componentize-qjs. Each is found by an environment variable naming it, else on `PATH`; one
 //! that is missing is [`ProjectError::MissingBuilder`], which says how to install it.
 
 mod js;
+pub mod new;
 mod python;
 mod rust;
 mod tool;
@@ -145,6 +146,14 @@ pub enum ProjectError {
         /// The name given.
         name: String,
     },
+    /// A Rust project needs the `flicker-guest` crate, and it is not where it was looked for.
+    #[error(
+        "the flicker-guest crate is not at {path} (a Rust operator depends on it by path): pass --sdk <flicker checkout>/guest-sdk"
+    )]
+    MissingSdk {
+        /// Where it was looked for.
+        path: PathBuf,
+    },
     /// Reading or writing the project's files failed.
     #[error("{path}: {source}")]
     Io {
@@ -209,7 +218,7 @@ impl Project {
         Ok(Built { wasm, bytes })
     }
 
-    /// Where a Python or JavaScript project's component goes: `target/<name>.wasm`.
+    /// Where `flicker build` puts the project's component: `target/<name>.wasm`.
     fn script_output(&self) -> PathBuf {
         self.dir.join("target").join(format!("{}.wasm", self.name))
     }
@@ -225,6 +234,15 @@ fn kind_named(file: &Path, value: Option<&str>, key: &str) -> Result<Kind, Proje
             Kind::from_name(name).ok_or_else(|| bad(format!("{key} = {name:?} is not a kind ({names})")))
         }
     }
+}
+
+/// `name` as the stem of a file name: it may not climb out of `target/` or hide itself.
+pub(crate) fn file_name(name: &str) -> Result<String, String> {
+    let fits = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if fits { Ok(name.to_owned()) } else { Err(format!("the package name {name:?} cannot name a file")) }
 }
 
 /// Reads a project file as text.

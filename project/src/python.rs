@@ -54,18 +54,21 @@ pub(crate) fn open(dir: &Path) -> Result<Project, ProjectError> {
     Ok(Project {
         dir: dir.to_path_buf(),
         language: Language::Python,
-        name: file_name(name).map_err(bad)?,
+        name: crate::file_name(name).map_err(bad)?,
         kind: Some(kind),
     })
 }
 
-/// `name` as the stem of a file name: it may not climb out of `target/` or hide itself.
-pub(crate) fn file_name(name: &str) -> Result<String, String> {
-    let fits = !name.is_empty()
-        && name.len() <= 64
-        && !name.starts_with('.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if fits { Ok(name.to_owned()) } else { Err(format!("the package name {name:?} cannot name a file")) }
+/// Copies the `flicker_guest` package into the project folder `dir`, where Python finds it for
+/// the project's tests (and editors for completion); `flicker build` uses its own copy.
+pub(crate) fn copy_sdk(dir: &Path) -> Result<(), ProjectError> {
+    for (path, text) in SDK.iter().filter(|(path, _)| path.starts_with("python/flicker_guest/")) {
+        let path = dir.join(path.trim_start_matches("python/"));
+        std::fs::create_dir_all(path.parent().expect("SDK files live in folders"))
+            .map_err(io_error(&path))?;
+        std::fs::write(&path, text).map_err(io_error(&path))?;
+    }
+    Ok(())
 }
 
 /// Builds the project with componentize-py into `target/<name>.wasm`.

@@ -3,7 +3,7 @@
 //! same package too.
 
 use crate::tool::{self, Tool};
-use crate::{Language, Project, ProjectError, read_file};
+use crate::{Language, Project, ProjectError, io_error, read_file};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -23,10 +23,13 @@ pub(crate) fn open(dir: &Path) -> Result<Project, ProjectError> {
         doc.get("package").and_then(|package| package.get("name")).and_then(toml::Value::as_str).ok_or_else(
             || bad("[package] name is not set (a workspace is not an operator project)".to_owned()),
         )?;
-    Ok(Project { dir: dir.to_path_buf(), language: Language::Rust, name: name.to_owned(), kind: None })
+    let name = crate::file_name(name).map_err(bad)?;
+    Ok(Project { dir: dir.to_path_buf(), language: Language::Rust, name, kind: None })
 }
 
-/// Builds the project with cargo and returns the `.wasm` cargo reports it wrote.
+/// Builds the project with cargo and copies the `.wasm` cargo reports it wrote to
+/// `target/<name>.wasm`, where the other languages' builds put theirs (wherever cargo's target
+/// folder is).
 pub(crate) fn build(project: &Project) -> Result<PathBuf, ProjectError> {
     let mut command = Command::new(CARGO.find()?);
     command.current_dir(&project.dir).args([
@@ -37,7 +40,7 @@ pub(crate) fn build(project: &Project) -> Result<PathBuf, ProjectError> {
         "--message-format=json-render-diagnostics",
     ]);
     let messages = tool::run(command)?;
-    messages
+    let built = messages
         .lines()
         .filter_map(|line| serde_json::from_str::<Artifact>(line).ok())
         .filter(|artifact| {
@@ -51,7 +54,13 @@ pub(crate) fn build(project: &Project) -> Result<PathBuf, ProjectError> {
                 "cargo built no .wasm for package {:?}: set `crate-type = [\"cdylib\"]` under [lib]",
                 project.name
             ),
-        })
+        })?;
+    let out = project.script_output();
+    let partial = out.with_extension("wasm.partial");
+    std::fs::create_dir_all(out.parent().expect("target/ is a folder")).map_err(io_error(&out))?;
+    std::fs::copy(&built, &partial).map_err(io_error(&built))?;
+    std::fs::rename(&partial, &out).map_err(io_error(&out))?;
+    Ok(out)
 }
 
 /// What cargo reports of a compiled target (`--message-format=json`).

@@ -45,8 +45,9 @@ pub(crate) fn run(mut command: Command) -> Result<String, ProjectError> {
     if output.status.success() {
         return Ok(stdout);
     }
-    let mut printed = String::from_utf8_lossy(&output.stderr).into_owned();
-    printed.push_str(&stdout);
+    // What a builder says about a failure is on stderr (cargo's stdout holds JSON messages).
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let printed = if stderr.trim().is_empty() { stdout } else { stderr.into_owned() };
     Err(ProjectError::BuildFailed {
         tool: program,
         status: output.status.to_string(),

@@ -14,6 +14,7 @@ mod moto;
 mod params;
 mod policy;
 mod prepare;
+mod project;
 mod python;
 mod run;
 mod s3;
