@@ -87,3 +87,44 @@ fn a_js_operator_has_no_way_to_files_the_environment_or_the_network() {
     assert_eq!(rows.len(), 200);
     assert!(rows.iter().all(|row| row[1] == "none"), "found: {:?}", rows[0]);
 }
+
+/// `examples/mixed-languages`: a Python map, a JavaScript reduce and a Rust aggregate with
+/// standard operators in one job, built from source, give the oracle's warmest reading and
+/// temperature range per station.
+#[test]
+fn the_mixed_languages_example_gives_the_oracle_s_results() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::support::copy_examples(dir.path(), &["mixed-languages", "max-temperature"]);
+    let components = [
+        (built_project("examples/python/celsius-to-fahrenheit"), "python/celsius-to-fahrenheit"),
+        (built_project("examples/js/warmest-reading"), "js/warmest-reading"),
+        (flicker_plugins::guest_artifact("temperature-range"), "plugins/temperature-range"),
+    ];
+    for (wasm, project) in components {
+        let name = project.rsplit('/').next().unwrap();
+        let to = dir.path().join(project).join("target").join(format!("{name}.wasm"));
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&wasm, &to).unwrap();
+    }
+    let example = dir.path().join("mixed-languages");
+    assert_succeeded(&run_job(&example.join("job.toml"), &[]));
+
+    let sample = std::fs::read_to_string(dir.path().join("max-temperature/data/readings.txt")).unwrap();
+    let mut extremes: std::collections::BTreeMap<String, (f64, f64)> = Default::default();
+    for line in sample.lines() {
+        let (station, celsius) = line.split_once(';').unwrap();
+        let f = celsius.parse::<f64>().unwrap() * 9.0 / 5.0 + 32.0;
+        let (low, high) = extremes.entry(station.to_owned()).or_insert((f, f));
+        (*low, *high) = (low.min(f), high.max(f));
+    }
+    let warmest: std::collections::BTreeMap<String, f64> =
+        extremes.iter().map(|(station, (_, high))| (station.clone(), *high)).collect();
+    assert_eq!(output_temperatures(&example.join("out/warmest")), warmest);
+    let mut ranges = std::collections::BTreeMap::new();
+    for row in read_csv_output(&example.join("out/range"), "station,range") {
+        ranges.insert(row[0].clone(), row[1].parse::<f64>().unwrap());
+    }
+    let expected: std::collections::BTreeMap<String, f64> =
+        extremes.into_iter().map(|(station, (low, high))| (station, high - low)).collect();
+    assert_eq!(ranges, expected);
+}
