@@ -11,6 +11,11 @@
 const NULL = 0, FALSE = 1, TRUE = 2, I64 = 3, F64 = 4, STR = 5;
 const TWO_32 = 4294967296;
 const I64_MIN = -(2n ** 63n), I64_MAX = 2n ** 63n - 1n;
+/** Texts up to this many UTF-16 units have their encoding kept, ... */
+const CACHED_TEXT_LENGTH = 64;
+/** ... up to this many of them (then the cache starts again). */
+const CACHED_TEXTS = 4096;
+const textCache = new Map();
 
 /** Bytes that do not follow the framing. */
 export class MalformedBatch extends Error {
@@ -60,6 +65,7 @@ export class ByteWriter {
     this.len = 0;
   }
 
+  /** Makes room for `n` more bytes. */
   reserve(n) {
     if (this.len + n <= this.buf.length) return;
     let capacity = this.buf.length * 2;
@@ -93,8 +99,28 @@ export class ByteWriter {
     this.len += bytes.length;
   }
 
-  /** `text` as UTF-8, after its length as u32 (`lengthBytes` 4) or u16 (2). */
+  /** `text` as UTF-8, after its length as u32 (`lengthBytes` 4) or u16 (2). The
+   * encodings of short texts are kept (up to `CACHED_TEXTS`): a text written again is one copy. */
   text(text, lengthBytes = 4) {
+    if (lengthBytes === 4 && text.length <= CACHED_TEXT_LENGTH) {
+      let encoded = textCache.get(text);
+      if (encoded === undefined) {
+        if (textCache.size >= CACHED_TEXTS) textCache.clear();
+        const scratch = new ByteWriter(4 + text.length * 3);
+        scratch.encode(text, 4);
+        encoded = scratch.buf.slice(0, scratch.len);
+        textCache.set(text, encoded);
+      }
+      if (this.len + encoded.length > this.buf.length) this.reserve(encoded.length);
+      this.buf.set(encoded, this.len);
+      this.len += encoded.length;
+      return;
+    }
+    this.encode(text, lengthBytes);
+  }
+
+  /** Encodes `text` after its length as u32 (`lengthBytes` 4) or u16 (2). */
+  encode(text, lengthBytes) {
     this.reserve(lengthBytes + text.length * 3);
     const at = this.len;
     let p = at + lengthBytes;
@@ -135,19 +161,20 @@ export class ByteWriter {
       case "number":
         if (integer && Number.isInteger(value)) {
           if (!Number.isSafeInteger(value)) throw new RangeError(`the integer ${value} is beyond ±2^53: use a BigInt`);
-          this.reserve(9);
+          if (this.len + 9 > this.buf.length) this.reserve(9);
           this.buf[this.len] = I64;
           this.view.setUint32(this.len + 1, value >>> 0, true);
           this.view.setInt32(this.len + 5, Math.floor(value / TWO_32), true);
         } else {
-          this.reserve(9);
+          if (this.len + 9 > this.buf.length) this.reserve(9);
           this.buf[this.len] = F64;
           this.view.setFloat64(this.len + 1, value, true);
         }
         this.len += 9;
         return;
       case "string":
-        this.u8(STR);
+        if (this.len + 1 > this.buf.length) this.reserve(1);
+        this.buf[this.len++] = STR;
         this.text(value);
         return;
       case "boolean":
@@ -267,8 +294,9 @@ export class Batch {
   }
 
   /** Each row as `[key, start, end]`: its encoded key, and where its values are in `bytes`. */
-  *rawRows() {
+  rawRows() {
     const { bytes, view } = this;
+    const rows = [];
     let p = this.rowsAt;
     while (p < bytes.length) {
       if (p + 4 > bytes.length) throw new MalformedBatch(`a row header ends early at byte ${p}`);
@@ -279,9 +307,10 @@ export class Batch {
       const valueLength = view.getUint32(p, true);
       p += 4;
       if (p + valueLength > bytes.length) throw new MalformedBatch(`a row runs past the end of the batch at byte ${p}`);
-      yield [key, p, p + valueLength];
+      rows.push([key, p, p + valueLength]);
       p += valueLength;
     }
+    return rows;
   }
 
   /** The fields of each row as `rows` reads it: the key fields that are not also value fields
@@ -294,26 +323,31 @@ export class Batch {
    * Each row as `[key, values, integers]`: its encoded key, the values of `fieldNames()`, and the
    * indexes of the values that were i64s.
    */
-  *rows() {
+  rows() {
     const { bytes, view } = this;
     const keep = this.keyFields.map((name, i) => (this.valueFields.includes(name) ? -1 : i)).filter((i) => i >= 0);
-    for (const [key, start, end] of this.rawRows()) {
+    const raw = this.rawRows();
+    const rows = new Array(raw.length);
+    for (let at = 0; at < raw.length; at++) {
+      // No destructuring in the loops that run per row: QuickJS runs it through the iterator
+      // protocol.
+      const entry = raw[at];
+      const key = entry[0];
       const values = [];
       const integers = [];
       if (keep.length) {
         const keyValues = decodeValues(key, new DataView(key.buffer, key.byteOffset, key.byteLength), 0, key.length, [], []);
         for (const i of keep) values.push(keyValues[i]);
       }
-      decodeValues(bytes, view, start, end, values, integers);
-      yield [key, values, integers];
+      decodeValues(bytes, view, entry[1], entry[2], values, integers);
+      rows[at] = [key, values, integers];
     }
+    return rows;
   }
 
   /** How many rows it holds. */
   get length() {
-    let count = 0;
-    for (const _ of this.rawRows()) count++;
-    return count;
+    return this.rawRows().length;
   }
 }
 
@@ -330,16 +364,18 @@ export class BatchWriter {
   }
 
   /** Appends a row: its encoded key, its values (one per value field), and which of them are
-   * integer fields (`integer(i)` true: an integral number is written as an i64). */
-  push(key, values, integer = () => false) {
+   * integer fields (`integer[i]` true: an integral number is written as an i64). */
+  push(key, values, integer = []) {
     const out = this.out;
     const start = out.len;
-    out.u32(key.length);
-    out.bytes(key);
+    out.reserve(8 + key.length);
+    out.view.setUint32(out.len, key.length, true);
+    out.buf.set(key, out.len + 4);
+    out.len += 4 + key.length;
     const at = out.len;
-    out.u32(0);
+    out.len += 4;
     try {
-      for (let i = 0; i < values.length; i++) out.value(values[i], integer(i));
+      for (let i = 0; i < values.length; i++) out.value(values[i], integer[i] === true);
     } catch (error) {
       out.len = start;
       throw error;

@@ -103,20 +103,20 @@ function rowError(error, index, offset) {
 /** Pushes a row function's result: null/undefined (no row), one row, or an iterable of rows. */
 function pushAll(out, key, result) {
   if (result === null || result === undefined) return;
-  if (isRow(result)) {
+  if (Array.isArray(result)) {
+    for (let i = 0; i < result.length; i++) out.push(key, result[i]);
+  } else if (isRow(result)) {
     out.push(key, result);
   } else {
     for (const row of result) out.push(key, row);
   }
 }
 
-/** The integer fields of the first row of `batch` plus the declared ones. */
-function integers(spec, batch, names) {
+/** The integer fields of the first of `rows` (as `Batch.rows` reads them, values of `names`)
+ * plus the declared ones. */
+function integers(spec, rows, names) {
   const found = spec.integerOutputs();
-  for (const [, , ints] of batch.rows()) {
-    for (const name of integerNames(names, ints)) found.add(name);
-    break;
-  }
+  if (rows.length) for (const name of integerNames(names, rows[0][2])) found.add(name);
   return found;
 }
 
@@ -132,15 +132,16 @@ class RowMapRunner {
     const batch = new Batch(bytes);
     const names = batch.fieldNames();
     const make = reader(names);
-    const out = new RowWriter(batch.keyFields, integers(this.spec, batch, names));
-    let index = 0;
-    for (const [key, values] of batch.rows()) {
+    const rows = batch.rows();
+    const out = new RowWriter(batch.keyFields, integers(this.spec, rows, names));
+    const map = this.built.map.bind(this.built);
+    for (let index = 0; index < rows.length; index++) {
+      const key = rows[index][0];
       try {
-        pushAll(out, key, this.built.map(make(values)));
+        pushAll(out, key, map(make(rows[index][1])));
       } catch (error) {
         throw rowError(error, index);
       }
-      index++;
     }
     return out.finish();
   }
@@ -206,7 +207,7 @@ class Keyed {
   drain(rows) {
     const out = new RowWriter(this.keyFields, this.integers);
     try {
-      for (const [id, state] of this.table) pushAll(out, this.keys.get(id), rows(state));
+      this.table.forEach((state, id) => pushAll(out, this.keys.get(id), rows(state)));
     } finally {
       this.table = new Map();
       this.keys = new Map();
@@ -230,11 +231,12 @@ class ReduceRunner {
     const keyed = this.keyed;
     keyed.observe(batch);
     const names = batch.fieldNames();
-    for (const name of integers(this.spec, batch, names)) keyed.integers.add(name);
+    const rows = batch.rows();
+    for (const name of integers(this.spec, rows, names)) keyed.integers.add(name);
     const make = reader(names);
-    let index = 0;
-    for (const [key, values] of batch.rows()) {
-      const row = make(values);
+    for (let index = 0; index < rows.length; index++) {
+      const key = rows[index][0];
+      const row = make(rows[index][1]);
       const id = Keyed.id(key);
       const soFar = keyed.table.get(id);
       if (soFar === undefined) {
@@ -249,7 +251,6 @@ class ReduceRunner {
         if (!isRow(reduced)) throw new Failed(`the reduce returned ${reduced} for record ${index}, not a row`);
         keyed.table.set(id, reduced);
       }
-      index++;
     }
   }
 
@@ -293,19 +294,19 @@ class AggregateRunner {
     const keyed = this.keyed;
     keyed.observe(batch);
     const make = reader(batch.fieldNames());
-    let index = 0;
-    for (const [key, values] of batch.rows()) {
+    const rows = batch.rows();
+    for (let index = 0; index < rows.length; index++) {
+      const key = rows[index][0];
       const id = Keyed.id(key);
       try {
         let state = keyed.table.get(id);
         const fresh = state === undefined;
         if (fresh) state = this.built.initial();
-        const updated = this.built.update(state, make(values));
+        const updated = this.built.update(state, make(rows[index][1]));
         keyed.set(key, id, updated ?? state, fresh ? Object.keys(state).length : 0);
       } catch (error) {
         throw rowError(error, index);
       }
-      index++;
     }
   }
 
@@ -314,9 +315,10 @@ class AggregateRunner {
     const keyed = this.keyed;
     keyed.observe(batch);
     const make = reader(batch.valueFields);
-    let index = 0;
-    for (const [key, start, end] of batch.rawRows()) {
-      const other = make(decodeValues(batch.bytes, batch.view, start, end, []));
+    const raw = batch.rawRows();
+    for (let index = 0; index < raw.length; index++) {
+      const key = raw[index][0];
+      const other = make(decodeValues(batch.bytes, batch.view, raw[index][1], raw[index][2], []));
       const id = Keyed.id(key);
       const state = keyed.table.get(id);
       if (state === undefined) {
@@ -331,7 +333,6 @@ class AggregateRunner {
         }
         keyed.table.set(id, merged ?? state);
       }
-      index++;
     }
   }
 
@@ -412,16 +413,15 @@ class RowFormatRunner {
       const header = typeof this.built.header === "function" ? this.built.header(names) : undefined;
       if (header !== undefined && header !== null) lines.push(header);
     }
-    let index = 0;
-    for (const [, values] of batch.rows()) {
+    const rows = batch.rows();
+    for (let index = 0; index < rows.length; index++) {
       let line;
       try {
-        line = this.built.format(make(values));
+        line = this.built.format(make(rows[index][1]));
       } catch (error) {
         throw rowError(error, index);
       }
       if (line !== undefined && line !== null) lines.push(String(line));
-      index++;
     }
     return lines.length ? utf8Encode(lines.join("\n") + "\n") : new Uint8Array(0);
   }

@@ -69,13 +69,22 @@ export class RowWriter {
   push(key, row) {
     if (this.writer === undefined) {
       this.names = Object.keys(row);
-      const integer = this.names.map((name) => this.integers.has(name));
-      this.integer = (i) => integer[i];
+      this.integer = this.names.map((name) => this.integers.has(name));
       this.writer = new BatchWriter(this.keyFields, this.names);
-    } else if (Object.keys(row).length !== this.names.length || this.names.some((name) => !(name in row))) {
-      throw new TypeError(`a row has the fields ${Object.keys(row).join(", ")}, the rows before it ${this.names.join(", ")}`);
     }
-    this.writer.push(key, this.names.map((name) => row[name]), this.integer);
+    const names = this.names;
+    if (Object.keys(row).length !== names.length) this.mismatch(row);
+    const values = new Array(names.length);
+    for (let i = 0; i < names.length; i++) {
+      const value = row[names[i]];
+      if (value === undefined && !(names[i] in row)) this.mismatch(row);
+      values[i] = value;
+    }
+    this.writer.push(key, values, this.integer);
+  }
+
+  mismatch(row) {
+    throw new TypeError(`a row has the fields ${Object.keys(row).join(", ")}, the rows before it ${this.names.join(", ")}`);
   }
 
   /** How many rows were pushed. */

@@ -56,7 +56,10 @@ fn main() -> anyhow::Result<()> {
 
 /// The examples' components: Rust's built with the workspace, Python's and JavaScript's built now.
 fn build_languages() -> anyhow::Result<Vec<Language>> {
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("bench/ is in the repository")?.join("examples");
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("bench/ is in the repository")?
+        .join("examples");
     let build = |dir: PathBuf| -> anyhow::Result<PathBuf> {
         Ok(Project::open(&dir)?.build().with_context(|| format!("building {}", dir.display()))?.wasm)
     };
@@ -142,7 +145,10 @@ fn map_batches() -> Vec<Vec<u8>> {
             let mut batch = BatchWriter::with_capacity(&schema, 10_000 * 40);
             for _ in 0..10_000 {
                 let name = &names[rng.below(names.len() as u64) as usize];
-                batch.push_values([], [ValueRef::Str(name), ValueRef::F64(rng.below(2000) as f64 / 10.0 - 100.0)]);
+                batch.push_values(
+                    [],
+                    [ValueRef::Str(name), ValueRef::F64(rng.below(2000) as f64 / 10.0 - 100.0)],
+                );
             }
             batch.finish()
         })
@@ -155,8 +161,10 @@ fn map_rate(languages: &[Language], runs: usize) -> anyhow::Result<()> {
     let runtime = runtime(&cache)?;
     let batches = map_batches();
     let rows = batches.len() * 10_000;
-    let plugins: Vec<Arc<Plugin>> =
-        languages.iter().map(|l| Ok(runtime.load(&std::fs::read(&l.map)?)?)).collect::<anyhow::Result<_>>()?;
+    let plugins: Vec<Arc<Plugin>> = languages
+        .iter()
+        .map(|l| Ok(runtime.load(&std::fs::read(&l.map)?)?))
+        .collect::<anyhow::Result<_>>()?;
     let mut outputs: Vec<Option<Vec<Vec<u8>>>> = vec![None; languages.len()];
     let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); languages.len()];
     for _ in 0..runs {
@@ -170,7 +178,9 @@ fn map_rate(languages: &[Language], runs: usize) -> anyhow::Result<()> {
     for (at, language) in languages.iter().enumerate().skip(1) {
         anyhow::ensure!(outputs[at] == outputs[0], "{}'s map output differs from Rust's", language.name);
     }
-    println!("the same map (Celsius to Fahrenheit) on {rows} rows in 10k-row batches, one instance, outputs identical:");
+    println!(
+        "the same map (Celsius to Fahrenheit) on {rows} rows in 10k-row batches, one instance, outputs identical:"
+    );
     println!("| language | rows/s | vs Rust |");
     println!("|---|---:|---:|");
     let rust = median(samples[0].clone());
@@ -246,7 +256,8 @@ fn reference_job(setup: &Setup, languages: &[Language], lines: u64, runs: usize)
     let data = readings(&setup.data_dir, lines, STATIONS)?;
     let dir = setup.data_dir.join("languages");
     std::fs::create_dir_all(&dir)?;
-    let mut contenders = vec![("std:max (fused)".to_owned(), "std:max".to_owned(), "config = { field = \"temperature\" }")];
+    let mut contenders =
+        vec![("std:max (fused)".to_owned(), "std:max".to_owned(), "config = { field = \"temperature\" }")];
     for language in languages {
         contenders.push((format!("{} reduce", language.name), language.reduce.display().to_string(), ""));
     }
@@ -266,11 +277,17 @@ fn reference_job(setup: &Setup, languages: &[Language], lines: u64, runs: usize)
             let found = last_field_by_station(&out)?;
             match &expected {
                 None => expected = Some(found),
-                Some(expected) => anyhow::ensure!(&found == expected, "{}: a result differs from std:max's", contenders[at].0),
+                Some(expected) => anyhow::ensure!(
+                    &found == expected,
+                    "{}: a result differs from std:max's",
+                    contenders[at].0
+                ),
             }
         }
     }
-    println!("the reference job on {lines} lines, `flicker run --workers 2`, the aggregate in each language:");
+    println!(
+        "the reference job on {lines} lines, `flicker run --workers 2`, the aggregate in each language:"
+    );
     println!("| aggregate | wall | peak RSS | vs std:max |");
     println!("|---|---:|---:|---:|");
     let fused = median(walls[0].clone());
@@ -288,7 +305,11 @@ fn reference_job(setup: &Setup, languages: &[Language], lines: u64, runs: usize)
 
 /// Runs `flicker` with `args` in `dir`; fails with its stderr if it fails.
 fn flicker(setup: &Setup, dir: &Path, args: &[&str]) -> anyhow::Result<()> {
-    let output = Command::new(&setup.flicker).args(args).current_dir(dir).env("FLICKER_CACHE_DIR", &setup.cache).output()?;
+    let output = Command::new(&setup.flicker)
+        .args(args)
+        .current_dir(dir)
+        .env("FLICKER_CACHE_DIR", &setup.cache)
+        .output()?;
     anyhow::ensure!(output.status.success(), "flicker {args:?}: {}", String::from_utf8_lossy(&output.stderr));
     Ok(())
 }
@@ -299,7 +320,9 @@ fn edit_loop(setup: &Setup, runs: usize) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("flicker-bench-edit-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
-    println!("edit → result: a map made by `flicker new`, one line changed, `flicker build`, `flicker run job.toml`:");
+    println!(
+        "edit → result: a map made by `flicker new`, one line changed, `flicker build`, `flicker run job.toml`:"
+    );
     println!("| language | first build | build after an edit | run | edit → result |");
     println!("|---|---:|---:|---:|---:|");
     for (language, source) in [("rust", "src/lib.rs"), ("python", "app.py"), ("js", "app.js")] {

@@ -9,6 +9,7 @@ the fields the operator outputs, so the steps after it are checked too.
 
 import dataclasses
 import inspect
+import operator
 import typing
 
 from .batch import BatchWriter
@@ -96,23 +97,30 @@ class Shape:
                 raise BadRecord(message)
 
             return refuse
-        picks = [(name, at[name]) for name in self.names if name in at]
+        present = [name for name in self.names if name in at]
+        if present == self.names:
+            # Every field, in the dataclass's order: positional arguments, picked in C.
+            pick = operator.itemgetter(*[at[name] for name in present])
+            cls = self.cls
+            if len(present) == 1:
+                return lambda values: cls(pick(values))
+            return lambda values: cls(*pick(values))
+        picks = [(name, at[name]) for name in present]
         cls = self.cls
         return lambda values: cls(**{name: values[i] for name, i in picks})
 
 
-def to_values(row, names=None):
-    """The field names and values of an output row (a dict or a dataclass instance)."""
-    if isinstance(row, dict):
-        return list(row.keys()) if names is None else names, row
-    if dataclasses.is_dataclass(row) and not isinstance(row, type):
-        return [field.name for field in dataclasses.fields(row)], vars(row)
-    raise TypeError(f"a row is a dict or a dataclass instance, not {type(row).__name__}")
+def _dataclass_names(cls) -> list | None:
+    """The field names of a dataclass type, or None for another type."""
+    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+        return None
+    return [field.name for field in dataclasses.fields(cls)]
 
 
 def is_row(value) -> bool:
-    """Whether `value` is one row (not an iterable of rows)."""
-    return isinstance(value, dict) or (dataclasses.is_dataclass(value) and not isinstance(value, type))
+    """Whether `value` is one row (a dict or a dataclass instance), not an iterable of rows."""
+    kind = type(value)
+    return kind is dict or isinstance(value, dict) or hasattr(kind, "__dataclass_fields__")
 
 
 class RowWriter:
@@ -122,16 +130,50 @@ class RowWriter:
         self._key_fields = list(key_fields)
         self._writer = None
         self._names = None
+        # How to get the values of a row of a type seen before: (its field count, a getter).
+        self._getters = {}
 
-    def push(self, key: bytes, row) -> None:
-        """Appends `row`; its fields must be those of the first row (in any order)."""
-        names, values = to_values(row)
+    def _getter(self, row):
+        kind = type(row)
+        got = self._getters.get(kind)
+        if got is not None:
+            return got
+        names = list(row.keys()) if isinstance(row, dict) else _dataclass_names(kind)
+        if names is None:
+            raise TypeError(f"a row is a dict or a dataclass instance, not {kind.__name__}")
         if self._writer is None:
             self._names = names
             self._writer = BatchWriter(self._key_fields, names)
-        elif len(names) != len(self._names) or any(name not in values for name in self._names):
-            raise ValueError(f"a row has the fields {names}, the rows before it {self._names}")
-        self._writer.push(key, [values[name] for name in self._names])
+        wanted = self._names
+        if isinstance(row, dict):
+            get = operator.itemgetter(*wanted)
+        elif sorted(names) != sorted(wanted):
+            raise ValueError(f"a row has the fields {names}, the rows before it {wanted}")
+        else:
+            get = operator.attrgetter(*wanted)
+        if len(wanted) == 1:
+            get = (lambda one: lambda row: (one(row),))(get)
+        elif not wanted:
+            get = lambda row: ()  # noqa: E731
+        got = (len(wanted), get)
+        self._getters[kind] = got
+        return got
+
+    def push(self, key: bytes, row) -> None:
+        """Appends `row`; its fields must be those of the first row (in any order)."""
+        count, get = self._getter(row)
+        try:
+            if type(row) is dict and len(row) != count:
+                raise KeyError
+            values = get(row)
+        except KeyError:
+            raise ValueError(f"a row has the fields {list(row)}, the rows before it {self._names}") from None
+        self._writer.push(key, values)
+
+    @property
+    def rows(self) -> int:
+        """How many rows were pushed."""
+        return 0 if self._writer is None else self._writer.rows
 
     def finish(self) -> bytes:
         """The framed batch (with no value fields when no row was pushed)."""
