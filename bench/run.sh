@@ -15,12 +15,13 @@
 # one), and scheduler
 # throughput on 10,000 tiny tasks with `flicker run` and on a loopback cluster of four executors
 # (`reference scheduler`); last, many keys under a memory budget (60M lines of 25M stations, the
-# aggregate limited to 256 MiB: native against `flicker run`).
+# aggregate limited to 256 MiB: native against `flicker run`); and operators in Rust, Python and
+# JavaScript side by side (`languages`).
 # Usage: bench/run.sh [LINES[,LINES...]] [RUNS] [MIB_PER_MAP_OUTPUT]
 #   e.g. bench/run.sh 1000000,5000000 3   (defaults: 10000000,50000000, 3 runs, 512 MiB)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup.sh
+. ./scripts/setup.sh
 cargo build --release --locked -p flicker -p flicker-bench
 target=${CARGO_TARGET_DIR:-target}
 "$target/release/boundary"
@@ -42,3 +43,7 @@ echo
 echo
 # Many keys under a memory budget: 60M lines of 25M stations, the aggregate limited to 256 MiB.
 "$target/release/reference" keys 25000000 60000000 1 256MiB
+echo
+# Operators in Rust, Python and JavaScript: sizes, compile, instances, map rows/s, the reference
+# job with each language's aggregate on 2M lines, the edit → result loop.
+"$target/release/languages" 2000000 "${2:-3}"

@@ -106,8 +106,12 @@ fn write(path: &Path, text: &str) -> Result<(), ProjectError> {
     std::fs::write(path, text).map_err(io_error(path))
 }
 
-/// Copies the project's files and folders into `to`, leaving out [`LEFT_OUT`] and anything that
-/// is not a plain file or folder (a symlink could reach outside the project).
+/// The files of a project a build copies: modules, and the JSON they may read.
+const MODULES: &[&str] = &["js", "mjs", "json"];
+
+/// Copies the project's modules ([`MODULES`]) into `to`, folder by folder, leaving out
+/// [`LEFT_OUT`], other files (sample data need not be copied on every build) and anything that is
+/// not a plain file or folder (a symlink could reach outside the project).
 fn copy_project(from: &Path, to: &Path) -> Result<(), ProjectError> {
     std::fs::create_dir_all(to).map_err(io_error(to))?;
     for entry in std::fs::read_dir(from).map_err(io_error(from))? {
@@ -116,7 +120,9 @@ fn copy_project(from: &Path, to: &Path) -> Result<(), ProjectError> {
         let name = entry.file_name();
         if kind.is_dir() && !LEFT_OUT.iter().any(|left| name == *left) {
             copy_project(&entry.path(), &to.join(&name))?;
-        } else if kind.is_file() {
+        } else if kind.is_file()
+            && Path::new(&name).extension().is_some_and(|ext| MODULES.iter().any(|m| ext == *m))
+        {
             std::fs::copy(entry.path(), to.join(&name)).map_err(io_error(&entry.path()))?;
         }
     }
@@ -163,17 +169,29 @@ mod tests {
     }
 
     #[test]
-    fn a_build_copies_the_project_but_not_its_packages_output_or_links() {
+    fn a_build_copies_the_project_s_modules_but_not_its_data_packages_output_or_links() {
         let dir = tempfile::tempdir().unwrap();
         let from = dir.path().join("from");
-        for file in ["app.js", "lib/util.js", "node_modules/big/index.js", "target/old.wasm"] {
+        for file in [
+            "app.js",
+            "lib/util.mjs",
+            "package.json",
+            "data/big.txt",
+            "node_modules/big/index.js",
+            "target/old.wasm",
+        ] {
             write(&from.join(file), "x").unwrap();
         }
         std::os::unix::fs::symlink("/etc", from.join("etc")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", from.join("passwd.js")).unwrap();
         let to = dir.path().join("to");
         copy_project(&from, &to).unwrap();
-        assert!(to.join("app.js").is_file() && to.join("lib/util.js").is_file());
-        for left in ["node_modules", "target", "etc"] {
+        assert!(
+            to.join("app.js").is_file()
+                && to.join("lib/util.mjs").is_file()
+                && to.join("package.json").is_file()
+        );
+        for left in ["node_modules", "target", "etc", "passwd.js", "data/big.txt"] {
             assert!(!to.join(left).exists(), "{left}");
         }
     }

@@ -43,18 +43,18 @@ enum Join {
     /// The same, the stations broadcast.
     CountryBroadcast,
     /// Readings ⋉ readings above 20 °C, the readings kept per station.
-    SelfJoin,
+    WarmSemi,
 }
 
 impl Join {
-    const ALL: [Join; 3] = [Join::Country, Join::CountryBroadcast, Join::SelfJoin];
+    const ALL: [Join; 3] = [Join::Country, Join::CountryBroadcast, Join::WarmSemi];
 
     /// The name of its manifest and output.
     fn name(self) -> &'static str {
         match self {
             Join::Country => "country",
             Join::CountryBroadcast => "country-broadcast",
-            Join::SelfJoin => "self-join",
+            Join::WarmSemi => "self-join",
         }
     }
 
@@ -64,7 +64,7 @@ impl Join {
             Join::Country | Join::CountryBroadcast => {
                 Query { name: "country", key: "country", columns: &["max"] }
             }
-            Join::SelfJoin => Query { name: "self-join", key: "station", columns: &["count"] },
+            Join::WarmSemi => Query { name: "self-join", key: "station", columns: &["count"] },
         }
     }
 
@@ -75,7 +75,7 @@ impl Join {
             Join::CountryBroadcast => {
                 "readings ⋈ stations broadcast (inner, on station) → `std:max` temperature per country"
             }
-            Join::SelfJoin => {
+            Join::WarmSemi => {
                 "readings ⋉ readings above 20 °C (semi, on station and temperature) → `std:count` per station"
             }
         }
@@ -85,7 +85,7 @@ impl Join {
     fn inputs(self, readings: &Path, stations: &Path) -> Vec<std::path::PathBuf> {
         match self {
             Join::Country | Join::CountryBroadcast => vec![readings.to_owned(), stations.to_owned()],
-            Join::SelfJoin => vec![readings.to_owned()],
+            Join::WarmSemi => vec![readings.to_owned()],
         }
     }
 
@@ -132,7 +132,7 @@ config = {{ field = "temperature" }}
 "#
                 ),
             ),
-            Join::SelfJoin => (
+            Join::WarmSemi => (
                 "",
                 format!(
                     r#"
