@@ -13,11 +13,17 @@ use std::time::Duration;
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy};
 
+/// How many bytes of compiled components a node's cache keeps by default (4 GiB).
+pub const CACHE_MAX_BYTES: u64 = 4 << 30;
+
 /// How a [`Runtime`] is set up.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
     /// Where compiled components are cached; `None` compiles in memory only.
     pub cache_dir: Option<PathBuf>,
+    /// How many bytes of compiled components the cache keeps: past it, the least recently used
+    /// are removed (a Python operator compiles to ~36 MB, so each version of one counts).
+    pub cache_max_bytes: u64,
     /// How many operator instances may be alive at once: the node's sandboxes (see
     /// [`RuntimeConfig::for_slots`]; the default is that of one task slot).
     pub sandboxes: u32,
@@ -34,6 +40,7 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         Self {
             cache_dir: None,
+            cache_max_bytes: CACHE_MAX_BYTES,
             sandboxes: 0,
             max_memory: 4 << 30,
             sandbox_wait: SANDBOX_WAIT,
@@ -135,7 +142,10 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(engine_error)?;
         bound_clock_waits(&mut linker).map_err(engine_error)?;
-        let cache = config.cache_dir.map(|dir| ComponentCache::new(dir, &engine)).transpose()?;
+        let cache = config
+            .cache_dir
+            .map(|dir| ComponentCache::new(dir, &engine, config.cache_max_bytes))
+            .transpose()?;
         let ticker = EpochTicker::start(engine.clone())
             .map_err(|e| HostError::Engine { message: format!("cannot start the epoch thread: {e}") })?;
         Ok(Self {
