@@ -5,10 +5,11 @@
 
 use crate::cluster::{Cluster, readings_in};
 use crate::python::{
-    built_project, expected_warmest_fahrenheit, hostile_job, output_temperatures, warmest_fahrenheit_job,
+    assert_a_loop_hits_the_call_timeout, assert_exceptions_are_bad_records_naming_the_row, built_project,
+    expected_warmest_fahrenheit, hostile_failure, hostile_job, output_temperatures, warmest_fahrenheit_job,
 };
 use crate::run::{generate_readings, write_readings};
-use crate::support::{assert_failed, assert_succeeded, read_csv_output, run_job, stderr, write_manifest};
+use crate::support::{assert_succeeded, read_csv_output, run_job, stderr, write_manifest};
 
 /// The hostile JavaScript operator's project.
 const JS_HOSTILE: &str = "tests/data/js-hostile";
@@ -41,40 +42,22 @@ fn the_js_examples_run_on_a_three_executor_cluster() {
 
 #[test]
 fn a_js_exception_on_a_row_is_a_bad_record_naming_the_row() {
-    let dir = tempfile::tempdir().unwrap();
-    let manifest = hostile_job(dir.path(), JS_HOSTILE, r#"config = { behave = "raise", at = "137" }"#);
-    let error = assert_failed(&run_job(&manifest, &[]));
-    assert!(error.contains("bad record: RangeError: no row 137, please"), "{error}");
-    assert!(error.contains("137") && error.contains("s137"), "the row is named: {error}");
-    assert!(!dir.path().join("out/_SUCCESS").exists());
-
-    let manifest = hostile_job(dir.path(), JS_HOSTILE, r#"config = { behave = "print" }"#);
-    let error = assert_failed(&run_job(&manifest, &[]));
-    assert!(error.contains("Error: gave up"), "{error}");
-    assert!(error.contains("[it printed:]\nlooking at row 0"), "what it printed comes with it: {error}");
+    assert_exceptions_are_bad_records_naming_the_row(
+        JS_HOSTILE,
+        "RangeError: no row 137, please",
+        "Error: gave up",
+    );
 }
 
 #[test]
 fn a_js_operator_that_loops_hits_the_call_timeout() {
-    let dir = tempfile::tempdir().unwrap();
-    let manifest = hostile_job(
-        dir.path(),
-        JS_HOSTILE,
-        "config = { behave = \"loop\" }\nlimits = { call_timeout = \"300ms\" }",
-    );
-    let error = assert_failed(&run_job(&manifest, &[]));
-    assert!(error.contains("call timeout of 300ms reached"), "{error}");
+    assert_a_loop_hits_the_call_timeout(JS_HOSTILE);
 }
 
 #[test]
 fn a_js_operator_that_allocates_without_end_hits_the_memory_limit() {
-    let dir = tempfile::tempdir().unwrap();
-    let manifest = hostile_job(
-        dir.path(),
-        JS_HOSTILE,
-        "config = { behave = \"alloc\" }\nlimits = { memory = \"32MiB\" }",
-    );
-    let error = assert_failed(&run_job(&manifest, &[]));
+    let error =
+        hostile_failure(JS_HOSTILE, "config = { behave = \"alloc\" }\nlimits = { memory = \"32MiB\" }");
     assert!(error.contains("memory limit of 32 MiB reached"), "{error}");
 }
 

@@ -190,66 +190,73 @@ plugin = "std:format-csv"
 /// The hostile Python operator's project.
 const PYTHON_HOSTILE: &str = "tests/data/python-hostile";
 
-#[test]
-fn a_python_exception_on_a_row_is_a_bad_record_naming_the_row() {
+/// How the hostile map `project` fails its job when its step is set up by `settings`: nothing
+/// is published.
+pub(crate) fn hostile_failure(project: &str, settings: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let manifest = hostile_job(dir.path(), PYTHON_HOSTILE, r#"config = { behave = "raise", at = "137" }"#);
+    let manifest = hostile_job(dir.path(), project, settings);
     let error = assert_failed(&run_job(&manifest, &[]));
-    assert!(error.contains("step \"operator\""), "{error}");
-    assert!(error.contains("bad record: ValueError: no row 137, please (at app.py:"), "{error}");
-    assert!(error.contains("137") && error.contains("s137"), "the row is named: {error}");
-    assert!(!dir.path().join("out/_SUCCESS").exists());
+    assert!(!dir.path().join("out/_SUCCESS").exists(), "{error}");
+    error
+}
 
-    let manifest = hostile_job(dir.path(), PYTHON_HOSTILE, r#"config = { behave = "print" }"#);
-    let error = assert_failed(&run_job(&manifest, &[]));
-    assert!(error.contains("RuntimeError: gave up"), "{error}");
+/// The hostile map `project` raising on row 137 fails with a bad record of step `operator`
+/// naming the row and saying `raised`; one that prints, then raises `gave_up`, fails with what
+/// it printed.
+pub(crate) fn assert_exceptions_are_bad_records_naming_the_row(project: &str, raised: &str, gave_up: &str) {
+    let error = hostile_failure(project, r#"config = { behave = "raise", at = "137" }"#);
+    assert!(error.contains("step \"operator\""), "{error}");
+    assert!(error.contains(&format!("bad record: {raised}")), "{error}");
+    assert!(error.contains("137") && error.contains("s137"), "the row is named: {error}");
+    let error = hostile_failure(project, r#"config = { behave = "print" }"#);
+    assert!(error.contains(gave_up), "{error}");
     assert!(error.contains("[it printed:]\nlooking at row 0"), "what it printed comes with it: {error}");
 }
 
-#[test]
-fn a_python_operator_that_loops_hits_the_call_timeout() {
-    let dir = tempfile::tempdir().unwrap();
-    let manifest = hostile_job(
-        dir.path(),
-        PYTHON_HOSTILE,
-        "config = { behave = \"loop\" }\nlimits = { call_timeout = \"300ms\" }",
-    );
-    let error = assert_failed(&run_job(&manifest, &[]));
+/// The hostile map `project` looping is stopped at its call timeout.
+pub(crate) fn assert_a_loop_hits_the_call_timeout(project: &str) {
+    let error =
+        hostile_failure(project, "config = { behave = \"loop\" }\nlimits = { call_timeout = \"300ms\" }");
     assert!(error.contains("call timeout of 300ms reached"), "{error}");
 }
 
 #[test]
-fn a_python_operator_that_allocates_without_end_hits_the_memory_limit() {
-    let dir = tempfile::tempdir().unwrap();
-    let manifest = hostile_job(
-        dir.path(),
+fn a_python_exception_on_a_row_is_a_bad_record_naming_the_row() {
+    assert_exceptions_are_bad_records_naming_the_row(
         PYTHON_HOSTILE,
-        "config = { behave = \"alloc\" }\nlimits = { memory = \"64MiB\" }",
+        "ValueError: no row 137, please (at app.py:",
+        "RuntimeError: gave up",
     );
-    let error = assert_failed(&run_job(&manifest, &[]));
-    assert!(error.contains("memory limit of 64 MiB reached"), "{error}");
+}
 
+#[test]
+fn a_python_operator_that_loops_hits_the_call_timeout() {
+    assert_a_loop_hits_the_call_timeout(PYTHON_HOSTILE);
+}
+
+#[test]
+fn a_python_operator_that_allocates_without_end_hits_the_memory_limit() {
+    let error =
+        hostile_failure(PYTHON_HOSTILE, "config = { behave = \"alloc\" }\nlimits = { memory = \"64MiB\" }");
+    assert!(error.contains("memory limit of 64 MiB reached"), "{error}");
     // An operator that catches the MemoryError and fails with an error of its own still hit
     // the limit: that is what the host reports.
-    let manifest = hostile_job(
-        dir.path(),
+    let error = hostile_failure(
         PYTHON_HOSTILE,
         "config = { behave = \"alloc-caught\" }\nlimits = { memory = \"64MiB\" }",
     );
-    let error = assert_failed(&run_job(&manifest, &[]));
     assert!(error.contains("memory limit of 64 MiB reached"), "{error}");
     assert!(!error.contains("out of memory, it says"), "{error}");
 }
 
 #[test]
 fn a_python_operator_reads_no_file_and_no_environment() {
-    let dir = tempfile::tempdir().unwrap();
-    let manifest = hostile_job(dir.path(), PYTHON_HOSTILE, r#"config = { behave = "read-file" }"#);
-    let error = assert_failed(&run_job(&manifest, &[]));
+    let error = hostile_failure(PYTHON_HOSTILE, r#"config = { behave = "read-file" }"#);
     assert!(error.contains("operator trapped"), "{error}");
     assert!(error.contains("filesystem"), "it has no filesystem to call: {error}");
     assert!(!error.contains("root:"), "{error}");
 
+    let dir = tempfile::tempdir().unwrap();
     let manifest = hostile_job(dir.path(), PYTHON_HOSTILE, r#"config = { behave = "env" }"#);
     let run = crate::support::flicker()
         .arg("run")
