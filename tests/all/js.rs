@@ -3,41 +3,24 @@
 //! Python ones, locally and on a cluster, their results checked against an oracle; and JavaScript
 //! operators that misbehave stopped as the others are.
 
-use crate::cluster::{Cluster, readings_in};
 use crate::python::{
-    assert_a_loop_hits_the_call_timeout, assert_exceptions_are_bad_records_naming_the_row, built_project,
-    expected_warmest_fahrenheit, hostile_failure, hostile_job, output_temperatures, warmest_fahrenheit_job,
+    assert_a_loop_hits_the_call_timeout, assert_exceptions_are_bad_records_naming_the_row,
+    assert_the_examples_give_the_oracle_s_result, assert_the_examples_give_the_oracle_s_result_on_a_cluster,
+    built_project, hostile_failure, hostile_job, output_temperatures,
 };
-use crate::run::{generate_readings, write_readings};
-use crate::support::{assert_succeeded, read_csv_output, run_job, stderr, write_manifest};
+use crate::support::{assert_succeeded, read_csv_output, run_job};
 
 /// The hostile JavaScript operator's project.
 const JS_HOSTILE: &str = "tests/data/js-hostile";
 
 #[test]
 fn the_js_examples_run_in_a_job_with_the_oracle_s_result() {
-    let map = built_project("examples/js/celsius-to-fahrenheit");
-    let reduce = built_project("examples/js/warmest-reading");
-    let dir = tempfile::tempdir().unwrap();
-    let readings = generate_readings(20_000, 13);
-    write_readings(&dir.path().join("data"), &readings, false);
-    let manifest = write_manifest(dir.path(), &warmest_fahrenheit_job(&map, &reduce));
-    let summary = assert_succeeded(&run_job(&manifest, &["--workers", "2"]));
-    assert!(summary.contains("rows in 20000 (skipped 0)"), "{summary}");
-    assert_eq!(output_temperatures(&dir.path().join("out")), expected_warmest_fahrenheit(&readings));
+    assert_the_examples_give_the_oracle_s_result("js", 13);
 }
 
 #[test]
 fn the_js_examples_run_on_a_three_executor_cluster() {
-    let map = built_project("examples/js/celsius-to-fahrenheit");
-    let reduce = built_project("examples/js/warmest-reading");
-    let dir = tempfile::tempdir().unwrap();
-    let cluster = Cluster::start(dir.path(), 3, 2);
-    let readings = readings_in(dir.path(), 20_000, 14);
-    let manifest = write_manifest(dir.path(), &warmest_fahrenheit_job(&map, &reduce));
-    let output = cluster.client(&["submit", manifest.to_str().unwrap(), "--wait"]);
-    assert!(output.status.success(), "{}", stderr(&output));
-    assert_eq!(output_temperatures(&dir.path().join("out")), expected_warmest_fahrenheit(&readings));
+    assert_the_examples_give_the_oracle_s_result_on_a_cluster("js", 14);
 }
 
 #[test]

@@ -104,12 +104,20 @@ pub(crate) fn output_temperatures(out: &Path) -> BTreeMap<String, f64> {
     found
 }
 
-#[test]
-fn the_python_examples_run_in_a_job_with_the_oracle_s_result() {
-    let map = built_project("examples/python/celsius-to-fahrenheit");
-    let reduce = built_project("examples/python/warmest-reading");
+/// The Celsius map and the warmest-reading reduce of `examples/<language>`, built from source.
+fn examples(language: &str) -> (PathBuf, PathBuf) {
+    (
+        built_project(&format!("examples/{language}/celsius-to-fahrenheit")),
+        built_project(&format!("examples/{language}/warmest-reading")),
+    )
+}
+
+/// The examples of `examples/<language>` in a local job over 20,000 readings (of `seed`) give
+/// the oracle's warmest reading per station, in Fahrenheit.
+pub(crate) fn assert_the_examples_give_the_oracle_s_result(language: &str, seed: u64) {
+    let (map, reduce) = examples(language);
     let dir = tempfile::tempdir().unwrap();
-    let readings = generate_readings(20_000, 11);
+    let readings = generate_readings(20_000, seed);
     write_readings(&dir.path().join("data"), &readings, false);
     let manifest = write_manifest(dir.path(), &warmest_fahrenheit_job(&map, &reduce));
     let summary = assert_succeeded(&run_job(&manifest, &["--workers", "2"]));
@@ -117,17 +125,27 @@ fn the_python_examples_run_in_a_job_with_the_oracle_s_result() {
     assert_eq!(output_temperatures(&dir.path().join("out")), expected_warmest_fahrenheit(&readings));
 }
 
-#[test]
-fn the_python_examples_run_on_a_three_executor_cluster() {
-    let map = built_project("examples/python/celsius-to-fahrenheit");
-    let reduce = built_project("examples/python/warmest-reading");
+/// The same job submitted to a cluster of three executors (real processes, QUIC), which fetch
+/// the components from the scheduler.
+pub(crate) fn assert_the_examples_give_the_oracle_s_result_on_a_cluster(language: &str, seed: u64) {
+    let (map, reduce) = examples(language);
     let dir = tempfile::tempdir().unwrap();
     let cluster = Cluster::start(dir.path(), 3, 2);
-    let readings = readings_in(dir.path(), 20_000, 12);
+    let readings = readings_in(dir.path(), 20_000, seed);
     let manifest = write_manifest(dir.path(), &warmest_fahrenheit_job(&map, &reduce));
     let output = cluster.client(&["submit", manifest.to_str().unwrap(), "--wait"]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(output_temperatures(&dir.path().join("out")), expected_warmest_fahrenheit(&readings));
+}
+
+#[test]
+fn the_python_examples_run_in_a_job_with_the_oracle_s_result() {
+    assert_the_examples_give_the_oracle_s_result("python", 11);
+}
+
+#[test]
+fn the_python_examples_run_on_a_three_executor_cluster() {
+    assert_the_examples_give_the_oracle_s_result_on_a_cluster("python", 12);
 }
 
 #[test]
