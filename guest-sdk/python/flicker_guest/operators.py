@@ -367,8 +367,7 @@ class LineParseRunner:
                 raise BadRecord(f"the line is not UTF-8: {error.reason}", index, at) from None
             except Exception as error:
                 raise _fail_row(error, index, at) from None
-        rows = out.finish()
-        return rows, 0, len(Batch(rows))
+        return out.finish(), 0, out.rows
 
     @staticmethod
     def output_type(spec: Registered, input=None):
