@@ -2,7 +2,6 @@
 //! empty folder to a component.
 
 use crate::report::human;
-use anyhow::Context;
 use flicker_project::new::{Request, create, default_rust_sdk};
 use flicker_project::{Kind, Language, Project};
 use std::path::PathBuf;
@@ -14,11 +13,11 @@ pub struct NewArgs {
     /// The project's name: its folder and package name (lowercase letters, digits and `-`).
     name: String,
     /// The operator kind.
-    #[arg(long, value_parser = kinds())]
-    kind: String,
+    #[arg(long, value_parser = named(Kind::ALL.map(Kind::name), Kind::from_name))]
+    kind: Kind,
     /// The language.
-    #[arg(long = "lang", value_parser = languages())]
-    language: String,
+    #[arg(long = "lang", value_parser = named(Language::ALL.map(Language::name), Language::from_name))]
+    language: Language,
     /// The folder to make the project's folder in.
     #[arg(long, default_value = ".")]
     dir: PathBuf,
@@ -28,26 +27,22 @@ pub struct NewArgs {
     sdk: Option<PathBuf>,
 }
 
-fn kinds() -> clap::builder::PossibleValuesParser {
-    clap::builder::PossibleValuesParser::new(Kind::ALL.map(Kind::name))
-}
-
-fn languages() -> clap::builder::PossibleValuesParser {
-    clap::builder::PossibleValuesParser::new(Language::ALL.map(Language::name))
+/// A parser of one of `names` (listed in `--help` and in the error for any other) into the value
+/// `from_name` gives for it.
+fn named<T: Clone + Send + Sync + 'static>(
+    names: impl IntoIterator<Item = &'static str>,
+    from_name: fn(&str) -> Option<T>,
+) -> impl clap::builder::TypedValueParser<Value = T> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(names)
+        .try_map(move |name| from_name(&name).ok_or_else(|| format!("unknown name {name:?}")))
 }
 
 /// `flicker new`: writes a ready project and says how to build, run and test it.
 pub fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
-    let kind = Kind::from_name(&args.kind).context("clap checked the kind")?;
-    let language =
-        Language::ALL.into_iter().find(|l| l.name() == args.language).context("clap checked the language")?;
-    let request = Request {
-        name: args.name,
-        kind,
-        language,
-        parent: args.dir,
-        rust_sdk: args.sdk.unwrap_or_else(default_rust_sdk),
-    };
+    let NewArgs { name, kind, language, dir, sdk } = args;
+    let request =
+        Request { name, kind, language, parent: dir, rust_sdk: sdk.unwrap_or_else(default_rust_sdk) };
     let project = create(&request)?;
     println!(
         "created {} (a {language} {kind} operator, a sample job and a test); next:",

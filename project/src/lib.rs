@@ -33,6 +33,11 @@ impl Language {
     /// Every language, in the order `flicker new --lang` lists them.
     pub const ALL: [Language; 3] = [Language::Rust, Language::Python, Language::Js];
 
+    /// The language named `name` on the command line, if any.
+    pub fn from_name(name: &str) -> Option<Language> {
+        Language::ALL.into_iter().find(|language| language.name() == name)
+    }
+
     /// Its name on the command line.
     pub fn name(self) -> &'static str {
         match self {
