@@ -3,8 +3,8 @@
 use flicker_batch::Schema;
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry;
-use rustc_hash::FxBuildHasher;
-use std::hash::BuildHasher;
+use rustc_hash::FxHasher;
+use std::hash::Hasher;
 
 /// Shards of a [`GroupTable`]: each grows on its own, so a resize allocates a fraction of the
 /// table, not a table twice the size of all of it.
@@ -63,9 +63,29 @@ impl<S> Default for GroupTable<S> {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn hash(key: &[u8]) -> u64 {
-    FxBuildHasher.hash_one(key)
+    let mut hasher = FxHasher::default();
+    hasher.write(key);
+    hasher.finish()
+}
+
+/// Whether `a` and `b` hold the same bytes: keys are short, and comparing them a word at a time
+/// here beats calling `memcmp` (a byte loop in WebAssembly).
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |bytes: &[u8], at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+    let half = |bytes: &[u8], at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+    match n {
+        // Two words that overlap cover 8 to 16 bytes.
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        _ => a == b,
+    }
 }
 
 /// The shard of a key's hash. Hashbrown places entries by the hash's low bits and tags them with
@@ -92,14 +112,28 @@ impl<S> GroupTable<S> {
     /// The state of `key`, created with `init` if absent.
     #[inline]
     pub fn state(&mut self, key: &[u8], init: impl FnOnce() -> S) -> &mut S {
+        let Ok(state) = self.try_state(key, |_| Ok::<S, std::convert::Infallible>(init()));
+        state
+    }
+
+    /// The state of `key`; if absent, `init` is given the key and either makes its state or
+    /// refuses it (a key that fails a check made once per key, rather than once per row), and then
+    /// the key is not added.
+    #[inline(always)]
+    pub fn try_state<E>(
+        &mut self,
+        key: &[u8],
+        init: impl FnOnce(&[u8]) -> Result<S, E>,
+    ) -> Result<&mut S, E> {
         let hash = hash(key);
         let shard = &mut self.shards[shard_of(hash)];
-        match shard.entry(hash, |(k, _)| **k == *key, |(k, _)| self::hash(k)) {
-            Entry::Occupied(entry) => &mut entry.into_mut().1,
+        match shard.entry(hash, |(k, _)| same_bytes(k, key), |(k, _)| self::hash(k)) {
+            Entry::Occupied(entry) => Ok(&mut entry.into_mut().1),
             Entry::Vacant(entry) => {
+                let state = init(key)?;
                 self.len += 1;
                 self.key_bytes += key.len();
-                &mut entry.insert((key.into(), init())).into_mut().1
+                Ok(&mut entry.insert((key.into(), state)).into_mut().1)
             }
         }
     }
@@ -164,6 +198,32 @@ mod tests {
             assert!(drained.iter().filter(|(k, _)| k.len() == 4).all(|(_, n)| *n == 1));
             assert!(drained.iter().any(|(k, n)| &k[..] == b"other" && *n == 101));
         }
+    }
+
+    #[test]
+    fn same_bytes_is_slice_equality() {
+        let texts: Vec<Vec<u8>> = (0..40).map(|n| (0..n).map(|i| b'a' + (i % 26) as u8).collect()).collect();
+        for a in &texts {
+            for b in &texts {
+                assert_eq!(same_bytes(a, b), a == b);
+                for at in 0..b.len() {
+                    let mut changed = b.clone();
+                    changed[at] ^= 1;
+                    assert_eq!(same_bytes(a, &changed), *a == changed, "{a:?} {changed:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_refused_key_is_not_added() {
+        let mut table = GroupTable::default();
+        let init = |key: &[u8]| if key.is_ascii() { Ok(0u32) } else { Err(key.len()) };
+        *table.try_state(b"ok", init).unwrap() += 1;
+        assert_eq!(table.try_state(b"\xff\xfe", init), Err(2));
+        *table.try_state(b"ok", |_| Err(0)).unwrap() += 1;
+        assert_eq!((table.len(), table.key_bytes()), (1, 2));
+        assert_eq!(table.drain().collect::<Vec<_>>(), vec![(b"ok".to_vec().into_boxed_slice(), 2)]);
     }
 
     #[test]

@@ -138,6 +138,11 @@ impl Runtime {
             .cranelift_opt_level(wasmtime::OptLevel::Speed)
             .consume_fuel(config.meter == Meter::Fuel);
         enable_features(&mut wasm);
+        // For profiling operators with `perf`: `FLICKER_PERFMAP=1` makes wasmtime write the
+        // names of the code it compiles to /tmp/perf-PID.map (docs/PERFORMANCE.md, "Profiling").
+        if std::env::var_os("FLICKER_PERFMAP").is_some() {
+            wasm.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&wasm).map_err(engine_error)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(engine_error)?;

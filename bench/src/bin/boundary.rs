@@ -28,6 +28,18 @@ fn batches(total: usize, size: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// The component of `std:NAME`: the embedded one, or, for profiling with names,
+/// `$FLICKER_BENCH_WASM_DIR/std_NAME.wasm` (a build that kept them; docs/PERFORMANCE.md).
+fn plugin(name: &str) -> Vec<u8> {
+    match std::env::var_os("FLICKER_BENCH_WASM_DIR") {
+        Some(dir) => {
+            let path = std::path::Path::new(&dir).join(format!("std_{}.wasm", name.replace('-', "_")));
+            std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+        }
+        None => flicker_plugins::std_plugin(&format!("std:{name}")).expect("a standard operator").to_vec(),
+    }
+}
+
 fn rate(rows: usize, elapsed: Duration) -> String {
     format!("{:.1}", rows as f64 / elapsed.as_secs_f64() / 1e6)
 }
@@ -97,9 +109,7 @@ fn operators(runtime: &Runtime) -> anyhow::Result<()> {
     let native = |pairs: &Vec<(String, String)>| flicker_guest::Config::new(pairs.clone());
     let fail = |e: flicker_guest::Error| anyhow::anyhow!("{e}");
 
-    let mut parse = runtime
-        .load(flicker_plugins::std_plugin("std:parse-csv").unwrap())?
-        .parse(&parse_config, Limits::default())?;
+    let mut parse = runtime.load(&plugin("parse-csv"))?.parse(&parse_config, Limits::default())?;
     let (parsed, wasm_parse) =
         time(|| chunks.iter().map(|c| parse.parse(c).expect("parse").rows).collect::<Vec<_>>());
     let mut native_parse =
@@ -126,11 +136,51 @@ fn operators(runtime: &Runtime) -> anyhow::Result<()> {
     let mut native_max = flicker_std_ops::Max::new(&native(&max_config)).map_err(fail)?;
     let ((), native_max_time) = time(|| keyed.iter().for_each(|b| native_max.update(b).expect("max")));
 
-    println!("the reference job's operators on 1 MiB chunks, millions of rows/s");
-    println!("| operator | wasm | native |");
-    println!("|---|---:|---:|");
-    println!("| std:parse-csv | {} | {} |", rate(rows, wasm_parse), rate(rows, native_parse_time));
-    println!("| std:key-by | {} | {} |", rate(rows, wasm_key), rate(rows, native_key_time));
-    println!("| std:max update | {} | {} |", rate(rows, wasm_max), rate(rows, native_max_time));
+    println!("the reference job's operators on 1 MiB chunks, millions of rows/s (one core)");
+    println!("| operator | wasm | native | wasm / native |");
+    println!("|---|---:|---:|---:|");
+    let row = |name: &str, wasm: Duration, native: Duration| {
+        let ratio = native.as_secs_f64() / wasm.as_secs_f64();
+        println!("| {name} | {} | {} | {ratio:.2} |", rate(rows, wasm), rate(rows, native));
+    };
+    row("std:parse-csv", wasm_parse, native_parse_time);
+    row("std:key-by", wasm_key, native_key_time);
+    row("std:max update", wasm_max, native_max_time);
+    // The fused kernel: the parser keyed by station, folding each line into the aggregate's
+    // per-key state as the reference job's map tasks run it, one chunk's partials per call.
+    for aggregate in ["max", "stats"] {
+        let combine = format!("{aggregate}:temperature");
+        let fused_config =
+            [parse_config.clone(), config(&[("key", "station"), ("combine", &combine)])].concat();
+        let mut fused = runtime.load(&plugin("parse-csv"))?.parse(&fused_config, Limits::default())?;
+        let (wasm_partials, wasm_fused) =
+            time(|| chunks.iter().map(|c| fused.parse(c).expect("fused").rows).collect::<Vec<_>>());
+        let mut native_fused =
+            <flicker_std_ops::ParseCsv as flicker_guest::Parse>::new(&native(&fused_config)).map_err(fail)?;
+        let (native_partials, native_fused_time) = time(|| {
+            chunks
+                .iter()
+                .map(|c| flicker_guest::Parse::parse(&mut native_fused, c).expect("fused").rows)
+                .collect::<Vec<_>>()
+        });
+        anyhow::ensure!(
+            sorted_rows(&wasm_partials) == sorted_rows(&native_partials),
+            "the fused {aggregate} kernel's partials differ between wasm and native"
+        );
+        row(&format!("fused parse + {aggregate} (key, combine)"), wasm_fused, native_fused_time);
+    }
     Ok(())
+}
+
+/// Every row of `batches`, framed, sorted: the same partials whatever order the keys came in.
+fn sorted_rows(batches: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut rows: Vec<Vec<u8>> = batches
+        .iter()
+        .flat_map(|batch| {
+            let reader = flicker_batch::BatchReader::new(batch).expect("a batch");
+            reader.rows().map(|row| row.expect("a row").framed.to_vec()).collect::<Vec<_>>()
+        })
+        .collect();
+    rows.sort();
+    rows
 }

@@ -38,6 +38,8 @@ pub trait Fold: Default + 'static {
 pub struct FieldAggregate<F> {
     field: Option<String>,
     table: GroupTable<F>,
+    /// How the table holds keys: [`KeyForm::Encoded`] but when combining on one string key.
+    key_form: KeyForm,
     _fold: PhantomData<F>,
 }
 
@@ -60,8 +62,9 @@ impl<F: Fold> FieldAggregate<F> {
         // Rows are two length prefixes, the key, and numbers or nulls of at most 9 bytes each.
         let row_bytes = self.table.key_bytes() + self.table.len() * (8 + 9 * names.len());
         let mut out = BatchWriter::with_capacity(&schema, row_bytes);
+        let key_form = self.key_form;
         for (key, state) in self.table.drain() {
-            out.push_with(|k| k.extend_from_slice(&key), |v| write(&state, v));
+            out.push_with(|k| key_form.encode(&key, k), |v| write(&state, v));
         }
         out.finish()
     }
@@ -79,7 +82,7 @@ impl<F: Fold> Aggregate for FieldAggregate<F> {
             None if F::FIELD_OPTIONAL => None,
             None => return Err(Error::config("missing config key `field` (the field to aggregate)")),
         };
-        Ok(Self { field, table: GroupTable::default(), _fold: PhantomData })
+        Ok(Self { field, table: GroupTable::default(), key_form: KeyForm::Encoded, _fold: PhantomData })
     }
 
     /// Keyed as the input, the `FINAL` columns as values; the field must exist and, but for
@@ -147,27 +150,93 @@ impl<F: Fold> Aggregate for FieldAggregate<F> {
     }
 }
 
+/// How a combining aggregate is given the rows' keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyForm {
+    /// The rows' encoded keys, as batches hold them.
+    Encoded,
+    /// The bytes of the rows' one string key field: they are looked up as they are in the
+    /// parsed line, checked to be UTF-8 once, when a key enters the table, and encoded only when
+    /// the partials are written.
+    Text,
+}
+
+impl KeyForm {
+    /// Writes the encoded key of `key`, a key of this form, to `out`.
+    fn encode(self, key: &[u8], out: &mut Vec<u8>) {
+        match self {
+            KeyForm::Encoded => out.extend_from_slice(key),
+            KeyForm::Text => encode_value(
+                out,
+                ValueRef::Str(
+                    std::str::from_utf8(key).expect("a text key is checked when it enters the table"),
+                ),
+            ),
+        }
+    }
+}
+
+/// Why a row could not be combined.
+#[derive(Debug, PartialEq)]
+pub enum FoldError {
+    /// A key of the [`KeyForm::Text`] form that is not UTF-8.
+    KeyNotText,
+    /// The aggregate refused the value: what is wrong with it.
+    Value(String),
+}
+
+impl std::fmt::Display for FoldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FoldError::KeyNotText => f.write_str("the key is not valid UTF-8"),
+            FoldError::Value(message) => f.write_str(message),
+        }
+    }
+}
+
 /// A standard aggregate fed row by row by a parser that combines what it parses (`std:parse-csv`
 /// with `combine`): the map side's `update`, without a batch between the two.
 pub trait Combine {
-    /// Folds in one row: its encoded key and the value of the aggregated field (`Null` when the
-    /// aggregate has no field, as `std:count` may; a null value is ignored otherwise).
-    fn fold(&mut self, key: &[u8], value: ValueRef<'_>) -> Result<(), String>;
+    /// Folds in one row: its key, in the combiner's [`KeyForm`], and the value of the aggregated
+    /// field (`Null` when the aggregate has no field, as `std:count` may; a null value is ignored
+    /// otherwise).
+    fn fold(&mut self, key: &[u8], value: ValueRef<'_>) -> Result<(), FoldError>;
+    /// [`fold`](Self::fold) of a number: what the parser's fast path calls, with the value in a
+    /// register rather than in a [`ValueRef`] in memory.
+    fn fold_f64(&mut self, key: &[u8], value: f64) -> Result<(), FoldError>;
     /// The partial state per key, as `partials` returns it; empties the state.
     fn take_partials(&mut self) -> Vec<u8>;
 }
 
 impl<F: Fold> Combine for FieldAggregate<F> {
-    #[inline]
-    fn fold(&mut self, key: &[u8], value: ValueRef<'_>) -> Result<(), String> {
-        match value {
-            ValueRef::Null if self.field.is_some() => Ok(()),
-            value => self.table.state(key, F::default).update(value),
-        }
+    fn fold(&mut self, key: &[u8], value: ValueRef<'_>) -> Result<(), FoldError> {
+        self.fold_row(key, value)
+    }
+
+    fn fold_f64(&mut self, key: &[u8], value: f64) -> Result<(), FoldError> {
+        self.fold_row(key, ValueRef::F64(value))
     }
 
     fn take_partials(&mut self) -> Vec<u8> {
         self.emit(F::PARTIAL, F::write_partial)
+    }
+}
+
+impl<F: Fold> FieldAggregate<F> {
+    /// The body of [`Combine::fold`], inlined into each caller so that a value of a known type
+    /// is folded without being matched.
+    #[inline(always)]
+    fn fold_row(&mut self, key: &[u8], value: ValueRef<'_>) -> Result<(), FoldError> {
+        if matches!(value, ValueRef::Null) && self.field.is_some() {
+            return Ok(());
+        }
+        let state = match self.key_form {
+            KeyForm::Encoded => self.table.state(key, F::default),
+            KeyForm::Text => self.table.try_state(key, |key| {
+                std::str::from_utf8(key).map(|_| F::default()).map_err(|_| FoldError::KeyNotText)
+            })?,
+        };
+        state.update(value).map_err(FoldError::Value)
     }
 }
 
@@ -176,21 +245,31 @@ impl<F: Fold> Combine for FieldAggregate<F> {
 pub const COMBINABLE: [&str; 6] = ["max", "min", "sum", "count", "mean", "stats"];
 
 /// The standard aggregate `name` (one of [`COMBINABLE`]) over `field`, to combine rows keyed by
-/// `schema`'s key fields with.
-pub fn combiner(name: &str, field: Option<&str>, schema: &Schema) -> Result<Box<dyn Combine>, Error> {
-    fn keyed<F: Fold>(config: &Config, schema: &Schema) -> Result<Box<dyn Combine>, Error> {
+/// `schema`'s key fields with, given their keys in `key_form`.
+pub fn combiner(
+    name: &str,
+    field: Option<&str>,
+    schema: &Schema,
+    key_form: KeyForm,
+) -> Result<Box<dyn Combine>, Error> {
+    fn keyed<F: Fold>(
+        config: &Config,
+        schema: &Schema,
+        key_form: KeyForm,
+    ) -> Result<Box<dyn Combine>, Error> {
         let mut aggregate = FieldAggregate::<F>::new(config)?;
         aggregate.table.observe(schema);
+        aggregate.key_form = key_form;
         Ok(Box::new(aggregate))
     }
     let config = Config::new(field.map(|f| ("field".to_owned(), f.to_owned())).into_iter().collect());
     match name {
-        "max" => keyed::<Extreme<Largest>>(&config, schema),
-        "min" => keyed::<Extreme<Smallest>>(&config, schema),
-        "sum" => keyed::<SumFold>(&config, schema),
-        "count" => keyed::<CountFold>(&config, schema),
-        "mean" => keyed::<MeanFold>(&config, schema),
-        "stats" => keyed::<StatsFold>(&config, schema),
+        "max" => keyed::<Extreme<Largest>>(&config, schema, key_form),
+        "min" => keyed::<Extreme<Smallest>>(&config, schema, key_form),
+        "sum" => keyed::<SumFold>(&config, schema, key_form),
+        "count" => keyed::<CountFold>(&config, schema, key_form),
+        "mean" => keyed::<MeanFold>(&config, schema, key_form),
+        "stats" => keyed::<StatsFold>(&config, schema, key_form),
         other => {
             Err(Error::config(format!("cannot combine with `{other}` (one of: {})", COMBINABLE.join(", "))))
         }

@@ -19,13 +19,14 @@ mod order;
 mod parse_csv;
 mod parse_lines;
 mod row_groups;
+mod scan;
 mod sort;
 mod split_words;
 #[cfg(test)]
 mod testing;
 mod top_k;
 
-pub use aggregate::{COMBINABLE, Combine, Count, Max, Mean, Min, Stats, Sum, combiner};
+pub use aggregate::{COMBINABLE, Combine, Count, FoldError, KeyForm, Max, Mean, Min, Stats, Sum, combiner};
 pub use distinct::Distinct;
 pub use filter::Filter;
 pub use format_csv::FormatCsv;

@@ -10,8 +10,8 @@
 //! are parsed and returns, for each chunk, the partials instead of the rows: the planner uses it
 //! to fuse a standard aggregate's map side into the parser that feeds it.
 
-use crate::aggregate::{Combine, combiner};
-use crate::lines;
+use crate::aggregate::{Combine, FoldError, KeyForm, combiner};
+use crate::scan::{self, Line, Mark, Marks};
 use flicker_guest::{
     BatchWriter, Config, Error, Field, FieldType, Parse, Parsed, RowType, Schema, ValueRef, encode_value,
 };
@@ -30,9 +30,24 @@ pub struct ParseCsv {
     /// The encoded values of the row being parsed, and where each field's encoding ends.
     value_bytes: Vec<u8>,
     field_ends: Vec<usize>,
+    /// The field ranges of the line being parsed, as the scanner finds them.
+    fields: Vec<(usize, usize)>,
     splitter: Splitter,
-    /// The aggregate rows are folded into, and the index of its field, with `combine`.
-    combine: Option<(Box<dyn Combine>, Option<usize>)>,
+    /// The aggregate rows are folded into, with `combine`.
+    combine: Option<Combining>,
+}
+
+/// What a parser with `combine` folds its rows into.
+struct Combining {
+    aggregate: Box<dyn Combine>,
+    /// The index of the aggregated field, if the aggregate has one.
+    field: Option<usize>,
+    /// The index of the one key field whose text is the key ([`KeyForm::Text`]); `None` when
+    /// the key is encoded from its fields.
+    text_key: Option<usize>,
+    /// With a text key, the aggregated field when it is the line's only other field and an
+    /// `f64`: then a line whose number takes the fast path is folded without anything else.
+    number: Option<usize>,
 }
 
 fn parse_schema(spec: &str) -> Result<(Schema, Vec<FieldType>), Error> {
@@ -111,7 +126,16 @@ impl Parse for ParseCsv {
                         })
                     })
                     .transpose()?;
-                Some((combiner(name, field, &schema)?, index))
+                // One string key field that is not also the aggregated one.
+                let text_key = match key.as_slice() {
+                    &[key] if types[key] == FieldType::String && index != Some(key) => Some(key),
+                    _ => None,
+                };
+                let form = if text_key.is_some() { KeyForm::Text } else { KeyForm::Encoded };
+                let number =
+                    index.filter(|&i| text_key.is_some() && types.len() == 2 && types[i] == FieldType::F64);
+                let aggregate = combiner(name, field, &schema, form)?;
+                Some(Combining { aggregate, field: index, text_key, number })
             }
         };
         let skip_bad = match config.get("on_error").unwrap_or("fail") {
@@ -129,35 +153,37 @@ impl Parse for ParseCsv {
             key_bytes: Vec::new(),
             value_bytes: Vec::new(),
             field_ends: Vec::new(),
+            fields: Vec::new(),
             splitter: Splitter::default(),
             combine,
         })
     }
 
     fn parse(&mut self, chunk: &[u8]) -> Result<Parsed, Error> {
-        // A row takes about three times the bytes of its line (tags, lengths, the key).
-        let mut batch = BatchWriter::with_capacity(&self.schema, chunk.len() * 3);
-        let (mut skipped, mut records) = (0, 0);
-        let quoted = memchr::memchr(b'"', chunk).is_some();
-        // One UTF-8 check for the whole chunk; then a field is a slice of it, checked no more.
-        let text = std::str::from_utf8(chunk).ok();
-        for (index, (offset, line)) in lines(chunk).enumerate() {
-            if line.is_empty() {
-                continue;
-            }
-            let line_text = text.and_then(|t| t.get(offset..offset + line.len()));
-            match self.parse_line(line, line_text, quoted, &mut batch) {
-                Ok(()) => records += 1,
-                Err(_) if self.is_header(line) => {}
-                Err(_) if self.skip_bad => skipped += 1,
-                Err(message) => return Err(Error::bad_line(index, offset, message)),
-            }
+        // A row takes about three times the bytes of its line (tags, lengths, the key); a
+        // combining parser writes no rows.
+        let capacity = if self.combine.is_some() { 0 } else { chunk.len() * 3 };
+        let mut batch = BatchWriter::with_capacity(&self.schema, capacity);
+        let mut counts = Counts::default();
+        if let Some(key_first) = self.combine.as_ref().and_then(Combining::key_and_number) {
+            self.combine_numbers(chunk, key_first, &mut batch, &mut counts)?;
+        } else {
+            // Rows' text fields are slices of the chunk checked once as UTF-8; a combining
+            // parser checks its fields one by one (its text key only when the key is new).
+            let text = if self.combine.is_none() { std::str::from_utf8(chunk).ok() } else { None };
+            let mut fields = std::mem::take(&mut self.fields);
+            let scanned = scan::for_each_line(chunk, self.delimiter, &mut fields, |line| {
+                let line_text = text.and_then(|t| t.get(line.offset..line.offset + line.bytes.len()));
+                self.take_line(&line, line_text, &mut batch, &mut counts)
+            });
+            self.fields = fields;
+            scanned?;
         }
         let rows = match &mut self.combine {
-            Some((combine, _)) => combine.take_partials(),
+            Some(combining) => combining.aggregate.take_partials(),
             None => batch.finish(),
         };
-        Ok(Parsed { rows, skipped, records })
+        Ok(Parsed { rows, skipped: counts.skipped, records: counts.records })
     }
 
     /// The schema's fields with their types, keyed by `key`; with `combine` (which only the
@@ -174,7 +200,93 @@ impl Parse for ParseCsv {
     }
 }
 
+/// What became of a chunk's lines.
+#[derive(Default)]
+struct Counts {
+    /// Lines made into rows (or combined).
+    records: u32,
+    /// Bad lines skipped (`on_error = skip`).
+    skipped: u32,
+}
+
 impl ParseCsv {
+    /// Parses one line (an empty one is nothing): a row, a header, a bad line skipped, or the
+    /// error that fails the chunk.
+    fn take_line(
+        &mut self,
+        line: &Line<'_>,
+        line_text: Option<&str>,
+        batch: &mut BatchWriter,
+        counts: &mut Counts,
+    ) -> Result<(), Error> {
+        if line.bytes.is_empty() {
+            return Ok(());
+        }
+        match self.parse_line(line, line_text, batch) {
+            Ok(()) => counts.records += 1,
+            Err(_) if self.is_header(line.bytes) => {}
+            Err(_) if self.skip_bad => counts.skipped += 1,
+            Err(message) => return Err(Error::bad_line(line.index, line.offset, message)),
+        }
+        Ok(())
+    }
+
+    /// The hot path of a parser combining lines of a text key and a number
+    /// ([`Combining::key_and_number`]; `key_first` says which comes first): each line with one
+    /// delimiter, no quote and a number of the fast path is folded straight from the positions
+    /// the scanner found; any other line takes the general path.
+    fn combine_numbers(
+        &mut self,
+        chunk: &[u8],
+        key_first: bool,
+        batch: &mut BatchWriter,
+        counts: &mut Counts,
+    ) -> Result<(), Error> {
+        // The line being scanned: where it starts, its first delimiter, whether it holds a
+        // second one or a quote, and its index.
+        let (mut start, mut split, mut odd, mut index) = (0, None, false, 0);
+        for (mark, at) in Marks::new(chunk, self.delimiter) {
+            match mark {
+                Mark::Delimiter if split.is_none() => split = Some(at),
+                Mark::LineEnd => {
+                    let line = scan::strip_cr(&chunk[start..at]);
+                    let folded = match split {
+                        Some(split) if !odd => {
+                            let (first, second) = (&chunk[start..split], &line[split + 1 - start..]);
+                            let (key, number) = if key_first { (first, second) } else { (second, first) };
+                            let combining = self.combine.as_mut().expect("combining");
+                            simple_decimal(number)
+                                .is_some_and(|value| combining.aggregate.fold_f64(key, value).is_ok())
+                        }
+                        _ => false,
+                    };
+                    if folded {
+                        counts.records += 1;
+                    } else {
+                        self.take_unsplit_line(line, index, start, batch, counts)?;
+                    }
+                    (start, split, odd, index) = (at + 1, None, false, index + 1);
+                }
+                Mark::Delimiter | Mark::Quote => odd = true,
+            }
+        }
+        Ok(())
+    }
+
+    /// [`take_line`](Self::take_line) of a line whose fields the general path finds.
+    #[inline(never)]
+    fn take_unsplit_line(
+        &mut self,
+        bytes: &[u8],
+        index: usize,
+        offset: usize,
+        batch: &mut BatchWriter,
+        counts: &mut Counts,
+    ) -> Result<(), Error> {
+        let line = Line { index, offset, bytes, fields: &[], quoted: true };
+        self.take_line(&line, None, batch, counts)
+    }
+
     fn is_header(&mut self, line: &[u8]) -> bool {
         if !self.header {
             return false;
@@ -186,14 +298,17 @@ impl ParseCsv {
 
     fn parse_line(
         &mut self,
-        line: &[u8],
+        line: &Line<'_>,
         line_text: Option<&str>,
-        quoted: bool,
         batch: &mut BatchWriter,
     ) -> Result<(), String> {
-        let (source, ranges, unquoted) = self.splitter.split(line, self.delimiter, quoted)?;
-        // Fields of a line without quotes are slices of the line: use its checked text.
-        let source_text = if unquoted { line_text } else { None };
+        // The scanner split a line without quotes; one with quotes is unquoted here.
+        let (source, ranges, source_text) = if line.quoted {
+            let (source, ranges, _) = self.splitter.split(line.bytes, self.delimiter, true)?;
+            (source, ranges, None)
+        } else {
+            (line.bytes, line.fields, line_text)
+        };
         if ranges.len() != self.types.len() {
             return Err(format!(
                 "found {} field(s) separated by {:?}, the schema has {}",
@@ -202,56 +317,139 @@ impl ParseCsv {
                 self.types.len()
             ));
         }
-        // Every field is converted (a bad one fails the line). Rows: values first into scratch
-        // space, then the key copies its fields' encoded bytes. Combining on one key field: only
-        // that field is encoded, straight into the key, and the aggregated value is kept.
-        self.value_bytes.clear();
-        self.field_ends.clear();
-        self.key_bytes.clear();
-        let combine_field = self.combine.as_ref().and_then(|(_, field)| *field);
-        let key_only = match self.key.as_slice() {
-            [key] if self.combine.is_some() => Some(*key),
-            _ => None,
+        let fields = Fields {
+            source,
+            ranges,
+            text: source_text,
+            types: &self.types,
+            names: &self.schema.value_fields,
         };
-        let mut combine_value = ValueRef::Null;
-        for (i, &(start, end)) in ranges.iter().enumerate() {
-            let text = source_text.and_then(|t| t.get(start..end));
-            let value = convert(&source[start..end], text, self.types[i])
-                .map_err(|problem| format!("field `{}`: {problem}", self.schema.value_fields[i]))?;
-            if combine_field == Some(i) {
-                combine_value = value;
-            }
-            match key_only {
-                Some(key) if key == i => encode_value(&mut self.key_bytes, value),
-                Some(_) => {}
-                None => {
-                    encode_value(&mut self.value_bytes, value);
-                    self.field_ends.push(self.value_bytes.len());
-                }
-            }
-        }
-        if key_only.is_none() {
-            for &i in &self.key {
-                let start = if i == 0 { 0 } else { self.field_ends[i - 1] };
-                self.key_bytes.extend_from_slice(&self.value_bytes[start..self.field_ends[i]]);
-            }
-        }
-        match &mut self.combine {
-            Some((combine, field)) => {
-                combine.fold(&self.key_bytes, combine_value).map_err(|message| match field {
-                    Some(i) => format!("field `{}`: {message}", self.schema.value_fields[*i]),
-                    None => message,
-                })
+        let mut encoded =
+            Encoded { values: &mut self.value_bytes, ends: &mut self.field_ends, key: &mut self.key_bytes };
+        let Some(combining) = &mut self.combine else {
+            encoded.encode(&fields, &self.key, |_, _| {})?;
+            batch.push_raw(encoded.key, encoded.values);
+            return Ok(());
+        };
+        // Combining: every field is still converted (a bad one fails the line), but only the
+        // aggregated value is kept, and a text key is looked up by its bytes as they are.
+        let mut value = ValueRef::Null;
+        let key = match combining.text_key {
+            Some(key) => {
+                fields
+                    .convert(Some(key), |i, v| {
+                        if combining.field == Some(i) {
+                            value = v;
+                        }
+                    })
+                    .map_err(|_| fields.first_problem())?;
+                let (start, end) = ranges[key];
+                &source[start..end]
             }
             None => {
-                batch.push_raw(&self.key_bytes, &self.value_bytes);
-                Ok(())
+                encoded.encode(&fields, &self.key, |i, v| {
+                    if combining.field == Some(i) {
+                        value = v;
+                    }
+                })?;
+                encoded.key.as_slice()
             }
+        };
+        combining.aggregate.fold(key, value).map_err(|error| combining.explain(error, &fields))
+    }
+}
+
+impl Combining {
+    /// Whether lines are a text key and a number and nothing else, and if so whether the key
+    /// comes first.
+    fn key_and_number(&self) -> Option<bool> {
+        Some(self.text_key? < self.number?)
+    }
+
+    /// What is wrong with a line the aggregate refused.
+    #[cold]
+    fn explain(&self, error: FoldError, fields: &Fields<'_>) -> String {
+        match error {
+            FoldError::KeyNotText => fields.first_problem(),
+            FoldError::Value(message) => match self.field {
+                Some(i) => format!("field `{}`: {message}", fields.names[i]),
+                None => message,
+            },
         }
     }
 }
 
+/// Scratch space a row is encoded in.
+struct Encoded<'s> {
+    /// The encoded values, and where each field's encoding ends.
+    values: &'s mut Vec<u8>,
+    ends: &'s mut Vec<usize>,
+    /// The encoded key.
+    key: &'s mut Vec<u8>,
+}
+
+impl Encoded<'_> {
+    /// Converts and encodes every field (giving each value to `each` too), then copies the
+    /// encodings of the `key` fields, in the key's order, into the key.
+    fn encode<'a>(
+        &mut self,
+        fields: &Fields<'a>,
+        key: &[usize],
+        mut each: impl FnMut(usize, ValueRef<'a>),
+    ) -> Result<(), String> {
+        self.values.clear();
+        self.ends.clear();
+        fields.convert(None, |i, value| {
+            encode_value(self.values, value);
+            self.ends.push(self.values.len());
+            each(i, value);
+        })?;
+        self.key.clear();
+        for &i in key {
+            let start = if i == 0 { 0 } else { self.ends[i - 1] };
+            self.key.extend_from_slice(&self.values[start..self.ends[i]]);
+        }
+        Ok(())
+    }
+}
+
+/// The fields of a split line, with the schema's types and names.
+struct Fields<'a> {
+    source: &'a [u8],
+    ranges: &'a [(usize, usize)],
+    /// `source` as UTF-8, when already checked.
+    text: Option<&'a str>,
+    types: &'a [FieldType],
+    names: &'a [String],
+}
+
+impl<'a> Fields<'a> {
+    /// Converts each field to its type, in order, but `skip`, and gives it to `each`; the first
+    /// that fails fails them all, named.
+    #[inline]
+    fn convert(&self, skip: Option<usize>, mut each: impl FnMut(usize, ValueRef<'a>)) -> Result<(), String> {
+        for (i, &(start, end)) in self.ranges.iter().enumerate() {
+            if skip == Some(i) {
+                continue;
+            }
+            let text = self.text.and_then(|t| t.get(start..end));
+            let value = convert(&self.source[start..end], text, self.types[i])
+                .map_err(|problem| format!("field `{}`: {problem}", self.names[i]))?;
+            each(i, value);
+        }
+        Ok(())
+    }
+
+    /// The first problem of a bad line, as converting every field in order finds it: what a
+    /// line whose text key was skipped, or refused by the table, is reported with.
+    #[cold]
+    fn first_problem(&self) -> String {
+        self.convert(None, |_, _| {}).err().unwrap_or_default()
+    }
+}
+
 /// Converts a field to its schema type; `text` is the field as already-checked UTF-8, if known.
+#[inline]
 fn convert<'a>(raw: &'a [u8], text: Option<&'a str>, ty: FieldType) -> Result<ValueRef<'a>, String> {
     if ty == FieldType::F64
         && let Some(value) = simple_decimal(raw)
@@ -280,29 +478,75 @@ fn convert<'a>(raw: &'a [u8], text: Option<&'a str>, ty: FieldType) -> Result<Va
 /// integer of its digits is exact in an f64 and so is 10^k for k ≤ 22, and IEEE division is
 /// correctly rounded, so `digits / 10^k` is the correctly rounded value (Clinger's fast path).
 /// Anything else (exponents, spaces, long mantissas) returns `None` for the full parser.
-#[inline]
+#[inline(always)]
 fn simple_decimal(raw: &[u8]) -> Option<f64> {
+    match tenths(raw) {
+        Some(value) => Some(value),
+        None => decimal(raw),
+    }
+}
+
+/// `d/10` for every `d` below 1000, each the correctly rounded quotient.
+static TENTHS: [f64; 1000] = {
+    let mut table = [0.0; 1000];
+    let mut d = 0;
+    while d < 1000 {
+        table[d] = d as f64 / 10.0;
+        d += 1;
+    }
+    table
+};
+
+/// The shape of most measurements, `-?d?d.d`, read without a loop and with one branch that
+/// depends on the bytes (whether the shape holds): the digits make an index into [`TENTHS`].
+#[inline(always)]
+fn tenths(raw: &[u8]) -> Option<f64> {
+    let negative = raw.first() == Some(&b'-');
+    let digits = &raw[usize::from(negative)..];
+    let n = digits.len();
+    if !(3..=4).contains(&n) {
+        return None;
+    }
+    let digit = |b: u8| b.wrapping_sub(b'0');
+    let (first, tens, point, ones) =
+        (digit(digits[0]), digit(digits[n - 3]), digits[n - 2], digit(digits[n - 1]));
+    // `first` is `tens` when there are only two digits.
+    let hundreds = if n == 4 { first } else { 0 };
+    if (first | tens | ones | hundreds) >= 10 || point != b'.' {
+        return None;
+    }
+    let value = TENTHS[usize::from(hundreds) * 100 + usize::from(tens) * 10 + usize::from(ones)];
+    Some(f64::from_bits(value.to_bits() | u64::from(negative) << 63))
+}
+
+/// The general fast path of [`simple_decimal`], a digit at a time.
+#[inline]
+fn decimal(raw: &[u8]) -> Option<f64> {
     const POWERS: [f64; 16] =
         [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
     let (negative, digits) = match raw.split_first()? {
         (b'-', rest) => (true, rest),
         _ => (false, raw),
     };
-    let (mut mantissa, mut count, mut decimals, mut seen_point) = (0u64, 0usize, 0usize, false);
+    let (mut mantissa, mut count, mut decimals, mut seen_point) = (0i64, 0usize, 0usize, false);
     for &b in digits {
         match b {
             b'0'..=b'9' => {
-                mantissa = mantissa * 10 + u64::from(b - b'0');
+                mantissa = mantissa * 10 + i64::from(b - b'0');
                 count += 1;
                 decimals += usize::from(seen_point);
             }
             b'.' if !seen_point => seen_point = true,
             _ => return None,
         }
+        if count > 15 {
+            return None;
+        }
     }
-    if count == 0 || count > 15 || (seen_point && decimals == 0) {
+    if count == 0 || (seen_point && decimals == 0) {
         return None;
     }
+    // Below 10^15, so exact as an f64.
     let value = mantissa as f64 / POWERS[decimals];
     Some(if negative { -value } else { value })
 }
@@ -378,6 +622,8 @@ fn unquote<'l>(mut rest: &'l [u8], out: &mut Vec<u8>) -> Result<&'l [u8], String
 mod tests {
     use super::*;
     use flicker_guest::{Aggregate, BatchReader};
+    use proptest::prelude::*;
+    use proptest::test_runner::TestCaseError;
 
     fn parser(pairs: &[(&str, &str)]) -> Result<ParseCsv, Error> {
         ParseCsv::new(&Config::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()))
@@ -446,15 +692,70 @@ mod tests {
                 "stats" => updated_partials(crate::Stats::new(&config).unwrap(), &plain.rows),
                 _ => updated_partials(crate::Count::new(&config).unwrap(), &plain.rows),
             };
-            let sorted = |batch: &[u8]| {
-                let reader = BatchReader::new(batch).unwrap();
-                let mut rows: Vec<Vec<u8>> = reader.rows().map(|r| r.unwrap().framed.to_vec()).collect();
-                rows.sort();
-                (reader.schema().clone(), rows)
-            };
-            assert_eq!(sorted(&combined.rows), sorted(&expected), "{name}");
+            assert_eq!(sorted_rows(&combined.rows), sorted_rows(&expected), "{name}");
             assert_eq!(combining.parse(b"").unwrap().records, 0, "the state was emptied");
         }
+    }
+
+    /// A line of a chunk, good or bad in each way a parser tells apart.
+    fn any_line() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            8 => ("[A-Ca-c]{1,3}", -999i32..1000).prop_map(|(s, t)| format!("{s};{}.{}", t / 10, t.abs() % 10).into_bytes()),
+            1 => ("[A-C]{1,2}", "-?[0-9]{1,17}(\\.[0-9]{0,3})?(e-?[0-9])?").prop_map(|(s, t)| format!("{s};{t}").into_bytes()),
+            1 => Just(b"\"Q;\"\"x\"\"\";1.5".to_vec()),
+            1 => Just(b"A;1.5\r".to_vec()),
+            1 => Just(Vec::new()),
+            1 => Just(b"A;x".to_vec()),
+            1 => Just(b"A;1;2".to_vec()),
+            1 => Just(b"\xffB;2.5".to_vec()),
+            1 => Just(b"\xffB;y".to_vec()),
+        ]
+    }
+
+    proptest! {
+        /// Combining gives what parsing with the key and `update` of the aggregate give, the
+        /// same error or the same partials, whatever the lines, with and without `on_error = skip`.
+        #[test]
+        fn combining_is_parsing_then_updating(
+            lines in proptest::collection::vec(any_line(), 0..60),
+            aggregate in prop_oneof![Just("max"), Just("stats"), Just("count")],
+            skip in any::<bool>(),
+            key_first in any::<bool>(),
+        ) {
+            // With the key second, each line's text before its first `;` goes to its end.
+            let swap = |line: &Vec<u8>| match line.iter().position(|&b| b == b';') {
+                Some(at) if !key_first => [&line[at + 1..], b";", &line[..at]].concat(),
+                _ => line.clone(),
+            };
+            let chunk = lines.iter().map(swap).collect::<Vec<_>>().join(&b'\n');
+            let on_error = if skip { "skip" } else { "fail" };
+            let schema = if key_first { "station:string,temperature:f64" } else { "temperature:f64,station:string" };
+            let keyed = [("delimiter", ";"), ("schema", schema), ("key", "station"), ("on_error", on_error)];
+            let spec = if aggregate == "count" { "count".to_owned() } else { format!("{aggregate}:temperature") };
+            let combined = parser(&[keyed.as_slice(), &[("combine", spec.as_str())]].concat()).unwrap().parse(&chunk);
+            let plain = parser(&keyed).unwrap().parse(&chunk);
+            match (combined, plain) {
+                (Ok(combined), Ok(plain)) => {
+                    let config = Config::new(if aggregate == "count" { vec![] } else { vec![("field".to_owned(), "temperature".to_owned())] });
+                    let expected = match aggregate {
+                        "max" => updated_partials(crate::Max::new(&config).unwrap(), &plain.rows),
+                        "stats" => updated_partials(crate::Stats::new(&config).unwrap(), &plain.rows),
+                        _ => updated_partials(crate::Count::new(&config).unwrap(), &plain.rows),
+                    };
+                    prop_assert_eq!((combined.records, combined.skipped), (plain.records, plain.skipped));
+                    prop_assert_eq!(sorted_rows(&combined.rows), sorted_rows(&expected));
+                }
+                (combined, plain) => prop_assert_eq!(combined.map(|p| p.records), plain.map(|p| p.records)),
+            }
+        }
+    }
+
+    /// A batch's schema and its framed rows, sorted.
+    fn sorted_rows(batch: &[u8]) -> (Schema, Vec<Vec<u8>>) {
+        let reader = BatchReader::new(batch).unwrap();
+        let mut rows: Vec<Vec<u8>> = reader.rows().map(|r| r.unwrap().framed.to_vec()).collect();
+        rows.sort();
+        (reader.schema().clone(), rows)
     }
 
     #[test]
@@ -504,6 +805,80 @@ mod tests {
         }
         assert_eq!(simple_decimal(b"1e3"), None);
         assert_eq!(simple_decimal(b"7."), None);
+    }
+
+    /// What Rust's own `f64` parser makes of `text`, when the fast path takes it.
+    fn agrees_with_std(text: &str) -> Result<(), TestCaseError> {
+        let fast = simple_decimal(text.as_bytes());
+        if let Some(fast) = fast {
+            let standard: f64 = text.parse().map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+            prop_assert_eq!(fast.to_bits(), standard.to_bits(), "{}", text);
+        }
+        // Every `-?digits[.digits]` of at most 15 digits takes the fast path.
+        let digits = text.bytes().filter(u8::is_ascii_digit).count();
+        let unsigned = text.strip_prefix('-').unwrap_or(text);
+        let simple = (1..=15).contains(&digits)
+            && unsigned.split('.').count() <= 2
+            && unsigned.split('.').all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()));
+        prop_assert!(fast.is_some() || !simple, "{} missed the fast path", text);
+        Ok(())
+    }
+
+    proptest! {
+        /// The fast number path against Rust's `f64` parsing: decimals of every length around the
+        /// 15-digit limit, and any short text of digits, signs, points, exponents and spaces.
+        #[test]
+        fn the_fast_number_path_is_rust_s_f64_parse(
+            decimal in "-?[0-9]{1,18}(\\.[0-9]{1,18})?",
+            short in "-?[0-9]{1,3}\\.[0-9]",
+            any in "[-+0-9.eE ]{0,12}",
+        ) {
+            agrees_with_std(&decimal)?;
+            agrees_with_std(&short)?;
+            agrees_with_std(&any)?;
+        }
+    }
+
+    #[test]
+    fn the_fast_number_path_on_edge_inputs() {
+        for text in [
+            "0",
+            "-0",
+            "0.0",
+            "-0.0",
+            "00.5",
+            "1.0",
+            "9.9",
+            "-9.9",
+            "99.9",
+            "-99.9",
+            "999.9",
+            "100.0",
+            "0.1",
+            "0.2",
+            "0.3",
+            "123456789012345",
+            "-123456789012345",
+            "1234567890123456",
+            "0.000000000000001",
+            "1.00000000000001",
+            "9007199254740993",
+            "999999999999999.9",
+            "4.35",
+            "1e1",
+            "1.",
+            ".1",
+            "-",
+            "",
+            "+1",
+            "1 ",
+            "-.5",
+            "0x10",
+            "1_0",
+            "١",
+        ] {
+            agrees_with_std(text).unwrap();
+        }
     }
 
     #[test]
