@@ -105,8 +105,9 @@ async fn handle(
                 match read {
                     Ok((header, bytes)) => {
                         send.send(&BtsResponse::Block(header)).await?;
-                        send.send_bytes(&bytes).await?;
-                        store.count_served(bytes.len() as u64);
+                        let len = bytes.len() as u64;
+                        send.send_payload(bytes.into()).await?;
+                        store.count_served(len);
                     }
                     Err(error) => {
                         send.send(&BtsResponse::Error(failure(&error))).await?;

@@ -46,6 +46,12 @@ impl FrameSender {
         Ok(())
     }
 
+    /// Sends a raw payload the caller hands over, without copying it into the stream's buffer:
+    /// for a large payload already in memory (a shuffle block read from the store).
+    pub async fn send_payload(&mut self, payload: Bytes) -> Result<(), TransportError> {
+        Ok(self.stream.write_chunk(payload).await?)
+    }
+
     /// Ends the stream: the peer reads everything sent, then the end.
     pub fn finish(&mut self) -> Result<(), TransportError> {
         self.stream.finish().map_err(|quinn::ClosedStream { .. }| quinn::WriteError::ClosedStream.into())
