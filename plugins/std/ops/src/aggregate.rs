@@ -6,6 +6,7 @@
 //! shuffle, `merge` folds such states, `finish` turns them into the output columns.
 
 use crate::locate;
+use crate::parse_csv::{NumberLines, Pass};
 use flicker_guest::{
     Aggregate, BatchReader, BatchWriter, Config, Error, Field, FieldType, GroupTable, RowType, Schema,
     TypeMismatch, ValueIter, ValueRef, encode_value,
@@ -152,7 +153,7 @@ impl<F: Fold> Aggregate for FieldAggregate<F> {
 
 /// How a combining aggregate is given the rows' keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyForm {
+pub(crate) enum KeyForm {
     /// The rows' encoded keys, as batches hold them.
     Encoded,
     /// The bytes of the rows' one string key field: they are looked up as they are in the
@@ -178,7 +179,7 @@ impl KeyForm {
 
 /// Why a row could not be combined.
 #[derive(Debug, PartialEq)]
-pub enum FoldError {
+pub(crate) enum FoldError {
     /// A key of the [`KeyForm::Text`] form that is not UTF-8.
     KeyNotText,
     /// The aggregate refused the value: what is wrong with it.
@@ -196,14 +197,14 @@ impl std::fmt::Display for FoldError {
 
 /// A standard aggregate fed row by row by a parser that combines what it parses (`std:parse-csv`
 /// with `combine`): the map side's `update`, without a batch between the two.
-pub trait Combine {
+pub(crate) trait Combine {
     /// Folds in one row: its key, in the combiner's [`KeyForm`], and the value of the aggregated
     /// field (`Null` when the aggregate has no field, as `std:count` may; a null value is ignored
     /// otherwise).
     fn fold(&mut self, key: &[u8], value: ValueRef<'_>) -> Result<(), FoldError>;
-    /// [`fold`](Self::fold) of a number: what the parser's fast path calls, with the value in a
-    /// register rather than in a [`ValueRef`] in memory.
-    fn fold_f64(&mut self, key: &[u8], value: f64) -> Result<(), FoldError>;
+    /// Folds [`NumberLines`] (a text key and a number per line) until a line it cannot fold:
+    /// the parser's hot path, one pass compiled for each aggregate, with no call per line.
+    fn fold_number_lines(&mut self, lines: NumberLines<'_>) -> Pass;
     /// The partial state per key, as `partials` returns it; empties the state.
     fn take_partials(&mut self) -> Vec<u8>;
 }
@@ -213,8 +214,8 @@ impl<F: Fold> Combine for FieldAggregate<F> {
         self.fold_row(key, value)
     }
 
-    fn fold_f64(&mut self, key: &[u8], value: f64) -> Result<(), FoldError> {
-        self.fold_row(key, ValueRef::F64(value))
+    fn fold_number_lines(&mut self, lines: NumberLines<'_>) -> Pass {
+        lines.fold(|key, value| self.fold_row(key, ValueRef::F64(value)).is_ok())
     }
 
     fn take_partials(&mut self) -> Vec<u8> {
@@ -242,11 +243,11 @@ impl<F: Fold> FieldAggregate<F> {
 
 /// The standard aggregates a parser can combine with: `max`, `min`, `sum`, `count`, `mean`,
 /// `stats` (the names after `std:`).
-pub const COMBINABLE: [&str; 6] = ["max", "min", "sum", "count", "mean", "stats"];
+const COMBINABLE: [&str; 6] = ["max", "min", "sum", "count", "mean", "stats"];
 
 /// The standard aggregate `name` (one of [`COMBINABLE`]) over `field`, to combine rows keyed by
 /// `schema`'s key fields with, given their keys in `key_form`.
-pub fn combiner(
+pub(crate) fn combiner(
     name: &str,
     field: Option<&str>,
     schema: &Schema,

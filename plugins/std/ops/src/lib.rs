@@ -26,7 +26,7 @@ mod split_words;
 mod testing;
 mod top_k;
 
-pub use aggregate::{COMBINABLE, Combine, Count, FoldError, KeyForm, Max, Mean, Min, Stats, Sum, combiner};
+pub use aggregate::{Count, Max, Mean, Min, Stats, Sum};
 pub use distinct::Distinct;
 pub use filter::Filter;
 pub use format_csv::FormatCsv;

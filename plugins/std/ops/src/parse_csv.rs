@@ -200,6 +200,64 @@ impl Parse for ParseCsv {
     }
 }
 
+/// The lines of a chunk from `from` on, each a text key and a number separated by `delimiter`
+/// (the key first if `key_first`): what [`Combine::fold_number_lines`] folds.
+pub(crate) struct NumberLines<'a> {
+    chunk: &'a [u8],
+    from: usize,
+    delimiter: u8,
+    key_first: bool,
+}
+
+/// Where a pass over [`NumberLines`] ended.
+pub(crate) struct Pass {
+    /// Lines folded.
+    pub folded: u32,
+    /// The start and end (its `\n`, or the chunk's end) of the line the pass stopped at, if it
+    /// did not reach the chunk's end: one with no delimiter or several, a quote, a number off
+    /// the fast path, or one `fold` refused.
+    pub stopped_at: Option<(usize, usize)>,
+}
+
+impl NumberLines<'_> {
+    /// Gives `fold` the key and the number of each line until one that it refuses or that is
+    /// not one delimiter between a key and a number of [`simple_decimal`]'s fast path, with no
+    /// quote. Inlined into each aggregate's `fold_number_lines`, so that `fold` is too.
+    #[inline(always)]
+    pub(crate) fn fold(self, mut fold: impl FnMut(&[u8], f64) -> bool) -> Pass {
+        let chunk = self.chunk;
+        let mut folded = 0;
+        // The line being scanned: where it starts, its first delimiter, whether it holds a
+        // second one or a quote.
+        let (mut start, mut split, mut odd) = (self.from, None, false);
+        for (mark, at) in Marks::new(&chunk[self.from..], self.delimiter) {
+            let at = self.from + at;
+            match mark {
+                Mark::Delimiter if split.is_none() => split = Some(at),
+                Mark::Delimiter | Mark::Quote => odd = true,
+                Mark::LineEnd => {
+                    let taken = match split {
+                        Some(split) if !odd => {
+                            let line = scan::strip_cr(&chunk[start..at]);
+                            let (first, second) = (&chunk[start..split], &line[split + 1 - start..]);
+                            let (key, number) =
+                                if self.key_first { (first, second) } else { (second, first) };
+                            simple_decimal(number).is_some_and(|value| fold(key, value))
+                        }
+                        _ => false,
+                    };
+                    if !taken {
+                        return Pass { folded, stopped_at: Some((start, at)) };
+                    }
+                    folded += 1;
+                    (start, split) = (at + 1, None);
+                }
+            }
+        }
+        Pass { folded, stopped_at: None }
+    }
+}
+
 /// What became of a chunk's lines.
 #[derive(Default)]
 struct Counts {
@@ -232,9 +290,9 @@ impl ParseCsv {
     }
 
     /// The hot path of a parser combining lines of a text key and a number
-    /// ([`Combining::key_and_number`]; `key_first` says which comes first): each line with one
-    /// delimiter, no quote and a number of the fast path is folded straight from the positions
-    /// the scanner found; any other line takes the general path.
+    /// ([`Combining::key_and_number`]; `key_first` says which comes first): the aggregate folds
+    /// the lines it can ([`NumberLines`]) in one pass compiled for its own fold; the first line
+    /// it cannot takes the general path here, and the pass resumes after it.
     fn combine_numbers(
         &mut self,
         chunk: &[u8],
@@ -242,35 +300,19 @@ impl ParseCsv {
         batch: &mut BatchWriter,
         counts: &mut Counts,
     ) -> Result<(), Error> {
-        // The line being scanned: where it starts, its first delimiter, whether it holds a
-        // second one or a quote, and its index.
-        let (mut start, mut split, mut odd, mut index) = (0, None, false, 0);
-        for (mark, at) in Marks::new(chunk, self.delimiter) {
-            match mark {
-                Mark::Delimiter if split.is_none() => split = Some(at),
-                Mark::LineEnd => {
-                    let line = scan::strip_cr(&chunk[start..at]);
-                    let folded = match split {
-                        Some(split) if !odd => {
-                            let (first, second) = (&chunk[start..split], &line[split + 1 - start..]);
-                            let (key, number) = if key_first { (first, second) } else { (second, first) };
-                            let combining = self.combine.as_mut().expect("combining");
-                            simple_decimal(number)
-                                .is_some_and(|value| combining.aggregate.fold_f64(key, value).is_ok())
-                        }
-                        _ => false,
-                    };
-                    if folded {
-                        counts.records += 1;
-                    } else {
-                        self.take_unsplit_line(line, index, start, batch, counts)?;
-                    }
-                    (start, split, odd, index) = (at + 1, None, false, index + 1);
-                }
-                Mark::Delimiter | Mark::Quote => odd = true,
+        let (mut from, mut index) = (0, 0);
+        loop {
+            let lines = NumberLines { chunk, from, delimiter: self.delimiter, key_first };
+            let pass = self.combine.as_mut().expect("combining").aggregate.fold_number_lines(lines);
+            counts.records += pass.folded;
+            index += pass.folded as usize;
+            let Some((start, end)) = pass.stopped_at else { return Ok(()) };
+            self.take_unsplit_line(scan::strip_cr(&chunk[start..end]), index, start, batch, counts)?;
+            if end >= chunk.len() {
+                return Ok(());
             }
+            (from, index) = (end + 1, index + 1);
         }
-        Ok(())
     }
 
     /// [`take_line`](Self::take_line) of a line whose fields the general path finds.
