@@ -34,12 +34,14 @@ impl Default for Limits {
 
 impl Limits {
     /// The state an aggregate may hold before the host takes it out (flushes it into the shuffle
-    /// output, or spills it to disk): a third of the memory limit. The rest is room for what
+    /// output, or spills it to disk): a quarter of the memory limit. The rest is room for what
     /// comes with the state: the batch being folded in, the growth of the operator's table
-    /// within one call, and the partials batch that emptying it builds, plus the heap's
-    /// fragmentation after a few fills.
+    /// within one call, and the partials batch that emptying it builds (about half the state),
+    /// plus the heap's fragmentation after a few fills. A quarter rather than a third: the
+    /// guest's memory never shrinks, so what it reaches once it holds for the whole task, and a
+    /// task's host side holds copies of the partials too (docs/PERFORMANCE.md, "Many keys").
     pub fn spill_threshold(&self) -> u64 {
-        self.memory / 3
+        self.memory / 4
     }
 
     /// These limits with the manifest's overrides applied.

@@ -2,7 +2,7 @@
 //!
 //! An aggregate's per-key state lives in its guest's linear memory, capped by the step's `memory`
 //! limit (its budget). After every `update` and `merge`, the task asks the operator how many bytes
-//! its state holds (`state-bytes`); when that would pass the spill threshold (a third of the
+//! its state holds (`state-bytes`); when that would pass the spill threshold (a quarter of the
 //! limit, `Limits::spill_threshold`) by the next call ([`StateBudget`]), the task takes the state
 //! out with `partials`, well before the guest could need more memory than its limit.
 //!
