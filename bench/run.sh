@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The benchmark suite: records/s across the host/guest boundary by batch size; the reference job
+# The benchmark suite: records/s across the host/guest boundary by batch size, and the reference
+# job's operators (its fused parse-and-aggregate kernel among them) in the sandbox and natively; the reference job
 # (`std:max`, and `std:stats`: count, min, mean, max per station) on generated lines (default 10M
 # and 50M, generated once into bench/data) with native single-threaded Rust, `flicker run`,
 # `flicker submit` to a loopback cluster of three executors, and DuckDB and Polars when

@@ -108,6 +108,50 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_failed_push_leaves_the_batch_as_it_was() {
+        let mut batch = BatchWriter::new(&Schema::keyed(["k"], ["a", "b"]));
+        batch.push_values([ValueRef::Str("x")], [ValueRef::I64(1), ValueRef::I64(2)]);
+        let before = batch.clone().finish();
+        let failing_key = batch.try_push_with(
+            |out| {
+                encode_value(out, ValueRef::Str("y"));
+                Err("bad key")
+            },
+            |_| panic!("the value is not written after the key failed"),
+        );
+        assert_eq!(failing_key, Err("bad key"));
+        let failing_value = batch.try_push_with(
+            |out| {
+                encode_value(out, ValueRef::Str("y"));
+                Ok(())
+            },
+            |out| {
+                encode_value(out, ValueRef::I64(3));
+                Err("bad value")
+            },
+        );
+        assert_eq!(failing_value, Err("bad value"));
+        assert_eq!(batch.clone().finish(), before);
+        batch
+            .try_push_with::<()>(
+                |out| {
+                    encode_value(out, ValueRef::Str("z"));
+                    Ok(())
+                },
+                |out| {
+                    [4, 5].into_iter().for_each(|i| encode_value(out, ValueRef::I64(i)));
+                    Ok(())
+                },
+            )
+            .unwrap();
+        let batch = batch.finish();
+        let reader = BatchReader::new(&batch).unwrap();
+        assert_eq!(reader.check(), Ok(2));
+        let last = reader.rows().nth(1).unwrap().unwrap();
+        assert_eq!(last.key_values().next().unwrap().unwrap(), ValueRef::Str("z"));
+    }
+
+    #[test]
     fn a_batch_check_counts_rows_and_finds_rows_that_do_not_fit_the_schema() {
         let mut pairs = BatchWriter::new(&Schema::values(["a", "b"]));
         pairs.push_values([], [ValueRef::I64(1), ValueRef::Str("x")]);

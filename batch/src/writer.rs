@@ -58,6 +58,23 @@ impl BatchWriter {
         write_section(&mut self.buf, value);
     }
 
+    /// [`push_with`](Self::push_with) with closures that may fail: the first failure is returned
+    /// and leaves the batch as it was before the call.
+    #[inline]
+    pub fn try_push_with<E>(
+        &mut self,
+        key: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+        value: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let start = self.buf.len();
+        let written =
+            try_write_section(&mut self.buf, key).and_then(|()| try_write_section(&mut self.buf, value));
+        if written.is_err() {
+            self.buf.truncate(start);
+        }
+        written
+    }
+
     /// Appends rows that are already framed (as in [`crate::BatchReader::row_bytes`] or
     /// [`crate::RawRow::framed`]).
     pub fn extend_framed(&mut self, framed: &[u8]) {
@@ -108,11 +125,24 @@ pub fn encode_value(out: &mut Vec<u8>, value: ValueRef<'_>) {
 }
 
 fn write_section(buf: &mut Vec<u8>, fill: impl FnOnce(&mut Vec<u8>)) {
+    let Ok(()) = try_write_section(buf, |buf| {
+        fill(buf);
+        Ok::<(), std::convert::Infallible>(())
+    });
+}
+
+/// Writes a row section (its length, then what `fill` appends), unless `fill` fails.
+#[inline]
+fn try_write_section<E>(
+    buf: &mut Vec<u8>,
+    fill: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+) -> Result<(), E> {
     let at = buf.len();
     buf.extend_from_slice(&[0; 4]);
-    fill(buf);
+    fill(buf)?;
     let len = u32::try_from(buf.len() - at - 4).expect("a row section is larger than 4 GiB");
     buf[at..at + 4].copy_from_slice(&len.to_le_bytes());
+    Ok(())
 }
 
 fn push_len_prefixed(buf: &mut Vec<u8>, bytes: &[u8]) {

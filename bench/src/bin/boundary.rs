@@ -1,5 +1,12 @@
 //! Records per second across the host/guest boundary, by batch size: a trivial map (the test
-//! plugin's `echo`) and `std:max`, each next to the same logic in native Rust in the same run.
+//! plugin's `echo`) and `std:max`, each next to the same logic in native Rust in the same run;
+//! then the reference job's operators one by one on 1 MiB chunks, the fused kernel of its map side
+//! (`std:parse-csv` keyed and combining `max` or `stats`) among them, in the sandbox and natively,
+//! with their ratio (the partials of both are checked to be the same).
+//!
+//! `FLICKER_BENCH_WASM_DIR=DIR` takes `std:parse-csv` from `DIR/std_parse_csv.wasm` instead of
+//! the embedded one: a build that kept its function names, to profile with `FLICKER_PERFMAP=1`
+//! (docs/PERFORMANCE.md, "Profiling an operator in the sandbox").
 
 use flicker_batch::{BatchWriter, Schema, ValueRef};
 use flicker_bench::time;

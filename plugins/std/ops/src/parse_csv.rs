@@ -366,13 +366,20 @@ impl ParseCsv {
             types: &self.types,
             names: &self.schema.value_fields,
         };
+        let Some(combining) = &mut self.combine else {
+            // Rows: the key's fields, then every field, converted and encoded straight into the
+            // batch; a line that fails leaves nothing there, and is reported by its first
+            // problem in field order.
+            let key = &self.key;
+            return batch
+                .try_push_with(
+                    |out| key.iter().try_for_each(|&i| fields.convert_one(i).map(|v| encode_value(out, v))),
+                    |out| fields.convert(None, |_, value| encode_value(out, value)),
+                )
+                .map_err(|_| fields.first_problem());
+        };
         let mut encoded =
             Encoded { values: &mut self.value_bytes, ends: &mut self.field_ends, key: &mut self.key_bytes };
-        let Some(combining) = &mut self.combine else {
-            encoded.encode(&fields, &self.key, |_, _| {})?;
-            batch.push_raw(encoded.key, encoded.values);
-            return Ok(());
-        };
         // Combining: every field is still converted (a bad one fails the line), but only the
         // aggregated value is kept, and a text key is looked up by its bytes as they are.
         let mut value = ValueRef::Null;
@@ -470,16 +477,21 @@ impl<'a> Fields<'a> {
     /// that fails fails them all, named.
     #[inline]
     fn convert(&self, skip: Option<usize>, mut each: impl FnMut(usize, ValueRef<'a>)) -> Result<(), String> {
-        for (i, &(start, end)) in self.ranges.iter().enumerate() {
-            if skip == Some(i) {
-                continue;
+        for i in 0..self.ranges.len() {
+            if skip != Some(i) {
+                each(i, self.convert_one(i)?);
             }
-            let text = self.text.and_then(|t| t.get(start..end));
-            let value = convert(&self.source[start..end], text, self.types[i])
-                .map_err(|problem| format!("field `{}`: {problem}", self.names[i]))?;
-            each(i, value);
         }
         Ok(())
+    }
+
+    /// Field `i` converted to its type, or what is wrong with it, named.
+    #[inline(always)]
+    fn convert_one(&self, i: usize) -> Result<ValueRef<'a>, String> {
+        let (start, end) = self.ranges[i];
+        let text = self.text.and_then(|t| t.get(start..end));
+        convert(&self.source[start..end], text, self.types[i])
+            .map_err(|problem| format!("field `{}`: {problem}", self.names[i]))
     }
 
     /// The first problem of a bad line, as converting every field in order finds it: what a
@@ -921,6 +933,26 @@ mod tests {
         ] {
             agrees_with_std(text).unwrap();
         }
+    }
+
+    #[test]
+    fn a_key_of_several_fields_keeps_its_order_and_a_bad_line_leaves_no_row() {
+        let mut p =
+            parser(&[("schema", "a:i64,b:string,c:f64"), ("key", "c,a"), ("on_error", "skip")]).unwrap();
+        let parsed = p.parse(b"1,x,2.5\n2,y,oops\n3,z,4\n").unwrap();
+        assert_eq!((parsed.records, parsed.skipped), (2, 1));
+        let batch = BatchReader::new(&parsed.rows).unwrap();
+        assert_eq!(batch.schema().key_fields, ["c", "a"]);
+        let keys: Vec<Vec<flicker_guest::Value>> =
+            batch.rows().map(|r| r.unwrap().key_values().map(|v| v.unwrap().to_owned()).collect()).collect();
+        use flicker_guest::Value::{F64, I64};
+        assert_eq!(keys, vec![vec![F64(2.5), I64(1)], vec![F64(4.0), I64(3)]]);
+        assert_eq!(batch.check(), Ok(2));
+        let mut failing = parser(&[("schema", "a:i64,b:string,c:f64"), ("key", "c")]).unwrap();
+        assert!(matches!(
+            failing.parse(b"x,y,oops\n"),
+            Err(Error::BadRecord { message, .. }) if message.starts_with("field `a`")
+        ));
     }
 
     #[test]
