@@ -73,4 +73,4 @@ pub use fetch_plan::{FetchPlan, RetryDecision};
 pub use flicker_protocol::bts::{BlockHeader, MapOutputInfo};
 pub use index::IndexError;
 pub use small_outputs::SMALL_OUTPUT;
-pub use store::{BtsError, MapOutputWriter, ShuffleStore};
+pub use store::{BlockReader, BtsError, MapOutputWriter, ShuffleStore};

@@ -96,23 +96,25 @@ async fn handle(
         BtsRequest::Fetch { ids, partition, .. } => {
             for id in ids {
                 // An output kept in memory is read in place: no disk, no hand-off.
-                let read = if store.holds_in_memory(&id) {
-                    store.read_block(&id, partition)
-                } else {
-                    let store = store.clone();
-                    blocking(move || store.read_block(&id, partition)).await
-                };
-                match read {
-                    Ok((header, bytes)) => {
-                        send.send(&BtsResponse::Block(header)).await?;
-                        let len = bytes.len() as u64;
-                        send.send_payload(bytes.into()).await?;
-                        store.count_served(len);
+                let served = if store.holds_in_memory(&id) {
+                    match store.read_block(&id, partition) {
+                        Ok((header, bytes)) => {
+                            send.send(&BtsResponse::Block(header)).await?;
+                            send.send_payload(bytes.into()).await?;
+                            Served::Block { len: header.stored_len.into() }
+                        }
+                        Err(error) => Served::Unreadable(error),
                     }
-                    Err(error) => {
+                } else {
+                    send_from_disk(&mut send, &store, id, partition).await?
+                };
+                match served {
+                    Served::Block { len } => store.count_served(len),
+                    Served::Unreadable(error) => {
                         send.send(&BtsResponse::Error(failure(&error))).await?;
                         break;
                     }
+                    Served::CutShort => return Ok(()),
                 }
             }
         }
@@ -132,6 +134,61 @@ async fn handle(
         }
     }
     send.finish()
+}
+
+/// The most bytes of a block read from disk before they are sent.
+const READ_PIECE: usize = 1 << 20;
+
+/// What became of one block of a fetch.
+#[derive(Debug)]
+enum Served {
+    /// Its header and its `len` stored bytes were sent.
+    Block {
+        /// Stored bytes sent.
+        len: u64,
+    },
+    /// It could not be read, and nothing of it was sent: the fetcher is told why.
+    Unreadable(BtsError),
+    /// Reading failed after its header was sent: the stream was reset (the fetcher retries).
+    CutShort,
+}
+
+/// Sends one block from disk: its header, then its stored bytes in pieces of [`READ_PIECE`] as
+/// they are read, so the first bytes leave while the rest is read and no buffer of the whole
+/// block is held. The error is the stream's.
+async fn send_from_disk(
+    send: &mut FrameSender,
+    store: &Arc<ShuffleStore>,
+    id: flicker_protocol::MapOutputId,
+    partition: u32,
+) -> Result<Served, TransportError> {
+    let opened = {
+        let store = store.clone();
+        blocking(move || store.open_block(&id, partition)).await
+    };
+    let (header, mut reader) = match opened {
+        Ok(opened) => opened,
+        Err(error) => return Ok(Served::Unreadable(error)),
+    };
+    send.send(&BtsResponse::Block(header)).await?;
+    while reader.remaining() > 0 {
+        let read = blocking(move || {
+            let piece = reader.read_piece(READ_PIECE)?;
+            Ok((reader, piece))
+        })
+        .await;
+        let piece;
+        (reader, piece) = match read {
+            Ok(read) => read,
+            Err(error) => {
+                tracing::warn!(%error, "a block could not be read while being sent");
+                send.reset();
+                return Ok(Served::CutShort);
+            }
+        };
+        send.send_payload(piece.into()).await?;
+    }
+    Ok(Served::Block { len: header.stored_len.into() })
 }
 
 /// Receives the blocks of a put and stores them; the outer error is the stream's, the inner one

@@ -234,6 +234,20 @@ impl ShuffleStore {
     /// The file is opened once: its footer is read, then the whole index, to check its checksum
     /// (24 bytes per partition: 240 KB for 10,000 partitions), then only the block's range.
     pub fn read_block(&self, id: &MapOutputId, partition: u32) -> Result<(BlockHeader, Vec<u8>), BtsError> {
+        let (header, mut reader) = self.open_block(id, partition)?;
+        let bytes = reader.read_piece(header.stored_len as usize)?;
+        Ok((header, bytes))
+    }
+
+    /// One partition's block of a map output, open for reading its stored bytes in pieces (see
+    /// [`BlockReader`]), with its header: for sending a large block as it is read rather than
+    /// after. Opening reads the footer and the index as [`read_block`](Self::read_block) does, and
+    /// checks that the block's range lies within the file.
+    pub fn open_block(
+        &self,
+        id: &MapOutputId,
+        partition: u32,
+    ) -> Result<(BlockHeader, BlockReader), BtsError> {
         let output = self.open(id, OpenOptions::new().read(true))?;
         let partitions = output.entries.len() as u32;
         let Some(&IndexEntry { offset, header }) = output.entries.get(partition as usize) else {
@@ -244,9 +258,7 @@ impl ShuffleStore {
             let source = BlockError::LengthMismatch { expected: header.stored_len.into(), actual: available };
             return Err(BtsError::Corrupt { id: id.clone(), partition, source });
         }
-        let mut bytes = vec![0; header.stored_len as usize];
-        output.read_at(offset, &mut bytes)?;
-        Ok((header, bytes))
+        Ok((header, BlockReader { output, offset, remaining: header.stored_len.into() }))
     }
 
     /// One partition of a map output, checked and decompressed (for local reads).
@@ -415,6 +427,34 @@ impl StoredOutput {
                 Ok(())
             }
         }
+    }
+}
+
+/// The stored bytes of one block, read front to back in pieces; see [`ShuffleStore::open_block`].
+/// The bytes are not checked: the fetcher checks the whole block against its header.
+#[derive(Debug)]
+pub struct BlockReader {
+    output: StoredOutput,
+    /// Where the next piece starts in the output.
+    offset: u64,
+    /// The block's bytes not read yet.
+    remaining: u64,
+}
+
+impl BlockReader {
+    /// The block's bytes not read yet.
+    pub fn remaining(&self) -> u64 {
+        self.remaining
+    }
+
+    /// Reads the next at most `max` bytes of the block; empty once all of it has been read.
+    pub fn read_piece(&mut self, max: usize) -> Result<Vec<u8>, BtsError> {
+        let len = usize::try_from(self.remaining).unwrap_or(usize::MAX).min(max);
+        let mut piece = vec![0; len];
+        self.output.read_at(self.offset, &mut piece)?;
+        self.offset += len as u64;
+        self.remaining -= len as u64;
+        Ok(piece)
     }
 }
 
@@ -649,6 +689,24 @@ mod tests {
         }
         let (header, bytes) = store.read_block(&id, 0).unwrap();
         assert_eq!((header.raw_len, header.stored_len, bytes.len()), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_block_read_in_pieces_is_the_block() {
+        let (_dir, store) = store();
+        let id = output("job-1", 0);
+        store.write_map_output(&id, &blocks(5)).unwrap();
+        let whole = store.read_block(&id, 4).unwrap();
+        let (header, mut reader) = store.open_block(&id, 4).unwrap();
+        assert!(header.stored_len > 7, "a block of several pieces");
+        let mut bytes = Vec::new();
+        while reader.remaining() > 0 {
+            let piece = reader.read_piece(7).unwrap();
+            assert!(!piece.is_empty() && piece.len() <= 7);
+            bytes.extend_from_slice(&piece);
+        }
+        assert!(reader.read_piece(7).unwrap().is_empty());
+        assert_eq!((header, bytes), whole);
     }
 
     #[test]

@@ -52,6 +52,13 @@ impl FrameSender {
         Ok(self.stream.write_chunk(payload).await?)
     }
 
+    /// Abandons the stream: the peer's reads fail (a reset) instead of seeing an end, so a
+    /// payload cut short is never taken for a whole one.
+    pub fn reset(&mut self) {
+        // Fails only if the stream is already finished or reset: nothing left to abandon.
+        let _ = self.stream.reset(REFUSED);
+    }
+
     /// Ends the stream: the peer reads everything sent, then the end.
     pub fn finish(&mut self) -> Result<(), TransportError> {
         self.stream.finish().map_err(|quinn::ClosedStream { .. }| quinn::WriteError::ClosedStream.into())

@@ -63,8 +63,8 @@ impl Drop for ScratchDir {
     }
 }
 
-/// Writes `maps` map outputs of [`PARTITIONS`] blocks of `block_bytes` generated lines each, one
-/// block in memory at a time.
+/// Writes `maps` map outputs of [`PARTITIONS`] blocks of at most `block_bytes` of generated lines
+/// each, one block in memory at a time.
 fn write_store(store: &ShuffleStore, maps: u32, block_bytes: usize) -> anyhow::Result<Vec<MapOutputInfo>> {
     (0..maps)
         .map(|map| -> anyhow::Result<MapOutputInfo> {
@@ -74,8 +74,15 @@ fn write_store(store: &ShuffleStore, maps: u32, block_bytes: usize) -> anyhow::R
             for partition in 0..PARTITIONS {
                 let mut lines = weather.lines(u64::from(partition));
                 let mut block = Vec::with_capacity(block_bytes + 64);
-                while block.len() < block_bytes {
+                // Whole lines up to `block_bytes` and not beyond: two blocks of a partition fit
+                // the default bound of bytes in flight exactly, as the module docs say.
+                loop {
+                    let whole = block.len();
                     lines.write(1, &mut block);
+                    if block.len() > block_bytes {
+                        block.truncate(whole);
+                        break;
+                    }
                 }
                 writer.push(&flicker_bts::block::encode(&block)?)?;
             }
