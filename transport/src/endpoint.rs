@@ -7,11 +7,10 @@ use std::time::Duration;
 
 use flicker_protocol::{FALLBACK_ALPN, MAX_FRAME, PROTOCOL_VERSION, alpn};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
-use quinn::{IdleTimeout, MtuDiscoveryConfig, TransportConfig, VarInt};
+use quinn::{IdleTimeout, TransportConfig, VarInt};
 use rustls::sign::SingleCertAndKey;
 
 use crate::certs::crypto_provider;
-use crate::socket::SplitSocket;
 use crate::{Connection, Identity, Role, TransportError};
 
 /// How a process's endpoint presents itself and what it accepts.
@@ -45,16 +44,10 @@ pub struct EndpointConfig {
 /// each, quinn's default) per connection. Peers open no unidirectional streams.
 pub const MAX_STREAMS: u32 = 64;
 
-/// The largest UDP payload an endpoint sends or accepts: the most IPv6 allows. MTU discovery
-/// starts from quinn's safe 1,200 bytes and searches up to this, so a path gets the largest
-/// datagrams it carries: 1,452 bytes on Ethernet, about 64 KiB on loopback (its MTU is 65,536),
-/// which is 45 times fewer packets to number, encrypt, acknowledge and hand to the kernel.
-pub const MAX_UDP_PAYLOAD: u16 = 65_527;
-
 /// The size asked for the UDP socket's kernel send and receive buffers (Linux grants at most
-/// `net.core.rmem_max` and `wmem_max`). The default of ~208 KiB holds three loopback-sized
-/// datagrams: a burst of a bulk transfer overflowed it, and every datagram dropped was a
-/// retransmission and a smaller congestion window.
+/// `net.core.rmem_max` and `wmem_max`). A burst of a bulk transfer overflowed the default of
+/// ~208 KiB on loopback, and every datagram dropped was a retransmission and a smaller
+/// congestion window.
 pub const SOCKET_BUFFER: usize = 4 << 20;
 
 impl EndpointConfig {
@@ -93,7 +86,7 @@ impl Endpoint {
         let mut client = quinn::ClientConfig::new(Arc::new(client_crypto(&config, protocols)?));
         client.transport_config(transport);
         let mut inner = quinn::Endpoint::new_with_abstract_socket(
-            quinn_endpoint_config()?,
+            quinn::EndpointConfig::default(),
             Some(server),
             udp_socket(addr)?,
             Arc::new(quinn::TokioRuntime),
@@ -165,36 +158,24 @@ impl Incoming {
     }
 }
 
-/// A UDP socket bound to `addr` with [`SOCKET_BUFFER`]-sized kernel buffers, its large sends cut
-/// to what the kernel accepts ([`SplitSocket`]).
+/// A UDP socket bound to `addr` with [`SOCKET_BUFFER`]-sized kernel buffers.
 fn udp_socket(addr: SocketAddr) -> Result<Arc<dyn quinn::AsyncUdpSocket>, TransportError> {
     let bind_error = |source| TransportError::Bind { addr, source };
     let socket = std::net::UdpSocket::bind(addr).map_err(bind_error)?;
     let state = quinn::udp::UdpSocketState::new((&socket).into()).map_err(bind_error)?;
     state.set_recv_buffer_size((&socket).into(), SOCKET_BUFFER).map_err(bind_error)?;
     state.set_send_buffer_size((&socket).into(), SOCKET_BUFFER).map_err(bind_error)?;
-    let socket = quinn::Runtime::wrap_udp_socket(&quinn::TokioRuntime, socket).map_err(bind_error)?;
-    Ok(SplitSocket::new(socket))
-}
-
-/// The endpoint's own settings: it accepts datagrams of up to [`MAX_UDP_PAYLOAD`] bytes.
-fn quinn_endpoint_config() -> Result<quinn::EndpointConfig, TransportError> {
-    let mut config = quinn::EndpointConfig::default();
-    config.max_udp_payload_size(MAX_UDP_PAYLOAD).map_err(config_error)?;
-    Ok(config)
+    quinn::Runtime::wrap_udp_socket(&quinn::TokioRuntime, socket).map_err(bind_error)
 }
 
 fn transport_config(config: &EndpointConfig) -> Result<TransportConfig, TransportError> {
     let idle_timeout = IdleTimeout::try_from(config.idle_timeout).map_err(config_error)?;
-    let mut mtu_discovery = MtuDiscoveryConfig::default();
-    mtu_discovery.upper_bound(MAX_UDP_PAYLOAD);
     let mut transport = TransportConfig::default();
     transport
         .max_idle_timeout(Some(idle_timeout))
         .keep_alive_interval(Some(config.keep_alive))
         .max_concurrent_bidi_streams(VarInt::from_u32(config.max_streams))
-        .max_concurrent_uni_streams(VarInt::from_u32(0))
-        .mtu_discovery_config(Some(mtu_discovery));
+        .max_concurrent_uni_streams(VarInt::from_u32(0));
     Ok(transport)
 }
 
