@@ -25,11 +25,8 @@ pub struct ParseCsv {
     skip_bad: bool,
     /// Indexes of the key fields among the schema's fields.
     key: Vec<usize>,
-    /// The encoded key of the row being parsed.
+    /// The encoded key of the line being combined, when the key is not one text field.
     key_bytes: Vec<u8>,
-    /// The encoded values of the row being parsed, and where each field's encoding ends.
-    value_bytes: Vec<u8>,
-    field_ends: Vec<usize>,
     /// The field ranges of the line being parsed, as the scanner finds them.
     fields: Vec<(usize, usize)>,
     splitter: Splitter,
@@ -151,8 +148,6 @@ impl Parse for ParseCsv {
             skip_bad,
             key,
             key_bytes: Vec::new(),
-            value_bytes: Vec::new(),
-            field_ends: Vec::new(),
             fields: Vec::new(),
             splitter: Splitter::default(),
             combine,
@@ -378,8 +373,6 @@ impl ParseCsv {
                 )
                 .map_err(|_| fields.first_problem());
         };
-        let mut encoded =
-            Encoded { values: &mut self.value_bytes, ends: &mut self.field_ends, key: &mut self.key_bytes };
         // Combining: every field is still converted (a bad one fails the line), but only the
         // aggregated value is kept, and a text key is looked up by its bytes as they are.
         let mut value = ValueRef::Null;
@@ -396,12 +389,21 @@ impl ParseCsv {
                 &source[start..end]
             }
             None => {
-                encoded.encode(&fields, &self.key, |i, v| {
-                    if combining.field == Some(i) {
-                        value = v;
-                    }
-                })?;
-                encoded.key.as_slice()
+                // The key's fields encoded in the key's order, then every field converted.
+                self.key_bytes.clear();
+                let key_bytes = &mut self.key_bytes;
+                self.key
+                    .iter()
+                    .try_for_each(|&i| fields.convert_one(i).map(|v| encode_value(key_bytes, v)))
+                    .and_then(|()| {
+                        fields.convert(None, |i, v| {
+                            if combining.field == Some(i) {
+                                value = v;
+                            }
+                        })
+                    })
+                    .map_err(|_| fields.first_problem())?;
+                key_bytes.as_slice()
             }
         };
         combining.aggregate.fold(key, value).map_err(|error| combining.explain(error, &fields))
@@ -425,40 +427,6 @@ impl Combining {
                 None => message,
             },
         }
-    }
-}
-
-/// Scratch space a row is encoded in.
-struct Encoded<'s> {
-    /// The encoded values, and where each field's encoding ends.
-    values: &'s mut Vec<u8>,
-    ends: &'s mut Vec<usize>,
-    /// The encoded key.
-    key: &'s mut Vec<u8>,
-}
-
-impl Encoded<'_> {
-    /// Converts and encodes every field (giving each value to `each` too), then copies the
-    /// encodings of the `key` fields, in the key's order, into the key.
-    fn encode<'a>(
-        &mut self,
-        fields: &Fields<'a>,
-        key: &[usize],
-        mut each: impl FnMut(usize, ValueRef<'a>),
-    ) -> Result<(), String> {
-        self.values.clear();
-        self.ends.clear();
-        fields.convert(None, |i, value| {
-            encode_value(self.values, value);
-            self.ends.push(self.values.len());
-            each(i, value);
-        })?;
-        self.key.clear();
-        for &i in key {
-            let start = if i == 0 { 0 } else { self.ends[i - 1] };
-            self.key.extend_from_slice(&self.values[start..self.ends[i]]);
-        }
-        Ok(())
     }
 }
 
