@@ -264,7 +264,7 @@ impl<'a> Iterator for ValueIter<'a> {
     }
 
     /// Skips `n` values by their tags and lengths, without decoding (or validating) them.
-    #[inline]
+    #[inline(always)]
     fn nth(&mut self, n: usize) -> Option<Self::Item> {
         for _ in 0..n {
             if let Err(error) = self.next_raw()? {

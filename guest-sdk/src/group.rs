@@ -2,7 +2,6 @@
 
 use flicker_batch::Schema;
 use hashbrown::HashTable;
-use hashbrown::hash_table::Entry;
 use rustc_hash::FxHasher;
 use std::hash::Hasher;
 
@@ -127,13 +126,17 @@ impl<S> GroupTable<S> {
     ) -> Result<&mut S, E> {
         let hash = hash(key);
         let shard = &mut self.shards[shard_of(hash)];
-        match shard.entry(hash, |(k, _)| same_bytes(k, key), |(k, _)| self::hash(k)) {
-            Entry::Occupied(entry) => Ok(&mut entry.into_mut().1),
-            Entry::Vacant(entry) => {
+        // A lookup first, then an insertion only for a new key: `find_entry` compiles into the
+        // caller with the key comparison inlined, where `entry` calls it through a `dyn FnMut`
+        // (an indirect call per probe in WebAssembly) and checks the table's room first.
+        match shard.find_entry(hash, |(k, _)| same_bytes(k, key)) {
+            Ok(entry) => Ok(&mut entry.into_mut().1),
+            Err(absent) => {
                 let state = init(key)?;
                 self.len += 1;
                 self.key_bytes += key.len();
-                Ok(&mut entry.insert((key.into(), state)).into_mut().1)
+                let table = absent.into_table();
+                Ok(&mut table.insert_unique(hash, (key.into(), state), |(k, _)| self::hash(k)).into_mut().1)
             }
         }
     }

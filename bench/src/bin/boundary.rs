@@ -4,12 +4,12 @@
 //! (`std:parse-csv` keyed and combining `max` or `stats`) among them, in the sandbox and natively,
 //! with their ratio (the partials of both are checked to be the same).
 //!
-//! `FLICKER_BENCH_WASM_DIR=DIR` takes `std:parse-csv` from `DIR/std_parse_csv.wasm` instead of
-//! the embedded one: a build that kept its function names, to profile with `FLICKER_PERFMAP=1`
-//! (docs/PERFORMANCE.md, "Profiling an operator in the sandbox").
+//! `FLICKER_BENCH_WASM_DIR=DIR` takes `std:parse-csv` and `std:max` from `DIR/std_parse_csv.wasm`
+//! and `DIR/std_max.wasm` instead of the embedded ones: builds that kept their function names, to
+//! profile with `FLICKER_PERFMAP=1` (docs/PERFORMANCE.md, "Profiling an operator in the sandbox").
 
 use flicker_batch::{BatchWriter, Schema, ValueRef};
-use flicker_bench::time;
+use flicker_bench::{median, time};
 use flicker_gen::{Rng, Weather};
 use flicker_guest::Aggregate;
 use flicker_host::{Limits, Runtime, RuntimeConfig};
@@ -55,40 +55,67 @@ fn config(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
+/// Rounds each contender is timed in, taking turns with the other: the machine is noisy, so each
+/// figure is the median of these.
+const ROUNDS: usize = 5;
+
+/// The median times of `wasm` and `native`, run [`ROUNDS`] times each, taking turns.
+fn alternate(mut wasm: impl FnMut(), mut native: impl FnMut()) -> (Duration, Duration) {
+    let (mut wasm_times, mut native_times) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        wasm_times.push(time(&mut wasm).1);
+        native_times.push(time(&mut native).1);
+    }
+    (median(wasm_times), median(native_times))
+}
+
 fn main() -> anyhow::Result<()> {
     let cache = std::env::temp_dir().join("flicker-bench-cache");
     let runtime = Runtime::new(RuntimeConfig { cache_dir: Some(cache), ..Default::default() })?;
     let echo = runtime.load(&std::fs::read(flicker_plugins::guest_artifact("flicker-test-plugin"))?)?;
-    let max = runtime.load(flicker_plugins::std_plugin("std:max").expect("std:max is embedded"))?;
+    let max = runtime.load(&plugin("max"))?;
     let max_config = config(&[("field", "temperature")]);
-    println!("records/s across the boundary, millions (higher is better)");
-    println!("| batch size | identity map: wasm | identity map: native | std:max: wasm | std:max: native |");
-    println!("|---:|---:|---:|---:|---:|");
+    println!("records/s across the boundary, millions (higher is better; median of {ROUNDS} rounds)");
+    println!(
+        "| batch size | identity map: wasm | identity map: native | std:max: wasm | std:max: native | std:max: wasm / native |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|");
     for size in [1, 100, 1_000, 10_000] {
         let total = if size == 1 { 200_000 } else { 4_000_000 };
         let input = batches(total, size);
 
         let mut map = echo.map(&config(&[("behave", "echo")]), Limits::default())?;
-        let ((), wasm_map) = time(|| input.iter().for_each(|b| drop(map.map(b).expect("echo"))));
-        let ((), native_map) = time(|| input.iter().for_each(|b| drop(std::hint::black_box(b.to_vec()))));
+        let (wasm_map, native_map) = alternate(
+            || input.iter().for_each(|b| drop(map.map(b).expect("echo"))),
+            || input.iter().for_each(|b| drop(std::hint::black_box(b.to_vec()))),
+        );
 
+        // Each round folds every batch into the table and takes the final values (emptying it).
         let mut aggregate = max.aggregate(&max_config, Limits::default())?;
-        let ((), wasm_max) = time(|| {
-            input.iter().for_each(|b| aggregate.update(b).expect("update"));
-            drop(aggregate.finish().expect("finish"));
-        });
         let mut native = flicker_std_ops::Max::new(&flicker_guest::Config::new(max_config.clone()))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let ((), native_max) = time(|| {
-            input.iter().for_each(|b| native.update(b).expect("update"));
-            drop(native.finish().expect("finish"));
-        });
+        let (mut wasm_out, mut native_out) = (Vec::new(), Vec::new());
+        let (wasm_max, native_max) = alternate(
+            || {
+                input.iter().for_each(|b| aggregate.update(b).expect("update"));
+                wasm_out = aggregate.finish().expect("finish");
+            },
+            || {
+                input.iter().for_each(|b| native.update(b).expect("update"));
+                native_out = native.finish().expect("finish");
+            },
+        );
+        anyhow::ensure!(
+            sorted_rows(&[wasm_out]) == sorted_rows(&[native_out]),
+            "std:max differs between wasm and native on batches of {size}"
+        );
         println!(
-            "| {size} | {} | {} | {} | {} |",
+            "| {size} | {} | {} | {} | {} | {:.2} |",
             rate(total, wasm_map),
             rate(total, native_map),
             rate(total, wasm_max),
-            rate(total, native_max)
+            rate(total, native_max),
+            native_max.as_secs_f64() / wasm_max.as_secs_f64()
         );
     }
     println!();
@@ -97,7 +124,8 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Each operator of the reference job on the same 1 MiB chunks of `station;temperature` lines,
-/// in the sandbox and natively: where the time of the reference job goes.
+/// in the sandbox and natively: where the time of the reference job goes. Each operator's output
+/// in the sandbox is checked against its native output.
 fn operators(runtime: &Runtime) -> anyhow::Result<()> {
     let rows = 2_000_000;
     let mut text = Vec::new();
@@ -116,43 +144,68 @@ fn operators(runtime: &Runtime) -> anyhow::Result<()> {
     let native = |pairs: &Vec<(String, String)>| flicker_guest::Config::new(pairs.clone());
     let fail = |e: flicker_guest::Error| anyhow::anyhow!("{e}");
 
+    println!(
+        "the reference job's operators on 1 MiB chunks, millions of rows/s (one core; median of {ROUNDS} rounds)"
+    );
+    println!("| operator | wasm | native | wasm / native |");
+    println!("|---|---:|---:|---:|");
+    let row = |name: &str, (wasm, native): (Duration, Duration)| {
+        let ratio = native.as_secs_f64() / wasm.as_secs_f64();
+        println!("| {name} | {} | {} | {ratio:.2} |", rate(rows, wasm), rate(rows, native));
+    };
+
     let mut parse = runtime.load(&plugin("parse-csv"))?.parse(&parse_config, Limits::default())?;
-    let (parsed, wasm_parse) =
-        time(|| chunks.iter().map(|c| parse.parse(c).expect("parse").rows).collect::<Vec<_>>());
     let mut native_parse =
         <flicker_std_ops::ParseCsv as flicker_guest::Parse>::new(&native(&parse_config)).map_err(fail)?;
-    let ((), native_parse_time) = time(|| {
-        chunks.iter().for_each(|c| drop(flicker_guest::Parse::parse(&mut native_parse, c).expect("parse")))
-    });
+    let (mut parsed, mut native_parsed) = (Vec::new(), Vec::new());
+    let times = alternate(
+        || parsed = chunks.iter().map(|c| parse.parse(c).expect("parse").rows).collect(),
+        || {
+            native_parsed = chunks
+                .iter()
+                .map(|c| flicker_guest::Parse::parse(&mut native_parse, c).expect("parse").rows)
+                .collect()
+        },
+    );
+    anyhow::ensure!(parsed == native_parsed, "std:parse-csv's rows differ between wasm and native");
+    row("std:parse-csv", times);
 
     let mut key_by = runtime
         .load(flicker_plugins::std_plugin("std:key-by").unwrap())?
         .map(&key_config, Limits::default())?;
-    let (keyed, wasm_key) =
-        time(|| parsed.iter().map(|b| key_by.map(b).expect("key-by")).collect::<Vec<_>>());
     let mut native_key =
         <flicker_std_ops::KeyBy as flicker_guest::Map>::new(&native(&key_config)).map_err(fail)?;
-    let ((), native_key_time) = time(|| {
-        parsed.iter().for_each(|b| drop(flicker_guest::Map::map(&mut native_key, b).expect("key-by")))
-    });
+    let (mut keyed, mut native_keyed) = (Vec::new(), Vec::new());
+    let times = alternate(
+        || keyed = parsed.iter().map(|b| key_by.map(b).expect("key-by")).collect(),
+        || {
+            native_keyed =
+                parsed.iter().map(|b| flicker_guest::Map::map(&mut native_key, b).expect("key-by")).collect()
+        },
+    );
+    anyhow::ensure!(keyed == native_keyed, "std:key-by's rows differ between wasm and native");
+    row("std:key-by", times);
 
-    let mut max = runtime
-        .load(flicker_plugins::std_plugin("std:max").unwrap())?
-        .aggregate(&max_config, Limits::default())?;
-    let ((), wasm_max) = time(|| keyed.iter().for_each(|b| max.update(b).expect("max")));
+    // Each round folds every chunk's rows into the table; the partials are taken between rounds.
+    let mut max = runtime.load(&plugin("max"))?.aggregate(&max_config, Limits::default())?;
     let mut native_max = flicker_std_ops::Max::new(&native(&max_config)).map_err(fail)?;
-    let ((), native_max_time) = time(|| keyed.iter().for_each(|b| native_max.update(b).expect("max")));
+    let (mut wasm_out, mut native_out) = (Vec::new(), Vec::new());
+    let times = alternate(
+        || {
+            keyed.iter().for_each(|b| max.update(b).expect("max"));
+            wasm_out = max.partials().expect("partials");
+        },
+        || {
+            keyed.iter().for_each(|b| native_max.update(b).expect("max"));
+            native_out = native_max.partials().expect("partials");
+        },
+    );
+    anyhow::ensure!(
+        sorted_rows(&[wasm_out]) == sorted_rows(&[native_out]),
+        "std:max's partials differ between wasm and native"
+    );
+    row("std:max update", times);
 
-    println!("the reference job's operators on 1 MiB chunks, millions of rows/s (one core)");
-    println!("| operator | wasm | native | wasm / native |");
-    println!("|---|---:|---:|---:|");
-    let row = |name: &str, wasm: Duration, native: Duration| {
-        let ratio = native.as_secs_f64() / wasm.as_secs_f64();
-        println!("| {name} | {} | {} | {ratio:.2} |", rate(rows, wasm), rate(rows, native));
-    };
-    row("std:parse-csv", wasm_parse, native_parse_time);
-    row("std:key-by", wasm_key, native_key_time);
-    row("std:max update", wasm_max, native_max_time);
     // The fused kernel: the parser keyed by station, folding each line into the aggregate's
     // per-key state as the reference job's map tasks run it, one chunk's partials per call.
     for aggregate in ["max", "stats"] {
@@ -160,21 +213,23 @@ fn operators(runtime: &Runtime) -> anyhow::Result<()> {
         let fused_config =
             [parse_config.clone(), config(&[("key", "station"), ("combine", &combine)])].concat();
         let mut fused = runtime.load(&plugin("parse-csv"))?.parse(&fused_config, Limits::default())?;
-        let (wasm_partials, wasm_fused) =
-            time(|| chunks.iter().map(|c| fused.parse(c).expect("fused").rows).collect::<Vec<_>>());
         let mut native_fused =
             <flicker_std_ops::ParseCsv as flicker_guest::Parse>::new(&native(&fused_config)).map_err(fail)?;
-        let (native_partials, native_fused_time) = time(|| {
-            chunks
-                .iter()
-                .map(|c| flicker_guest::Parse::parse(&mut native_fused, c).expect("fused").rows)
-                .collect::<Vec<_>>()
-        });
+        let (mut wasm_partials, mut native_partials) = (Vec::new(), Vec::new());
+        let times = alternate(
+            || wasm_partials = chunks.iter().map(|c| fused.parse(c).expect("fused").rows).collect(),
+            || {
+                native_partials = chunks
+                    .iter()
+                    .map(|c| flicker_guest::Parse::parse(&mut native_fused, c).expect("fused").rows)
+                    .collect()
+            },
+        );
         anyhow::ensure!(
             sorted_rows(&wasm_partials) == sorted_rows(&native_partials),
             "the fused {aggregate} kernel's partials differ between wasm and native"
         );
-        row(&format!("fused parse + {aggregate} (key, combine)"), wasm_fused, native_fused_time);
+        row(&format!("fused parse + {aggregate} (key, combine)"), times);
     }
     Ok(())
 }

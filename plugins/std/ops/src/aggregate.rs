@@ -287,11 +287,14 @@ pub enum Num {
 }
 
 impl Num {
+    /// The number `value` holds: compiled into each fold, with the message of a value that is
+    /// not a number made out of line.
+    #[inline(always)]
     fn of(value: ValueRef<'_>) -> Result<Num, String> {
         match value {
             ValueRef::I64(i) => Ok(Num::I(i)),
             ValueRef::F64(f) => Ok(Num::F(f)),
-            other => Err(format!("{} is not a number", other.type_name())),
+            other => Err(not_a_number(other)),
         }
     }
 
@@ -322,6 +325,11 @@ impl Num {
             (a, b) => Num::F(a.f64() + b.f64()),
         }
     }
+}
+
+#[cold]
+fn not_a_number(value: ValueRef<'_>) -> String {
+    format!("{} is not a number", value.type_name())
 }
 
 fn write_opt(out: &mut Vec<u8>, num: Option<Num>) {

@@ -89,6 +89,7 @@ pub(crate) fn locate(schema: &Schema, name: &str) -> Result<FieldPos, Error> {
 
 impl FieldPos {
     /// The value of this field in `row`.
+    #[inline(always)]
     pub(crate) fn get<'a>(
         &self,
         row: &flicker_guest::RawRow<'a>,
