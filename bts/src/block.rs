@@ -119,7 +119,7 @@ pub fn decode(header: &BlockHeader, bytes: &[u8]) -> Result<Vec<u8>, BlockError>
     if !plausible {
         return Err(BlockError::Implausible { raw_len, stored_len });
     }
-    let mut raw = raw_buffer(raw_len as usize);
+    let mut raw = zeroed(raw_len as usize);
     let written = lz4_flex::block::decompress_into(bytes, &mut raw)
         .map_err(|e| BlockError::Decompress { reason: e.to_string() })?;
     if written != raw.len() {
@@ -128,30 +128,41 @@ pub fn decode(header: &BlockHeader, bytes: &[u8]) -> Result<Vec<u8>, BlockError>
     Ok(raw)
 }
 
-/// A zeroed buffer of `len` bytes for a block's raw bytes, backed by huge pages where it can be.
+/// An empty buffer with room for `capacity` bytes of a block (its stored bytes as they are
+/// received), backed by huge pages where it can be.
 ///
 /// A large buffer is a fresh mapping (glibc maps anything above its mmap threshold, 4 MiB in
-/// `flicker`, and gives it back when freed), faulted in page by page as the decompressor writes it:
-/// 8,192 faults for a 32 MiB block, 40 % of decoding it. Asked for huge pages (transparent huge
-/// pages in `madvise` mode, the usual setting), the kernel faults it in 2 MiB at a time.
-fn raw_buffer(len: usize) -> Vec<u8> {
-    let buffer = vec![0; len];
-    #[cfg(target_os = "linux")]
+/// `flicker`, and gives it back when freed), faulted in page by page as it is written: 8,192
+/// faults for a 32 MiB block, 40 % of decoding it. Asked for huge pages (transparent huge pages in
+/// `madvise` mode, the usual setting), the kernel faults it in 2 MiB at a time.
+pub fn buffer(capacity: usize) -> Vec<u8> {
+    let buffer = Vec::with_capacity(capacity);
     advise_huge_pages(&buffer);
     buffer
 }
 
-/// Asks the kernel to back the whole 2 MiB pages within `buffer` with huge pages.
-#[cfg(target_os = "linux")]
-fn advise_huge_pages(buffer: &[u8]) {
-    const HUGE_PAGE: usize = 2 << 20;
-    let start = buffer.as_ptr() as usize;
-    let (first, end) = (start.next_multiple_of(HUGE_PAGE), (start + buffer.len()) / HUGE_PAGE * HUGE_PAGE);
-    if end > first {
-        // SAFETY: the range lies within `buffer`, which this process owns; `MADV_HUGEPAGE` only
-        // changes which pages back it, never its contents. A refusal (no THP in this kernel)
-        // leaves it as it was, which is why the result is not looked at.
-        unsafe { libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE) };
+/// A zeroed [`buffer`] of `len` bytes, for a block's raw bytes as they are decoded (calloc: a fresh
+/// mapping is not written twice).
+fn zeroed(len: usize) -> Vec<u8> {
+    let buffer = vec![0; len];
+    advise_huge_pages(&buffer);
+    buffer
+}
+
+/// Asks the kernel to back the whole 2 MiB pages within `buffer`'s allocation with huge pages.
+fn advise_huge_pages(buffer: &Vec<u8>) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE_PAGE: usize = 2 << 20;
+        let start = buffer.as_ptr() as usize;
+        let first = start.next_multiple_of(HUGE_PAGE);
+        let end = (start + buffer.capacity()) / HUGE_PAGE * HUGE_PAGE;
+        if end > first {
+            // SAFETY: the range lies within `buffer`'s allocation, which this process owns;
+            // `MADV_HUGEPAGE` only changes which pages back it, never its contents. A refusal
+            // (no THP in this kernel) leaves it as it was, which is why the result is not read.
+            unsafe { libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE) };
+        }
     }
 }
 

@@ -203,7 +203,11 @@ async fn calls_and_large_payloads_round_trip() {
         send.send_bytes(&payload).await?;
         send.finish()?;
         let Some(Response::Echo { len }) = recv.recv().await? else { panic!("expected an echo") };
-        recv.recv_bytes(len, ECHO_LIMIT).await
+        let mut echoed = Vec::with_capacity(len as usize);
+        recv.recv_bytes_into(&mut echoed, len).await?;
+        let beyond = recv.recv_bytes_into(&mut echoed, 1).await;
+        assert!(matches!(beyond, Err(TransportError::Truncated { expected: 1, got: 0 })), "{beyond:?}");
+        Ok::<_, TransportError>(echoed)
     })
     .await
     .unwrap();
