@@ -202,6 +202,18 @@ mod tests {
     }
 
     #[test]
+    fn buffers_have_the_room_asked_for() {
+        // Large enough to hold whole huge pages wherever it lands.
+        let len = 5 << 20;
+        let mut stored = buffer(len);
+        assert!(stored.is_empty() && stored.capacity() >= len);
+        stored.resize(len, 7);
+        assert!(stored.iter().all(|&b| b == 7));
+        let raw = zeroed(len);
+        assert!(raw.len() == len && raw.iter().all(|&b| b == 0));
+    }
+
+    #[test]
     fn an_empty_block_stores_nothing() {
         let block = encode(b"").unwrap();
         assert!(block.bytes().is_empty());
