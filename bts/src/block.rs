@@ -133,8 +133,8 @@ pub fn decode(header: &BlockHeader, bytes: &[u8]) -> Result<Vec<u8>, BlockError>
 ///
 /// A large buffer is a fresh mapping (glibc maps anything above its mmap threshold, 4 MiB in
 /// `flicker`, and gives it back when freed), faulted in page by page as it is written: 8,192
-/// faults for a 32 MiB block, 40 % of decoding it. Asked for huge pages (transparent huge pages in
-/// `madvise` mode, the usual setting), the kernel faults it in 2 MiB at a time.
+/// faults for a 32 MiB block, 40 % of decoding it. Asked for huge pages (where transparent huge
+/// pages are in `madvise` or `always` mode), the kernel faults it in 2 MiB at a time.
 pub fn buffer(capacity: usize) -> Vec<u8> {
     let buffer = Vec::with_capacity(capacity);
     advise_huge_pages(&buffer);
