@@ -96,8 +96,9 @@ impl BtsClient {
             while blocks.len() < ids.len() {
                 match recv.recv::<BtsResponse>().await?.ok_or(TransportError::NoResponse)? {
                     BtsResponse::Block(header) => {
-                        let bytes =
-                            recv.recv_bytes(u64::from(header.stored_len), u64::from(u32::MAX)).await?;
+                        // At most 4 GiB, the most a header can announce.
+                        let mut bytes = block::buffer(header.stored_len as usize);
+                        recv.recv_bytes_into(&mut bytes, header.stored_len.into()).await?;
                         blocks.push(decode(header, bytes).await?);
                     }
                     BtsResponse::Error(failure) => return Err(failure.into()),

@@ -6,11 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flicker_protocol::{FALLBACK_ALPN, MAX_FRAME, PROTOCOL_VERSION, alpn};
+use quinn::congestion::CubicConfig;
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
-use quinn::{IdleTimeout, TransportConfig, VarInt};
+use quinn::{IdleTimeout, MtuDiscoveryConfig, TransportConfig, VarInt};
 use rustls::sign::SingleCertAndKey;
 
 use crate::certs::crypto_provider;
+use crate::socket::SplitSocket;
 use crate::{Connection, Identity, Role, TransportError};
 
 /// How a process's endpoint presents itself and what it accepts.
@@ -44,10 +46,29 @@ pub struct EndpointConfig {
 /// each, quinn's default) per connection. Peers open no unidirectional streams.
 pub const MAX_STREAMS: u32 = 64;
 
+/// The largest UDP payload an endpoint sends or accepts: the most IPv6 allows. MTU discovery
+/// starts from quinn's safe 1,200 bytes and searches up to this, so a path gets the largest
+/// datagrams it carries: 1,452 bytes on Ethernet, about 64 KiB on loopback (its MTU is 65,536),
+/// which is 45 times fewer packets to number, encrypt, acknowledge and hand to the kernel.
+pub const MAX_UDP_PAYLOAD: u16 = 65_527;
+
+/// The congestion window a connection starts with: ten datagrams of [`MAX_UDP_PAYLOAD`] bytes,
+/// as quinn's default is ten of 1,472.
+///
+/// quinn counts a packet it is about to send as a whole datagram of the path's MTU against the
+/// window, and its default window (14,720 bytes, raised to two datagrams when MTU discovery raises
+/// the MTU) holds two datagrams of 64 KiB: with one MTU probe in flight, nothing could be sent until
+/// it was acknowledged. A connection closed in that moment never sent its CONNECTION_CLOSE at all
+/// (quinn-proto 0.11.19 holds the close back like the data still queued, and a closed connection
+/// no longer reads the acknowledgements that would open the window: quinn issue 2785), so a peer
+/// refused as its connection was established got a stateless reset three PTOs later instead of its
+/// reason. Ten datagrams leave room for a probe and the close.
+pub const INITIAL_WINDOW: u64 = 10 * MAX_UDP_PAYLOAD as u64;
+
 /// The size asked for the UDP socket's kernel send and receive buffers (Linux grants at most
-/// `net.core.rmem_max` and `wmem_max`). A burst of a bulk transfer overflowed the default of
-/// ~208 KiB on loopback, and every datagram dropped was a retransmission and a smaller
-/// congestion window.
+/// `net.core.rmem_max` and `wmem_max`). The default of ~208 KiB holds three loopback-sized
+/// datagrams: a burst of a bulk transfer overflowed it, and every datagram dropped was a
+/// retransmission and a smaller congestion window.
 pub const SOCKET_BUFFER: usize = 4 << 20;
 
 impl EndpointConfig {
@@ -86,7 +107,7 @@ impl Endpoint {
         let mut client = quinn::ClientConfig::new(Arc::new(client_crypto(&config, protocols)?));
         client.transport_config(transport);
         let mut inner = quinn::Endpoint::new_with_abstract_socket(
-            quinn::EndpointConfig::default(),
+            quinn_endpoint_config()?,
             Some(server),
             udp_socket(addr)?,
             Arc::new(quinn::TokioRuntime),
@@ -158,24 +179,39 @@ impl Incoming {
     }
 }
 
-/// A UDP socket bound to `addr` with [`SOCKET_BUFFER`]-sized kernel buffers.
+/// A UDP socket bound to `addr` with [`SOCKET_BUFFER`]-sized kernel buffers, its large sends cut
+/// to what the kernel accepts ([`SplitSocket`]).
 fn udp_socket(addr: SocketAddr) -> Result<Arc<dyn quinn::AsyncUdpSocket>, TransportError> {
     let bind_error = |source| TransportError::Bind { addr, source };
     let socket = std::net::UdpSocket::bind(addr).map_err(bind_error)?;
     let state = quinn::udp::UdpSocketState::new((&socket).into()).map_err(bind_error)?;
     state.set_recv_buffer_size((&socket).into(), SOCKET_BUFFER).map_err(bind_error)?;
     state.set_send_buffer_size((&socket).into(), SOCKET_BUFFER).map_err(bind_error)?;
-    quinn::Runtime::wrap_udp_socket(&quinn::TokioRuntime, socket).map_err(bind_error)
+    let socket = quinn::Runtime::wrap_udp_socket(&quinn::TokioRuntime, socket).map_err(bind_error)?;
+    Ok(SplitSocket::new(socket))
+}
+
+/// The endpoint's own settings: it accepts datagrams of up to [`MAX_UDP_PAYLOAD`] bytes.
+fn quinn_endpoint_config() -> Result<quinn::EndpointConfig, TransportError> {
+    let mut config = quinn::EndpointConfig::default();
+    config.max_udp_payload_size(MAX_UDP_PAYLOAD).map_err(config_error)?;
+    Ok(config)
 }
 
 fn transport_config(config: &EndpointConfig) -> Result<TransportConfig, TransportError> {
     let idle_timeout = IdleTimeout::try_from(config.idle_timeout).map_err(config_error)?;
+    let mut mtu_discovery = MtuDiscoveryConfig::default();
+    mtu_discovery.upper_bound(MAX_UDP_PAYLOAD);
+    let mut congestion = CubicConfig::default();
+    congestion.initial_window(INITIAL_WINDOW);
     let mut transport = TransportConfig::default();
     transport
+        .congestion_controller_factory(Arc::new(congestion))
         .max_idle_timeout(Some(idle_timeout))
         .keep_alive_interval(Some(config.keep_alive))
         .max_concurrent_bidi_streams(VarInt::from_u32(config.max_streams))
-        .max_concurrent_uni_streams(VarInt::from_u32(0));
+        .max_concurrent_uni_streams(VarInt::from_u32(0))
+        .mtu_discovery_config(Some(mtu_discovery));
     Ok(transport)
 }
 

@@ -59,13 +59,16 @@ mod error;
 mod https;
 mod limit;
 mod signature;
+mod socket;
 mod stream;
 pub mod token;
 
 pub use capability::{CapabilityCheck, CapabilityError};
 pub use certs::{CertError, EphemeralCa, Identity, Peer, Role, SERVER_DOMAIN};
 pub use connection::Connection;
-pub use endpoint::{Endpoint, EndpointConfig, Incoming, MAX_STREAMS, SOCKET_BUFFER};
+pub use endpoint::{
+    Endpoint, EndpointConfig, INITIAL_WINDOW, Incoming, MAX_STREAMS, MAX_UDP_PAYLOAD, SOCKET_BUFFER,
+};
 pub use error::TransportError;
 pub use limit::{ConnectionLimit, ConnectionSlot};
 pub use stream::{FrameReceiver, FrameSender};

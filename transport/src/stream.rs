@@ -129,12 +129,22 @@ impl FrameReceiver {
         }
         // `len` is at most `limit`, which the caller is ready to hold in memory.
         let mut payload = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-        while (payload.len() as u64) < len {
-            let got = payload.len() as u64;
+        self.recv_bytes_into(&mut payload, len).await?;
+        Ok(payload)
+    }
+
+    /// Receives a raw payload of `len` bytes at the end of `payload`, a buffer the caller made (and
+    /// bounded `len` for): for a payload whose buffer the caller wants allocated its own way.
+    pub async fn recv_bytes_into(&mut self, payload: &mut Vec<u8>, len: u64) -> Result<(), TransportError> {
+        let start = payload.len();
+        loop {
+            let got = (payload.len() - start) as u64;
+            if got >= len {
+                return Ok(());
+            }
             let chunk = self.recv_chunk(len - got).await?;
             payload.extend_from_slice(&chunk.ok_or(TransportError::Truncated { expected: len, got })?);
         }
-        Ok(payload)
     }
 
     /// Receives the next piece of a raw payload as it arrives: at most `max` bytes and at most

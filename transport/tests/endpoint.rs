@@ -9,8 +9,8 @@ use std::time::Duration;
 use flicker_protocol::{FrameError, MAX_FRAME, PROTOCOL_VERSION, alpn};
 use flicker_transport::certs::{self, CertError};
 use flicker_transport::{
-    Connection, Endpoint, EndpointConfig, EphemeralCa, FrameReceiver, FrameSender, Identity, Peer, Role,
-    TransportError,
+    Connection, ConnectionLimit, Endpoint, EndpointConfig, EphemeralCa, FrameReceiver, FrameSender, Identity,
+    Peer, Role, TransportError,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -203,11 +203,45 @@ async fn calls_and_large_payloads_round_trip() {
         send.send_bytes(&payload).await?;
         send.finish()?;
         let Some(Response::Echo { len }) = recv.recv().await? else { panic!("expected an echo") };
-        recv.recv_bytes(len, ECHO_LIMIT).await
+        let mut echoed = Vec::with_capacity(len as usize);
+        recv.recv_bytes_into(&mut echoed, len).await?;
+        let beyond = recv.recv_bytes_into(&mut echoed, 1).await;
+        assert!(matches!(beyond, Err(TransportError::Truncated { expected: 1, got: 0 })), "{beyond:?}");
+        Ok::<_, TransportError>(echoed)
     })
     .await
     .unwrap();
     assert!(echoed == payload, "the payload came back damaged");
+}
+
+/// A peer refused once the connection is established (as the scheduler refuses a certificate
+/// holding too many connections) reads the reason, not a reset, whatever the datagram size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_refused_once_established_gets_its_reason() {
+    let dir = cluster();
+    let server = endpoint(load(dir.path(), "scheduler"), PROTOCOL_VERSION);
+    let addr = server.local_addr().unwrap();
+    let limit = ConnectionLimit::new(0);
+    tokio::spawn(async move {
+        while let Some(incoming) = server.accept().await {
+            let limit = limit.clone();
+            tokio::spawn(async move {
+                if let Ok(connection) = incoming.establish(&[Role::Client]).await {
+                    assert!(limit.admit(&connection).is_none());
+                }
+            });
+        }
+    });
+    let client = endpoint(load(dir.path(), "client"), PROTOCOL_VERSION);
+    for _ in 0..10 {
+        let refused = bounded(async {
+            let connection = client.connect(addr, Role::Scheduler).await?;
+            connection.call::<_, Response>(&Request::Ping(1)).await
+        })
+        .await;
+        let error = refused.expect_err("every connection is refused");
+        assert!(error.to_string().contains("holds 0 connections already"), "{error}");
+    }
 }
 
 #[tokio::test]
