@@ -8,11 +8,12 @@
 //! and `DIR/std_max.wasm` instead of the embedded ones: builds that kept their function names, to
 //! profile with `FLICKER_PERFMAP=1` (docs/PERFORMANCE.md, "Profiling an operator in the sandbox").
 
+use anyhow::Context as _;
 use flicker_batch::{BatchWriter, Schema, ValueRef};
 use flicker_bench::time;
 use flicker_gen::{Rng, Weather};
 use flicker_guest::Aggregate;
-use flicker_host::{Limits, Runtime, RuntimeConfig};
+use flicker_host::{Limits, Plugin, Runtime, RuntimeConfig};
 use std::time::Duration;
 
 /// Batches of `total` keyed rows, `size` rows each: a 10-byte key, one f64 value.
@@ -91,25 +92,8 @@ fn main() -> anyhow::Result<()> {
             || input.iter().for_each(|b| drop(std::hint::black_box(b.to_vec()))),
         );
 
-        // Each round folds every batch into the table and takes the final values (emptying it).
-        let mut aggregate = max.aggregate(&max_config, Limits::default())?;
-        let mut native = flicker_std_ops::Max::new(&flicker_guest::Config::new(max_config.clone()))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let (mut wasm_out, mut native_out) = (Vec::new(), Vec::new());
-        let (wasm_max, native_max) = alternate(
-            || {
-                input.iter().for_each(|b| aggregate.update(b).expect("update"));
-                wasm_out = aggregate.finish().expect("finish");
-            },
-            || {
-                input.iter().for_each(|b| native.update(b).expect("update"));
-                native_out = native.finish().expect("finish");
-            },
-        );
-        anyhow::ensure!(
-            sorted_rows(&[wasm_out]) == sorted_rows(&[native_out]),
-            "std:max differs between wasm and native on batches of {size}"
-        );
+        let (wasm_max, native_max) =
+            max_update(&max, &max_config, &input).with_context(|| format!("batches of {size}"))?;
         println!(
             "| {size} | {} | {} | {} | {} | {:.2} |",
             rate(total, wasm_map),
@@ -155,19 +139,7 @@ fn operators(runtime: &Runtime) -> anyhow::Result<()> {
         println!("| {name} | {} | {} | {ratio:.2} |", rate(rows, wasm), rate(rows, native));
     };
 
-    let mut parse = runtime.load(&plugin("parse-csv"))?.parse(&parse_config, Limits::default())?;
-    let mut native_parse =
-        <flicker_std_ops::ParseCsv as flicker_guest::Parse>::new(&native(&parse_config)).map_err(fail)?;
-    let (mut parsed, mut native_parsed) = (Vec::new(), Vec::new());
-    let times = alternate(
-        || parsed = chunks.iter().map(|c| parse.parse(c).expect("parse").rows).collect(),
-        || {
-            native_parsed = chunks
-                .iter()
-                .map(|c| flicker_guest::Parse::parse(&mut native_parse, c).expect("parse").rows)
-                .collect()
-        },
-    );
+    let (times, parsed, native_parsed) = parse(runtime, &parse_config, &chunks)?;
     anyhow::ensure!(parsed == native_parsed, "std:parse-csv's rows differ between wasm and native");
     row("std:parse-csv", times);
 
@@ -187,25 +159,7 @@ fn operators(runtime: &Runtime) -> anyhow::Result<()> {
     anyhow::ensure!(keyed == native_keyed, "std:key-by's rows differ between wasm and native");
     row("std:key-by", times);
 
-    // Each round folds every chunk's rows into the table; the partials are taken between rounds.
-    let mut max = runtime.load(&plugin("max"))?.aggregate(&max_config, Limits::default())?;
-    let mut native_max = flicker_std_ops::Max::new(&native(&max_config)).map_err(fail)?;
-    let (mut wasm_out, mut native_out) = (Vec::new(), Vec::new());
-    let times = alternate(
-        || {
-            keyed.iter().for_each(|b| max.update(b).expect("max"));
-            wasm_out = max.partials().expect("partials");
-        },
-        || {
-            keyed.iter().for_each(|b| native_max.update(b).expect("max"));
-            native_out = native_max.partials().expect("partials");
-        },
-    );
-    anyhow::ensure!(
-        sorted_rows(&[wasm_out]) == sorted_rows(&[native_out]),
-        "std:max's partials differ between wasm and native"
-    );
-    row("std:max update", times);
+    row("std:max update", max_update(&*runtime.load(&plugin("max"))?, &max_config, &keyed)?);
 
     // The fused kernel: the parser keyed by station, folding each line into the aggregate's
     // per-key state as the reference job's map tasks run it, one chunk's partials per call.
@@ -213,19 +167,7 @@ fn operators(runtime: &Runtime) -> anyhow::Result<()> {
         let combine = format!("{aggregate}:temperature");
         let fused_config =
             [parse_config.clone(), config(&[("key", "station"), ("combine", &combine)])].concat();
-        let mut fused = runtime.load(&plugin("parse-csv"))?.parse(&fused_config, Limits::default())?;
-        let mut native_fused =
-            <flicker_std_ops::ParseCsv as flicker_guest::Parse>::new(&native(&fused_config)).map_err(fail)?;
-        let (mut wasm_partials, mut native_partials) = (Vec::new(), Vec::new());
-        let times = alternate(
-            || wasm_partials = chunks.iter().map(|c| fused.parse(c).expect("fused").rows).collect(),
-            || {
-                native_partials = chunks
-                    .iter()
-                    .map(|c| flicker_guest::Parse::parse(&mut native_fused, c).expect("fused").rows)
-                    .collect()
-            },
-        );
+        let (times, wasm_partials, native_partials) = parse(runtime, &fused_config, &chunks)?;
         anyhow::ensure!(
             sorted_rows(&wasm_partials) == sorted_rows(&native_partials),
             "the fused {aggregate} kernel's partials differ between wasm and native"
@@ -233,6 +175,63 @@ fn operators(runtime: &Runtime) -> anyhow::Result<()> {
         row(&format!("fused parse + {aggregate} (key, combine)"), times);
     }
     Ok(())
+}
+
+/// What an operator returned, batch by batch.
+type Batches = Vec<Vec<u8>>;
+
+/// `std:parse-csv` with `config` parsing every chunk, in the sandbox and natively: their fastest
+/// times, and the rows (or partials) each returned in its last round.
+fn parse(
+    runtime: &Runtime,
+    config: &[(String, String)],
+    chunks: &[&[u8]],
+) -> anyhow::Result<((Duration, Duration), Batches, Batches)> {
+    let mut wasm = runtime.load(&plugin("parse-csv"))?.parse(config, Limits::default())?;
+    let mut native = <flicker_std_ops::ParseCsv as flicker_guest::Parse>::new(&flicker_guest::Config::new(
+        config.to_vec(),
+    ))
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (mut wasm_rows, mut native_rows) = (Vec::new(), Vec::new());
+    let times = alternate(
+        || wasm_rows = chunks.iter().map(|c| wasm.parse(c).expect("parse").rows).collect(),
+        || {
+            native_rows = chunks
+                .iter()
+                .map(|c| flicker_guest::Parse::parse(&mut native, c).expect("parse").rows)
+                .collect()
+        },
+    );
+    Ok((times, wasm_rows, native_rows))
+}
+
+/// `std:max` folding every batch of `input` into its per-key state, in the sandbox and natively,
+/// each round then taking the partials out (so every round does the same work): their fastest
+/// times. Their partials must be the same.
+fn max_update(
+    max: &Plugin,
+    config: &[(String, String)],
+    input: &[Vec<u8>],
+) -> anyhow::Result<(Duration, Duration)> {
+    let mut wasm = max.aggregate(config, Limits::default())?;
+    let mut native = flicker_std_ops::Max::new(&flicker_guest::Config::new(config.to_vec()))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (mut wasm_out, mut native_out) = (Vec::new(), Vec::new());
+    let times = alternate(
+        || {
+            input.iter().for_each(|b| wasm.update(b).expect("update"));
+            wasm_out = wasm.partials().expect("partials");
+        },
+        || {
+            input.iter().for_each(|b| native.update(b).expect("update"));
+            native_out = native.partials().expect("partials");
+        },
+    );
+    anyhow::ensure!(
+        sorted_rows(&[wasm_out]) == sorted_rows(&[native_out]),
+        "std:max's partials differ between wasm and native"
+    );
+    Ok(times)
 }
 
 /// Every row of `batches`, framed, sorted: the same partials whatever order the keys came in.
