@@ -44,7 +44,7 @@ pub use row_type::{Field, FieldType, RowType, TypeMismatch};
 #[cfg(feature = "serde")]
 pub use serde_row::{RowError, check_row_type, from_row, row_fields_of, to_row_values};
 pub use value::{Value, ValueRef};
-pub use writer::{BatchWriter, encode_value};
+pub use writer::{BatchWriter, InPlace, RowInPlace, encode_value};
 
 /// The four bytes every batch starts with.
 pub const MAGIC: &[u8; 4] = b"FLB1";
@@ -106,6 +106,53 @@ impl std::error::Error for FrameError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_written_in_place_are_the_rows_pushed() {
+        let schema = Schema::keyed(["k"], ["s", "f", "i"]);
+        let (mut pushed, mut placed) = (BatchWriter::new(&schema), BatchWriter::new(&schema));
+        pushed.push_values([ValueRef::I64(-1)], [ValueRef::Null]);
+        placed.push_values([ValueRef::I64(-1)], [ValueRef::Null]);
+        // Every length of string the copy treats differently, and past it.
+        let text: String = ('a'..='z').chain('A'..='Z').collect();
+        {
+            let mut rows = placed.in_place();
+            for n in 0..=40 {
+                let s = &text[..n];
+                let (f, i) = (n as f64 / 3.0, -(n as i64) << 40);
+                pushed
+                    .push_values([ValueRef::Str(s)], [ValueRef::Str(s), ValueRef::F64(f), ValueRef::I64(i)]);
+                let mut row = rows.row(8 + 2 * (5 + n) + 18);
+                let key = row.begin_section();
+                row.str(s.as_bytes());
+                row.end_section(key);
+                let values = row.begin_section();
+                row.str(s.as_bytes());
+                row.f64(f);
+                row.i64(i);
+                row.end_section(values);
+                row.commit();
+                // A row not committed leaves nothing.
+                let mut dropped = rows.row(100);
+                dropped.begin_section();
+                dropped.str(b"not committed");
+            }
+        }
+        pushed.push_values([ValueRef::I64(7)], [ValueRef::Bool(true)]);
+        placed.push_values([ValueRef::I64(7)], [ValueRef::Bool(true)]);
+        assert_eq!(placed.finish(), pushed.finish());
+    }
+
+    #[test]
+    #[should_panic]
+    fn a_row_larger_than_its_room_panics() {
+        let mut batch = BatchWriter::new(&Schema::values(["s"]));
+        let mut rows = batch.in_place();
+        let mut row = rows.row(12);
+        let values = row.begin_section();
+        row.str(b"1234");
+        row.end_section(values);
+    }
 
     #[test]
     fn a_failed_push_leaves_the_batch_as_it_was() {

@@ -46,8 +46,8 @@ pub mod typed;
 pub use config::Config;
 pub use error::Error;
 pub use flicker_batch::{
-    BatchReader, BatchWriter, Field, FieldType, RawRow, Row, RowType, Schema, TypeMismatch, Value, ValueIter,
-    ValueRef, check_row_type, encode_value, from_row, to_row_values,
+    BatchReader, BatchWriter, Field, FieldType, InPlace, RawRow, Row, RowInPlace, RowType, Schema,
+    TypeMismatch, Value, ValueIter, ValueRef, check_row_type, encode_value, from_row, to_row_values,
 };
 pub use group::GroupTable;
 pub use operator::{Aggregate, CoGroup, Format, Map, Parse, Parsed};

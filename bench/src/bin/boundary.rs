@@ -4,6 +4,8 @@
 //! (`std:parse-csv` keyed and combining `max` or `stats`) among them, in the sandbox and natively,
 //! with their ratio (the partials of both are checked to be the same).
 //!
+//! `boundary operators` runs only the second part, the reference job's operators.
+//!
 //! `FLICKER_BENCH_WASM_DIR=DIR` takes `std:parse-csv` and `std:max` from `DIR/std_parse_csv.wasm`
 //! and `DIR/std_max.wasm` instead of the embedded ones: builds that kept their function names, to
 //! profile with `FLICKER_PERFMAP=1` (docs/PERFORMANCE.md, "Profiling an operator in the sandbox").
@@ -77,6 +79,9 @@ fn main() -> anyhow::Result<()> {
     let echo = runtime.load(&std::fs::read(flicker_plugins::guest_artifact("flicker-test-plugin"))?)?;
     let max = runtime.load(&plugin("max"))?;
     let max_config = config(&[("field", "temperature")]);
+    if std::env::args().nth(1).as_deref() == Some("operators") {
+        return operators(&runtime);
+    }
     println!("records/s across the boundary, millions (higher is better; fastest of {ROUNDS} rounds)");
     println!(
         "| batch size | identity map: wasm | identity map: native | std:max: wasm | std:max: native | std:max: wasm / native |"

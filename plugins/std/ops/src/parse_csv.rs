@@ -13,7 +13,8 @@
 use crate::aggregate::{Combine, FoldError, KeyForm, combiner};
 use crate::scan::{self, Line, Mark, Marks};
 use flicker_guest::{
-    BatchWriter, Config, Error, Field, FieldType, Parse, Parsed, RowType, Schema, ValueRef, encode_value,
+    BatchWriter, Config, Error, Field, FieldType, InPlace, Parse, Parsed, RowInPlace, RowType, Schema,
+    ValueRef, encode_value,
 };
 
 /// The `std:parse-csv` operator.
@@ -32,6 +33,9 @@ pub struct ParseCsv {
     splitter: Splitter,
     /// The aggregate rows are folded into, with `combine`.
     combine: Option<Combining>,
+    /// Whether rows are written by [`write_plain_rows`] first: when they are not combined and
+    /// every field is a string or a number.
+    plain_rows: bool,
 }
 
 /// What a parser with `combine` folds its rows into.
@@ -140,6 +144,8 @@ impl Parse for ParseCsv {
             "skip" => true,
             other => return Err(Error::config(format!("on_error must be `fail` or `skip`, got `{other}`"))),
         };
+        let plain_rows = combine.is_none()
+            && types.iter().all(|ty| matches!(ty, FieldType::String | FieldType::I64 | FieldType::F64));
         Ok(Self {
             delimiter: parse_delimiter(config.get("delimiter").unwrap_or(","))?,
             types,
@@ -150,6 +156,7 @@ impl Parse for ParseCsv {
             key_bytes: Vec::new(),
             fields: Vec::new(),
             splitter: Splitter::default(),
+            plain_rows,
             combine,
         })
     }
@@ -162,6 +169,8 @@ impl Parse for ParseCsv {
         let mut counts = Counts::default();
         if let Some(key_first) = self.combine.as_ref().and_then(Combining::key_and_number) {
             self.combine_numbers(chunk, key_first, &mut batch, &mut counts)?;
+        } else if self.plain_rows {
+            self.write_rows(chunk, &mut batch, &mut counts)?;
         } else {
             // Rows' text fields are slices of the chunk checked once as UTF-8; a combining
             // parser checks its fields one by one (its text key only when the key is new).
@@ -253,6 +262,123 @@ impl NumberLines<'_> {
     }
 }
 
+/// The lines of a chunk from `from` on, to be written as rows by [`write_plain_rows`].
+struct PlainRows<'c, 's> {
+    chunk: &'c [u8],
+    from: usize,
+    /// Whether the whole chunk is UTF-8 (else a string field is not taken).
+    utf8: bool,
+    delimiter: u8,
+    types: &'s [FieldType],
+    /// Indexes of the key fields.
+    key: &'s [usize],
+}
+
+/// The line a pass of [`write_plain_rows`] stopped at.
+struct PlainStop<'a> {
+    /// Which line it is, counted from the pass's first.
+    index: usize,
+    /// Where it starts in the chunk.
+    offset: usize,
+    /// The line, without its `\n` or `\r\n`.
+    line: &'a [u8],
+    /// Where its `\n` is, or the chunk's length.
+    next: usize,
+}
+
+/// The longest line [`write_plain_rows`] takes: the room it reserves for a row grows with the
+/// line, once per key field.
+const PLAIN_LINE_MAX: usize = 1 << 16;
+
+/// Writes each line of `lines` as a row straight into `rows`, until one that is not plain: a
+/// plain line (an empty one is skipped) has no quote, as many fields as the schema, and each
+/// field a string of a UTF-8 chunk or a number of the fast paths ([`simple_decimal`],
+/// [`simple_integer`]); its row is what the general path would write. `fields` is scratch
+/// space for the field ranges.
+#[inline(never)]
+fn write_plain_rows<'c>(
+    lines: PlainRows<'c, '_>,
+    fields: &mut Vec<(usize, usize)>,
+    rows: &mut InPlace<'_>,
+    counts: &mut Counts,
+) -> Result<(), PlainStop<'c>> {
+    let PlainRows { chunk, from, utf8, delimiter, types, key } = lines;
+    scan::for_each_line(&chunk[from..], delimiter, fields, |line| {
+        let bytes = line.bytes;
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let plain = !line.quoted && line.fields.len() == types.len() && bytes.len() <= PLAIN_LINE_MAX;
+        if plain && write_plain_row(rows, bytes, line.fields, types, key, utf8) {
+            counts.records += 1;
+            return Ok(());
+        }
+        let offset = from + line.offset;
+        let end = offset + bytes.len();
+        // The line's `\n` follows it, or its `\r\n`, or the chunk ends there (maybe after a `\r`).
+        let next = end + usize::from(chunk.get(end) == Some(&b'\r'));
+        Err(PlainStop { index: line.index, offset, line: &chunk[offset..end], next })
+    })
+}
+
+/// Writes the row of a plain line (see [`write_plain_rows`]) whose fields are at `ranges`; false,
+/// writing nothing, if a field is not plain.
+#[inline(always)]
+fn write_plain_row(
+    rows: &mut InPlace<'_>,
+    line: &[u8],
+    ranges: &[(usize, usize)],
+    types: &[FieldType],
+    key: &[usize],
+    utf8: bool,
+) -> bool {
+    // Each value takes at most 9 bytes or 5 and its string, a field's string at most the line,
+    // and the key's fields are written twice.
+    let room = 8 + 9 * (key.len() + types.len()) + line.len() * (1 + key.len());
+    let mut row = rows.row(room);
+    let key_section = row.begin_section();
+    for &i in key {
+        if !write_plain_field(&mut row, line, ranges[i], types[i], utf8) {
+            return false;
+        }
+    }
+    row.end_section(key_section);
+    let value_section = row.begin_section();
+    for (i, &ty) in types.iter().enumerate() {
+        if !write_plain_field(&mut row, line, ranges[i], ty, utf8) {
+            return false;
+        }
+    }
+    row.end_section(value_section);
+    row.commit();
+    true
+}
+
+/// Writes the field of `line` at `range`, of type `ty`, if it is plain (see [`write_plain_rows`]).
+#[inline(always)]
+fn write_plain_field(
+    row: &mut RowInPlace<'_>,
+    line: &[u8],
+    range: (usize, usize),
+    ty: FieldType,
+    utf8: bool,
+) -> bool {
+    let raw = &line[range.0..range.1];
+    match ty {
+        FieldType::String if utf8 => row.str(raw),
+        FieldType::F64 => match simple_decimal(raw) {
+            Some(value) => row.f64(value),
+            None => return false,
+        },
+        FieldType::I64 => match simple_integer(raw) {
+            Some(value) => row.i64(value),
+            None => return false,
+        },
+        _ => return false,
+    }
+    true
+}
+
 /// What became of a chunk's lines.
 #[derive(Default)]
 struct Counts {
@@ -308,6 +434,43 @@ impl ParseCsv {
             }
             (from, index) = (end + 1, index + 1);
         }
+    }
+
+    /// The hot path of a parser writing rows of strings and numbers: the lines
+    /// [`write_plain_rows`] takes are written in place, and each line it stops at takes the
+    /// general path here; then the pass resumes after it.
+    fn write_rows(
+        &mut self,
+        chunk: &[u8],
+        batch: &mut BatchWriter,
+        counts: &mut Counts,
+    ) -> Result<(), Error> {
+        let utf8 = std::str::from_utf8(chunk).is_ok();
+        let mut fields = std::mem::take(&mut self.fields);
+        let (mut from, mut index) = (0, 0);
+        let result = loop {
+            let plain = PlainRows {
+                chunk,
+                from,
+                utf8,
+                delimiter: self.delimiter,
+                types: &self.types,
+                key: &self.key,
+            };
+            let Err(stop) = write_plain_rows(plain, &mut fields, &mut batch.in_place(), counts) else {
+                break Ok(());
+            };
+            let line_index = index + stop.index;
+            if let Err(error) = self.take_unsplit_line(stop.line, line_index, stop.offset, batch, counts) {
+                break Err(error);
+            }
+            if stop.next >= chunk.len() {
+                break Ok(());
+            }
+            (from, index) = (stop.next + 1, line_index + 1);
+        };
+        self.fields = fields;
+        result
     }
 
     /// [`take_line`](Self::take_line) of a line whose fields the general path finds.
@@ -506,6 +669,28 @@ fn simple_decimal(raw: &[u8]) -> Option<f64> {
         Some(value) => Some(value),
         None => decimal(raw),
     }
+}
+
+/// Parses `-?digits` with at most 18 digits, as `str::parse::<i64>` would: such a number always
+/// fits. Anything else (a `+`, spaces, more digits) returns `None` for the full parser.
+#[inline(always)]
+fn simple_integer(raw: &[u8]) -> Option<i64> {
+    let (negative, digits) = match raw.split_first()? {
+        (b'-', rest) => (true, rest),
+        _ => (false, raw),
+    };
+    if digits.is_empty() || digits.len() > 18 {
+        return None;
+    }
+    let mut value = 0i64;
+    for &b in digits {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        value = value * 10 + i64::from(digit);
+    }
+    Some(if negative { -value } else { value })
 }
 
 /// `d/10` for every `d` below 1000, each the correctly rounded quotient.
@@ -770,6 +955,95 @@ mod tests {
                 (combined, plain) => prop_assert_eq!(combined.map(|p| p.records), plain.map(|p| p.records)),
             }
         }
+    }
+
+    /// A line for a parser of `station:string,temperature:f64,count:i64` rows: plain ones, and
+    /// each kind that leaves the plain path.
+    fn any_row_line() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            8 => ("[A-Ca-c]{0,20}", -999i32..1000, any::<i64>())
+                .prop_map(|(s, t, n)| format!("{s};{}.{};{n}", t / 10, t.abs() % 10).into_bytes()),
+            2 => ("[A-C]{1,2}", "-?[0-9]{1,17}(\\.[0-9]{0,3})?(e-?[0-9])?", "[-+]?[0-9]{1,20}")
+                .prop_map(|(s, t, n)| format!("{s};{t};{n}").into_bytes()),
+            1 => Just(b"\"Q;\"\"x\"\"\";1.5;2".to_vec()),
+            1 => Just(b"A;1.5;-7\r".to_vec()),
+            1 => Just(b"\r".to_vec()),
+            1 => Just(Vec::new()),
+            1 => Just(b"A;x;1".to_vec()),
+            1 => Just(b"A;1;2;3".to_vec()),
+            1 => Just(b"A;1".to_vec()),
+            1 => Just(b"station;temperature;count".to_vec()),
+            1 => Just(b"\xffB;2.5;1".to_vec()),
+            1 => Just(b"\xc3\xa9t\xc3\xa9;2.5;1".to_vec()),
+            1 => Just(b"A; 2.5;1".to_vec()),
+        ]
+    }
+
+    proptest! {
+        /// Rows written in place are the rows the general path writes, and every line they leave
+        /// gets the same error or skip, whatever the lines, keyed or not, with and without a
+        /// header and `on_error = skip`.
+        #[test]
+        fn plain_rows_are_the_general_path_s_rows(
+            lines in proptest::collection::vec(any_row_line(), 0..60),
+            key in prop_oneof![Just(None), Just(Some("station")), Just(Some("count,temperature,count"))],
+            skip in any::<bool>(),
+            header in any::<bool>(),
+            last_newline in any::<bool>(),
+        ) {
+            let mut chunk = lines.join(&b'\n');
+            if last_newline {
+                chunk.push(b'\n');
+            }
+            let on_error = if skip { "skip" } else { "fail" };
+            let header = if header { "true" } else { "false" };
+            let mut config = vec![
+                ("delimiter", ";"),
+                ("schema", "station:string,temperature:f64,count:i64"),
+                ("on_error", on_error),
+                ("header", header),
+            ];
+            config.extend(key.map(|key| ("key", key)));
+            let mut plain = parser(&config).unwrap();
+            prop_assert!(plain.plain_rows);
+            let mut general = parser(&config).unwrap();
+            general.plain_rows = false;
+            let (plain, general) = (plain.parse(&chunk), general.parse(&chunk));
+            match (plain, general) {
+                (Ok(plain), Ok(general)) => {
+                    prop_assert_eq!((plain.records, plain.skipped), (general.records, general.skipped));
+                    prop_assert_eq!(plain.rows, general.rows);
+                }
+                (plain, general) => prop_assert_eq!(plain.err(), general.err()),
+            }
+        }
+
+        /// The fast integer path against Rust's `i64` parsing.
+        #[test]
+        fn the_fast_integer_path_is_rust_s_i64_parse(
+            number in any::<i64>(),
+            digits in "-?[0-9]{1,20}",
+            any in "[-+0-9 .]{0,21}",
+        ) {
+            for text in [number.to_string(), digits, any] {
+                let fast = simple_integer(text.as_bytes());
+                if let Some(fast) = fast {
+                    prop_assert_eq!(Ok(fast), text.parse::<i64>(), "{}", text);
+                }
+                let unsigned = text.strip_prefix('-').unwrap_or(&text);
+                let simple = (1..=18).contains(&unsigned.len()) && unsigned.bytes().all(|b| b.is_ascii_digit());
+                prop_assert_eq!(fast.is_some(), simple, "{}", text);
+            }
+        }
+    }
+
+    #[test]
+    fn only_rows_of_strings_and_numbers_not_combined_are_written_in_place() {
+        let schema = [("schema", "a:string,b:f64,c:i64")];
+        assert!(parser(&schema).unwrap().plain_rows);
+        assert!(!parser(&[("schema", "a:string,b:bool")]).unwrap().plain_rows);
+        let combining = [schema[0], ("key", "a"), ("combine", "max:b")];
+        assert!(!parser(&combining).unwrap().plain_rows);
     }
 
     /// A batch's schema and its framed rows, sorted.
