@@ -30,7 +30,7 @@ use flicker_protocol::bts::BlockHeader;
 use xxhash_rust::xxh3::{Xxh3Default, xxh3_64};
 
 /// Raw bytes of every piece of a block but the last, which holds the rest (1 to `PIECE` bytes).
-pub const PIECE: usize = 256 << 10;
+pub const PIECE: usize = 1 << 20;
 
 /// Bytes of a piece's prefix: its stored length and its checksum.
 pub const PIECE_PREFIX: usize = 4 + 8;

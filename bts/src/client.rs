@@ -146,8 +146,10 @@ impl BtsClient {
 /// blocking thread.
 const DECODE_IN_PLACE: u64 = 64 << 10;
 
-/// Chunks of a block received and not decoded yet, at most (about 64 KiB each on loopback).
-const CHUNKS_QUEUED: usize = 64;
+/// Chunks of a block received and not decoded yet, at most (a datagram's worth each: about 64 KiB
+/// on loopback). Beyond them the stream's flow control holds the sender back, so a decoder that
+/// falls behind leaves little to decode once the transfer ends.
+const CHUNKS_QUEUED: usize = 8;
 
 /// Receives the stored bytes of the block `decoder` decodes and decodes them as they arrive: each
 /// piece is checked and decompressed as soon as it is whole, and the block is handed on once all

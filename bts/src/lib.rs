@@ -11,7 +11,7 @@
 //! A [`ShuffleStore`] keeps each map output in one file, `<root>/<job>/<stage>/<map task>.out`:
 //!
 //! - **Blocks.** Each block is compressed on its own, so one partition can be read, sent and
-//!   decompressed without the others, and within a block each piece of 256 KiB raw bytes is an lz4
+//!   decompressed without the others, and within a block each piece of 1 MiB raw bytes is an lz4
 //!   *block* (no frame) of its own behind a prefix holding its stored length and the **xxh3-64
 //!   checksum of its compressed bytes**, so a block can be checked and decoded piece by piece as
 //!   it arrives; an empty block stores zero bytes. Its [`BlockHeader`] holds the raw length, the

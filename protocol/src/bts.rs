@@ -2,7 +2,7 @@
 //!
 //! A request opens its own stream and gets one response on it. Shuffle blocks never travel inside
 //! a frame: a [`BlockHeader`] frame announces a block and its `stored_len` raw bytes follow on the
-//! same stream. The bytes are the block as the BTS stores it: pieces of at most 256 KiB raw bytes,
+//! same stream. The bytes are the block as the BTS stores it: pieces of at most 1 MiB raw bytes,
 //! each lz4-compressed on its own behind a prefix holding its stored length and the xxh3-64
 //! checksum of its compressed bytes (protocol version 11; the format is in `flicker_bts::block`).
 //! The header carries the xxh3-64 checksum of the prefixes, so the receiver verifies every byte it
