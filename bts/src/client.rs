@@ -2,11 +2,12 @@
 //! reduce task's whole partition from every map output, several blocks in flight, bounded bytes,
 //! retries with backoff.
 
-use crate::block::{self, BlockError};
+use crate::block::{self, BlockDecoder, BlockError};
 use crate::fetch_plan::{FetchPlan, RetryDecision};
+use bytes::Bytes;
 use flicker_protocol::bts::{BtsFailure, BtsRequest, BtsResponse, Capability, MapOutputInfo};
 use flicker_protocol::{JobId, MapOutputId};
-use flicker_transport::{Connection, Endpoint, Role, TransportError};
+use flicker_transport::{Connection, Endpoint, FrameReceiver, Role, TransportError};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use std::collections::HashMap;
@@ -43,10 +44,6 @@ impl FetchError {
         matches!(self, FetchError::Transport(_) | FetchError::Remote(BtsFailure::Io { .. }))
     }
 }
-
-/// The largest block (stored bytes) decoded on the task that fetched it rather than on a
-/// blocking thread.
-const DECODE_IN_PLACE: u32 = 64 << 10;
 
 /// How long a BTS may take to answer a new connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -96,10 +93,7 @@ impl BtsClient {
             while blocks.len() < ids.len() {
                 match recv.recv::<BtsResponse>().await?.ok_or(TransportError::NoResponse)? {
                     BtsResponse::Block(header) => {
-                        // At most 4 GiB, the most a header can announce.
-                        let mut bytes = block::buffer(header.stored_len as usize);
-                        recv.recv_bytes_into(&mut bytes, header.stored_len.into()).await?;
-                        blocks.push(decode(header, bytes).await?);
+                        blocks.push(receive_block(&mut recv, BlockDecoder::new(header)?).await?);
                     }
                     BtsResponse::Error(failure) => return Err(failure.into()),
                     other => return Err(FetchError::Unexpected { answer: format!("{other:?}") }),
@@ -148,15 +142,65 @@ impl BtsClient {
     }
 }
 
-/// Checks and decompresses a fetched block. A large block is CPU work: off the task that drives
-/// the fetches, so it overlaps with receiving the next blocks; a small one costs less than the
-/// hand-off.
-async fn decode(header: flicker_protocol::bts::BlockHeader, bytes: Vec<u8>) -> Result<Vec<u8>, FetchError> {
-    if header.stored_len <= DECODE_IN_PLACE {
-        return Ok(block::decode(&header, &bytes)?);
+/// The largest block (stored bytes) decoded on the task that receives it rather than on a
+/// blocking thread.
+const DECODE_IN_PLACE: u64 = 64 << 10;
+
+/// Chunks of a block received and not decoded yet, at most (a datagram's worth each: about 64 KiB
+/// on loopback). Beyond them the stream's flow control holds the sender back, so a decoder that
+/// falls behind leaves little to decode once the transfer ends.
+const CHUNKS_QUEUED: usize = 8;
+
+/// Receives the stored bytes of the block `decoder` decodes and decodes them as they arrive: each
+/// piece is checked and decompressed as soon as it is whole, and the block is handed on once all
+/// of it is checked. A large block is decoded on a blocking thread that the received chunks are
+/// handed to as they come, so decoding overlaps receiving this block and the other blocks in
+/// flight; a small one costs less than the hand-off. A stream that breaks or ends early is a
+/// transport error (retried), whatever the decoder found in the bytes before.
+async fn receive_block(recv: &mut FrameReceiver, mut decoder: BlockDecoder) -> Result<Vec<u8>, FetchError> {
+    let expected = decoder.remaining();
+    if expected <= DECODE_IN_PLACE {
+        while decoder.remaining() > 0 {
+            decoder.push(&next_chunk(recv, expected, decoder.remaining()).await?)?;
+        }
+        return Ok(decoder.finish()?);
     }
-    let decoded = tokio::task::spawn_blocking(move || block::decode(&header, &bytes)).await;
-    Ok(decoded.map_err(|e| FetchError::Unexpected { answer: format!("decoder stopped: {e}") })??)
+    let (chunks, mut inbox) = mpsc::channel::<Bytes>(CHUNKS_QUEUED);
+    let decoding = tokio::task::spawn_blocking(move || {
+        while let Some(chunk) = inbox.blocking_recv() {
+            decoder.push(&chunk)?;
+        }
+        decoder.finish()
+    });
+    let received = async {
+        let mut remaining = expected;
+        while remaining > 0 {
+            let chunk = next_chunk(recv, expected, remaining).await?;
+            remaining -= chunk.len() as u64;
+            if chunks.send(chunk).await.is_err() {
+                // The decoder stopped at damaged bytes: its error says why.
+                break;
+            }
+        }
+        Ok::<_, TransportError>(())
+    }
+    .await;
+    drop(chunks);
+    let decoded =
+        decoding.await.map_err(|e| FetchError::Unexpected { answer: format!("decoder stopped: {e}") })?;
+    received?;
+    Ok(decoded?)
+}
+
+/// The next chunk of a payload of `expected` bytes of which `remaining` are still to come: at most
+/// `remaining` bytes; the stream ending first is [`TransportError::Truncated`].
+async fn next_chunk(
+    recv: &mut FrameReceiver,
+    expected: u64,
+    remaining: u64,
+) -> Result<Bytes, TransportError> {
+    let got = expected - remaining;
+    recv.recv_chunk(remaining).await?.ok_or(TransportError::Truncated { expected, got })
 }
 
 /// How hard a reduce task may pull.

@@ -7,7 +7,7 @@
 //! ```text
 //! index:
 //!   magic      4 bytes   "FLBI"
-//!   version    u8        1
+//!   version    u8        2 (the blocks' format: see below)
 //!   partitions u32       n
 //!   n entries, one per partition, 24 bytes each:
 //!     offset     u64     where the block starts in the file
@@ -23,13 +23,19 @@
 //! Blocks lie back to back in partition order from the start of the file, so each offset is the
 //! sum of the stored lengths before it; [`parse`] checks that as well as the index's own checksum,
 //! and [`parse_footer`] checks that the index fits between the start of the file and the footer.
+//!
+//! The version also says which format the blocks are in: version 2 stores each block as pieces
+//! compressed one by one, its checksum over the pieces' prefixes (`crate::block`); version 1
+//! stored each block as one lz4 block, its checksum over all of it. A file of another version is
+//! refused ([`IndexError::UnsupportedVersion`]), so a block is never read in the wrong format.
 
 use flicker_protocol::bts::BlockHeader;
 use std::ops::Range;
 use xxhash_rust::xxh3::xxh3_64;
 
 const MAGIC: &[u8; 4] = b"FLBI";
-const VERSION: u8 = 1;
+/// The index's version, which is also its blocks' format (2: blocks in pieces).
+const VERSION: u8 = 2;
 /// Magic, version and partition count.
 const PREAMBLE_LEN: usize = 4 + 1 + 4;
 const ENTRY_LEN: usize = 8 + 4 + 4 + 8;
@@ -258,6 +264,13 @@ mod tests {
         let mut future = index.clone();
         future[4] = 9;
         assert_eq!(parse(&future), Err(IndexError::UnsupportedVersion { version: 9 }));
+        // An index of the first format, whose blocks were one lz4 block each: refused, not misread.
+        let mut first = index.clone();
+        first[4] = 1;
+        let body = first.len() - CHECKSUM_LEN;
+        let checksum = xxh3_64(&first[..body]);
+        first[body..].copy_from_slice(&checksum.to_le_bytes());
+        assert_eq!(parse(&first), Err(IndexError::UnsupportedVersion { version: 1 }));
         let mut flipped = index.clone();
         flipped[20] ^= 0x10;
         assert!(matches!(parse(&flipped), Err(IndexError::ChecksumMismatch { .. })));

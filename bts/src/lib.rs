@@ -10,11 +10,13 @@
 //!
 //! A [`ShuffleStore`] keeps each map output in one file, `<root>/<job>/<stage>/<map task>.out`:
 //!
-//! - **Blocks.** Each block is compressed on its own (an lz4 *block*, no frame), so one partition
-//!   can be read, sent and decompressed without the others; an empty block stores zero bytes. Its
-//!   [`BlockHeader`] holds the raw length, the stored length and the **xxh3-64 checksum of the
-//!   stored (compressed) bytes**. The file starts with the stored blocks back to back, in
-//!   partition order.
+//! - **Blocks.** Each block is compressed on its own, so one partition can be read, sent and
+//!   decompressed without the others, and within a block each piece of 1 MiB raw bytes is an lz4
+//!   *block* (no frame) of its own behind a prefix holding its stored length and the **xxh3-64
+//!   checksum of its compressed bytes**, so a block can be checked and decoded piece by piece as
+//!   it arrives; an empty block stores zero bytes. Its [`BlockHeader`] holds the raw length, the
+//!   stored length and the xxh3-64 checksum of the pieces' prefixes (the format is in [`block`]).
+//!   The file starts with the stored blocks back to back, in partition order.
 //! - **Index.** After the blocks: the magic `FLBI`, a format version, the partition count, per
 //!   partition the block's offset in the file, stored length, raw length and checksum, and last
 //!   an xxh3-64 checksum of the index itself.
@@ -30,7 +32,8 @@
 //! # Who checks the checksums
 //!
 //! [`ShuffleStore::read_block`] sends a block's stored bytes and header as they are on disk,
-//! without checking them. The fetching side checks them ([`block::decode`]) before decompressing,
+//! without checking them. The fetching side checks each piece ([`block::BlockDecoder`]) before
+//! decompressing it, and hands the block on only once all of it is checked,
 //! so one check, end to end, covers damage on disk, in memory and on the wire, and the BTS does not
 //! spend time hashing what it serves. A block received for storage from another node is checked
 //! before it is stored ([`ShuffleStore::write_map_output_encoded`]).

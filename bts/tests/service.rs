@@ -219,3 +219,44 @@ async fn a_jobs_blocks_take_its_capability_and_only_the_scheduler_removes_them()
     .await
     .unwrap();
 }
+
+/// Bytes that lz4 cannot shrink much (xorshift), so a block of them is many pieces of stored bytes.
+fn noise(len: usize) -> Vec<u8> {
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// A block of many pieces is decoded as it arrives (on a blocking thread, fed as the stream
+/// receives); a byte damaged in any piece, early or last, makes it corrupt, never data.
+#[tokio::test]
+async fn a_large_block_is_decoded_as_it_arrives_and_damage_in_any_piece_is_caught() {
+    within(async {
+        let bts = start().await;
+        let large = noise(3 * flicker_bts::block::PIECE + 1000);
+        bts.store.write_map_output(&id(0), &[large.clone(), b"after".to_vec()]).unwrap();
+        assert_eq!(fetch_one(&bts, id(0), 0).await.unwrap(), large);
+        let blocks = bts.client.fetch(bts.addr, &[id(0), id(0)], 0, &bts.capability).await.unwrap();
+        assert_eq!(blocks, [large.clone(), large.clone()]);
+
+        let file = bts.store.root().join("job-1/0/0.out");
+        let whole = std::fs::read(&file).unwrap();
+        let (header, _) = bts.store.read_block(&id(0), 0).unwrap();
+        for at in [100, header.stored_len as usize / 2, header.stored_len as usize - 1] {
+            let mut damaged = whole.clone();
+            damaged[at] ^= 0x08;
+            std::fs::write(&file, damaged).unwrap();
+            let error = fetch_one(&bts, id(0), 0).await.unwrap_err();
+            assert!(matches!(error, FetchError::Corrupt(_)), "byte {at}: {error:?}");
+            assert_eq!(fetch_one(&bts, id(0), 1).await.unwrap(), b"after");
+        }
+    })
+    .await
+    .unwrap();
+}

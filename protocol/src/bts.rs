@@ -2,9 +2,12 @@
 //!
 //! A request opens its own stream and gets one response on it. Shuffle blocks never travel inside
 //! a frame: a [`BlockHeader`] frame announces a block and its `stored_len` raw bytes follow on the
-//! same stream. The bytes are the block as the BTS stores it (lz4-compressed), and the header
-//! carries the xxh3 checksum of exactly those bytes, so the receiver verifies what it got and a
-//! block damaged on disk or on the way is caught by whoever fetched it.
+//! same stream. The bytes are the block as the BTS stores it: pieces of at most 1 MiB raw bytes,
+//! each lz4-compressed on its own behind a prefix holding its stored length and the xxh3-64
+//! checksum of its compressed bytes (protocol version 11; the format is in `flicker_bts::block`).
+//! The header carries the xxh3-64 checksum of the prefixes, so the receiver verifies every byte it
+//! got, piece by piece as they arrive, and a block damaged on disk or on the way is caught by
+//! whoever fetched it.
 //!
 //! ```text
 //! Fetch { ids, partition, capability }  →  for each id in order: Block(header), then
@@ -55,9 +58,11 @@ impl Capability {
 pub struct BlockHeader {
     /// Bytes of the block once decompressed.
     pub raw_len: u32,
-    /// Bytes of the block as stored and sent (compressed); zero for an empty block.
+    /// Bytes of the block as stored and sent (its compressed pieces with their prefixes); zero
+    /// for an empty block.
     pub stored_len: u32,
-    /// The xxh3-64 checksum of the stored (compressed) bytes.
+    /// The xxh3-64 checksum of the block's piece prefixes back to back (each prefix holds the
+    /// xxh3-64 checksum of its piece's compressed bytes, so together they cover every stored byte).
     pub checksum: u64,
 }
 

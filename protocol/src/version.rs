@@ -18,8 +18,10 @@
 /// the stage they read, and node statuses count the tasks each executor ran and the shuffle bytes its BTS served, which
 /// heartbeats carry; 9: operators of the cogroup kind, tasks reading a partition of each input of
 /// a co-group step, stage statuses naming every stage they read; 10: tasks say the number of the
-/// part they write, the kept inputs of a broadcast join, and the range boundaries of a sort).
-pub const PROTOCOL_VERSION: u32 = 10;
+/// part they write, the kept inputs of a broadcast join, and the range boundaries of a sort; 11:
+/// shuffle blocks are stored and sent as pieces compressed one by one, each with its own checksum,
+/// so a fetcher decodes a block as it arrives).
+pub const PROTOCOL_VERSION: u32 = 11;
 
 /// The ALPN protocol two processes of different versions agree on, to tell each other their
 /// versions and part.
