@@ -296,6 +296,70 @@ mod tests {
         }
 
         #[test]
+        fn folding_numbers_is_the_rows_iteration_up_to_the_first_row_it_cannot_take(
+            rows in proptest::collection::vec(
+                (".{0,12}", prop_oneof![
+                    3 => proptest::collection::vec(arb_value(), 0..4).prop_map(Ok),
+                    1 => proptest::collection::vec(any::<u8>(), 0..12).prop_map(Err),
+                ]),
+                0..30,
+            ),
+            tail in proptest::collection::vec(any::<u8>(), 0..6),
+            index in 0usize..3,
+            refused in any::<i64>(),
+        ) {
+            // Rows of a string key and either values or (Err) random bytes as their value
+            // section, then perhaps a row cut short.
+            let mut bytes = BatchWriter::new(&Schema::keyed(["k"], ["a", "b", "c"])).finish();
+            for (key, values) in &rows {
+                let mut key_bytes = Vec::new();
+                encode_value(&mut key_bytes, ValueRef::Str(key));
+                let value_bytes = match values {
+                    Ok(values) => {
+                        let mut out = Vec::new();
+                        values.iter().for_each(|v| encode_value(&mut out, v.as_ref()));
+                        out
+                    }
+                    Err(random) => random.clone(),
+                };
+                for section in [key_bytes, value_bytes] {
+                    bytes.extend_from_slice(&(section.len() as u32).to_le_bytes());
+                    bytes.extend_from_slice(&section);
+                }
+            }
+            bytes.extend_from_slice(&tail);
+            let reader = BatchReader::new(&bytes).unwrap();
+            let general: Vec<_> = reader.rows().collect();
+
+            let mut fast = reader.rows();
+            let mut taken = Vec::new();
+            let folded = fast.fold_numbers(index, |key, value| {
+                if value == ValueRef::I64(refused) {
+                    return false;
+                }
+                taken.push((key, value));
+                true
+            });
+            prop_assert_eq!(folded, taken.len());
+            for (row, (key, value)) in general.iter().zip(&taken) {
+                let row = row.as_ref().unwrap();
+                prop_assert_eq!(row.key, *key);
+                prop_assert_eq!(row.value(index).unwrap().unwrap(), *value);
+                prop_assert!(matches!(value, ValueRef::Null | ValueRef::I64(_) | ValueRef::F64(_)));
+            }
+            // It stopped at the end, or at a row it could not take.
+            if let Some(Ok(row)) = general.get(folded) {
+                match row.value(index) {
+                    Some(Ok(ValueRef::Null | ValueRef::F64(_))) => prop_assert!(false, "a row it could take"),
+                    Some(Ok(ValueRef::I64(i))) => prop_assert_eq!(i, refused),
+                    _ => {}
+                }
+            }
+            // And the rows iterate on from there as they would have.
+            prop_assert_eq!(fast.collect::<Vec<_>>(), general[folded..].to_vec());
+        }
+
+        #[test]
         fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let mut framed = MAGIC.to_vec();
             framed.extend_from_slice(&bytes);

@@ -153,6 +153,74 @@ impl Rows<'_> {
     }
 }
 
+impl<'a> Rows<'a> {
+    /// Gives `fold` the encoded key and the value at `index` among the field values of each row
+    /// from here on, as long as that value is a number (`I64`, `F64`) or `Null` and `fold` takes
+    /// it (returns `true`; a row it refuses it must leave as it found it). Stops before any other
+    /// row (another value there, a row cut short, or one `fold` refused), where the iterator then
+    /// resumes to report it or take it the general way. Returns the number of rows folded.
+    ///
+    /// An aggregate's fast path: inlined into the caller with `fold`, it decodes only the one
+    /// value, skipping the ones before it by their tags, and returns no `Result` per row.
+    #[inline(always)]
+    pub fn fold_numbers(
+        &mut self,
+        index: usize,
+        mut fold: impl FnMut(&'a [u8], ValueRef<'a>) -> bool,
+    ) -> usize {
+        let bytes = self.bytes;
+        let mut folded = 0;
+        while let Some((key, values, end)) = framed_row(bytes, self.at) {
+            match number_at(values, index) {
+                Some(value) if fold(key, value) => {
+                    self.at = end;
+                    folded += 1;
+                }
+                _ => break,
+            }
+        }
+        folded
+    }
+}
+
+/// The key and value sections of the row framed at `at` in `bytes`, and where the row ends;
+/// `None` if it is cut short (or `at` is the end).
+#[inline(always)]
+fn framed_row(bytes: &[u8], at: usize) -> Option<(&[u8], &[u8], usize)> {
+    let section = |at: usize| -> Option<(&[u8], usize)> {
+        let start = at.checked_add(4)?;
+        let len = u32::from_le_bytes(bytes.get(at..start)?.try_into().ok()?) as usize;
+        let end = start.checked_add(len)?;
+        Some((bytes.get(start..end)?, end))
+    };
+    let (key, at) = section(at)?;
+    let (values, end) = section(at)?;
+    Some((key, values, end))
+}
+
+/// The value at `index` in the encoded `values`, if it is a number or null and every value
+/// before it has a known tag and fits; `None` otherwise (for [`ValueIter`] to report).
+#[inline(always)]
+fn number_at(values: &[u8], index: usize) -> Option<ValueRef<'_>> {
+    let mut at = 0usize;
+    for _ in 0..index {
+        let size = match *values.get(at)? {
+            TAG_NULL | TAG_FALSE | TAG_TRUE => 1,
+            TAG_I64 | TAG_F64 => 9,
+            TAG_STR => 5 + u32::from_le_bytes(values.get(at + 1..at + 5)?.try_into().ok()?) as usize,
+            _ => return None,
+        };
+        at = at.checked_add(size)?;
+    }
+    let payload = || -> Option<[u8; 8]> { values.get(at + 1..at + 9)?.try_into().ok() };
+    match *values.get(at)? {
+        TAG_NULL => Some(ValueRef::Null),
+        TAG_I64 => Some(ValueRef::I64(i64::from_le_bytes(payload()?))),
+        TAG_F64 => Some(ValueRef::F64(f64::from_le_bytes(payload()?))),
+        _ => None,
+    }
+}
+
 impl<'a> Iterator for Rows<'a> {
     type Item = Result<RawRow<'a>, FrameError>;
 

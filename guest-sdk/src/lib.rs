@@ -46,7 +46,7 @@ pub mod typed;
 pub use config::Config;
 pub use error::Error;
 pub use flicker_batch::{
-    BatchReader, BatchWriter, Field, FieldType, InPlace, RawRow, Row, RowInPlace, RowType, Schema,
+    BatchReader, BatchWriter, Field, FieldType, InPlace, RawRow, Row, RowInPlace, RowType, Rows, Schema,
     TypeMismatch, Value, ValueIter, ValueRef, check_row_type, encode_value, from_row, to_row_values,
 };
 pub use group::GroupTable;
