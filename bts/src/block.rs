@@ -270,6 +270,19 @@ impl BlockDecoder {
         })
     }
 
+    /// Decodes into `buffer` (a block read before, from [`BlockBuffers`](crate::BlockBuffers))
+    /// rather than into a buffer of its own: its room is reused, and its bytes are written over
+    /// by the pieces' without being zeroed first (only room it never held is). Every byte of the
+    /// block handed on is written by its pieces: [`finish`](Self::finish) checks they fill its
+    /// raw length exactly.
+    pub fn decode_into(mut self, mut buffer: Vec<u8>) -> Self {
+        if self.raw.is_some() {
+            buffer.truncate(self.header.raw_len as usize);
+            self.raw = Some(buffer);
+        }
+        self
+    }
+
     /// Stored bytes still to be pushed.
     pub fn remaining(&self) -> u64 {
         u64::from(self.header.stored_len) - self.received
@@ -376,11 +389,16 @@ impl BlockDecoder {
         }
         let raw_len = self.next_piece_raw();
         if let Some(raw) = &mut self.raw {
-            if self.pieces == 0 {
+            if raw.capacity() < self.header.raw_len as usize {
                 *raw = buffer(self.header.raw_len as usize);
             }
-            raw.resize(self.decoded + raw_len, 0);
-            let written = lz4_flex::block::decompress_into(compressed, &mut raw[self.decoded..])
+            let end = self.decoded + raw_len;
+            // Room written before (by an earlier block, in a reused buffer) is written over as
+            // it is; only room never written is zeroed, this piece's just before it is.
+            if raw.len() < end {
+                raw.resize(end, 0);
+            }
+            let written = lz4_flex::block::decompress_into(compressed, &mut raw[self.decoded..end])
                 .map_err(|e| BlockError::Decompress { reason: e.to_string() })?;
             if written != raw_len {
                 return Err(BlockError::RawLengthMismatch {
@@ -687,6 +705,27 @@ mod tests {
             };
             assert!(decode(&header, &bytes).is_err());
             assert!(EncodedBlock::verified(header, bytes).is_err());
+        }
+    }
+
+    #[test]
+    fn a_block_decoded_into_a_buffer_handed_back_is_the_block_whatever_the_buffer_held() {
+        let raw = noise(2 * PIECE + 17);
+        let block = encode(&raw).unwrap();
+        let stale =
+            [vec![0xAA; 3 * PIECE], vec![0x55; PIECE / 2], Vec::with_capacity(4 * PIECE), vec![1; raw.len()]];
+        for buffer in stale {
+            for step in [4096, PIECE + 5] {
+                let mut decoder = BlockDecoder::new(block.header()).unwrap().decode_into(buffer.clone());
+                block.bytes().chunks(step).for_each(|chunk| decoder.push(chunk).unwrap());
+                assert_eq!(decoder.finish().unwrap(), raw, "in steps of {step}");
+            }
+            // A block whose pieces do not fill its raw length is refused, never handed on with
+            // the buffer's bytes in the rest.
+            let first_only = seal(raw.len() as u32, pieces(block.bytes())[..1].iter().cloned()).unwrap();
+            let mut decoder = BlockDecoder::new(first_only.header()).unwrap().decode_into(buffer);
+            decoder.push(first_only.bytes()).unwrap();
+            assert!(matches!(decoder.finish(), Err(BlockError::RawLengthMismatch { .. })));
         }
     }
 

@@ -3,9 +3,10 @@
 //! retries with backoff.
 
 use crate::block::{self, BlockDecoder, BlockError};
+use crate::buffers::BlockBuffers;
 use crate::fetch_plan::{FetchPlan, RetryDecision};
 use bytes::Bytes;
-use flicker_protocol::bts::{BtsFailure, BtsRequest, BtsResponse, Capability, MapOutputInfo};
+use flicker_protocol::bts::{BlockHeader, BtsFailure, BtsRequest, BtsResponse, Capability, MapOutputInfo};
 use flicker_protocol::{JobId, MapOutputId};
 use flicker_transport::{Connection, Endpoint, FrameReceiver, Role, TransportError};
 use futures::StreamExt;
@@ -48,17 +49,34 @@ impl FetchError {
 /// How long a BTS may take to answer a new connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// A client of every BTS of the cluster, keeping one connection per BTS.
+/// A client of every BTS of the cluster, keeping one connection per BTS, and the buffers of the
+/// blocks its fetches decoded that their readers handed back, to decode later blocks into.
 #[derive(Debug)]
 pub struct BtsClient {
     endpoint: Endpoint,
     connections: Mutex<HashMap<SocketAddr, Connection>>,
+    buffers: BlockBuffers,
 }
 
 impl BtsClient {
     /// A client connecting from `endpoint`.
     pub fn new(endpoint: Endpoint) -> Self {
-        Self { endpoint, connections: Mutex::default() }
+        Self { endpoint, connections: Mutex::default(), buffers: BlockBuffers::default() }
+    }
+
+    /// The buffers its fetches decode into: a block this client fetched (or read from a local
+    /// store) is handed back there once it was read, and a later block is decoded into it.
+    pub fn buffers(&self) -> &BlockBuffers {
+        &self.buffers
+    }
+
+    /// A decoder of the block `header` announces, decoding into a buffer handed back if one fits.
+    fn decoder(&self, header: BlockHeader) -> Result<BlockDecoder, BlockError> {
+        let decoder = BlockDecoder::new(header)?;
+        Ok(match self.buffers.take(header.raw_len as usize) {
+            Some(buffer) => decoder.decode_into(buffer),
+            None => decoder,
+        })
     }
 
     /// The connection to `bts`: the open one, or a new one (a BTS that does not answer within
@@ -93,7 +111,7 @@ impl BtsClient {
             while blocks.len() < ids.len() {
                 match recv.recv::<BtsResponse>().await?.ok_or(TransportError::NoResponse)? {
                     BtsResponse::Block(header) => {
-                        blocks.push(receive_block(&mut recv, BlockDecoder::new(header)?).await?);
+                        blocks.push(receive_block(&mut recv, self.decoder(header)?).await?);
                     }
                     BtsResponse::Error(failure) => return Err(failure.into()),
                     other => return Err(FetchError::Unexpected { answer: format!("{other:?}") }),

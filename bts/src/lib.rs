@@ -63,6 +63,7 @@
 #![warn(missing_docs)]
 
 pub mod block;
+pub mod buffers;
 pub mod client;
 pub mod fetch_plan;
 mod index;
@@ -71,6 +72,7 @@ mod small_outputs;
 pub mod store;
 
 pub use block::{BlockError, EncodedBlock};
+pub use buffers::BlockBuffers;
 pub use client::{BlockFailure, BtsClient, FetchError, FetchLimits, fetch_partition};
 pub use fetch_plan::{FetchPlan, RetryDecision};
 pub use flicker_protocol::bts::{BlockHeader, MapOutputInfo};

@@ -14,7 +14,9 @@
 //!
 //! - **BTS**: for each partition in turn, one [`fetch_partition`] of it from both map outputs
 //!   with [`FetchLimits::default`], as the executor's reduce task does (both 32 MiB blocks in
-//!   flight at once), each block checked and decompressed. MiB/s of raw (decompressed) bytes.
+//!   flight at once), each block checked and decompressed, and handed back once counted, as a
+//!   reduce task hands back each block it has read (later blocks are decoded into its buffer).
+//!   MiB/s of raw (decompressed) bytes.
 //! - **TCP**: one connection; the server writes the raw bytes in 1 MiB writes, the client reads
 //!   them into a 1 MiB buffer. MiB/s of the same raw bytes.
 //!
@@ -148,6 +150,8 @@ async fn fetch_all(
                 anyhow::anyhow!("cannot fetch {} from {}: {}", failure.map_output, failure.bts, failure.error)
             })?;
             received += block.len() as u64;
+            // As a reduce task does once it has read a block.
+            client.buffers().give_back(block);
         }
     }
     Ok(received)

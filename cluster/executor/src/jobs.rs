@@ -6,7 +6,7 @@ use super::Faults;
 use crate::failure::{ShuffleWriteError, TaskCause};
 use crate::task::{BlockSource, ShuffleOutput, TaskContext, TaskInput, TaskLog, run_task};
 use flicker_batch::{Boundaries, SortKey};
-use flicker_bts::{BtsClient, BtsError, FetchLimits, ShuffleStore, fetch_partition};
+use flicker_bts::{BlockBuffers, BtsClient, BtsError, FetchLimits, ShuffleStore, fetch_partition};
 use flicker_host::{CpuAccount, Runtime};
 use flicker_job::{ComponentSource, JobError, PreparedJob};
 use flicker_protocol::bts::Capability;
@@ -366,7 +366,7 @@ impl Jobs {
             }
         }
         let receiver = fetch_partition(self.bts.clone(), partition.0, remote, self.fetch, capability.clone());
-        FetchedBlocks { local: local.into_iter(), partition, receiver, io }
+        FetchedBlocks { local: local.into_iter(), partition, receiver, io, buffers: self.bts.buffers() }
     }
 
     /// The job planned from its descriptor (with the joins the scheduler broadcasts), once per
@@ -445,6 +445,8 @@ struct FetchedBlocks<'a> {
     partition: PartitionId,
     receiver: mpsc::Receiver<Result<Vec<u8>, flicker_bts::BlockFailure>>,
     io: &'a Handle,
+    /// Where the blocks' buffers go once read: the fetching client's, to decode later blocks into.
+    buffers: &'a BlockBuffers,
 }
 
 impl BlockSource for FetchedBlocks<'_> {
@@ -459,6 +461,10 @@ impl BlockSource for FetchedBlocks<'_> {
             Err(_) => metrics::counter!(flicker_metrics::SHUFFLE_FETCH_FAILURES).increment(1),
         }
         Some(block)
+    }
+
+    fn give_back(&mut self, block: Vec<u8>) {
+        self.buffers.give_back(block);
     }
 }
 
@@ -508,10 +514,12 @@ mod tests {
         store: &'a ShuffleStore,
         locations: &'a [MapOutputLocation],
         runtime: &'a tokio::runtime::Runtime,
+        buffers: &'a BlockBuffers,
     ) -> FetchedBlocks<'a> {
         let (_, receiver) = mpsc::channel(1);
         let local = locations.iter().map(|location| (store, location)).collect::<Vec<_>>();
-        FetchedBlocks { local: local.into_iter(), partition: PartitionId(0), receiver, io: runtime.handle() }
+        let partition = PartitionId(0);
+        FetchedBlocks { local: local.into_iter(), partition, receiver, io: runtime.handle(), buffers }
     }
 
     #[test]
@@ -527,7 +535,8 @@ mod tests {
         let here: SocketAddr = "127.0.0.1:7000".parse().unwrap();
         let locations = held_here(here, 10);
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let mut blocks = local_blocks(&store, &locations, &runtime);
+        let buffers = BlockBuffers::default();
+        let mut blocks = local_blocks(&store, &locations, &runtime, &buffers);
 
         assert_eq!(blocks.next_block().unwrap().unwrap(), b"block of 0");
         match blocks.next_block() {
@@ -547,7 +556,8 @@ mod tests {
         // Map task 1's output was never stored here.
         let locations = held_here("127.0.0.1:7000".parse().unwrap(), 12);
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let mut blocks = local_blocks(&store, &locations, &runtime);
+        let buffers = BlockBuffers::default();
+        let mut blocks = local_blocks(&store, &locations, &runtime, &buffers);
 
         let samples = flicker_metrics::recorded(|| while blocks.next_block().is_some() {}).unwrap();
         assert_eq!(

@@ -142,6 +142,8 @@ pub(crate) trait ShuffleOutput: Sync {
 pub(crate) trait BlockSource {
     /// The next block, `None` when every map output's block was handed out.
     fn next_block(&mut self) -> Option<Result<Vec<u8>, TaskCause>>;
+    /// Takes back a block once it was read, for a later block to be decoded into.
+    fn give_back(&mut self, block: Vec<u8>);
 }
 
 /// What a task reads.
@@ -517,6 +519,7 @@ fn each_block(
         check_cancelled(ctx)?;
         metrics.shuffle_bytes += block.len() as u64;
         take(&block, metrics)?;
+        blocks.give_back(block);
     }
     Ok(())
 }

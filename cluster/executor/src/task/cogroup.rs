@@ -274,6 +274,7 @@ pub(super) fn push_gathered(
             pipeline.push(Checked { bytes, rows })?;
             pushed = true;
         }
+        blocks.give_back(block);
     }
     match header {
         Some(bytes) if !pushed => pipeline.push(Checked { bytes, rows: 0 }),
