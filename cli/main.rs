@@ -137,11 +137,20 @@ fn main() -> ExitCode {
 /// keeps the freed space: in a job that spills (shuffle blocks, an aggregate's partials, a spill's
 /// sort order, all transient), that held ~130 MiB of the process's peak RSS, at no measurable
 /// gain in speed (docs/PERFORMANCE.md, "Many keys").
+///
+/// Setting the mmap threshold turns glibc's dynamic thresholds off, which would leave the trim
+/// threshold at 128 KiB: a heap would give back any free space above that at its top, and fault
+/// it in again for the next buffer (the shuffle's 1 MiB pieces, freed and allocated all the
+/// time: a shuffle fetch ran at 1,590–1,640 MiB/s so, against 2,060–2,150 with 4 MiB kept;
+/// docs/PERFORMANCE.md, "Fifth session"). So a heap keeps up to 4 MiB free at its top too.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn return_large_buffers() {
-    // SAFETY: `mallopt` only sets a parameter of glibc's allocator; this runs first in `main`,
+    // SAFETY: `mallopt` only sets parameters of glibc's allocator; this runs first in `main`,
     // before any other thread exists.
-    unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20) };
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 4 << 20);
+    }
 }
 
 /// Other allocators give large buffers back by themselves.

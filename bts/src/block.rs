@@ -475,17 +475,9 @@ mod tests {
         decoder.finish()
     }
 
-    /// Bytes that lz4 cannot shrink much (xorshift).
+    /// Bytes that lz4 cannot shrink much.
     fn noise(len: usize) -> Vec<u8> {
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
+        flicker_gen::Rng::new(1).bytes(len)
     }
 
     /// The compressed bytes of each piece of a valid block.

@@ -933,17 +933,9 @@ mod tests {
         assert!(store.has_map_output(&output("job-2", 0)));
     }
 
-    /// Bytes that lz4 cannot shrink much (xorshift).
+    /// Bytes that lz4 cannot shrink much.
     fn noise(len: usize) -> Vec<u8> {
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
+        flicker_gen::Rng::new(1).bytes(len)
     }
 
     #[test]

@@ -220,17 +220,9 @@ async fn a_jobs_blocks_take_its_capability_and_only_the_scheduler_removes_them()
     .unwrap();
 }
 
-/// Bytes that lz4 cannot shrink much (xorshift), so a block of them is many pieces of stored bytes.
+/// Bytes that lz4 cannot shrink much, so a block of them is many pieces of stored bytes.
 fn noise(len: usize) -> Vec<u8> {
-    let mut x = 0x2545_F491_4F6C_DD1Du64;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    flicker_gen::Rng::new(2).bytes(len)
 }
 
 /// A block of many pieces is decoded as it arrives (on a blocking thread, fed as the stream

@@ -30,6 +30,11 @@ impl Rng {
         mix(self.0)
     }
 
+    /// `len` random bytes: test data that a compressor cannot shrink.
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next_u64() as u8).collect()
+    }
+
     /// A number in `0..n` (`n > 0`), by the high half of a 128-bit product (Lemire): the bias
     /// is below `n / 2^64`, far too small to matter for test data.
     pub fn below(&mut self, n: u64) -> u64 {
