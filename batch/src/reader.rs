@@ -207,7 +207,11 @@ fn number_at(values: &[u8], index: usize) -> Option<ValueRef<'_>> {
         let size = match *values.get(at)? {
             TAG_NULL | TAG_FALSE | TAG_TRUE => 1,
             TAG_I64 | TAG_F64 => 9,
-            TAG_STR => 5 + u32::from_le_bytes(values.get(at + 1..at + 5)?.try_into().ok()?) as usize,
+            TAG_STR => {
+                let len = u32::from_le_bytes(values.get(at + 1..at + 5)?.try_into().ok()?);
+                // A length near 4 GiB must not wrap around in 32-bit WebAssembly.
+                (len as usize).checked_add(5)?
+            }
             _ => return None,
         };
         at = at.checked_add(size)?;

@@ -366,7 +366,14 @@ impl Jobs {
             }
         }
         let receiver = fetch_partition(self.bts.clone(), partition.0, remote, self.fetch, capability.clone());
-        FetchedBlocks { local: local.into_iter(), partition, receiver, io, buffers: self.bts.buffers() }
+        FetchedBlocks {
+            local: local.into_iter(),
+            partition,
+            receiver,
+            io,
+            buffers: self.bts.buffers(),
+            fetched_last: false,
+        }
     }
 
     /// The job planned from its descriptor (with the joins the scheduler broadcasts), once per
@@ -445,8 +452,11 @@ struct FetchedBlocks<'a> {
     partition: PartitionId,
     receiver: mpsc::Receiver<Result<Vec<u8>, flicker_bts::BlockFailure>>,
     io: &'a Handle,
-    /// Where the blocks' buffers go once read: the fetching client's, to decode later blocks into.
+    /// Where the fetched blocks' buffers go once read: the fetching client's, to decode later
+    /// blocks into.
     buffers: &'a BlockBuffers,
+    /// Whether the block handed out last came from the fetcher (rather than this node's store).
+    fetched_last: bool,
 }
 
 impl BlockSource for FetchedBlocks<'_> {
@@ -463,8 +473,13 @@ impl BlockSource for FetchedBlocks<'_> {
         Some(block)
     }
 
+    /// Keeps the buffer of a block the fetcher decoded, for the fetcher's later blocks; a block
+    /// read from this node's store is dropped (in local mode no block is ever fetched, and a
+    /// kept buffer would only hold memory).
     fn give_back(&mut self, block: Vec<u8>) {
-        self.buffers.give_back(block);
+        if self.fetched_last {
+            self.buffers.give_back(block);
+        }
     }
 }
 
@@ -472,12 +487,14 @@ impl FetchedBlocks<'_> {
     /// The next block: from this process's BTS first, then as the fetcher delivers them.
     fn read_next(&mut self) -> Option<Result<Vec<u8>, TaskCause>> {
         if let Some((store, output)) = self.local.next() {
+            self.fetched_last = false;
             return Some(store.read_partition(&output.id, self.partition.0).map_err(|error| {
                 let lost = LostMapOutput { id: output.id.clone(), bts: output.bts, unreachable: false };
                 TaskCause::Fetch { lost, reason: error.to_string() }
             }));
         }
         let next = self.io.block_on(self.receiver.recv())?;
+        self.fetched_last = true;
         Some(next.map_err(|failure| TaskCause::Fetch {
             lost: LostMapOutput {
                 id: failure.map_output,
@@ -519,7 +536,32 @@ mod tests {
         let (_, receiver) = mpsc::channel(1);
         let local = locations.iter().map(|location| (store, location)).collect::<Vec<_>>();
         let partition = PartitionId(0);
-        FetchedBlocks { local: local.into_iter(), partition, receiver, io: runtime.handle(), buffers }
+        let io = runtime.handle();
+        FetchedBlocks { local: local.into_iter(), partition, receiver, io, buffers, fetched_last: false }
+    }
+
+    #[test]
+    fn a_block_read_from_this_node_s_store_is_not_kept_for_fetches() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ShuffleStore::with_memory(dir.path(), 1 << 20);
+        let large = vec![b'x'; 4 << 20];
+        for map_task in 0..2 {
+            store.write_map_output(&output(map_task), std::slice::from_ref(&large)).unwrap();
+        }
+        let locations = held_here("127.0.0.1:7000".parse().unwrap(), large.len() as u64);
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let buffers = BlockBuffers::default();
+        let mut blocks = local_blocks(&store, &locations, &runtime, &buffers);
+        while let Some(block) = blocks.next_block() {
+            let block = block.unwrap();
+            assert_eq!(block, large);
+            blocks.give_back(block);
+        }
+        assert_eq!(buffers.kept_bytes(), 0, "no fetch would ever decode into them");
+        // A buffer of that size is kept when handed back as a fetched block's.
+        blocks.fetched_last = true;
+        blocks.give_back(large);
+        assert_eq!(buffers.kept_bytes(), 4 << 20);
     }
 
     #[test]

@@ -142,7 +142,8 @@ pub(crate) trait ShuffleOutput: Sync {
 pub(crate) trait BlockSource {
     /// The next block, `None` when every map output's block was handed out.
     fn next_block(&mut self) -> Option<Result<Vec<u8>, TaskCause>>;
-    /// Takes back a block once it was read, for a later block to be decoded into.
+    /// Takes back the block handed out last once it was read, for a later block to be decoded
+    /// into.
     fn give_back(&mut self, block: Vec<u8>);
 }
 
