@@ -64,8 +64,8 @@ impl BtsClient {
         Self { endpoint, connections: Mutex::default(), buffers: BlockBuffers::default() }
     }
 
-    /// The buffers its fetches decode into: a block this client fetched (or read from a local
-    /// store) is handed back there once it was read, and a later block is decoded into it.
+    /// The buffers its fetches decode into: a block this client fetched is handed back there
+    /// once it was read, and a later block is decoded into it.
     pub fn buffers(&self) -> &BlockBuffers {
         &self.buffers
     }
