@@ -187,40 +187,22 @@ impl<'a> Rows<'a> {
 /// `None` if it is cut short (or `at` is the end).
 #[inline(always)]
 fn framed_row(bytes: &[u8], at: usize) -> Option<(&[u8], &[u8], usize)> {
-    let section = |at: usize| -> Option<(&[u8], usize)> {
-        let start = at.checked_add(4)?;
-        let len = u32::from_le_bytes(bytes.get(at..start)?.try_into().ok()?) as usize;
-        let end = start.checked_add(len)?;
-        Some((bytes.get(start..end)?, end))
-    };
-    let (key, at) = section(at)?;
-    let (values, end) = section(at)?;
-    Some((key, values, end))
+    let mut cursor = Cursor { bytes, at };
+    let key = cursor.section().ok()?;
+    let values = cursor.section().ok()?;
+    Some((key, values, cursor.at))
 }
 
-/// The value at `index` in the encoded `values`, if it is a number or null and every value
-/// before it has a known tag and fits; `None` otherwise (for [`ValueIter`] to report).
+/// The value at `index` in the encoded `values`, if it is a number or null and the values before
+/// it and it decode; `None` otherwise (for [`ValueIter`] to report).
 #[inline(always)]
 fn number_at(values: &[u8], index: usize) -> Option<ValueRef<'_>> {
-    let mut at = 0usize;
+    let mut cursor = Cursor { bytes: values, at: 0 };
     for _ in 0..index {
-        let size = match *values.get(at)? {
-            TAG_NULL | TAG_FALSE | TAG_TRUE => 1,
-            TAG_I64 | TAG_F64 => 9,
-            TAG_STR => {
-                let len = u32::from_le_bytes(values.get(at + 1..at + 5)?.try_into().ok()?);
-                // A length near 4 GiB must not wrap around in 32-bit WebAssembly.
-                (len as usize).checked_add(5)?
-            }
-            _ => return None,
-        };
-        at = at.checked_add(size)?;
+        cursor.skip_value().ok()?;
     }
-    let payload = || -> Option<[u8; 8]> { values.get(at + 1..at + 9)?.try_into().ok() };
-    match *values.get(at)? {
-        TAG_NULL => Some(ValueRef::Null),
-        TAG_I64 => Some(ValueRef::I64(i64::from_le_bytes(payload()?))),
-        TAG_F64 => Some(ValueRef::F64(f64::from_le_bytes(payload()?))),
+    match cursor.value().ok()? {
+        value @ (ValueRef::Null | ValueRef::I64(_) | ValueRef::F64(_)) => Some(value),
         _ => None,
     }
 }
