@@ -236,19 +236,11 @@ impl<F: Fold> FieldAggregate<F> {
     /// so that the row loop is compiled apart from the rest of `update`: inlined into it, in one
     /// function of ~19 KiB of machine code, Cranelift kept most of the loop's values on the stack
     /// (the heap base among them) and reloaded them every row (docs/PERFORMANCE.md).
-    ///
-    /// Rows keep their encoded keys here (`update` is not a combiner's); a null value is passed
-    /// over, as [`fold_row`](Self::fold_row) does with a field configured; every fold takes every
-    /// number, so no row is refused after its key was added.
+    /// A row [`fold_row`](Self::fold_row) refuses is left as it was (a key is refused before
+    /// it is added, and every fold takes every number), for the general loop to report.
     #[inline(never)]
     fn fold_number_rows(&mut self, rows: &mut Rows<'_>, field: usize) -> usize {
-        if self.key_form != KeyForm::Encoded {
-            return 0;
-        }
-        let table = &mut self.table;
-        rows.fold_numbers(field, |key, value| {
-            matches!(value, ValueRef::Null) || table.state(key, F::default).update(value).is_ok()
-        })
+        rows.fold_numbers(field, |key, value| self.fold_row(key, value).is_ok())
     }
 
     /// The body of [`Combine::fold`], inlined into each caller so that a value of a known type
