@@ -397,3 +397,48 @@ async fn identities_of_an_ephemeral_ca_talk_and_name_their_role() {
     let connection = connect_and_ping(&mut server, ca.identity("alice", Role::Client).unwrap()).await;
     assert_eq!(connection.peer(), Some(Peer { name: "boss".into(), role: Role::Scheduler, tenant: None }));
 }
+
+/// A process that closes its connection with `close_and_send` and exits at once (here: its
+/// runtime is dropped as soon as the call returns) has told its peer, which reads the
+/// application's close rather than waiting out its idle timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_closed_and_sent_reaches_the_peer_even_if_the_process_ends_at_once() {
+    let dir = cluster();
+    let server = endpoint(load(dir.path(), "scheduler"), PROTOCOL_VERSION);
+    let addr = server.local_addr().unwrap();
+    let (closed, mut reasons) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(incoming) = server.accept().await {
+            let closed = closed.clone();
+            tokio::spawn(async move {
+                let connection = incoming.establish(&[Role::Client]).await.unwrap();
+                tokio::spawn(serve_connection(connection.clone(), mpsc::unbounded_channel().0));
+                let _ = closed.send(connection.closed().await);
+            });
+        }
+    });
+    let client = load(dir.path(), "client");
+    for round in 0..5 {
+        let client = client.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                let connection = bounded(endpoint(client, PROTOCOL_VERSION).connect(addr, Role::Scheduler))
+                    .await
+                    .unwrap();
+                ping(&connection, round).await;
+                connection.close_and_send(7, "done", Duration::from_secs(5)).await;
+            });
+            runtime.shutdown_background();
+        })
+        .join()
+        .unwrap();
+        // The idle timeout (6 s) would end the connection with `TimedOut` before this bound.
+        match bounded(reasons.recv()).await.unwrap() {
+            quinn::ConnectionError::ApplicationClosed(close) => {
+                assert_eq!((close.error_code.into_inner(), &close.reason[..]), (7, &b"done"[..]))
+            }
+            other => panic!("round {round}: the server saw {other:?}, not the client's close"),
+        }
+    }
+}

@@ -69,11 +69,10 @@ impl Client {
         self.connection.lock().clone()
     }
 
-    /// Closes the connection and waits (briefly) until the scheduler was told, so that it frees
-    /// the connection at once.
+    /// Closes the connection and waits (briefly) until the packet telling the scheduler has left,
+    /// so that it frees the connection at once.
     pub async fn close(self) {
-        self.connection().close(0, "done");
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
+        self.connection().close_and_send(0, "done", Duration::from_secs(1)).await;
     }
 
     /// Connects again, retrying for up to [`RECONNECT_WITHIN`].
