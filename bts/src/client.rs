@@ -164,10 +164,15 @@ impl BtsClient {
 /// blocking thread.
 const DECODE_IN_PLACE: u64 = 64 << 10;
 
-/// Chunks of a block received and not decoded yet, at most (a datagram's worth each: about 64 KiB
-/// on loopback). Beyond them the stream's flow control holds the sender back, so a decoder that
-/// falls behind leaves little to decode once the transfer ends.
-const CHUNKS_QUEUED: usize = 8;
+/// Stored bytes of a block handed to its decoder at once: the chunks received (a datagram's worth
+/// each, about 64 KiB on loopback) are gathered up to this much, so that a decoder waiting for
+/// bytes is woken once per quarter piece rather than once per datagram.
+const HANDOFF: usize = 256 << 10;
+
+/// Hand-offs of a block received and not decoded yet, at most. Beyond them the stream's flow
+/// control holds the sender back, so a decoder that falls behind leaves little to decode once
+/// the transfer ends.
+const HANDOFFS_QUEUED: usize = 2;
 
 /// Receives the stored bytes of the block `decoder` decodes and decodes them as they arrive: each
 /// piece is checked and decompressed as soon as it is whole, and the block is handed on once all
@@ -183,27 +188,34 @@ async fn receive_block(recv: &mut FrameReceiver, mut decoder: BlockDecoder) -> R
         }
         return Ok(decoder.finish()?);
     }
-    let (chunks, mut inbox) = mpsc::channel::<Bytes>(CHUNKS_QUEUED);
+    let (handoffs, mut inbox) = mpsc::channel::<Vec<Bytes>>(HANDOFFS_QUEUED);
     let decoding = tokio::task::spawn_blocking(move || {
-        while let Some(chunk) = inbox.blocking_recv() {
-            decoder.push(&chunk)?;
+        while let Some(chunks) = inbox.blocking_recv() {
+            for chunk in chunks {
+                decoder.push(&chunk)?;
+            }
         }
         decoder.finish()
     });
     let received = async {
-        let mut remaining = expected;
+        let (mut remaining, mut gathered, mut chunks) = (expected, 0, Vec::new());
         while remaining > 0 {
             let chunk = next_chunk(recv, expected, remaining).await?;
             remaining -= chunk.len() as u64;
-            if chunks.send(chunk).await.is_err() {
-                // The decoder stopped at damaged bytes: its error says why.
-                break;
+            gathered += chunk.len();
+            chunks.push(chunk);
+            if gathered >= HANDOFF || remaining == 0 {
+                gathered = 0;
+                if handoffs.send(std::mem::take(&mut chunks)).await.is_err() {
+                    // The decoder stopped at damaged bytes: its error says why.
+                    break;
+                }
             }
         }
         Ok::<_, TransportError>(())
     }
     .await;
-    drop(chunks);
+    drop(handoffs);
     let decoded =
         decoding.await.map_err(|e| FetchError::Unexpected { answer: format!("decoder stopped: {e}") })?;
     received?;
