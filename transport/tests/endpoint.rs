@@ -423,9 +423,8 @@ async fn a_connection_closed_and_sent_reaches_the_peer_even_if_the_process_ends_
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             runtime.block_on(async {
-                let connection = bounded(endpoint(client, PROTOCOL_VERSION).connect(addr, Role::Scheduler))
-                    .await
-                    .unwrap();
+                let connection =
+                    bounded(endpoint(client, PROTOCOL_VERSION).connect(addr, Role::Scheduler)).await.unwrap();
                 ping(&connection, round).await;
                 connection.close_and_send(7, "done", Duration::from_secs(5)).await;
             });
