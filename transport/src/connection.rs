@@ -144,8 +144,11 @@ impl Connection {
     pub async fn close_and_send(&self, code: u32, reason: &str, within: Duration) {
         let sent = self.inner.stats().udp_tx.datagrams;
         self.close(code, reason);
-        // A closed connection sends nothing but the packet closing it; the count is taken while
-        // the datagram is handed to the socket, under the same lock.
+        // A closed connection sends nothing but the packet closing it; quinn counts a datagram
+        // under the lock it hands it to the socket with. A datagram that left between the count
+        // and the close (an acknowledgement) ends the wait early: the close then goes out on the
+        // driver's next turn, unless the process has ended by then, when the peer times the
+        // connection out as it would have without any wait.
         let _ = tokio::time::timeout(within, async {
             while self.inner.stats().udp_tx.datagrams == sent {
                 tokio::time::sleep(Duration::from_millis(1)).await;
