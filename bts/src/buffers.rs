@@ -6,10 +6,15 @@
 //! length exactly), so nothing of an earlier block, another job's or tenant's, is ever read.
 
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// Bytes of buffers kept at most: the default bytes in flight of a reduce task's fetches
 /// ([`FetchLimits`](crate::FetchLimits)), so that a partition's blocks find their buffers again.
 pub const KEPT_BYTES: usize = 64 << 20;
+
+/// How long buffers are kept without being used: then they are freed, so an executor that
+/// fetches nothing for a while holds no shuffle memory ([`BlockBuffers::free_if_idle`]).
+pub const IDLE: Duration = Duration::from_secs(10);
 
 /// The smallest buffer kept: one piece ([`crate::block::PIECE`]); smaller blocks cost little to
 /// allocate.
@@ -25,6 +30,8 @@ pub struct BlockBuffers {
 struct Kept {
     buffers: Vec<Vec<u8>>,
     bytes: usize,
+    /// When a buffer was last given back or taken.
+    used: Option<Instant>,
 }
 
 impl BlockBuffers {
@@ -39,6 +46,7 @@ impl BlockBuffers {
         if kept.bytes + capacity <= KEPT_BYTES {
             kept.bytes += capacity;
             kept.buffers.push(buffer);
+            kept.used = Some(Instant::now());
         }
     }
 
@@ -53,7 +61,19 @@ impl BlockBuffers {
             .min_by_key(|&(_, capacity)| capacity)?;
         let buffer = kept.buffers.swap_remove(at);
         kept.bytes -= buffer.capacity();
+        kept.used = Some(Instant::now());
         Some(buffer)
+    }
+
+    /// Frees every buffer kept if none was given back or taken for `idle` by `now`; the bytes
+    /// freed.
+    pub fn free_if_idle(&self, now: Instant, idle: Duration) -> usize {
+        let mut kept = self.lock();
+        if kept.used.is_some_and(|used| now.saturating_duration_since(used) < idle) {
+            return 0;
+        }
+        kept.buffers = Vec::new();
+        std::mem::take(&mut kept.bytes)
     }
 
     /// Bytes of the buffers kept.
@@ -88,5 +108,24 @@ mod tests {
             buffers.give_back(vec![0; 1 << 20]);
         }
         assert_eq!(buffers.kept_bytes(), KEPT_BYTES);
+    }
+
+    #[test]
+    fn buffers_unused_for_the_idle_time_are_freed() {
+        // Each instant is taken before the use it follows, so the idle times below are upper
+        // bounds of the real ones, whatever the machine's pace.
+        let buffers = BlockBuffers::default();
+        assert_eq!(buffers.free_if_idle(Instant::now(), IDLE), 0, "nothing kept");
+        let given = Instant::now();
+        buffers.give_back(vec![0; 2 << 20]);
+        assert_eq!(buffers.free_if_idle(given + IDLE / 2, IDLE), 0, "used within the idle time");
+        assert_eq!(buffers.kept_bytes(), 2 << 20);
+        buffers.give_back(vec![0; 4 << 20]);
+        let taken = Instant::now();
+        assert!(buffers.take(3 << 20).is_some());
+        assert_eq!(buffers.free_if_idle(taken + IDLE - Duration::from_millis(1), IDLE), 0, "taken since");
+        assert_eq!(buffers.free_if_idle(Instant::now() + IDLE, IDLE), 2 << 20);
+        assert_eq!(buffers.kept_bytes(), 0);
+        assert!(buffers.take(1 << 20).is_none(), "every buffer was freed");
     }
 }

@@ -70,6 +70,21 @@ impl BtsClient {
         &self.buffers
     }
 
+    /// Frees the buffers this client keeps once its fetches have used none for
+    /// [`IDLE`](crate::buffers::IDLE), looking every second, until the client is dropped: an
+    /// executor runs it, so that one that fetches nothing for a while holds no shuffle memory.
+    pub async fn free_idle_buffers(client: std::sync::Weak<BtsClient>) {
+        let mut every = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            every.tick().await;
+            let Some(client) = client.upgrade() else { return };
+            let freed = client.buffers.free_if_idle(std::time::Instant::now(), crate::buffers::IDLE);
+            if freed > 0 {
+                tracing::debug!(freed, "freed the shuffle buffers kept idle");
+            }
+        }
+    }
+
     /// A decoder of the block `header` announces, decoding into a buffer handed back if one fits.
     fn decoder(&self, header: BlockHeader) -> Result<BlockDecoder, BlockError> {
         let decoder = BlockDecoder::new(header)?;

@@ -218,6 +218,7 @@ impl Executor {
         let components =
             Arc::new(FetchFromScheduler { link: scheduler.clone(), io: tokio::runtime::Handle::current() });
         let bts_client = Arc::new(BtsClient::new(endpoint.clone()));
+        tokio::spawn(BtsClient::free_idle_buffers(Arc::downgrade(&bts_client)));
         let jobs = Arc::new(Jobs::new(
             runtime,
             components,
