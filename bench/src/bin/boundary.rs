@@ -4,7 +4,8 @@
 //! (`std:parse-csv` keyed and combining `max` or `stats`) among them, in the sandbox and natively,
 //! with their ratio (the partials of both are checked to be the same).
 //!
-//! `boundary operators` runs only the second part, the reference job's operators.
+//! `boundary operators` runs only the second part, the reference job's operators;
+//! `boundary batches` only the first, by batch size.
 //!
 //! `FLICKER_BENCH_WASM_DIR=DIR` takes `std:parse-csv` and `std:max` from `DIR/std_parse_csv.wasm`
 //! and `DIR/std_max.wasm` instead of the embedded ones: builds that kept their function names, to
@@ -79,9 +80,20 @@ fn main() -> anyhow::Result<()> {
     let echo = runtime.load(&std::fs::read(flicker_plugins::guest_artifact("flicker-test-plugin"))?)?;
     let max = runtime.load(&plugin("max"))?;
     let max_config = config(&[("field", "temperature")]);
-    if std::env::args().nth(1).as_deref() == Some("operators") {
-        return operators(&runtime);
+    match std::env::args().nth(1).as_deref() {
+        None => {
+            by_batch_size(&echo, &max, &max_config)?;
+            println!();
+            operators(&runtime)
+        }
+        Some("batches") => by_batch_size(&echo, &max, &max_config),
+        Some("operators") => operators(&runtime),
+        Some(other) => anyhow::bail!("unknown part `{other}`: `batches`, `operators`, or none for both"),
     }
+}
+
+/// The identity map and `std:max` on batches of 1 to 10,000 rows, in the sandbox and natively.
+fn by_batch_size(echo: &Plugin, max: &Plugin, max_config: &[(String, String)]) -> anyhow::Result<()> {
     println!("records/s across the boundary, millions (higher is better; fastest of {ROUNDS} rounds)");
     println!(
         "| batch size | identity map: wasm | identity map: native | std:max: wasm | std:max: native | std:max: wasm / native |"
@@ -98,7 +110,7 @@ fn main() -> anyhow::Result<()> {
         );
 
         let (wasm_max, native_max) =
-            max_update(&max, &max_config, &input).with_context(|| format!("batches of {size}"))?;
+            max_update(max, max_config, &input).with_context(|| format!("batches of {size}"))?;
         println!(
             "| {size} | {} | {} | {} | {} | {:.2} |",
             rate(total, wasm_map),
@@ -108,8 +120,6 @@ fn main() -> anyhow::Result<()> {
             native_max.as_secs_f64() / wasm_max.as_secs_f64()
         );
     }
-    println!();
-    operators(&runtime)?;
     Ok(())
 }
 
