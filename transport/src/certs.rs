@@ -27,6 +27,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, CertifiedKey, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
     IsCa, Issuer, KeyPair, KeyUsagePurpose,
 };
+use rustls::CipherSuite;
 use rustls::RootCertStore;
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
@@ -539,9 +540,15 @@ impl fmt::Debug for Identity {
     }
 }
 
-/// The one TLS provider of flicker.
+/// The one TLS provider of flicker: aws-lc's, with AES-128-GCM the first cipher suite of TLS 1.3
+/// (aws-lc's order puts AES-256-GCM first). Both are sound; AES-128 takes 10 rounds per block
+/// where AES-256 takes 14, and encryption is a tenth of the CPU of a shuffle fetch on loopback
+/// (docs/PERFORMANCE.md). A client offers its suites in this order and a server takes the client's
+/// first it supports, so two flicker nodes agree on AES-128-GCM; the others stay for any peer.
 pub(crate) fn crypto_provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    provider.cipher_suites.sort_by_key(|suite| suite.suite() != CipherSuite::TLS13_AES_128_GCM_SHA256);
+    Arc::new(provider)
 }
 
 /// A CA that lives in memory only, and the identities it issues: for a cluster inside one
@@ -871,5 +878,17 @@ mod tests {
             Err(CertError::Read { path, .. }) => assert_eq!(path, key),
             other => panic!("expected Read, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn aes_128_gcm_is_offered_first_and_the_other_suites_stay() {
+        let suites: Vec<CipherSuite> = crypto_provider().cipher_suites.iter().map(|s| s.suite()).collect();
+        let defaults: Vec<CipherSuite> =
+            rustls::crypto::aws_lc_rs::default_provider().cipher_suites.iter().map(|s| s.suite()).collect();
+        assert_eq!(suites.first(), Some(&CipherSuite::TLS13_AES_128_GCM_SHA256));
+        let (mut sorted, mut expected) = (suites.clone(), defaults);
+        sorted.sort_by_key(|s| u16::from(*s));
+        expected.sort_by_key(|s| u16::from(*s));
+        assert_eq!(sorted, expected, "only the order changes");
     }
 }
