@@ -301,7 +301,8 @@ mod tests {
             ),
             ("runs", (1..=4096).map(|n| vec![b'x'; n]).collect()),
         ];
-        let projections: [(&str, fn(u64) -> usize); 4] = [
+        type Projection = (&'static str, fn(u64) -> usize);
+        let projections: [Projection; 4] = [
             ("bucket", |h| (h & 127) as usize),
             ("32-bit tag", |h| ((h >> 25) & 127) as usize),
             ("64-bit tag", |h| (h >> 57) as usize),
