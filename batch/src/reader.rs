@@ -184,13 +184,16 @@ impl<'a> Rows<'a> {
 }
 
 /// The key and value sections of the row framed at `at` in `bytes`, and where the row ends;
-/// `None` if it is cut short (or `at` is the end).
+/// `None` if it is cut short (or `at` is the end). Each step splits what is left, so that a row
+/// costs four comparisons with the length left and no overflow checks (a [`Cursor`]'s `section`
+/// adds to its offset and checks the sum both against overflow and against the end).
 #[inline(always)]
 fn framed_row(bytes: &[u8], at: usize) -> Option<(&[u8], &[u8], usize)> {
-    let mut cursor = Cursor { bytes, at };
-    let key = cursor.section().ok()?;
-    let values = cursor.section().ok()?;
-    Some((key, values, cursor.at))
+    let (key_len, rest) = bytes.get(at..)?.split_first_chunk::<4>()?;
+    let (key, rest) = rest.split_at_checked(u32::from_le_bytes(*key_len) as usize)?;
+    let (values_len, rest) = rest.split_first_chunk::<4>()?;
+    let (values, rest) = rest.split_at_checked(u32::from_le_bytes(*values_len) as usize)?;
+    Some((key, values, bytes.len() - rest.len()))
 }
 
 /// The value at `index` in the encoded `values`, if it is a number or null and the values before
@@ -216,19 +219,20 @@ impl<'a> Iterator for Rows<'a> {
             return None;
         }
         let start = self.at;
-        let mut cursor = Cursor { bytes: self.bytes, at: self.at };
-        let row = cursor.section().and_then(|key| Ok((key, cursor.section()?)));
-        match row {
-            Ok((key, value)) => {
-                self.at = cursor.at;
-                Some(Ok(RawRow { key, value, framed: &self.bytes[start..cursor.at] }))
-            }
-            Err(mut err) => {
-                self.at = self.bytes.len();
-                err.offset += self.base;
-                Some(Err(err))
-            }
+        if let Some((key, value, end)) = framed_row(self.bytes, start) {
+            self.at = end;
+            return Some(Ok(RawRow { key, value, framed: &self.bytes[start..end] }));
         }
+        // Cut short: read again by a cursor, to say where and how.
+        let mut cursor = Cursor { bytes: self.bytes, at: start };
+        let mut err = cursor
+            .section()
+            .and_then(|_| cursor.section())
+            .err()
+            .unwrap_or(FrameError { offset: start, problem: "row section runs past the end of the batch" });
+        self.at = self.bytes.len();
+        err.offset += self.base;
+        Some(Err(err))
     }
 }
 
