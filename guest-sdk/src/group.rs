@@ -125,7 +125,13 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 /// multiplicative mix of the low 32, which leaves the bits within a shard as spread as they were.
 #[inline]
 fn shard_of(hash: u64) -> usize {
-    SHARD_OF_BYTE[((hash as u32).wrapping_mul(0x9E37_79B9) >> 24) as usize] as usize
+    SHARD_OF_BYTE[(shard_mix(hash) >> 24) as usize] as usize
+}
+
+/// The multiplicative mix of a hash's low 32 bits whose top byte picks its shard.
+#[inline(always)]
+fn shard_mix(hash: u64) -> u32 {
+    (hash as u32).wrapping_mul(0x9E37_79B9)
 }
 
 /// Adds `key`, which `shard` does not hold, with `state`. Out of line: a key is added once and
@@ -306,7 +312,7 @@ mod tests {
             ("bucket", |h| (h & 127) as usize),
             ("32-bit tag", |h| ((h >> 25) & 127) as usize),
             ("64-bit tag", |h| (h >> 57) as usize),
-            ("shard", |h| ((h as u32).wrapping_mul(0x9E37_79B9) >> 25) as usize),
+            ("shard", |h| (shard_mix(h) >> 25) as usize),
         ];
         for (family, keys) in &families {
             let hashes: Vec<u64> = keys.iter().map(|key| hash(key)).collect();
