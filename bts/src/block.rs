@@ -398,8 +398,7 @@ impl BlockDecoder {
             if raw.len() < end {
                 raw.resize(end, 0);
             }
-            let written = lz4_flex::block::decompress_into(compressed, &mut raw[self.decoded..end])
-                .map_err(|e| BlockError::Decompress { reason: e.to_string() })?;
+            let written = decompress(compressed, &mut raw[self.decoded..end])?;
             if written != raw_len {
                 return Err(BlockError::RawLengthMismatch {
                     expected: raw_len as u32,
@@ -412,6 +411,15 @@ impl BlockDecoder {
         self.pieces += 1;
         Ok(())
     }
+}
+
+/// Decompresses one piece's lz4 block into `room` (its raw length, at most [`PIECE`]): the bytes
+/// written. liblz4's safe decoder, which checks every length and offset against the input and
+/// `room` on any input: a malformed block is an error, never a read or write out of bounds.
+fn decompress(compressed: &[u8], room: &mut [u8]) -> Result<usize, BlockError> {
+    let capacity = i32::try_from(room.len()).map_err(|_| BlockError::TooLarge { len: room.len() as u64 })?;
+    lz4::block::decompress_to_buffer(compressed, Some(capacity), room)
+        .map_err(|e| BlockError::Decompress { reason: e.to_string() })
 }
 
 /// An empty buffer with room for `capacity` bytes of a block's raw bytes, backed by huge pages
@@ -683,6 +691,25 @@ mod tests {
             decode(&longer, &bytes),
             Err(BlockError::LengthMismatch { expected: bytes.len() as u64, actual: consumed })
         );
+    }
+
+    #[test]
+    fn a_piece_that_does_not_decompress_to_its_room_is_a_typed_error() {
+        let raw = noise(PIECE);
+        let decoded = |pieces: Vec<Vec<u8>>| {
+            let block = seal(PIECE as u32, pieces).unwrap();
+            decode(&block.header(), block.bytes())
+        };
+        // Honest checksums over lz4 blocks of a byte less, a byte more, and bytes that are no lz4.
+        let short = lz4_flex::block::compress(&raw[1..]);
+        assert_eq!(
+            decoded(vec![short]),
+            Err(BlockError::RawLengthMismatch { expected: PIECE as u32, actual: PIECE as u64 - 1 })
+        );
+        let long = lz4_flex::block::compress(&[&raw[..], b"x"].concat());
+        assert!(matches!(decoded(vec![long]), Err(BlockError::Decompress { .. })));
+        let garbage = [0xF0, 0xFF, 0xFF, 0xFF, 1, 2, 3].repeat(1000);
+        assert!(matches!(decoded(vec![garbage]), Err(BlockError::Decompress { .. })));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! by block, verifying each before it is stored.
 
 use crate::block::EncodedBlock;
-use crate::store::{BtsError, ShuffleStore};
+use crate::store::{BlockReader, BtsError, ShuffleStore};
 use flicker_protocol::JobId;
 use flicker_protocol::bts::{BlockHeader, BtsFailure, BtsRequest, BtsResponse};
 use flicker_transport::{
@@ -154,8 +154,9 @@ enum Served {
 }
 
 /// Sends one block from disk: its header, then its stored bytes in pieces of [`READ_PIECE`] as
-/// they are read, so the first bytes leave while the rest is read and no buffer of the whole
-/// block is held. The error is the stream's.
+/// they are read, each read while the one before is being sent, so the first bytes leave while the
+/// rest is read, the stream does not wait for the disk between pieces, and no buffer of the whole
+/// block is held (two pieces at most besides what the stream holds). The error is the stream's.
 async fn send_from_disk(
     send: &mut FrameSender,
     store: &Arc<ShuffleStore>,
@@ -166,19 +167,22 @@ async fn send_from_disk(
         let store = store.clone();
         blocking(move || store.open_block(&id, partition)).await
     };
-    let (header, mut reader) = match opened {
+    let (header, reader) = match opened {
         Ok(opened) => opened,
         Err(error) => return Ok(Served::Unreadable(error)),
     };
     send.send(&BtsResponse::Block(header)).await?;
-    while reader.remaining() > 0 {
-        let read = blocking(move || {
-            let piece = reader.read_piece(READ_PIECE)?;
-            Ok((reader, piece))
+    let read_next = |mut reader: BlockReader| {
+        (reader.remaining() > 0).then(|| {
+            blocking(move || {
+                let piece = reader.read_piece(READ_PIECE)?;
+                Ok((reader, piece))
+            })
         })
-        .await;
-        let piece;
-        (reader, piece) = match read {
+    };
+    let mut reading = read_next(reader);
+    while let Some(read) = reading.take() {
+        let (reader, piece) = match read.await {
             Ok(read) => read,
             Err(error) => {
                 tracing::warn!(%error, "a block could not be read while being sent");
@@ -186,6 +190,7 @@ async fn send_from_disk(
                 return Ok(Served::CutShort);
             }
         };
+        reading = read_next(reader);
         send.send_payload(piece.into()).await?;
     }
     Ok(Served::Block { len: header.stored_len.into() })
@@ -223,11 +228,14 @@ fn failure(error: &BtsError) -> BtsFailure {
     error.into()
 }
 
-/// Runs blocking file work off the async threads.
-async fn blocking<T: Send + 'static>(
+/// Runs blocking file work off the async threads, starting it at once (not when first awaited).
+fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, BtsError> + Send + 'static,
-) -> Result<T, BtsError> {
-    tokio::task::spawn_blocking(work).await.unwrap_or_else(|join| {
-        Err(BtsError::Io { path: Default::default(), source: std::io::Error::other(join.to_string()) })
-    })
+) -> impl Future<Output = Result<T, BtsError>> {
+    let task = tokio::task::spawn_blocking(work);
+    async move {
+        task.await.unwrap_or_else(|join| {
+            Err(BtsError::Io { path: Default::default(), source: std::io::Error::other(join.to_string()) })
+        })
+    }
 }
