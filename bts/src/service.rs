@@ -12,19 +12,39 @@ use flicker_transport::{
     CapabilityCheck, Connection, Endpoint, FrameReceiver, FrameSender, Peer, Role, TransportError,
 };
 use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Largest block a put may send: the stored length field's range.
 const MAX_BLOCK: u64 = u32::MAX as u64;
+
+/// Pieces of [`READ_PIECE`] read ahead at once, across all of a BTS's fetches: a fetch reads a
+/// block's next piece while it sends one only if this budget has room, so that fetchers that stop
+/// reading make the BTS hold no more than this beyond the piece each fetch is sending.
+const READ_AHEAD_PIECES: usize = 64;
+
+/// What every request of a BTS shares.
+struct Service {
+    store: Arc<ShuffleStore>,
+    check: Arc<CapabilityCheck>,
+    /// Permits of the pieces read ahead ([`READ_AHEAD_PIECES`]).
+    read_ahead: Arc<Semaphore>,
+}
 
 /// Serves every connection `endpoint` accepts until the endpoint closes. Only executors (who
 /// store and fetch map output, each request with its job's capability, checked by `check`) and
 /// the scheduler (who removes a job's) may connect.
 pub async fn serve(endpoint: Endpoint, store: Arc<ShuffleStore>, check: Arc<CapabilityCheck>) {
+    let read_ahead = Arc::new(Semaphore::new(READ_AHEAD_PIECES));
+    serve_with(endpoint, Arc::new(Service { store, check, read_ahead })).await;
+}
+
+/// Serves every connection `endpoint` accepts with `service`, until the endpoint closes.
+async fn serve_with(endpoint: Endpoint, service: Arc<Service>) {
     while let Some(incoming) = endpoint.accept().await {
-        let (store, check) = (store.clone(), check.clone());
+        let service = service.clone();
         tokio::spawn(async move {
             match incoming.establish(&[Role::Executor, Role::Scheduler]).await {
-                Ok(connection) => serve_connection(connection, store, check).await,
+                Ok(connection) => serve_connection(connection, service).await,
                 Err(error) => tracing::warn!(%error, "refused a connection to the bts"),
             }
         });
@@ -32,16 +52,16 @@ pub async fn serve(endpoint: Endpoint, store: Arc<ShuffleStore>, check: Arc<Capa
 }
 
 /// Serves the requests of one connection until it closes.
-async fn serve_connection(connection: Connection, store: Arc<ShuffleStore>, check: Arc<CapabilityCheck>) {
+async fn serve_connection(connection: Connection, service: Arc<Service>) {
     // Who the peer is, read from its certificate once for all its requests.
     let peer = Arc::new(connection.peer());
     loop {
         match connection.accept_stream().await {
             Ok(Some((recv, send))) => {
-                let (store, check, peer) = (store.clone(), check.clone(), peer.clone());
+                let (service, peer) = (service.clone(), peer.clone());
                 tokio::spawn(async move {
                     let peer = peer.as_ref().as_ref();
-                    match handle(recv, send, store, &check, peer).await {
+                    match handle(recv, send, &service, peer).await {
                         Err(error) if error.is_protocol_violation() => {
                             let who = Peer::describe(peer);
                             tracing::warn!(peer = %who, %error, "a bts request broke the protocol");
@@ -81,12 +101,12 @@ fn permitted(request: &BtsRequest, check: &CapabilityCheck, peer: Option<&Peer>)
 async fn handle(
     mut recv: FrameReceiver,
     mut send: FrameSender,
-    store: Arc<ShuffleStore>,
-    check: &CapabilityCheck,
+    service: &Service,
     peer: Option<&Peer>,
 ) -> Result<(), TransportError> {
+    let store = &service.store;
     let Some(request) = recv.recv::<BtsRequest>().await? else { return Ok(()) };
-    if let Err(reason) = permitted(&request, check, peer) {
+    if let Err(reason) = permitted(&request, &service.check, peer) {
         let who = Peer::describe(peer);
         tracing::warn!(peer = %who, %reason, "refused a bts request");
         send.send(&BtsResponse::Error(BtsFailure::Forbidden { reason })).await?;
@@ -106,7 +126,7 @@ async fn handle(
                         Err(error) => Served::Unreadable(error),
                     }
                 } else {
-                    send_from_disk(&mut send, &store, id, partition).await?
+                    send_from_disk(&mut send, service, id, partition).await?
                 };
                 match served {
                     Served::Block { len } => store.count_served(len),
@@ -119,13 +139,14 @@ async fn handle(
             }
         }
         BtsRequest::Put { id, partitions, .. } => {
-            let response = match receive_map_output(&mut recv, &store, &id, partitions).await? {
+            let response = match receive_map_output(&mut recv, store, &id, partitions).await? {
                 Ok(info) => BtsResponse::Stored(info),
                 Err(error) => BtsResponse::Error(error),
             };
             send.send(&response).await?;
         }
         BtsRequest::RemoveJob { job } => {
+            let store = store.clone();
             let response = match blocking(move || store.remove_job(&job)).await {
                 Ok(bytes) => BtsResponse::Removed { bytes },
                 Err(error) => BtsResponse::Error(failure(&error)),
@@ -154,17 +175,18 @@ enum Served {
 }
 
 /// Sends one block from disk: its header, then its stored bytes in pieces of [`READ_PIECE`] as
-/// they are read, each read while the one before is being sent, so the first bytes leave while the
-/// rest is read, the stream does not wait for the disk between pieces, and no buffer of the whole
-/// block is held (two pieces at most besides what the stream holds). The error is the stream's.
+/// they are read, so the first bytes leave while the rest is read and no buffer of the whole block
+/// is held. While a piece is sent, the next one is read if the service's read-ahead budget has
+/// room ([`READ_AHEAD_PIECES`]), so that the stream does not wait for the disk between pieces;
+/// otherwise once the piece is sent. The error is the stream's.
 async fn send_from_disk(
     send: &mut FrameSender,
-    store: &Arc<ShuffleStore>,
+    service: &Service,
     id: flicker_protocol::MapOutputId,
     partition: u32,
 ) -> Result<Served, TransportError> {
     let opened = {
-        let store = store.clone();
+        let store = service.store.clone();
         blocking(move || store.open_block(&id, partition)).await
     };
     let (header, reader) = match opened {
@@ -172,17 +194,16 @@ async fn send_from_disk(
         Err(error) => return Ok(Served::Unreadable(error)),
     };
     send.send(&BtsResponse::Block(header)).await?;
-    let read_next = |mut reader: BlockReader| {
-        (reader.remaining() > 0).then(|| {
-            blocking(move || {
-                let piece = reader.read_piece(READ_PIECE)?;
-                Ok((reader, piece))
-            })
+    let read = |mut reader: BlockReader| {
+        blocking(move || {
+            let piece = reader.read_piece(READ_PIECE)?;
+            Ok((reader, piece))
         })
     };
-    let mut reading = read_next(reader);
-    while let Some(read) = reading.take() {
-        let (reader, piece) = match read.await {
+    // The piece being read, with the permit it holds if it is read ahead.
+    let mut next = (reader.remaining() > 0).then(|| (read(reader), None::<OwnedSemaphorePermit>));
+    while let Some((reading, permit)) = next.take() {
+        let (reader, piece) = match reading.await {
             Ok(read) => read,
             Err(error) => {
                 tracing::warn!(%error, "a block could not be read while being sent");
@@ -190,8 +211,19 @@ async fn send_from_disk(
                 return Ok(Served::CutShort);
             }
         };
-        reading = read_next(reader);
+        let mut after_sending = None;
+        if reader.remaining() > 0 {
+            match service.read_ahead.clone().try_acquire_owned() {
+                Ok(ahead) => next = Some((read(reader), Some(ahead))),
+                Err(_) => after_sending = Some(reader),
+            }
+        }
         send.send_payload(piece.into()).await?;
+        // The piece is the stream's now: a permit it held goes back to the budget.
+        drop(permit);
+        if let Some(reader) = after_sending {
+            next = Some((read(reader), None));
+        }
     }
     Ok(Served::Block { len: header.stored_len.into() })
 }
@@ -237,5 +269,47 @@ fn blocking<T: Send + 'static>(
         task.await.unwrap_or_else(|join| {
             Err(BtsError::Io { path: Default::default(), source: std::io::Error::other(join.to_string()) })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::BtsClient;
+    use crate::block::PIECE;
+    use flicker_protocol::{MapOutputId, StageId, TaskIndex};
+    use flicker_transport::{EndpointConfig, EphemeralCa};
+    use std::time::Duration;
+
+    /// Blocks of several pieces are sent whole whatever room the read-ahead budget has (none, one
+    /// permit for two fetches at once, plenty), and every permit taken goes back once they are.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pieces_are_read_ahead_within_the_budget_and_its_permits_go_back() {
+        let ca = EphemeralCa::new().unwrap();
+        let node = ca.identity("exec-0", Role::Executor).unwrap();
+        let scheduler = ca.identity("scheduler", Role::Scheduler).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(ShuffleStore::new(dir.path()));
+        let id = MapOutputId { job: JobId("job-1".into()), stage: StageId(0), map_task: TaskIndex(0) };
+        let large = flicker_gen::Rng::new(3).bytes(3 * PIECE + 1000);
+        store.write_map_output(&id, &[large.clone(), b"after".to_vec()]).unwrap();
+        let capability = scheduler.grant(&id.job, Duration::from_secs(600)).unwrap();
+        let loopback = "127.0.0.1:0".parse().unwrap();
+        let client = BtsClient::new(Endpoint::bind(loopback, EndpointConfig::new(scheduler)).unwrap());
+        for permits in [0, 1, READ_AHEAD_PIECES] {
+            let endpoint = Endpoint::bind(loopback, EndpointConfig::new(node.clone())).unwrap();
+            let addr = endpoint.local_addr().unwrap();
+            let read_ahead = Arc::new(Semaphore::new(permits));
+            let check = Arc::new(CapabilityCheck::new(node.clone()));
+            let service = Arc::new(Service { store: store.clone(), check, read_ahead: read_ahead.clone() });
+            let server = tokio::spawn(serve_with(endpoint, service));
+            let fetch = || client.fetch(addr, std::slice::from_ref(&id), 0, &capability);
+            let fetched =
+                tokio::time::timeout(Duration::from_secs(20), async { tokio::join!(fetch(), fetch()) });
+            let (first, second) = fetched.await.unwrap();
+            assert_eq!((first.unwrap(), second.unwrap()), (vec![large.clone()], vec![large.clone()]));
+            assert_eq!(read_ahead.available_permits(), permits, "a budget of {permits}");
+            server.abort();
+        }
     }
 }
