@@ -67,6 +67,7 @@ pub mod buffers;
 pub mod client;
 pub mod fetch_plan;
 mod index;
+mod page_cache;
 pub mod service;
 mod small_outputs;
 pub mod store;

@@ -22,12 +22,19 @@ const MAX_BLOCK: u64 = u32::MAX as u64;
 /// reading make the BTS hold no more than this beyond the piece each fetch is sending.
 const READ_AHEAD_PIECES: usize = 64;
 
+/// Blocks of more stored bytes than this are sent mapped from the page cache when all of them
+/// are cached ([`BlockReader::map_cached`]); a smaller one costs less to read than to map.
+const MAP_ABOVE: u64 = READ_PIECE as u64;
+
 /// What every request of a BTS shares.
 struct Service {
     store: Arc<ShuffleStore>,
     check: Arc<CapabilityCheck>,
     /// Permits of the pieces read ahead ([`READ_AHEAD_PIECES`]).
     read_ahead: Arc<Semaphore>,
+    /// Blocks of more stored bytes than this may be sent mapped ([`MAP_ABOVE`]; the read-ahead
+    /// test raises it so that every block is read).
+    map_above: u64,
 }
 
 /// Serves every connection `endpoint` accepts until the endpoint closes. Only executors (who
@@ -35,7 +42,7 @@ struct Service {
 /// the scheduler (who removes a job's) may connect.
 pub async fn serve(endpoint: Endpoint, store: Arc<ShuffleStore>, check: Arc<CapabilityCheck>) {
     let read_ahead = Arc::new(Semaphore::new(READ_AHEAD_PIECES));
-    serve_with(endpoint, Arc::new(Service { store, check, read_ahead })).await;
+    serve_with(endpoint, Arc::new(Service { store, check, read_ahead, map_above: MAP_ABOVE })).await;
 }
 
 /// Serves every connection `endpoint` accepts with `service`, until the endpoint closes.
@@ -174,11 +181,13 @@ enum Served {
     CutShort,
 }
 
-/// Sends one block from disk: its header, then its stored bytes in pieces of [`READ_PIECE`] as
-/// they are read, so the first bytes leave while the rest is read and no buffer of the whole block
-/// is held. While a piece is sent, the next one is read if the service's read-ahead budget has
-/// room ([`READ_AHEAD_PIECES`]), so that the stream does not wait for the disk between pieces;
-/// otherwise once the piece is sent. The error is the stream's.
+/// Sends one block from disk: its header, then its stored bytes. A block larger than
+/// [`MAP_ABOVE`] whose bytes are all in the page cache is sent from there, mapped: no copy of it
+/// is read, and no thread is handed each piece. Any other block is sent in pieces of
+/// [`READ_PIECE`] as they are read, so the first bytes leave while the rest is read and no buffer
+/// of the whole block is held. While a piece is sent, the next one is read if the service's
+/// read-ahead budget has room ([`READ_AHEAD_PIECES`]), so that the stream does not wait for the
+/// disk between pieces; otherwise once the piece is sent. The error is the stream's.
 async fn send_from_disk(
     send: &mut FrameSender,
     service: &Service,
@@ -186,14 +195,23 @@ async fn send_from_disk(
     partition: u32,
 ) -> Result<Served, TransportError> {
     let opened = {
-        let store = service.store.clone();
-        blocking(move || store.open_block(&id, partition)).await
+        let (store, map_above) = (service.store.clone(), service.map_above);
+        blocking(move || {
+            let (header, reader) = store.open_block(&id, partition)?;
+            let cached = (reader.remaining() > map_above).then(|| reader.map_cached()).flatten();
+            Ok((header, reader, cached))
+        })
+        .await
     };
-    let (header, reader) = match opened {
+    let (header, reader, cached) = match opened {
         Ok(opened) => opened,
         Err(error) => return Ok(Served::Unreadable(error)),
     };
     send.send(&BtsResponse::Block(header)).await?;
+    if let Some(cached) = cached {
+        send.send_payload(cached).await?;
+        return Ok(Served::Block { len: header.stored_len.into() });
+    }
     let read = |mut reader: BlockReader| {
         blocking(move || {
             let piece = reader.read_piece(READ_PIECE)?;
@@ -281,6 +299,39 @@ mod tests {
     use flicker_transport::{EndpointConfig, EphemeralCa};
     use std::time::Duration;
 
+    /// A block of several pieces in the page cache is sent mapped, and fetched as it was stored,
+    /// like one read (and a block of one piece, always read, beside it in the same fetch).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cached_block_is_sent_from_the_page_cache_as_it_was_stored() {
+        let ca = EphemeralCa::new().unwrap();
+        let node = ca.identity("exec-0", Role::Executor).unwrap();
+        let scheduler = ca.identity("scheduler", Role::Scheduler).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(ShuffleStore::new(dir.path()));
+        let ids: Vec<_> = (0..2)
+            .map(|map| MapOutputId {
+                job: JobId("job-1".into()),
+                stage: StageId(0),
+                map_task: TaskIndex(map),
+            })
+            .collect();
+        let (large, small) = (flicker_gen::Rng::new(4).bytes(5 * PIECE / 2), b"small".to_vec());
+        store.write_map_output(&ids[0], std::slice::from_ref(&large)).unwrap();
+        store.write_map_output(&ids[1], std::slice::from_ref(&small)).unwrap();
+        let (header, reader) = store.open_block(&ids[0], 0).unwrap();
+        assert!(reader.remaining() > MAP_ABOVE && reader.map_cached().is_some(), "{header:?} is mapped");
+        let capability = scheduler.grant(&ids[0].job, Duration::from_secs(600)).unwrap();
+        let loopback = "127.0.0.1:0".parse().unwrap();
+        let client = BtsClient::new(Endpoint::bind(loopback, EndpointConfig::new(scheduler)).unwrap());
+        let endpoint = Endpoint::bind(loopback, EndpointConfig::new(node.clone())).unwrap();
+        let addr = endpoint.local_addr().unwrap();
+        let server = tokio::spawn(serve(endpoint, store.clone(), Arc::new(CapabilityCheck::new(node))));
+        let fetched = client.fetch(addr, &ids, 0, &capability);
+        let fetched = tokio::time::timeout(Duration::from_secs(20), fetched).await.unwrap().unwrap();
+        assert_eq!(fetched, vec![large, small]);
+        server.abort();
+    }
+
     /// Blocks of several pieces are sent whole whatever room the read-ahead budget has (none, one
     /// permit for two fetches at once, plenty), and every permit taken goes back once they are.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -301,7 +352,9 @@ mod tests {
             let addr = endpoint.local_addr().unwrap();
             let read_ahead = Arc::new(Semaphore::new(permits));
             let check = Arc::new(CapabilityCheck::new(node.clone()));
-            let service = Arc::new(Service { store: store.clone(), check, read_ahead: read_ahead.clone() });
+            let service =
+                Service { store: store.clone(), check, read_ahead: read_ahead.clone(), map_above: u64::MAX };
+            let service = Arc::new(service);
             let server = tokio::spawn(serve_with(endpoint, service));
             let fetch = || client.fetch(addr, std::slice::from_ref(&id), 0, &capability);
             let fetched =

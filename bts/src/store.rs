@@ -447,6 +447,16 @@ impl BlockReader {
         self.remaining
     }
 
+    /// The block's bytes not read yet, mapped from the page cache, if every one of them is in it:
+    /// they can be sent without being read (copied) first, and touching them does not wait for
+    /// the disk. `None` for a block kept in memory or read through, one not wholly cached, or
+    /// where the kernel cannot tell (`cachestat`, Linux 6.5) or map it: read it in pieces then.
+    /// A page evicted after this check is read back by the first access to it.
+    pub fn map_cached(&self) -> Option<bytes::Bytes> {
+        let Source::File(file) = &self.output.source else { return None };
+        crate::page_cache::map_cached(file, self.offset, self.remaining)
+    }
+
     /// Reads the next at most `max` bytes of the block; empty once all of it has been read.
     pub fn read_piece(&mut self, max: usize) -> Result<Vec<u8>, BtsError> {
         let len = usize::try_from(self.remaining).unwrap_or(usize::MAX).min(max);
