@@ -296,25 +296,30 @@ mod tests {
     use crate::BtsClient;
     use crate::block::PIECE;
     use flicker_protocol::{MapOutputId, StageId, TaskIndex};
-    use flicker_transport::{EndpointConfig, EphemeralCa};
+    use flicker_transport::{EndpointConfig, EphemeralCa, Identity};
     use std::time::Duration;
 
-    /// A block of several pieces in the page cache is sent mapped, and fetched as it was stored,
-    /// like one read (and a block of one piece, always read, beside it in the same fetch).
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_cached_block_is_sent_from_the_page_cache_as_it_was_stored() {
+    /// An executor's and the scheduler's identities, and an empty store in a directory of its own.
+    fn fixture() -> (Identity, Identity, tempfile::TempDir, Arc<ShuffleStore>) {
         let ca = EphemeralCa::new().unwrap();
         let node = ca.identity("exec-0", Role::Executor).unwrap();
         let scheduler = ca.identity("scheduler", Role::Scheduler).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(ShuffleStore::new(dir.path()));
-        let ids: Vec<_> = (0..2)
-            .map(|map| MapOutputId {
-                job: JobId("job-1".into()),
-                stage: StageId(0),
-                map_task: TaskIndex(map),
-            })
-            .collect();
+        (node, scheduler, dir, store)
+    }
+
+    /// Map output `map` of the tests' job.
+    fn map_output(map: u32) -> MapOutputId {
+        MapOutputId { job: JobId("job-1".into()), stage: StageId(0), map_task: TaskIndex(map) }
+    }
+
+    /// A block of several pieces in the page cache is sent mapped, and fetched as it was stored,
+    /// like one read (and a block of one piece, always read, beside it in the same fetch).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cached_block_is_sent_from_the_page_cache_as_it_was_stored() {
+        let (node, scheduler, _dir, store) = fixture();
+        let ids = [map_output(0), map_output(1)];
         let (large, small) = (flicker_gen::Rng::new(4).bytes(5 * PIECE / 2), b"small".to_vec());
         store.write_map_output(&ids[0], std::slice::from_ref(&large)).unwrap();
         store.write_map_output(&ids[1], std::slice::from_ref(&small)).unwrap();
@@ -336,12 +341,8 @@ mod tests {
     /// permit for two fetches at once, plenty), and every permit taken goes back once they are.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn pieces_are_read_ahead_within_the_budget_and_its_permits_go_back() {
-        let ca = EphemeralCa::new().unwrap();
-        let node = ca.identity("exec-0", Role::Executor).unwrap();
-        let scheduler = ca.identity("scheduler", Role::Scheduler).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(ShuffleStore::new(dir.path()));
-        let id = MapOutputId { job: JobId("job-1".into()), stage: StageId(0), map_task: TaskIndex(0) };
+        let (node, scheduler, _dir, store) = fixture();
+        let id = map_output(0);
         let large = flicker_gen::Rng::new(3).bytes(3 * PIECE + 1000);
         store.write_map_output(&id, &[large.clone(), b"after".to_vec()]).unwrap();
         let capability = scheduler.grant(&id.job, Duration::from_secs(600)).unwrap();
