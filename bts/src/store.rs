@@ -449,9 +449,10 @@ impl BlockReader {
 
     /// The block's bytes not read yet, mapped from the page cache, if every one of them is in it:
     /// they can be sent without being read (copied) first, and touching them does not wait for
-    /// the disk. `None` for a block kept in memory or read through, one not wholly cached, or
-    /// where the kernel cannot tell (`cachestat`, Linux 6.5) or map it: read it in pieces then.
-    /// A page evicted after this check is read back by the first access to it.
+    /// the disk. `None` for a block kept in memory, one with nothing left to read, one not wholly
+    /// cached, or where the kernel cannot tell (`cachestat`, Linux 6.5) or map it: read it in
+    /// pieces then. A page evicted after this check is read back by the first access to it,
+    /// which then waits for the disk.
     pub fn map_cached(&self) -> Option<bytes::Bytes> {
         let Source::File(file) = &self.output.source else { return None };
         crate::page_cache::map_cached(file, self.offset, self.remaining)
