@@ -198,7 +198,7 @@ fn check_len(header: &BlockHeader, bytes: &[u8]) -> Result<(), BlockError> {
 ///
 /// The decoded block's buffer is allocated for the header's raw length when the first piece is
 /// decompressed, by the thread that decompresses it (backed by huge pages where it can be, see
-/// [`buffer`]), and each piece's room is zeroed just before it is written, so its pages are
+/// `block::buffer`), and each piece's room is zeroed just before it is written, so its pages are
 /// touched only as pieces are decompressed into it. (Allocated by the thread that writes it, the
 /// buffer comes from that thread's malloc arena, where glibc reuses the memory of the blocks
 /// before it: in the shuffle bench, allocating it where the decoder is made instead, on the
