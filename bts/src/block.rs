@@ -198,8 +198,9 @@ fn check_len(header: &BlockHeader, bytes: &[u8]) -> Result<(), BlockError> {
 ///
 /// The decoded block's buffer is allocated for the header's raw length when the first piece is
 /// decompressed, by the thread that decompresses it (backed by huge pages where it can be, see
-/// `block::buffer`), and each piece's room is zeroed just before it is written, so its pages are
-/// touched only as pieces are decompressed into it. (Allocated by the thread that writes it, the
+/// `block::buffer`; or a buffer handed back, see [`decode_into`](Self::decode_into)), and a
+/// piece's room that the buffer never held is zeroed just before the piece is written, so its
+/// pages are touched only as pieces are decompressed into it. (Allocated by the thread that writes it, the
 /// buffer comes from that thread's malloc arena, where glibc reuses the memory of the blocks
 /// before it: in the shuffle bench, allocating it where the decoder is made instead, on the
 /// thread that receives, took 7 times as many samples of the kernel zeroing fresh pages.)
