@@ -184,10 +184,12 @@ const DECODE_IN_PLACE: u64 = 64 << 10;
 /// bytes is woken once per quarter piece rather than once per datagram.
 const HANDOFF: usize = 256 << 10;
 
-/// Hand-offs of a block received and not decoded yet, at most. Beyond them the stream's flow
-/// control holds the sender back, so a decoder that falls behind leaves little to decode once
-/// the transfer ends.
-const HANDOFFS_QUEUED: usize = 2;
+/// Hand-offs of a block received and not decoded yet, at most: 2 MiB of stored bytes. They let
+/// the stream be read on while its decoder waits to be woken (with the stream's window,
+/// `flicker_transport::STREAM_WINDOW`, about 5 % faster fetches than two); beyond them the
+/// stream's flow control holds the sender back, so a decoder that falls behind holds at most
+/// this much and the window.
+const HANDOFFS_QUEUED: usize = 8;
 
 /// Receives the stored bytes of the block `decoder` decodes and decodes them as they arrive: each
 /// piece is checked and decompressed as soon as it is whole, and the block is handed on once all

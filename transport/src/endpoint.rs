@@ -42,8 +42,9 @@ pub struct EndpointConfig {
 /// a heartbeat and the component fetches of its starting tasks; from an executor to another's
 /// BTS, up to 8 fetches per reduce task (the executor raises its own limit with its slots, see
 /// `flicker-executor`); from a client, a request or a watch at a time. 64 is room for all that,
-/// while a peer cannot make this process hold more than 64 streams' receive windows (about 1.2 MB
-/// each, quinn's default) per connection. Peers open no unidirectional streams.
+/// while a peer cannot make this process hold more than 64 streams' receive windows
+/// ([`STREAM_WINDOW`] each) of bytes it has not read per connection. Peers open no
+/// unidirectional streams.
 pub const MAX_STREAMS: u32 = 64;
 
 /// The largest UDP payload an endpoint sends or accepts: the most IPv6 allows. MTU discovery
@@ -64,6 +65,18 @@ pub const MAX_UDP_PAYLOAD: u16 = 65_527;
 /// refused as its connection was established got a stateless reset three PTOs later instead of its
 /// reason. Ten datagrams leave room for a probe and the close.
 pub const INITIAL_WINDOW: u64 = 10 * MAX_UDP_PAYLOAD as u64;
+
+/// The bytes a peer may send on one stream ahead of what this process has read: 2.5 MB, twice
+/// quinn's default.
+///
+/// A shuffle fetch keeps a stream per large block in flight, and its reader is a decoder thread
+/// that sleeps whenever it has caught up; on a machine whose idle CPUs halt, waking it (and the
+/// thread that reads the socket) takes from tens of microseconds to a millisecond. With quinn's
+/// 1.25 MB a BTS found its stream window used up about once per 15 datagrams of a fetch; twice
+/// that, with the fetcher queueing more for its decoder (`flicker-bts`), keeps the BTS sending
+/// through those wake-ups (about 5 % faster fetches, docs/PERFORMANCE.md). It is no connection
+/// window: a stream nobody reads never holds back the others.
+pub const STREAM_WINDOW: u32 = 2_500_000;
 
 /// The size asked for the UDP socket's kernel send and receive buffers (Linux grants at most
 /// `net.core.rmem_max` and `wmem_max`). The default of ~208 KiB holds three loopback-sized
@@ -211,6 +224,7 @@ fn transport_config(config: &EndpointConfig) -> Result<TransportConfig, Transpor
         .keep_alive_interval(Some(config.keep_alive))
         .max_concurrent_bidi_streams(VarInt::from_u32(config.max_streams))
         .max_concurrent_uni_streams(VarInt::from_u32(0))
+        .stream_receive_window(VarInt::from_u32(STREAM_WINDOW))
         .mtu_discovery_config(Some(mtu_discovery));
     Ok(transport)
 }

@@ -68,6 +68,7 @@ pub use certs::{CertError, EphemeralCa, Identity, Peer, Role, SERVER_DOMAIN};
 pub use connection::Connection;
 pub use endpoint::{
     Endpoint, EndpointConfig, INITIAL_WINDOW, Incoming, MAX_STREAMS, MAX_UDP_PAYLOAD, SOCKET_BUFFER,
+    STREAM_WINDOW,
 };
 pub use error::TransportError;
 pub use limit::{ConnectionLimit, ConnectionSlot};

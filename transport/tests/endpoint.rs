@@ -10,7 +10,7 @@ use flicker_protocol::{FrameError, MAX_FRAME, PROTOCOL_VERSION, alpn};
 use flicker_transport::certs::{self, CertError};
 use flicker_transport::{
     Connection, ConnectionLimit, Endpoint, EndpointConfig, EphemeralCa, FrameReceiver, FrameSender, Identity,
-    Peer, Role, TransportError,
+    Peer, Role, STREAM_WINDOW, TransportError,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -242,6 +242,44 @@ async fn a_connection_refused_once_established_gets_its_reason() {
         let error = refused.expect_err("every connection is refused");
         assert!(error.to_string().contains("holds 0 connections already"), "{error}");
     }
+}
+
+/// The output of `future` if it is ready at its first poll (a write within the stream's window
+/// is: it only queues the bytes).
+fn ready_at_once<F: Future>(future: F) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    match future.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
+        std::task::Poll::Ready(output) => Some(output),
+        std::task::Poll::Pending => None,
+    }
+}
+
+#[tokio::test]
+async fn a_stream_takes_its_window_ahead_of_its_reader_and_no_more() {
+    let dir = cluster();
+    // A server that establishes the connection and never reads a stream.
+    let server = endpoint(load(dir.path(), "scheduler"), PROTOCOL_VERSION);
+    let addr = server.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let connection = server.accept().await.unwrap().establish(&[Role::Executor]).await.unwrap();
+        connection.closed().await
+    });
+    let connection =
+        bounded(endpoint(load(dir.path(), "executor"), PROTOCOL_VERSION).connect(addr, Role::Scheduler))
+            .await
+            .unwrap();
+    let (mut send, _recv) = bounded(connection.open()).await.unwrap();
+    let chunk = vec![7; 50_000];
+    let mut queued = 0;
+    while let Some(sent) = ready_at_once(send.send_bytes(&chunk)) {
+        sent.unwrap();
+        queued += chunk.len();
+        assert!(queued <= STREAM_WINDOW as usize, "{queued} bytes queued ahead of the reader");
+    }
+    // 2.5 MB is 50 chunks exactly; quinn's default window would have taken 25.
+    assert_eq!(queued, STREAM_WINDOW as usize);
+    connection.close(0, "done");
+    bounded(held).await.unwrap();
 }
 
 #[tokio::test]
