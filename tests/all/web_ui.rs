@@ -248,16 +248,18 @@ fn the_web_ui_shows_jobs_live_as_text_and_cancels_one() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
 
-    // 16 map tasks of 3 s on 4 slots: long enough to watch its progress move.
-    small_files(dir.path(), 16);
-    let name = format!("watch {SCRIPT}{IMAGE}");
-    let watched = submit(&cluster, &napping_job(dir.path(), "watch", &name, 3_000));
-
     let browser = Browser::start();
     browser.goto(&base);
     browser.type_into("[data-testid=token-input]", &token);
     browser.click("[data-testid=token-submit]");
     browser.wait_text("[data-testid=whoami]", |who| !who.is_empty());
+
+    // 16 map tasks of 3 s on 4 slots: long enough to watch its progress move. Submitted once the
+    // browser is up and signed in, so that however long a loaded machine takes to start Chromium,
+    // the job's ~12 s are left for the list to show it and its page to open.
+    small_files(dir.path(), 16);
+    let name = format!("watch {SCRIPT}{IMAGE}");
+    let watched = submit(&cluster, &napping_job(dir.path(), "watch", &name, 3_000));
 
     // The list shows the job, its name as the very text it was given.
     let row = format!("[data-testid=job-row][data-job={}]", json!(watched));
