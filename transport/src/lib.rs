@@ -63,7 +63,7 @@ mod socket;
 mod stream;
 pub mod token;
 
-pub use capability::{CapabilityCheck, CapabilityError};
+pub use capability::{CapabilityCheck, CapabilityError, CapabilityGrants};
 pub use certs::{CertError, EphemeralCa, Identity, Peer, Role, SERVER_DOMAIN};
 pub use connection::Connection;
 pub use endpoint::{

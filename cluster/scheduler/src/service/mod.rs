@@ -34,8 +34,8 @@ use flicker_storage::{
     plan_splits,
 };
 use flicker_transport::{
-    Connection, ConnectionLimit, Endpoint, EndpointConfig, FrameReceiver, FrameSender, Identity, Peer, Role,
-    TransportError,
+    CapabilityGrants, Connection, ConnectionLimit, Endpoint, EndpointConfig, FrameReceiver, FrameSender,
+    Identity, Peer, Role, TransportError,
 };
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
@@ -124,6 +124,8 @@ struct Shared {
     /// Task updates go to the journal through it, off the event path.
     journal_writer: JournalWriter,
     bts: BtsClient,
+    /// Each job's shuffle capability, signed once and handed to its tasks ([`CAPABILITY_VALIDITY`]).
+    grants: CapabilityGrants,
     /// The registration connection of each executor: tasks go out on it.
     executors: Mutex<HashMap<ExecutorId, Connection>>,
     /// Each unfinished job's prepared form (its sinks, for the commit).
@@ -179,6 +181,7 @@ impl Scheduler {
             started: Instant::now(),
             epoch: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default(),
             bts: BtsClient::new(endpoint.clone()),
+            grants: CapabilityGrants::new(config.identity.clone(), CAPABILITY_VALIDITY),
             endpoint,
             runtime,
             plugins,
@@ -546,7 +549,7 @@ impl Shared {
             let failure = TaskFailure::new(FailureKind::ExecutorUnreachable, cause);
             (TaskReport::Failed(failure), Vec::new(), TaskUsage::default())
         };
-        let capability = match self.config.identity.grant(&task.job, CAPABILITY_VALIDITY) {
+        let capability = match self.grants.grant(&task.job) {
             Ok(capability) => capability,
             Err(error) => {
                 let failure = TaskFailure::new(
@@ -815,8 +818,9 @@ fn stage_inputs(
 /// command; an executor one.
 const MAX_CONNECTIONS_PER_PEER: usize = 16;
 
-/// How long the shuffle capability of a task attempt is valid: far longer than a task runs
-/// (every attempt gets a fresh one), short enough that a leaked one soon stops working.
+/// How long a job's shuffle capability is valid: far longer than a task runs (the job's tasks
+/// share it until half of this is left, then get a new one), short enough that a leaked one soon
+/// stops working.
 const CAPABILITY_VALIDITY: Duration = Duration::from_secs(24 * 3600);
 
 /// Logs a request of `peer` that failed: at warn, with who sent it, when the peer broke the
